@@ -1,0 +1,276 @@
+// Package config holds sluice's configuration model and its two syntaxes:
+// Apache httpd directives (*.conf) and native YAML (*.yaml). Both decode into
+// the same *Config; Load runs decode → defaults → validate, and every error
+// names the file, line, directive or key, the value and what is allowed.
+//
+// A *Config is immutable once Load returns it: the server builds its runtime
+// state from it and never writes back.
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// Config is one loaded, validated configuration.
+type Config struct {
+	// Source is the file the configuration was loaded from.
+	Source string `yaml:"-"`
+
+	// Listen holds the addresses the proxy accepts on ("127.0.0.1:8080", ":80").
+	Listen []string `yaml:"listen"`
+
+	// Main is the main server: directives outside any <VirtualHost>.
+	Main *Host `yaml:"server"`
+
+	// VHosts are the <VirtualHost> sections in config order. A request is
+	// served by the first vhost whose ServerName or ServerAlias matches its
+	// Host; with no match, by the first vhost (Apache's default-vhost rule),
+	// or by Main when there are no vhosts.
+	VHosts []*Host `yaml:"vhosts,omitempty"`
+
+	// BalancerPersist keeps balancer-manager changes across restarts.
+	BalancerPersist bool `yaml:"balancer_persist,omitempty"`
+	// BalancerGrowth is accepted for compatibility (extra balancer slots).
+	BalancerGrowth int `yaml:"balancer_growth,omitempty"`
+
+	// HCExprs are the ProxyHCExpr conditions by name.
+	HCExprs []HCExpr `yaml:"hc_exprs,omitempty"`
+	// HCTemplates are the ProxyHCTemplate parameter sets by name.
+	HCTemplates []HCTemplate `yaml:"hc_templates,omitempty"`
+	// HCTPSize is ProxyHCTPsize: how many checks run at once (0 = serially).
+	HCTPSize int `yaml:"hc_tpsize,omitempty"`
+
+	// What Apache cannot say; YAML only.
+	Admin          Admin     `yaml:"admin,omitempty"`
+	Metrics        Metrics   `yaml:"metrics,omitempty"`
+	AccessLog      AccessLog `yaml:"access_log,omitempty"`
+	TrustedProxies []string  `yaml:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is kept
+	Limits         Limits    `yaml:"limits,omitempty"`
+	Timeouts       Timeouts  `yaml:"timeouts,omitempty"`
+
+	// Warnings are non-fatal findings (ignored directives), one per line.
+	Warnings []string `yaml:"-"`
+}
+
+// Host is the main server or one <VirtualHost>.
+type Host struct {
+	Pos Pos `yaml:"-"`
+	// Addrs are the <VirtualHost> addresses ("*:80"); empty for Main.
+	Addrs         []string `yaml:"addrs,omitempty"`
+	ServerName    string   `yaml:"server_name,omitempty"`
+	ServerAliases []string `yaml:"server_aliases,omitempty"`
+
+	// Routes are ProxyPass / ProxyPassMatch rules in matching order:
+	// <Location> rules first (in config order), then server-level rules.
+	// For a vhost, Main's server-level rules are not copied here; the server
+	// consults the vhost's routes, then Main's (Apache prepends Main's
+	// rules, see docs/compatibility.md).
+	Routes []*Route `yaml:"routes,omitempty"`
+
+	// Reverse holds ProxyPassReverse rules in config order.
+	Reverse []ReverseRule `yaml:"reverse,omitempty"`
+	// CookieDomains and CookiePaths are ProxyPassReverseCookieDomain/Path.
+	CookieDomains []CookieRule `yaml:"cookie_domains,omitempty"`
+	CookiePaths   []CookieRule `yaml:"cookie_paths,omitempty"`
+
+	PreserveHost    bool     `yaml:"preserve_host,omitempty"` // ProxyPreserveHost (default Off)
+	AddHeaders      bool     `yaml:"add_headers"`             // ProxyAddHeaders (default On)
+	Via             ViaMode  `yaml:"via,omitempty"`           // ProxyVia (default Off)
+	Timeout         Duration `yaml:"proxy_timeout,omitempty"` // ProxyTimeout (default 60s)
+	BalancerInherit bool     `yaml:"balancer_inherit"`        // BalancerInherit (default On)
+
+	// Balancers defined in this host (<Proxy balancer://…>, ProxySet, or
+	// created implicitly by a ProxyPass to an undefined balancer).
+	Balancers []*Balancer `yaml:"balancers,omitempty"`
+
+	// Managers are <Location> sections with SetHandler balancer-manager.
+	Managers []Manager `yaml:"managers,omitempty"`
+}
+
+// Route is one ProxyPass or ProxyPassMatch.
+type Route struct {
+	Pos Pos `yaml:"-"`
+	// Path is the URL-path prefix (ProxyPass) or the regular expression
+	// source (Match true).
+	Path  string `yaml:"path"`
+	Match bool   `yaml:"match,omitempty"`
+	// Regexp is Path compiled, set when Match is true.
+	Regexp *regexp.Regexp `yaml:"-"`
+	// Exclude is the "!" target: matching requests are not proxied.
+	Exclude bool `yaml:"exclude,omitempty"`
+	// Target is the backend URL as normalized ("http://h:8080/app",
+	// "balancer://name/sub"); empty when Exclude. May hold $1…$9 when Match.
+	Target string `yaml:"target,omitempty"`
+	// Location is true for a ProxyPass written inside <Location>.
+	Location bool `yaml:"location,omitempty"`
+	NoCanon  bool `yaml:"nocanon,omitempty"`
+	NoQuery  bool `yaml:"noquery,omitempty"`
+	// Worker holds key=value parameters for a direct (non-balancer) target.
+	Worker *WorkerParams `yaml:"worker,omitempty"`
+}
+
+// ReverseRule is one ProxyPassReverse: a Location, Content-Location or URI
+// response header starting with URL is rewritten to start with Path.
+type ReverseRule struct {
+	Pos Pos `yaml:"-"`
+	// Scope is the <Location> path the rule was written in, "" for server level.
+	Scope string `yaml:"scope,omitempty"`
+	Path  string `yaml:"path"`
+	URL   string `yaml:"url"` // "http://h/x" or "balancer://name[/urlpart]"
+}
+
+// CookieRule is one ProxyPassReverseCookieDomain or ProxyPassReverseCookiePath.
+type CookieRule struct {
+	Pos      Pos    `yaml:"-"`
+	Scope    string `yaml:"scope,omitempty"`
+	Internal string `yaml:"internal"`
+	Public   string `yaml:"public"`
+}
+
+// ViaMode is ProxyVia.
+type ViaMode string
+
+// ProxyVia values.
+const (
+	ViaOff   ViaMode = "off"
+	ViaOn    ViaMode = "on"
+	ViaFull  ViaMode = "full"
+	ViaBlock ViaMode = "block"
+)
+
+// Balancer is one balancer://name group.
+type Balancer struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"name"` // lower-cased, without scheme: "mycluster"
+
+	Members []*Member `yaml:"members"`
+
+	LBMethod string `yaml:"lbmethod,omitempty"` // byrequests (default), bytraffic, bybusyness, heartbeat
+	// MaxAttempts is the number of extra attempts after the first. Nil means
+	// Apache's default: members-1 (0 for one member).
+	MaxAttempts     *int     `yaml:"maxattempts,omitempty"`
+	NoFailover      bool     `yaml:"nofailover,omitempty"`
+	StickyCookie    string   `yaml:"sticky_cookie,omitempty"`    // stickysession=C|U: C
+	StickyURLParam  string   `yaml:"sticky_urlparam,omitempty"`  // stickysession=C|U: U
+	StickySep       string   `yaml:"stickysessionsep,omitempty"` // default "."; "" means Off
+	StickySepOff    bool     `yaml:"stickysessionsep_off,omitempty"`
+	SColonPathDelim bool     `yaml:"scolonpathdelim,omitempty"`
+	Timeout         Duration `yaml:"timeout,omitempty"` // wait for a usable member
+	FailOnStatus    []int    `yaml:"failonstatus,omitempty"`
+	FailOnTimeout   bool     `yaml:"failontimeout,omitempty"`
+	ForceRecovery   bool     `yaml:"forcerecovery"` // default On
+	Nonce           string   `yaml:"nonce,omitempty"`
+	Growth          int      `yaml:"growth,omitempty"`
+}
+
+// Member is one BalancerMember.
+type Member struct {
+	Pos Pos `yaml:"-"`
+	// URL is the normalized worker name: scheme and host lower-cased,
+	// default port dropped, path kept ("http://b1:8080", "http://h/app/").
+	URL    string       `yaml:"url"`
+	Params WorkerParams `yaml:",inline"`
+}
+
+// WorkerParams are the worker key=value parameters of BalancerMember and
+// ProxyPass (apache.md §2). Zero durations mean "inherit" where noted.
+type WorkerParams struct {
+	LoadFactor float64 `yaml:"loadfactor,omitempty"` // 1..100, default 1
+	LBSet      int     `yaml:"lbset,omitempty"`      // 0..99
+	Route      string  `yaml:"route,omitempty"`
+	Redirect   string  `yaml:"redirect,omitempty"`
+	// Status is the initial flag string as normalized, e.g. "+H", "+D-E".
+	Status string   `yaml:"status,omitempty"`
+	Retry  Duration `yaml:"retry,omitempty"` // default 60s; "0s" allowed
+	// RetrySet distinguishes retry=0 from unset.
+	RetrySet bool `yaml:"-"`
+
+	Timeout           Duration `yaml:"timeout,omitempty"`           // backend I/O; 0 = ProxyTimeout
+	ConnectionTimeout Duration `yaml:"connectiontimeout,omitempty"` // 0 = Timeout
+	Acquire           Duration `yaml:"acquire,omitempty"`           // wait for a pooled connection; 0 = forever
+	Ping              Duration `yaml:"ping,omitempty"`
+	Max               int      `yaml:"max,omitempty"` // max connections; 0 = unlimited
+	Min               int      `yaml:"min,omitempty"`
+	SMax              int      `yaml:"smax,omitempty"`
+	TTL               Duration `yaml:"ttl,omitempty"` // idle connection lifetime
+	DisableReuse      bool     `yaml:"disablereuse,omitempty"`
+	KeepAlive         bool     `yaml:"keepalive,omitempty"` // SO_KEEPALIVE
+	Upgrade           string   `yaml:"upgrade,omitempty"`   // "websocket", "*" for ANY
+
+	HCMethod   string   `yaml:"hcmethod,omitempty"` // NONE, TCP, OPTIONS, HEAD, GET, OPTIONS11, HEAD11, GET11
+	HCInterval Duration `yaml:"hcinterval,omitempty"`
+	HCPasses   int      `yaml:"hcpasses,omitempty"`
+	HCFails    int      `yaml:"hcfails,omitempty"`
+	HCURI      string   `yaml:"hcuri,omitempty"`
+	HCExpr     string   `yaml:"hcexpr,omitempty"`
+	HCTemplate string   `yaml:"hctemplate,omitempty"`
+}
+
+// Manager is a balancer-manager location.
+type Manager struct {
+	Pos     Pos      `yaml:"-"`
+	Path    string   `yaml:"path"`
+	Require []string `yaml:"require,omitempty"` // "ip 127.0.0.1", "host example.com", "all granted"
+}
+
+// HCExpr is one ProxyHCExpr.
+type HCExpr struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"name"`
+	Expr string `yaml:"expr"`
+}
+
+// HCTemplate is one ProxyHCTemplate.
+type HCTemplate struct {
+	Pos    Pos          `yaml:"-"`
+	Name   string       `yaml:"name"`
+	Params WorkerParams `yaml:",inline"`
+}
+
+// Admin is the JSON admin API listener (YAML only).
+type Admin struct {
+	Listen string `yaml:"listen,omitempty"`
+	Token  string `yaml:"token,omitempty"`
+}
+
+// Metrics is the Prometheus endpoint (YAML only).
+type Metrics struct {
+	Listen string `yaml:"listen,omitempty"`
+	Path   string `yaml:"path,omitempty"`
+}
+
+// AccessLog configures request logging.
+type AccessLog struct {
+	// Path is a file, "stdout", or "" for none.
+	Path string `yaml:"path,omitempty"`
+	// Format is "combined" (default), "common" or "json".
+	Format string `yaml:"format,omitempty"`
+}
+
+// Limits bound what a client may send.
+type Limits struct {
+	MaxRequestBody         int64 `yaml:"max_request_body,omitempty"` // bytes; 413 above; default 1 GiB... see defaults
+	MaxHeaderBytes         int   `yaml:"max_header_bytes,omitempty"` // 431 above; default 16 KiB
+	MaxConns               int   `yaml:"max_conns,omitempty"`        // concurrent client connections
+	MaxConnsPerIP          int   `yaml:"max_conns_per_ip,omitempty"`
+	MaxResponseHeaderBytes int   `yaml:"max_response_header_bytes,omitempty"`
+}
+
+// Timeouts on the client side, and the shutdown drain.
+type Timeouts struct {
+	ClientHeader Duration `yaml:"client_header,omitempty"` // read the request head; default 30s
+	ClientBody   Duration `yaml:"client_body,omitempty"`   // between body reads; default 60s
+	ClientIdle   Duration `yaml:"client_idle,omitempty"`   // keep-alive idle; default 75s
+	ClientWrite  Duration `yaml:"client_write,omitempty"`  // default 60s
+	Drain        Duration `yaml:"drain,omitempty"`         // SIGTERM drain deadline; default 30s
+}
+
+// Pos is where a directive or key was written.
+type Pos struct {
+	File string
+	Line int
+}
+
+// Duration is a time.Duration written as Go duration text in YAML ("1.5s").
+type Duration time.Duration

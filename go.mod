@@ -1,0 +1,3 @@
+module github.com/sluiceproxy/sluice
+
+go 1.26

@@ -1,0 +1,131 @@
+package pool
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// DefaultRetry is how long a member in error is skipped (Apache's retry=60).
+const DefaultRetry = 60 * time.Second
+
+// Member is one worker: a balancer member or the target of a direct
+// ProxyPass. Its fields are immutable once built; the hot state is in State,
+// shared with every later snapshot that keeps the same identity.
+type Member struct {
+	// ID is the identity that keys State: "balancer://name|URL", or "|URL"
+	// for a direct worker.
+	ID string
+	// Name is the normalized worker URL ("http://b1:8080", "http://h/app/").
+	Name string
+	// Scheme is http, https, ws or wss.
+	Scheme string
+	// Addr is host:port to dial.
+	Addr string
+	// HostHeader is host[:port] as sent in Host, the default port omitted.
+	HostHeader string
+	// Path is the URL path of the worker ("" or "/app/").
+	Path string
+	// TLS is true for https and wss.
+	TLS bool
+
+	LBFactor int64 // loadfactor × 100 (100..10000)
+	LBSet    int
+	Route    string
+	Redirect string
+	Retry    time.Duration
+	// Index is the member's position in its snapshot.
+	Index int
+
+	Params config.WorkerParams
+	State  *State
+	// Backend is the member's connection pool; set by the server when it
+	// builds the runtime from a config.
+	Backend *Backend
+}
+
+// MemberID is the identity of a member of balancer (empty for a direct
+// worker) with the normalized URL name.
+func MemberID(balancer, name string) string {
+	if balancer == "" {
+		return "|" + name
+	}
+	return "balancer://" + balancer + "|" + name
+}
+
+// NewMember builds a member from its normalized URL and parameters. direct
+// marks a ProxyPass worker, which always has I (Apache gives non-balancer
+// workers ignore-errors). The member's State comes from reg; configured
+// status flags are applied when the state is new or the configured status
+// changed since the last build.
+func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, direct bool) (*Member, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse member URL %q: %w", rawURL, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	var defPort string
+	switch scheme {
+	case "http", "ws":
+		defPort = "80"
+	case "https", "wss":
+		defPort = "443"
+	default:
+		return nil, fmt.Errorf("member URL %q: scheme %q is not supported (use http, https, ws or wss)", rawURL, u.Scheme)
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return nil, fmt.Errorf("member URL %q has no host", rawURL)
+	}
+	port := u.Port()
+	hostHeader := host
+	if strings.Contains(host, ":") {
+		hostHeader = "[" + host + "]"
+	}
+	if port == "" {
+		port = defPort
+	} else if port != defPort {
+		hostHeader += ":" + port
+	}
+	m := &Member{
+		Name:       rawURL,
+		Scheme:     scheme,
+		Addr:       net.JoinHostPort(host, port),
+		HostHeader: hostHeader,
+		Path:       u.EscapedPath(),
+		TLS:        scheme == "https" || scheme == "wss",
+		LBSet:      p.LBSet,
+		Route:      p.Route,
+		Redirect:   p.Redirect,
+		Retry:      DefaultRetry,
+		Params:     p,
+	}
+	m.ID = MemberID(balancer, rawURL)
+	lf := p.LoadFactor
+	if lf == 0 {
+		lf = 1
+	}
+	m.LBFactor = int64(lf * 100)
+	if p.RetrySet || p.Retry != 0 {
+		m.Retry = time.Duration(p.Retry)
+	}
+	want := FlagInit
+	if direct {
+		want |= FlagIgnoreErrors
+	}
+	want, bad, ok := ApplyStatus(want, p.Status)
+	if !ok {
+		return nil, fmt.Errorf("member %q: unknown status letter %q (allowed: D S I H R E N C)", rawURL, bad)
+	}
+	st, created := reg.State(m.ID)
+	if created || Flags(st.configured.Load()) != want {
+		st.StoreFlags(want)
+		st.configured.Store(uint32(want))
+	}
+	m.State = st
+	return m, nil
+}
