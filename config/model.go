@@ -9,6 +9,7 @@ package config
 
 import (
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -74,7 +75,8 @@ type Host struct {
 	CookieDomains []CookieRule `yaml:"cookie_domains,omitempty"`
 	CookiePaths   []CookieRule `yaml:"cookie_paths,omitempty"`
 
-	PreserveHost    bool     `yaml:"preserve_host,omitempty"` // ProxyPreserveHost (default Off)
+	// A vhost inherits each of these five from Main unless it sets them.
+	PreserveHost    bool     `yaml:"preserve_host"`           // ProxyPreserveHost (default Off)
 	AddHeaders      bool     `yaml:"add_headers"`             // ProxyAddHeaders (default On)
 	Via             ViaMode  `yaml:"via,omitempty"`           // ProxyVia (default Off)
 	Timeout         Duration `yaml:"proxy_timeout,omitempty"` // ProxyTimeout (default 60s)
@@ -250,11 +252,11 @@ type AccessLog struct {
 
 // Limits bound what a client may send.
 type Limits struct {
-	MaxRequestBody         int64 `yaml:"max_request_body,omitempty"` // bytes; 413 above; default 1 GiB... see defaults
-	MaxHeaderBytes         int   `yaml:"max_header_bytes,omitempty"` // 431 above; default 16 KiB
-	MaxConns               int   `yaml:"max_conns,omitempty"`        // concurrent client connections
-	MaxConnsPerIP          int   `yaml:"max_conns_per_ip,omitempty"`
-	MaxResponseHeaderBytes int   `yaml:"max_response_header_bytes,omitempty"`
+	MaxRequestBody         int64 `yaml:"max_request_body,omitempty"`          // bytes; 413 above; default 1 GiB (Apache's LimitRequestBody)
+	MaxHeaderBytes         int   `yaml:"max_header_bytes,omitempty"`          // request head; 431 above; default 16 KiB
+	MaxConns               int   `yaml:"max_conns,omitempty"`                 // concurrent client connections; default 16384
+	MaxConnsPerIP          int   `yaml:"max_conns_per_ip,omitempty"`          // 0 = no per-IP cap (the default)
+	MaxResponseHeaderBytes int   `yaml:"max_response_header_bytes,omitempty"` // backend response head; 502 above; default 16 KiB
 }
 
 // Timeouts on the client side, and the shutdown drain.
@@ -272,5 +274,27 @@ type Pos struct {
 	Line int
 }
 
+// String is "file:line", or "file" when the line is unknown.
+func (p Pos) String() string {
+	if p.Line <= 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
+}
+
 // Duration is a time.Duration written as Go duration text in YAML ("1.5s").
 type Duration time.Duration
+
+// D is d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Balancer returns the balancer of h named name (lower-case, no scheme), or
+// nil. It looks in h only: inheritance from Main is the caller's business.
+func (h *Host) Balancer(name string) *Balancer {
+	for _, b := range h.Balancers {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}

@@ -1,5 +1,141 @@
 package pool
 
-// Backend is a member's connection pool to its backend. The server package
-// creates it (see server/backend.go owner notes); pool only carries it.
-type Backend struct{}
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Backend defaults where neither the worker nor the host says otherwise.
+const (
+	// DefaultMaxConns bounds connections to one member when max= is unset.
+	DefaultMaxConns = 4096
+	// DefaultIdleConn closes pooled connections idle this long; below the
+	// usual backend keep-alive (Apache 5 s) so a pooled connection is rarely
+	// one the backend already closed.
+	DefaultIdleConn = 4 * time.Second
+	// DefaultResponseHeaderBytes bounds a backend's response head.
+	DefaultResponseHeaderBytes = 16 << 10
+)
+
+// BackendOptions are the resolved settings of one member's pool.
+type BackendOptions struct {
+	Timeout        time.Duration // per read/write idle timeout (worker timeout > ProxyTimeout)
+	ConnectTimeout time.Duration // connectiontimeout > timeout
+	Acquire        time.Duration // wait for a free connection; 0 = Timeout
+	MaxConns       int
+	IdleConn       time.Duration // ttl
+	DisableReuse   bool
+	KeepAlive      bool // SO_KEEPALIVE
+	HeaderBytes    int  // largest response head accepted
+}
+
+// Backend is a member's keep-alive connection pool. It is safe for
+// concurrent use and must not be copied.
+type Backend struct {
+	_       noCopy
+	Client  *fasthttp.HostClient
+	Options BackendOptions
+}
+
+// DialError is returned when connecting to a member failed: nothing of the
+// request was sent, so the balancer may fail over.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("cannot connect to %s: %v", e.Addr, e.Err) }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// NewBackend builds the connection pool for m. fasthttp's own retries are
+// off except for one case: a pooled connection the backend closed before
+// answering, which is re-sent once on a fresh connection when the request
+// has no streamed body (see docs/compatibility.md).
+func NewBackend(m *Member, o BackendOptions) *Backend {
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.IdleConn <= 0 {
+		o.IdleConn = DefaultIdleConn
+	}
+	if o.HeaderBytes <= 0 {
+		o.HeaderBytes = DefaultResponseHeaderBytes
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = o.Timeout
+	}
+	if o.Acquire <= 0 {
+		o.Acquire = o.Timeout
+	}
+	addr := m.Addr
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: -1}
+	if o.KeepAlive {
+		dialer.KeepAlive = 0 // Go's default keep-alive probes
+	}
+	timeout := o.Timeout
+	c := &fasthttp.HostClient{
+		Addr:                          addr,
+		NoDefaultUserAgentHeader:      true,
+		MaxConns:                      o.MaxConns,
+		MaxConnWaitTimeout:            o.Acquire,
+		MaxIdleConnDuration:           o.IdleConn,
+		MaxIdemponentCallAttempts:     1,
+		ReadBufferSize:                o.HeaderBytes,
+		StreamResponseBody:            true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		IsTLS:                         m.TLS,
+		Dial: func(string) (net.Conn, error) {
+			conn, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, &DialError{Addr: addr, Err: err}
+			}
+			return &idleConn{Conn: conn, timeout: timeout}, nil
+		},
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts == 1 && !req.IsBodyStream() && errors.Is(err, fasthttp.ErrConnectionClosed)
+		},
+	}
+	if m.TLS {
+		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
+	}
+	return &Backend{Client: c, Options: o}
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// idleConn turns the socket timeout into Apache's meaning: each read or
+// write may wait at most timeout, however long the whole exchange lasts, so
+// a long streamed body is not cut while bytes keep flowing.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if c.timeout > 0 {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if c.timeout > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
+}

@@ -14,6 +14,8 @@ type Snapshot struct {
 	Config *config.Balancer
 	// Members in config order; Members[i].Index == i.
 	Members []*Member
+	// Names are the members' worker URLs, in the same order.
+	Names []string
 	// MaxAttempts is the number of extra attempts after the first
 	// (Apache's default: members-1, 0 for a single member).
 	MaxAttempts int
@@ -50,6 +52,7 @@ func NewSnapshot(reg *Registry, bc *config.Balancer) (*Snapshot, error) {
 		}
 		m.Index = i
 		s.Members = append(s.Members, m)
+		s.Names = append(s.Names, m.Name)
 	}
 	switch {
 	case bc.MaxAttempts != nil:

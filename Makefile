@@ -1,0 +1,52 @@
+# sluice developer tasks. GNU make; recipes use tabs.
+
+GO          ?= go
+BIN         := bin
+# staticcheck 2026.2.2 (module v0.8.2), pinned.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+BENCH_PKGS  := ./rewrite ./headers ./lb ./server
+
+.PHONY: build run test lint fuzz-smoke bench clean
+
+build:
+	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -o $(BIN)/demo-backends ./cmd/demo-backends
+
+# Demo backends run in the background; the trap stops them however sluice exits.
+run: build
+	@echo "Try:"
+	@echo "  curl -i http://127.0.0.1:8080/            (balanced across backends 1-3)"
+	@echo "  curl -i http://127.0.0.1:8080/redirect    (Location rewritten by ProxyPassReverse)"
+	@echo "  curl -i http://127.0.0.1:8080/cookie      (cookie Domain/Path rewritten)"
+	@echo "  curl -i http://127.0.0.1:8080/static/x    (excluded from proxying: 404)"
+	@echo "  curl -i 'http://127.0.0.1:8080/slow?ms=500'"
+	@echo "Ctrl-C stops everything."
+	@$(BIN)/demo-backends & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/sluice -config examples/quickstart.conf
+
+test:
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -shuffle=on -timeout 12m ./...
+
+lint:
+	$(GO) run $(STATICCHECK) ./...
+
+# Runs every Fuzz target in ./fuzz for FUZZTIME each.
+fuzz-smoke:
+	@set -e; targets=$$($(GO) test ./fuzz -list 'Fuzz.*' | grep '^Fuzz' || true); \
+	if [ -z "$$targets" ]; then echo "no fuzz targets in ./fuzz"; exit 1; fi; \
+	for t in $$targets; do \
+		echo "== $$t"; \
+		$(GO) test ./fuzz -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+
+clean:
+	rm -rf $(BIN)
+	$(GO) clean -testcache

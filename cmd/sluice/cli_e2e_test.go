@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigTest(t *testing.T) {
+	dir := t.TempDir()
+
+	t.Run("good config", func(t *testing.T) {
+		cfg := writeConfig(t, dir, "good.conf", "Listen 127.0.0.1:0\nProxyPass / http://127.0.0.1:9/\n")
+		out, errOut, code := runSluice(t, "-t", "-config", cfg)
+		if code != 0 || !strings.Contains(out, "Syntax OK") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 0 and Syntax OK", code, out, errOut)
+		}
+	})
+
+	bad := []struct{ name, text, where string }{
+		{"bad.conf", "Listen 127.0.0.1:0\nProxyPass /ok http://127.0.0.1:9/\nProxyPass /x http://127.0.0.1:9/ bogusparam=1\n", "bad.conf:3"},
+		{"baddirective.conf", "Listen 127.0.0.1:0\n\nNoSuchDirective on\n", "baddirective.conf:3"},
+		{"bad.yaml", "listen: [\"127.0.0.1:0\"]\nserver:\n  routes:\n    - path: /\n      target: http://127.0.0.1:9/\n      bogus: 1\n", "bad.yaml:6"},
+	}
+	for _, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			cfg := writeConfig(t, dir, b.name, b.text)
+			out, errOut, code := runSluice(t, "-t", "-config", cfg)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			if !strings.Contains(errOut, b.where) {
+				t.Errorf("stderr %q does not name %s", errOut, b.where)
+			}
+			if strings.Contains(out, "Syntax OK") {
+				t.Errorf("stdout %q says Syntax OK", out)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, errOut, code := runSluice(t, "-version")
+	if code != 0 || strings.TrimSpace(out+errOut) == "" {
+		t.Errorf("exit %d, output %q %q; want 0 and a version", code, out, errOut)
+	}
+}
+
+// TestExamples checks every shipped example: it passes -t, and its
+// -dump-config YAML passes -t again and dumps to the same YAML. The docs'
+// AJP examples (*-ajp.conf) must instead be rejected naming the file, line
+// and scheme: sluice speaks HTTP only.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, f := range files {
+		if ext := filepath.Ext(f); ext != ".conf" && ext != ".yaml" {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if strings.HasSuffix(f, "-ajp.conf") {
+				out, errOut, code := runSluice(t, "-t", "-config", f)
+				if code != 1 || !strings.Contains(errOut, filepath.Base(f)+":") || !strings.Contains(errOut, "ajp") {
+					t.Errorf("exit %d, stdout %q, stderr %q; want 1 and an error naming file:line and ajp", code, out, errOut)
+				}
+				return
+			}
+			out, errOut, code := runSluice(t, "-t", "-config", f)
+			if code != 0 || !strings.Contains(out, "Syntax OK") {
+				t.Fatalf("-t: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			dumped, errOut, code := runSluice(t, "-dump-config", "-config", f)
+			if code != 0 || dumped == "" {
+				t.Fatalf("-dump-config: exit %d, stderr %q", code, errOut)
+			}
+			again := filepath.Join(t.TempDir(), "dumped.yaml")
+			if err := os.WriteFile(again, []byte(dumped), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, errOut, code := runSluice(t, "-t", "-config", again); code != 0 {
+				t.Fatalf("-t on the dumped YAML: exit %d, stdout %q, stderr %q\n%s", code, out, errOut, dumped)
+			}
+			redumped, errOut, code := runSluice(t, "-dump-config", "-config", again)
+			if code != 0 || redumped != dumped {
+				t.Errorf("dumping the dumped YAML differs (exit %d, stderr %q):\nfirst:\n%s\nsecond:\n%s", code, errOut, dumped, redumped)
+			}
+		})
+	}
+	if n < 10 {
+		t.Errorf("found %d example configs, want at least 10", n)
+	}
+}

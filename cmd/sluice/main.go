@@ -1,0 +1,169 @@
+// Command sluice is an L7 reverse proxy and load balancer that reads Apache
+// httpd proxy configuration (or its native YAML form).
+//
+//	sluice -config FILE        run in the foreground
+//	sluice -config FILE -t     validate and exit
+//	sluice -config FILE -dump-config
+//	sluice -version
+//
+// SIGHUP reloads the configuration (the last good one is kept on error);
+// SIGTERM and SIGINT stop accepting, drain in-flight requests and exit 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `file` (*.conf: Apache syntax, *.yaml: native)")
+	check := fs.Bool("t", false, "validate the configuration and exit")
+	dump := fs.Bool("dump-config", false, "print the normalized YAML configuration and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "sluice", version)
+		return 0
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "sluice: -config is required")
+		fs.Usage()
+		return 2
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "sluice: -log-level %q: allowed debug, info, warn, error\n", *level)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	switch {
+	case *check:
+		fmt.Fprintln(stdout, "Syntax OK")
+		return 0
+	case *dump:
+		out, err := config.Dump(cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		_, _ = stdout.Write(out)
+		return 0
+	}
+	if err := serve(cfg, *path, log); err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the proxy until SIGTERM or SIGINT.
+func serve(cfg *config.Config, path string, log *slog.Logger) error {
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	var listeners []net.Listener
+	for _, addr := range cfg.Listen {
+		ln, err := net.Listen("tcp", listenAddr(addr))
+		if err != nil {
+			for _, l := range listeners {
+				_ = l.Close()
+			}
+			return fmt.Errorf("cannot listen on %q: %w", addr, err)
+		}
+		listeners = append(listeners, ln)
+	}
+	serveErr := make(chan error, len(listeners))
+	for _, ln := range listeners {
+		log.Info("listening", "addr", ln.Addr().String())
+		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
+	}
+	log.Info("ready", "config", path, "version", version)
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	for {
+		select {
+		case err := <-serveErr:
+			if err != nil {
+				return err
+			}
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reload(srv, path, log)
+				continue
+			}
+			drain := cfg.Timeouts.Drain.D()
+			if drain <= 0 {
+				drain = 30 * time.Second
+			}
+			log.Info("shutting down", "signal", s.String(), "drain", drain)
+			ctx, cancel := context.WithTimeout(context.Background(), drain)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// reload loads the configuration file again and swaps it in; on any error
+// the running configuration stays.
+func reload(srv *server.Server, path string, log *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("reload failed", "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	log.Info("reloaded", "config", path)
+}
+
+// listenAddr accepts Apache's bare-port form ("80").
+func listenAddr(a string) string {
+	if !strings.Contains(a, ":") {
+		return ":" + a
+	}
+	return a
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	reloadV1 = "Listen 127.0.0.1:0\nProxyPass /a http://{B1}/a\n"
+	reloadV2 = "Listen 127.0.0.1:0\nProxyPass /b http://{B2}/b\nProxyPass /a http://{B1}/a\n"
+	// Invalid: ProxyPass without a URL.
+	reloadBad = "Listen 127.0.0.1:0\nProxyPass /a\n"
+)
+
+// load sends GET /a from a few goroutines until stopped, a deadline or a
+// maximum count, and counts failures.
+type loadGen struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+	stop       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startLoad(t *testing.T, c *http.Client, url string) *loadGen {
+	l := &loadGen{stop: make(chan struct{})}
+	deadline := time.Now().Add(3 * time.Second)
+	for range 4 {
+		l.wg.Go(func() {
+			for i := 0; i < 2000 && time.Now().Before(deadline); i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if err := fetchOK(c, url); err != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	t.Cleanup(l.finish)
+	return l
+}
+
+func (l *loadGen) finish() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+// waitOK waits until at least n requests succeeded (bounded).
+func (l *loadGen) waitOK(t *testing.T, n int64) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(ioTimeout)
+	for l.ok.Load() < n {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("load made only %d successful requests (%d failed, first error %v)", l.ok.Load(), l.failed.Load(), l.firstErr.Load())
+		}
+	}
+}
+
+func fetchOK(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("cannot read body of %s: %w", url, err)
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: status %d, body %q", url, resp.StatusCode, body)
+	}
+	return nil
+}
+
+func TestReloadUnderLoad(t *testing.T) {
+	b1, b2 := newBackend(t, "b1", nil), newBackend(t, "b2", nil)
+	dir := t.TempDir()
+	vars := []string{"{B1}", b1.addr, "{B2}", b2.addr}
+	cfg := writeConfig(t, dir, "reload.conf", reloadV1, vars...)
+	s := startSluice(t, cfg)
+	c := httpClient(t)
+	base := "http://" + s.Addr()
+
+	if m := getURI(t, s.Addr(), "/b"); m.Status == 200 {
+		t.Fatalf("/b answered 200 before the reload")
+	}
+	l := startLoad(t, c, base+"/a")
+	l.waitOK(t, 20)
+
+	writeConfig(t, dir, "reload.conf", reloadV2, vars...)
+	from := s.lineCount()
+	s.signal(syscall.SIGHUP)
+	s.waitMsg(from, "reloaded")
+	if err := fetchOK(c, base+"/b"); err != nil {
+		t.Errorf("new route after reload: %v", err)
+	}
+	if got := b2.last().URI; got != "/b" {
+		t.Errorf("b2 received %q, want /b", got)
+	}
+	okAfterGood := l.ok.Load()
+	l.waitOK(t, okAfterGood+20)
+
+	writeConfig(t, dir, "reload.conf", reloadBad, vars...)
+	from = s.lineCount()
+	s.signal(syscall.SIGHUP)
+	s.waitMsg(from, "reload failed")
+	if err := fetchOK(c, base+"/b"); err != nil {
+		t.Errorf("last good config not kept after a failed reload: %v", err)
+	}
+	l.waitOK(t, l.ok.Load()+20)
+
+	l.finish()
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed during reloads; first: %v", n, n+l.ok.Load(), l.firstErr.Load())
+	}
+	t.Logf("%d requests succeeded during two reloads", l.ok.Load())
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	const inFlight = 3
+	arrived := make(chan struct{}, inFlight)
+	release := make(chan struct{})
+	b := newBackend(t, "b1", func(w *bufio.Writer, r *backendReq) bool {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Done:
+			return true
+		}
+		writeResp(w, 200, nil, "finished "+r.URI)
+		return false
+	})
+	s := startSluice(t, writeConfig(t, t.TempDir(), "drain.conf", "Listen 127.0.0.1:0\nProxyPass / http://{B1}/\n", "{B1}", b.addr))
+	c := httpClient(t)
+
+	errs := make(chan error, inFlight)
+	for i := range inFlight {
+		go func() { errs <- fetchOK(c, fmt.Sprintf("http://%s/slow%d", s.Addr(), i)) }()
+	}
+	for range inFlight {
+		select {
+		case <-arrived:
+		case <-time.After(ioTimeout):
+			t.Fatal("slow requests did not reach the backend")
+		}
+	}
+
+	s.signal(syscall.SIGTERM)
+	waitRefused(t, s.Addr())
+	close(release)
+	for range inFlight {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Errorf("in-flight request during shutdown: %v", err)
+			}
+		case <-time.After(ioTimeout):
+			t.Fatal("in-flight requests did not complete")
+		}
+	}
+	code, err := s.waitExit(stopTimeout)
+	if err != nil || code != 0 {
+		t.Errorf("exit code %d (%v), want 0", code, err)
+	}
+}
+
+// waitRefused waits until new connections to addr are refused (bounded).
+func waitRefused(t *testing.T, addr string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(ioTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return
+		}
+		c.Close()
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatal("sluice still accepts connections after SIGTERM")
+		}
+	}
+}

@@ -1,0 +1,742 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type directiveSpec struct {
+	name string // canonical spelling, used in messages
+	fn   func(p *apacheParser, d *directive) error
+	// raw handlers split their own arguments (ProxyHCExpr's {…}).
+	raw bool
+}
+
+var apacheDirectives = map[string]directiveSpec{}
+
+func init() {
+	for _, s := range []directiveSpec{
+		{name: "Listen", fn: (*apacheParser).listen},
+		{name: "ServerName", fn: (*apacheParser).serverName},
+		{name: "ServerAlias", fn: (*apacheParser).serverAlias},
+		{name: "ServerRoot", fn: (*apacheParser).serverRoot},
+		{name: "Include", fn: func(p *apacheParser, d *directive) error { return p.include(d, false) }},
+		{name: "IncludeOptional", fn: func(p *apacheParser, d *directive) error { return p.include(d, true) }},
+		{name: "ProxyPass", fn: func(p *apacheParser, d *directive) error { return p.proxyPass(d, false) }},
+		{name: "ProxyPassMatch", fn: func(p *apacheParser, d *directive) error { return p.proxyPass(d, true) }},
+		{name: "ProxyPassReverse", fn: (*apacheParser).proxyPassReverse},
+		{name: "ProxyPassReverseCookieDomain", fn: func(p *apacheParser, d *directive) error { return p.cookieRule(d, true) }},
+		{name: "ProxyPassReverseCookiePath", fn: func(p *apacheParser, d *directive) error { return p.cookieRule(d, false) }},
+		{name: "ProxyPreserveHost", fn: hostFlag("preserve_host", func(h *Host) *bool { return &h.PreserveHost })},
+		{name: "ProxyAddHeaders", fn: hostFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders })},
+		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
+		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
+		{name: "ProxyVia", fn: (*apacheParser).proxyVia},
+		{name: "ProxyRequests", fn: (*apacheParser).proxyRequests},
+		{name: "BalancerPersist", fn: (*apacheParser).balancerPersist},
+		{name: "BalancerGrowth", fn: (*apacheParser).balancerGrowth},
+		{name: "ProxyHCExpr", fn: (*apacheParser).hcExpr, raw: true},
+		{name: "ProxyHCTemplate", fn: (*apacheParser).hcTemplate},
+		{name: "ProxyHCTPsize", fn: (*apacheParser).hcTPSize},
+		{name: "ProxySet", fn: (*apacheParser).proxySet},
+		{name: "BalancerMember", fn: (*apacheParser).balancerMember},
+		{name: "SetHandler", fn: (*apacheParser).setHandler},
+		{name: "Require", fn: (*apacheParser).require},
+	} {
+		apacheDirectives[strings.ToLower(s.name)] = s
+	}
+	for name, why := range ignoredProxyDirectives {
+		apacheDirectives[strings.ToLower(name)] = directiveSpec{name: name, fn: func(p *apacheParser, d *directive) error {
+			p.warn(d.pos, "%s ignored: %s", d.name, why)
+			return nil
+		}}
+	}
+}
+
+// ignoredProxyDirectives are mod_proxy directives sluice accepts and does
+// not act on, each with the reason given in the warning.
+var ignoredProxyDirectives = map[string]string{
+	"ProxyStatus":             "balancer state is on the admin API and /metrics",
+	"ProxyIOBufferSize":       "sluice sizes its buffers itself",
+	"ProxyReceiveBufferSize":  "sluice sizes its buffers itself",
+	"ProxyPassInherit":        "main-server ProxyPass rules always apply to virtual hosts, as in Apache",
+	"ProxyPassInterpolateEnv": "${VAR} interpolation is not supported",
+	"Proxy100Continue":        "Expect: 100-continue is forwarded to the backend",
+	"ProxyBadHeader":          "a malformed backend header is always a 502 (IsError)",
+	"ProxyErrorOverride":      "backend error pages are passed through",
+	"ProxyMaxForwards":        "Max-Forwards is not generated",
+	"ProxySourceAddress":      "the kernel picks the source address",
+	"ProxyRemote":             "sluice is not a forward proxy",
+	"ProxyRemoteMatch":        "sluice is not a forward proxy",
+	"ProxyBlock":              "sluice is not a forward proxy",
+	"ProxyDomain":             "sluice is not a forward proxy",
+}
+
+// unknown handles a directive sluice has no handler for: proxy-looking ones
+// are errors (a typo must not silently drop a route), the rest warn.
+func (p *apacheParser) unknown(pos Pos, name, rest string) error {
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "proxy") || strings.HasPrefix(lower, "balancer") {
+		return &Error{Pos: pos, Key: name, Value: rest, Msg: "unknown proxy directive"}
+	}
+	switch {
+	case lower == "rewriterule" && rewriteProxies(rest):
+		p.warn(pos, "%s ignored: mod_rewrite is not supported, so this [P] rule proxies nothing (use ProxyPass or ProxyPassMatch)", name)
+	case strings.HasPrefix(lower, "rewrite"):
+		p.warn(pos, "%s ignored: mod_rewrite is not supported", name)
+	case lower == "header" || lower == "requestheader":
+		p.warn(pos, "%s ignored: mod_headers is not supported", name)
+	default:
+		p.warn(pos, "%s ignored: not a proxy directive", name)
+	}
+	return nil
+}
+
+// rewriteProxies reports whether a RewriteRule carries the [P] flag.
+func rewriteProxies(rest string) bool {
+	args, _ := words(rest)
+	if len(args) < 3 {
+		return false
+	}
+	flags := strings.Trim(args[len(args)-1], "[]")
+	for f := range strings.SplitSeq(flags, ",") {
+		if f = strings.ToLower(strings.TrimSpace(f)); f == "p" || f == "proxy" {
+			return true
+		}
+	}
+	return false
+}
+
+// isProxyDirective names directives that must not hide in ignored sections.
+func isProxyDirective(name string) bool {
+	switch strings.ToLower(name) {
+	case "proxypass", "proxypassmatch", "proxypassreverse", "proxypassreversecookiedomain",
+		"proxypassreversecookiepath", "proxyset", "balancermember":
+		return true
+	}
+	return false
+}
+
+func (p *apacheParser) listen(d *directive) error {
+	if err := p.only(d, ctxMain); err != nil {
+		return err
+	}
+	if len(d.args) < 1 || len(d.args) > 2 {
+		return d.fail(d.joined(), "takes an address and an optional protocol")
+	}
+	addr, err := listenAddr(d.args[0])
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	if slices.Contains(p.cfg.Listen, addr) {
+		return d.fail(d.args[0], "duplicate address %s", addr)
+	}
+	if len(d.args) == 2 && !strings.EqualFold(d.args[1], "http") {
+		p.warn(d.pos, "Listen protocol %q ignored: sluice serves plain HTTP on %s", d.args[1], addr)
+	}
+	p.cfg.Listen = append(p.cfg.Listen, addr)
+	return nil
+}
+
+func (p *apacheParser) serverName(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one name")
+	}
+	p.host.ServerName = d.args[0]
+	return nil
+}
+
+func (p *apacheParser) serverAlias(d *directive) error {
+	if err := p.only(d, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) == 0 {
+		return d.fail("", "takes one or more names")
+	}
+	p.host.ServerAliases = append(p.host.ServerAliases, d.args...)
+	return nil
+}
+
+// serverRoot sets the base of relative Include paths, as in Apache.
+func (p *apacheParser) serverRoot(d *directive) error {
+	if err := p.only(d, ctxMain); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one directory")
+	}
+	root := filepath.ToSlash(d.args[0])
+	if !path.IsAbs(root) {
+		root = path.Join(path.Dir(p.files[len(p.files)-1]), root)
+	}
+	p.root = path.Clean(root)
+	return nil
+}
+
+func hostFlag(key string, field func(h *Host) *bool) func(p *apacheParser, d *directive) error {
+	return func(p *apacheParser, d *directive) error {
+		if err := p.only(d, ctxMain, ctxVHost); err != nil {
+			return err
+		}
+		if len(d.args) != 1 {
+			return d.fail(d.joined(), "takes one argument, On or Off")
+		}
+		on, err := onOff(d.args[0])
+		if err != nil {
+			return d.fail(d.args[0], "%v", err)
+		}
+		*field(p.host) = on
+		p.markSet(key)
+		return nil
+	}
+}
+
+func (p *apacheParser) proxyTimeout(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one argument")
+	}
+	t, err := apacheTime(d.args[0], time.Second)
+	if err == nil && t == 0 {
+		err = errors.New("must be more than 0")
+	}
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	p.host.Timeout = t
+	p.markSet("proxy_timeout")
+	return nil
+}
+
+var viaModes = []string{"off", "on", "full", "block"}
+
+func (p *apacheParser) proxyVia(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 || !slices.Contains(viaModes, strings.ToLower(d.args[0])) {
+		return d.fail(d.joined(), "must be Off, On, Full or Block")
+	}
+	p.host.Via = ViaMode(strings.ToLower(d.args[0]))
+	p.markSet("via")
+	return nil
+}
+
+func (p *apacheParser) proxyRequests(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one argument, On or Off")
+	}
+	on, err := onOff(d.args[0])
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	if on {
+		p.warn(d.pos, "ProxyRequests On ignored: sluice is not a forward proxy")
+	}
+	return nil
+}
+
+func (p *apacheParser) balancerPersist(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one argument, On or Off")
+	}
+	on, err := onOff(d.args[0])
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	p.cfg.BalancerPersist = p.cfg.BalancerPersist || on
+	return nil
+}
+
+func (p *apacheParser) balancerGrowth(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one number")
+	}
+	n, err := strconv.Atoi(d.args[0])
+	if err != nil || n < 1 || n > 100 {
+		return d.fail(d.args[0], "must be between 1 and 100")
+	}
+	p.cfg.BalancerGrowth = n
+	return nil
+}
+
+func (p *apacheParser) hcExpr(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	name, rest := cutWord(d.raw)
+	if name == "" || rest == "" {
+		return d.fail(d.raw, "takes a name and an {expression}")
+	}
+	expr, err := braced(rest)
+	if err != nil {
+		return d.fail(rest, "%v", err)
+	}
+	e := HCExpr{Pos: d.pos, Name: name, Expr: expr}
+	if err := shorterThan(name, 16); err != nil {
+		return d.fail(name, "name %v", err)
+	}
+	for _, old := range p.cfg.HCExprs {
+		if old.Name == name {
+			if old.Expr != expr {
+				return d.fail(name, "already defined at %s with another expression", old.Pos)
+			}
+			return nil
+		}
+	}
+	p.cfg.HCExprs = append(p.cfg.HCExprs, e)
+	return nil
+}
+
+func (p *apacheParser) hcTemplate(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) < 2 {
+		return d.fail(d.joined(), "takes a name and key=value parameters")
+	}
+	t := HCTemplate{Pos: d.pos, Name: d.args[0]}
+	for _, a := range d.args[1:] {
+		k, v, ok := strings.Cut(a, "=")
+		if k = strings.ToLower(k); !ok || !slices.Contains(hcKeys, k) {
+			return d.fail(a, "unknown ProxyHCTemplate parameter %s", allowed(hcKeys))
+		}
+		if err := p.setWorkerParam(d, &t.Params, k, v); err != nil {
+			return err
+		}
+	}
+	for _, old := range p.cfg.HCTemplates {
+		if old.Name == t.Name {
+			return d.fail(t.Name, "already defined at %s", old.Pos)
+		}
+	}
+	p.cfg.HCTemplates = append(p.cfg.HCTemplates, t)
+	return nil
+}
+
+func (p *apacheParser) hcTPSize(d *directive) error {
+	if err := p.only(d, ctxMain); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one number")
+	}
+	n, err := atLeast(d.args[0], 0)
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	p.cfg.HCTPSize = n
+	return nil
+}
+
+// proxyPass handles ProxyPass and ProxyPassMatch, inside <Location> (no
+// path argument) or not. "ProxyPass ~ regex url" is ProxyPassMatch.
+func (p *apacheParser) proxyPass(d *directive, match bool) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
+		return err
+	}
+	args := d.args
+	if !match && len(args) > 0 && args[0] == "~" {
+		match, args = true, args[1:]
+	}
+	loc := p.location()
+	r := &Route{Pos: d.pos, Location: loc != nil}
+	var target string
+	var rest []string
+	switch {
+	case loc != nil && len(args) >= 1:
+		r.Path, target, rest = loc.path, args[0], args[1:]
+		match = match || loc.match
+	case loc == nil && len(args) >= 2:
+		r.Path, target, rest = args[0], args[1], args[2:]
+	case loc != nil:
+		return d.fail(d.joined(), "needs a URL or !")
+	default:
+		return d.fail(d.joined(), "needs a path and a URL or !")
+	}
+	var params [][2]string
+	for _, a := range rest {
+		switch strings.ToLower(a) {
+		case "nocanon":
+			r.NoCanon = true
+			continue
+		case "noquery":
+			r.NoQuery = true
+			continue
+		case "interpolate":
+			continue
+		}
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			if loc != nil && strings.HasPrefix(args[0], "/") {
+				return d.fail(args[0], "can not have a path when defined in a location")
+			}
+			return d.fail(a, "parameter must be key=value, nocanon, noquery or interpolate")
+		}
+		params = append(params, [2]string{strings.ToLower(k), v})
+	}
+	if loc != nil {
+		if loc.route != nil {
+			return d.fail(target, "only one ProxyPass is allowed per <Location> (the first is at %s)", loc.route.Pos)
+		}
+		if !match && strings.ContainsAny(loc.path, "*?[") {
+			return d.fail(loc.path, "a <Location> path with wildcards is not supported: use <LocationMatch> or ProxyPassMatch")
+		}
+	}
+	if r.Path == "" {
+		return d.fail("", "needs a non-empty path")
+	}
+	r.Match = match
+	if match {
+		re, err := compileMatch(r.Path)
+		if err != nil {
+			return d.fail(r.Path, "%v", err)
+		}
+		r.Regexp = re
+	}
+	switch {
+	case target == "!":
+		r.Exclude = true
+		if len(params) > 0 {
+			return d.fail(params[0][0]+"="+params[0][1], "parameters are not allowed with \"!\"")
+		}
+	case isBalancerURL(target):
+		t, err := normalizeBalancerURL(target)
+		if err != nil {
+			return d.fail(target, "%v", err)
+		}
+		r.Target = t
+		if len(params) > 0 {
+			name, _, _ := splitBalancerURL(t)
+			b := p.balancer(name, d.pos)
+			for _, kv := range params {
+				if err := p.setBalancerParam(d, b, kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		t, err := workerURL(target, match)
+		if err != nil {
+			return d.fail(target, "%v", err)
+		}
+		r.Target = t
+		if len(params) > 0 {
+			r.Worker = &WorkerParams{}
+			for _, kv := range params {
+				if err := p.setWorkerParam(d, r.Worker, kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if loc != nil {
+		loc.route = r
+		p.locRoutes[p.host] = append(p.locRoutes[p.host], r)
+		return nil
+	}
+	p.host.Routes = append(p.host.Routes, r)
+	return nil
+}
+
+func (p *apacheParser) setWorkerParam(d *directive, wp *WorkerParams, key, val string) error {
+	spec := findWorkerParam(key)
+	if spec == nil {
+		return d.fail(key+"="+val, "unknown Worker parameter %s", allowed(workerParamKeys))
+	}
+	if err := spec.set(wp, val); err != nil {
+		return d.fail(key+"="+val, "%v", err)
+	}
+	if spec.check != nil {
+		if err := spec.check(wp); err != nil {
+			return d.fail(key+"="+val, "%v", err)
+		}
+	}
+	if spec.ignored != "" {
+		p.warn(d.pos, "%s %s=%s ignored: %s", d.name, key, val, spec.ignored)
+	}
+	return nil
+}
+
+func (p *apacheParser) setBalancerParam(d *directive, b *Balancer, key, val string) error {
+	spec := findBalancerParam(key)
+	if spec == nil {
+		return d.fail(key+"="+val, "unknown Balancer parameter %s", allowed(balancerParamKeys))
+	}
+	if err := spec.set(b, val); err != nil {
+		return d.fail(key+"="+val, "%v", err)
+	}
+	if spec.check != nil {
+		if err := spec.check(b); err != nil {
+			return d.fail(key+"="+val, "%v", err)
+		}
+	}
+	return nil
+}
+
+// trimInterpolate drops a trailing "interpolate" keyword: sluice does not
+// expand ${VAR}, so the flag changes nothing.
+func trimInterpolate(args []string) []string {
+	if n := len(args); n > 0 && strings.EqualFold(args[n-1], "interpolate") {
+		return args[:n-1]
+	}
+	return args
+}
+
+func (p *apacheParser) proxyPassReverse(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
+		return err
+	}
+	args := trimInterpolate(d.args)
+	r := ReverseRule{Pos: d.pos}
+	if loc := p.location(); loc != nil {
+		if len(args) == 2 {
+			return d.fail(args[0], "can not have a path when defined in a location")
+		}
+		if len(args) != 1 {
+			return d.fail(d.joined(), "takes one URL inside <Location>")
+		}
+		r.Scope, r.Path, r.URL = loc.path, loc.path, args[0]
+	} else {
+		if len(args) != 2 {
+			return d.fail(d.joined(), "takes a path and a URL")
+		}
+		r.Path, r.URL = args[0], args[1]
+	}
+	if isBalancerURL(r.URL) {
+		u, err := normalizeBalancerURL(r.URL)
+		if err != nil {
+			return d.fail(r.URL, "%v", err)
+		}
+		r.URL = u
+	}
+	p.host.Reverse = append(p.host.Reverse, r)
+	return nil
+}
+
+func (p *apacheParser) cookieRule(d *directive, domain bool) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
+		return err
+	}
+	args := trimInterpolate(d.args)
+	if len(args) != 2 {
+		return d.fail(d.joined(), "takes an internal and a public value")
+	}
+	r := CookieRule{Pos: d.pos, Internal: args[0], Public: args[1]}
+	if loc := p.location(); loc != nil {
+		r.Scope = loc.path
+	}
+	if domain {
+		p.host.CookieDomains = append(p.host.CookieDomains, r)
+	} else {
+		p.host.CookiePaths = append(p.host.CookiePaths, r)
+	}
+	return nil
+}
+
+func (p *apacheParser) proxySet(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxProxy); err != nil {
+		return err
+	}
+	args := d.args
+	var b *Balancer
+	switch sec := p.innermost(secProxy); {
+	case len(args) > 0 && !strings.Contains(args[0], "="):
+		if !isBalancerURL(args[0]) {
+			return d.fail(args[0], "parameters of a plain worker are not supported here: put them on ProxyPass")
+		}
+		name, _, err := splitBalancerURL(args[0])
+		if err != nil {
+			return d.fail(args[0], "%v", err)
+		}
+		b, args = p.balancer(name, d.pos), args[1:]
+	case p.context() == ctxProxy && sec.bal != nil:
+		b = sec.bal
+	case p.context() == ctxProxy:
+		return d.fail(d.joined(), "parameters of a plain worker are not supported here: put them on ProxyPass")
+	default:
+		return d.fail(d.joined(), "needs a balancer://name outside <Proxy balancer://…>")
+	}
+	if len(args) == 0 {
+		return d.fail(d.joined(), "needs key=value parameters")
+	}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return d.fail(a, "parameter must be key=value")
+		}
+		if err := p.setBalancerParam(d, b, strings.ToLower(k), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *apacheParser) balancerMember(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxProxy); err != nil {
+		return err
+	}
+	args := d.args
+	var b *Balancer
+	if p.context() == ctxProxy {
+		sec := p.innermost(secProxy)
+		if sec.bal == nil {
+			return d.fail(d.joined(), "is only allowed inside <Proxy balancer://…>")
+		}
+		b = sec.bal
+		if len(args) > 0 && isBalancerURL(args[0]) {
+			args = args[1:]
+		}
+	} else {
+		if len(args) == 0 || !isBalancerURL(args[0]) {
+			return d.fail(d.joined(), "needs balancer://name first outside <Proxy balancer://…>")
+		}
+		name, _, err := splitBalancerURL(args[0])
+		if err != nil {
+			return d.fail(args[0], "%v", err)
+		}
+		b, args = p.balancer(name, d.pos), args[1:]
+	}
+	if len(args) == 0 {
+		return d.fail("", "needs a member URL")
+	}
+	u, err := workerURL(args[0], false)
+	if err != nil {
+		return d.fail(args[0], "%v", err)
+	}
+	for _, m := range b.Members {
+		if m.URL == u {
+			return d.fail(args[0], "duplicate member of balancer://%s (first at %s)", b.Name, m.Pos)
+		}
+	}
+	m := &Member{Pos: d.pos, URL: u}
+	for _, a := range args[1:] {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return d.fail(a, "parameter must be key=value")
+		}
+		if err := p.setWorkerParam(d, &m.Params, strings.ToLower(k), v); err != nil {
+			return err
+		}
+	}
+	b.Members = append(b.Members, m)
+	return nil
+}
+
+func (p *apacheParser) setHandler(d *directive) error {
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one handler name")
+	}
+	if loc := p.location(); loc != nil && strings.EqualFold(d.args[0], "balancer-manager") {
+		loc.handler = "balancer-manager"
+		return nil
+	}
+	p.warn(d.pos, "SetHandler %s ignored: only balancer-manager is supported", d.args[0])
+	return nil
+}
+
+// require keeps Require lines of a <Location> for its end tag; on a backend
+// (<Proxy>) only "all granted" is accepted, because ignoring a narrower rule
+// would open the backend.
+func (p *apacheParser) require(d *directive) error {
+	if len(d.args) == 0 {
+		return d.fail("", "needs an entity type, such as ip or host")
+	}
+	switch p.context() {
+	case ctxLocation:
+		loc := p.location()
+		loc.require = append(loc.require, d)
+	case ctxProxy:
+		if !allGranted(d.args) {
+			return d.fail(d.joined(), "access control on a backend is not supported (only Require all granted)")
+		}
+	default:
+		if !allGranted(d.args) {
+			p.warn(d.pos, "Require ignored: access control is only supported in a balancer-manager <Location>")
+		}
+	}
+	return nil
+}
+
+var requireKinds = []string{"ip", "host", "local", "all granted", "all denied"}
+
+// managerRequire checks one balancer-manager Require line and returns it as
+// the model stores it ("ip 127.0.0.1 ::1").
+func managerRequire(args []string) (string, error) {
+	kind := strings.ToLower(args[0])
+	vals := args[1:]
+	switch kind {
+	case "ip":
+		if len(vals) == 0 {
+			return "", errors.New("Require ip needs at least one address or network")
+		}
+		for _, v := range vals {
+			if !validRequireIP(v) {
+				return "", fmt.Errorf("%q is not an IP address, network or address prefix", v)
+			}
+		}
+	case "host":
+		if len(vals) == 0 {
+			return "", errors.New("Require host needs at least one host name")
+		}
+	case "local":
+		if len(vals) != 0 {
+			return "", errors.New("Require local takes no argument")
+		}
+	case "all":
+		if len(vals) != 1 || !slices.Contains([]string{"granted", "denied"}, strings.ToLower(vals[0])) {
+			return "", errors.New("Require all must be granted or denied")
+		}
+		vals = []string{strings.ToLower(vals[0])}
+	default:
+		return "", fmt.Errorf("Require %s is not supported for balancer-manager %s", args[0], allowed(requireKinds))
+	}
+	return strings.Join(append([]string{kind}, vals...), " "), nil
+}
+
+// validRequireIP accepts what mod_authz_host does: an address, a CIDR, an
+// address/netmask, or a partial IPv4 address ("192.168.0").
+func validRequireIP(v string) bool {
+	if _, err := netip.ParsePrefix(v); err == nil {
+		return true
+	}
+	if _, err := netip.ParseAddr(v); err == nil {
+		return true
+	}
+	if a, m, ok := strings.Cut(v, "/"); ok {
+		_, e1 := netip.ParseAddr(a)
+		_, e2 := netip.ParseAddr(m)
+		return e1 == nil && e2 == nil
+	}
+	parts := strings.Split(strings.TrimSuffix(v, "."), ".")
+	if len(parts) > 3 {
+		return false
+	}
+	for _, s := range parts {
+		if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 255 || s[0] == '+' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,512 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// ParseApache decodes Apache httpd directives, applies defaults and
+// validates. name is the file's path: messages cite it, and relative Include
+// paths resolve against its directory (or ServerRoot once set). Included
+// files are read from fsys by absolute path without the leading "/", so
+// os.DirFS("/") reads the real filesystem and an empty fstest.MapFS none.
+func ParseApache(name string, src []byte, fsys fs.FS) (*Config, error) {
+	cfg, err := decodeApache(name, src, fsys)
+	if err != nil {
+		return nil, err
+	}
+	return finish(cfg, nil)
+}
+
+// maxIncludeDepth bounds Include nesting, as Apache's 128 does.
+const maxIncludeDepth = 64
+
+// maxIncludeSize refuses included files no config needs to be (and devices).
+const maxIncludeSize = 16 << 20
+
+type secKind int
+
+const (
+	secIf       secKind = iota // <IfModule> and friends: contents are active
+	secVHost                   // <VirtualHost>
+	secProxy                   // <Proxy url>
+	secLocation                // <Location>, <LocationMatch>
+	secSkip                    // contents ignored: <Directory>, <IfModule !…>
+)
+
+type section struct {
+	kind secKind
+	tag  string // as written, without "<"
+	arg  string
+	pos  Pos
+	// quiet marks an inactive conditional: nothing inside is reported.
+	quiet bool
+	bal   *Balancer // <Proxy balancer://…>
+	loc   *location
+}
+
+// location collects a <Location> until its end tag.
+type location struct {
+	path    string
+	match   bool
+	handler string
+	require []*directive
+	route   *Route
+}
+
+type apacheParser struct {
+	fsys fs.FS
+	cfg  *Config
+	host *Host
+	secs []section
+	// files is the include stack of absolute paths; display maps them to
+	// the names used in messages.
+	files   []string
+	absDir  string
+	dispDir string
+	root    string // ServerRoot, "" until set
+	// locRoutes are <Location> routes per host, placed before server ones.
+	locRoutes map[*Host][]*Route
+	// set records the inheritable host settings a vhost wrote, by YAML key.
+	set map[*Host]map[string]bool
+}
+
+// directive is one parsed directive line.
+type directive struct {
+	pos  Pos
+	name string // canonical spelling
+	args []string
+	raw  string // the text after the name
+}
+
+func (d *directive) fail(value, format string, a ...any) *Error {
+	return &Error{Pos: d.pos, Key: d.name, Value: value, Msg: fmt.Sprintf(format, a...)}
+}
+
+func (d *directive) joined() string { return strings.Join(d.args, " ") }
+
+func decodeApache(name string, src []byte, fsys fs.FS) (*Config, error) {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve %q: %w", name, err)
+	}
+	main := &Host{AddHeaders: true, BalancerInherit: true}
+	p := &apacheParser{
+		fsys:      fsys,
+		cfg:       &Config{Source: name, Main: main},
+		host:      main,
+		absDir:    path.Dir(filepath.ToSlash(abs)),
+		dispDir:   path.Dir(filepath.ToSlash(name)),
+		locRoutes: map[*Host][]*Route{},
+		set:       map[*Host]map[string]bool{},
+	}
+	if err := p.parseFile(filepath.ToSlash(abs), src); err != nil {
+		return nil, err
+	}
+	for _, h := range p.cfg.hosts() {
+		if lr := p.locRoutes[h]; len(lr) > 0 {
+			h.Routes = append(lr, h.Routes...)
+		}
+		if h != main {
+			inheritHost(main, h, func(key string) bool { return p.set[h][key] })
+		}
+	}
+	return p.cfg, nil
+}
+
+// display is the name messages use for an absolute path: relative to the
+// main file's directory as the caller wrote it, when it lies below it.
+func (p *apacheParser) display(abs string) string {
+	if rel, ok := strings.CutPrefix(abs, p.absDir+"/"); ok {
+		return path.Join(p.dispDir, rel)
+	}
+	return abs
+}
+
+func (p *apacheParser) parseFile(abs string, src []byte) error {
+	p.files = append(p.files, abs)
+	defer func() { p.files = p.files[:len(p.files)-1] }()
+	depth := len(p.secs)
+	for _, ln := range splitLines(p.display(abs), src) {
+		if err := p.line(ln); err != nil {
+			return err
+		}
+	}
+	if len(p.secs) > depth {
+		s := p.secs[len(p.secs)-1]
+		return &Error{Pos: s.pos, Key: "<" + s.tag + ">", Value: s.arg,
+			Msg: "section was not closed (expected </" + s.tag + "> in the same file)"}
+	}
+	return nil
+}
+
+func (p *apacheParser) line(ln logicalLine) error {
+	text := ln.text
+	if strings.HasPrefix(text, "</") {
+		return p.closeSection(ln)
+	}
+	if strings.HasPrefix(text, "<") {
+		return p.openSection(ln)
+	}
+	name, rest := cutWord(text)
+	if s := p.skipping(); s != nil {
+		if !s.quiet && isProxyDirective(name) {
+			return &Error{Pos: ln.pos, Key: name, Value: rest,
+				Msg: "is not allowed inside <" + s.tag + "> (sluice ignores that section)"}
+		}
+		return nil
+	}
+	spec, known := apacheDirectives[strings.ToLower(name)]
+	if !known {
+		return p.unknown(ln.pos, name, rest)
+	}
+	d := &directive{pos: ln.pos, name: spec.name, raw: rest}
+	if !spec.raw {
+		args, err := words(rest)
+		if err != nil {
+			return d.fail(rest, "%v", err)
+		}
+		d.args = args
+	}
+	return spec.fn(p, d)
+}
+
+// cutWord splits s at its first space or tab; rest is trimmed.
+func cutWord(s string) (word, rest string) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		return s[:i], strings.TrimSpace(s[i+1:])
+	}
+	return s, ""
+}
+
+// skipping returns the innermost ignored section, if any.
+func (p *apacheParser) skipping() *section {
+	for i := len(p.secs) - 1; i >= 0; i-- {
+		if p.secs[i].kind == secSkip {
+			return &p.secs[i]
+		}
+	}
+	return nil
+}
+
+func (p *apacheParser) openSection(ln logicalLine) error {
+	body, ok := strings.CutSuffix(strings.TrimSpace(ln.text[1:]), ">")
+	tag, rest := cutWord(body)
+	if !ok {
+		return &Error{Pos: ln.pos, Key: "<" + tag + ">", Msg: "section tag is missing its closing >"}
+	}
+	if s := p.skipping(); s != nil {
+		p.secs = append(p.secs, section{kind: secSkip, tag: tag, pos: ln.pos, quiet: s.quiet})
+		return nil
+	}
+	key := "<" + tag + ">"
+	args, err := words(rest)
+	if err != nil {
+		return &Error{Pos: ln.pos, Key: key, Value: rest, Msg: err.Error()}
+	}
+	sec := section{tag: tag, arg: strings.Join(args, " "), pos: ln.pos}
+	switch lower := strings.ToLower(tag); lower {
+	case "virtualhost":
+		if ctx := p.context(); ctx != ctxMain {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "is not allowed inside " + ctxNames[ctx]}
+		}
+		if len(args) == 0 {
+			return &Error{Pos: ln.pos, Key: key, Msg: "needs at least one address, such as *:80"}
+		}
+		h := &Host{Pos: ln.pos, Addrs: args, AddHeaders: true, BalancerInherit: true}
+		p.cfg.VHosts = append(p.cfg.VHosts, h)
+		p.host = h
+		sec.kind = secVHost
+	case "proxy":
+		if ctx := p.context(); ctx != ctxMain && ctx != ctxVHost {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "is not allowed inside " + ctxNames[ctx]}
+		}
+		if len(args) != 1 {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "takes one URL, such as balancer://name"}
+		}
+		sec.kind = secProxy
+		if isBalancerURL(args[0]) {
+			name, _, err := splitBalancerURL(args[0])
+			if err != nil {
+				return &Error{Pos: ln.pos, Key: key, Value: args[0], Msg: err.Error()}
+			}
+			sec.bal = p.balancer(name, ln.pos)
+		}
+	case "location", "locationmatch":
+		if ctx := p.context(); ctx != ctxMain && ctx != ctxVHost {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "is not allowed inside " + ctxNames[ctx]}
+		}
+		loc := &location{match: lower == "locationmatch"}
+		if len(args) == 2 && args[0] == "~" {
+			loc.match, args = true, args[1:]
+		}
+		if len(args) != 1 {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "takes one path"}
+		}
+		loc.path = args[0]
+		sec.kind, sec.loc = secLocation, loc
+	case "ifmodule", "ifdefine", "ifdirective", "iffile", "ifsection":
+		// Every module sluice stands in for counts as loaded; a negated
+		// test ("!mod_proxy.c") is therefore false.
+		sec.kind = secIf
+		if strings.HasPrefix(sec.arg, "!") {
+			sec.kind, sec.quiet = secSkip, true
+		}
+	case "ifversion":
+		sec.kind = secIf
+	case "requireall", "requireany", "requirenone":
+		return &Error{Pos: ln.pos, Key: key, Msg: "is not supported: write the access rule as Require lines in a balancer-manager <Location>"}
+	default:
+		if strings.HasPrefix(lower, "proxy") {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "is not supported (sections sluice knows: <VirtualHost>, <Proxy>, <Location>, <LocationMatch>, <If…>)"}
+		}
+		p.warn(ln.pos, "<%s> section ignored with its contents", tag)
+		sec.kind = secSkip
+	}
+	p.secs = append(p.secs, sec)
+	return nil
+}
+
+func (p *apacheParser) closeSection(ln logicalLine) error {
+	tag := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(ln.text[2:]), ">"))
+	if len(p.secs) == 0 || !strings.EqualFold(p.secs[len(p.secs)-1].tag, tag) {
+		return &Error{Pos: ln.pos, Key: "</" + tag + ">", Msg: "without matching <" + tag + "> section"}
+	}
+	sec := p.secs[len(p.secs)-1]
+	p.secs = p.secs[:len(p.secs)-1]
+	switch sec.kind {
+	case secVHost:
+		p.host = p.cfg.Main
+	case secLocation:
+		return p.finishLocation(&sec)
+	}
+	return nil
+}
+
+type context int
+
+const (
+	ctxMain context = iota
+	ctxVHost
+	ctxProxy
+	ctxLocation
+)
+
+var ctxNames = []string{"the main server", "<VirtualHost>", "<Proxy>", "<Location>"}
+
+// context is where a directive sits: the innermost section that is not a
+// conditional.
+func (p *apacheParser) context() context {
+	for i := len(p.secs) - 1; i >= 0; i-- {
+		switch p.secs[i].kind {
+		case secVHost:
+			return ctxVHost
+		case secProxy:
+			return ctxProxy
+		case secLocation:
+			return ctxLocation
+		}
+	}
+	return ctxMain
+}
+
+// only refuses d outside the given contexts.
+func (p *apacheParser) only(d *directive, allowed ...context) error {
+	ctx := p.context()
+	if slices.Contains(allowed, ctx) {
+		return nil
+	}
+	if ctx == ctxMain {
+		return d.fail(d.joined(), "is only allowed inside <VirtualHost>")
+	}
+	return d.fail(d.joined(), "is not allowed inside %s", ctxNames[ctx])
+}
+
+func (p *apacheParser) innermost(kind secKind) *section {
+	for i := len(p.secs) - 1; i >= 0; i-- {
+		if p.secs[i].kind == kind {
+			return &p.secs[i]
+		}
+	}
+	return nil
+}
+
+func (p *apacheParser) location() *location {
+	if p.context() != ctxLocation {
+		return nil
+	}
+	return p.innermost(secLocation).loc
+}
+
+// markSet records that the current host wrote an inheritable setting.
+func (p *apacheParser) markSet(key string) {
+	if p.set[p.host] == nil {
+		p.set[p.host] = map[string]bool{}
+	}
+	p.set[p.host][key] = true
+}
+
+func (p *apacheParser) warn(pos Pos, format string, a ...any) {
+	p.cfg.Warnings = append(p.cfg.Warnings, pos.String()+": "+fmt.Sprintf(format, a...))
+}
+
+// balancer returns the current host's balancer name, creating it empty.
+func (p *apacheParser) balancer(name string, pos Pos) *Balancer {
+	if b := p.host.Balancer(name); b != nil {
+		return b
+	}
+	b := newBalancer(name, pos)
+	p.host.Balancers = append(p.host.Balancers, b)
+	return b
+}
+
+func newBalancer(name string, pos Pos) *Balancer {
+	return &Balancer{Pos: pos, Name: name, Members: []*Member{}, ForceRecovery: true}
+}
+
+func (p *apacheParser) finishLocation(sec *section) error {
+	loc := sec.loc
+	if loc.handler == "balancer-manager" {
+		if loc.match {
+			return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a balancer-manager needs a plain <Location path>"}
+		}
+		m := Manager{Pos: sec.pos, Path: loc.path}
+		for _, d := range loc.require {
+			r, err := managerRequire(d.args)
+			if err != nil {
+				return d.fail(d.joined(), "%v", err)
+			}
+			m.Require = append(m.Require, r)
+		}
+		p.host.Managers = append(p.host.Managers, m)
+		return nil
+	}
+	for _, d := range loc.require {
+		switch {
+		case allGranted(d.args):
+		case loc.route != nil:
+			return d.fail(d.joined(), "access control is only supported in a balancer-manager <Location>: this one is proxied, and ignoring the rule would open it")
+		default:
+			p.warn(d.pos, "Require ignored: access control is only supported in a balancer-manager <Location>")
+		}
+	}
+	return nil
+}
+
+func allGranted(args []string) bool {
+	return len(args) == 2 && strings.EqualFold(args[0], "all") && strings.EqualFold(args[1], "granted")
+}
+
+// include reads Include / IncludeOptional targets: a file, a directory (all
+// files below it) or a glob, relative to ServerRoot or the including file.
+func (p *apacheParser) include(d *directive, optional bool) error {
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one path")
+	}
+	pat := filepath.ToSlash(d.args[0])
+	if !path.IsAbs(pat) {
+		base := p.root
+		if base == "" {
+			base = path.Dir(p.files[len(p.files)-1])
+		}
+		pat = path.Join(base, pat)
+	}
+	var matches []string
+	if strings.ContainsAny(pat, "*?[") {
+		found, err := fs.Glob(p.fsys, fsPath(pat))
+		if err != nil {
+			return d.fail(d.args[0], "bad wildcard: %v", err)
+		}
+		for _, f := range found {
+			matches = append(matches, "/"+f)
+		}
+		if len(matches) == 0 && !optional {
+			return d.fail(d.args[0], "no file matches (use IncludeOptional to allow that)")
+		}
+	} else {
+		if _, err := fs.Stat(p.fsys, fsPath(pat)); err != nil {
+			if optional {
+				return nil
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				return d.fail(d.args[0], "file does not exist")
+			}
+			return d.fail(d.args[0], "cannot read: %v", err)
+		}
+		matches = []string{path.Clean(pat)}
+	}
+	for _, m := range matches {
+		if err := p.includeTree(d, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// includeTree reads one matched path; a directory contributes every regular
+// file below it in name order.
+func (p *apacheParser) includeTree(d *directive, abs string) error {
+	info, err := fs.Stat(p.fsys, fsPath(abs))
+	if err != nil {
+		return d.fail(d.args[0], "cannot read %s: %v", abs, err)
+	}
+	if !info.IsDir() {
+		return p.includeFile(d, abs, info)
+	}
+	return fs.WalkDir(p.fsys, fsPath(abs), func(f string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return d.fail(d.args[0], "cannot read %s: %v", "/"+f, err)
+		}
+		if e.IsDir() {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return d.fail(d.args[0], "cannot read %s: %v", "/"+f, err)
+		}
+		return p.includeFile(d, "/"+f, info)
+	})
+}
+
+func (p *apacheParser) includeFile(d *directive, abs string, info fs.FileInfo) error {
+	switch {
+	case slices.Contains(p.files, abs):
+		return d.fail(d.args[0], "include cycle: %s is already being read", p.display(abs))
+	case len(p.files) >= maxIncludeDepth:
+		return d.fail(d.args[0], "includes are nested more than %d deep", maxIncludeDepth)
+	case !info.Mode().IsRegular():
+		return d.fail(d.args[0], "%s is not a regular file", p.display(abs))
+	case info.Size() > maxIncludeSize:
+		return d.fail(d.args[0], "%s is larger than %d bytes", p.display(abs), maxIncludeSize)
+	}
+	src, err := fs.ReadFile(p.fsys, fsPath(abs))
+	if err != nil {
+		return d.fail(d.args[0], "cannot read %s: %v", p.display(abs), err)
+	}
+	return p.parseFile(abs, src)
+}
+
+// fsPath turns an absolute slash path into an fs.FS name.
+func fsPath(abs string) string {
+	if abs = strings.TrimPrefix(path.Clean(abs), "/"); abs == "" {
+		return "."
+	}
+	return abs
+}
+
+// compileMatch compiles a ProxyPassMatch expression (RE2 syntax: no
+// backreferences or lookaround, unlike Apache's PCRE).
+func compileMatch(expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot compile regex: %w", err)
+	}
+	return re, nil
+}

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestWords(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{`a b	c`, []string{"a", "b", "c"}},
+		{`"/a b" 'c d'`, []string{"/a b", "c d"}},
+		{`"say \"hi\"" 'it\'s'`, []string{`say "hi"`, "it's"}},
+		{`a\\b "c\\d" e\f`, []string{`a\b`, `c\d`, `e\f`}},
+		{`"^/(?:$|index\\.html$)"`, []string{`^/(?:$|index\.html$)`}},
+		{`  `, nil},
+	}
+	for _, c := range cases {
+		got, err := words(c.in)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("words(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestSplitLines(t *testing.T) {
+	src := "# comment\n  Listen 80\r\n\nProxyPass /a \\\n   http://h/ \\\n  retry=0\n\t# indented comment\nX # not a comment\n"
+	got := splitLines("f", []byte(src))
+	want := []logicalLine{
+		{Pos{"f", 2}, "Listen 80"},
+		{Pos{"f", 4}, "ProxyPass /a    http://h/   retry=0"},
+		{Pos{"f", 8}, "X # not a comment"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestApacheTime(t *testing.T) {
+	cases := []struct {
+		in   string
+		unit time.Duration
+		want time.Duration
+		ok   bool
+	}{
+		{"5", time.Second, 5 * time.Second, true},
+		{"500ms", time.Second, 500 * time.Millisecond, true},
+		{"300", time.Millisecond, 300 * time.Millisecond, true},
+		{"2s", time.Millisecond, 2 * time.Second, true},
+		{"2MI", time.Second, 2 * time.Minute, true},
+		{"1h", time.Second, time.Hour, true},
+		{"0", time.Second, 0, true},
+		{"1m", time.Second, 0, false},
+		{"-1", time.Second, 0, false},
+		{"+1", time.Second, 0, false},
+		{"1.5s", time.Second, 0, false},
+		{"", time.Second, 0, false},
+		{"ms", time.Second, 0, false},
+		{"99999999999999h", time.Second, 0, false},
+	}
+	for _, c := range cases {
+		got, err := apacheTime(c.in, c.unit)
+		if (err == nil) != c.ok || got.D() != c.want {
+			t.Errorf("apacheTime(%q) = %v, %v; want %v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func TestWorkerURL(t *testing.T) {
+	cases := []struct{ in, want, err string }{
+		{"HTTP://Example.COM:80/App/", "http://example.com/App/", ""},
+		{"https://h:443", "https://h", ""},
+		{"https://h:8443/x", "https://h:8443/x", ""},
+		{"ws://h:80/s", "ws://h/s", ""},
+		{"wss://[::1]:443/", "wss://[::1]/", ""},
+		{"http://[2001:DB8::1]:8080", "http://[2001:db8::1]:8080", ""},
+		{"http://h_1.docker", "http://h_1.docker", ""},
+		{"fcgi://h:9000/", "", `scheme "fcgi" is not supported: use http:// (allowed: http, https, ws, wss)`},
+		{"h:80", "", `scheme "h" is not supported: use http:// (allowed: http, https, ws, wss)`},
+		{"/local", "", "is not an absolute URL: use http://host[:port][/path]"},
+		{"http://u:p@h/", "", "a worker URL cannot carry user:password@"},
+		{"http://::1/", "", "an IPv6 host must be written in brackets: [::1]"},
+		{"http:///x", "", "has no host"},
+		{"http://h:0/", "", `port "0" must be a number between 1 and 65535`},
+	}
+	for _, c := range cases {
+		got, err := workerURL(c.in, false)
+		if got != c.want || (err == nil) != (c.err == "") || err != nil && err.Error() != c.err {
+			t.Errorf("workerURL(%q) = %q, %v; want %q, %q", c.in, got, err, c.want, c.err)
+		}
+	}
+	if got, err := workerURL("http://$1.Example.com/$2", true); err != nil || got != "http://$1.Example.com/$2" {
+		t.Errorf("lenient: %q, %v", got, err)
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"80": ":80", "*:80": ":80", "127.0.0.1:8080": "127.0.0.1:8080", "[::1]:80": "[::1]:80",
+		"Localhost:81": "localhost:81", ":443": ":443",
+	} {
+		if got, err := listenAddr(in); err != nil || got != want {
+			t.Errorf("listenAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "65536", "h", "[::1]", "a b:80"} {
+		if got, err := listenAddr(in); err == nil {
+			t.Errorf("listenAddr(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+func TestNormalizeStatus(t *testing.T) {
+	for in, want := range map[string]string{"D": "+D", "+H": "+H", "S-E": "+S-E", "-DE": "-D-E", "+h-i": "+H-I", "": ""} {
+		if got, err := normalizeStatus(in); err != nil || got != want {
+			t.Errorf("normalizeStatus(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func parse(t *testing.T, src string) *Config {
+	t.Helper()
+	cfg, err := ParseApache("/etc/t.conf", []byte(src), fstest.MapFS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestWarnings checks one warning per ignored directive or section, each
+// naming its file and line, and none for what sluice honours.
+func TestWarnings(t *testing.T) {
+	cfg := parse(t, `Listen 80 https
+LoadModule proxy_module modules/mod_proxy.so
+<Directory /srv>
+    Options None
+    Require all granted
+</Directory>
+RewriteRule ^/x(.*) http://h$1 [P,L]
+RewriteRule ^/y /z [R]
+Header set X-A b
+ProxyRequests On
+ProxyRequests Off
+ProxyStatus On
+ProxyPass / http://h/ iobuffersize=65536
+<IfModule !mod_proxy.c>
+    Bogus directive
+</IfModule>
+BalancerMember balancer://b http://h1 route=a redirect=zz
+`)
+	want := []string{
+		`/etc/t.conf:1: Listen protocol "https" ignored: sluice serves plain HTTP on :80`,
+		"/etc/t.conf:2: LoadModule ignored: not a proxy directive",
+		"/etc/t.conf:3: <Directory> section ignored with its contents",
+		"/etc/t.conf:7: RewriteRule ignored: mod_rewrite is not supported, so this [P] rule proxies nothing (use ProxyPass or ProxyPassMatch)",
+		"/etc/t.conf:8: RewriteRule ignored: mod_rewrite is not supported",
+		"/etc/t.conf:9: Header ignored: mod_headers is not supported",
+		"/etc/t.conf:10: ProxyRequests On ignored: sluice is not a forward proxy",
+		"/etc/t.conf:12: ProxyStatus ignored: balancer state is on the admin API and /metrics",
+		"/etc/t.conf:13: ProxyPass iobuffersize=65536 ignored: sluice sizes its buffers itself",
+		"/etc/t.conf:17: redirect=zz names no route of balancer://b",
+	}
+	if !reflect.DeepEqual(cfg.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestVHostInherits checks that a vhost takes Main's proxy settings unless
+// it sets its own, in both syntaxes.
+func TestVHostInherits(t *testing.T) {
+	cfg := parse(t, `Listen 80
+ProxyPreserveHost On
+ProxyAddHeaders Off
+ProxyVia Full
+ProxyTimeout 5
+BalancerInherit Off
+<VirtualHost *:80>
+</VirtualHost>
+<VirtualHost *:81>
+    ProxyPreserveHost Off
+    ProxyTimeout 7
+</VirtualHost>
+`)
+	a, b := cfg.VHosts[0], cfg.VHosts[1]
+	if !a.PreserveHost || a.AddHeaders || a.Via != ViaFull || a.Timeout.D() != 5*time.Second || a.BalancerInherit {
+		t.Errorf("first vhost did not inherit: %+v", a)
+	}
+	if b.PreserveHost || b.Timeout.D() != 7*time.Second || b.Via != ViaFull {
+		t.Errorf("second vhost: %+v", b)
+	}
+	y, err := ParseYAML("t.yaml", []byte("listen: [':80']\nserver: {preserve_host: true, proxy_timeout: 5s}\nvhosts:\n  - addrs: ['*:80']\n  - addrs: ['*:81']\n    preserve_host: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !y.VHosts[0].PreserveHost || y.VHosts[0].Timeout.D() != 5*time.Second || y.VHosts[1].PreserveHost || !y.VHosts[1].AddHeaders {
+		t.Errorf("YAML vhosts did not inherit: %+v %+v", y.VHosts[0], y.VHosts[1])
+	}
+}
+
+func TestBalancerLookup(t *testing.T) {
+	cfg := parse(t, `Listen 80
+<Proxy balancer://Main>
+    BalancerMember http://h1
+</Proxy>
+<VirtualHost *:80>
+    ProxyPass /a balancer://main/
+    ProxyPass /b balancer://missing/
+</VirtualHost>
+<VirtualHost *:81>
+    BalancerInherit Off
+    ProxyPass /a balancer://main/
+</VirtualHost>
+`)
+	if cfg.Main.Balancer("main") == nil || cfg.Main.Balancer("Main") != nil {
+		t.Fatalf("Main balancers: %+v", cfg.Main.Balancers)
+	}
+	inherit, off := cfg.VHosts[0], cfg.VHosts[1]
+	if inherit.Balancer("main") != nil || inherit.Balancer("missing") == nil || len(inherit.Balancer("missing").Members) != 0 {
+		t.Errorf("inheriting vhost balancers: %+v", inherit.Balancers)
+	}
+	if b := off.Balancer("main"); b == nil || len(b.Members) != 0 {
+		t.Errorf("BalancerInherit Off must get its own empty balancer: %+v", off.Balancers)
+	}
+	if d := cfg.Main.Timeout.D(); d != DefaultProxyTimeout {
+		t.Errorf("ProxyTimeout default = %v", d)
+	}
+}
+
+func TestLoadPicksSyntax(t *testing.T) {
+	if _, err := Load("x.ini"); err == nil || !strings.Contains(err.Error(), "unknown syntax") {
+		t.Errorf("Load(x.ini) = %v", err)
+	}
+	if _, err := Load("missing.yml"); err == nil || !strings.Contains(err.Error(), `cannot read config "missing.yml"`) {
+		t.Errorf("Load(missing.yml) = %v", err)
+	}
+	cfg, err := Load(goldenDir + "/01-simple.golden.yaml")
+	if err != nil || cfg.Source != goldenDir+"/01-simple.golden.yaml" || len(cfg.Main.Routes) != 1 || cfg.Main.Routes[0].Pos.Line != 5 {
+		t.Errorf("Load(yaml) = %+v, %v", cfg, err)
+	}
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+const (
+	workerKeys   = "(allowed: acquire, addressttl, connectiontimeout, disablereuse, enablereuse, flushpackets, flushwait, flusher, hcexpr, hcfails, hcinterval, hcmethod, hcpasses, hctemplate, hcuri, iobuffersize, keepalive, lbset, loadfactor, mapping, max, min, ping, receivebuffersize, redirect, responsefieldsize, retry, route, secret, smax, status, timeout, ttl, upgrade)"
+	balancerKeys = "(allowed: failonstatus, failontimeout, forcerecovery, growth, lbmethod, maxattempts, nofailover, nonce, scolonpathdelim, stickysession, stickysessionsep, timeout)"
+)
+
+// includeFS backs the Include cases; the main file is /etc/sluice/t.conf.
+var includeFS = fstest.MapFS{
+	"etc/sluice/loop.conf":      {Data: []byte("Include loop.conf\n")},
+	"etc/sluice/sites/bad.conf": {Data: []byte("Listen 80\nProxyPass / http://h/ lbset=-1\n")},
+}
+
+func TestApacheErrors(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"lbset", "Listen 80\nBalancerMember balancer://b http://h lbset=100\n",
+			`t.conf:2: BalancerMember "lbset=100": must be between 0 and 99`},
+		{"loadfactor 0", "Listen 80\n<Proxy balancer://b>\nBalancerMember http://h loadfactor=0\n</Proxy>\n",
+			`t.conf:3: BalancerMember "loadfactor=0": must be a number between 1 and 100`},
+		{"loadfactor 101", "Listen 80\nBalancerMember balancer://b http://h loadfactor=101\n",
+			`t.conf:2: BalancerMember "loadfactor=101": must be a number between 1 and 100`},
+		{"loadfactor NaN", "Listen 80\nBalancerMember balancer://b http://h loadfactor=NaN\n",
+			`t.conf:2: BalancerMember "loadfactor=NaN": must be a number between 1 and 100`},
+		{"unknown worker key", "Listen 80\nBalancerMember balancer://b http://h foo=1\n",
+			`t.conf:2: BalancerMember "foo=1": unknown Worker parameter ` + workerKeys},
+		{"unknown status letter", "Listen 80\nBalancerMember balancer://b http://h status=+X\n",
+			`t.conf:2: BalancerMember "status=+X": unknown status letter 'X' (allowed: D S I H R E N C, also O G U F)`},
+		{"ajp scheme", "Listen 80\nProxyPass / ajp://h:8009/\n",
+			`t.conf:2: ProxyPass "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss)`},
+		{"unix socket", "Listen 80\nBalancerMember balancer://b unix:/run/a.sock|http://x\n",
+			`t.conf:2: BalancerMember "unix:/run/a.sock|http://x": scheme "unix" is not supported: use http:// (allowed: http, https, ws, wss)`},
+		{"query in worker URL", "Listen 80\nProxyPass / http://h/?a=1\n",
+			`t.conf:2: ProxyPass "http://h/?a=1": a worker URL cannot have a query string or fragment`},
+		{"bad port", "Listen 80\nProxyPass / http://h:99999/\n",
+			`t.conf:2: ProxyPass "http://h:99999/": port "99999" must be a number between 1 and 65535`},
+		{"path in location", "Listen 80\n<Location /x>\nProxyPass /x http://h/\n</Location>\n",
+			`t.conf:3: ProxyPass "/x": can not have a path when defined in a location`},
+		{"two ProxyPass in location", "Listen 80\n<Location /x>\nProxyPass http://h/\nProxyPass http://i/\n</Location>\n",
+			`t.conf:4: ProxyPass "http://i/": only one ProxyPass is allowed per <Location> (the first is at /etc/sluice/t.conf:3)`},
+		{"unterminated Proxy", "Listen 80\n<Proxy balancer://b>\nBalancerMember http://h\n",
+			`t.conf:2: <Proxy> "balancer://b": section was not closed (expected </Proxy> in the same file)`},
+		{"stray end tag", "Listen 80\n</Location>\n",
+			`t.conf:2: </Location>: without matching <Location> section`},
+		{"crossed end tag", "Listen 80\n<VirtualHost *:80>\n<Location /x>\n</VirtualHost>\n",
+			`t.conf:4: </VirtualHost>: without matching <VirtualHost> section`},
+		{"bad regex", "Listen 80\nProxyPassMatch \"^/(a\" http://h/\n",
+			"t.conf:2: ProxyPassMatch \"^/(a\": cannot compile regex: error parsing regexp: missing closing ): `^/(a`"},
+		{"hcinterval 50ms", "Listen 80\nBalancerMember balancer://b http://h hcinterval=50ms\n",
+			`t.conf:2: BalancerMember "hcinterval=50ms": must be at least 100ms`},
+		{"unknown hcexpr", "Listen 80\nProxyHCExpr ok {%{REQUEST_STATUS} =~ /^2/}\nBalancerMember balancer://b http://h hcmethod=GET hcexpr=nope\n",
+			`t.conf:3: hcexpr "nope": no ProxyHCExpr has this name`},
+		{"unknown hctemplate", "Listen 80\nBalancerMember balancer://b http://h hctemplate=nope\n",
+			`t.conf:2: hctemplate "nope": no ProxyHCTemplate has this name`},
+		{"hcmethod CPING", "Listen 80\nBalancerMember balancer://b http://h hcmethod=CPING\n",
+			`t.conf:2: BalancerMember "hcmethod=CPING": unknown health check method (allowed: NONE, TCP, OPTIONS, HEAD, GET, OPTIONS11, HEAD11, GET11)`},
+		{"failonstatus 99", "Listen 80\nProxySet balancer://b failonstatus=99\n",
+			`t.conf:2: ProxySet "failonstatus=99": must be one or more HTTP response codes between 100 and 599, not 99`},
+		{"failonstatus text", "Listen 80\nProxySet balancer://b failonstatus=5xx\n",
+			`t.conf:2: ProxySet "failonstatus=5xx": must be one or more HTTP response codes`},
+		{"nonce too long", "Listen 80\nProxySet balancer://b nonce=" + strings.Repeat("n", 37) + "\n",
+			`t.conf:2: ProxySet "nonce=` + strings.Repeat("n", 37) + `": must be shorter than 37 characters`},
+		{"growth 0", "Listen 80\nProxySet balancer://b growth=0\n",
+			`t.conf:2: ProxySet "growth=0": must be between 1 and 100`},
+		{"unknown lbmethod", "Listen 80\nProxySet balancer://b lbmethod=random\n",
+			`t.conf:2: ProxySet "lbmethod=random": unknown lbmethod (allowed: byrequests, bytraffic, bybusyness, heartbeat)`},
+		{"sticky separator", "Listen 80\nProxySet balancer://b stickysessionsep=ab\n",
+			`t.conf:2: ProxySet "stickysessionsep=ab": must be a single character or Off`},
+		{"worker key on balancer ProxyPass", "Listen 80\nProxyPass / balancer://b/ loadfactor=3\n",
+			`t.conf:2: ProxyPass "loadfactor=3": unknown Balancer parameter ` + balancerKeys},
+		{"worker key in balancer ProxySet", "Listen 80\n<Proxy balancer://b>\nProxySet enablereuse=on\n</Proxy>\n",
+			`t.conf:3: ProxySet "enablereuse=on": unknown Balancer parameter ` + balancerKeys},
+		{"timeout text", "Listen 80\nProxyPass / http://h/ timeout=soon\n",
+			`t.conf:2: ProxyPass "timeout=soon": must be a whole number with an optional unit ms, s, mi or h`},
+		{"on off", "Listen 80\nProxyPass / http://h/ keepalive=yes\n",
+			`t.conf:2: ProxyPass "keepalive=yes": must be On or Off`},
+		{"route too long", "Listen 80\nBalancerMember balancer://b http://h route=" + strings.Repeat("r", 64) + "\n",
+			`t.conf:2: BalancerMember "route=` + strings.Repeat("r", 64) + `": must be shorter than 64 characters`},
+		{"duplicate member", "Listen 80\nBalancerMember balancer://b http://h:80\nBalancerMember balancer://b HTTP://H\n",
+			`t.conf:3: BalancerMember "HTTP://H": duplicate member of balancer://b (first at /etc/sluice/t.conf:2)`},
+		{"missing Include file", "Listen 80\nInclude missing.conf\n",
+			`t.conf:2: Include "missing.conf": file does not exist`},
+		{"Include glob without match", "Listen 80\nInclude conf.d/*.conf\n",
+			`t.conf:2: Include "conf.d/*.conf": no file matches (use IncludeOptional to allow that)`},
+		{"include cycle", "Listen 80\nInclude loop.conf\n",
+			`loop.conf:1: Include "loop.conf": include cycle: /etc/sluice/loop.conf is already being read`},
+		{"error in included file", "IncludeOptional sites/*.conf\n",
+			`sites/bad.conf:2: ProxyPass "lbset=-1": must be between 0 and 99`},
+		{"unknown proxy directive", "Listen 80\nProxyPasss / http://h/\n",
+			`t.conf:2: ProxyPasss "/ http://h/": unknown proxy directive`},
+		{"unknown balancer directive", "Listen 80\nBalancerMemeber balancer://b http://h\n",
+			`t.conf:2: BalancerMemeber "balancer://b http://h": unknown proxy directive`},
+		{"no Listen", "ProxyPass / http://h/\n", `t.conf: no Listen directive`},
+		{"duplicate Listen", "Listen 80\nListen *:80\n", `t.conf:2: Listen "*:80": duplicate address :80`},
+		{"bad Listen", "Listen 80x\n", `t.conf:1: Listen "80x": must be port, host:port or [ipv6]:port`},
+		{"Listen in vhost", "Listen 80\n<VirtualHost *:80>\nListen 81\n</VirtualHost>\n",
+			`t.conf:3: Listen "81": is not allowed inside <VirtualHost>`},
+		{"ServerAlias in main", "Listen 80\nServerAlias a.example.com\n",
+			`t.conf:2: ServerAlias "a.example.com": is only allowed inside <VirtualHost>`},
+		{"trailing comment", "Listen 80\nProxyTimeout 60 # seconds\n",
+			`t.conf:2: ProxyTimeout "60 # seconds": takes one argument`},
+		{"unterminated quote", "Listen 80\nProxyPass \"/a http://h/\n",
+			`t.conf:2: ProxyPass "\"/a http://h/": has an unterminated quote`},
+		{"ProxyPass in Directory", "Listen 80\n<Directory /srv>\nProxyPass / http://h/\n</Directory>\n",
+			`t.conf:3: ProxyPass "/ http://h/": is not allowed inside <Directory> (sluice ignores that section)`},
+		{"ProxyMatch", "Listen 80\n<ProxyMatch ^http://>\n</ProxyMatch>\n",
+			`t.conf:2: <ProxyMatch> "^http://": is not supported (sections sluice knows: <VirtualHost>, <Proxy>, <Location>, <LocationMatch>, <If…>)`},
+		{"Require on proxied location", "Listen 80\n<Location /admin>\nRequire ip 10.0.0.0/8\nProxyPass http://h/\n</Location>\n",
+			`t.conf:3: Require "ip 10.0.0.0/8": access control is only supported in a balancer-manager <Location>: this one is proxied, and ignoring the rule would open it`},
+		{"manager Require valid-user", "Listen 80\n<Location /bm>\nSetHandler balancer-manager\nRequire valid-user\n</Location>\n",
+			`t.conf:4: Require "valid-user": Require valid-user is not supported for balancer-manager (allowed: ip, host, local, all granted, all denied)`},
+		{"manager Require bad ip", "Listen 80\n<Location /bm>\nSetHandler balancer-manager\nRequire ip 10.0.0.300\n</Location>\n",
+			`t.conf:4: Require "ip 10.0.0.300": "10.0.0.300" is not an IP address, network or address prefix`},
+		{"RequireAny", "Listen 80\n<Location /bm>\n<RequireAny>\n</RequireAny>\n</Location>\n",
+			`t.conf:3: <RequireAny>: is not supported: write the access rule as Require lines in a balancer-manager <Location>`},
+		{"Require on backend", "Listen 80\n<Proxy balancer://b>\nRequire ip 10.0.0.1\n</Proxy>\n",
+			`t.conf:3: Require "ip 10.0.0.1": access control on a backend is not supported (only Require all granted)`},
+		{"params with exclusion", "Listen 80\nProxyPass /x ! retry=0\n",
+			`t.conf:2: ProxyPass "retry=0": parameters are not allowed with "!"`},
+		{"bare word parameter", "Listen 80\nProxyPass / http://h/ fast\n",
+			`t.conf:2: ProxyPass "fast": parameter must be key=value, nocanon, noquery or interpolate`},
+		{"ProxySet plain worker", "Listen 80\nProxySet http://h timeout=5\n",
+			`t.conf:2: ProxySet "http://h": parameters of a plain worker are not supported here: put them on ProxyPass`},
+		{"ProxyVia", "Listen 80\nProxyVia sometimes\n", `t.conf:2: ProxyVia "sometimes": must be Off, On, Full or Block`},
+		{"ProxyHCExpr unclosed", "Listen 80\nProxyHCExpr ok {%{REQUEST_STATUS} =~ /^2/\n",
+			`t.conf:2: ProxyHCExpr "{%{REQUEST_STATUS} =~ /^2/": has an unclosed {`},
+		{"ProxyHCTemplate key", "Listen 80\nProxyHCTemplate t retry=5\n",
+			`t.conf:2: ProxyHCTemplate "retry=5": unknown ProxyHCTemplate parameter (allowed: hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)`},
+		{"nested VirtualHost", "Listen 80\n<VirtualHost *:80>\n<VirtualHost *:81>\n",
+			`t.conf:3: <VirtualHost> "*:81": is not allowed inside <VirtualHost>`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseApache("/etc/sluice/t.conf", []byte(c.src), includeFS)
+			assertError(t, err, "/etc/sluice/"+c.want)
+		})
+	}
+}
+
+func TestYAMLErrors(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"unknown key", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: http://h/\n      tmeout: 5s\n",
+			`t.yaml:6: tmeout: unknown key (allowed: path, match, exclude, target, location, nocanon, noquery, worker)`},
+		{"unknown member key", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          weight: 2\n",
+			`t.yaml:7: weight: unknown key (allowed: url, ` + strings.Trim(workerKeysYAML, "()") + `)`},
+		{"bad duration", "listen: [':80']\nserver:\n  proxy_timeout: 5\n",
+			`t.yaml:3: proxy_timeout "5": must be Go duration text such as 30s, 1.5s or 500ms`},
+		{"negative duration", "listen: [':80']\ntimeouts:\n  drain: -1s\n",
+			`t.yaml:3: drain "-1s": must be Go duration text such as 30s, 1.5s or 500ms`},
+		{"not a number", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          lbset: abc\n",
+			`t.yaml:7: lbset "abc": must be a whole number`},
+		{"lbset range", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          lbset: 100\n",
+			`t.yaml:7: lbset "100": must be between 0 and 99`},
+		{"unknown hcexpr", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          hcmethod: GET\n          hcexpr: nope\n",
+			`t.yaml:8: hcexpr "nope": no ProxyHCExpr has this name`},
+		{"lbmethod", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      lbmethod: random\n      members: []\n",
+			`t.yaml:5: lbmethod "random": unknown lbmethod (allowed: byrequests, bytraffic, bybusyness, heartbeat)`},
+		{"ajp target", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: ajp://h:8009/\n",
+			`t.yaml:5: target "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss)`},
+		{"bad regex", "listen: [':80']\nserver:\n  routes:\n    - path: '(['\n      match: true\n      target: http://h/\n",
+			"t.yaml:4: path \"([\": cannot compile regex: error parsing regexp: missing closing ]: `[`"},
+		{"worker on balancer route", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: balancer://b/\n      worker: {timeout: 1s}\n",
+			`t.yaml:6: worker: a balancer route takes no worker parameters: set them on its members`},
+		{"no listen", "server:\n  server_name: a\n", `t.yaml: listen: no listen address: add listen: ["127.0.0.1:8080"]`},
+		{"duplicate listen", "listen: ['80', ':80']\n", `t.yaml:1: listen ":80": duplicate address`},
+		{"admin without token", "listen: [':80']\nadmin:\n  listen: 0.0.0.0:9901\n",
+			`t.yaml:3: listen "0.0.0.0:9901": an admin listener off loopback needs a token`},
+		{"access log format", "listen: [':80']\naccess_log:\n  format: xml\n",
+			`t.yaml:3: format "xml": unknown access log format (allowed: combined, common, json)`},
+		{"trusted proxy", "listen: [':80']\ntrusted_proxies: [10.0.0.0/33]\n",
+			`t.yaml:2: trusted_proxies "10.0.0.0/33": must be an IP address or CIDR network`},
+		{"vhost without addrs", "listen: [':80']\nvhosts:\n  - server_name: a\n",
+			`t.yaml:3: addrs: a vhost needs at least one address, such as *:80`},
+		{"duplicate balancer", "listen: [':80']\nserver:\n  balancers:\n    - {name: b, members: []}\n    - {name: B, members: []}\n",
+			`t.yaml:5: name "b": duplicate balancer in this host`},
+		{"syntax", "listen: [':80'\n", `t.yaml:1: did not find expected ',' or ']'`},
+		{"two documents", "listen: [':80']\n---\nlisten: [':81']\n", `t.yaml:2: holds more than one YAML document`},
+		{"empty route entry", "listen: [':80']\nserver:\n  routes:\n    -\n", `t.yaml:3: routes: has an empty entry`},
+		{"via", "listen: [':80']\nserver:\n  via: maybe\n", `t.yaml:3: via "maybe": must be off, on, full or block`},
+		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
+			`t.yaml:6: status "+Z": unknown status letter 'Z' (allowed: D S I H R E N C, also O G U F)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseYAML("t.yaml", []byte(c.src))
+			assertError(t, err, c.want)
+		})
+	}
+}
+
+const workerKeysYAML = "(loadfactor, lbset, route, redirect, status, retry, timeout, connectiontimeout, acquire, ping, max, min, smax, ttl, disablereuse, keepalive, upgrade, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr, hctemplate)"
+
+func assertError(t *testing.T, err error, want string) {
+	t.Helper()
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v (%T), want *Error %q", err, err, want)
+	}
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+}

@@ -1,0 +1,462 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// checker runs the checks both syntaxes share. idx, set for YAML, turns an
+// owner and key into the line the key was written on; for Apache the
+// owner's directive line is used.
+type checker struct {
+	cfg *Config
+	idx yamlIndex
+}
+
+func (c *checker) fail(owner any, pos Pos, key, value, format string, a ...any) *Error {
+	if n := c.idx.key(owner, key); n != nil {
+		pos.Line = n.Line
+	}
+	if pos.File == "" {
+		pos.File = c.cfg.Source
+	}
+	return &Error{Pos: pos, Key: key, Value: value, Msg: fmt.Sprintf(format, a...)}
+}
+
+// normalize checks every single value and rewrites it into its normalized
+// form; it is idempotent, so Apache input (already checked while parsing)
+// passes through unchanged.
+func (c *checker) normalize() error {
+	cfg := c.cfg
+	if cfg.Main == nil {
+		cfg.Main = &Host{AddHeaders: true, BalancerInherit: true}
+	}
+	if err := c.noEmptyEntries(); err != nil {
+		return err
+	}
+	for i := range cfg.Listen {
+		a, err := listenAddr(cfg.Listen[i])
+		if err != nil {
+			return c.fail(cfg, Pos{}, "listen", cfg.Listen[i], "%v", err)
+		}
+		cfg.Listen[i] = a
+	}
+	for _, h := range cfg.hosts() {
+		if err := c.host(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noEmptyEntries refuses YAML list entries that are null ("- ").
+func (c *checker) noEmptyEntries() error {
+	cfg := c.cfg
+	if slices.Contains(cfg.VHosts, nil) {
+		return c.fail(cfg, Pos{}, "vhosts", "", "has an empty entry")
+	}
+	for _, h := range cfg.hosts() {
+		if slices.Contains(h.Routes, nil) {
+			return c.fail(h, h.Pos, "routes", "", "has an empty entry")
+		}
+		if slices.Contains(h.Balancers, nil) {
+			return c.fail(h, h.Pos, "balancers", "", "has an empty entry")
+		}
+		for _, b := range h.Balancers {
+			if slices.Contains(b.Members, nil) {
+				return c.fail(b, b.Pos, "members", "", "has an empty entry")
+			}
+		}
+	}
+	return nil
+}
+
+// params runs every key=value check on the defaulted model.
+func (c *checker) params() error {
+	cfg := c.cfg
+	for i := range cfg.HCTemplates {
+		t := &cfg.HCTemplates[i]
+		if err := c.workerParams(&t.Params, t, t.Pos); err != nil {
+			return err
+		}
+	}
+	for _, h := range cfg.hosts() {
+		for _, r := range h.Routes {
+			if r.Worker != nil {
+				if err := c.workerParams(r.Worker, r.Worker, r.Pos); err != nil {
+					return err
+				}
+			}
+		}
+		for _, b := range h.Balancers {
+			if err := c.balancerParams(b); err != nil {
+				return err
+			}
+			for _, m := range b.Members {
+				if err := c.workerParams(&m.Params, m, m.Pos); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (c *checker) balancerParams(b *Balancer) error {
+	for _, bp := range balancerParams {
+		if bp.check == nil {
+			continue
+		}
+		if err := bp.check(b); err != nil {
+			key := bp.key
+			if key == "stickysession" {
+				key = "sticky_cookie"
+			}
+			return c.fail(b, b.Pos, key, fieldText(b, key), "%v", err)
+		}
+	}
+	return nil
+}
+
+func (c *checker) host(h *Host) error {
+	if h.Via != "" {
+		h.Via = ViaMode(strings.ToLower(string(h.Via)))
+		if !slices.Contains(viaModes, string(h.Via)) {
+			return c.fail(h, h.Pos, "via", string(h.Via), "must be off, on, full or block")
+		}
+	}
+	for _, r := range h.Routes {
+		if err := c.route(r); err != nil {
+			return err
+		}
+	}
+	for i := range h.Reverse {
+		r := &h.Reverse[i]
+		if r.Path == "" || r.URL == "" {
+			return c.fail(r, r.Pos, "url", r.URL, "a reverse rule needs a path and a url")
+		}
+		if isBalancerURL(r.URL) {
+			u, err := normalizeBalancerURL(r.URL)
+			if err != nil {
+				return c.fail(r, r.Pos, "url", r.URL, "%v", err)
+			}
+			r.URL = u
+		}
+	}
+	for _, b := range h.Balancers {
+		if err := c.balancer(h, b); err != nil {
+			return err
+		}
+	}
+	for i := range h.Managers {
+		m := &h.Managers[i]
+		if !strings.HasPrefix(m.Path, "/") {
+			return c.fail(m, m.Pos, "path", m.Path, "must start with /")
+		}
+		for j, r := range m.Require {
+			args := strings.Fields(r)
+			if len(args) == 0 {
+				return c.fail(m, m.Pos, "require", r, "must not be empty")
+			}
+			norm, err := managerRequire(args)
+			if err != nil {
+				return c.fail(m, m.Pos, "require", r, "%v", err)
+			}
+			m.Require[j] = norm
+		}
+	}
+	return nil
+}
+
+func (c *checker) route(r *Route) error {
+	if r.Path == "" {
+		return c.fail(r, r.Pos, "path", "", "must not be empty")
+	}
+	if r.Match && r.Regexp == nil {
+		re, err := compileMatch(r.Path)
+		if err != nil {
+			return c.fail(r, r.Pos, "path", r.Path, "%v", err)
+		}
+		r.Regexp = re
+	}
+	switch {
+	case r.Exclude && r.Target != "":
+		return c.fail(r, r.Pos, "target", r.Target, "an excluded route has no target")
+	case r.Exclude && r.Worker != nil:
+		return c.fail(r, r.Pos, "worker", "", "an excluded route has no worker parameters")
+	case r.Exclude:
+		return nil
+	case r.Target == "":
+		return c.fail(r, r.Pos, "target", "", "needs a URL, or exclude: true")
+	case isBalancerURL(r.Target):
+		if r.Worker != nil {
+			return c.fail(r, r.Pos, "worker", "", "a balancer route takes no worker parameters: set them on its members")
+		}
+		t, err := normalizeBalancerURL(r.Target)
+		if err != nil {
+			return c.fail(r, r.Pos, "target", r.Target, "%v", err)
+		}
+		r.Target = t
+		return nil
+	}
+	t, err := workerURL(r.Target, r.Match)
+	if err != nil {
+		return c.fail(r, r.Pos, "target", r.Target, "%v", err)
+	}
+	r.Target = t
+	return nil
+}
+
+func (c *checker) balancer(h *Host, b *Balancer) error {
+	b.Name = strings.ToLower(b.Name)
+	if _, _, err := splitBalancerURL(balancerScheme + b.Name); err != nil || strings.Contains(b.Name, "/") {
+		return c.fail(b, b.Pos, "name", b.Name, "must be a balancer name without scheme or path")
+	}
+	if h.Balancer(b.Name) != b {
+		return c.fail(b, b.Pos, "name", b.Name, "duplicate balancer in this host")
+	}
+	seen := map[string]bool{}
+	for _, m := range b.Members {
+		u, err := workerURL(m.URL, false)
+		if err != nil {
+			return c.fail(m, m.Pos, "url", m.URL, "%v", err)
+		}
+		if seen[u] {
+			return c.fail(m, m.Pos, "url", m.URL, "duplicate member of balancer://%s", b.Name)
+		}
+		seen[u], m.URL = true, u
+	}
+	return nil
+}
+
+// workerParams runs every worker check; owner locates the keys.
+func (c *checker) workerParams(p *WorkerParams, owner any, pos Pos) error {
+	for _, wp := range workerParams {
+		if wp.check == nil {
+			continue
+		}
+		if err := wp.check(p); err != nil {
+			return c.fail(owner, pos, wp.key, fieldText(p, wp.key), "%v", err)
+		}
+	}
+	return nil
+}
+
+// validate checks every parameter and what spans several values, after
+// defaults.
+func (c *checker) validate() error {
+	cfg := c.cfg
+	if err := c.params(); err != nil {
+		return err
+	}
+	if len(cfg.Listen) == 0 {
+		if c.idx == nil {
+			return &Error{Pos: Pos{File: cfg.Source}, Msg: "no Listen directive"}
+		}
+		return c.fail(cfg, Pos{}, "listen", "", "no listen address: add listen: [\"127.0.0.1:8080\"]")
+	}
+	for i, a := range cfg.Listen {
+		if slices.Contains(cfg.Listen[:i], a) {
+			return c.fail(cfg, Pos{}, "listen", a, "duplicate address")
+		}
+	}
+	if len(cfg.Main.Addrs) > 0 || len(cfg.Main.ServerAliases) > 0 {
+		return c.fail(cfg.Main, cfg.Main.Pos, "addrs", "", "addrs and server_aliases belong to vhosts")
+	}
+	for _, h := range cfg.VHosts {
+		if len(h.Addrs) == 0 {
+			return c.fail(h, h.Pos, "addrs", "", "a vhost needs at least one address, such as *:80")
+		}
+	}
+	if err := c.hcNames(); err != nil {
+		return err
+	}
+	for _, h := range cfg.hosts() {
+		for _, b := range h.Balancers {
+			c.redirects(b)
+		}
+	}
+	return c.extras()
+}
+
+// hcNames checks ProxyHCExpr / ProxyHCTemplate names and their uses.
+func (c *checker) hcNames() error {
+	cfg := c.cfg
+	exprs := map[string]bool{}
+	for i := range cfg.HCExprs {
+		e := &cfg.HCExprs[i]
+		switch {
+		case e.Name == "" || len(e.Name) > 15:
+			return c.fail(e, e.Pos, "name", e.Name, "must be 1 to 15 characters")
+		case e.Expr == "":
+			return c.fail(e, e.Pos, "expr", "", "must not be empty")
+		case exprs[e.Name]:
+			return c.fail(e, e.Pos, "name", e.Name, "duplicate health check expression")
+		}
+		exprs[e.Name] = true
+	}
+	templates := map[string]bool{}
+	for i := range cfg.HCTemplates {
+		t := &cfg.HCTemplates[i]
+		if t.Name == "" || templates[t.Name] {
+			return c.fail(t, t.Pos, "name", t.Name, "must be a unique, non-empty template name")
+		}
+		templates[t.Name] = true
+	}
+	check := func(p *WorkerParams, owner any, pos Pos) error {
+		if p.HCExpr != "" && !exprs[p.HCExpr] {
+			return c.fail(owner, pos, "hcexpr", p.HCExpr, "no ProxyHCExpr has this name")
+		}
+		if p.HCTemplate != "" && !templates[p.HCTemplate] {
+			return c.fail(owner, pos, "hctemplate", p.HCTemplate, "no ProxyHCTemplate has this name")
+		}
+		return nil
+	}
+	for i := range cfg.HCTemplates {
+		if err := check(&cfg.HCTemplates[i].Params, &cfg.HCTemplates[i], cfg.HCTemplates[i].Pos); err != nil {
+			return err
+		}
+	}
+	for _, h := range cfg.hosts() {
+		for _, r := range h.Routes {
+			if r.Worker != nil {
+				if err := check(r.Worker, r.Worker, r.Pos); err != nil {
+					return err
+				}
+			}
+		}
+		for _, b := range h.Balancers {
+			for _, m := range b.Members {
+				if err := check(&m.Params, m, m.Pos); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// redirects warns about redirect= values that name no route of the same
+// balancer: Apache accepts them and they do nothing.
+func (c *checker) redirects(b *Balancer) {
+	for _, m := range b.Members {
+		if m.Params.Redirect == "" {
+			continue
+		}
+		found := slices.ContainsFunc(b.Members, func(o *Member) bool { return o.Params.Route == m.Params.Redirect })
+		if !found {
+			pos := m.Pos
+			if pos.File == "" {
+				pos.File = c.cfg.Source
+			}
+			c.cfg.Warnings = append(c.cfg.Warnings, fmt.Sprintf("%s: redirect=%s names no route of balancer://%s", pos, m.Params.Redirect, b.Name))
+		}
+	}
+}
+
+var accessLogFormats = []string{"combined", "common", "json"}
+
+// extras checks the YAML-only settings.
+func (c *checker) extras() error {
+	cfg := c.cfg
+	if cfg.HCTPSize < 0 {
+		return c.fail(cfg, Pos{}, "hc_tpsize", strconv.Itoa(cfg.HCTPSize), "must be >= 0")
+	}
+	if cfg.BalancerGrowth < 0 || cfg.BalancerGrowth > 100 {
+		return c.fail(cfg, Pos{}, "balancer_growth", strconv.Itoa(cfg.BalancerGrowth), "must be between 1 and 100")
+	}
+	if !slices.Contains(accessLogFormats, cfg.AccessLog.Format) {
+		return c.fail(&cfg.AccessLog, Pos{}, "format", cfg.AccessLog.Format, "unknown access log format %s", allowed(accessLogFormats))
+	}
+	if a := cfg.Admin.Listen; a != "" {
+		host, err := checkHostPort(a)
+		if err != nil {
+			return c.fail(&cfg.Admin, Pos{}, "listen", a, "%v", err)
+		}
+		if cfg.Admin.Token == "" && !isLoopback(host) {
+			return c.fail(&cfg.Admin, Pos{}, "listen", a, "an admin listener off loopback needs a token")
+		}
+	}
+	if m := cfg.Metrics.Listen; m != "" {
+		if _, err := checkHostPort(m); err != nil {
+			return c.fail(&cfg.Metrics, Pos{}, "listen", m, "%v", err)
+		}
+		if !strings.HasPrefix(cfg.Metrics.Path, "/") {
+			return c.fail(&cfg.Metrics, Pos{}, "path", cfg.Metrics.Path, "must start with /")
+		}
+	}
+	for _, t := range cfg.TrustedProxies {
+		if _, err := netip.ParsePrefix(t); err != nil {
+			if _, err := netip.ParseAddr(t); err != nil {
+				return c.fail(cfg, Pos{}, "trusted_proxies", t, "must be an IP address or CIDR network")
+			}
+		}
+	}
+	l := &cfg.Limits
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_request_body", l.MaxRequestBody}, {"max_header_bytes", int64(l.MaxHeaderBytes)},
+		{"max_conns", int64(l.MaxConns)}, {"max_conns_per_ip", int64(l.MaxConnsPerIP)},
+		{"max_response_header_bytes", int64(l.MaxResponseHeaderBytes)},
+	} {
+		if f.v < 0 {
+			return c.fail(l, Pos{}, f.key, strconv.FormatInt(f.v, 10), "must be >= 0")
+		}
+	}
+	return nil
+}
+
+func checkHostPort(a string) (string, error) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", fmt.Errorf("must be host:port")
+	}
+	return host, checkPort(port)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// fieldText shows the value of the field tagged key in the struct v points
+// to, for error messages.
+func fieldText(v any, key string) string {
+	rv := reflect.ValueOf(v).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag != key {
+			continue
+		}
+		switch f := rv.Field(i).Interface().(type) {
+		case Duration:
+			return f.String()
+		case float64:
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		case *int:
+			if f != nil {
+				return strconv.Itoa(*f)
+			}
+			return ""
+		case []int:
+			s := make([]string, len(f))
+			for i, n := range f {
+				s[i] = strconv.Itoa(n)
+			}
+			return strings.Join(s, ",")
+		default:
+			return fmt.Sprint(f)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,319 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ParseYAML decodes native YAML strictly (unknown keys are errors), applies
+// defaults and validates. name is used in messages.
+func ParseYAML(name string, src []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, yamlError(name, nil, err)
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(name, &doc, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &Error{Pos: Pos{File: name, Line: extra.Line}, Msg: "holds more than one YAML document"}
+	}
+	cfg.Source = name
+	idx := yamlIndex{}
+	if len(doc.Content) > 0 {
+		idx.walk(doc.Content[0], reflect.ValueOf(cfg).Elem(), name)
+	}
+	idx.presence(cfg)
+	return finish(cfg, idx)
+}
+
+// Dump writes cfg as normalized YAML; ParseYAML reads it back to an equal
+// model.
+func Dump(cfg *Config) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return nil, fmt.Errorf("cannot dump config %q: %w", cfg.Source, err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("cannot dump config %q: %w", cfg.Source, err)
+	}
+	return b.Bytes(), nil
+}
+
+// MarshalYAML writes retry: 0s for a member that set it: the zero value is
+// otherwise omitted and would read back as the 60s default.
+func (m Member) MarshalYAML() (any, error) {
+	type plain Member
+	var n yaml.Node
+	if err := n.Encode(plain(m)); err != nil {
+		return nil, err
+	}
+	addZeroRetry(&n, &m.Params)
+	return &n, nil
+}
+
+// MarshalYAML writes retry: 0s for a route worker that set it.
+func (r Route) MarshalYAML() (any, error) {
+	type plain Route
+	var n yaml.Node
+	if err := n.Encode(plain(r)); err != nil {
+		return nil, err
+	}
+	if r.Worker != nil {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "worker" {
+				addZeroRetry(n.Content[i+1], r.Worker)
+			}
+		}
+	}
+	return &n, nil
+}
+
+func addZeroRetry(n *yaml.Node, p *WorkerParams) {
+	if !p.RetrySet || p.Retry != 0 || n.Kind != yaml.MappingNode {
+		return
+	}
+	n.Content = append(n.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "retry"},
+		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "0s"})
+}
+
+// yamlIndex maps a model struct (by pointer) to the mapping node it was
+// decoded from, to find the line of a key.
+type yamlIndex map[any]*yaml.Node
+
+// key returns the key node named key in owner's mapping, or nil.
+func (idx yamlIndex) key(owner any, key string) *yaml.Node {
+	n := idx[owner]
+	if n == nil {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+var posType = reflect.TypeFor[Pos]()
+
+// walk records mapping nodes and sets Pos fields, following the value v was
+// decoded into.
+func (idx yamlIndex) walk(n *yaml.Node, v reflect.Value, file string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			idx.walk(n, v.Elem(), file)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i := 0; i < v.Len() && i < len(n.Content); i++ {
+			idx.walk(n.Content[i], v.Index(i), file)
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode || !v.CanAddr() {
+			return
+		}
+		idx[v.Addr().Interface()] = n
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case f.Type == posType:
+				v.Field(i).Set(reflect.ValueOf(Pos{File: file, Line: n.Line}))
+			case opts == "inline":
+				idx.walk(n, v.Field(i), file)
+			case name != "" && name != "-":
+				if val := mapValue(n, name); val != nil {
+					idx.walk(val, v.Field(i), file)
+				}
+			}
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// presence applies defaults that a zero value cannot express: booleans that
+// default to true, and retry: 0s against an absent retry.
+// Absent vhost settings come from the server, as in Apache.
+func (idx yamlIndex) presence(cfg *Config) {
+	if cfg.Main == nil {
+		cfg.Main = &Host{}
+	}
+	idx.hostPresence(cfg.Main)
+	for _, h := range cfg.VHosts {
+		idx.hostPresence(h)
+		if h != nil {
+			inheritHost(cfg.Main, h, func(key string) bool { return idx.key(h, key) != nil })
+		}
+	}
+}
+
+func (idx yamlIndex) hostPresence(h *Host) {
+	if h == nil {
+		return
+	}
+	if idx.key(h, "add_headers") == nil {
+		h.AddHeaders = true
+	}
+	if idx.key(h, "balancer_inherit") == nil {
+		h.BalancerInherit = true
+	}
+	for _, r := range h.Routes {
+		if r != nil && r.Worker != nil {
+			r.Worker.RetrySet = idx.key(r.Worker, "retry") != nil
+		}
+	}
+	for _, b := range h.Balancers {
+		if b == nil {
+			continue
+		}
+		if idx.key(b, "forcerecovery") == nil {
+			b.ForceRecovery = true
+		}
+		for _, m := range b.Members {
+			if m != nil {
+				m.Params.RetrySet = idx.key(m, "retry") != nil
+			}
+		}
+	}
+}
+
+var (
+	reYAMLLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	reYAMLUnknown = regexp.MustCompile("^field (.+) not found in type (\\S+)$")
+	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (\\S+)$")
+	reYAMLDur     = regexp.MustCompile("^cannot use `(.*)` as a duration: (.*)$")
+)
+
+// yamlError turns a yaml.v3 error into an *Error naming the key and line.
+func yamlError(file string, doc *yaml.Node, err error) error {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	m := reYAMLLine.FindStringSubmatch(msg)
+	if m == nil {
+		return &Error{Pos: Pos{File: file}, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	e := &Error{Pos: Pos{File: file, Line: line}, Msg: m[2]}
+	if u := reYAMLUnknown.FindStringSubmatch(m[2]); u != nil {
+		e.Key = u[1]
+		e.Msg = "unknown key " + allowed(yamlKeys(u[2]))
+		return e
+	}
+	var val, want string
+	if t := reYAMLType.FindStringSubmatch(m[2]); t != nil {
+		val, want = t[1], "must be "+typeWord(t[2])
+	} else if d := reYAMLDur.FindStringSubmatch(m[2]); d != nil {
+		val, want = d[1], "must be "+strings.TrimPrefix(d[2], "want ")
+	} else {
+		return e
+	}
+	e.Key, e.Value, e.Msg = keyAtLine(doc, line, val), val, want
+	if e.Key == "" {
+		e.Key = "value"
+	}
+	return e
+}
+
+// keyAtLine finds the mapping key whose scalar value sits on line.
+func keyAtLine(n *yaml.Node, line int, val string) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if v := n.Content[i+1]; v.Line == line && v.Kind == yaml.ScalarNode && v.Value == val {
+				return n.Content[i].Value
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if k := keyAtLine(c, line, val); k != "" {
+			return k
+		}
+	}
+	return ""
+}
+
+func typeWord(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "*int"):
+		return "a whole number"
+	case goType == "float64":
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string", strings.HasPrefix(goType, "config.ViaMode"):
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	}
+	return "a mapping"
+}
+
+// modelTypes are the structs YAML decodes into, by yaml.v3's type names.
+var modelTypes = func() map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, v := range []any{Config{}, Host{}, Route{}, ReverseRule{}, CookieRule{}, Balancer{}, Member{},
+		WorkerParams{}, Manager{}, HCExpr{}, HCTemplate{}, Admin{}, Metrics{}, AccessLog{}, Limits{}, Timeouts{}} {
+		t := reflect.TypeOf(v)
+		m["config."+t.Name()] = t
+	}
+	return m
+}()
+
+// yamlKeys lists the keys a model type accepts, inline fields included.
+func yamlKeys(typeName string) []string {
+	t, ok := modelTypes[typeName]
+	if !ok {
+		return nil
+	}
+	var keys []string
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			name, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			switch {
+			case opts == "inline":
+				collect(t.Field(i).Type)
+			case name != "" && name != "-":
+				keys = append(keys, name)
+			}
+		}
+	}
+	collect(t)
+	return keys
+}

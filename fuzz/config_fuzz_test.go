@@ -1,0 +1,79 @@
+package fuzz
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// addConfigSeeds seeds f with every example config of the config package.
+func addConfigSeeds(f *testing.F, patterns ...string) {
+	f.Helper()
+	n := 0
+	for _, pat := range patterns {
+		files, err := filepath.Glob(filepath.Join("..", "testdata", "config", pat))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(src)
+			n++
+		}
+	}
+	if n == 0 {
+		f.Fatalf("no seeds for %v", patterns)
+	}
+}
+
+// FuzzApacheConfig: parsing never panics, and a config that parses dumps to
+// YAML that reloads to the same dump. Includes see an empty filesystem.
+func FuzzApacheConfig(f *testing.F) {
+	addConfigSeeds(f, "*.conf", "real/*.conf")
+	f.Add([]byte("Listen 80\n<VirtualHost *:80>\nProxyPass ~ ^/(.*)$ http://$1/ x=\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
+		if err != nil {
+			return
+		}
+		assertReloads(t, cfg)
+	})
+}
+
+// FuzzYAMLConfig: the same for the native syntax.
+func FuzzYAMLConfig(f *testing.F) {
+	addConfigSeeds(f, "*.yaml")
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, err := config.ParseYAML("in.yaml", src)
+		if err != nil {
+			return
+		}
+		assertReloads(t, cfg)
+	})
+}
+
+func assertReloads(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	d1, err := config.Dump(cfg)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	back, err := config.ParseYAML("dump.yaml", d1)
+	if err != nil {
+		t.Fatalf("reloading the dump: %v\n%s", err, d1)
+	}
+	d2, err := config.Dump(back)
+	if err != nil {
+		t.Fatalf("second dump: %v", err)
+	}
+	if !bytes.Equal(d1, d2) {
+		t.Fatalf("dump changed on reload:\n--- first\n%s\n--- second\n%s", d1, d2)
+	}
+}

@@ -1,0 +1,165 @@
+package headers
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// Forwarder prepares the outbound request header and the returned response
+// header of a proxied exchange. It is immutable after construction and safe
+// for concurrent use; each call borrows pooled scratch space.
+type Forwarder struct {
+	// AddHeaders is ProxyAddHeaders: append X-Forwarded-For (client IP),
+	// X-Forwarded-Host (the client's Host, only if it sent one) and
+	// X-Forwarded-Server (ServerName) to any values already present.
+	AddHeaders bool
+	// Via is ProxyVia (apache.md §1.5).
+	Via config.ViaMode
+	// ServerName names this proxy in X-Forwarded-Server and Via; the server
+	// fills in "host:port" of the listener when no ServerName is configured.
+	ServerName string
+	// PreserveHost is ProxyPreserveHost: forward the client's Host.
+	PreserveHost bool
+	// Trusted, when set, lists the peers whose forwarding fields are kept
+	// (and appended to); from any other peer they are dropped first. Nil
+	// trusts every peer, as Apache does.
+	Trusted *Trusted
+}
+
+// serverToken is what ProxyVia Full appends after the server name.
+const serverToken = " (sluice)"
+
+// Request edits h, the outbound copy of the client's request header, made
+// with header-name normalization disabled. It must run before the protocol
+// of h is changed: Via carries the client's version. In order, it
+//   - removes Connection and every field it names, Keep-Alive,
+//     Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE (sending
+//     "TE: trailers" when the client accepts trailers), Trailer,
+//     Transfer-Encoding and, unless upgrade, Upgrade (with upgrade it sends
+//     "Connection: Upgrade"); Host and Content-Length are never removed;
+//   - sets Host: clientHost with PreserveHost, else (or when the client,
+//     on HTTP/1.0, sent none) backendHost;
+//   - drops forwarding fields from an untrusted peer, then appends
+//     X-Forwarded-For, -Host and -Server (AddHeaders);
+//   - appends "Via: 1.x ServerName" (On, Full adds " (sluice)") or removes
+//     Via (Block);
+//   - sets the protocol to HTTP/1.1 (RFC 9110 §2.5: a proxy sends its own).
+//
+// Other fields keep their names, order and duplicates; Cookie lines stay
+// apart unless a cookie lookup on h had already made fasthttp join them.
+func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHost []byte, backendHost string, upgrade bool) {
+	s := getScratch()
+	defer putScratch(s)
+
+	// A client's "close" is hop-by-hop too; clearing it first also keeps
+	// fasthttp from listing it as a field.
+	h.ResetConnectionClose()
+	s.buf = h.AppendBytes(s.buf)
+	s.parseLines(isRequestSpecial)
+
+	ip, ipOK := netip.AddrFromSlice(remoteIP)
+	r := rules{
+		upgrade:   upgrade,
+		untrusted: f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
+		dropVia:   f.Via == config.ViaBlock,
+	}
+	r.merge[kindXFF] = f.AddHeaders && ipOK
+	r.merge[kindXFH] = f.AddHeaders && len(clientHost) > 0
+	r.merge[kindXFS] = f.AddHeaders && f.ServerName != ""
+	r.merge[kindVia] = f.viaAdded()
+	o := mark(s, &r, isRequestProtected)
+
+	if r.merge[kindXFF] {
+		start := s.joinLive(kindXFF)
+		s.val = ip.Unmap().AppendTo(s.val)
+		s.endMerge(kindXFF, start)
+	}
+	if r.merge[kindXFH] {
+		start := s.joinLive(kindXFH)
+		s.val = append(s.val, clientHost...)
+		s.endMerge(kindXFH, start)
+	}
+	if r.merge[kindXFS] {
+		start := s.joinLive(kindXFS)
+		s.val = append(s.val, f.ServerName...)
+		s.endMerge(kindXFS, start)
+	}
+	if r.merge[kindVia] {
+		start := s.joinLive(kindVia)
+		s.val = f.appendVia(s.val, h.Protocol())
+		s.endMerge(kindVia, start)
+	}
+
+	for i := range s.fields {
+		fl := &s.fields[i]
+		if fl.special && fl.drop {
+			delRequestSpecial(h, s.key(fl))
+		}
+	}
+	if o.rebuild {
+		// Re-added fields must stay plain fields: with special handling on,
+		// fasthttp would fold Cookie lines into one.
+		wasDisabled := h.DisableSpecialHeader()
+		rebuild(h, s, &r)
+		if !wasDisabled {
+			h.EnableSpecialHeader()
+		}
+	} else {
+		setMergedInPlace(h, s, &r)
+	}
+	appendNewMerged(h, s, &r)
+
+	if upgrade {
+		h.Set("Connection", "Upgrade")
+	}
+	if o.teTrailers {
+		h.Add("TE", "trailers")
+	}
+	if f.PreserveHost && len(clientHost) > 0 {
+		h.SetHostBytes(clientHost)
+	} else {
+		h.SetHost(backendHost)
+	}
+	h.SetProtocol("HTTP/1.1")
+}
+
+// viaAdded reports whether ProxyVia adds a Via value.
+func (f *Forwarder) viaAdded() bool {
+	return f.Via == config.ViaOn || f.Via == config.ViaFull
+}
+
+// appendVia appends "1.x ServerName[ (sluice)]", x from the client's proto.
+func (f *Forwarder) appendVia(dst, proto []byte) []byte {
+	if string(proto) == "HTTP/1.0" {
+		dst = append(dst, "1.0 "...)
+	} else {
+		dst = append(dst, "1.1 "...)
+	}
+	dst = append(dst, f.ServerName...)
+	if f.Via == config.ViaFull {
+		dst = append(dst, serverToken...)
+	}
+	return dst
+}
+
+// isRequestProtected reports the fields a Connection list may not remove:
+// sluice sets Host itself and fasthttp owns the body framing.
+func isRequestProtected(name []byte) bool {
+	return equalFold(name, "host") || equalFold(name, "content-length")
+}
+
+// delRequestSpecial removes a field fasthttp keeps apart from its list.
+func delRequestSpecial(h *fasthttp.RequestHeader, name []byte) {
+	switch {
+	case equalFold(name, "user-agent"):
+		h.Del(fasthttp.HeaderUserAgent)
+	case equalFold(name, "content-type"):
+		h.Del(fasthttp.HeaderContentType)
+	case equalFold(name, "trailer"):
+		h.Del(fasthttp.HeaderTrailer)
+	}
+}

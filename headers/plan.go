@@ -1,0 +1,144 @@
+package headers
+
+// rules are what one call to Request or Response asks of the hop-by-hop
+// and forwarding logic.
+type rules struct {
+	upgrade   bool // keep Upgrade (a tunnelled request or its 101)
+	untrusted bool // drop client-asserted forwarding fields
+	dropVia   bool // ProxyVia Block, request side
+	// merge[k] is true when sluice appends its own value to the fields of
+	// kind k; only kindXFF, kindXFH, kindXFS and kindVia are ever set.
+	merge [kindForwarding]bool
+}
+
+// outcome is what mark decided beyond the per-field drop flags.
+type outcome struct {
+	teTrailers bool // the client accepts trailers: send "TE: trailers"
+	rebuild    bool // fields must be removed or merged: re-add in order
+}
+
+// mark decides, for every field in s, whether it is dropped, and counts the
+// live fields sluice merges its own values into. Connection and the fields it
+// names go first, so a client cannot make sluice drop what it adds itself
+// (CVE-2022-31813): only fields present before sluice's are ever dropped.
+func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
+	var o outcome
+	s.collectConnectionNames()
+	for i := range s.fields {
+		f := &s.fields[i]
+		switch f.kind {
+		case kindConnection, kindHop:
+			f.drop = true
+		case kindTE:
+			f.drop = true
+			o.teTrailers = o.teTrailers || hasToken(s.value(f), "trailers")
+		case kindUpgrade:
+			f.drop = !r.upgrade
+		case kindXFF, kindXFH, kindXFS, kindForwarding:
+			f.drop = r.untrusted
+		case kindVia:
+			f.drop = r.dropVia
+		}
+		if !f.drop && !(f.kind == kindUpgrade && r.upgrade) && !protected(s.key(f)) {
+			f.drop = s.namedByConnection(s.key(f))
+		}
+		if f.drop {
+			o.rebuild = o.rebuild || !f.special
+			continue
+		}
+		if f.kind < kindForwarding && r.merge[f.kind] {
+			s.count[f.kind]++
+			o.rebuild = o.rebuild || s.count[f.kind] > 1
+		}
+	}
+	return o
+}
+
+// collectConnectionNames records the elements of every Connection field,
+// once, so that matching a field name against them is a length check and a
+// compare per element, however many fields there are.
+func (s *scratch) collectConnectionNames() {
+	for i := range s.fields {
+		f := &s.fields[i]
+		if f.kind != kindConnection {
+			continue
+		}
+		for j := f.vs; j < f.ve; j++ {
+			end := j
+			for end < f.ve && s.buf[end] != ',' {
+				end++
+			}
+			start, stop := j, end
+			for start < stop && isOWS(s.buf[start]) {
+				start++
+			}
+			for stop > start && isOWS(s.buf[stop-1]) {
+				stop--
+			}
+			if start < stop {
+				s.named = append(s.named, span{start, stop})
+			}
+			j = end
+		}
+	}
+}
+
+// namedByConnection reports whether a Connection field lists name.
+func (s *scratch) namedByConnection(name []byte) bool {
+	for _, sp := range s.named {
+		if sp.end-sp.start == len(name) && equalFoldBytes(s.buf[sp.start:sp.end], name) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinLive starts a merged value of kind k in s.val: the live values joined
+// by ", ", each followed by ", " for the value the caller appends next, as
+// Apache's apr_table_mergen does. endMerge closes it.
+func (s *scratch) joinLive(k kind) (start int) {
+	start = len(s.val)
+	for i := range s.fields {
+		f := &s.fields[i]
+		if f.kind != k || f.drop {
+			continue
+		}
+		if v := s.value(f); len(v) > 0 {
+			s.val = append(s.val, v...)
+			s.val = append(s.val, ", "...)
+		}
+	}
+	return start
+}
+
+func (s *scratch) endMerge(k kind, start int) { s.merged[k] = span{start, len(s.val)} }
+
+func (s *scratch) mergedValue(k kind) []byte {
+	return s.val[s.merged[k].start:s.merged[k].end]
+}
+
+// isFirstOfKind reports whether fields[i] is the first live field of its kind.
+func (s *scratch) isFirstOfKind(i int) bool {
+	k := s.fields[i].kind
+	for j := 0; j < i; j++ {
+		if s.fields[j].kind == k && !s.fields[j].drop {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalName is the name sluice writes for a field kind it adds.
+func canonicalName(k kind) string {
+	switch k {
+	case kindXFF:
+		return "X-Forwarded-For"
+	case kindXFH:
+		return "X-Forwarded-Host"
+	case kindXFS:
+		return "X-Forwarded-Server"
+	case kindVia:
+		return "Via"
+	}
+	return ""
+}

@@ -1,0 +1,94 @@
+package headers
+
+import (
+	"bytes"
+	"sync"
+)
+
+// field is one header field line held in a scratch buffer.
+type field struct {
+	ks, ke, vs, ve int // key and value spans in scratch.buf
+	kind           kind
+	special        bool // stored by fasthttp apart from its field list
+	drop           bool
+}
+
+// span is a byte range in one of a scratch's buffers.
+type span struct{ start, end int }
+
+// scratch is the per-call working space of Request and Response. It is
+// pooled, so the Forwarder stays immutable and the hot path allocation-free
+// once a scratch has grown to the largest header seen.
+type scratch struct {
+	buf    []byte  // copies of the fields, in order
+	fields []field // spans into buf
+	named  []span  // the elements of the Connection fields, in buf
+	val    []byte  // values sluice writes (merged X-Forwarded-*, Via)
+	merged [kindForwarding]span
+	count  [kindForwarding]int // live fields of each kind
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch {
+	s := scratchPool.Get().(*scratch)
+	s.buf = s.buf[:0]
+	s.fields = s.fields[:0]
+	s.named = s.named[:0]
+	s.val = s.val[:0]
+	s.merged = [kindForwarding]span{}
+	s.count = [kindForwarding]int{}
+	return s
+}
+
+func putScratch(s *scratch) { scratchPool.Put(s) }
+
+func (s *scratch) key(f *field) []byte   { return s.buf[f.ks:f.ke] }
+func (s *scratch) value(f *field) []byte { return s.buf[f.vs:f.ve] }
+
+// add copies one field into the scratch.
+func (s *scratch) add(k, v []byte, special bool) {
+	ks := len(s.buf)
+	s.buf = append(s.buf, k...)
+	vs := len(s.buf)
+	s.buf = append(s.buf, v...)
+	s.fields = append(s.fields, field{
+		ks: ks, ke: vs, vs: vs, ve: len(s.buf),
+		kind: classify(k), special: special,
+	})
+}
+
+// parseLines turns the field lines of a serialized header in s.buf (start
+// line first, as fasthttp's AppendBytes writes it) into fields.
+func (s *scratch) parseLines(special func([]byte) bool) {
+	b := s.buf
+	i := indexCRLF(b, 0) + 2 // skip the start line
+	for i < len(b) {
+		end := indexCRLF(b, i)
+		if end == i || end == len(b) { // the blank line ending the header
+			return
+		}
+		colon := i
+		for colon < end && b[colon] != ':' {
+			colon++
+		}
+		vs := min(colon+2, end) // AppendBytes writes "name: value"
+		k := b[i:colon]
+		s.fields = append(s.fields, field{
+			ks: i, ke: colon, vs: vs, ve: end,
+			kind: classify(k), special: special(k),
+		})
+		i = end + 2
+	}
+}
+
+// indexCRLF returns the index of the first "\r\n" in b at or after from,
+// or len(b).
+func indexCRLF(b []byte, from int) int {
+	if i := bytes.Index(b[from:], crlf); i >= 0 {
+		return from + i
+	}
+	return len(b)
+}
+
+var crlf = []byte("\r\n")

@@ -1,0 +1,196 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// accessLog writes one line per request in Apache common or combined
+// format, or as JSON. Lines are built in a pooled buffer and written under
+// a short lock to a buffered writer flushed every second and on close.
+// A nil *accessLog logs nothing.
+type accessLog struct {
+	format string
+	mu     sync.Mutex
+	w      *bufio.Writer
+	f      io.Closer
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func openAccessLog(c config.AccessLog) (*accessLog, error) {
+	if c.Path == "" {
+		return nil, nil
+	}
+	format := c.Format
+	if format == "" {
+		format = "combined"
+	}
+	switch format {
+	case "common", "combined", "json":
+	default:
+		return nil, fmt.Errorf("access log format %q: allowed common, combined, json", format)
+	}
+	var (
+		out io.Writer
+		cl  io.Closer
+	)
+	if c.Path == "stdout" {
+		out = os.Stdout
+	} else {
+		f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open access log %q: %w", c.Path, err)
+		}
+		out, cl = f, f
+	}
+	l := &accessLog{format: format, w: bufio.NewWriterSize(out, 64<<10), f: cl, stop: make(chan struct{}), done: make(chan struct{})}
+	go l.flusher()
+	return l, nil
+}
+
+func (l *accessLog) flusher() {
+	defer close(l.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			l.mu.Lock()
+			_ = l.w.Flush()
+			l.mu.Unlock()
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+func (l *accessLog) close() {
+	if l == nil {
+		return
+	}
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	_ = l.w.Flush()
+	l.mu.Unlock()
+	if l.f != nil {
+		_ = l.f.Close()
+	}
+}
+
+// log records the request in ctx, answered with the response status and
+// size bytes of body.
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, now time.Time, size int) {
+	if l == nil {
+		return
+	}
+	bp := lineBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	if l.format == "json" {
+		b = appendJSONLine(b, ctx, now, size)
+	} else {
+		b = appendCLFLine(b, ctx, now, size, l.format == "combined")
+	}
+	l.mu.Lock()
+	_, _ = l.w.Write(b)
+	l.mu.Unlock()
+	*bp = b
+	lineBufs.Put(bp)
+}
+
+func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int, combined bool) []byte {
+	b = appendIP(b, ctx.RemoteIP())
+	b = append(b, " - - ["...)
+	b = now.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, "] \""...)
+	b = appendEscaped(b, ctx.Method())
+	b = append(b, ' ')
+	b = appendEscaped(b, ctx.RequestURI())
+	b = append(b, ' ')
+	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, ' ')
+	if size > 0 {
+		b = strconv.AppendInt(b, int64(size), 10)
+	} else {
+		b = append(b, '-')
+	}
+	if combined {
+		b = append(b, " \""...)
+		b = appendEscaped(b, ctx.Referer())
+		b = append(b, "\" \""...)
+		b = appendEscaped(b, ctx.UserAgent())
+		b = append(b, '"')
+	}
+	return append(b, '\n')
+}
+
+func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int) []byte {
+	b = append(b, `{"time":"`...)
+	b = now.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","remote":"`...)
+	b = appendIP(b, ctx.RemoteIP())
+	b = append(b, `","method":"`...)
+	b = appendEscaped(b, ctx.Method())
+	b = append(b, `","uri":"`...)
+	b = appendEscaped(b, ctx.RequestURI())
+	b = append(b, `","proto":"`...)
+	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, `,"duration_us":`...)
+	b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
+	b = append(b, `,"referer":"`...)
+	b = appendEscaped(b, ctx.Referer())
+	b = append(b, `","user_agent":"`...)
+	b = appendEscaped(b, ctx.UserAgent())
+	return append(b, "\"}\n"...)
+}
+
+// appendEscaped writes s with '"', '\\' and control or non-ASCII bytes
+// escaped as \u00HH, so a client cannot forge log lines; the result is valid
+// inside both a CLF quoted field and a JSON string.
+func appendEscaped(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c >= 0x7f:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// appendIP writes an IPv4 address without allocating; others via String.
+func appendIP(b []byte, ip net.IP) []byte {
+	if v4 := ip.To4(); v4 != nil {
+		for i, octet := range v4 {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = strconv.AppendInt(b, int64(octet), 10)
+		}
+		return b
+	}
+	return append(b, ip.String()...)
+}

@@ -1,0 +1,395 @@
+package server
+
+import (
+	"io"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/headers"
+	"github.com/sluiceproxy/sluice/lb"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// exchange is one request's scratch space, pooled so the request path does
+// not allocate.
+type exchange struct {
+	path   []byte // target path + rest of the client path, encoded
+	uri    []byte // outbound request-target
+	val    []byte // rewritten header value
+	origin []byte // client-facing scheme://host
+	tried  lb.Tried
+	body   limitedBody
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+
+func acquireExchange() *exchange { return exchangePool.Get().(*exchange) }
+
+func releaseExchange(x *exchange) {
+	x.tried = lb.Tried{}
+	x.body = limitedBody{}
+	exchangePool.Put(x)
+}
+
+// handle is the fasthttp handler: validate, route, proxy.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverPanic(ctx)
+	rt := s.rt.Load()
+	if status, _ := headers.Check(ctx); status != 0 {
+		ctx.SetConnectionClose()
+		s.fail(ctx, status)
+		return
+	}
+	vh := rt.vhostFor(ctx.Host())
+	raw := ctx.URI().PathOriginal()
+	if hasEncodedSlash(raw) {
+		s.fail(ctx, fasthttp.StatusNotFound)
+		return
+	}
+	x := acquireExchange()
+	defer releaseExchange(x)
+	path := ctx.Path()
+	var r *route
+	for _, candidate := range vh.routes {
+		if out, ok := candidate.match(x.path[:0], path, raw); ok {
+			r, x.path = candidate, out
+			break
+		}
+	}
+	if r == nil || r.exclude {
+		s.fail(ctx, fasthttp.StatusNotFound)
+		return
+	}
+	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
+		ctx.SetConnectionClose()
+		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
+		s.tunnel(ctx, vh, r, x, proto)
+		return
+	}
+	s.proxy(ctx, rt, vh, r, x)
+}
+
+// recoverPanic keeps one broken request from taking the process down.
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		s.log.Error("panic serving request", "panic", v, "stack", string(debug.Stack()))
+		ctx.SetConnectionClose()
+		s.fail(ctx, fasthttp.StatusInternalServerError)
+	}
+}
+
+// fail answers with an error page and logs the request.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
+	errorPage(ctx, status)
+	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+}
+
+// proxy forwards the request to the route's member, failing over between
+// balancer members while nothing of the request has reached one.
+func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	prepareRequest(req, ctx, rt, x)
+	backendHost := ""
+	if r.direct != nil {
+		backendHost = r.direct.HostHeader
+	}
+	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+
+	var (
+		m   *pool.Member
+		err error
+	)
+	now := s.now()
+	if r.direct != nil {
+		m = r.direct
+		m.State.Busy.Add(1)
+		err = s.roundTrip(ctx, vh, req, resp, m, x)
+	} else {
+		snap := r.balancer.Load()
+		method := methodFor(snap.Config.LBMethod)
+		for attempt := 0; ; attempt++ {
+			if m, err = pick(ctx, snap, method, now, x); err != nil {
+				break
+			}
+			err = s.roundTrip(ctx, vh, req, resp, m, x)
+			if err == nil || !failover(err) || attempt >= snap.MaxAttempts {
+				break
+			}
+			// Nothing reached this member: put it in error and try another.
+			m.State.MarkError(now)
+			lb.Done(m, 0, 0)
+			m = nil
+		}
+		if m != nil {
+			s.judge(snap, m, resp, err, now)
+		}
+	}
+	if err != nil {
+		if m != nil {
+			lb.Done(m, 0, 0)
+		}
+		s.log.Debug("proxy error", "member", memberName(m), "err", err)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		s.fail(ctx, statusFor(err))
+		return
+	}
+	s.respond(ctx, vh, req, resp, m, x)
+}
+
+// pick chooses the member for one attempt. A sticky request goes to its
+// route's member (or that member's redirect or a standby) when one is
+// usable; with nofailover it gets no other member at all. Everything else
+// is the lbmethod's choice. Members already tried are skipped.
+func pick(ctx *fasthttp.RequestCtx, snap *pool.Snapshot, method lb.Method, now time.Time, x *exchange) (*pool.Member, error) {
+	bc := snap.Config
+	if bc.StickyCookie != "" || bc.StickyURLParam != "" {
+		route, _ := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx))
+		if len(route) > 0 {
+			if m := lb.FindRouteMember(snap, route, now, &x.tried); m != nil {
+				lb.ElectRoute(snap, m, &x.tried)
+				return m, nil
+			}
+			if bc.NoFailover && lb.HasRoute(snap, route) {
+				return nil, errNoMember
+			}
+		}
+	}
+	if m := lb.Pick(snap, method, now, &x.tried); m != nil {
+		return m, nil
+	}
+	return nil, errNoMember
+}
+
+// cookieHeader returns the client's first Cookie field, whatever its case.
+func cookieHeader(ctx *fasthttp.RequestCtx) []byte {
+	for k, v := range ctx.Request.Header.All() {
+		if equalFold(k, "Cookie") {
+			return v
+		}
+	}
+	return nil
+}
+
+// judge applies failonstatus and failontimeout to the member that answered.
+func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Response, err error, now time.Time) {
+	bc := snap.Config
+	switch {
+	case err == nil:
+		status := resp.StatusCode()
+		for _, code := range bc.FailOnStatus {
+			if code == status {
+				m.State.MarkError(now)
+				return
+			}
+		}
+	case bc.FailOnTimeout && isTimeout(err):
+		m.State.MarkError(now)
+	}
+}
+
+func memberName(m *pool.Member) string {
+	if m == nil {
+		return ""
+	}
+	return m.Name
+}
+
+// prepareRequest copies the client request into req: method, headers (name
+// case, order and duplicates kept) and the body as a stream.
+func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, x *exchange) {
+	ctx.Request.Header.CopyTo(&req.Header)
+	req.UseHostHeader = true
+	// sluice already answered 100 Continue to the client (fasthttp does
+	// before the handler runs), so the backend must not be asked again.
+	req.Header.Del("Expect")
+	// ContentLength is -1 for chunked bodies, -2 for none (fasthttp).
+	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && ctx.RequestBodyStream() != nil {
+		x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody}
+		req.SetBodyStream(&x.body, cl)
+	}
+}
+
+// roundTrip sends req to m and reads the response head into resp.
+func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
+	x.uri = append(x.uri[:0], m.Path...)
+	x.uri = appendJoinBytes(x.uri, x.path)
+	if len(x.uri) == 0 || x.uri[0] != '/' {
+		x.uri = append(x.uri[:0], '/')
+		x.uri = appendJoinBytes(x.uri, x.path)
+	}
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		x.uri = append(x.uri, '?')
+		x.uri = append(x.uri, q...)
+	}
+	req.SetRequestURIBytes(x.uri)
+	if m.TLS {
+		req.URI().SetScheme("https")
+	}
+	if !vh.fwd.PreserveHost {
+		req.Header.SetHost(m.HostHeader)
+	}
+	if m.Backend.Options.DisableReuse {
+		req.SetConnectionClose()
+	}
+	err := m.Backend.Client.Do(req, resp)
+	if err == nil {
+		m.State.MarkConnected()
+	}
+	return err
+}
+
+// respond copies the backend response to the client: status, headers
+// (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
+// and the body, streamed.
+func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) {
+	out := &ctx.Response
+	out.Header.DisableNormalizing()
+	out.Header.SetNoDefaultContentType(true)
+	status := resp.StatusCode()
+	out.SetStatusCode(status)
+	if msg := resp.Header.StatusMessage(); len(msg) > 0 {
+		out.Header.SetStatusMessage(msg)
+	}
+	copyResponseHeaders(ctx, vh, resp, x)
+	vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
+
+	sent := int64(req.Header.Len()) + int64(x.body.n)
+	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
+		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
+			out.Header.SetContentLength(cl)
+		}
+		out.SkipBody = true
+		_ = resp.CloseBodyStream()
+		lb.Done(m, sent, 0)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		s.access.log(ctx, s.now(), 0)
+		return
+	}
+	cl := resp.Header.ContentLength()
+	if cl < 0 {
+		cl = -1 // chunked to the client, whatever framing the backend used
+	}
+	relay := relayPool.Get().(*bodyRelay)
+	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, m: m, sent: sent, r: resp.BodyStream()}
+	out.SetBodyStream(relay, cl)
+}
+
+// copyResponseHeaders copies resp's fields to the client response,
+// rewriting Location-like fields and Set-Cookie.
+func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Response, x *exchange) {
+	out := &ctx.Response.Header
+	reqPath := ctx.Path()
+	x.origin = append(append(x.origin[:0], "http://"...), ctx.Host()...)
+	if ctx.IsTLS() {
+		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)
+	}
+	for k, v := range resp.Header.All() {
+		switch {
+		case equalFold(k, "Content-Length"), equalFold(k, "Transfer-Encoding"):
+			continue
+		case equalFold(k, "Location"), equalFold(k, "Content-Location"), equalFold(k, "URI"), equalFold(k, "Destination"):
+			if !vh.reverse.Empty() {
+				if nv, ok := vh.reverse.Apply(x.val[:0], v, reqPath, x.origin); ok {
+					x.val, v = nv, nv
+				}
+			}
+		case equalFold(k, "Set-Cookie"):
+			if !vh.cookies.Empty() {
+				if nv, ok := vh.cookies.Apply(x.val[:0], v, reqPath); ok {
+					x.val, v = nv, nv
+				}
+			}
+		}
+		out.AddBytesKV(k, v)
+	}
+}
+
+// equalFold compares an ASCII header name with a canonical name.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if c|0x20 != d|0x20 {
+			return false
+		}
+	}
+	return true
+}
+
+// bodyRelay streams a backend response body to the client. fasthttp closes
+// it once the response is written; Close then releases the backend
+// response (returning the connection to the pool) and does the accounting.
+type bodyRelay struct {
+	s    *Server
+	ctx  *fasthttp.RequestCtx
+	req  *fasthttp.Request
+	resp *fasthttp.Response
+	m    *pool.Member
+	r    io.Reader
+	sent int64
+	n    int64
+}
+
+var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
+
+func (b *bodyRelay) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *bodyRelay) Close() error {
+	err := b.resp.CloseBodyStream()
+	lb.Done(b.m, b.sent, b.n)
+	b.s.access.log(b.ctx, b.s.now(), int(b.n))
+	fasthttp.ReleaseRequest(b.req)
+	fasthttp.ReleaseResponse(b.resp)
+	*b = bodyRelay{}
+	relayPool.Put(b)
+	return err
+}
+
+// limitedBody reads the client's request body stream, failing once more
+// than left bytes (when left > 0) have been read.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+	n    int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left > 0 && l.n >= l.left {
+		var one [1]byte
+		if k, _ := l.r.Read(one[:]); k > 0 {
+			return 0, errBodyTooLarge
+		}
+		return 0, io.EOF
+	}
+	if l.left > 0 && int64(len(p)) > l.left-l.n {
+		p = p[:l.left-l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
+// methodFor returns the balancer's lbmethod; config validation rejects
+// unknown names, so the fallback only covers an empty one.
+func methodFor(name string) lb.Method {
+	if m, ok := lb.MethodByName(name); ok {
+		return m
+	}
+	m, _ := lb.MethodByName("byrequests")
+	return m
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"regexp"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+func TestMatchPrefix(t *testing.T) {
+	cases := []struct {
+		path, prefix string
+		want         bool
+	}{
+		{"/foo", "/foo", true},
+		{"/foo/", "/foo", true},
+		{"/foo/bar", "/foo", true},
+		{"/foobar", "/foo", false},
+		{"/slash", "/slash/", false},
+		{"/slash/x", "/slash/", true},
+		{"/", "/", true},
+		{"/anything", "/", true},
+		{"/fo", "/foo", false},
+	}
+	for _, c := range cases {
+		if got := matchPrefix([]byte(c.path), []byte(c.prefix)); got != c.want {
+			t.Errorf("matchPrefix(%q, %q) = %v, want %v", c.path, c.prefix, got, c.want)
+		}
+	}
+}
+
+func TestRouteMatchBuildsBackendPath(t *testing.T) {
+	prefix := func(p, target string) *route {
+		_, tp := splitTarget(target)
+		return &route{cfg: &config.Route{Path: p, Target: target}, prefix: []byte(p), targetPath: tp}
+	}
+	match := func(re, target string) *route {
+		_, tp := splitTarget(target)
+		rx := regexp.MustCompile(re)
+		return &route{cfg: &config.Route{Path: re, Match: true, Target: target}, re: rx, targetPath: tp, expand: regexp.MustCompile(`\$`).MatchString(tp)}
+	}
+	cases := []struct {
+		name string
+		r    *route
+		path string
+		raw  string
+		want string
+		ok   bool
+	}{
+		{"doc example 1", prefix("/foo", "http://foo.example.com/bar"), "/foo/x", "/foo/x", "/bar/x", true},
+		{"exact", prefix("/foo", "http://foo.example.com/bar"), "/foo", "/foo", "/bar", true},
+		{"no partial segment", prefix("/foo", "http://h/bar"), "/foobar", "/foobar", "", false},
+		{"trailing slashes", prefix("/mirror/foo/", "http://backend.example.com/"), "/mirror/foo/a/b", "/mirror/foo/a/b", "/a/b", true},
+		{"balancer with slash target", prefix("/images", "balancer://myset/"), "/images/a.png", "/images/a.png", "/a.png", true},
+		{"escaping", prefix("/p", "http://h"), "/p/a b%", "/p/a%20b%25", "/a%20b%25", true},
+		{"match with $1", match(`^/m/(.*)\.gif$`, "http://h/img/$1"), "/m/dir/pic.gif", "/m/dir/pic.gif", "/img/dir/pic", true},
+		{"match without ref appends uri", match(`\.png$`, "http://h"), "/z/pic.png", "/z/pic.png", "/z/pic.png", true},
+		{"match miss", match(`\.png$`, "http://h"), "/z/pic.gif", "/z/pic.gif", "", false},
+	}
+	for _, c := range cases {
+		got, ok := c.r.match(nil, []byte(c.path), []byte(c.raw))
+		if ok != c.ok || string(got) != c.want {
+			t.Errorf("%s: match(%q) = %q, %v; want %q, %v", c.name, c.path, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestNoCanonForwardsRawPath(t *testing.T) {
+	r := &route{cfg: &config.Route{Path: "/raw", NoCanon: true}, prefix: []byte("/raw"), targetPath: "/x"}
+	got, ok := r.match(nil, []byte("/raw/a b"), []byte("/raw/a%20b%3B"))
+	if !ok || string(got) != "/x/a%20b%3B" {
+		t.Fatalf("nocanon: got %q, %v", got, ok)
+	}
+}
+
+func TestHasEncodedSlash(t *testing.T) {
+	for raw, want := range map[string]bool{"/a%2Fb": true, "/a%2fb": true, "/a/b": false, "/a%25": false, "%2": false} {
+		if got := hasEncodedSlash([]byte(raw)); got != want {
+			t.Errorf("hasEncodedSlash(%q) = %v", raw, got)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+var _ net.Error = timeoutErr{}
+
+func TestStatusFor(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{errNoMember, 503},
+		{&pool.DialError{Addr: "127.0.0.1:1", Err: errors.New("refused")}, 503},
+		{fasthttp.ErrNoFreeConns, 503},
+		{timeoutErr{}, 504},
+		{fasthttp.ErrTimeout, 504},
+		{errBodyTooLarge, 413},
+		{io.ErrUnexpectedEOF, 502},
+		{errors.New("cannot parse response status line"), 502},
+	}
+	for _, c := range cases {
+		if got := statusFor(c.err); got != c.want {
+			t.Errorf("statusFor(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+	if !failover(&pool.DialError{Err: errors.New("x")}) || failover(timeoutErr{}) {
+		t.Error("failover must hold for dial errors only")
+	}
+}
+
+func TestErrorPageLeaksNothing(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	errorPage(&ctx, 502)
+	body := string(ctx.Response.Body())
+	if ctx.Response.StatusCode() != 502 || !regexp.MustCompile(`502 Proxy Error`).MatchString(body) {
+		t.Fatalf("unexpected page %d %q", ctx.Response.StatusCode(), body)
+	}
+	if regexp.MustCompile(`[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+`).MatchString(body) {
+		t.Fatalf("error page holds an address: %q", body)
+	}
+}

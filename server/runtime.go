@@ -1,0 +1,302 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
+	"github.com/sluiceproxy/sluice/pool"
+	"github.com/sluiceproxy/sluice/rewrite"
+)
+
+// runtime is everything the request path needs from one configuration.
+// It is immutable once built and swapped whole on reload; member state
+// (pool.State) and connection pools carry over between runtimes.
+type runtime struct {
+	cfg    *config.Config
+	hosts  []*vhost // vhosts in config order, or Main alone
+	byName map[string]*vhost
+	// backends by member ID, kept so a reload can reuse pools.
+	backends map[string]*pool.Backend
+	maxBody  int64
+}
+
+// vhost is one <VirtualHost> (or the main server) ready to serve.
+type vhost struct {
+	cfg        *config.Host
+	serverName string
+	routes     []*route
+	managers   []config.Manager
+	reverse    *rewrite.ReverseMap
+	cookies    *rewrite.CookieMap
+	fwd        *headers.Forwarder
+	balancers  map[string]*pool.Balancer
+}
+
+// builder carries what building a runtime shares across hosts.
+type builder struct {
+	reg      *pool.Registry
+	old      map[string]*pool.Backend
+	backends map[string]*pool.Backend
+	trusted  *headers.Trusted
+	main     *vhost
+	defName  string
+}
+
+// newRuntime builds the runtime for cfg. prev, when not nil, lends its
+// connection pools to members whose settings did not change.
+func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAddr string) (*runtime, error) {
+	b := &builder{reg: reg, backends: make(map[string]*pool.Backend), defName: listenAddr}
+	if prev != nil {
+		b.old = prev.backends
+	}
+	trusted, err := headers.NewTrusted(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	b.trusted = trusted
+	rt := &runtime{cfg: cfg, byName: make(map[string]*vhost), maxBody: cfg.Limits.MaxRequestBody}
+
+	mainHost, err := b.host(cfg.Main, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.main = mainHost
+	if len(cfg.VHosts) == 0 {
+		rt.hosts = []*vhost{mainHost}
+	}
+	for _, hc := range cfg.VHosts {
+		vh, err := b.host(hc, mainHost)
+		if err != nil {
+			return nil, err
+		}
+		rt.hosts = append(rt.hosts, vh)
+		for _, n := range append([]string{hc.ServerName}, hc.ServerAliases...) {
+			n = hostName(n)
+			if _, dup := rt.byName[n]; n != "" && !dup {
+				rt.byName[n] = vh
+			}
+		}
+	}
+	rt.backends = b.backends
+	return rt, nil
+}
+
+// hostName lower-cases a ServerName and drops any scheme and port.
+func hostName(n string) string {
+	if i := strings.Index(n, "://"); i >= 0 {
+		n = n[i+3:]
+	}
+	if h, _, err := net.SplitHostPort(n); err == nil {
+		n = h
+	}
+	return strings.ToLower(n)
+}
+
+func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
+	vh := &vhost{cfg: hc, serverName: hc.ServerName, balancers: make(map[string]*pool.Balancer)}
+	if vh.serverName == "" && main != nil {
+		vh.serverName = main.serverName
+	}
+	if vh.serverName == "" {
+		vh.serverName = b.defName
+	}
+	for _, bc := range hc.Balancers {
+		snap, err := pool.NewSnapshot(b.reg, bc)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: balancer://%s: %w", bc.Pos.File, bc.Pos.Line, bc.Name, err)
+		}
+		for _, m := range snap.Members {
+			m.Backend = b.backend(m, hc)
+		}
+		vh.balancers[bc.Name] = pool.NewBalancer(bc.Name, snap)
+	}
+	if main != nil && hc.BalancerInherit {
+		for name, bal := range main.balancers {
+			if _, own := vh.balancers[name]; !own {
+				vh.balancers[name] = bal
+			}
+		}
+	}
+
+	// Matching order: this host's <Location> rules, then (for a vhost) the
+	// main server's <Location> rules, then the main server's server-level
+	// rules before the vhost's own, as Apache merges them.
+	var locs, servers []*route
+	for _, rc := range hc.Routes {
+		r, err := b.route(rc, vh, hc)
+		if err != nil {
+			return nil, err
+		}
+		if rc.Location {
+			locs = append(locs, r)
+		} else {
+			servers = append(servers, r)
+		}
+	}
+	if main != nil {
+		for _, r := range main.routes {
+			if r.cfg.Location {
+				locs = append(locs, r)
+			}
+		}
+		var inherited []*route
+		for _, r := range main.routes {
+			if !r.cfg.Location {
+				inherited = append(inherited, r)
+			}
+		}
+		servers = append(inherited, servers...)
+	}
+	vh.routes = append(locs, servers...)
+
+	vh.managers = hc.Managers
+	if main != nil {
+		vh.managers = append(append([]config.Manager(nil), hc.Managers...), main.managers...)
+	}
+	names := func(balancer string) []string {
+		if bal := vh.balancers[balancer]; bal != nil {
+			return bal.Load().Names
+		}
+		return nil
+	}
+	reverse := hc.Reverse
+	domains, paths := hc.CookieDomains, hc.CookiePaths
+	if main != nil {
+		reverse = append(append([]config.ReverseRule(nil), main.cfg.Reverse...), reverse...)
+		domains = append(append([]config.CookieRule(nil), main.cfg.CookieDomains...), domains...)
+		paths = append(append([]config.CookieRule(nil), main.cfg.CookiePaths...), paths...)
+	}
+	vh.reverse = rewrite.NewReverseMap(reverse, names)
+	vh.cookies = rewrite.NewCookieMap(domains, paths)
+	vh.fwd = &headers.Forwarder{
+		AddHeaders:   hc.AddHeaders,
+		Via:          hc.Via,
+		ServerName:   vh.serverName,
+		PreserveHost: hc.PreserveHost,
+		Trusted:      b.trusted,
+	}
+	return vh, nil
+}
+
+func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, error) {
+	r := &route{cfg: rc, exclude: rc.Exclude}
+	if rc.Match {
+		r.re = rc.Regexp
+		if r.re == nil {
+			re, err := regexp.Compile(rc.Path)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: ProxyPassMatch %q: %w", rc.Pos.File, rc.Pos.Line, rc.Path, err)
+			}
+			r.re = re
+		}
+	} else {
+		r.prefix = []byte(rc.Path)
+	}
+	if rc.Exclude {
+		return r, nil
+	}
+	origin, path := splitTarget(rc.Target)
+	r.targetPath = path
+	r.expand = rc.Match && strings.Contains(path, "$")
+	if strings.HasPrefix(origin, "balancer://") {
+		name := strings.ToLower(strings.TrimPrefix(origin, "balancer://"))
+		bal := vh.balancers[name]
+		if bal == nil {
+			// A ProxyPass to an undefined balancer answers 503, as Apache.
+			bal = pool.NewBalancer(name, &pool.Snapshot{Config: &config.Balancer{Name: name, ForceRecovery: true}})
+			vh.balancers[name] = bal
+		}
+		r.balancer = bal
+		return r, nil
+	}
+	var params config.WorkerParams
+	if rc.Worker != nil {
+		params = *rc.Worker
+	}
+	r.upgrade = params.Upgrade
+	m, err := pool.NewMember(b.reg, "", origin, params, true)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: ProxyPass %q: %w", rc.Pos.File, rc.Pos.Line, rc.Target, err)
+	}
+	m.Backend = b.backend(m, hc)
+	r.direct = m
+	return r, nil
+}
+
+// backend returns the connection pool for m, reusing the previous
+// runtime's when its options are unchanged.
+func (b *builder) backend(m *pool.Member, hc *config.Host) *pool.Backend {
+	o := backendOptions(m.Params, hc)
+	if be, ok := b.backends[m.ID]; ok && be.Options == o {
+		return be
+	}
+	if be, ok := b.old[m.ID]; ok && be.Options == o {
+		b.backends[m.ID] = be
+		return be
+	}
+	be := pool.NewBackend(m, o)
+	b.backends[m.ID] = be
+	return be
+}
+
+func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions {
+	timeout := p.Timeout.D()
+	if timeout <= 0 {
+		timeout = hc.Timeout.D()
+	}
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	return pool.BackendOptions{
+		Timeout:        timeout,
+		ConnectTimeout: p.ConnectionTimeout.D(),
+		Acquire:        p.Acquire.D(),
+		MaxConns:       p.Max,
+		IdleConn:       p.TTL.D(),
+		DisableReuse:   p.DisableReuse,
+		KeepAlive:      p.KeepAlive,
+	}
+}
+
+// vhostFor picks the vhost for a Host header: an exact ServerName or
+// ServerAlias match, else the first vhost (Apache's default vhost).
+func (rt *runtime) vhostFor(host []byte) *vhost {
+	if len(rt.byName) > 0 {
+		h := host
+		if i := lastColon(h); i >= 0 {
+			h = h[:i]
+		}
+		var buf [128]byte
+		if len(h) <= len(buf) {
+			lower := buf[:len(h)]
+			for i, c := range h {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				lower[i] = c
+			}
+			if vh, ok := rt.byName[string(lower)]; ok {
+				return vh
+			}
+		}
+	}
+	return rt.hosts[0]
+}
+
+// lastColon finds the port separator of a Host value, skipping IPv6 brackets.
+func lastColon(h []byte) int {
+	for i := len(h) - 1; i >= 0; i-- {
+		switch h[i] {
+		case ':':
+			return i
+		case ']':
+			return -1
+		}
+	}
+	return -1
+}

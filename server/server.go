@@ -1,0 +1,187 @@
+// Package server is sluice's data path: the fasthttp front end, routing by
+// virtual host and ProxyPass rules, request preparation, the failover loop
+// over balancer members, streamed forwarding, response rewriting, WebSocket
+// tunnels and the access log.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// prefetchBody is how much of a request body fasthttp reads before the
+// handler runs; the rest is streamed to the backend as it arrives.
+const prefetchBody = 64 << 10
+
+// Server is a running proxy. Its configuration is swapped atomically by
+// Reload; Serve, Reload and Shutdown are safe for concurrent use.
+type Server struct {
+	log *slog.Logger
+	reg *pool.Registry
+	rt  atomic.Pointer[runtime]
+	fs  *fasthttp.Server
+	// now is the clock of the request path (error times, retries).
+	now func() time.Time
+
+	access *accessLog
+
+	mu      sync.Mutex // guards tunnels and reloads
+	tunnels map[net.Conn]struct{}
+	tunnelW sync.WaitGroup
+	closing atomic.Bool
+}
+
+// New builds a server for cfg. Client-side limits and timeouts are fixed
+// for the server's life; Reload changes everything else.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{
+		log:     log,
+		reg:     pool.NewRegistry(),
+		now:     time.Now,
+		tunnels: make(map[net.Conn]struct{}),
+	}
+	rt, err := newRuntime(cfg, s.reg, nil, firstListen(cfg))
+	if err != nil {
+		return nil, err
+	}
+	access, err := openAccessLog(cfg.AccessLog)
+	if err != nil {
+		return nil, err
+	}
+	s.access = access
+	s.rt.Store(rt)
+	t := cfg.Timeouts
+	maxHeader := cfg.Limits.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 16 << 10
+	}
+	s.fs = &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  s.clientError,
+		Name:                          "",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            prefetchBody,
+		ReadBufferSize:                maxHeader,
+		ReadTimeout:                   t.ClientHeader.D(),
+		WriteTimeout:                  t.ClientWrite.D(),
+		IdleTimeout:                   t.ClientIdle.D(),
+		MaxConnsPerIP:                 cfg.Limits.MaxConnsPerIP,
+		Concurrency:                   cfg.Limits.MaxConns,
+		CloseOnShutdown:               true,
+		Logger:                        slogPrinter{log},
+	}
+	return s, nil
+}
+
+func firstListen(cfg *config.Config) string {
+	if len(cfg.Listen) > 0 {
+		return cfg.Listen[0]
+	}
+	return ""
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.fs.Serve(ln)
+	if s.closing.Load() {
+		return nil
+	}
+	return err
+}
+
+// Reload swaps in cfg. Listeners, client timeouts and limits keep their
+// startup values (a restart changes them); everything else takes effect
+// for the next request. On error the running configuration is kept.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.rt.Load()
+	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg))
+	if err != nil {
+		return err
+	}
+	if cfg.AccessLog != prev.cfg.AccessLog {
+		access, err := openAccessLog(cfg.AccessLog)
+		if err != nil {
+			return err
+		}
+		old := s.access
+		s.access = access
+		old.close()
+	}
+	s.rt.Store(rt)
+	keep := make(map[string]struct{}, len(rt.backends))
+	for id := range rt.backends {
+		keep[id] = struct{}{}
+	}
+	for id, be := range prev.backends {
+		if rt.backends[id] != be {
+			be.Client.CloseIdleConnections()
+		}
+	}
+	s.reg.Retain(keep)
+	return nil
+}
+
+// Shutdown stops accepting, lets in-flight requests and tunnels finish
+// until ctx is done, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	err := s.fs.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { s.tunnelW.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.tunnels {
+			_ = c.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.access.close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// clientError answers requests fasthttp could not parse.
+func (s *Server) clientError(ctx *fasthttp.RequestCtx, err error) {
+	status := fasthttp.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status = fasthttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = fasthttp.StatusRequestEntityTooLarge
+	case isTimeout(err):
+		status = fasthttp.StatusRequestTimeout
+	}
+	errorPage(ctx, status)
+	ctx.SetConnectionClose()
+	s.access.log(ctx, s.now(), 0)
+}
+
+// slogPrinter routes fasthttp's own log lines to slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Debug("fasthttp", "detail", fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,304 @@
+package server
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/lb"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// upgradeRequest reports the protocol a client asks to switch to: an
+// Upgrade field together with a Connection field naming "upgrade".
+func upgradeRequest(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	var proto []byte
+	connUpgrade := false
+	for k, v := range ctx.Request.Header.All() {
+		switch {
+		case equalFold(k, "Upgrade"):
+			proto = v
+		case equalFold(k, "Connection"):
+			if hasToken(v, "upgrade") {
+				connUpgrade = true
+			}
+		}
+	}
+	return proto, connUpgrade && len(proto) > 0
+}
+
+// hasToken reports whether a comma-separated field value holds token
+// (case-insensitive).
+func hasToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		var item []byte
+		if i := indexByte(v, ','); i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			item, v = v, nil
+		}
+		item = trimSpace(item)
+		if equalFold(item, token) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// allowsUpgrade reports whether the route may tunnel proto: Apache needs
+// upgrade=NAME (or ANY) on an http:// worker; ws:// and wss:// workers
+// tunnel WebSocket.
+func (r *route) allowsUpgrade(proto []byte) bool {
+	if r.direct != nil {
+		return memberAllows(r.direct, proto)
+	}
+	return r.balancer != nil // decided per member once one is picked
+}
+
+func memberAllows(m *pool.Member, proto []byte) bool {
+	u := m.Params.Upgrade
+	switch {
+	case u == "*" || equalFoldStr(u, "ANY"):
+		return true
+	case u != "":
+		return equalFold(proto, u)
+	}
+	return (m.Scheme == "ws" || m.Scheme == "wss") && equalFold(proto, "websocket")
+}
+
+func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
+
+// tunnel handles an Upgrade request: it dials a member itself (fasthttp's
+// client cannot hand over a connection), relays the handshake and, on a
+// 101 that agrees with the request, copies bytes both ways until either side
+// closes. Any other answer is relayed as a normal response.
+func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
+	now := s.now()
+	var (
+		m    *pool.Member
+		conn net.Conn
+		err  error
+	)
+	if r.direct != nil {
+		m = r.direct
+		m.State.Busy.Add(1)
+		conn, err = dialMember(m)
+	} else {
+		snap := r.balancer.Load()
+		method := methodFor(snap.Config.LBMethod)
+		for attempt := 0; ; attempt++ {
+			if m, err = pick(ctx, snap, method, now, x); err != nil {
+				break
+			}
+			if !memberAllows(m, proto) {
+				lb.Done(m, 0, 0)
+				m = nil
+				err = errBadUpgrade
+				break
+			}
+			conn, err = dialMember(m)
+			if err == nil || attempt >= snap.MaxAttempts {
+				break
+			}
+			m.State.MarkError(now)
+			lb.Done(m, 0, 0)
+			m = nil
+		}
+	}
+	if err != nil {
+		if m != nil {
+			lb.Done(m, 0, 0)
+		}
+		status := statusFor(err)
+		if err == errBadUpgrade {
+			status = fasthttp.StatusBadRequest
+		}
+		s.fail(ctx, status)
+		return
+	}
+	m.State.MarkConnected()
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	ctx.Request.Header.CopyTo(&req.Header)
+	req.UseHostHeader = true
+	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
+	x.uri = append(x.uri[:0], m.Path...)
+	x.uri = appendJoinBytes(x.uri, x.path)
+	if len(x.uri) == 0 || x.uri[0] != '/' {
+		x.uri = append([]byte{'/'}, x.uri...)
+	}
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		x.uri = append(append(x.uri, '?'), q...)
+	}
+	req.SetRequestURIBytes(x.uri)
+	if m.TLS {
+		req.URI().SetScheme("https")
+	}
+
+	timeout := m.Backend.Options.Timeout
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	bw := bufio.NewWriter(conn)
+	br := bufio.NewReader(conn)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.Header.DisableNormalizing()
+	if err = req.Write(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = resp.Header.Read(br)
+	}
+	if err != nil {
+		_ = conn.Close()
+		lb.Done(m, 0, 0)
+		s.fail(ctx, statusFor(err))
+		return
+	}
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		// No switch: relay the answer as a normal response.
+		err = resp.ReadBody(br, 64<<20)
+		_ = conn.Close()
+		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
+		if err != nil {
+			s.fail(ctx, statusFor(err))
+			return
+		}
+		copyResponseHeaders(ctx, vh, resp, x)
+		ctx.SetStatusCode(resp.StatusCode())
+		vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
+		ctx.SetBody(resp.Body())
+		s.access.log(ctx, s.now(), len(resp.Body()))
+		return
+	}
+	if got := resp.Header.Peek("Upgrade"); !equalFold(got, string(proto)) && !hasUpgradeField(resp, proto) {
+		_ = conn.Close()
+		lb.Done(m, 0, 0)
+		s.fail(ctx, fasthttp.StatusBadGateway)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	ctx.Response.Header.DisableNormalizing()
+	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	copyResponseHeaders(ctx, vh, resp, x)
+	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
+	s.access.log(ctx, s.now(), 0)
+
+	// Bytes the backend sent right after its 101 are already in br.
+	pending := make([]byte, br.Buffered())
+	_, _ = io.ReadFull(br, pending)
+	s.trackTunnel(conn, true)
+	ctx.HijackSetNoResponse(false)
+	ctx.Hijack(func(client net.Conn) {
+		defer s.trackTunnel(conn, false)
+		defer lb.Done(m, 0, 0)
+		s.trackTunnel(client, true)
+		defer s.trackTunnel(client, false)
+		if len(pending) > 0 {
+			if _, err := client.Write(pending); err != nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		splice(client, conn)
+	})
+}
+
+// hasUpgradeField looks the Upgrade field up case-insensitively.
+func hasUpgradeField(resp *fasthttp.Response, proto []byte) bool {
+	for k, v := range resp.Header.All() {
+		if equalFold(k, "Upgrade") && equalFold(v, string(proto)) {
+			return true
+		}
+	}
+	return false
+}
+
+// splice copies both ways and closes both connections when either
+// direction ends.
+func splice(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		} else {
+			_ = dst.Close()
+		}
+		done <- struct{}{}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	<-done
+	<-done
+	_ = a.Close()
+	_ = b.Close()
+}
+
+// dialMember opens a raw connection to m for a tunnel.
+func dialMember(m *pool.Member) (net.Conn, error) {
+	o := m.Backend.Options
+	d := net.Dialer{Timeout: o.ConnectTimeout}
+	if d.Timeout <= 0 {
+		d.Timeout = o.Timeout
+	}
+	conn, err := d.Dial("tcp", m.Addr)
+	if err != nil {
+		return nil, &pool.DialError{Addr: m.Addr, Err: err}
+	}
+	if m.TLS {
+		tc := tls.Client(conn, &tls.Config{ServerName: hostOnlyHeader(m.HostHeader), MinVersion: tls.VersionTLS12})
+		if err := tc.Handshake(); err != nil {
+			_ = conn.Close()
+			return nil, &pool.DialError{Addr: m.Addr, Err: err}
+		}
+		conn = tc
+	}
+	return conn, nil
+}
+
+func hostOnlyHeader(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
+}
+
+// trackTunnel registers a hijacked connection so Shutdown can wait for it
+// and close it at the drain deadline.
+func (s *Server) trackTunnel(c net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.tunnels[c] = struct{}{}
+		s.tunnelW.Add(1)
+		return
+	}
+	if _, ok := s.tunnels[c]; ok {
+		delete(s.tunnels, c)
+		s.tunnelW.Done()
+	}
+}
