@@ -155,7 +155,7 @@ type Balancer struct {
 	NoFailover      bool     `yaml:"nofailover,omitempty"`
 	StickyCookie    string   `yaml:"sticky_cookie,omitempty"`    // stickysession=C|U: C
 	StickyURLParam  string   `yaml:"sticky_urlparam,omitempty"`  // stickysession=C|U: U
-	StickySep       string   `yaml:"stickysessionsep,omitempty"` // default "."; "" means Off
+	StickySep       string   `yaml:"stickysessionsep,omitempty"` // default "."; Off is StickySepOff
 	StickySepOff    bool     `yaml:"stickysessionsep_off,omitempty"`
 	SColonPathDelim bool     `yaml:"scolonpathdelim,omitempty"`
 	Timeout         Duration `yaml:"timeout,omitempty"` // wait for a usable member

@@ -123,7 +123,7 @@ type balancerParam struct {
 	check func(b *Balancer) error
 }
 
-var lbMethods = []string{"byrequests", "bytraffic", "bybusyness", "heartbeat"}
+var lbMethods = []string{"byrequests", "bytraffic", "bybusyness"}
 
 var balancerParams = []balancerParam{
 	{key: "failonstatus", set: setFailOnStatus, check: func(b *Balancer) error {
@@ -150,6 +150,9 @@ var balancerParams = []balancerParam{
 	}},
 	{key: "lbmethod", set: func(b *Balancer, v string) error { b.LBMethod = v; return nil }, check: func(b *Balancer) error {
 		b.LBMethod = strings.ToLower(b.LBMethod)
+		if b.LBMethod == "heartbeat" {
+			return errors.New("lbmethod heartbeat is not supported (it needs mod_heartmonitor); use " + strings.Join(lbMethods, ", "))
+		}
 		if b.LBMethod != "" && !slices.Contains(lbMethods, b.LBMethod) {
 			return errors.New("unknown lbmethod " + allowed(lbMethods))
 		}

@@ -160,8 +160,11 @@ func listenAddr(v string) (string, error) {
 	if err != nil {
 		return "", errors.New("must be port, host:port or [ipv6]:port")
 	}
-	if err := checkPort(port); err != nil {
-		return "", err
+	// Port 0 lets the kernel pick one; sluice logs the bound address.
+	if port != "0" {
+		if err := checkPort(port); err != nil {
+			return "", err
+		}
 	}
 	if host == "*" || host == "" {
 		return ":" + port, nil

@@ -54,11 +54,15 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 	if prev != nil {
 		b.old = prev.backends
 	}
-	trusted, err := headers.NewTrusted(cfg.TrustedProxies)
-	if err != nil {
-		return nil, err
+	// Without trusted_proxies sluice appends to any client X-Forwarded-For,
+	// as Apache does; with them, only those peers' values are kept.
+	if len(cfg.TrustedProxies) > 0 {
+		trusted, err := headers.NewTrusted(cfg.TrustedProxies)
+		if err != nil {
+			return nil, err
+		}
+		b.trusted = trusted
 	}
-	b.trusted = trusted
 	rt := &runtime{cfg: cfg, byName: make(map[string]*vhost), maxBody: cfg.Limits.MaxRequestBody}
 
 	mainHost, err := b.host(cfg.Main, nil)

@@ -20,8 +20,9 @@ const (
 	reloadBad = "Listen 127.0.0.1:0\nProxyPass /a\n"
 )
 
-// load sends GET /a from a few goroutines until stopped, a deadline or a
-// maximum count, and counts failures.
+// loadGen sends GET /a from a few goroutines until stopped (normally well
+// under a second), a maximum count, or a safety deadline generous enough for
+// a loaded 2-core machine, and counts failures.
 type loadGen struct {
 	ok, failed atomic.Int64
 	firstErr   atomic.Value
@@ -31,7 +32,7 @@ type loadGen struct {
 
 func startLoad(t *testing.T, c *http.Client, url string) *loadGen {
 	l := &loadGen{stop: make(chan struct{})}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for range 4 {
 		l.wg.Go(func() {
 			for i := 0; i < 2000 && time.Now().Before(deadline); i++ {

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// echo answers with what the backend received.
+func echo(ctx *fasthttp.RequestCtx) {
+	var b strings.Builder
+	b.WriteString(string(ctx.Method()) + " " + string(ctx.RequestURI()) + "\n")
+	for k, v := range ctx.Request.Header.All() {
+		b.WriteString(string(k) + ": " + string(v) + "\n")
+	}
+	b.Write(ctx.PostBody())
+	ctx.SetBodyString(b.String())
+}
+
+func do(t *testing.T, c *fasthttp.Client, method, uri string, hdr ...string) (int, string, *fasthttp.ResponseHeader) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://front.example.com" + uri)
+	req.Header.SetMethod(method)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	if err := c.Do(req, resp); err != nil {
+		t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	h := new(fasthttp.ResponseHeader)
+	resp.Header.CopyTo(h)
+	return resp.StatusCode(), string(resp.Body()), h
+}
+
+func TestProxyRoutesAndPrepares(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `
+ProxyPass /skip !
+ProxyPass /p http://BACKEND/b
+ProxyPass /q http://BACKEND/
+`, be)
+	status, body, _ := do(t, c, "GET", "/p/x?y=1", "X-Forwarded-For", "10.0.0.9", "Connection", "X-Drop", "X-Drop", "1")
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	for _, want := range []string{"GET /b/x?y=1\n", "X-Forwarded-For: 10.0.0.9, 0.0.0.0\n", "X-Forwarded-Host: front.example.com\n", "Host: " + be + "\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("backend did not get %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "X-Drop") {
+		t.Errorf("a field named in Connection reached the backend:\n%s", body)
+	}
+	if status, _, _ := do(t, c, "GET", "/skip/x"); status != 404 {
+		t.Errorf("excluded path: status %d", status)
+	}
+	if status, _, _ := do(t, c, "GET", "/px"); status != 404 {
+		t.Errorf("/px must not match /p: status %d", status)
+	}
+	if _, body, _ := do(t, c, "GET", "/q/a%20b"); !strings.HasPrefix(body, "GET /a%20b\n") {
+		t.Errorf("trailing-slash target: %q", body)
+	}
+}
+
+func TestProxyRewritesLocation(t *testing.T) {
+	var be string
+	be = startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Location", "http://"+be+"/b/next?q=1")
+		ctx.Response.Header.Add("Set-Cookie", "s=1; Path=/b; Domain=backend.internal")
+		ctx.SetStatusCode(302)
+	})
+	_, c := startProxy(t, `
+ProxyPass /p http://BACKEND/b
+ProxyPassReverse /p http://BACKEND/b
+ProxyPassReverseCookiePath /b /p
+ProxyPassReverseCookieDomain backend.internal front.example.com
+`, be)
+	status, _, h := do(t, c, "GET", "/p/x")
+	if status != 302 {
+		t.Fatalf("status %d", status)
+	}
+	if got := string(h.Peek("Location")); got != "http://front.example.com/p/next?q=1" {
+		t.Errorf("Location = %q", got)
+	}
+	var cookie string
+	for k, v := range h.All() {
+		if strings.EqualFold(string(k), "Set-Cookie") {
+			cookie = string(v)
+		}
+	}
+	if cookie != "s=1; Path=/p; Domain=front.example.com" {
+		t.Errorf("Set-Cookie = %q", cookie)
+	}
+}
+
+func TestProxyErrorsMapToStatuses(t *testing.T) {
+	_, c := startProxy(t, `
+ProxyPass /dead http://127.0.0.1:1/
+<Proxy balancer://empty>
+</Proxy>
+ProxyPass /empty balancer://empty/
+`, "")
+	for uri, want := range map[string]int{"/dead/x": 503, "/empty/x": 503, "/nowhere": 404} {
+		status, body, _ := do(t, c, "GET", uri)
+		if status != want {
+			t.Errorf("%s: status %d, want %d", uri, status, want)
+		}
+		if strings.Contains(body, "127.0.0.1") || strings.Contains(body, "refused") {
+			t.Errorf("%s: error page leaks internals: %q", uri, body)
+		}
+	}
+}
+
+func TestProxyFailsOverToLiveMember(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("alive") })
+	_, c := startProxy(t, `
+<Proxy balancer://b>
+    BalancerMember http://127.0.0.1:1
+    BalancerMember http://BACKEND
+</Proxy>
+ProxyPass / balancer://b/
+`, be)
+	for i := range 4 {
+		if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "alive" {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+	}
+}
