@@ -212,7 +212,7 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 	req.Header.Del("Expect")
 	// ContentLength is -1 for chunked bodies, -2 for none (fasthttp).
 	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && ctx.RequestBodyStream() != nil {
-		x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody}
+		x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody, ctx: ctx, idle: rt.clientBody}
 		req.SetBodyStream(&x.body, cl)
 	}
 }
@@ -261,14 +261,17 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	copyResponseHeaders(ctx, vh, resp, x)
 	vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
 
-	sent := int64(req.Header.Len()) + int64(x.body.n)
+	// Apache's byte accounting: transferred is the request head and body,
+	// read the status line and body (bytraffic scores on these).
+	sent := int64(len(req.Header.Header())) + x.body.n
+	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
 		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
 			out.Header.SetContentLength(cl)
 		}
 		out.SkipBody = true
 		_ = resp.CloseBodyStream()
-		lb.Done(m, sent, 0)
+		lb.Done(m, sent, statusLine)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.access.log(ctx, s.now(), 0)
@@ -279,7 +282,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
 	relay := relayPool.Get().(*bodyRelay)
-	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, m: m, sent: sent, r: resp.BodyStream()}
+	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, m: m, sent: sent, head: statusLine, r: resp.BodyStream()}
 	out.SetBodyStream(relay, cl)
 }
 
@@ -338,6 +341,7 @@ type bodyRelay struct {
 	m    *pool.Member
 	r    io.Reader
 	sent int64
+	head int64 // status line bytes
 	n    int64
 }
 
@@ -351,7 +355,7 @@ func (b *bodyRelay) Read(p []byte) (int, error) {
 
 func (b *bodyRelay) Close() error {
 	err := b.resp.CloseBodyStream()
-	lb.Done(b.m, b.sent, b.n)
+	lb.Done(b.m, b.sent, b.head+b.n)
 	b.s.access.log(b.ctx, b.s.now(), int(b.n))
 	fasthttp.ReleaseRequest(b.req)
 	fasthttp.ReleaseResponse(b.resp)
@@ -361,14 +365,21 @@ func (b *bodyRelay) Close() error {
 }
 
 // limitedBody reads the client's request body stream, failing once more
-// than left bytes (when left > 0) have been read.
+// than left bytes (when left > 0) have been read. Each read may wait idle
+// for the client: fasthttp's ReadTimeout is one deadline for the request
+// head, which would cut long uploads that keep making progress.
 type limitedBody struct {
 	r    io.Reader
 	left int64
 	n    int64
+	ctx  *fasthttp.RequestCtx
+	idle time.Duration
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.idle > 0 {
+		_ = l.ctx.SetReadDeadline(time.Now().Add(l.idle))
+	}
 	if l.left > 0 && l.n >= l.left {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {

@@ -129,3 +129,23 @@ ProxyPass / balancer://b/
 		}
 	}
 }
+
+func TestProxyAccountsPerMember(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("0123456789") })
+	s, c := startProxy(t, `
+<Proxy balancer://b>
+    BalancerMember http://BACKEND
+</Proxy>
+ProxyPass / balancer://b/
+`, be)
+	for range 5 {
+		if status, _, _ := do(t, c, "GET", "/x"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	m := s.rt.Load().hosts[0].balancers["b"].Load().Members[0]
+	st := m.State
+	if st.Busy.Load() != 0 || st.Elected.Load() != 5 || st.Read.Load() == 0 || st.Transferred.Load() == 0 {
+		t.Fatalf("busy %d elected %d read %d transferred %d", st.Busy.Load(), st.Elected.Load(), st.Read.Load(), st.Transferred.Load())
+	}
+}

@@ -21,8 +21,9 @@ type runtime struct {
 	hosts  []*vhost // vhosts in config order, or Main alone
 	byName map[string]*vhost
 	// backends by member ID, kept so a reload can reuse pools.
-	backends map[string]*pool.Backend
-	maxBody  int64
+	backends   map[string]*pool.Backend
+	maxBody    int64
+	clientBody time.Duration // idle limit between two request body reads
 }
 
 // vhost is one <VirtualHost> (or the main server) ready to serve.
@@ -63,7 +64,7 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		}
 		b.trusted = trusted
 	}
-	rt := &runtime{cfg: cfg, byName: make(map[string]*vhost), maxBody: cfg.Limits.MaxRequestBody}
+	rt := &runtime{cfg: cfg, byName: make(map[string]*vhost), maxBody: cfg.Limits.MaxRequestBody, clientBody: cfg.Timeouts.ClientBody.D()}
 
 	mainHost, err := b.host(cfg.Main, nil)
 	if err != nil {

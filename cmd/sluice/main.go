@@ -105,16 +105,17 @@ func serve(cfg *config.Config, path string, log *slog.Logger) error {
 		}
 		listeners = append(listeners, ln)
 	}
+	// Signals are caught before "ready" is logged, so a supervisor that
+	// signals right after readiness never hits the default action.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	serveErr := make(chan error, len(listeners))
 	for _, ln := range listeners {
 		log.Info("listening", "addr", ln.Addr().String())
 		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
 	}
 	log.Info("ready", "config", path, "version", version)
-
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	for {
 		select {
 		case err := <-serveErr:
