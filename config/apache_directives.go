@@ -689,7 +689,7 @@ func managerRequire(args []string) (string, error) {
 	switch kind {
 	case "ip":
 		if len(vals) == 0 {
-			return "", errors.New("Require ip needs at least one address or network")
+			return "", errors.New(`"Require ip" needs at least one address or network`)
 		}
 		for _, v := range vals {
 			if !validRequireIP(v) {
@@ -698,19 +698,19 @@ func managerRequire(args []string) (string, error) {
 		}
 	case "host":
 		if len(vals) == 0 {
-			return "", errors.New("Require host needs at least one host name")
+			return "", errors.New(`"Require host" needs at least one host name`)
 		}
 	case "local":
 		if len(vals) != 0 {
-			return "", errors.New("Require local takes no argument")
+			return "", errors.New(`"Require local" takes no argument`)
 		}
 	case "all":
 		if len(vals) != 1 || !slices.Contains([]string{"granted", "denied"}, strings.ToLower(vals[0])) {
-			return "", errors.New("Require all must be granted or denied")
+			return "", errors.New(`"Require all" must be granted or denied`)
 		}
 		vals = []string{strings.ToLower(vals[0])}
 	default:
-		return "", fmt.Errorf("Require %s is not supported for balancer-manager %s", args[0], allowed(requireKinds))
+		return "", fmt.Errorf("%q is not supported for balancer-manager %s", "Require "+args[0], allowed(requireKinds))
 	}
 	return strings.Join(append([]string{kind}, vals...), " "), nil
 }

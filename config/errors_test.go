@@ -118,7 +118,7 @@ func TestApacheErrors(t *testing.T) {
 		{"Require on proxied location", "Listen 80\n<Location /admin>\nRequire ip 10.0.0.0/8\nProxyPass http://h/\n</Location>\n",
 			`t.conf:3: Require "ip 10.0.0.0/8": access control is only supported in a balancer-manager <Location>: this one is proxied, and ignoring the rule would open it`},
 		{"manager Require valid-user", "Listen 80\n<Location /bm>\nSetHandler balancer-manager\nRequire valid-user\n</Location>\n",
-			`t.conf:4: Require "valid-user": Require valid-user is not supported for balancer-manager (allowed: ip, host, local, all granted, all denied)`},
+			`t.conf:4: Require "valid-user": "Require valid-user" is not supported for balancer-manager (allowed: ip, host, local, all granted, all denied)`},
 		{"manager Require bad ip", "Listen 80\n<Location /bm>\nSetHandler balancer-manager\nRequire ip 10.0.0.300\n</Location>\n",
 			`t.conf:4: Require "ip 10.0.0.300": "10.0.0.300" is not an IP address, network or address prefix`},
 		{"RequireAny", "Listen 80\n<Location /bm>\n<RequireAny>\n</RequireAny>\n</Location>\n",

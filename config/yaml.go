@@ -210,7 +210,7 @@ func (idx yamlIndex) hostPresence(h *Host) {
 
 var (
 	reYAMLLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	reYAMLUnknown = regexp.MustCompile("^field (.+) not found in type (\\S+)$")
+	reYAMLUnknown = regexp.MustCompile(`^field (.+) not found in type (\S+)$`)
 	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (\\S+)$")
 	reYAMLDur     = regexp.MustCompile("^cannot use `(.*)` as a duration: (.*)$")
 )

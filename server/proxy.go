@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ type exchange struct {
 	origin []byte // client-facing scheme://host
 	tried  lb.Tried
 	body   limitedBody
+	conn   net.Conn // a tunnel's backend connection
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -31,6 +33,7 @@ func acquireExchange() *exchange { return exchangePool.Get().(*exchange) }
 func releaseExchange(x *exchange) {
 	x.tried = lb.Tried{}
 	x.body = limitedBody{}
+	x.conn = nil
 	exchangePool.Put(x)
 }
 
@@ -102,34 +105,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	}
 	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
 
-	var (
-		m   *pool.Member
-		err error
-	)
 	now := s.now()
-	if r.direct != nil {
-		m = r.direct
-		m.State.Busy.Add(1)
-		err = s.roundTrip(ctx, vh, req, resp, m, x)
-	} else {
-		snap := r.balancer.Load()
-		method := methodFor(snap.Config.LBMethod)
-		for attempt := 0; ; attempt++ {
-			if m, err = pick(ctx, snap, method, now, x); err != nil {
-				break
-			}
-			err = s.roundTrip(ctx, vh, req, resp, m, x)
-			if err == nil || !failover(err) || attempt >= snap.MaxAttempts {
-				break
-			}
-			// Nothing reached this member: put it in error and try another.
-			m.State.MarkError(now)
-			lb.Done(m, 0, 0)
-			m = nil
-		}
-		if m != nil {
-			s.judge(snap, m, resp, err, now)
-		}
+	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
+	if m != nil && snap != nil {
+		s.judge(snap, m, resp, err, now)
 	}
 	if err != nil {
 		if m != nil {
@@ -142,6 +121,48 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		return
 	}
 	s.respond(ctx, vh, req, resp, m, x)
+}
+
+// withMember runs one attempt against the route's member and, for a
+// balancer, fails over to another member while the failure left the member
+// untouched (nothing of the request reached it), up to maxattempts. It
+// returns the last member tried, still counted busy (the caller calls
+// lb.Done), its snapshot (nil for a direct worker) and the last error.
+// With proto set the attempt dials a tunnel into x.conn instead of sending
+// req.
+func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, now time.Time,
+	req *fasthttp.Request, resp *fasthttp.Response, proto []byte) (*pool.Member, *pool.Snapshot, error) {
+	if r.direct != nil {
+		r.direct.State.Busy.Add(1)
+		return r.direct, nil, s.attempt(ctx, vh, req, resp, r.direct, x, proto)
+	}
+	snap := r.balancer.Load()
+	method := methodFor(snap.Config.LBMethod)
+	for tries := 0; ; tries++ {
+		m, err := pick(ctx, snap, method, now, x)
+		if err != nil {
+			return nil, snap, err
+		}
+		err = s.attempt(ctx, vh, req, resp, m, x, proto)
+		if err == nil || !failover(err) || tries >= snap.MaxAttempts {
+			return m, snap, err
+		}
+		m.State.MarkError(now)
+		lb.Done(m, 0, 0)
+	}
+}
+
+// attempt sends req to m, or dials m for a tunnel when proto is set.
+func (s *Server) attempt(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange, proto []byte) error {
+	if proto == nil {
+		return s.roundTrip(ctx, vh, req, resp, m, x)
+	}
+	if !memberAllows(m, proto) {
+		return errBadUpgrade
+	}
+	conn, err := dialMember(m)
+	x.conn = conn
+	return err
 }
 
 // pick chooses the member for one attempt. A sticky request goes to its

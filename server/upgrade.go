@@ -96,38 +96,7 @@ func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
-	now := s.now()
-	var (
-		m    *pool.Member
-		conn net.Conn
-		err  error
-	)
-	if r.direct != nil {
-		m = r.direct
-		m.State.Busy.Add(1)
-		conn, err = dialMember(m)
-	} else {
-		snap := r.balancer.Load()
-		method := methodFor(snap.Config.LBMethod)
-		for attempt := 0; ; attempt++ {
-			if m, err = pick(ctx, snap, method, now, x); err != nil {
-				break
-			}
-			if !memberAllows(m, proto) {
-				lb.Done(m, 0, 0)
-				m = nil
-				err = errBadUpgrade
-				break
-			}
-			conn, err = dialMember(m)
-			if err == nil || attempt >= snap.MaxAttempts {
-				break
-			}
-			m.State.MarkError(now)
-			lb.Done(m, 0, 0)
-			m = nil
-		}
-	}
+	m, _, err := s.withMember(ctx, vh, r, x, s.now(), nil, nil, proto)
 	if err != nil {
 		if m != nil {
 			lb.Done(m, 0, 0)
@@ -139,6 +108,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.fail(ctx, status)
 		return
 	}
+	conn := x.conn
 	m.State.MarkConnected()
 
 	req := fasthttp.AcquireRequest()
