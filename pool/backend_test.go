@@ -1,0 +1,97 @@
+package pool
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// TestIdleConnTimesOutPerRead shows the worker timeout is Apache's per-I/O
+// timeout: a body that keeps flowing outlives it, a silent peer does not.
+func TestIdleConnTimesOutPerRead(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &idleConn{Conn: a, timeout: 300 * time.Millisecond}
+	go func() {
+		for range 4 { // 4 × 150 ms: longer than one timeout in total
+			time.Sleep(150 * time.Millisecond)
+			_, _ = b.Write([]byte("x"))
+		}
+	}()
+	buf := make([]byte, 1)
+	for i := range 4 {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent peer: got %v, want a deadline error", err)
+	}
+}
+
+func TestBackendDialErrorIsTyped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now
+	m, err := NewMember(NewRegistry(), "b", "http://"+addr, config.WorkerParams{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := NewBackend(m, BackendOptions{Timeout: time.Second})
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + addr + "/")
+	err = be.Client.Do(req, resp)
+	var de *DialError
+	if !errors.As(err, &de) || de.Addr != addr {
+		t.Fatalf("got %v, want a *DialError for %s", err, addr)
+	}
+}
+
+func TestBackendStreamsAndReusesConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") },
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			if s == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown() }()
+	m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+	for range 3 {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + m.HostHeader + "/")
+		if err := be.Client.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.BodyStream())
+		if err != nil || string(body) != "hello" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		_ = resp.CloseBodyStream()
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d backend connections for 3 sequential requests, want 1 (keep-alive)", n)
+	}
+}
