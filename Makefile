@@ -44,8 +44,19 @@ fuzz-smoke:
 		$(GO) test ./fuzz -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
 	done
 
+# Go micro-benchmarks, then the load comparison with nginx, HAProxy and Apache
+# (docs/benchmarks.md; pass flags with BENCH_ARGS="-scenario get-1k -reps 3").
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
+	sh benchmarks/install.sh
+	$(GO) run ./benchmarks $(BENCH_ARGS)
+
+# Every scenario against every peer for about a second: fails on errors or
+# non-2xx answers, never on timing.
+.PHONY: bench-smoke
+bench-smoke:
+	sh benchmarks/install.sh
+	$(GO) run ./benchmarks -smoke
 
 clean:
 	rm -rf $(BIN)

@@ -187,6 +187,10 @@ func TestYAMLErrors(t *testing.T) {
 		{"two documents", "listen: [':80']\n---\nlisten: [':81']\n", `t.yaml:2: holds more than one YAML document`},
 		{"empty route entry", "listen: [':80']\nserver:\n  routes:\n    -\n", `t.yaml:3: routes: has an empty entry`},
 		{"via", "listen: [':80']\nserver:\n  via: maybe\n", `t.yaml:3: via "maybe": must be off, on, full or block`},
+		{"sticky_set_cookie without a cookie", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      sticky_set_cookie: true\n      members: []\n",
+			`t.yaml:5: sticky_set_cookie "true": needs sticky_cookie: the cookie to set`},
+		{"retry_idempotent not a bool", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      retry_idempotent: maybe\n      members: []\n",
+			`t.yaml:5: retry_idempotent "maybe": must be true or false`},
 		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
 			`t.yaml:6: status "+Z": unknown status letter 'Z' (allowed: D S I H R E N C, also O G U F)`},
 	}

@@ -164,6 +164,18 @@ type Balancer struct {
 	ForceRecovery   bool     `yaml:"forcerecovery"` // default On
 	Nonce           string   `yaml:"nonce,omitempty"`
 	Growth          int      `yaml:"growth,omitempty"`
+
+	// What Apache cannot say; YAML only.
+
+	// RetryIdempotent retries an idempotent request whose body is in
+	// memory on another member when the attempt failed after it was sent
+	// (connection reset or closed, read timeout) but before any response
+	// byte reached the client. Apache never does (apache.md §4.6).
+	RetryIdempotent bool `yaml:"retry_idempotent,omitempty"`
+	// StickySetCookie makes sluice set StickyCookie to the chosen member's
+	// route when the request was not routed to it, as Apache does with
+	// mod_headers and BALANCER_ROUTE_CHANGED.
+	StickySetCookie bool `yaml:"sticky_set_cookie,omitempty"`
 }
 
 // Member is one BalancerMember.

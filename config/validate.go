@@ -220,6 +220,9 @@ func (c *checker) balancer(h *Host, b *Balancer) error {
 	if h.Balancer(b.Name) != b {
 		return c.fail(b, b.Pos, "name", b.Name, "duplicate balancer in this host")
 	}
+	if b.StickySetCookie && b.StickyCookie == "" {
+		return c.fail(b, b.Pos, "sticky_set_cookie", "true", "needs sticky_cookie: the cookie to set")
+	}
 	seen := map[string]bool{}
 	for _, m := range b.Members {
 		u, err := workerURL(m.URL, false)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +36,28 @@ func startProxy(tb testing.TB, conf, backend string) (*Server, *fasthttp.Client)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return serveProxy(tb, cfg)
+}
+
+// startProxyYAML is startProxy for a native YAML config, whose server key
+// is conf (indented as the server mapping's body).
+func startProxyYAML(tb testing.TB, conf string, backends ...string) (*Server, *fasthttp.Client) {
+	tb.Helper()
+	src := "listen: ['127.0.0.1:0']\nserver:\n" + conf
+	for i, be := range backends {
+		src = strings.ReplaceAll(src, fmt.Sprintf("BACKEND%d", i+1), be)
+	}
+	cfg, err := config.ParseYAML("test.yaml", []byte(src))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return serveProxy(tb, cfg)
+}
+
+// serveProxy serves cfg on an in-memory listener and returns a client bound
+// to it.
+func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
+	tb.Helper()
 	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		tb.Fatal(err)

@@ -24,6 +24,16 @@ type exchange struct {
 	tried  lb.Tried
 	body   limitedBody
 	conn   net.Conn // a tunnel's backend connection
+	// route is the sticky route the request asked for (aliases the request).
+	route []byte
+	// waitUntil ends the balancer timeout wait; zero until the first wait.
+	waitUntil time.Time
+	// replay holds a request body read whole so a retry can send it again;
+	// its capacity is kept across requests (at most prefetchBody).
+	replay []byte
+	// streamed is set when the body goes to the member as a stream, which
+	// a retry cannot send again.
+	streamed bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -34,6 +44,8 @@ func releaseExchange(x *exchange) {
 	x.tried = lb.Tried{}
 	x.body = limitedBody{}
 	x.conn = nil
+	x.route = nil
+	x.waitUntil = time.Time{}
 	exchangePool.Put(x)
 }
 
@@ -98,7 +110,13 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	prepareRequest(req, ctx, rt, x)
+	if err := prepareRequest(req, ctx, rt, replayable(r, ctx), x); err != nil {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		ctx.SetConnectionClose()
+		s.fail(ctx, clientBodyStatus(err))
+		return
+	}
 	backendHost := ""
 	if r.direct != nil {
 		backendHost = r.direct.HostHeader
@@ -107,6 +125,10 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 
 	now := s.now()
 	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
+	if len(x.replay) > 0 {
+		// req must not keep x.replay once the exchange is released.
+		req.SetBodyRaw(nil)
+	}
 	if m != nil && snap != nil {
 		s.judge(snap, m, resp, err, now)
 	}
@@ -120,100 +142,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.fail(ctx, statusFor(err))
 		return
 	}
-	s.respond(ctx, vh, req, resp, m, x)
-}
-
-// withMember runs one attempt against the route's member and, for a
-// balancer, fails over to another member while the failure left the member
-// untouched (nothing of the request reached it), up to maxattempts. It
-// returns the last member tried, still counted busy (the caller calls
-// lb.Done), its snapshot (nil for a direct worker) and the last error.
-// With proto set the attempt dials a tunnel into x.conn instead of sending
-// req.
-func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, now time.Time,
-	req *fasthttp.Request, resp *fasthttp.Response, proto []byte) (*pool.Member, *pool.Snapshot, error) {
-	if r.direct != nil {
-		r.direct.State.Busy.Add(1)
-		return r.direct, nil, s.attempt(ctx, vh, req, resp, r.direct, x, proto)
-	}
-	snap := r.balancer.Load()
-	method := methodFor(snap.Config.LBMethod)
-	for tries := 0; ; tries++ {
-		m, err := pick(ctx, snap, method, now, x)
-		if err != nil {
-			return nil, snap, err
-		}
-		err = s.attempt(ctx, vh, req, resp, m, x, proto)
-		if err == nil || !failover(err) || tries >= snap.MaxAttempts {
-			return m, snap, err
-		}
-		m.State.MarkError(now)
-		lb.Done(m, 0, 0)
-	}
-}
-
-// attempt sends req to m, or dials m for a tunnel when proto is set.
-func (s *Server) attempt(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange, proto []byte) error {
-	if proto == nil {
-		return s.roundTrip(ctx, vh, req, resp, m, x)
-	}
-	if !memberAllows(m, proto) {
-		return errBadUpgrade
-	}
-	conn, err := dialMember(m)
-	x.conn = conn
-	return err
-}
-
-// pick chooses the member for one attempt. A sticky request goes to its
-// route's member (or that member's redirect or a standby) when one is
-// usable; with nofailover it gets no other member at all. Everything else
-// is the lbmethod's choice. Members already tried are skipped.
-func pick(ctx *fasthttp.RequestCtx, snap *pool.Snapshot, method lb.Method, now time.Time, x *exchange) (*pool.Member, error) {
-	bc := snap.Config
-	if bc.StickyCookie != "" || bc.StickyURLParam != "" {
-		route, _ := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx))
-		if len(route) > 0 {
-			if m := lb.FindRouteMember(snap, route, now, &x.tried); m != nil {
-				lb.ElectRoute(snap, m, &x.tried)
-				return m, nil
-			}
-			if bc.NoFailover && lb.HasRoute(snap, route) {
-				return nil, errNoMember
-			}
-		}
-	}
-	if m := lb.Pick(snap, method, now, &x.tried); m != nil {
-		return m, nil
-	}
-	return nil, errNoMember
-}
-
-// cookieHeader returns the client's first Cookie field, whatever its case.
-func cookieHeader(ctx *fasthttp.RequestCtx) []byte {
-	for k, v := range ctx.Request.Header.All() {
-		if equalFold(k, "Cookie") {
-			return v
-		}
-	}
-	return nil
-}
-
-// judge applies failonstatus and failontimeout to the member that answered.
-func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Response, err error, now time.Time) {
-	bc := snap.Config
-	switch {
-	case err == nil:
-		status := resp.StatusCode()
-		for _, code := range bc.FailOnStatus {
-			if code == status {
-				m.State.MarkError(now)
-				return
-			}
-		}
-	case bc.FailOnTimeout && isTimeout(err):
-		m.State.MarkError(now)
-	}
+	s.respond(ctx, vh, req, resp, m, snap, x)
 }
 
 func memberName(m *pool.Member) string {
@@ -224,18 +153,58 @@ func memberName(m *pool.Member) string {
 }
 
 // prepareRequest copies the client request into req: method, headers (name
-// case, order and duplicates kept) and the body as a stream.
-func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, x *exchange) {
+// case, order and duplicates kept) and the body, streamed or, with replay,
+// read whole into x.replay so that a retry can send it again.
+func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, replay bool, x *exchange) error {
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
+	x.replay, x.streamed = x.replay[:0], false
 	// sluice already answered 100 Continue to the client (fasthttp does
 	// before the handler runs), so the backend must not be asked again.
 	req.Header.Del("Expect")
 	// ContentLength is -1 for chunked bodies, -2 for none (fasthttp).
-	if cl := ctx.Request.Header.ContentLength(); (cl > 0 || cl == -1) && ctx.RequestBodyStream() != nil {
-		x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody, ctx: ctx, idle: rt.clientBody}
-		req.SetBodyStream(&x.body, cl)
+	cl := ctx.Request.Header.ContentLength()
+	if (cl <= 0 && cl != -1) || ctx.RequestBodyStream() == nil {
+		return nil
 	}
+	x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody, ctx: ctx, idle: rt.clientBody}
+	if !replay || cl < 0 || cl > prefetchBody { // cl < 0: chunked
+		req.SetBodyStream(&x.body, cl)
+		x.streamed = true
+		return nil
+	}
+	if cap(x.replay) < cl {
+		x.replay = make([]byte, 0, prefetchBody)
+	}
+	x.replay = x.replay[:cl]
+	if _, err := io.ReadFull(&x.body, x.replay); err != nil {
+		x.replay = x.replay[:0]
+		return err
+	}
+	req.SetBodyRaw(x.replay)
+	return nil
+}
+
+// replayable reports whether the request's body is worth reading whole
+// before the first attempt: its balancer retries idempotent requests and
+// its method is one (a chunked or larger body is streamed all the same).
+func replayable(r *route, ctx *fasthttp.RequestCtx) bool {
+	return r.balancer != nil && r.balancer.Load().Config.RetryIdempotent && idempotent(ctx.Method())
+}
+
+// clientBodyStatus is the status for a request body the client did not
+// finish sending: 408 when it stalled, 400 when it was cut.
+func clientBodyStatus(err error) int {
+	if isTimeout(err) {
+		return fasthttp.StatusRequestTimeout
+	}
+	return fasthttp.StatusBadRequest
+}
+
+// sentBytes is Apache's transferred count for one attempt: the request
+// head and the body bytes read from the client.
+func sentBytes(req *fasthttp.Request, x *exchange) int64 {
+	return int64(len(req.Header.Header())) + x.body.n
 }
 
 // roundTrip sends req to m and reads the response head into resp.
@@ -270,7 +239,7 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 // respond copies the backend response to the client: status, headers
 // (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
 // and the body, streamed.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) {
+func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	out := &ctx.Response
 	out.Header.DisableNormalizing()
 	out.Header.SetNoDefaultContentType(true)
@@ -280,11 +249,15 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		out.Header.SetStatusMessage(msg)
 	}
 	copyResponseHeaders(ctx, vh, resp, x)
+	if setsRouteCookie(snap, m, x.route) {
+		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
+		out.Header.AddBytesV("Set-Cookie", x.val)
+	}
 	vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
 
 	// Apache's byte accounting: transferred is the request head and body,
 	// read the status line and body (bytraffic scores on these).
-	sent := int64(len(req.Header.Header())) + x.body.n
+	sent := sentBytes(req, x)
 	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
 		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {

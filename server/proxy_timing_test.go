@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -30,4 +31,41 @@ ProxyPassReverse /p balancer://b/
 			}
 		}
 	})
+}
+
+// BenchmarkProxyPUT measures a proxied 4 KB PUT with the body streamed
+// (retry_idempotent off) and read whole for replay with the route cookie
+// set (retry_idempotent and sticky_set_cookie on).
+func BenchmarkProxyPUT(b *testing.B) {
+	be := startBackend(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	const conf = `  routes:
+    - {path: /p, target: balancer://b/}
+  balancers:
+    - name: b
+      sticky_cookie: ROUTEID
+      sticky_urlparam: routeid
+      sticky_set_cookie: ON
+      retry_idempotent: ON
+      members:
+        - {url: http://BACKEND1, route: r1}
+`
+	body := make([]byte, 4000)
+	for _, mode := range []string{"false", "true"} {
+		name := map[string]string{"false": "streamed", "true": "replayable+cookie"}[mode]
+		b.Run(name, func(b *testing.B) {
+			_, c := startProxyYAML(b, strings.ReplaceAll(conf, "ON", mode), be)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI("http://front.example.com/p/x")
+				req.Header.SetMethod(fasthttp.MethodPut)
+				req.SetBody(body)
+				for pb.Next() {
+					if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+						b.Fatalf("%v %d", err, resp.StatusCode())
+					}
+				}
+			})
+		})
+	}
 }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// sample is one wrk run against one peer.
+type sample struct {
+	Scenario string        `json:"scenario"`
+	Peer     string        `json:"peer"`
+	Rep      int           `json:"rep"`
+	Result   wrkResult     `json:"wrk"`
+	CPU      time.Duration `json:"proxy_cpu_ns"` // proxy tree CPU during the run; 0 for direct
+	HWM      int64         `json:"proxy_hwm_bytes"`
+	IdleLost int           `json:"idle_lost"` // idle connections the proxy dropped
+	Err      string        `json:"error,omitempty"`
+}
+
+// row summarizes the runs of one peer in one scenario.
+type row struct {
+	Scenario  string  `json:"scenario"`
+	Peer      string  `json:"peer"`
+	Runs      int     `json:"runs"`
+	Requests  int64   `json:"requests"`
+	RPS       float64 `json:"rps_median"`
+	RPSMin    float64 `json:"rps_min"`
+	RPSMax    float64 `json:"rps_max"`
+	P50       float64 `json:"p50_ms"` // median over the runs
+	P99       float64 `json:"p99_ms"`
+	CPU10k    float64 `json:"cpu_s_per_10k"` // total CPU / total requests × 10,000; 0: not measured
+	RSS       float64 `json:"peak_rss_mib"`
+	Errors    int64   `json:"errors"` // socket errors + idle connections lost + failed runs
+	Non2xx    int64   `json:"non_2xx"`
+	RPSNginx  float64 `json:"rps_vs_nginx"` // 0: no nginx row
+	CPUNginx  float64 `json:"cpu_vs_nginx"`
+	RPSDirect float64 `json:"rps_vs_direct"` // 0: no direct row
+}
+
+// summarize groups runs by scenario and peer, in the order given.
+func summarize(runs []sample, scens []scenario, peers []string) []row {
+	var rows []row
+	for _, sc := range scens {
+		first := len(rows)
+		for _, p := range peers {
+			r := row{Scenario: sc.Name, Peer: p}
+			var rps, p50, p99 []float64
+			var cpu time.Duration
+			for _, x := range runs {
+				if x.Scenario != sc.Name || x.Peer != p {
+					continue
+				}
+				r.Runs++
+				if x.Err != "" {
+					r.Errors++
+					continue
+				}
+				r.Requests += x.Result.Requests
+				rps = append(rps, x.Result.RPS)
+				p50 = append(p50, ms(x.Result.P50))
+				p99 = append(p99, ms(x.Result.P99))
+				cpu += x.CPU
+				r.RSS = max(r.RSS, float64(x.HWM)/(1<<20))
+				r.Errors += x.Result.Errors + int64(x.IdleLost)
+				r.Non2xx += x.Result.Non2xx
+			}
+			if r.Runs == 0 {
+				continue
+			}
+			if len(rps) > 0 {
+				r.RPS, r.RPSMin, r.RPSMax = median(rps), slices.Min(rps), slices.Max(rps)
+				r.P50, r.P99 = median(p50), median(p99)
+			}
+			if p != direct && r.Requests > 0 {
+				r.CPU10k = cpu.Seconds() / float64(r.Requests) * 1e4
+			}
+			rows = append(rows, r)
+		}
+		addRatios(rows[first:])
+	}
+	return rows
+}
+
+// addRatios compares each row of one scenario with its nginx and direct rows.
+func addRatios(rows []row) {
+	var nginx, dir *row
+	for i := range rows {
+		switch rows[i].Peer {
+		case "nginx":
+			nginx = &rows[i]
+		case direct:
+			dir = &rows[i]
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if nginx != nil {
+			r.RPSNginx = ratio(r.RPS, nginx.RPS)
+			r.CPUNginx = ratio(r.CPU10k, nginx.CPU10k)
+		}
+		if dir != nil {
+			r.RPSDirect = ratio(r.RPS, dir.RPS)
+		}
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// median of a non-empty slice; it sorts a copy.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+var tableHeader = []string{"scenario", "peer", "req/s median (min–max)", "p50 ms", "p99 ms",
+	"CPU s/10k req", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx", "req/s ÷ direct"}
+
+// cells renders a row for the text and Markdown tables; "-" marks what was
+// not measured.
+func (r row) cells() []string {
+	dash := func(v float64, f string) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf(f, v)
+	}
+	rps := "-"
+	if r.RPS > 0 {
+		rps = fmt.Sprintf("%.0f (%.0f–%.0f)", r.RPS, r.RPSMin, r.RPSMax)
+	}
+	return []string{r.Scenario, r.Peer, rps, dash(r.P50, "%.2f"), dash(r.P99, "%.2f"),
+		dash(r.CPU10k, "%.3f"), dash(r.RSS, "%.1f"), strconv.FormatInt(r.Errors, 10),
+		strconv.FormatInt(r.Non2xx, 10), dash(r.RPSNginx, "%.2f"), dash(r.CPUNginx, "%.2f"), dash(r.RPSDirect, "%.2f")}
+}
+
+// writeTable prints the aligned text table.
+func writeTable(w io.Writer, rows []row) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+	}
+	return tw.Flush()
+}
+
+// writeMarkdown prints the table as Markdown, for docs/benchmarks.md.
+func writeMarkdown(w io.Writer, rows []row) error {
+	line := func(cells []string) { fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | ")) }
+	line(tableHeader)
+	sep := make([]string, len(tableHeader))
+	for i := range sep {
+		sep[i] = "---"
+		if i >= 2 {
+			sep[i] = "--:"
+		}
+	}
+	line(sep)
+	for _, r := range rows {
+		line(r.cells())
+	}
+	return nil
+}
+
+// writeCSV writes one line per row with raw numbers (empty: not measured).
+func writeCSV(w io.Writer, rows []row) error {
+	cw := csv.NewWriter(w)
+	num := func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	_ = cw.Write([]string{"scenario", "peer", "runs", "requests", "rps_median", "rps_min", "rps_max",
+		"p50_ms", "p99_ms", "cpu_s_per_10k", "peak_rss_mib", "errors", "non_2xx",
+		"rps_vs_nginx", "cpu_vs_nginx", "rps_vs_direct"})
+	for _, r := range rows {
+		_ = cw.Write([]string{r.Scenario, r.Peer, strconv.Itoa(r.Runs), strconv.FormatInt(r.Requests, 10),
+			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.RSS),
+			strconv.FormatInt(r.Errors, 10), strconv.FormatInt(r.Non2xx, 10),
+			num(r.RPSNginx), num(r.CPUNginx), num(r.RPSDirect)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// smokeFailures lists what makes a smoke run fail: a missing row, a run
+// that failed, errors, non-2xx answers, or no requests at all.
+func smokeFailures(rows []row, scens []scenario, peers []string) []string {
+	var bad []string
+	for _, sc := range scens {
+		for _, p := range peers {
+			i := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == sc.Name && r.Peer == p })
+			switch {
+			case i < 0:
+				bad = append(bad, fmt.Sprintf("%s/%s: no row", sc.Name, p))
+			case rows[i].Errors > 0 || rows[i].Non2xx > 0:
+				bad = append(bad, fmt.Sprintf("%s/%s: %d errors, %d non-2xx", sc.Name, p, rows[i].Errors, rows[i].Non2xx))
+			case rows[i].Requests == 0:
+				bad = append(bad, fmt.Sprintf("%s/%s: no requests", sc.Name, p))
+			}
+		}
+	}
+	return bad
+}
