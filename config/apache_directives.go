@@ -346,7 +346,7 @@ func (p *apacheParser) hcTPSize(d *directive) error {
 	if err != nil {
 		return d.fail(d.args[0], "%v", err)
 	}
-	p.cfg.HCTPSize = n
+	p.cfg.HCTPSize = &n
 	return nil
 }
 

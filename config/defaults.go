@@ -69,7 +69,14 @@ func (cfg *Config) hosts() []*Host {
 	return append([]*Host{cfg.Main}, cfg.VHosts...)
 }
 
+// DefaultHCTPSize is Apache's ProxyHCTPsize default.
+const DefaultHCTPSize = 16
+
 func setDefaults(cfg *Config) {
+	if cfg.HCTPSize == nil {
+		n := DefaultHCTPSize
+		cfg.HCTPSize = &n
+	}
 	for i := range cfg.HCTemplates {
 		t := &cfg.HCTemplates[i].Params
 		if t.HCMethod == "" {

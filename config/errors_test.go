@@ -54,6 +54,8 @@ func TestApacheErrors(t *testing.T) {
 			"t.conf:2: ProxyPassMatch \"^/(a\": cannot compile regex: error parsing regexp: missing closing ): `^/(a`"},
 		{"hcinterval 50ms", "Listen 80\nBalancerMember balancer://b http://h hcinterval=50ms\n",
 			`t.conf:2: BalancerMember "hcinterval=50ms": must be at least 100ms`},
+		{"bad hcexpr syntax", "Listen 80\nProxyHCExpr bad {%{REQUEST_STATUS} =~ /^2}\n",
+			`t.conf:2: expr "%{REQUEST_STATUS} =~ /^2": column 22: unterminated regex`},
 		{"unknown hcexpr", "Listen 80\nProxyHCExpr ok {%{REQUEST_STATUS} =~ /^2/}\nBalancerMember balancer://b http://h hcmethod=GET hcexpr=nope\n",
 			`t.conf:3: hcexpr "nope": no ProxyHCExpr has this name`},
 		{"unknown hctemplate", "Listen 80\nBalancerMember balancer://b http://h hctemplate=nope\n",

@@ -40,7 +40,8 @@ type Config struct {
 	// HCTemplates are the ProxyHCTemplate parameter sets by name.
 	HCTemplates []HCTemplate `yaml:"hc_templates,omitempty"`
 	// HCTPSize is ProxyHCTPsize: how many checks run at once (0 = serially).
-	HCTPSize int `yaml:"hc_tpsize,omitempty"`
+	// Nil until defaults set Apache's 16.
+	HCTPSize *int `yaml:"hc_tpsize,omitempty"`
 
 	// What Apache cannot say; YAML only.
 	Admin          Admin     `yaml:"admin,omitempty"`

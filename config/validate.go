@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
 	"net"
 	"net/netip"
 	"reflect"
@@ -301,6 +302,9 @@ func (c *checker) hcNames() error {
 		case exprs[e.Name]:
 			return c.fail(e, e.Pos, "name", e.Name, "duplicate health check expression")
 		}
+		if _, err := hcexpr.Parse(e.Expr); err != nil {
+			return c.fail(e, e.Pos, "expr", e.Expr, "%v", err)
+		}
 		exprs[e.Name] = true
 	}
 	templates := map[string]bool{}
@@ -367,8 +371,8 @@ var accessLogFormats = []string{"combined", "common", "json"}
 // extras checks the YAML-only settings.
 func (c *checker) extras() error {
 	cfg := c.cfg
-	if cfg.HCTPSize < 0 {
-		return c.fail(cfg, Pos{}, "hc_tpsize", strconv.Itoa(cfg.HCTPSize), "must be >= 0")
+	if cfg.HCTPSize != nil && *cfg.HCTPSize < 0 {
+		return c.fail(cfg, Pos{}, "hc_tpsize", strconv.Itoa(*cfg.HCTPSize), "must be >= 0")
 	}
 	if cfg.BalancerGrowth < 0 || cfg.BalancerGrowth > 100 {
 		return c.fail(cfg, Pos{}, "balancer_growth", strconv.Itoa(cfg.BalancerGrowth), "must be between 1 and 100")

@@ -170,11 +170,15 @@ func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Respo
 		status := resp.StatusCode()
 		for _, code := range bc.FailOnStatus {
 			if code == status {
-				m.State.MarkError(now)
+				if m.State.MarkError(now) {
+					s.hc.RecordPassive(m.ID, now, status, "failonstatus")
+				}
 				return
 			}
 		}
 	case bc.FailOnTimeout && isTimeout(err):
-		m.State.MarkError(now)
+		if m.State.MarkError(now) {
+			s.hc.RecordPassive(m.ID, now, 0, "failontimeout")
+		}
 	}
 }

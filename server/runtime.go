@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/hcheck"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/pool"
 	"github.com/sluiceproxy/sluice/rewrite"
@@ -24,6 +25,7 @@ type runtime struct {
 	backends   map[string]*pool.Backend
 	maxBody    int64
 	clientBody time.Duration // idle limit between two request body reads
+	exprs      hcheck.Exprs  // ProxyHCExpr conditions, compiled
 }
 
 // vhost is one <VirtualHost> (or the main server) ready to serve.
@@ -88,7 +90,27 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		}
 	}
 	rt.backends = b.backends
+	rt.exprs, err = hcheck.CompileExprs(cfg.HCExprs)
+	if err != nil {
+		return nil, err
+	}
 	return rt, nil
+}
+
+// members lists every balancer member of every host once, for the
+// health checker.
+func (rt *runtime) members() []*pool.Member {
+	seen := make(map[*pool.Balancer]bool)
+	var out []*pool.Member
+	for _, vh := range rt.hosts {
+		for _, bal := range vh.balancers {
+			if !seen[bal] {
+				seen[bal] = true
+				out = append(out, bal.Load().Members...)
+			}
+		}
+	}
+	return out
 }
 
 // hostName lower-cases a ServerName and drops any scheme and port.

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/hcheck"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -35,6 +36,11 @@ type Server struct {
 	now func() time.Time
 
 	access *accessLog
+
+	// hc runs the health checks; hcStop ends it and hcDone closes after.
+	hc     *hcheck.Checker
+	hcStop context.CancelFunc
+	hcDone chan struct{}
 
 	mu      sync.Mutex // guards tunnels and reloads
 	tunnels map[net.Conn]struct{}
@@ -61,6 +67,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.access = access
 	s.rt.Store(rt)
+	s.hc = hcheck.New(hcheck.Options{Log: log, Now: s.now})
+	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
+	ctx, stop := context.WithCancel(context.Background())
+	s.hcStop, s.hcDone = stop, make(chan struct{})
+	go func() { defer close(s.hcDone); s.hc.Run(ctx) }()
 	t := cfg.Timeouts
 	maxHeader := cfg.Limits.MaxHeaderBytes
 	if maxHeader <= 0 {
@@ -125,6 +136,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		old.close()
 	}
 	s.rt.Store(rt)
+	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
 	keep := make(map[string]struct{}, len(rt.backends))
 	for id := range rt.backends {
 		keep[id] = struct{}{}
@@ -155,6 +167,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	s.hcStop()
+	<-s.hcDone
 	s.access.close()
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
@@ -184,4 +198,13 @@ type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Printf(format string, args ...any) {
 	p.log.Debug("fasthttp", "detail", fmt.Sprintf(format, args...))
+}
+
+// checkConcurrency is ProxyHCTPsize, Apache's 16 when a caller built cfg
+// without config's defaults.
+func checkConcurrency(cfg *config.Config) int {
+	if cfg.HCTPSize == nil {
+		return config.DefaultHCTPSize
+	}
+	return *cfg.HCTPSize
 }
