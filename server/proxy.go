@@ -347,6 +347,19 @@ func (b *bodyRelay) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SupportsBodyWriteTo makes fasthttp copy the body with its pooled buffer
+// through Read (which counts bytes); without it, fasthttp's fixed-size copy
+// falls back to io.Copy, which allocates 32 KiB per response.
+func (b *bodyRelay) SupportsBodyWriteTo() bool { return false }
+
+// WriteTo completes fasthttp.BodyWriterTo; fasthttp never calls it while
+// SupportsBodyWriteTo is false, but it copies correctly through Read.
+func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{b})
+}
+
+var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)
+
 func (b *bodyRelay) Close() error {
 	err := b.resp.CloseBodyStream()
 	lb.Done(b.m, b.sent, b.head+b.n)
