@@ -43,10 +43,12 @@ const (
 //     the header block: 400;
 //   - Content-Length with Transfer-Encoding (fasthttp drops the length and
 //     reads chunked): 400; Transfer-Encoding other than chunked: 501;
-//   - a Host that is not a plain host name, IPv4 or IPv6 literal with an
-//     optional port of at most 65535, or a Host or target with userinfo: 400;
+//   - a Host that is not a plain host name, dotted-decimal IPv4 or IPv6
+//     literal with an optional port of at most 65535, or a Host or target
+//     with userinfo: 400;
 //   - an absolute-form target that is not http(s), or whose authority
-//     differs from Host: 400; "*" for any method but OPTIONS: 400.
+//     differs from Host: 400; "*" for any method but OPTIONS: 400; a
+//     target with a fragment ("#"): 400.
 //
 // The server should close the connection after any refusal: the request's
 // framing is not to be trusted.
@@ -75,6 +77,11 @@ func Check(ctx *fasthttp.RequestCtx) (status int, reason string) {
 
 // checkTarget checks the request target against the method and Host.
 func checkTarget(target []byte, options bool, host []byte) (int, string) {
+	// A fragment is not part of any request-target form (RFC 9112 §3.2):
+	// routing on the part before it and forwarding another would differ.
+	if bytes.IndexByte(target, '#') >= 0 {
+		return fasthttp.StatusBadRequest, reasonTarget
+	}
 	if len(target) == 1 && target[0] == '*' {
 		if options {
 			return 0, ""

@@ -41,13 +41,17 @@ const serverToken = " (sluice)"
 //     "TE: trailers" when the client accepts trailers), Trailer,
 //     Transfer-Encoding and, unless upgrade, Upgrade (with upgrade it sends
 //     "Connection: Upgrade"); Host and Content-Length are never removed;
+//   - removes underscore spellings of those and of Content-Length and the
+//     forwarding fields (Transfer_Encoding, X_Forwarded_For, X_Real_IP);
 //   - sets Host: clientHost with PreserveHost, else (or when the client,
 //     on HTTP/1.0, sent none) backendHost;
 //   - drops forwarding fields from an untrusted peer, then appends
 //     X-Forwarded-For, -Host and -Server (AddHeaders);
 //   - appends "Via: 1.x ServerName" (On, Full adds " (sluice)") or removes
 //     Via (Block);
-//   - sets the protocol to HTTP/1.1 (RFC 9110 §2.5: a proxy sends its own).
+//   - sets the protocol to HTTP/1.1 (RFC 9110 §2.5: a proxy sends its own);
+//   - keeps fasthttp from inventing a Content-Type for a body that came
+//     without one (RFC 9110 §8.3).
 //
 // Other fields keep their names, order and duplicates; Cookie lines stay
 // apart unless a cookie lookup on h had already made fasthttp join them.
@@ -125,6 +129,7 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 		h.SetHost(backendHost)
 	}
 	h.SetProtocol("HTTP/1.1")
+	h.SetNoDefaultContentType(true)
 }
 
 // viaAdded reports whether ProxyVia adds a Via value.

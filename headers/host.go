@@ -1,9 +1,12 @@
 package headers
 
+import "bytes"
+
 // validHost reports whether b is a Host value sluice routes on: a host name
 // (letters, digits, '-', '_', '~' and '.', no empty label but a trailing
-// dot), an IPv4 address or a bracketed IPv6 address, then an optional
-// ":port" of at most 65535. Userinfo, percent-encoding, sub-delimiters,
+// dot, no label starting or ending with '-'), an IPv4 address in dotted
+// decimal (a name whose last label is a number must be one), or a bracketed
+// IPv6 address, then an optional ":port" of at most 65535. Userinfo, percent-encoding, sub-delimiters,
 // whitespace, controls and non-ASCII bytes are refused.
 func validHost(b []byte) bool {
 	name, port, ok := splitHostPort(b)
@@ -60,22 +63,85 @@ func validName(b []byte) bool {
 	if b[0] == '[' {
 		return validIPv6Literal(b[1 : len(b)-1])
 	}
-	prevDot := true // no leading dot
+	prev := byte('.') // no leading dot or hyphen
 	for _, c := range b {
 		switch {
 		case c == '.':
-			if prevDot {
+			if prev == '.' || prev == '-' {
 				return false
 			}
-			prevDot = true
+		case c == '-':
+			if prev == '.' {
+				return false
+			}
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '~':
-			prevDot = false
+			c == '_', c == '~':
 		default:
 			return false
 		}
+		prev = c
+	}
+	if prev == '-' {
+		return false
+	}
+	if endsInNumber(b) {
+		return canonicalIPv4(b)
 	}
 	return true
+}
+
+// endsInNumber reports a name whose last label is a decimal or 0x number:
+// URL parsers (WHATWG) read such a name as an IPv4 address in any of its
+// octal, hex or short forms, so it must be the one canonical form.
+func endsInNumber(b []byte) bool {
+	if b[len(b)-1] == '.' {
+		b = b[:len(b)-1]
+	}
+	label := b[bytes.LastIndexByte(b, '.')+1:]
+	if len(label) >= 2 && label[0] == '0' && lower(label[1]) == 'x' {
+		return true
+	}
+	for _, c := range label {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(label) > 0
+}
+
+// canonicalIPv4 reports four dot-separated decimal numbers of at most 255
+// without leading zeros.
+func canonicalIPv4(b []byte) bool {
+	parts := 0
+	for len(b) > 0 {
+		end := bytes.IndexByte(b, '.')
+		if end < 0 {
+			end = len(b)
+		}
+		if !canonicalOctet(b[:end]) {
+			return false
+		}
+		parts++
+		if end == len(b) {
+			break
+		}
+		b = b[end+1:]
+	}
+	return parts == 4
+}
+
+func canonicalOctet(d []byte) bool {
+	if len(d) == 0 || len(d) > 3 || (len(d) > 1 && d[0] == '0') {
+		return false
+	}
+	n := 0
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n <= 255
 }
 
 // validIPv6Literal checks the bytes allowed inside the brackets; the

@@ -38,6 +38,24 @@ func TestValidHost(t *testing.T) {
 		{"[::1]x", false},
 		{"[::g]", false},
 		{"[::1]:99999", false},
+		{"a-b.c-d", true},
+		{"-bad-", false},
+		{"bad-", false},
+		{"a.-b", false},
+		{"a-.b", false},
+		{"255.255.255.255", true},
+		{"0.0.0.0.", true},
+		{"1e10", true}, // the last label is not a number
+		{"017700000001", false},
+		{"2130706433", false},
+		{"0x7f.1", false},
+		{"0x7f000001", false},
+		{"127.01.0.1", false},
+		{"127.0.0.256", false},
+		{"127.0.1", false},
+		{"1.2.3.4.5", false},
+		{"example.0x", false},
+		{"example.123", false},
 	} {
 		if got := validHost([]byte(tc.host)); got != tc.ok {
 			t.Errorf("validHost(%q) = %v, want %v", tc.host, got, tc.ok)

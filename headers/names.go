@@ -1,5 +1,7 @@
 package headers
 
+import "bytes"
+
 // kind says what a header field means to the proxy.
 type kind uint8
 
@@ -13,12 +15,19 @@ const (
 	kindXFH             // X-Forwarded-Host
 	kindXFS             // X-Forwarded-Server
 	kindVia             // Via
-	kindForwarding      // other client-asserted forwarding data (X-Forwarded-Proto, X_Forwarded_For, Forwarded, X-Real-IP)
+	kindForwarding      // other client-asserted forwarding data (X-Forwarded-Proto, Forwarded, X-Real-IP)
+	kindAlias           // an underscore spelling of a field sluice manages: always dropped
 	kindSpecial         // kept by fasthttp outside its field list; never re-added
 )
 
 // classify maps a field name to its kind, ignoring case.
 func classify(name []byte) kind {
+	if bytes.IndexByte(name, '_') >= 0 {
+		if isAlias(name) {
+			return kindAlias
+		}
+		return kindOther
+	}
 	switch {
 	case equalFold(name, "connection"):
 		return kindConnection
@@ -42,6 +51,41 @@ func classify(name []byte) kind {
 		return kindForwarding
 	}
 	return kindOther
+}
+
+// isAlias reports a name that, with '_' read as '-', names a framing,
+// hop-by-hop or forwarding field. Backends that map '-' to '_' (CGI, WSGI,
+// Django) read both spellings alike, so such a field would smuggle past
+// sluice what it strips or replaces (threats.md SMG-04, HDR-03); nginx and
+// Envoy's edge settings drop or refuse underscore names for this reason.
+func isAlias(name []byte) bool {
+	for _, s := range aliased {
+		if equalFoldDash(name, s) {
+			return true
+		}
+	}
+	return isForwardedPrefix(name)
+}
+
+// aliased are the managed names that contain a '-'.
+var aliased = [...]string{"content-length", "transfer-encoding", "keep-alive",
+	"proxy-connection", "proxy-authenticate", "proxy-authorization", "x-real-ip"}
+
+// equalFoldDash is equalFold with '_' in b matching '-' in s.
+func equalFoldDash(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := lower(b[i])
+		if c == '_' {
+			c = '-'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isForwardedPrefix reports an "x-forwarded-" name, with '-' or '_'

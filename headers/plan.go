@@ -27,7 +27,7 @@ func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 	for i := range s.fields {
 		f := &s.fields[i]
 		switch f.kind {
-		case kindConnection, kindHop:
+		case kindConnection, kindHop, kindAlias:
 			f.drop = true
 		case kindTE:
 			f.drop = true

@@ -42,6 +42,10 @@ func TestResponse(t *testing.T) {
 		want: []string{"Content-Length: 0", "www-authenticate: Basic", "WWW-Authenticate: Bearer", "x-lower: 1",
 			"Set-Cookie: a=1; Path=/x", "Set-Cookie: a=2; Path=/y"},
 	}, {
+		name: "underscore spellings of hop-by-hop fields",
+		raw:  "HTTP/1.1 200 OK\r\nKeep_Alive: timeout=5\r\nTransfer_Encoding: chunked\r\nX_Custom: 1\r\nContent-Length: 0\r\n\r\n",
+		want: []string{"Content-Length: 0", "X_Custom: 1"},
+	}, {
 		name: "chunked: Transfer-Encoding is fasthttp's to write",
 		raw:  "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
 		want: []string{"Content-Type: text/html", "X-A: 1"},
