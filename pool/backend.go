@@ -84,7 +84,9 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		MaxConns:                      o.MaxConns,
 		MaxConnWaitTimeout:            o.Acquire,
 		MaxIdleConnDuration:           o.IdleConn,
-		MaxIdemponentCallAttempts:     1,
+		// Two attempts, but retryStale decides: only a connection found
+		// stale is retried, never a request a backend may have seen.
+		MaxIdemponentCallAttempts:     2,
 		ReadBufferSize:                o.HeaderBytes,
 		StreamResponseBody:            true,
 		DisableHeaderNamesNormalizing: true,
@@ -95,11 +97,9 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
-			return &idleConn{Conn: conn, timeout: timeout}, nil
+			return newIdleConn(conn, timeout, !m.TLS), nil
 		},
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, attempts == 1 && !req.IsBodyStream() && errors.Is(err, fasthttp.ErrConnectionClosed)
-		},
+		RetryIfErr: retryStale,
 	}
 	if m.TLS {
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
@@ -114,28 +114,27 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-// idleConn turns the socket timeout into Apache's meaning: each read or
-// write may wait at most timeout, however long the whole exchange lasts, so
-// a long streamed body is not cut while bytes keep flowing.
-type idleConn struct {
-	net.Conn
-	timeout time.Duration
+// retryStale is fasthttp's retry policy for sluice: re-send once on a fresh
+// connection when the pooled one was found stale before anything was
+// written, or (idempotent methods only) was closed by the backend before
+// any response byte. A streamed body is never re-sent: fasthttp cannot
+// rewind it. Everything else is the balancer's decision.
+func retryStale(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if attempts != 1 || req.IsBodyStream() {
+		return false, false
+	}
+	if errors.Is(err, ErrStaleConn) {
+		return false, true
+	}
+	return false, errors.Is(err, fasthttp.ErrConnectionClosed) && Idempotent(req.Header.Method())
 }
 
-func (c *idleConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-			return 0, err
-		}
+// Idempotent reports the methods RFC 9110 §9.2.2 defines as idempotent.
+func Idempotent(method []byte) bool {
+	switch string(method) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions,
+		fasthttp.MethodPut, fasthttp.MethodDelete, fasthttp.MethodTrace:
+		return true
 	}
-	return c.Conn.Read(p)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	if c.timeout > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-			return 0, err
-		}
-	}
-	return c.Conn.Write(p)
+	return false
 }

@@ -20,7 +20,7 @@ func TestIdleConnTimesOutPerRead(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := &idleConn{Conn: a, timeout: 300 * time.Millisecond}
+	c := newIdleConn(a, 300*time.Millisecond, true)
 	go func() {
 		for range 4 { // 4 × 150 ms: longer than one timeout in total
 			time.Sleep(150 * time.Millisecond)
@@ -93,5 +93,61 @@ func TestBackendStreamsAndReusesConnections(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d backend connections for 3 sequential requests, want 1 (keep-alive)", n)
+	}
+}
+
+// TestBackendNeverReusesPoisonedConn: bytes a backend sends after a
+// complete response must not become the next response (SMG-14).
+func TestBackendNeverReusesPoisonedConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan struct{})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for i := 0; ; i++ {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+					if i == 0 {
+						_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+						close(sent)
+					}
+				}
+			}(c)
+		}
+	}()
+	m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+	get := func() string {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + m.HostHeader + "/")
+		if err := be.Client.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.BodyStream())
+		_ = resp.CloseBodyStream()
+		return string(body)
+	}
+	if got := get(); got != "ok" {
+		t.Fatalf("first response %q", got)
+	}
+	<-sent
+	for i := range 3 {
+		if got := get(); got != "ok" {
+			t.Fatalf("request %d got %q: a late response was served", i+2, got)
+		}
 	}
 }

@@ -52,6 +52,9 @@ func isTimeout(err error) bool {
 // the scheme handler: connect refused or timed out, acquire timeout).
 func failover(err error) bool { return statusFor(err) == fasthttp.StatusServiceUnavailable }
 
+// allowedMethods is what sluice proxies; CONNECT and TRACE are refused.
+const allowedMethods = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
+
 var errorTitles = map[int]string{
 	400: "Bad Request",
 	404: "Not Found",
@@ -77,7 +80,7 @@ func errorPage(ctx *fasthttp.RequestCtx, status int) {
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.SetContentType("text/html; charset=utf-8")
 	if status == fasthttp.StatusMethodNotAllowed {
-		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS")
+		ctx.Response.Header.Set("Allow", allowedMethods)
 	}
 	code := strconv.Itoa(status)
 	ctx.SetBodyString("<!DOCTYPE html>\n<html><head><title>" + code + " " + title +

@@ -141,17 +141,7 @@ func (s *Server) waitMember(snap *pool.Snapshot, method lb.Method, x *exchange) 
 // checks that the body was not streamed: a consumed stream cannot be
 // replayed.
 func retryable(snap *pool.Snapshot, req *fasthttp.Request, err error) bool {
-	return snap.Config.RetryIdempotent && idempotent(req.Header.Method()) && (cutShort(err) || isTimeout(err))
-}
-
-// idempotent reports the methods RFC 9110 §9.2.2 defines as idempotent.
-func idempotent(method []byte) bool {
-	switch string(method) {
-	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions,
-		fasthttp.MethodPut, fasthttp.MethodDelete, fasthttp.MethodTrace:
-		return true
-	}
-	return false
+	return snap.Config.RetryIdempotent && pool.Idempotent(req.Header.Method()) && (cutShort(err) || isTimeout(err))
 }
 
 // cutShort reports a connection the member closed or reset before its

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net"
 	"runtime/debug"
@@ -54,8 +55,15 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	rt := s.rt.Load()
 	if status, _ := headers.Check(ctx); status != 0 {
-		ctx.SetConnectionClose()
-		s.fail(ctx, status)
+		s.refuse(ctx, status)
+		return
+	}
+	if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
+		// OPTIONS * asks about the server, not a resource: sluice answers
+		// it (fasthttp would forward it as "/*").
+		ctx.Response.Header.Set("Allow", allowedMethods)
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		s.access.log(ctx, s.now(), 0)
 		return
 	}
 	vh := rt.vhostFor(ctx.Host())
@@ -79,8 +87,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
-		ctx.SetConnectionClose()
-		s.fail(ctx, fasthttp.StatusRequestEntityTooLarge)
+		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
 	if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
@@ -94,14 +101,22 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 	if v := recover(); v != nil {
 		s.log.Error("panic serving request", "panic", v, "stack", string(debug.Stack()))
-		ctx.SetConnectionClose()
-		s.fail(ctx, fasthttp.StatusInternalServerError)
+		s.refuse(ctx, fasthttp.StatusInternalServerError)
 	}
 }
 
 // fail answers with an error page and logs the request.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
 	errorPage(ctx, status)
+	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+}
+
+// refuse answers like fail and closes the connection: after a refused or
+// half-read request the next bytes on it cannot be trusted to start a
+// request.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int) {
+	errorPage(ctx, status)
+	ctx.SetConnectionClose()
 	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
 }
 
@@ -113,8 +128,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	if err := prepareRequest(req, ctx, rt, replayable(r, ctx), x); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
-		ctx.SetConnectionClose()
-		s.fail(ctx, clientBodyStatus(err))
+		s.refuse(ctx, clientBodyStatus(err))
 		return
 	}
 	backendHost := ""
@@ -139,6 +153,12 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.log.Debug("proxy error", "member", memberName(m), "err", err)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+		if x.body.failed {
+			// The client's body broke, not the backend: 400 or 408, and the
+			// rest of this connection is not a request.
+			s.refuse(ctx, clientBodyStatus(err))
+			return
+		}
 		s.fail(ctx, statusFor(err))
 		return
 	}
@@ -189,12 +209,15 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 // before the first attempt: its balancer retries idempotent requests and
 // its method is one (a chunked or larger body is streamed all the same).
 func replayable(r *route, ctx *fasthttp.RequestCtx) bool {
-	return r.balancer != nil && r.balancer.Load().Config.RetryIdempotent && idempotent(ctx.Method())
+	return r.balancer != nil && r.balancer.Load().Config.RetryIdempotent && pool.Idempotent(ctx.Method())
 }
 
 // clientBodyStatus is the status for a request body the client did not
 // finish sending: 408 when it stalled, 400 when it was cut.
 func clientBodyStatus(err error) int {
+	if errors.Is(err, errBodyTooLarge) {
+		return fasthttp.StatusRequestEntityTooLarge
+	}
 	if isTimeout(err) {
 		return fasthttp.StatusRequestTimeout
 	}
@@ -229,6 +252,7 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 	if m.Backend.Options.DisableReuse {
 		req.SetConnectionClose()
 	}
+	resp.Header.SetNoDefaultContentType(true)
 	err := m.Backend.Client.Do(req, resp)
 	if err == nil {
 		m.State.MarkConnected()
@@ -240,6 +264,17 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 // (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
 // and the body, streamed.
 func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+	if !wellFormed(resp) {
+		// Relaying it would pass the backend's confusion on; its connection
+		// is closed, never pooled (threats.md SMG-15, HDR-12).
+		resp.SetConnectionClose()
+		_ = resp.CloseBodyStream()
+		lb.Done(m, sentBytes(req, x), 0)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		s.fail(ctx, fasthttp.StatusBadGateway)
+		return
+	}
 	out := &ctx.Response
 	out.Header.DisableNormalizing()
 	out.Header.SetNoDefaultContentType(true)
@@ -279,6 +314,39 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, m: m, sent: sent, head: statusLine, r: resp.BodyStream()}
 	out.SetBodyStream(relay, cl)
 }
+
+// wellFormed rejects backend responses sluice must not relay: a status
+// outside 100–599, a 101 that nobody asked for (tunnels do not come here),
+// and field names that are not tokens (fasthttp keeps "X Y: z").
+func wellFormed(resp *fasthttp.Response) bool {
+	status := resp.StatusCode()
+	if status < 100 || status > 599 || status == fasthttp.StatusSwitchingProtocols {
+		return false
+	}
+	for k := range resp.Header.All() {
+		for _, c := range k {
+			if !tokenChar[c] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tokenChar marks RFC 9110 tchar bytes.
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
 
 // copyResponseHeaders copies resp's fields to the client response,
 // rewriting Location-like fields and Set-Cookie.
@@ -381,6 +449,9 @@ type limitedBody struct {
 	n    int64
 	ctx  *fasthttp.RequestCtx
 	idle time.Duration
+	// failed is set when reading the client's body failed or overran the
+	// limit: the error is the client's, not the backend's.
+	failed bool
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
@@ -390,6 +461,7 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	if l.left > 0 && l.n >= l.left {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {
+			l.failed = true
 			return 0, errBodyTooLarge
 		}
 		return 0, io.EOF
@@ -399,6 +471,9 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
+	if err != nil && err != io.EOF {
+		l.failed = true
+	}
 	return n, err
 }
 

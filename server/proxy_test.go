@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bufio"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -147,5 +149,26 @@ ProxyPass / balancer://b/
 	st := m.State
 	if st.Busy.Load() != 0 || st.Elected.Load() != 5 || st.Read.Load() == 0 || st.Transferred.Load() == 0 {
 		t.Fatalf("busy %d elected %d read %d transferred %d", st.Busy.Load(), st.Elected.Load(), st.Read.Load(), st.Transferred.Load())
+	}
+}
+
+func TestOptionsStarAnsweredLocally(t *testing.T) {
+	var hit atomic.Bool
+	be := startBackend(t, func(*fasthttp.RequestCtx) { hit.Store(true) })
+	_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("OPTIONS * HTTP/1.1\r\nHost: front.example.com\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != 200 || string(resp.Header.Peek("Allow")) != allowedMethods || hit.Load() {
+		t.Fatalf("status %d Allow %q backend hit %v", resp.StatusCode(), resp.Header.Peek("Allow"), hit.Load())
 	}
 }

@@ -175,12 +175,22 @@ func requestCases() map[string][]threatCase {
 	bad := func(name, send string, codes ...int) threatCase {
 		return threatCase{name: name, send: send, status: codes, mustClose: true}
 	}
+	// streamedBad is a chunked body that turns malformed after a valid
+	// chunk: sluice streams, so the valid chunk may already have gone out;
+	// the backend then sees that request cut short on a closed connection
+	// (never completed, nothing smuggled) and the client gets the error.
+	streamedBad := func(name, send string, codes ...int) threatCase {
+		c := bad(name, send, codes...)
+		c.cut = true
+		return c
+	}
 	cases := map[string][]threatCase{
 		"SMG-01": {bad("CL.TE", post([]string{cl36, "Transfer-Encoding: chunked"}, smuggled), 400)},
 		"SMG-02": {bad("TE.CL", post([]string{"Content-Length: 3", "Transfer-Encoding: chunked"}, "1f\r\nGET /smug HTTP/1.1\r\nHost: a\r\n\r\n\r\n0\r\n\r\n"), 400)},
 		"SMG-04": {
 			bad("space before colon", post([]string{cl36, "Transfer-Encoding : chunked"}, smuggled), 400),
 			bad("tab before colon", post([]string{cl36, "Transfer-Encoding\t: chunked"}, smuggled), 400),
+			bad("inner space", post([]string{cl36, "Transfer Encoding: chunked"}, smuggled), 400),
 			bad("non-ASCII name", post([]string{cl36, "Tr\xc3\xa0nsfer-Encoding: chunked"}, smuggled), 400),
 			bad("NUL in name", post([]string{cl36, "Transfer-Encoding\x00: chunked"}, smuggled), 400),
 			// An underscore alias of a framing field is dropped: the body is
@@ -203,6 +213,16 @@ func requestCases() map[string][]threatCase {
 			{name: "CL leading zero", send: post([]string{"Content-Length: 05"}, "hello"), status: st(200), fwd: okPost("hello", exactly("Content-Length", "5"))},
 		},
 		"SMG-06": {
+			bad("size overflow", post([]string{"Transfer-Encoding: chunked"}, "1ffffffffffffffff\r\nX\r\n0\r\n\r\n"), 400),
+			bad("size 0x1", post([]string{"Transfer-Encoding: chunked"}, "0x1\r\nX\r\n0\r\n\r\n"), 400),
+			bad("size -1", post([]string{"Transfer-Encoding: chunked"}, "-1\r\nX\r\n0\r\n\r\n"), 400),
+			bad("leading space", post([]string{"Transfer-Encoding: chunked"}, " 1\r\nX\r\n0\r\n\r\n"), 400),
+			bad("space before extension", post([]string{"Transfer-Encoding: chunked"}, "1 ;a=b\r\nX\r\n0\r\n\r\n"), 400),
+			bad("LF in extension", post([]string{"Transfer-Encoding: chunked"}, "1;a\nb\r\nX\r\n0\r\n\r\n"), 400),
+			bad("CR in extension", post([]string{"Transfer-Encoding: chunked"}, "1;a\rb\r\nX\r\n0\r\n\r\n"), 400),
+			bad("bare LF after size", post([]string{"Transfer-Encoding: chunked"}, "1\nX\r\n0\r\n\r\n"), 400),
+			streamedBad("data longer than size", post([]string{"Transfer-Encoding: chunked"}, "1\r\nXY\r\n0\r\n\r\n"), 400),
+			streamedBad("last chunk with bare LFs", post([]string{"Transfer-Encoding: chunked"}, "1\r\nX\r\n0\n\n"), 400, closed),
 			{name: "long extension not forwarded", send: post([]string{"Transfer-Encoding: chunked"}, "1;"+strings.Repeat("a", 3000)+"\r\nX\r\n0\r\n\r\n"),
 				status: st(200), fwd: okPost("X")},
 		},
@@ -211,6 +231,7 @@ func requestCases() map[string][]threatCase {
 			bad("b: bare CR in a value", get("/", "X: a\rb"), 400),
 			bad("c: LF-only request", "GET / HTTP/1.1\nHost: a\n\n", 400, 408),
 			bad("d: CR CR", "GET / HTTP/1.0\r\r", 400, 408, closed),
+			bad("e: obs-fold", get("/", "X-A: one", " two"), 400),
 			bad("f: first field line starts with SP", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
 			bad("g: folded Content-Length", post([]string{"Content-Length: 5", " Content-Length: 7"}, "hello"), 400),
 		},
@@ -233,10 +254,20 @@ func requestCases() map[string][]threatCase {
 				fwd: okGet("/v")},
 		},
 		"SMG-09": {
+			bad("authority differs from Host", "GET http://evil.example/x HTTP/1.1\r\nHost: good.example\r\n\r\n", 400),
+			bad("gopher scheme", "GET gopher://good.example/x HTTP/1.1\r\nHost: good.example\r\n\r\n", 400),
+			bad("octal IPv4", "GET http://017700000001/ HTTP/1.1\r\nHost: 017700000001\r\n\r\n", 400),
+			bad("hex IPv4", "GET http://0x7f.1/ HTTP/1.1\r\nHost: 0x7f.1\r\n\r\n", 400),
+			bad("zero-padded IPv4", "GET http://127.01.0.1/ HTTP/1.1\r\nHost: 127.01.0.1\r\n\r\n", 400),
 			{name: "absolute-form matching Host", send: "GET http://a/x?q=1 HTTP/1.1\r\nHost: a\r\n\r\n", status: st(200),
 				fwd: okGet("/x?q=1", exactly("X-Forwarded-Host", "a"))},
 		},
+		"SMG-10": {
+			bad("userinfo in Host", "GET / HTTP/1.1\r\nHost: evil@good\r\n\r\n", 400),
+			bad("userinfo in the target", "GET http://good.example@evil.example/x HTTP/1.1\r\nHost: evil.example\r\n\r\n", 400),
+		},
 		"SMG-11": {
+			{name: "CONNECT", send: "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n", status: st(405), mustClose: true},
 			bad("authority-form GET", "GET evil.example:80 HTTP/1.1\r\nHost: evil.example:80\r\n\r\n", 400),
 			bad("asterisk GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		},
@@ -247,6 +278,10 @@ func requestCases() map[string][]threatCase {
 			bad("space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
 			bad("backslash", "GET / HTTP/1.1\r\nHost: abc\\foo\r\n\r\n", 400),
 			bad("tab", "GET / HTTP/1.1\r\nHost: evil.com\tx\r\n\r\n", 400),
+			bad("non-ASCII", "GET / HTTP/1.1\r\nHost: abc\xa0\r\n\r\n", 400),
+			bad("dots", "GET / HTTP/1.1\r\nHost: ..\r\n\r\n", 400),
+			bad("hyphen-edged label", "GET / HTTP/1.1\r\nHost: -bad-\r\n\r\n", 400),
+			bad("port over 65535", "GET / HTTP/1.1\r\nHost: 127.0.0.1:99999\r\n\r\n", 400),
 			bad("two ports", "GET / HTTP/1.1\r\nHost: localhost:80:80\r\n\r\n", 400),
 			{name: "HTTP/1.0 without Host", send: "GET /h10 HTTP/1.0\r\n\r\n", status: st(200), mustClose: true,
 				fwd: okGet("/h10", absent("X-Forwarded-Host"))},
@@ -306,25 +341,35 @@ func requestCases() map[string][]threatCase {
 				send:   post([]string{"Expect: 100-continue", "Content-Length: 5"}, "hello"),
 				status: st(200), fwd: okPost("hello", absent("Expect"))},
 		},
+		"HDR-11": {
+			streamedBad("client chunk longer than its size", post([]string{"Transfer-Encoding: chunked"}, "1\r\nXY\r\n0\r\n\r\n"), 400),
+		},
 		"HDR-13": {
 			{name: "dot-segments resolved before routing", send: get("/public/../admin"), status: st(404)},
 			{name: "encoded dot-segments resolved before routing", send: get("/public/%2e%2e/admin"), status: st(404)},
 			{name: "encoded slash refused", send: get("/a%2fb"), status: st(404)},
 			{name: "merged slashes forwarded as routed", send: get("//evil.example/x"), status: st(200),
 				fwd: okGet("/evil.example/x")},
+			{name: "fragment refused", send: get("/a#frag"), status: st(400), mustClose: true},
 			{name: "raw UTF-8 forwarded percent-encoded", send: get("/caf\xc3\xa9"), status: st(200),
 				fwd: okGet("/caf%C3%A9")},
+		},
+		"HDR-14": {
+			{name: "TRACE", send: "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nCookie: s=1\r\n\r\n", status: st(405), mustClose: true},
 		},
 		"RES-03": {
 			{name: "5000-byte field forwarded", send: get("/big", "X-Big: "+strings.Repeat("b", 5000)), status: st(200),
 				fwd: okGet("/big", exactly("X-Big", strings.Repeat("b", 5000)))},
 			bad("64 KiB Cookie", get("/", "Cookie: a="+strings.Repeat("c", 64<<10)), 431),
+			bad("101 fields", get("/", manyFields(101)...), 431),
 			bad("10000 fields", get("/", manyFields(10000)...), 431),
 			bad("request line over the head limit", get("/"+strings.Repeat("l", 17000)), 431, 414),
 		},
 		"RES-01": {bad("request head stalls past client_header", "GET / HTTP/1.1\r\nHost: a\r\n", 408, closed)},
 		"RES-02": {
 			bad("prefetched body stalls", post([]string{"Content-Length: 4000"}, "x"), 408, closed),
+			{name: "streamed body stalls past client_body", send: post([]string{"Content-Length: 500000"}, strings.Repeat("x", 70000)),
+				status: st(408, closed), mustClose: true, cut: true},
 		},
 		"RES-04": {
 			// fasthttp reads 64 KiB of a body before sluice sees the request.
@@ -336,12 +381,9 @@ func requestCases() map[string][]threatCase {
 	var smg03 []threatCase
 	for _, te := range []string{"xchunked", "chunked, identity", "identity, chunked", "gzip, chunked", "chunked, chunked",
 		`"chunked"`, "chunked\x0b", "\x0bchunked", "chunk", "chunked;q=1", "identity"} {
-		smg03 = append(smg03, bad(fmt.Sprintf("%q with CL", te), post([]string{cl36, "Transfer-Encoding: " + te}, smuggled), 400, 501))
-		// "identity" alone is refused by Check, whose refusals do not close
-		// the connection yet (open in docs/security.md).
-		if te != "identity" {
-			smg03 = append(smg03, bad(fmt.Sprintf("%q alone", te), post([]string{"Transfer-Encoding: " + te}, "5\r\nhello\r\n0\r\n\r\n"), 400, 501))
-		}
+		smg03 = append(smg03,
+			bad(fmt.Sprintf("%q with CL", te), post([]string{cl36, "Transfer-Encoding: " + te}, smuggled), 400, 501),
+			bad(fmt.Sprintf("%q alone", te), post([]string{"Transfer-Encoding: " + te}, "5\r\nhello\r\n0\r\n\r\n"), 400, 501))
 	}
 	for _, te := range []string{"CHUNKED", " chunked ", "\tchunked"} {
 		smg03 = append(smg03, threatCase{name: fmt.Sprintf("%q accepted", te), send: post([]string{"Transfer-Encoding:" + te}, "5\r\nhello\r\n0\r\n\r\n"),
@@ -410,6 +452,7 @@ func TestThreats(t *testing.T) {
 			}
 		})
 	}
+	t.Run("SMG-14", testResponseQueue)
 	// Nothing above may have made sluice buffer a declared length.
 	if hwm := s.vmHWM(); hwm > 200<<20 {
 		t.Errorf("sluice peak RSS %d MiB, want under 200 MiB", hwm>>20)
@@ -440,6 +483,7 @@ func runThreat(t *testing.T, addr string, b *echoBackend, c threatCase) {
 		}
 	}
 	checkForwarded(t, b, c.fwd, c.cut)
+
 }
 
 // checkForwarded compares what the backend received with want. With cut,
@@ -558,6 +602,7 @@ var canned = map[string]string{
 		"Proxy-Authenticate: Basic\r\nUpgrade: h2c\r\nX-Kept: k\r\nContent-Length: 2\r\n\r\nok",
 	"/r/names": "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nWWW-Authenticate: Basic\r\nWWW-Authenticate: Bearer\r\n" +
 		"Set-Cookie: a=1; Path=/x\r\nSet-Cookie: a=2; Path=/y\r\nSet-Cookie: b=3\r\nContent-Length: 2\r\n\r\nok",
+	"/r/notype":   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 	"/r/103":      "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 	"/r/head":     "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
 	"/r/304":      "HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 4\r\n\r\n",
@@ -569,11 +614,14 @@ var canned = map[string]string{
 	"/r/tegzip":   "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
 	"/r/clneg":    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: -1\r\n\r\nok",
 	"/r/s2000":    "HTTP/1.1 2000 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+	"/r/s600":     "HTTP/1.1 600 Odd\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 	"/r/nul":      "HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok",
 	"/r/cr":       "HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok",
 	"/r/fold":     "HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
+	"/r/space":    "HTTP/1.1 200 OK\r\nConnection: close\r\nX Y: z\r\nContent-Length: 2\r\n\r\nok",
 	"/r/bigcl":    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 68719476736\r\n\r\nabc",
 	"/r/bigchunk": "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\nabc",
+	"/r/101":      "HTTP/1.1 101 Switching Protocols\r\nConnection: close\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 }
 
 func cannedReply(w *bufio.Writer, m *wireMsg) bool {
@@ -616,6 +664,8 @@ func responseCases() map[string][]threatCase {
 				}
 				return nil
 			}}},
+		"HDR-06": {{name: "no Content-Type invented in responses", send: get("/r/notype"), status: st(200), fwd: okGet("/r/notype"),
+			client: func(rs []*wireMsg) error { return absent("Content-Type", "Server")(rs[0]) }}},
 		"HDR-07": {{name: "a: 103 dropped, final response relayed", send: get("/r/103"), status: st(200), fwd: okGet("/r/103"),
 			client: bodies("ok")}},
 		"HDR-08": {
@@ -659,12 +709,14 @@ func responseCases() map[string][]threatCase {
 				}
 				return bodies("ok")(rs)
 			}}},
+		"HDR-12": {fault("101 to a plain GET", "/r/101", 502)},
 		"SMG-15": {
 			fault("duplicate CL", "/r/dupcl", 502),
 			{name: "space before colon normalised", send: get("/r/wscolon"), status: st(200), fwd: okGet("/r/wscolon"), client: bodies("ok")},
 			fault("gzip, chunked", "/r/tegzip", 502),
 			fault("CL -1", "/r/clneg", 502),
 			fault("status 2000", "/r/s2000", 502),
+			fault("status 600", "/r/s600", 502),
 			fault("NUL in a value", "/r/nul", 502),
 			fault("bare CR in a value", "/r/cr", 502),
 			{name: "obs-fold joined", send: get("/r/fold"), status: st(200, 502), fwd: okGet("/r/fold"),
@@ -674,10 +726,72 @@ func responseCases() map[string][]threatCase {
 					}
 					return nil
 				}},
+			fault("space inside a name", "/r/space", 502),
 		},
 		"SMG-16": {
 			{name: "64 GiB Content-Length", send: get("/r/bigcl"), status: st(502, closed), mustClose: true, fwd: okGet("/r/bigcl")},
 			{name: "huge chunk size", send: get("/r/bigchunk"), status: st(502, closed), mustClose: true, fwd: okGet("/r/bigchunk")},
 		},
+	}
+}
+
+// poison is the SMG-14 backend: after the first response to /p/<kind> it
+// waits for release, then sends an unsolicited response on the same
+// connection and reports it on written.
+type poison struct {
+	release, written chan struct{}
+}
+
+var poisonFirst = map[string]string{
+	"/p/200":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	"/p/204":  "HTTP/1.1 204 No Content\r\n\r\n",
+	"/p/head": "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n",
+}
+
+const evil = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+
+func (p *poison) reply(w *bufio.Writer, m *wireMsg) bool {
+	first, ok := poisonFirst[m.URI]
+	if !ok {
+		return echoRequestLine(w, m)
+	}
+	w.WriteString(first)
+	if w.Flush() != nil {
+		return true
+	}
+	<-p.release
+	w.WriteString(evil)
+	err := w.Flush()
+	p.written <- struct{}{}
+	return err != nil
+}
+
+// testResponseQueue checks that bytes a backend sends after a complete
+// response never become the response to a later request (SMG-14). Each
+// kind runs on its own sluice, so the pool holds one connection.
+func testResponseQueue(t *testing.T) {
+	for _, kind := range []string{"200", "204", "head"} {
+		t.Run("after "+kind, func(t *testing.T) {
+			p := &poison{release: make(chan struct{}), written: make(chan struct{}, 1)}
+			b := newEchoBackend(t, p.reply)
+			s := startSluice(t, writeConfig(t, t.TempDir(), "poison.yaml", threatsYAML, "{B}", b.addr))
+			first := get("/p/" + kind)
+			if kind == "head" {
+				first = "HEAD /p/head HTTP/1.1\r\nHost: a\r\n\r\n"
+			}
+			r := exchangeRaw(t, s.Addr(), first, 1, false)
+			if len(r.resps) != 1 {
+				t.Fatalf("no response to the first request: %v", r.err)
+			}
+			close(p.release)
+			<-p.written
+			r = exchangeRaw(t, s.Addr(), get("/next"), 1, false)
+			if len(r.resps) != 1 {
+				t.Fatalf("no response to the next request: %v", r.err)
+			}
+			if got := r.resps[0]; got.Status != 200 || string(got.Body) != "GET /next" {
+				t.Errorf("next request got %d %q, want 200 %q (the backend's unsolicited bytes)", got.Status, got.Body, "GET /next")
+			}
+		})
 	}
 }

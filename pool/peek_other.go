@@ -1,0 +1,12 @@
+//go:build !linux
+
+package pool
+
+import "net"
+
+// peeker is a no-op where a non-blocking peek is not available.
+type peeker struct{}
+
+func newPeeker(net.Conn) peeker { return peeker{} }
+
+func (*peeker) pending() bool { return false }
