@@ -32,6 +32,9 @@ type BackendOptions struct {
 	DisableReuse   bool
 	KeepAlive      bool // SO_KEEPALIVE
 	HeaderBytes    int  // largest response head accepted
+	// Ping > 0 sends requests with a body with Expect: 100-continue and
+	// waits this long for the member's first answer (see ping.go).
+	Ping time.Duration
 }
 
 // Backend is a member's keep-alive connection pool. It is safe for
@@ -78,12 +81,20 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		dialer.KeepAlive = 0 // Go's default keep-alive probes
 	}
 	timeout := o.Timeout
-	c := &fasthttp.HostClient{
-		Addr:                          addr,
-		NoDefaultUserAgentHeader:      true,
-		MaxConns:                      o.MaxConns,
-		MaxConnWaitTimeout:            o.Acquire,
-		MaxIdleConnDuration:           o.IdleConn,
+	var c *fasthttp.HostClient
+	// A stale pooled connection means the backend closed or restarted:
+	// its other idle connections are most likely stale too.
+	onStale := func() { c.CloseIdleConnections() }
+	c = &fasthttp.HostClient{
+		Addr:                     addr,
+		NoDefaultUserAgentHeader: true,
+		MaxConns:                 o.MaxConns,
+		MaxConnWaitTimeout:       o.Acquire,
+		MaxIdleConnDuration:      o.IdleConn,
+		// A write timeout makes fasthttp set a write deadline before each
+		// request, where idleConn checks a pooled connection for staleness
+		// before any byte of the request, body included, is consumed.
+		WriteTimeout: timeout,
 		// Two attempts, but retryStale decides: only a connection found
 		// stale is retried, never a request a backend may have seen.
 		MaxIdemponentCallAttempts:     2,
@@ -97,9 +108,12 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
-			return newIdleConn(conn, timeout, !m.TLS), nil
+			return newIdleConn(conn, timeout, !m.TLS, onStale), nil
 		},
 		RetryIfErr: retryStale,
+	}
+	if o.Ping > 0 {
+		c.Transport = newPingTransport(addr, o.Ping)
 	}
 	if m.TLS {
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}

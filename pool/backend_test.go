@@ -20,7 +20,7 @@ func TestIdleConnTimesOutPerRead(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := newIdleConn(a, 300*time.Millisecond, true)
+	c := newIdleConn(a, 300*time.Millisecond, true, nil)
 	go func() {
 		for range 4 { // 4 × 150 ms: longer than one timeout in total
 			time.Sleep(150 * time.Millisecond)

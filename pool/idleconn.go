@@ -24,15 +24,16 @@ type idleConn struct {
 	timeout time.Duration
 	// read is true once a response was read: the next Write starts a new
 	// request on a reused connection.
-	read bool
-	peek peeker
+	read    bool
+	peek    peeker
+	onStale func()
 }
 
 // newIdleConn wraps c. check turns the unsolicited-bytes check on; it is
 // off under TLS, where records such as session tickets legitimately arrive
 // between requests and only the TLS layer can tell them apart.
-func newIdleConn(c net.Conn, timeout time.Duration, check bool) *idleConn {
-	ic := &idleConn{Conn: c, timeout: timeout}
+func newIdleConn(c net.Conn, timeout time.Duration, check bool, onStale func()) *idleConn {
+	ic := &idleConn{Conn: c, timeout: timeout, onStale: onStale}
 	if check {
 		ic.peek = newPeeker(c)
 	}
@@ -49,12 +50,35 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// SetWriteDeadline is where fasthttp starts each request (it sets a write
+// deadline before writing): the staleness check runs here, before any byte
+// of the request is written or read from the client's body stream.
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	if err := c.checkStale(); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// checkStale reports ErrStaleConn once per request on a reused connection
+// that holds unsolicited bytes or was closed by the backend.
+func (c *idleConn) checkStale() error {
+	if !c.read {
+		return nil
+	}
+	c.read = false
+	if !c.peek.pending() {
+		return nil
+	}
+	if c.onStale != nil {
+		c.onStale()
+	}
+	return ErrStaleConn
+}
+
 func (c *idleConn) Write(p []byte) (int, error) {
-	if c.read {
-		c.read = false
-		if c.peek.pending() {
-			return 0, ErrStaleConn
-		}
+	if err := c.checkStale(); err != nil {
+		return 0, err
 	}
 	if c.timeout > 0 {
 		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {

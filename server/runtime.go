@@ -287,6 +287,7 @@ func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions 
 		IdleConn:       p.TTL.D(),
 		DisableReuse:   p.DisableReuse,
 		KeepAlive:      p.KeepAlive,
+		Ping:           p.Ping.D(),
 	}
 }
 

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// soakDuration is how long TestSoak loads sluice: 30 s in `make test`,
+// SOAK_DURATION (e.g. 5m, from `make soak`) otherwise.
+func soakDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("SOAK_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SOAK_DURATION %q: %v", v, err)
+		}
+		return d
+	}
+	return 30 * time.Second
+}
+
+// flappingMember is a backend that can be killed (listener and every
+// connection closed at once) and brought back on the same address.
+type flappingMember struct {
+	name, addr string
+	mu         sync.Mutex
+	srv        *http.Server
+}
+
+func (m *flappingMember) start(t *testing.T) {
+	addr := m.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for range 50 { // the old socket may linger a moment after a kill
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("cannot restart %s on %s: %v", m.name, addr, err)
+		return
+	}
+	m.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Member", m.name)
+		fmt.Fprintf(w, "%s %s %d", m.name, r.Method, len(body))
+	})}
+	m.mu.Lock()
+	m.srv = srv
+	m.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+func (m *flappingMember) kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv != nil {
+		_ = m.srv.Close()
+		m.srv = nil
+	}
+}
+
+const soakConfig = `listen: ["127.0.0.1:0"]
+server:
+  server_name: soak.example
+  routes:
+    - {path: /, target: "balancer://soak/"}
+  balancers:
+    - name: soak
+      retry_idempotent: true
+      members:
+        - {url: "http://{M0}", retry: 1s}
+        - {url: "http://{M1}", retry: 1s}
+        - {url: "http://{M2}", retry: 1s}
+timeouts: {drain: 5s}
+# generation {GEN}
+`
+
+// TestSoak runs mixed load through three members while one member is
+// killed and restarted in turn and the configuration is reloaded, then
+// checks that no idempotent request failed and that sluice's open files
+// and memory came back to where they were.
+func TestSoak(t *testing.T) {
+	d := soakDuration(t)
+	members := []*flappingMember{{name: "m0"}, {name: "m1"}, {name: "m2"}}
+	for _, m := range members {
+		m.start(t)
+		defer m.kill()
+	}
+	dir := t.TempDir()
+	vars := func(gen int) []string {
+		return []string{"{M0}", members[0].addr, "{M1}", members[1].addr, "{M2}", members[2].addr, "{GEN}", strconv.Itoa(gen)}
+	}
+	cfg := writeConfig(t, dir, "soak.yaml", soakConfig, vars(0)...)
+	s := startSluice(t, cfg)
+	pid := s.cmd.Process.Pid
+	url := "http://" + s.Addr() + "/"
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	warm := func() {
+		for range 50 {
+			if resp, err := client.Get(url); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	warm()
+	client.CloseIdleConnections()
+	time.Sleep(5 * time.Second) // pooled backend connections idle out (4 s)
+	fdsBefore, rssBefore := openFiles(t, pid), residentBytes(t, pid)
+
+	var (
+		gets, posts, getFailed, postFailed atomic.Int64
+		firstErr                           atomic.Value
+		stop                               = make(chan struct{})
+		wg                                 sync.WaitGroup
+	)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				post := (g+i)%4 == 0
+				var resp *http.Response
+				var err error
+				if post {
+					posts.Add(1)
+					resp, err = client.Post(url, "text/plain", strings.NewReader("payload"))
+				} else {
+					gets.Add(1)
+					resp, err = client.Get(url)
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if post {
+						postFailed.Add(1)
+					} else {
+						getFailed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					}
+				}
+			}
+		})
+	}
+
+	// Chaos: kill a member every d/15 (20 s in a 5-minute soak) and bring it
+	// back after a second; reload every d/30 (10 s).
+	killEvery, reloadEvery := d/15, d/30
+	kills, reloads := 0, 0
+	end := time.Now().Add(d)
+	nextKill, nextReload := time.Now().Add(killEvery), time.Now().Add(reloadEvery)
+	for time.Now().Before(end) {
+		now := time.Now()
+		if now.After(nextKill) {
+			m := members[kills%len(members)]
+			m.kill()
+			kills++
+			time.Sleep(time.Second)
+			m.start(t)
+			nextKill = nextKill.Add(killEvery)
+		}
+		if now.After(nextReload) {
+			reloads++
+			writeConfig(t, dir, "soak.yaml", soakConfig, vars(reloads)...)
+			from := s.lineCount()
+			s.signal(syscall.SIGHUP)
+			s.waitMsg(from, "reloaded")
+			nextReload = nextReload.Add(reloadEvery)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	client.CloseIdleConnections()
+	time.Sleep(5 * time.Second)
+	fdsAfter, rssAfter := openFiles(t, pid), residentBytes(t, pid)
+
+	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d kills, %d reloads; open files %d → %d; RSS %d → %d MiB",
+		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), kills, reloads,
+		fdsBefore, fdsAfter, rssBefore>>20, rssAfter>>20)
+	if gets.Load() == 0 || kills == 0 || reloads == 0 {
+		t.Fatalf("the soak did not run: %d GET, %d kills, %d reloads", gets.Load(), kills, reloads)
+	}
+	if n := getFailed.Load(); n > 0 {
+		t.Errorf("%d idempotent requests failed; first: %v", n, firstErr.Load())
+	}
+	if fdsAfter > fdsBefore+2 {
+		t.Errorf("open files grew from %d to %d", fdsBefore, fdsAfter)
+	}
+	if rssAfter > rssBefore*2+16<<20 {
+		t.Errorf("resident memory grew from %d to %d MiB", rssBefore>>20, rssAfter>>20)
+	}
+}
+
+func openFiles(t *testing.T, pid int) int {
+	t.Helper()
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func residentBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}

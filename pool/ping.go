@@ -1,0 +1,384 @@
+package pool
+
+// The worker's ping parameter for HTTP (apache.md §2, §7): a request with a
+// body goes out with "Expect: 100-continue", and its body follows only once
+// the member answered 100 within ping. A member that answers with a final
+// status instead gets no body, and its answer is relayed. A member that
+// says nothing within ping is tried once more on a new connection, then the
+// request fails with a *DialError: nothing of the body was sent, so the
+// balancer fails over (503), as Apache does.
+//
+// The transport drives fasthttp's own Request.Write, so framing (length or
+// chunked) is fasthttp's: the body is handed to it through gate, which
+// flushes the head and waits for the member's first answer on the first
+// Read. The response body is streamed to the caller through relay, which
+// pools the connection again when the body was read to its end.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrPingTimeout is the reason inside the *DialError returned when a
+// member did not answer a ping (100-continue) in time, twice.
+var ErrPingTimeout = errors.New("pool: no answer to 100-continue within ping")
+
+// errNoContinue stops fasthttp from writing the body: the member answered
+// with a final status instead of 100.
+var errNoContinue = errors.New("pool: backend answered before 100 continue")
+
+// poolConn is what the transport needs of fasthttp's pooled connection,
+// whose type is unexported: the transport is generic over it so that it can
+// hold one without naming it.
+type poolConn interface {
+	Conn() net.Conn
+	LastUseTime() time.Time // zero for a connection not used before
+}
+
+// newPingTransport is the HostClient.Transport of a member with ping > 0.
+func newPingTransport(addr string, ping time.Duration) fasthttp.RoundTripper {
+	return newPinger(addr, ping,
+		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+}
+
+// pinger is the ping transport; acquire, release and close are HostClient's
+// connection methods, as method expressions.
+type pinger[C poolConn] struct {
+	addr    string
+	ping    time.Duration
+	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
+	release func(*fasthttp.HostClient, C)
+	close   func(*fasthttp.HostClient, C)
+	calls   sync.Pool // *pingCall[C]
+}
+
+func newPinger[C poolConn](addr string, ping time.Duration,
+	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
+	release, closeConn func(*fasthttp.HostClient, C)) *pinger[C] {
+	t := &pinger[C]{addr: addr, ping: ping, acquire: acquire, release: release, close: closeConn}
+	t.calls.New = func() any {
+		c := &pingCall[C]{t: t}
+		c.gate.c, c.relay.c = c, c
+		return c
+	}
+	return t
+}
+
+// RoundTrip sends requests with a body the ping way; everything else, and
+// HTTP/1.0 requests (which cannot ask for 100), goes through fasthttp's own
+// transport.
+func (t *pinger[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	if !req.Header.IsHTTP11() || !(req.IsBodyStream() || len(req.Body()) > 0) {
+		return fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
+	}
+	c := t.calls.Get().(*pingCall[C])
+	c.hc = hc
+	streamed, err := c.do(req, resp)
+	if !streamed {
+		c.free() // else relay's CloseWithError frees it
+	}
+	return false, err
+}
+
+// phase is how far the member's first answer got.
+type phase uint8
+
+const (
+	waiting   phase = iota // head sent, no answer yet
+	continued              // 100 came: the body is being sent
+	answered               // a final status came instead: no body is sent
+)
+
+// pingCall is one request through the ping transport, pooled.
+type pingCall[C poolConn] struct {
+	t      *pinger[C]
+	hc     *fasthttp.HostClient
+	cc     C
+	reused bool // cc was pooled before this attempt
+	br     *bufio.Reader
+	bw     *bufio.Writer
+
+	src   io.Reader    // the request body: the caller's stream, or raw
+	raw   bytes.Reader // over saved
+	saved []byte       // a copy of a body held in memory
+	cl    int          // its length; -1 chunked
+
+	phase    phase
+	waitErr  error // why waiting for the first answer failed
+	timedOut bool  // ... because ping passed
+
+	head       fasthttp.Response // the member's answer; its body is relayed
+	body       io.Reader         // head's body stream
+	eof        bool              // body was read to its end
+	closeAfter bool              // the connection cannot carry another request
+
+	gate  gate[C]
+	relay relay[C]
+}
+
+// do sends req with Expect: 100-continue, retrying once on a new connection
+// when the member did not answer in time, or when a pooled connection
+// turned out dead, while no body byte was sent. It reports whether resp
+// got a body stream that owns the connection.
+func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (streamed bool, err error) {
+	stream := req.BodyStream()
+	if stream != nil {
+		c.src, c.cl = stream, req.Header.ContentLength()
+	} else {
+		// A copy: handing gate to req releases req's own body buffer.
+		c.saved = append(c.saved[:0], req.Body()...)
+		c.raw.Reset(c.saved)
+		c.src, c.cl = &c.raw, len(c.saved)
+	}
+	c.head.Header.SetNoDefaultContentType(true)
+	if c.hc.DisableHeaderNamesNormalizing {
+		c.head.Header.DisableNormalizing()
+	}
+	c.head.StreamBody = true
+	c.head.SkipBody = resp.SkipBody || req.Header.IsHead()
+	req.Header.Set(fasthttp.HeaderExpect, "100-continue")
+	for try := range 2 {
+		streamed, err = c.attempt(req, resp, try == 1)
+		if err == nil || c.phase != waiting || !(c.timedOut || c.reused) {
+			break
+		}
+		if stream == nil {
+			c.raw.Reset(c.saved)
+		}
+	}
+	if err != nil && c.phase == waiting && c.timedOut {
+		err = &DialError{Addr: c.t.addr, Err: ErrPingTimeout}
+	}
+	// req leaves as it came: another member may be sent it next.
+	req.Header.Del(fasthttp.HeaderExpect)
+	if stream != nil {
+		req.SetBodyStream(stream, c.cl)
+	} else {
+		req.SetBody(c.saved)
+	}
+	return streamed, err
+}
+
+// attempt is one try on one connection (a new one when fresh is set).
+func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fresh bool) (streamed bool, err error) {
+	c.phase, c.waitErr, c.timedOut, c.reused = waiting, nil, false, false
+	cc, err := c.acquireConn(req, fresh)
+	if err != nil {
+		return false, err
+	}
+	c.cc, c.reused = cc, !cc.LastUseTime().IsZero()
+	conn := cc.Conn()
+	resp.ParseNetConn(conn)
+	c.br = c.hc.AcquireReader(conn)
+	c.bw = c.hc.AcquireWriter(conn)
+	req.SetBodyStream(&c.gate, c.cl)
+	err = req.Write(c.bw)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	c.hc.ReleaseWriter(c.bw)
+	c.bw = nil
+	switch c.phase {
+	case waiting:
+		c.done(false)
+		if c.waitErr != nil {
+			return false, c.waitErr
+		}
+		return false, err
+	case continued:
+		if err == nil {
+			err = c.head.ReadLimitBody(c.br, 0) // skips further 1xx
+		}
+		if err != nil {
+			c.done(false)
+			return false, err
+		}
+	}
+	// answered: the member may still expect the body or may not; either
+	// way the connection carries nothing more after this answer.
+	return c.pass(req, resp), nil
+}
+
+// acquireConn takes a connection from the pool, or, when fresh is set, one
+// never used: pooled ones met on the way are closed, since the member just
+// failed to answer on one of them.
+func (c *pingCall[C]) acquireConn(req *fasthttp.Request, fresh bool) (C, error) {
+	for n := 0; ; n++ {
+		cc, err := c.t.acquire(c.hc, 0, req.ConnectionClose())
+		if err != nil || !fresh || cc.LastUseTime().IsZero() || n >= c.hc.MaxConns {
+			return cc, err
+		}
+		c.t.close(c.hc, cc)
+	}
+}
+
+// await flushes the request head and reads the member's first answer,
+// waiting at most ping for it.
+func (c *pingCall[C]) await() error {
+	err := c.bw.Flush()
+	if err == nil {
+		err = c.readFirst()
+	}
+	if err != nil {
+		c.waitErr = err
+		var te interface{ Timeout() bool }
+		c.timedOut = errors.As(err, &te) && te.Timeout()
+	}
+	return err
+}
+
+// readFirst reads the first answer under the ping deadline instead of the
+// worker's per-read timeout. Interim answers other than 100 (103 Early
+// Hints) are dropped, as fasthttp drops them everywhere.
+func (c *pingCall[C]) readFirst() error {
+	conn := c.cc.Conn()
+	ic := idleConnOf(conn)
+	if ic != nil {
+		saved := ic.timeout
+		ic.timeout = 0 // idleConn would push the deadline on each read
+		defer func() {
+			ic.timeout = saved
+			// 100 is not the response: the body that follows is part of
+			// this request, not a new one on a reused connection.
+			ic.read = false
+		}()
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(c.t.ping)); err != nil {
+		return err
+	}
+	defer conn.SetReadDeadline(time.Time{}) //nolint:errcheck // the next read sets its own
+	for range maxInterim {
+		if err := c.head.Header.Read(c.br); err != nil {
+			return err
+		}
+		switch s := c.head.Header.StatusCode(); {
+		case s == fasthttp.StatusContinue:
+			c.phase = continued
+			return nil
+		case s < 100 || s > 199 || s == fasthttp.StatusSwitchingProtocols:
+			c.phase = answered
+			return nil
+		}
+	}
+	return errTooManyInterim
+}
+
+// maxSaved bounds the body copy a pooled call keeps between requests.
+const maxSaved = 64 << 10
+
+// maxInterim bounds the interim answers read before 100 or a final status.
+const maxInterim = 100
+
+var errTooManyInterim = errors.New("pool: too many interim responses")
+
+// idleConnOf finds sluice's connection wrapper under conn (under TLS it is
+// the TLS connection's transport).
+func idleConnOf(conn net.Conn) *idleConn {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn()
+	}
+	ic, _ := conn.(*idleConn)
+	return ic
+}
+
+// pass hands the member's answer to resp, its body as a stream that owns
+// the connection. It reports whether there is such a stream.
+func (c *pingCall[C]) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
+	h := &c.head.Header
+	c.closeAfter = c.phase == answered || req.ConnectionClose() || h.ConnectionClose()
+	if c.phase == answered && !c.head.SkipBody && !bodyless(h.StatusCode()) {
+		if err := c.head.ReadBody(c.br, 0); err != nil {
+			// Streaming: ReadBody only sets the stream up and cannot fail.
+			c.closeAfter = true
+		}
+	}
+	h.CopyTo(&resp.Header)
+	c.body = c.head.BodyStream()
+	if c.body == nil {
+		c.done(!c.closeAfter)
+		return false
+	}
+	// Read until the member closes: nothing can follow on this connection.
+	c.closeAfter = c.closeAfter || h.ContentLength() == -2
+	c.eof = false
+	resp.SetBodyStream(&c.relay, h.ContentLength())
+	return true
+}
+
+// bodyless reports the statuses that never have a body (RFC 9112 §6.3).
+func bodyless(status int) bool {
+	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+}
+
+// done gives the connection back: to the pool when keep is set and it can
+// carry another request, else closed.
+func (c *pingCall[C]) done(keep bool) {
+	c.hc.ReleaseReader(c.br)
+	c.br = nil
+	if keep {
+		c.t.release(c.hc, c.cc)
+	} else {
+		c.t.close(c.hc, c.cc)
+	}
+	var zero C
+	c.cc = zero
+}
+
+// free resets c and returns it to the pool.
+func (c *pingCall[C]) free() {
+	c.head.Reset()
+	c.hc, c.src, c.body, c.waitErr = nil, nil, nil, nil
+	c.raw.Reset(nil)
+	if cap(c.saved) > maxSaved {
+		c.saved = nil
+	}
+	c.t.calls.Put(c)
+}
+
+// gate is the request body as fasthttp's Request.Write sees it: its first
+// Read sends the head and waits for the member's first answer; after 100 it
+// reads the body, after a final answer it stops the write.
+type gate[C poolConn] struct{ c *pingCall[C] }
+
+func (g *gate[C]) Read(p []byte) (int, error) {
+	c := g.c
+	if c.phase == waiting {
+		// p may be the free end of the writer's buffer, which await's
+		// flush just emptied: an empty read makes the caller slice again.
+		return 0, c.await()
+	}
+	if c.phase == answered {
+		return 0, errNoContinue
+	}
+	return c.src.Read(p)
+}
+
+// relay is the response body handed to the caller. Closing it pools the
+// connection when the body was read to its end and nothing forbids reuse.
+type relay[C poolConn] struct{ c *pingCall[C] }
+
+func (r *relay[C]) Read(p []byte) (int, error) {
+	n, err := r.c.body.Read(p)
+	if err == io.EOF {
+		r.c.eof = true
+	}
+	return n, err
+}
+
+// CloseWithError implements fasthttp.ReadCloserWithError.
+func (r *relay[C]) CloseWithError(err error) error {
+	c := r.c
+	_ = c.head.CloseBodyStream()
+	c.done(err == nil && c.eof && !c.closeAfter)
+	c.free()
+	return nil
+}
+
+var _ fasthttp.ReadCloserWithError = (*relay[poolConn])(nil)
