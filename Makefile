@@ -26,7 +26,7 @@ run: build
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/sluice -config examples/quickstart.conf
 
-test: lint
+test: lint chromium
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -34,6 +34,12 @@ test: lint
 
 lint:
 	$(GO) run $(STATICCHECK) ./...
+
+# The admin page's browser test (cmd/sluice TestAdminBrowser) drives Debian's
+# chromium; installed once, only when missing.
+.PHONY: chromium
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
 # Runs every Fuzz target in ./fuzz for FUZZTIME each.
 fuzz-smoke:

@@ -86,32 +86,11 @@ func (p *apacheParser) unknown(pos Pos, name, rest string) error {
 	if strings.HasPrefix(lower, "proxy") || strings.HasPrefix(lower, "balancer") {
 		return &Error{Pos: pos, Key: name, Value: rest, Msg: "unknown proxy directive"}
 	}
-	switch {
-	case lower == "rewriterule" && rewriteProxies(rest):
-		p.warn(pos, "%s ignored: mod_rewrite is not supported, so this [P] rule proxies nothing (use ProxyPass or ProxyPassMatch)", name)
-	case strings.HasPrefix(lower, "rewrite"):
-		p.warn(pos, "%s ignored: mod_rewrite is not supported", name)
-	case lower == "header" || lower == "requestheader":
-		p.warn(pos, "%s ignored: mod_headers is not supported", name)
-	default:
-		p.warn(pos, "%s ignored: not a proxy directive", name)
+	if strings.HasPrefix(lower, "rewrite") {
+		return &Error{Pos: pos, Key: name, Value: rest, Msg: "is not supported (sluice's mod_rewrite subset: RewriteEngine, RewriteOptions, RewriteCond, RewriteRule)"}
 	}
+	p.warn(pos, "%s ignored: not a proxy directive", name)
 	return nil
-}
-
-// rewriteProxies reports whether a RewriteRule carries the [P] flag.
-func rewriteProxies(rest string) bool {
-	args, _ := words(rest)
-	if len(args) < 3 {
-		return false
-	}
-	flags := strings.Trim(args[len(args)-1], "[]")
-	for f := range strings.SplitSeq(flags, ",") {
-		if f = strings.ToLower(strings.TrimSpace(f)); f == "p" || f == "proxy" {
-			return true
-		}
-	}
-	return false
 }
 
 // isProxyDirective names directives that must not hide in ignored sections.

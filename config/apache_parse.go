@@ -17,7 +17,14 @@ import (
 // files are read from fsys by absolute path without the leading "/", so
 // os.DirFS("/") reads the real filesystem and an empty fstest.MapFS none.
 func ParseApache(name string, src []byte, fsys fs.FS) (*Config, error) {
-	cfg, err := decodeApache(name, src, fsys)
+	return ParseApacheRoot(name, src, fsys, "")
+}
+
+// ParseApacheRoot is ParseApache with an initial ServerRoot (Apache's -d
+// flag); a ServerRoot directive in the file still wins. Without either,
+// relative Include paths resolve against the main file's directory.
+func ParseApacheRoot(name string, src []byte, fsys fs.FS, root string) (*Config, error) {
+	cfg, err := decodeApache(name, src, fsys, root)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +82,8 @@ type apacheParser struct {
 	locRoutes map[*Host][]*Route
 	// set records the inheritable host settings a vhost wrote, by YAML key.
 	set map[*Host]map[string]bool
+	// mods is the mod_rewrite parsing state (apache_mods.go).
+	mods modsState
 }
 
 // directive is one parsed directive line.
@@ -91,7 +100,7 @@ func (d *directive) fail(value, format string, a ...any) *Error {
 
 func (d *directive) joined() string { return strings.Join(d.args, " ") }
 
-func decodeApache(name string, src []byte, fsys fs.FS) (*Config, error) {
+func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, error) {
 	abs, err := filepath.Abs(name)
 	if err != nil {
 		return nil, fmt.Errorf("cannot resolve %q: %w", name, err)
@@ -106,9 +115,17 @@ func decodeApache(name string, src []byte, fsys fs.FS) (*Config, error) {
 		locRoutes: map[*Host][]*Route{},
 		set:       map[*Host]map[string]bool{},
 	}
+	if root != "" {
+		r, err := filepath.Abs(root)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve %q: %w", root, err)
+		}
+		p.root = filepath.ToSlash(r)
+	}
 	if err := p.parseFile(filepath.ToSlash(abs), src); err != nil {
 		return nil, err
 	}
+	p.finishMods()
 	for _, h := range p.cfg.hosts() {
 		if lr := p.locRoutes[h]; len(lr) > 0 {
 			h.Routes = append(lr, h.Routes...)
@@ -414,7 +431,7 @@ func (p *apacheParser) include(d *directive, optional bool) error {
 	if !path.IsAbs(pat) {
 		base := p.root
 		if base == "" {
-			base = path.Dir(p.files[len(p.files)-1])
+			base = p.absDir // Apache's ServerRoot, defaulting to the config's directory
 		}
 		pat = path.Join(base, pat)
 	}

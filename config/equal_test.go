@@ -37,7 +37,7 @@ func diffValue(path string, a, b reflect.Value) string {
 	case reflect.Struct:
 		for i := 0; i < a.NumField(); i++ {
 			f := a.Type().Field(i)
-			if f.Type == posType || a.Type() == configType && (f.Name == "Source" || f.Name == "Warnings") {
+			if f.Type == posType || a.Type() == configType && (f.Name == "Source" || f.Name == "Warnings") || compiledField(f) {
 				continue
 			}
 			if d := diffValue(path+"."+f.Name, a.Field(i), b.Field(i)); d != "" {
@@ -60,4 +60,11 @@ func diffValue(path string, a, b reflect.Value) string {
 		return fmt.Sprintf("%s: %v != %v", path, a.Interface(), b.Interface())
 	}
 	return ""
+}
+
+// compiledField reports a field holding a compiled engine (another
+// package's type, kept out of YAML): its source text is compared instead.
+func compiledField(f reflect.StructField) bool {
+	return f.Tag.Get("yaml") == "-" && f.Type.Kind() == reflect.Pointer && f.Type != regexpType &&
+		f.Type.Elem().PkgPath() != configType.PkgPath()
 }

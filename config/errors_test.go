@@ -176,7 +176,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"no listen", "server:\n  server_name: a\n", `t.yaml: listen: no listen address: add listen: ["127.0.0.1:8080"]`},
 		{"duplicate listen", "listen: ['80', ':80']\n", `t.yaml:1: listen ":80": duplicate address`},
 		{"admin without token", "listen: [':80']\nadmin:\n  listen: 0.0.0.0:9901\n",
-			`t.yaml:3: listen "0.0.0.0:9901": an admin listener off loopback needs a token`},
+			`t.yaml:3: listen "0.0.0.0:9901": an admin listener off loopback needs a token (token, token_file or token_env)`},
 		{"access log format", "listen: [':80']\naccess_log:\n  format: xml\n",
 			`t.yaml:3: format "xml": unknown access log format (allowed: combined, common, json)`},
 		{"trusted proxy", "listen: [':80']\ntrusted_proxies: [10.0.0.0/33]\n",

@@ -30,6 +30,15 @@ func LoadApache(path string) (*Config, error) {
 	return ParseApache(path, src, os.DirFS("/"))
 }
 
+// LoadApacheRoot is LoadApache with an initial ServerRoot (sluice -d).
+func LoadApacheRoot(path, root string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config %q: %w", path, err)
+	}
+	return ParseApacheRoot(path, src, os.DirFS("/"), root)
+}
+
 // LoadYAML reads native YAML from path.
 func LoadYAML(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
@@ -45,6 +54,9 @@ func LoadYAML(path string) (*Config, error) {
 func finish(cfg *Config, idx yamlIndex) (*Config, error) {
 	c := &checker{cfg: cfg, idx: idx}
 	if err := c.normalize(); err != nil {
+		return nil, err
+	}
+	if err := c.compileMods(); err != nil {
 		return nil, err
 	}
 	addMissingBalancers(cfg)

@@ -89,6 +89,9 @@ type Host struct {
 
 	// Managers are <Location> sections with SetHandler balancer-manager.
 	Managers []Manager `yaml:"managers,omitempty"`
+
+	// The mod_rewrite, mod_headers and ErrorDocument subset (model_mods.go).
+	Mods `yaml:",inline"`
 }
 
 // Route is one ProxyPass or ProxyPassMatch.
@@ -243,11 +246,24 @@ type HCTemplate struct {
 	Params WorkerParams `yaml:",inline"`
 }
 
-// Admin is the JSON admin API listener (YAML only).
+// Admin is the JSON admin API listener (YAML only). It is off unless
+// Listen is set. Off loopback a bearer token is required: Token itself, or
+// read at start from TokenFile or the environment variable TokenEnv (at
+// most one of the three).
 type Admin struct {
-	Listen string `yaml:"listen,omitempty"`
-	Token  string `yaml:"token,omitempty"`
+	// Listen is host:port (port 0: the kernel picks) or unix:/path.
+	Listen    string `yaml:"listen,omitempty"`
+	Token     string `yaml:"token,omitempty"`
+	TokenFile string `yaml:"token_file,omitempty"`
+	TokenEnv  string `yaml:"token_env,omitempty"`
+	// Hosts are extra host names the admin answers to; requests with any
+	// other Host (except loopback and the listen address) are refused,
+	// which defeats DNS rebinding.
+	Hosts []string `yaml:"hosts,omitempty"`
 }
+
+// HasToken reports whether a bearer token is configured.
+func (a Admin) HasToken() bool { return a.Token != "" || a.TokenFile != "" || a.TokenEnv != "" }
 
 // Metrics is the Prometheus endpoint (YAML only).
 type Metrics struct {

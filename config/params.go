@@ -76,14 +76,14 @@ var workerParams = []workerParam{
 	{key: "min", set: func(p *WorkerParams, v string) (err error) { p.Min, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.Min) }},
 	{key: "ping", set: func(p *WorkerParams, v string) (err error) { p.Ping, err = apacheTime(v, time.Second); return }},
 	{key: "receivebuffersize", set: func(_ *WorkerParams, v string) error { return bufferSize(v) }, ignored: "sluice sizes its buffers itself"},
-	{key: "redirect", set: func(p *WorkerParams, v string) error { p.Redirect = v; return nil }, check: func(p *WorkerParams) error { return shorterThan(p.Redirect, 64) }},
+	{key: "redirect", set: func(p *WorkerParams, v string) error { p.Redirect = v; return nil }, check: func(p *WorkerParams) error { return routeText(p.Redirect) }},
 	{key: "responsefieldsize", set: func(_ *WorkerParams, v string) error { return intAtLeast(v, 0) }, ignored: "use limits.max_response_header_bytes"},
 	{key: "retry", set: func(p *WorkerParams, v string) (err error) {
 		p.Retry, err = apacheTime(v, time.Second)
 		p.RetrySet = true
 		return
 	}},
-	{key: "route", set: func(p *WorkerParams, v string) error { p.Route = v; return nil }, check: func(p *WorkerParams) error { return shorterThan(p.Route, 64) }},
+	{key: "route", set: func(p *WorkerParams, v string) error { p.Route = v; return nil }, check: func(p *WorkerParams) error { return routeText(p.Route) }},
 	{key: "secret", set: func(_ *WorkerParams, v string) error { return shorterThan(v, 64) }, ignored: "AJP only"},
 	{key: "smax", set: func(p *WorkerParams, v string) (err error) { p.SMax, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.SMax) }},
 	{key: "status", set: func(p *WorkerParams, v string) error { p.Status = v; return nil }, check: func(p *WorkerParams) error {
@@ -372,6 +372,20 @@ func bufferSize(v string) error {
 func nonNegative(n int) error {
 	if n < 0 {
 		return errors.New("must be >= 0")
+	}
+	return nil
+}
+
+// routeText checks a route or redirect: it travels in cookies, URLs and the
+// manager page, so control characters and spaces are refused.
+func routeText(s string) error {
+	if err := shorterThan(s, 64); err != nil {
+		return err
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c == 0x7f {
+			return errors.New("must not contain spaces or control characters")
+		}
 	}
 	return nil
 }

@@ -380,14 +380,8 @@ func (c *checker) extras() error {
 	if !slices.Contains(accessLogFormats, cfg.AccessLog.Format) {
 		return c.fail(&cfg.AccessLog, Pos{}, "format", cfg.AccessLog.Format, "unknown access log format %s", allowed(accessLogFormats))
 	}
-	if a := cfg.Admin.Listen; a != "" {
-		host, err := checkHostPort(a)
-		if err != nil {
-			return c.fail(&cfg.Admin, Pos{}, "listen", a, "%v", err)
-		}
-		if cfg.Admin.Token == "" && !isLoopback(host) {
-			return c.fail(&cfg.Admin, Pos{}, "listen", a, "an admin listener off loopback needs a token")
-		}
+	if err := c.admin(); err != nil {
+		return err
 	}
 	if m := cfg.Metrics.Listen; m != "" {
 		if _, err := checkHostPort(m); err != nil {

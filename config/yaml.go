@@ -288,7 +288,8 @@ func typeWord(goType string) string {
 var modelTypes = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for _, v := range []any{Config{}, Host{}, Route{}, ReverseRule{}, CookieRule{}, Balancer{}, Member{},
-		WorkerParams{}, Manager{}, HCExpr{}, HCTemplate{}, Admin{}, Metrics{}, AccessLog{}, Limits{}, Timeouts{}} {
+		WorkerParams{}, Manager{}, HCExpr{}, HCTemplate{}, Admin{}, Metrics{}, AccessLog{}, Limits{}, Timeouts{},
+		Rewrite{}, RewriteRule{}, RewriteCond{}, HeaderRule{}, ErrorDocument{}} {
 		t := reflect.TypeOf(v)
 		m["config."+t.Name()] = t
 	}

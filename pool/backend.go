@@ -40,9 +40,13 @@ type BackendOptions struct {
 // Backend is a member's keep-alive connection pool. It is safe for
 // concurrent use and must not be copied.
 type Backend struct {
-	_       noCopy
-	Client  *fasthttp.HostClient
+	_      noCopy
+	Client *fasthttp.HostClient
+	// Options are the settings in force, defaults filled in.
 	Options BackendOptions
+	// Asked are the settings as requested, before defaults: a reload reuses
+	// the pool when the new request equals them.
+	Asked BackendOptions
 }
 
 // DialError is returned when connecting to a member failed: nothing of the
@@ -60,6 +64,7 @@ func (e *DialError) Unwrap() error { return e.Err }
 // answering, which is re-sent once on a fresh connection when the request
 // has no streamed body (see docs/compatibility.md).
 func NewBackend(m *Member, o BackendOptions) *Backend {
+	asked := o
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
 	}
@@ -118,7 +123,7 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 	if m.TLS {
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
 	}
-	return &Backend{Client: c, Options: o}
+	return &Backend{Client: c, Options: o, Asked: asked}
 }
 
 func hostOnly(hostport string) string {

@@ -52,7 +52,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *ex
 		switch {
 		case failover(err):
 			// Apache puts the member in error on the last attempt too.
-			m.State.MarkError(now)
+			s.markError(m, now, errUnreachable)
 		case !last && proto == nil && !x.streamed && retryable(snap, req, err):
 			s.judge(snap, m, resp, err, now)
 			sent = sentBytes(req, x)
@@ -63,6 +63,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *ex
 			return m, snap, err
 		}
 		lb.Done(m, sent, 0)
+		s.failedOver(m)
 		now, prev = s.now(), err
 	}
 }
@@ -160,14 +161,14 @@ func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Respo
 		status := resp.StatusCode()
 		for _, code := range bc.FailOnStatus {
 			if code == status {
-				if m.State.MarkError(now) {
+				if s.markError(m, now, errFailOnStatus) {
 					s.hc.RecordPassive(m.ID, now, status, "failonstatus")
 				}
 				return
 			}
 		}
 	case bc.FailOnTimeout && isTimeout(err):
-		if m.State.MarkError(now) {
+		if s.markError(m, now, errFailOnTimeout) {
 			s.hc.RecordPassive(m.ID, now, 0, "failontimeout")
 		}
 	}

@@ -67,6 +67,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	vh := rt.vhostFor(ctx.Host())
+	if len(vh.managers) > 0 && s.manage(ctx, vh) {
+		return
+	}
 	raw := ctx.URI().PathOriginal()
 	if hasEncodedSlash(raw) {
 		s.fail(ctx, fasthttp.StatusNotFound)
@@ -74,6 +77,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	x := acquireExchange()
 	defer releaseExchange(x)
+	var answered bool
+	if vh, answered = s.rewrite(ctx, rt, vh, x); answered {
+		return
+	}
 	path := ctx.Path()
 	var r *route
 	for _, candidate := range vh.routes {
@@ -107,7 +114,7 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 
 // fail answers with an error page and logs the request.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
-	errorPage(ctx, status)
+	s.errorResponse(ctx, status)
 	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
 }
 
@@ -136,6 +143,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		backendHost = r.direct.HostHeader
 	}
 	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+	s.requestHeaders(ctx, vh, &req.Header)
 
 	now := s.now()
 	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
@@ -157,9 +165,11 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 			// The client's body broke, not the backend: 400 or 408, and the
 			// rest of this connection is not a request.
 			s.refuse(ctx, clientBodyStatus(err))
+			s.observe(ctx, m, snap, s.now())
 			return
 		}
 		s.fail(ctx, statusFor(err))
+		s.observe(ctx, m, snap, s.now())
 		return
 	}
 	s.respond(ctx, vh, req, resp, m, snap, x)
@@ -254,6 +264,11 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 	}
 	resp.Header.SetNoDefaultContentType(true)
 	err := m.Backend.Client.Do(req, resp)
+	if errors.Is(err, pool.ErrStaleConn) {
+		// Found before anything was written, body stream untouched; the
+		// member's idle connections were dropped, so this dials afresh.
+		err = m.Backend.Client.Do(req, resp)
+	}
 	if err == nil {
 		m.State.MarkConnected()
 	}
@@ -273,6 +288,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.fail(ctx, fasthttp.StatusBadGateway)
+		s.observe(ctx, m, nil, s.now())
 		return
 	}
 	out := &ctx.Response
@@ -289,6 +305,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		out.Header.AddBytesV("Set-Cookie", x.val)
 	}
 	vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
+	s.responseHeaders(ctx, vh, m, snap, x)
 
 	// Apache's byte accounting: transferred is the request head and body,
 	// read the status line and body (bytraffic scores on these).
@@ -303,6 +320,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		lb.Done(m, sent, statusLine)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+		s.observe(ctx, m, nil, s.now())
 		s.access.log(ctx, s.now(), 0)
 		return
 	}
@@ -431,7 +449,9 @@ var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)
 func (b *bodyRelay) Close() error {
 	err := b.resp.CloseBodyStream()
 	lb.Done(b.m, b.sent, b.head+b.n)
-	b.s.access.log(b.ctx, b.s.now(), int(b.n))
+	now := b.s.now()
+	b.s.observe(b.ctx, b.m, nil, now)
+	b.s.access.log(b.ctx, now, int(b.n))
 	fasthttp.ReleaseRequest(b.req)
 	fasthttp.ReleaseResponse(b.resp)
 	*b = bodyRelay{}

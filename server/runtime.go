@@ -259,10 +259,10 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 // runtime's when its options are unchanged.
 func (b *builder) backend(m *pool.Member, hc *config.Host) *pool.Backend {
 	o := backendOptions(m.Params, hc)
-	if be, ok := b.backends[m.ID]; ok && be.Options == o {
+	if be, ok := b.backends[m.ID]; ok && be.Asked == o {
 		return be
 	}
-	if be, ok := b.old[m.ID]; ok && be.Options == o {
+	if be, ok := b.old[m.ID]; ok && be.Asked == o {
 		b.backends[m.ID] = be
 		return be
 	}

@@ -35,7 +35,10 @@ type Server struct {
 	// now is the clock of the request path (error times, retries).
 	now func() time.Time
 
-	access *accessLog
+	access  *accessLog
+	metrics *serverMetrics
+	// adm is the balancer-manager (server/admin.go).
+	adm *adminSide
 
 	// hc runs the health checks; hcStop ends it and hcDone closes after.
 	hc     *hcheck.Checker
@@ -55,6 +58,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		log:     log,
 		reg:     pool.NewRegistry(),
 		now:     time.Now,
+		metrics: newServerMetrics(time.Now()),
 		tunnels: make(map[net.Conn]struct{}),
 	}
 	rt, err := newRuntime(cfg, s.reg, nil, firstListen(cfg))
@@ -66,9 +70,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.access = access
+	s.metrics.sync(rt)
 	s.rt.Store(rt)
 	s.hc = hcheck.New(hcheck.Options{Log: log, Now: s.now})
 	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
+	if s.adm, err = newAdminSide(s, cfg); err != nil {
+		return nil, err
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.hcStop, s.hcDone = stop, make(chan struct{})
 	go func() { defer close(s.hcDone); s.hc.Run(ctx) }()
@@ -118,9 +126,10 @@ func (s *Server) Serve(ln net.Listener) error {
 // Reload swaps in cfg. Listeners, client timeouts and limits keep their
 // startup values (a restart changes them); everything else takes effect
 // for the next request. On error the running configuration is kept.
-func (s *Server) Reload(cfg *config.Config) error {
+func (s *Server) Reload(cfg *config.Config) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer func() { s.reloaded(err) }()
 	prev := s.rt.Load()
 	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg))
 	if err != nil {
@@ -135,7 +144,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.access = access
 		old.close()
 	}
-	s.rt.Store(rt)
+	// The admin's persisted state is re-applied before rt goes live.
+	if err := s.publish(rt); err != nil {
+		return err
+	}
 	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
 	keep := make(map[string]struct{}, len(rt.backends))
 	for id := range rt.backends {
@@ -155,6 +167,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.fs.ShutdownWithContext(ctx)
+	s.stopAdmin(ctx)
 	done := make(chan struct{})
 	go func() { s.tunnelW.Wait(); close(done) }()
 	select {

@@ -96,7 +96,7 @@ func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
-	m, _, err := s.withMember(ctx, vh, r, x, s.now(), nil, nil, proto)
+	m, snap, err := s.withMember(ctx, vh, r, x, s.now(), nil, nil, proto)
 	if err != nil {
 		if m != nil {
 			lb.Done(m, 0, 0)
@@ -106,6 +106,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 			status = fasthttp.StatusBadRequest
 		}
 		s.fail(ctx, status)
+		s.observe(ctx, m, snap, s.now())
 		return
 	}
 	conn := x.conn
@@ -146,6 +147,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		_ = conn.Close()
 		lb.Done(m, 0, 0)
 		s.fail(ctx, statusFor(err))
+		s.observe(ctx, m, nil, s.now())
 		return
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
@@ -155,12 +157,14 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
 		if err != nil {
 			s.fail(ctx, statusFor(err))
+			s.observe(ctx, m, nil, s.now())
 			return
 		}
 		copyResponseHeaders(ctx, vh, resp, x)
 		ctx.SetStatusCode(resp.StatusCode())
 		vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
 		ctx.SetBody(resp.Body())
+		s.observe(ctx, m, nil, s.now())
 		s.access.log(ctx, s.now(), len(resp.Body()))
 		return
 	}
@@ -168,6 +172,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		_ = conn.Close()
 		lb.Done(m, 0, 0)
 		s.fail(ctx, fasthttp.StatusBadGateway)
+		s.observe(ctx, m, nil, s.now())
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -175,6 +180,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	copyResponseHeaders(ctx, vh, resp, x)
 	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
+	s.observe(ctx, m, nil, s.now())
 	s.access.log(ctx, s.now(), 0)
 
 	// Bytes the backend sent right after its 101 are already in br.

@@ -5,6 +5,7 @@
 //	sluice -config FILE -t     validate and exit
 //	sluice -config FILE -dump-config
 //	sluice -version
+//	sluice -config FILE -state-dir DIR [-ignore-state]   BalancerPersist state
 //
 // SIGHUP reloads the configuration (the last good one is kept on error);
 // SIGTERM and SIGINT stop accepting, drain in-flight requests and exit 0.
@@ -20,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +35,10 @@ var version = "dev"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// loadConfig reads the configuration at start and on SIGHUP; -d gives it
+// an initial ServerRoot.
+var loadConfig = config.Load
+
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -41,6 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dump := fs.Bool("dump-config", false, "print the normalized YAML configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	root := fs.String("d", "", "initial ServerRoot `directory` for relative Include paths (Apache's -d)")
+	stateDir := fs.String("state-dir", "", "BalancerPersist state `directory` (default: sluice-state beside the config file)")
+	ignoreState := fs.Bool("ignore-state", false, "start even when the BalancerPersist state file cannot be read (it is replaced at the next change)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -60,7 +69,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	cfg, err := config.Load(*path)
+	if *root != "" {
+		if !strings.EqualFold(filepath.Ext(*path), ".conf") {
+			fmt.Fprintln(stderr, "sluice: -d applies to Apache (.conf) configs only")
+			return 2
+		}
+		loadConfig = func(p string) (*config.Config, error) { return config.LoadApacheRoot(p, *root) }
+	}
+	cfg, err := loadConfig(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -81,17 +97,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		_, _ = stdout.Write(out)
 		return 0
 	}
-	if err := serve(cfg, *path, log); err != nil {
+	if *stateDir == "" {
+		*stateDir = server.DefaultStateDir(*path)
+	}
+	if err := serve(cfg, *path, state{*stateDir, *ignoreState}, log); err != nil {
 		log.Error("exiting", "err", err)
 		return 1
 	}
 	return 0
 }
 
+// state is where BalancerPersist keeps its state (-state-dir, -ignore-state).
+type state struct {
+	dir    string
+	ignore bool
+}
+
 // serve runs the proxy until SIGTERM or SIGINT.
-func serve(cfg *config.Config, path string, log *slog.Logger) error {
+func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	srv, err := server.New(cfg, log)
 	if err != nil {
+		return err
+	}
+	if err := srv.UseState(st.dir, st.ignore); err != nil {
 		return err
 	}
 	var listeners []net.Listener
@@ -110,10 +138,18 @@ func serve(cfg *config.Config, path string, log *slog.Logger) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	serveErr := make(chan error, len(listeners))
+	serveErr := make(chan error, len(listeners)+1)
 	for _, ln := range listeners {
 		log.Info("listening", "addr", ln.Addr().String())
 		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
+	}
+	if cfg.Admin.Listen != "" {
+		ln, err := server.ListenAdmin(cfg.Admin.Listen)
+		if err != nil {
+			return err
+		}
+		log.Info("admin listening", "addr", ln.Addr().String())
+		go func() { serveErr <- srv.ServeAdmin(ln) }()
 	}
 	log.Info("ready", "config", path, "version", version)
 	for {
@@ -147,7 +183,7 @@ func serve(cfg *config.Config, path string, log *slog.Logger) error {
 // reload loads the configuration file again and swaps it in; on any error
 // the running configuration stays.
 func reload(srv *server.Server, path string, log *slog.Logger) {
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(path)
 	if err == nil {
 		err = srv.Reload(cfg)
 	}

@@ -1,0 +1,143 @@
+package admin
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/hcheck"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// Builder builds the snapshot for a changed balancer config: member state
+// from the server's registry (kept by member ID) and a connection pool for
+// each member.
+type Builder func(bc *config.Balancer) (*pool.Snapshot, error)
+
+// Entry is one balancer the admin manages.
+type Entry struct {
+	Bal *pool.Balancer
+	// Configured is the balancer as the configuration file has it; the
+	// members the admin may add are counted from it.
+	Configured *config.Balancer
+}
+
+// Scope is what one request sees: the balancers of the admin listener or of
+// a manager location's host, and how it is guarded. The server builds it
+// from its current runtime.
+type Scope struct {
+	// Prefix is where the page and API are mounted: "" on the admin
+	// listener, the <Location> path for a manager location.
+	Prefix string
+	// Entries in display order, one per balancer name.
+	Entries []Entry
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on every
+	// API request.
+	Token string
+	// Require are the manager location's Require lines ("ip 10.0.0.0/8");
+	// nil on the admin listener. A location without any is local only.
+	Require []string
+	// Location is true for a manager location.
+	Location bool
+	// Hosts are the host names accepted in Host besides localhost and IP
+	// literals (DNS rebinding defence).
+	Hosts []string
+	// ServerName titles the page.
+	ServerName string
+	// Persist is BalancerPersist; Growth is BalancerGrowth.
+	Persist bool
+	Growth  int
+	// Build makes snapshots for this scope's runtime.
+	Build Builder
+}
+
+// find returns the entry named name.
+func (sc *Scope) find(name string) *Entry {
+	for i := range sc.Entries {
+		if sc.Entries[i].Bal.Name == name {
+			return &sc.Entries[i]
+		}
+	}
+	return nil
+}
+
+// Options configure an Admin.
+type Options struct {
+	// Health returns a member's health-check state by member ID.
+	Health func(id string) (hcheck.Health, bool)
+	// Changed is called, under the admin lock, after members were added or
+	// removed, so the health checker can follow.
+	Changed func()
+	// Metrics writes the Prometheus exposition for /metrics on the admin
+	// listener; nil answers 404.
+	Metrics func(w io.Writer)
+	// Log gets one audit line per change; nil discards.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Resolver answers "Require host" lookups; nil is net.DefaultResolver.
+	Resolver Resolver
+	// StateFile is where BalancerPersist keeps changes; IgnoreState starts
+	// without a state file that cannot be read.
+	StateFile   string
+	IgnoreState bool
+}
+
+// Admin serves the balancer-manager. Its methods are safe for concurrent use.
+type Admin struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	// poll is how often a drain wait looks at the member's busy count.
+	poll time.Duration
+	// done closes on Close, ending drain waits.
+	done      chan struct{}
+	closeOnce sync.Once
+
+	failures limiter
+
+	// mu serializes writers, state restores and runtime swaps.
+	mu sync.Mutex
+	// state is the persisted document; loaded on first use.
+	state  *stateDoc
+	loaded bool
+}
+
+// New returns an Admin.
+func New(o Options) *Admin {
+	a := &Admin{opts: o, log: o.Log, now: o.Now, poll: 50 * time.Millisecond, done: make(chan struct{})}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.failures = limiter{max: 10, window: time.Second}
+	return a
+}
+
+// Close ends pending drain waits; it is safe to call more than once.
+func (a *Admin) Close() { a.closeOnce.Do(func() { close(a.done) }) }
+
+// Serve answers one admin request. scope is called once per request, under
+// the write lock for writes, so a write always lands in the live runtime.
+func (a *Admin) Serve(ctx *fasthttp.RequestCtx, scope func() *Scope) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	sc := scope()
+	req, ok := a.admit(ctx, sc)
+	if !ok {
+		return
+	}
+	req.scope = scope
+	if req.write {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		sc = scope()
+	}
+	a.route(ctx, sc, req)
+}

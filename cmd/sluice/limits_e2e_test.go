@@ -1,0 +1,333 @@
+package main
+
+// Resource limits of threats.md (RES rows, and BKE-06 for the backend
+// pool) through the real binary: connection caps in total and per client
+// IP, idle and header timeouts, slow readers, client aborts, a member's
+// pool size and wait. Over a limit sluice must answer with the right status
+// or close the connection, never crash. docs/security.md maps the IDs.
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+const limitsYAML = `
+listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+server:
+  routes:
+    - {path: /pooldirect/, target: "http://{P1}/", worker: {max: 1, acquire: 200ms}}
+    - {path: /pool, target: balancer://pool}
+    - {path: /abort, target: balancer://abort}
+    - {path: /, target: "http://{F}/"}
+  balancers:
+    - name: pool
+      members: [{url: "http://{P2}", loadfactor: 100, max: 1, acquire: 200ms}, {url: "http://{A}"}]
+    - name: abort
+      members: [{url: "http://{SLOW}", loadfactor: 100}, {url: "http://{A}"}]
+limits: {max_conns: 6, max_conns_per_ip: 3}
+timeouts: {client_header: 1s, client_idle: 1s, client_write: 1s, client_body: 1s}
+`
+
+// holdBackend answers /hold once release is closed (or the test ends) and
+// anything else at once.
+func holdBackend(t *testing.T, name string, release <-chan struct{}) *rawBackend {
+	return newBackend(t, name, func(w *bufio.Writer, r *backendReq) bool {
+		if strings.HasSuffix(r.URI, "/hold") {
+			select {
+			case <-release:
+			case <-r.Done:
+				return true
+			}
+		}
+		writeResp(w, 200, []string{"X-Backend: " + name}, name+" "+r.URI)
+		return false
+	})
+}
+
+// dialFrom opens a connection to addr from the loopback address src.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: ioTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("cannot dial sluice from %s: %v", src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// served sends a keep-alive GET on c and reads its 200: the connection is
+// open and counted by sluice.
+func served(t *testing.T, c net.Conn) *bufio.Reader {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatalf("cannot send: %v", err)
+	}
+	br := bufio.NewReader(c)
+	m, err := readResponse(br, false)
+	if err != nil {
+		t.Fatalf("no response on a connection under the limits: %v", err)
+	}
+	wantStatus(t, m, 200)
+	return br
+}
+
+// refusedOverLimit checks what a connection over a cap gets: one of the
+// statuses (or nothing) and a close.
+func refusedOverLimit(t *testing.T, c net.Conn, statuses ...int) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	_, _ = io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+	raw, err := io.ReadAll(c)
+	if err != nil && !isConnEnd(err) {
+		t.Fatalf("connection over the limit not closed: %v (read %q)", err, raw)
+	}
+	if len(raw) == 0 {
+		return // refused without a word: allowed
+	}
+	m, err := readResponse(bufio.NewReader(strings.NewReader(string(raw))), false)
+	if err != nil {
+		t.Fatalf("cannot parse the answer over the limit %q: %v", raw, err)
+	}
+	for _, s := range statuses {
+		if m.Status == s {
+			return
+		}
+	}
+	t.Errorf("over the limit: status %d, want one of %v; body %q", m.Status, statuses, m.Body)
+}
+
+// servedAgain polls until a fresh connection gets a 200: sluice notices
+// closed connections asynchronously.
+func servedAgain(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		r := exchangeRaw(t, addr, "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1, false)
+		if len(r.resps) == 1 && r.resps[0].Status == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sluice does not serve again within %v: %v", ioTimeout, r.err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// closedWithin waits for sluice to end c and returns how long it took and
+// what it sent first.
+func closedWithin(t *testing.T, c net.Conn, br *bufio.Reader) (time.Duration, string) {
+	t.Helper()
+	start := time.Now()
+	_ = c.SetReadDeadline(start.Add(ioTimeout))
+	raw, err := io.ReadAll(br)
+	if err != nil && !isConnEnd(err) {
+		t.Fatalf("connection not closed within %v: %v", ioTimeout, err)
+	}
+	return time.Since(start), string(raw)
+}
+
+func TestLimits(t *testing.T) {
+	release1, release2 := make(chan struct{}), make(chan struct{})
+	p1, p2 := holdBackend(t, "P1", release1), holdBackend(t, "P2", release2)
+	a := newBackend(t, "A", nil)
+	slow := newBackend(t, "SLOW", func(w *bufio.Writer, r *backendReq) bool {
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-r.Done:
+			return true
+		}
+		writeResp(w, 200, nil, "late")
+		return false
+	})
+	f := newFaultBackend(t)
+	s := startSluice(t, writeConfig(t, t.TempDir(), "limits.yaml", limitsYAML,
+		"{P1}", p1.addr, "{P2}", p2.addr, "{A}", a.addr, "{SLOW}", slow.addr, "{F}", f.addr))
+	adm := s.waitMsg(0, "admin listening")["addr"]
+
+	t.Run("RES-06", func(t *testing.T) {
+		t.Run("max_conns_per_ip", func(t *testing.T) {
+			for range 3 {
+				served(t, dialFrom(t, "127.0.0.2", s.Addr()))
+			}
+			refusedOverLimit(t, dialFrom(t, "127.0.0.2", s.Addr()), 429, 503)
+			served(t, dialFrom(t, "127.0.0.3", s.Addr())) // another IP is not affected
+		})
+		t.Run("max_conns", func(t *testing.T) {
+			servedAgain(t, s.Addr())
+			var conns []net.Conn
+			for _, ip := range []string{"127.0.0.4", "127.0.0.5"} {
+				for range 3 {
+					c := dialFrom(t, ip, s.Addr())
+					served(t, c)
+					conns = append(conns, c)
+				}
+			}
+			refusedOverLimit(t, dialFrom(t, "127.0.0.6", s.Addr()), 503)
+			for _, c := range conns {
+				c.Close()
+			}
+			servedAgain(t, s.Addr())
+		})
+	})
+
+	t.Run("idle keep-alive connection closed after client_idle", func(t *testing.T) {
+		servedAgain(t, s.Addr())
+		c := dialFrom(t, "127.0.0.7", s.Addr())
+		d, _ := closedWithin(t, c, served(t, c))
+		if d < 500*time.Millisecond || d > 5*time.Second {
+			t.Errorf("idle connection closed after %v, want about client_idle=1s", d)
+		}
+	})
+
+	t.Run("silent connection closed after client_header", func(t *testing.T) {
+		c := dialFrom(t, "127.0.0.8", s.Addr())
+		d, raw := closedWithin(t, c, bufio.NewReader(c))
+		if d < 500*time.Millisecond || d > 5*time.Second {
+			t.Errorf("silent connection closed after %v, want about client_header=1s", d)
+		}
+		if raw != "" && !strings.HasPrefix(raw, "HTTP/1.1 408 ") {
+			t.Errorf("silent connection got %q, want nothing or a 408", raw)
+		}
+	})
+
+	t.Run("RES-07", func(t *testing.T) {
+		t.Run("client that never reads: cut after client_write, member let go", func(t *testing.T) {
+			c := dialFrom(t, "127.0.0.9", s.Addr())
+			if _, err := io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			select {
+			case <-f.ended:
+			case <-time.After(ioTimeout):
+				t.Fatalf("the member still streams %v after the request; sluice never gave up on the client", ioTimeout)
+			}
+			if d := time.Since(start); d < 500*time.Millisecond {
+				t.Errorf("member let go after %v, before client_write=1s", d)
+			}
+			servedAgain(t, s.Addr())
+		})
+		t.Run("slow but steady reader: not cut by client_write", func(t *testing.T) {
+			// client_write bounds each write, not the whole response:
+			// reading 16 KiB every 10 ms for 2.5 s outlasts it.
+			c := dialFrom(t, "127.0.0.11", s.Addr())
+			_ = c.SetDeadline(time.Now().Add(ioTimeout))
+			if _, err := io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16<<10)
+			total, start := 0, time.Now()
+			for time.Since(start) < 2500*time.Millisecond {
+				n, err := c.Read(buf)
+				total += n
+				if err != nil {
+					t.Fatalf("cut after %v and %d bytes: %v", time.Since(start), total, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.Close()
+			select {
+			case <-f.ended:
+			case <-time.After(ioTimeout):
+				t.Fatalf("the member still streams %v after the client left", ioTimeout)
+			}
+		})
+	})
+
+	t.Run("RES-08", func(t *testing.T) {
+		t.Run("client gone before the answer: no failover, member not in error", func(t *testing.T) {
+			before, aBefore := slow.count(), a.count()
+			c := dialFrom(t, "127.0.0.10", s.Addr())
+			if _, err := io.WriteString(c, "GET /abort/x HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			waitCount(t, slow, before+1)
+			c.Close()
+			time.Sleep(700 * time.Millisecond) // the member answers into the void
+			if n := a.count() - aBefore; n != 0 {
+				t.Errorf("A received %d requests: a client abort failed over", n)
+			}
+			wantErrorFlag(t, adm, "abort", slow.addr, false)
+			servedAgain(t, s.Addr())
+		})
+	})
+
+	t.Run("BKE-06", func(t *testing.T) {
+		t.Run("direct worker max=1 acquire=200ms: 503 after the wait", func(t *testing.T) {
+			held := holdOne(t, s.Addr(), "/pooldirect/hold", p1)
+			start := time.Now()
+			wantStatus(t, getURI(t, s.Addr(), "/pooldirect/x"), 503)
+			if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
+				t.Errorf("503 after %v, want it after acquire=200ms", d)
+			}
+			close(release1)
+			if m := <-held; m == nil || m.Status != 200 {
+				t.Errorf("the request holding the connection got %v, want 200", m)
+			}
+		})
+		t.Run("balancer member max=1 acquire=200ms: fails over after the wait", func(t *testing.T) {
+			held := holdOne(t, s.Addr(), "/pool/hold", p2)
+			start := time.Now()
+			m := getURI(t, s.Addr(), "/pool/x")
+			wantStatus(t, m, 200)
+			if m.Get("X-Backend") != "A" {
+				t.Errorf("answered by %q, want A", m.Get("X-Backend"))
+			}
+			if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
+				t.Errorf("failover after %v, want it after acquire=200ms", d)
+			}
+			wantErrorFlag(t, adm, "pool", p2.addr, true)
+			close(release2)
+			if m := <-held; m == nil || m.Status != 200 {
+				t.Errorf("the request holding the connection got %v, want 200", m)
+			}
+		})
+	})
+}
+
+// holdOne sends uri in the background and returns once b holds it; the
+// channel yields its response (nil on error).
+func holdOne(t *testing.T, addr, uri string, b *rawBackend) <-chan *wireMsg {
+	t.Helper()
+	before := b.count()
+	out := make(chan *wireMsg, 1)
+	go func() {
+		c, err := net.DialTimeout("tcp", addr, ioTimeout)
+		if err != nil {
+			out <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.WriteString(c, buildReq("GET", uri, "a", nil, "")); err != nil {
+			out <- nil
+			return
+		}
+		m, err := readResponse(bufio.NewReader(c), false)
+		if err != nil {
+			m = nil
+		}
+		out <- m
+	}()
+	waitCount(t, b, before+1)
+	return out
+}
+
+// waitCount waits until b has received n requests.
+func waitCount(t *testing.T, b *rawBackend, n int) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for b.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %s received %d requests, want %d", b.name, b.count(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"github.com/sluiceproxy/sluice/modheaders"
+	"github.com/sluiceproxy/sluice/modrewrite"
+)
+
+// Mods is what a host holds of mod_rewrite, mod_headers and the core's
+// ErrorDocument: the subset reverse-proxy configs use. The Compiled fields
+// are filled when the config loads; the server runs those.
+type Mods struct {
+	// Rewrite is the server or vhost RewriteEngine / RewriteOptions /
+	// RewriteRule set. A vhost runs the main server's rules only with
+	// RewriteOptions Inherit (after its own) or InheritBefore, as Apache.
+	Rewrite *Rewrite `yaml:"rewrite,omitempty"`
+	// LocationRewrites are the rule sets of <Location> sections; they run
+	// after the host's rules and take precedence over ProxyPass.
+	LocationRewrites []*Rewrite `yaml:"location_rewrites,omitempty"`
+	// Headers are Header directives (response), RequestHeaders the
+	// RequestHeader ones, in config order. A vhost runs Main's first.
+	Headers        []*HeaderRule `yaml:"headers,omitempty"`
+	RequestHeaders []*HeaderRule `yaml:"request_headers,omitempty"`
+	// ErrorDocuments replace sluice's error pages; a vhost falls back to
+	// Main's for a status it does not set.
+	ErrorDocuments []*ErrorDocument `yaml:"error_documents,omitempty"`
+	// DocumentRoot is where ErrorDocument paths are read (inherited by
+	// vhosts that do not set it).
+	DocumentRoot string `yaml:"document_root,omitempty"`
+}
+
+// Rewrite is one context's mod_rewrite configuration.
+type Rewrite struct {
+	Pos Pos `yaml:"-"`
+	// Scope is the <Location> path (or regular expression with
+	// ScopeMatch) the rules apply under; "" at host level.
+	Scope      string `yaml:"scope,omitempty"`
+	ScopeMatch bool   `yaml:"scope_match,omitempty"`
+	Engine     bool   `yaml:"engine"`
+	// Inherit is RewriteOptions: "" (none), "inherit" or "inheritbefore".
+	Inherit string         `yaml:"inherit,omitempty"`
+	Rules   []*RewriteRule `yaml:"rules,omitempty"`
+	// Compiled is Rules compiled, in order.
+	Compiled *modrewrite.Rules `yaml:"-"`
+}
+
+// RewriteRule is one RewriteRule with the RewriteCond lines before it.
+type RewriteRule struct {
+	Pos          Pos           `yaml:"-"`
+	Conds        []RewriteCond `yaml:"conds,omitempty"`
+	Pattern      string        `yaml:"pattern"`
+	Substitution string        `yaml:"substitution"`
+	Flags        string        `yaml:"flags,omitempty"` // "P,L", without brackets
+}
+
+// RewriteCond is one RewriteCond.
+type RewriteCond struct {
+	Pos     Pos    `yaml:"-"`
+	Test    string `yaml:"test"`
+	Pattern string `yaml:"pattern"`
+	Flags   string `yaml:"flags,omitempty"`
+}
+
+// HeaderRule is one Header or RequestHeader directive.
+type HeaderRule struct {
+	Pos        Pos    `yaml:"-"`
+	Scope      string `yaml:"scope,omitempty"`
+	ScopeMatch bool   `yaml:"scope_match,omitempty"`
+	Always     bool   `yaml:"always,omitempty"`
+	Action     string `yaml:"action"`
+	Name       string `yaml:"name"`
+	Value      string `yaml:"value,omitempty"`
+	// Cond is env=VAR or env=!VAR.
+	Cond     string           `yaml:"cond,omitempty"`
+	Compiled *modheaders.Rule `yaml:"-"`
+}
+
+// ErrorDocument is one ErrorDocument: exactly one of Path (served from
+// DocumentRoot), URL (a redirect) and Message.
+type ErrorDocument struct {
+	Pos     Pos    `yaml:"-"`
+	Status  int    `yaml:"status"`
+	Path    string `yaml:"path,omitempty"`
+	URL     string `yaml:"url,omitempty"`
+	Message string `yaml:"message,omitempty"`
+	// Body is the file DocumentRoot+Path, read when the config loads;
+	// nil when it could not be read (a warning says so).
+	Body []byte `yaml:"-"`
+}

@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/sluiceproxy/sluice/modheaders"
+	"github.com/sluiceproxy/sluice/modrewrite"
+)
+
+// maxErrorDocument bounds an ErrorDocument file: it is held in memory.
+const maxErrorDocument = 1 << 20
+
+// compileMods compiles every host's rewrite and header rules (a rule
+// outside sluice's subset is an error naming its line) and reads the
+// ErrorDocument files.
+func (c *checker) compileMods() error {
+	for _, h := range c.cfg.hosts() {
+		if h.Rewrite != nil {
+			if err := c.compileRewrite(h.Rewrite); err != nil {
+				return err
+			}
+		}
+		for _, rw := range h.LocationRewrites {
+			if rw.Scope == "" {
+				return c.fail(rw, rw.Pos, "scope", "", "a <Location> rule set needs its path")
+			}
+			if err := c.compileRewrite(rw); err != nil {
+				return err
+			}
+		}
+		for _, hr := range h.Headers {
+			if err := c.compileHeader(hr, false); err != nil {
+				return err
+			}
+		}
+		for _, hr := range h.RequestHeaders {
+			if err := c.compileHeader(hr, true); err != nil {
+				return err
+			}
+		}
+		if err := c.errorDocuments(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *checker) compileRewrite(rw *Rewrite) error {
+	switch rw.Inherit {
+	case "", "inherit", "inheritbefore":
+	default:
+		return c.fail(rw, rw.Pos, "inherit", rw.Inherit, "must be inherit or inheritbefore")
+	}
+	if rw.ScopeMatch {
+		if _, err := regexp.Compile(rw.Scope); err != nil {
+			return c.fail(rw, rw.Pos, "scope", rw.Scope, "cannot compile regex: %v", err)
+		}
+	}
+	rules := make([]*modrewrite.Rule, 0, len(rw.Rules))
+	for _, r := range rw.Rules {
+		conds := make([]*modrewrite.Cond, 0, len(r.Conds))
+		for i := range r.Conds {
+			rc := &r.Conds[i]
+			cond, err := modrewrite.CompileCond(rc.Test, rc.Pattern, rc.Flags)
+			if err != nil {
+				return c.modsError(rc, rc.Pos, "RewriteCond", rc.Test+" "+rc.Pattern, err)
+			}
+			conds = append(conds, cond)
+		}
+		rule, err := modrewrite.CompileRule(r.Pattern, r.Substitution, r.Flags, conds)
+		if err != nil {
+			return c.modsError(r, r.Pos, "RewriteRule", r.Pattern+" "+r.Substitution, err)
+		}
+		rules = append(rules, rule)
+	}
+	rw.Compiled = modrewrite.NewRules(rules)
+	return nil
+}
+
+func (c *checker) compileHeader(hr *HeaderRule, request bool) error {
+	key := "Header"
+	if request {
+		key = "RequestHeader"
+	}
+	if hr.ScopeMatch {
+		if _, err := regexp.Compile(hr.Scope); err != nil {
+			return c.fail(hr, hr.Pos, "scope", hr.Scope, "cannot compile regex: %v", err)
+		}
+	}
+	rule, err := modheaders.Compile(modheaders.Spec{Always: hr.Always, Action: hr.Action, Name: hr.Name,
+		Value: hr.Value, Cond: hr.Cond, Request: request})
+	if err != nil {
+		return c.modsError(hr, hr.Pos, key, strings.TrimSpace(hr.Action+" "+hr.Name+" "+hr.Value), err)
+	}
+	hr.Compiled = rule
+	return nil
+}
+
+// modsError names the directive for Apache input and the key for YAML.
+func (c *checker) modsError(owner any, pos Pos, directive, value string, err error) *Error {
+	if c.idx != nil {
+		return c.fail(owner, pos, strings.ToLower(directive), value, "%v", err)
+	}
+	return &Error{Pos: pos, Key: directive, Value: value, Msg: err.Error()}
+}
+
+// errorDocuments checks each ErrorDocument and reads the files, which are
+// served from memory; a file that cannot be read is a warning, and the
+// built-in page is served instead.
+func (c *checker) errorDocuments(h *Host) error {
+	root := h.DocumentRoot
+	if root == "" {
+		root = c.cfg.Main.DocumentRoot
+	}
+	for _, e := range h.ErrorDocuments {
+		n := 0
+		for _, s := range []string{e.Path, e.URL, e.Message} {
+			if s != "" {
+				n++
+			}
+		}
+		switch {
+		case e.Status < 400 || e.Status > 599:
+			return c.fail(e, e.Pos, "status", "", "must be an error status between 400 and 599")
+		case n != 1:
+			return c.fail(e, e.Pos, "path", e.Path, "needs exactly one of path, url and message")
+		case e.Path != "" && !strings.HasPrefix(e.Path, "/"):
+			return c.fail(e, e.Pos, "path", e.Path, "must start with /")
+		case e.Path == "":
+			continue
+		}
+		e.Body = nil
+		if root == "" {
+			c.warn(e.Pos, "ErrorDocument %d %s: no DocumentRoot, the built-in page is served", e.Status, e.Path)
+			continue
+		}
+		file := path.Join(root, path.Clean(e.Path))
+		info, err := os.Stat(file)
+		if err == nil && (!info.Mode().IsRegular() || info.Size() > maxErrorDocument) {
+			c.warn(e.Pos, "ErrorDocument %d %s: %s is not a regular file of at most %d bytes, the built-in page is served", e.Status, e.Path, file, maxErrorDocument)
+			continue
+		}
+		body, err := os.ReadFile(file)
+		if err != nil {
+			c.warn(e.Pos, "ErrorDocument %d %s: cannot read %s, the built-in page is served", e.Status, e.Path, file)
+			continue
+		}
+		e.Body = body
+	}
+	return nil
+}
+
+func (c *checker) warn(pos Pos, format string, a ...any) {
+	if pos.File == "" {
+		pos.File = c.cfg.Source
+	}
+	w := pos.String() + ": " + fmt.Sprintf(format, a...)
+	for _, old := range c.cfg.Warnings {
+		if old == w {
+			return
+		}
+	}
+	c.cfg.Warnings = append(c.cfg.Warnings, w)
+}

@@ -1,0 +1,114 @@
+package modheaders
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/modrewrite"
+)
+
+func mustCompile(t *testing.T, s Spec) *Rule {
+	t.Helper()
+	r, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func fields(h *fasthttp.ResponseHeader) string {
+	var b []string
+	for k, v := range h.All() {
+		if string(k) != "Content-Type" && string(k) != "Server" && string(k) != "Date" {
+			b = append(b, string(k)+": "+string(v))
+		}
+	}
+	return strings.Join(b, "\n")
+}
+
+// TestApply follows mod_headers' documented actions, conditions and the
+// sticky-cookie recipe of mod_proxy_balancer.
+func TestApply(t *testing.T) {
+	var changed, stuck Env
+	for _, e := range []*Env{&changed, &stuck} {
+		e.SetString(BalancerWorkerRoute, "r2")
+		e.SetString(BalancerName, "balancer://c")
+	}
+	changed.SetString(BalancerRouteChanged, "1")
+	req := &modrewrite.Request{HTTPS: true, ServerPort: "443"}
+	cases := []struct {
+		name      string
+		spec      Spec
+		env       *Env
+		errorPage bool
+		want      string
+	}{
+		{"set replaces any case", Spec{Action: "set", Name: "X-A", Value: "new"}, &stuck, false, "X-A: new"},
+		{"add keeps", Spec{Action: "add", Name: "X-A", Value: "two"}, &stuck, false, "x-a: one\nX-A: two"},
+		{"append joins", Spec{Action: "append", Name: "X-A", Value: "two"}, &stuck, false, "X-A: one, two"},
+		{"unset", Spec{Action: "unset", Name: "X-A"}, &stuck, false, ""},
+		{"recipe, route changed", Spec{Action: "add", Name: "X-Cookie", Value: "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/", Cond: "env=BALANCER_ROUTE_CHANGED"},
+			&changed, false, "x-a: one\nX-Cookie: ROUTEID=.r2; path=/"},
+		{"recipe, stuck", Spec{Action: "add", Name: "X-Cookie", Value: "ROUTEID=.%{BALANCER_WORKER_ROUTE}e", Cond: "env=BALANCER_ROUTE_CHANGED"},
+			&stuck, false, "x-a: one"},
+		{"env=!VAR", Spec{Action: "set", Name: "X-B", Value: "100%% %{BALANCER_NAME}e", Cond: "env=!BALANCER_ROUTE_CHANGED"},
+			&stuck, false, "x-a: one\nX-B: 100% balancer://c"},
+		{"onsuccess skips error pages", Spec{Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one"},
+		{"always reaches error pages", Spec{Always: true, Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one\nX-B: v"},
+		{"expr value", Spec{Action: "set", Name: "X-Proto", Value: "expr=%{REQUEST_SCHEME}:%{SERVER_PORT}"}, &stuck, false, "x-a: one\nX-Proto: https:443"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var h fasthttp.ResponseHeader
+			h.DisableNormalizing()
+			h.Add("x-a", "one")
+			mustCompile(t, c.spec).Apply(&h, req, c.env, c.errorPage, &Scratch{})
+			if got := fields(&h); got != c.want {
+				t.Errorf("got\n%s\nwant\n%s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestSetCookie(t *testing.T) {
+	var env Env
+	env.SetString(BalancerWorkerRoute, "n1")
+	env.SetString(BalancerRouteChanged, "1")
+	var h fasthttp.ResponseHeader
+	h.Add("Set-Cookie", "JSESSIONID=abc; Path=/")
+	mustCompile(t, Spec{Action: "add", Name: "Set-Cookie", Value: "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/", Cond: "env=BALANCER_ROUTE_CHANGED"}).
+		Apply(&h, &modrewrite.Request{}, &env, false, &Scratch{})
+	var got []string
+	for k, v := range h.All() {
+		if strings.EqualFold(string(k), "Set-Cookie") {
+			got = append(got, string(v))
+		}
+	}
+	if len(got) != 2 || !strings.Contains(strings.Join(got, "|"), "ROUTEID=.n1") {
+		t.Errorf("Set-Cookie fields %q", got)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	for _, c := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Action: "edit", Name: "X", Value: "a"}, "not supported"},
+		{Spec{Action: "set", Name: "X Y", Value: "a"}, "not a token"},
+		{Spec{Action: "set", Name: "X", Value: "%{FOO}e"}, "never set by sluice"},
+		{Spec{Action: "set", Name: "X", Value: "%t"}, "not supported"},
+		{Spec{Action: "set", Name: "X", Value: "%{X}s"}, "not supported"},
+		{Spec{Action: "set", Name: "X", Value: "a", Cond: "expr=%{X}"}, "not supported"},
+		{Spec{Action: "set", Name: "X", Value: "a", Cond: "env=dontlog"}, "never set by sluice"},
+		{Spec{Action: "unset", Name: "X", Value: "a"}, "takes no value"},
+		{Spec{Action: "set", Name: "X", Value: "a", Always: true, Request: true}, "no always"},
+		{Spec{Action: "set", Name: "X", Value: "expr=%{NOPE}"}, "not supported"},
+	} {
+		if _, err := Compile(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.spec, err, c.want)
+		}
+	}
+}

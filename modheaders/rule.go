@@ -1,0 +1,188 @@
+// Package modheaders is the subset of Apache's mod_headers that proxy
+// configs use: Header and RequestHeader with set, add, append and unset,
+// the always condition, env=[!]VAR conditions, %{VAR}e values and
+// expr=%{NAME} strings. Anything else fails to compile with a message
+// saying what is missing.
+package modheaders
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/sluiceproxy/sluice/modrewrite"
+)
+
+// Action is a header operation.
+type Action uint8
+
+// The supported operations.
+const (
+	Set Action = iota
+	Add
+	Append
+	Unset
+)
+
+var actionNames = map[string]Action{"set": Set, "add": Add, "append": Append, "unset": Unset}
+
+// Rule is one compiled Header or RequestHeader directive.
+type Rule struct {
+	action Action
+	name   string
+	value  format
+	expr   *modrewrite.Expr
+	always bool
+	// condVar is the env= condition; hasCond is false without one.
+	hasCond bool
+	condVar Var
+	negate  bool
+}
+
+// Always reports whether the rule also applies to sluice's own error
+// responses (Header always …).
+func (r *Rule) Always() bool { return r.always }
+
+// Spec is one directive as written: Header [always] action name [value]
+// [env=[!]VAR].
+type Spec struct {
+	Always bool
+	Action string
+	Name   string
+	Value  string
+	Cond   string
+	// Request marks RequestHeader, which has no always.
+	Request bool
+}
+
+// Compile checks and compiles one directive.
+func Compile(s Spec) (*Rule, error) {
+	a, ok := actionNames[strings.ToLower(s.Action)]
+	if !ok {
+		return nil, fmt.Errorf("action %q is not supported (allowed: set, add, append, unset)", s.Action)
+	}
+	if s.Name == "" {
+		return nil, errors.New("needs a header name")
+	}
+	for i := 0; i < len(s.Name); i++ {
+		if !tokenChar(s.Name[i]) {
+			return nil, fmt.Errorf("header name %q is not a token", s.Name)
+		}
+	}
+	if s.Request && s.Always {
+		return nil, errors.New("RequestHeader takes no always condition")
+	}
+	r := &Rule{action: a, name: s.Name, always: s.Always}
+	switch {
+	case a == Unset && s.Value != "":
+		return nil, fmt.Errorf("unset takes no value (got %q)", s.Value)
+	case a != Unset && strings.HasPrefix(s.Value, "expr="):
+		e, err := modrewrite.CompileExpr(s.Value[len("expr="):])
+		if err != nil {
+			return nil, err
+		}
+		r.expr = e
+	case a != Unset:
+		f, err := parseFormat(s.Value)
+		if err != nil {
+			return nil, err
+		}
+		r.value = f
+	}
+	if s.Cond != "" {
+		name, ok := strings.CutPrefix(s.Cond, "env=")
+		if !ok {
+			return nil, fmt.Errorf("condition %q is not supported (allowed: env=VAR, env=!VAR)", s.Cond)
+		}
+		name, r.negate = strings.CutPrefix(name, "!")
+		v, err := lookupVar(name)
+		if err != nil {
+			return nil, err
+		}
+		r.hasCond, r.condVar = true, v
+	}
+	return r, nil
+}
+
+// Header is the field set a rule edits: *fasthttp.RequestHeader or
+// *fasthttp.ResponseHeader.
+type Header interface {
+	All() iter.Seq2[[]byte, []byte]
+	AddBytesKV(key, value []byte)
+	Del(key string)
+}
+
+// Scratch is reusable memory for Apply.
+type Scratch struct {
+	val, old []byte
+	names    []string
+}
+
+// Apply runs the rule on h. errorPage marks a response sluice generated
+// itself, where only always rules apply.
+func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool, sc *Scratch) {
+	if errorPage && !r.always {
+		return
+	}
+	if r.hasCond {
+		_, set := env.Get(r.condVar)
+		if set == r.negate {
+			return
+		}
+	}
+	if r.action != Unset {
+		if r.expr != nil {
+			sc.val = r.expr.Append(sc.val[:0], req)
+		} else {
+			sc.val = r.value.expand(sc.val[:0], env)
+		}
+	}
+	switch r.action {
+	case Set:
+		del(h, r.name, sc)
+		h.AddBytesKV([]byte(r.name), sc.val)
+	case Add:
+		h.AddBytesKV([]byte(r.name), sc.val)
+	case Append:
+		sc.old = sc.old[:0]
+		for k, v := range h.All() {
+			if strings.EqualFold(string(k), r.name) {
+				if len(sc.old) > 0 {
+					sc.old = append(sc.old, ", "...)
+				}
+				sc.old = append(sc.old, v...)
+			}
+		}
+		if len(sc.old) > 0 {
+			sc.old = append(append(sc.old, ", "...), sc.val...)
+			sc.val = append(sc.val[:0], sc.old...)
+		}
+		del(h, r.name, sc)
+		h.AddBytesKV([]byte(r.name), sc.val)
+	case Unset:
+		del(h, r.name, sc)
+	}
+}
+
+// del removes every field named name, whatever its case.
+func del(h Header, name string, sc *Scratch) {
+	sc.names = sc.names[:0]
+	for k := range h.All() {
+		if strings.EqualFold(string(k), name) {
+			sc.names = append(sc.names, string(k))
+		}
+	}
+	for _, n := range sc.names {
+		h.Del(n)
+	}
+	h.Del(name)
+}
+
+func tokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

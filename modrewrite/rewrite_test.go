@@ -1,0 +1,196 @@
+package modrewrite
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+type condSpec struct{ test, pattern, flags string }
+
+func compile(t *testing.T, pattern, subst, flags string, conds ...condSpec) *Rule {
+	t.Helper()
+	var cs []*Cond
+	for _, c := range conds {
+		cc, err := CompileCond(c.test, c.pattern, c.flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, cc)
+	}
+	r, err := CompileRule(pattern, subst, flags, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func request(path, query string, header ...string) *Request {
+	h := &fasthttp.RequestHeader{}
+	h.SetHost("front.example.com")
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Add(header[i], header[i+1])
+	}
+	return &Request{Method: []byte("GET"), Path: []byte(path), RawPath: []byte(path), Query: []byte(query),
+		Host: []byte("front.example.com"), Header: h}
+}
+
+func run(rules []*Rule, r *Request) *State {
+	st := &State{}
+	st.Reset(r.Path, r.Query)
+	NewRules(rules).Apply(st, r)
+	st.Finish(r.Host, r.HTTPS)
+	return st
+}
+
+// TestRules follows the examples of Apache's mod_rewrite and flags docs.
+func TestRules(t *testing.T) {
+	ws := condSpec{"%{HTTP:Upgrade}", "=websocket", "NC"}
+	cases := []struct {
+		name   string
+		rules  []*Rule
+		req    *Request
+		action Action
+		status int
+		path   string // Path after the rules (the [P] target path)
+		query  string
+		loc    string
+	}{
+		{"P to a balancer with $1", []*Rule{compile(t, "/(.*)", "balancer://nodes_ws/$1", "P,L", ws)},
+			request("/socket.io/", "EIO=4", "Upgrade", "WebSocket"), Proxy, 0, "/socket.io/", "EIO=4", ""},
+		{"negated =string", []*Rule{compile(t, "/(.*)", "balancer://a/$1", "P,L", ws),
+			compile(t, "/(.*)", "balancer://b/$1", "P,L", condSpec{"%{HTTP:Upgrade}", "!=websocket", "NC"})},
+			request("/x", ""), Proxy, 0, "/x", "", ""},
+		{"balancer name runs into $1", []*Rule{compile(t, "^(.*)", "balancer://galaxy$1", "P")},
+			request("/a/b", "q=1"), Proxy, 0, "/a/b", "q=1", ""},
+		{"origin with a variable", []*Rule{compile(t, ".*", "http://127.0.0.1:8181%{REQUEST_URI}", "P,QSA,NE",
+			condSpec{"%{REQUEST_URI}", "^/api/v3/.*", ""})}, request("/api/v3/x", "a=1"), Proxy, 0, "/api/v3/x", "a=1", ""},
+		{"condition fails", []*Rule{compile(t, ".*", "http://h%{REQUEST_URI}", "P", condSpec{"%{REQUEST_URI}", "^/api/", ""})},
+			request("/web", ""), Continue, 0, "/web", "", ""},
+		{"OR chain", []*Rule{compile(t, ".*", "ws://h%{REQUEST_URI}", "P,QSA,L",
+			condSpec{"%{REQUEST_URI}", "/api/v[0-9]+/(users/)?websocket", "NC"},
+			condSpec{"%{HTTP:UPGRADE}", "^WebSocket$", "NC,OR"},
+			condSpec{"%{HTTP:CONNECTION}", "^Upgrade$", "NC"})},
+			request("/api/v4/websocket", "", "Connection", "upgrade"), Proxy, 0, "/api/v4/websocket", "", ""},
+		{"OR chain, URI fails", []*Rule{compile(t, ".*", "ws://h%{REQUEST_URI}", "P",
+			condSpec{"%{REQUEST_URI}", "/websocket", ""},
+			condSpec{"%{HTTP:UPGRADE}", "^WebSocket$", "NC,OR"},
+			condSpec{"%{HTTP:CONNECTION}", "^Upgrade$", "NC"})},
+			request("/login", "", "Upgrade", "websocket"), Continue, 0, "/login", "", ""},
+		{"R=301 with QSA", []*Rule{compile(t, "^/old/(.*)$", "/new/$1?x=1", "R=301,QSA,L")},
+			request("/old/a b", "y=2"), Redirect, 301, "/new/a b", "x=1&y=2", "http://front.example.com/new/a%20b?x=1&y=2"},
+		{"R to an absolute URL with NE", []*Rule{compile(t, "^", "https://cookops.example%{REQUEST_URI}", "R=301,L,NE")},
+			request("/p%x", "q"), Redirect, 301, "", "q", "https://cookops.example/p%x?q"},
+		{"absolute URL without R redirects 302", []*Rule{compile(t, "^/ext$", "http://other.example/", "")},
+			request("/ext", ""), Redirect, 302, "", "", "http://other.example/"},
+		{"query replaced without QSA", []*Rule{compile(t, "^/a$", "/b?k=v", "PT")},
+			request("/a", "old=1"), Continue, 0, "/b", "k=v", ""},
+		{"trailing ? drops the query", []*Rule{compile(t, "^/a$", "/b?", "PT")},
+			request("/a", "old=1"), Continue, 0, "/b", "", ""},
+		{"QSD", []*Rule{compile(t, "^/a$", "/b", "QSD")}, request("/a", "old=1"), Continue, 0, "/b", "", ""},
+		{"%N from the condition", []*Rule{compile(t, "^/item$", "/items/%1?", "PT", condSpec{"%{QUERY_STRING}", "^id=([0-9]+)$", ""})},
+			request("/item", "id=7"), Continue, 0, "/items/7", "", ""},
+		{"rules chain without L", []*Rule{compile(t, "^/a(.*)", "/b$1", ""), compile(t, "^/b(.*)", "http://h/c$1", "P")},
+			request("/a/x", ""), Proxy, 0, "/c/x", "", ""},
+		{"L stops", []*Rule{compile(t, "^/a(.*)", "/b$1", "L"), compile(t, "^/b(.*)", "http://h/c$1", "P")},
+			request("/a/x", ""), Continue, 0, "/b/x", "", ""},
+		{"F", []*Rule{compile(t, "^/admin", "-", "F")}, request("/admin/x", ""), Respond, 403, "/admin/x", "", ""},
+		{"G with NC", []*Rule{compile(t, "^/OLD", "-", "G,NC")}, request("/old", ""), Respond, 410, "/old", "", ""},
+		{"negated pattern", []*Rule{compile(t, "!^/keep", "-", "F")}, request("/other", ""), Respond, 403, "/other", "", ""},
+		{"%3F in the path under P", []*Rule{compile(t, "/(.*)", "balancer://b/$1", "P")},
+			func() *Request { r := request("/a?b", ""); r.RawPath = []byte("/a%3Fb"); return r }(), Respond, 403, "/a?b", "", ""},
+		{"%3F allowed by UnsafeAllow3F", []*Rule{compile(t, "/(.*)", "balancer://b/$1", "P,UnsafeAllow3F")},
+			func() *Request { r := request("/a?b", ""); r.RawPath = []byte("/a%3Fb"); return r }(), Proxy, 0, "/a", "b", ""},
+		{"a back-reference cannot extend the host", []*Rule{compile(t, "^/(.*)", "http://h.example$1", "P")},
+			request("/.evil.example/x", ""), Respond, 503, "http://h.example.evil.example/x", "", ""},
+		{"=\"\" tests the empty string", []*Rule{compile(t, ".*", "-", "F", condSpec{"%{HTTP_REFERER}", `=""`, ""})},
+			request("/x", ""), Respond, 403, "/x", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := run(c.rules, c.req)
+			if st.Action != c.action || st.Status != c.status {
+				t.Fatalf("action %d status %d, want %d %d", st.Action, st.Status, c.action, c.status)
+			}
+			if c.action != Redirect && string(st.Path) != c.path {
+				t.Errorf("path %q, want %q", st.Path, c.path)
+			}
+			if c.action != Respond && string(st.Query) != c.query {
+				t.Errorf("query %q, want %q", st.Query, c.query)
+			}
+			if string(st.Location) != c.loc {
+				t.Errorf("location %q, want %q", st.Location, c.loc)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	rules := []struct{ pattern, subst, flags, want string }{
+		{"(", "/x", "", "cannot compile regex"},
+		{"^/", "/x", "CO=a:b", "not supported"},
+		{"^/", "/x", "E=X:1", "not supported"},
+		{"^/", "/x", "bogus", "unknown RewriteRule flag"},
+		{"^/", "${map:x}", "", "RewriteMap"},
+		{"^/", "%{ENV:X}", "", "not supported"},
+		{"^/", "%{NOPE}", "", "not supported"},
+		{"^/", "-", "P", "needs a substitution"},
+		{"^/", "/relative", "P", "literal scheme://host"},
+		{"^/", "%{HTTP_HOST}/x", "P", "literal scheme://host"},
+		{"^/", "ftp://h/", "P", `scheme "ftp"`},
+		{"^/", "/x", "R=200", "between 300 and 599"},
+		{"^/", "http://h/", "P,R", "cannot be combined"},
+	}
+	for _, c := range rules {
+		if _, err := CompileRule(c.pattern, c.subst, c.flags, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("RewriteRule %s %s [%s]: %v, want %q", c.pattern, c.subst, c.flags, err, c.want)
+		}
+	}
+	conds := []struct{ test, pattern, flags, want string }{
+		{"%{HTTP_HOST}", "-U", "", "not supported"},
+		{"%{HTTP_HOST}", "-eq", "", "not supported"},
+		{"%{HTTP_HOST}", "x", "bogus", "flag"},
+		{"%{HTTP_HOST", "x", "", "unclosed"},
+	}
+	for _, c := range conds {
+		if _, err := CompileCond(c.test, c.pattern, c.flags); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("RewriteCond %s %s [%s]: %v, want %q", c.test, c.pattern, c.flags, err, c.want)
+		}
+	}
+}
+
+func TestFileTest(t *testing.T) {
+	dir := t.TempDir()
+	r := compile(t, ".*", "http://h%{REQUEST_URI}", "P", condSpec{"%{DOCUMENT_ROOT}/%{REQUEST_FILENAME}", "!-f", ""})
+	req := request("/missing", "")
+	req.DocumentRoot = dir
+	if st := run([]*Rule{r}, req); st.Action != Proxy {
+		t.Errorf("missing file: action %d", st.Action)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "robots.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req.Path = []byte("/robots.txt")
+	if st := run([]*Rule{r}, req); st.Action != Continue {
+		t.Errorf("an existing file is served locally: action %d", st.Action)
+	}
+}
+
+func TestAppendPath(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		ne   bool
+		want string
+	}{
+		{"/a b/%/ü", false, "/a%20b/%25/%C3%BC"},
+		{"/a b/%41", true, "/a%20b/%41"},
+		{"/x;y=1:@!", false, "/x;y=1:@!"},
+	} {
+		if got := string(AppendPath(nil, []byte(c.in), c.ne)); got != c.want {
+			t.Errorf("AppendPath(%q, %v) = %q, want %q", c.in, c.ne, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,213 @@
+// Package modrewrite is the proxy subset of Apache's mod_rewrite:
+// RewriteCond and RewriteRule with back-references, server variables and
+// the flags reverse-proxy configs use (P, L, END, PT, QSA, QSD, NE, NC,
+// R, F, G, UnsafeAllow3F). Anything else fails to compile with a message
+// saying what is missing, so a config never silently loses a rule.
+package modrewrite
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Rule is one compiled RewriteRule with its conditions.
+type Rule struct {
+	conds   []*Cond
+	re      *regexp.Regexp
+	negate  bool
+	subst   template
+	noSubst bool // "-"
+	flags   Flags
+	// balancer is the balancer name of a [P] rule to balancer://name;
+	// origin is the scheme://host[:port] of a [P] rule to a URL. Both are
+	// literal in the substitution, so a rule can never proxy to a host
+	// taken from the request.
+	balancer string
+	origin   string
+}
+
+// Flags are a rule's parsed flags.
+type Flags struct {
+	Proxy, Last, PassThrough, QSAppend, QSDiscard, NoEscape, NoCase bool
+	Forbidden, Gone, Unsafe3F                                       bool
+	// Redirect is the [R] status, 0 without R.
+	Redirect int
+}
+
+// Balancer is the balancer name of a [P] rule to balancer://name, or "".
+func (r *Rule) Balancer() string { return r.balancer }
+
+// Origin is scheme://host[:port] of a [P] rule to a URL, or "".
+func (r *Rule) Origin() string { return r.origin }
+
+// Flags returns the rule's flags.
+func (r *Rule) Flags() Flags { return r.flags }
+
+// CompileRule compiles RewriteRule Pattern Substitution [flags] with the
+// conditions written before it.
+func CompileRule(pattern, subst, flags string, conds []*Cond) (*Rule, error) {
+	r := &Rule{conds: conds}
+	if err := r.parseFlags(flags); err != nil {
+		return nil, err
+	}
+	if p, ok := strings.CutPrefix(pattern, "!"); ok {
+		r.negate, pattern = true, p
+	}
+	src := pattern
+	if r.flags.NoCase {
+		src = "(?i)" + src
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("cannot compile regex %q: %w", pattern, err)
+	}
+	r.re = re
+	if subst == "-" {
+		r.noSubst = true
+		if r.flags.Proxy {
+			return nil, errors.New(`[P] needs a substitution URL, not "-"`)
+		}
+		return r, nil
+	}
+	t, err := parseTemplate(subst)
+	if err != nil {
+		return nil, err
+	}
+	r.subst = t
+	if r.flags.Proxy {
+		if err := r.proxyTarget(subst); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// proxyTarget checks a [P] substitution: balancer://name/… or
+// http(s)/ws(s)://host[:port]/… with the scheme and authority written out.
+func (r *Rule) proxyTarget(subst string) error {
+	lit := r.subst.literalPrefix()
+	scheme, rest, ok := strings.Cut(lit, "://")
+	if !ok {
+		return fmt.Errorf("[P] target %q must start with a literal scheme://host (http, https, ws, wss or balancer)", subst)
+	}
+	// The authority may run into a back-reference or variable
+	// (balancer://galaxy$1): the expanded target must then go on with / or
+	// ?, which Apply checks, so a request can never extend the host.
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host := rest[:end]
+	if host == "" {
+		return fmt.Errorf("[P] target %q has no host", subst)
+	}
+	switch s := strings.ToLower(scheme); s {
+	case "balancer":
+		r.balancer = strings.ToLower(host)
+	case "http", "https", "ws", "wss":
+		r.origin = s + "://" + strings.ToLower(host)
+	default:
+		return fmt.Errorf("[P] target %q: scheme %q is not supported: use http://", subst, scheme)
+	}
+	return nil
+}
+
+// prefixLen is how many bytes of an expanded [P] target are the scheme and
+// authority.
+func (r *Rule) prefixLen() int {
+	if r.balancer != "" {
+		return len("balancer://") + len(r.balancer)
+	}
+	return len(r.origin)
+}
+
+// splitFlags reads "[P,L]" (brackets optional) into its flags.
+func splitFlags(s string) []string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if s == "" {
+		return nil
+	}
+	out := strings.Split(s, ",")
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return out
+}
+
+// unsupportedFlags explain the flags sluice refuses.
+var unsupportedFlags = map[string]string{
+	"c": "chain", "chain": "chain", "co": "cookie", "cookie": "cookie", "e": "env", "env": "env",
+	"h": "handler", "handler": "handler", "n": "next", "next": "next", "s": "skip", "skip": "skip",
+	"t": "type", "type": "type", "b": "escape backreferences", "bnp": "escape backreferences",
+	"bctls": "escape backreferences", "bne": "escape backreferences", "dpi": "discardpath",
+	"discardpath": "discardpath", "qsl": "qslast", "qslast": "qslast",
+}
+
+func (r *Rule) parseFlags(s string) error {
+	f := &r.flags
+	for _, raw := range splitFlags(s) {
+		name, val, hasVal := strings.Cut(raw, "=")
+		switch lower := strings.ToLower(name); lower {
+		case "p", "proxy":
+			f.Proxy = true
+		case "l", "last", "end":
+			f.Last = true
+		case "pt", "passthrough":
+			f.PassThrough = true
+		case "qsa", "qsappend":
+			f.QSAppend = true
+		case "qsd", "qsdiscard":
+			f.QSDiscard = true
+		case "ne", "noescape":
+			f.NoEscape = true
+		case "nc", "nocase":
+			f.NoCase = true
+		case "ns", "nosubreq":
+			// sluice makes no subrequests: the flag changes nothing.
+		case "f", "forbidden":
+			f.Forbidden = true
+		case "g", "gone":
+			f.Gone = true
+		case "unsafeallow3f":
+			f.Unsafe3F = true
+		case "r", "redirect":
+			code, err := redirectCode(val, hasVal)
+			if err != nil {
+				return err
+			}
+			f.Redirect = code
+		default:
+			if what, ok := unsupportedFlags[lower]; ok {
+				return fmt.Errorf("RewriteRule flag %q (%s) is not supported (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, UnsafeAllow3F)", raw, what)
+			}
+			return fmt.Errorf("unknown RewriteRule flag %q (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, UnsafeAllow3F)", raw)
+		}
+	}
+	if f.Proxy && f.Redirect != 0 {
+		return errors.New("[P] and [R] cannot be combined")
+	}
+	return nil
+}
+
+func redirectCode(val string, hasVal bool) (int, error) {
+	if !hasVal {
+		return 302, nil
+	}
+	switch strings.ToLower(val) {
+	case "permanent":
+		return 301, nil
+	case "temp":
+		return 302, nil
+	case "seeother":
+		return 303, nil
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil || n < 300 || n > 599 {
+		return 0, fmt.Errorf("[R=%s] needs a status between 300 and 599, or permanent, temp, seeother", val)
+	}
+	return n, nil
+}

@@ -1,0 +1,324 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/admin"
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// adminSide is the server's half of the balancer-manager: it gives the
+// admin package the live balancers (the admin listener's and each manager
+// location's), builds members' connection pools the way runtime.go does,
+// and serves the admin listener.
+type adminSide struct {
+	a     *admin.Admin
+	token string   // resolved from token, token_file or token_env
+	hosts []string // host names the admin listener answers to
+	fs    *fasthttp.Server
+	// backends are the pools of members the admin added since the last
+	// reload, by member ID. Only builders touch it, under the admin lock.
+	backends map[string]*pool.Backend
+}
+
+// newAdminSide sets up the admin for cfg. The state file defaults to
+// sluice-state/ beside the configuration file; UseState changes it.
+func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
+	token, err := adminToken(cfg.Admin)
+	if err != nil {
+		return nil, err
+	}
+	side := &adminSide{token: token, backends: make(map[string]*pool.Backend)}
+	for _, h := range cfg.Admin.Hosts {
+		side.hosts = append(side.hosts, strings.ToLower(h))
+	}
+	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && host != "" {
+		side.hosts = append(side.hosts, strings.ToLower(host))
+	}
+	side.a = admin.New(admin.Options{
+		Health:    s.hc.Health,
+		Changed:   s.membersChanged,
+		Metrics:   s.WriteMetrics,
+		Log:       s.log,
+		Now:       s.now,
+		StateFile: filepath.Join(DefaultStateDir(cfg.Source), admin.StateFileName),
+	})
+	return side, nil
+}
+
+// DefaultStateDir is where BalancerPersist keeps its state without
+// -state-dir: a sluice-state directory beside the configuration file.
+func DefaultStateDir(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), "sluice-state")
+}
+
+// adminToken reads the bearer token from where the config says.
+func adminToken(a config.Admin) (string, error) {
+	switch {
+	case a.TokenFile != "":
+		b, err := os.ReadFile(a.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("cannot read admin token_file %q: %w", a.TokenFile, err)
+		}
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("admin token_file %q is empty", a.TokenFile)
+		}
+		return t, nil
+	case a.TokenEnv != "":
+		t := strings.TrimSpace(os.Getenv(a.TokenEnv))
+		if t == "" {
+			return "", fmt.Errorf("admin token_env: environment variable %s is empty or unset", a.TokenEnv)
+		}
+		return t, nil
+	}
+	return a.Token, nil
+}
+
+// UseState sets the BalancerPersist state directory and restores the
+// persisted state over the running configuration. Call it before Serve.
+// With ignore, a state file that cannot be read is logged and replaced at
+// the next change instead of failing.
+func (s *Server) UseState(dir string, ignore bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.adm.a.UseStateFile(filepath.Join(dir, admin.StateFileName), ignore)
+	return s.publish(s.rt.Load())
+}
+
+// publish makes rt live after re-applying the persisted state to its
+// balancers, with no admin change in between.
+func (s *Server) publish(rt *runtime) error {
+	return s.adm.a.Restore(s.adminScope(rt, false), func() {
+		s.rt.Store(rt)
+		clear(s.adm.backends)
+		s.metrics.sync(rt)
+	})
+}
+
+// membersChanged follows an admin change of membership: health checks and
+// metrics learn the new members. It runs under the admin lock.
+func (s *Server) membersChanged() {
+	rt := s.rt.Load()
+	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(rt.cfg))
+	s.metrics.sync(rt)
+}
+
+// adminScope is the admin listener's view of rt: every balancer, one per
+// name (the first host defining it wins). live marks rt as the running
+// runtime, whose pools are shared.
+func (s *Server) adminScope(rt *runtime, live bool) *admin.Scope {
+	sc := &admin.Scope{
+		Token:      s.adm.token,
+		Hosts:      s.adm.hosts,
+		ServerName: rt.hosts[0].serverName,
+		Persist:    rt.cfg.BalancerPersist,
+		Growth:     rt.cfg.BalancerGrowth,
+		Build:      s.builder(rt, live),
+	}
+	seen := make(map[string]bool)
+	for _, vh := range rt.hosts {
+		for _, name := range sortedBalancers(vh) {
+			if !seen[name] {
+				seen[name] = true
+				sc.Entries = append(sc.Entries, admin.Entry{Bal: vh.balancers[name], Configured: configuredBalancer(rt, vh, name)})
+			}
+		}
+	}
+	return sc
+}
+
+// managerScope is what a manager location of the host serving host shows:
+// that host's balancers, behind its Require rules.
+func (s *Server) managerScope(host []byte, path string) *admin.Scope {
+	rt := s.rt.Load()
+	vh := rt.vhostFor(host)
+	i := slices.IndexFunc(vh.managers, func(m config.Manager) bool { return m.Path == path })
+	if i < 0 {
+		// Gone in a reload since the request was routed.
+		return &admin.Scope{Prefix: strings.TrimSuffix(path, "/"), Location: true, Require: []string{"all denied"}}
+	}
+	sc := &admin.Scope{
+		Prefix:     strings.TrimSuffix(path, "/"),
+		Location:   true,
+		Require:    vh.managers[i].Require,
+		ServerName: vh.serverName,
+		Persist:    rt.cfg.BalancerPersist,
+		Growth:     rt.cfg.BalancerGrowth,
+		Build:      s.builder(rt, true),
+	}
+	for _, h := range append([]*config.Host{vh.cfg}, rt.cfg.Main) {
+		for _, n := range append([]string{h.ServerName}, h.ServerAliases...) {
+			if n = hostName(n); n != "" {
+				sc.Hosts = append(sc.Hosts, n)
+			}
+		}
+	}
+	for _, name := range sortedBalancers(vh) {
+		sc.Entries = append(sc.Entries, admin.Entry{Bal: vh.balancers[name], Configured: configuredBalancer(rt, vh, name)})
+	}
+	return sc
+}
+
+// manage serves a request for one of vh's manager locations, reporting
+// whether it did. It is the request path's only contact with the admin.
+func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
+	path := ctx.Path()
+	for i := range vh.managers {
+		mp := vh.managers[i].Path
+		if !managerPath(path, mp) {
+			continue
+		}
+		host := append([]byte(nil), ctx.Host()...)
+		s.adm.a.Serve(ctx, func() *admin.Scope { return s.managerScope(host, mp) })
+		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+		return true
+	}
+	return false
+}
+
+// managerPath is matchPrefix for a manager's path, without converting it.
+func managerPath(path []byte, prefix string) bool {
+	if len(path) < len(prefix) || string(path[:len(prefix)]) != prefix {
+		return false
+	}
+	n := len(prefix)
+	return len(path) == n || prefix[n-1] == '/' || path[n] == '/'
+}
+
+func sortedBalancers(vh *vhost) []string {
+	names := make([]string, 0, len(vh.balancers))
+	for name := range vh.balancers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// configuredBalancer is balancer name as vh's configuration (or the main
+// server's, which vh inherits) defines it; nil for an implicit one.
+func configuredBalancer(rt *runtime, vh *vhost, name string) *config.Balancer {
+	if b := vh.cfg.Balancer(name); b != nil {
+		return b
+	}
+	return rt.cfg.Main.Balancer(name)
+}
+
+// builder builds snapshots for rt with pools as runtime.go builds them. A
+// member rt already has keeps its pool: the admin never changes connection
+// settings, and its ID fixes its URL.
+func (s *Server) builder(rt *runtime, live bool) admin.Builder {
+	return func(bc *config.Balancer) (*pool.Snapshot, error) {
+		snap, err := pool.NewSnapshot(s.reg, bc)
+		if err != nil {
+			return nil, err
+		}
+		hc := rt.cfg.Main
+		for _, vh := range rt.hosts {
+			if vh.cfg.Balancer(bc.Name) != nil {
+				hc = vh.cfg
+				break
+			}
+		}
+		for _, m := range snap.Members {
+			be := rt.backends[m.ID]
+			switch {
+			case be != nil:
+			case !live:
+				// rt is not serving yet: its map is still ours.
+				be = pool.NewBackend(m, backendOptions(m.Params, hc))
+				rt.backends[m.ID] = be
+			default:
+				be = s.adm.backends[m.ID]
+				if be == nil {
+					be = pool.NewBackend(m, backendOptions(m.Params, hc))
+					s.adm.backends[m.ID] = be
+				}
+			}
+			m.Backend = be
+		}
+		return snap, nil
+	}
+}
+
+// ListenAdmin opens the admin listener: host:port, or unix:/path (a stale
+// socket file is replaced; the new one is mode 0600).
+func ListenAdmin(addr string) (net.Listener, error) {
+	path, unix := strings.CutPrefix(addr, "unix:")
+	if !unix {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on admin address %q: %w", addr, err)
+		}
+		return ln, nil
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on admin socket %q: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("cannot restrict admin socket %q: %w", path, err)
+	}
+	return ln, nil
+}
+
+// ServeAdmin serves the admin API, page and /metrics on ln until Shutdown.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.mu.Lock()
+	if s.adm.fs == nil {
+		s.adm.fs = &fasthttp.Server{
+			Handler: func(ctx *fasthttp.RequestCtx) {
+				s.adm.a.Serve(ctx, func() *admin.Scope { return s.adminScope(s.rt.Load(), true) })
+			},
+			ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+				status := fasthttp.StatusBadRequest
+				if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+					status = fasthttp.StatusRequestEntityTooLarge
+				}
+				ctx.SetStatusCode(status)
+				ctx.SetContentType("application/json")
+				ctx.SetBodyString(`{"error":"` + fasthttp.StatusMessage(status) + `"}` + "\n")
+			},
+			NoDefaultServerHeader: true,
+			MaxRequestBodySize:    64 << 10,
+			ReadTimeout:           30 * time.Second,
+			WriteTimeout:          30 * time.Second,
+			IdleTimeout:           60 * time.Second,
+			CloseOnShutdown:       true,
+			Logger:                slogPrinter{s.log},
+		}
+	}
+	fs := s.adm.fs
+	s.mu.Unlock()
+	err := fs.Serve(ln)
+	if s.closing.Load() {
+		return nil
+	}
+	return err
+}
+
+// stopAdmin ends drain waits and the admin listener.
+func (s *Server) stopAdmin(ctx context.Context) {
+	s.adm.a.Close()
+	s.mu.Lock()
+	fs := s.adm.fs
+	s.mu.Unlock()
+	if fs != nil {
+		_ = fs.ShutdownWithContext(ctx)
+	}
+}

@@ -1,0 +1,94 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+const managerConf = `
+<Proxy balancer://b>
+    BalancerMember http://BACKEND route=r1
+</Proxy>
+ProxyPass / balancer://b/
+<Location "/balancer-manager">
+    SetHandler balancer-manager
+    Require all granted
+</Location>
+`
+
+// TestManagerLocation: the manager answers at its location, before the
+// ProxyPass rules; everything else is proxied.
+func TestManagerLocation(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
+	s, c := startProxy(t, managerConf, be)
+	do := func(method, uri, body string, hdr ...string) *fasthttp.Response {
+		t.Helper()
+		req, resp := fasthttp.AcquireRequest(), new(fasthttp.Response)
+		defer fasthttp.ReleaseRequest(req)
+		req.Header.SetMethod(method)
+		req.SetRequestURI("http://127.0.0.1" + uri)
+		if body != "" {
+			req.Header.SetContentType("application/json")
+			req.SetBodyString(body)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	r := do("GET", "/balancer-manager/api/balancers/b", "")
+	if r.StatusCode() != 200 || !strings.Contains(string(r.Body()), `"route": "r1"`) || len(r.Header.Peek("ETag")) == 0 {
+		t.Fatalf("GET: %d %s", r.StatusCode(), r.Body())
+	}
+	r = do("PATCH", "/balancer-manager/api/balancers/b/members/r1", `{"loadfactor":5}`, "If-Match", string(r.Header.Peek("ETag")))
+	if r.StatusCode() != 412 {
+		t.Errorf("balancer ETag on a member: %d", r.StatusCode())
+	}
+	r = do("PATCH", "/balancer-manager/api/balancers/b/members/r1", `{"loadfactor":5}`, "If-Match", "*")
+	if r.StatusCode() != 200 {
+		t.Fatalf("PATCH: %d %s", r.StatusCode(), r.Body())
+	}
+	bal := s.rt.Load().hosts[0].balancers["b"]
+	if m := bal.Load().Members[0]; m.LBFactor != 500 || m.Backend == nil {
+		t.Errorf("member after PATCH: %+v", m)
+	}
+	for _, uri := range []string{"/", "/balancer-managerX", "/x/balancer-manager"} {
+		if r := do("GET", uri, ""); r.StatusCode() != 200 || string(r.Body()) != "backend" {
+			t.Errorf("GET %s: %d %q, want it proxied", uri, r.StatusCode(), r.Body())
+		}
+	}
+	if r := do("GET", "/balancer-manager", ""); r.StatusCode() != 301 {
+		t.Errorf("bare location: %d", r.StatusCode())
+	}
+	// Metrics live on the admin listener only.
+	if r := do("GET", "/balancer-manager/metrics", ""); r.StatusCode() != 404 {
+		t.Errorf("metrics on a location: %d", r.StatusCode())
+	}
+}
+
+// TestAdminMemberBackends: a member added by the admin gets a pool; one
+// whose settings did not change keeps its pool.
+func TestAdminMemberBackends(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
+	s, _ := startProxy(t, managerConf, be)
+	rt := s.rt.Load()
+	bal := rt.hosts[0].balancers["b"]
+	old := bal.Load().Members[0].Backend
+	bc := *bal.Load().Config
+	bc.Members = append(bc.Members[:1:1], bc.Members[0])
+	nm := *bc.Members[1]
+	nm.URL = "http://127.0.0.1:1"
+	bc.Members[1] = &nm
+	snap, err := s.builder(rt, true)(&bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Members[0].Backend != old || snap.Members[1].Backend == nil || snap.Members[1].Backend == old {
+		t.Errorf("pools: kept %v, new %v", snap.Members[0].Backend == old, snap.Members[1].Backend)
+	}
+}

@@ -1,0 +1,465 @@
+package server
+
+import (
+	"mime"
+	"net"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/lb"
+	"github.com/sluiceproxy/sluice/modheaders"
+	"github.com/sluiceproxy/sluice/modrewrite"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// mods is the mod_rewrite / mod_headers / ErrorDocument state of one
+// runtime, built on the first request that needs it. A config that uses
+// none of them gets none = true, and the request path stays untouched.
+type mods struct {
+	rt    *runtime
+	none  bool
+	hosts map[*vhost]*hostMods
+	// wild are the vhosts with wildcard ServerAlias patterns, in order.
+	wild []wildHost
+}
+
+type wildHost struct {
+	vh       *vhost
+	patterns []string
+}
+
+// hostMods is one vhost's merged rules: Apache's inheritance from the
+// main server already applied.
+type hostMods struct {
+	rewrite   []*modrewrite.Rules // host-level lists, in run order
+	locations []scopedRewrite
+	headers   []scopedHeader
+	requestH  []scopedHeader
+	docs      map[int]*config.ErrorDocument
+	docRoot   string
+	// targets are the routes of [P] rules.
+	targets map[*modrewrite.Rule]*route
+}
+
+type scope struct {
+	prefix []byte
+	re     *regexp.Regexp
+}
+
+func (sc *scope) matches(p []byte) bool {
+	switch {
+	case sc.re != nil:
+		return sc.re.Match(p)
+	case sc.prefix != nil:
+		return matchPrefix(p, sc.prefix)
+	}
+	return true
+}
+
+type scopedRewrite struct {
+	scope
+	rules *modrewrite.Rules
+}
+
+type scopedHeader struct {
+	scope
+	rule *modheaders.Rule
+}
+
+var (
+	modsMu   sync.Mutex
+	lastMods atomic.Pointer[mods]
+)
+
+// modsFor returns rt's mods, or nil when its config uses none. The last
+// one built is cached: steady traffic on one runtime does not allocate.
+func (s *Server) modsFor(rt *runtime) *mods {
+	md := lastMods.Load()
+	if md == nil || md.rt != rt {
+		modsMu.Lock()
+		if md = lastMods.Load(); md == nil || md.rt != rt {
+			md = s.buildMods(rt)
+			lastMods.Store(md)
+		}
+		modsMu.Unlock()
+	}
+	if md.none {
+		return nil
+	}
+	return md
+}
+
+func (s *Server) buildMods(rt *runtime) *mods {
+	md := &mods{rt: rt, hosts: map[*vhost]*hostMods{}, none: true}
+	main := rt.cfg.Main
+	for _, vh := range rt.hosts {
+		hm := s.hostMods(rt, vh, main)
+		if hm != nil {
+			md.hosts[vh] = hm
+			md.none = false
+		}
+		var wild []string
+		for _, a := range vh.cfg.ServerAliases {
+			if strings.ContainsAny(a, "*?[") {
+				wild = append(wild, strings.ToLower(a))
+			}
+		}
+		if len(wild) > 0 {
+			md.wild = append(md.wild, wildHost{vh: vh, patterns: wild})
+			md.none = false
+		}
+	}
+	return md
+}
+
+func (s *Server) hostMods(rt *runtime, vh *vhost, main *config.Host) *hostMods {
+	hc := vh.cfg
+	isMain := hc == main
+	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}, docRoot: hc.DocumentRoot}
+	if hm.docRoot == "" {
+		hm.docRoot = main.DocumentRoot
+	}
+	if rw := hc.Rewrite; rw != nil && rw.Engine {
+		own, inherited := rw.Compiled, (*modrewrite.Rules)(nil)
+		if !isMain && main.Rewrite != nil && rw.Inherit != "" {
+			inherited = main.Rewrite.Compiled
+		}
+		if rw.Inherit == "inheritbefore" {
+			own, inherited = inherited, own
+		}
+		for _, rs := range []*modrewrite.Rules{own, inherited} {
+			if rs.Len() > 0 {
+				hm.rewrite = append(hm.rewrite, rs)
+			}
+		}
+	}
+	hosts := []*config.Host{hc}
+	if !isMain {
+		hosts = []*config.Host{main, hc}
+	}
+	for _, h := range hosts {
+		for _, lr := range h.LocationRewrites {
+			if lr.Engine && lr.Compiled.Len() > 0 {
+				hm.locations = append(hm.locations, scopedRewrite{scope: newScope(lr.Scope, lr.ScopeMatch), rules: lr.Compiled})
+			}
+		}
+		for _, hr := range h.Headers {
+			hm.headers = append(hm.headers, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+		}
+		for _, hr := range h.RequestHeaders {
+			hm.requestH = append(hm.requestH, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+		}
+		for _, d := range h.ErrorDocuments {
+			hm.docs[d.Status] = d
+		}
+	}
+	lists := append([]*modrewrite.Rules(nil), hm.rewrite...)
+	for _, lr := range hm.locations {
+		lists = append(lists, lr.rules)
+	}
+	for _, rs := range lists {
+		for _, rule := range rs.List() {
+			if rule.Flags().Proxy {
+				hm.targets[rule] = s.rewriteTarget(rt, vh, rule)
+			}
+		}
+	}
+	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 {
+		return nil
+	}
+	return hm
+}
+
+func newScope(p string, match bool) scope {
+	switch {
+	case p == "":
+		return scope{}
+	case match:
+		return scope{re: regexp.MustCompile(p)} // compiled once already by config
+	}
+	return scope{prefix: []byte(p)}
+}
+
+// rewriteTarget builds the route a [P] rule proxies through: the vhost's
+// balancer of that name, or a direct worker for the rule's origin (the
+// ProxyPass worker's pool when one has the same origin).
+func (s *Server) rewriteTarget(rt *runtime, vh *vhost, rule *modrewrite.Rule) *route {
+	rc := &config.Route{Path: "/", Target: rule.Origin()}
+	if name := rule.Balancer(); name != "" {
+		rc.Target = "balancer://" + name
+		bal := vh.balancers[name]
+		if bal == nil {
+			// As ProxyPass to an undefined balancer: 503.
+			bal = pool.NewBalancer(name, &pool.Snapshot{Config: &config.Balancer{Name: name, ForceRecovery: true}})
+		}
+		return &route{cfg: rc, balancer: bal}
+	}
+	m, err := pool.NewMember(s.reg, "", rule.Origin(), config.WorkerParams{}, true)
+	if err != nil {
+		s.log.Error("cannot build rewrite target", "origin", rule.Origin(), "err", err)
+		return nil
+	}
+	if be, ok := rt.backends[m.ID]; ok {
+		m.Backend = be
+	} else {
+		m.Backend = pool.NewBackend(m, backendOptions(m.Params, vh.cfg))
+	}
+	return &route{cfg: rc, direct: m}
+}
+
+// hostFor applies wildcard ServerAlias patterns ("*.example.com") when the
+// exact lookup fell back to the default vhost.
+func (md *mods) hostFor(rt *runtime, host []byte, vh *vhost) *vhost {
+	if len(md.wild) == 0 || vh != rt.hosts[0] {
+		return vh
+	}
+	if i := lastColon(host); i >= 0 {
+		host = host[:i]
+	}
+	h := strings.ToLower(string(host))
+	for _, w := range md.wild {
+		for _, p := range w.patterns {
+			if ok, _ := path.Match(p, h); ok {
+				return w.vh
+			}
+		}
+	}
+	return vh
+}
+
+// modsReq is one request's rewrite scratch space.
+type modsReq struct {
+	st  modrewrite.State
+	req modrewrite.Request
+	env modheaders.Env
+	sc  modheaders.Scratch
+	buf []byte
+}
+
+var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
+
+func fillRequest(r *modrewrite.Request, ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
+	*r = modrewrite.Request{
+		Method: ctx.Method(), Path: ctx.Path(), RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
+		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
+		ServerName: vh.serverName, DocumentRoot: hm.docRoot,
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		r.ServerPort = strconv.Itoa(a.Port)
+	}
+	r.RemoteAddr = ctx.RemoteIP().String()
+}
+
+// rewrite runs the RewriteRules before route matching. It returns the
+// vhost to route with (wildcard aliases applied) and whether the request
+// was answered: redirected, refused, or proxied by a [P] rule. An internal
+// rewrite changes the request path and leaves routing to the caller.
+func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange) (*vhost, bool) {
+	md := s.modsFor(rt)
+	if md == nil {
+		return vh, false
+	}
+	vh = md.hostFor(rt, ctx.Host(), vh)
+	hm := md.hosts[vh]
+	if hm == nil || len(hm.rewrite) == 0 && len(hm.locations) == 0 {
+		return vh, false
+	}
+	mr := modsReqPool.Get().(*modsReq)
+	defer modsReqPool.Put(mr)
+	fillRequest(&mr.req, ctx, vh, hm)
+	st := &mr.st
+	st.Reset(mr.req.Path, mr.req.Query)
+	for _, rs := range hm.rewrite {
+		rs.Apply(st, &mr.req)
+	}
+	for i := range hm.locations {
+		if st.Done() {
+			break
+		}
+		if lr := &hm.locations[i]; lr.matches(st.Path) {
+			st.NextPhase()
+			lr.rules.Apply(st, &mr.req)
+		}
+	}
+	st.Finish(ctx.Host(), ctx.IsTLS())
+	switch st.Action {
+	case modrewrite.Respond:
+		s.fail(ctx, st.Status)
+		return vh, true
+	case modrewrite.Redirect:
+		ctx.Response.Reset()
+		ctx.SetStatusCode(st.Status)
+		ctx.Response.Header.SetBytesV("Location", st.Location)
+		ctx.Response.Header.SetContentType("text/html; charset=utf-8")
+		ctx.SetBodyString("<!DOCTYPE html>\n<html><head><title>" + strconv.Itoa(st.Status) + " " +
+			fasthttp.StatusMessage(st.Status) + "</title></head><body><h1>" + fasthttp.StatusMessage(st.Status) + "</h1></body></html>\n")
+		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+		return vh, true
+	case modrewrite.Proxy:
+		r := hm.targets[st.Rule]
+		if r == nil {
+			s.fail(ctx, fasthttp.StatusInternalServerError)
+			return vh, true
+		}
+		x.path = x.path[:0]
+		if len(st.Path) == 0 || st.Path[0] != '/' {
+			x.path = append(x.path, '/')
+		}
+		x.path = modrewrite.AppendPath(x.path, st.Path, st.NoEscape())
+		ctx.URI().SetQueryStringBytes(st.Query)
+		s.proxyRoute(ctx, rt, vh, r, x)
+		return vh, true
+	}
+	if st.Rewritten {
+		mr.buf = modrewrite.AppendPath(mr.buf[:0], st.Path, false)
+		ctx.URI().SetPathBytes(mr.buf)
+		ctx.URI().SetQueryStringBytes(st.Query)
+	}
+	return vh, false
+}
+
+// proxyRoute is handle's tail for a route chosen by a [P] rule.
+func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
+	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
+		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
+		s.tunnel(ctx, vh, r, x, proto)
+		return
+	}
+	s.proxy(ctx, rt, vh, r, x)
+}
+
+// requestHeaders runs RequestHeader rules on the outbound request. The
+// balancer has not chosen a member yet, so no BALANCER_* variable is set
+// (as in Apache, where RequestHeader runs before the proxy handler).
+func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp.RequestHeader) {
+	hm := s.hostModsFor(vh)
+	if hm == nil || len(hm.requestH) == 0 {
+		return
+	}
+	mr := modsReqPool.Get().(*modsReq)
+	defer modsReqPool.Put(mr)
+	fillRequest(&mr.req, ctx, vh, hm)
+	mr.env.Reset()
+	p := ctx.Path()
+	for i := range hm.requestH {
+		if rh := &hm.requestH[i]; rh.matches(p) {
+			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
+		}
+	}
+}
+
+// responseHeaders runs Header rules on a proxied response, with the
+// balancer variables Apache sets for the chosen member.
+func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+	hm := s.hostModsFor(vh)
+	if hm == nil || len(hm.headers) == 0 {
+		return
+	}
+	mr := modsReqPool.Get().(*modsReq)
+	defer modsReqPool.Put(mr)
+	fillRequest(&mr.req, ctx, vh, hm)
+	balancerEnv(&mr.env, ctx, m, snap, x)
+	s.applyHeaders(ctx, hm, mr, false)
+}
+
+func (s *Server) applyHeaders(ctx *fasthttp.RequestCtx, hm *hostMods, mr *modsReq, errorPage bool) {
+	p := ctx.Path()
+	for i := range hm.headers {
+		if rh := &hm.headers[i]; rh.matches(p) {
+			rh.rule.Apply(&ctx.Response.Header, &mr.req, &mr.env, errorPage, &mr.sc)
+		}
+	}
+}
+
+// balancerEnv sets the variables mod_proxy_balancer exports (apache.md
+// §4.7): BALANCER_ROUTE_CHANGED when the balancer is sticky and the request
+// did not reach the member of the route it asked for.
+func balancerEnv(env *modheaders.Env, ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+	env.Reset()
+	if snap == nil || m == nil {
+		return
+	}
+	bc := snap.Config
+	env.SetString(modheaders.BalancerName, "balancer://"+bc.Name)
+	env.SetString(modheaders.BalancerWorkerName, m.Name)
+	env.SetString(modheaders.BalancerWorkerRoute, m.Route)
+	if bc.StickyCookie == "" && bc.StickyURLParam == "" {
+		return
+	}
+	if len(x.route) > 0 {
+		env.Set(modheaders.BalancerSessionRoute, x.route)
+		name := bc.StickyCookie
+		if _, src := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx)); src == lb.StickyURL {
+			name = bc.StickyURLParam
+		}
+		env.SetString(modheaders.BalancerSessionSticky, name)
+	}
+	if len(x.route) == 0 || string(x.route) != m.Route {
+		env.SetString(modheaders.BalancerRouteChanged, "1")
+	}
+}
+
+// hostModsFor finds vh's rules in the current runtime's mods; a request
+// that straddles a reload finds none and keeps its response as is.
+func (s *Server) hostModsFor(vh *vhost) *hostMods {
+	md := s.modsFor(s.rt.Load())
+	if md == nil {
+		return nil
+	}
+	return md.hosts[vh]
+}
+
+// errorResponse writes sluice's error page for status, or the vhost's
+// ErrorDocument, then runs the Header always rules.
+func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
+	errorPage(ctx, status)
+	rt := s.rt.Load()
+	md := s.modsFor(rt)
+	if md == nil {
+		return
+	}
+	vh := md.hostFor(rt, ctx.Host(), rt.vhostFor(ctx.Host()))
+	hm := md.hosts[vh]
+	if hm == nil {
+		return
+	}
+	if d := hm.docs[status]; d != nil {
+		errorDocument(ctx, d)
+	}
+	if len(hm.headers) > 0 {
+		mr := modsReqPool.Get().(*modsReq)
+		defer modsReqPool.Put(mr)
+		fillRequest(&mr.req, ctx, vh, hm)
+		mr.env.Reset()
+		s.applyHeaders(ctx, hm, mr, true)
+	}
+}
+
+// errorDocument replaces the body of an error response: a file read when
+// the config loaded, a message, or a redirect to a URL (302, as Apache).
+func errorDocument(ctx *fasthttp.RequestCtx, d *config.ErrorDocument) {
+	switch {
+	case d.URL != "":
+		ctx.SetStatusCode(fasthttp.StatusFound)
+		ctx.Response.Header.Set("Location", d.URL)
+	case d.Message != "":
+		ctx.SetBodyString(d.Message)
+	case d.Body != nil:
+		ct := mime.TypeByExtension(path.Ext(d.Path))
+		if ct == "" {
+			ct = "text/html; charset=utf-8"
+		}
+		ctx.Response.Header.SetContentType(ct)
+		ctx.SetBody(d.Body)
+	}
+}
