@@ -305,7 +305,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 	}
 	fs := s.adm.fs
 	s.mu.Unlock()
-	err := fs.Serve(ln)
+	err := fs.Serve(&patientListener{Listener: ln, log: s.log})
 	if s.closing.Load() {
 		return nil
 	}

@@ -116,7 +116,7 @@ func firstListen(cfg *config.Config) string {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.fs.Serve(ln)
+	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log})
 	if s.closing.Load() {
 		return nil
 	}

@@ -11,8 +11,11 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const limitsYAML = `
@@ -330,4 +333,57 @@ func waitCount(t *testing.T, b *rawBackend, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// setNoFile lowers pid's soft RLIMIT_NOFILE to n (prlimit(2)).
+func setNoFile(t *testing.T, pid int, n uint64) {
+	t.Helper()
+	var cur syscall.Rlimit
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_NOFILE, 0,
+		uintptr(unsafe.Pointer(&cur)), 0, 0); errno != 0 {
+		t.Fatalf("cannot read RLIMIT_NOFILE of %d: %v", pid, errno)
+	}
+	lim := syscall.Rlimit{Cur: n, Max: cur.Max}
+	if _, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_NOFILE,
+		uintptr(unsafe.Pointer(&lim)), 0, 0, 0); errno != 0 {
+		t.Fatalf("cannot set RLIMIT_NOFILE of %d: %v", pid, errno)
+	}
+}
+
+// TestAcceptSurvivesEMFILE (RES-05): with its file descriptors used up,
+// sluice cannot accept; once the clients leave it must serve again.
+func TestAcceptSurvivesEMFILE(t *testing.T) {
+	b := newBackend(t, "B", nil)
+	s := startSluice(t, writeConfig(t, t.TempDir(), "emfile.yaml", `
+listen: ["127.0.0.1:0"]
+server:
+  routes: [{path: /, target: "http://{B}/"}]
+`, "{B}", b.addr))
+	servedAgain(t, s.Addr())
+	pid := s.cmd.Process.Pid
+	setNoFile(t, pid, uint64(openFiles(t, pid)+4))
+	var wg sync.WaitGroup
+	conns := make([]net.Conn, 40)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err) // the kernel accepts into the backlog
+		}
+		conns[i] = c
+		wg.Go(func() {
+			_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+			_, _ = io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+			_, _ = io.Copy(io.Discard, c)
+		})
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	select {
+	case <-s.exited:
+		t.Fatalf("sluice exited when accept failed: %v", s.exitErr())
+	default:
+	}
+	servedAgain(t, s.Addr())
 }

@@ -119,6 +119,7 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	srv.SetVersion(version)
 	if err := srv.UseState(st.dir, st.ignore); err != nil {
 		return err
 	}
