@@ -5,9 +5,9 @@ BIN         := bin
 # staticcheck 2026.2.2 (module v0.8.2), pinned.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
-BENCH_PKGS  := ./rewrite ./headers ./lb ./server
+BENCH_PKGS  := ./rewrite ./headers ./lb ./server ./pool ./hcheck ./hcheck/hcexpr ./modrewrite
 
-.PHONY: build run test lint fuzz-smoke bench clean
+.PHONY: build run test lint fuzz-smoke bench soak clean
 
 build:
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
@@ -31,6 +31,8 @@ test: lint chromium
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -timeout 12m ./...
+	$(MAKE) --no-print-directory fuzz-smoke FUZZTIME=200x
+	$(MAKE) --no-print-directory bench-smoke
 
 lint:
 	$(GO) run $(STATICCHECK) ./...
@@ -63,6 +65,11 @@ bench:
 bench-smoke:
 	sh benchmarks/install.sh
 	$(GO) run ./benchmarks -smoke
+
+# The long soak (threats.md §7): five minutes of mixed load while members are
+# killed every 20 s and the config reloaded every 10 s. make test runs 30 s.
+soak:
+	SOAK_DURATION=$${SOAK_DURATION:-5m} $(GO) test -count=1 -timeout 15m -run '^TestSoak$$' -v ./cmd/sluice
 
 clean:
 	rm -rf $(BIN)
