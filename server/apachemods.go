@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"mime"
 	"net"
 	"path"
@@ -8,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -20,12 +20,9 @@ import (
 )
 
 // mods is the mod_rewrite / mod_headers / ErrorDocument state of one
-// runtime, built on the first request that needs it. A config that uses
-// none of them gets none = true, and the request path stays untouched.
+// runtime, built with it; a config that uses none of them has none, and the
+// request path stays untouched. Each vhost's own rules are in vhost.mods.
 type mods struct {
-	rt    *runtime
-	none  bool
-	hosts map[*vhost]*hostMods
 	// wild are the vhosts with wildcard ServerAlias patterns, in order.
 	wild []wildHost
 }
@@ -73,37 +70,19 @@ type scopedHeader struct {
 	rule *modheaders.Rule
 }
 
-var (
-	modsMu   sync.Mutex
-	lastMods atomic.Pointer[mods]
-)
-
-// modsFor returns rt's mods, or nil when its config uses none. The last
-// one built is cached: steady traffic on one runtime does not allocate.
-func (s *Server) modsFor(rt *runtime) *mods {
-	md := lastMods.Load()
-	if md == nil || md.rt != rt {
-		modsMu.Lock()
-		if md = lastMods.Load(); md == nil || md.rt != rt {
-			md = s.buildMods(rt)
-			lastMods.Store(md)
-		}
-		modsMu.Unlock()
-	}
-	if md.none {
-		return nil
-	}
-	return md
-}
-
-func (s *Server) buildMods(rt *runtime) *mods {
-	md := &mods{rt: rt, hosts: map[*vhost]*hostMods{}, none: true}
+// buildMods compiles the runtime's rewrite, header and ErrorDocument
+// rules into its vhosts; it returns nil when the config uses none.
+func buildMods(rt *runtime, b *builder) (*mods, error) {
+	md, used := &mods{}, false
 	main := rt.cfg.Main
 	for _, vh := range rt.hosts {
-		hm := s.hostMods(rt, vh, main)
+		hm, err := hostModsOf(vh, main, b)
+		if err != nil {
+			return nil, err
+		}
 		if hm != nil {
-			md.hosts[vh] = hm
-			md.none = false
+			vh.mods = hm
+			used = true
 		}
 		var wild []string
 		for _, a := range vh.cfg.ServerAliases {
@@ -113,13 +92,16 @@ func (s *Server) buildMods(rt *runtime) *mods {
 		}
 		if len(wild) > 0 {
 			md.wild = append(md.wild, wildHost{vh: vh, patterns: wild})
-			md.none = false
+			used = true
 		}
 	}
-	return md
+	if !used {
+		return nil, nil
+	}
+	return md, nil
 }
 
-func (s *Server) hostMods(rt *runtime, vh *vhost, main *config.Host) *hostMods {
+func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	hc := vh.cfg
 	isMain := hc == main
 	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}, docRoot: hc.DocumentRoot}
@@ -167,14 +149,18 @@ func (s *Server) hostMods(rt *runtime, vh *vhost, main *config.Host) *hostMods {
 	for _, rs := range lists {
 		for _, rule := range rs.List() {
 			if rule.Flags().Proxy {
-				hm.targets[rule] = s.rewriteTarget(rt, vh, rule)
+				r, err := rewriteTarget(vh, rule, b)
+				if err != nil {
+					return nil, err
+				}
+				hm.targets[rule] = r
 			}
 		}
 	}
 	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 {
-		return nil
+		return nil, nil
 	}
-	return hm
+	return hm, nil
 }
 
 func newScope(p string, match bool) scope {
@@ -190,7 +176,7 @@ func newScope(p string, match bool) scope {
 // rewriteTarget builds the route a [P] rule proxies through: the vhost's
 // balancer of that name, or a direct worker for the rule's origin (the
 // ProxyPass worker's pool when one has the same origin).
-func (s *Server) rewriteTarget(rt *runtime, vh *vhost, rule *modrewrite.Rule) *route {
+func rewriteTarget(vh *vhost, rule *modrewrite.Rule, b *builder) (*route, error) {
 	rc := &config.Route{Path: "/", Target: rule.Origin()}
 	if name := rule.Balancer(); name != "" {
 		rc.Target = "balancer://" + name
@@ -199,19 +185,14 @@ func (s *Server) rewriteTarget(rt *runtime, vh *vhost, rule *modrewrite.Rule) *r
 			// As ProxyPass to an undefined balancer: 503.
 			bal = pool.NewBalancer(name, &pool.Snapshot{Config: &config.Balancer{Name: name, ForceRecovery: true}})
 		}
-		return &route{cfg: rc, balancer: bal}
+		return &route{cfg: rc, balancer: bal}, nil
 	}
-	m, err := pool.NewMember(s.reg, "", rule.Origin(), config.WorkerParams{}, true)
+	m, err := pool.NewMember(b.reg, "", rule.Origin(), config.WorkerParams{}, true)
 	if err != nil {
-		s.log.Error("cannot build rewrite target", "origin", rule.Origin(), "err", err)
-		return nil
+		return nil, fmt.Errorf("RewriteRule [P] target %q: %w", rule.Origin(), err)
 	}
-	if be, ok := rt.backends[m.ID]; ok {
-		m.Backend = be
-	} else {
-		m.Backend = pool.NewBackend(m, backendOptions(m.Params, vh.cfg))
-	}
-	return &route{cfg: rc, direct: m}
+	m.Backend = b.backend(m, vh.cfg)
+	return &route{cfg: rc, direct: m}, nil
 }
 
 // hostFor applies wildcard ServerAlias patterns ("*.example.com") when the
@@ -262,12 +243,12 @@ func fillRequest(r *modrewrite.Request, ctx *fasthttp.RequestCtx, vh *vhost, hm 
 // was answered: redirected, refused, or proxied by a [P] rule. An internal
 // rewrite changes the request path and leaves routing to the caller.
 func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange) (*vhost, bool) {
-	md := s.modsFor(rt)
+	md := rt.mods
 	if md == nil {
 		return vh, false
 	}
 	vh = md.hostFor(rt, ctx.Host(), vh)
-	hm := md.hosts[vh]
+	hm := vh.mods
 	if hm == nil || len(hm.rewrite) == 0 && len(hm.locations) == 0 {
 		return vh, false
 	}
@@ -342,7 +323,7 @@ func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r 
 // balancer has not chosen a member yet, so no BALANCER_* variable is set
 // (as in Apache, where RequestHeader runs before the proxy handler).
 func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp.RequestHeader) {
-	hm := s.hostModsFor(vh)
+	hm := vh.mods
 	if hm == nil || len(hm.requestH) == 0 {
 		return
 	}
@@ -361,7 +342,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 // responseHeaders runs Header rules on a proxied response, with the
 // balancer variables Apache sets for the chosen member.
 func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Member, snap *pool.Snapshot, x *exchange) {
-	hm := s.hostModsFor(vh)
+	hm := vh.mods
 	if hm == nil || len(hm.headers) == 0 {
 		return
 	}
@@ -409,27 +390,17 @@ func balancerEnv(env *modheaders.Env, ctx *fasthttp.RequestCtx, m *pool.Member, 
 	}
 }
 
-// hostModsFor finds vh's rules in the current runtime's mods; a request
-// that straddles a reload finds none and keeps its response as is.
-func (s *Server) hostModsFor(vh *vhost) *hostMods {
-	md := s.modsFor(s.rt.Load())
-	if md == nil {
-		return nil
-	}
-	return md.hosts[vh]
-}
-
 // errorResponse writes sluice's error page for status, or the vhost's
 // ErrorDocument, then runs the Header always rules.
 func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	errorPage(ctx, status)
 	rt := s.rt.Load()
-	md := s.modsFor(rt)
+	md := rt.mods
 	if md == nil {
 		return
 	}
 	vh := md.hostFor(rt, ctx.Host(), rt.vhostFor(ctx.Host()))
-	hm := md.hosts[vh]
+	hm := vh.mods
 	if hm == nil {
 		return
 	}

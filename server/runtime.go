@@ -26,6 +26,7 @@ type runtime struct {
 	maxBody    int64
 	clientBody time.Duration // idle limit between two request body reads
 	exprs      hcheck.Exprs  // ProxyHCExpr conditions, compiled
+	mods       *mods         // rewrite/header rules; nil when the config has none
 }
 
 // vhost is one <VirtualHost> (or the main server) ready to serve.
@@ -38,6 +39,7 @@ type vhost struct {
 	cookies    *rewrite.CookieMap
 	fwd        *headers.Forwarder
 	balancers  map[string]*pool.Balancer
+	mods       *hostMods // RewriteRule, Header, ErrorDocument; nil when none
 }
 
 // builder carries what building a runtime shares across hosts.
@@ -92,6 +94,9 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 	rt.backends = b.backends
 	rt.exprs, err = hcheck.CompileExprs(cfg.HCExprs)
 	if err != nil {
+		return nil, err
+	}
+	if rt.mods, err = buildMods(rt, b); err != nil {
 		return nil, err
 	}
 	return rt, nil

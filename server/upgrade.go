@@ -163,6 +163,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		copyResponseHeaders(ctx, vh, resp, x)
 		ctx.SetStatusCode(resp.StatusCode())
 		vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
+		s.responseHeaders(ctx, vh, m, snap, x)
 		ctx.SetBody(resp.Body())
 		s.observe(ctx, m, nil, s.now())
 		s.access.log(ctx, s.now(), len(resp.Body()))
@@ -180,6 +181,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	copyResponseHeaders(ctx, vh, resp, x)
 	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
+	s.responseHeaders(ctx, vh, m, snap, x)
 	s.observe(ctx, m, nil, s.now())
 	s.access.log(ctx, s.now(), 0)
 
