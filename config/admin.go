@@ -24,6 +24,9 @@ func (c *checker) admin() error {
 			return c.fail(a, Pos{}, "hosts", h, "must be host names without port")
 		}
 	}
+	if a.Listen == "off" {
+		return nil
+	}
 	if a.Listen == "" {
 		if n > 0 || len(a.Hosts) > 0 {
 			return c.fail(a, Pos{}, "listen", "", "the admin settings need listen: host:port or unix:/path")

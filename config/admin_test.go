@@ -36,6 +36,7 @@ func TestAdminAccepted(t *testing.T) {
 		"  listen: unix:/run/sluice/admin.sock\n",
 		"  listen: 0.0.0.0:9090\n  token_file: /etc/sluice/token\n  hosts: [admin.example.com]\n",
 		"  listen: 0.0.0.0:9090\n  token_env: SLUICE_TOKEN\n",
+		"  listen: \"off\"\n",
 	} {
 		if _, err := ParseYAML("t.yaml", []byte("listen: [':80']\nadmin:\n"+admin)); err != nil {
 			t.Errorf("%q: %v", admin, err)

@@ -30,6 +30,10 @@ import (
 	"github.com/sluiceproxy/sluice/server"
 )
 
+// defaultAdminListen is where the admin API listens when the config does
+// not say.
+const defaultAdminListen = "127.0.0.1:9090"
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -144,13 +148,24 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 		log.Info("listening", "addr", ln.Addr().String())
 		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
 	}
-	if cfg.Admin.Listen != "" {
-		ln, err := server.ListenAdmin(cfg.Admin.Listen)
-		if err != nil {
+	// The admin API listens on 127.0.0.1:9090 unless admin.listen says
+	// otherwise ("off" disables it). Only a configured address is required
+	// to bind: the default is skipped with a warning when it is taken.
+	adminAddr := cfg.Admin.Listen
+	if adminAddr == "" {
+		adminAddr = defaultAdminListen
+	}
+	if adminAddr != "off" {
+		ln, err := server.ListenAdmin(adminAddr)
+		switch {
+		case err == nil:
+			log.Info("admin listening", "addr", ln.Addr().String())
+			go func() { serveErr <- srv.ServeAdmin(ln) }()
+		case cfg.Admin.Listen != "":
 			return err
+		default:
+			log.Warn("admin API not started: default address unavailable", "addr", adminAddr, "err", err)
 		}
-		log.Info("admin listening", "addr", ln.Addr().String())
-		go func() { serveErr <- srv.ServeAdmin(ln) }()
 	}
 	log.Info("ready", "config", path, "version", version)
 	for {
