@@ -21,6 +21,7 @@ run: build
 	@echo "  curl -i http://127.0.0.1:8080/cookie      (cookie Domain/Path rewritten)"
 	@echo "  curl -i http://127.0.0.1:8080/static/x    (excluded from proxying: 404)"
 	@echo "  curl -i 'http://127.0.0.1:8080/slow?ms=500'"
+	@echo "  curl -s http://127.0.0.1:9090/api/balancers   (balancer-manager API; page at http://127.0.0.1:9090/)"
 	@echo "Ctrl-C stops everything."
 	@$(BIN)/demo-backends & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
@@ -43,13 +44,16 @@ lint:
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
 
-# Runs every Fuzz target in ./fuzz for FUZZTIME each.
+# Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
+FUZZ_PKGS ?= ./fuzz ./admin
 fuzz-smoke:
-	@set -e; targets=$$($(GO) test ./fuzz -list 'Fuzz.*' | grep '^Fuzz' || true); \
-	if [ -z "$$targets" ]; then echo "no fuzz targets in ./fuzz"; exit 1; fi; \
-	for t in $$targets; do \
-		echo "== $$t"; \
-		$(GO) test ./fuzz -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+		targets=$$($(GO) test $$pkg -list 'Fuzz.*' | grep '^Fuzz' || true); \
+		if [ -z "$$targets" ]; then echo "no fuzz targets in $$pkg"; exit 1; fi; \
+		for t in $$targets; do \
+			echo "== $$pkg $$t"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
+		done; \
 	done
 
 # Go micro-benchmarks, then the load comparison with nginx, HAProxy and Apache

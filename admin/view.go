@@ -61,6 +61,7 @@ type memberJSON struct {
 	Transferred      uint64      `json:"transferred"`
 	Read             uint64      `json:"read"`
 	Retries          uint64      `json:"retries"`
+	Errors           uint64      `json:"errors"`
 	ErrorTime        *time.Time  `json:"error_time,omitempty"`
 	Health           *healthJSON `json:"health,omitempty"`
 }
@@ -143,6 +144,7 @@ func (a *Admin) memberView(m *pool.Member) memberJSON {
 		Transferred:      st.Transferred.Load(),
 		Read:             st.Read.Load(),
 		Retries:          st.Retries.Load(),
+		Errors:           st.Errors.Load(),
 	}
 	if t := st.ErrorTime.Load(); t != 0 {
 		et := time.Unix(0, t).UTC()

@@ -37,6 +37,8 @@ type State struct {
 	ErrorTime atomic.Int64
 	// Retries counts how often E was cleared to retry the member.
 	Retries atomic.Uint64
+	// Errors counts how often the member was put in error (E).
+	Errors atomic.Uint64
 }
 
 // Flags returns the current status bits.
@@ -62,6 +64,7 @@ func (s *State) MarkError(now time.Time) bool {
 	}
 	s.ErrorTime.Store(now.UnixNano())
 	s.SetFlags(FlagError)
+	s.Errors.Add(1)
 	return true
 }
 

@@ -433,15 +433,37 @@ func (b *bodyRelay) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SupportsBodyWriteTo makes fasthttp copy the body with its pooled buffer
-// through Read (which counts bytes); without it, fasthttp's fixed-size copy
-// falls back to io.Copy, which allocates 32 KiB per response.
-func (b *bodyRelay) SupportsBodyWriteTo() bool { return false }
+// SupportsBodyWriteTo lets fasthttp hand the client connection to WriteTo,
+// which copies through a pooled 32 KiB buffer: fasthttp's own copy uses
+// 4 KiB (eight times the system calls for a large body), and without this
+// its fixed-size path falls back to io.Copy, which allocates 32 KiB per
+// response.
+func (b *bodyRelay) SupportsBodyWriteTo() bool { return true }
 
-// WriteTo completes fasthttp.BodyWriterTo; fasthttp never calls it while
-// SupportsBodyWriteTo is false, but it copies correctly through Read.
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// WriteTo copies the body to w, counting bytes as Read does.
 func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
-	return io.Copy(w, struct{ io.Reader }{b})
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	buf := *bp
+	var written int64
+	for {
+		n, rerr := b.Read(buf)
+		if n > 0 {
+			k, werr := w.Write(buf[:n])
+			written += int64(k)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
 }
 
 var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)

@@ -102,6 +102,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		MaxConnsPerIP:                 cfg.Limits.MaxConnsPerIP,
 		Concurrency:                   cfg.Limits.MaxConns,
 		CloseOnShutdown:               true,
+		ReduceMemoryUsage:             true,
 		Logger:                        slogPrinter{log},
 	}
 	return s, nil
