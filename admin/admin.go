@@ -81,6 +81,9 @@ type Options struct {
 	Now func() time.Time
 	// Resolver answers "Require host" lookups; nil is net.DefaultResolver.
 	Resolver Resolver
+	// Members is where added members may connect (SSRF defence, see
+	// policy.go); nil checks nothing. The server always sets it.
+	Members *pool.DialPolicy
 	// StateFile is where BalancerPersist keeps changes; IgnoreState starts
 	// without a state file that cannot be read.
 	StateFile   string

@@ -368,6 +368,10 @@ func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who str
 		badRequest(ctx, err)
 		return
 	}
+	if err := a.checkDestination(mc.URL); err != nil {
+		badRequest(ctx, err)
+		return
+	}
 	name := mc.URL
 	p.fresh = map[string]pool.Flags{name: status.apply(pool.FlagInit)}
 	p.changes = append([]string{"added " + name + " status " + strings.TrimSpace(status.apply(pool.FlagInit).String())}, p.changes...)

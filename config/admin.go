@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 )
 
@@ -22,6 +25,11 @@ func (c *checker) admin() error {
 	for _, h := range a.Hosts {
 		if h == "" || strings.ContainsAny(h, " \t/:@") {
 			return c.fail(a, Pos{}, "hosts", h, "must be host names without port")
+		}
+	}
+	for _, n := range a.MemberNetworks {
+		if _, err := ParseMemberNetwork(n); err != nil {
+			return c.fail(a, Pos{}, "member_networks", n, "%v", err)
 		}
 	}
 	if a.Listen == "off" {
@@ -52,6 +60,26 @@ func (c *checker) admin() error {
 		return c.fail(a, Pos{}, "listen", a.Listen, "an admin listener off loopback needs a token (token, token_file or token_env)")
 	}
 	return nil
+}
+
+// ParseMemberNetwork reads one admin.member_networks entry: a CIDR such
+// as 10.0.0.0/8, or one address.
+func ParseMemberNetwork(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, errors.New("must be a network such as 10.0.0.0/8 or an address")
+		}
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("must be a network such as 10.0.0.0/8 or an address")
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("has bits set after the prefix: write %s", p.Masked())
+	}
+	return p, nil
 }
 
 // ValidateBalancer normalizes and checks one balancer the way a config file

@@ -26,6 +26,27 @@ func TestAdminErrors(t *testing.T) {
 	f("  listen: 127.0.0.1:70000\n", `t.yaml:3: listen "127.0.0.1:70000": port "70000" must be a number between 1 and 65535`)
 	// Off loopback without a token.
 	f("  listen: '[::]:9090'\n", `t.yaml:3: listen "[::]:9090": an admin listener off loopback needs a token (token, token_file or token_env)`)
+	// member_networks entries.
+	f("  member_networks: [10.0.0.0/33]\n", `t.yaml:3: member_networks "10.0.0.0/33": must be a network such as 10.0.0.0/8 or an address`)
+	f("  member_networks: [10.0.0.1/8]\n", `t.yaml:3: member_networks "10.0.0.1/8": has bits set after the prefix: write 10.0.0.0/8`)
+	f("  member_networks: [backends.example]\n", `t.yaml:3: member_networks "backends.example": must be a network such as 10.0.0.0/8 or an address`)
+	f("  member_networks: ['fe80::1%eth0']\n", `t.yaml:3: member_networks "fe80::1%eth0": must be a network such as 10.0.0.0/8 or an address`)
+	f("  member_networks: ['010.0.0.0/8']\n", `t.yaml:3: member_networks "010.0.0.0/8": must be a network such as 10.0.0.0/8 or an address`)
+}
+
+func TestParseMemberNetwork(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.0/8":       "10.0.0.0/8",
+		"127.0.0.1":        "127.0.0.1/32",
+		"::ffff:127.0.0.1": "127.0.0.1/32",
+		"fd00::/8":         "fd00::/8",
+		"2001:db8::5":      "2001:db8::5/128",
+	} {
+		p, err := ParseMemberNetwork(in)
+		if err != nil || p.String() != want {
+			t.Errorf("%q: got %v %v, want %s", in, p, err, want)
+		}
+	}
 }
 
 func TestAdminAccepted(t *testing.T) {
@@ -37,6 +58,8 @@ func TestAdminAccepted(t *testing.T) {
 		"  listen: 0.0.0.0:9090\n  token_file: /etc/sluice/token\n  hosts: [admin.example.com]\n",
 		"  listen: 0.0.0.0:9090\n  token_env: SLUICE_TOKEN\n",
 		"  listen: \"off\"\n",
+		"  member_networks: [127.0.0.0/8, 10.1.2.3, 'fd00::/8']\n",
+		"  listen: 127.0.0.1:0\n  member_networks: [192.168.0.0/16]\n",
 	} {
 		if _, err := ParseYAML("t.yaml", []byte("listen: [':80']\nadmin:\n"+admin)); err != nil {
 			t.Errorf("%q: %v", admin, err)

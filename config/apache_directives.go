@@ -2,14 +2,14 @@ package config
 
 import (
 	"errors"
-	"fmt"
-	"net/netip"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluiceproxy/sluice/access"
 )
 
 type directiveSpec struct {
@@ -635,87 +635,33 @@ func (p *apacheParser) setHandler(d *directive) error {
 	return nil
 }
 
-// require keeps Require lines of a <Location> for its end tag; on a backend
-// (<Proxy>) only "all granted" is accepted, because ignoring a narrower rule
-// would open the backend.
+// require keeps Require lines of a <Location> or <Proxy> for its end tag,
+// each checked here so that an error names its line.
 func (p *apacheParser) require(d *directive) error {
-	if len(d.args) == 0 {
-		return d.fail("", "needs an entity type, such as ip or host")
+	ctx := p.context()
+	if ctx != ctxLocation && ctx != ctxProxy {
+		p.warn(d.pos, "Require ignored: it applies only inside <Location>, <LocationMatch> or <Proxy>")
+		return nil
 	}
-	switch p.context() {
-	case ctxLocation:
+	if _, err := access.Line(d.args); err != nil {
+		return d.fail(d.joined(), "%v", err)
+	}
+	if ctx == ctxLocation {
 		loc := p.location()
 		loc.require = append(loc.require, d)
-	case ctxProxy:
-		if !allGranted(d.args) {
-			return d.fail(d.joined(), "access control on a backend is not supported (only Require all granted)")
-		}
-	default:
-		if !allGranted(d.args) {
-			p.warn(d.pos, "Require ignored: access control is only supported in a balancer-manager <Location>")
-		}
+		return nil
 	}
+	sec := p.innermost(secProxy)
+	sec.require = append(sec.require, d)
 	return nil
 }
 
-var requireKinds = []string{"ip", "host", "local", "all granted", "all denied"}
-
-// managerRequire checks one balancer-manager Require line and returns it as
-// the model stores it ("ip 127.0.0.1 ::1").
-func managerRequire(args []string) (string, error) {
-	kind := strings.ToLower(args[0])
-	vals := args[1:]
-	switch kind {
-	case "ip":
-		if len(vals) == 0 {
-			return "", errors.New(`"Require ip" needs at least one address or network`)
-		}
-		for _, v := range vals {
-			if !validRequireIP(v) {
-				return "", fmt.Errorf("%q is not an IP address, network or address prefix", v)
-			}
-		}
-	case "host":
-		if len(vals) == 0 {
-			return "", errors.New(`"Require host" needs at least one host name`)
-		}
-	case "local":
-		if len(vals) != 0 {
-			return "", errors.New(`"Require local" takes no argument`)
-		}
-	case "all":
-		if len(vals) != 1 || !slices.Contains([]string{"granted", "denied"}, strings.ToLower(vals[0])) {
-			return "", errors.New(`"Require all" must be granted or denied`)
-		}
-		vals = []string{strings.ToLower(vals[0])}
-	default:
-		return "", fmt.Errorf("%q is not supported for balancer-manager %s", "Require "+args[0], allowed(requireKinds))
+// requireLines normalizes the Require lines of one section.
+func requireLines(ds []*directive) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		l, _ := access.Line(d.args) // checked by require
+		out = append(out, l)
 	}
-	return strings.Join(append([]string{kind}, vals...), " "), nil
-}
-
-// validRequireIP accepts what mod_authz_host does: an address, a CIDR, an
-// address/netmask, or a partial IPv4 address ("192.168.0").
-func validRequireIP(v string) bool {
-	if _, err := netip.ParsePrefix(v); err == nil {
-		return true
-	}
-	if _, err := netip.ParseAddr(v); err == nil {
-		return true
-	}
-	if a, m, ok := strings.Cut(v, "/"); ok {
-		_, e1 := netip.ParseAddr(a)
-		_, e2 := netip.ParseAddr(m)
-		return e1 == nil && e2 == nil
-	}
-	parts := strings.Split(strings.TrimSuffix(v, "."), ".")
-	if len(parts) > 3 {
-		return false
-	}
-	for _, s := range parts {
-		if n, err := strconv.Atoi(s); err != nil || n < 0 || n > 255 || s[0] == '+' {
-			return false
-		}
-	}
-	return true
+	return out
 }

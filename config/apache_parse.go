@@ -56,6 +56,8 @@ type section struct {
 	quiet bool
 	bal   *Balancer // <Proxy balancer://…>
 	loc   *location
+	// require are a <Proxy>'s Require lines.
+	require []*directive
 }
 
 // location collects a <Location> until its end tag.
@@ -279,7 +281,7 @@ func (p *apacheParser) openSection(ln logicalLine) error {
 	case "ifversion":
 		sec.kind = secIf
 	case "requireall", "requireany", "requirenone":
-		return &Error{Pos: ln.pos, Key: key, Msg: "is not supported: write the access rule as Require lines in a balancer-manager <Location>"}
+		return &Error{Pos: ln.pos, Key: key, Msg: "is not supported: write the rule as Require lines, of which any one grants (Require not is refused too)"}
 	default:
 		if strings.HasPrefix(lower, "proxy") {
 			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "is not supported (sections sluice knows: <VirtualHost>, <Proxy>, <Location>, <LocationMatch>, <If…>)"}
@@ -303,6 +305,8 @@ func (p *apacheParser) closeSection(ln logicalLine) error {
 		p.host = p.cfg.Main
 	case secLocation:
 		return p.finishLocation(&sec)
+	case secProxy:
+		return p.finishProxy(&sec)
 	}
 	return nil
 }
@@ -394,31 +398,46 @@ func (p *apacheParser) finishLocation(sec *section) error {
 		if loc.match {
 			return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a balancer-manager needs a plain <Location path>"}
 		}
-		m := Manager{Pos: sec.pos, Path: loc.path}
-		for _, d := range loc.require {
-			r, err := managerRequire(d.args)
-			if err != nil {
-				return d.fail(d.joined(), "%v", err)
-			}
-			m.Require = append(m.Require, r)
+		m := Manager{Pos: sec.pos, Path: loc.path, Require: requireLines(loc.require)}
+		if len(m.Require) == 0 {
+			m.Require = nil
 		}
 		p.host.Managers = append(p.host.Managers, m)
 		return nil
 	}
-	for _, d := range loc.require {
-		switch {
-		case allGranted(d.args):
-		case loc.route != nil:
-			return d.fail(d.joined(), "access control is only supported in a balancer-manager <Location>: this one is proxied, and ignoring the rule would open it")
-		default:
-			p.warn(d.pos, "Require ignored: access control is only supported in a balancer-manager <Location>")
-		}
+	if len(loc.require) == 0 {
+		return nil
 	}
+	if !loc.match && strings.ContainsAny(loc.path, "*?[") {
+		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a <Location> path with wildcards cannot carry Require: use <LocationMatch>"}
+	}
+	a := &Access{Pos: sec.pos, Location: loc.path, Match: loc.match, Require: requireLines(loc.require)}
+	if loc.match {
+		re, err := compileMatch(loc.path)
+		if err != nil {
+			return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: err.Error()}
+		}
+		a.Regexp = re
+	}
+	p.host.Access = append(p.host.Access, a)
 	return nil
 }
 
-func allGranted(args []string) bool {
-	return len(args) == 2 && strings.EqualFold(args[0], "all") && strings.EqualFold(args[1], "granted")
+// finishProxy keeps a <Proxy> section's Require lines.
+func (p *apacheParser) finishProxy(sec *section) error {
+	if len(sec.require) == 0 {
+		return nil
+	}
+	u, err := proxyScope(sec.arg)
+	if errors.Is(err, errUnreachableScheme) {
+		p.warn(sec.pos, "Require in <Proxy %s> ignored: sluice proxies to no such backend", sec.arg)
+		return nil
+	}
+	if err != nil {
+		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: err.Error()}
+	}
+	p.host.Access = append(p.host.Access, &Access{Pos: sec.pos, Proxy: u, Require: requireLines(sec.require)})
+	return nil
 }
 
 // include reads Include / IncludeOptional targets: a file, a directory (all

@@ -90,6 +90,10 @@ type Host struct {
 	// Managers are <Location> sections with SetHandler balancer-manager.
 	Managers []Manager `yaml:"managers,omitempty"`
 
+	// Access are the Require rules of <Location> and <Proxy> sections, in
+	// config order (model_access.go).
+	Access []*Access `yaml:"access,omitempty"`
+
 	// The mod_rewrite, mod_headers and ErrorDocument subset (model_mods.go).
 	Mods `yaml:",inline"`
 }
@@ -260,6 +264,9 @@ type Admin struct {
 	// other Host (except loopback and the listen address) are refused,
 	// which defeats DNS rebinding.
 	Hosts []string `yaml:"hosts,omitempty"`
+	// MemberNetworks (CIDRs) is where members added through the admin API
+	// may connect; empty refuses loopback, link-local and the like only.
+	MemberNetworks []string `yaml:"member_networks,omitempty"`
 }
 
 // HasToken reports whether a bearer token is configured.

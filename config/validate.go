@@ -2,13 +2,15 @@ package config
 
 import (
 	"fmt"
-	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
 	"net"
 	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluiceproxy/sluice/access"
+	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
 )
 
 // checker runs the checks both syntaxes share. idx, set for YAML, turns an
@@ -164,14 +166,14 @@ func (c *checker) host(h *Host) error {
 			if len(args) == 0 {
 				return c.fail(m, m.Pos, "require", r, "must not be empty")
 			}
-			norm, err := managerRequire(args)
+			norm, err := access.Line(args)
 			if err != nil {
 				return c.fail(m, m.Pos, "require", r, "%v", err)
 			}
 			m.Require[j] = norm
 		}
 	}
-	return nil
+	return c.access(h)
 }
 
 func (c *checker) route(r *Route) error {

@@ -24,6 +24,9 @@ type plan struct {
 	addr       string
 	tls        bool
 	serverName string
+	// policy checks where a member added through the admin may connect
+	// (threats.md ADM-04); nil for members from the config file.
+	policy *pool.DialPolicy
 
 	interval       time.Duration
 	passes, fails  int
@@ -90,6 +93,9 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 	}
 	p.serverName, _, _ = net.SplitHostPort(m.Addr)
 	p.connectTimeout, p.timeout = timeouts(m)
+	if m.Backend != nil {
+		p.policy = m.Backend.Options.Policy
+	}
 	if hp.HCExpr != "" {
 		p.expr = exprs[hp.HCExpr]
 	}

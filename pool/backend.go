@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ type BackendOptions struct {
 	// Ping > 0 sends requests with a body with Expect: 100-continue and
 	// waits this long for the member's first answer (see ping.go).
 	Ping time.Duration
+	// Policy, when set, checks every dial's resolved addresses (members
+	// added through the admin API); nil dials the address as given.
+	Policy *DialPolicy
 }
 
 // Backend is a member's keep-alive connection pool. It is safe for
@@ -109,7 +113,7 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		DisablePathNormalizing:        true,
 		IsTLS:                         m.TLS,
 		Dial: func(string) (net.Conn, error) {
-			conn, err := dialer.Dial("tcp", addr)
+			conn, err := dial(dialer, o.Policy, addr)
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
@@ -124,6 +128,20 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
 	}
 	return &Backend{Client: c, Options: o, Asked: asked}
+}
+
+// dial connects to addr, through policy when there is one.
+func dial(d *net.Dialer, policy *DialPolicy, addr string) (net.Conn, error) {
+	if policy == nil {
+		return d.Dial("tcp", addr)
+	}
+	ctx := context.Background()
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	return policy.Dial(ctx, d, addr)
 }
 
 func hostOnly(hostport string) string {

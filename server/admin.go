@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,15 @@ type adminSide struct {
 	// backends are the pools of members the admin added since the last
 	// reload, by member ID. Only builders touch it, under the admin lock.
 	backends map[string]*pool.Backend
+	// policy is where added members may connect (threats.md ADM-04),
+	// checked when they are added and at each of their dials; listen is
+	// the admin listener's address once it serves, one of the addresses
+	// the policy refuses. Both change under s.mu.
+	policy *pool.DialPolicy
+	listen net.Addr
+	// served are the proxy listeners' bound addresses (port 0 resolved),
+	// also refused to added members.
+	served []net.Addr
 }
 
 // newAdminSide sets up the admin for cfg. The state file defaults to
@@ -39,7 +50,8 @@ func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
 	if err != nil {
 		return nil, err
 	}
-	side := &adminSide{token: token, backends: make(map[string]*pool.Backend)}
+	side := &adminSide{token: token, backends: make(map[string]*pool.Backend), policy: &pool.DialPolicy{}}
+	side.setPolicy(cfg)
 	for _, h := range cfg.Admin.Hosts {
 		side.hosts = append(side.hosts, strings.ToLower(h))
 	}
@@ -52,9 +64,57 @@ func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
 		Metrics:   s.WriteMetrics,
 		Log:       s.log,
 		Now:       s.now,
+		Members:   side.policy,
 		StateFile: filepath.Join(DefaultStateDir(cfg.Source), admin.StateFileName),
 	})
 	return side, nil
+}
+
+// setPolicy gives the member policy cfg's member_networks and the
+// addresses sluice listens on: the configured listeners with a fixed port
+// and the admin listener.
+func (side *adminSide) setPolicy(cfg *config.Config) {
+	var allow []netip.Prefix
+	for _, n := range cfg.Admin.MemberNetworks {
+		if p, err := config.ParseMemberNetwork(n); err == nil { // validated
+			allow = append(allow, p)
+		}
+	}
+	var own []netip.AddrPort
+	for _, l := range cfg.Listen {
+		if ap, ok := listenAddrPort(l); ok {
+			own = append(own, ap)
+		}
+	}
+	for _, a := range append(append([]net.Addr(nil), side.served...), side.listen) {
+		if a == nil {
+			continue
+		}
+		if ap, ok := listenAddrPort(a.String()); ok {
+			own = append(own, ap)
+		}
+	}
+	side.policy.SetRules(allow, own)
+}
+
+// listenAddrPort reads a listen address ("host:port", ":port", "port"),
+// an empty or "*" host as every address; names and port 0 are skipped.
+func listenAddrPort(l string) (netip.AddrPort, bool) {
+	host, port, err := net.SplitHostPort(l)
+	if err != nil {
+		host, port = "", l
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, false
+	}
+	ip := netip.IPv6Unspecified()
+	if host != "" && host != "*" {
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, false
+		}
+	}
+	return netip.AddrPortFrom(ip, uint16(n)), true
 }
 
 // DefaultStateDir is where BalancerPersist keeps its state without
@@ -101,6 +161,7 @@ func (s *Server) UseState(dir string, ignore bool) error {
 // balancers, with no admin change in between.
 func (s *Server) publish(rt *runtime) error {
 	return s.adm.a.Restore(s.adminScope(rt, false), func() {
+		s.adm.setPolicy(rt.cfg)
 		s.rt.Store(rt)
 		clear(s.adm.backends)
 		s.metrics.sync(rt)
@@ -217,7 +278,8 @@ func configuredBalancer(rt *runtime, vh *vhost, name string) *config.Balancer {
 
 // builder builds snapshots for rt with pools as runtime.go builds them. A
 // member rt already has keeps its pool: the admin never changes connection
-// settings, and its ID fixes its URL.
+// settings, and its ID fixes its URL. Any other member was added through
+// the admin, and its pool dials through the member policy.
 func (s *Server) builder(rt *runtime, live bool) admin.Builder {
 	return func(bc *config.Balancer) (*pool.Snapshot, error) {
 		snap, err := pool.NewSnapshot(s.reg, bc)
@@ -233,16 +295,18 @@ func (s *Server) builder(rt *runtime, live bool) admin.Builder {
 		}
 		for _, m := range snap.Members {
 			be := rt.backends[m.ID]
+			o := backendOptions(m.Params, hc)
+			o.Policy = s.adm.policy
 			switch {
 			case be != nil:
 			case !live:
 				// rt is not serving yet: its map is still ours.
-				be = pool.NewBackend(m, backendOptions(m.Params, hc))
+				be = pool.NewBackend(m, o)
 				rt.backends[m.ID] = be
 			default:
 				be = s.adm.backends[m.ID]
 				if be == nil {
-					be = pool.NewBackend(m, backendOptions(m.Params, hc))
+					be = pool.NewBackend(m, o)
 					s.adm.backends[m.ID] = be
 				}
 			}
@@ -304,6 +368,10 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 		}
 	}
 	fs := s.adm.fs
+	if ln.Addr().Network() == "tcp" {
+		s.adm.listen = ln.Addr()
+		s.adm.setPolicy(s.rt.Load().cfg)
+	}
 	s.mu.Unlock()
 	err := fs.Serve(&patientListener{Listener: ln, log: s.log})
 	if s.closing.Load() {

@@ -306,19 +306,6 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	return vh, false
 }
 
-// proxyRoute is handle's tail for a route chosen by a [P] rule.
-func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
-	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
-		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
-		return
-	}
-	if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
-		s.tunnel(ctx, vh, r, x, proto)
-		return
-	}
-	s.proxy(ctx, rt, vh, r, x)
-}
-
 // requestHeaders runs RequestHeader rules on the outbound request. The
 // balancer has not chosen a member yet, so no BALANCER_* variable is set
 // (as in Apache, where RequestHeader runs before the proxy handler).

@@ -93,6 +93,16 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, fasthttp.StatusNotFound)
 		return
 	}
+	s.proxyRoute(ctx, rt, vh, r, x)
+}
+
+// proxyRoute is the tail of every proxied request, whether a ProxyPass or
+// a RewriteRule [P] chose the route: access rules, the body limit, then a
+// tunnel or a proxied exchange.
+func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
+	if !s.permit(ctx, rt, vh, r, x) {
+		return
+	}
 	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return

@@ -117,6 +117,13 @@ func firstListen(cfg *config.Config) string {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if ln.Addr().Network() == "tcp" {
+		// Added members may not point back at sluice (threats.md ADM-04).
+		s.mu.Lock()
+		s.adm.served = append(s.adm.served, ln.Addr())
+		s.adm.setPolicy(s.rt.Load().cfg)
+		s.mu.Unlock()
+	}
 	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log})
 	if s.closing.Load() {
 		return nil

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -243,7 +244,11 @@ func dialMember(m *pool.Member) (net.Conn, error) {
 	if d.Timeout <= 0 {
 		d.Timeout = o.Timeout
 	}
-	conn, err := d.Dial("tcp", m.Addr)
+	// Members added through the admin dial through its policy (ADM-04);
+	// a nil policy dials plainly.
+	ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
+	conn, err := o.Policy.Dial(ctx, &d, m.Addr)
+	cancel()
 	if err != nil {
 		return nil, &pool.DialError{Addr: m.Addr, Err: err}
 	}

@@ -119,7 +119,7 @@ func memberURI(base, balancer, member string) string {
 
 const adminYAML = `listen: ["127.0.0.1:0"]
 balancer_persist: {PERSIST}
-admin: {listen: "{ADMIN}"}
+admin: {listen: "{ADMIN}", member_networks: [127.0.0.0/8]}
 server:
   routes:
     - {path: /, target: "balancer://app/"}
@@ -174,6 +174,14 @@ func TestAdminListenerE2E(t *testing.T) {
 	if s, hdr, _ := api(t, c, "POST", base+"/api/balancers/app/members", h.Get("ETag"), `{"url":"http://`+b3.addr+`","status":"-D"}`); s != 201 || hdr.Get("Location") == "" {
 		t.Fatalf("POST: %d", s)
 	}
+	// SSRF (ADM-04): the admin listener itself is refused, inside
+	// member_networks too, and so is the metadata service outside it.
+	_, h, _ = api(t, c, "GET", base+"/api/balancers/app", "", "")
+	for _, u := range []string{base, "http://169.254.169.254", "http://0x7f.1:" + strings.Split(b3.addr, ":")[1]} {
+		if s, _, out := api(t, c, "POST", base+"/api/balancers/app/members", h.Get("ETag"), `{"url":"`+u+`"}`); s != 400 || out["field"] != "url" {
+			t.Errorf("POST %s: %d %v, want 400 on url", u, s, out)
+		}
+	}
 	_, h, _ = api(t, c, "GET", memberURI(base, "app", "r2"), "", "")
 	if s, _, out := api(t, c, "DELETE", memberURI(base, "app", "r2"), h.Get("ETag"), ""); s != 200 || out["drained"] != true {
 		t.Fatalf("DELETE: %d %v", s, out)
@@ -213,7 +221,7 @@ func TestAdminUnixSocketAndToken(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("t0ken\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, dir, "s.yaml", strings.Replace(adminYAML, `admin: {listen: "{ADMIN}"}`, `admin: {listen: "unix:{SOCK}", token_file: "{TOKEN}"}`, 1),
+	cfg := writeConfig(t, dir, "s.yaml", strings.Replace(adminYAML, `listen: "{ADMIN}"`, `listen: "unix:{SOCK}", token_file: "{TOKEN}"`, 1),
 		"{B1}", b1.addr, "{B2}", b2.addr, "{PERSIST}", "false", "{SOCK}", sock, "{TOKEN}", tokenFile)
 	startSluice(t, cfg)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {

@@ -1,0 +1,52 @@
+//go:build !race
+
+package server
+
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestRequireAllocs: ip, local and all rules add no allocation to a
+// proxied request.
+func TestRequireAllocs(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	const base = `
+<Proxy balancer://b>
+    BalancerMember http://BACKEND
+</Proxy>
+ProxyPass /p balancer://b/
+`
+	const rules = `
+<Proxy *>
+    Require ip 192.168.0.0/16 172.16
+    Require ip 10.0.0.0/8
+</Proxy>
+<Location /p>
+    Require local
+    Require ip 10.0.0.0/8
+</Location>
+<LocationMatch ^/q>
+    Require all denied
+</LocationMatch>
+`
+	run := func(c *fasthttp.Client) func() {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://front.example.com/p/x?y=1")
+		return func() {
+			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				t.Fatalf("%v %d", err, resp.StatusCode())
+			}
+		}
+	}
+	with, without := run(proxyFrom(t, base+rules, be)("10.0.0.9")), run(proxyFrom(t, base, be)("10.0.0.9"))
+	with()
+	without()
+	baseline := testing.AllocsPerRun(200, without)
+	n := testing.AllocsPerRun(200, with)
+	t.Logf("proxied request with Require rules: %.1f allocs; without: %.1f", n, baseline)
+	if n > baseline {
+		t.Fatalf("Require rules make a request allocate %.1f times instead of %.1f", n, baseline)
+	}
+}
