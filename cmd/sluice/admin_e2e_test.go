@@ -5,7 +5,6 @@ package main
 // headless Chromium.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,46 +22,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-// startSluiceArgs is startSluice with extra flags; it also waits for the
-// admin listener when the config has one.
-func startSluiceArgs(t *testing.T, args ...string) *sluiceProc {
-	t.Helper()
-	p := &sluiceProc{t: t, changed: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(sluiceBin, args...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("cannot start sluice: %v", err)
-	}
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.addLine(sc.Text())
-		}
-	}()
-	go func() {
-		<-scanned
-		err := p.cmd.Wait()
-		p.mu.Lock()
-		p.waitErr = err
-		p.mu.Unlock()
-		close(p.exited)
-	}()
-	t.Cleanup(p.cleanup)
-	p.waitMsg(0, "ready")
-	for _, l := range strings.Split(p.log(), "\n") {
-		if f := logfmt(l); f["msg"] == "listening" {
-			p.Addrs = append(p.Addrs, f["addr"])
-		}
-	}
-	return p
-}
 
 // adminAddr is the admin listener's address from the log.
 func (p *sluiceProc) adminAddr() string {

@@ -90,8 +90,14 @@ type sluiceProc struct {
 // startSluice runs `sluice -config cfg` and waits for msg=ready.
 func startSluice(t *testing.T, cfg string) *sluiceProc {
 	t.Helper()
+	return startSluiceArgs(t, "-config", cfg)
+}
+
+// startSluiceArgs runs sluice with args and waits for msg=ready.
+func startSluiceArgs(t *testing.T, args ...string) *sluiceProc {
+	t.Helper()
 	p := &sluiceProc{t: t, changed: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(sluiceBin, "-config", cfg)
+	p.cmd = exec.Command(sluiceBin, args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
