@@ -440,36 +440,31 @@ func (p *apacheParser) proxyPass(d *directive, match bool) error {
 }
 
 func (p *apacheParser) setWorkerParam(d *directive, wp *WorkerParams, key, val string) error {
-	spec := findWorkerParam(key)
+	return setParam(p, d, workerParams, "Worker", workerParamKeys, wp, key, val)
+}
+
+func (p *apacheParser) setBalancerParam(d *directive, b *Balancer, key, val string) error {
+	return setParam(p, d, balancerParams, "Balancer", balancerParamKeys, b, key, val)
+}
+
+// setParam applies one key=value of directive d to target through its
+// parameter table: unknown keys and bad values fail with d's position,
+// accepted-but-unused keys warn.
+func setParam[T any](p *apacheParser, d *directive, table []param[T], kind string, keys []string, target *T, key, val string) error {
+	spec := findParam(table, key)
 	if spec == nil {
-		return d.fail(key+"="+val, "unknown Worker parameter %s", allowed(workerParamKeys))
+		return d.fail(key+"="+val, "unknown %s parameter %s", kind, allowed(keys))
 	}
-	if err := spec.set(wp, val); err != nil {
+	if err := spec.set(target, val); err != nil {
 		return d.fail(key+"="+val, "%v", err)
 	}
 	if spec.check != nil {
-		if err := spec.check(wp); err != nil {
+		if err := spec.check(target); err != nil {
 			return d.fail(key+"="+val, "%v", err)
 		}
 	}
 	if spec.ignored != "" {
 		p.warn(d.pos, "%s %s=%s ignored: %s", d.name, key, val, spec.ignored)
-	}
-	return nil
-}
-
-func (p *apacheParser) setBalancerParam(d *directive, b *Balancer, key, val string) error {
-	spec := findBalancerParam(key)
-	if spec == nil {
-		return d.fail(key+"="+val, "unknown Balancer parameter %s", allowed(balancerParamKeys))
-	}
-	if err := spec.set(b, val); err != nil {
-		return d.fail(key+"="+val, "%v", err)
-	}
-	if spec.check != nil {
-		if err := spec.check(b); err != nil {
-			return d.fail(key+"="+val, "%v", err)
-		}
 	}
 	return nil
 }

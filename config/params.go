@@ -10,15 +10,40 @@ import (
 	"time"
 )
 
-// workerParam is one key=value worker parameter (apache.md §2). set parses
-// the Apache text into p; check validates and normalizes the typed value and
+// param is one key=value parameter of a worker (T = WorkerParams,
+// apache.md §2) or a balancer (T = Balancer, §3). set parses the Apache
+// text into the target; check validates and normalizes the typed value and
 // runs for both syntaxes, so YAML and Apache share ranges and messages.
-type workerParam struct {
+type param[T any] struct {
 	key   string
-	set   func(p *WorkerParams, v string) error
-	check func(p *WorkerParams) error
+	set   func(t *T, v string) error
+	check func(t *T) error
 	// ignored is why sluice accepts the key but does nothing with it.
 	ignored string
+}
+
+type (
+	workerParam   = param[WorkerParams]
+	balancerParam = param[Balancer]
+)
+
+// paramKeys lists a table's keys for "(allowed: …)".
+func paramKeys[T any](table []param[T]) []string {
+	keys := make([]string, len(table))
+	for i, p := range table {
+		keys[i] = p.key
+	}
+	return keys
+}
+
+// findParam returns the table entry for key, or nil.
+func findParam[T any](table []param[T], key string) *param[T] {
+	for i := range table {
+		if table[i].key == key {
+			return &table[i]
+		}
+	}
+	return nil
 }
 
 // hcKeys are the worker keys ProxyHCTemplate accepts.
@@ -99,29 +124,7 @@ var workerParams = []workerParam{
 }
 
 // workerParamKeys lists the keys for "(allowed: …)".
-var workerParamKeys = func() []string {
-	keys := make([]string, len(workerParams))
-	for i, wp := range workerParams {
-		keys[i] = wp.key
-	}
-	return keys
-}()
-
-func findWorkerParam(key string) *workerParam {
-	for i := range workerParams {
-		if workerParams[i].key == key {
-			return &workerParams[i]
-		}
-	}
-	return nil
-}
-
-// balancerParam is one balancer parameter (apache.md §3).
-type balancerParam struct {
-	key   string
-	set   func(b *Balancer, v string) error
-	check func(b *Balancer) error
-}
+var workerParamKeys = paramKeys(workerParams)
 
 var lbMethods = []string{"byrequests", "bytraffic", "bybusyness"}
 
@@ -204,22 +207,7 @@ var balancerParams = []balancerParam{
 	{key: "timeout", set: func(b *Balancer, v string) (err error) { b.Timeout, err = apacheTime(v, time.Second); return }},
 }
 
-var balancerParamKeys = func() []string {
-	keys := make([]string, len(balancerParams))
-	for i, bp := range balancerParams {
-		keys[i] = bp.key
-	}
-	return keys
-}()
-
-func findBalancerParam(key string) *balancerParam {
-	for i := range balancerParams {
-		if balancerParams[i].key == key {
-			return &balancerParams[i]
-		}
-	}
-	return nil
-}
+var balancerParamKeys = paramKeys(balancerParams)
 
 // setFailOnStatus appends codes: Apache accepts a comma or space separated
 // list, and repeated settings append.
