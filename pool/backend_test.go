@@ -105,6 +105,7 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 	}
 	defer ln.Close()
 	sent := make(chan struct{})
+	var poisoned atomic.Bool // only the first connection sends the late response
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -119,7 +120,7 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 						return
 					}
 					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-					if i == 0 {
+					if i == 0 && poisoned.CompareAndSwap(false, true) {
 						_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
 						close(sent)
 					}
