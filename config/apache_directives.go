@@ -162,17 +162,26 @@ func (p *apacheParser) serverRoot(d *directive) error {
 	return nil
 }
 
+// onOff reads the directive's single On|Off argument.
+func (d *directive) onOff() (bool, error) {
+	if len(d.args) != 1 {
+		return false, d.fail(d.joined(), "takes one argument, On or Off")
+	}
+	on, err := onOff(d.args[0])
+	if err != nil {
+		return false, d.fail(d.args[0], "%v", err)
+	}
+	return on, nil
+}
+
 func hostFlag(key string, field func(h *Host) *bool) func(p *apacheParser, d *directive) error {
 	return func(p *apacheParser, d *directive) error {
 		if err := p.only(d, ctxMain, ctxVHost); err != nil {
 			return err
 		}
-		if len(d.args) != 1 {
-			return d.fail(d.joined(), "takes one argument, On or Off")
-		}
-		on, err := onOff(d.args[0])
+		on, err := d.onOff()
 		if err != nil {
-			return d.fail(d.args[0], "%v", err)
+			return err
 		}
 		*field(p.host) = on
 		p.markSet(key)
@@ -217,12 +226,9 @@ func (p *apacheParser) proxyRequests(d *directive) error {
 	if err := p.only(d, ctxMain, ctxVHost); err != nil {
 		return err
 	}
-	if len(d.args) != 1 {
-		return d.fail(d.joined(), "takes one argument, On or Off")
-	}
-	on, err := onOff(d.args[0])
+	on, err := d.onOff()
 	if err != nil {
-		return d.fail(d.args[0], "%v", err)
+		return err
 	}
 	if on {
 		p.warn(d.pos, "ProxyRequests On ignored: sluice is not a forward proxy")
@@ -234,12 +240,9 @@ func (p *apacheParser) balancerPersist(d *directive) error {
 	if err := p.only(d, ctxMain, ctxVHost); err != nil {
 		return err
 	}
-	if len(d.args) != 1 {
-		return d.fail(d.joined(), "takes one argument, On or Off")
-	}
-	on, err := onOff(d.args[0])
+	on, err := d.onOff()
 	if err != nil {
-		return d.fail(d.args[0], "%v", err)
+		return err
 	}
 	p.cfg.BalancerPersist = p.cfg.BalancerPersist || on
 	return nil

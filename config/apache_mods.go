@@ -72,12 +72,9 @@ func (p *apacheParser) rewriteEngine(d *directive) error {
 	if err != nil {
 		return err
 	}
-	if len(d.args) != 1 {
-		return d.fail(d.joined(), "takes one argument, On or Off")
-	}
-	on, err := onOff(d.args[0])
+	on, err := d.onOff()
 	if err != nil {
-		return d.fail(d.args[0], "%v", err)
+		return err
 	}
 	rw.Engine = on
 	if p.location() == nil {

@@ -64,17 +64,6 @@ ProxyPassReverse /p balancer://b/
 // the stream, so the plain client is no baseline here.)
 func TestBalancerOptionsAllocs(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
-	const conf = `  routes:
-    - {path: /p, target: balancer://b/}
-  balancers:
-    - name: b
-      sticky_cookie: ROUTEID
-      sticky_urlparam: routeid
-      sticky_set_cookie: ON
-      retry_idempotent: ON
-      members:
-        - {url: http://BACKEND1, route: r1}
-`
 	body := make([]byte, 4000)
 	put := func(c *fasthttp.Client, resp *fasthttp.Response) func() {
 		req := fasthttp.AcquireRequest()
@@ -87,8 +76,8 @@ func TestBalancerOptionsAllocs(t *testing.T) {
 			}
 		}
 	}
-	_, with := startProxyYAML(t, strings.ReplaceAll(conf, "ON", "true"), be)
-	_, without := startProxyYAML(t, strings.ReplaceAll(conf, "ON", "false"), be)
+	_, with := startProxyYAML(t, strings.ReplaceAll(balancerOptionsConf, "ON", "true"), be)
+	_, without := startProxyYAML(t, strings.ReplaceAll(balancerOptionsConf, "ON", "false"), be)
 	resp := fasthttp.AcquireResponse()
 	options, plain := put(with, resp), put(without, resp)
 

@@ -72,3 +72,18 @@ func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
 	}
 	return s, c
 }
+
+// balancerOptionsConf is a YAML server with one sticky balancer whose
+// retry_idempotent and sticky_set_cookie read ON; callers replace ON with
+// true or false.
+const balancerOptionsConf = `  routes:
+    - {path: /p, target: balancer://b/}
+  balancers:
+    - name: b
+      sticky_cookie: ROUTEID
+      sticky_urlparam: routeid
+      sticky_set_cookie: ON
+      retry_idempotent: ON
+      members:
+        - {url: http://BACKEND1, route: r1}
+`

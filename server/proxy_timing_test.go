@@ -38,22 +38,11 @@ ProxyPassReverse /p balancer://b/
 // set (retry_idempotent and sticky_set_cookie on).
 func BenchmarkProxyPUT(b *testing.B) {
 	be := startBackend(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
-	const conf = `  routes:
-    - {path: /p, target: balancer://b/}
-  balancers:
-    - name: b
-      sticky_cookie: ROUTEID
-      sticky_urlparam: routeid
-      sticky_set_cookie: ON
-      retry_idempotent: ON
-      members:
-        - {url: http://BACKEND1, route: r1}
-`
 	body := make([]byte, 4000)
 	for _, mode := range []string{"false", "true"} {
 		name := map[string]string{"false": "streamed", "true": "replayable+cookie"}[mode]
 		b.Run(name, func(b *testing.B) {
-			_, c := startProxyYAML(b, strings.ReplaceAll(conf, "ON", mode), be)
+			_, c := startProxyYAML(b, strings.ReplaceAll(balancerOptionsConf, "ON", mode), be)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
