@@ -27,7 +27,7 @@ run: build
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/sluice -config examples/quickstart.conf
 
-test: lint chromium
+test: lint chromium etcd
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -43,6 +43,17 @@ lint:
 .PHONY: chromium
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }
+
+# The fleet tests (fleet/, cmd/sluice TestFleet*) run Debian's etcd on
+# 127.0.0.1 themselves; installed once, only when missing, without starting
+# the package's service (policy-rc.d, as benchmarks/install.sh does).
+ETCD := /usr/bin/etcd
+.PHONY: etcd
+etcd:
+	@test -x $(ETCD) || { \
+		own=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own=1; }; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server; rc=$$?; \
+		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 # Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
 FUZZ_PKGS ?= ./fuzz ./admin

@@ -88,6 +88,11 @@ type Options struct {
 	// without a state file that cannot be read.
 	StateFile   string
 	IgnoreState bool
+	// Store, in fleet mode, replaces the state file (store.go); Live is the
+	// admin listener's scope of the running configuration, where changes
+	// from the fleet are applied.
+	Store Store
+	Live  func() *Scope
 }
 
 // Admin serves the balancer-manager. Its methods are safe for concurrent use.
@@ -108,6 +113,8 @@ type Admin struct {
 	// state is the persisted document; loaded on first use.
 	state  *stateDoc
 	loaded bool
+	// fleet is nil unless Options.Store is set.
+	fleet *fleetState
 }
 
 // New returns an Admin.
@@ -120,6 +127,9 @@ func New(o Options) *Admin {
 		a.now = time.Now
 	}
 	a.failures = limiter{max: 10, window: time.Second}
+	if o.Store != nil {
+		a.fleet = newFleetState(o.Store)
+	}
 	return a
 }
 

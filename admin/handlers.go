@@ -35,7 +35,7 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 		return
 	}
 	if len(segs) == 1 {
-		sendJSON(ctx, listETag(sc), a.listView(sc))
+		sendJSON(ctx, a.listETag(sc), a.listView(sc))
 		return
 	}
 	e := sc.find(segs[1])
@@ -46,8 +46,7 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 	method := string(ctx.Method())
 	switch {
 	case len(segs) == 2 && !req.write:
-		snap := e.Bal.Load()
-		sendJSON(ctx, balancerETag(snap), a.balancerView(sc, e))
+		sendJSON(ctx, a.balancerTag(e.Bal.Load()), a.balancerView(sc, e))
 	case len(segs) == 2:
 		a.patchBalancer(ctx, sc, e, req.who)
 	case len(segs) == 3 && !req.write:
@@ -67,7 +66,7 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 		case fasthttp.MethodDelete:
 			a.removeMember(ctx, e, m, req)
 		default:
-			a.getMember(ctx, m)
+			a.getMember(ctx, e.Bal.Name, m)
 		}
 	}
 }
@@ -110,7 +109,7 @@ const (
 // getMember answers GET …/members/{id}, with ?wait=drained&timeout=30s
 // answering once the member has no request in flight (504 when the timeout
 // ends first).
-func (a *Admin) getMember(ctx *fasthttp.RequestCtx, m *pool.Member) {
+func (a *Admin) getMember(ctx *fasthttp.RequestCtx, balancer string, m *pool.Member) {
 	args := ctx.QueryArgs()
 	if args.Has("wait") {
 		if w := string(args.Peek("wait")); w != "drained" {
@@ -123,12 +122,12 @@ func (a *Admin) getMember(ctx *fasthttp.RequestCtx, m *pool.Member) {
 			return
 		}
 		if !a.drained(m.State, wait) {
-			ctx.Response.Header.Set("ETag", memberETag(m))
-			writeJSON(ctx, fasthttp.StatusGatewayTimeout, a.memberView(m))
+			ctx.Response.Header.Set("ETag", a.memberTag(balancer, m))
+			writeJSON(ctx, fasthttp.StatusGatewayTimeout, a.memberView(balancer, m))
 			return
 		}
 	}
-	sendJSON(ctx, memberETag(m), a.memberView(m))
+	sendJSON(ctx, a.memberTag(balancer, m), a.memberView(balancer, m))
 }
 
 // waitParam reads ?timeout= for drain waits.

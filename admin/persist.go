@@ -216,15 +216,38 @@ func (d *stateDoc) with(r stateBalancer) *stateDoc {
 // applyRecord rebuilds e's balancer from its current config overridden by
 // r, as Apache restores its persisted shared memory over the config: the
 // balancer settings, each member's settings and status, members the admin
-// added, less those it removed.
-func applyRecord(e *Entry, r *stateBalancer, build Builder) error {
-	bc := cloneBalancer(e.Bal.Load().Config)
+// added, less those it removed. Only the status bits in mask are restored.
+func applyRecord(e *Entry, r *stateBalancer, build Builder, mask pool.Flags) error {
+	bc, err := recordConfig(e.Bal.Load().Config, r)
+	if err != nil {
+		return err
+	}
+	snap, err := build(bc)
+	if err != nil {
+		return err
+	}
+	for _, m := range snap.Members {
+		f, ok, err := recordFlags(r, m.Name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			m.State.StoreFlags(m.State.Flags()&^mask | f&mask)
+		}
+	}
+	e.Bal.Store(snap)
+	return nil
+}
+
+// recordConfig is base overridden by r, validated.
+func recordConfig(base *config.Balancer, r *stateBalancer) (*config.Balancer, error) {
+	bc := cloneBalancer(base)
 	bc.LBMethod, bc.MaxAttempts = r.LBMethod, r.MaxAttempts
 	bc.StickyCookie, bc.StickyURLParam = r.StickyCookie, r.StickyURLParam
 	bc.NoFailover, bc.ForceRecovery = r.NoFailover, r.ForceRecovery
 	t, err := time.ParseDuration(r.Timeout)
 	if err != nil {
-		return fmt.Errorf("timeout %q: %w", r.Timeout, err)
+		return nil, fmt.Errorf("timeout %q: %w", r.Timeout, err)
 	}
 	bc.Timeout = config.Duration(t)
 	kept := bc.Members[:0]
@@ -244,25 +267,66 @@ func applyRecord(e *Entry, r *stateBalancer, build Builder) error {
 		p.LoadFactor, p.LBSet, p.Route, p.Redirect = rm.LoadFactor, rm.LBSet, rm.Route, rm.Redirect
 	}
 	if err := config.ValidateBalancer(bc); err != nil {
-		return err
+		return nil, err
 	}
-	snap, err := build(bc)
+	return bc, nil
+}
+
+// recordFlags are member name's status bits in r; ok is false when r does
+// not list it.
+func recordFlags(r *stateBalancer, name string) (f pool.Flags, ok bool, err error) {
+	i := slices.IndexFunc(r.Members, func(rm stateMember) bool { return rm.URL == name })
+	if i < 0 {
+		return 0, false, nil
+	}
+	if f, err = parseLetters(r.Members[i].Flags); err != nil {
+		return 0, false, fmt.Errorf("member %s: %w", name, err)
+	}
+	return f, true, nil
+}
+
+// recordPlan is the change that brings e to r, a record from the fleet, or
+// back to its configuration when r is nil: the balancer rebuilt from its
+// configuration, and every member's shared status bits set as r (or the
+// configuration) says.
+func recordPlan(sc *Scope, e *Entry, r *stateBalancer) (*plan, *pool.Snapshot, error) {
+	live := e.Bal.Load()
+	base := e.Configured
+	if base == nil {
+		base = live.Config
+	}
+	bc := cloneBalancer(base)
+	if r != nil {
+		var err error
+		if bc, err = recordConfig(base, r); err != nil {
+			return nil, nil, err
+		}
+	}
+	snap, err := sc.Build(bc)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	p := &plan{entry: e, cfg: bc, flags: make(map[string]flagChange, len(snap.Members))}
 	for _, m := range snap.Members {
-		i := slices.IndexFunc(r.Members, func(rm stateMember) bool { return rm.URL == m.Name })
-		if i < 0 {
-			continue
+		want, _, _ := pool.ApplyStatus(pool.FlagInit, m.Params.Status)
+		if r != nil {
+			f, ok, err := recordFlags(r, m.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				want = f
+			}
 		}
-		f, err := parseLetters(r.Members[i].Flags)
-		if err != nil {
-			return fmt.Errorf("member %s: %w", m.Name, err)
-		}
-		m.State.StoreFlags(m.State.Flags()&^adminFlags | f&adminFlags)
+		p.flags[m.Name] = flagChange{set: want & sharedFlags, clear: sharedFlags &^ want}
 	}
-	e.Bal.Store(snap)
-	return nil
+	p.members = !slices.Equal(live.Names, snap.Names)
+	p.recalc = p.members || slices.ContainsFunc(snap.Members, func(m *pool.Member) bool {
+		old := findMember(live, m.Name)
+		return old == nil || old.LBFactor != m.LBFactor
+	})
+	p.reset = bc.LBMethod != live.Config.LBMethod
+	return p, snap, nil
 }
 
 // parseLetters reads a flags string such as "DN".
@@ -288,7 +352,8 @@ func (a *Admin) UseStateFile(path string, ignore bool) {
 }
 
 // Restore resets sc's members to their configured status (D S I H R N),
-// re-applies the persisted state (when sc.Persist) to sc's balancers,
+// re-applies the persisted state (the fleet store's records in fleet mode,
+// else the state file when sc.Persist) to sc's balancers,
 // freshly built from the configuration, then runs commit, which makes them
 // live; no admin change can run in between. The server calls it
 // at start and on every reload. A state file that cannot be read is an
@@ -304,7 +369,19 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 			m.State.StoreFlags(m.State.Flags()&^etagFlags | want&etagFlags)
 		}
 	}
-	if sc.Persist {
+	switch {
+	case a.fleet != nil:
+		// A record this configuration cannot take must not stop every
+		// instance of the fleet: it is logged and the balancer kept as
+		// configured.
+		for name, fr := range a.fleet.records() {
+			if e := sc.find(name); e != nil {
+				if err := applyRecord(e, fr.rec, sc.Build, sharedFlags); err != nil {
+					a.log.Error("fleet: cannot restore a balancer from its record; kept as configured", "balancer", name, "revision", fr.rev, "err", err)
+				}
+			}
+		}
+	case sc.Persist:
 		if err := a.loadState(); err != nil {
 			return err
 		}
@@ -315,7 +392,7 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 				a.log.Warn("state file names a balancer the configuration does not have; kept", "balancer", r.Name, "file", a.opts.StateFile)
 				continue
 			}
-			if err := applyRecord(e, r, sc.Build); err != nil {
+			if err := applyRecord(e, r, sc.Build, adminFlags); err != nil {
 				return fmt.Errorf("cannot restore balancer://%s from state file %q: %w", r.Name, a.opts.StateFile, err)
 			}
 		}

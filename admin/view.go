@@ -26,6 +26,8 @@ type listJSON struct {
 	ServerName string         `json:"server_name"`
 	Persist    bool           `json:"persist"`
 	Balancers  []balancerJSON `json:"balancers"`
+	// Fleet is this instance's standing in the fleet (store.go).
+	Fleet *fleetJSON `json:"fleet,omitempty"`
 }
 
 // balancerJSON is a balancer's settings and its members.
@@ -64,6 +66,8 @@ type memberJSON struct {
 	Errors           uint64      `json:"errors"`
 	ErrorTime        *time.Time  `json:"error_time,omitempty"`
 	Health           *healthJSON `json:"health,omitempty"`
+	// Fleet is the member's health as each instance sees it (fleet mode).
+	Fleet []instanceHealthJSON `json:"fleet,omitempty"`
 }
 
 // healthJSON is a member's health-check state.
@@ -92,7 +96,7 @@ type probeJSON struct {
 }
 
 func (a *Admin) listView(sc *Scope) listJSON {
-	out := listJSON{ServerName: sc.ServerName, Persist: sc.Persist, Balancers: []balancerJSON{}}
+	out := listJSON{ServerName: sc.ServerName, Persist: sc.Persist || a.fleet != nil, Balancers: []balancerJSON{}, Fleet: a.fleetSummary()}
 	for i := range sc.Entries {
 		out.Balancers = append(out.Balancers, a.balancerView(sc, &sc.Entries[i]))
 	}
@@ -104,7 +108,7 @@ func (a *Admin) balancerView(sc *Scope, e *Entry) balancerJSON {
 	bc := snap.Config
 	v := balancerJSON{
 		Name:          e.Bal.Name,
-		ETag:          balancerETag(snap),
+		ETag:          a.balancerTag(snap),
 		LBMethod:      bc.LBMethod,
 		MaxAttempts:   snap.MaxAttempts,
 		Timeout:       bc.Timeout.D().String(),
@@ -119,17 +123,17 @@ func (a *Admin) balancerView(sc *Scope, e *Entry) balancerJSON {
 		v.LBMethod = "byrequests"
 	}
 	for _, m := range snap.Members {
-		v.Members = append(v.Members, a.memberView(m))
+		v.Members = append(v.Members, a.memberView(e.Bal.Name, m))
 	}
 	return v
 }
 
-func (a *Admin) memberView(m *pool.Member) memberJSON {
+func (a *Admin) memberView(balancer string, m *pool.Member) memberJSON {
 	st := m.State
 	f := st.Flags()
 	v := memberJSON{
 		ID:               m.Name,
-		ETag:             memberETag(m),
+		ETag:             a.memberTag(balancer, m),
 		Route:            m.Route,
 		Redirect:         m.Redirect,
 		LoadFactor:       float64(m.LBFactor) / 100,
@@ -155,6 +159,7 @@ func (a *Admin) memberView(m *pool.Member) memberJSON {
 			v.Health = healthView(h)
 		}
 	}
+	v.Fleet = a.fleetView(balancer, m)
 	return v
 }
 
@@ -269,12 +274,29 @@ func balancerETag(s *pool.Snapshot) string {
 }
 
 // listETag covers every balancer of the scope.
-func listETag(sc *Scope) string {
+func (a *Admin) listETag(sc *Scope) string {
 	d := xxhash.New()
 	for _, e := range sc.Entries {
-		_, _ = d.WriteString(balancerETag(e.Bal.Load()))
+		_, _ = d.WriteString(a.balancerTag(e.Bal.Load()))
 	}
 	return quoteTag(d.Sum64())
+}
+
+// balancerTag is s's ETag: in fleet mode the revision of its record, which
+// every instance shares, else a hash of what the admin can change.
+func (a *Admin) balancerTag(s *pool.Snapshot) string {
+	if a.fleet != nil {
+		return revTag(a.fleet.rev(s.Config.Name))
+	}
+	return balancerETag(s)
+}
+
+// memberTag is m's ETag; in fleet mode its balancer's record revision.
+func (a *Admin) memberTag(balancer string, m *pool.Member) string {
+	if a.fleet != nil {
+		return revTag(a.fleet.rev(balancer))
+	}
+	return memberETag(m)
 }
 
 func quoteTag(h uint64) string { return `"` + strconv.FormatUint(h, 16) + `"` }

@@ -46,8 +46,8 @@ func (p *plan) note(what string, old, new any) {
 }
 
 // commit validates, builds, saves and then applies p; nothing is live until
-// the state file (when persisted) has the change. It returns the snapshot
-// now live. It answers the request itself on error.
+// the fleet store or the state file (when persisted) has the change. It
+// returns the snapshot now live. It answers the request itself on error.
 func (a *Admin) commit(ctx *fasthttp.RequestCtx, sc *Scope, p *plan, who, what string) (*pool.Snapshot, bool) {
 	snap := p.entry.Bal.Load()
 	if p.cfg != nil {
@@ -68,7 +68,12 @@ func (a *Admin) commit(ctx *fasthttp.RequestCtx, sc *Scope, p *plan, who, what s
 		}
 		return p.flags[m.Name].apply(m.State.Flags())
 	}
-	if sc.Persist {
+	switch {
+	case a.fleet != nil:
+		if !a.share(ctx, p.entry, snap, after) {
+			return nil, false
+		}
+	case sc.Persist:
 		if err := a.loadState(); err != nil {
 			fail(ctx, fasthttp.StatusInternalServerError, "nothing changed: "+err.Error())
 			return nil, false
@@ -81,6 +86,15 @@ func (a *Admin) commit(ctx *fasthttp.RequestCtx, sc *Scope, p *plan, who, what s
 		}
 		a.state = doc
 	}
+	a.apply(p, snap)
+	a.log.Info("admin change", "who", who, "what", what, "change", strings.Join(p.changes, "; "))
+	return snap, true
+}
+
+// apply makes p live with snap, a local change or one from the fleet: new
+// members' flags first, then the snapshot, then the status changes and
+// Apache's lbstatus resets.
+func (a *Admin) apply(p *plan, snap *pool.Snapshot) {
 	// A new member's flags are set before it can be picked.
 	for _, m := range snap.Members {
 		if f, ok := p.fresh[m.Name]; ok {
@@ -115,14 +129,12 @@ func (a *Admin) commit(ctx *fasthttp.RequestCtx, sc *Scope, p *plan, who, what s
 	if p.members && a.opts.Changed != nil {
 		a.opts.Changed()
 	}
-	a.log.Info("admin change", "who", who, "what", what, "change", strings.Join(p.changes, "; "))
-	return snap, true
 }
 
 // patchBalancer is PATCH /api/balancers/{name}.
 func (a *Admin) patchBalancer(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who string) {
 	snap := e.Bal.Load()
-	if !writable(ctx, snap) || !precondition(ctx, balancerETag(snap)) {
+	if !writable(ctx, snap) || !precondition(ctx, a.balancerTag(snap)) {
 		return
 	}
 	fields, ok := readFields(ctx, balancerFields)
@@ -194,7 +206,7 @@ func (a *Admin) patchBalancer(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who
 // member's state; anything else builds a new snapshot.
 func (a *Admin) patchMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, m *pool.Member, who string) {
 	snap := e.Bal.Load()
-	if !writable(ctx, snap) || !precondition(ctx, memberETag(m)) {
+	if !writable(ctx, snap) || !precondition(ctx, a.memberTag(e.Bal.Name, m)) {
 		return
 	}
 	fields, ok := readFields(ctx, memberFields)
@@ -220,7 +232,7 @@ func (a *Admin) patchMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, m *po
 		return
 	}
 	now := findMember(e.Bal.Load(), m.Name)
-	sendJSON(ctx, memberETag(now), a.memberView(now))
+	sendJSON(ctx, a.memberTag(e.Bal.Name, now), a.memberView(e.Bal.Name, now))
 }
 
 // memberField applies one member field to p; edit returns the member's
@@ -314,7 +326,7 @@ func parseStatus(s string) (flagChange, error) {
 // disabled (D) unless the request's status says otherwise.
 func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who string) {
 	snap := e.Bal.Load()
-	if !writable(ctx, snap) || !precondition(ctx, balancerETag(snap)) {
+	if !writable(ctx, snap) || !precondition(ctx, a.balancerTag(snap)) {
 		return
 	}
 	fields, ok := readFields(ctx, newMemberFields)
@@ -380,8 +392,8 @@ func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who str
 	}
 	m := findMember(e.Bal.Load(), name)
 	ctx.Response.Header.Set("Location", memberPath(sc, e.Bal.Name, name))
-	ctx.Response.Header.Set("ETag", memberETag(m))
-	writeJSON(ctx, fasthttp.StatusCreated, a.memberView(m))
+	ctx.Response.Header.Set("ETag", a.memberTag(e.Bal.Name, m))
+	writeJSON(ctx, fasthttp.StatusCreated, a.memberView(e.Bal.Name, m))
 }
 
 // removeMember is DELETE …/members/{id}: the member is disabled at once, its
@@ -389,7 +401,7 @@ func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who str
 // removed. The answer says whether it had drained.
 func (a *Admin) removeMember(ctx *fasthttp.RequestCtx, e *Entry, m *pool.Member, req request) {
 	snap := e.Bal.Load()
-	if !writable(ctx, snap) || !precondition(ctx, memberETag(m)) {
+	if !writable(ctx, snap) || !precondition(ctx, a.memberTag(e.Bal.Name, m)) {
 		return
 	}
 	wait, err := waitParam(ctx.QueryArgs())
@@ -399,6 +411,7 @@ func (a *Admin) removeMember(ctx *fasthttp.RequestCtx, e *Entry, m *pool.Member,
 	}
 	// D stops new requests at once, sticky ones included; it is not saved:
 	// the removal is.
+	wasDisabled := m.State.Flags()&pool.FlagDisabled != 0
 	m.State.SetFlags(pool.FlagDisabled)
 	a.mu.Unlock()
 	drained := a.drained(m.State, wait)
@@ -412,6 +425,10 @@ func (a *Admin) removeMember(ctx *fasthttp.RequestCtx, e *Entry, m *pool.Member,
 	p.cfg.Members = withoutMember(p.cfg.Members, m.Name)
 	p.changes = []string{"removed " + m.Name + " drained " + strconv.FormatBool(drained)}
 	if _, ok := a.commit(ctx, sc, p, req.who, "balancer://"+e.Bal.Name); !ok {
+		// Not saved, so nothing changed: the member serves again.
+		if !wasDisabled {
+			m.State.ClearFlags(pool.FlagDisabled)
+		}
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, removedJSON{Removed: m.Name, Drained: drained, Busy: m.State.Busy.Load()})

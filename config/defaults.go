@@ -129,6 +129,7 @@ func setDefaults(cfg *Config) {
 	setDuration(&t.ClientIdle, DefaultClientIdle)
 	setDuration(&t.ClientWrite, DefaultClientWrite)
 	setDuration(&t.Drain, DefaultDrain)
+	fleetDefaults(&cfg.Fleet)
 }
 
 func memberDefaults(cfg *Config, p *WorkerParams) {

@@ -50,6 +50,7 @@ type Config struct {
 	TrustedProxies []string  `yaml:"trusted_proxies,omitempty"` // CIDRs whose X-Forwarded-For is kept
 	Limits         Limits    `yaml:"limits,omitempty"`
 	Timeouts       Timeouts  `yaml:"timeouts,omitempty"`
+	Fleet          Fleet     `yaml:"fleet,omitempty"` // shared admin state through etcd (fleet.go)
 
 	// Warnings are non-fatal findings (ignored directives), one per line.
 	Warnings []string `yaml:"-"`

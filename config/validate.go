@@ -385,6 +385,9 @@ func (c *checker) extras() error {
 	if err := c.admin(); err != nil {
 		return err
 	}
+	if err := c.fleet(); err != nil {
+		return err
+	}
 	if m := cfg.Metrics.Listen; m != "" {
 		if _, err := checkHostPort(m); err != nil {
 			return c.fail(&cfg.Metrics, Pos{}, "listen", m, "%v", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/admin"
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/fleet"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -41,6 +42,13 @@ type adminSide struct {
 	// served are the proxy listeners' bound addresses (port 0 resolved),
 	// also refused to added members.
 	served []net.Addr
+	// fleet shares the admin's state through etcd (nil outside fleet mode,
+	// docs/fleet.md); instance is fleet.instance as configured at start.
+	// StartFleet sets fleetStop and fleetDone, under s.mu.
+	fleet     *fleet.Store
+	instance  string
+	fleetStop context.CancelFunc
+	fleetDone chan struct{}
 }
 
 // newAdminSide sets up the admin for cfg. The state file defaults to
@@ -58,6 +66,13 @@ func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
 	if host, _, err := net.SplitHostPort(cfg.Admin.Listen); err == nil && host != "" {
 		side.hosts = append(side.hosts, strings.ToLower(host))
 	}
+	var store admin.Store
+	if cfg.Fleet.On() {
+		if side.fleet, err = fleet.New(cfg.Fleet, s.log); err != nil {
+			return nil, err
+		}
+		store, side.instance = side.fleet, cfg.Fleet.Instance
+	}
 	side.a = admin.New(admin.Options{
 		Health:    s.hc.Health,
 		Changed:   s.membersChanged,
@@ -66,6 +81,8 @@ func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
 		Now:       s.now,
 		Members:   side.policy,
 		StateFile: filepath.Join(DefaultStateDir(cfg.Source), admin.StateFileName),
+		Store:     store,
+		Live:      func() *admin.Scope { return s.adminScope(s.rt.Load(), true) },
 	})
 	return side, nil
 }
@@ -150,11 +167,51 @@ func adminToken(a config.Admin) (string, error) {
 // persisted state over the running configuration. Call it before Serve.
 // With ignore, a state file that cannot be read is logged and replaced at
 // the next change instead of failing.
+//
+// In fleet mode the state comes from etcd instead: it is loaded here, so
+// that it overrides the configuration from the first request on. An etcd
+// that does not answer leaves the configuration in force until it does.
 func (s *Server) UseState(dir string, ignore bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.adm.a.UseStateFile(filepath.Join(dir, admin.StateFileName), ignore)
+	if st := s.adm.fleet; st != nil {
+		if err := st.Load(context.Background(), s.adm.a); err != nil {
+			s.log.Warn("fleet store unavailable at start: serving the configuration until it answers", "err", err)
+		}
+	}
 	return s.publish(s.rt.Load())
+}
+
+// StartFleet follows the fleet's state and publishes this instance's
+// health view until Shutdown; it does nothing outside fleet mode. The
+// instance is named by fleet.instance, else hostname:port of adminAddr,
+// the admin listener's bound address ("" when there is none: then
+// hostname:pidN).
+func (s *Server) StartFleet(adminAddr string) {
+	st := s.adm.fleet
+	if st == nil {
+		return
+	}
+	id := s.adm.instance
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "sluice"
+		}
+		if _, port, err := net.SplitHostPort(adminAddr); err == nil {
+			id = host + ":" + port
+		} else {
+			id = host + ":pid" + strconv.Itoa(os.Getpid())
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.adm.fleetStop, s.adm.fleetDone = stop, done
+	s.mu.Unlock()
+	go func() { defer close(done); st.Run(ctx, id, s.adm.a) }()
+	s.log.Info("fleet mode", "instance", id)
 }
 
 // publish makes rt live after re-applying the persisted state to its
@@ -380,13 +437,21 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 	return err
 }
 
-// stopAdmin ends drain waits and the admin listener.
+// stopAdmin ends drain waits and the admin listener, then leaves the
+// fleet: its health view is withdrawn and the etcd connection closed.
 func (s *Server) stopAdmin(ctx context.Context) {
 	s.adm.a.Close()
 	s.mu.Lock()
-	fs := s.adm.fs
+	fs, stopFleet, fleetDone := s.adm.fs, s.adm.fleetStop, s.adm.fleetDone
 	s.mu.Unlock()
 	if fs != nil {
 		_ = fs.ShutdownWithContext(ctx)
+	}
+	if stopFleet != nil {
+		stopFleet()
+		<-fleetDone
+	}
+	if s.adm.fleet != nil {
+		_ = s.adm.fleet.Close()
 	}
 }

@@ -155,11 +155,13 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	if adminAddr == "" {
 		adminAddr = defaultAdminListen
 	}
+	bound := ""
 	if adminAddr != "off" {
 		ln, err := server.ListenAdmin(adminAddr)
 		switch {
 		case err == nil:
-			log.Info("admin listening", "addr", ln.Addr().String())
+			bound = ln.Addr().String()
+			log.Info("admin listening", "addr", bound)
 			go func() { serveErr <- srv.ServeAdmin(ln) }()
 		case cfg.Admin.Listen != "":
 			return err
@@ -167,6 +169,7 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 			log.Warn("admin API not started: default address unavailable", "addr", adminAddr, "err", err)
 		}
 	}
+	srv.StartFleet(bound) // names the instance by the admin port
 	log.Info("ready", "config", path, "version", version)
 	for {
 		select {

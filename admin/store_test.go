@@ -1,0 +1,268 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// memStore is a Store in memory: one revision counter, records by
+// balancer.
+type memStore struct {
+	mu   sync.Mutex
+	rev  int64
+	recs map[string]Record
+	down bool
+}
+
+func (s *memStore) Save(_ context.Context, balancer string, rec []byte, rev int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return 0, fmt.Errorf("%w: test", ErrUnavailable)
+	}
+	if cur := s.recs[balancer].Rev; cur != rev {
+		return 0, &StaleError{Rev: cur}
+	}
+	s.rev++
+	s.recs[balancer] = Record{Balancer: balancer, Data: rec, Rev: s.rev}
+	return s.rev, nil
+}
+
+func (s *memStore) Status() StoreStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StoreStatus{Instance: "self:9090", Connected: !s.down, Synced: true}
+}
+
+// put stores a record as another instance would, returning its revision.
+func (s *memStore) put(t *testing.T, r stateBalancer) Record {
+	t.Helper()
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rev++
+	s.recs[r.Name] = Record{Balancer: r.Name, Data: data, Rev: s.rev}
+	return s.recs[r.Name]
+}
+
+// fleetFixture is the fixture in fleet mode over store; changed counts
+// membership changes.
+func fleetFixture(t *testing.T, store *memStore, changed *int) *fixture {
+	t.Helper()
+	f := newFixture(t, func(b *config.Balancer) { b.Growth = 2 })
+	f.a = New(Options{
+		Log:     slog.New(slog.NewTextHandler(f.logs, nil)),
+		Store:   store,
+		Live:    func() *Scope { return f.sc },
+		Changed: func() { *changed++ },
+	})
+	t.Cleanup(f.a.Close)
+	return f
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]Record{}} }
+
+func TestFleetWrites(t *testing.T) {
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	// Before any change the record does not exist: revision 0.
+	if tag := f.etag(b1); tag != `"0"` || f.etag(app) != `"0"` {
+		t.Fatalf("ETags before any change: %s %s", tag, f.etag(app))
+	}
+	f.member(0).State.SetFlags(pool.FlagHCFail) // the local health check's
+	r := f.do("PATCH", b1, `{"loadfactor":3,"status":"+D"}`, "If-Match", `"0"`)
+	if r.status != 200 || r.header["Etag"] != `"1"` {
+		t.Fatalf("PATCH: %d %v %s", r.status, r.header, r.body)
+	}
+	// Every member of the balancer shares the record's revision.
+	if f.etag(b2) != `"1"` || f.etag(app) != `"1"` {
+		t.Errorf("ETags after the change: %s %s", f.etag(b2), f.etag(app))
+	}
+	var saved stateBalancer
+	if err := json.Unmarshal(store.recs["app"].Data, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if m := saved.Members[0]; m.LoadFactor != 3 || m.Flags != "D" {
+		t.Errorf("saved %+v, want loadfactor 3 and D without the local C", m)
+	}
+
+	// Another instance saved revision 2: this one still shows 1, its If-Match
+	// passes here and fails in the store (412 with the stored revision).
+	store.put(t, saved)
+	r = f.do("PATCH", b1, `{"loadfactor":4}`, "If-Match", `"1"`)
+	if r.status != 412 || r.header["Etag"] != `"2"` {
+		t.Errorf("stale in the store: %d %v %s", r.status, r.header, r.body)
+	}
+	// If-Match: * matched only this instance's view: 409.
+	if r = f.do("PATCH", b1, `{"loadfactor":4}`, "If-Match", "*"); r.status != 409 {
+		t.Errorf("*, stale in the store: %d %s", r.status, r.body)
+	}
+	// A stale ETag is refused here already.
+	if r = f.do("PATCH", b1, `{"loadfactor":4}`, "If-Match", `"0"`); r.status != 412 {
+		t.Errorf("stale here: %d %s", r.status, r.body)
+	}
+
+	// The store down: 503 with the reason, nothing changed.
+	f.a.ApplyRecord("app", store.recs["app"].Data, store.recs["app"].Rev)
+	before := f.bal.Load()
+	store.down = true
+	for _, w := range []struct{ method, uri, body string }{
+		{"PATCH", b1, `{"loadfactor":5}`},
+		{"PATCH", b2, `{"status":"+D"}`},
+		{"POST", add, `{"url":"http://b3:8080"}`},
+		{"DELETE", b2, ``},
+	} {
+		r = f.write(w.method, w.uri, app, w.body)
+		if r.status != 503 || !strings.Contains(r.body, `"fleet store unavailable: nothing changed"`) {
+			t.Errorf("%s %s with the store down: %d %s", w.method, w.uri, r.status, r.body)
+		}
+	}
+	if f.bal.Load() != before || f.member(0).LBFactor != 300 || !f.member(1).State.Usable() {
+		t.Error("a change the store did not take was applied")
+	}
+	store.down = false
+	if r = f.write("POST", add, app, `{"url":"http://b3:8080","status":"-D"}`); r.status != 201 || changed != 1 {
+		t.Errorf("POST with the store back: %d %s; %d membership changes", r.status, r.body, changed)
+	}
+}
+
+// TestFleetApply: records saved by other instances become live as local
+// changes do; older ones are ignored; a deleted one restores the
+// configuration.
+func TestFleetApply(t *testing.T) {
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	f.member(1).State.SetFlags(pool.FlagHCFail) // this instance's health view of b2
+	rec := stateBalancer{
+		Name: "app", LBMethod: "bybusyness", Timeout: "5s", Removed: []string{"http://b1:8080"},
+		Members: []stateMember{
+			{URL: "http://b2:8080", LoadFactor: 2, Route: "r2", Flags: "N"},
+			{URL: "http://b3:8080", LoadFactor: 1, Route: "r3", Flags: ""},
+		},
+	}
+	r := store.put(t, rec)
+	f.a.ApplyRecord("app", r.Data, r.Rev)
+	s := f.bal.Load()
+	if s.Config.LBMethod != "bybusyness" || len(s.Members) != 2 || s.Members[0].Name != "http://b2:8080" || s.Members[1].Name != "http://b3:8080" {
+		t.Fatalf("not applied: %+v %v", s.Config, s.Names)
+	}
+	if m := s.Members[0]; m.LBFactor != 200 || m.State.Flags() != pool.FlagInit|pool.FlagDrain|pool.FlagHCFail || m.State.LBStatus.Load() != 200 {
+		t.Errorf("b2: lbfactor %d flags %v lbstatus %d; want 200, Init Drn with this instance's C kept, recalculated", m.LBFactor, m.State.Flags(), m.State.LBStatus.Load())
+	}
+	if changed != 1 || f.etag(app) != `"1"` {
+		t.Errorf("%d membership changes, ETag %s", changed, f.etag(app))
+	}
+	if !strings.Contains(f.logs.String(), `msg="fleet change applied" balancer=app revision=1`) {
+		t.Errorf("no log line:\n%s", f.logs)
+	}
+	// The same or an older revision changes nothing.
+	f.a.ApplyRecord("app", []byte(`{"name":"app","timeout":"bad"}`), 1)
+	if f.bal.Load() != s {
+		t.Error("an old revision was applied")
+	}
+	// A record that cannot be read is logged and ignored.
+	f.a.ApplyRecord("app", []byte(`{"name":`), 7)
+	if f.bal.Load() != s || !strings.Contains(f.logs.String(), "cannot read a balancer record") {
+		t.Error("a broken record was applied")
+	}
+	// Deleted: back to the configuration.
+	f.a.ApplyRecord("app", nil, 8)
+	s = f.bal.Load()
+	if s.Config.LBMethod != "byrequests" || len(s.Names) != 2 || s.Names[0] != "http://b1:8080" || f.member(1).State.Flags() != pool.FlagInit|pool.FlagHCFail {
+		t.Errorf("not back to the configuration: %s %v %v", s.Config.LBMethod, s.Names, f.member(1).State.Flags())
+	}
+	if f.etag(app) != `"0"` {
+		t.Errorf("ETag without a record: %s", f.etag(app))
+	}
+
+	// Reset: the whole state; a balancer without a record goes back.
+	r = store.put(t, rec)
+	f.a.Reset([]Record{r}, nil)
+	if len(f.bal.Load().Names) != 2 || f.bal.Load().Names[1] != "http://b3:8080" {
+		t.Errorf("reset did not apply: %v", f.bal.Load().Names)
+	}
+	f.a.Reset(nil, nil)
+	if f.bal.Load().Names[0] != "http://b1:8080" || f.etag(app) != `"0"` {
+		t.Errorf("reset did not restore the configuration: %v", f.bal.Load().Names)
+	}
+}
+
+// TestFleetRestore: at start and reload the records override the
+// configuration; the state file is not read.
+func TestFleetRestore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	f.a.UseStateFile(path, false)
+	f.sc.Persist = true
+	r := store.put(t, stateBalancer{Name: "app", LBMethod: "byrequests", Timeout: "0s", Removed: []string{},
+		Members: []stateMember{{URL: "http://b1:8080", LoadFactor: 4, Route: "r1", Flags: "D"}}})
+	// Before the server's scope exists the record is only kept.
+	live := f.a.opts.Live
+	f.a.opts.Live = nil
+	f.a.Reset([]Record{r}, nil)
+	f.a.opts.Live = live
+	f.member(0).State.SetFlags(pool.FlagHCFail)
+	if err := f.a.Restore(f.sc, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.member(0); m.LBFactor != 400 || m.State.Flags() != pool.FlagInit|pool.FlagDisabled|pool.FlagHCFail {
+		t.Errorf("b1: %d %v", m.LBFactor, m.State.Flags())
+	}
+	var all listJSON
+	f.do("GET", list, "").json(t, &all)
+	if !all.Persist || all.Fleet == nil || all.Fleet.Revision != r.Rev || all.Fleet.Instance != "self:9090" {
+		t.Errorf("list: %+v %+v", all, all.Fleet)
+	}
+}
+
+// TestFleetHealth: the health view this instance publishes, and the
+// others' in GET.
+func TestFleetHealth(t *testing.T) {
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	f.member(1).State.SetFlags(pool.FlagHCFail)
+	var mine instanceJSON
+	if err := json.Unmarshal(f.a.HealthRecord(), &mine); err != nil {
+		t.Fatal(err)
+	}
+	if h := mine.Balancers["app"]["http://b2:8080"]; h.OperationalState != "down" || h.Flags != "OC" {
+		t.Errorf("published %+v", mine)
+	}
+	f.a.SetPeer("other:9090", []byte(`{"revision":3,"balancers":{"app":{"http://b1:8080":{"operational_state":"down","flags":"OC","why":"connection refused"}}}}`))
+	f.a.SetPeer("self:9090", f.a.HealthRecord()) // its own key, seen through the watch
+	f.a.SetPeer("broken", []byte(`{`))
+	var m memberJSON
+	f.do("GET", b1, "").json(t, &m)
+	if len(m.Fleet) != 2 || m.Fleet[0].Instance != "self:9090" || m.Fleet[0].OperationalState != "up" ||
+		m.Fleet[1].Instance != "other:9090" || m.Fleet[1].Why != "connection refused" {
+		t.Errorf("fleet view of b1: %+v", m.Fleet)
+	}
+	var all listJSON
+	f.do("GET", list, "").json(t, &all)
+	if got := all.Fleet.Instances; len(got) != 2 || got[1].Instance != "other:9090" || got[1].Revision != 3 {
+		t.Errorf("instances: %+v", got)
+	}
+	f.a.SetPeer("other:9090", nil)
+	f.do("GET", b1, "").json(t, &m)
+	if len(m.Fleet) != 1 {
+		t.Errorf("a peer that left is still shown: %+v", m.Fleet)
+	}
+}

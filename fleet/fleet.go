@@ -1,0 +1,256 @@
+// Package fleet shares the balancer-manager's state across sluice
+// instances through etcd (docs/fleet.md). It implements admin.Store: every
+// admin change is a transaction on the balancer's record, conditional on
+// the record's revision (the ETag), and every instance follows the records
+// with a watch, handing each change to the admin, which applies it as a new
+// snapshot exactly as a local change. Each instance also publishes its
+// members' health under a lease, so that it disappears with the instance.
+//
+// Keys, under the configured prefix:
+//
+//	PREFIX/balancers/NAME    a balancer's record, the document BalancerPersist keeps
+//	PREFIX/health/INSTANCE   an instance's health view (leased)
+//
+// The request path never waits on etcd: when etcd is unreachable the
+// instances serve with the state they last applied, admin writes fail fast
+// with 503, and the watch resumes from the last applied revision when etcd
+// answers again (or reloads everything if etcd compacted past it).
+package fleet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/sluiceproxy/sluice/admin"
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// Target is what the store feeds: the admin (admin.Admin implements it).
+type Target interface {
+	// ApplyRecord applies a balancer record another instance saved; nil
+	// rec: the record was deleted.
+	ApplyRecord(balancer string, rec []byte, rev int64)
+	// Reset replaces every record and peer health view by the whole
+	// stored state.
+	Reset(recs []admin.Record, peers map[string][]byte)
+	// SetPeer records an instance's health view; nil: it left.
+	SetPeer(instance string, rec []byte)
+	// HealthRecord is this instance's health view, published as it changes.
+	HealthRecord() []byte
+}
+
+// Store is the fleet's shared state in etcd. Save and Status are safe for
+// concurrent use; Load and Run are called by one goroutine.
+type Store struct {
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration
+	log     *slog.Logger
+
+	// loaded: a whole load happened, so records have known revisions and
+	// Save may compare against them.
+	loaded atomic.Bool
+	// rev is the revision the watch resumes after (Load and Run only).
+	rev int64
+	// instance is this instance's name, known once Run starts.
+	instance atomic.Pointer[string]
+	// down is whether the last request to etcd failed; logged on change.
+	downMu sync.Mutex
+	down   bool
+}
+
+// Timings that are not configuration: how long the health lease outlives
+// an instance that stopped renewing it, how often the health view is
+// compared with the one published, and the longest wait between two
+// attempts to reach etcd.
+const (
+	leaseTTL      = 10 // seconds
+	healthEvery   = time.Second
+	maxRetryDelay = time.Second
+)
+
+// New connects to the etcd of cfg (in the background: a store that does
+// not answer is not an error here). Passwords and TLS files are read now.
+func New(cfg config.Fleet, log *slog.Logger) (*Store, error) {
+	e := cfg.Etcd
+	c := clientv3.Config{
+		Endpoints:            e.Endpoints,
+		DialTimeout:          e.Timeout.D(),
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: e.Timeout.D(),
+		Username:             e.Username,
+		Logger:               zap.NewNop(),
+		// Reconnect within a second of etcd coming back (gRPC's default
+		// backoff grows to two minutes).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxRetryDelay},
+			MinConnectTimeout: e.Timeout.D(),
+		})},
+	}
+	var err error
+	if c.Password, err = password(e); err != nil {
+		return nil, err
+	}
+	if c.TLS, err = tlsConfig(e); err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: cannot set up the etcd client: %w", err)
+	}
+	return &Store{cli: cli, prefix: e.Prefix, timeout: e.Timeout.D(), log: log}, nil
+}
+
+// Close ends the connection to etcd; call it after Run returned.
+func (s *Store) Close() error { return s.cli.Close() }
+
+// Status is how this instance stands with etcd.
+func (s *Store) Status() admin.StoreStatus {
+	st := admin.StoreStatus{Synced: s.loaded.Load()}
+	if id := s.instance.Load(); id != nil {
+		st.Instance = *id
+	}
+	st.Connected = s.cli.ActiveConnection().GetState() == connectivity.Ready
+	return st
+}
+
+// Save replaces balancer's record by rec if its mod revision is still rev,
+// in one etcd transaction; it never waits longer than the configured
+// timeout.
+func (s *Store) Save(ctx context.Context, balancer string, rec []byte, rev int64) (int64, error) {
+	if !s.loaded.Load() {
+		return 0, fmt.Errorf("%w: its state was never loaded", admin.ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := s.balancerKey(balancer)
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+		Then(clientv3.OpPut(key, string(rec))).
+		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
+		Commit()
+	if err != nil {
+		s.failed(err)
+		return 0, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
+	}
+	s.answered()
+	if !resp.Succeeded {
+		var cur int64
+		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+			cur = kvs[0].ModRevision
+		}
+		return 0, &admin.StaleError{Rev: cur}
+	}
+	return resp.Header.Revision, nil
+}
+
+func (s *Store) balancerKey(name string) string {
+	return s.prefix + "/balancers/" + url.PathEscape(name)
+}
+
+func (s *Store) healthKey(instance string) string {
+	return s.prefix + "/health/" + url.PathEscape(instance)
+}
+
+// parseKey splits a key under the prefix into its kind ("balancers",
+// "health") and name; ok is false for keys sluice does not write.
+func (s *Store) parseKey(key []byte) (kind, name string, ok bool) {
+	rest, found := strings.CutPrefix(string(key), s.prefix+"/")
+	if !found {
+		return "", "", false
+	}
+	kind, escaped, found := strings.Cut(rest, "/")
+	if !found || kind != "balancers" && kind != "health" {
+		return "", "", false
+	}
+	name, err := url.PathUnescape(escaped)
+	if err != nil || name == "" {
+		return "", "", false
+	}
+	return kind, name, true
+}
+
+// failed and answered log the transitions between reaching etcd and not.
+func (s *Store) failed(err error) {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if !s.down {
+		s.down = true
+		s.log.Warn("fleet store unavailable: serving with the last state; admin changes refused until it answers", "err", err)
+	}
+}
+
+func (s *Store) answered() {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if s.down {
+		s.down = false
+		s.log.Info("fleet store available again")
+	}
+}
+
+// password reads the configured password source.
+func password(e config.Etcd) (string, error) {
+	switch {
+	case e.PasswordFile != "":
+		b, err := os.ReadFile(e.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("cannot read fleet etcd password_file %q: %w", e.PasswordFile, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case e.PasswordEnv != "":
+		p := os.Getenv(e.PasswordEnv)
+		if p == "" {
+			return "", fmt.Errorf("fleet etcd password_env: environment variable %s is empty or unset", e.PasswordEnv)
+		}
+		return p, nil
+	}
+	return e.Password, nil
+}
+
+// tlsConfig is the TLS setup of cfg; nil when neither a TLS file nor an
+// https:// endpoint asks for TLS.
+func tlsConfig(e config.Etcd) (*tls.Config, error) {
+	https := false
+	for _, ep := range e.Endpoints {
+		https = https || strings.HasPrefix(ep, "https://")
+	}
+	t := e.TLS
+	if !https && t == (config.EtcdTLS{}) {
+		return nil, nil
+	}
+	c := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read fleet etcd ca_file %q: %w", t.CAFile, err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("fleet etcd ca_file %q holds no PEM certificate", t.CAFile)
+		}
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load fleet etcd cert_file %q and key_file %q: %w", t.CertFile, t.KeyFile, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
