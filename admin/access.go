@@ -60,6 +60,8 @@ func (a *Admin) admit(ctx *fasthttp.RequestCtx, sc *Scope) (request, bool) {
 		req.kind, req.asset = "asset", rest[1:]
 	case rest == "/metrics" && !sc.Location && a.opts.Metrics != nil:
 		req.kind = "metrics"
+	case strings.HasPrefix(rest, "/debug/pprof/") && !sc.Location:
+		req.kind = "pprof"
 	case strings.HasPrefix(rest, "/api/"):
 		req.kind = "api"
 		for _, s := range strings.Split(rest[len("/api/"):], "/") {
@@ -93,7 +95,7 @@ func (a *Admin) admit(ctx *fasthttp.RequestCtx, sc *Scope) (request, bool) {
 	if sc.Location {
 		req.who += " via " + sc.Prefix
 	}
-	if (req.kind == "api" || req.kind == "metrics") && sc.Token != "" {
+	if (req.kind == "api" || req.kind == "metrics" || req.kind == "pprof") && sc.Token != "" {
 		id, ok := a.authorize(ctx, sc.Token)
 		if !ok {
 			return req, false

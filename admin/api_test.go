@@ -262,3 +262,29 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Errorf("one ETag, 50 writers: %v, want one 200 and 49 412", codes)
 	}
 }
+
+func TestPprof(t *testing.T) {
+	f := newFixture(t, nil)
+	r := f.do("GET", "/debug/pprof/", "")
+	if r.status != 200 || !strings.Contains(r.body, "goroutine") {
+		t.Errorf("pprof index: %d %.200q", r.status, r.body)
+	}
+	r = f.do("GET", "/debug/pprof/heap", "")
+	if r.status != 200 || len(r.body) == 0 {
+		t.Errorf("heap profile: %d, %d bytes", r.status, len(r.body))
+	}
+	if r := f.do("POST", "/debug/pprof/heap", ""); r.status != 405 {
+		t.Errorf("POST: %d, want 405", r.status)
+	}
+	// Behind the admin token, like /metrics.
+	f.sc.Token = "s3cret"
+	if r := f.do("GET", "/debug/pprof/", ""); r.status != 401 {
+		t.Errorf("without the token: %d, want 401", r.status)
+	}
+	// Never on a balancer-manager location inside a virtual host.
+	f.sc.Token = ""
+	f.sc.Location, f.sc.Require, f.sc.Prefix = true, []string{"all granted"}, "/bm"
+	if r := f.do("GET", "/bm/debug/pprof/", ""); r.status != 404 {
+		t.Errorf("pprof on a location: %d, want 404", r.status)
+	}
+}

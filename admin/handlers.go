@@ -10,6 +10,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/pool"
@@ -27,6 +28,11 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 	case "metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		a.opts.Metrics(ctx)
+		return
+	case "pprof":
+		// Go's profiles (net/http/pprof) for `go tool pprof`, on the admin
+		// listener only, behind its token like /metrics.
+		pprofhandler.PprofHandler(ctx)
 		return
 	}
 	segs := req.segs

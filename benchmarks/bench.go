@@ -28,6 +28,8 @@ type bench struct {
 	threads  int    // wrk threads: CPUs in -load-cpus, or all CPUs unpinned
 	post     string // wrk script of the current POST scenario
 	ports    map[int]bool
+	admin    string // sluice's admin address with -profile
+	stamp    string // names profile files like the results
 }
 
 // live is a peer running for one scenario: the process (nil for direct) and
@@ -78,6 +80,7 @@ func run(ctx context.Context, opts options) error {
 	}
 	defer backend.stop()
 	m := b.describe()
+	b.stamp = m.Started.Format("20060102-150405")
 	printMeta(os.Stdout, m, "")
 
 	var runs []sample
@@ -148,6 +151,13 @@ func (b *bench) scenario(ctx context.Context, sc scenario) ([]sample, error) {
 			runs = append(runs, r)
 		}
 	}
+	for _, p := range peers {
+		if p.name == "sluice" && b.opts.profile && p.err == nil {
+			if err := b.profile(ctx, sc, p, b.stamp); err != nil {
+				fmt.Fprintf(os.Stderr, "%s/sluice profile: %v\n", sc.Name, err)
+			}
+		}
+	}
 	return runs, ctx.Err()
 }
 
@@ -165,6 +175,15 @@ func (b *bench) startPeer(ctx context.Context, name string) *live {
 	}
 	p.addr = "127.0.0.1:" + strconv.Itoa(port)
 	s := site{Dir: b.dir, Listen: p.addr, Backends: b.backends, Workers: b.workers, Root: os.Geteuid() == 0, Sluice: b.sluice}
+	if name == "sluice" && b.opts.profile {
+		port, err := freePort(b.ports)
+		if err != nil {
+			p.err = err
+			return p
+		}
+		b.admin = "127.0.0.1:" + strconv.Itoa(port)
+		s.Admin = b.admin
+	}
 	argv, env, err := peerCommand(name, s)
 	if err != nil {
 		p.err = err

@@ -36,6 +36,7 @@ type options struct {
 	out        string
 	sluiceBin  string
 	backendBin string
+	profile    bool
 }
 
 func main() {
@@ -67,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "benchmarks/results", "folder for CSV, JSON and Markdown results")
 	fs.StringVar(&o.sluiceBin, "sluice", "", "sluice binary (default: built from ./cmd/sluice)")
 	fs.StringVar(&o.backendBin, "backend", "", "backend binary (default: built from ./benchmarks/backend)")
+	fs.BoolVar(&o.profile, "profile", false, "after each scenario's reps, profile one more sluice run (CPU and allocations, pprof files under -out)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -22,6 +22,7 @@ type site struct {
 	Workers  int      // processes or threads: one per core the proxy is pinned to
 	Root     bool     // running as root: nginx and Apache need a User to drop to
 	Sluice   string   // the sluice binary
+	Admin    string   // sluice's admin listener, set with -profile
 }
 
 // ApacheThreads is MaxRequestWorkers: 128 threads per process.
@@ -35,6 +36,9 @@ func peerCommand(name string, s site) (argv, env []string, err error) {
 	switch name {
 	case "sluice":
 		tmpl, file = sluiceConf, "sluice.conf"
+		if s.Admin != "" {
+			tmpl, file = sluiceProfiledConf, "sluice.yaml"
+		}
 		argv = []string{s.Sluice, "-config", filepath.Join(s.Dir, file)}
 		env = []string{fmt.Sprintf("GOMAXPROCS=%d", s.Workers)}
 	case "nginx":
