@@ -117,6 +117,10 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
+			if !m.TLS {
+				// Under TLS the bytes it would look at are ciphertext.
+				conn = newMemberConn(conn)
+			}
 			return newIdleConn(conn, timeout, !m.TLS, onStale), nil
 		},
 		RetryIfErr: retryStale,

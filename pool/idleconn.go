@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/sluiceproxy/sluice/deadline"
 )
 
 // ErrStaleConn is returned when a pooled backend connection is found
@@ -14,8 +16,9 @@ var ErrStaleConn = errors.New("pool: backend connection closed or sent unsolicit
 
 // idleConn is a backend connection with two duties:
 //   - the worker timeout has Apache's meaning: each read or write may wait
-//     at most timeout, however long the whole exchange lasts, so a long
-//     streamed body is not cut while bytes keep flowing;
+//     at most timeout (plus deadline's slack), however long the whole
+//     exchange lasts, so a long streamed body is not cut while bytes keep
+//     flowing;
 //   - before a request is written on a reused connection it checks that the
 //     backend sent nothing since the last response: late bytes would
 //     otherwise become the next client's response (threats.md SMG-14).
@@ -27,6 +30,8 @@ type idleConn struct {
 	read    bool
 	peek    peeker
 	onStale func()
+	// rd and wd arm the per-I/O deadlines lazily.
+	rd, wd deadline.Lazy
 }
 
 // newIdleConn wraps c. check turns the unsolicited-bytes check on; it is
@@ -42,8 +47,11 @@ func newIdleConn(c net.Conn, timeout time.Duration, check bool, onStale func()) 
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.timeout > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-			return 0, err
+		now := time.Now()
+		if t, ok := c.rd.Next(now.Add(c.timeout), now); ok {
+			if err := c.Conn.SetReadDeadline(t); err != nil {
+				return 0, err
+			}
 		}
 	}
 	c.read = true
@@ -52,12 +60,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 
 // SetWriteDeadline is where fasthttp starts each request (it sets a write
 // deadline before writing): the staleness check runs here, before any byte
-// of the request is written or read from the client's body stream.
-func (c *idleConn) SetWriteDeadline(t time.Time) error {
-	if err := c.checkStale(); err != nil {
-		return err
-	}
-	return c.Conn.SetWriteDeadline(t)
+// of the request is written or read from the client's body stream. The
+// deadline itself is Write's per-I/O one (fasthttp's is the same timeout
+// once per request).
+func (c *idleConn) SetWriteDeadline(time.Time) error {
+	return c.checkStale()
 }
 
 // checkStale reports ErrStaleConn once per request on a reused connection
@@ -76,13 +83,29 @@ func (c *idleConn) checkStale() error {
 	return ErrStaleConn
 }
 
+// SetReadDeadline and SetDeadline are set-aside deadlines (ping's wait for
+// 100 Continue): the lazy per-I/O ones start over from them.
+func (c *idleConn) SetReadDeadline(t time.Time) error {
+	c.rd.Armed(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetDeadline(t time.Time) error {
+	c.rd.Armed(t)
+	c.wd.Armed(t)
+	return c.Conn.SetDeadline(t)
+}
+
 func (c *idleConn) Write(p []byte) (int, error) {
 	if err := c.checkStale(); err != nil {
 		return 0, err
 	}
 	if c.timeout > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-			return 0, err
+		now := time.Now()
+		if t, ok := c.wd.Next(now.Add(c.timeout), now); ok {
+			if err := c.Conn.SetWriteDeadline(t); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return c.Conn.Write(p)

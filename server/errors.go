@@ -17,6 +17,9 @@ var (
 	errNoMember     = errors.New("sluice: no usable member")
 	errBodyTooLarge = errors.New("sluice: request body too large")
 	errBadUpgrade   = errors.New("sluice: backend refused the upgrade")
+	// A client connection over max_conns_per_ip, or over max_conns.
+	errTooManyFromIP = errors.New("sluice: too many connections from one address")
+	errTooManyConns  = errors.New("sluice: too many connections")
 )
 
 // statusFor is the one place that maps a failure to the status the client
@@ -25,12 +28,15 @@ var (
 //   - backend read or write timeout: 504 (Apache answers 502)
 //   - request body over the limit: 413
 //   - anything else from the backend (malformed or cut response): 502
+//   - a client connection over max_conns_per_ip: 429; over max_conns: 503
 func statusFor(err error) int {
 	var dial *pool.DialError
 	switch {
 	case errors.Is(err, errNoMember), errors.As(err, &dial),
-		errors.Is(err, fasthttp.ErrNoFreeConns):
+		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errTooManyConns):
 		return fasthttp.StatusServiceUnavailable
+	case errors.Is(err, errTooManyFromIP):
+		return fasthttp.StatusTooManyRequests
 	case errors.Is(err, errBodyTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
 	case isTimeout(err):
@@ -60,6 +66,7 @@ var errorTitles = map[int]string{
 	404: "Not Found",
 	405: "Method Not Allowed",
 	413: "Content Too Large",
+	429: "Too Many Requests",
 	431: "Request Header Fields Too Large",
 	500: "Internal Server Error",
 	502: "Proxy Error",

@@ -1,25 +1,50 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/deadline"
 )
 
 // patientListener keeps accepting through resource exhaustion. fasthttp's
 // Serve returns on any accept error other than a timeout, so without this
 // a burst that uses up file descriptors (EMFILE) would stop the proxy for
 // good; instead Accept waits (5 ms doubling to 1 s, as net/http does) and
-// tries again once connections have closed (threats.md RES-05).
+// tries again once connections have closed (threats.md RES-05). With
+// limits set it also admits connections under sluice's caps (RES-06).
 type patientListener struct {
 	net.Listener
 	log    *slog.Logger
 	logged time.Time
+	limits *connLimits // nil: no caps (the admin listener)
 }
 
 func (l *patientListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.accept()
+		if err != nil || l.limits == nil {
+			return c, err
+		}
+		if c, ok := l.limits.admit(c); ok {
+			return c, nil
+		}
+	}
+}
+
+func (l *patientListener) accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
@@ -43,4 +68,252 @@ func (l *patientListener) Accept() (net.Conn, error) {
 func exhausted(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// Turned-away connections linger this long at most, at most this many at
+// once, reading at most this much.
+const (
+	lingerFor      = time.Second
+	maxLingering   = 64
+	maxLingerBytes = 64 << 10
+)
+
+// connLimits are sluice's caps on client connections, shared by all main
+// listeners: max_conns in all and max_conns_per_ip (threats.md RES-06),
+// and how many bytes one request may make sluice read (SMG-06). They are
+// checked once per connection in the accept path, where a connection over
+// a cap gets sluice's own error page (429 per IP, 503 in all) instead of
+// fasthttp's plain-text one. A connection counts until it is closed,
+// WebSocket tunnels included.
+type connLimits struct {
+	max   int64 // 0: no total cap
+	perIP int32 // 0: no per-IP cap
+	// budget bounds the bytes read from a client between two responses:
+	// the request head, its body and the body's chunk framing. fasthttp
+	// reads chunk extensions of any length and does not count them
+	// against any limit; this does.
+	budget atomic.Int64
+
+	open      atomic.Int64
+	lingering atomic.Int32
+
+	mu   sync.Mutex
+	byIP map[netip.Addr]int32
+}
+
+func newConnLimits(maxConns, perIP int) *connLimits {
+	return &connLimits{max: int64(maxConns), perIP: int32(perIP), byIP: make(map[netip.Addr]int32)}
+}
+
+// setBudget sets the read budget of a request from the request limits:
+// framing may add as much again as the body, so only a body near the
+// limit sent in chunks of a few bytes is cut by it.
+func (cl *connLimits) setBudget(maxBody int64, maxHeader int) {
+	if maxBody <= 0 {
+		cl.budget.Store(0)
+		return
+	}
+	cl.budget.Store(2*maxBody + 2*int64(maxHeader))
+}
+
+// admit counts c in, or answers and closes it when it is over a cap.
+func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
+	ip := peerIP(c)
+	if cl.perIP > 0 && ip.IsValid() {
+		cl.mu.Lock()
+		n := cl.byIP[ip] + 1
+		if n <= cl.perIP {
+			cl.byIP[ip] = n
+		}
+		cl.mu.Unlock()
+		if n > cl.perIP {
+			cl.turnAway(c, errTooManyFromIP)
+			return nil, false
+		}
+	}
+	if n := cl.open.Add(1); cl.max > 0 && n > cl.max {
+		cl.release(ip)
+		cl.turnAway(c, errTooManyConns)
+		return nil, false
+	}
+	return &clientConn{Conn: c, limits: cl, ip: ip}, true
+}
+
+// release uncounts a connection from ip.
+func (cl *connLimits) release(ip netip.Addr) {
+	cl.open.Add(-1)
+	if cl.perIP == 0 || !ip.IsValid() {
+		return
+	}
+	cl.mu.Lock()
+	if n := cl.byIP[ip] - 1; n > 0 {
+		cl.byIP[ip] = n
+	} else {
+		delete(cl.byIP, ip)
+	}
+	cl.mu.Unlock()
+}
+
+// turnAway answers c with the error page for why, then closes it. A close
+// with the client's request still unread makes the kernel send a reset,
+// which can destroy the answer before the client reads it; so the close
+// lingers: the write side is shut, and what the client sends is read and
+// dropped until it closes or lingerFor passes. A flood beyond
+// maxLingering such closes is closed at once, without an answer.
+func (cl *connLimits) turnAway(c net.Conn, why error) {
+	if cl.lingering.Add(1) > maxLingering {
+		cl.lingering.Add(-1)
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer cl.lingering.Add(-1)
+		_ = c.SetDeadline(time.Now().Add(lingerFor))
+		if _, err := c.Write(renderError(statusFor(why))); err == nil {
+			if cw, ok := c.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(c, maxLingerBytes))
+		}
+		_ = c.Close()
+	}()
+}
+
+// renderError is sluice's error page for status as bytes on the wire, with
+// Connection: close.
+func renderError(status int) []byte {
+	var ctx fasthttp.RequestCtx
+	errorPage(&ctx, status)
+	ctx.Response.SetConnectionClose()
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	_ = ctx.Response.Write(w)
+	_ = w.Flush()
+	return b.Bytes()
+}
+
+func peerIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// clientConn is an admitted client connection: it is uncounted when it
+// closes, and it enforces the read budget of each request, which starts
+// over whenever sluice writes to the client (a response, or 100 Continue).
+// fasthttp reads and writes a connection from one goroutine at a time
+// until a tunnel takes it over, unlimited.
+type clientConn struct {
+	net.Conn
+	limits *connLimits
+	ip     netip.Addr
+	closed atomic.Bool
+	// read is what the current request made sluice read; unlimited turns
+	// the budget off (a tunnel, where both directions run at once).
+	read      int64
+	unlimited bool
+	// rd and wd arm fasthttp's per-request deadlines only when they come
+	// closer (deadline.Early).
+	rd, wd deadline.Early
+}
+
+// SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
+// write timeouts, which it moves on every request; readConn and writeConn
+// re-arm one that fired before the deadline asked for.
+func (c *clientConn) SetReadDeadline(t time.Time) error {
+	if at, ok := c.rd.Next(t, time.Now()); ok {
+		return c.Conn.SetReadDeadline(at)
+	}
+	return nil
+}
+
+func (c *clientConn) SetWriteDeadline(t time.Time) error {
+	if at, ok := c.wd.Next(t, time.Now()); ok {
+		return c.Conn.SetWriteDeadline(at)
+	}
+	return nil
+}
+
+// SetDeadline is exact (tunnels).
+func (c *clientConn) SetDeadline(t time.Time) error {
+	c.rd.Armed(t)
+	c.wd.Armed(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *clientConn) readConn(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		at, ok := c.rd.Expired(time.Now())
+		if !ok {
+			return n, err
+		}
+		if err := c.Conn.SetReadDeadline(at); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (c *clientConn) writeConn(p []byte) (int, error) {
+	n := 0
+	for {
+		k, err := c.Conn.Write(p[n:])
+		n += k
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		at, ok := c.wd.Expired(time.Now())
+		if !ok {
+			return n, err
+		}
+		if err := c.Conn.SetWriteDeadline(at); err != nil {
+			return n, err
+		}
+	}
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if c.unlimited {
+		return c.readConn(p)
+	}
+	if b := c.limits.budget.Load(); b > 0 && c.read >= b {
+		return 0, errBodyTooLarge
+	}
+	n, err := c.readConn(p)
+	c.read += int64(n)
+	return n, err
+}
+
+func (c *clientConn) Write(p []byte) (int, error) {
+	if !c.unlimited {
+		c.read = 0
+	}
+	return c.writeConn(p)
+}
+
+// CloseWrite half-closes the connection where the transport can: a tunnel
+// passes one side's end of stream on while the other may still send.
+func (c *clientConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+func (c *clientConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.limits.release(c.ip)
+	}
+	return c.Conn.Close()
+}
+
+// unlimit turns the read budget of conn off before it becomes a tunnel.
+func unlimit(conn net.Conn) {
+	if c, ok := conn.(*clientConn); ok {
+		c.unlimited = true
+	}
 }

@@ -37,6 +37,8 @@ type Server struct {
 
 	access  *accessLog
 	metrics *serverMetrics
+	// limits are the client connection caps of the main listeners.
+	limits *connLimits
 	// adm is the balancer-manager (server/admin.go).
 	adm *adminSide
 
@@ -85,6 +87,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if maxHeader <= 0 {
 		maxHeader = 16 << 10
 	}
+	s.limits = newConnLimits(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
+	s.limits.setBudget(cfg.Limits.MaxRequestBody, maxHeader)
 	s.fs = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.clientError,
@@ -99,11 +103,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ReadTimeout:                   t.ClientHeader.D(),
 		WriteTimeout:                  t.ClientWrite.D(),
 		IdleTimeout:                   t.ClientIdle.D(),
-		MaxConnsPerIP:                 cfg.Limits.MaxConnsPerIP,
-		Concurrency:                   cfg.Limits.MaxConns,
 		CloseOnShutdown:               true,
 		ReduceMemoryUsage:             true,
 		Logger:                        slogPrinter{log},
+		// sluice caps connections as it accepts them (listener.go); the
+		// worker pool only has to stay above that cap.
+		Concurrency: max(fasthttp.DefaultConcurrency, 2*cfg.Limits.MaxConns),
 	}
 	return s, nil
 }
@@ -124,7 +129,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.adm.setPolicy(s.rt.Load().cfg)
 		s.mu.Unlock()
 	}
-	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log})
+	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log, limits: s.limits})
 	if s.closing.Load() {
 		return nil
 	}
@@ -157,6 +162,7 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 		return err
 	}
 	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
+	s.limits.setBudget(rt.maxBody, s.fs.ReadBufferSize)
 	keep := make(map[string]struct{}, len(rt.backends))
 	for id := range rt.backends {
 		keep[id] = struct{}{}

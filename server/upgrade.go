@@ -190,6 +190,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	pending := make([]byte, br.Buffered())
 	_, _ = io.ReadFull(br, pending)
 	s.trackTunnel(conn, true)
+	unlimit(ctx.Conn()) // a tunnel reads while it writes: no per-request budget
 	ctx.HijackSetNoResponse(false)
 	ctx.Hijack(func(client net.Conn) {
 		defer s.trackTunnel(conn, false)

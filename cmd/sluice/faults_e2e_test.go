@@ -305,6 +305,7 @@ server:
   routes:
     - {path: /direct-dead/, target: "http://{DEAD}/"}
     - {path: /direct/, target: "http://{F}/"}
+    - {path: /e/, target: "http://{E}/"}
     - {path: /b01, target: balancer://b01}
     - {path: /b01all, target: balancer://b01all}
     - {path: /b02plain, target: balancer://b02plain}
@@ -343,9 +344,10 @@ func TestBackendFaults(t *testing.T) {
 	f := newFaultBackend(t)
 	a := newBackend(t, "A", nil)
 	stale := newStaleBackend(t)
+	e := newEarlyMember(t)
 	dead, dead2 := deadAddr(t), deadAddr(t)
 	s := startSluice(t, writeConfig(t, t.TempDir(), "faults.yaml", faultsYAML,
-		"{F}", f.addr, "{A}", a.addr, "{S}", stale.addr, "{DEAD}", dead, "{DEAD2}", dead2))
+		"{F}", f.addr, "{A}", a.addr, "{S}", stale.addr, "{E}", e.addr, "{DEAD}", dead, "{DEAD2}", dead2))
 	adm := s.waitMsg(0, "admin listening")["addr"]
 	get := func(uri string) string { return buildReq("GET", uri, "front.example.com", nil, "") }
 	post := func(uri, body string) string { return buildReq("POST", uri, "front.example.com", nil, body) }
@@ -534,6 +536,10 @@ func TestBackendFaults(t *testing.T) {
 		}
 	})
 
+	t.Run("HDR-07c", func(t *testing.T) {
+		testEarlyAnswer(t, s, e)
+	})
+
 	t.Run("endless body", func(t *testing.T) {
 		testEndlessBody(t, s, f)
 	})
@@ -669,5 +675,159 @@ server:
 			t.Errorf("cycle %d: flap used again %v after its error, want after retry=1s", cycle, d)
 		}
 		wantErrorFlag(t, adm, "fl", flap.addr, false)
+	}
+}
+
+// earlyMember answers each /early request as soon as its head is read,
+// without reading the body (threats.md HDR-07c). With "close" in the path
+// it then closes the connection, the body unread (the kernel resets it);
+// otherwise it keeps the connection and never reads from it again, as a
+// member would that takes the body for the next request. Other requests
+// are answered normally. It records the first request of each connection.
+type earlyMember struct {
+	addr string
+	done chan struct{} // closed at cleanup: kept connections are let go
+
+	mu     sync.Mutex
+	firsts []string
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+const earlyAnswer = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!"
+
+func newEarlyMember(t *testing.T) *earlyMember {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &earlyMember{addr: ln.Addr().String(), done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	e.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.conns[c] = struct{}{}
+			e.mu.Unlock()
+			e.wg.Go(func() { e.serve(c) })
+		}
+	})
+	t.Cleanup(func() {
+		close(e.done)
+		ln.Close()
+		e.mu.Lock()
+		for c := range e.conns {
+			c.Close()
+		}
+		e.mu.Unlock()
+		e.wg.Wait()
+	})
+	return e
+}
+
+func (e *earlyMember) serve(c net.Conn) {
+	defer func() {
+		c.Close()
+		e.mu.Lock()
+		delete(e.conns, c)
+		e.mu.Unlock()
+	}()
+	br := bufio.NewReader(c)
+	for first := true; ; first = false {
+		m, err := readHead(br, true)
+		if err != nil {
+			return
+		}
+		if first {
+			e.mu.Lock()
+			e.firsts = append(e.firsts, m.Method+" "+m.URI)
+			e.mu.Unlock()
+		}
+		if strings.HasPrefix(m.URI, "/early") {
+			_, _ = io.WriteString(c, earlyAnswer)
+			if !strings.Contains(m.URI, "close") {
+				<-e.done
+			}
+			return
+		}
+		if _, err := io.Copy(io.Discard, bodyReader(br, m, true)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext")
+	}
+}
+
+// opened reports how many connections started with request.
+func (e *earlyMember) opened(request string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, f := range e.firsts {
+		if f == request {
+			n++
+		}
+	}
+	return n
+}
+
+// testEarlyAnswer (HDR-07c): a member answers a POST before it has read
+// the body. The client must get that answer; sluice must not leave the
+// body's bytes on a connection it uses again, and nothing may hang. The
+// large bodies block while the member reads nothing; the client then sends
+// another request on its connection.
+func testEarlyAnswer(t *testing.T, s *sluiceProc, e *earlyMember) {
+	for _, tc := range []struct {
+		name, path string
+		size       int
+	}{
+		{"answer, connection kept, body unread", "/early-keep", 32 << 20},
+		{"answer, then a reset", "/early-close", 32 << 20},
+		{"answer with a small body, then a close", "/early-close-small", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(ioTimeout))
+			sent := make(chan error, 1)
+			go func() {
+				_, err := io.WriteString(c, fmt.Sprintf("POST /e%s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", tc.path, tc.size))
+				if err == nil {
+					_, err = c.Write(bytes.Repeat([]byte("b"), tc.size))
+				}
+				sent <- err
+			}()
+			br := bufio.NewReader(c)
+			m, err := readResponse(br, false)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			wantStatus(t, m, 413)
+			if string(m.Body) != "too big!" {
+				t.Errorf("body %q, want the member's", m.Body)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("sluice stopped reading the body: %v", err)
+			}
+			// The client's connection is still in step: sluice read the
+			// body it dropped.
+			before := e.opened("GET /next")
+			if _, err := io.WriteString(c, "GET /e/next HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			m, err = readResponse(br, false)
+			if err != nil {
+				t.Fatalf("no answer to the next request: %v", err)
+			}
+			wantStatus(t, m, 200)
+			if n := e.opened("GET /next") - before; n != 1 {
+				t.Errorf("the next request opened %d member connections, want 1: it rode the early one", n)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,46 +82,100 @@ func served(t *testing.T, c net.Conn) *bufio.Reader {
 	return br
 }
 
-// refusedOverLimit checks what a connection over a cap gets: one of the
-// statuses (or nothing) and a close.
-func refusedOverLimit(t *testing.T, c net.Conn, statuses ...int) {
+// refusedOverLimit checks what a connection over a cap gets: sluice's own
+// error page (not fasthttp's text naming its settings) with status and
+// Connection: close, then the close; the request never reaches a member.
+func refusedOverLimit(t *testing.T, f *faultBackend, c net.Conn, status int) {
 	t.Helper()
+	before := f.count("/ok")
 	_ = c.SetDeadline(time.Now().Add(ioTimeout))
 	_, _ = io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
 	raw, err := io.ReadAll(c)
 	if err != nil && !isConnEnd(err) {
 		t.Fatalf("connection over the limit not closed: %v (read %q)", err, raw)
 	}
-	if len(raw) == 0 {
-		return // refused without a word: allowed
-	}
 	m, err := readResponse(bufio.NewReader(strings.NewReader(string(raw))), false)
 	if err != nil {
 		t.Fatalf("cannot parse the answer over the limit %q: %v", raw, err)
 	}
-	for _, s := range statuses {
-		if m.Status == s {
-			return
-		}
+	wantStatus(t, m, status)
+	if got := m.Get("Connection"); got != "close" {
+		t.Errorf("Connection = %q, want close", got)
 	}
-	t.Errorf("over the limit: status %d, want one of %v; body %q", m.Status, statuses, m.Body)
+	if title := http.StatusText(status); !strings.Contains(string(m.Body), "<h1>"+title+"</h1>") {
+		t.Errorf("body %q, want sluice's error page for %d", m.Body, status)
+	}
+	if n := f.count("/ok") - before; n != 0 {
+		t.Errorf("the member received %d requests from a connection over the limit", n)
+	}
 }
 
-// servedAgain polls until a fresh connection gets a 200: sluice notices
-// closed connections asynchronously.
+// servedAgain polls until a fresh connection from 127.0.0.1 gets a 200:
+// sluice notices closed connections asynchronously.
 func servedAgain(t *testing.T, addr string) {
+	t.Helper()
+	servedAgainFrom(t, "127.0.0.1", addr)
+}
+
+// servedAgainFrom polls until a fresh connection from src gets a 200.
+func servedAgainFrom(t *testing.T, src, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(ioTimeout)
 	for {
-		r := exchangeRaw(t, addr, "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 1, false)
-		if len(r.resps) == 1 && r.resps[0].Status == 200 {
+		status, err := getOnce(src, addr)
+		if status == 200 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sluice does not serve again within %v: %v", ioTimeout, r.err)
+			t.Fatalf("sluice does not serve %s again within %v: status %d, %v", src, ioTimeout, status, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// getOnce sends one GET from src on a fresh connection and returns the
+// status (0 when none came).
+func getOnce(src, addr string) (int, error) {
+	d := net.Dialer{Timeout: ioTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	m, err := readResponse(bufio.NewReader(c), false)
+	if err != nil {
+		return 0, err
+	}
+	return m.Status, nil
+}
+
+// fill opens n keep-alive connections, served from the source addresses
+// in turn. A refusal is retried: connections of an earlier step may not be
+// released yet.
+func fill(t *testing.T, addr string, n int, srcs ...string) []net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	var conns []net.Conn
+	for len(conns) < n {
+		c := dialFrom(t, srcs[len(conns)%len(srcs)], addr)
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		_, _ = io.WriteString(c, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+		m, err := readResponse(bufio.NewReader(c), false)
+		switch {
+		case err == nil && m.Status == 200:
+			conns = append(conns, c)
+			continue
+		case time.Now().After(deadline):
+			t.Fatalf("connection %d under the limits not served: %v %v", len(conns)+1, m, err)
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return conns
 }
 
 // closedWithin waits for sluice to end c and returns how long it took and
@@ -156,27 +211,25 @@ func TestLimits(t *testing.T) {
 
 	t.Run("RES-06", func(t *testing.T) {
 		t.Run("max_conns_per_ip", func(t *testing.T) {
-			for range 3 {
-				served(t, dialFrom(t, "127.0.0.2", s.Addr()))
-			}
-			refusedOverLimit(t, dialFrom(t, "127.0.0.2", s.Addr()), 429, 503)
+			conns := fill(t, s.Addr(), 3, "127.0.0.2")
+			refusedOverLimit(t, f, dialFrom(t, "127.0.0.2", s.Addr()), 429)
 			served(t, dialFrom(t, "127.0.0.3", s.Addr())) // another IP is not affected
-		})
-		t.Run("max_conns", func(t *testing.T) {
-			servedAgain(t, s.Addr())
-			var conns []net.Conn
-			for _, ip := range []string{"127.0.0.4", "127.0.0.5"} {
-				for range 3 {
-					c := dialFrom(t, ip, s.Addr())
-					served(t, c)
-					conns = append(conns, c)
-				}
-			}
-			refusedOverLimit(t, dialFrom(t, "127.0.0.6", s.Addr()), 503)
 			for _, c := range conns {
 				c.Close()
 			}
-			servedAgain(t, s.Addr())
+			// Closed connections are uncounted: the address gets its three back.
+			servedAgainFrom(t, "127.0.0.2", s.Addr())
+			fill(t, s.Addr(), 3, "127.0.0.2")
+		})
+		t.Run("max_conns", func(t *testing.T) {
+			conns := fill(t, s.Addr(), 6, "127.0.0.4", "127.0.0.5")
+			refusedOverLimit(t, f, dialFrom(t, "127.0.0.6", s.Addr()), 503)
+			for _, c := range conns {
+				c.Close()
+			}
+			for _, c := range fill(t, s.Addr(), 6, "127.0.0.4", "127.0.0.5") {
+				c.Close()
+			}
 		})
 	})
 

@@ -67,6 +67,12 @@ type threatCase struct {
 	// cut: the backend also receives one request whose body sluice cuts
 	// short by closing the connection (an aborted stream, never completed).
 	cut bool
+	// ownConns: each forwarded request arrives on a backend connection of
+	// its own (the one before was not reused).
+	ownConns bool
+	// neverSent are byte strings that must not appear anywhere in what the
+	// backend received (a trailer section is not otherwise checked).
+	neverSent []string
 }
 
 // fwdWant is one request the backend must receive.
@@ -225,6 +231,10 @@ func requestCases() map[string][]threatCase {
 			streamedBad("last chunk with bare LFs", post([]string{"Transfer-Encoding: chunked"}, "1\r\nX\r\n0\n\n"), 400, closed),
 			{name: "long extension not forwarded", send: post([]string{"Transfer-Encoding: chunked"}, "1;"+strings.Repeat("a", 3000)+"\r\nX\r\n0\r\n\r\n"),
 				status: st(200), fwd: okPost("X")},
+			// 40 chunks of one byte behind 60 000 bytes of extension: the
+			// request makes sluice read more than twice max_request_body.
+			streamedBad("extensions past the read budget", post([]string{"Transfer-Encoding: chunked"},
+				strings.Repeat("1;"+strings.Repeat("e", 60000)+"\r\nX\r\n", 40)+"0\r\n\r\n"), 400, 413),
 		},
 		"SMG-07": {
 			bad("a: bare LF inside a CRLF block", post([]string{cl36, "X-A: b\nTransfer-Encoding: chunked"}, smuggled), 400),
@@ -341,6 +351,7 @@ func requestCases() map[string][]threatCase {
 				send:   post([]string{"Expect: 100-continue", "Content-Length: 5"}, "hello"),
 				status: st(200), fwd: okPost("hello", absent("Expect"))},
 		},
+		"HDR-09": hdr09Cases(),
 		"HDR-11": {
 			streamedBad("client chunk longer than its size", post([]string{"Transfer-Encoding: chunked"}, "1\r\nXY\r\n0\r\n\r\n"), 400),
 		},
@@ -391,6 +402,38 @@ func requestCases() map[string][]threatCase {
 	}
 	cases["SMG-03"] = smg03
 	return cases
+}
+
+// hdr09Cases send request trailers. None is forwarded: sluice sends the
+// head before it has read the body, and re-chunks the body without a
+// trailer section (RFC 9110 §6.5.2: a recipient may discard trailer
+// fields and must not merge them into the header section). A field
+// RFC 9110 §6.5.1 keeps out of trailers (framing, routing, credentials)
+// fails the request: fasthttp refuses it, 400 and a close, and the
+// backend's copy is cut short, never completed; announcing one in Trailer
+// fails the request before anything is forwarded.
+func hdr09Cases() []threatCase {
+	chunked := "Transfer-Encoding: chunked"
+	with := func(trailer string) string { return "5\r\nhello\r\n0\r\n" + trailer + "\r\n\r\n" }
+	dropped := func(name string, fields []string, trailer string) threatCase {
+		return threatCase{name: name, send: post(fields, with(trailer)), status: st(200),
+			fwd: okPost("hello", absent("Trailer", "X-Sum")), neverSent: []string{"X-Sum"}}
+	}
+	refused := func(trailer string) threatCase {
+		return threatCase{name: "prohibited " + trailer, send: post([]string{chunked}, with(trailer)), status: st(400),
+			mustClose: true, cut: true, neverSent: []string{"0\r\n" + trailer}}
+	}
+	return []threatCase{
+		dropped("announced trailer dropped", []string{chunked, "Trailer: X-Sum"}, "X-Sum: 9"),
+		dropped("unannounced trailer dropped", []string{chunked}, "X-Sum: 9"),
+		refused("Content-Length: 5"),
+		refused("Host: evil.example"),
+		refused("Transfer-Encoding: chunked"),
+		refused("Authorization: Basic ZXZpbDpldmls"),
+		// Announcing one is refused with the head: nothing is forwarded.
+		{name: "announced prohibited trailer", send: post([]string{chunked, "Trailer: Host"}, with("Host: evil.example")), status: st(400),
+			mustClose: true},
+	}
 }
 
 // manyTokens is a Connection field naming n tokens, then fields
@@ -483,7 +526,16 @@ func runThreat(t *testing.T, addr string, b *echoBackend, c threatCase) {
 		}
 	}
 	checkForwarded(t, b, c.fwd, c.cut)
-
+	if got := b.received(); c.ownConns && len(got) != len(c.fwd) {
+		t.Errorf("backend received the requests on %d connections, want %d; raw %q", len(got), len(c.fwd), got)
+	}
+	for _, raw := range b.received() {
+		for _, never := range c.neverSent {
+			if strings.Contains(raw, never) {
+				t.Errorf("backend received %q: %q", never, raw)
+			}
+		}
+	}
 }
 
 // checkForwarded compares what the backend received with want. With cut,
@@ -622,6 +674,10 @@ var canned = map[string]string{
 	"/r/bigcl":    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 68719476736\r\n\r\nabc",
 	"/r/bigchunk": "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\nabc",
 	"/r/101":      "HTTP/1.1 101 Switching Protocols\r\nConnection: close\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	// Both framings, the connection kept open: the length would end the
+	// body inside the chunk framing.
+	"/r/clte": "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	"/r/tecl": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length :  2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
 }
 
 func cannedReply(w *bufio.Writer, m *wireMsg) bool {
@@ -727,12 +783,29 @@ func responseCases() map[string][]threatCase {
 					return nil
 				}},
 			fault("space inside a name", "/r/space", 502),
+			bothFramings("/r/clte"),
+			bothFramings("/r/tecl"),
 		},
 		"SMG-16": {
 			{name: "64 GiB Content-Length", send: get("/r/bigcl"), status: st(502, closed), mustClose: true, fwd: okGet("/r/bigcl")},
 			{name: "huge chunk size", send: get("/r/bigchunk"), status: st(502, closed), mustClose: true, fwd: okGet("/r/bigchunk")},
 		},
 	}
+}
+
+// bothFramings is a response with Content-Length and Transfer-Encoding:
+// read chunked, relayed without the length, and its backend connection
+// closed after it (RFC 9112 §6.3), so the pipelined request after it goes
+// on a new one. The client connection is not closed.
+func bothFramings(target string) threatCase {
+	return threatCase{name: target[3:] + ": chunked, backend connection closed", send: get(target) + get("/after"), status: st(200),
+		fwd: []fwdWant{{line: "GET " + target + " HTTP/1.1"}, {line: "GET /after HTTP/1.1"}}, ownConns: true,
+		client: func(rs []*wireMsg) error {
+			if err := absent("Content-Length", "Connection")(rs[0]); err != nil {
+				return err
+			}
+			return bodies("ok", "GET /after")(rs)
+		}}
 }
 
 // poison is the SMG-14 backend: after the first response to /p/<kind> it

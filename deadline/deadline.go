@@ -1,0 +1,88 @@
+// Package deadline arms socket deadlines lazily. Moving a deadline costs a
+// runtime timer update (a lock and a heap fix-up) that, per read or write on
+// a busy keep-alive connection, costs more than the proxying around it;
+// nginx and HAProxy likewise keep coarse timers. A Lazy re-arms only when
+// the deadline asked for lies outside what is armed by more than a slack of
+// one eighth of the time left (at most one second), so a timeout fires at
+// most that slack late and never early.
+package deadline
+
+import "time"
+
+// maxSlack bounds how late a long timeout may fire.
+const maxSlack = time.Second
+
+// Lazy remembers the deadline armed on one connection direction. The zero
+// value has none armed. It is not safe for concurrent use: each direction
+// of a connection is driven by one goroutine at a time.
+type Lazy struct{ armed time.Time }
+
+// Next reports whether the caller must arm a new deadline for want, and
+// which: want plus the slack. The zero time (no deadline) and deadlines in
+// the past are armed exactly.
+func (l *Lazy) Next(want time.Time, now time.Time) (time.Time, bool) {
+	if want.IsZero() {
+		if l.armed.IsZero() {
+			return time.Time{}, false
+		}
+		l.armed = time.Time{}
+		return time.Time{}, true
+	}
+	slack := min(want.Sub(now)/8, maxSlack)
+	if slack < 0 {
+		slack = 0
+	}
+	if !l.armed.IsZero() && !l.armed.Before(want) && l.armed.Sub(want) <= slack {
+		return time.Time{}, false
+	}
+	l.armed = want.Add(slack)
+	return l.armed, true
+}
+
+// Armed records a deadline the caller set on the connection itself, so
+// that Next compares with what is really armed.
+func (l *Lazy) Armed(t time.Time) { l.armed = t }
+
+// Early arms a connection direction's deadline only when the one asked for
+// is earlier than what is armed, or what is armed has passed. A later
+// deadline rides on the earlier one: when that fires, the caller asks
+// Expired and, if the deadline it wants is still ahead, arms that and
+// retries the I/O. fasthttp moves a client connection's read deadline
+// twice per request (the idle timeout after a response, the header timeout
+// at the next request's first byte); with Early that costs about one timer
+// update per timeout period instead. Not safe for concurrent use.
+type Early struct{ armed, want time.Time }
+
+// Next records want and reports whether to arm it now (the zero time is
+// "no deadline").
+func (e *Early) Next(want, now time.Time) (time.Time, bool) {
+	e.want = want
+	switch {
+	case want.IsZero():
+		if e.armed.IsZero() {
+			return time.Time{}, false
+		}
+		// A stale deadline would fire on a connection that should wait
+		// forever; Expired would catch it, but this is rare enough.
+		e.armed = time.Time{}
+		return time.Time{}, true
+	case !e.armed.IsZero() && e.armed.After(now) && !e.armed.After(want):
+		return time.Time{}, false // fires early; Expired re-arms
+	}
+	e.armed = want
+	return want, true
+}
+
+// Expired is called after an I/O failed on the armed deadline: it reports
+// whether the wanted one is still ahead, and then the deadline to arm
+// before retrying.
+func (e *Early) Expired(now time.Time) (time.Time, bool) {
+	if !e.want.IsZero() && !e.want.After(now) {
+		return time.Time{}, false
+	}
+	e.armed = e.want
+	return e.want, true
+}
+
+// Armed records a deadline set exactly on the connection itself.
+func (e *Early) Armed(t time.Time) { e.armed, e.want = t, t }

@@ -1,0 +1,112 @@
+package deadline
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLazy(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var l Lazy
+	// The first deadline is armed, with an eighth of the timeout as slack.
+	at, ok := l.Next(t0.Add(8*time.Second), t0)
+	if !ok || !at.Equal(t0.Add(9*time.Second)) {
+		t.Fatalf("first: %v %v, want armed at +9s", at, ok)
+	}
+	// Within the slack nothing is re-armed: the armed deadline is at most
+	// the slack later than asked, never earlier.
+	for _, d := range []time.Duration{0, time.Millisecond, 500 * time.Millisecond, time.Second} {
+		now := t0.Add(d)
+		if at, ok := l.Next(now.Add(8*time.Second), now); ok {
+			t.Fatalf("after %v: re-armed at %v", d, at)
+		}
+	}
+	// Past the slack it is.
+	now := t0.Add(1001 * time.Millisecond)
+	if at, ok := l.Next(now.Add(8*time.Second), now); !ok || at.Before(now.Add(8*time.Second)) {
+		t.Fatalf("past slack: %v %v", at, ok)
+	}
+	// A shorter timeout (an earlier deadline) is armed at once.
+	if at, ok := l.Next(now.Add(time.Second), now); !ok || !at.Equal(now.Add(time.Second+time.Second/8)) {
+		t.Fatalf("earlier: %v %v", at, ok)
+	}
+	// A deadline in the past is armed exactly.
+	past := now.Add(-time.Second)
+	if at, ok := l.Next(past, now); !ok || !at.Equal(past) {
+		t.Fatalf("past: %v %v", at, ok)
+	}
+	// No deadline: armed once, then nothing to do.
+	if _, ok := l.Next(time.Time{}, now); !ok {
+		t.Fatal("zero not armed")
+	}
+	if _, ok := l.Next(time.Time{}, now); ok {
+		t.Fatal("zero armed twice")
+	}
+}
+
+func TestLazySlackBound(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var l Lazy
+	at, _ := l.Next(t0.Add(time.Hour), t0)
+	if late := at.Sub(t0.Add(time.Hour)); late != maxSlack {
+		t.Fatalf("slack %v, want %v", late, maxSlack)
+	}
+}
+
+func TestLazyArmed(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var l Lazy
+	l.Next(t0.Add(8*time.Second), t0)
+	// The caller cleared the deadline itself: the next one must be armed.
+	l.Armed(time.Time{})
+	if _, ok := l.Next(t0.Add(8*time.Second), t0); !ok {
+		t.Fatal("not re-armed after Armed(zero)")
+	}
+}
+
+func TestEarly(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var e Early
+	// fasthttp's pattern: header timeout, then idle, then header again.
+	if at, ok := e.Next(t0.Add(30*time.Second), t0); !ok || !at.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("first: %v %v", at, ok)
+	}
+	now := t0.Add(time.Second)
+	if _, ok := e.Next(now.Add(75*time.Second), now); ok {
+		t.Fatal("a later deadline was armed")
+	}
+	now = now.Add(time.Second)
+	if _, ok := e.Next(now.Add(30*time.Second), now); ok {
+		t.Fatal("a later deadline was armed")
+	}
+	// The early one fires: the wanted one is still ahead, so it is armed.
+	fired := t0.Add(30 * time.Second)
+	if at, ok := e.Expired(fired); !ok || !at.Equal(now.Add(30*time.Second)) {
+		t.Fatalf("expired early: %v %v", at, ok)
+	}
+	// Past the wanted deadline the timeout is real.
+	if _, ok := e.Expired(now.Add(31 * time.Second)); ok {
+		t.Fatal("a real timeout was retried")
+	}
+	// An earlier deadline is armed at once.
+	if at, ok := e.Next(now.Add(time.Second), now); !ok || !at.Equal(now.Add(time.Second)) {
+		t.Fatalf("earlier: %v %v", at, ok)
+	}
+	// Once the armed deadline has passed, the next one is armed.
+	later := now.Add(2 * time.Second)
+	if _, ok := e.Next(later.Add(30*time.Second), later); !ok {
+		t.Fatal("not armed after the armed deadline passed")
+	}
+	// No deadline: cleared once.
+	if _, ok := e.Next(time.Time{}, later); !ok {
+		t.Fatal("zero not armed")
+	}
+	if _, ok := e.Next(time.Time{}, later); ok {
+		t.Fatal("zero armed twice")
+	}
+	// Exact deadlines set by the caller count as armed and wanted.
+	e.Armed(later.Add(time.Second))
+	if _, ok := e.Expired(later.Add(2 * time.Second)); ok {
+		t.Fatal("an exact deadline was retried after it passed")
+	}
+}

@@ -1,0 +1,171 @@
+package pool
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scanHead feeds a response to a fresh headScan in the given reads and
+// returns the bytes as they went up.
+func scanHead(reads ...string) (string, error) {
+	h := headScan{active: true, first: true}
+	var out strings.Builder
+	for _, r := range reads {
+		b := []byte(r)
+		if err := h.scan(b); err != nil {
+			return out.String(), err
+		}
+		out.Write(b)
+	}
+	return out.String(), nil
+}
+
+func TestHeadScanDoubleFraming(t *testing.T) {
+	const body = "2\r\nok\r\n0\r\n\r\n"
+	tests := []struct {
+		name  string
+		reads []string
+		want  string // "" with err
+		err   bool
+	}{
+		{name: "length then chunked", reads: []string{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+			want: "HTTP/1.1 200 OK\r\nConnection:close \r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+		{name: "chunked then length", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\ncontent-length: 123\r\n\r\n" + body},
+			want: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection:close   \r\n\r\n" + body},
+		{name: "space before the colon", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length \t: 2\r\n\r\n"},
+			want: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection:close   \r\n\r\n"},
+		{name: "chunked in an earlier read", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n", "Content-Length: 5\r\n\r\n"},
+			want: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection:close \r\n\r\n"},
+		{name: "after 100 Continue", reads: []string{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"},
+			want: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection:close \r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "length in an earlier read", reads: []string{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", "Transfer-Encoding: chunked\r\n\r\n"}, err: true},
+		{name: "length line split across reads", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Le", "ngth: 5\r\n\r\n"}, err: true},
+		{name: "two lengths", reads: []string{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"}, err: true},
+		{name: "empty length", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length:\r\n\r\n"}, err: true},
+		{name: "length alone", reads: []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+			want: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{name: "chunked alone", reads: []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+			want: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body},
+		{name: "other names", reads: []string{"HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\nContent-Lengths: 5\r\nContent Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"},
+			want: "HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\nContent-Lengths: 5\r\nContent Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"},
+		{name: "names in the body", reads: []string{"HTTP/1.1 200 OK\r\nContent-Length: 48\r\n\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 1\r\n"},
+			want: "HTTP/1.1 200 OK\r\nContent-Length: 48\r\n\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n"},
+	}
+	for _, tt := range tests {
+		got, err := scanHead(tt.reads...)
+		switch {
+		case tt.err && !errors.Is(err, ErrDoubleFraming):
+			t.Errorf("%s: got %q, %v; want ErrDoubleFraming", tt.name, got, err)
+		case !tt.err && (err != nil || got != tt.want):
+			t.Errorf("%s: got %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// TestMemberConnEarlyAnswer: the member answers after the head and reads
+// nothing more. The body write stops blocking once the answer is there,
+// and the answer is read with "Connection: close" added, so that fasthttp
+// closes the connection after it.
+func TestMemberConnEarlyAnswer(t *testing.T) {
+	client, server := tcpPair(t)
+	c := newMemberConn(client)
+	go func() {
+		br := bufio.NewReader(server)
+		for {
+			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(server, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig")
+	}()
+	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: m\r\nContent-Length: 67108864\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("b"), 1<<20)
+	for i := range 64 {
+		if n, err := c.Write(chunk); err != nil || n != len(chunk) {
+			t.Fatalf("body write %d: %d, %v", i, n, err)
+		}
+	}
+	const want = "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig"
+	got, err := io.ReadAll(io.LimitReader(c, int64(len(want))))
+	if err != nil || string(got) != want {
+		t.Fatalf("read %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestInsertClose: closeLine goes in after the status line whatever room
+// the read buffer has left; what does not fit comes with the next reads.
+func TestInsertClose(t *testing.T) {
+	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	const want = "HTTP/1.1 200 OK\r\n" + closeLine + "Content-Length: 2\r\n\r\nok"
+	for _, room := range []int{0, 1, 5, len(closeLine), 64} {
+		c := &memberConn{}
+		p := make([]byte, len(resp)+room)
+		copy(p, resp)
+		n := c.insertClose(p, len(resp), len("HTTP/1.1 200 OK\r\n"))
+		got := string(p[:n])
+		for c.carried > 0 {
+			k, _ := c.Read(p[:3])
+			got += string(p[:k])
+		}
+		if got != want {
+			t.Errorf("room %d: %q, want %q", room, got, want)
+		}
+	}
+}
+
+// TestMemberConnKeepsReading: a member that reads the whole body before
+// answering gets its answer read as sent, and the connection carries the
+// next request.
+func TestMemberConnKeepsReading(t *testing.T) {
+	client, server := tcpPair(t)
+	c := newMemberConn(client)
+	go func() {
+		_, _ = io.CopyN(io.Discard, server, 4<<20)
+		_, _ = io.WriteString(server, "ok")
+	}()
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(make([]byte, 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(io.LimitReader(c, 2)); err != nil || string(got) != "ok" {
+		t.Fatalf("read %q, %v: want the answer as sent", got, err)
+	}
+	// A body write's short deadline that has passed by the next request
+	// does not fail it.
+	c.sliced = true
+	_ = client.SetWriteDeadline(time.Now().Add(-time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: m\r\n\r\n"); err != nil {
+		t.Fatalf("next request: %v", err)
+	}
+}

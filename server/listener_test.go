@@ -1,0 +1,98 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestConnLimits: over max_conns_per_ip a connection gets sluice's 429
+// page and a close, over max_conns its 503 page; a closed connection is
+// uncounted.
+func TestConnLimits(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pl := &patientListener{Listener: ln, log: slog.New(slog.DiscardHandler), limits: newConnLimits(2, 1)}
+	admitted := make(chan net.Conn)
+	go func() {
+		for {
+			c, err := pl.Accept()
+			if err != nil {
+				close(admitted)
+				return
+			}
+			admitted <- c
+		}
+	}()
+	dial := func(src string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	turnedAway := func(c net.Conn, status int) {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(c)); err != nil {
+			t.Fatalf("no answer over the limit: %v", err)
+		}
+		if resp.StatusCode() != status || !resp.ConnectionClose() || !strings.Contains(string(resp.Body()), "<h1>") {
+			t.Errorf("over the limit: %d close=%v %q, want %d, sluice's page and a close", resp.StatusCode(), resp.ConnectionClose(), resp.Body(), status)
+		}
+	}
+	dial("127.0.0.1")
+	first := <-admitted
+	turnedAway(dial("127.0.0.1"), fasthttp.StatusTooManyRequests)
+	dial("127.0.0.2")
+	<-admitted
+	turnedAway(dial("127.0.0.3"), fasthttp.StatusServiceUnavailable)
+	first.Close()
+	dial("127.0.0.1")
+	select {
+	case <-admitted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a closed connection still counts")
+	}
+}
+
+// TestClientConnBudget: a request may make sluice read at most the budget;
+// anything written to the client starts the next request's count.
+func TestClientConnBudget(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	cl := newConnLimits(0, 0)
+	cl.budget.Store(8)
+	c := &clientConn{Conn: a, limits: cl}
+	go func() { _, _ = b.Write([]byte("0123456789")) }()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	buf := make([]byte, 8)
+	if n, err := io.ReadFull(c, buf); n != 8 || err != nil {
+		t.Fatalf("read %d, %v within the budget", n, err)
+	}
+	if _, err := c.Read(buf); !errors.Is(err, errBodyTooLarge) {
+		t.Fatalf("read past the budget: %v, want errBodyTooLarge", err)
+	}
+	if _, err := c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(buf); n != 2 || err != nil {
+		t.Fatalf("after a write: read %d, %v, want the next 2 bytes", n, err)
+	}
+}
