@@ -103,7 +103,7 @@ func New(cfg config.Fleet, log *slog.Logger) (*Store, error) {
 		})},
 	}
 	var err error
-	if c.Password, err = password(e); err != nil {
+	if c.Password, err = config.ReadSecret("fleet etcd password", e.Password, e.PasswordFile, e.PasswordEnv); err != nil {
 		return nil, err
 	}
 	if c.TLS, err = tlsConfig(e); err != nil {
@@ -204,24 +204,6 @@ func (s *Store) answered() {
 	}
 }
 
-// password reads the configured password source.
-func password(e config.Etcd) (string, error) {
-	switch {
-	case e.PasswordFile != "":
-		b, err := os.ReadFile(e.PasswordFile)
-		if err != nil {
-			return "", fmt.Errorf("cannot read fleet etcd password_file %q: %w", e.PasswordFile, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	case e.PasswordEnv != "":
-		p := os.Getenv(e.PasswordEnv)
-		if p == "" {
-			return "", fmt.Errorf("fleet etcd password_env: environment variable %s is empty or unset", e.PasswordEnv)
-		}
-		return p, nil
-	}
-	return e.Password, nil
-}
 
 // tlsConfig is the TLS setup of cfg; nil when neither a TLS file nor an
 // https:// endpoint asks for TLS.

@@ -54,7 +54,7 @@ type adminSide struct {
 // newAdminSide sets up the admin for cfg. The state file defaults to
 // sluice-state/ beside the configuration file; UseState changes it.
 func newAdminSide(s *Server, cfg *config.Config) (*adminSide, error) {
-	token, err := adminToken(cfg.Admin)
+	token, err := config.ReadSecret("admin token", cfg.Admin.Token, cfg.Admin.TokenFile, cfg.Admin.TokenEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -140,28 +140,6 @@ func DefaultStateDir(configPath string) string {
 	return filepath.Join(filepath.Dir(configPath), "sluice-state")
 }
 
-// adminToken reads the bearer token from where the config says.
-func adminToken(a config.Admin) (string, error) {
-	switch {
-	case a.TokenFile != "":
-		b, err := os.ReadFile(a.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("cannot read admin token_file %q: %w", a.TokenFile, err)
-		}
-		t := strings.TrimSpace(string(b))
-		if t == "" {
-			return "", fmt.Errorf("admin token_file %q is empty", a.TokenFile)
-		}
-		return t, nil
-	case a.TokenEnv != "":
-		t := strings.TrimSpace(os.Getenv(a.TokenEnv))
-		if t == "" {
-			return "", fmt.Errorf("admin token_env: environment variable %s is empty or unset", a.TokenEnv)
-		}
-		return t, nil
-	}
-	return a.Token, nil
-}
 
 // UseState sets the BalancerPersist state directory and restores the
 // persisted state over the running configuration. Call it before Serve.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Counts the user-space instructions sluice spends per proxied request, under
+# valgrind's callgrind: unlike CPU time on a shared 2-core box, the count
+# repeats to within about 1 % run to run, so two builds compare even while
+# other work runs. Kernel time (the socket system calls) is not counted.
+#
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH]]
+#   SLUICE_BIN  default: built from ./cmd/sluice
+#   PATH        default: /small (100 bytes; /1k, /64k, /echo as in the harness)
+# Needs valgrind and wrk (Debian packages). Prints instructions per request
+# and the functions that cost the most, inclusive; keeps callgrind.out under
+# $TMPDIR for callgrind_annotate or kcachegrind.
+set -euo pipefail
+path=${2:-/small}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+for tool in valgrind callgrind_control callgrind_annotate wrk; do
+	command -v $tool >/dev/null || { echo "instructions.sh: $tool is missing (apt-get install valgrind wrk)" >&2; exit 1; }
+done
+bin=${1:-}
+if [ -z "$bin" ]; then
+	go build -o "$work/sluice" ./cmd/sluice
+	bin=$work/sluice
+fi
+go build -o "$work/backend" ./benchmarks/backend
+"$work/backend" -addr 127.0.0.1:0 -n 2 >"$work/backend.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q ready "$work/backend.out" && break; sleep 0.1; done
+mapfile -t backends < <(grep -E '^127\.0\.0\.1:[0-9]+$' "$work/backend.out")
+port=$((20000 + RANDOM % 10000))
+{
+	echo "Listen 127.0.0.1:$port"
+	echo '<Proxy "balancer://b">'
+	for b in "${backends[@]}"; do echo "  BalancerMember \"http://$b\""; done
+	echo '</Proxy>'
+	echo 'ProxyPass "/" "balancer://b/"'
+} >"$work/sluice.conf"
+# One P: the count then follows one thread of work, as the harness pins one core.
+GOMAXPROCS=1 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+	"$bin" -config "$work/sluice.conf" >"$work/sluice.log" 2>&1 &
+vg=$!
+pids+=($vg)
+url=http://127.0.0.1:$port$path
+for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.3; done
+wrk -t1 -c16 -d3s "$url" >/dev/null # warm pools and caches
+callgrind_control -z $vg >/dev/null
+n=$(wrk -t1 -c16 -d5s "$url" | awk '/requests in/ {print $1}')
+callgrind_control -d $vg >/dev/null
+sleep 0.5
+out=$(ls -t "$work"/callgrind.out* | grep -v '\.out$' | head -1)
+total=$(callgrind_annotate "$out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+echo "requests: $n  instructions: $total  per request: $((total / n))  ($url)"
+callgrind_annotate --inclusive=yes "$out" 2>/dev/null | grep -v "'2" |
+	awk -v n="$n" '/\(/ && /sluiceproxy|fasthttp/ {gsub(",", "", $1); printf "%8d  %s\n", $1 / n, $NF}' |
+	sed 's|.*/||' | head -40
+kept=${TMPDIR:-/tmp}/sluice-callgrind.out
+cp "$out" "$kept"
+echo "callgrind data: $kept"
