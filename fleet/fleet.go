@@ -204,7 +204,6 @@ func (s *Store) answered() {
 	}
 }
 
-
 // tlsConfig is the TLS setup of cfg; nil when neither a TLS file nor an
 // https:// endpoint asks for TLS.
 func tlsConfig(e config.Etcd) (*tls.Config, error) {

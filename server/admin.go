@@ -140,7 +140,6 @@ func DefaultStateDir(configPath string) string {
 	return filepath.Join(filepath.Dir(configPath), "sluice-state")
 }
 
-
 // UseState sets the BalancerPersist state directory and restores the
 // persisted state over the running configuration. Call it before Serve.
 // With ignore, a state file that cannot be read is logged and replaced at
