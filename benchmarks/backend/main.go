@@ -32,9 +32,12 @@ var (
 )
 
 func main() {
-	n := flag.Int("n", 2, "number of listeners")
+	n := flag.Int("n", 2, "number of listeners when -addr has port 0 (a named port has one)")
 	addr := flag.String("addr", "127.0.0.1:0", "address of each listener (port 0: kernel-picked)")
 	flag.Parse()
+	if _, port, err := net.SplitHostPort(*addr); err == nil && port != "0" {
+		*n = 1 // one backend per -addr, as the 16-core scaling run starts them
+	}
 	if err := run(*n, *addr); err != nil {
 		log.Fatal(err)
 	}

@@ -3,7 +3,8 @@ package main
 // A raw HTTP/1.1 backend on 127.0.0.1:0 that records each request exactly as
 // it arrived on the wire (header names in original case and order,
 // duplicates kept) and lets each test write any response bytes, including
-// malformed ones.
+// malformed ones. Its accept loop and cleanup, connServer, also serve
+// faultBackend and earlyMember (faults_e2e_test.go).
 
 import (
 	"bufio"
@@ -73,18 +74,15 @@ type backendReq struct {
 type handlerFunc func(w *bufio.Writer, r *backendReq) (closeConn bool)
 
 type rawBackend struct {
+	connServer
+
 	t      *testing.T
 	name   string
-	addr   string
-	ln     net.Listener
 	stream bool // hand the body to the handler unread instead of recording it
 	handle handlerFunc
-	done   chan struct{} // closed at cleanup
 
-	mu    sync.Mutex
-	reqs  []*wireMsg
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu   sync.Mutex
+	reqs []*wireMsg
 }
 
 // newBackend starts a raw backend that records request bodies. A nil handle
@@ -102,19 +100,11 @@ func newStreamingBackend(t *testing.T, name string, handle handlerFunc) *rawBack
 
 func startBackend(t *testing.T, name string, handle handlerFunc, stream bool) *rawBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &rawBackend{
-		t: t, name: name, addr: ln.Addr().String(), ln: ln, stream: stream,
-		handle: handle, done: make(chan struct{}), conns: make(map[net.Conn]struct{}),
-	}
+	b := &rawBackend{t: t, name: name, stream: stream, handle: handle}
 	if b.handle == nil {
 		b.handle = b.echo
 	}
-	b.wg.Go(b.serve)
-	t.Cleanup(b.close)
+	b.start(t, b.serveConn)
 	return b
 }
 
@@ -124,26 +114,7 @@ func (b *rawBackend) echo(w *bufio.Writer, r *backendReq) bool {
 	return false
 }
 
-func (b *rawBackend) serve() {
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.conns[c] = struct{}{}
-		b.mu.Unlock()
-		b.wg.Go(func() { b.serveConn(c) })
-	}
-}
-
 func (b *rawBackend) serveConn(c net.Conn) {
-	defer func() {
-		c.Close()
-		b.mu.Lock()
-		delete(b.conns, c)
-		b.mu.Unlock()
-	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 64<<10)
 	for {
@@ -172,17 +143,6 @@ func (b *rawBackend) serveConn(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (b *rawBackend) close() {
-	close(b.done)
-	b.ln.Close()
-	b.mu.Lock()
-	for c := range b.conns {
-		c.Close()
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
 }
 
 // requests returns a copy of everything recorded so far.
@@ -312,6 +272,76 @@ func (c *chunkedBody) Read(p []byte) (int, error) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// connServer is the scaffolding rawBackend, faultBackend and earlyMember
+// share: it accepts on 127.0.0.1:0 and runs serve on each connection in its
+// own goroutine. At cleanup it closes done, stops accepting, closes every
+// open connection and waits for the handlers, so a test leaves nothing
+// running.
+type connServer struct {
+	addr string
+	done chan struct{} // closed at cleanup: handlers that park must select on it
+
+	ln       net.Listener
+	connsMu  sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool // set at cleanup: a connection accepted late is closed at once
+	handlers sync.WaitGroup
+}
+
+// start listens and serves; it must be called once, before the backend is
+// shared, as it initializes the embedding backend's connServer in place.
+func (s *connServer) start(t *testing.T, serve func(net.Conn)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr, s.ln = ln.Addr().String(), ln
+	s.done, s.conns = make(chan struct{}), make(map[net.Conn]struct{})
+	s.handlers.Go(func() { s.accept(serve) })
+	t.Cleanup(s.close)
+}
+
+func (s *connServer) accept(serve func(net.Conn)) {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.connsMu.Lock()
+		if s.closed {
+			s.connsMu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.connsMu.Unlock()
+		s.handlers.Go(func() {
+			defer s.drop(c)
+			serve(c)
+		})
+	}
+}
+
+func (s *connServer) drop(c net.Conn) {
+	c.Close()
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+}
+
+func (s *connServer) close() {
+	close(s.done)
+	s.ln.Close()
+	s.connsMu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connsMu.Unlock()
+	s.handlers.Wait()
+}
 
 // deadAddr is a loopback address with nothing listening on it.
 func deadAddr(t *testing.T) string {

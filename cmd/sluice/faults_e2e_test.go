@@ -25,60 +25,23 @@ import (
 // faultBackend is a raw member that misbehaves by request path: it reads
 // each request whole, counts it, then does what the path says.
 type faultBackend struct {
-	t    *testing.T
-	addr string
-	ln   net.Listener
-	done chan struct{} // closed at cleanup: parked handlers return
+	connServer
 
-	mu    sync.Mutex
-	hits  map[string]int
-	conns map[net.Conn]struct{}
+	mu   sync.Mutex
+	hits map[string]int
 	// ended receives the path of a streaming handler once a write failed:
 	// sluice let go of the connection.
 	ended chan string
-	wg    sync.WaitGroup
 }
 
 func newFaultBackend(t *testing.T) *faultBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &faultBackend{t: t, addr: ln.Addr().String(), ln: ln, done: make(chan struct{}),
-		hits: make(map[string]int), conns: make(map[net.Conn]struct{}), ended: make(chan string, 8)}
-	b.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns[c] = struct{}{}
-			b.mu.Unlock()
-			b.wg.Go(func() { b.serveConn(c) })
-		}
-	})
-	t.Cleanup(func() {
-		close(b.done)
-		ln.Close()
-		b.mu.Lock()
-		for c := range b.conns {
-			c.Close()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
+	b := &faultBackend{hits: make(map[string]int), ended: make(chan string, 8)}
+	b.start(t, b.serveConn)
 	return b
 }
 
 func (b *faultBackend) serveConn(c net.Conn) {
-	defer func() {
-		c.Close()
-		b.mu.Lock()
-		delete(b.conns, c)
-		b.mu.Unlock()
-	}()
 	br := bufio.NewReader(c)
 	for {
 		m, err := readHead(br, true)
@@ -685,56 +648,22 @@ server:
 // member would that takes the body for the next request. Other requests
 // are answered normally. It records the first request of each connection.
 type earlyMember struct {
-	addr string
-	done chan struct{} // closed at cleanup: kept connections are let go
+	connServer
 
 	mu     sync.Mutex
-	firsts []string
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	firsts map[string]int // connections by their first request line
 }
 
 const earlyAnswer = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big!"
 
 func newEarlyMember(t *testing.T) *earlyMember {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &earlyMember{addr: ln.Addr().String(), done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
-	e.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			e.mu.Lock()
-			e.conns[c] = struct{}{}
-			e.mu.Unlock()
-			e.wg.Go(func() { e.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		close(e.done)
-		ln.Close()
-		e.mu.Lock()
-		for c := range e.conns {
-			c.Close()
-		}
-		e.mu.Unlock()
-		e.wg.Wait()
-	})
+	e := &earlyMember{firsts: make(map[string]int)}
+	e.start(t, e.serve)
 	return e
 }
 
 func (e *earlyMember) serve(c net.Conn) {
-	defer func() {
-		c.Close()
-		e.mu.Lock()
-		delete(e.conns, c)
-		e.mu.Unlock()
-	}()
 	br := bufio.NewReader(c)
 	for first := true; ; first = false {
 		m, err := readHead(br, true)
@@ -743,7 +672,7 @@ func (e *earlyMember) serve(c net.Conn) {
 		}
 		if first {
 			e.mu.Lock()
-			e.firsts = append(e.firsts, m.Method+" "+m.URI)
+			e.firsts[m.Method+" "+m.URI]++
 			e.mu.Unlock()
 		}
 		if strings.HasPrefix(m.URI, "/early") {
@@ -764,13 +693,7 @@ func (e *earlyMember) serve(c net.Conn) {
 func (e *earlyMember) opened(request string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
-	for _, f := range e.firsts {
-		if f == request {
-			n++
-		}
-	}
-	return n
+	return e.firsts[request]
 }
 
 // testEarlyAnswer (HDR-07c): a member answers a POST before it has read
