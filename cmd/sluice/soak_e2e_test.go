@@ -87,13 +87,14 @@ server:
         - {url: "http://{M1}", retry: 1s}
         - {url: "http://{M2}", retry: 1s}
 timeouts: {drain: 5s}
+admin: {listen: "127.0.0.1:0"}
 # generation {GEN}
 `
 
 // TestSoak runs mixed load through three members while one member is
 // killed and restarted in turn and the configuration is reloaded, then
-// checks that no idempotent request failed and that sluice's open files
-// and memory came back to where they were.
+// checks that no idempotent request failed and that sluice's open files,
+// goroutines and memory came back to where they were.
 func TestSoak(t *testing.T) {
 	d := soakDuration(t)
 	members := []*flappingMember{{name: "m0"}, {name: "m1"}, {name: "m2"}}
@@ -123,7 +124,8 @@ func TestSoak(t *testing.T) {
 	warm()
 	client.CloseIdleConnections()
 	time.Sleep(5 * time.Second) // pooled backend connections idle out (4 s)
-	fdsBefore, rssBefore := openFiles(t, pid), residentBytes(t, pid)
+	admin := "http://" + s.adminAddr()
+	fdsBefore, rssBefore, gBefore := openFiles(t, pid), residentBytes(t, pid), goroutines(t, admin)
 
 	var (
 		gets, posts, getFailed, postFailed atomic.Int64
@@ -199,10 +201,16 @@ func TestSoak(t *testing.T) {
 	client.CloseIdleConnections()
 	time.Sleep(5 * time.Second)
 	fdsAfter, rssAfter := openFiles(t, pid), residentBytes(t, pid)
+	// fasthttp keeps idle workers for up to 10 s after a burst: wait for
+	// them, bounded, before comparing.
+	gAfter := goroutines(t, admin)
+	for wait := time.Now().Add(30 * time.Second); gAfter > gBefore+2 && time.Now().Before(wait); gAfter = goroutines(t, admin) {
+		time.Sleep(500 * time.Millisecond)
+	}
 
-	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d kills, %d reloads; open files %d → %d; RSS %d → %d MiB",
+	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d kills, %d reloads; open files %d → %d; goroutines %d → %d; RSS %d → %d MiB",
 		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), kills, reloads,
-		fdsBefore, fdsAfter, rssBefore>>20, rssAfter>>20)
+		fdsBefore, fdsAfter, gBefore, gAfter, rssBefore>>20, rssAfter>>20)
 	if gets.Load() == 0 || kills == 0 || reloads == 0 {
 		t.Fatalf("the soak did not run: %d GET, %d kills, %d reloads", gets.Load(), kills, reloads)
 	}
@@ -212,9 +220,28 @@ func TestSoak(t *testing.T) {
 	if fdsAfter > fdsBefore+2 {
 		t.Errorf("open files grew from %d to %d", fdsBefore, fdsAfter)
 	}
+	if gAfter > gBefore+2 {
+		t.Errorf("goroutines grew from %d to %d", gBefore, gAfter)
+	}
 	if rssAfter > rssBefore*2+16<<20 {
 		t.Errorf("resident memory grew from %d to %d MiB", rssBefore>>20, rssAfter>>20)
 	}
+}
+
+// goroutines reads sluice's goroutine count from its admin listener's
+// /debug/pprof/goroutine ("goroutine profile: total N").
+func goroutines(t *testing.T, admin string) int {
+	t.Helper()
+	resp, err := http.Get(admin + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var n int
+	if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d\n", &n); err != nil {
+		t.Fatalf("goroutine profile: %v", err)
+	}
+	return n
 }
 
 func openFiles(t *testing.T, pid int) int {
