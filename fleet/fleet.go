@@ -65,8 +65,13 @@ type Store struct {
 	// loaded: a whole load happened, so records have known revisions and
 	// Save may compare against them.
 	loaded atomic.Bool
-	// rev is the revision the watch resumes after (Load and Run only).
-	rev int64
+	// rev is the revision the watch resumes after: every change under the
+	// prefix up to it was handed to the target. Written by Load and Run
+	// only; atomic for Counters.
+	rev atomic.Int64
+	// Counted for Counters.
+	saved, conflicts, unavailable atomic.Uint64
+	changes, loads                atomic.Uint64
 	// instance is this instance's name, known once Run starts.
 	instance atomic.Pointer[string]
 	// down is whether the last request to etcd failed; logged on change.
@@ -119,6 +124,36 @@ func New(cfg config.Fleet, log *slog.Logger) (*Store, error) {
 // Close ends the connection to etcd; call it after Run returned.
 func (s *Store) Close() error { return s.cli.Close() }
 
+// Counters are what the store did since New, for the metrics.
+type Counters struct {
+	// Connected: the connection to etcd is up. Synced: the whole state
+	// was loaded at least once.
+	Connected, Synced bool
+	// Revision is the etcd revision up to which every change under the
+	// prefix was applied (0 before the first load).
+	Revision int64
+	// Changes are the balancer record changes (puts and deletes) the watch
+	// delivered, this instance's own included.
+	Changes uint64
+	// Loads are the whole loads: at start, and after etcd compacted past
+	// this instance.
+	Loads uint64
+	// Save calls by how they ended: the record replaced; refused because
+	// another revision was stored (*admin.StaleError); refused because etcd
+	// did not answer or was never loaded (admin.ErrUnavailable).
+	Saved, Conflicts, Unavailable uint64
+}
+
+// Counters is a snapshot of the store's counts; safe for concurrent use.
+func (s *Store) Counters() Counters {
+	st := s.Status()
+	return Counters{
+		Connected: st.Connected, Synced: st.Synced, Revision: s.rev.Load(),
+		Changes: s.changes.Load(), Loads: s.loads.Load(),
+		Saved: s.saved.Load(), Conflicts: s.conflicts.Load(), Unavailable: s.unavailable.Load(),
+	}
+}
+
 // Status is how this instance stands with etcd.
 func (s *Store) Status() admin.StoreStatus {
 	st := admin.StoreStatus{Synced: s.loaded.Load()}
@@ -134,6 +169,7 @@ func (s *Store) Status() admin.StoreStatus {
 // timeout.
 func (s *Store) Save(ctx context.Context, balancer string, rec []byte, rev int64) (int64, error) {
 	if !s.loaded.Load() {
+		s.unavailable.Add(1)
 		return 0, fmt.Errorf("%w: its state was never loaded", admin.ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -146,16 +182,19 @@ func (s *Store) Save(ctx context.Context, balancer string, rec []byte, rev int64
 		Commit()
 	if err != nil {
 		s.failed(err)
+		s.unavailable.Add(1)
 		return 0, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
 	}
 	s.answered()
 	if !resp.Succeeded {
+		s.conflicts.Add(1)
 		var cur int64
 		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
 			cur = kvs[0].ModRevision
 		}
 		return 0, &admin.StaleError{Rev: cur}
 	}
+	s.saved.Add(1)
 	return resp.Header.Revision, nil
 }
 

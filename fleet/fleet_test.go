@@ -188,6 +188,10 @@ func TestSaveComparesRevisions(t *testing.T) {
 	if won != 1 {
 		t.Errorf("%d of %d concurrent writes won, want 1", won, len(errs))
 	}
+	c := s.Counters()
+	if c.Saved != 4 || c.Conflicts != 8 || c.Unavailable != 1 || c.Loads != 1 || !c.Synced || c.Revision == 0 {
+		t.Errorf("counters %+v, want 4 saved, 8 conflicts, 1 unavailable, 1 load, synced at a revision", c)
+	}
 }
 
 func TestWatchAppliesChanges(t *testing.T) {
@@ -214,8 +218,14 @@ func TestWatchAppliesChanges(t *testing.T) {
 	if _, err := cli.Put(context.Background(), "/test/other/x", "y"); err != nil {
 		t.Fatal(err)
 	}
-	save(t, a, "app", "again", 0)
+	last := save(t, a, "app", "again", 0)
 	waitFor(t, "the next record at b", func() bool { got, _ := tb.record("app"); return got == "again" })
+	// b was handed three record changes (after, the deletion, again) and
+	// followed the prefix up to the last (or a later health view).
+	waitFor(t, "b's revision", func() bool { return b.Counters().Revision >= last })
+	if c := b.Counters(); c.Changes != 3 || c.Loads != 1 || !c.Connected {
+		t.Errorf("b's counters %+v, want 3 changes, 1 load, connected", c)
+	}
 }
 
 // TestCompactionReloads: a watcher behind a compaction reloads everything
@@ -243,8 +253,8 @@ func TestCompactionReloads(t *testing.T) {
 	tb.mu.Lock()
 	resets := tb.resets
 	tb.mu.Unlock()
-	if resets != 2 {
-		t.Errorf("%d whole loads, want 2 (start, compaction)", resets)
+	if resets != 2 || b.Counters().Loads != 2 {
+		t.Errorf("%d whole loads (counted %d), want 2 (start, compaction)", resets, b.Counters().Loads)
 	}
 	rev = save(t, a, "app", "later", rev)
 	waitFor(t, "the change after the reload", func() bool { got, r := tb.record("app"); return got == "later" && r == rev })
@@ -271,6 +281,9 @@ func TestEtcdDownAndBack(t *testing.T) {
 		t.Fatalf("save with etcd down: %v, want ErrUnavailable", err)
 	}
 	waitFor(t, "disconnected status", func() bool { return !a.Status().Connected })
+	if c := a.Counters(); c.Connected || c.Unavailable != 1 || !c.Synced {
+		t.Errorf("counters with etcd down: %+v, want disconnected, 1 unavailable, still synced", c)
+	}
 	if got, _ := tb.record("app"); got != "up" {
 		t.Errorf("b lost its state while etcd was down: %q", got)
 	}

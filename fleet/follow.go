@@ -37,7 +37,8 @@ func (s *Store) Load(ctx context.Context, t Target) error {
 		}
 	}
 	t.Reset(recs, peers)
-	s.rev = resp.Header.Revision
+	s.rev.Store(resp.Header.Revision)
+	s.loads.Add(1)
 	s.loaded.Store(true)
 	return nil
 }
@@ -75,10 +76,10 @@ func (s *Store) follow(ctx context.Context, t Target) {
 func (s *Store) watch(ctx context.Context, t Target) {
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	for resp := range s.cli.Watch(ctx, s.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(s.rev+1)) {
+	for resp := range s.cli.Watch(ctx, s.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(s.rev.Load()+1)) {
 		if err := resp.Err(); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
-				s.log.Warn("fleet store compacted past this instance's revision: reloading everything", "revision", s.rev, "compacted", resp.CompactRevision)
+				s.log.Warn("fleet store compacted past this instance's revision: reloading everything", "revision", s.rev.Load(), "compacted", resp.CompactRevision)
 				s.loaded.Store(false)
 			} else if ctx.Err() == nil {
 				s.failed(err)
@@ -88,7 +89,7 @@ func (s *Store) watch(ctx context.Context, t Target) {
 		s.answered()
 		for _, ev := range resp.Events {
 			s.event(ev, t)
-			s.rev = ev.Kv.ModRevision
+			s.rev.Store(ev.Kv.ModRevision)
 		}
 	}
 }
@@ -104,6 +105,7 @@ func (s *Store) event(ev *clientv3.Event, t Target) {
 		value = ev.Kv.Value
 	}
 	if kind == "balancers" {
+		s.changes.Add(1)
 		t.ApplyRecord(name, value, ev.Kv.ModRevision)
 		return
 	}

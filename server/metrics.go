@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	goruntime "runtime"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/fleet"
 	"github.com/sluiceproxy/sluice/hcheck"
 	"github.com/sluiceproxy/sluice/pool"
 )
@@ -116,12 +118,30 @@ func newServerMetrics(now time.Time) *serverMetrics {
 // -ldflags version; by default the main module's version).
 func (s *Server) SetVersion(v string) { s.metrics.version.Store(&v) }
 
-// WriteMetrics writes the server's metrics, then the Go runtime and
-// process metrics, in the Prometheus text format (MetricsContentType).
+// WriteMetrics writes the server's metrics, in fleet mode the fleet's,
+// then the Go runtime and process metrics, in the Prometheus text format
+// (MetricsContentType).
 func (s *Server) WriteMetrics(w io.Writer) {
 	s.metrics.refresh(s.hc)
 	s.metrics.set.WritePrometheus(w)
+	if s.adm != nil && s.adm.fleet != nil {
+		writeFleetMetrics(w, s.adm.fleet.Counters())
+	}
 	metrics.WriteProcessMetrics(w)
+}
+
+// writeFleetMetrics writes the fleet store's series, read at scrape time
+// from its counters (docs/metrics.md).
+func writeFleetMetrics(w io.Writer, c fleet.Counters) {
+	metrics.WriteGaugeFloat64(w, "sluice_fleet_connected", boolValue(c.Connected))
+	metrics.WriteGaugeFloat64(w, "sluice_fleet_synced", boolValue(c.Synced))
+	metrics.WriteGaugeUint64(w, "sluice_fleet_revision", uint64(c.Revision))
+	metrics.WriteCounterUint64(w, "sluice_fleet_changes_total", c.Changes)
+	metrics.WriteCounterUint64(w, "sluice_fleet_loads_total", c.Loads)
+	metrics.WriteMetadataIfNeeded(w, "sluice_fleet_saves_total", "counter")
+	fmt.Fprintf(w, `sluice_fleet_saves_total{result="saved"} %d`+"\n", c.Saved)
+	fmt.Fprintf(w, `sluice_fleet_saves_total{result="conflict"} %d`+"\n", c.Conflicts)
+	fmt.Fprintf(w, `sluice_fleet_saves_total{result="unavailable"} %d`+"\n", c.Unavailable)
 }
 
 // observe records a request that the member m answered (or that failed on

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	goruntime "runtime"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // scrape is one parsed WriteMetrics output: sample values by series
@@ -190,6 +193,7 @@ func TestMetricsScrape(t *testing.T) {
 		`sluice_build_info{version="v1.2.3",goversion="` + labelValue(goruntime.Version()) + `"}`: 1,
 		`go_goroutines`: -1,
 	})
+	sc.absent(t, "sluice_fleet_") // local mode
 	if sent := sc.values[`sluice_member_sent_bytes_total{`+live+`}`]; sent < 4*float64(len("GET /ok HTTP/1.1\r\n")) {
 		t.Errorf("sent %v bytes to the live member, want at least four request heads", sent)
 	}
@@ -211,6 +215,41 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		if !sc.helps[family] {
 			t.Errorf("no HELP line for %s", family)
+		}
+	}
+}
+
+// TestMetricsFleet: in fleet mode the fleet series are there from the
+// start, zero while etcd never answered (package fleet's tests count them
+// against a real etcd; cmd/sluice's TestFleetE2E scrapes a live fleet).
+func TestMetricsFleet(t *testing.T) {
+	src := "listen: ['127.0.0.1:0']\nfleet: {etcd: {endpoints: ['" + deadAddr(t) + "'], timeout: 100ms}}\n" +
+		"server:\n  routes: [{path: /, target: 'balancer://b/'}]\n  balancers: [{name: b, members: [{url: 'http://127.0.0.1:1'}]}]\n"
+	cfg, err := config.ParseYAML("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := serveProxy(t, cfg)
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	sc := scrapeMetrics(t, s)
+	sc.expect(t, map[string]float64{
+		"sluice_fleet_connected":                         0,
+		"sluice_fleet_synced":                            0,
+		"sluice_fleet_revision":                          0,
+		"sluice_fleet_changes_total":                     0,
+		"sluice_fleet_loads_total":                       0,
+		`sluice_fleet_saves_total{result="saved"}`:       0,
+		`sluice_fleet_saves_total{result="conflict"}`:    0,
+		`sluice_fleet_saves_total{result="unavailable"}`: 0,
+	})
+	for family, typ := range map[string]string{
+		"sluice_fleet_connected":     "gauge",
+		"sluice_fleet_revision":      "gauge",
+		"sluice_fleet_changes_total": "counter",
+		"sluice_fleet_saves_total":   "counter",
+	} {
+		if got := sc.types[family]; got != typ || !sc.helps[family] {
+			t.Errorf("TYPE %s = %q (HELP %v), want %q", family, got, sc.helps[family], typ)
 		}
 	}
 }

@@ -59,7 +59,25 @@ function healthCell(m) {
   return td;
 }
 
-function memberRow(b, m) {
+// fleetCell lists the member's health as each instance of the fleet sees
+// it, this instance first: "lb-2: down", with flags and why as a tooltip.
+function fleetCell(m) {
+  const list = el("ul", { class: "fleet" });
+  for (const v of m.fleet || []) {
+    const title = "flags " + (v.flags || "-") + (v.why ? ": " + v.why : "");
+    list.append(el("li", { class: v.operational_state === "up" ? "ok" : "bad", "data-instance": v.instance, title, text: v.instance + ": " + v.operational_state }));
+  }
+  return el("td", {}, list);
+}
+
+// fleetLine is this instance's standing in the fleet, for the header.
+function fleetLine(f) {
+  const n = f.instances.length;
+  return "fleet: " + (f.connected ? "connected" : "disconnected") + (f.synced ? "" : ", not synced") +
+    ", revision " + f.revision + ", " + n + (n === 1 ? " instance" : " instances") + " (this one: " + f.instance + ")";
+}
+
+function memberRow(b, m, fleet) {
   const tr = el("tr", { "data-member": m.id });
   tr.append(
     el("td", {}, el("span", { class: "url", text: m.id })),
@@ -74,6 +92,7 @@ function memberRow(b, m) {
     el("td", { text: size(m.transferred) }),
     el("td", { text: size(m.read) }),
     healthCell(m),
+    ...(fleet ? [fleetCell(m)] : []),
     el("td", {},
       el("button", { class: "edit", type: "button", on: { click: () => { editing = "m:" + b.name + ":" + m.id; render(); } }, text: "Edit" }),
       " ",
@@ -83,7 +102,7 @@ function memberRow(b, m) {
 
 function field(label, input) { return el("label", {}, label + " ", input); }
 
-function memberForm(b, m) {
+function memberForm(b, m, columns) {
   const lf = el("input", { id: "edit-loadfactor", name: "loadfactor", type: "number", min: 1, max: 100, step: "0.01", value: m.loadfactor });
   const ls = el("input", { id: "edit-lbset", name: "lbset", type: "number", min: 0, max: 99, step: 1, value: m.lbset });
   const route = el("input", { id: "edit-route", name: "route", maxlength: 63, value: m.route });
@@ -121,7 +140,7 @@ function memberForm(b, m) {
     field("Load factor", lf), field("LB set", ls), field("Route", route), field("Route redirect", redirect), flags,
     el("button", { id: "edit-save", type: "submit", text: "Save" }), " ",
     el("button", { type: "button", on: { click: () => { editing = null; render(); } }, text: "Cancel" }));
-  return el("tr", { class: "editor" }, el("td", { colspan: 13 }, form));
+  return el("tr", { class: "editor" }, el("td", { colspan: columns }, form));
 }
 
 async function removeMember(b, m) {
@@ -208,11 +227,12 @@ function balancerSection(b) {
   }
   if (editing === "b:" + b.name) sec.append(balancerForm(b));
   if (editing === "add:" + b.name) sec.append(addForm(b));
-  const cols = ["Worker URL", "Route", "RouteRedir", "Factor", "Set", "Status", "Elected", "Busy", "Load", "To", "From", "Health", ""];
+  const fleet = Boolean(lastData.fleet);
+  const cols = ["Worker URL", "Route", "RouteRedir", "Factor", "Set", "Status", "Elected", "Busy", "Load", "To", "From", "Health", ...(fleet ? ["Fleet"] : []), ""];
   const body = el("tbody");
   for (const m of b.members) {
-    body.append(memberRow(b, m));
-    if (editing === "m:" + b.name + ":" + m.id) body.append(memberForm(b, m));
+    body.append(memberRow(b, m, fleet));
+    if (editing === "m:" + b.name + ":" + m.id) body.append(memberForm(b, m, cols.length));
   }
   sec.append(el("table", { class: "members" }, el("thead", {}, el("tr", {}, ...cols.map((h) => el("th", { text: h })))), body));
   return sec;
@@ -222,6 +242,11 @@ function render() {
   if (!lastData) return;
   document.getElementById("server").textContent = lastData.server_name;
   document.getElementById("persist").textContent = "Balancer changes will " + (lastData.persist ? "" : "NOT ") + "be persisted on restart.";
+  const f = lastData.fleet, line = document.getElementById("fleet");
+  line.hidden = !f;
+  line.textContent = f ? fleetLine(f) : "";
+  line.title = f ? f.instances.map((i) => i.instance + " at revision " + i.revision).join(", ") : "";
+  line.className = f && !(f.connected && f.synced) ? "bad" : "";
   const main = document.getElementById("balancers");
   main.replaceChildren(...lastData.balancers.map(balancerSection));
   if (editing && editing.startsWith("m:")) {

@@ -327,14 +327,56 @@ Require ip 127.0.0.1
 </Location>
 `
 
-// TestAdminBrowser loads the manager page in headless Chromium, changes a
-// weight there and sees the traffic split follow. A hostile route must show
-// as text.
-func TestAdminBrowser(t *testing.T) {
+// browser is a headless Chromium tab (Debian's chromium) for one test,
+// closed when the test ends.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// browserTimeout bounds everything a test does in its browser.
+const browserTimeout = 60 * time.Second
+
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
 	const chromium = "/usr/bin/chromium"
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s is missing: `make test` installs Debian's chromium (%v)", chromium, err)
 	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, browserTimeout)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return &browser{t: t, ctx: ctx}
+}
+
+// do runs a, failing the test with what on error.
+func (b *browser) do(what string, a chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, a); err != nil {
+		b.t.Fatalf("chromium: %s: %v", what, err)
+	}
+}
+
+// browserValue runs a and returns its value, failing the test with what on
+// error.
+func browserValue[T any](b *browser, what string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, a)
+	if err != nil {
+		b.t.Fatalf("chromium: %s: %v", what, err)
+	}
+	return v
+}
+
+// TestAdminBrowser loads the manager page in headless Chromium, changes a
+// weight there and sees the traffic split follow. A hostile route must show
+// as text. Outside fleet mode the page shows no fleet line or column.
+func TestAdminBrowser(t *testing.T) {
 	b1, b2 := newBackend(t, "b1", nil), newBackend(t, "b2", nil)
 	cfg := writeConfig(t, t.TempDir(), "s.conf", managerConf, "{B1}", b1.addr, "{B2}", b2.addr)
 	p := startSluice(t, cfg)
@@ -349,48 +391,25 @@ func TestAdminBrowser(t *testing.T) {
 		t.Fatalf("before: %v", got)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
-		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
-
+	br := startBrowser(t)
 	row := func(addr string) string { return `tr[data-member="http://` + addr + `"]` }
-	step := func(what string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, a); err != nil {
-			t.Fatalf("chromium: %s: %v\nsluice:\n%s", what, err, p.log())
-		}
-	}
-	value := func(what string, a chromedp.Action[string]) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatalf("chromium: %s: %v", what, err)
-		}
-		return v
-	}
-	step("load", chromedp.Navigate(base+"/"))
-	step("render", chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"] `+row(b2.addr))))
-	route := value("route", chromedp.Text(chromedp.CSS(row(b2.addr)+` td:nth-child(2)`)))
-	title := value("title", chromedp.Title())
-	imgs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("img").length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	step("edit", chromedp.Click(chromedp.CSS(row(b1.addr)+` button.edit`)))
-	step("form", chromedp.WaitVisible(chromedp.CSS(`#edit-loadfactor`)))
-	step("weight", chromedp.SetValue(chromedp.CSS(`#edit-loadfactor`), "4"))
-	step("save", chromedp.Click(chromedp.CSS(`#edit-save`)))
-	step("saved", chromedp.WaitVisible(chromedp.CSS(`#message.ok`)))
-	msg := value("message", chromedp.Text(chromedp.CSS(`#message`)))
+	br.do("load", chromedp.Navigate(base+"/"))
+	br.do("render", chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"] `+row(b2.addr))))
+	route := browserValue(br, "route", chromedp.Text(chromedp.CSS(row(b2.addr)+` td:nth-child(2)`)))
+	title := browserValue(br, "title", chromedp.Title())
+	imgs := browserValue(br, "img count", chromedp.Evaluate[int](`document.querySelectorAll("img").length`))
+	fleet := browserValue(br, "fleet parts", chromedp.Evaluate[bool](`!document.getElementById("fleet").hidden || document.querySelectorAll("ul.fleet").length > 0`))
+	br.do("edit", chromedp.Click(chromedp.CSS(row(b1.addr)+` button.edit`)))
+	br.do("form", chromedp.WaitVisible(chromedp.CSS(`#edit-loadfactor`)))
+	br.do("weight", chromedp.SetValue(chromedp.CSS(`#edit-loadfactor`), "4"))
+	br.do("save", chromedp.Click(chromedp.CSS(`#edit-save`)))
+	br.do("saved", chromedp.WaitVisible(chromedp.CSS(`#message.ok`)))
+	msg := browserValue(br, "message", chromedp.Text(chromedp.CSS(`#message`)))
 	if route != hostile || title == "pwned" || imgs != 0 {
 		t.Errorf("hostile route rendered as markup: text %q, title %q, %d img", route, title, imgs)
+	}
+	if fleet {
+		t.Error("the page shows fleet parts outside fleet mode")
 	}
 	if !strings.Contains(msg, "Saved") {
 		t.Errorf("message %q", msg)

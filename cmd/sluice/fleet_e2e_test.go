@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/sluiceproxy/sluice/fleet/etcdtest"
 )
@@ -87,6 +90,69 @@ func latencies(ds []time.Duration) string {
 	ds = slices.Sorted(slices.Values(ds))
 	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 	return fmt.Sprintf("min %v, median %v, max %v", r(ds[0]), r(ds[len(ds)/2]), r(ds[len(ds)-1]))
+}
+
+// fleetMetrics is n's sluice_fleet_* samples from /metrics, by series.
+func (n fleetNode) fleetMetrics(t *testing.T, c *http.Client) map[string]float64 {
+	t.Helper()
+	resp, err := c.Get(n.base + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics at %s: %v", n.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metrics at %s: %d %v", n.base, resp.StatusCode, err)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(b)) {
+		series, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || !strings.HasPrefix(series, "sluice_fleet_") {
+			continue
+		}
+		if out[series], err = strconv.ParseFloat(value, 64); err != nil {
+			t.Fatalf("metrics at %s: %q: %v", n.base, line, err)
+		}
+	}
+	return out
+}
+
+// waitConnected polls every node's sluice_fleet_connected until it is want.
+func waitConnected(t *testing.T, c *http.Client, nodes []fleetNode, want float64) {
+	t.Helper()
+	for _, n := range nodes {
+		for start := time.Now(); n.fleetMetrics(t, c)["sluice_fleet_connected"] != want; time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > propagationTimeout {
+				t.Fatalf("sluice_fleet_connected at %s is not %v after %v: %v", n.base, want, propagationTimeout, n.fleetMetrics(t, c))
+			}
+		}
+	}
+}
+
+// checkFleetPage loads n's manager page in Chromium: the fleet line shows
+// the instances and the revision of summary, and member id's fleet column
+// every instance's view of it, n's first. The page stays open.
+func checkFleetPage(t *testing.T, n fleetNode, id string, summary map[string]any) *browser {
+	t.Helper()
+	br := startBrowser(t)
+	br.do("load", chromedp.Navigate(n.base+"/"))
+	br.do("render", chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="true"] tr[data-member="`+id+`"] ul.fleet li`)))
+	line := browserValue(br, "fleet line", chromedp.Text(chromedp.CSS(`#fleet`)))
+	views := browserValue(br, "fleet column", chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll('tr[data-member="`+id+`"] ul.fleet li'), (li) => li.textContent)`))
+	instances := summary["instances"].([]any)
+	want := fmt.Sprintf("fleet: connected, revision %d, %d instances (this one: %s)", int64(summary["revision"].(float64)), len(instances), summary["instance"])
+	if line != want {
+		t.Errorf("fleet line %q, want %q", line, want)
+	}
+	var names []string
+	for _, v := range instances {
+		names = append(names, v.(map[string]any)["instance"].(string)+": up")
+	}
+	if len(views) != len(names) || views[0] != names[0] || !slices.Equal(slices.Sorted(slices.Values(views)), slices.Sorted(slices.Values(names))) {
+		t.Errorf("fleet column of %s: %q, want %q (this instance first)", id, views, names)
+	}
+	return br
 }
 
 func loadFactor(want float64) func(map[string]any) bool {
@@ -182,8 +248,37 @@ func TestFleetE2E(t *testing.T) {
 		}
 	}
 	_, _, list := api(t, c, "GET", a.base+"/api/balancers", "", "")
-	if f, _ := list["fleet"].(map[string]any); f["synced"] != true || f["connected"] != true || len(f["instances"].([]any)) != 3 {
-		t.Errorf("fleet summary: %v", list["fleet"])
+	summary, _ := list["fleet"].(map[string]any)
+	if summary["synced"] != true || summary["connected"] != true || len(summary["instances"].([]any)) != 3 {
+		t.Fatalf("fleet summary: %v", list["fleet"])
+	}
+	// The page shows them.
+	page := checkFleetPage(t, a, "http://"+b1.addr, summary)
+
+	// The fleet series: connected and synced, at the same revision
+	// everywhere once the last change arrived; A saved the changes above,
+	// the others applied them from the watch.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		var revs []float64
+		for _, n := range nodes {
+			revs = append(revs, n.fleetMetrics(t, c)["sluice_fleet_revision"])
+		}
+		if revs[0] > 0 && revs[0] == revs[1] && revs[1] == revs[2] {
+			break
+		}
+		if time.Since(start) > propagationTimeout {
+			t.Fatalf("sluice_fleet_revision differs after %v: %v", propagationTimeout, revs)
+		}
+	}
+	for i, n := range nodes {
+		m := n.fleetMetrics(t, c)
+		if m["sluice_fleet_connected"] != 1 || m["sluice_fleet_synced"] != 1 || m["sluice_fleet_loads_total"] != 1 ||
+			m["sluice_fleet_changes_total"] < 22 || m[`sluice_fleet_saves_total{result="unavailable"}`] != 0 {
+			t.Errorf("fleet series at %s: %v", n.base, m)
+		}
+		if i == 0 && m[`sluice_fleet_saves_total{result="saved"}`] < 22 {
+			t.Errorf("fleet series at A: %v, want at least 22 saved", m)
+		}
 	}
 
 	// A new instance starts with the fleet's state, not the file's.
@@ -206,6 +301,14 @@ func TestFleetE2E(t *testing.T) {
 		if s != 503 || out["error"] != "fleet store unavailable: nothing changed" {
 			t.Errorf("write at %s with etcd down: %d %v", n.base, s, out)
 		}
+		if m := n.fleetMetrics(t, c); m[`sluice_fleet_saves_total{result="unavailable"}`] != 1 {
+			t.Errorf("fleet series at %s after a refused write: %v", n.base, m)
+		}
+	}
+	waitConnected(t, c, nodes, 0)
+	page.do("the page's next refresh", chromedp.WaitVisible(chromedp.CSS(`#fleet.bad`)))
+	if line := browserValue(page, "fleet line", chromedp.Text(chromedp.CSS(`#fleet`))); !strings.HasPrefix(line, "fleet: disconnected, revision ") {
+		t.Errorf("fleet line with etcd down: %q", line)
 	}
 
 	// etcd back: a write succeeds and every instance converges.
@@ -223,6 +326,7 @@ func TestFleetE2E(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("first accepted write %v after etcd restarted", time.Since(start).Round(time.Millisecond))
+	waitConnected(t, c, nodes, 1)
 	waitAll(t, c, nodes, "r2", time.Now(), func(m map[string]any) bool { return m["admin_state"] == "ready" })
 	for _, n := range nodes {
 		if got := split(t, n.p.Addr(), "/", 40); got["b2"] == 0 {
