@@ -12,12 +12,6 @@ import (
 // proxied request.
 func TestRequireAllocs(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
-	const base = `
-<Proxy balancer://b>
-    BalancerMember http://BACKEND
-</Proxy>
-ProxyPass /p balancer://b/
-`
 	const rules = `
 <Proxy *>
     Require ip 192.168.0.0/16 172.16
@@ -40,7 +34,7 @@ ProxyPass /p balancer://b/
 			}
 		}
 	}
-	with, without := run(proxyFrom(t, base+rules, be)("10.0.0.9")), run(proxyFrom(t, base, be)("10.0.0.9"))
+	with, without := run(proxyFrom(t, requireBase+rules, be)("10.0.0.9")), run(proxyFrom(t, requireBase, be)("10.0.0.9"))
 	with()
 	without()
 	baseline := testing.AllocsPerRun(200, without)
