@@ -74,7 +74,8 @@ func (c *idleConn) checkStale() error {
 		return nil
 	}
 	c.read = false
-	if !c.peek.pending() {
+	// Unsolicited bytes or a close: either makes the connection unfit.
+	if sent, closed := c.peek.look(); !sent && !closed {
 		return nil
 	}
 	if c.onStale != nil {

@@ -46,8 +46,8 @@ const closeLine = "Connection: close\r\n"
 // It is used by one request at a time, as fasthttp uses its connections.
 type memberConn struct {
 	net.Conn
-	rc       syscall.RawConn // for peeking at an early answer; nil: no check
-	deadline time.Time       // the write deadline idleConn asked for
+	peek     peeker    // looks for an early answer
+	deadline time.Time // the write deadline idleConn asked for
 	// slice arms the shorter deadlines of body writes, lazily; sliced is
 	// set while one may be armed instead of deadline (it stays armed
 	// after the body: a request's first write cannot wait, and re-arms
@@ -64,19 +64,22 @@ type memberConn struct {
 }
 
 func newMemberConn(c net.Conn) *memberConn {
-	mc := &memberConn{Conn: c}
-	if sc, ok := c.(syscall.Conn); ok {
-		mc.rc, _ = sc.SyscallConn()
-	}
-	return mc
+	return &memberConn{Conn: c, peek: newPeeker(c)}
 }
 
 // SyscallConn lets idleConn's staleness check peek at the socket.
 func (c *memberConn) SyscallConn() (syscall.RawConn, error) {
-	if c.rc == nil {
-		return nil, errors.ErrUnsupported
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
 	}
-	return c.rc, nil
+	return nil, errors.ErrUnsupported
+}
+
+// answerWaiting reports whether the member sent bytes that wait to be
+// read; a closed peer with nothing sent is not an answer.
+func (c *memberConn) answerWaiting() bool {
+	sent, _ := c.peek.look()
+	return sent
 }
 
 // SetWriteDeadline arms t, unless a body write's shorter deadline is armed:

@@ -9,9 +9,9 @@ import (
 
 // peeker looks at a socket without reading from it or blocking.
 type peeker struct {
-	rc    syscall.RawConn
-	fn    func(fd uintptr) bool // made once per connection: no allocation per check
-	ready bool
+	rc           syscall.RawConn
+	fn           func(fd uintptr) bool // made once per connection: no allocation per check
+	sent, closed bool
 }
 
 func newPeeker(c net.Conn) peeker {
@@ -23,26 +23,24 @@ func newPeeker(c net.Conn) peeker {
 	if err != nil {
 		return peeker{}
 	}
-	p := peeker{rc: rc}
-	return p
+	return peeker{rc: rc}
 }
 
-// pending reports whether the peer sent bytes or closed its side: either
-// makes the connection unfit for another request.
-func (p *peeker) pending() bool {
+// look reports whether the peer sent bytes that wait to be read, and
+// whether it closed its side with nothing sent.
+func (p *peeker) look() (sent, closed bool) {
 	if p.rc == nil {
-		return false
+		return false, false
 	}
 	if p.fn == nil {
 		p.fn = func(fd uintptr) bool {
 			var b [1]byte
 			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			// n > 0: unsolicited bytes; n == 0 without error: the peer closed.
-			p.ready = n > 0 || (n == 0 && err == nil)
+			p.sent, p.closed = n > 0, n == 0 && err == nil
 			return true
 		}
 	}
-	p.ready = false
+	p.sent, p.closed = false, false
 	_ = p.rc.Read(p.fn)
-	return p.ready
+	return p.sent, p.closed
 }

@@ -9,4 +9,4 @@ type peeker struct{}
 
 func newPeeker(net.Conn) peeker { return peeker{} }
 
-func (*peeker) pending() bool { return false }
+func (*peeker) look() (sent, closed bool) { return false, false }
