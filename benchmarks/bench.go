@@ -80,7 +80,7 @@ func run(ctx context.Context, opts options) error {
 	}
 	defer backend.stop()
 	m := b.describe()
-	b.stamp = m.Started.Format("20060102-150405")
+	b.stamp = m.stamp()
 	printMeta(os.Stdout, m, "")
 
 	var runs []sample
@@ -153,7 +153,7 @@ func (b *bench) scenario(ctx context.Context, sc scenario) ([]sample, error) {
 	}
 	for _, p := range peers {
 		if p.name == "sluice" && b.opts.profile && p.err == nil {
-			if err := b.profile(ctx, sc, p, b.stamp); err != nil {
+			if err := b.profile(ctx, sc, p); err != nil {
 				fmt.Fprintf(os.Stderr, "%s/sluice profile: %v\n", sc.Name, err)
 			}
 		}

@@ -37,11 +37,11 @@ server:
 
 // profile runs wrk once more against the profiled sluice p and saves its
 // CPU and allocation profiles as OUT/STAMP-SCENARIO-sluice.{cpu,allocs}.pprof.
-func (b *bench) profile(ctx context.Context, sc scenario, p *live, stamp string) error {
+func (b *bench) profile(ctx context.Context, sc scenario, p *live) error {
 	if err := os.MkdirAll(b.opts.out, 0o755); err != nil {
 		return fmt.Errorf("cannot create %q: %w", b.opts.out, err)
 	}
-	base := filepath.Join(b.opts.out, stamp+"-"+sc.Name+"-sluice")
+	base := filepath.Join(b.opts.out, b.stamp+"-"+sc.Name+"-sluice")
 	secs := max(int(b.opts.duration/time.Second)-1, 1)
 	cpu := make(chan error, 1)
 	go func() {

@@ -73,11 +73,14 @@ func printMeta(w io.Writer, m meta, prefix string) {
 }
 
 // writeResults writes STAMP.{csv,json,md} and copies them to latest.*.
+// stamp names a run's files: its UTC start time.
+func (m meta) stamp() string { return m.Started.Format("20060102-150405") }
+
 func writeResults(dir string, m meta, rows []row, runs []sample) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create %q: %w", dir, err)
 	}
-	stamp := m.Started.Format("20060102-150405")
+	stamp := m.stamp()
 	writers := map[string]func(io.Writer) error{
 		"csv": func(w io.Writer) error { return writeCSV(w, rows) },
 		"json": func(w io.Writer) error {

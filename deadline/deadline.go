@@ -4,7 +4,9 @@
 // nginx and HAProxy likewise keep coarse timers. A Lazy re-arms only when
 // the deadline asked for lies outside what is armed by more than a slack of
 // one eighth of the time left (at most one second), so a timeout fires at
-// most that slack late and never early.
+// most that slack late and never early. An Early arms only deadlines that
+// come closer and lets a later one ride on what is armed, re-arming when
+// that fires too soon: for deadlines that move back and forth.
 package deadline
 
 import "time"
@@ -62,8 +64,9 @@ func (e *Early) Next(want, now time.Time) (time.Time, bool) {
 		if e.armed.IsZero() {
 			return time.Time{}, false
 		}
-		// A stale deadline would fire on a connection that should wait
-		// forever; Expired would catch it, but this is rare enough.
+		// Cleared at once: Expired would also catch the stale one when it
+		// fires, but clearing is rare (hijacked connections), so not
+		// worth a spurious wake-up.
 		e.armed = time.Time{}
 		return time.Time{}, true
 	case !e.armed.IsZero() && e.armed.After(now) && !e.armed.After(want):
