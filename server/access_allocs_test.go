@@ -35,12 +35,5 @@ func TestRequireAllocs(t *testing.T) {
 		}
 	}
 	with, without := run(proxyFrom(t, requireBase+rules, be)("10.0.0.9")), run(proxyFrom(t, requireBase, be)("10.0.0.9"))
-	with()
-	without()
-	baseline := testing.AllocsPerRun(200, without)
-	n := testing.AllocsPerRun(200, with)
-	t.Logf("proxied request with Require rules: %.1f allocs; without: %.1f", n, baseline)
-	if n > baseline {
-		t.Fatalf("Require rules make a request allocate %.1f times instead of %.1f", n, baseline)
-	}
+	noMoreAllocs(t, "a proxied request with Require rules", with, "without", without)
 }
