@@ -295,8 +295,10 @@ func recordPlan(sc *Scope, e *Entry, r *stateBalancer) (*plan, *pool.Snapshot, e
 	if base == nil {
 		base = live.Config
 	}
-	bc := cloneBalancer(base)
-	if r != nil {
+	var bc *config.Balancer
+	if r == nil {
+		bc = cloneBalancer(base)
+	} else {
 		var err error
 		if bc, err = recordConfig(base, r); err != nil {
 			return nil, nil, err
