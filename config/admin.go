@@ -13,13 +13,8 @@ import (
 // source, and a token whenever the listener is reachable off loopback.
 func (c *checker) admin() error {
 	a := &c.cfg.Admin
-	n := 0
-	for _, s := range []string{a.Token, a.TokenFile, a.TokenEnv} {
-		if s != "" {
-			n++
-		}
-	}
-	if n > 1 {
+	tokens := secretSources(a.Token, a.TokenFile, a.TokenEnv)
+	if tokens > 1 {
 		return c.fail(a, Pos{}, "token", "", "set one of token, token_file and token_env")
 	}
 	for _, h := range a.Hosts {
@@ -36,7 +31,7 @@ func (c *checker) admin() error {
 		return nil
 	}
 	if a.Listen == "" {
-		if n > 0 || len(a.Hosts) > 0 {
+		if tokens > 0 || len(a.Hosts) > 0 {
 			return c.fail(a, Pos{}, "listen", "", "the admin settings need listen: host:port or unix:/path")
 		}
 		return nil

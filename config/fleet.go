@@ -87,13 +87,7 @@ func (c *checker) fleet() error {
 	if d := e.Timeout.D(); d < 100*time.Millisecond || d > time.Minute {
 		return c.fail(e, Pos{}, "timeout", d.String(), "must be from 100ms to 1m")
 	}
-	n := 0
-	for _, s := range []string{e.Password, e.PasswordFile, e.PasswordEnv} {
-		if s != "" {
-			n++
-		}
-	}
-	switch {
+	switch n := secretSources(e.Password, e.PasswordFile, e.PasswordEnv); {
 	case n > 1:
 		return c.fail(e, Pos{}, "password", "", "set one of password, password_file and password_env")
 	case n == 1 && e.Username == "":
@@ -109,7 +103,7 @@ func (c *checker) fleet() error {
 
 // HasPassword reports whether a password source is configured.
 func (e Etcd) HasPassword() bool {
-	return e.Password != "" || e.PasswordFile != "" || e.PasswordEnv != ""
+	return secretSources(e.Password, e.PasswordFile, e.PasswordEnv) > 0
 }
 
 // checkEndpoint accepts host:port, http://host:port and https://host:port.

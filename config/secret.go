@@ -30,3 +30,14 @@ func ReadSecret(key, inline, file, env string) (string, error) {
 	}
 	return s, nil
 }
+
+// secretSources counts the ways a secret is given; validation allows one.
+func secretSources(inline, file, env string) int {
+	n := 0
+	for _, s := range []string{inline, file, env} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
