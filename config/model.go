@@ -51,6 +51,11 @@ type Config struct {
 	Limits         Limits    `yaml:"limits,omitempty"`
 	Timeouts       Timeouts  `yaml:"timeouts,omitempty"`
 	Fleet          Fleet     `yaml:"fleet,omitempty"` // shared admin state through etcd (fleet.go)
+	// IgnoreClientAbort keeps waiting for a member's answer after the
+	// client closed its connection (nginx's proxy_ignore_client_abort). By
+	// default sluice closes the member connection instead, cancelling the
+	// member's work, and logs 499 (threats.md RES-08).
+	IgnoreClientAbort bool `yaml:"ignore_client_abort,omitempty"`
 
 	// Warnings are non-fatal findings (ignored directives), one per line.
 	Warnings []string `yaml:"-"`

@@ -125,8 +125,9 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		},
 		RetryIfErr: retryStale,
 	}
+	c.Transport = newTransport()
 	if o.Ping > 0 {
-		c.Transport = newPingTransport(addr, o.Ping)
+		c.Transport = newPingTransport(addr, o.Ping, c.Transport)
 	}
 	if m.TLS {
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}

@@ -42,10 +42,13 @@ type poolConn interface {
 	LastUseTime() time.Time // zero for a connection not used before
 }
 
-// newPingTransport is the HostClient.Transport of a member with ping > 0.
-func newPingTransport(addr string, ping time.Duration) fasthttp.RoundTripper {
-	return newPinger(addr, ping,
+// newPingTransport is the HostClient.Transport of a member with ping > 0;
+// plain carries the requests that are not sent the ping way.
+func newPingTransport(addr string, ping time.Duration, plain fasthttp.RoundTripper) fasthttp.RoundTripper {
+	t := newPinger(addr, ping,
 		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+	t.plain = plain
+	return t
 }
 
 // pinger is the ping transport; acquire, release and close are HostClient's
@@ -53,6 +56,7 @@ func newPingTransport(addr string, ping time.Duration) fasthttp.RoundTripper {
 type pinger[C poolConn] struct {
 	addr    string
 	ping    time.Duration
+	plain   fasthttp.RoundTripper
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
 	release func(*fasthttp.HostClient, C)
 	close   func(*fasthttp.HostClient, C)
@@ -62,7 +66,7 @@ type pinger[C poolConn] struct {
 func newPinger[C poolConn](addr string, ping time.Duration,
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
 	release, closeConn func(*fasthttp.HostClient, C)) *pinger[C] {
-	t := &pinger[C]{addr: addr, ping: ping, acquire: acquire, release: release, close: closeConn}
+	t := &pinger[C]{addr: addr, ping: ping, plain: fasthttp.DefaultTransport, acquire: acquire, release: release, close: closeConn}
 	t.calls.New = func() any {
 		c := &pingCall[C]{t: t}
 		c.gate.c, c.relay.c = c, c
@@ -73,10 +77,10 @@ func newPinger[C poolConn](addr string, ping time.Duration,
 
 // RoundTrip sends requests with a body the ping way; everything else, and
 // HTTP/1.0 requests (which cannot ask for 100), goes through fasthttp's own
-// transport.
+// plain transport.
 func (t *pinger[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
 	if !req.Header.IsHTTP11() || !(req.IsBodyStream() || len(req.Body()) > 0) {
-		return fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
+		return t.plain.RoundTrip(hc, req, resp)
 	}
 	c := t.calls.Get().(*pingCall[C])
 	c.hc = hc
@@ -100,6 +104,7 @@ const (
 type pingCall[C poolConn] struct {
 	t      *pinger[C]
 	hc     *fasthttp.HostClient
+	call   *Call // the server's hold for aborting, during an attempt; nil outside Backend.Do
 	cc     C
 	reused bool // cc was pooled before this attempt
 	br     *bufio.Reader
@@ -146,7 +151,7 @@ func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (stream
 	req.Header.Set(fasthttp.HeaderExpect, "100-continue")
 	for try := range 2 {
 		streamed, err = c.attempt(req, resp, try == 1)
-		if err == nil || c.phase != waiting || !(c.timedOut || c.reused) {
+		if err == nil || errors.Is(err, ErrClientGone) || c.phase != waiting || !(c.timedOut || c.reused) {
 			break
 		}
 		if stream == nil {
@@ -175,6 +180,21 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 	}
 	c.cc, c.reused = cc, !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
+	if c.call = callOf(req); c.call != nil {
+		if !c.call.watch(conn) {
+			c.call = nil
+			c.t.close(c.hc, cc)
+			return false, ErrClientGone
+		}
+		defer func() {
+			// done let go already unless a body is being relayed, which
+			// fails on its own once the connection is closed.
+			if c.call.unwatch() && err != nil {
+				err = ErrClientGone
+			}
+			c.call = nil // the relay outlives the request's Call
+		}()
+	}
 	resp.ParseNetConn(conn)
 	c.br = c.hc.AcquireReader(conn)
 	c.bw = c.hc.AcquireWriter(conn)
@@ -320,6 +340,10 @@ func bodyless(status int) bool {
 // done gives the connection back: to the pool when keep is set and it can
 // carry another request, else closed.
 func (c *pingCall[C]) done(keep bool) {
+	// Abort must let go of the connection before it can go back to the pool.
+	if c.call != nil && c.call.unwatch() {
+		keep = false
+	}
 	c.hc.ReleaseReader(c.br)
 	c.br = nil
 	if keep {

@@ -41,6 +41,8 @@ func statusFor(err error) int {
 		return fasthttp.StatusRequestEntityTooLarge
 	case isTimeout(err):
 		return fasthttp.StatusGatewayTimeout
+	case errors.Is(err, pool.ErrClientGone):
+		return statusClientGone
 	}
 	return fasthttp.StatusBadGateway
 }

@@ -213,6 +213,8 @@ type clientConn struct {
 	// the budget off (a tunnel, where both directions run at once).
 	read      int64
 	unlimited bool
+	// mute drops what sluice writes: the client is gone (abandoned).
+	mute bool
 	// rd and wd arm fasthttp's per-request deadlines only when they come
 	// closer (deadline.Early).
 	rd, wd deadline.Early
@@ -289,6 +291,9 @@ func (c *clientConn) Read(p []byte) (int, error) {
 }
 
 func (c *clientConn) Write(p []byte) (int, error) {
+	if c.mute {
+		return len(p), nil
+	}
 	if !c.unlimited {
 		c.read = 0
 	}
@@ -309,6 +314,13 @@ func (c *clientConn) Close() error {
 		c.limits.release(c.ip)
 	}
 	return c.Conn.Close()
+}
+
+// mute makes conn drop what is written to it, under TLS too.
+func mute(conn net.Conn) {
+	if c, ok := socketOf(conn).(*clientConn); ok {
+		c.mute = true
+	}
 }
 
 // unlimit turns the read budget of conn off before it becomes a tunnel.

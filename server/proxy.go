@@ -35,6 +35,10 @@ type exchange struct {
 	// streamed is set when the body goes to the member as a stream, which
 	// a retry cannot send again.
 	streamed bool
+	// call is the request's hold on its member connection, which watch
+	// aborts when the client goes away.
+	call  pool.Call
+	watch clientWatch
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -47,6 +51,7 @@ func releaseExchange(x *exchange) {
 	x.conn = nil
 	x.route = nil
 	x.waitUntil = time.Time{}
+	x.call.Reset()
 	exchangePool.Put(x)
 }
 
@@ -137,6 +142,21 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int) {
 	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
 }
 
+// statusClientGone is nginx's 499, logged for a request whose client left
+// before its answer came (threats.md RES-08); nothing reaches the client.
+const statusClientGone = 499
+
+// abandoned ends a request whose client went away: it is logged with 499
+// and its connection closed without a byte written, as nginx does (a
+// client that only half-closed may still be reading).
+func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(statusClientGone)
+	ctx.SetConnectionClose()
+	mute(ctx.Conn())
+	s.access.log(ctx, s.now(), 0)
+}
+
 // proxy forwards the request to the route's member, failing over between
 // balancer members while nothing of the request has reached one.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
@@ -156,7 +176,11 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	s.requestHeaders(ctx, vh, &req.Header)
 
 	now := s.now()
+	if !rt.cfg.IgnoreClientAbort {
+		x.watch.start(ctx.Conn(), &x.call)
+	}
 	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
+	x.watch.stop()
 	if len(x.replay) > 0 {
 		// req must not keep x.replay once the exchange is released.
 		req.SetBodyRaw(nil)
@@ -171,6 +195,11 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.log.Debug("proxy error", "member", memberName(m), "err", err)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+		if statusFor(err) == statusClientGone {
+			s.abandoned(ctx)
+			s.observe(ctx, m, snap, s.now())
+			return
+		}
 		if x.body.failed {
 			// The client's body broke, not the backend: 400 or 408, and the
 			// rest of this connection is not a request.
@@ -273,11 +302,11 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 		req.SetConnectionClose()
 	}
 	resp.Header.SetNoDefaultContentType(true)
-	err := m.Backend.Client.Do(req, resp)
+	err := m.Backend.Do(req, resp, &x.call)
 	if errors.Is(err, pool.ErrStaleConn) {
 		// Found before anything was written, body stream untouched; the
 		// member's idle connections were dropped, so this dials afresh.
-		err = m.Backend.Client.Do(req, resp)
+		err = m.Backend.Do(req, resp, &x.call)
 	}
 	if err == nil {
 		m.State.MarkConnected()
@@ -293,7 +322,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		// Relaying it would pass the backend's confusion on; its connection
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
 		resp.SetConnectionClose()
-		_ = resp.CloseBodyStream()
+		closeBody(resp, x.call.TakeLease(), false)
 		lb.Done(m, sentBytes(req, x), 0)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
@@ -326,7 +355,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 			out.Header.SetContentLength(cl)
 		}
 		out.SkipBody = true
-		_ = resp.CloseBodyStream()
+		closeBody(resp, x.call.TakeLease(), false)
 		lb.Done(m, sent, statusLine)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
@@ -339,7 +368,8 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
 	relay := relayPool.Get().(*bodyRelay)
-	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, m: m, sent: sent, head: statusLine, r: resp.BodyStream()}
+	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
+		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
 	out.SetBodyStream(relay, cl)
 }
 
@@ -424,15 +454,18 @@ func equalFold(b []byte, s string) bool {
 // it once the response is written; Close then releases the backend
 // response (returning the connection to the pool) and does the accounting.
 type bodyRelay struct {
-	s    *Server
-	ctx  *fasthttp.RequestCtx
-	req  *fasthttp.Request
-	resp *fasthttp.Response
-	m    *pool.Member
-	r    io.Reader
-	sent int64
-	head int64 // status line bytes
-	n    int64
+	s     *Server
+	ctx   *fasthttp.RequestCtx
+	req   *fasthttp.Request
+	resp  *fasthttp.Response
+	lease pool.Lease // resp's connection; nil under ping, whose stream owns it
+	m     *pool.Member
+	r     io.Reader
+	sent  int64
+	head  int64 // status line bytes
+	n     int64
+	cl    int64 // the body's length; -1 until the member closes or chunked
+	eof   bool
 }
 
 var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
@@ -440,6 +473,7 @@ var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
 func (b *bodyRelay) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	b.eof = err == io.EOF
 	return n, err
 }
 
@@ -479,7 +513,7 @@ func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)
 
 func (b *bodyRelay) Close() error {
-	err := b.resp.CloseBodyStream()
+	closeBody(b.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()
 	b.s.observe(b.ctx, b.m, nil, now)
@@ -488,7 +522,17 @@ func (b *bodyRelay) Close() error {
 	fasthttp.ReleaseResponse(b.resp)
 	*b = bodyRelay{}
 	relayPool.Put(b)
-	return err
+	return nil
+}
+
+// closeBody ends a member response's body: the connection goes back to the
+// pool when the body was complete, else it is closed.
+func closeBody(resp *fasthttp.Response, lease pool.Lease, complete bool) {
+	if lease != nil {
+		lease.Release(complete)
+		return
+	}
+	_ = resp.CloseBodyStream()
 }
 
 // limitedBody reads the client's request body stream, failing once more

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -306,7 +307,7 @@ func TestLimits(t *testing.T) {
 			}
 			waitCount(t, slow, before+1)
 			c.Close()
-			time.Sleep(700 * time.Millisecond) // the member answers into the void
+			time.Sleep(700 * time.Millisecond) // past the member's answer: a failover would have happened
 			if n := a.count() - aBefore; n != 0 {
 				t.Errorf("A received %d requests: a client abort failed over", n)
 			}
@@ -439,4 +440,146 @@ server:
 	default:
 	}
 	servedAgain(t, s.Addr())
+}
+
+// parkBackend reads a request head and then waits, answering 200 after
+// hold unless the proxy closes the connection first, which it reports on
+// gone. got reports each request head.
+type parkBackend struct {
+	connServer
+	hold time.Duration
+	got  chan struct{}
+	gone chan struct{}
+}
+
+func newParkBackend(t *testing.T, hold time.Duration) *parkBackend {
+	t.Helper()
+	b := &parkBackend{hold: hold, got: make(chan struct{}, 8), gone: make(chan struct{}, 8)}
+	b.start(t, b.serve)
+	return b
+}
+
+func (b *parkBackend) serve(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		if _, err := readHead(br, true); err != nil {
+			return
+		}
+		b.got <- struct{}{}
+		closed := make(chan struct{})
+		go func() {
+			// A GET has no body: the next read ends only with the connection.
+			_, _ = br.Peek(1)
+			close(closed)
+		}()
+		select {
+		case <-closed:
+			b.gone <- struct{}{}
+			return
+		case <-b.done:
+			return
+		case <-time.After(b.hold):
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"); err != nil {
+			return
+		}
+		<-closed
+		return
+	}
+}
+
+const clientAbortYAML = `
+listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: "{LOG}", format: json}
+ignore_client_abort: {IGNORE}
+server:
+  routes:
+    - {path: /, target: balancer://park}
+  balancers:
+    - name: park
+      members: [{url: "http://{PARK}"}]
+`
+
+// TestClientAbort is threats.md RES-08: a client that leaves while its
+// request waits for a member's answer cancels the member's work (its
+// connection is closed), is logged with 499, and does not put the member
+// in error; with ignore_client_abort the member is left to answer.
+func TestClientAbort(t *testing.T) {
+	start := func(t *testing.T, ignore bool, hold time.Duration) (*sluiceProc, *parkBackend, string) {
+		b := newParkBackend(t, hold)
+		dir := t.TempDir()
+		log := dir + "/access.log"
+		s := startSluice(t, writeConfig(t, dir, "abort.yaml", clientAbortYAML,
+			"{LOG}", log, "{IGNORE}", map[bool]string{false: "false", true: "true"}[ignore], "{PARK}", b.addr))
+		return s, b, log
+	}
+	send := func(t *testing.T, s *sluiceProc, b *parkBackend) net.Conn {
+		c := dialFrom(t, "127.0.0.1", s.Addr())
+		if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-b.got:
+		case <-time.After(ioTimeout):
+			t.Fatal("the member never received the request")
+		}
+		return c
+	}
+	wantGone := func(t *testing.T, b *parkBackend) {
+		t.Helper()
+		select {
+		case <-b.gone:
+		case <-time.After(ioTimeout):
+			t.Fatalf("the member connection was not closed within %v of the client leaving", ioTimeout)
+		}
+	}
+
+	t.Run("closed: member connection closed, 499, member not in error", func(t *testing.T) {
+		s, b, log := start(t, false, time.Minute)
+		adm := s.waitMsg(0, "admin listening")["addr"]
+		send(t, s, b).Close()
+		wantGone(t, b)
+		wantLogged(t, log, `"status":499`)
+		wantErrorFlag(t, adm, "park", b.addr, false)
+	})
+	t.Run("half-closed: cancelled, nothing written back", func(t *testing.T) {
+		s, b, _ := start(t, false, time.Minute)
+		c := send(t, s, b)
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		wantGone(t, b)
+		_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if got, err := io.ReadAll(c); len(got) != 0 || err != nil {
+			t.Errorf("the half-closed client read %q, %v; want nothing, then the end of the connection", got, err)
+		}
+	})
+	t.Run("ignore_client_abort: the member answers", func(t *testing.T) {
+		hold := 1500 * time.Millisecond // several client checks
+		s, b, log := start(t, true, hold)
+		send(t, s, b).Close()
+		wantLogged(t, log, `"status":200`)
+		select {
+		case <-b.gone:
+			t.Fatal("the member connection was closed although ignore_client_abort is set")
+		default:
+		}
+	})
+}
+
+// wantLogged waits until the access log at path has a line containing want.
+func wantLogged(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for {
+		raw, _ := os.ReadFile(path)
+		if strings.Contains(string(raw), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log has no line with %s:\n%s", want, raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

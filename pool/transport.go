@@ -1,0 +1,241 @@
+package pool
+
+// sluice's round trip over a pooled member connection. It is fasthttp's own
+// (transport.RoundTrip in client.go), less the parts sluice never uses (a
+// request timeout, MaxConnDuration, ReadTimeout), with two additions:
+//
+//   - the connection is registered with the request's Call while the
+//     request is written and its answer awaited, so that the server can
+//     close it when the client goes away (threats.md RES-08): fasthttp's
+//     HostClient gives no handle on the connection a request is on;
+//   - a streamed response body keeps its connection through a lease that
+//     the caller releases when the body is done, instead of fasthttp's
+//     per-response closures (three allocations and a mutex per response).
+//
+// Requests sent without a Call (health checks, tests) take fasthttp's
+// transport unchanged.
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrClientGone is returned when the exchange was abandoned because the
+// client closed its connection: the member is not at fault.
+var ErrClientGone = errors.New("pool: client closed the connection")
+
+// callKey is the request user-value key under which Backend.Do passes the
+// Call to the transport.
+type callKey struct{}
+
+// Call is one proxied request's hold on member connections. The zero value
+// is ready; a Call is reused request after request but serves one at a time.
+type Call struct {
+	mu      sync.Mutex
+	conn    net.Conn // the connection awaiting the answer; nil otherwise
+	aborted bool
+	lease   Lease // the connection a streamed response body reads from
+}
+
+// Lease is the member connection a streamed response body is read from.
+type Lease interface {
+	// Release pools the connection when complete (the body was read to its
+	// end and nothing forbids reuse), else closes it.
+	Release(complete bool)
+}
+
+// Abort closes the connection the call's request is on, if it is still
+// being written or its answer awaited; the round trip then fails with
+// ErrClientGone. It is safe to call from any goroutine and reports whether
+// it closed a connection.
+func (c *Call) Abort() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.aborted {
+		return false
+	}
+	c.aborted = true
+	_ = c.conn.Close() // wakes the blocked read or write
+	return true
+}
+
+// watch registers conn for Abort; false means the call was already
+// aborted and conn must not be used.
+func (c *Call) watch(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		return false
+	}
+	c.conn = conn
+	return true
+}
+
+// unwatch ends Abort's hold on the connection (which may go back to the
+// pool after this) and reports whether the call was aborted.
+func (c *Call) unwatch() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = nil
+	return c.aborted
+}
+
+// TakeLease hands over the lease of a streamed response body; nil when the
+// response has none (its connection is already back or closed).
+func (c *Call) TakeLease() Lease {
+	l := c.lease
+	c.lease = nil
+	return l
+}
+
+// Reset readies c for the next request, closing a lease nobody took.
+func (c *Call) Reset() {
+	if l := c.TakeLease(); l != nil {
+		l.Release(false)
+	}
+	c.mu.Lock()
+	c.conn, c.aborted = nil, false
+	c.mu.Unlock()
+}
+
+// Do sends req to the member through call and reads the response head into
+// resp; a streamed body's connection is then call's lease.
+func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
+	req.SetUserValue(callKey{}, call)
+	return b.Client.Do(req, resp)
+}
+
+func callOf(req *fasthttp.Request) *Call {
+	c, _ := req.UserValue(callKey{}).(*Call)
+	return c
+}
+
+// transport is the HostClient.Transport of every member (ping wraps it).
+type transport[C poolConn] struct {
+	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
+	release func(*fasthttp.HostClient, C)
+	close   func(*fasthttp.HostClient, C)
+	leases  sync.Pool // *lease[C]
+}
+
+func newTransport() fasthttp.RoundTripper {
+	return newTransportOf((*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+}
+
+func newTransportOf[C poolConn](acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
+	release, closeConn func(*fasthttp.HostClient, C)) *transport[C] {
+	t := &transport[C]{acquire: acquire, release: release, close: closeConn}
+	t.leases.New = func() any { return &lease[C]{t: t} }
+	return t
+}
+
+func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	call := callOf(req)
+	if call == nil {
+		return fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
+	}
+	cc, err := t.acquire(hc, 0, req.ConnectionClose())
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	if !call.watch(conn) {
+		t.close(hc, cc)
+		return false, ErrClientGone
+	}
+	// A reused connection the member closed or wrote to is found here,
+	// before any byte of the request, body included, is consumed.
+	if err := checkStale(conn); err != nil {
+		call.unwatch()
+		t.close(hc, cc)
+		return true, err
+	}
+	bw := hc.AcquireWriter(conn)
+	err = req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		t.close(hc, cc)
+		if call.unwatch() {
+			return false, ErrClientGone
+		}
+		var te interface{ Timeout() bool }
+		if errors.As(err, &te) && te.Timeout() {
+			err = fasthttp.ErrTimeout
+		}
+		return true, err
+	}
+	if req.Header.IsHead() {
+		resp.SkipBody = true
+	}
+	if hc.DisableHeaderNamesNormalizing {
+		resp.Header.DisableNormalizing()
+	}
+	br := hc.AcquireReader(conn)
+	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	aborted := call.unwatch()
+	if err != nil || aborted {
+		hc.ReleaseReader(br)
+		t.close(hc, cc)
+		if aborted {
+			return false, ErrClientGone
+		}
+		return err != fasthttp.ErrBodyTooLarge, err
+	}
+	closeAfter := req.ConnectionClose() || resp.ConnectionClose()
+	if resp.BodyStream() == nil {
+		hc.ReleaseReader(br)
+		t.done(hc, cc, !closeAfter)
+		return false, nil
+	}
+	l := t.leases.Get().(*lease[C])
+	l.hc, l.cc, l.br, l.resp, l.closeAfter = hc, cc, br, resp, closeAfter
+	call.lease = l
+	return false, nil
+}
+
+// checkStale runs idleConn's staleness check on a reused connection.
+func checkStale(conn net.Conn) error {
+	if ic := idleConnOf(conn); ic != nil {
+		return ic.checkStale()
+	}
+	return nil
+}
+
+// done pools cc when keep is set, else closes it.
+func (t *transport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
+	if keep {
+		t.release(hc, cc)
+	} else {
+		t.close(hc, cc)
+	}
+}
+
+// lease is a streamed response body's connection.
+type lease[C poolConn] struct {
+	t          *transport[C]
+	hc         *fasthttp.HostClient
+	cc         C
+	br         *bufio.Reader
+	resp       *fasthttp.Response
+	closeAfter bool
+}
+
+func (l *lease[C]) Release(complete bool) {
+	// The body stream reads from br: it goes first. A caller may have
+	// learnt while reading the body that the connection is unfit.
+	_ = l.resp.CloseBodyStream()
+	keep := complete && !l.closeAfter && !l.resp.ConnectionClose()
+	l.hc.ReleaseReader(l.br)
+	l.t.done(l.hc, l.cc, keep)
+	var zero C
+	*l = lease[C]{t: l.t, cc: zero}
+	l.t.leases.Put(l)
+}

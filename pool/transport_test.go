@@ -1,0 +1,180 @@
+package pool
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/textproto"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// parkHandler reads nothing more after a request head: it reports the head
+// on got and the connection's end on closed (when the client closes it).
+func parkHandler(got, closed chan<- struct{}) pingHandler {
+	return func(c net.Conn, br *bufio.Reader, _ textproto.MIMEHeader) bool {
+		got <- struct{}{}
+		_, _ = br.ReadByte() // the body of a ping POST waits for 100: nothing comes
+		closed <- struct{}{}
+		return false
+	}
+}
+
+// TestCallAbort: Abort closes the member connection of a request whose
+// answer is awaited; the round trip fails with ErrClientGone, for plain
+// members and for the ping transport.
+func TestCallAbort(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ping time.Duration
+		body string
+	}{
+		{"GET", 0, ""},
+		{"ping POST", time.Minute, "hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, closed := make(chan struct{}, 1), make(chan struct{}, 1)
+			b := newPingBackend(t, parkHandler(got, closed))
+			be := pingClient(t, b.addr, tc.ping)
+			var call Call
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI("http://" + b.addr + "/slow")
+			if tc.body != "" {
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.SetBodyString(tc.body)
+			}
+			done := make(chan error, 1)
+			go func() { done <- be.Do(req, resp, &call) }()
+			<-got
+			if !call.Abort() {
+				t.Fatal("Abort found no connection to close")
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrClientGone) {
+					t.Fatalf("Do returned %v, want ErrClientGone", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Do still waits after Abort")
+			}
+			<-closed
+			if call.Abort() {
+				t.Error("a second Abort closed something")
+			}
+		})
+	}
+}
+
+// TestCallAbortIdle: Abort is a no-op once the answer came, and after
+// Reset the call serves the next request.
+func TestCallAbortIdle(t *testing.T) {
+	b := newPingBackend(t, func(c net.Conn, _ *bufio.Reader, _ textproto.MIMEHeader) bool {
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return err == nil
+	})
+	be := pingClient(t, b.addr, 0)
+	var call Call
+	for i := range 2 {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + b.addr + "/")
+		if err := be.Do(req, resp, &call); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if call.Abort() {
+			t.Fatalf("request %d: Abort closed the connection of a response already read", i)
+		}
+		body, err := io.ReadAll(resp.BodyStream())
+		if err != nil || string(body) != "ok" {
+			t.Fatalf("request %d: body %q, %v", i, body, err)
+		}
+		call.TakeLease().Release(true)
+		call.Reset()
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	if n := b.conns.Load(); n != 1 {
+		t.Errorf("%d member connections for 2 sequential requests, want 1", n)
+	}
+}
+
+// TestLeaseRelease: a body read to its end gives the connection back to
+// the pool; one released incomplete closes it, and so does Reset with a
+// lease nobody took.
+func TestLeaseRelease(t *testing.T) {
+	b := newPingBackend(t, func(c net.Conn, _ *bufio.Reader, _ textproto.MIMEHeader) bool {
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+		return err == nil
+	})
+	be := pingClient(t, b.addr, 0)
+	var call Call
+	get := func(finish func(resp *fasthttp.Response)) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + b.addr + "/")
+		if err := be.Do(req, resp, &call); err != nil {
+			t.Fatal(err)
+		}
+		finish(resp)
+	}
+	complete := func(resp *fasthttp.Response) {
+		_, _ = io.ReadAll(resp.BodyStream())
+		call.TakeLease().Release(true)
+	}
+	get(complete)
+	get(complete)
+	if n := b.conns.Load(); n != 1 {
+		t.Fatalf("%d connections after two complete bodies, want 1", n)
+	}
+	get(func(*fasthttp.Response) { call.TakeLease().Release(false) })
+	get(func(*fasthttp.Response) { call.Reset() })
+	get(complete)
+	if n := b.conns.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3: an incomplete body and an untaken lease close theirs", n)
+	}
+}
+
+// TestDoNeverReusesPoisonedConn is threats.md SMG-14 through sluice's
+// transport: bytes a member sends after a complete response are found
+// before the next request goes out on that connection, which is dropped.
+func TestDoNeverReusesPoisonedConn(t *testing.T) {
+	sent := make(chan struct{})
+	first := true
+	b := newPingBackend(t, func(c net.Conn, _ *bufio.Reader, _ textproto.MIMEHeader) bool {
+		_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if first {
+			first = false
+			_, err = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil")
+			close(sent)
+		}
+		return err == nil
+	})
+	be := pingClient(t, b.addr, 0)
+	var call Call
+	get := func() string {
+		defer call.Reset()
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + b.addr + "/")
+		if err := be.Do(req, resp, &call); err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.BodyStream())
+		call.TakeLease().Release(true)
+		return string(body)
+	}
+	if got := get(); got != "ok" {
+		t.Fatalf("first response %q", got)
+	}
+	<-sent
+	time.Sleep(50 * time.Millisecond) // let the late bytes arrive
+	for i := range 3 {
+		if got := get(); got != "ok" {
+			t.Fatalf("request %d got %q: a late response was served", i+2, got)
+		}
+	}
+}
