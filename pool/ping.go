@@ -197,7 +197,11 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 	}
 	resp.ParseNetConn(conn)
 	c.br = c.hc.AcquireReader(conn)
-	c.bw = c.hc.AcquireWriter(conn)
+	if c.call != nil {
+		c.bw = c.hc.AcquireWriter(c.call.writer(conn))
+	} else {
+		c.bw = c.hc.AcquireWriter(conn)
+	}
 	req.SetBodyStream(&c.gate, c.cl)
 	err = req.Write(c.bw)
 	if err == nil {

@@ -40,6 +40,30 @@ type Call struct {
 	conn    net.Conn // the connection awaiting the answer; nil otherwise
 	aborted bool
 	lease   Lease // the connection a streamed response body reads from
+	out     countedConn
+}
+
+// countedConn counts the bytes of a request as they go to the member.
+type countedConn struct {
+	net.Conn
+	n int64
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Sent is what the last attempt wrote to its member: the request head and
+// body as framed on the wire (Apache's transferred count).
+func (c *Call) Sent() int64 { return c.out.n }
+
+// writer is where an attempt writes its request on conn: through the
+// byte count, restarted.
+func (c *Call) writer(conn net.Conn) net.Conn {
+	c.out = countedConn{Conn: conn}
+	return &c.out
 }
 
 // Lease is the member connection a streamed response body is read from.
@@ -101,6 +125,7 @@ func (c *Call) Reset() {
 	c.mu.Lock()
 	c.conn, c.aborted = nil, false
 	c.mu.Unlock()
+	c.out = countedConn{}
 }
 
 // Do sends req to the member through call and reads the response head into
@@ -155,7 +180,7 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		t.close(hc, cc)
 		return true, err
 	}
-	bw := hc.AcquireWriter(conn)
+	bw := hc.AcquireWriter(call.writer(conn))
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()

@@ -55,7 +55,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *ex
 			s.markError(m, now, errUnreachable)
 		case !last && proto == nil && !x.streamed && retryable(snap, req, err):
 			s.judge(snap, m, resp, err, now)
-			sent = sentBytes(req, x)
+			sent = sentBytes(x)
 		default:
 			return m, snap, err // the caller judges the last member
 		}

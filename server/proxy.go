@@ -273,11 +273,9 @@ func clientBodyStatus(err error) int {
 	return fasthttp.StatusBadRequest
 }
 
-// sentBytes is Apache's transferred count for one attempt: the request
-// head and the body bytes read from the client.
-func sentBytes(req *fasthttp.Request, x *exchange) int64 {
-	return int64(len(req.Header.Header())) + x.body.n
-}
+// sentBytes is Apache's transferred count for the last attempt: what went
+// to the member, head and body.
+func sentBytes(x *exchange) int64 { return x.call.Sent() }
 
 // roundTrip sends req to m and reads the response head into resp.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
@@ -323,7 +321,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
 		resp.SetConnectionClose()
 		closeBody(resp, x.call.TakeLease(), false)
-		lb.Done(m, sentBytes(req, x), 0)
+		lb.Done(m, sentBytes(x), 0)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.fail(ctx, fasthttp.StatusBadGateway)
@@ -348,7 +346,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 
 	// Apache's byte accounting: transferred is the request head and body,
 	// read the status line and body (bytraffic scores on these).
-	sent := sentBytes(req, x)
+	sent := sentBytes(x)
 	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
 		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
