@@ -176,11 +176,14 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	s.requestHeaders(ctx, vh, &req.Header)
 
 	now := s.now()
-	if !rt.cfg.IgnoreClientAbort {
-		x.watch.start(ctx.Conn(), &x.call)
+	watched := !rt.cfg.IgnoreClientAbort
+	if watched {
+		s.watches.start(&x.watch, ctx.Conn(), &x.call, now)
 	}
 	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
-	x.watch.stop()
+	if watched {
+		s.watches.stop(&x.watch)
+	}
 	if len(x.replay) > 0 {
 		// req must not keep x.replay once the exchange is released.
 		req.SetBodyRaw(nil)

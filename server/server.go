@@ -42,10 +42,12 @@ type Server struct {
 	// adm is the balancer-manager (server/admin.go).
 	adm *adminSide
 
-	// hc runs the health checks; hcStop ends it and hcDone closes after.
-	hc     *hcheck.Checker
-	hcStop context.CancelFunc
-	hcDone chan struct{}
+	// hc runs the health checks; watches cancels the member exchanges of
+	// clients that left. stopBackground ends both, background waits.
+	hc             *hcheck.Checker
+	watches        clientWatches
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 
 	mu      sync.Mutex // guards tunnels and reloads
 	tunnels map[net.Conn]struct{}
@@ -80,8 +82,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s.hcStop, s.hcDone = stop, make(chan struct{})
-	go func() { defer close(s.hcDone); s.hc.Run(ctx) }()
+	s.stopBackground = stop
+	s.background.Go(func() { s.hc.Run(ctx) })
+	s.background.Go(func() { s.watches.run(ctx, s.now) })
 	t := cfg.Timeouts
 	maxHeader := cfg.Limits.MaxHeaderBytes
 	if maxHeader <= 0 {
@@ -194,8 +197,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
-	s.hcStop()
-	<-s.hcDone
+	s.stopBackground()
+	s.background.Wait()
 	s.access.close()
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
