@@ -30,14 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/connectivity"
-
 	"github.com/sluiceproxy/sluice/admin"
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/fleet/etcd"
 )
 
 // Target is what the store feeds: the admin (admin.Admin implements it).
@@ -57,7 +52,7 @@ type Target interface {
 // Store is the fleet's shared state in etcd. Save and Status are safe for
 // concurrent use; Load and Run are called by one goroutine.
 type Store struct {
-	cli     *clientv3.Client
+	cli     *etcd.Client
 	prefix  string
 	timeout time.Duration
 	log     *slog.Logger
@@ -74,39 +69,31 @@ type Store struct {
 	changes, loads                atomic.Uint64
 	// instance is this instance's name, known once Run starts.
 	instance atomic.Pointer[string]
+	// connected: the last request to etcd was answered.
+	connected atomic.Bool
 	// down is whether the last request to etcd failed; logged on change.
 	downMu sync.Mutex
 	down   bool
 }
 
 // Timings that are not configuration: how long the health lease outlives
-// an instance that stopped renewing it, how often the health view is
-// compared with the one published, and the longest wait between two
-// attempts to reach etcd.
+// an instance that stopped renewing it, how often it is renewed (a third
+// of that, as etcd's own client does: two renewals may fail in a row), how
+// often the health view is compared with the one published, and the
+// longest wait between two attempts to reach etcd.
 const (
 	leaseTTL      = 10 // seconds
+	renewEvery    = leaseTTL * time.Second / 3
 	healthEvery   = time.Second
 	maxRetryDelay = time.Second
 )
 
-// New connects to the etcd of cfg (in the background: a store that does
-// not answer is not an error here). Passwords and TLS files are read now.
+// New prepares the client for the etcd of cfg; it connects on the first
+// request (an etcd that does not answer is not an error here). Passwords
+// and TLS files are read now.
 func New(cfg config.Fleet, log *slog.Logger) (*Store, error) {
 	e := cfg.Etcd
-	c := clientv3.Config{
-		Endpoints:            e.Endpoints,
-		DialTimeout:          e.Timeout.D(),
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: e.Timeout.D(),
-		Username:             e.Username,
-		Logger:               zap.NewNop(),
-		// Reconnect within a second of etcd coming back (gRPC's default
-		// backoff grows to two minutes).
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxRetryDelay},
-			MinConnectTimeout: e.Timeout.D(),
-		})},
-	}
+	c := etcd.Config{Endpoints: e.Endpoints, Timeout: e.Timeout.D(), Username: e.Username}
 	var err error
 	if c.Password, err = config.ReadSecret("fleet etcd password", e.Password, e.PasswordFile, e.PasswordEnv); err != nil {
 		return nil, err
@@ -114,19 +101,22 @@ func New(cfg config.Fleet, log *slog.Logger) (*Store, error) {
 	if c.TLS, err = tlsConfig(e); err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(c)
+	cli, err := etcd.New(c)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: cannot set up the etcd client: %w", err)
 	}
 	return &Store{cli: cli, prefix: e.Prefix, timeout: e.Timeout.D(), log: log}, nil
 }
 
-// Close ends the connection to etcd; call it after Run returned.
-func (s *Store) Close() error { return s.cli.Close() }
+// Close ends the connections to etcd; call it after Run returned.
+func (s *Store) Close() error {
+	s.cli.Close()
+	return nil
+}
 
 // Counters are what the store did since New, for the metrics.
 type Counters struct {
-	// Connected: the connection to etcd is up. Synced: the whole state
+	// Connected: etcd answered the last request. Synced: the whole state
 	// was loaded at least once.
 	Connected, Synced bool
 	// Revision is the etcd revision up to which every change under the
@@ -160,7 +150,7 @@ func (s *Store) Status() admin.StoreStatus {
 	if id := s.instance.Load(); id != nil {
 		st.Instance = *id
 	}
-	st.Connected = s.cli.ActiveConnection().GetState() == connectivity.Ready
+	st.Connected = s.connected.Load()
 	return st
 }
 
@@ -174,28 +164,19 @@ func (s *Store) Save(ctx context.Context, balancer string, rec []byte, rev int64
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	key := s.balancerKey(balancer)
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(rec))).
-		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
-		Commit()
+	res, err := s.cli.CompareAndPut(ctx, s.balancerKey(balancer), rec, rev)
 	if err != nil {
 		s.failed(err)
 		s.unavailable.Add(1)
 		return 0, fmt.Errorf("%w: %v", admin.ErrUnavailable, err)
 	}
 	s.answered()
-	if !resp.Succeeded {
+	if !res.Put {
 		s.conflicts.Add(1)
-		var cur int64
-		if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
-			cur = kvs[0].ModRevision
-		}
-		return 0, &admin.StaleError{Rev: cur}
+		return 0, &admin.StaleError{Rev: res.ModRevision}
 	}
 	s.saved.Add(1)
-	return resp.Header.Revision, nil
+	return res.Revision, nil
 }
 
 func (s *Store) balancerKey(name string) string {
@@ -226,6 +207,7 @@ func (s *Store) parseKey(key []byte) (kind, name string, ok bool) {
 
 // failed and answered log the transitions between reaching etcd and not.
 func (s *Store) failed(err error) {
+	s.connected.Store(false)
 	s.downMu.Lock()
 	defer s.downMu.Unlock()
 	if !s.down {
@@ -235,6 +217,7 @@ func (s *Store) failed(err error) {
 }
 
 func (s *Store) answered() {
+	s.connected.Store(true)
 	s.downMu.Lock()
 	defer s.downMu.Unlock()
 	if s.down {

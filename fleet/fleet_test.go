@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/sluiceproxy/sluice/admin"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/fleet/etcdtest"
@@ -320,12 +318,8 @@ func TestHealthLeaves(t *testing.T) {
 	waitFor(t, "b gone at a", func() bool { return ta.peer("b/1") == "" })
 }
 
-func client(t *testing.T, e *etcdtest.Etcd) *clientv3.Client {
+// client changes etcd behind the stores' back.
+func client(t *testing.T, e *etcdtest.Etcd) *etcdtest.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{e.Endpoint()}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return e.Client()
 }

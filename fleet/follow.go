@@ -6,11 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/sluiceproxy/sluice/admin"
+	"github.com/sluiceproxy/sluice/fleet/etcd"
 )
 
 // Load reads the whole stored state in one request and hands it to t; the
@@ -19,7 +16,7 @@ import (
 func (s *Store) Load(ctx context.Context, t Target) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, s.prefix+"/", clientv3.WithPrefix())
+	kvs, rev, err := s.cli.GetPrefix(ctx, s.prefix+"/")
 	if err != nil {
 		s.failed(err)
 		return err
@@ -27,7 +24,7 @@ func (s *Store) Load(ctx context.Context, t Target) error {
 	s.answered()
 	var recs []admin.Record
 	peers := make(map[string][]byte)
-	for _, kv := range resp.Kvs {
+	for _, kv := range kvs {
 		switch kind, name, ok := s.parseKey(kv.Key); {
 		case !ok:
 		case kind == "balancers":
@@ -37,7 +34,7 @@ func (s *Store) Load(ctx context.Context, t Target) error {
 		}
 	}
 	t.Reset(recs, peers)
-	s.rev.Store(resp.Header.Revision)
+	s.rev.Store(rev)
 	s.loads.Add(1)
 	s.loaded.Store(true)
 	return nil
@@ -70,43 +67,41 @@ func (s *Store) follow(ctx context.Context, t Target) {
 	}
 }
 
-// watch applies events until the watch ends. The client resumes a broken
-// stream by itself after the last event it delivered, so this returns only
-// on compaction, on a cluster without a leader, or when ctx ends.
+// watch applies events until the watch ends: on compaction (then the
+// next round reloads everything), when the stream breaks or etcd's member
+// loses its leader (the next round resumes after the last applied
+// revision), or when ctx ends.
 func (s *Store) watch(ctx context.Context, t Target) {
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for resp := range s.cli.Watch(ctx, s.prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(s.rev.Load()+1)) {
-		if err := resp.Err(); err != nil {
-			if errors.Is(err, rpctypes.ErrCompacted) {
-				s.log.Warn("fleet store compacted past this instance's revision: reloading everything", "revision", s.rev.Load(), "compacted", resp.CompactRevision)
-				s.loaded.Store(false)
-			} else if ctx.Err() == nil {
-				s.failed(err)
-			}
-			return
-		}
+	err := s.cli.Watch(ctx, s.prefix+"/", s.rev.Load()+1, func(events []etcd.Event) {
 		s.answered()
-		for _, ev := range resp.Events {
+		for _, ev := range events {
 			s.event(ev, t)
-			s.rev.Store(ev.Kv.ModRevision)
+			s.rev.Store(ev.KV.ModRevision)
 		}
+	})
+	var compacted *etcd.CompactedError
+	switch {
+	case errors.As(err, &compacted):
+		s.log.Warn("fleet store compacted past this instance's revision: reloading everything", "revision", s.rev.Load(), "compacted", compacted.Revision)
+		s.loaded.Store(false)
+	case ctx.Err() == nil:
+		s.failed(err)
 	}
 }
 
 // event hands one change to t.
-func (s *Store) event(ev *clientv3.Event, t Target) {
-	kind, name, ok := s.parseKey(ev.Kv.Key)
+func (s *Store) event(ev etcd.Event, t Target) {
+	kind, name, ok := s.parseKey(ev.KV.Key)
 	if !ok {
 		return
 	}
 	var value []byte
-	if ev.Type == mvccpb.PUT {
-		value = ev.Kv.Value
+	if !ev.Deleted {
+		value = ev.KV.Value
 	}
 	if kind == "balancers" {
 		s.changes.Add(1)
-		t.ApplyRecord(name, value, ev.Kv.ModRevision)
+		t.ApplyRecord(name, value, ev.KV.ModRevision)
 		return
 	}
 	t.SetPeer(name, value)

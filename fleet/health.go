@@ -6,8 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/sluiceproxy/sluice/fleet/etcd"
 )
 
 // publish keeps this instance's health view under its key, attached to a
@@ -20,25 +19,33 @@ func (s *Store) publish(ctx context.Context, instance string, t Target) {
 	tick := time.NewTicker(healthEvery)
 	defer tick.Stop()
 	var (
-		lease clientv3.LeaseID
-		alive <-chan *clientv3.LeaseKeepAliveResponse
-		last  []byte
+		lease   int64
+		renewed time.Time // the lease's last grant or renewal
+		last    []byte
 	)
 	for {
 		if lease == 0 {
-			lease, alive = s.grant(ctx)
-			last = nil
+			lease, renewed, last = s.grant(ctx), time.Now(), nil
+		}
+		if lease != 0 && time.Since(renewed) >= renewEvery {
+			switch err := s.renew(ctx, lease); {
+			case err == nil:
+				renewed = time.Now()
+			case errors.Is(err, etcd.ErrLeaseNotFound):
+				lease = 0
+			}
 		}
 		if rec := t.HealthRecord(); lease != 0 && !bytes.Equal(rec, last) {
 			c, cancel := context.WithTimeout(ctx, s.timeout)
-			_, err := s.cli.Put(c, key, string(rec), clientv3.WithLease(lease))
+			err := s.cli.Put(c, key, rec, lease)
 			cancel()
 			switch {
 			case err == nil:
 				last = rec
-			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				s.answered()
+			case errors.Is(err, etcd.ErrLeaseNotFound):
 				lease = 0
-			default:
+			case ctx.Err() == nil:
 				s.failed(err)
 			}
 		}
@@ -46,33 +53,41 @@ func (s *Store) publish(ctx context.Context, instance string, t Target) {
 		case <-ctx.Done():
 			if lease != 0 {
 				c, cancel := context.WithTimeout(context.Background(), s.timeout)
-				_, _ = s.cli.Revoke(c, lease)
+				_ = s.cli.Revoke(c, lease)
 				cancel()
 			}
 			return
-		case _, ok := <-alive:
-			if !ok {
-				lease, alive = 0, nil
-			}
 		case <-tick.C:
 		}
 	}
 }
 
-// grant starts a lease and its renewals; 0 when etcd does not answer.
-func (s *Store) grant(ctx context.Context) (clientv3.LeaseID, <-chan *clientv3.LeaseKeepAliveResponse) {
+// grant starts a lease; 0 when etcd does not answer.
+func (s *Store) grant(ctx context.Context) int64 {
 	c, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	l, err := s.cli.Grant(c, leaseTTL)
+	id, err := s.cli.Grant(c, leaseTTL)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.failed(err)
 		}
-		return 0, nil
+		return 0
 	}
-	alive, err := s.cli.KeepAlive(ctx, l.ID)
-	if err != nil {
-		return 0, nil
+	s.answered()
+	return id
+}
+
+// renew renews lease once. An etcd that does not answer leaves the lease
+// as it is: if it expired meanwhile, the next renewal says so.
+func (s *Store) renew(ctx context.Context, lease int64) error {
+	c, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.cli.KeepAlive(c, lease)
+	switch {
+	case err == nil:
+		s.answered()
+	case !errors.Is(err, etcd.ErrLeaseNotFound) && ctx.Err() == nil:
+		s.failed(err)
 	}
-	return l.ID, alive
+	return err
 }

@@ -27,6 +27,8 @@ type Etcd struct {
 	dir    string
 	client string // host:port
 	peer   string // host:port
+	tls    *TLSFiles
+	http   *http.Client
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -36,12 +38,30 @@ type Etcd struct {
 // Start runs etcd and waits until it is healthy.
 func Start(t testing.TB) *Etcd {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartTLS runs etcd with TLS on its client port, requiring a client
+// certificate, and waits until it is healthy. TLS says where its files
+// are.
+func StartTLS(t testing.TB) *Etcd {
+	t.Helper()
+	return start(t, writeTLSFiles(t, t.TempDir()))
+}
+
+func start(t testing.TB, files *TLSFiles) *Etcd {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("%s is missing: run `make etcd` (installs Debian's etcd-server) (%v)", Binary, err)
 	}
-	e := &Etcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t)}
+	e := &Etcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t), tls: files}
+	e.http = &http.Client{Timeout: 5 * time.Second}
+	if files != nil {
+		e.http.Transport = &http.Transport{TLSClientConfig: files.config(t)}
+	}
 	t.Cleanup(func() {
 		e.Kill()
+		e.http.CloseIdleConnections()
 		if t.Failed() {
 			t.Logf("etcd output:\n%s", e.Output())
 		}
@@ -53,21 +73,38 @@ func Start(t testing.TB) *Etcd {
 // Endpoint is the client address, host:port.
 func (e *Etcd) Endpoint() string { return e.client }
 
+// URL is the client address with its scheme: http://host:port, or
+// https://host:port with TLS.
+func (e *Etcd) URL() string {
+	if e.tls != nil {
+		return "https://" + e.client
+	}
+	return "http://" + e.client
+}
+
+// TLS are the files of a TLS etcd (StartTLS); nil without TLS.
+func (e *Etcd) TLS() *TLSFiles { return e.tls }
+
 // Restart starts etcd again on the same ports and data directory, after
 // Kill.
 func (e *Etcd) Restart() {
 	e.t.Helper()
 	e.mu.Lock()
-	cmd := exec.Command(Binary,
+	args := []string{
 		"--name", "test",
 		"--data-dir", e.dir,
-		"--listen-client-urls", "http://"+e.client,
-		"--advertise-client-urls", "http://"+e.client,
-		"--listen-peer-urls", "http://"+e.peer,
-		"--initial-advertise-peer-urls", "http://"+e.peer,
-		"--initial-cluster", "test=http://"+e.peer,
+		"--listen-client-urls", e.URL(),
+		"--advertise-client-urls", e.URL(),
+		"--listen-peer-urls", "http://" + e.peer,
+		"--initial-advertise-peer-urls", "http://" + e.peer,
+		"--initial-cluster", "test=http://" + e.peer,
 		"--log-level", "warn",
-	)
+	}
+	if f := e.tls; f != nil {
+		args = append(args, "--cert-file", f.ServerCert, "--key-file", f.ServerKey,
+			"--client-cert-auth", "--trusted-ca-file", f.CA)
+	}
+	cmd := exec.Command(Binary, args...)
 	cmd.Stdout, cmd.Stderr = &lockedWriter{e}, &lockedWriter{e}
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
@@ -79,9 +116,8 @@ func (e *Etcd) Restart() {
 	e.mu.Unlock()
 
 	deadline := time.Now().Add(startTimeout)
-	c := &http.Client{Timeout: time.Second}
 	for {
-		resp, err := c.Get("http://" + e.client + "/health")
+		resp, err := e.http.Get(e.URL() + "/health")
 		if err == nil {
 			var b bytes.Buffer
 			_, _ = b.ReadFrom(resp.Body)
