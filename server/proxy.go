@@ -319,7 +319,9 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 // (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
 // and the body, streamed.
 func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) {
-	if !wellFormed(resp) {
+	out := &ctx.Response
+	status := resp.StatusCode()
+	if !relayable(status) || !copyResponseHeaders(ctx, vh, resp, x) {
 		// Relaying it would pass the backend's confusion on; its connection
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
 		resp.SetConnectionClose()
@@ -331,15 +333,10 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
-	out := &ctx.Response
-	out.Header.DisableNormalizing()
-	out.Header.SetNoDefaultContentType(true)
-	status := resp.StatusCode()
 	out.SetStatusCode(status)
 	if msg := resp.Header.StatusMessage(); len(msg) > 0 {
 		out.Header.SetStatusMessage(msg)
 	}
-	copyResponseHeaders(ctx, vh, resp, x)
 	if setsRouteCookie(snap, m, x.route) {
 		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
 		out.Header.AddBytesV("Set-Cookie", x.val)
@@ -374,22 +371,20 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	out.SetBodyStream(relay, cl)
 }
 
-// wellFormed rejects backend responses sluice must not relay: a status
-// outside 100–599, a 101 that nobody asked for (tunnels do not come here),
-// and field names that are not tokens (fasthttp keeps "X Y: z").
-func wellFormed(resp *fasthttp.Response) bool {
-	status := resp.StatusCode()
-	if status < 100 || status > 599 || status == fasthttp.StatusSwitchingProtocols {
-		return false
-	}
-	for k := range resp.Header.All() {
-		for _, c := range k {
-			if !tokenChar[c] {
-				return false
-			}
+// relayable rejects the statuses sluice must not relay: outside 100–599,
+// and a 101 that nobody asked for (tunnels do not come here).
+func relayable(status int) bool {
+	return status >= 100 && status <= 599 && status != fasthttp.StatusSwitchingProtocols
+}
+
+// isToken reports whether name is an RFC 9110 token.
+func isToken(name []byte) bool {
+	for _, c := range name {
+		if !tokenChar[c] {
+			return false
 		}
 	}
-	return true
+	return len(name) > 0
 }
 
 // tokenChar marks RFC 9110 tchar bytes.
@@ -408,15 +403,22 @@ var tokenChar = func() (t [256]bool) {
 }()
 
 // copyResponseHeaders copies resp's fields to the client response,
-// rewriting Location-like fields and Set-Cookie.
-func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Response, x *exchange) {
+// rewriting Location-like fields and Set-Cookie. It reports false, having
+// copied part of them, when a field name is not a token (fasthttp keeps
+// "X Y: z"): such a response must not be relayed.
+func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Response, x *exchange) bool {
 	out := &ctx.Response.Header
+	out.DisableNormalizing()
+	out.SetNoDefaultContentType(true)
 	reqPath := ctx.Path()
 	x.origin = append(append(x.origin[:0], "http://"...), ctx.Host()...)
 	if ctx.IsTLS() {
 		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)
 	}
 	for k, v := range resp.Header.All() {
+		if !isToken(k) {
+			return false
+		}
 		switch {
 		case equalFold(k, "Content-Length"), equalFold(k, "Transfer-Encoding"):
 			continue
@@ -435,6 +437,7 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		}
 		out.AddBytesKV(k, v)
 	}
+	return true
 }
 
 // equalFold compares an ASCII header name with a canonical name.

@@ -156,12 +156,11 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		err = resp.ReadBody(br, 64<<20)
 		_ = conn.Close()
 		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
-		if err != nil {
-			s.fail(ctx, statusFor(err))
+		if err != nil || !relayable(resp.StatusCode()) || !copyResponseHeaders(ctx, vh, resp, x) {
+			s.fail(ctx, statusFor(err)) // a malformed answer (err nil): 502
 			s.observe(ctx, m, nil, s.now())
 			return
 		}
-		copyResponseHeaders(ctx, vh, resp, x)
 		ctx.SetStatusCode(resp.StatusCode())
 		vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
 		s.responseHeaders(ctx, vh, m, snap, x)
@@ -177,10 +176,15 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
+	if !copyResponseHeaders(ctx, vh, resp, x) {
+		_ = conn.Close()
+		lb.Done(m, 0, 0)
+		s.fail(ctx, fasthttp.StatusBadGateway)
+		s.observe(ctx, m, nil, s.now())
+		return
+	}
 	_ = conn.SetDeadline(time.Time{})
-	ctx.Response.Header.DisableNormalizing()
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
-	copyResponseHeaders(ctx, vh, resp, x)
 	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
 	s.responseHeaders(ctx, vh, m, snap, x)
 	s.observe(ctx, m, nil, s.now())
