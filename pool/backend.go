@@ -118,10 +118,18 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
 			if !m.TLS {
-				// Under TLS the bytes it would look at are ciphertext.
-				conn = newMemberConn(conn)
+				p := newPeeker(conn)
+				return newIdleConn(newMemberConn(conn, p), timeout, p, onStale), nil
 			}
-			return newIdleConn(conn, timeout, !m.TLS, onStale), nil
+			// The handshake is done here, under memberConn, so that the
+			// guards see plaintext (see tlsconn.go). Nothing of the request
+			// was sent when it fails: the balancer may fail over, as for a
+			// tunnel's handshake (server/upgrade.go).
+			tc, err := handshakeTLS(conn, c.TLSConfig, o.ConnectTimeout)
+			if err != nil {
+				return nil, &DialError{Addr: addr, Err: err}
+			}
+			return newIdleConn(newMemberConn(tc, tc), timeout, tc, onStale), nil
 		},
 		RetryIfErr: retryStale,
 	}
@@ -130,6 +138,8 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		c.Transport = newPingTransport(addr, o.Ping, c.Transport)
 	}
 	if m.TLS {
+		// Dial's handshake uses it; fasthttp only clones it, and without
+		// one would derive its own from the address.
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
 	}
 	return &Backend{Client: c, Options: o, Asked: asked}

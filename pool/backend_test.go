@@ -1,10 +1,13 @@
 package pool
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +23,7 @@ func TestIdleConnTimesOutPerRead(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := newIdleConn(a, 300*time.Millisecond, true, nil)
+	c := newIdleConn(a, 300*time.Millisecond, newPeeker(a), nil)
 	go func() {
 		for range 4 { // 4 × 150 ms: longer than one timeout in total
 			time.Sleep(150 * time.Millisecond)
@@ -149,6 +152,22 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 	for i := range 3 {
 		if got := get(); got != "ok" {
 			t.Fatalf("request %d got %q: a late response was served", i+2, got)
+		}
+	}
+}
+
+// readRequestHead reads one request head from the member's side.
+func readRequestHead(br *bufio.Reader) (contentLength int, err error) {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		if l == "\r\n" {
+			return contentLength, nil
+		}
+		if v, ok := strings.CutPrefix(l, "Content-Length: "); ok {
+			contentLength, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
 }

@@ -28,22 +28,29 @@ type idleConn struct {
 	// read is true once a response was read: the next Write starts a new
 	// request on a reused connection.
 	read    bool
-	peek    peeker
+	peek    looker
 	onStale func()
 	// rd and wd arm the per-I/O deadlines lazily.
 	rd, wd deadline.Lazy
 }
 
-// newIdleConn wraps c. check turns the unsolicited-bytes check on; it is
-// off under TLS, where records such as session tickets legitimately arrive
-// between requests and only the TLS layer can tell them apart.
-func newIdleConn(c net.Conn, timeout time.Duration, check bool, onStale func()) *idleConn {
-	ic := &idleConn{Conn: c, timeout: timeout, onStale: onStale}
-	if check {
-		ic.peek = newPeeker(c)
-	}
-	return ic
+// looker tells, without blocking and without losing a byte to the next
+// read, whether the member sent bytes that wait to be read and whether it
+// closed the connection: a peeker on a plain socket; under TLS a tlsConn,
+// which answers at the TLS layer (a session ticket is not a byte sent).
+type looker interface{ look() (sent, closed bool) }
+
+// newIdleConn wraps c; peek looks at the member's side of c.
+func newIdleConn(c net.Conn, timeout time.Duration, peek looker, onStale func()) *idleConn {
+	return &idleConn{Conn: c, timeout: timeout, peek: peek, onStale: onStale}
 }
+
+// Handshake makes fasthttp take the connection for a TLS one already
+// (client.go dialAddr wraps any other in tls.Client when HostClient.IsTLS
+// is set): Dial did a TLS member's handshake itself, under memberConn, so
+// that the guards see plaintext. fasthttp never asks a plain member's
+// connection, whose HostClient has IsTLS unset.
+func (c *idleConn) Handshake() error { return nil }
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.timeout > 0 {

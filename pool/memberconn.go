@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/sluiceproxy/sluice/deadline"
@@ -24,8 +23,10 @@ const answerCheck = 50 * time.Millisecond
 // so that fasthttp closes the connection after that response.
 const closeLine = "Connection: close\r\n"
 
-// memberConn is a plain-HTTP member connection, under idleConn. It guards
-// two framing faults that fasthttp cannot see:
+// memberConn is the HTTP layer of a member connection, under idleConn and
+// over the socket, or over tlsConn for a TLS member, so that it reads and
+// writes plaintext either way. It guards two framing faults that fasthttp
+// cannot see:
 //
 //   - A response head with both Content-Length and Transfer-Encoding
 //     (threats.md SMG-15). RFC 9112 §6.3 makes the chunked coding win and
@@ -46,7 +47,7 @@ const closeLine = "Connection: close\r\n"
 // It is used by one request at a time, as fasthttp uses its connections.
 type memberConn struct {
 	net.Conn
-	peek     peeker    // looks for an early answer
+	peek     looker    // looks for an early answer
 	deadline time.Time // the write deadline idleConn asked for
 	// slice arms the shorter deadlines of body writes, lazily; sliced is
 	// set while one may be armed instead of deadline (it stays armed
@@ -63,16 +64,8 @@ type memberConn struct {
 	carried int
 }
 
-func newMemberConn(c net.Conn) *memberConn {
-	return &memberConn{Conn: c, peek: newPeeker(c)}
-}
-
-// SyscallConn lets idleConn's staleness check peek at the socket.
-func (c *memberConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, errors.ErrUnsupported
+func newMemberConn(c net.Conn, peek looker) *memberConn {
+	return &memberConn{Conn: c, peek: peek}
 }
 
 // answerWaiting reports whether the member sent bytes that wait to be

@@ -69,7 +69,7 @@ func TestHeadScanDoubleFraming(t *testing.T) {
 }
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (client, server net.Conn) {
+func tcpPair(t testing.TB) (client, server net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,7 +94,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // closes the connection after it.
 func TestMemberConnEarlyAnswer(t *testing.T) {
 	client, server := tcpPair(t)
-	c := newMemberConn(client)
+	c := newMemberConn(client, newPeeker(client))
 	go func() {
 		br := bufio.NewReader(server)
 		for {
@@ -149,7 +149,7 @@ func TestInsertClose(t *testing.T) {
 // next request.
 func TestMemberConnKeepsReading(t *testing.T) {
 	client, server := tcpPair(t)
-	c := newMemberConn(client)
+	c := newMemberConn(client, newPeeker(client))
 	go func() {
 		_, _ = io.CopyN(io.Discard, server, 4<<20)
 		_, _ = io.WriteString(server, "ok")

@@ -7,6 +7,8 @@ import "net"
 // peeker is a no-op where a non-blocking peek is not available.
 type peeker struct{}
 
-func newPeeker(net.Conn) peeker { return peeker{} }
+func newPeeker(net.Conn) *peeker { return &peeker{} }
 
 func (*peeker) look() (sent, closed bool) { return false, false }
+
+func (*peeker) readNow([]byte) (int, error) { return 0, errNothingToRead }

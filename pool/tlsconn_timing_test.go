@@ -1,0 +1,34 @@
+//go:build linux
+
+package pool
+
+import (
+	"io"
+	"testing"
+)
+
+// BenchmarkStaleCheck is what checking a reused connection costs before a
+// request: a peek at the socket, or under TLS a read that must not wait.
+func BenchmarkStaleCheck(b *testing.B) {
+	b.Run("plain", func(b *testing.B) {
+		client, _ := tcpPair(b)
+		p := newPeeker(client)
+		b.ReportAllocs()
+		for b.Loop() {
+			if sent, closed := p.look(); sent || closed {
+				b.Fatal("stale")
+			}
+		}
+	})
+	b.Run("tls", func(b *testing.B) {
+		cert, roots := testCert(b)
+		c, _, server := tlsPair(b, ticketsLater(cert), roots)
+		go func() { _, _ = io.Copy(io.Discard, server) }() // the member reads on; it sends nothing
+		b.ReportAllocs()
+		for b.Loop() {
+			if sent, closed := c.look(); sent || closed {
+				b.Fatal("stale")
+			}
+		}
+	})
+}
