@@ -302,12 +302,9 @@ const maxInterim = 100
 
 var errTooManyInterim = errors.New("pool: too many interim responses")
 
-// idleConnOf finds sluice's connection wrapper under conn (under TLS it is
-// the TLS connection's transport).
+// idleConnOf is sluice's wrapper of a pooled connection, TLS or not; nil
+// for a connection Backend's Dial did not make (tests).
 func idleConnOf(conn net.Conn) *idleConn {
-	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
-		conn = tc.NetConn()
-	}
 	ic, _ := conn.(*idleConn)
 	return ic
 }

@@ -18,6 +18,7 @@ package pool
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -211,6 +212,13 @@ func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		t.close(hc, cc)
 		if aborted {
 			return false, ErrClientGone
+		}
+		if err == io.EOF && !cc.LastUseTime().IsZero() {
+			// A pooled connection the member closed as the request went
+			// out (its keep-alive ran out): it saw nothing, and retryStale
+			// may send an idempotent request again. On a fresh connection
+			// the member did see it (threats.md BKE-02).
+			err = fasthttp.ErrConnectionClosed
 		}
 		return err != fasthttp.ErrBodyTooLarge, err
 	}

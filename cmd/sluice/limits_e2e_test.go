@@ -459,33 +459,31 @@ func newParkBackend(t *testing.T, hold time.Duration) *parkBackend {
 	return b
 }
 
+// serve handles one request per connection.
 func (b *parkBackend) serve(c net.Conn) {
 	br := bufio.NewReader(c)
-	for {
-		if _, err := readHead(br, true); err != nil {
-			return
-		}
-		b.got <- struct{}{}
-		closed := make(chan struct{})
-		go func() {
-			// A GET has no body: the next read ends only with the connection.
-			_, _ = br.Peek(1)
-			close(closed)
-		}()
-		select {
-		case <-closed:
-			b.gone <- struct{}{}
-			return
-		case <-b.done:
-			return
-		case <-time.After(b.hold):
-		}
-		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"); err != nil {
-			return
-		}
-		<-closed
+	if _, err := readHead(br, true); err != nil {
 		return
 	}
+	b.got <- struct{}{}
+	closed := make(chan struct{})
+	go func() {
+		// A GET has no body: the next read ends only with the connection.
+		_, _ = br.Peek(1)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		b.gone <- struct{}{}
+		return
+	case <-b.done:
+		return
+	case <-time.After(b.hold):
+	}
+	if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"); err != nil {
+		return
+	}
+	<-closed
 }
 
 const clientAbortYAML = `
