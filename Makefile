@@ -56,7 +56,7 @@ etcd:
 		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 # Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
-FUZZ_PKGS ?= ./fuzz ./admin
+FUZZ_PKGS ?= ./fuzz ./admin ./headers
 fuzz-smoke:
 	@set -e; for pkg in $(FUZZ_PKGS); do \
 		targets=$$($(GO) test $$pkg -list 'Fuzz.*' | grep '^Fuzz' || true); \

@@ -21,7 +21,7 @@ func assertNoAllocs(t *testing.T, name string, f func()) {
 }
 
 func TestAllocsRequest(t *testing.T) {
-	for _, raw := range []string{typicalRequest, plainRequest} {
+	for _, raw := range []string{typicalRequest, plainRequest, hopFieldsRequest} {
 		client := readRequest(t, raw)
 		var out fasthttp.RequestHeader
 		out.DisableNormalizing()
@@ -34,18 +34,20 @@ func TestAllocsRequest(t *testing.T) {
 }
 
 func TestAllocsResponse(t *testing.T) {
-	backendResp := readResponseHeader(t, typicalResponse)
-	var h fasthttp.ResponseHeader
-	h.DisableNormalizing()
-	proto := []byte("HTTP/1.1")
-	assertNoAllocs(t, "Response", func() {
-		backendResp.CopyTo(&h)
-		apacheForwarder.Response(&h, false, proto)
-	})
+	for _, raw := range []string{typicalResponse, nginxResponse, plainResponse} {
+		backendResp := readResponseHeader(t, raw)
+		var h fasthttp.ResponseHeader
+		h.DisableNormalizing()
+		proto := []byte("HTTP/1.1")
+		assertNoAllocs(t, "Response", func() {
+			backendResp.CopyTo(&h)
+			apacheForwarder.Response(&h, false, proto)
+		})
+	}
 }
 
 func TestAllocsCheck(t *testing.T) {
-	for _, raw := range []string{typicalRequest, "GET http://front.example.com:27080/x HTTP/1.1\r\nHost: front.example.com:27080\r\n\r\n"} {
+	for _, raw := range []string{typicalRequest, ipHostRequest, "GET http://front.example.com:27080/x HTTP/1.1\r\nHost: front.example.com:27080\r\n\r\n"} {
 		var ctx fasthttp.RequestCtx
 		readRequest(t, raw).CopyTo(&ctx.Request)
 		assertNoAllocs(t, "Check", func() {

@@ -67,9 +67,10 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 
 	ip, ipOK := netip.AddrFromSlice(remoteIP)
 	r := rules{
-		upgrade:   upgrade,
-		untrusted: f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
-		dropVia:   f.Via == config.ViaBlock,
+		upgrade:      upgrade,
+		untrusted:    f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
+		dropVia:      f.Via == config.ViaBlock,
+		joinedCookie: true,
 	}
 	r.merge[kindXFF] = f.AddHeaders && ipOK
 	r.merge[kindXFH] = f.AddHeaders && len(clientHost) > 0
@@ -104,16 +105,15 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 			delRequestSpecial(h, s.key(fl))
 		}
 	}
-	if o.rebuild {
-		// Re-added fields must stay plain fields: with special handling on,
-		// fasthttp would fold Cookie lines into one.
-		wasDisabled := h.DisableSpecialHeader()
-		rebuild(h, s, &r)
-		if !wasDisabled {
-			h.EnableSpecialHeader()
-		}
-	} else {
-		setMergedInPlace(h, s, &r)
+	if o.connectionInPlace {
+		removeConnections(h, s)
+	}
+	// Re-added fields must stay plain fields: with special handling on,
+	// fasthttp would fold Cookie lines into one.
+	wasDisabled := h.DisableSpecialHeader()
+	rebuild(h, s, &r, &o)
+	if !wasDisabled {
+		h.EnableSpecialHeader()
 	}
 	appendNewMerged(h, s, &r)
 
@@ -128,7 +128,9 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	} else {
 		h.SetHost(backendHost)
 	}
-	h.SetProtocol("HTTP/1.1")
+	if !h.IsHTTP11() || string(h.Protocol()) != "HTTP/1.1" { // most clients send it already
+		h.SetProtocol("HTTP/1.1")
+	}
 	h.SetNoDefaultContentType(true)
 }
 

@@ -1,6 +1,8 @@
 package headers
 
 import (
+	"bufio"
+	"bytes"
 	"net"
 	"strings"
 	"sync"
@@ -117,6 +119,22 @@ func TestRequest(t *testing.T) {
 			"X-Dup: a\r\nKeep-Alive: 5\r\nCookie: a=1\r\nX-Dup: b\r\ncookie: b=2\r\nUser-Agent: ua\r\n\r\n",
 		want: []string{"User-Agent: ua", "Host: " + backend, "x-lower: 1", "X-UPPER: 2", "sEc-WeBsOcKeT-kEy: 3",
 			"X-Dup: a", "Cookie: a=1", "X-Dup: b", "cookie: b=2"},
+	}, {
+		name: "Connection amid other fields: removed in place, the rest keep their order",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\nX-A: 1\r\nConnection: keep-alive\r\nX-B: 2\r\nX-A: 3\r\n\r\n",
+		want: []string{"Host: " + backend, "X-A: 1", "X-B: 2", "X-A: 3"},
+	}, {
+		name: "Connection fields in two spellings",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\nconnection: keep-alive\r\nX-A: 1\r\nCONNECTION: x-c\r\nX-C: 3\r\nX-B: 2\r\n\r\n",
+		want: []string{"Host: " + backend, "X-A: 1", "X-B: 2"},
+	}, {
+		name: "Connection fields of one exact spelling",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\nX-A: 1\r\nConnection: keep-alive\r\nX-B: 2\r\nConnection: x-c\r\nX-C: 3\r\nX-D: 4\r\n\r\n",
+		want: []string{"Host: " + backend, "X-A: 1", "X-B: 2", "X-D: 4"},
+	}, {
+		name: "a field dropped late: a namesake of a later field moves with it",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nKeep-Alive: 5\r\nX-C: 4\r\nX-B: 6\r\n\r\n",
+		want: []string{"Host: " + backend, "X-A: 1", "X-B: 2", "X-A: 3", "X-C: 4", "X-B: 6"},
 	}, {
 		name: "names, order and duplicates without a rebuild",
 		raw: "GET / HTTP/1.1\r\nHost: front\r\nx-lower: 1\r\nX-UPPER: 2\r\n" +
@@ -246,4 +264,102 @@ func TestRequestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestRequestJoinedCookie pins where a Cookie line fasthttp joined (after a
+// cookie lookup, as sticky sessions do) lands: written after the field list
+// when nothing is removed, moved into the list, before sluice's fields, when
+// something is.
+func TestRequestJoinedCookie(t *testing.T) {
+	const fields = "Cookie: a=1\r\nX-A: 1\r\ncookie: b=2\r\n"
+	forwarded := []string{"X-Forwarded-For: 127.0.0.1", "X-Forwarded-Host: front",
+		"X-Forwarded-Server: 127.0.0.1:27080", "Via: 1.1 127.0.0.1:27080"}
+	for _, tc := range []struct {
+		name, raw string
+		want      []string
+	}{{
+		name: "nothing removed",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\n" + fields + "X-B: 2\r\n\r\n",
+		want: append(append([]string{"Host: " + backend, "X-A: 1", "X-B: 2"}, forwarded...), "Cookie: a=1; b=2"),
+	}, {
+		name: "Connection removed",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\n" + fields + "Connection: keep-alive\r\nX-B: 2\r\n\r\n",
+		want: append([]string{"Host: " + backend, "X-A: 1", "X-B: 2", "Cookie: a=1; b=2"}, forwarded...),
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := readRequest(t, tc.raw)
+			out := outbound(client)
+			out.Header.Cookie("a")
+			apacheForwarder.Request(&out.Header, loopback, client.Header.Host(), backend, false)
+			_, got := wireHeader(t, out)
+			equalLines(t, got, tc.want)
+		})
+	}
+}
+
+// FuzzRequestKeepsOrder: the fields Request passes on as they are keep
+// their names, values, order and duplicates, whatever it removes or merges
+// around them.
+func FuzzRequestKeepsOrder(f *testing.F) {
+	for _, raw := range []string{typicalRequest, plainRequest, hopFieldsRequest,
+		"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nKeep-Alive: 1\r\nX-C: 4\r\nX-B: 5\r\nKeep-Alive: 2\r\nX-E: 7\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nX-A: 1\r\nconnection: x-b\r\nX-B: 2\r\nX-A: 3\r\nCookie: c=1\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-C: 4\r\n\r\n",
+	} {
+		f.Add([]byte(raw))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.DisableNormalizing()
+		if err := ctx.Request.Header.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+			return
+		}
+		if status, _ := Check(&ctx); status != 0 {
+			return
+		}
+		in := &ctx.Request.Header
+		named := map[string]bool{}
+		for _, l := range headerLines(in.AppendBytes(nil)) {
+			if name, value, _ := strings.Cut(l, ": "); strings.EqualFold(name, "connection") {
+				for _, tok := range strings.Split(value, ",") {
+					named[strings.ToLower(strings.Trim(tok, " \t"))] = true
+				}
+			}
+		}
+		var out fasthttp.RequestHeader
+		out.DisableNormalizing()
+		in.CopyTo(&out)
+		apacheForwarder.Request(&out, loopback, in.Host(), backend, false)
+		want := passedOn(headerLines(in.AppendBytes(nil)), named)
+		got := passedOn(headerLines(out.AppendBytes(nil)), named)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("fields passed on\n got: %q\nwant: %q\nfrom: %q", got, want, raw)
+		}
+	})
+}
+
+// headerLines returns the field lines of a serialized header.
+func headerLines(b []byte) []string {
+	head, _, _ := strings.Cut(string(b), "\r\n\r\n")
+	return strings.Split(head, "\r\n")[1:]
+}
+
+// passedOn keeps the lines Request passes on as they are: not hop-by-hop or
+// named by Connection, not a field it sets or merges into, not an
+// underscore name.
+func passedOn(lines []string, named map[string]bool) []string {
+	var kept []string
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, ": ")
+		n := strings.ToLower(name)
+		switch {
+		case named[n], strings.Contains(n, "_"), strings.HasPrefix(n, "x-forwarded-"):
+		case n == "connection", n == "keep-alive", n == "proxy-connection", n == "proxy-authenticate",
+			n == "proxy-authorization", n == "te", n == "trailer", n == "transfer-encoding", n == "upgrade":
+		case n == "host", n == "user-agent", n == "content-type", n == "content-length",
+			n == "forwarded", n == "x-real-ip", n == "via":
+		default:
+			kept = append(kept, l)
+		}
+	}
+	return kept
 }

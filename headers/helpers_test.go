@@ -79,8 +79,8 @@ var (
 	clientIP = net.ParseIP("10.0.0.9")
 )
 
-// typicalRequest is a browser request: Connection: keep-alive makes Request
-// rebuild the field list.
+// typicalRequest is a browser request: its Connection: keep-alive is
+// removed in place, the rest of the field list stays.
 const typicalRequest = "GET /app/page?id=7 HTTP/1.1\r\nHost: front.example.com:27080\r\n" +
 	"Connection: keep-alive\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
 	"Accept: text/html,application/xhtml+xml\r\nAccept-Encoding: gzip, deflate, br\r\n" +
@@ -91,6 +91,27 @@ const typicalRequest = "GET /app/page?id=7 HTTP/1.1\r\nHost: front.example.com:2
 const plainRequest = "GET /app/page?id=7 HTTP/1.1\r\nHost: front.example.com:27080\r\n" +
 	"User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n"
 
+// hopFieldsRequest is typicalRequest as an older browser sends it, with a
+// Keep-Alive field: the field list has to be rebuilt from there on.
+const hopFieldsRequest = "GET /app/page?id=7 HTTP/1.1\r\nHost: front.example.com:27080\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: text/html,application/xhtml+xml\r\n" +
+	"Accept-Language: en-US,en;q=0.9\r\nAccept-Encoding: gzip, deflate, br\r\nKeep-Alive: 300\r\n" +
+	"Connection: keep-alive\r\nCookie: ROUTEID=.r1; session=abc\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n"
+
+// ipHostRequest is what a load generator sends (wrk, benchmarks/instructions.sh).
+const ipHostRequest = "GET /small HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+// nginxResponse carries Connection only; plainResponse, as Go and fasthttp
+// backends answer, no hop-by-hop field at all.
+const (
+	nginxResponse = "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 22:38:16 GMT\r\n" +
+		"Content-Type: text/html\r\nContent-Length: 1234\r\nConnection: keep-alive\r\nETag: \"abc\"\r\n" +
+		"Cache-Control: no-cache\r\n\r\n"
+	plainResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1234\r\n" +
+		"ETag: \"abc\"\r\nCache-Control: no-cache\r\nDate: Thu, 26 Nov 2026 22:38:16 GMT\r\n\r\n"
+)
+
+// typicalResponse is as Node.js answers, with Connection and Keep-Alive.
 const typicalResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1234\r\n" +
 	"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nETag: \"abc\"\r\nSet-Cookie: a=1; Path=/\r\n" +
 	"Cache-Control: no-cache\r\n\r\n"

@@ -34,10 +34,8 @@ func splitHostPort(b []byte) (name, port []byte, ok bool) {
 		}
 		return name, rest[1:], true
 	}
-	for i, c := range b {
-		if c == ':' {
-			return b[:i], b[i+1:], true
-		}
+	if i := bytes.IndexByte(b, ':'); i >= 0 {
+		return b[:i], b[i+1:], true
 	}
 	return b, nil, true
 }
@@ -63,19 +61,21 @@ func validName(b []byte) bool {
 	if b[0] == '[' {
 		return validIPv6Literal(b[1 : len(b)-1])
 	}
+	if '0' <= b[0] && b[0] <= '9' && canonicalIPv4(b) {
+		return true // an IPv4 address, checked in one pass
+	}
 	prev := byte('.') // no leading dot or hyphen
 	for _, c := range b {
-		switch {
-		case c == '.':
+		switch nameBytes[c] {
+		case nameLetter:
+		case nameDot:
 			if prev == '.' || prev == '-' {
 				return false
 			}
-		case c == '-':
+		case nameHyphen:
 			if prev == '.' {
 				return false
 			}
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '_', c == '~':
 		default:
 			return false
 		}
@@ -89,6 +89,29 @@ func validName(b []byte) bool {
 	}
 	return true
 }
+
+// nameBytes classes the bytes of a host name: letters, digits, '_' and '~'
+// (nameLetter), '.' and '-'.
+var nameBytes = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '~':
+			t[c] = nameLetter
+		case c == '.':
+			t[c] = nameDot
+		case c == '-':
+			t[c] = nameHyphen
+		}
+	}
+	return t
+}()
+
+// The classes of nameBytes; 0 is a byte a host name must not hold.
+const (
+	nameLetter = iota + 1
+	nameDot
+	nameHyphen
+)
 
 // endsInNumber reports a name whose last label is a decimal or 0x number:
 // URL parsers (WHATWG) read such a name as an IPv4 address in any of its
@@ -110,38 +133,29 @@ func endsInNumber(b []byte) bool {
 }
 
 // canonicalIPv4 reports four dot-separated decimal numbers of at most 255
-// without leading zeros.
+// without leading zeros, and at most a trailing dot after them.
 func canonicalIPv4(b []byte) bool {
-	parts := 0
-	for len(b) > 0 {
-		end := bytes.IndexByte(b, '.')
-		if end < 0 {
-			end = len(b)
+	parts, n, digits := 0, 0, 0
+	for _, c := range b {
+		if c == '.' {
+			if digits == 0 {
+				return false
+			}
+			parts, n, digits = parts+1, 0, 0
+			continue
 		}
-		if !canonicalOctet(b[:end]) {
+		if c < '0' || c > '9' || (digits > 0 && n == 0) {
 			return false
 		}
-		parts++
-		if end == len(b) {
-			break
+		n, digits = n*10+int(c-'0'), digits+1
+		if n > 255 {
+			return false
 		}
-		b = b[end+1:]
+	}
+	if digits > 0 {
+		parts++
 	}
 	return parts == 4
-}
-
-func canonicalOctet(d []byte) bool {
-	if len(d) == 0 || len(d) > 3 || (len(d) > 1 && d[0] == '0') {
-		return false
-	}
-	n := 0
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n <= 255
 }
 
 // validIPv6Literal checks the bytes allowed inside the brackets; the

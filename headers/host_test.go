@@ -56,6 +56,16 @@ func TestValidHost(t *testing.T) {
 		{"1.2.3.4.5", false},
 		{"example.0x", false},
 		{"example.123", false},
+		{"0.0.0.0", true},
+		{"1.2.3.4:80", true},
+		{"1.2.3.4..", false},
+		{"00.1.2.3", false},
+		{"1.2.3.04", false},
+		{"1.2.3.1000", false},
+		{"1.2.3.4.5.", false},
+		{"1.2.3.", false},
+		{"1a.example", true}, // a name starting with a digit
+		{"9", false},
 	} {
 		if got := validHost([]byte(tc.host)); got != tc.ok {
 			t.Errorf("validHost(%q) = %v, want %v", tc.host, got, tc.ok)

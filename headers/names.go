@@ -17,71 +17,98 @@ const (
 	kindVia             // Via
 	kindForwarding      // other client-asserted forwarding data (X-Forwarded-Proto, Forwarded, X-Real-IP)
 	kindAlias           // an underscore spelling of a field sluice manages: always dropped
-	kindSpecial         // kept by fasthttp outside its field list; never re-added
 )
 
-// classify maps a field name to its kind, ignoring case.
+// classify maps a field name to its kind, ignoring case. It runs for every
+// field of every request and response, so it compares a name only with the
+// managed names of its length.
 func classify(name []byte) kind {
-	if bytes.IndexByte(name, '_') >= 0 {
-		if isAlias(name) {
-			return kindAlias
+	switch len(name) {
+	case 2:
+		if equalFold(name, "te") {
+			return kindTE
 		}
+	case 3:
+		if equalFold(name, "via") {
+			return kindVia
+		}
+	case 7:
+		if equalFold(name, "upgrade") {
+			return kindUpgrade
+		}
+		if equalFold(name, "trailer") {
+			return kindHop
+		}
+	case 9:
+		if equalFold(name, "forwarded") {
+			return kindForwarding
+		}
+		if equalFoldDash(name, "x-real-ip") {
+			return aliasOr(name, kindForwarding)
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			return kindConnection
+		}
+		if equalFoldDash(name, "keep-alive") {
+			return aliasOr(name, kindHop)
+		}
+	case 14:
+		if equalFoldDash(name, "content-length") {
+			return aliasOr(name, kindOther)
+		}
+	case 16:
+		if equalFoldDash(name, "proxy-connection") {
+			return aliasOr(name, kindHop)
+		}
+	case 17:
+		if equalFoldDash(name, "transfer-encoding") {
+			return aliasOr(name, kindHop)
+		}
+	case 18:
+		if equalFoldDash(name, "proxy-authenticate") {
+			return aliasOr(name, kindHop)
+		}
+	case 19:
+		if equalFoldDash(name, "proxy-authorization") {
+			return aliasOr(name, kindHop)
+		}
+	}
+	if !isForwardedPrefix(name) {
 		return kindOther
 	}
 	switch {
-	case equalFold(name, "connection"):
-		return kindConnection
-	case equalFold(name, "keep-alive"), equalFold(name, "proxy-connection"),
-		equalFold(name, "proxy-authenticate"), equalFold(name, "proxy-authorization"),
-		equalFold(name, "transfer-encoding"), equalFold(name, "trailer"):
-		return kindHop
-	case equalFold(name, "te"):
-		return kindTE
-	case equalFold(name, "upgrade"):
-		return kindUpgrade
+	case bytes.IndexByte(name, '_') >= 0:
+		return kindAlias
 	case equalFold(name, "x-forwarded-for"):
 		return kindXFF
 	case equalFold(name, "x-forwarded-host"):
 		return kindXFH
 	case equalFold(name, "x-forwarded-server"):
 		return kindXFS
-	case equalFold(name, "via"):
-		return kindVia
-	case equalFold(name, "forwarded"), equalFold(name, "x-real-ip"), isForwardedPrefix(name):
-		return kindForwarding
 	}
-	return kindOther
+	return kindForwarding
 }
 
-// isAlias reports a name that, with '_' read as '-', names a framing,
-// hop-by-hop or forwarding field. Backends that map '-' to '_' (CGI, WSGI,
-// Django) read both spellings alike, so such a field would smuggle past
-// sluice what it strips or replaces (threats.md SMG-04, HDR-03); nginx and
-// Envoy's edge settings drop or refuse underscore names for this reason.
-func isAlias(name []byte) bool {
-	for _, s := range aliased {
-		if equalFoldDash(name, s) {
-			return true
-		}
+// aliasOr classifies a name that matched a managed name with '_' read as
+// '-': spelled with an '_' it is an alias (threats.md SMG-04, HDR-03):
+// backends that map '-' to '_' (CGI, WSGI, Django) read both spellings
+// alike, so it would smuggle past sluice what it strips or replaces; nginx
+// and Envoy's edge settings drop or refuse underscore names for this reason.
+func aliasOr(name []byte, k kind) kind {
+	if bytes.IndexByte(name, '_') >= 0 {
+		return kindAlias
 	}
-	return isForwardedPrefix(name)
+	return k
 }
-
-// aliased are the managed names that contain a '-'.
-var aliased = [...]string{"content-length", "transfer-encoding", "keep-alive",
-	"proxy-connection", "proxy-authenticate", "proxy-authorization", "x-real-ip"}
 
 // equalFoldDash is equalFold with '_' in b matching '-' in s.
 func equalFoldDash(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		c := lower(b[i])
-		if c == '_' {
-			c = '-'
-		}
-		if c != s[i] {
+	for i := 0; i < len(s); i++ {
+		if c := b[i]; c != s[i] && lower(c) != s[i] && !(c == '_' && s[i] == '-') {
 			return false
 		}
 	}
@@ -110,18 +137,41 @@ func isForwardedPrefix(name []byte) bool {
 // isRequestSpecial reports the request fields fasthttp stores apart from
 // its field list (and never in it): they survive a rebuild untouched.
 func isRequestSpecial(name []byte) bool {
-	return equalFold(name, "host") || equalFold(name, "user-agent") ||
-		equalFold(name, "content-type") || equalFold(name, "content-length") ||
-		equalFold(name, "trailer")
+	switch len(name) {
+	case 4:
+		return equalFold(name, "host")
+	case 7:
+		return equalFold(name, "trailer")
+	case 10:
+		return equalFold(name, "user-agent")
+	case 12:
+		return equalFold(name, "content-type")
+	case 14:
+		return equalFold(name, "content-length")
+	}
+	return false
 }
 
 // isResponseSpecial is isRequestSpecial for responses. Date is in the field
 // list but fasthttp ignores it when added, so it is never deleted either.
 func isResponseSpecial(name []byte) bool {
-	return equalFold(name, "content-length") || equalFold(name, "content-type") ||
-		equalFold(name, "content-encoding") || equalFold(name, "server") ||
-		equalFold(name, "set-cookie") || equalFold(name, "trailer") ||
-		equalFold(name, "date")
+	switch len(name) {
+	case 4:
+		return equalFold(name, "date")
+	case 6:
+		return equalFold(name, "server")
+	case 7:
+		return equalFold(name, "trailer")
+	case 10:
+		return equalFold(name, "set-cookie")
+	case 12:
+		return equalFold(name, "content-type")
+	case 14:
+		return equalFold(name, "content-length")
+	case 16:
+		return equalFold(name, "content-encoding")
+	}
+	return false
 }
 
 // equalFold reports whether b equals the lower-case ASCII s, ignoring case.
@@ -129,8 +179,9 @@ func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
-	for i := 0; i < len(b); i++ {
-		if lower(b[i]) != s[i] {
+	for i := 0; i < len(s); i++ {
+		// Most bytes match as they are; only then is the case folded.
+		if c := b[i]; c != s[i] && lower(c) != s[i] {
 			return false
 		}
 	}

@@ -6,21 +6,31 @@ type rules struct {
 	upgrade   bool // keep Upgrade (a tunnelled request or its 101)
 	untrusted bool // drop client-asserted forwarding fields
 	dropVia   bool // ProxyVia Block, request side
+	// joinedCookie: the header may hold a Cookie line fasthttp joined (a
+	// request after a cookie lookup); see cut.
+	joinedCookie bool
 	// merge[k] is true when sluice appends its own value to the fields of
 	// kind k; only kindXFF, kindXFH, kindXFS and kindVia are ever set.
 	merge [kindForwarding]bool
 }
 
-// outcome is what mark decided beyond the per-field drop flags.
+// outcome is what mark decided beyond the per-field flags.
 type outcome struct {
 	teTrailers bool // the client accepts trailers: send "TE: trailers"
-	rebuild    bool // fields must be removed or merged: re-add in order
+	// connectionInPlace: the Connection fields are removed in place
+	// (removeConnections) instead of by the rebuild.
+	connectionInPlace bool
+	// cut is the index in s.fields from which the field list is rebuilt:
+	// every list field from there on is deleted and the live ones re-added.
+	// It is len(s.fields) when no field has to leave the list.
+	cut int
 }
 
 // mark decides, for every field in s, whether it is dropped, and counts the
 // live fields sluice merges its own values into. Connection and the fields it
 // names go first, so a client cannot make sluice drop what it adds itself
 // (CVE-2022-31813): only fields present before sluice's are ever dropped.
+// Then it decides how the field list is edited (cut.go).
 func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 	var o outcome
 	s.collectConnectionNames()
@@ -39,16 +49,18 @@ func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 		case kindVia:
 			f.drop = r.dropVia
 		}
-		if !f.drop && !(f.kind == kindUpgrade && r.upgrade) && !protected(s.key(f)) {
+		if !f.drop && len(s.named) > 0 && !(f.kind == kindUpgrade && r.upgrade) && !protected(s.key(f)) {
 			f.drop = s.namedByConnection(s.key(f))
 		}
-		if f.drop {
-			o.rebuild = o.rebuild || !f.special
-			continue
-		}
-		if f.kind < kindForwarding && r.merge[f.kind] {
+		if !f.drop && f.kind < kindForwarding && r.merge[f.kind] {
 			s.count[f.kind]++
-			o.rebuild = o.rebuild || s.count[f.kind] > 1
+			f.folded = s.count[f.kind] > 1
+		}
+	}
+	o.cut = s.cut(false, r.joinedCookie)
+	if s.connectionsRemovableInPlace() {
+		if c := s.cut(true, r.joinedCookie); s.movesListField(o.cut, c) {
+			o.connectionInPlace, o.cut = true, c
 		}
 	}
 	return o
@@ -56,7 +68,9 @@ func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 
 // collectConnectionNames records the elements of every Connection field,
 // once, so that matching a field name against them is a length check and a
-// compare per element, however many fields there are.
+// compare per element, however many fields there are. Names of fields that
+// go whatever Connection says ("keep-alive", "Upgrade") are left out: most
+// Connection fields name nothing else, and mark then skips the matching.
 func (s *scratch) collectConnectionNames() {
 	for i := range s.fields {
 		f := &s.fields[i]
@@ -75,12 +89,18 @@ func (s *scratch) collectConnectionNames() {
 			for stop > start && isOWS(s.buf[stop-1]) {
 				stop--
 			}
-			if start < stop {
+			if start < stop && !hopByHop(classify(s.buf[start:stop])) {
 				s.named = append(s.named, span{start, stop})
 			}
 			j = end
 		}
 	}
+}
+
+// hopByHop reports the kinds mark drops, or keeps for a tunnel, whatever
+// a Connection field names.
+func hopByHop(k kind) bool {
+	return k == kindConnection || k == kindHop || k == kindTE || k == kindUpgrade || k == kindAlias
 }
 
 // namedByConnection reports whether a Connection field lists name.
@@ -117,28 +137,10 @@ func (s *scratch) mergedValue(k kind) []byte {
 	return s.val[s.merged[k].start:s.merged[k].end]
 }
 
-// isFirstOfKind reports whether fields[i] is the first live field of its kind.
-func (s *scratch) isFirstOfKind(i int) bool {
-	k := s.fields[i].kind
-	for j := 0; j < i; j++ {
-		if s.fields[j].kind == k && !s.fields[j].drop {
-			return false
-		}
-	}
-	return true
-}
-
-// canonicalName is the name sluice writes for a field kind it adds.
-func canonicalName(k kind) string {
-	switch k {
-	case kindXFF:
-		return "X-Forwarded-For"
-	case kindXFH:
-		return "X-Forwarded-Host"
-	case kindXFS:
-		return "X-Forwarded-Server"
-	case kindVia:
-		return "Via"
-	}
-	return ""
+// canonicalNames are the names sluice writes for the field kinds it adds.
+var canonicalNames = [kindForwarding][]byte{
+	kindXFF: []byte("X-Forwarded-For"),
+	kindXFH: []byte("X-Forwarded-Host"),
+	kindXFS: []byte("X-Forwarded-Server"),
+	kindVia: []byte("Via"),
 }

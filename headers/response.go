@@ -15,16 +15,53 @@ import (
 // connection. Trailer stays: fasthttp writes it with the trailer fields it
 // relays. Content-Length and Date cannot be removed by a Connection list.
 func (f *Forwarder) Response(h *fasthttp.ResponseHeader, upgrade bool, proto []byte) {
+	h.ResetConnectionClose()
+	via := f.viaAdded()
+	if needsHygiene(h, upgrade, via) {
+		f.cleanResponse(h, upgrade, via, proto)
+	} else if via {
+		s := getScratch()
+		s.val = f.appendVia(s.val, proto)
+		h.SetCanonical(canonicalNames[kindVia], s.val)
+		putScratch(s)
+	}
+	if upgrade {
+		h.Set("Connection", "Upgrade")
+	}
+}
+
+// needsHygiene reports whether h has a field Response removes or merges
+// into. Many backends (Go's, fasthttp's) send none, and such a response is
+// only scanned, not copied.
+func needsHygiene(h *fasthttp.ResponseHeader, upgrade, via bool) bool {
+	for k := range h.All() {
+		switch classify(k) {
+		case kindConnection, kindHop, kindTE, kindAlias:
+			return true
+		case kindUpgrade:
+			if !upgrade {
+				return true
+			}
+		case kindVia:
+			if via {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cleanResponse is Response for a header with fields to remove or merge.
+func (f *Forwarder) cleanResponse(h *fasthttp.ResponseHeader, upgrade, via bool, proto []byte) {
 	s := getScratch()
 	defer putScratch(s)
 
-	h.ResetConnectionClose()
 	for k, v := range h.All() {
 		s.add(k, v, isResponseSpecial(k))
 	}
 
 	r := rules{upgrade: upgrade}
-	r.merge[kindVia] = f.viaAdded()
+	r.merge[kindVia] = via
 	o := mark(s, &r, isResponseProtected)
 	if r.merge[kindVia] {
 		start := s.joinLive(kindVia)
@@ -37,15 +74,11 @@ func (f *Forwarder) Response(h *fasthttp.ResponseHeader, upgrade bool, proto []b
 			delResponseSpecial(h, s.key(fl))
 		}
 	}
-	if o.rebuild {
-		rebuild(h, s, &r)
-	} else {
-		setMergedInPlace(h, s, &r)
+	if o.connectionInPlace {
+		removeConnections(h, s)
 	}
+	rebuild(h, s, &r, &o)
 	appendNewMerged(h, s, &r)
-	if upgrade {
-		h.Set("Connection", "Upgrade")
-	}
 }
 
 // isResponseProtected reports the fields a Connection list may not remove:

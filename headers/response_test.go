@@ -50,6 +50,15 @@ func TestResponse(t *testing.T) {
 		raw:  "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n",
 		want: []string{"Content-Type: text/html", "X-A: 1"},
 	}, {
+		name: "Connection amid other fields: removed in place, the rest keep their order",
+		raw:  "HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: keep-alive\r\nX-B: 2\r\nX-A: 3\r\nContent-Length: 0\r\n\r\n",
+		want: []string{"Content-Length: 0", "X-A: 1", "X-B: 2", "X-A: 3"},
+	}, {
+		name: "the fields before the first removed one stay in place, a date among them",
+		raw: "HTTP/1.1 200 OK\r\nX-A: 1\r\ndate: Thu, 26 Nov 2026 22:38:16 GMT\r\nX-B: 2\r\nKeep-Alive: 5\r\n" +
+			"X-C: 3\r\nConnection: keep-alive\r\nX-D: 4\r\nContent-Length: 0\r\n\r\n",
+		want: []string{"Content-Length: 0", "X-A: 1", "date: Thu, 26 Nov 2026 22:38:16 GMT", "X-B: 2", "X-C: 3", "X-D: 4"},
+	}, {
 		name:    "a 101 keeps Upgrade",
 		raw:     "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n",
 		upgrade: true,

@@ -1,0 +1,83 @@
+package headers
+
+import (
+	"strings"
+	"testing"
+)
+
+// fieldBlocks are header blocks as RawHeaders holds them, each with the
+// answer checkFields must give.
+var fieldBlocks = []struct {
+	raw    string
+	status int
+	reason string
+}{
+	{"Host: a\r\n\r\n", 0, ""},
+	{"\r\n", 0, ""},
+	{"Host: a\r\nUser-Agent: x y\tz\r\nX-Empty:\r\n\r\n", 0, ""},
+	{"Host: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0, ""},
+	{"Host: a\r\ntransfer-encoding:  Chunked \r\n\r\n", 0, ""},
+	{"Host: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400, reasonFraming},
+	{"Host: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, reasonCoding},
+	{"Host: a\r\nX Y: z\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\nX\tY: z\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\nX-Long-Name-With Space: z\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\n: z\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\nno colon\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\nnocolon\r\n\r\n", 400, reasonFieldName},
+	{"Host: a\r\n one\r\n\r\n", 400, reasonFold},
+	{"Host: a\r\nX-A: b\nX-B: c\r\n\r\n", 400, reasonLineEnd},
+	{"Host: a\r\nX-A: b\rc\r\n\r\n", 400, reasonFieldValue},
+	{"Host: a\r\nX-A: b\x00c\r\n\r\n", 400, reasonFieldValue},
+	// A bare CR before the blank line and a bare LF after it: the counts of
+	// CRs and LFs agree, the block is still refused.
+	{"Host: a\r\nX-A: b\rc\r\n\r\n\n", 400, reasonFieldValue},
+	{"Host: a\r\n\r\nX Y: z\r\n", 0, ""}, // after the blank line: not the block's
+	{"Host: a\r\n", 0, ""},
+	{"Host: a", 400, reasonLineEnd},
+	{"X Y: b\x00\r\n\r\n", 400, reasonFieldValue},          // a line's bytes before its name
+	{"X Y: z\r\nX-A: b\x00\r\n\r\n", 400, reasonFieldName}, // the first bad line
+	{strings.Repeat("X-N: 1\r\n", MaxFields) + "\r\n", 0, ""},
+	{strings.Repeat("X-N: 1\r\n", MaxFields+1) + "\r\n", 431, reasonTooMany},
+}
+
+func TestCheckFields(t *testing.T) {
+	for _, tc := range fieldBlocks {
+		status, reason := checkFields([]byte(tc.raw))
+		if status != tc.status || reason != tc.reason {
+			t.Errorf("checkFields(%.60q) = %d %q, want %d %q", tc.raw, status, reason, tc.status, tc.reason)
+		}
+	}
+}
+
+// FuzzCheckFields holds plainFields, the fast path, to checkFieldLines,
+// which checks one line at a time.
+func FuzzCheckFields(f *testing.F) {
+	for _, tc := range fieldBlocks {
+		f.Add([]byte(tc.raw))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		gs, gr := checkFields(raw)
+		ws, wr := checkFieldLines(raw)
+		if gs != ws || gr != wr {
+			t.Fatalf("checkFields(%q) = %d %q, checkFieldLines %d %q", raw, gs, gr, ws, wr)
+		}
+	})
+}
+
+func TestNameEnd(t *testing.T) {
+	for _, stop := range []byte{':', ' ', '\t'} {
+		for at := range 20 {
+			line := []byte(strings.Repeat("a", at) + string(stop) + "b:c d\te")
+			if got := nameEnd(line); got != at {
+				t.Errorf("nameEnd(%q) = %d, want %d", line, got, at)
+			}
+		}
+	}
+	for n := range 20 {
+		line := []byte(strings.Repeat("\x00\x80\xff-", n)[:n])
+		if got := nameEnd(line); got != n {
+			t.Errorf("nameEnd(%q) = %d, want %d", line, got, n)
+		}
+	}
+}
