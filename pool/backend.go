@@ -51,6 +51,8 @@ type Backend struct {
 	// Asked are the settings as requested, before defaults: a reload reuses
 	// the pool when the new request equals them.
 	Asked BackendOptions
+	// trip is Do's round trip over Client's connections.
+	trip roundTripper
 }
 
 // DialError is returned when connecting to a member failed: nothing of the
@@ -133,16 +135,17 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		},
 		RetryIfErr: retryStale,
 	}
-	c.Transport = newTransport()
+	trip := newTransport()
 	if o.Ping > 0 {
-		c.Transport = newPingTransport(addr, o.Ping, c.Transport)
+		p := newPingTransport(addr, o.Ping, trip)
+		c.Transport, trip = p, p
 	}
 	if m.TLS {
 		// Dial's handshake uses it; fasthttp only clones it, and without
 		// one would derive its own from the address.
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
 	}
-	return &Backend{Client: c, Options: o, Asked: asked}
+	return &Backend{Client: c, Options: o, Asked: asked, trip: trip}
 }
 
 // dial connects to addr, through policy when there is one.

@@ -42,9 +42,13 @@ type poolConn interface {
 	LastUseTime() time.Time // zero for a connection not used before
 }
 
-// newPingTransport is the HostClient.Transport of a member with ping > 0;
-// plain carries the requests that are not sent the ping way.
-func newPingTransport(addr string, ping time.Duration, plain fasthttp.RoundTripper) fasthttp.RoundTripper {
+// newPingTransport is the round trip of a member with ping > 0 (also its
+// HostClient.Transport); plain carries the requests that are not sent the
+// ping way.
+func newPingTransport(addr string, ping time.Duration, plain roundTripper) interface {
+	roundTripper
+	fasthttp.RoundTripper
+} {
 	t := newPinger(addr, ping,
 		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
 	t.plain = plain
@@ -56,7 +60,7 @@ func newPingTransport(addr string, ping time.Duration, plain fasthttp.RoundTripp
 type pinger[C poolConn] struct {
 	addr    string
 	ping    time.Duration
-	plain   fasthttp.RoundTripper
+	plain   roundTripper
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
 	release func(*fasthttp.HostClient, C)
 	close   func(*fasthttp.HostClient, C)
@@ -66,7 +70,7 @@ type pinger[C poolConn] struct {
 func newPinger[C poolConn](addr string, ping time.Duration,
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
 	release, closeConn func(*fasthttp.HostClient, C)) *pinger[C] {
-	t := &pinger[C]{addr: addr, ping: ping, plain: fasthttp.DefaultTransport, acquire: acquire, release: release, close: closeConn}
+	t := &pinger[C]{addr: addr, ping: ping, plain: newTransportOf(acquire, release, closeConn), acquire: acquire, release: release, close: closeConn}
 	t.calls.New = func() any {
 		c := &pingCall[C]{t: t}
 		c.gate.c, c.relay.c = c, c
@@ -75,16 +79,22 @@ func newPinger[C poolConn](addr string, ping time.Duration,
 	return t
 }
 
-// RoundTrip sends requests with a body the ping way; everything else, and
-// HTTP/1.0 requests (which cannot ask for 100), goes through fasthttp's own
-// plain transport.
+// RoundTrip is roundTrip for HostClient.Do (tests), without a Call.
 func (t *pinger[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
+	return t.roundTrip(hc, req, resp, nil)
+}
+
+// roundTrip sends requests with a body the ping way; everything else, and
+// HTTP/1.0 requests (which cannot ask for 100), goes through the plain
+// transport.
+func (t *pinger[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
 	if !req.Header.IsHTTP11() || !(req.IsBodyStream() || len(req.Body()) > 0) {
-		return t.plain.RoundTrip(hc, req, resp)
+		return t.plain.roundTrip(hc, req, resp, call)
 	}
 	c := t.calls.Get().(*pingCall[C])
-	c.hc = hc
+	c.hc, c.call = hc, call
 	streamed, err := c.do(req, resp)
+	c.call = nil // the relay outlives the request's Call
 	if !streamed {
 		c.free() // else relay's CloseWithError frees it
 	}
@@ -104,7 +114,7 @@ const (
 type pingCall[C poolConn] struct {
 	t      *pinger[C]
 	hc     *fasthttp.HostClient
-	call   *Call // the server's hold for aborting, during an attempt; nil outside Backend.Do
+	call   *Call // the server's hold for aborting, while the request goes out; nil outside Backend.Do
 	cc     C
 	reused bool // cc was pooled before this attempt
 	br     *bufio.Reader
@@ -180,9 +190,8 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 	}
 	c.cc, c.reused = cc, !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
-	if c.call = callOf(req); c.call != nil {
+	if c.call != nil {
 		if !c.call.watch(conn) {
-			c.call = nil
 			c.t.close(c.hc, cc)
 			return false, ErrClientGone
 		}
@@ -192,7 +201,6 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 			if c.call.unwatch() && err != nil {
 				err = ErrClientGone
 			}
-			c.call = nil // the relay outlives the request's Call
 		}()
 	}
 	resp.ParseNetConn(conn)

@@ -1,8 +1,10 @@
 package pool
 
-// sluice's round trip over a pooled member connection. It is fasthttp's own
-// (transport.RoundTrip in client.go), less the parts sluice never uses (a
-// request timeout, MaxConnDuration, ReadTimeout), with two additions:
+// sluice's round trip over a pooled member connection. Backend.Do is
+// fasthttp's HostClient.Do and its transport (client.go), less the parts
+// sluice never uses (a request timeout, MaxConnDuration, ReadTimeout, the
+// user agent, and parsing the outbound URI, which sluice builds itself),
+// with two additions:
 //
 //   - the connection is registered with the request's Call while the
 //     request is written and its answer awaited, so that the server can
@@ -12,8 +14,7 @@ package pool
 //     the caller releases when the body is done, instead of fasthttp's
 //     per-response closures (three allocations and a mutex per response).
 //
-// Requests sent without a Call (health checks, tests) take fasthttp's
-// transport unchanged.
+// Requests sent through HostClient.Do (tests) take fasthttp's transport.
 
 import (
 	"bufio"
@@ -29,10 +30,6 @@ import (
 // ErrClientGone is returned when the exchange was abandoned because the
 // client closed its connection: the member is not at fault.
 var ErrClientGone = errors.New("pool: client closed the connection")
-
-// callKey is the request user-value key under which Backend.Do passes the
-// Call to the transport.
-type callKey struct{}
 
 // Call is one proxied request's hold on member connections. The zero value
 // is ready; a Call is reused request after request but serves one at a time.
@@ -130,18 +127,43 @@ func (c *Call) Reset() {
 }
 
 // Do sends req to the member through call and reads the response head into
-// resp; a streamed body's connection is then call's lease.
+// resp, its body as a stream whose connection is then call's lease. As
+// HostClient.Do with sluice's settings, a failed attempt is made once more
+// when retryStale allows it.
 func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
-	req.SetUserValue(callKey{}, call)
-	return b.Client.Do(req, resp)
+	for attempt := 1; ; attempt++ {
+		skip := resp.SkipBody
+		resp.Reset()
+		resp.SkipBody, resp.StreamBody = skip, true
+		resp.Header.SetNoDefaultContentType(true)
+		retry, err := b.trip.roundTrip(b.Client, req, resp, call)
+		if err == nil {
+			return nil
+		}
+		if !retry {
+			return closedOnEOF(err)
+		}
+		if _, again := retryStale(req, attempt, err); !again {
+			return closedOnEOF(err)
+		}
+	}
 }
 
-func callOf(req *fasthttp.Request) *Call {
-	c, _ := req.UserValue(callKey{}).(*Call)
-	return c
+// closedOnEOF reports a connection closed before any response byte as
+// fasthttp's HostClient.Do does.
+func closedOnEOF(err error) error {
+	if err == io.EOF {
+		return fasthttp.ErrConnectionClosed
+	}
+	return err
 }
 
-// transport is the HostClient.Transport of every member (ping wraps it).
+// roundTripper is what Backend.Do drives: the plain transport or ping's.
+type roundTripper interface {
+	roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (retry bool, err error)
+}
+
+// transport is every member's round trip (ping wraps it).
 type transport[C poolConn] struct {
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
 	release func(*fasthttp.HostClient, C)
@@ -149,7 +171,7 @@ type transport[C poolConn] struct {
 	leases  sync.Pool // *lease[C]
 }
 
-func newTransport() fasthttp.RoundTripper {
+func newTransport() roundTripper {
 	return newTransportOf((*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
 }
 
@@ -160,8 +182,7 @@ func newTransportOf[C poolConn](acquire func(*fasthttp.HostClient, time.Duration
 	return t
 }
 
-func (t *transport[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	call := callOf(req)
+func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
 	if call == nil {
 		return fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
 	}

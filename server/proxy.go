@@ -293,16 +293,12 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 		x.uri = append(x.uri, q...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if m.TLS {
-		req.URI().SetScheme("https")
-	}
 	if !vh.fwd.PreserveHost {
 		req.Header.SetHost(m.HostHeader)
 	}
 	if m.Backend.Options.DisableReuse {
 		req.SetConnectionClose()
 	}
-	resp.Header.SetNoDefaultContentType(true)
 	err := m.Backend.Do(req, resp, &x.call)
 	if errors.Is(err, pool.ErrStaleConn) {
 		// Found before anything was written, body stream untouched; the
