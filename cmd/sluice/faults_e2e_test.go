@@ -710,47 +710,50 @@ func testEarlyAnswer(t *testing.T, s *sluiceProc, e *earlyMember) {
 		{"answer, then a reset", "/early-close", 32 << 20},
 		{"answer with a small body, then a close", "/early-close-small", 5},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(ioTimeout))
-			sent := make(chan error, 1)
-			go func() {
-				_, err := io.WriteString(c, fmt.Sprintf("POST /e%s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", tc.path, tc.size))
-				if err == nil {
-					_, err = c.Write(bytes.Repeat([]byte("b"), tc.size))
-				}
-				sent <- err
-			}()
-			br := bufio.NewReader(c)
-			m, err := readResponse(br, false)
-			if err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
-			wantStatus(t, m, 413)
-			if string(m.Body) != "too big!" {
-				t.Errorf("body %q, want the member's", m.Body)
-			}
-			if err := <-sent; err != nil {
-				t.Fatalf("sluice stopped reading the body: %v", err)
-			}
-			// The client's connection is still in step: sluice read the
-			// body it dropped.
-			before := e.opened("GET /next")
-			if _, err := io.WriteString(c, "GET /e/next HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			m, err = readResponse(br, false)
-			if err != nil {
-				t.Fatalf("no answer to the next request: %v", err)
-			}
-			wantStatus(t, m, 200)
-			if n := e.opened("GET /next") - before; n != 1 {
-				t.Errorf("the next request opened %d member connections, want 1: it rode the early one", n)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { postAnsweredEarly(t, s, e, tc.path, tc.size) })
+	}
+}
+
+// postAnsweredEarly is one case of testEarlyAnswer: a POST of size bytes to
+// /e+path, whose member answers 413 before reading it.
+func postAnsweredEarly(t *testing.T, s *sluiceProc, e *earlyMember, path string, size int) {
+	c, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(ioTimeout))
+	sent := make(chan error, 1)
+	go func() {
+		_, err := fmt.Fprintf(c, "POST /e%s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", path, size)
+		if err == nil {
+			_, err = c.Write(bytes.Repeat([]byte("b"), size))
+		}
+		sent <- err
+	}()
+	br := bufio.NewReader(c)
+	m, err := readResponse(br, false)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	wantStatus(t, m, 413)
+	if string(m.Body) != "too big!" {
+		t.Errorf("body %q, want the member's", m.Body)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("sluice stopped reading the body: %v", err)
+	}
+	// The client's connection is still in step: sluice read the body it
+	// dropped.
+	before := e.opened("GET /next")
+	if _, err := io.WriteString(c, "GET /e/next HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = readResponse(br, false); err != nil {
+		t.Fatalf("no answer to the next request: %v", err)
+	}
+	wantStatus(t, m, 200)
+	if n := e.opened("GET /next") - before; n != 1 {
+		t.Errorf("the next request opened %d member connections, want 1: it rode the early one", n)
 	}
 }

@@ -7,17 +7,12 @@ package main
 // which Go reads instead of the system's bundle.
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/tls"
-	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluiceproxy/sluice/internal/testcert"
 )
@@ -59,57 +54,11 @@ func TestTLSThreats(t *testing.T) {
 		e.start(t, func(c net.Conn) { e.serve(tls.Server(c, member)) })
 		s := startSluice(t, writeConfig(t, t.TempDir(), "early.yaml", tlsEarlyYAML, "{E}", e.addr))
 		for _, path := range []string{"/early-keep", "/early-close"} {
-			t.Run(path[1:], func(t *testing.T) { testTLSEarlyAnswer(t, s, e, path) })
+			// testEarlyAnswer's 32 MiB cases: a 5-byte body is written
+			// whole before the answer, so TLS adds nothing to that one.
+			t.Run(path[1:], func(t *testing.T) { postAnsweredEarly(t, s, e, path, 32<<20) })
 		}
 	})
-}
-
-// testTLSEarlyAnswer is testEarlyAnswer's 32 MiB cases (HDR-07c) with a
-// TLS member that answers after the head and keeps the connection without
-// reading (path /early-keep), or closes it (/early-close): the client gets
-// the member's answer, its connection stays in step, and the next request
-// goes on a new member connection. (Its third case, a 5-byte body, is
-// written whole before the answer, so TLS adds nothing to it; it also
-// races the member's close with the next request's stale check.)
-func testTLSEarlyAnswer(t *testing.T, s *sluiceProc, e *earlyMember, path string) {
-	const size = 32 << 20
-	c, err := net.DialTimeout("tcp", s.Addr(), ioTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(ioTimeout))
-	sent := make(chan error, 1)
-	go func() {
-		_, err := fmt.Fprintf(c, "POST /e%s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", path, size)
-		if err == nil {
-			_, err = c.Write(bytes.Repeat([]byte("b"), size))
-		}
-		sent <- err
-	}()
-	br := bufio.NewReader(c)
-	m, err := readResponse(br, false)
-	if err != nil {
-		t.Fatalf("no answer: %v", err)
-	}
-	wantStatus(t, m, 413)
-	if string(m.Body) != "too big!" {
-		t.Errorf("body %q, want the member's", m.Body)
-	}
-	if err := <-sent; err != nil {
-		t.Fatalf("sluice stopped reading the body: %v", err)
-	}
-	before := e.opened("GET /next")
-	if _, err := io.WriteString(c, "GET /e/next HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if m, err = readResponse(br, false); err != nil {
-		t.Fatalf("no answer to the next request: %v", err)
-	}
-	wantStatus(t, m, 200)
-	if n := e.opened("GET /next") - before; n != 1 {
-		t.Errorf("the next request opened %d member connections, want 1: it rode the early one", n)
-	}
 }
 
 // testTLSResponseQueue is testResponseQueue (SMG-14) with a TLS member: the
