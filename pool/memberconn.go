@@ -226,6 +226,73 @@ const (
 // scan follows b, rewriting a Content-Length line of a doubly framed head
 // within it; it fails when such a line already went up.
 func (h *headScan) scan(b []byte) error {
+	// Fast path - a read that holds the whole head, as most do.
+	if h.first && h.col == 0 && h.whole(b) {
+		return nil
+	}
+	return h.follow(b)
+}
+
+// whole finishes the head at b's start in one pass, line by line, when b
+// holds all of it and nothing in it needs rewriting: a final status and
+// no Transfer-Encoding or no Content-Length line. Otherwise it reports
+// false, having changed nothing.
+func (h *headScan) whole(b []byte) bool {
+	sl := bytes.IndexByte(b, '\n')
+	if sl < 12 || (b[9] == '1' && string(b[9:12]) != "101") {
+		return false // an interim head, or a status line too short to read as follow does
+	}
+	var te, cl bool
+	for i := sl + 1; ; {
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return false // the head goes on in the next read
+		}
+		line := b[i : i+nl]
+		i += nl + 1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			if te && cl {
+				return false
+			}
+			*h = headScan{finalAt: sl + 1, clStart: -1}
+			return true
+		}
+		// Only these initials can start a name sluice looks for.
+		switch line[0] | 0x20 {
+		case 't':
+			te = te || fieldOf(line) == fieldTE
+		case 'c':
+			cl = cl || fieldOf(line) == fieldCL
+		}
+	}
+}
+
+// fieldOf returns the field sluice looks for that a whole line (no LF)
+// names, or 0.
+func fieldOf(line []byte) uint8 {
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return 0
+	}
+	return fieldNamed(line[:colon])
+}
+
+// fieldNamed returns the field sluice looks for that is named by the
+// bytes before a line's colon, or 0.
+func fieldNamed(name []byte) uint8 {
+	// fasthttp drops whitespace before the colon: "Content-Length :".
+	switch name = bytes.TrimRight(name, " \t"); {
+	case len(name) == len(nameCL) && bytes.EqualFold(name, []byte(nameCL)):
+		return fieldCL
+	case len(name) == len(nameTE) && bytes.EqualFold(name, []byte(nameTE)):
+		return fieldTE
+	}
+	return 0
+}
+
+// follow is scan's slow path: it follows b byte by byte and line by line,
+// wherever the head starts or ends, and rewrites what needs it.
+func (h *headScan) follow(b []byte) error {
 	h.clStart, h.finalAt = -1, -1
 	h.lineHere = -1
 	if h.col == 0 {
@@ -288,14 +355,7 @@ func (h *headScan) lineStart(b []byte, i int) int {
 		if colon < 0 || (nl >= 0 && nl < colon) {
 			return i // the name goes on in the next read, or there is none
 		}
-		// fasthttp drops whitespace before the colon: "Content-Length :".
-		switch name := bytes.TrimRight(rest[:colon], " \t"); {
-		case len(name) == len(nameCL) && bytes.EqualFold(name, []byte(nameCL)):
-			h.field = fieldCL
-		case len(name) == len(nameTE) && bytes.EqualFold(name, []byte(nameTE)):
-			h.field = fieldTE
-		}
-		h.value, h.cand = true, 0
+		h.field, h.value, h.cand = fieldNamed(rest[:colon]), true, 0
 		h.col, h.last = colon+1, ':'
 		return i + colon + 1
 	}
