@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,19 @@ const defaultAdminListen = "127.0.0.1:9090"
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	if os.Getenv("GOGC") == "" {
+		// The request path allocates nothing, so garbage comes slowly (a
+		// request body, a new connection) and collecting it at half Go's
+		// default heap growth costs little CPU; it keeps resident memory
+		// under load below nginx's (docs/benchmarks.md). GOGC overrides.
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// defaultGCPercent is sluice's GOGC when the environment sets none.
+const defaultGCPercent = 50
 
 // loadConfig reads the configuration at start and on SIGHUP; -d gives it
 // an initial ServerRoot.
