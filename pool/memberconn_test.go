@@ -205,7 +205,15 @@ func TestMemberConnEarlyAnswer(t *testing.T) {
 		}
 		_, _ = io.WriteString(server, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig")
 	}()
-	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	postAnsweredEarly(t, c, 10*time.Second)
+}
+
+// postAnsweredEarly writes a 64 MiB POST on c, whose member answers 413
+// after the head without reading the body: every body write must go
+// through within wait, and the answer must come with "Connection: close".
+func postAnsweredEarly(t *testing.T, c *memberConn, wait time.Duration) {
+	t.Helper()
+	if err := c.SetWriteDeadline(time.Now().Add(wait)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: m\r\nContent-Length: 67108864\r\n\r\n"); err != nil {

@@ -282,23 +282,7 @@ func TestTLSMemberConnEarlyAnswer(t *testing.T) {
 			_, _ = io.WriteString(server, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig")
 		}
 	}()
-	if err := c.SetWriteDeadline(time.Now().Add(tlsWait)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: m\r\nContent-Length: 67108864\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	chunk := bytes.Repeat([]byte("b"), 1<<20)
-	for i := range 64 {
-		if n, err := c.Write(chunk); err != nil || n != len(chunk) {
-			t.Fatalf("body write %d: %d, %v", i, n, err)
-		}
-	}
-	const want = "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig"
-	got, err := io.ReadAll(io.LimitReader(c, int64(len(want))))
-	if err != nil || string(got) != want {
-		t.Fatalf("read %q, %v; want %q", got, err, want)
-	}
+	postAnsweredEarly(t, c, tlsWait)
 }
 
 // tlsMember is a TLS member on 127.0.0.1 that answers each request by
