@@ -848,23 +848,33 @@ func testResponseQueue(t *testing.T) {
 			p := &poison{release: make(chan struct{}), written: make(chan struct{}, 1)}
 			b := newEchoBackend(t, p.reply)
 			s := startSluice(t, writeConfig(t, t.TempDir(), "poison.yaml", threatsYAML, "{B}", b.addr))
-			first := get("/p/" + kind)
-			if kind == "head" {
-				first = "HEAD /p/head HTTP/1.1\r\nHost: a\r\n\r\n"
-			}
-			r := exchangeRaw(t, s.Addr(), first, 1, false)
-			if len(r.resps) != 1 {
-				t.Fatalf("no response to the first request: %v", r.err)
-			}
-			close(p.release)
-			<-p.written
-			r = exchangeRaw(t, s.Addr(), get("/next"), 1, false)
-			if len(r.resps) != 1 {
-				t.Fatalf("no response to the next request: %v", r.err)
-			}
-			if got := r.resps[0]; got.Status != 200 || string(got.Body) != "GET /next" {
-				t.Errorf("next request got %d %q, want 200 %q (the backend's unsolicited bytes)", got.Status, got.Body, "GET /next")
-			}
+			poisonThenNext(t, s.Addr(), p, kind)
 		})
 	}
+}
+
+// poisonThenNext sends a request of kind (200, 204 or head) through the
+// sluice at addr, lets p's member send its unsolicited response, and checks
+// that the next request gets the member's own answer to it. It returns the
+// first request's line.
+func poisonThenNext(t *testing.T, addr string, p *poison, kind string) string {
+	t.Helper()
+	first, line := get("/p/"+kind), "GET /p/"+kind+" HTTP/1.1"
+	if kind == "head" {
+		first, line = "HEAD /p/head HTTP/1.1\r\nHost: a\r\n\r\n", "HEAD /p/head HTTP/1.1"
+	}
+	r := exchangeRaw(t, addr, first, 1, false)
+	if len(r.resps) != 1 {
+		t.Fatalf("no response to the first request: %v", r.err)
+	}
+	close(p.release)
+	<-p.written
+	r = exchangeRaw(t, addr, get("/next"), 1, false)
+	if len(r.resps) != 1 {
+		t.Fatalf("no response to the next request: %v", r.err)
+	}
+	if got := r.resps[0]; got.Status != 200 || string(got.Body) != "GET /next" {
+		t.Errorf("next request got %d %q, want 200 %q (the member's unsolicited bytes)", got.Status, got.Body, "GET /next")
+	}
+	return line
 }

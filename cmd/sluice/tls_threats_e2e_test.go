@@ -68,23 +68,7 @@ func testTLSResponseQueue(t *testing.T, member *tls.Config, yaml, kind string) {
 	p := &poison{release: make(chan struct{}), written: make(chan struct{}, 1)}
 	b := newTLSEchoBackend(t, p.reply, member)
 	s := startSluice(t, writeConfig(t, t.TempDir(), "poison.yaml", yaml, "{B}", b.addr))
-	first, line := get("/p/"+kind), "GET /p/"+kind+" HTTP/1.1"
-	if kind == "head" {
-		first, line = "HEAD /p/head HTTP/1.1\r\nHost: a\r\n\r\n", "HEAD /p/head HTTP/1.1"
-	}
-	r := exchangeRaw(t, s.Addr(), first, 1, false)
-	if len(r.resps) != 1 {
-		t.Fatalf("no response to the first request: %v", r.err)
-	}
-	close(p.release)
-	<-p.written
-	r = exchangeRaw(t, s.Addr(), get("/next"), 1, false)
-	if len(r.resps) != 1 {
-		t.Fatalf("no response to the next request: %v", r.err)
-	}
-	if got := r.resps[0]; got.Status != 200 || string(got.Body) != "GET /next" {
-		t.Errorf("next request got %d %q, want 200 %q (the member's unsolicited bytes)", got.Status, got.Body, "GET /next")
-	}
+	line := poisonThenNext(t, s.Addr(), p, kind)
 	checkForwarded(t, b, []fwdWant{{line: line}, {line: "GET /next HTTP/1.1"}}, false)
 	if got := b.received(); len(got) != 2 {
 		t.Errorf("member received the requests on %d connections, want 2 (the poisoned one not reused); raw %q", len(got), got)
