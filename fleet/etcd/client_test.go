@@ -5,12 +5,10 @@ package etcd
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -356,18 +354,8 @@ func TestAuthOff(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	e := etcdtest.StartTLS(t)
-	f := e.TLS()
-	cert, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(f.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	good := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}
+	good := e.TLS().ClientConfig(t)
+	roots, cert := good.RootCAs, good.Certificates[0]
 
 	// https:// and a bare host:port with TLS set are the same.
 	for _, ep := range []string{e.URL(), e.Endpoint()} {

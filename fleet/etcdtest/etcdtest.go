@@ -57,7 +57,7 @@ func start(t testing.TB, files *TLSFiles) *Etcd {
 	e := &Etcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t), tls: files}
 	e.http = &http.Client{Timeout: 5 * time.Second}
 	if files != nil {
-		e.http.Transport = &http.Transport{TLSClientConfig: files.config(t)}
+		e.http.Transport = &http.Transport{TLSClientConfig: files.ClientConfig(t)}
 	}
 	t.Cleanup(func() {
 		e.Kill()

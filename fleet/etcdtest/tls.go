@@ -99,9 +99,9 @@ func writePEM(t testing.TB, path, kind string, der []byte) {
 	}
 }
 
-// config is a client setup that trusts the CA and presents the client
-// certificate.
-func (f *TLSFiles) config(t testing.TB) *tls.Config {
+// ClientConfig is a client setup that trusts the CA and presents the
+// client certificate.
+func (f *TLSFiles) ClientConfig(t testing.TB) *tls.Config {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
 	if err != nil {
