@@ -137,8 +137,7 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 	}
 	trip := newTransport()
 	if o.Ping > 0 {
-		p := newPingTransport(addr, o.Ping, trip)
-		c.Transport, trip = p, p
+		trip = newPingTransport(addr, o.Ping, trip)
 	}
 	if m.TLS {
 		// Dial's handshake uses it; fasthttp only clones it, and without

@@ -3,7 +3,6 @@ package pool
 import (
 	"bufio"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -55,7 +54,7 @@ func TestBackendDialErrorIsTyped(t *testing.T) {
 	be := NewBackend(m, BackendOptions{Timeout: time.Second})
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://" + addr + "/")
-	err = be.Client.Do(req, resp)
+	_, err = roundTrip(be, req, resp)
 	var de *DialError
 	if !errors.As(err, &de) || de.Addr != addr {
 		t.Fatalf("got %v, want a *DialError for %s", err, addr)
@@ -83,14 +82,10 @@ func TestBackendStreamsAndReusesConnections(t *testing.T) {
 	for range 3 {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.SetRequestURI("http://" + m.HostHeader + "/")
-		if err := be.Client.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.BodyStream())
+		body, err := roundTrip(be, req, resp)
 		if err != nil || string(body) != "hello" {
 			t.Fatalf("body %q, %v", body, err)
 		}
-		_ = resp.CloseBodyStream()
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 	}
@@ -138,11 +133,10 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("http://" + m.HostHeader + "/")
-		if err := be.Client.Do(req, resp); err != nil {
+		body, err := roundTrip(be, req, resp)
+		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.BodyStream())
-		_ = resp.CloseBodyStream()
 		return string(body)
 	}
 	if got := get(); got != "ok" {

@@ -191,11 +191,12 @@ func TestBackendDialRechecks(t *testing.T) {
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("http://app.test:" + port + "/")
-		if err := be.Client.Do(req, resp); err != nil {
+		body, err := roundTrip(be, req, resp)
+		if err != nil {
 			return err
 		}
-		if string(resp.Body()) != "ok" {
-			t.Errorf("body %q", resp.Body())
+		if string(body) != "ok" {
+			t.Errorf("body %q", body)
 		}
 		return nil
 	}

@@ -42,17 +42,11 @@ type poolConn interface {
 	LastUseTime() time.Time // zero for a connection not used before
 }
 
-// newPingTransport is the round trip of a member with ping > 0 (also its
-// HostClient.Transport); plain carries the requests that are not sent the
-// ping way.
-func newPingTransport(addr string, ping time.Duration, plain roundTripper) interface {
-	roundTripper
-	fasthttp.RoundTripper
-} {
-	t := newPinger(addr, ping,
+// newPingTransport is the round trip of a member with ping > 0; plain
+// carries the requests that are not sent the ping way.
+func newPingTransport(addr string, ping time.Duration, plain roundTripper) roundTripper {
+	return newPinger(addr, ping, plain,
 		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-	t.plain = plain
-	return t
 }
 
 // pinger is the ping transport; acquire, release and close are HostClient's
@@ -67,21 +61,16 @@ type pinger[C poolConn] struct {
 	calls   sync.Pool // *pingCall[C]
 }
 
-func newPinger[C poolConn](addr string, ping time.Duration,
+func newPinger[C poolConn](addr string, ping time.Duration, plain roundTripper,
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
 	release, closeConn func(*fasthttp.HostClient, C)) *pinger[C] {
-	t := &pinger[C]{addr: addr, ping: ping, plain: newTransportOf(acquire, release, closeConn), acquire: acquire, release: release, close: closeConn}
+	t := &pinger[C]{addr: addr, ping: ping, plain: plain, acquire: acquire, release: release, close: closeConn}
 	t.calls.New = func() any {
 		c := &pingCall[C]{t: t}
 		c.gate.c, c.relay.c = c, c
 		return c
 	}
 	return t
-}
-
-// RoundTrip is roundTrip for HostClient.Do (tests), without a Call.
-func (t *pinger[C]) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (bool, error) {
-	return t.roundTrip(hc, req, resp, nil)
 }
 
 // roundTrip sends requests with a body the ping way; everything else, and
@@ -114,7 +103,7 @@ const (
 type pingCall[C poolConn] struct {
 	t      *pinger[C]
 	hc     *fasthttp.HostClient
-	call   *Call // the server's hold for aborting, while the request goes out; nil outside Backend.Do
+	call   *Call // the server's hold for aborting, while the request goes out; nil after
 	cc     C
 	reused bool // cc was pooled before this attempt
 	br     *bufio.Reader
@@ -190,26 +179,20 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 	}
 	c.cc, c.reused = cc, !cc.LastUseTime().IsZero()
 	conn := cc.Conn()
-	if c.call != nil {
-		if !c.call.watch(conn) {
-			c.t.close(c.hc, cc)
-			return false, ErrClientGone
-		}
-		defer func() {
-			// done let go already unless a body is being relayed, which
-			// fails on its own once the connection is closed.
-			if c.call.unwatch() && err != nil {
-				err = ErrClientGone
-			}
-		}()
+	if !c.call.watch(conn) {
+		c.t.close(c.hc, cc)
+		return false, ErrClientGone
 	}
+	defer func() {
+		// done let go already unless a body is being relayed, which fails
+		// on its own once the connection is closed.
+		if c.call.unwatch() && err != nil {
+			err = ErrClientGone
+		}
+	}()
 	resp.ParseNetConn(conn)
 	c.br = c.hc.AcquireReader(conn)
-	if c.call != nil {
-		c.bw = c.hc.AcquireWriter(c.call.writer(conn))
-	} else {
-		c.bw = c.hc.AcquireWriter(conn)
-	}
+	c.bw = c.hc.AcquireWriter(c.call.writer(conn))
 	req.SetBodyStream(&c.gate, c.cl)
 	err = req.Write(c.bw)
 	if err == nil {
@@ -349,7 +332,8 @@ func bodyless(status int) bool {
 // done gives the connection back: to the pool when keep is set and it can
 // carry another request, else closed.
 func (c *pingCall[C]) done(keep bool) {
-	// Abort must let go of the connection before it can go back to the pool.
+	// Abort must let go of the connection before it can go back to the pool
+	// (a relay's close comes after the request, with no call any more).
 	if c.call != nil && c.call.unwatch() {
 		keep = false
 	}

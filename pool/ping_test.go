@@ -104,11 +104,12 @@ func post(be *Backend, body string, stream bool) (*fasthttp.Request, int, string
 	} else {
 		req.SetBodyString(body)
 	}
-	if err := be.Client.Do(req, resp); err != nil {
+	var call Call
+	if err := be.Do(req, resp, &call); err != nil {
 		return req, 0, "", err
 	}
 	got, err := io.ReadAll(resp.BodyStream())
-	if cerr := resp.CloseBodyStream(); err == nil {
+	if cerr := release(&call, resp, err == nil); err == nil {
 		err = cerr
 	}
 	return req, resp.StatusCode(), string(got), err
@@ -277,10 +278,7 @@ func TestPingLeavesBodilessRequestsAlone(t *testing.T) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + b.addr + "/")
-	if err := be.Client.Do(req, resp); err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.BodyStream())
+	body, err := roundTrip(be, req, resp)
 	if err != nil || resp.StatusCode() != 200 || string(body) != "ok" {
 		t.Fatalf("got %d %q %v", resp.StatusCode(), body, err)
 	}
@@ -346,17 +344,17 @@ func BenchmarkPost(b *testing.B) {
 			body := []byte("payload")
 			buf := make([]byte, 64)
 			b.ReportAllocs()
+			var call Call
 			for b.Loop() {
 				req.SetBodyRaw(body)
-				if err := be.Client.Do(req, resp); err != nil {
+				if err := be.Do(req, resp, &call); err != nil {
 					b.Fatal(err)
 				}
-				for {
-					if _, err := resp.BodyStream().Read(buf); err != nil {
-						break
-					}
+				var err error
+				for err == nil {
+					_, err = resp.BodyStream().Read(buf)
 				}
-				_ = resp.CloseBodyStream()
+				_ = release(&call, resp, err == io.EOF)
 			}
 		})
 	}

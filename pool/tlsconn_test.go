@@ -357,11 +357,10 @@ func getBody(t *testing.T, be *Backend) string {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("https://" + be.Client.Addr + "/")
-	if err := be.Client.Do(req, resp); err != nil {
+	body, err := roundTrip(be, req, resp)
+	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.BodyStream())
-	_ = resp.CloseBodyStream()
 	return string(body)
 }
 

@@ -14,7 +14,8 @@ package pool
 //     the caller releases when the body is done, instead of fasthttp's
 //     per-response closures (three allocations and a mutex per response).
 //
-// Requests sent through HostClient.Do (tests) take fasthttp's transport.
+// Backend.Client is fasthttp's HostClient for the connection pool (Dial,
+// limits, idle connections); nothing sends requests through its Do.
 
 import (
 	"bufio"
@@ -183,9 +184,6 @@ func newTransportOf[C poolConn](acquire func(*fasthttp.HostClient, time.Duration
 }
 
 func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	if call == nil {
-		return fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
-	}
 	cc, err := t.acquire(hc, 0, req.ConnectionClose())
 	if err != nil {
 		return false, err
