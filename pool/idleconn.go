@@ -53,16 +53,23 @@ func newIdleConn(c net.Conn, timeout time.Duration, peek looker, onStale func())
 func (c *idleConn) Handshake() error { return nil }
 
 func (c *idleConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		now := time.Now()
-		if t, ok := c.rd.Next(now.Add(c.timeout), now); ok {
-			if err := c.Conn.SetReadDeadline(t); err != nil {
-				return 0, err
-			}
-		}
+	if err := c.armRead(); err != nil {
+		return 0, err
 	}
 	c.read = true
 	return c.Conn.Read(p)
+}
+
+// armRead arms the worker timeout for the next read, lazily.
+func (c *idleConn) armRead() error {
+	if c.timeout <= 0 {
+		return nil
+	}
+	now := time.Now()
+	if t, ok := c.rd.Next(now.Add(c.timeout), now); ok {
+		return c.Conn.SetReadDeadline(t)
+	}
+	return nil
 }
 
 // SetWriteDeadline is where fasthttp starts each request (it sets a write

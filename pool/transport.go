@@ -70,6 +70,12 @@ type Lease interface {
 	// Release pools the connection when complete (the body was read to its
 	// end and nothing forbids reuse), else closes it.
 	Release(complete bool)
+	// Spliceable reports whether SpliceBody can move the body: a plain
+	// socket, on Linux.
+	Spliceable() bool
+	// SpliceBody sends the body's next n bytes to dst by splice(2),
+	// instead of reading them from the body stream.
+	SpliceBody(dst BodySink, n int64) (int64, error)
 }
 
 // Abort closes the connection the call's request is on, if it is still

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // TestProxyRequestAllocs proves a proxied request allocates nothing: the
@@ -101,5 +103,29 @@ func TestProxyLargeBodyAllocs(t *testing.T) {
 	run()
 	if n := testing.AllocsPerRun(50, run); n != 0 {
 		t.Fatalf("a proxied 64 KiB response allocates %.1f times", n)
+	}
+}
+
+// TestProxySplicedBodyAllocs: a body spliced socket to socket (real
+// sockets, a length of at least pool.SpliceMin) allocates nothing either.
+func TestProxySplicedBodyAllocs(t *testing.T) {
+	big := make([]byte, 256<<10)
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(big) })
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass /p http://"+be+"/\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTCP(t, cfg)
+	c := &fasthttp.HostClient{Addr: addr}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://front.example.com/p/big")
+	run := func() {
+		if err := c.Do(req, resp); err != nil || len(resp.Body()) != len(big) {
+			t.Fatalf("%v %d bytes", err, len(resp.Body()))
+		}
+	}
+	run()
+	if n := testing.AllocsPerRun(50, run); n != 0 {
+		t.Fatalf("a spliced 256 KiB response allocates %.1f times", n)
 	}
 }

@@ -73,6 +73,23 @@ func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
 	return s, c
 }
 
+// serveTCP serves cfg on a loopback socket, as sluice runs (splicing needs
+// real sockets), and returns its address.
+func serveTCP(tb testing.TB, cfg *config.Config) (*Server, string) {
+	tb.Helper()
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	tb.Cleanup(func() { _ = ln.Close() })
+	return s, ln.Addr().String()
+}
+
 // balancerOptionsConf is a YAML server with one sticky balancer whose
 // retry_idempotent and sticky_set_cookie read ON; callers replace ON with
 // true or false.

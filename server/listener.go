@@ -218,6 +218,7 @@ type clientConn struct {
 	// rd and wd arm fasthttp's per-request deadlines only when they come
 	// closer (deadline.Early).
 	rd, wd deadline.Early
+	lr     io.LimitedReader // SpliceFrom's source, kept here: no allocation
 }
 
 // SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
@@ -298,6 +299,40 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		c.read = 0
 	}
 	return c.writeConn(p)
+}
+
+// SpliceFrom moves up to n bytes of a member's response body from src to
+// the client by splice(2) (pool.Lease.SpliceBody). The write deadline
+// fasthttp asked for is armed exactly first: an earlier one riding on
+// deadline.Early would end the splice as if the client had timed out.
+func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok || c.mute {
+		return 0, errNotSpliceable
+	}
+	if at, ok := c.wd.Expired(time.Now()); ok {
+		if err := c.Conn.SetWriteDeadline(at); err != nil {
+			return 0, err
+		}
+	}
+	if !c.unlimited {
+		c.read = 0
+	}
+	c.lr = io.LimitedReader{R: src, N: n}
+	return tc.ReadFrom(&c.lr)
+}
+
+// errNotSpliceable: the relay checks spliceable first; this is a guard.
+var errNotSpliceable = errors.New("server: client connection cannot take a splice")
+
+// spliceable reports whether conn can take a member body by splice.
+func spliceable(conn net.Conn) bool {
+	c, ok := conn.(*clientConn)
+	if !ok || c.mute {
+		return false
+	}
+	_, ok = c.Conn.(*net.TCPConn)
+	return ok
 }
 
 // CloseWrite half-closes the connection where the transport can: a tunnel

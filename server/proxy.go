@@ -364,6 +364,12 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	relay := relayPool.Get().(*bodyRelay)
 	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
 		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
+	if cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() && spliceable(ctx.Conn()) {
+		// The head goes out on its own so the body can follow it by
+		// splice, socket to socket, instead of through fasthttp's buffer.
+		relay.splice = true
+		out.ImmediateHeaderFlush = true
+	}
 	out.SetBodyStream(relay, cl)
 }
 
@@ -466,6 +472,9 @@ type bodyRelay struct {
 	n     int64
 	cl    int64 // the body's length; -1 until the member closes or chunked
 	eof   bool
+	// splice moves the body socket to socket (a plain member and client,
+	// a known length of at least pool.SpliceMin).
+	splice bool
 }
 
 var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
@@ -488,6 +497,13 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 
 // WriteTo copies the body to w, counting bytes as Read does.
 func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
+	if b.splice {
+		if c, ok := b.ctx.Conn().(*clientConn); ok {
+			n, err := b.lease.SpliceBody(c, b.cl-b.n)
+			b.n += n
+			return n, err
+		}
+	}
 	bp := relayBufs.Get().(*[]byte)
 	defer relayBufs.Put(bp)
 	buf := *bp

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// TestRelaySplicesLargeBodies: over real sockets, large bodies with a
+// length go socket to socket; on one client connection they interleave
+// with small and chunked answers, each arrives whole, the member
+// connection is reused throughout, and the bytes read are accounted.
+func TestRelaySplicesLargeBodies(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz"), 7000) // 252,000 bytes
+	var conns atomic.Int32
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		if ctx.ConnRequestNum() == 1 {
+			conns.Add(1)
+		}
+		switch string(ctx.Path()) {
+		case "/big":
+			ctx.Response.SetBodyRaw(big)
+		case "/chunked":
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				for i := 0; i < len(big); i += 10000 {
+					_, _ = w.Write(big[i:min(i+10000, len(big))])
+					_ = w.Flush()
+				}
+			})
+		default:
+			ctx.SetBodyString("ok")
+		}
+	})
+	cfg, err := config.ParseApache("test.conf", []byte(fmt.Sprintf(`Listen 127.0.0.1:0
+<Proxy balancer://b>
+    BalancerMember http://%s
+</Proxy>
+ProxyPass / balancer://b/
+`, be)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, addr := serveTCP(t, cfg)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard, not a timing
+	br := bufio.NewReader(c)
+	var read uint64
+	for _, tc := range []struct {
+		path string
+		want []byte
+	}{
+		{"/big", big}, {"/small", []byte("ok")}, {"/big", big}, {"/chunked", big}, {"/big", big},
+	} {
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: front\r\n\r\n", tc.path); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, tc.want) {
+			t.Fatalf("%s: status %d, %d bytes (want %d), err %v", tc.path, resp.StatusCode, len(got), len(tc.want), err)
+		}
+		read += uint64(len("HTTP/1.1 200 OK\r\n") + len(got))
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the member saw %d connections, want 1: a spliced body gives its connection back", n)
+	}
+	st := s.rt.Load().hosts[0].balancers["b"].Load().Members[0].State
+	if got := st.Read.Load(); got != read {
+		t.Errorf("member read %d bytes, want %d (status lines and bodies)", got, read)
+	}
+}
