@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 10s
 BENCH_PKGS  := ./rewrite ./headers ./lb ./server ./pool ./hcheck ./hcheck/hcexpr ./modrewrite
 
-.PHONY: build run test lint fuzz-smoke bench soak clean
+.PHONY: build run test lint fuzz-smoke bench pgo soak clean
 
 build:
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
@@ -73,6 +73,17 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 	sh benchmarks/install.sh
 	$(GO) run ./benchmarks $(BENCH_ARGS)
+
+# Profile-guided optimisation: go build uses cmd/sluice/default.pgo, CPU
+# profiles of sluice under the harness's load (docs/benchmarks.md). Refresh it
+# after changes to the request path; it takes about two minutes.
+pgo:
+	sh benchmarks/install.sh
+	dir=$$(mktemp -d) && \
+	for sc in get-100b post-1k new-conn get-64k; do \
+		$(GO) run ./benchmarks -scenario $$sc -profile -reps 1 -duration 15s -peers sluice -out $$dir >/dev/null || exit 1; \
+	done && \
+	$(GO) tool pprof -proto $$dir/*.cpu.pprof > cmd/sluice/default.pgo && rm -rf $$dir
 
 # Every scenario against every peer for about a second: fails on errors or
 # non-2xx answers, never on timing.
