@@ -24,10 +24,17 @@ type BodySink interface {
 	SpliceFrom(src *net.TCPConn, n int64) (int64, error)
 }
 
+// errNotSpliced: SpliceBody on a lease that is not Spliceable.
+var errNotSpliced = errors.New("pool: the member connection cannot be spliced")
+
 // socket is the plain TCP socket under the lease's connection, or nil for
-// a TLS member or one whose answer is being rewritten (an early answer's
-// closeLine still waiting in memberConn's carry).
+// a TLS member, one whose answer is being rewritten (an early answer's
+// closeLine still waiting in memberConn's carry), or a system without
+// socket-to-socket splicing.
 func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
+	if !spliceWorks {
+		return nil, nil
+	}
 	ic, ok := any(l.cc.Conn()).(*idleConn)
 	if !ok {
 		return nil, nil
@@ -44,9 +51,6 @@ func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
 }
 
 func (l *lease[C]) Spliceable() bool {
-	if !spliceWorks {
-		return false
-	}
 	_, tc := l.socket()
 	return tc != nil
 }
@@ -59,8 +63,8 @@ func (l *lease[C]) Spliceable() bool {
 // cannot tell how long its last wait was).
 func (l *lease[C]) SpliceBody(dst BodySink, n int64) (int64, error) {
 	ic, src := l.socket()
-	if src == nil || !spliceWorks {
-		return 0, errors.New("pool: the member connection cannot be spliced")
+	if src == nil {
+		return 0, errNotSpliced
 	}
 	var moved int64
 	if b := min(int64(l.br.Buffered()), n); b > 0 {

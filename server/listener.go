@@ -306,8 +306,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 // fasthttp asked for is armed exactly first: an earlier one riding on
 // deadline.Early would end the splice as if the client had timed out.
 func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
-	tc, ok := c.Conn.(*net.TCPConn)
-	if !ok || c.mute {
+	if spliceSink(c) == nil {
 		return 0, errNotSpliceable
 	}
 	if at, ok := c.wd.Expired(time.Now()); ok {
@@ -319,20 +318,23 @@ func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
 		c.read = 0
 	}
 	c.lr = io.LimitedReader{R: src, N: n}
-	return tc.ReadFrom(&c.lr)
+	return c.Conn.(*net.TCPConn).ReadFrom(&c.lr)
 }
 
-// errNotSpliceable: the relay checks spliceable first; this is a guard.
+// errNotSpliceable: the relay asks spliceSink first; this is a guard.
 var errNotSpliceable = errors.New("server: client connection cannot take a splice")
 
-// spliceable reports whether conn can take a member body by splice.
-func spliceable(conn net.Conn) bool {
+// spliceSink returns conn when it can take a member body by splice: a
+// plain TCP client connection that sluice still writes to; else nil.
+func spliceSink(conn net.Conn) *clientConn {
 	c, ok := conn.(*clientConn)
 	if !ok || c.mute {
-		return false
+		return nil
 	}
-	_, ok = c.Conn.(*net.TCPConn)
-	return ok
+	if _, ok := c.Conn.(*net.TCPConn); !ok {
+		return nil
+	}
+	return c
 }
 
 // CloseWrite half-closes the connection where the transport can: a tunnel

@@ -364,7 +364,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	relay := relayPool.Get().(*bodyRelay)
 	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
 		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
-	if cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() && spliceable(ctx.Conn()) {
+	if cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() && spliceSink(ctx.Conn()) != nil {
 		// The head goes out on its own so the body can follow it by
 		// splice, socket to socket, instead of through fasthttp's buffer.
 		relay.splice = true
@@ -498,7 +498,7 @@ var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 // WriteTo copies the body to w, counting bytes as Read does.
 func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 	if b.splice {
-		if c, ok := b.ctx.Conn().(*clientConn); ok {
+		if c := spliceSink(b.ctx.Conn()); c != nil {
 			n, err := b.lease.SpliceBody(c, b.cl-b.n)
 			b.n += n
 			return n, err
