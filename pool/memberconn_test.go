@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // scanHead feeds a response to a fresh headScan in the given reads and
@@ -169,32 +170,12 @@ func FuzzHeadScan(f *testing.F) {
 	})
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
-}
-
 // TestMemberConnEarlyAnswer: the member answers after the head and reads
 // nothing more. The body write stops blocking once the answer is there,
 // and the answer is read with "Connection: close" added, so that fasthttp
 // closes the connection after it.
 func TestMemberConnEarlyAnswer(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testnet.Pair(t, nil)
 	c := newMemberConn(client, newPeeker(client))
 	go func() {
 		br := bufio.NewReader(server)
@@ -257,7 +238,7 @@ func TestInsertClose(t *testing.T) {
 // answering gets its answer read as sent, and the connection carries the
 // next request.
 func TestMemberConnKeepsReading(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testnet.Pair(t, nil)
 	c := newMemberConn(client, newPeeker(client))
 	go func() {
 		_, _ = io.CopyN(io.Discard, server, 4<<20)

@@ -5,12 +5,14 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // TestPeekerPastReadDeadline: a pooled connection's per-read deadline may
 // have passed while it sat idle; the peeker still sees what the member sent.
 func TestPeekerPastReadDeadline(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := testnet.Pair(t, nil)
 	if _, err := io.WriteString(server, "evil"); err != nil {
 		t.Fatal(err)
 	}

@@ -83,11 +83,17 @@ func newPingBackend(t *testing.T, handle pingHandler) *pingBackend {
 // pingClient is the member's pool with the given ping.
 func pingClient(t *testing.T, addr string, ping time.Duration) *Backend {
 	t.Helper()
+	return memberPool(t, addr, BackendOptions{Timeout: 5 * time.Second, Ping: ping})
+}
+
+// memberPool is the pool of a member at addr with options o.
+func memberPool(t *testing.T, addr string, o BackendOptions) *Backend {
+	t.Helper()
 	m, err := NewMember(NewRegistry(), "b", "http://"+addr, config.WorkerParams{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second, Ping: ping})
+	be := NewBackend(m, o)
 	t.Cleanup(be.Client.CloseIdleConnections)
 	return be
 }

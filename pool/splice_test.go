@@ -14,7 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // tcpSink is a BodySink over a real client socket, as server's clientConn
@@ -34,26 +34,12 @@ func (s *tcpSink) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
 // it receives until the sink closes.
 func newSink(t *testing.T) *tcpSink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	far, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tcpSink{TCPConn: c.(*net.TCPConn), done: make(chan []byte, 1)}
+	c, far := testnet.Pair(t, nil)
+	s := &tcpSink{TCPConn: c, done: make(chan []byte, 1)}
 	go func() {
 		b, _ := io.ReadAll(far)
-		far.Close()
 		s.done <- b
 	}()
-	t.Cleanup(func() { c.Close() })
 	return s
 }
 
@@ -167,12 +153,7 @@ func TestSpliceBodyMemberStalls(t *testing.T) {
 	body := patterned(40_000)
 	b := spliceMember(t, body, 100_000, hold)
 	t.Cleanup(func() { close(hold) })
-	m, err := NewMember(NewRegistry(), "b", "http://"+b.addr, config.WorkerParams{}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := NewBackend(m, BackendOptions{Timeout: 200 * time.Millisecond})
-	t.Cleanup(be.Client.CloseIdleConnections)
+	be := memberPool(t, b.addr, BackendOptions{Timeout: 200 * time.Millisecond})
 	var call Call
 	l := getLease(t, be, &call)
 	sink := newSink(t)
@@ -212,12 +193,7 @@ func TestSpliceBodyKeepsFlowing(t *testing.T) {
 		}
 		return true
 	})
-	m, err := NewMember(NewRegistry(), "b", "http://"+b.addr, config.WorkerParams{}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be := NewBackend(m, BackendOptions{Timeout: 400 * time.Millisecond})
-	t.Cleanup(be.Client.CloseIdleConnections)
+	be := memberPool(t, b.addr, BackendOptions{Timeout: 400 * time.Millisecond})
 	var call Call
 	l := getLease(t, be, &call)
 	sink := newSink(t)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/internal/testcert"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1 and the pool that
@@ -52,7 +53,7 @@ const tlsWait = 10 * time.Second
 // both handshakes done; reads on either fail after tlsWait.
 func tlsPair(t testing.TB, srv *tls.Config, roots *x509.CertPool) (client *tlsConn, raw net.Conn, server *tls.Conn) {
 	t.Helper()
-	raw, s := tcpPair(t)
+	raw, s := testnet.Pair(t, nil)
 	server = tls.Server(s, srv)
 	done := make(chan error, 1)
 	go func() { done <- server.Handshake() }()

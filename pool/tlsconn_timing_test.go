@@ -5,13 +5,15 @@ package pool
 import (
 	"io"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // BenchmarkStaleCheck is what checking a reused connection costs before a
 // request: a peek at the socket, or under TLS a read that must not wait.
 func BenchmarkStaleCheck(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
-		client, _ := tcpPair(b)
+		client, _ := testnet.Pair(b, nil)
 		p := newPeeker(client)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -11,27 +11,8 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
-
-// tcpPair is a connected pair of loopback TCP connections.
-func tcpPair(t *testing.T) (client, server *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 // eventually polls cond for up to 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -48,7 +29,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // while it is connected (even with bytes pending), once it closed, once it
 // only half-closed.
 func TestClientGone(t *testing.T) {
-	c, s := tcpPair(t)
+	c, s := testnet.Pair(t, nil)
 	if _, err := io.WriteString(c, "GET /next HTTP/1.1\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +39,7 @@ func TestClientGone(t *testing.T) {
 	_ = c.Close()
 	eventually(t, "closed client seen gone", func() bool { return clientGone(&clientConn{Conn: s}) })
 
-	c, s = tcpPair(t)
+	c, s = testnet.Pair(t, nil)
 	_ = c.CloseWrite()
 	eventually(t, "half-closed client seen gone", func() bool { return clientGone(s) })
 }

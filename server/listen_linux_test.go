@@ -1,9 +1,10 @@
 package server
 
 import (
-	"net"
 	"syscall"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // TestListenKeepAlive: connections accepted by Listen have TCP keep-alive
@@ -15,17 +16,8 @@ func TestListenKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	a, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	rc, err := a.(*net.TCPConn).SyscallConn()
+	_, a := testnet.Pair(t, ln)
+	rc, err := a.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

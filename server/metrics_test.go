@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // scrape is one parsed WriteMetrics output: sample values by series
@@ -81,18 +82,6 @@ func (sc scrape) absent(t *testing.T, substr string) {
 	}
 }
 
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 func get(t *testing.T, c *fasthttp.Client, path string, status int) {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -130,7 +119,7 @@ func metricsBackend(t *testing.T) string {
 }
 
 func TestMetricsScrape(t *testing.T) {
-	be, dead := metricsBackend(t), deadAddr(t)
+	be, dead := metricsBackend(t), testnet.ClosedAddr(t)
 	s, c := startProxy(t, strings.ReplaceAll(metricsConf, "DEAD", dead), be)
 	s.SetVersion("v1.2.3")
 	// One of the first two requests goes to the dead member, fails over to
@@ -223,7 +212,7 @@ func TestMetricsScrape(t *testing.T) {
 // start, zero while etcd never answered (package fleet's tests count them
 // against a real etcd; cmd/sluice's TestFleetE2E scrapes a live fleet).
 func TestMetricsFleet(t *testing.T) {
-	src := "listen: ['127.0.0.1:0']\nfleet: {etcd: {endpoints: ['" + deadAddr(t) + "'], timeout: 100ms}}\n" +
+	src := "listen: ['127.0.0.1:0']\nfleet: {etcd: {endpoints: ['" + testnet.ClosedAddr(t) + "'], timeout: 100ms}}\n" +
 		"server:\n  routes: [{path: /, target: 'balancer://b/'}]\n  balancers: [{name: b, members: [{url: 'http://127.0.0.1:1'}]}]\n"
 	cfg, err := config.ParseYAML("test.yaml", []byte(src))
 	if err != nil {

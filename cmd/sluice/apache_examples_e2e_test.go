@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // startExample loads examples/<name> with Listen on 127.0.0.1:0 and each
@@ -149,7 +151,7 @@ func TestApacheExample06Failover(t *testing.T) {
 	www3, spare1, spare2 := newBackend(t, "www3", nil), newBackend(t, "spare1", nil), newBackend(t, "spare2", nil)
 	standby, bkup1, bkup2 := newBackend(t, "hstandby", nil), newBackend(t, "bkup1", nil), newBackend(t, "bkup2", nil)
 	s := startExample(t, "apache-06-failover.conf",
-		"http://www2.example.com:8080", "http://"+deadAddr(t), // the dead regular member
+		"http://www2.example.com:8080", "http://"+testnet.ClosedAddr(t), // the dead regular member
 		"http://www3.example.com:8080", "http://"+www3.addr,
 		"http://spare1.example.com:8080", "http://"+spare1.addr,
 		"http://spare2.example.com:8080", "http://"+spare2.addr,

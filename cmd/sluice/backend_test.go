@@ -342,15 +342,3 @@ func (s *connServer) close() {
 	s.connsMu.Unlock()
 	s.handlers.Wait()
 }
-
-// deadAddr is a loopback address with nothing listening on it.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // startBalancer writes conf (Apache syntax, or YAML when name ends in
@@ -75,13 +77,13 @@ func TestBalancerDeadMemberFailsOver(t *testing.T) {
     BalancerMember http://{B1}
 </Proxy>
 ProxyPass / balancer://b/
-`, "{DEAD}", deadAddr(t), "{B1}", b1.addr)
+`, "{DEAD}", testnet.ClosedAddr(t), "{B1}", b1.addr)
 	wantSequence(t, "dead first member", members(t, s, "/x", 4), "B1", "B1", "B1", "B1")
 }
 
 func TestBalancerStandbyAndSpare(t *testing.T) {
 	b1, b2, b3, b4 := newBackend(t, "B1", nil), newBackend(t, "B2", nil), newBackend(t, "B3", nil), newBackend(t, "B4", nil)
-	dead := deadAddr(t)
+	dead := testnet.ClosedAddr(t)
 	s := startBalancer(t, "roles.conf", `Listen 127.0.0.1:0
 <Proxy balancer://alive>
     BalancerMember http://{B1}
@@ -112,7 +114,7 @@ ProxyPass /spares balancer://spares
 
 func TestBalancerLBSetSpill(t *testing.T) {
 	b1, b2, b3 := newBackend(t, "B1", nil), newBackend(t, "B2", nil), newBackend(t, "B3", nil)
-	dead := deadAddr(t)
+	dead := testnet.ClosedAddr(t)
 	s := startBalancer(t, "lbset.conf", `Listen 127.0.0.1:0
 <Proxy balancer://spill>
     BalancerMember http://{DEAD} lbset=0
@@ -140,7 +142,7 @@ func TestBalancerAllDead(t *testing.T) {
     BalancerMember http://{D2}
 </Proxy>
 ProxyPass / balancer://b/
-`, "{D1}", deadAddr(t), "{D2}", deadAddr(t))
+`, "{D1}", testnet.ClosedAddr(t), "{D2}", testnet.ClosedAddr(t))
 	start := time.Now()
 	for range 3 {
 		// forcerecovery makes each request try the dead members again.
@@ -211,7 +213,7 @@ func TestBalancerTimeoutWaits(t *testing.T) {
     ProxySet timeout=1 forcerecovery=Off
 </Proxy>
 ProxyPass / balancer://b/
-`, "{DEAD}", deadAddr(t))
+`, "{DEAD}", testnet.ClosedAddr(t))
 	wantStatus(t, getURI(t, s.Addr(), "/x"), 503) // puts the member in error
 	start := time.Now()
 	wantStatus(t, getURI(t, s.Addr(), "/x"), 503)
@@ -246,7 +248,7 @@ ProxyPass /nf balancer://nf
 
 func TestBalancerSticky(t *testing.T) {
 	r1, r2, r3 := newBackend(t, "r1", nil), newBackend(t, "r2", nil), newBackend(t, "r3", nil)
-	s := startBalancer(t, "sticky.conf", stickyConf, "{R1}", r1.addr, "{R2}", r2.addr, "{R3}", r3.addr, "{DEAD}", deadAddr(t))
+	s := startBalancer(t, "sticky.conf", stickyConf, "{R1}", r1.addr, "{R2}", r2.addr, "{R3}", r3.addr, "{DEAD}", testnet.ClosedAddr(t))
 
 	routed := []struct {
 		desc, uri, cookie, want string

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // startReal runs testdata/config/real/<name> with Listen on 127.0.0.1:0
@@ -250,7 +252,7 @@ ErrorDocument 503 /errors/503.html
 ErrorDocument 404 "nothing here"
 ProxyPass /errors/ !
 ProxyPass /app http://{DEAD}/
-`, "{ROOT}", root, "{DEAD}", deadAddr(t)))
+`, "{ROOT}", root, "{DEAD}", testnet.ClosedAddr(t)))
 	m := hostGet(t, s, "front.example.com", "/app/x")
 	wantStatus(t, m, 503)
 	if string(m.Body) != "<p>down for maintenance</p>" || !strings.HasPrefix(m.Get("Content-Type"), "text/html") {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 const errorsConf = `
@@ -21,7 +23,7 @@ ProxyPass /ok http://{OK}/ok
 var goErrorText = []string{"dial tcp", "connection refused", "i/o timeout", "EOF", "fasthttp", "error when", "cannot ", "read tcp", "write tcp", "context deadline"}
 
 func TestErrorMapping(t *testing.T) {
-	dead := deadAddr(t)
+	dead := testnet.ClosedAddr(t)
 	slow := newBackend(t, "slow", func(w *bufio.Writer, r *backendReq) bool {
 		select { // far beyond timeout=1, bounded by the test's end
 		case <-time.After(3 * time.Second):

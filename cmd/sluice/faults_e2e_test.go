@@ -20,6 +20,8 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // faultBackend is a raw member that misbehaves by request path: it reads
@@ -308,7 +310,7 @@ func TestBackendFaults(t *testing.T) {
 	a := newBackend(t, "A", nil)
 	stale := newStaleBackend(t)
 	e := newEarlyMember(t)
-	dead, dead2 := deadAddr(t), deadAddr(t)
+	dead, dead2 := testnet.ClosedAddr(t), testnet.ClosedAddr(t)
 	s := startSluice(t, writeConfig(t, t.TempDir(), "faults.yaml", faultsYAML,
 		"{F}", f.addr, "{A}", a.addr, "{S}", stale.addr, "{E}", e.addr, "{DEAD}", dead, "{DEAD2}", dead2))
 	adm := s.waitMsg(0, "admin listening")["addr"]

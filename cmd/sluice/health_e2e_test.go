@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // healthBackend answers /health with a switchable status and body (after an
@@ -236,7 +238,7 @@ ProxyPass / balancer://app/
 // on disables the member without any traffic; a listening one stays up.
 func TestHealthCheckTCPClosedPort(t *testing.T) {
 	b1 := newHealthBackend(t, "B1", 0)
-	dead := deadAddr(t)
+	dead := testnet.ClosedAddr(t)
 	s := startBalancer(t, "tcp.conf", `Listen 127.0.0.1:0
 <Proxy balancer://app>
     BalancerMember http://{DEAD} hcmethod=TCP hcinterval=200ms hcfails=1

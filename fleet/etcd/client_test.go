@@ -7,13 +7,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluiceproxy/sluice/fleet/etcdtest"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 const callTimeout = 5 * time.Second
@@ -252,7 +252,7 @@ func TestLease(t *testing.T) {
 // that does.
 func TestEndpoints(t *testing.T) {
 	e := etcdtest.Start(t)
-	c := newClient(t, Config{Endpoints: []string{closedAddr(t), e.Endpoint()}})
+	c := newClient(t, Config{Endpoints: []string{testnet.ClosedAddr(t), e.Endpoint()}})
 	if err := c.Put(ctx(t), "/e/a", []byte("x"), 0); err != nil {
 		t.Fatalf("put with the first endpoint closed: %v", err)
 	}
@@ -279,18 +279,6 @@ func TestEndpoints(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatalf("put while etcd restarted: %v", err)
 	}
-}
-
-// closedAddr is a 127.0.0.1 port that refuses connections.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestAuth(t *testing.T) {
