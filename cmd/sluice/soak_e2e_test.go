@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -57,6 +58,11 @@ func (m *flappingMember) start(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Member", m.name)
+		if r.URL.Path == "/big" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(soakBig)))
+			_, _ = w.Write(soakBig)
+			return
+		}
 		fmt.Fprintf(w, "%s %s %d", m.name, r.Method, len(body))
 	})}
 	m.mu.Lock()
@@ -73,6 +79,10 @@ func (m *flappingMember) kill() {
 		m.srv = nil
 	}
 }
+
+// soakBig is the body of /big: large enough that sluice splices it from
+// the member's socket to the client's.
+var soakBig = bytes.Repeat([]byte("soak "), 50_000)
 
 const soakConfig = `listen: ["127.0.0.1:0"]
 server:
@@ -129,6 +139,7 @@ func TestSoak(t *testing.T) {
 
 	var (
 		gets, posts, getFailed, postFailed atomic.Int64
+		bigs, bigFailed                    atomic.Int64
 		firstErr                           atomic.Value
 		stop                               = make(chan struct{})
 		wg                                 sync.WaitGroup
@@ -141,27 +152,40 @@ func TestSoak(t *testing.T) {
 					return
 				default:
 				}
-				post := (g+i)%4 == 0
+				post, big := (g+i)%4 == 0, (g+i)%8 == 1
 				var resp *http.Response
 				var err error
-				if post {
+				switch {
+				case post:
 					posts.Add(1)
 					resp, err = client.Post(url, "text/plain", strings.NewReader("payload"))
-				} else {
+				case big:
+					// Not retried once its head is out: a kill in the
+					// middle of the body fails it, as it would in Apache.
+					bigs.Add(1)
+					resp, err = client.Get(url + "big")
+				default:
 					gets.Add(1)
 					resp, err = client.Get(url)
 				}
 				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
+					var n int64
+					n, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 					if err == nil && resp.StatusCode != 200 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
+					if err == nil && big && n != int64(len(soakBig)) {
+						err = fmt.Errorf("%d of %d bytes", n, len(soakBig))
+					}
 				}
 				if err != nil {
-					if post {
+					switch {
+					case post:
 						postFailed.Add(1)
-					} else {
+					case big:
+						bigFailed.Add(1)
+					default:
 						getFailed.Add(1)
 						firstErr.CompareAndSwap(nil, err.Error())
 					}
@@ -200,6 +224,7 @@ func TestSoak(t *testing.T) {
 	wg.Wait()
 	client.CloseIdleConnections()
 	time.Sleep(5 * time.Second)
+	collectPipes(t, admin)
 	fdsAfter, rssAfter := openFiles(t, pid), residentBytes(t, pid)
 	// fasthttp keeps idle workers for up to 10 s after a burst: wait for
 	// them, bounded, before comparing.
@@ -208,11 +233,14 @@ func TestSoak(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
-	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d kills, %d reloads; open files %d → %d; goroutines %d → %d; RSS %d → %d MiB",
-		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), kills, reloads,
+	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d spliced 250 kB GET (%d failed), %d kills, %d reloads; open files %d → %d; goroutines %d → %d; RSS %d → %d MiB",
+		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), bigs.Load(), bigFailed.Load(), kills, reloads,
 		fdsBefore, fdsAfter, gBefore, gAfter, rssBefore>>20, rssAfter>>20)
-	if gets.Load() == 0 || kills == 0 || reloads == 0 {
-		t.Fatalf("the soak did not run: %d GET, %d kills, %d reloads", gets.Load(), kills, reloads)
+	if gets.Load() == 0 || bigs.Load() == 0 || kills == 0 || reloads == 0 {
+		t.Fatalf("the soak did not run: %d GET, %d large GET, %d kills, %d reloads", gets.Load(), bigs.Load(), kills, reloads)
+	}
+	if n := bigFailed.Load(); n*10 > bigs.Load() {
+		t.Errorf("%d of %d large GETs failed: more than members killed mid-body explain", n, bigs.Load())
 	}
 	if n := getFailed.Load(); n > 0 {
 		t.Errorf("%d idempotent requests failed; first: %v", n, firstErr.Load())
@@ -226,6 +254,22 @@ func TestSoak(t *testing.T) {
 	if rssAfter > rssBefore*2+16<<20 {
 		t.Errorf("resident memory grew from %d to %d MiB", rssBefore>>20, rssAfter>>20)
 	}
+}
+
+// collectPipes has sluice collect garbage twice (the heap profile's gc=1)
+// and waits for finalizers: the pipes Go's splice keeps in a sync.Pool,
+// two descriptors each, are closed only once the pool is dropped.
+func collectPipes(t *testing.T, admin string) {
+	t.Helper()
+	for range 2 {
+		resp, err := http.Get(admin + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
 }
 
 // goroutines reads sluice's goroutine count from its admin listener's
