@@ -4,15 +4,29 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
-#   PATH        default: /small (100 bytes; /1k, /64k, /echo as in the harness)
+#   PATH        default: /small (100 bytes; /1k, /64k as in the harness), a keep-alive GET
+#   post-1k     POST /echo with 1 KiB, as the harness's scenario
+#   new-conn    GET /small with "Connection: close": a TCP connection per request
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.
 set -euo pipefail
-path=${2:-/small}
 work=$(mktemp -d)
+path=${2:-/small}
+load=() # wrk's arguments for the scenario
+case $path in
+post-1k)
+	path=/echo
+	printf 'wrk.method = "POST"\nwrk.body = string.rep("p", 1024)\nwrk.headers["Content-Type"] = "text/plain"\n' >"$work/post.lua"
+	load=(-s "$work/post.lua")
+	;;
+new-conn)
+	path=/small
+	load=(-H "Connection: close")
+	;;
+esac
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -44,9 +58,9 @@ vg=$!
 pids+=($vg)
 url=http://127.0.0.1:$port$path
 for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.3; done
-wrk -t1 -c16 -d3s "$url" >/dev/null # warm pools and caches
+wrk -t1 -c16 -d3s "${load[@]}" "$url" >/dev/null # warm pools and caches
 callgrind_control -z $vg >/dev/null 2>&1
-n=$(wrk -t1 -c16 -d5s "$url" | awk '/requests in/ {print $1}')
+n=$(wrk -t1 -c16 -d5s "${load[@]}" "$url" | awk '/requests in/ {print $1}')
 callgrind_control -d $vg >/dev/null 2>&1
 sleep 0.5
 out=$(ls -t "$work"/callgrind.out* | grep -v '\.out$' | head -1)
