@@ -238,7 +238,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, p *live, rep int) samp
 			r.Err = p.proc.failure(err).Error()
 			return r
 		}
-		r.CPU, r.HWM = after.CPU-before.CPU, after.HWM
+		r.CPU, r.User, r.HWM = after.CPU-before.CPU, after.User-before.User, after.HWM
 	}
 	return r
 }

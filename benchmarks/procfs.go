@@ -17,6 +17,7 @@ const clockTick = 10 * time.Millisecond
 // usage is what a process tree has consumed so far.
 type usage struct {
 	CPU   time.Duration // user + system time of every live process, plus what reaped children used
+	User  time.Duration // the user-space part of CPU
 	HWM   int64         // sum of VmHWM (peak resident set) over the live processes, bytes
 	Procs int
 }
@@ -29,8 +30,8 @@ func treeUsage(root int) (usage, error) {
 		return usage{}, fmt.Errorf("cannot read /proc: %w", err)
 	}
 	type stat struct {
-		ppid  int
-		ticks int64
+		ppid        int
+		user, ticks int64
 	}
 	stats := make(map[int]stat, len(entries))
 	for _, e := range entries {
@@ -42,11 +43,11 @@ func treeUsage(root int) (usage, error) {
 		if err != nil {
 			continue // gone since ReadDir
 		}
-		ppid, ticks, err := parseStat(string(b))
+		ppid, user, ticks, err := parseStat(string(b))
 		if err != nil {
 			return usage{}, fmt.Errorf("cannot parse /proc/%d/stat: %w", pid, err)
 		}
-		stats[pid] = stat{ppid, ticks}
+		stats[pid] = stat{ppid, user, ticks}
 	}
 	if _, ok := stats[root]; !ok {
 		return usage{}, fmt.Errorf("cannot find process %d in /proc", root)
@@ -62,6 +63,7 @@ func treeUsage(root int) (usage, error) {
 		queue = queue[1:]
 		queue = append(queue, children[pid]...)
 		u.CPU += time.Duration(stats[pid].ticks) * clockTick
+		u.User += time.Duration(stats[pid].user) * clockTick
 		u.Procs++
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 		if errors.Is(err, fs.ErrNotExist) {
@@ -79,31 +81,35 @@ func treeUsage(root int) (usage, error) {
 	return u, nil
 }
 
-// parseStat returns the parent and utime+stime+cutime+cstime of a
-// /proc/PID/stat line. cutime and cstime hold only reaped children, which are
-// no longer in the tree, so summing them over the tree counts nothing twice.
-func parseStat(s string) (ppid int, ticks int64, err error) {
+// parseStat returns the parent, utime+cutime and utime+stime+cutime+cstime
+// of a /proc/PID/stat line. cutime and cstime hold only reaped children,
+// which are no longer in the tree, so summing them over the tree counts
+// nothing twice.
+func parseStat(s string) (ppid int, user, ticks int64, err error) {
 	// The command name may hold spaces and parentheses; it ends at the last ')'.
 	end := strings.LastIndexByte(s, ')')
 	if end < 0 {
-		return 0, 0, errors.New("no command name")
+		return 0, 0, 0, errors.New("no command name")
 	}
 	f := strings.Fields(s[end+1:])
 	// f[0] is field 3 (state): ppid is field 4, utime..cstime are 14..17.
 	if len(f) < 15 {
-		return 0, 0, fmt.Errorf("%d fields after the command name, want at least 15", len(f))
+		return 0, 0, 0, fmt.Errorf("%d fields after the command name, want at least 15", len(f))
 	}
 	if ppid, err = strconv.Atoi(f[1]); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	for _, v := range f[11:15] {
+	for i, v := range f[11:15] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		ticks += n
+		if i%2 == 0 { // utime, cutime
+			user += n
+		}
 	}
-	return ppid, ticks, nil
+	return ppid, user, ticks, nil
 }
 
 // parseHWM returns VmHWM in bytes, or 0 for a process without memory

@@ -11,13 +11,13 @@ func TestParseStat(t *testing.T) {
 	// Fields 14-17 (utime stime cutime cstime) are 7 11 13 17.
 	const tail = " S 42 100 100 0 -1 4194560 500 0 0 0 7 11 13 17 20 0 3 0 100 1000 200 18446744073709551615"
 	for _, comm := range []string{"(nginx)", "(a b) (c))", "()"} {
-		ppid, ticks, err := parseStat("123 " + comm + tail)
-		if err != nil || ppid != 42 || ticks != 48 {
-			t.Errorf("%s: got ppid %d ticks %d err %v; want 42 48 nil", comm, ppid, ticks, err)
+		ppid, user, ticks, err := parseStat("123 " + comm + tail)
+		if err != nil || ppid != 42 || user != 20 || ticks != 48 {
+			t.Errorf("%s: got ppid %d user %d ticks %d err %v; want 42 20 48 nil", comm, ppid, user, ticks, err)
 		}
 	}
 	for _, bad := range []string{"123 nginx S 1", "123 (x) S 1 2 3", "123 (x) S y" + tail[4:]} {
-		if _, _, err := parseStat(bad); err == nil {
+		if _, _, _, err := parseStat(bad); err == nil {
 			t.Errorf("parseStat accepted %q", bad)
 		}
 	}

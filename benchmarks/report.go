@@ -17,7 +17,8 @@ type sample struct {
 	Peer     string        `json:"peer"`
 	Rep      int           `json:"rep"`
 	Result   wrkResult     `json:"wrk"`
-	CPU      time.Duration `json:"proxy_cpu_ns"` // proxy tree CPU during the run; 0 for direct
+	CPU      time.Duration `json:"proxy_cpu_ns"`  // proxy tree CPU during the run; 0 for direct
+	User     time.Duration `json:"proxy_user_ns"` // its user-space part
 	HWM      int64         `json:"proxy_hwm_bytes"`
 	IdleLost int           `json:"idle_lost"` // idle connections the proxy dropped
 	Err      string        `json:"error,omitempty"`
@@ -35,6 +36,7 @@ type row struct {
 	P50       float64 `json:"p50_ms"` // median over the runs
 	P99       float64 `json:"p99_ms"`
 	CPU10k    float64 `json:"cpu_s_per_10k"` // total CPU / total requests × 10,000; 0: not measured
+	UserPct   float64 `json:"user_pct"`      // user-space share of that CPU, %
 	RSS       float64 `json:"peak_rss_mib"`
 	Errors    int64   `json:"errors"` // socket errors + idle connections lost + failed runs
 	Non2xx    int64   `json:"non_2xx"`
@@ -51,7 +53,7 @@ func summarize(runs []sample, scens []scenario, peers []string) []row {
 		for _, p := range peers {
 			r := row{Scenario: sc.Name, Peer: p}
 			var rps, p50, p99 []float64
-			var cpu time.Duration
+			var cpu, user time.Duration
 			for _, x := range runs {
 				if x.Scenario != sc.Name || x.Peer != p {
 					continue
@@ -66,6 +68,7 @@ func summarize(runs []sample, scens []scenario, peers []string) []row {
 				p50 = append(p50, ms(x.Result.P50))
 				p99 = append(p99, ms(x.Result.P99))
 				cpu += x.CPU
+				user += x.User
 				r.RSS = max(r.RSS, float64(x.HWM)/(1<<20))
 				r.Errors += x.Result.Errors + int64(x.IdleLost)
 				r.Non2xx += x.Result.Non2xx
@@ -79,6 +82,7 @@ func summarize(runs []sample, scens []scenario, peers []string) []row {
 			}
 			if p != direct && r.Requests > 0 {
 				r.CPU10k = cpu.Seconds() / float64(r.Requests) * 1e4
+				r.UserPct = 100 * ratio(user.Seconds(), cpu.Seconds())
 			}
 			rows = append(rows, r)
 		}
@@ -131,7 +135,7 @@ func median(v []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 var tableHeader = []string{"scenario", "peer", "req/s median (min–max)", "p50 ms", "p99 ms",
-	"CPU s/10k req", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx", "req/s ÷ direct"}
+	"CPU s/10k req", "user %", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx", "req/s ÷ direct"}
 
 // cells renders a row for the text and Markdown tables; "-" marks what was
 // not measured.
@@ -147,7 +151,7 @@ func (r row) cells() []string {
 		rps = fmt.Sprintf("%.0f (%.0f–%.0f)", r.RPS, r.RPSMin, r.RPSMax)
 	}
 	return []string{r.Scenario, r.Peer, rps, dash(r.P50, "%.2f"), dash(r.P99, "%.2f"),
-		dash(r.CPU10k, "%.3f"), dash(r.RSS, "%.1f"), strconv.FormatInt(r.Errors, 10),
+		dash(r.CPU10k, "%.3f"), dash(r.UserPct, "%.0f"), dash(r.RSS, "%.1f"), strconv.FormatInt(r.Errors, 10),
 		strconv.FormatInt(r.Non2xx, 10), dash(r.RPSNginx, "%.2f"), dash(r.CPUNginx, "%.2f"), dash(r.RPSDirect, "%.2f")}
 }
 
@@ -189,11 +193,11 @@ func writeCSV(w io.Writer, rows []row) error {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	_ = cw.Write([]string{"scenario", "peer", "runs", "requests", "rps_median", "rps_min", "rps_max",
-		"p50_ms", "p99_ms", "cpu_s_per_10k", "peak_rss_mib", "errors", "non_2xx",
+		"p50_ms", "p99_ms", "cpu_s_per_10k", "user_pct", "peak_rss_mib", "errors", "non_2xx",
 		"rps_vs_nginx", "cpu_vs_nginx", "rps_vs_direct"})
 	for _, r := range rows {
 		_ = cw.Write([]string{r.Scenario, r.Peer, strconv.Itoa(r.Runs), strconv.FormatInt(r.Requests, 10),
-			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.RSS),
+			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.UserPct), num(r.RSS),
 			strconv.FormatInt(r.Errors, 10), strconv.FormatInt(r.Non2xx, 10),
 			num(r.RPSNginx), num(r.CPUNginx), num(r.RPSDirect)})
 	}

@@ -10,7 +10,7 @@ import (
 
 func TestSummarize(t *testing.T) {
 	ok := func(peer string, rep int, rps float64, reqs int64, cpu time.Duration) sample {
-		return sample{Scenario: "get-100b", Peer: peer, Rep: rep, CPU: cpu, HWM: int64(rep+1) << 20,
+		return sample{Scenario: "get-100b", Peer: peer, Rep: rep, CPU: cpu, User: cpu / 4, HWM: int64(rep+1) << 20,
 			Result: wrkResult{Requests: reqs, RPS: rps, P50: time.Duration(rep+1) * time.Millisecond, P99: 10 * time.Millisecond}}
 	}
 	runs := []sample{
@@ -41,6 +41,7 @@ func TestSummarize(t *testing.T) {
 	near("sluice max", s.RPSMax, 300)
 	near("sluice p50", s.P50, 2)
 	near("sluice CPU/10k", s.CPU10k, 1) // 0.6 s over 6,000 requests
+	near("sluice user %", s.UserPct, 25)
 	near("sluice RSS", s.RSS, 3)
 	near("sluice vs nginx", s.RPSNginx, 1)
 	near("sluice CPU vs nginx", s.CPUNginx, 2)
@@ -53,7 +54,7 @@ func TestSummarize(t *testing.T) {
 	if n.Runs != 3 || n.Errors != 1 {
 		t.Errorf("nginx with a failed run: %+v", n)
 	}
-	if d.CPU10k != 0 || d.CPUNginx != 0 || d.RPSDirect != 1 {
+	if d.CPU10k != 0 || d.UserPct != 0 || d.CPUNginx != 0 || d.RPSDirect != 1 {
 		t.Errorf("direct has no proxy CPU: %+v", d)
 	}
 }
@@ -94,7 +95,7 @@ func TestSmokeFailures(t *testing.T) {
 func TestWriters(t *testing.T) {
 	rows := []row{
 		{Scenario: "get-1k", Peer: "sluice", Runs: 1, Requests: 10, RPS: 1234.4, RPSMin: 1000, RPSMax: 1500,
-			P50: 1.234, P99: 9.5, CPU10k: 0.25, RSS: 15.5, RPSNginx: 0.9, CPUNginx: 1.1, RPSDirect: 0.5},
+			P50: 1.234, P99: 9.5, CPU10k: 0.25, UserPct: 57.4, RSS: 15.5, RPSNginx: 0.9, CPUNginx: 1.1, RPSDirect: 0.5},
 		{Scenario: "get-1k", Peer: "direct", Runs: 1, Requests: 20, RPS: 2000, RPSMin: 2000, RPSMax: 2000, P50: 1, P99: 2, RPSDirect: 1},
 	}
 	var text, md, csv bytes.Buffer
@@ -107,18 +108,18 @@ func TestWriters(t *testing.T) {
 	if err := writeCSV(&csv, rows); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", "15.5", "0.90"} {
+	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", " 57 ", "15.5", "0.90"} {
 		if !strings.Contains(text.String(), want) || !strings.Contains(md.String(), want) {
 			t.Errorf("text or Markdown table lacks %q:\n%s\n%s", want, text.String(), md.String())
 		}
 	}
 	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 4 ||
-		!strings.HasPrefix(lines[3], "| get-1k | direct | 2000 (2000–2000) | 1.00 | 2.00 | - | - | 0 | 0 | - | - | 1.00 |") {
+		!strings.HasPrefix(lines[3], "| get-1k | direct | 2000 (2000–2000) | 1.00 | 2.00 | - | - | - | 0 | 0 | - | - | 1.00 |") {
 		t.Errorf("Markdown:\n%s", md.String())
 	}
-	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,peak_rss_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,rps_vs_direct\n" +
-		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,15.5,0,0,0.9,1.1,0.5\n" +
-		"get-1k,direct,1,20,2000,2000,2000,1,2,,,0,0,,,1\n"
+	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,user_pct,peak_rss_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,rps_vs_direct\n" +
+		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,57.4,15.5,0,0,0.9,1.1,0.5\n" +
+		"get-1k,direct,1,20,2000,2000,2000,1,2,,,,0,0,,,1\n"
 	if csv.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", csv.String(), wantCSV)
 	}
