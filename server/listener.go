@@ -219,7 +219,15 @@ type clientConn struct {
 	// closer (deadline.Early).
 	rd, wd deadline.Early
 	lr     io.LimitedReader // SpliceFrom's source, kept here: no allocation
+	// A spliced response's head waits in held (hold: the next write is
+	// it) to go out in one write with the body bytes read along with it:
+	// a write per part costs a pass through the TCP stack each.
+	hold bool
+	held *[]byte // from heldBufs while a head waits
 }
+
+// heldBufs hold spliced responses' heads and the body bytes that join them.
+var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
 // write timeouts, which it moves on every request; readConn and writeConn
@@ -298,7 +306,47 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	if !c.unlimited {
 		c.read = 0
 	}
+	switch {
+	case c.hold:
+		c.hold = false
+		c.held = heldBufs.Get().(*[]byte)
+		*c.held = append((*c.held)[:0], p...)
+		return len(p), nil
+	case c.held != nil:
+		return c.writeHeld(p)
+	}
 	return c.writeConn(p)
+}
+
+// holdHead makes the next write, a spliced response's head, wait for the
+// first body bytes (Write) or the splice (SpliceFrom).
+func (c *clientConn) holdHead() { c.hold = true }
+
+// writeHeld writes the held head and p in one write, and reports how much
+// of p went out. p is at most what the member's reader buffered with the
+// head: copying it costs less than a second write.
+func (c *clientConn) writeHeld(p []byte) (int, error) {
+	head := len(*c.held)
+	*c.held = append(*c.held, p...)
+	n, err := c.writeConn(*c.held)
+	heldBufs.Put(c.held)
+	c.held = nil
+	return max(n-head, 0), err
+}
+
+// flushHeld writes a head still held: the body did not follow.
+func (c *clientConn) flushHeld() error {
+	c.hold = false
+	switch {
+	case c.held == nil:
+		return nil
+	case c.mute:
+		heldBufs.Put(c.held)
+		c.held = nil
+		return nil
+	}
+	_, err := c.writeHeld(nil)
+	return err
 }
 
 // SpliceFrom moves up to n bytes of a member's response body from src to
@@ -308,6 +356,9 @@ func (c *clientConn) Write(p []byte) (int, error) {
 func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
 	if spliceSink(c) == nil {
 		return 0, errNotSpliceable
+	}
+	if err := c.flushHeld(); err != nil {
+		return 0, err
 	}
 	if at, ok := c.wd.Expired(time.Now()); ok {
 		if err := c.Conn.SetWriteDeadline(at); err != nil {

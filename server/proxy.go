@@ -364,11 +364,13 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	relay := relayPool.Get().(*bodyRelay)
 	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
 		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
-	if cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() && spliceSink(ctx.Conn()) != nil {
-		// The head goes out on its own so the body can follow it by
-		// splice, socket to socket, instead of through fasthttp's buffer.
+	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
+		// The head leaves fasthttp's buffer at once and waits in the
+		// connection for the body bytes read with it; the rest of the
+		// body follows by splice, socket to socket.
 		relay.splice = true
 		out.ImmediateHeaderFlush = true
+		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
 }
@@ -529,6 +531,11 @@ func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)
 
 func (b *bodyRelay) Close() error {
+	if c, ok := b.ctx.Conn().(*clientConn); ok && b.splice {
+		// A head held for a body that never came still goes out, and a hold
+		// that no write took (the head failed) ends here.
+		_ = c.flushHeld()
+	}
 	closeBody(b.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()

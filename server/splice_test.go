@@ -87,3 +87,72 @@ ProxyPass / balancer://b/
 		t.Errorf("member read %d bytes, want %d (status lines and bodies)", got, read)
 	}
 }
+
+// TestRelaySpliceHeadAlone: the head of a large body is held for the body's
+// first bytes; when none came with it, it goes out before the splice (the
+// member pauses after its head), or when the body never comes (the member
+// closes after the head, or after a few of its bytes): the client gets the
+// head, what was sent, and then either the rest or a closed connection.
+func TestRelaySpliceHeadAlone(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 10_000)
+	for _, tc := range []struct {
+		name  string
+		sent  int  // body bytes sent with the head
+		pause bool // then the rest after a pause; else close
+	}{
+		{"closed after the head", 0, false},
+		{"closed after 10 bytes", 10, false},
+		{"the rest after a pause", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+							return
+						}
+						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:tc.sent])
+						if tc.pause {
+							time.Sleep(50 * time.Millisecond) // sluice reads the head alone
+							_, _ = c.Write(body[tc.sent:])
+						}
+					}()
+				}
+			}()
+			cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+ln.Addr().String()+"/\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, addr := serveTCP(t, cfg)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard, not a timing
+			fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: front\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no head: %v", err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			want, wantErr := body[:tc.sent], io.ErrUnexpectedEOF
+			if tc.pause {
+				want, wantErr = body, nil
+			}
+			if resp.StatusCode != 200 || !bytes.Equal(got, want) || err != wantErr {
+				t.Fatalf("status %d, %d bytes, %v; want 200, %d bytes, %v", resp.StatusCode, len(got), err, len(want), wantErr)
+			}
+		})
+	}
+}
