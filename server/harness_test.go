@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -71,6 +73,35 @@ func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
 		MaxIdemponentCallAttempts:     1,
 	}
 	return s, c
+}
+
+// startRawMember is a backend on a loopback port that reads one request
+// per connection and hands it, with the connection, to answer; the
+// connection closes when answer returns. It returns the address.
+func startRawMember(tb testing.TB, answer func(c net.Conn, req *http.Request)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				answer(c, req)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // serveTCP serves cfg on a loopback socket, as sluice runs (splicing needs

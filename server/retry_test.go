@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -19,30 +18,12 @@ import (
 // the requests it read.
 func startCloser(tb testing.TB) (string, *atomic.Int64) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = ln.Close() })
 	var n atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				n.Add(1)
-			}()
-		}
-	}()
-	return ln.Addr().String(), &n
+	addr := startRawMember(tb, func(_ net.Conn, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		n.Add(1)
+	})
+	return addr, &n
 }
 
 // retryConf is a balancer whose first member closes every connection.

@@ -105,31 +105,14 @@ func TestRelaySpliceHeadAlone(t *testing.T) {
 		{"the rest after a pause", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-							return
-						}
-						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:tc.sent])
-						if tc.pause {
-							time.Sleep(50 * time.Millisecond) // sluice reads the head alone
-							_, _ = c.Write(body[tc.sent:])
-						}
-					}()
+			member := startRawMember(t, func(c net.Conn, _ *http.Request) {
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:tc.sent])
+				if tc.pause {
+					time.Sleep(50 * time.Millisecond) // sluice reads the head alone
+					_, _ = c.Write(body[tc.sent:])
 				}
-			}()
-			cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+ln.Addr().String()+"/\n"), nil)
+			})
+			cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+member+"/\n"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
