@@ -139,3 +139,48 @@ func TestRelaySpliceHeadAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestRelaySpliceSlowClient: a client that reads a spliced body in small
+// pieces, pausing, makes the splice wait on its socket (full buffers on
+// both sides) and still gets every byte in order.
+func TestRelaySpliceSlowClient(t *testing.T) {
+	body := make([]byte, 4<<20)
+	for i := range body {
+		body[i] = byte(i ^ i>>11)
+	}
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) })
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+be+"/\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTCP(t, cfg)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard, not a timing
+	fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: front\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 4096), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	piece := make([]byte, 16<<10)
+	for {
+		n, err := resp.Body.Read(piece)
+		got.Write(piece[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got.Len(), err)
+		}
+		if got.Len()%(256<<10) < n {
+			time.Sleep(2 * time.Millisecond) // let sluice's side fill up
+		}
+	}
+	if !bytes.Equal(got.Bytes(), body) {
+		t.Fatalf("the client received %d bytes that differ from the member's %d", got.Len(), len(body))
+	}
+}
