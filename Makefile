@@ -32,6 +32,9 @@ test: lint chromium etcd
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -shuffle=on -timeout 12m ./...
+	@# The allocation proofs (testing.AllocsPerRun) are built out of race builds:
+	@# the race detector allocates. They run here without it.
+	$(GO) test -count=1 -run 'Alloc' ./...
 	$(MAKE) --no-print-directory fuzz-smoke FUZZTIME=200x
 	$(MAKE) --no-print-directory bench-smoke
 
