@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/sluiceproxy/sluice/config"
 )
 
 // TestProxyRequestAllocs proves a proxied request allocates nothing: the
@@ -111,14 +109,9 @@ func TestProxyLargeBodyAllocs(t *testing.T) {
 func TestProxySplicedBodyAllocs(t *testing.T) {
 	big := make([]byte, 256<<10)
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(big) })
-	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass /p http://"+be+"/\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := serveTCP(t, cfg)
-	c := &fasthttp.HostClient{Addr: addr}
+	c := &fasthttp.HostClient{Addr: proxyTCP(t, be)}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	req.SetRequestURI("http://front.example.com/p/big")
+	req.SetRequestURI("http://front.example.com/big")
 	run := func() {
 		if err := c.Do(req, resp); err != nil || len(resp.Body()) != len(big) {
 			t.Fatalf("%v %d bytes", err, len(resp.Body()))

@@ -112,22 +112,7 @@ func TestRelaySpliceHeadAlone(t *testing.T) {
 					_, _ = c.Write(body[tc.sent:])
 				}
 			})
-			cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+member+"/\n"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, addr := serveTCP(t, cfg)
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard, not a timing
-			fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: front\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatalf("no head: %v", err)
-			}
+			resp := getBig(t, proxyTCP(t, member))
 			got, err := io.ReadAll(resp.Body)
 			want, wantErr := body[:tc.sent], io.ErrUnexpectedEOF
 			if tc.pause {
@@ -149,22 +134,7 @@ func TestRelaySpliceSlowClient(t *testing.T) {
 		body[i] = byte(i ^ i>>11)
 	}
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.Response.SetBodyRaw(body) })
-	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+be+"/\n"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := serveTCP(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard, not a timing
-	fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: front\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 4096), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getBig(t, proxyTCP(t, be))
 	var got bytes.Buffer
 	piece := make([]byte, 16<<10)
 	for {
@@ -183,4 +153,34 @@ func TestRelaySpliceSlowClient(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), body) {
 		t.Fatalf("the client received %d bytes that differ from the member's %d", got.Len(), len(body))
 	}
+}
+
+// proxyTCP serves "ProxyPass / http://member/" on a loopback socket and
+// returns sluice's address.
+func proxyTCP(tb testing.TB, member string) string {
+	tb.Helper()
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+member+"/\n"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, addr := serveTCP(tb, cfg)
+	return addr
+}
+
+// getBig sends GET /big to sluice at addr on a new connection and returns
+// the response with its body unread.
+func getBig(t *testing.T, addr string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard, not a timing
+	fmt.Fprintf(c, "GET /big HTTP/1.1\r\nHost: front\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no head: %v", err)
+	}
+	return resp
 }
