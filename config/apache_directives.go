@@ -24,6 +24,7 @@ var apacheDirectives = map[string]directiveSpec{}
 func init() {
 	for _, s := range []directiveSpec{
 		{name: "Listen", fn: (*apacheParser).listen},
+		{name: "AcceptFilter", fn: (*apacheParser).acceptFilter},
 		{name: "ServerName", fn: (*apacheParser).serverName},
 		{name: "ServerAlias", fn: (*apacheParser).serverAlias},
 		{name: "ServerRoot", fn: (*apacheParser).serverRoot},
@@ -121,6 +122,33 @@ func (p *apacheParser) listen(d *directive) error {
 		p.warn(d.pos, "Listen protocol %q ignored: sluice serves plain HTTP on %s", d.args[1], addr)
 	}
 	p.cfg.Listen = append(p.cfg.Listen, addr)
+	return nil
+}
+
+// acceptFilter is AcceptFilter protocol filter. sluice's listeners serve
+// http, so only that protocol's filter applies; Apache on Linux turns each
+// filter name but none into TCP_DEFER_ACCEPT.
+func (p *apacheParser) acceptFilter(d *directive) error {
+	if err := p.only(d, ctxMain); err != nil {
+		return err
+	}
+	if len(d.args) != 2 {
+		return d.fail(d.joined(), "takes a protocol and a filter (data, dataready, httpready or none)")
+	}
+	var filter string
+	switch strings.ToLower(d.args[1]) {
+	case "data", "dataready", "httpready":
+		filter = AcceptFilterData
+	case "none":
+		filter = AcceptFilterNone
+	default:
+		return d.fail(d.args[1], "unknown accept filter (allowed: data, dataready, httpready, none)")
+	}
+	if !strings.EqualFold(d.args[0], "http") {
+		p.warn(d.pos, "AcceptFilter for protocol %q ignored: sluice's listeners serve http", d.args[0])
+		return nil
+	}
+	p.cfg.AcceptFilter = filter
 	return nil
 }
 

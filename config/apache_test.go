@@ -167,6 +167,35 @@ BalancerMember balancer://b http://h1 route=a redirect=zz
 	}
 }
 
+// TestAcceptFilter: connections wait for data unless AcceptFilter http
+// none (or accept_filter: none) says otherwise; on Linux Apache's three
+// filter names all mean waiting; another protocol's filter is ignored.
+func TestAcceptFilter(t *testing.T) {
+	for _, c := range []struct{ directives, want string }{
+		{"", AcceptFilterData},
+		{"AcceptFilter http none\n", AcceptFilterNone},
+		{"AcceptFilter HTTP None\n", AcceptFilterNone},
+		{"AcceptFilter http none\nAcceptFilter http httpready\n", AcceptFilterData},
+		{"AcceptFilter http none\nAcceptFilter http dataready\n", AcceptFilterData},
+		{"AcceptFilter https none\n", AcceptFilterData},
+	} {
+		cfg := parse(t, "Listen 80\n"+c.directives)
+		if cfg.AcceptFilter != c.want {
+			t.Errorf("%q: accept filter %q, want %q", c.directives, cfg.AcceptFilter, c.want)
+		}
+	}
+	cfg := parse(t, "Listen 80\nAcceptFilter https data\n")
+	if want := []string{`/etc/t.conf:2: AcceptFilter for protocol "https" ignored: sluice's listeners serve http`}; !reflect.DeepEqual(cfg.Warnings, want) {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
+	for src, want := range map[string]string{"listen: [':80']\n": AcceptFilterData, "listen: [':80']\naccept_filter: none\n": AcceptFilterNone} {
+		cfg, err := ParseYAML("t.yaml", []byte(src))
+		if err != nil || cfg.AcceptFilter != want {
+			t.Errorf("%q: accept filter %q, %v; want %q", src, cfg.AcceptFilter, err, want)
+		}
+	}
+}
+
 // TestVHostInherits checks that a vhost takes Main's proxy settings unless
 // it sets its own, in both syntaxes.
 func TestVHostInherits(t *testing.T) {
@@ -236,7 +265,7 @@ func TestLoadPicksSyntax(t *testing.T) {
 		t.Errorf("Load(missing.yml) = %v", err)
 	}
 	cfg, err := Load(goldenDir + "/01-simple.golden.yaml")
-	if err != nil || cfg.Source != goldenDir+"/01-simple.golden.yaml" || len(cfg.Main.Routes) != 1 || cfg.Main.Routes[0].Pos.Line != 5 {
+	if err != nil || cfg.Source != goldenDir+"/01-simple.golden.yaml" || len(cfg.Main.Routes) != 1 || cfg.Main.Routes[0].Pos.Line != 6 {
 		t.Errorf("Load(yaml) = %+v, %v", cfg, err)
 	}
 }

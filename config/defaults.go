@@ -69,10 +69,20 @@ func (cfg *Config) hosts() []*Host {
 	return append([]*Host{cfg.Main}, cfg.VHosts...)
 }
 
+// The AcceptFilter values: on Linux Apache's data, dataready and httpready
+// all set TCP_DEFER_ACCEPT, and data is its default for http.
+const (
+	AcceptFilterData = "data"
+	AcceptFilterNone = "none"
+)
+
 // DefaultHCTPSize is Apache's ProxyHCTPsize default.
 const DefaultHCTPSize = 16
 
 func setDefaults(cfg *Config) {
+	if cfg.AcceptFilter == "" {
+		cfg.AcceptFilter = AcceptFilterData
+	}
 	if cfg.HCTPSize == nil {
 		n := DefaultHCTPSize
 		cfg.HCTPSize = &n

@@ -21,6 +21,12 @@ type Config struct {
 	// Listen holds the addresses the proxy accepts on ("127.0.0.1:8080", ":80").
 	Listen []string `yaml:"listen"`
 
+	// AcceptFilter is Apache's AcceptFilter for the http listeners:
+	// AcceptFilterData (the default, Apache's on Linux) hands a connection
+	// over once its first bytes have arrived (TCP_DEFER_ACCEPT),
+	// AcceptFilterNone at once.
+	AcceptFilter string `yaml:"accept_filter,omitempty"`
+
 	// Main is the main server: directives outside any <VirtualHost>.
 	Main *Host `yaml:"server"`
 

@@ -376,6 +376,9 @@ func (c *checker) extras() error {
 	if cfg.HCTPSize != nil && *cfg.HCTPSize < 0 {
 		return c.fail(cfg, Pos{}, "hc_tpsize", strconv.Itoa(*cfg.HCTPSize), "must be >= 0")
 	}
+	if f := cfg.AcceptFilter; f != AcceptFilterData && f != AcceptFilterNone {
+		return c.fail(cfg, Pos{}, "accept_filter", f, "unknown accept filter (allowed: data, none)")
+	}
 	if cfg.BalancerGrowth < 0 || cfg.BalancerGrowth > 100 {
 		return c.fail(cfg, Pos{}, "balancer_growth", strconv.Itoa(cfg.BalancerGrowth), "must be between 1 and 100")
 	}

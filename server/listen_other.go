@@ -4,5 +4,6 @@ package server
 
 import "syscall"
 
-// inheritKeepAlive is nil: Go sets keep-alive on each accepted connection.
-var inheritKeepAlive func(network, address string, c syscall.RawConn) error
+// listenControl is nil: Go sets keep-alive on each accepted connection, and
+// connections are accepted at once.
+func listenControl(bool) func(network, address string, c syscall.RawConn) error { return nil }

@@ -222,6 +222,17 @@ func TestLimits(t *testing.T) {
 			servedAgainFrom(t, "127.0.0.2", s.Addr())
 			fill(t, s.Addr(), 3, "127.0.0.2")
 		})
+		t.Run("silent connections count against no cap", func(t *testing.T) {
+			// AcceptFilter data, the default: the kernel hands a connection
+			// over once it has sent something, so three that never do leave
+			// the address its three slots.
+			for range 3 {
+				dialFrom(t, "127.0.0.12", s.Addr())
+			}
+			for range 3 {
+				served(t, dialFrom(t, "127.0.0.12", s.Addr()))
+			}
+		})
 		t.Run("max_conns", func(t *testing.T) {
 			conns := fill(t, s.Addr(), 6, "127.0.0.4", "127.0.0.5")
 			refusedOverLimit(t, f, dialFrom(t, "127.0.0.6", s.Addr()), 503)
@@ -244,6 +255,15 @@ func TestLimits(t *testing.T) {
 	})
 
 	t.Run("silent connection closed after client_header", func(t *testing.T) {
+		// Accepted at once only without the default AcceptFilter data, which
+		// leaves a connection that sends nothing with the kernel (30 s).
+		s := startSluice(t, writeConfig(t, t.TempDir(), "silent.yaml", `
+listen: ["127.0.0.1:0"]
+admin: {listen: "off"}
+accept_filter: none
+server: {routes: [{path: /, target: "http://{F}/"}]}
+timeouts: {client_header: 1s}
+`, "{F}", f.addr))
 		c := dialFrom(t, "127.0.0.8", s.Addr())
 		d, raw := closedWithin(t, c, bufio.NewReader(c))
 		if d < 500*time.Millisecond || d > 5*time.Second {

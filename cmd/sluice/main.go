@@ -142,7 +142,7 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	}
 	var listeners []net.Listener
 	for _, addr := range cfg.Listen {
-		ln, err := server.Listen(listenAddr(addr))
+		ln, err := server.Listen(listenAddr(addr), cfg.AcceptFilter != config.AcceptFilterNone)
 		if err != nil {
 			for _, l := range listeners {
 				_ = l.Close()
