@@ -50,10 +50,10 @@ func TestPeerConfigs(t *testing.T) {
 		peer, file, argv0 string
 		want              []string
 	}{
-		{"nginx", "nginx.conf", "nginx", []string{"user www-data", "worker_processes 2;", "listen 127.0.0.1:20001;",
+		{"nginx", "nginx.conf", "nginx", []string{"user www-data", "worker_processes 2;", "listen 127.0.0.1:20001 deferred;",
 			"server 127.0.0.1:20002;", "server 127.0.0.1:20003;", "keepalive 256;", "proxy_http_version 1.1;",
 			`proxy_set_header Connection "";`, "access_log off;", "keepalive_timeout 75s;"}},
-		{"haproxy", "haproxy.cfg", "haproxy", []string{"nbthread 2", "bind 127.0.0.1:20001", "balance roundrobin",
+		{"haproxy", "haproxy.cfg", "haproxy", []string{"nbthread 2", "bind 127.0.0.1:20001 defer-accept", "balance roundrobin",
 			"server s0 127.0.0.1:20002", "server s1 127.0.0.1:20003", "http-reuse always", "timeout http-keep-alive 75s"}},
 		{"apache", "apache.conf", "apache2", []string{"User www-data", "Listen 127.0.0.1:20001", "mod_mpm_event.so",
 			"StartServers 2", "ServerLimit 2", "MaxRequestWorkers 256", `BalancerMember "http://127.0.0.1:20002" enablereuse=on`,
