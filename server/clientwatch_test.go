@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/textproto"
 	"testing"
@@ -78,15 +77,7 @@ func TestClientWatchCancelsMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(ln) }()
+	s, addr := serveTCP(t, cfg)
 	defer func() { _ = s.Shutdown(context.Background()) }()
 	defer func() {
 		// Without the watch, the request would wait for good: end it
@@ -98,7 +89,7 @@ func TestClientWatchCancelsMember(t *testing.T) {
 		}
 	}()
 
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
