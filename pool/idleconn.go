@@ -60,6 +60,15 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// awaitAnswer tells the connection that its next write holds a whole
+// request (memberConn.awaitAnswer); the answer's wait starts under the
+// worker timeout, armed here.
+func (c *idleConn) awaitAnswer() {
+	if mc, ok := c.Conn.(*memberConn); ok && c.armRead() == nil {
+		mc.awaitAnswer()
+	}
+}
+
 // armRead arms the worker timeout for the next read, lazily.
 func (c *idleConn) armRead() error {
 	if c.timeout <= 0 {

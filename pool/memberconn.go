@@ -58,7 +58,10 @@ type memberConn struct {
 	writing  bool // a request is going out: nothing read since its first write
 	body     bool // the request's first write went out: later ones carry its body
 	answered bool // the member answered while the body was going out
-	head     headScan
+	// await makes the next write, a whole request in one, return only
+	// once the answer can be read (writeAwaiter).
+	await bool
+	head  headScan
 	// carry holds the bytes closeLine pushed out of a read.
 	carry   [len(closeLine)]byte
 	carried int
@@ -95,11 +98,20 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		c.writing, c.body, c.answered = true, false, false
 		c.head = headScan{active: true, first: true}
 	}
+	await := c.await
+	c.await = false
 	if !c.body {
 		// The first write carries the head onto an emptied connection: it
 		// does not wait for the member, and no answer can come before it.
 		c.body = true
-		n, err := c.Conn.Write(p)
+		sent := 0
+		if w, ok := c.peek.(writeAwaiter); ok && await {
+			if sent = w.writeAwait(p); sent == len(p) {
+				return sent, nil
+			}
+		}
+		n, err := c.Conn.Write(p[sent:])
+		n += sent
 		if err != nil && c.sliced && errors.Is(err, os.ErrDeadlineExceeded) {
 			// The short deadline of an earlier body outlived it.
 			c.sliced, c.slice = false, deadline.Lazy{}
@@ -142,6 +154,14 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		}
 	}
 }
+
+// writeAwaiter writes a request and waits for its answer in one go (a
+// plain socket's peeker).
+type writeAwaiter interface{ writeAwait(b []byte) int }
+
+// awaitAnswer tells c that its next write holds a whole request: nothing
+// follows it but the member's answer.
+func (c *memberConn) awaitAnswer() { c.await = true }
 
 func (c *memberConn) Read(p []byte) (int, error) {
 	c.writing = false

@@ -14,14 +14,16 @@ import (
 // once the read deadline has passed, and a pooled connection's per-read
 // deadline may well have passed while it sat idle.
 type peeker struct {
-	rc     syscall.RawConn
-	peekFn func(fd uintptr) // made once per connection: no allocation per call
-	readFn func(fd uintptr)
-	sent   bool
-	closed bool
-	buf    []byte // readNow's destination, during the call
-	n      int
-	err    error
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) // made once per connection: no allocation per call
+	readFn  func(fd uintptr)
+	writeFn func(fd uintptr) bool
+	wrote   bool // writeFn's write went out; its next call finds the answer readable
+	sent    bool
+	closed  bool
+	buf     []byte // readNow's destination, during the call
+	n       int
+	err     error
 }
 
 func newPeeker(c net.Conn) *peeker {
@@ -77,4 +79,41 @@ func (p *peeker) readNow(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return p.n, nil
+}
+
+// writeAwait writes b to the socket and returns once the peer's answer can
+// be read (or the wait ends: a deadline, Abort's close), in one
+// RawConn.Read. A Go read tries the socket before it waits, so a read
+// right after a request finds nothing yet and costs an empty system call;
+// here the wait comes first. That is safe only because the poller's
+// readiness is reset before the write: every answer byte arrives after it.
+// It reports how much of b went out; what did not (a full send buffer, an
+// error) the caller writes the ordinary way, which reports the error.
+func (p *peeker) writeAwait(b []byte) int {
+	if p.rc == nil {
+		return 0
+	}
+	if p.writeFn == nil {
+		p.writeFn = func(fd uintptr) bool {
+			if p.wrote {
+				return true // readable
+			}
+			p.wrote = true
+			for {
+				p.n, p.err = syscall.Write(int(fd), p.buf)
+				if p.err != syscall.EINTR {
+					break
+				}
+			}
+			return p.err != nil || p.n < len(p.buf)
+		}
+	}
+	p.buf, p.n, p.err, p.wrote = b, 0, nil, false
+	_ = p.rc.Read(p.writeFn) // a wait that ends early leaves the read to find out why
+	n := p.n
+	if p.err != nil || n < 0 {
+		n = 0
+	}
+	p.buf, p.err = nil, nil
+	return n
 }

@@ -40,3 +40,80 @@ func TestPeekerPastReadDeadline(t *testing.T) {
 		t.Fatalf("readNow after close: %v, want EOF", err)
 	}
 }
+
+// TestWriteAwait: writeAwait returns once the member's answer can be read;
+// it writes nothing when the read deadline has passed (the caller then
+// writes the ordinary way); and a close of the connection ends its wait.
+func TestWriteAwait(t *testing.T) {
+	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
+	t.Run("answer", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		go func() {
+			b := make([]byte, len(req))
+			if _, err := io.ReadFull(server, b); err == nil {
+				_, _ = io.WriteString(server, answer)
+			}
+		}()
+		p := newPeeker(client)
+		if n := p.writeAwait([]byte(req)); n != len(req) {
+			t.Fatalf("writeAwait wrote %d bytes, want %d", n, len(req))
+		}
+		b := make([]byte, 64)
+		if n, err := p.readNow(b); err != nil || string(b[:n]) != answer {
+			t.Fatalf("right after writeAwait: %q, %v; want the answer", b[:n], err)
+		}
+	})
+	t.Run("past read deadline", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n := newPeeker(client).writeAwait([]byte(req)); n != 0 {
+			t.Fatalf("writeAwait wrote %d bytes past the read deadline, want 0", n)
+		}
+		if n, err := newPeeker(server).readNow(make([]byte, 64)); !errors.Is(err, errNothingToRead) {
+			t.Fatalf("the member got %d bytes (%v), want none", n, err)
+		}
+	})
+	t.Run("closed while waiting", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		go func() {
+			waitBytes(t, server)
+			client.Close() // as Call.Abort does
+		}()
+		if n := newPeeker(client).writeAwait([]byte(req)); n != len(req) {
+			t.Fatalf("writeAwait wrote %d bytes, want %d", n, len(req))
+		}
+	})
+}
+
+// TestMemberConnAwaitAnswer: after awaitAnswer, the write of a whole
+// request returns with the answer ready to read; the next request's write,
+// not marked, returns at once (the mark does not outlive its write).
+func TestMemberConnAwaitAnswer(t *testing.T) {
+	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
+	client, server := testnet.Pair(t, nil)
+	p := newPeeker(client)
+	c := newMemberConn(client, p)
+	go func() {
+		b := make([]byte, len(req))
+		if _, err := io.ReadFull(server, b); err == nil {
+			_, _ = io.WriteString(server, answer)
+		}
+	}()
+	c.awaitAnswer()
+	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if !c.answerWaiting() {
+		t.Fatal("the awaited write returned before the answer")
+	}
+	b := make([]byte, 64)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != answer {
+		t.Fatalf("Read: %q, %v", b[:n], err)
+	}
+	// The member reads this one but never answers: the write must not wait.
+	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
+		t.Fatalf("second Write: %d, %v", n, err)
+	}
+}

@@ -209,6 +209,9 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	bw := hc.AcquireWriter(call.writer(conn))
 	err = req.Write(bw)
 	if err == nil {
+		if a, ok := conn.(answerAwaiter); ok && bw.Buffered() > 0 && !req.IsBodyStream() {
+			a.awaitAnswer() // the flush sends the rest of the request
+		}
 		err = bw.Flush()
 	}
 	hc.ReleaseWriter(bw)
@@ -258,6 +261,10 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	call.lease = l
 	return false, nil
 }
+
+// answerAwaiter is a member connection whose next write can wait for the
+// answer to the request it completes (idleConn).
+type answerAwaiter interface{ awaitAnswer() }
 
 // checkStale runs idleConn's staleness check on a reused connection.
 func checkStale(conn net.Conn) error {
