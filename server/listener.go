@@ -224,7 +224,17 @@ type clientConn struct {
 	// a write per part costs a pass through the TCP stack each.
 	hold bool
 	held *[]byte // from heldBufs while a head waits
+	// ahead holds what a one-byte read brought with it, from aheadAt on:
+	// fasthttp reads a new connection's first byte alone
+	// (ReduceMemoryUsage), and a second system call for the rest of the
+	// request head costs more than the copy.
+	ahead   *[]byte
+	aheadAt int
 }
+
+// aheadBufs hold the bytes that come with a connection's first byte; a
+// request head rarely needs more.
+var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // heldBufs hold spliced responses' heads and the body bytes that join them.
 var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
@@ -287,16 +297,49 @@ func (c *clientConn) writeConn(p []byte) (int, error) {
 	}
 }
 
-func (c *clientConn) Read(p []byte) (int, error) {
-	if c.unlimited {
-		return c.readConn(p)
+func (c *clientConn) Read(p []byte) (n int, err error) {
+	if !c.unlimited {
+		if b := c.limits.budget.Load(); b > 0 && c.read >= b {
+			return 0, errBodyTooLarge
+		}
 	}
-	if b := c.limits.budget.Load(); b > 0 && c.read >= b {
-		return 0, errBodyTooLarge
+	switch {
+	case c.ahead != nil:
+		n = c.takeAhead(p)
+	case len(p) == 1:
+		n, err = c.readAhead(p)
+	default:
+		n, err = c.readConn(p)
 	}
-	n, err := c.readConn(p)
-	c.read += int64(n)
+	if !c.unlimited {
+		c.read += int64(n)
+	}
 	return n, err
+}
+
+// readAhead fills a one-byte p, keeping what else waited in ahead.
+func (c *clientConn) readAhead(p []byte) (int, error) {
+	bp := aheadBufs.Get().(*[]byte)
+	n, err := c.readConn((*bp)[:cap(*bp)])
+	if n <= 1 {
+		copy(p, (*bp)[:n])
+		aheadBufs.Put(bp)
+		return n, err
+	}
+	p[0] = (*bp)[0]
+	*bp = (*bp)[:n]
+	c.ahead, c.aheadAt = bp, 1
+	return 1, nil // a TCP read returns no error with bytes
+}
+
+// takeAhead reads from ahead, handing its buffer back once it is empty.
+func (c *clientConn) takeAhead(p []byte) int {
+	n := copy(p, (*c.ahead)[c.aheadAt:])
+	if c.aheadAt += n; c.aheadAt == len(*c.ahead) {
+		aheadBufs.Put(c.ahead)
+		c.ahead = nil
+	}
+	return n
 }
 
 func (c *clientConn) Write(p []byte) (int, error) {

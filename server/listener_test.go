@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // TestConnLimits: over max_conns_per_ip a connection gets sluice's 429
@@ -68,6 +70,32 @@ func TestConnLimits(t *testing.T) {
 	case <-admitted:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a closed connection still counts")
+	}
+}
+
+// TestClientConnReadAhead: a one-byte read (fasthttp's first on a new
+// connection) brings what else waits with it; the next read is served from
+// that, and both count against the budget.
+func TestClientConnReadAhead(t *testing.T) {
+	const head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	client, server := testnet.Pair(t, nil)
+	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
+	if _, err := io.WriteString(client, head); err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	if n, err := c.Read(one); n != 1 || err != nil || one[0] != 'G' {
+		t.Fatalf("first byte: %q, %v", one[:n], err)
+	}
+	if c.ahead == nil || string((*c.ahead)[c.aheadAt:]) != head[1:] {
+		t.Fatal("the one-byte read kept nothing of the rest ahead")
+	}
+	rest := make([]byte, 64)
+	if n, err := c.Read(rest); err != nil || string(rest[:n]) != head[1:] {
+		t.Fatalf("the rest: %q, %v; want %q", rest[:n], err, head[1:])
+	}
+	if c.ahead != nil || c.read != int64(len(head)) {
+		t.Fatalf("after the head: ahead %v, read %d; want none, %d", c.ahead != nil, c.read, len(head))
 	}
 }
 
