@@ -26,23 +26,27 @@ type sample struct {
 
 // row summarizes the runs of one peer in one scenario.
 type row struct {
-	Scenario  string  `json:"scenario"`
-	Peer      string  `json:"peer"`
-	Runs      int     `json:"runs"`
-	Requests  int64   `json:"requests"`
-	RPS       float64 `json:"rps_median"`
-	RPSMin    float64 `json:"rps_min"`
-	RPSMax    float64 `json:"rps_max"`
-	P50       float64 `json:"p50_ms"` // median over the runs
-	P99       float64 `json:"p99_ms"`
-	CPU10k    float64 `json:"cpu_s_per_10k"` // total CPU / total requests × 10,000; 0: not measured
-	UserPct   float64 `json:"user_pct"`      // user-space share of that CPU, %
-	RSS       float64 `json:"peak_rss_mib"`
-	Errors    int64   `json:"errors"` // socket errors + idle connections lost + failed runs
-	Non2xx    int64   `json:"non_2xx"`
-	RPSNginx  float64 `json:"rps_vs_nginx"` // 0: no nginx row
-	CPUNginx  float64 `json:"cpu_vs_nginx"`
-	RPSDirect float64 `json:"rps_vs_direct"` // 0: no direct row
+	Scenario string  `json:"scenario"`
+	Peer     string  `json:"peer"`
+	Runs     int     `json:"runs"`
+	Requests int64   `json:"requests"`
+	RPS      float64 `json:"rps_median"`
+	RPSMin   float64 `json:"rps_min"`
+	RPSMax   float64 `json:"rps_max"`
+	P50      float64 `json:"p50_ms"` // median over the runs
+	P99      float64 `json:"p99_ms"`
+	CPU10k   float64 `json:"cpu_s_per_10k"` // total CPU / total requests × 10,000; 0: not measured
+	UserPct  float64 `json:"user_pct"`      // user-space share of that CPU, %
+	RSS      float64 `json:"peak_rss_mib"`
+	Errors   int64   `json:"errors"` // socket errors + idle connections lost + failed runs
+	Non2xx   int64   `json:"non_2xx"`
+	RPSNginx float64 `json:"rps_vs_nginx"` // 0: no nginx row
+	CPUNginx float64 `json:"cpu_vs_nginx"`
+	// CPUNginxMin and CPUNginxMax span the same ratio taken run by run,
+	// each run against nginx's of the same round (0: no pair measured).
+	CPUNginxMin float64 `json:"cpu_vs_nginx_min"`
+	CPUNginxMax float64 `json:"cpu_vs_nginx_max"`
+	RPSDirect   float64 `json:"rps_vs_direct"` // 0: no direct row
 }
 
 // summarize groups runs by scenario and peer, in the order given.
@@ -87,8 +91,39 @@ func summarize(runs []sample, scens []scenario, peers []string) []row {
 			rows = append(rows, r)
 		}
 		addRatios(rows[first:])
+		for i := first; i < len(rows); i++ {
+			if v := cpuRatiosPerRun(runs, sc.Name, rows[i].Peer); len(v) > 0 {
+				rows[i].CPUNginxMin, rows[i].CPUNginxMax = slices.Min(v), slices.Max(v)
+			}
+		}
 	}
 	return rows
+}
+
+// cpuRatiosPerRun is peer's CPU per request over nginx's, round by round:
+// the two ran minutes apart at most, so the host's drift between rounds,
+// which the totals mix in, mostly cancels out.
+func cpuRatiosPerRun(runs []sample, scen, peer string) []float64 {
+	perReq := func(x sample) float64 {
+		if x.Err != "" || x.Result.Requests == 0 {
+			return 0
+		}
+		return x.CPU.Seconds() / float64(x.Result.Requests)
+	}
+	var v []float64
+	for _, x := range runs {
+		if x.Scenario != scen || x.Peer != peer {
+			continue
+		}
+		for _, n := range runs {
+			if n.Scenario == scen && n.Peer == "nginx" && n.Rep == x.Rep {
+				if r := ratio(perReq(x), perReq(n)); r > 0 {
+					v = append(v, r)
+				}
+			}
+		}
+	}
+	return v
 }
 
 // addRatios compares each row of one scenario with its nginx and direct rows.
@@ -135,7 +170,7 @@ func median(v []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 var tableHeader = []string{"scenario", "peer", "req/s median (min–max)", "p50 ms", "p99 ms",
-	"CPU s/10k req", "user %", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx", "req/s ÷ direct"}
+	"CPU s/10k req", "user %", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx (per-run min–max)", "req/s ÷ direct"}
 
 // cells renders a row for the text and Markdown tables; "-" marks what was
 // not measured.
@@ -150,9 +185,13 @@ func (r row) cells() []string {
 	if r.RPS > 0 {
 		rps = fmt.Sprintf("%.0f (%.0f–%.0f)", r.RPS, r.RPSMin, r.RPSMax)
 	}
+	cpu := dash(r.CPUNginx, "%.2f")
+	if r.CPUNginx > 0 && r.CPUNginxMin > 0 {
+		cpu = fmt.Sprintf("%.2f (%.2f–%.2f)", r.CPUNginx, r.CPUNginxMin, r.CPUNginxMax)
+	}
 	return []string{r.Scenario, r.Peer, rps, dash(r.P50, "%.2f"), dash(r.P99, "%.2f"),
 		dash(r.CPU10k, "%.3f"), dash(r.UserPct, "%.0f"), dash(r.RSS, "%.1f"), strconv.FormatInt(r.Errors, 10),
-		strconv.FormatInt(r.Non2xx, 10), dash(r.RPSNginx, "%.2f"), dash(r.CPUNginx, "%.2f"), dash(r.RPSDirect, "%.2f")}
+		strconv.FormatInt(r.Non2xx, 10), dash(r.RPSNginx, "%.2f"), cpu, dash(r.RPSDirect, "%.2f")}
 }
 
 // writeTable prints the aligned text table.
@@ -194,12 +233,12 @@ func writeCSV(w io.Writer, rows []row) error {
 	}
 	_ = cw.Write([]string{"scenario", "peer", "runs", "requests", "rps_median", "rps_min", "rps_max",
 		"p50_ms", "p99_ms", "cpu_s_per_10k", "user_pct", "peak_rss_mib", "errors", "non_2xx",
-		"rps_vs_nginx", "cpu_vs_nginx", "rps_vs_direct"})
+		"rps_vs_nginx", "cpu_vs_nginx", "cpu_vs_nginx_min", "cpu_vs_nginx_max", "rps_vs_direct"})
 	for _, r := range rows {
 		_ = cw.Write([]string{r.Scenario, r.Peer, strconv.Itoa(r.Runs), strconv.FormatInt(r.Requests, 10),
 			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.UserPct), num(r.RSS),
 			strconv.FormatInt(r.Errors, 10), strconv.FormatInt(r.Non2xx, 10),
-			num(r.RPSNginx), num(r.CPUNginx), num(r.RPSDirect)})
+			num(r.RPSNginx), num(r.CPUNginx), num(r.CPUNginxMin), num(r.CPUNginxMax), num(r.RPSDirect)})
 	}
 	cw.Flush()
 	return cw.Error()

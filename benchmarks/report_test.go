@@ -45,6 +45,9 @@ func TestSummarize(t *testing.T) {
 	near("sluice RSS", s.RSS, 3)
 	near("sluice vs nginx", s.RPSNginx, 1)
 	near("sluice CPU vs nginx", s.CPUNginx, 2)
+	near("sluice CPU vs nginx, lowest run", s.CPUNginxMin, 2) // rep 2 has no nginx run to pair with
+	near("sluice CPU vs nginx, highest run", s.CPUNginxMax, 2)
+	near("nginx CPU vs nginx, lowest run", n.CPUNginxMin, 1)
 	near("sluice vs direct", s.RPSDirect, 0.5)
 	if s.Runs != 3 || s.Requests != 6000 || s.Errors != 5 || s.Non2xx != 4 {
 		t.Errorf("sluice counts: %+v", s)
@@ -54,8 +57,28 @@ func TestSummarize(t *testing.T) {
 	if n.Runs != 3 || n.Errors != 1 {
 		t.Errorf("nginx with a failed run: %+v", n)
 	}
-	if d.CPU10k != 0 || d.UserPct != 0 || d.CPUNginx != 0 || d.RPSDirect != 1 {
+	if d.CPU10k != 0 || d.UserPct != 0 || d.CPUNginx != 0 || d.CPUNginxMin != 0 || d.RPSDirect != 1 {
 		t.Errorf("direct has no proxy CPU: %+v", d)
+	}
+}
+
+// TestCPURatiosPerRun: each run is set against nginx's of the same round,
+// in the order of the runs; a failed run or one without requests pairs
+// with nothing.
+func TestCPURatiosPerRun(t *testing.T) {
+	run := func(peer string, rep int, reqs int64, cpu time.Duration) sample {
+		return sample{Scenario: "get-1k", Peer: peer, Rep: rep, CPU: cpu, Result: wrkResult{Requests: reqs}}
+	}
+	runs := []sample{
+		run("sluice", 0, 1000, 150*time.Millisecond), run("nginx", 0, 2000, 200*time.Millisecond),
+		run("sluice", 1, 1000, 300*time.Millisecond), run("nginx", 1, 1000, 100*time.Millisecond),
+		run("sluice", 2, 0, 0), run("nginx", 2, 1000, 100*time.Millisecond),
+		run("sluice", 3, 1000, 100*time.Millisecond), {Scenario: "get-1k", Peer: "nginx", Rep: 3, Err: "wrk failed"},
+		{Scenario: "get-100b", Peer: "nginx", Rep: 0, CPU: time.Second, Result: wrkResult{Requests: 1}},
+	}
+	got := cpuRatiosPerRun(runs, "get-1k", "sluice")
+	if len(got) != 2 || math.Abs(got[0]-1.5) > 1e-9 || math.Abs(got[1]-3) > 1e-9 {
+		t.Errorf("got %v, want [1.5 3]", got)
 	}
 }
 
@@ -95,7 +118,8 @@ func TestSmokeFailures(t *testing.T) {
 func TestWriters(t *testing.T) {
 	rows := []row{
 		{Scenario: "get-1k", Peer: "sluice", Runs: 1, Requests: 10, RPS: 1234.4, RPSMin: 1000, RPSMax: 1500,
-			P50: 1.234, P99: 9.5, CPU10k: 0.25, UserPct: 57.4, RSS: 15.5, RPSNginx: 0.9, CPUNginx: 1.1, RPSDirect: 0.5},
+			P50: 1.234, P99: 9.5, CPU10k: 0.25, UserPct: 57.4, RSS: 15.5, RPSNginx: 0.9, CPUNginx: 1.1,
+			CPUNginxMin: 1, CPUNginxMax: 1.3, RPSDirect: 0.5},
 		{Scenario: "get-1k", Peer: "direct", Runs: 1, Requests: 20, RPS: 2000, RPSMin: 2000, RPSMax: 2000, P50: 1, P99: 2, RPSDirect: 1},
 	}
 	var text, md, csv bytes.Buffer
@@ -108,7 +132,7 @@ func TestWriters(t *testing.T) {
 	if err := writeCSV(&csv, rows); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", " 57 ", "15.5", "0.90"} {
+	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", " 57 ", "15.5", "0.90", "1.10 (1.00–1.30)"} {
 		if !strings.Contains(text.String(), want) || !strings.Contains(md.String(), want) {
 			t.Errorf("text or Markdown table lacks %q:\n%s\n%s", want, text.String(), md.String())
 		}
@@ -117,9 +141,9 @@ func TestWriters(t *testing.T) {
 		!strings.HasPrefix(lines[3], "| get-1k | direct | 2000 (2000–2000) | 1.00 | 2.00 | - | - | - | 0 | 0 | - | - | 1.00 |") {
 		t.Errorf("Markdown:\n%s", md.String())
 	}
-	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,user_pct,peak_rss_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,rps_vs_direct\n" +
-		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,57.4,15.5,0,0,0.9,1.1,0.5\n" +
-		"get-1k,direct,1,20,2000,2000,2000,1,2,,,,0,0,,,1\n"
+	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,user_pct,peak_rss_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,cpu_vs_nginx_min,cpu_vs_nginx_max,rps_vs_direct\n" +
+		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,57.4,15.5,0,0,0.9,1.1,1,1.3,0.5\n" +
+		"get-1k,direct,1,20,2000,2000,2000,1,2,,,,0,0,,,,,1\n"
 	if csv.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", csv.String(), wantCSV)
 	}
