@@ -59,8 +59,11 @@ type memberConn struct {
 	body     bool // the request's first write went out: later ones carry its body
 	answered bool // the member answered while the body was going out
 	// await makes the next write, a whole request in one, return only
-	// once the answer can be read (writeAwaiter).
+	// once the answer can be read (writeAwaiter). late is the read
+	// deadline's error when that wait ran out: the next Read reports it
+	// rather than wait a second timeout.
 	await bool
+	late  error
 	head  headScan
 	// carry holds the bytes closeLine pushed out of a read.
 	carry   [len(closeLine)]byte
@@ -95,7 +98,7 @@ func (c *memberConn) SetDeadline(t time.Time) error {
 
 func (c *memberConn) Write(p []byte) (int, error) {
 	if !c.writing {
-		c.writing, c.body, c.answered = true, false, false
+		c.writing, c.body, c.answered, c.late = true, false, false, nil
 		c.head = headScan{active: true, first: true}
 	}
 	await := c.await
@@ -106,7 +109,11 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		c.body = true
 		sent := 0
 		if w, ok := c.peek.(writeAwaiter); ok && await {
-			if sent = w.writeAwait(p); sent == len(p) {
+			var err error
+			if sent, err = w.writeAwait(p); sent == len(p) {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					c.late = err
+				}
 				return sent, nil
 			}
 		}
@@ -157,7 +164,9 @@ func (c *memberConn) Write(p []byte) (int, error) {
 
 // writeAwaiter writes a request and waits for its answer in one go (a
 // plain socket's peeker).
-type writeAwaiter interface{ writeAwait(b []byte) int }
+type writeAwaiter interface {
+	writeAwait(b []byte) (int, error)
+}
 
 // awaitAnswer tells c that its next write holds a whole request: nothing
 // follows it but the member's answer.
@@ -165,6 +174,10 @@ func (c *memberConn) awaitAnswer() { c.await = true }
 
 func (c *memberConn) Read(p []byte) (int, error) {
 	c.writing = false
+	if err := c.late; err != nil {
+		c.late = nil
+		return 0, err
+	}
 	if c.carried > 0 {
 		n := copy(p, c.carry[:c.carried])
 		c.carried = copy(c.carry[:], c.carry[n:c.carried])

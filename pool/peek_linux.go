@@ -88,10 +88,12 @@ func (p *peeker) readNow(b []byte) (int, error) {
 // here the wait comes first. That is safe only because the poller's
 // readiness is reset before the write: every answer byte arrives after it.
 // It reports how much of b went out; what did not (a full send buffer, an
-// error) the caller writes the ordinary way, which reports the error.
-func (p *peeker) writeAwait(b []byte) int {
+// error) the caller writes the ordinary way, which reports the error. With
+// all of b sent, err is why the wait ended early, if it did: the read
+// deadline, or a close.
+func (p *peeker) writeAwait(b []byte) (n int, err error) {
 	if p.rc == nil {
-		return 0
+		return 0, nil
 	}
 	if p.writeFn == nil {
 		p.writeFn = func(fd uintptr) bool {
@@ -109,11 +111,14 @@ func (p *peeker) writeAwait(b []byte) int {
 		}
 	}
 	p.buf, p.n, p.err, p.wrote = b, 0, nil, false
-	_ = p.rc.Read(p.writeFn) // a wait that ends early leaves the read to find out why
-	n := p.n
+	err = p.rc.Read(p.writeFn)
+	n = p.n
 	if p.err != nil || n < 0 {
 		n = 0
 	}
+	if n < len(b) {
+		err = nil // the caller writes the rest and meets any error itself
+	}
 	p.buf, p.err = nil, nil
-	return n
+	return n, err
 }

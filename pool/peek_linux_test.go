@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -55,8 +56,8 @@ func TestWriteAwait(t *testing.T) {
 			}
 		}()
 		p := newPeeker(client)
-		if n := p.writeAwait([]byte(req)); n != len(req) {
-			t.Fatalf("writeAwait wrote %d bytes, want %d", n, len(req))
+		if n, err := p.writeAwait([]byte(req)); n != len(req) || err != nil {
+			t.Fatalf("writeAwait: %d bytes, %v; want %d, no error", n, err, len(req))
 		}
 		b := make([]byte, 64)
 		if n, err := p.readNow(b); err != nil || string(b[:n]) != answer {
@@ -68,8 +69,8 @@ func TestWriteAwait(t *testing.T) {
 		if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if n := newPeeker(client).writeAwait([]byte(req)); n != 0 {
-			t.Fatalf("writeAwait wrote %d bytes past the read deadline, want 0", n)
+		if n, err := newPeeker(client).writeAwait([]byte(req)); n != 0 || err != nil {
+			t.Fatalf("writeAwait past the read deadline: %d bytes, %v; want 0, no error", n, err)
 		}
 		if n, err := newPeeker(server).readNow(make([]byte, 64)); !errors.Is(err, errNothingToRead) {
 			t.Fatalf("the member got %d bytes (%v), want none", n, err)
@@ -82,10 +83,31 @@ func TestWriteAwait(t *testing.T) {
 			_, _ = io.ReadFull(server, b)
 			client.Close() // as Call.Abort does, the answer never came
 		}()
-		if n := newPeeker(client).writeAwait([]byte(req)); n != len(req) {
-			t.Fatalf("writeAwait wrote %d bytes, want %d", n, len(req))
+		if n, err := newPeeker(client).writeAwait([]byte(req)); n != len(req) || err == nil {
+			t.Fatalf("writeAwait: %d bytes, %v; want %d and the close's error", n, err, len(req))
 		}
 	})
+}
+
+// TestAwaitAnswerTimeout: when the worker timeout ends the wait for the
+// answer, the read that follows reports it at once, even if the answer
+// came meanwhile: one timeout for the answer, not two.
+func TestAwaitAnswerTimeout(t *testing.T) {
+	const req = "GET / HTTP/1.1\r\n\r\n"
+	client, server := testnet.Pair(t, nil)
+	p := newPeeker(client)
+	c := newIdleConn(newMemberConn(client, p), 20*time.Millisecond, p, nil)
+	c.awaitAnswer()
+	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if _, err := io.WriteString(server, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitBytes(t, client)
+	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read after the timeout: %d bytes, %v; want the deadline error", n, err)
+	}
 }
 
 // TestMemberConnAwaitAnswer: after awaitAnswer, the write of a whole

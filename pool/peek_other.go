@@ -13,4 +13,4 @@ func (*peeker) look() (sent, closed bool) { return false, false }
 
 func (*peeker) readNow([]byte) (int, error) { return 0, errNothingToRead }
 
-func (*peeker) writeAwait([]byte) int { return 0 }
+func (*peeker) writeAwait([]byte) (int, error) { return 0, nil }
