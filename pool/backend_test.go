@@ -94,6 +94,46 @@ func TestBackendStreamsAndReusesConnections(t *testing.T) {
 	}
 }
 
+// TestBackendStreamedBodies: a streamed request body goes out whole before
+// the answer is awaited, whether it shares the head's write (small) or
+// needs writes of its own (larger than the writer's buffer), fixed-length
+// or chunked; the connection then carries the next request.
+func TestBackendStreamedBodies(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) }}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown() }()
+	m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+	for _, tc := range []struct {
+		name string
+		size int
+		cl   int // -1: chunked
+	}{
+		{"small", 100, 100},
+		{"small chunked", 100, -1},
+		{"large", 64 << 10, 64 << 10},
+		{"large chunked", 64 << 10, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := strings.Repeat("b", tc.size)
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + m.HostHeader + "/echo")
+			req.Header.SetMethod(fasthttp.MethodPost)
+			req.SetBodyStream(strings.NewReader(want), tc.cl)
+			body, err := roundTrip(be, req, resp)
+			if err != nil || string(body) != want {
+				t.Fatalf("echo of %d bytes: got %d bytes, %v", tc.size, len(body), err)
+			}
+		})
+	}
+}
+
 // TestBackendNeverReusesPoisonedConn: bytes a backend sends after a
 // complete response must not become the next response (SMG-14).
 func TestBackendNeverReusesPoisonedConn(t *testing.T) {

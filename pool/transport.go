@@ -209,8 +209,11 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	bw := hc.AcquireWriter(call.writer(conn))
 	err = req.Write(bw)
 	if err == nil {
-		if a, ok := conn.(answerAwaiter); ok && bw.Buffered() > 0 && !req.IsBodyStream() {
-			a.awaitAnswer() // the flush sends the rest of the request
+		// req.Write has taken the whole request, a streamed body to its
+		// end included: the flush sends the rest of it, and only the
+		// answer can follow.
+		if a, ok := conn.(answerAwaiter); ok && bw.Buffered() > 0 {
+			a.awaitAnswer()
 		}
 		err = bw.Flush()
 	}
