@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -49,12 +50,7 @@ func TestWriteAwait(t *testing.T) {
 	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
 	t.Run("answer", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
-		go func() {
-			b := make([]byte, len(req))
-			if _, err := io.ReadFull(server, b); err == nil {
-				_, _ = io.WriteString(server, answer)
-			}
-		}()
+		onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
 		p := newPeeker(client)
 		if n, err := p.writeAwait([]byte(req)); n != len(req) || err != nil {
 			t.Fatalf("writeAwait: %d bytes, %v; want %d, no error", n, err, len(req))
@@ -78,11 +74,7 @@ func TestWriteAwait(t *testing.T) {
 	})
 	t.Run("closed while waiting", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
-		go func() {
-			b := make([]byte, len(req))
-			_, _ = io.ReadFull(server, b)
-			client.Close() // as Call.Abort does, the answer never came
-		}()
+		onRequest(server, len(req), func() { client.Close() }) // as Call.Abort does, the answer never came
 		if n, err := newPeeker(client).writeAwait([]byte(req)); n != len(req) || err == nil {
 			t.Fatalf("writeAwait: %d bytes, %v; want %d and the close's error", n, err, len(req))
 		}
@@ -118,12 +110,7 @@ func TestMemberConnAwaitAnswer(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
 	p := newPeeker(client)
 	c := newMemberConn(client, p)
-	go func() {
-		b := make([]byte, len(req))
-		if _, err := io.ReadFull(server, b); err == nil {
-			_, _ = io.WriteString(server, answer)
-		}
-	}()
+	onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
 	c.awaitAnswer()
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
@@ -139,4 +126,14 @@ func TestMemberConnAwaitAnswer(t *testing.T) {
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("second Write: %d, %v", n, err)
 	}
+}
+
+// onRequest reads a request of n bytes on the member's side of a pair, in
+// the background, then does then: write the answer, or close.
+func onRequest(server net.Conn, n int, then func()) {
+	go func() {
+		if _, err := io.ReadFull(server, make([]byte, n)); err == nil {
+			then()
+		}
+	}()
 }
