@@ -46,18 +46,20 @@ func (l *Lazy) Next(want time.Time, now time.Time) (time.Time, bool) {
 func (l *Lazy) Armed(t time.Time) { l.armed = t }
 
 // Early arms a connection direction's deadline only when the one asked for
-// is earlier than what is armed, or what is armed has passed. A later
-// deadline rides on the earlier one: when that fires, the caller asks
-// Expired and, if the deadline it wants is still ahead, arms that and
-// retries the I/O. fasthttp moves a client connection's read deadline
-// twice per request (the idle timeout after a response, the header timeout
-// at the next request's first byte); with Early that costs about one timer
-// update per timeout period instead. Not safe for concurrent use.
+// is earlier than what is armed. A later deadline rides on the earlier
+// one: when that fires, or has fired already, the caller's I/O fails and
+// the caller asks Expired and, if the deadline it wants is still ahead,
+// arms that and retries the I/O. fasthttp moves a client connection's read
+// deadline twice per request (the idle timeout after a response, the
+// header timeout at the next request's first byte); with Early that costs
+// about one timer update per timeout period instead, and no clock reading:
+// at some 50 ns each, three per request were worth saving. Not safe for
+// concurrent use.
 type Early struct{ armed, want time.Time }
 
 // Next records want and reports whether to arm it now (the zero time is
 // "no deadline").
-func (e *Early) Next(want, now time.Time) (time.Time, bool) {
+func (e *Early) Next(want time.Time) (time.Time, bool) {
 	e.want = want
 	switch {
 	case want.IsZero():
@@ -69,7 +71,7 @@ func (e *Early) Next(want, now time.Time) (time.Time, bool) {
 		// worth a spurious wake-up.
 		e.armed = time.Time{}
 		return time.Time{}, true
-	case !e.armed.IsZero() && e.armed.After(now) && !e.armed.After(want):
+	case !e.armed.IsZero() && !e.armed.After(want):
 		return time.Time{}, false // fires early; Expired re-arms
 	}
 	e.armed = want

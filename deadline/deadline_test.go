@@ -68,15 +68,15 @@ func TestEarly(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	var e Early
 	// fasthttp's pattern: header timeout, then idle, then header again.
-	if at, ok := e.Next(t0.Add(30*time.Second), t0); !ok || !at.Equal(t0.Add(30*time.Second)) {
+	if at, ok := e.Next(t0.Add(30 * time.Second)); !ok || !at.Equal(t0.Add(30*time.Second)) {
 		t.Fatalf("first: %v %v", at, ok)
 	}
 	now := t0.Add(time.Second)
-	if _, ok := e.Next(now.Add(75*time.Second), now); ok {
+	if _, ok := e.Next(now.Add(75 * time.Second)); ok {
 		t.Fatal("a later deadline was armed")
 	}
 	now = now.Add(time.Second)
-	if _, ok := e.Next(now.Add(30*time.Second), now); ok {
+	if _, ok := e.Next(now.Add(30 * time.Second)); ok {
 		t.Fatal("a later deadline was armed")
 	}
 	// The early one fires: the wanted one is still ahead, so it is armed.
@@ -89,19 +89,23 @@ func TestEarly(t *testing.T) {
 		t.Fatal("a real timeout was retried")
 	}
 	// An earlier deadline is armed at once.
-	if at, ok := e.Next(now.Add(time.Second), now); !ok || !at.Equal(now.Add(time.Second)) {
+	if at, ok := e.Next(now.Add(time.Second)); !ok || !at.Equal(now.Add(time.Second)) {
 		t.Fatalf("earlier: %v %v", at, ok)
 	}
-	// Once the armed deadline has passed, the next one is armed.
+	// A later one rides even on an armed deadline that has passed: the
+	// I/O fails on it at once, and Expired arms the one wanted.
 	later := now.Add(2 * time.Second)
-	if _, ok := e.Next(later.Add(30*time.Second), later); !ok {
-		t.Fatal("not armed after the armed deadline passed")
+	if _, ok := e.Next(later.Add(30 * time.Second)); ok {
+		t.Fatal("a later deadline was armed")
+	}
+	if at, ok := e.Expired(later); !ok || !at.Equal(later.Add(30*time.Second)) {
+		t.Fatalf("expired before: %v %v", at, ok)
 	}
 	// No deadline: cleared once.
-	if _, ok := e.Next(time.Time{}, later); !ok {
+	if _, ok := e.Next(time.Time{}); !ok {
 		t.Fatal("zero not armed")
 	}
-	if _, ok := e.Next(time.Time{}, later); ok {
+	if _, ok := e.Next(time.Time{}); ok {
 		t.Fatal("zero armed twice")
 	}
 	// Exact deadlines set by the caller count as armed and wanted.

@@ -243,14 +243,14 @@ var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &
 // write timeouts, which it moves on every request; readConn and writeConn
 // re-arm one that fired before the deadline asked for.
 func (c *clientConn) SetReadDeadline(t time.Time) error {
-	if at, ok := c.rd.Next(t, time.Now()); ok {
+	if at, ok := c.rd.Next(t); ok {
 		return c.Conn.SetReadDeadline(at)
 	}
 	return nil
 }
 
 func (c *clientConn) SetWriteDeadline(t time.Time) error {
-	if at, ok := c.wd.Next(t, time.Now()); ok {
+	if at, ok := c.wd.Next(t); ok {
 		return c.Conn.SetWriteDeadline(at)
 	}
 	return nil

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -123,4 +125,56 @@ func TestClientConnBudget(t *testing.T) {
 	if n, err := c.Read(buf); n != 2 || err != nil {
 		t.Fatalf("after a write: read %d, %v, want the next 2 bytes", n, err)
 	}
+}
+
+// TestClientConnEarlyDeadlines: a later deadline rides on an earlier one
+// armed before, even one that has already passed; the I/O that fails on it
+// is retried under the deadline asked for, and only that one is a timeout.
+func TestClientConnEarlyDeadlines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		c := &clientConn{Conn: a, limits: newConnLimits(0, 0)}
+		buf := make([]byte, 8)
+		for _, d := range []time.Duration{
+			time.Second,   // armed, and it passes unnoticed below
+			time.Minute,   // rides on the passed one
+			2 * time.Hour, // rides again, on the minute
+		} {
+			if err := c.SetReadDeadline(time.Now().Add(d)); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetWriteDeadline(time.Now().Add(d)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		start := time.Now()
+		go func() {
+			time.Sleep(90 * time.Minute)
+			_, _ = b.Write([]byte("x"))
+		}()
+		if n, err := c.Read(buf); n != 1 || err != nil {
+			t.Fatalf("read under a later deadline: %d, %v", n, err)
+		}
+		if waited := time.Since(start); waited != 90*time.Minute {
+			t.Fatalf("read after %v, want 90m", waited)
+		}
+		go func() { _, _ = b.Read(buf) }()
+		if _, err := c.Write([]byte("y")); err != nil {
+			t.Fatalf("write under a later deadline: %v", err)
+		}
+		// The deadline asked for is real: a read past it times out.
+		if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read past the deadline: %v", err)
+		}
+		if waited := time.Since(start); waited != time.Minute {
+			t.Fatalf("timed out after %v, want 1m", waited)
+		}
+	})
 }
