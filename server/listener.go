@@ -224,6 +224,9 @@ type clientConn struct {
 	// a write per part costs a pass through the TCP stack each.
 	hold bool
 	held *[]byte // from heldBufs while a head waits
+	// vec and bufs are writeVec's, kept here: no allocation per write.
+	vec  [2][]byte
+	bufs net.Buffers
 	// ahead holds what a one-byte read brought with it, from aheadAt on:
 	// fasthttp reads a new connection's first byte alone
 	// (ReduceMemoryUsage), and a second system call for the rest of the
@@ -366,15 +369,48 @@ func (c *clientConn) Write(p []byte) (int, error) {
 func (c *clientConn) holdHead() { c.hold = true }
 
 // writeHeld writes the held head and p in one write, and reports how much
-// of p went out. p is at most what the member's reader buffered with the
-// head: copying it costs less than a second write.
+// of p went out. On a TCP socket the two go out together by writev(2);
+// elsewhere p, at most what the member's reader buffered with the head, is
+// copied after the head: that costs less than a second write.
 func (c *clientConn) writeHeld(p []byte) (int, error) {
 	head := len(*c.held)
-	*c.held = append(*c.held, p...)
-	n, err := c.writeConn(*c.held)
+	var n int
+	var err error
+	if tc, ok := c.Conn.(*net.TCPConn); ok && len(p) > 0 {
+		n, err = c.writeVec(tc, *c.held, p)
+	} else {
+		*c.held = append(*c.held, p...)
+		n, err = c.writeConn(*c.held)
+	}
 	heldBufs.Put(c.held)
 	c.held = nil
 	return max(n-head, 0), err
+}
+
+// writeVec writes a then b in one writev(2), re-arming a write deadline
+// that fired before the one asked for, as writeConn does.
+func (c *clientConn) writeVec(tc *net.TCPConn, a, b []byte) (int, error) {
+	c.vec = [2][]byte{a, b}
+	c.bufs = c.vec[:]
+	var n int64
+	var err error
+	for {
+		var k int64
+		k, err = c.bufs.WriteTo(tc)
+		n += k
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		at, ok := c.wd.Expired(time.Now())
+		if !ok {
+			break
+		}
+		if err = c.Conn.SetWriteDeadline(at); err != nil {
+			break
+		}
+	}
+	c.vec, c.bufs = [2][]byte{}, nil
+	return int(n), err
 }
 
 // flushHeld writes a head still held: the body did not follow.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -177,4 +178,43 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 			t.Fatalf("timed out after %v, want 1m", waited)
 		}
 	})
+}
+
+// TestClientConnHeldHeadWritev: a held head and the body bytes after it go
+// out together (writev on a socket), in order, and a write deadline that
+// fires before the one asked for is re-armed rather than failing the write.
+func TestClientConnHeldHeadWritev(t *testing.T) {
+	client, server := testnet.Pair(t, nil)
+	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n")
+	body := make([]byte, 32<<20) // more than loopback's buffers take: the write waits
+	for i := range body {
+		body[i] = byte(i ^ i>>13)
+	}
+	if err := c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetWriteDeadline(time.Now().Add(time.Hour)); err != nil { // rides on the first
+		t.Fatal(err)
+	}
+	c.holdHead()
+	if n, err := c.Write(head); n != len(head) || err != nil {
+		t.Fatalf("held head: %d, %v", n, err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the first deadline fires meanwhile
+		_ = client.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(io.LimitReader(client, int64(len(head)+len(body))))
+		got <- b
+	}()
+	if n, err := c.Write(body); n != len(body) || err != nil {
+		t.Fatalf("body: %d of %d, %v", n, len(body), err)
+	}
+	if b := <-got; !bytes.Equal(b, append(head, body...)) {
+		t.Fatalf("the client got %d bytes that are not the head and the body (%d)", len(b), len(head)+len(body))
+	}
+	if c.held != nil {
+		t.Fatal("the head is still held")
+	}
 }
