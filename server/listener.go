@@ -239,7 +239,8 @@ type clientConn struct {
 // request head rarely needs more.
 var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
-// heldBufs hold spliced responses' heads and the body bytes that join them.
+// heldBufs hold spliced responses' heads (and off TCP, where there is no
+// writev, the body bytes copied after them).
 var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
