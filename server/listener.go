@@ -288,17 +288,30 @@ func (c *clientConn) writeConn(p []byte) (int, error) {
 	for {
 		k, err := c.Conn.Write(p[n:])
 		n += k
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
+		if err == nil {
+			return n, nil
 		}
-		at, ok := c.wd.Expired(time.Now())
-		if !ok {
-			return n, err
-		}
-		if err := c.Conn.SetWriteDeadline(at); err != nil {
+		if again, err := c.rearmWrite(err); !again {
 			return n, err
 		}
 	}
+}
+
+// rearmWrite is called after a write failed with err: it reports whether
+// err is a write deadline that fired before the one asked for, now
+// re-armed so that the write goes on; if not, the error to return.
+func (c *clientConn) rearmWrite(err error) (bool, error) {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, err
+	}
+	at, ok := c.wd.Expired(time.Now())
+	if !ok {
+		return false, err
+	}
+	if err := c.Conn.SetWriteDeadline(at); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (c *clientConn) Read(p []byte) (n int, err error) {
@@ -388,30 +401,22 @@ func (c *clientConn) writeHeld(p []byte) (int, error) {
 	return max(n-head, 0), err
 }
 
-// writeVec writes a then b in one writev(2), re-arming a write deadline
-// that fired before the one asked for, as writeConn does.
+// writeVec writes a then b in one writev(2).
 func (c *clientConn) writeVec(tc *net.TCPConn, a, b []byte) (int, error) {
 	c.vec = [2][]byte{a, b}
 	c.bufs = c.vec[:]
+	defer func() { c.vec, c.bufs = [2][]byte{}, nil }()
 	var n int64
-	var err error
 	for {
-		var k int64
-		k, err = c.bufs.WriteTo(tc)
+		k, err := c.bufs.WriteTo(tc)
 		n += k
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
+		if err == nil {
+			return int(n), nil
 		}
-		at, ok := c.wd.Expired(time.Now())
-		if !ok {
-			break
-		}
-		if err = c.Conn.SetWriteDeadline(at); err != nil {
-			break
+		if again, err := c.rearmWrite(err); !again {
+			return int(n), err
 		}
 	}
-	c.vec, c.bufs = [2][]byte{}, nil
-	return int(n), err
 }
 
 // flushHeld writes a head still held: the body did not follow.
