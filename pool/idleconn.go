@@ -116,14 +116,17 @@ func (c *idleConn) checkStale() error {
 }
 
 // SetReadDeadline and SetDeadline are set-aside deadlines (ping's wait for
-// 100 Continue): the lazy per-I/O ones start over from them.
+// 100 Continue): the lazy per-I/O ones start over from them, the next
+// read's included.
 func (c *idleConn) SetReadDeadline(t time.Time) error {
 	c.rd.Armed(t)
+	c.answerArmed = false
 	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *idleConn) SetDeadline(t time.Time) error {
 	c.rd.Armed(t)
+	c.answerArmed = false
 	c.wd.Armed(t)
 	return c.Conn.SetDeadline(t)
 }
