@@ -96,13 +96,19 @@ func startSluice(t *testing.T, cfg string) *sluiceProc {
 // startSluiceArgs runs sluice with args and waits for msg=ready.
 func startSluiceArgs(t *testing.T, args ...string) *sluiceProc {
 	t.Helper()
+	return startSluiceOut(t, io.Discard, args...)
+}
+
+// startSluiceOut is startSluiceArgs with sluice's stdout going to stdout.
+func startSluiceOut(t *testing.T, stdout io.Writer, args ...string) *sluiceProc {
+	t.Helper()
 	p := &sluiceProc{t: t, changed: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command(sluiceBin, args...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("cannot start sluice: %v", err)
 	}

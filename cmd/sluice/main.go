@@ -154,6 +154,10 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	// Signals are caught before "ready" is logged, so a supervisor that
 	// signals right after readiness never hits the default action.
 	sig := make(chan os.Signal, 4)
+	// A write to a broken pipe fails with EPIPE instead: Go's default ends
+	// the process when stdout or stderr is one (a log reader that died),
+	// and nginx and Apache ignore SIGPIPE for the same reason.
+	signal.Ignore(syscall.SIGPIPE)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
 	serveErr := make(chan error, len(listeners)+1)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -203,5 +205,42 @@ func waitRefused(t *testing.T, addr string) {
 		case <-timeout:
 			t.Fatal("sluice still accepts connections after SIGTERM")
 		}
+	}
+}
+
+const brokenStdoutYAML = `
+listen: ["127.0.0.1:0"]
+admin: {listen: "off"}
+access_log: {path: stdout}
+server:
+  routes:
+    - {path: /, target: "http://{B}/"}
+`
+
+// TestBrokenStdout: when nobody reads sluice's stdout any more (a log
+// shipper that died), the access log written there is lost and the proxy
+// goes on. sluice ignores SIGPIPE, as nginx and Apache do: Go's default
+// ends a process at its first write to a broken pipe on stdout or stderr,
+// here once the log's 64 KiB buffer fills, within a hundred requests.
+func TestBrokenStdout(t *testing.T) {
+	b := newBackend(t, "b", nil)
+	cfg := writeConfig(t, t.TempDir(), "s.yaml", brokenStdoutYAML, "{B}", b.addr)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSluiceOut(t, w, "-config", cfg)
+	w.Close() // sluice holds its own copy
+	r.Close() // the pipe is broken from here on
+	long := "/" + strings.Repeat("x", 1000)
+	for i := range 200 {
+		if m := getURI(t, s.Addr(), long); m.Status != 200 {
+			t.Fatalf("request %d: status %d", i, m.Status)
+		}
+	}
+	select {
+	case <-s.exited:
+		t.Fatalf("sluice exited: %v\nstderr:\n%s", s.exitErr(), s.log())
+	default:
 	}
 }
