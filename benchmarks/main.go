@@ -1,9 +1,12 @@
+//go:build linux
+
 // Command benchmarks compares sluice with nginx, HAProxy and Apache httpd
 // (mod_proxy_balancer on mpm_event), each a round-robin keep-alive balancer
 // over the same two fasthttp backends, and with one backend reached directly.
 // wrk drives every scenario against every peer in turn (A B C D E A B C D E…)
 // so that drift hits them alike. It prints a table and writes CSV, JSON and
-// Markdown under -out. See docs/benchmarks.md.
+// Markdown under -out. See docs/benchmarks.md. It runs on Linux only: it
+// pins with taskset and reads CPU time and memory from /proc.
 //
 // Run it from the repository root after benchmarks/install.sh:
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Resource limits of threats.md (RES rows, and BKE-06 for the backend
@@ -5,6 +7,7 @@ package main
 // IP, idle and header timeouts, slow readers, client aborts, a member's
 // pool size and wait. Over a limit sluice must answer with the right status
 // or close the connection, never crash. docs/security.md maps the IDs.
+// Linux only: the descriptor cap is set with prlimit(2).
 
 import (
 	"bufio"
