@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/sluiceproxy/sluice/access"
@@ -52,9 +51,6 @@ func proxyScope(raw string) (string, error) {
 
 // access checks, normalizes and compiles a host's Require sections.
 func (c *checker) access(h *Host) error {
-	if slices.Contains(h.Access, nil) {
-		return c.fail(h, h.Pos, "access", "", "has an empty entry")
-	}
 	for _, a := range h.Access {
 		switch {
 		case (a.Location == "") == (a.Proxy == ""):

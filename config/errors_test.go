@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -215,7 +216,7 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:5: name "b": duplicate balancer in this host`},
 		{"syntax", "listen: [':80'\n", `t.yaml:1: did not find expected ',' or ']'`},
 		{"two documents", "listen: [':80']\n---\nlisten: [':81']\n", `t.yaml:2: holds more than one YAML document`},
-		{"empty route entry", "listen: [':80']\nserver:\n  routes:\n    -\n", `t.yaml:3: routes: has an empty entry`},
+		{"empty route entry", "listen: [':80']\nserver:\n  routes:\n    -\n", `t.yaml:4: routes: has an empty entry`},
 		{"via", "listen: [':80']\nserver:\n  via: maybe\n", `t.yaml:3: via "maybe": must be off, on, full or block`},
 		{"sticky_set_cookie without a cookie", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      sticky_set_cookie: true\n      members: []\n",
 			`t.yaml:5: sticky_set_cookie "true": needs sticky_cookie: the cookie to set`},
@@ -238,7 +239,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"access fcgi proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: 'fcgi://h/', require: [local]}\n",
 			`t.yaml:4: proxy "fcgi://h/": sluice proxies to no backend of scheme "fcgi"`},
 		{"access empty entry", "listen: [':80']\nserver:\n  access:\n    -\n",
-			`t.yaml:3: access: has an empty entry`},
+			`t.yaml:4: access: has an empty entry`},
 		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
 			`t.yaml:6: status "+Z": unknown status letter 'Z' (allowed: D S I H R E N C, also O G U F)`},
 	}
@@ -261,4 +262,41 @@ func assertError(t *testing.T, err error, want string) {
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}
+}
+
+// TestYAMLEmptyEntries: a null list entry is refused wherever it stands,
+// naming the list and the entry's line. Several of these decoded to nil
+// rules that crashed validation (found by FuzzYAMLConfig).
+func TestYAMLEmptyEntries(t *testing.T) {
+	lists := []struct{ key, src string }{
+		{"listen", "listen:\n  -\n"},
+		{"vhosts", "vhosts:\n  -\n"},
+		{"hc_exprs", "hc_exprs:\n  -\n"},
+		{"routes", "server:\n  routes:\n    -\n"},
+		{"balancers", "server:\n  balancers:\n    -\n"},
+		{"members", "server:\n  balancers:\n    - name: b\n      members:\n        -\n"},
+		{"headers", "server:\n  headers:\n    -\n"},
+		{"request_headers", "server:\n  request_headers:\n    -\n"},
+		{"location_rewrites", "server:\n  location_rewrites:\n    -\n"},
+		{"error_documents", "server:\n  error_documents:\n    -\n"},
+		{"rules", "server:\n  rewrite:\n    rules:\n      -\n"},
+		{"conds", "server:\n  rewrite:\n    rules:\n      - pattern: ^/a\n        substitution: /b\n        conds:\n          -\n"},
+		{"server_aliases", "server:\n  server_aliases:\n    -\n"},
+		{"access", "server:\n  access:\n    -\n"},
+	}
+	for _, l := range lists {
+		src := l.src
+		if l.key != "listen" {
+			src = "listen: [':80']\n" + src
+		}
+		line := strings.Count(src, "\n")
+		for _, null := range []string{"", " ~", " null"} {
+			in := strings.TrimSuffix(src, "-\n") + "-" + null + "\n"
+			_, err := ParseYAML("t.yaml", []byte(in))
+			assertError(t, err, fmt.Sprintf("t.yaml:%d: %s: has an empty entry", line, l.key))
+		}
+	}
+	alias := "listen: [':80']\nnothing: &none ~\nserver:\n  headers:\n    - *none\n"
+	_, err := ParseYAML("t.yaml", []byte(alias))
+	assertError(t, err, "t.yaml:5: headers: has an empty entry")
 }

@@ -39,9 +39,6 @@ func (c *checker) normalize() error {
 	if cfg.Main == nil {
 		cfg.Main = &Host{AddHeaders: true, BalancerInherit: true}
 	}
-	if err := c.noEmptyEntries(); err != nil {
-		return err
-	}
 	for i := range cfg.Listen {
 		a, err := listenAddr(cfg.Listen[i])
 		if err != nil {
@@ -52,28 +49,6 @@ func (c *checker) normalize() error {
 	for _, h := range cfg.hosts() {
 		if err := c.host(h); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// noEmptyEntries refuses YAML list entries that are null ("- ").
-func (c *checker) noEmptyEntries() error {
-	cfg := c.cfg
-	if slices.Contains(cfg.VHosts, nil) {
-		return c.fail(cfg, Pos{}, "vhosts", "", "has an empty entry")
-	}
-	for _, h := range cfg.hosts() {
-		if slices.Contains(h.Routes, nil) {
-			return c.fail(h, h.Pos, "routes", "", "has an empty entry")
-		}
-		if slices.Contains(h.Balancers, nil) {
-			return c.fail(h, h.Pos, "balancers", "", "has an empty entry")
-		}
-		for _, b := range h.Balancers {
-			if slices.Contains(b.Members, nil) {
-				return c.fail(b, b.Pos, "members", "", "has an empty entry")
-			}
 		}
 	}
 	return nil

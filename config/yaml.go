@@ -20,6 +20,9 @@ func ParseYAML(name string, src []byte) (*Config, error) {
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return nil, yamlError(name, nil, err)
 	}
+	if err := emptyEntry(name, &doc, ""); err != nil {
+		return nil, err
+	}
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
@@ -90,6 +93,40 @@ func addZeroRetry(n *yaml.Node, p *WorkerParams) {
 	n.Content = append(n.Content,
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "retry"},
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "0s"})
+}
+
+// emptyEntry refuses a list entry that is null ("-" alone, "~", "null",
+// or an alias of one): it would decode to a nil host, route, rule or
+// member, or to a zero one, and no key means that. key names the list.
+func emptyEntry(file string, n *yaml.Node, key string) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := emptyEntry(file, c, key); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := emptyEntry(file, n.Content[i+1], n.Content[i].Value); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			item := c
+			if item.Kind == yaml.AliasNode && item.Alias != nil {
+				item = item.Alias // its own entries are checked where it is defined
+			}
+			if item.Kind == yaml.ScalarNode && item.Tag == "!!null" {
+				return &Error{Pos: Pos{File: file, Line: c.Line}, Key: key, Msg: "has an empty entry"}
+			}
+			if err := emptyEntry(file, c, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // yamlIndex maps a model struct (by pointer) to the mapping node it was
@@ -172,16 +209,11 @@ func (idx yamlIndex) presence(cfg *Config) {
 	idx.hostPresence(cfg.Main)
 	for _, h := range cfg.VHosts {
 		idx.hostPresence(h)
-		if h != nil {
-			inheritHost(cfg.Main, h, func(key string) bool { return idx.key(h, key) != nil })
-		}
+		inheritHost(cfg.Main, h, func(key string) bool { return idx.key(h, key) != nil })
 	}
 }
 
 func (idx yamlIndex) hostPresence(h *Host) {
-	if h == nil {
-		return
-	}
 	if idx.key(h, "add_headers") == nil {
 		h.AddHeaders = true
 	}
@@ -189,21 +221,16 @@ func (idx yamlIndex) hostPresence(h *Host) {
 		h.BalancerInherit = true
 	}
 	for _, r := range h.Routes {
-		if r != nil && r.Worker != nil {
+		if r.Worker != nil {
 			r.Worker.RetrySet = idx.key(r.Worker, "retry") != nil
 		}
 	}
 	for _, b := range h.Balancers {
-		if b == nil {
-			continue
-		}
 		if idx.key(b, "forcerecovery") == nil {
 			b.ForceRecovery = true
 		}
 		for _, m := range b.Members {
-			if m != nil {
-				m.Params.RetrySet = idx.key(m, "retry") != nil
-			}
+			m.Params.RetrySet = idx.key(m, "retry") != nil
 		}
 	}
 }
