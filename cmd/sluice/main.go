@@ -56,6 +56,19 @@ const defaultGCPercent = 50
 // an initial ServerRoot.
 var loadConfig = config.Load
 
+// load runs loadConfig and turns a panic into an error. Parsing builds a
+// new model and touches nothing shared, so a bug in it must fail the check
+// or the reload with a message, not end a proxy serving the last good
+// configuration.
+func load(path string) (cfg *config.Config, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cfg, err = nil, fmt.Errorf("%s: the configuration parser failed (a sluice bug, please report it): %v\n%s", path, p, debug.Stack())
+		}
+	}()
+	return loadConfig(path)
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -93,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		loadConfig = func(p string) (*config.Config, error) { return config.LoadApacheRoot(p, *root) }
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -219,7 +232,7 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 // reload loads the configuration file again and swaps it in; on any error
 // the running configuration stays.
 func reload(srv *server.Server, path string, log *slog.Logger) {
-	cfg, err := loadConfig(path)
+	cfg, err := load(path)
 	if err == nil {
 		err = srv.Reload(cfg)
 	}
