@@ -3,6 +3,7 @@ package admin
 import (
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -139,8 +140,8 @@ func (a *Admin) Close() { a.closeOnce.Do(func() { close(a.done) }) }
 // Serve answers one admin request. scope is called once per request, under
 // the write lock for writes, so a write always lands in the live runtime.
 func (a *Admin) Serve(ctx *fasthttp.RequestCtx, scope func() *Scope) {
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	defer a.recoverPanic(ctx)
+	noStore(ctx)
 	sc := scope()
 	req, ok := a.admit(ctx, sc)
 	if !ok {
@@ -153,4 +154,22 @@ func (a *Admin) Serve(ctx *fasthttp.RequestCtx, scope func() *Scope) {
 		sc = scope()
 	}
 	a.route(ctx, sc, req)
+}
+
+// noStore marks an answer private to this request.
+func noStore(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+}
+
+// recoverPanic keeps a bug met by one admin request from ending the proxy
+// (the admin listener's server does not recover): the request gets a 500
+// and the log the stack.
+func (a *Admin) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		a.log.Error("panic serving an admin request", "panic", v, "stack", string(debug.Stack()))
+		ctx.Response.Reset()
+		noStore(ctx)
+		fail(ctx, fasthttp.StatusInternalServerError, "internal error")
+	}
 }

@@ -288,3 +288,25 @@ func TestPprof(t *testing.T) {
 		t.Errorf("pprof on a location: %d, want 404", r.status)
 	}
 }
+
+// TestPanicIsContained: a bug met while serving one admin request answers
+// 500 and is logged with its stack; the lock is released, nothing was
+// swapped in, and the next request is served.
+func TestPanicIsContained(t *testing.T) {
+	f := newFixture(t, nil)
+	before := f.bal.Load()
+	f.sc.Build = func(*config.Balancer) (*pool.Snapshot, error) { panic("build bug") }
+	r := f.write("POST", add, app, `{"url":"http://b3:8080"}`)
+	if r.status != 500 || !strings.Contains(r.body, `"internal error"`) || r.header["Cache-Control"] != "no-store" {
+		t.Errorf("answer: %d %v %s", r.status, r.header, r.body)
+	}
+	if !strings.Contains(f.logs.String(), `msg="panic serving an admin request" panic="build bug"`) {
+		t.Errorf("log:\n%s", f.logs)
+	}
+	if f.bal.Load() != before {
+		t.Error("a snapshot was swapped in")
+	}
+	if r = f.do("GET", app, ""); r.status != 200 {
+		t.Errorf("next request: %d %s", r.status, r.body)
+	}
+}
