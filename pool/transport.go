@@ -239,12 +239,14 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
 	aborted := call.unwatch()
 	if err != nil || aborted {
+		// Read before the close: fasthttp's CloseConn zeroes cc and pools it.
+		reused := !cc.LastUseTime().IsZero()
 		hc.ReleaseReader(br)
 		t.close(hc, cc)
 		if aborted {
 			return false, ErrClientGone
 		}
-		if err == io.EOF && !cc.LastUseTime().IsZero() {
+		if err == io.EOF && reused {
 			// A pooled connection the member closed as the request went
 			// out (its keep-alive ran out): it saw nothing, and retryStale
 			// may send an idempotent request again. On a fresh connection

@@ -3,9 +3,12 @@ package pool
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/textproto"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +167,72 @@ func release(call *Call, resp *fasthttp.Response, complete bool) error {
 		return nil
 	}
 	return resp.CloseBodyStream()
+}
+
+// TestReusedConnClosedUnanswered: a member that reads a request on a
+// pooled connection and closes it without a byte of answer (its keep-alive
+// ran out as the request arrived, past the staleness check) gets an
+// idempotent request again on a fresh connection; a POST is not replayed.
+// (A ping POST asks for 100 Continue first: the TestPing* tests cover it.)
+func TestReusedConnClosedUnanswered(t *testing.T) {
+	for _, tc := range []struct {
+		ping   time.Duration
+		method string
+	}{
+		{0, fasthttp.MethodGet},
+		{0, fasthttp.MethodPost},
+		{time.Minute, fasthttp.MethodGet},
+	} {
+		t.Run(fmt.Sprintf("ping=%v/%s", tc.ping, tc.method), func(t *testing.T) {
+			var mu sync.Mutex
+			served := make(map[net.Conn]bool)
+			b := newPingBackend(t, func(c net.Conn, br *bufio.Reader, h textproto.MIMEHeader) bool {
+				if n, _ := strconv.Atoi(h.Get("Content-Length")); n > 0 {
+					if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+						return false
+					}
+				}
+				mu.Lock()
+				again := served[c]
+				served[c] = true
+				mu.Unlock()
+				if again {
+					return false // closed with the request read and unanswered
+				}
+				_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				return err == nil
+			})
+			be := pingClient(t, b.addr, tc.ping)
+			send := func() ([]byte, error) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI("http://" + b.addr + "/")
+				req.Header.SetMethod(tc.method)
+				if tc.method == fasthttp.MethodPost {
+					req.SetBodyString("hello")
+				}
+				return roundTrip(be, req, resp)
+			}
+			if body, err := send(); err != nil || string(body) != "ok" {
+				t.Fatalf("first request: %q, %v", body, err)
+			}
+			body, err := send()
+			if tc.method == fasthttp.MethodGet {
+				if err != nil || string(body) != "ok" {
+					t.Fatalf("GET on the closed pooled connection: %q, %v; want it sent again on a fresh one", body, err)
+				}
+				if n := b.conns.Load(); n != 2 {
+					t.Errorf("%d member connections, want 2", n)
+				}
+				return
+			}
+			if !errors.Is(err, fasthttp.ErrConnectionClosed) {
+				t.Fatalf("POST on the closed pooled connection: %q, %v; want ErrConnectionClosed, not replayed", body, err)
+			}
+			if n := b.conns.Load(); n != 1 {
+				t.Errorf("%d member connections: the POST was replayed", n)
+			}
+		})
+	}
 }
