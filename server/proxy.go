@@ -332,7 +332,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		return
 	}
 	out.SetStatusCode(status)
-	if msg := resp.Header.StatusMessage(); len(msg) > 0 {
+	if msg := resp.Header.StatusMessage(); len(msg) > 0 && isReasonPhrase(msg) {
 		out.Header.SetStatusMessage(msg)
 	}
 	if setsRouteCookie(snap, m, x.route) {
@@ -381,6 +381,19 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 // and a 101 that nobody asked for (tunnels do not come here).
 func relayable(status int) bool {
 	return status >= 100 && status <= 599 && status != fasthttp.StatusSwitchingProtocols
+}
+
+// isReasonPhrase reports whether msg is an RFC 9112 reason-phrase: HTAB,
+// SP, VCHAR and obs-text. fasthttp reads a member's phrase up to the line's
+// end, NUL and other control bytes included; such a phrase is not relayed
+// (the client gets the status's standard one).
+func isReasonPhrase(msg []byte) bool {
+	for _, c := range msg {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether name is an RFC 9110 token.

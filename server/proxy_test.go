@@ -172,3 +172,33 @@ func TestOptionsStarAnsweredLocally(t *testing.T) {
 		t.Fatalf("status %d Allow %q backend hit %v", resp.StatusCode(), resp.Header.Peek("Allow"), hit.Load())
 	}
 }
+
+// TestReasonPhraseRelayed: a member's reason phrase reaches the client as
+// sent, obs-text and tabs included, unless it holds a control byte (a NUL,
+// DEL): then the client gets the status's standard phrase. fasthttp itself
+// reads a bare CR as a space.
+func TestReasonPhraseRelayed(t *testing.T) {
+	for _, tc := range []struct{ sent, want string }{
+		{"Fine By Me", "Fine By Me"},
+		{"d\xe9j\xe0\tvu", "d\xe9j\xe0\tvu"},
+		{"\x00", "OK"},
+		{"OK\rX-Injected: 1", "OK X-Injected: 1"},
+		{"\x01\x1b[2J", "OK"},
+		{"OK\x7f", "OK"},
+	} {
+		be := rawBackend(t, "HTTP/1.1 200 "+tc.sent+"\r\nContent-Length: 2\r\n\r\nok")
+		_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || line != "HTTP/1.1 200 "+tc.want+"\r\n" {
+			t.Errorf("member sent %q: client got status line %q (%v), want %q", tc.sent, line, err, tc.want)
+		}
+	}
+}
