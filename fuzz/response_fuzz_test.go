@@ -1,0 +1,433 @@
+package fuzz
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/server"
+)
+
+// FuzzMemberResponse has a member answer GET /fuzz with arbitrary bytes,
+// then sends GET /good with a fresh id through the same balancer, whose
+// member connections the first answer may have left dirty. Whatever the
+// member sent, the client must get exactly one HTTP/1.1 response to
+// /fuzz, with nothing after it (a response cut short by a closed
+// connection is allowed), and /good must come back 200 with its own id as
+// the body: bytes of one answer must never reach another request, and a
+// pooled connection the member closed must not fail it.
+//
+// The first input byte picks what the member does after its answer: odd,
+// it closes the connection; even, it keeps serving requests on it (for
+// keptFor without one).
+func FuzzMemberResponse(f *testing.F) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, seed := range []string{
+		ok,
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nok\r\n0\r\nX-Trailer: t\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nclose-delimited",
+		"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\ng1",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+		"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nz\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\n" + ok,
+		"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" + ok,
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nraw",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: h\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+		"HTTP/1.1 200 OK\r\nX-A\x00: b\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX-A: b\rContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nSet-Cookie: a=b; Domain=member; Path=/\r\nLocation: http://member/x\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200",
+		"",
+	} {
+		f.Add(append([]byte{0}, seed...))
+		f.Add(append([]byte{1}, seed...))
+	}
+	h := startResponseFuzz(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		h.member.script(in[1:], in[0]&1 == 1)
+		h.n++
+		fuzzID := fmt.Sprintf("f%d", h.n)
+		got := h.get(t, "/fuzz", fuzzID)
+		if err := oneResponse(got); err != nil {
+			t.Fatalf("/fuzz: %v\nmember sent %q\nclient got %q", err, in[1:], got)
+		}
+		goodID := fmt.Sprintf("g%d", h.n)
+		got = h.get(t, "/good", goodID)
+		status, body, err := statusAndBody(got)
+		if err != nil || status != 200 || body != goodID {
+			t.Fatalf("/good after /fuzz: status %d, body %q (%v), want 200 %q\nmember sent %q for /fuzz\nclient got %q",
+				status, body, err, goodID, in[1:], got)
+		}
+	})
+}
+
+// responseFuzz is sluice on an in-memory listener in front of a scripted
+// member.
+type responseFuzz struct {
+	ln       *trackingListener
+	accepted chan *trackedConn
+	member   *scriptedMember
+	n        int
+}
+
+func startResponseFuzz(tb testing.TB) *responseFuzz {
+	tb.Helper()
+	m := newScriptedMember(tb)
+	// retry=0 keeps the member usable whatever the last answer did to it:
+	// /good tests the connections, not the error state.
+	src := fmt.Sprintf("Listen 127.0.0.1:0\nProxyPass / http://%s/ timeout=150ms retry=0\n", m.addr)
+	cfg, err := config.ParseApache("fuzz.conf", []byte(src), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t := &cfg.Timeouts
+	t.ClientHeader = config.Duration(fuzzClientTimeout)
+	t.ClientIdle = config.Duration(fuzzClientTimeout / 2)
+	t.ClientWrite = config.Duration(time.Second)
+	s, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := &responseFuzz{member: m, accepted: make(chan *trackedConn, 1)}
+	h.ln = &trackingListener{InmemoryListener: fasthttputil.NewInmemoryListener(), accepted: h.accepted}
+	go func() { _ = s.Serve(h.ln) }()
+	tb.Cleanup(func() { _ = h.ln.Close() })
+	return h
+}
+
+// get sends one GET with Connection: close on a fresh client connection
+// and returns everything sluice wrote before closing it.
+func (h *responseFuzz) get(t *testing.T, path, id string) []byte {
+	t.Helper()
+	c, err := h.ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-h.accepted:
+	case <-time.After(connWait):
+		t.Fatal("sluice did not accept the connection")
+	}
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\nX-Id: %s\r\nConnection: close\r\n\r\n", path, id); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(connWait))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("%s: sluice did not end the response within %v: %v (got %q)", path, connWait, err, got)
+	}
+	return got
+}
+
+// oneResponse checks that b holds interim (1xx) responses, then one final
+// response framed without ambiguity, and nothing after it. A body cut short
+// by the end of b is allowed: sluice closes the connection to say so. So is
+// nothing at all: when the member's body fails before fasthttp flushed the
+// head, the closed connection is all the client gets (docs/security.md,
+// BKE-04).
+func oneResponse(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	br := bufio.NewReader(bytes.NewReader(b))
+	for {
+		status, fields, err := responseHead(br)
+		if err != nil {
+			return err
+		}
+		if status == 101 {
+			return errors.New("101 to a request that asked for no upgrade")
+		}
+		if status < 200 {
+			continue
+		}
+		if err := responseBody(br, status, fields); err != nil {
+			return err
+		}
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			return fmt.Errorf("%d bytes after the response: %q", len(rest), rest)
+		}
+		return nil
+	}
+}
+
+// statusAndBody parses b as one final response and returns its body.
+func statusAndBody(b []byte) (int, string, error) {
+	br := bufio.NewReader(bytes.NewReader(b))
+	status, fields, err := responseHead(br)
+	if err != nil {
+		return 0, "", err
+	}
+	cl := fields["content-length"]
+	if len(cl) != 1 {
+		return status, "", fmt.Errorf("Content-Length %q", cl)
+	}
+	n, err := strconv.Atoi(cl[0])
+	if err != nil {
+		return status, "", err
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return status, string(body), err
+	}
+	return status, string(body), nil
+}
+
+// responseHead reads a status line and field lines strictly, and returns
+// the status and the field values by lower-case name.
+func responseHead(br *bufio.Reader) (int, map[string][]string, error) {
+	line, err := strictLine(br)
+	if err != nil {
+		return 0, nil, fmt.Errorf("status line: %w", err)
+	}
+	rest, ok := strings.CutPrefix(line, "HTTP/1.1 ")
+	if !ok || len(rest) < 3 || len(rest) > 3 && rest[3] != ' ' {
+		return 0, nil, fmt.Errorf("status line %q", line)
+	}
+	status, err := strconv.Atoi(rest[:3])
+	if err != nil || status < 100 {
+		return 0, nil, fmt.Errorf("status line %q", line)
+	}
+	fields := make(map[string][]string)
+	for {
+		l, err := strictLine(br)
+		if err != nil {
+			return 0, nil, fmt.Errorf("field line: %w", err)
+		}
+		if l == "" {
+			return status, fields, nil
+		}
+		name, value, ok := strings.Cut(l, ":")
+		if !ok || !isTokenString(name) {
+			return 0, nil, fmt.Errorf("field line %q", l)
+		}
+		name = strings.ToLower(name)
+		fields[name] = append(fields[name], strings.Trim(value, " \t"))
+	}
+}
+
+// responseBody reads the body that the head's framing promises.
+func responseBody(br *bufio.Reader, status int, fields map[string][]string) error {
+	cl, te := fields["content-length"], fields["transfer-encoding"]
+	switch {
+	case len(cl) > 0 && len(te) > 0:
+		return fmt.Errorf("both Content-Length %q and Transfer-Encoding %q", cl, te)
+	case status == 204 || status == 304:
+		if len(te) > 0 {
+			return fmt.Errorf("%d with Transfer-Encoding %q", status, te)
+		}
+		return nil
+	case len(te) > 1 || len(te) == 1 && !strings.EqualFold(te[0], "chunked"):
+		return fmt.Errorf("transfer coding %q", te)
+	case len(te) == 1:
+		return cutShort(chunkedBody(br))
+	case len(cl) > 1:
+		return fmt.Errorf("Content-Length %q", cl)
+	case len(cl) == 1:
+		n, err := strconv.ParseUint(cl[0], 10, 63)
+		if err != nil || strings.TrimLeft(cl[0], "0123456789") != "" {
+			return fmt.Errorf("Content-Length %q", cl[0])
+		}
+		_, err = io.CopyN(io.Discard, br, int64(n))
+		return cutShort(err)
+	}
+	_, err := io.Copy(io.Discard, br) // delimited by the close
+	return err
+}
+
+// chunkedBody reads a chunked body: hex sizes with optional extensions,
+// CRLF after each chunk, then trailer fields with token names.
+func chunkedBody(br *bufio.Reader) error {
+	for {
+		l, err := strictLine(br)
+		if err != nil {
+			return err
+		}
+		size, _, _ := strings.Cut(l, ";")
+		n, err := strconv.ParseUint(size, 16, 63)
+		if err != nil || size == "" || strings.TrimLeft(size, "0123456789abcdefABCDEF") != "" {
+			return fmt.Errorf("chunk size line %q", l)
+		}
+		if n == 0 {
+			for {
+				l, err := strictLine(br)
+				if err != nil || l == "" {
+					return err
+				}
+				if name, _, ok := strings.Cut(l, ":"); !ok || !isTokenString(name) {
+					return fmt.Errorf("trailer line %q", l)
+				}
+			}
+		}
+		if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+			return err
+		}
+		var crlf [2]byte
+		if _, err := io.ReadFull(br, crlf[:]); err != nil {
+			return err
+		}
+		if crlf != [2]byte{'\r', '\n'} {
+			return fmt.Errorf("chunk data not followed by CRLF: %q", crlf)
+		}
+	}
+}
+
+// cutShort accepts a body that ends early: the client learns of it from
+// the closed connection.
+func cutShort(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil
+	}
+	return err
+}
+
+// scriptedMember answers GET /fuzz with the scripted bytes, and any other
+// request with 200 and the request's X-Id as the body.
+type scriptedMember struct {
+	addr string
+
+	mu    sync.Mutex
+	bytes []byte
+	close bool
+}
+
+func newScriptedMember(tb testing.TB) *scriptedMember {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := &scriptedMember{addr: ln.Addr().String()}
+	var (
+		wg    sync.WaitGroup
+		cmu   sync.Mutex
+		conns = make(map[net.Conn]struct{})
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cmu.Lock()
+			conns[c] = struct{}{}
+			cmu.Unlock()
+			wg.Go(func() {
+				m.serve(c)
+				c.Close()
+				cmu.Lock()
+				delete(conns, c)
+				cmu.Unlock()
+			})
+		}
+	})
+	tb.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
+	return m
+}
+
+func (m *scriptedMember) script(b []byte, closeAfter bool) {
+	m.mu.Lock()
+	m.bytes, m.close = bytes.Clone(b), closeAfter
+	m.mu.Unlock()
+}
+
+func (m *scriptedMember) serve(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		path, id, err := requestHead(br)
+		if err != nil {
+			return
+		}
+		if err := c.SetReadDeadline(time.Time{}); err != nil {
+			return
+		}
+		if path != "/fuzz" {
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(id), id); err != nil {
+				return
+			}
+			continue
+		}
+		m.mu.Lock()
+		b, closeAfter := m.bytes, m.close
+		m.mu.Unlock()
+		if len(b) > 0 {
+			if _, err := c.Write(b); err != nil {
+				return
+			}
+		}
+		if closeAfter {
+			return
+		}
+		// Kept, but only briefly without a next request: an answer whose
+		// body never completes then ends on the close, not on sluice's
+		// member timeout, and a quick next request still reuses it.
+		if err := c.SetReadDeadline(time.Now().Add(keptFor)); err != nil {
+			return
+		}
+	}
+}
+
+// keptFor is how long the member keeps a connection after a scripted
+// answer with no next request.
+const keptFor = 20 * time.Millisecond
+
+// requestHead reads a request head sluice forwarded (GET, no body) and
+// returns its path and X-Id.
+func requestHead(br *bufio.Reader) (path, id string, err error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", "", err
+	}
+	if f := strings.Fields(line); len(f) == 3 {
+		path = f[1]
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if l == "" {
+			return path, id, nil
+		}
+		if name, value, ok := strings.Cut(l, ":"); ok && strings.EqualFold(name, "X-Id") {
+			id = strings.TrimSpace(value)
+		}
+	}
+}
