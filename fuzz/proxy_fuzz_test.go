@@ -77,9 +77,8 @@ func FuzzProxyRequest(f *testing.F) {
 // fuzzProxy is sluice on an in-memory listener in front of a recording
 // backend.
 type fuzzProxy struct {
-	ln       *trackingListener
-	backend  *recBackend
-	accepted chan *trackedConn
+	ln      *trackingListener
+	backend *recBackend
 }
 
 // Bounds of one input: sluice's client timeouts are small, so it ends every
@@ -92,7 +91,14 @@ const (
 func startFuzzProxy(tb testing.TB) *fuzzProxy {
 	tb.Helper()
 	b := newRecBackend(tb)
-	src := fmt.Sprintf("Listen 127.0.0.1:0\nProxyTimeout 1\nProxyPass / http://%s/\n", b.addr)
+	ln := serveFuzz(tb, fmt.Sprintf("Listen 127.0.0.1:0\nProxyTimeout 1\nProxyPass / http://%s/\n", b.addr))
+	return &fuzzProxy{ln: ln, backend: b}
+}
+
+// serveFuzz serves the Apache config src on an in-memory listener, with
+// client timeouts small enough that sluice ends every connection soon.
+func serveFuzz(tb testing.TB, src string) *trackingListener {
+	tb.Helper()
 	cfg, err := config.ParseApache("fuzz.conf", []byte(src), nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -106,28 +112,18 @@ func startFuzzProxy(tb testing.TB) *fuzzProxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := &fuzzProxy{backend: b, accepted: make(chan *trackedConn, 1)}
-	h.ln = &trackingListener{InmemoryListener: fasthttputil.NewInmemoryListener(), accepted: h.accepted}
-	go func() { _ = s.Serve(h.ln) }()
-	tb.Cleanup(func() { _ = h.ln.Close() })
-	return h
+	ln := &trackingListener{InmemoryListener: fasthttputil.NewInmemoryListener(), accepted: make(chan *trackedConn, 1)}
+	go func() { _ = s.Serve(ln) }()
+	tb.Cleanup(func() { _ = ln.Close() })
+	return ln
 }
 
 // exchange sends raw on a fresh connection, reads whatever comes back until
 // sluice closes it, and checks what the backend received meanwhile.
 func (h *fuzzProxy) exchange(t *testing.T, raw []byte) {
 	h.backend.reset()
-	c, err := h.ln.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sc := h.ln.dial(t)
 	defer c.Close()
-	var sc *trackedConn
-	select {
-	case sc = <-h.accepted:
-	case <-time.After(connWait):
-		t.Fatal("sluice did not accept the connection")
-	}
 	go func() {
 		// fasthttputil's in-memory pipe delivers a zero-length write as a
 		// Read of 0 bytes and no error, which no TCP socket does and which
@@ -161,6 +157,23 @@ func requestLines(raw []byte) int { return len(requestLine.FindAll(raw, -1)) }
 type trackingListener struct {
 	*fasthttputil.InmemoryListener
 	accepted chan *trackedConn
+}
+
+// dial opens a client connection and returns it with sluice's side of it.
+func (l *trackingListener) dial(t *testing.T) (net.Conn, *trackedConn) {
+	t.Helper()
+	c, err := l.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case sc := <-l.accepted:
+		return c, sc
+	case <-time.After(connWait):
+		c.Close()
+		t.Fatal("sluice did not accept the connection")
+		return nil, nil
+	}
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {

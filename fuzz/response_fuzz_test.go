@@ -6,18 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp/fasthttputil"
-
-	"github.com/sluiceproxy/sluice/config"
-	"github.com/sluiceproxy/sluice/server"
 )
 
 // FuzzMemberResponse has a member answer GET /fuzz with arbitrary bytes,
@@ -91,10 +85,9 @@ func FuzzMemberResponse(f *testing.F) {
 // responseFuzz is sluice on an in-memory listener in front of a scripted
 // member.
 type responseFuzz struct {
-	ln       *trackingListener
-	accepted chan *trackedConn
-	member   *scriptedMember
-	n        int
+	ln     *trackingListener
+	member *scriptedMember
+	n      int
 }
 
 func startResponseFuzz(tb testing.TB) *responseFuzz {
@@ -102,40 +95,16 @@ func startResponseFuzz(tb testing.TB) *responseFuzz {
 	m := newScriptedMember(tb)
 	// retry=0 keeps the member usable whatever the last answer did to it:
 	// /good tests the connections, not the error state.
-	src := fmt.Sprintf("Listen 127.0.0.1:0\nProxyPass / http://%s/ timeout=150ms retry=0\n", m.addr)
-	cfg, err := config.ParseApache("fuzz.conf", []byte(src), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	t := &cfg.Timeouts
-	t.ClientHeader = config.Duration(fuzzClientTimeout)
-	t.ClientIdle = config.Duration(fuzzClientTimeout / 2)
-	t.ClientWrite = config.Duration(time.Second)
-	s, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h := &responseFuzz{member: m, accepted: make(chan *trackedConn, 1)}
-	h.ln = &trackingListener{InmemoryListener: fasthttputil.NewInmemoryListener(), accepted: h.accepted}
-	go func() { _ = s.Serve(h.ln) }()
-	tb.Cleanup(func() { _ = h.ln.Close() })
-	return h
+	ln := serveFuzz(tb, fmt.Sprintf("Listen 127.0.0.1:0\nProxyPass / http://%s/ timeout=150ms retry=0\n", m.addr))
+	return &responseFuzz{ln: ln, member: m}
 }
 
 // get sends one GET with Connection: close on a fresh client connection
 // and returns everything sluice wrote before closing it.
 func (h *responseFuzz) get(t *testing.T, path, id string) []byte {
 	t.Helper()
-	c, err := h.ln.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := h.ln.dial(t)
 	defer c.Close()
-	select {
-	case <-h.accepted:
-	case <-time.After(connWait):
-		t.Fatal("sluice did not accept the connection")
-	}
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\nX-Id: %s\r\nConnection: close\r\n\r\n", path, id); err != nil {
 		t.Fatal(err)
 	}
