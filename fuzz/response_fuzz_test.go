@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// FuzzMemberResponse has a member answer GET /fuzz with arbitrary bytes,
-// then sends GET /good with a fresh id through the same balancer, whose
+// FuzzMemberResponse has a member answer GET or HEAD /fuzz with arbitrary
+// bytes, then sends GET /good with a fresh id through the same balancer, whose
 // member connections the first answer may have left dirty. Whatever the
 // member sent, the client must get exactly one HTTP/1.1 response to
 // /fuzz, with nothing after it (a response cut short by a closed
@@ -23,9 +23,10 @@ import (
 // the body: bytes of one answer must never reach another request, and a
 // pooled connection the member closed must not fail it.
 //
-// The first input byte picks what the member does after its answer: odd,
-// it closes the connection; even, it keeps serving requests on it (for
-// keptFor without one).
+// The first input byte's bit 0 picks what the member does after its
+// answer: set, it closes the connection; clear, it keeps serving requests
+// on it (for keptFor without one). Bit 1 makes /fuzz a HEAD, whose answer
+// must reach the client without a body whatever its framing says.
 func FuzzMemberResponse(f *testing.F) {
 	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	for _, seed := range []string{
@@ -57,8 +58,9 @@ func FuzzMemberResponse(f *testing.F) {
 		"HTTP/1.1 200",
 		"",
 	} {
-		f.Add(append([]byte{0}, seed...))
-		f.Add(append([]byte{1}, seed...))
+		for mode := range byte(4) {
+			f.Add(append([]byte{mode}, seed...))
+		}
 	}
 	h := startResponseFuzz(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -66,18 +68,22 @@ func FuzzMemberResponse(f *testing.F) {
 			return
 		}
 		h.member.script(in[1:], in[0]&1 == 1)
+		method := "GET"
+		if in[0]&2 != 0 {
+			method = "HEAD"
+		}
 		h.n++
 		fuzzID := fmt.Sprintf("f%d", h.n)
-		got := h.get(t, "/fuzz", fuzzID)
-		if err := oneResponse(got); err != nil {
-			t.Fatalf("/fuzz: %v\nmember sent %q\nclient got %q", err, in[1:], got)
+		got := h.get(t, method, "/fuzz", fuzzID)
+		if err := oneResponse(got, method == "HEAD"); err != nil {
+			t.Fatalf("%s /fuzz: %v\nmember sent %q\nclient got %q", method, err, in[1:], got)
 		}
 		goodID := fmt.Sprintf("g%d", h.n)
-		got = h.get(t, "/good", goodID)
+		got = h.get(t, "GET", "/good", goodID)
 		status, body, err := statusAndBody(got)
 		if err != nil || status != 200 || body != goodID {
-			t.Fatalf("/good after /fuzz: status %d, body %q (%v), want 200 %q\nmember sent %q for /fuzz\nclient got %q",
-				status, body, err, goodID, in[1:], got)
+			t.Fatalf("/good after %s /fuzz: status %d, body %q (%v), want 200 %q\nmember sent %q for /fuzz\nclient got %q",
+				method, status, body, err, goodID, in[1:], got)
 		}
 	})
 }
@@ -99,13 +105,13 @@ func startResponseFuzz(tb testing.TB) *responseFuzz {
 	return &responseFuzz{ln: ln, member: m}
 }
 
-// get sends one GET with Connection: close on a fresh client connection
-// and returns everything sluice wrote before closing it.
-func (h *responseFuzz) get(t *testing.T, path, id string) []byte {
+// get sends one request with Connection: close on a fresh client
+// connection and returns everything sluice wrote before closing it.
+func (h *responseFuzz) get(t *testing.T, method, path, id string) []byte {
 	t.Helper()
 	c, _ := h.ln.dial(t)
 	defer c.Close()
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\nX-Id: %s\r\nConnection: close\r\n\r\n", path, id); err != nil {
+	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: a\r\nX-Id: %s\r\nConnection: close\r\n\r\n", method, path, id); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(connWait))
@@ -121,31 +127,30 @@ func (h *responseFuzz) get(t *testing.T, path, id string) []byte {
 // by the end of b is allowed: sluice closes the connection to say so. So is
 // nothing at all: when the member's body fails before fasthttp flushed the
 // head, the closed connection is all the client gets (docs/security.md,
-// BKE-04).
-func oneResponse(b []byte) error {
+// BKE-04). The answer to a HEAD (head set) has no body.
+func oneResponse(b []byte, head bool) error {
 	if len(b) == 0 {
 		return nil
 	}
 	br := bufio.NewReader(bytes.NewReader(b))
-	for {
-		status, fields, err := responseHead(br)
-		if err != nil {
-			return err
-		}
-		if status == 101 {
-			return errors.New("101 to a request that asked for no upgrade")
-		}
-		if status < 200 {
-			continue
-		}
+	status, fields, err := responseHead(br)
+	for err == nil && status < 200 && status != 101 {
+		status, fields, err = responseHead(br)
+	}
+	switch {
+	case err != nil:
+		return err
+	case status == 101:
+		return errors.New("101 to a request that asked for no upgrade")
+	case !head:
 		if err := responseBody(br, status, fields); err != nil {
 			return err
 		}
-		if rest, _ := io.ReadAll(br); len(rest) > 0 {
-			return fmt.Errorf("%d bytes after the response: %q", len(rest), rest)
-		}
-		return nil
 	}
+	if rest, _ := io.ReadAll(br); len(rest) > 0 {
+		return fmt.Errorf("%d bytes after the response: %q", len(rest), rest)
+	}
+	return nil
 }
 
 // statusAndBody parses b as one final response and returns its body.
