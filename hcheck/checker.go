@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -233,7 +234,7 @@ func (c *Checker) start(ctx context.Context, e *entry) {
 func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 	defer c.wg.Done()
 	start := c.now()
-	out, cn := c.probe(ctx, p, cn)
+	out, cn, crashed := c.safeProbe(ctx, e.id, p, cn)
 	end := c.now()
 
 	c.mu.Lock()
@@ -248,7 +249,7 @@ func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 		}
 	default:
 		e.conn = cn
-		if e.plan == p {
+		if e.plan == p && !crashed {
 			pr = c.apply(e, out, start, end.Sub(start))
 			recorded = true
 		}
@@ -268,6 +269,26 @@ func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 		c.observe(e.id, pr)
 	}
 	c.signal()
+}
+
+// safeProbe runs c.probe and contains a panic in it, which is a sluice
+// bug (in reading the answer or in an hcexpr, say): it is logged with its
+// stack, and crashed tells check to record no result, so that the member
+// keeps its state and is checked again an interval later. One check must
+// not end the process that carries the traffic, nor take a member out.
+func (c *Checker) safeProbe(ctx context.Context, id string, p *plan, cn *conn) (out outcome, keep *conn, crashed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if cn != nil {
+				cn.Close()
+			}
+			c.log.Error("health check failed inside sluice (a sluice bug, please report it)",
+				"member", id, "panic", r, "stack", string(debug.Stack()))
+			out, keep, crashed = outcome{}, nil, true
+		}
+	}()
+	out, keep = c.probe(ctx, p, cn)
+	return out, keep, false
 }
 
 func (c *Checker) signal() {

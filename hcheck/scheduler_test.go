@@ -1,6 +1,7 @@
 package hcheck
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"testing/synctest"
@@ -377,4 +378,38 @@ func TestDefaultJitter(t *testing.T) {
 	if len(seen) != 2 {
 		t.Fatalf("jitter is not spread: %v", seen)
 	}
+}
+
+// A panic inside one check (a sluice bug) is logged, records no result
+// and leaves the member as it was; checking goes on an interval later.
+func TestPanicInACheckIsContained(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.script[addr] = []bool{false, false}
+		var rec records
+		c := newTestChecker(f, Options{Log: slog.New(&rec)})
+		calls := 0
+		c.probe = func(ctx context.Context, p *plan, cn *conn) (outcome, *conn) {
+			if calls++; calls == 2 {
+				panic("probe bug")
+			}
+			return f.probe(ctx, p, cn)
+		}
+		m := member(t, pool.NewRegistry(), "http://"+addr, hc("GET", time.Second, 1, 2))
+		c.Update([]*pool.Member{m}, nil, 0)
+		stop := start(c)
+		defer stop()
+
+		step(2*time.Second + time.Millisecond) // a failure, then the panic
+		if n := rec.count("health check failed inside sluice (a sluice bug, please report it)"); n != 1 {
+			t.Fatalf("logged the panic %d times, want once (%q)", n, rec.msgs)
+		}
+		if h, _ := c.Health(m.ID); h.Checks != 1 || flags(m).Has(pool.FlagHCFail) {
+			t.Fatalf("after the panic: %d checks recorded, C=%v; want 1 and the member kept in", h.Checks, flags(m).Has(pool.FlagHCFail))
+		}
+		step(time.Second) // the second failure in a row, an interval later
+		if h, _ := c.Health(m.ID); h.Checks != 2 || !flags(m).Has(pool.FlagHCFail) {
+			t.Fatalf("after the next check: %d checks recorded, C=%v; want 2 and C set", h.Checks, flags(m).Has(pool.FlagHCFail))
+		}
+	})
 }
