@@ -49,6 +49,7 @@ func FuzzMemberResponse(f *testing.F) {
 		"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: h\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
 		"HTTP/1.1 200 OK\r\nX-A\x00: b\r\nContent-Length: 2\r\n\r\nok",
@@ -148,13 +149,34 @@ func oneResponse(b []byte, head bool) error {
 		return err
 	case status == 101:
 		return errors.New("101 to a request that asked for no upgrade")
-	case !head:
+	}
+	if err := noHopByHop(fields); err != nil {
+		return err
+	}
+	if !head {
 		if err := responseBody(br, status, fields); err != nil {
 			return err
 		}
 	}
 	if rest, _ := io.ReadAll(br); len(rest) > 0 {
 		return fmt.Errorf("%d bytes after the response: %q", len(rest), rest)
+	}
+	return nil
+}
+
+// noHopByHop checks a response's fields for the member's hop-by-hop ones
+// (RFC 9110 §7.6.1): sluice must drop them, and say only close or
+// keep-alive in its own Connection.
+func noHopByHop(fields map[string][]string) error {
+	for _, name := range []string{"keep-alive", "proxy-connection", "te", "upgrade"} {
+		if v, ok := fields[name]; ok {
+			return fmt.Errorf("hop-by-hop field %s: %q", name, v)
+		}
+	}
+	for _, v := range fields["connection"] {
+		if !strings.EqualFold(v, "close") && !strings.EqualFold(v, "keep-alive") {
+			return fmt.Errorf("Connection: %q", v)
+		}
 	}
 	return nil
 }
