@@ -20,6 +20,9 @@ type backend struct {
 	delay   time.Duration // before each answer: a slow health endpoint
 	// closeAfter closes the connection after each answer without saying so.
 	closeAfter bool
+	// keptFor, when set, closes a connection that brings no next request
+	// within it.
+	keptFor time.Duration
 
 	mu        sync.Mutex
 	heads     []string
@@ -29,7 +32,7 @@ type backend struct {
 	maxActive int
 }
 
-func newBackend(t *testing.T, respond func(n int, head string) string) *backend {
+func newBackend(t testing.TB, respond func(n int, head string) string) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,6 +98,11 @@ func (b *backend) serve(c net.Conn) {
 		first, _, _ := strings.Cut(h, "\r\n")
 		if err != nil || b.closeAfter || strings.HasSuffix(first, "HTTP/1.0") || strings.Contains(resp, "Connection: close") {
 			return
+		}
+		if b.keptFor > 0 {
+			if err := c.SetReadDeadline(time.Now().Add(b.keptFor)); err != nil {
+				return
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ func hc(method string, interval time.Duration, passes, fails int) config.WorkerP
 	return config.WorkerParams{HCMethod: method, HCInterval: config.Duration(interval), HCPasses: passes, HCFails: fails}
 }
 
-func member(t *testing.T, reg *pool.Registry, url string, p config.WorkerParams) *pool.Member {
+func member(t testing.TB, reg *pool.Registry, url string, p config.WorkerParams) *pool.Member {
 	t.Helper()
 	m, err := pool.NewMember(reg, "b", url, p, false)
 	if err != nil {
