@@ -363,6 +363,15 @@ func readStrictRequest(br *bufio.Reader) error {
 			tes = append(tes, value)
 		}
 	}
+	return framedBody(br, cls, tes, false)
+}
+
+// framedBody reads the body that a message's Content-Length (cls) and
+// Transfer-Encoding (tes) values frame, and refuses any framing a lenient
+// parser could read two ways. With neither, the body runs to the close
+// when untilClose is set (a response), else there is none (a request).
+// io.ErrUnexpectedEOF means the bytes ended inside the body.
+func framedBody(br *bufio.Reader, cls, tes []string, untilClose bool) error {
 	switch {
 	case len(cls) > 0 && len(tes) > 0:
 		return fmt.Errorf("both Content-Length %q and Transfer-Encoding %q", cls, tes)
@@ -379,6 +388,9 @@ func readStrictRequest(br *bufio.Reader) error {
 		}
 		_, err = io.CopyN(io.Discard, br, int64(n))
 		return unexpected(err)
+	case untilClose:
+		_, err := io.Copy(io.Discard, br)
+		return err
 	}
 	return nil
 }

@@ -236,70 +236,19 @@ func responseHead(br *bufio.Reader) (int, map[string][]string, error) {
 	}
 }
 
-// responseBody reads the body that the head's framing promises.
+// responseBody reads the body that the head's framing promises. sluice
+// relays a chunked body chunk by chunk and drops trailers (docs/
+// compatibility.md), so the client's chunks are read as strictly as a
+// forwarded request's.
 func responseBody(br *bufio.Reader, status int, fields map[string][]string) error {
-	cl, te := fields["content-length"], fields["transfer-encoding"]
-	switch {
-	case len(cl) > 0 && len(te) > 0:
-		return fmt.Errorf("both Content-Length %q and Transfer-Encoding %q", cl, te)
-	case status == 204 || status == 304:
+	te := fields["transfer-encoding"]
+	if status == 204 || status == 304 {
 		if len(te) > 0 {
 			return fmt.Errorf("%d with Transfer-Encoding %q", status, te)
 		}
 		return nil
-	case len(te) > 1 || len(te) == 1 && !strings.EqualFold(te[0], "chunked"):
-		return fmt.Errorf("transfer coding %q", te)
-	case len(te) == 1:
-		return cutShort(chunkedBody(br))
-	case len(cl) > 1:
-		return fmt.Errorf("Content-Length %q", cl)
-	case len(cl) == 1:
-		n, err := strconv.ParseUint(cl[0], 10, 63)
-		if err != nil || strings.TrimLeft(cl[0], "0123456789") != "" {
-			return fmt.Errorf("Content-Length %q", cl[0])
-		}
-		_, err = io.CopyN(io.Discard, br, int64(n))
-		return cutShort(err)
 	}
-	_, err := io.Copy(io.Discard, br) // delimited by the close
-	return err
-}
-
-// chunkedBody reads a chunked body: hex sizes with optional extensions,
-// CRLF after each chunk, then trailer fields with token names.
-func chunkedBody(br *bufio.Reader) error {
-	for {
-		l, err := strictLine(br)
-		if err != nil {
-			return err
-		}
-		size, _, _ := strings.Cut(l, ";")
-		n, err := strconv.ParseUint(size, 16, 63)
-		if err != nil || size == "" || strings.TrimLeft(size, "0123456789abcdefABCDEF") != "" {
-			return fmt.Errorf("chunk size line %q", l)
-		}
-		if n == 0 {
-			for {
-				l, err := strictLine(br)
-				if err != nil || l == "" {
-					return err
-				}
-				if name, _, ok := strings.Cut(l, ":"); !ok || !isTokenString(name) {
-					return fmt.Errorf("trailer line %q", l)
-				}
-			}
-		}
-		if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
-			return err
-		}
-		var crlf [2]byte
-		if _, err := io.ReadFull(br, crlf[:]); err != nil {
-			return err
-		}
-		if crlf != [2]byte{'\r', '\n'} {
-			return fmt.Errorf("chunk data not followed by CRLF: %q", crlf)
-		}
-	}
+	return cutShort(framedBody(br, fields["content-length"], te, true))
 }
 
 // cutShort accepts a body that ends early: the client learns of it from
