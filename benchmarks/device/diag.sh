@@ -30,7 +30,7 @@ kids() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v pp="$1" '$4==pp {s+=$14+$15}
 csw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s+=$2} END {print s+0}'; }
 load() { taskset -c 12-15 "$B/run" wrk -t4 -c"$1" -d5s --latency "http://127.0.0.1:$2/small" 2>&1; }
 
-# go LABEL CORES GOMAXPROCS CONNS PORT CMD...: one run of a Go proxy.
+# go_run LABEL CORES GOMAXPROCS CONNS PORT CMD...: one run of a Go proxy.
 go_run() {
   local label=$1 cores=$2 gmp=$3 c=$4 port=$5; shift 5
   GOMAXPROCS=$gmp taskset -c "$cores" "$@" >"$work/p.log" 2>&1 & local p=$!; sleep 1
