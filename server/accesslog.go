@@ -116,11 +116,11 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int, 
 	b = append(b, " - - ["...)
 	b = now.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
 	b = append(b, "] \""...)
-	b = appendEscaped(b, ctx.Method())
+	b = appendLogItem(b, ctx.Method())
 	b = append(b, ' ')
-	b = appendEscaped(b, ctx.RequestURI())
+	b = appendLogItem(b, ctx.RequestURI())
 	b = append(b, ' ')
-	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = appendLogItem(b, ctx.Request.Header.Protocol())
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
@@ -131,9 +131,9 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int, 
 	}
 	if combined {
 		b = append(b, " \""...)
-		b = appendEscaped(b, ctx.Referer())
+		b = appendLogItem(b, ctx.Referer())
 		b = append(b, "\" \""...)
-		b = appendEscaped(b, ctx.UserAgent())
+		b = appendLogItem(b, ctx.UserAgent())
 		b = append(b, '"')
 	}
 	return append(b, '\n')
@@ -145,11 +145,11 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `","remote":"`...)
 	b = appendIP(b, ctx.RemoteIP())
 	b = append(b, `","method":"`...)
-	b = appendEscaped(b, ctx.Method())
+	b = appendJSONEscaped(b, ctx.Method())
 	b = append(b, `","uri":"`...)
-	b = appendEscaped(b, ctx.RequestURI())
+	b = appendJSONEscaped(b, ctx.RequestURI())
 	b = append(b, `","proto":"`...)
-	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = appendJSONEscaped(b, ctx.Request.Header.Protocol())
 	b = append(b, `","status":`...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, `,"bytes":`...)
@@ -157,23 +157,60 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
 	b = append(b, `,"referer":"`...)
-	b = appendEscaped(b, ctx.Referer())
+	b = appendJSONEscaped(b, ctx.Referer())
 	b = append(b, `","user_agent":"`...)
-	b = appendEscaped(b, ctx.UserAgent())
+	b = appendJSONEscaped(b, ctx.UserAgent())
 	return append(b, "\"}\n"...)
 }
 
-// appendEscaped writes s with '"', '\\' and control or non-ASCII bytes
-// escaped as \u00HH, so a client cannot forge log lines; the result is valid
-// inside both a CLF quoted field and a JSON string.
-func appendEscaped(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
+// logHex spells bytes in both escapes, lower-case as Apache does.
+const logHex = "0123456789abcdef"
+
+// appendLogItem writes s as Apache's mod_log_config escapes a logged item
+// (ap_escape_logitem), so that tools reading Apache's logs read sluice's
+// and a client cannot forge a line: '"' and '\\' get a backslash, \b \n
+// \r \t \v their C notation, other control bytes and bytes from 0x7f up
+// \xhh. An empty item is "-", as Apache logs a missing header.
+func appendLogItem(b, s []byte) []byte {
+	if len(s) == 0 {
+		return append(b, '-')
+	}
+	for _, c := range s {
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\v':
+			b = append(b, '\\', 'v')
+		default:
+			if c < 0x20 || c >= 0x7f {
+				b = append(b, '\\', 'x', logHex[c>>4], logHex[c&15])
+			} else {
+				b = append(b, c)
+			}
+		}
+	}
+	return b
+}
+
+// appendJSONEscaped writes s inside a JSON string: '"' and '\\' get a
+// backslash, and control bytes and bytes from 0x7f up are \u00hh, one per
+// byte, so that the line is valid JSON whatever the client sent and each
+// escape names the byte received.
+func appendJSONEscaped(b, s []byte) []byte {
 	for _, c := range s {
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c < 0x20 || c >= 0x7f:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			b = append(b, '\\', 'u', '0', '0', logHex[c>>4], logHex[c&15])
 		default:
 			b = append(b, c)
 		}
