@@ -11,13 +11,15 @@ import (
 type condOp uint8
 
 const (
-	opRegex   condOp = iota
-	opEqual          // =string
-	opLess           // <string
-	opGreater        // >string
-	opFile           // -f: a regular file
-	opDir            // -d: a directory
-	opSize           // -s: a regular file with content
+	opRegex     condOp = iota
+	opEqual            // =string
+	opLess             // <string
+	opGreater          // >string
+	opLessEq           // <=string
+	opGreaterEq        // >=string
+	opFile             // -f: a regular file
+	opDir              // -d: a directory
+	opSize             // -s: a regular file with content
 )
 
 // Cond is one compiled RewriteCond.
@@ -56,9 +58,13 @@ func CompileCond(test, pattern, flags string) (*Cond, error) {
 	switch {
 	case strings.HasPrefix(pattern, "="):
 		c.op, c.str = opEqual, unquoteEmpty(pattern[1:])
-	case strings.HasPrefix(pattern, "<") && !strings.HasPrefix(pattern, "<="):
+	case strings.HasPrefix(pattern, "<="):
+		c.op, c.str = opLessEq, pattern[2:]
+	case strings.HasPrefix(pattern, ">="):
+		c.op, c.str = opGreaterEq, pattern[2:]
+	case strings.HasPrefix(pattern, "<"):
 		c.op, c.str = opLess, pattern[1:]
-	case strings.HasPrefix(pattern, ">") && !strings.HasPrefix(pattern, ">="):
+	case strings.HasPrefix(pattern, ">"):
 		c.op, c.str = opGreater, pattern[1:]
 	case pattern == "-f" || pattern == "-F":
 		c.op = opFile
@@ -67,7 +73,7 @@ func CompileCond(test, pattern, flags string) (*Cond, error) {
 	case pattern == "-s":
 		c.op = opSize
 	case len(pattern) >= 2 && pattern[0] == '-' && isTestLetter(pattern[1:]):
-		return nil, fmt.Errorf("CondPattern %q is not supported (allowed: a regular expression, =, <, >, -f, -d, -s)", pattern)
+		return nil, fmt.Errorf("CondPattern %q is not supported (allowed: a regular expression, =, <, >, <=, >=, -f, -d, -s)", pattern)
 	default:
 		src := pattern
 		if c.nocase {
@@ -124,6 +130,10 @@ func (c *Cond) match(st *State, r *Request, rule *captures) bool {
 		ok = compare(v, c.str, c.nocase) < 0
 	case opGreater:
 		ok = compare(v, c.str, c.nocase) > 0
+	case opLessEq:
+		ok = compare(v, c.str, c.nocase) <= 0
+	case opGreaterEq:
+		ok = compare(v, c.str, c.nocase) >= 0
 	case opFile, opDir, opSize:
 		ok = statTest(c.op, string(v))
 	}

@@ -162,6 +162,30 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// The lexicographic CondPatterns compare bytes (NC: ignoring case), as
+// mod_rewrite's <, >, <= and >= do; before the ninth session <= and >=
+// were taken for regular expressions.
+func TestLexicographicConds(t *testing.T) {
+	for _, c := range []struct {
+		test, pattern, flags string
+		want                 bool
+	}{
+		{"b", "<c", "", true}, {"c", "<c", "", false}, {"d", "<c", "", false},
+		{"b", ">c", "", false}, {"c", ">c", "", false}, {"d", ">c", "", true},
+		{"b", "<=c", "", true}, {"c", "<=c", "", true}, {"d", "<=c", "", false},
+		{"b", ">=c", "", false}, {"c", ">=c", "", true}, {"d", ">=c", "", true},
+		{"2100", ">=2000", "", true}, {"0930", "<=0800", "", false},
+		{"B", "<c", "", true}, {"B", "<c", "NC", true}, {"b", "<C", "", false}, {"b", "<=B", "NC", true},
+		{"c", "!<=c", "", false}, {"d", "!>=c", "", false},
+	} {
+		r := compile(t, ".*", "-", "F", condSpec{"%{HTTP:X-V}", c.pattern, c.flags})
+		st := run([]*Rule{r}, request("/", "", "X-V", c.test))
+		if got := st.Action == Respond; got != c.want {
+			t.Errorf("%q against %s [%s]: %v, want %v", c.test, c.pattern, c.flags, got, c.want)
+		}
+	}
+}
+
 func TestFileTest(t *testing.T) {
 	dir := t.TempDir()
 	r := compile(t, ".*", "http://h%{REQUEST_URI}", "P", condSpec{"%{DOCUMENT_ROOT}/%{REQUEST_FILENAME}", "!-f", ""})
