@@ -162,6 +162,39 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// Every server variable reads its part of the request (%{HTTPS} and
+// %{REQUEST_SCHEME} both ways).
+func TestVariables(t *testing.T) {
+	r := request("/a b", "q=1", "Accept", "text/html", "Cookie", "c=1", "Forwarded", "for=192.0.2.1",
+		"Proxy-Connection", "keep-alive", "Referer", "http://r.example/", "User-Agent", "ua/1", "X-Any", "v")
+	r.Method = []byte("PUT")
+	r.ServerName, r.ServerPort, r.RemoteAddr, r.DocumentRoot = "www.example.com", "8080", "192.0.2.7", "/srv/www"
+	tls := *r
+	tls.HTTPS = true
+	for _, c := range []struct {
+		name string
+		req  *Request
+		want string
+	}{
+		{"REQUEST_URI", r, "/a b"}, {"REQUEST_FILENAME", r, "/a b"}, {"QUERY_STRING", r, "q=1"},
+		{"REQUEST_METHOD", r, "PUT"}, {"REQUEST_SCHEME", r, "http"}, {"REQUEST_SCHEME", &tls, "https"},
+		{"HTTPS", r, "off"}, {"HTTPS", &tls, "on"}, {"HTTP_HOST", r, "front.example.com"},
+		{"SERVER_NAME", r, "www.example.com"}, {"SERVER_PORT", r, "8080"}, {"REMOTE_ADDR", r, "192.0.2.7"},
+		{"DOCUMENT_ROOT", r, "/srv/www"}, {"HTTP_ACCEPT", r, "text/html"}, {"HTTP_COOKIE", r, "c=1"},
+		{"HTTP_FORWARDED", r, "for=192.0.2.1"}, {"HTTP_PROXY_CONNECTION", r, "keep-alive"},
+		{"HTTP_REFERER", r, "http://r.example/"}, {"HTTP_USER_AGENT", r, "ua/1"}, {"HTTP:X-Any", r, "v"},
+		{"http:x-any", r, "v"}, {"HTTP:X-None", r, ""}, {"request_method", r, "PUT"},
+	} {
+		rule := compile(t, ".*", "-", "F", condSpec{"%{" + c.name + "}", "=" + c.want, ""})
+		if c.want == "" {
+			rule = compile(t, ".*", "-", "F", condSpec{"%{" + c.name + "}", `=""`, ""})
+		}
+		if st := run([]*Rule{rule}, c.req); st.Action != Respond {
+			t.Errorf("%%{%s} is not %q", c.name, c.want)
+		}
+	}
+}
+
 // The lexicographic CondPatterns compare bytes (NC: ignoring case), as
 // mod_rewrite's <, >, <= and >= do; before the ninth session <= and >=
 // were taken for regular expressions.

@@ -68,9 +68,11 @@ var namedVars = map[string]variable{
 	"HTTP_USER_AGENT":       {kind: varHeader, header: "User-Agent"},
 }
 
-// parseVar resolves a variable name: one of namedVars or HTTP:Field.
+// parseVar resolves a variable name: one of namedVars or HTTP:Field, whose
+// prefix Apache reads in any case.
 func parseVar(name string) (variable, error) {
-	if f, ok := strings.CutPrefix(name, "HTTP:"); ok {
+	if len(name) >= 5 && strings.EqualFold(name[:5], "HTTP:") {
+		f := name[5:]
 		if f == "" {
 			return variable{}, fmt.Errorf("%%{%s} names no header field", name)
 		}
