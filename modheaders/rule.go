@@ -40,10 +40,6 @@ type Rule struct {
 	negate  bool
 }
 
-// Always reports whether the rule also applies to sluice's own error
-// responses (Header always …).
-func (r *Rule) Always() bool { return r.always }
-
 // Spec is one directive as written: Header [always] action name [value]
 // [env=[!]VAR].
 type Spec struct {
