@@ -37,7 +37,7 @@ func TestApply(t *testing.T) {
 		e.SetString(BalancerName, "balancer://c")
 	}
 	changed.SetString(BalancerRouteChanged, "1")
-	req := &modrewrite.Request{HTTPS: true, ServerPort: "443"}
+	req := &modrewrite.Request{HTTPS: true, ServerPort: []byte("443")}
 	cases := []struct {
 		name      string
 		spec      Spec

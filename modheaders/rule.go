@@ -8,8 +8,9 @@ package modheaders
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/modrewrite"
 )
@@ -29,11 +30,12 @@ var actionNames = map[string]Action{"set": Set, "add": Add, "append": Append, "u
 
 // Rule is one compiled Header or RequestHeader directive.
 type Rule struct {
-	action Action
-	name   string
-	value  format
-	expr   *modrewrite.Expr
-	always bool
+	action    Action
+	name      string
+	nameBytes []byte // name, for fasthttp's []byte setters
+	value     format
+	expr      *modrewrite.Expr
+	always    bool
 	// condVar is the env= condition; hasCond is false without one.
 	hasCond bool
 	condVar Var
@@ -69,7 +71,7 @@ func Compile(s Spec) (*Rule, error) {
 	if s.Request && s.Always {
 		return nil, errors.New("RequestHeader takes no always condition")
 	}
-	r := &Rule{action: a, name: s.Name, always: s.Always}
+	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), always: s.Always}
 	switch {
 	case a == Unset && s.Value != "":
 		return nil, fmt.Errorf("unset takes no value (got %q)", s.Value)
@@ -102,17 +104,38 @@ func Compile(s Spec) (*Rule, error) {
 }
 
 // Header is the field set a rule edits: *fasthttp.RequestHeader or
-// *fasthttp.ResponseHeader.
+// *fasthttp.ResponseHeader, no other.
 type Header interface {
-	All() iter.Seq2[[]byte, []byte]
 	AddBytesKV(key, value []byte)
-	Del(key string)
+	DelBytes(key []byte)
+}
+
+// eachNamed calls fn with each field of h named name, in any case. It
+// ranges over fasthttp's concrete types: through an interface the loop's
+// body would escape, an allocation for every rule applied to a request.
+func eachNamed(h Header, name string, fn func(k, v []byte)) {
+	switch hh := h.(type) {
+	case *fasthttp.RequestHeader:
+		for k, v := range hh.All() {
+			if strings.EqualFold(string(k), name) {
+				fn(k, v)
+			}
+		}
+	case *fasthttp.ResponseHeader:
+		for k, v := range hh.All() {
+			if strings.EqualFold(string(k), name) {
+				fn(k, v)
+			}
+		}
+	default:
+		panic(fmt.Sprintf("modheaders: %T is not a fasthttp header", h))
+	}
 }
 
 // Scratch is reusable memory for Apply.
 type Scratch struct {
 	val, old []byte
-	names    []string
+	names    [][]byte
 }
 
 // Apply runs the rule on h. errorPage marks a response sluice generated
@@ -136,43 +159,41 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 	}
 	switch r.action {
 	case Set:
-		del(h, r.name, sc)
-		h.AddBytesKV([]byte(r.name), sc.val)
+		r.del(h, sc)
+		h.AddBytesKV(r.nameBytes, sc.val)
 	case Add:
-		h.AddBytesKV([]byte(r.name), sc.val)
+		h.AddBytesKV(r.nameBytes, sc.val)
 	case Append:
 		sc.old = sc.old[:0]
-		for k, v := range h.All() {
-			if strings.EqualFold(string(k), r.name) {
-				if len(sc.old) > 0 {
-					sc.old = append(sc.old, ", "...)
-				}
-				sc.old = append(sc.old, v...)
+		eachNamed(h, r.name, func(_, v []byte) {
+			if len(sc.old) > 0 {
+				sc.old = append(sc.old, ", "...)
 			}
-		}
+			sc.old = append(sc.old, v...)
+		})
 		if len(sc.old) > 0 {
 			sc.old = append(append(sc.old, ", "...), sc.val...)
 			sc.val = append(sc.val[:0], sc.old...)
 		}
-		del(h, r.name, sc)
-		h.AddBytesKV([]byte(r.name), sc.val)
+		r.del(h, sc)
+		h.AddBytesKV(r.nameBytes, sc.val)
 	case Unset:
-		del(h, r.name, sc)
+		r.del(h, sc)
 	}
 }
 
-// del removes every field named name, whatever its case.
-func del(h Header, name string, sc *Scratch) {
+// del removes every field named r.name, whatever its case, and then the
+// name itself, for a field fasthttp keeps apart from the list it ranges
+// over. The names collected point into h's keys, which deleting does not
+// rewrite.
+func (r *Rule) del(h Header, sc *Scratch) {
 	sc.names = sc.names[:0]
-	for k := range h.All() {
-		if strings.EqualFold(string(k), name) {
-			sc.names = append(sc.names, string(k))
-		}
-	}
+	eachNamed(h, r.name, func(k, _ []byte) { sc.names = append(sc.names, k) })
 	for _, n := range sc.names {
-		h.Del(n)
+		h.DelBytes(n)
 	}
-	h.Del(name)
+	clear(sc.names) // hold no key of h past the request
+	h.DelBytes(r.nameBytes)
 }
 
 func tokenChar(c byte) bool {

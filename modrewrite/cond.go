@@ -31,6 +31,10 @@ type Cond struct {
 	negate bool
 	nocase bool
 	or     bool
+	// noGroups is set when nothing reads %N: the regex is only tested,
+	// sparing the allocation of its groups (regexp has no API to reuse
+	// them).
+	noGroups bool
 }
 
 // CompileCond compiles RewriteCond TestString CondPattern [flags].
@@ -113,6 +117,10 @@ func (c *Cond) match(st *State, r *Request, rule *captures) bool {
 	var ok bool
 	switch c.op {
 	case opRegex:
+		if c.noGroups {
+			ok = c.re.Match(v)
+			break
+		}
 		idx := c.re.FindSubmatchIndex(v)
 		ok = idx != nil
 		if ok && !c.negate {

@@ -168,7 +168,7 @@ func TestVariables(t *testing.T) {
 	r := request("/a b", "q=1", "Accept", "text/html", "Cookie", "c=1", "Forwarded", "for=192.0.2.1",
 		"Proxy-Connection", "keep-alive", "Referer", "http://r.example/", "User-Agent", "ua/1", "X-Any", "v")
 	r.Method = []byte("PUT")
-	r.ServerName, r.ServerPort, r.RemoteAddr, r.DocumentRoot = "www.example.com", "8080", "192.0.2.7", "/srv/www"
+	r.ServerName, r.ServerPort, r.RemoteAddr, r.DocumentRoot = "www.example.com", []byte("8080"), []byte("192.0.2.7"), "/srv/www"
 	tls := *r
 	tls.HTTPS = true
 	for _, c := range []struct {

@@ -20,7 +20,10 @@ type Rule struct {
 	negate  bool
 	subst   template
 	noSubst bool // "-"
-	flags   Flags
+	// noGroups is set when nothing reads $N: the pattern is only tested
+	// (see Cond.noGroups).
+	noGroups bool
+	flags    Flags
 	// balancer is the balancer name of a [P] rule to balancer://name;
 	// origin is the scheme://host[:port] of a [P] rule to a URL. Both are
 	// literal in the substitution, so a rule can never proxy to a host
@@ -70,6 +73,7 @@ func CompileRule(pattern, subst, flags string, conds []*Cond) (*Rule, error) {
 		if r.flags.Proxy {
 			return nil, errors.New(`[P] needs a substitution URL, not "-"`)
 		}
+		r.markGroups()
 		return r, nil
 	}
 	t, err := parseTemplate(subst)
@@ -82,7 +86,23 @@ func CompileRule(pattern, subst, flags string, conds []*Cond) (*Rule, error) {
 			return nil, err
 		}
 	}
+	r.markGroups()
 	return r, nil
+}
+
+// markGroups notes which regexes' groups nothing reads: $N in the
+// substitution or a condition's test string reads the rule's, %N there
+// the last matched condition's.
+func (r *Rule) markGroups() {
+	ruleRefs, condRefs := r.subst.refers(segRuleRef), r.subst.refers(segCondRef)
+	for _, c := range r.conds {
+		ruleRefs = ruleRefs || c.test.refers(segRuleRef)
+		condRefs = condRefs || c.test.refers(segCondRef)
+	}
+	r.noGroups = !ruleRefs
+	for _, c := range r.conds {
+		c.noGroups = !condRefs
+	}
 }
 
 // proxyTarget checks a [P] substitution: balancer://name/… or

@@ -92,8 +92,12 @@ func (rs *Rules) Apply(st *State, r *Request) {
 }
 
 func (rule *Rule) apply(st *State, r *Request) {
-	idx := rule.re.FindSubmatchIndex(st.Path)
-	if (idx != nil) == rule.negate {
+	var idx []int
+	if rule.noGroups {
+		if rule.re.Match(st.Path) == rule.negate {
+			return
+		}
+	} else if idx = rule.re.FindSubmatchIndex(st.Path); (idx != nil) == rule.negate {
 		return
 	}
 	var rc *captures

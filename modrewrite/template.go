@@ -76,6 +76,17 @@ func parseTemplate(s string) (template, error) {
 	return t, nil
 }
 
+// refers reports whether t has a back-reference of kind (segRuleRef: $N,
+// segCondRef: %N).
+func (t template) refers(kind segKind) bool {
+	for _, sg := range t {
+		if sg.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
 // literalPrefix is the template's leading literal text.
 func (t template) literalPrefix() string {
 	if len(t) > 0 && t[0].kind == segLit {

@@ -20,8 +20,8 @@ type Request struct {
 	Header  *fasthttp.RequestHeader
 
 	ServerName   string
-	ServerPort   string
-	RemoteAddr   string
+	ServerPort   []byte
+	RemoteAddr   []byte
 	DocumentRoot string
 }
 

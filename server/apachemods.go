@@ -222,20 +222,25 @@ type modsReq struct {
 	env modheaders.Env
 	sc  modheaders.Scratch
 	buf []byte
+	// port and addr hold req's SERVER_PORT and REMOTE_ADDR.
+	port, addr []byte
 }
 
 var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
 
-func fillRequest(r *modrewrite.Request, ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
-	*r = modrewrite.Request{
+// fill sets mr.req to ctx's request, in mr's own buffers: a request
+// through rules allocates nothing for them.
+func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
+	mr.port = mr.port[:0]
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		mr.port = strconv.AppendInt(mr.port, int64(a.Port), 10)
+	}
+	mr.addr = appendIP(mr.addr[:0], ctx.RemoteIP())
+	mr.req = modrewrite.Request{
 		Method: ctx.Method(), Path: ctx.Path(), RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
 		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
-		ServerName: vh.serverName, DocumentRoot: hm.docRoot,
+		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: hm.docRoot,
 	}
-	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
-		r.ServerPort = strconv.Itoa(a.Port)
-	}
-	r.RemoteAddr = ctx.RemoteIP().String()
 }
 
 // rewrite runs the RewriteRules before route matching. It returns the
@@ -254,7 +259,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	fillRequest(&mr.req, ctx, vh, hm)
+	mr.fill(ctx, vh, hm)
 	st := &mr.st
 	st.Reset(mr.req.Path, mr.req.Query)
 	for _, rs := range hm.rewrite {
@@ -316,7 +321,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	fillRequest(&mr.req, ctx, vh, hm)
+	mr.fill(ctx, vh, hm)
 	mr.env.Reset()
 	p := ctx.Path()
 	for i := range hm.requestH {
@@ -335,7 +340,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	fillRequest(&mr.req, ctx, vh, hm)
+	mr.fill(ctx, vh, hm)
 	balancerEnv(&mr.env, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
@@ -397,7 +402,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if len(hm.headers) > 0 {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
-		fillRequest(&mr.req, ctx, vh, hm)
+		mr.fill(ctx, vh, hm)
 		mr.env.Reset()
 		s.applyHeaders(ctx, hm, mr, true)
 	}
