@@ -177,3 +177,33 @@ ProxyPass /p http://BACKEND/
 		t.Fatalf("a request proxied by a rule reading $1 allocates %.1f times, want 1 (its groups)", n)
 	}
 }
+
+// TestProxyPassMatchAllocs: a ProxyPassMatch route allocates nothing when
+// its target reads no group, and once, for the groups, when it does ($1);
+// the expansion is built in the request's own buffer.
+func TestProxyPassMatchAllocs(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.Path()) })
+	for _, tc := range []struct {
+		conf, uri, path string
+		allocs          float64
+	}{
+		{"ProxyPassMatch \\.png$ http://BACKEND\n", "/z/pic.png", "/z/pic.png", 0},
+		{"ProxyPassMatch ^/m/(.*)$ http://BACKEND/img/$1\n", "/m/a%20b", "/img/a%20b", 1},
+	} {
+		_, c := startProxy(t, tc.conf, be)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://front.example.com" + tc.uri)
+		proxied := func() {
+			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				t.Fatalf("%s: %v %d", tc.uri, err, resp.StatusCode())
+			}
+		}
+		proxied()
+		if got := string(resp.Body()); got != strings.Replace(tc.path, "%20", " ", 1) {
+			t.Fatalf("%s reached the member as %q, want %q", tc.uri, got, tc.path)
+		}
+		if n := testing.AllocsPerRun(200, proxied); n != tc.allocs {
+			t.Errorf("%s: %.1f allocations per request, want %.0f", tc.conf, n, tc.allocs)
+		}
+	}
+}

@@ -21,7 +21,8 @@ type route struct {
 	direct   *pool.Member
 	// targetPath is the path part of the target URL: "/app" of
 	// http://h/app, "/" of balancer://b/.
-	targetPath string
+	targetPath  string
+	targetBytes []byte // targetPath, for regexp's Expand
 	// expand is true when the ProxyPassMatch target holds $N references.
 	expand bool
 	// upgrade is the protocol this route may tunnel ("websocket", "*").
@@ -56,21 +57,31 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 		}
 		return appendEscapedPath(dst, path[len(r.prefix):]), true
 	}
-	sub := r.re.FindSubmatchIndex(path)
-	if sub == nil {
-		return dst, false
-	}
-	if r.exclude {
-		return dst, true
-	}
 	if !r.expand {
+		// Only a test: regexp would allocate the groups nobody reads.
+		if !r.re.Match(path) {
+			return dst, false
+		}
+		if r.exclude {
+			return dst, true
+		}
 		// Apache appends the whole URI when the target has no back-reference.
 		dst = appendJoin(dst, r.targetPath)
 		return appendEscapedPath(dst, path), true
 	}
-	var expanded []byte
-	expanded = r.re.Expand(expanded, []byte(r.targetPath), path, sub)
-	return appendEscapedPath(dst, expanded), true
+	// The groups are read: regexp returns them in a new slice, the one
+	// allocation of such a route.
+	sub := r.re.FindSubmatchIndex(path)
+	if sub == nil {
+		return dst, false
+	}
+	// Expand after dst, escape that after it, then move the escaped path
+	// down over the expansion: no buffer of its own.
+	mark := len(dst)
+	dst = r.re.Expand(dst, r.targetBytes, path, sub)
+	end := len(dst)
+	dst = appendEscapedPath(dst, dst[mark:end])
+	return dst[:mark+copy(dst[mark:], dst[end:])], true
 }
 
 // appendJoin appends a path piece to dst, dropping its leading '/' when dst

@@ -43,7 +43,8 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 	match := func(re, target string) *route {
 		_, tp := splitTarget(target)
 		rx := regexp.MustCompile(re)
-		return &route{cfg: &config.Route{Path: re, Match: true, Target: target}, re: rx, targetPath: tp, expand: regexp.MustCompile(`\$`).MatchString(tp)}
+		return &route{cfg: &config.Route{Path: re, Match: true, Target: target}, re: rx, targetPath: tp, targetBytes: []byte(tp),
+			expand: regexp.MustCompile(`\$`).MatchString(tp)}
 	}
 	cases := []struct {
 		name string
@@ -60,13 +61,16 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 		{"balancer with slash target", prefix("/images", "balancer://myset/"), "/images/a.png", "/images/a.png", "/a.png", true},
 		{"escaping", prefix("/p", "http://h"), "/p/a b%", "/p/a%20b%25", "/a%20b%25", true},
 		{"match with $1", match(`^/m/(.*)\.gif$`, "http://h/img/$1"), "/m/dir/pic.gif", "/m/dir/pic.gif", "/img/dir/pic", true},
+		{"match with $1, escaped", match(`^/m/(.*)$`, "http://h/img/$1"), "/m/a b%", "/m/a%20b%25", "/img/a%20b%25", true},
 		{"match without ref appends uri", match(`\.png$`, "http://h"), "/z/pic.png", "/z/pic.png", "/z/pic.png", true},
 		{"match miss", match(`\.png$`, "http://h"), "/z/pic.gif", "/z/pic.gif", "", false},
 	}
 	for _, c := range cases {
-		got, ok := c.r.match(nil, []byte(c.path), []byte(c.raw))
-		if ok != c.ok || string(got) != c.want {
-			t.Errorf("%s: match(%q) = %q, %v; want %q, %v", c.name, c.path, got, ok, c.want, c.ok)
+		for _, dst := range [][]byte{nil, []byte("kept")} {
+			got, ok := c.r.match(dst, []byte(c.path), []byte(c.raw))
+			if want := string(dst) + c.want; ok != c.ok || string(got) != want {
+				t.Errorf("%s: match(%q, %q) = %q, %v; want %q, %v", c.name, dst, c.path, got, ok, want, c.ok)
+			}
 		}
 	}
 }

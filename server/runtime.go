@@ -233,7 +233,7 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 		return r, nil
 	}
 	origin, path := splitTarget(rc.Target)
-	r.targetPath = path
+	r.targetPath, r.targetBytes = path, []byte(path)
 	r.expand = rc.Match && strings.Contains(path, "$")
 	if strings.HasPrefix(origin, "balancer://") {
 		name := strings.ToLower(strings.TrimPrefix(origin, "balancer://"))
