@@ -258,7 +258,8 @@ func dialMember(m *pool.Member) (net.Conn, error) {
 		return nil, &pool.DialError{Addr: m.Addr, Err: err}
 	}
 	if m.TLS {
-		tc := tls.Client(conn, &tls.Config{ServerName: hostOnlyHeader(m.HostHeader), MinVersion: tls.VersionTLS12})
+		// The member's own TLS settings, as its HTTP requests use them.
+		tc := tls.Client(conn, m.Backend.Client.TLSConfig)
 		if err := tc.Handshake(); err != nil {
 			_ = conn.Close()
 			return nil, &pool.DialError{Addr: m.Addr, Err: err}
@@ -266,13 +267,6 @@ func dialMember(m *pool.Member) (net.Conn, error) {
 		conn = tc
 	}
 	return conn, nil
-}
-
-func hostOnlyHeader(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		return host
-	}
-	return h
 }
 
 // trackTunnel registers a hijacked connection so Shutdown can wait for it

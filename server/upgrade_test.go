@@ -2,12 +2,15 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
 // TestTunnelRefusesMalformedAnswer (threats.md SMG-15, HDR-12): a member's
@@ -53,5 +56,57 @@ func TestTunnelRefusesMalformedAnswer(t *testing.T) {
 		if resp.StatusCode() != fasthttp.StatusBadGateway || resp.Peek("X Y") != nil {
 			t.Errorf("answer %q relayed as %d with X Y %q, want 502 without it", answer, resp.StatusCode(), resp.Peek("X Y"))
 		}
+	}
+}
+
+// TestTunnelToTLSMember: a wss:// member's tunnel goes over TLS with the
+// member's own TLS settings (here, the roots that trust its certificate,
+// set as on its HTTP client), and carries bytes both ways once the member
+// switched protocols.
+func TestTunnelToTLSMember(t *testing.T) {
+	cert := testcert.New(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(c, br) // echo
+	}()
+	s, c := startProxy(t, "ProxyPass /ws wss://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+	for _, be := range s.rt.Load().backends {
+		be.Client.TLSConfig.RootCAs = cert.Roots
+	}
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	var resp fasthttp.ResponseHeader
+	if err := resp.Read(br); err != nil || resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d (%v), want 101", resp.StatusCode(), err)
+	}
+	if _, err := io.WriteString(conn, "ping over tls"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("ping over tls"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping over tls" {
+		t.Fatalf("echo %q, %v", got, err)
 	}
 }
