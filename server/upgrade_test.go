@@ -110,3 +110,46 @@ func TestTunnelToTLSMember(t *testing.T) {
 		t.Fatalf("echo %q, %v", got, err)
 	}
 }
+
+// TestTunnelUpgradeFieldAnyCase: a member that names its Upgrade field and
+// protocol in another case ("upgrade: WebSocket") still switches.
+func TestTunnelUpgradeFieldAnyCase(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n")
+		_, _ = io.Copy(c, br)
+	}()
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	var resp fasthttp.ResponseHeader
+	if err := resp.Read(br); err != nil || resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d (%v), want 101", resp.StatusCode(), err)
+	}
+	_, _ = io.WriteString(conn, "x")
+	if b, err := br.ReadByte(); err != nil || b != 'x' {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+}
