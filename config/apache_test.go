@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -267,5 +268,27 @@ func TestLoadPicksSyntax(t *testing.T) {
 	cfg, err := Load(goldenDir + "/01-simple.golden.yaml")
 	if err != nil || cfg.Source != goldenDir+"/01-simple.golden.yaml" || len(cfg.Main.Routes) != 1 || cfg.Main.Routes[0].Pos.Line != 6 {
 		t.Errorf("Load(yaml) = %+v, %v", cfg, err)
+	}
+}
+
+// Include of a directory reads every regular file below it, in name
+// order, subdirectories included, as Apache does.
+func TestIncludeDirectory(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/sluice/conf.d/b.conf":     {Data: []byte("ProxyPass /b http://h/b\n")},
+		"etc/sluice/conf.d/a.conf":     {Data: []byte("ProxyPass /a http://h/a\n")},
+		"etc/sluice/conf.d/sub/c.conf": {Data: []byte("ProxyPass /c http://h/c\n")},
+	}
+	cfg, err := ParseApache("/etc/sluice/t.conf", []byte("Listen 80\nInclude conf.d\nProxyPass /z http://h/z\n"), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range cfg.Main.Routes {
+		got = append(got, r.Path+"@"+r.Pos.String())
+	}
+	want := []string{"/a@/etc/sluice/conf.d/a.conf:1", "/b@/etc/sluice/conf.d/b.conf:1", "/c@/etc/sluice/conf.d/sub/c.conf:1", "/z@/etc/sluice/t.conf:3"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("routes %q, want %q", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -14,10 +15,19 @@ const (
 )
 
 // includeFS backs the Include cases; the main file is /etc/sluice/t.conf.
-var includeFS = fstest.MapFS{
-	"etc/sluice/loop.conf":      {Data: []byte("Include loop.conf\n")},
-	"etc/sluice/sites/bad.conf": {Data: []byte("Listen 80\nProxyPass / http://h/ lbset=-1\n")},
-}
+var includeFS = func() fstest.MapFS {
+	fsys := fstest.MapFS{
+		"etc/sluice/loop.conf":      {Data: []byte("Include loop.conf\n")},
+		"etc/sluice/sites/bad.conf": {Data: []byte("Listen 80\nProxyPass / http://h/ lbset=-1\n")},
+		"etc/sluice/device.conf":    {Mode: fs.ModeDevice},
+		"etc/sluice/huge.conf":      {Data: make([]byte, maxIncludeSize+1)},
+	}
+	// deep/0.conf includes deep/1.conf, and so on past maxIncludeDepth.
+	for i := range maxIncludeDepth + 1 {
+		fsys[fmt.Sprintf("etc/sluice/deep/%d.conf", i)] = &fstest.MapFile{Data: fmt.Appendf(nil, "Include deep/%d.conf\n", i+1)}
+	}
+	return fsys
+}()
 
 func TestApacheErrors(t *testing.T) {
 	cases := []struct{ name, src, want string }{
@@ -103,6 +113,12 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: Include "conf.d/*.conf": no file matches (use IncludeOptional to allow that)`},
 		{"include cycle", "Listen 80\nInclude loop.conf\n",
 			`loop.conf:1: Include "loop.conf": include cycle: /etc/sluice/loop.conf is already being read`},
+		{"includes too deep", "Listen 80\nInclude deep/0.conf\n",
+			`deep/62.conf:1: Include "deep/63.conf": includes are nested more than 64 deep`},
+		{"Include of a device", "Listen 80\nInclude device.conf\n",
+			`t.conf:2: Include "device.conf": /etc/sluice/device.conf is not a regular file`},
+		{"Include of a huge file", "Listen 80\nInclude huge.conf\n",
+			`t.conf:2: Include "huge.conf": /etc/sluice/huge.conf is larger than 16777216 bytes`},
 		{"error in included file", "IncludeOptional sites/*.conf\n",
 			`sites/bad.conf:2: ProxyPass "lbset=-1": must be between 0 and 99`},
 		{"unknown proxy directive", "Listen 80\nProxyPasss / http://h/\n",
