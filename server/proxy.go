@@ -492,6 +492,10 @@ type bodyRelay struct {
 	// splice moves the body socket to socket (a plain member and client,
 	// a known length of at least pool.SpliceMin).
 	splice bool
+	// closed is set as Close begins: fasthttp recovers a panic in writing
+	// a body stream and then closes the stream again, which must not
+	// release the member connection twice.
+	closed bool
 }
 
 var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
@@ -546,6 +550,10 @@ func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 var _ fasthttp.BodyWriterTo = (*bodyRelay)(nil)
 
 func (b *bodyRelay) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
 	if c, ok := b.ctx.Conn().(*clientConn); ok && b.splice {
 		// A head held for a body that never came still goes out, and a hold
 		// that no write took (the head failed) ends here.

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // echo answers with what the backend received.
@@ -200,5 +202,42 @@ func TestReasonPhraseRelayed(t *testing.T) {
 		if err != nil || line != "HTTP/1.1 200 "+tc.want+"\r\n" {
 			t.Errorf("member sent %q: client got status line %q (%v), want %q", tc.sent, line, err, tc.want)
 		}
+	}
+}
+
+// TestPanicInARequestIsContained: a panic while serving one request (a
+// sluice bug) costs that request and no more. In the handler, here on the
+// way to a 502 for a member that refuses, it answers 500 and closes the
+// connection; while the body is relayed, after the head went out, the
+// connection is closed (fasthttp recovers it there, then closes the body
+// stream a second time, which once released the member connection twice
+// and crashed). Either way the next request is served. The fault is the
+// metrics' member index taken away, so that counting the request panics.
+func TestPanicInARequestIsContained(t *testing.T) {
+	for _, tc := range []struct {
+		name, target string
+		wantStatus   int // 0: the connection closes without an answer
+	}{
+		{"in the handler", "http://" + testnet.ClosedAddr(t) + "/", 500},
+		{"in the body relay", "http://BACKEND/", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+			s, c := startProxy(t, "ProxyPass /x "+tc.target+"\nProxyPass / http://BACKEND/\n", be)
+			index := s.metrics.byState.Swap(nil)
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI("http://front.example.com/x")
+			err := c.Do(req, resp)
+			s.metrics.byState.Store(index)
+			switch {
+			case tc.wantStatus == 0 && err == nil:
+				t.Fatalf("got %d %q, want the connection closed", resp.StatusCode(), resp.Body())
+			case tc.wantStatus != 0 && (err != nil || resp.StatusCode() != tc.wantStatus || !resp.ConnectionClose()):
+				t.Fatalf("got %d, close %v (%v); want %d and the connection closed", resp.StatusCode(), resp.ConnectionClose(), err, tc.wantStatus)
+			}
+			if status, body, _ := do(t, c, "GET", "/ok"); status != 200 || body != "ok" {
+				t.Fatalf("the next request: %d %q", status, body)
+			}
+		})
 	}
 }
