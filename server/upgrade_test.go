@@ -13,6 +13,48 @@ import (
 	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
+// upgradeMember serves one connection on ln: it reads a request head,
+// writes answer and, after a 101, echoes what comes next.
+func upgradeMember(t *testing.T, ln net.Listener, answer string) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, answer)
+		_, _ = io.Copy(c, br)
+	}()
+}
+
+// upgradeThrough sends a WebSocket upgrade of /ws through the proxy c
+// and returns the answer's head, and the connection to go on with.
+func upgradeThrough(t *testing.T, c *fasthttp.Client) (*fasthttp.ResponseHeader, net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	var resp fasthttp.ResponseHeader
+	if err := resp.Read(br); err != nil {
+		t.Fatalf("no answer to the upgrade: %v", err)
+	}
+	return &resp, conn, br
+}
+
 // TestTunnelRefusesMalformedAnswer (threats.md SMG-15, HDR-12): a member's
 // answer to an upgrade with a field name that is not a token gets 502,
 // whether it switches protocols or not.
@@ -25,34 +67,9 @@ func TestTunnelRefusesMalformedAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for {
-				if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
-					break
-				}
-			}
-			_, _ = io.WriteString(c, answer)
-		}()
+		upgradeMember(t, ln, answer)
 		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
-		conn, err := c.Dial("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		var resp fasthttp.ResponseHeader
-		if err := resp.Read(bufio.NewReader(conn)); err != nil {
-			t.Fatalf("no answer to the upgrade: %v", err)
-		}
+		resp, _, _ := upgradeThrough(t, c)
 		if resp.StatusCode() != fasthttp.StatusBadGateway || resp.Peek("X Y") != nil {
 			t.Errorf("answer %q relayed as %d with X Y %q, want 502 without it", answer, resp.StatusCode(), resp.Peek("X Y"))
 		}
@@ -69,38 +86,14 @@ func TestTunnelToTLSMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
-				break
-			}
-		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		_, _ = io.Copy(c, br) // echo
-	}()
+	upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	s, c := startProxy(t, "ProxyPass /ws wss://BACKEND/ upgrade=websocket\n", ln.Addr().String())
 	for _, be := range s.rt.Load().backends {
 		be.Client.TLSConfig.RootCAs = cert.Roots
 	}
-	conn, err := c.Dial("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	var resp fasthttp.ResponseHeader
-	if err := resp.Read(br); err != nil || resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %d (%v), want 101", resp.StatusCode(), err)
+	resp, conn, br := upgradeThrough(t, c)
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
 	}
 	if _, err := io.WriteString(conn, "ping over tls"); err != nil {
 		t.Fatal(err)
@@ -118,35 +111,11 @@ func TestTunnelUpgradeFieldAnyCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
-				break
-			}
-		}
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n")
-		_, _ = io.Copy(c, br)
-	}()
+	upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n")
 	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
-	conn, err := c.Dial("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	var resp fasthttp.ResponseHeader
-	if err := resp.Read(br); err != nil || resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %d (%v), want 101", resp.StatusCode(), err)
+	resp, conn, br := upgradeThrough(t, c)
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
 	}
 	_, _ = io.WriteString(conn, "x")
 	if b, err := br.ReadByte(); err != nil || b != 'x' {
