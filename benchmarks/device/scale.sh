@@ -4,6 +4,7 @@
 # cores. About 4 minutes. Writes scale-RUN.txt and .csv under $OUT.
 cd "$(dirname "$0")/../.." || exit 1
 : "${OUT:=$(mktemp -d)}"
+[ -f .devbin/bins.tar.xz ] && [ ! -x .devbin/sluice ] && tar xJf .devbin/bins.tar.xz -C .devbin
 nproc; grep -m1 'model name' /proc/cpuinfo
 for run in 256a 64 256b; do
   echo "== conns=${run%[ab]} ($run) $(date -u +%T)"
