@@ -3,6 +3,7 @@ package modrewrite
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -11,15 +12,22 @@ import (
 type condOp uint8
 
 const (
-	opRegex     condOp = iota
-	opEqual            // =string
-	opLess             // <string
-	opGreater          // >string
-	opLessEq           // <=string
-	opGreaterEq        // >=string
-	opFile             // -f: a regular file
-	opDir              // -d: a directory
-	opSize             // -s: a regular file with content
+	opRegex        condOp = iota
+	opEqual               // =string
+	opLess                // <string
+	opGreater             // >string
+	opLessEq              // <=string
+	opGreaterEq           // >=string
+	opFile                // -f: a regular file
+	opDir                 // -d: a directory
+	opSize                // -s: a regular file with content
+	opLink                // -l, -L, -h: a symbolic link
+	opExec                // -x: anything with an execute permission bit
+	opIntLess             // -lt
+	opIntLessEq           // -le
+	opIntEqual            // -eq (and !-ne)
+	opIntGreater          // -gt
+	opIntGreaterEq        // -ge
 )
 
 // Cond is one compiled RewriteCond.
@@ -28,6 +36,7 @@ type Cond struct {
 	op     condOp
 	re     *regexp.Regexp
 	str    string
+	num    int32 // the integer of -lt, -le, -eq, -gt, -ge
 	negate bool
 	nocase bool
 	or     bool
@@ -76,8 +85,17 @@ func CompileCond(test, pattern, flags string) (*Cond, error) {
 		c.op = opDir
 	case pattern == "-s":
 		c.op = opSize
+	case pattern == "-l" || pattern == "-L" || pattern == "-h":
+		c.op = opLink
+	case pattern == "-x":
+		c.op = opExec
+	case len(pattern) > 3 && intOps[pattern[:3]] != 0:
+		c.op, c.num = intOps[pattern[:3]], atoi(pattern[3:])
+		if pattern[:3] == "-ne" {
+			c.negate = !c.negate // Apache reads -ne as a negated -eq
+		}
 	case len(pattern) >= 2 && pattern[0] == '-' && isTestLetter(pattern[1:]):
-		return nil, fmt.Errorf("CondPattern %q is not supported (allowed: a regular expression, =, <, >, <=, >=, -f, -d, -s)", pattern)
+		return nil, fmt.Errorf("CondPattern %q is not supported (allowed: a regular expression, =, <, >, <=, >=, -lt, -le, -eq, -ne, -gt, -ge, -f, -d, -s, -l, -x)", pattern)
 	default:
 		src := pattern
 		if c.nocase {
@@ -92,7 +110,15 @@ func CompileCond(test, pattern, flags string) (*Cond, error) {
 	return c, nil
 }
 
-// isTestLetter spots the remaining file and integer tests (-l, -x, -eq…).
+// intOps are the integer CondPatterns, which compare the TestString and
+// the number after the operator as C's atoi reads them.
+var intOps = map[string]condOp{
+	"-lt": opIntLess, "-le": opIntLessEq, "-eq": opIntEqual, "-ne": opIntEqual,
+	"-gt": opIntGreater, "-ge": opIntGreaterEq,
+}
+
+// isTestLetter spots the tests sluice does not run (-U, and the integer
+// tests with no number), so they are refused rather than read as regexes.
 func isTestLetter(s string) bool {
 	switch s {
 	case "l", "L", "h", "x", "U", "eq", "ge", "gt", "le", "lt", "ne", "s", "d", "f", "F":
@@ -130,7 +156,7 @@ func (c *Cond) match(st *State, r *Request, rule *captures) bool {
 		}
 	case opEqual:
 		if c.nocase {
-			ok = bytes.EqualFold(v, []byte(c.str))
+			ok = len(v) == len(c.str) && compareFold(v, c.str) == 0
 		} else {
 			ok = string(v) == c.str
 		}
@@ -142,21 +168,107 @@ func (c *Cond) match(st *State, r *Request, rule *captures) bool {
 		ok = compare(v, c.str, c.nocase) <= 0
 	case opGreaterEq:
 		ok = compare(v, c.str, c.nocase) >= 0
-	case opFile, opDir, opSize:
+	case opIntLess:
+		ok = atoi(v) < c.num
+	case opIntLessEq:
+		ok = atoi(v) <= c.num
+	case opIntEqual:
+		ok = atoi(v) == c.num
+	case opIntGreater:
+		ok = atoi(v) > c.num
+	case opIntGreaterEq:
+		ok = atoi(v) >= c.num
+	case opFile, opDir, opSize, opLink, opExec:
 		ok = statTest(c.op, string(v))
 	}
 	return ok != c.negate
 }
 
+// compare orders v against s as mod_rewrite's <, >, <= and >= do. With NC
+// it is strcasecmp: byte by byte, ASCII letters folded. Without, it is
+// mod_rewrite's compare_lexicography, which its docs call lexicographic but
+// which puts the shorter string first and compares bytes only at equal
+// lengths: so ">1000" holds for "20000" and not for "999", which configs
+// written for Apache count on.
 func compare(v []byte, s string, nocase bool) int {
 	if nocase {
-		return strings.Compare(strings.ToLower(string(v)), strings.ToLower(s))
+		return compareFold(v, s)
+	}
+	if len(v) != len(s) {
+		if len(v) < len(s) {
+			return -1
+		}
+		return 1
 	}
 	return bytes.Compare(v, []byte(s))
 }
 
+// compareFold is C's strcasecmp in the C locale, without allocating.
+func compareFold(v []byte, s string) int {
+	for i := 0; i < len(v) && i < len(s); i++ {
+		a, b := lowerASCII(v[i]), lowerASCII(s[i])
+		if a != b {
+			if a < b {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(v) < len(s):
+		return -1
+	case len(v) > len(s):
+		return 1
+	}
+	return 0
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// atoi reads a number as glibc's atoi does: leading white space, a sign,
+// then digits up to the first other byte (none: 0). strtol saturates at
+// the 64-bit limits, and atoi keeps the low 32 bits of that.
+func atoi[T string | []byte](s T) int32 {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] >= '\t' && s[i] <= '\r') {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	var n uint64 // magnitude, saturated just past int64's range
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n <= 1<<63 {
+			n = n*10 + uint64(s[i]-'0')
+		}
+	}
+	var v int64
+	switch {
+	case neg && n >= 1<<63:
+		v = math.MinInt64
+	case neg:
+		v = -int64(n)
+	case n > math.MaxInt64:
+		v = math.MaxInt64
+	default:
+		v = int64(n)
+	}
+	return int32(v)
+}
+
 // statTest runs a file test on the local filesystem, as mod_rewrite does.
 func statTest(op condOp, name string) bool {
+	if op == opLink {
+		fi, err := os.Lstat(name)
+		return err == nil && fi.Mode()&os.ModeSymlink != 0
+	}
 	fi, err := os.Stat(name)
 	if err != nil {
 		return false
@@ -166,6 +278,8 @@ func statTest(op condOp, name string) bool {
 		return fi.Mode().IsRegular()
 	case opDir:
 		return fi.IsDir()
+	case opExec:
+		return fi.Mode().Perm()&0o111 != 0
 	}
 	return fi.Mode().IsRegular() && fi.Size() > 0
 }

@@ -195,9 +195,12 @@ func TestVariables(t *testing.T) {
 	}
 }
 
-// The lexicographic CondPatterns compare bytes (NC: ignoring case), as
-// mod_rewrite's <, >, <= and >= do; before the ninth session <= and >=
-// were taken for regular expressions.
+// The lexicographic CondPatterns order as mod_rewrite's <, >, <= and >=
+// do: the shorter string first, bytes at equal lengths; with NC, strcasecmp
+// (ASCII letters folded, then bytes, a prefix first). Before the ninth
+// session <= and >= were taken for regular expressions; before the tenth
+// the order was plain bytes, so ">1000" held for "999", and NC folded
+// Unicode, so two different invalid UTF-8 bytes compared equal.
 func TestLexicographicConds(t *testing.T) {
 	for _, c := range []struct {
 		test, pattern, flags string
@@ -210,11 +213,74 @@ func TestLexicographicConds(t *testing.T) {
 		{"2100", ">=2000", "", true}, {"0930", "<=0800", "", false},
 		{"B", "<c", "", true}, {"B", "<c", "NC", true}, {"b", "<C", "", false}, {"b", "<=B", "NC", true},
 		{"c", "!<=c", "", false}, {"d", "!>=c", "", false},
+		{"999", ">1000", "", false}, {"20000", ">1000", "", true}, {"aa", "<b", "", false}, {"b", "<aa", "", true},
+		{"aa", "<B", "NC", true}, {"B", "<aa", "NC", false}, {"ab", ">=A", "NC", true}, {"a", "<AB", "NC", true},
+		{"\xfe", "<\xff", "NC", true}, {"\xff", "<\xfe", "NC", false}, {"\xc3\xa9", "=\xc3\x89", "NC", false},
+		{"K", "=\u212a", "NC", false}, {"Web", "=wEB", "NC", true}, {"We", "=wEB", "NC", false},
 	} {
 		r := compile(t, ".*", "-", "F", condSpec{"%{HTTP:X-V}", c.pattern, c.flags})
 		st := run([]*Rule{r}, request("/", "", "X-V", c.test))
 		if got := st.Action == Respond; got != c.want {
 			t.Errorf("%q against %s [%s]: %v, want %v", c.test, c.pattern, c.flags, got, c.want)
+		}
+	}
+}
+
+// -lt, -le, -eq, -ne, -gt and -ge compare integers as C's atoi reads them
+// (Apache 2.4's integer tests): leading blanks and a sign, digits up to the
+// first other byte, none read as 0; !-ne is -eq.
+func TestIntegerConds(t *testing.T) {
+	for _, c := range []struct {
+		test, pattern string
+		want          bool
+	}{
+		{"999", "-lt1000", true}, {"1000", "-lt1000", false}, {"1000", "-le1000", true},
+		{"1000", "-eq1000", true}, {"1000", "-ne1000", false}, {"7", "-ne1000", true}, {"1000", "!-ne1000", true},
+		{"20000", "-gt1000", true}, {"1000", "-ge1000", true}, {"999", "-ge1000", false},
+		{" +12abc", "-eq12", true}, {"-5", "-lt0", true}, {"", "-eq0", true}, {"x", "-eq0", true},
+		{"12", "-eq12.9", true}, {"3", "!-gt2", false},
+		// atoi keeps the low 32 bits of strtol's saturated 64-bit value.
+		{"4294967297", "-eq1", true}, {"99999999999999999999", "-eq-1", true}, {"-99999999999999999999", "-eq0", true},
+	} {
+		r := compile(t, ".*", "-", "F", condSpec{"%{HTTP:X-V}", c.pattern, ""})
+		st := run([]*Rule{r}, request("/", "", "X-V", c.test))
+		if got := st.Action == Respond; got != c.want {
+			t.Errorf("%q against %s: %v, want %v", c.test, c.pattern, got, c.want)
+		}
+	}
+	for _, bad := range []string{"-lt", "-U", "-ne"} {
+		if _, err := CompileCond("%{HTTP_HOST}", bad, ""); err == nil {
+			t.Errorf("CondPattern %q compiled", bad)
+		}
+	}
+}
+
+// -l (also -L, -h) holds for a symbolic link, -x for anything with an
+// execute bit, on the local filesystem as in mod_rewrite.
+func TestLinkAndExecConds(t *testing.T) {
+	dir := t.TempDir()
+	plain, script, link := filepath.Join(dir, "plain"), filepath.Join(dir, "script"), filepath.Join(dir, "link")
+	if err := os.WriteFile(plain, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(plain, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, pattern string
+		want          bool
+	}{
+		{link, "-l", true}, {link, "-L", true}, {link, "-h", true}, {plain, "-l", false}, {filepath.Join(dir, "none"), "-l", false},
+		{script, "-x", true}, {plain, "-x", false}, {dir, "-x", true}, {link, "!-x", true},
+		{link, "-f", true}, // -f follows the link
+	} {
+		r := compile(t, ".*", "-", "F", condSpec{"%{HTTP:X-V}", c.pattern, ""})
+		st := run([]*Rule{r}, request("/", "", "X-V", c.name))
+		if got := st.Action == Respond; got != c.want {
+			t.Errorf("%s %s: %v, want %v", c.name, c.pattern, got, c.want)
 		}
 	}
 }
