@@ -5,11 +5,13 @@ package fleet
 // back, and the leased health views.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,4 +324,75 @@ func TestHealthLeaves(t *testing.T) {
 func client(t *testing.T, e *etcdtest.Etcd) *etcdtest.Client {
 	t.Helper()
 	return e.Client()
+}
+
+// panicky is a target whose ApplyRecord panics for one balancer, and whose
+// Reset panics once: a fault in applying stored state.
+type panicky struct {
+	*target
+	resetPanicked bool
+}
+
+func (p *panicky) ApplyRecord(balancer string, rec []byte, rev int64) {
+	if balancer == "boom" {
+		panic("applying boom")
+	}
+	p.target.ApplyRecord(balancer, rec, rev)
+}
+
+func (p *panicky) Reset(recs []admin.Record, peers map[string][]byte) {
+	if !p.resetPanicked {
+		p.resetPanicked = true
+		panic("resetting")
+	}
+	p.target.Reset(recs, peers)
+}
+
+// TestPanicInApplyIsContained: a panic while a record is applied is logged
+// and that record skipped; the watch goes on with the next, and the
+// process (here the test binary) lives.
+func TestPanicInApplyIsContained(t *testing.T) {
+	e := etcdtest.Start(t)
+	var logs syncBuffer
+	b, err := New(config.Fleet{Etcd: config.Etcd{
+		Endpoints: []string{e.Endpoint()}, Prefix: "/test", Timeout: config.Duration(time.Second),
+	}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	a := newStore(t, e.Endpoint())
+	load(t, a, newTarget(""))
+	tb := &panicky{target: newTarget("")}
+	load(t, b, tb) // Reset panics
+	if !strings.Contains(logs.String(), "resetting") {
+		t.Errorf("the panic in Reset was not logged: %s", logs.String())
+	}
+	run(t, b, "b", tb)
+	save(t, a, "boom", "x", 0)
+	last := save(t, a, "app", "after", 0)
+	waitFor(t, "the record after the panic", func() bool { got, _ := tb.record("app"); return got == "after" })
+	waitFor(t, "b's revision", func() bool { return b.Counters().Revision >= last })
+	if !strings.Contains(logs.String(), "applying boom") || !strings.Contains(logs.String(), "follow.go") {
+		t.Errorf("the panic in ApplyRecord was not logged with its stack: %s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer the store's goroutines may log to while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

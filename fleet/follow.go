@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ func (s *Store) Load(ctx context.Context, t Target) error {
 			peers[name] = kv.Value
 		}
 	}
-	t.Reset(recs, peers)
+	s.contain(func() { t.Reset(recs, peers) })
 	s.rev.Store(rev)
 	s.loads.Add(1)
 	s.loaded.Store(true)
@@ -75,7 +76,7 @@ func (s *Store) watch(ctx context.Context, t Target) {
 	err := s.cli.Watch(ctx, s.prefix+"/", s.rev.Load()+1, func(events []etcd.Event) {
 		s.answered()
 		for _, ev := range events {
-			s.event(ev, t)
+			s.contain(func() { s.event(ev, t) })
 			s.rev.Store(ev.KV.ModRevision)
 		}
 	})
@@ -105,6 +106,20 @@ func (s *Store) event(ev etcd.Event, t Target) {
 		return
 	}
 	t.SetPeer(name, value)
+}
+
+// contain runs apply, which hands stored state to the admin API, and
+// survives a panic in it: a fault in applying one record (a bug, since the
+// records are validated) is logged with its stack and that record skipped,
+// where it would otherwise end the whole proxy. The watch goes on after
+// its revision, so the same record is not applied again and again.
+func (s *Store) contain(apply func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("applying a fleet record failed inside sluice; skipped", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	apply()
 }
 
 // retryDelay returns a wait that doubles from 100ms to maxRetryDelay and
