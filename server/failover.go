@@ -25,7 +25,7 @@ const minWaitStep = 10 * time.Millisecond
 // No member is tried twice. It returns the last member tried, still counted
 // busy (the caller calls lb.Done), its snapshot (nil for a direct worker)
 // and the last error. With proto set the attempt dials a tunnel into
-// x.conn instead of sending req.
+// x.conn instead of sending req, to a member that may upgrade to proto.
 func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, now time.Time,
 	req *fasthttp.Request, resp *fasthttp.Response, proto []byte) (*pool.Member, *pool.Snapshot, error) {
 	if r.direct != nil {
@@ -34,6 +34,15 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *ex
 	}
 	snap := r.balancer.Load()
 	method := methodFor(snap.Config.LBMethod)
+	if proto != nil {
+		// A tunnel goes only to a member that may upgrade: the others
+		// count as tried, so a spare may stand in for them.
+		for _, m := range snap.Members {
+			if !memberAllows(m, proto) {
+				x.tried.Add(m.Index)
+			}
+		}
+	}
 	var prev error
 	for tries := 0; ; tries++ {
 		m, err := s.pick(ctx, snap, method, now, x)

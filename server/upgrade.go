@@ -71,12 +71,23 @@ func trimSpace(b []byte) []byte {
 
 // allowsUpgrade reports whether the route may tunnel proto: Apache needs
 // upgrade=NAME (or ANY) on an http:// worker; ws:// and wss:// workers
-// tunnel WebSocket.
+// tunnel WebSocket. A balancer may when one of its members may, and the
+// tunnel then picks among those (withMember). Otherwise the request goes
+// on as a plain one, its Upgrade dropped as hop-by-hop, as Apache sends it
+// to a worker that cannot upgrade.
 func (r *route) allowsUpgrade(proto []byte) bool {
 	if r.direct != nil {
 		return memberAllows(r.direct, proto)
 	}
-	return r.balancer != nil // decided per member once one is picked
+	if r.balancer == nil {
+		return false
+	}
+	for _, m := range r.balancer.Load().Members {
+		if memberAllows(m, proto) {
+			return true
+		}
+	}
+	return false
 }
 
 func memberAllows(m *pool.Member, proto []byte) bool {

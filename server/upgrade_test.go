@@ -3,8 +3,11 @@ package server
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,5 +123,108 @@ func TestTunnelUpgradeFieldAnyCase(t *testing.T) {
 	_, _ = io.WriteString(conn, "x")
 	if b, err := br.ReadByte(); err != nil || b != 'x' {
 		t.Fatalf("echo %q, %v", b, err)
+	}
+}
+
+// TestTunnelPicksMembersThatUpgrade: an upgrade through a balancer goes
+// only to its members that may upgrade (here the ws:// one, never the
+// http:// one beside it); through a balancer with none, it goes on as a
+// plain request without its Upgrade, as Apache sends it to a worker that
+// cannot upgrade. Until the tenth session both answered 400 whenever the
+// lbmethod picked an http:// member.
+func TestTunnelPicksMembersThatUpgrade(t *testing.T) {
+	ws, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	go func() {
+		for {
+			c, err := ws.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+						break
+					}
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				_, _ = io.Copy(c, br)
+			}()
+		}
+	}()
+	plainAddr, plainSaw := plainMember(t)
+	conf := strings.NewReplacer("PLAIN", plainAddr, "WS", ws.Addr().String()).Replace(`
+<Proxy "balancer://mix">
+  BalancerMember "http://PLAIN"
+  BalancerMember "ws://WS"
+</Proxy>
+<Proxy "balancer://plain">
+  BalancerMember "http://PLAIN"
+</Proxy>
+ProxyPass "/plain/" "balancer://plain/"
+ProxyPass "/" "balancer://mix/"
+`)
+	_, c := startProxy(t, conf, "")
+	for i := range 4 {
+		resp, conn, br := upgradeThrough(t, c)
+		if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+			t.Fatalf("upgrade %d answered %d, want 101 from the ws:// member", i, resp.StatusCode())
+		}
+		_, _ = io.WriteString(conn, "x")
+		if b, err := br.ReadByte(); err != nil || b != 'x' {
+			t.Fatalf("echo %q, %v", b, err)
+		}
+	}
+	if n := len(plainSaw()); n != 0 {
+		t.Fatalf("the http:// member got %d of the upgrades", n)
+	}
+
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /plain/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		t.Fatalf("an upgrade to a balancer that cannot upgrade answered %d, want the member's 200", resp.StatusCode())
+	}
+	if saw := plainSaw(); len(saw) != 1 || saw[0] != "/x upgrade=\"\"" {
+		t.Errorf("the http:// member saw %q, want one plain GET /x", saw)
+	}
+}
+
+// plainMember is an HTTP member that answers 200 and records each
+// request's URI and Upgrade field.
+func plainMember(t *testing.T) (addr string, saw func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		mu.Lock()
+		got = append(got, fmt.Sprintf("%s upgrade=%q", ctx.RequestURI(), ctx.Request.Header.Peek("Upgrade")))
+		mu.Unlock()
+		ctx.SetBodyString("ok")
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
 	}
 }

@@ -300,3 +300,48 @@ func TestCompatRealConfigsCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatReal03LocationRewrite runs the Confluence config whose
+// WebSocket split is a per-directory rewrite inside <Location /synchrony>:
+// an upgrade under /synchrony goes to the ws:// balancer, a plain request
+// there to the http:// one by its ProxyPass, and an upgrade elsewhere is
+// not rewritten at all.
+func TestCompatReal03LocationRewrite(t *testing.T) {
+	s1, s2 := newBackend(t, "s1", nil), newBackend(t, "s2", nil)
+	c1, c2 := newBackend(t, "c1", nil), newBackend(t, "c2", nil)
+	s := startReal(t, "03-confluence-dc-location-rewrite.conf",
+		"confluence-node1.example.com:8091", s1.addr, "confluence-node2.example.com:8091", s2.addr,
+		"confluence-node1.example.com:8090", c1.addr, "confluence-node2.example.com:8090", c2.addr)
+	sync := map[string]*rawBackend{"s1": s1, "s2": s2}
+	upgraded := func(name string) bool {
+		b := sync[name]
+		return b != nil && b.last().Get("Upgrade") == "WebSocket"
+	}
+
+	m := hostGet(t, s, "confluencecluster", "/synchrony/v1/bayeux-sync1?x=1", "Upgrade: WebSocket", "Connection: Upgrade",
+		"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+	if name := m.Get("X-Backend"); !upgraded(name) {
+		t.Errorf("an upgrade under /synchrony went to %q (status %d) without its Upgrade: not the ws:// balancer", name, m.Status)
+	}
+	if got := string(sync[m.Get("X-Backend")].last().URI); got != "/synchrony/v1/bayeux-sync1?x=1" {
+		t.Errorf("the ws:// member was asked for %q", got)
+	}
+
+	m = hostGet(t, s, "confluencecluster", "/synchrony/v1/heartbeat")
+	wantStatus(t, m, 200)
+	if name := m.Get("X-Backend"); sync[name] == nil {
+		t.Errorf("a plain request under /synchrony went to %q, want a synchrony node", name)
+	}
+
+	// Apache sends an upgrade to a worker that cannot upgrade as a plain
+	// request, Upgrade dropped as hop-by-hop; sluice answered 400 until the
+	// tenth session.
+	m = hostGet(t, s, "confluencecluster", "/wiki/x", wsHeaders...)
+	wantStatus(t, m, 200)
+	conf := map[string]*rawBackend{"c1": c1, "c2": c2}
+	if b := conf[m.Get("X-Backend")]; b == nil {
+		t.Errorf("an upgrade outside /synchrony went to %q (status %d), want a confluence node", m.Get("X-Backend"), m.Status)
+	} else if r := b.last(); r.Has("Upgrade") || r.URI != "/wiki/x" {
+		t.Errorf("the confluence node was asked for %s with Upgrade %q", r.URI, r.Values("Upgrade"))
+	}
+}
