@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluiceproxy/sluice/config"
 )
 
@@ -52,5 +54,63 @@ func TestRewriteVariablesFromTheConnection(t *testing.T) {
 	}
 	if status != "HTTP/1.1 302 Found" || !strings.HasSuffix(location, want) {
 		t.Fatalf("%s, Location %q; want 302 to ...%s", status, location, want)
+	}
+}
+
+// RewriteOptions Inherit runs the main server's rules after a vhost's own,
+// InheritBefore before them, and without either a vhost runs only its own
+// (it still takes the main server's RewriteEngine). A [P] to a balancer no
+// ProxyPass defines answers 503, as ProxyPass to one does. A wildcard
+// ServerAlias picks its vhost's rules.
+func TestRewriteOptionsInherit(t *testing.T) {
+	addr, _ := plainMember(t)
+	_, c := startProxy(t, `RewriteEngine On
+RewriteRule ^/main$ /from-main [R=302,L]
+RewriteRule ^/both$ /both-main [R=302,L]
+<VirtualHost *:80>
+  ServerName own
+  RewriteRule ^/both$ /both-own [R=302,L]
+  RewriteRule ^/nowhere$ balancer://undefined/x [P]
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName inherit
+  ServerAlias *.wild.example
+  RewriteOptions Inherit
+  RewriteRule ^/both$ /both-inherit [R=302,L]
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName before
+  RewriteOptions InheritBefore
+  RewriteRule ^/both$ /both-before [R=302,L]
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, addr)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+		location   string
+	}{
+		{"own", "/main", 200, ""},
+		{"own", "/both", 302, "/both-own"},
+		{"own", "/nowhere", 503, ""},
+		{"inherit", "/main", 302, "/from-main"},
+		{"inherit", "/both", 302, "/both-inherit"},
+		{"a.wild.example", "/both", 302, "/both-inherit"},
+		{"before", "/main", 302, "/from-main"},
+		{"before", "/both", 302, "/both-main"},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + tc.host + tc.path)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		loc := string(resp.Header.Peek("Location"))
+		if resp.StatusCode() != tc.status || !strings.HasSuffix(loc, tc.location) || (tc.location == "") != (loc == "") {
+			t.Errorf("%s%s: %d Location %q, want %d %q", tc.host, tc.path, resp.StatusCode(), loc, tc.status, tc.location)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
 	}
 }
