@@ -207,15 +207,9 @@ func (p *apacheParser) errorDocument(d *directive) error {
 	e := &ErrorDocument{Pos: d.pos, Status: code}
 	switch v := d.args[1]; {
 	case strings.EqualFold(v, "default"):
-		// Back to the built-in page: drop what this host set for code.
-		h := p.host
-		for i, old := range h.ErrorDocuments {
-			if old.Status == code {
-				h.ErrorDocuments = append(h.ErrorDocuments[:i], h.ErrorDocuments[i+1:]...)
-				break
-			}
-		}
-		return nil
+		// Back to the built-in page, in a vhost over the main server's
+		// document too.
+		e.Default = true
 	case strings.HasPrefix(v, "/"):
 		e.Path = v
 	case strings.Contains(v, "://"):

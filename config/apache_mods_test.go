@@ -165,3 +165,28 @@ server:
 		t.Errorf("got %v", err)
 	}
 }
+
+// "ErrorDocument N default" is kept as a document of its own, so a vhost's
+// default outranks the main server's document, and it survives the YAML
+// round trip; a later document for the same status replaces it.
+func TestErrorDocumentDefault(t *testing.T) {
+	cfg := parse(t, `Listen 80
+ErrorDocument 503 "busy"
+ErrorDocument 502 default
+ErrorDocument 502 "bad"
+<VirtualHost *:80>
+    ErrorDocument 503 default
+</VirtualHost>
+`)
+	if d := cfg.VHosts[0].ErrorDocuments; len(d) != 1 || !d[0].Default || d[0].Status != 503 || d[0].Message != "" {
+		t.Errorf("vhost documents: %+v", d)
+	}
+	if d := cfg.Main.ErrorDocuments; len(d) != 2 || d[1].Status != 502 || d[1].Default || d[1].Message != "bad" {
+		t.Errorf("main documents: %+v", d)
+	}
+	assertRoundTrip(t, cfg)
+	if _, err := ParseYAML("t.yaml", []byte("listen: [':80']\nserver:\n  error_documents:\n  - {status: 503, default: true, message: x}\n")); err == nil ||
+		!strings.Contains(err.Error(), "needs exactly one of path, url, message and default") {
+		t.Errorf("a default with a message: %v", err)
+	}
+}

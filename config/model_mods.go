@@ -75,13 +75,16 @@ type HeaderRule struct {
 }
 
 // ErrorDocument is one ErrorDocument: exactly one of Path (served from
-// DocumentRoot), URL (a redirect) and Message.
+// DocumentRoot), URL (a redirect), Message and Default.
 type ErrorDocument struct {
 	Pos     Pos    `yaml:"-"`
 	Status  int    `yaml:"status"`
 	Path    string `yaml:"path,omitempty"`
 	URL     string `yaml:"url,omitempty"`
 	Message string `yaml:"message,omitempty"`
+	// Default is Apache's "ErrorDocument 503 default": the built-in page,
+	// also where the main server set a document for the status.
+	Default bool `yaml:"default,omitempty"`
 	// Body is the file DocumentRoot+Path, read when the config loads;
 	// nil when it could not be read (a warning says so).
 	Body []byte `yaml:"-"`

@@ -123,11 +123,14 @@ func (c *checker) errorDocuments(h *Host) error {
 				n++
 			}
 		}
+		if e.Default {
+			n++
+		}
 		switch {
 		case e.Status < 400 || e.Status > 599:
 			return c.fail(e, e.Pos, "status", "", "must be an error status between 400 and 599")
 		case n != 1:
-			return c.fail(e, e.Pos, "path", e.Path, "needs exactly one of path, url and message")
+			return c.fail(e, e.Pos, "path", e.Path, "needs exactly one of path, url, message and default")
 		case e.Path != "" && !strings.HasPrefix(e.Path, "/"):
 			return c.fail(e, e.Pos, "path", e.Path, "must start with /")
 		case e.Path == "":

@@ -410,6 +410,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 
 // errorDocument replaces the body of an error response: a file read when
 // the config loaded, a message, or a redirect to a URL (302, as Apache).
+// A default one, or a file that could not be read, keeps the built-in page.
 func errorDocument(ctx *fasthttp.RequestCtx, d *config.ErrorDocument) {
 	switch {
 	case d.URL != "":

@@ -114,3 +114,30 @@ RewriteRule ^/both$ /both-main [R=302,L]
 		fasthttp.ReleaseResponse(resp)
 	}
 }
+
+// "ErrorDocument 503 default" in a vhost brings back the built-in page
+// there although the main server set one for 503, as in Apache; another
+// vhost keeps the main server's. Until the tenth session "default" only
+// dropped the vhost's own document, so the main server's still applied.
+func TestErrorDocumentDefault(t *testing.T) {
+	_, c := startProxy(t, `ErrorDocument 503 "main is busy"
+<VirtualHost *:80>
+  ServerName inherits
+  ProxyPass / balancer://none/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName builtin
+  ErrorDocument 503 default
+  ProxyPass / balancer://none/
+</VirtualHost>
+`, "")
+	for host, want := range map[string]string{"inherits": "main is busy", "builtin": "Service Unavailable"} {
+		status, body, err := c.Get(nil, "http://"+host+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != fasthttp.StatusServiceUnavailable || !strings.Contains(string(body), want) || host == "builtin" && strings.Contains(string(body), "main") {
+			t.Errorf("%s: %d %q, want 503 with %q", host, status, body, want)
+		}
+	}
+}
