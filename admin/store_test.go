@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/hcheck"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -264,5 +266,46 @@ func TestFleetHealth(t *testing.T) {
 	f.do("GET", b1, "").json(t, &m)
 	if len(m.Fleet) != 1 {
 		t.Errorf("a peer that left is still shown: %+v", m.Fleet)
+	}
+}
+
+// TestMemberHealthView: a checked member's health in GET (its schedule
+// and probes, oldest first, latency in milliseconds), and why it is down in
+// the health view this instance publishes to the fleet.
+func TestMemberHealthView(t *testing.T) {
+	changed := 0
+	f := fleetFixture(t, newMemStore(), &changed)
+	next := time.Date(2026, 11, 27, 12, 0, 5, 0, time.UTC)
+	h := hcheck.Health{
+		Method: "GET", Target: "/status", Expr: "ok234", Interval: 5 * time.Second, Passes: 2, Fails: 3,
+		FailStreak: 0, PassStreak: 1, Checks: 7, Next: next,
+		History: []hcheck.Probe{
+			{Time: next.Add(-10 * time.Second), OK: true, Status: 200, Latency: 1500 * time.Microsecond},
+			{Time: next.Add(-5 * time.Second), Status: 503, Latency: 2 * time.Millisecond, Why: "status 503", Change: hcheck.Down},
+		},
+	}
+	f.a.opts.Health = func(id string) (hcheck.Health, bool) { return h, id == f.member(0).ID }
+	var m memberJSON
+	f.do("GET", b1, "").json(t, &m)
+	got := m.Health
+	if got == nil || got.Interval != "5s" || got.Next == nil || !got.Next.Equal(next) || got.Checks != 7 || got.PassStreak != 1 ||
+		got.Method != "GET" || got.URI != "/status" || got.Expr != "ok234" || got.Passes != 2 || got.Fails != 3 {
+		t.Fatalf("health %+v", got)
+	}
+	if p := got.History; len(p) != 2 || !p[0].OK || p[0].LatencyMS != 1.5 || p[1].OK || p[1].Status != 503 ||
+		p[1].Why != "status 503" || p[1].Change != "down" || !p[1].Time.Equal(next.Add(-5*time.Second)) {
+		t.Errorf("history %+v", p)
+	}
+
+	f.member(0).State.SetFlags(pool.FlagHCFail)
+	var mine instanceJSON
+	if err := json.Unmarshal(f.a.HealthRecord(), &mine); err != nil {
+		t.Fatal(err)
+	}
+	if v := mine.Balancers["app"]["http://b1:8080"]; v.OperationalState != "down" || v.Why != "status 503" {
+		t.Errorf("published %+v, want down with the last probe's why", v)
+	}
+	if v := mine.Balancers["app"]["http://b2:8080"]; v.OperationalState != "up" || v.Why != "" {
+		t.Errorf("published %+v for the unchecked member", v)
 	}
 }
