@@ -413,3 +413,44 @@ func TestPanicInACheckIsContained(t *testing.T) {
 		}
 	})
 }
+
+// A member removed while its due check waits for a free slot (ProxyHCTPsize
+// reached) is not checked afterwards, and the slot goes on to the others.
+func TestRemovedWhileWaitingForASlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.delay = time.Second
+		c := newTestChecker(f, Options{})
+		reg := pool.NewRegistry()
+		a := member(t, reg, "http://10.0.0.1:80", hc("GET", 10*time.Second, 1, 1))
+		b := member(t, reg, "http://10.0.0.2:80", hc("GET", 10*time.Second, 1, 1))
+		d := member(t, reg, "http://10.0.0.3:80", hc("GET", 10*time.Second, 1, 1))
+		c.Update([]*pool.Member{a, b, d}, nil, 1)
+		stop := start(c)
+		defer stop()
+		step(10*time.Second + 500*time.Millisecond) // one check runs, two wait
+		if n := f.count(a.Addr) + f.count(b.Addr) + f.count(d.Addr); n != 1 {
+			t.Fatalf("%d checks started with one slot", n)
+		}
+		waiting := b
+		if f.count(b.Addr) == 1 {
+			waiting = d
+		}
+		var keep []*pool.Member
+		for _, m := range []*pool.Member{a, b, d} {
+			if m != waiting {
+				keep = append(keep, m)
+			}
+		}
+		c.Update(keep, nil, 1)
+		step(5 * time.Second)
+		if n := f.count(waiting.Addr); n != 0 {
+			t.Errorf("a member removed while waiting for a slot was checked %d times", n)
+		}
+		for _, m := range keep {
+			if n := f.count(m.Addr); n != 1 {
+				t.Errorf("%s checked %d times by 15.5s, want 1", m.Addr, n)
+			}
+		}
+	})
+}
