@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -239,5 +240,86 @@ func TestPanicInARequestIsContained(t *testing.T) {
 				t.Fatalf("the next request: %d %q", status, body)
 			}
 		})
+	}
+}
+
+// disablereuse=On sends every request on a connection of its own, with
+// "Connection: close", as Apache does; by default one connection serves
+// them all. ProxyPassMatch with "!" excludes what it matches, as
+// ProxyPass does.
+func TestDisableReuseAndMatchExclusion(t *testing.T) {
+	var conns atomic.Int32
+	var closes atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if ctx.Request.Header.ConnectionClose() {
+				closes.Add(1)
+			}
+			ctx.SetBodyString("ok")
+		},
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	_, c := startProxy(t, `
+ProxyPassMatch "\.secret$" !
+ProxyPass /once http://BACKEND/ disablereuse=On
+ProxyPass / http://BACKEND/
+`, ln.Addr().String())
+	if status, _, _ := do(t, c, "GET", "/files/a.secret"); status != 404 {
+		t.Errorf("a path ProxyPassMatch ! excludes: status %d, want 404", status)
+	}
+	for range 3 {
+		if status, _, _ := do(t, c, "GET", "/once/x"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	if n, k := conns.Load(), closes.Load(); n != 3 || k != 3 {
+		t.Errorf("disablereuse: %d connections, %d requests with Connection: close; want 3 and 3", n, k)
+	}
+	for range 3 {
+		if status, _, _ := do(t, c, "GET", "/files/a.txt"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	if n, k := conns.Load(), closes.Load(); n != 4 || k != 3 {
+		t.Errorf("reuse: %d connections, %d with Connection: close; want 4 and 3", n, k)
+	}
+}
+
+// A ServerName may carry a scheme and a port (Apache's
+// "ServerName https://www.example.com:443"); the vhost still answers for
+// its host name, in any case and with any port in Host.
+func TestServerNameWithSchemeAndPort(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `
+<VirtualHost *:80>
+  ServerName first.example.com
+  ProxyPass / http://BACKEND/first/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName https://WWW.Example.com:443
+  ProxyPass / http://BACKEND/www/
+</VirtualHost>
+`, be)
+	for host, want := range map[string]string{"www.example.com": "/www/", "WWW.EXAMPLE.COM:8443": "/www/", "other.example.com": "/first/"} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + host + "/x")
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(resp.Body()), "GET "+want+"x") {
+			t.Errorf("Host %s went to %q, want %sx", host, resp.Body(), want)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
 	}
 }

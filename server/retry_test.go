@@ -1,15 +1,18 @@
 package server
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -154,5 +157,37 @@ func TestRetryIdempotentChunkedBody(t *testing.T) {
 	if resp.StatusCode() != 502 || closed.Load() == 0 || reached.Load() {
 		t.Errorf("status %d, closing member read %d, other member reached %v; want 502 after the closing member alone",
 			resp.StatusCode(), closed.Load(), reached.Load())
+	}
+}
+
+// TestRetryIdempotentBodyCutShort: a replayable body is read whole before
+// the first attempt; a client that stops short of its Content-Length gets
+// 400 and no member hears of the request.
+func TestRetryIdempotentBodyCutShort(t *testing.T) {
+	var reached atomic.Int32
+	b1 := startBackend(t, func(ctx *fasthttp.RequestCtx) { reached.Add(1) })
+	b2 := startBackend(t, func(ctx *fasthttp.RequestCtx) { reached.Add(1) })
+	src := "listen: ['127.0.0.1:0']\nserver:\n" + strings.NewReplacer("RETRY", "true", "BACKEND1", b1, "BACKEND2", b2).Replace(retryConf)
+	cfg, err := config.ParseYAML("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTCP(t, cfg)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly ten!!"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if resp.StatusCode() != fasthttp.StatusBadRequest || reached.Load() != 0 {
+		t.Errorf("status %d, members reached %d times; want 400 and none", resp.StatusCode(), reached.Load())
 	}
 }
