@@ -386,3 +386,36 @@ func TestLabelValue(t *testing.T) {
 	f(`a\b`, `a\\b`)
 	f("a\nb", `a\nb`)
 }
+
+// A balancer a reload removes loses its no-member series; the one that
+// stays keeps its count.
+func TestMetricsReloadDropsBalancer(t *testing.T) {
+	conf := `
+<Proxy balancer://stays>
+    BalancerMember http://BACKEND status=+D
+</Proxy>
+<Proxy balancer://goes>
+    BalancerMember http://BACKEND
+</Proxy>
+ProxyPass /s balancer://stays/
+ProxyPass /g balancer://goes/
+`
+	s, c := startProxy(t, conf, metricsBackend(t))
+	get(t, c, "/s/x", 503)
+	scrapeMetrics(t, s).expect(t, map[string]float64{
+		`sluice_balancer_no_member_total{balancer="stays"}`: 1,
+		`sluice_balancer_no_member_total{balancer="goes"}`:  0,
+	})
+	cfg := s.rt.Load().cfg
+	main := *cfg.Main
+	main.Balancers = main.Balancers[:1:1]
+	main.Routes = main.Routes[:1:1]
+	next := *cfg
+	next.Main = &main
+	if err := s.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	sc := scrapeMetrics(t, s)
+	sc.absent(t, `balancer="goes"`)
+	sc.expect(t, map[string]float64{`sluice_balancer_no_member_total{balancer="stays"}`: 1})
+}
