@@ -284,8 +284,8 @@ func (p *apacheParser) balancerGrowth(d *directive) error {
 		return d.fail(d.joined(), "takes one number")
 	}
 	n, err := strconv.Atoi(d.args[0])
-	if err != nil || n < 1 || n > 100 {
-		return d.fail(d.args[0], "must be between 1 and 100")
+	if err != nil || n < 0 || n > maxBalancerGrowth {
+		return d.fail(d.args[0], "must be between 0 and %d", maxBalancerGrowth)
 	}
 	p.cfg.BalancerGrowth = n
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -183,6 +184,36 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: ProxyHCTemplate "retry=5": unknown ProxyHCTemplate parameter (allowed: hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)`},
 		{"nested VirtualHost", "Listen 80\n<VirtualHost *:80>\n<VirtualHost *:81>\n",
 			`t.conf:3: <VirtualHost> "*:81": is not allowed inside <VirtualHost>`},
+		{"ServerName two names", "Listen 80\nServerName a b\n", `t.conf:2: ServerName "a b": takes one name`},
+		{"ServerAlias in main", "Listen 80\nServerAlias a\n", `t.conf:2: ServerAlias "a": is only allowed inside <VirtualHost>`},
+		{"ServerRoot two dirs", "Listen 80\nServerRoot a b\n", `t.conf:2: ServerRoot "a b": takes one directory`},
+		{"DocumentRoot two dirs", "Listen 80\nDocumentRoot a b\n", `t.conf:2: DocumentRoot "a b": takes one directory`},
+		{"On/Off value", "Listen 80\nProxyPreserveHost maybe\n", `t.conf:2: ProxyPreserveHost "maybe": must be On or Off`},
+		{"On/Off count", "Listen 80\nProxyAddHeaders On Off\n", `t.conf:2: ProxyAddHeaders "On Off": takes one argument, On or Off`},
+		{"ProxyRequests value", "Listen 80\nProxyRequests maybe\n", `t.conf:2: ProxyRequests "maybe": must be On or Off`},
+		{"BalancerPersist value", "Listen 80\nBalancerPersist maybe\n", `t.conf:2: BalancerPersist "maybe": must be On or Off`},
+		{"ProxyTimeout none", "Listen 80\nProxyTimeout\n", `t.conf:2: ProxyTimeout: takes one argument`},
+		{"ProxyTimeout unit", "Listen 80\nProxyTimeout 5x\n", `t.conf:2: ProxyTimeout "5x": must be a whole number with an optional unit ms, s, mi or h`},
+		{"BalancerGrowth none", "Listen 80\nBalancerGrowth\n", `t.conf:2: BalancerGrowth: takes one number`},
+		{"BalancerGrowth over Apache's", "Listen 80\nBalancerGrowth 1001\n", `t.conf:2: BalancerGrowth "1001": must be between 0 and 1000`},
+		{"BalancerGrowth word", "Listen 80\nBalancerGrowth x\n", `t.conf:2: BalancerGrowth "x": must be between 0 and 1000`},
+		{"ProxyHCTPsize none", "Listen 80\nProxyHCTPsize\n", `t.conf:2: ProxyHCTPsize: takes one number`},
+		{"ProxyHCTPsize negative", "Listen 80\nProxyHCTPsize -1\n", `t.conf:2: ProxyHCTPsize "-1": must be a whole number >= 0`},
+		{"ProxyHCExpr none", "Listen 80\nProxyHCExpr\n", `t.conf:2: ProxyHCExpr: takes a name and an {expression}`},
+		{"ProxyHCExpr redefined", "Listen 80\nProxyHCExpr ok {%{REQUEST_STATUS} =~ /^2/}\nProxyHCExpr ok {%{REQUEST_STATUS} =~ /^3/}\n",
+			`t.conf:3: ProxyHCExpr "ok": already defined at /etc/sluice/t.conf:2 with another expression`},
+		{"ProxyHCTemplate none", "Listen 80\nProxyHCTemplate\n", `t.conf:2: ProxyHCTemplate: takes a name and key=value parameters`},
+		{"ProxyHCTemplate redefined", "Listen 80\nProxyHCTemplate t hcmethod=GET\nProxyHCTemplate t hcmethod=HEAD\n",
+			`t.conf:3: ProxyHCTemplate "t": already defined at /etc/sluice/t.conf:2`},
+		{"ErrorDocument one argument", "Listen 80\nErrorDocument 503\n", `t.conf:2: ErrorDocument "503": takes a status code and a /path, URL or "message"`},
+		{"RewriteCond one argument", "Listen 80\nRewriteEngine On\nRewriteCond a\n", `t.conf:3: RewriteCond "a": takes a test string, a condition pattern and optional [flags]`},
+		{"RewriteRule one argument", "Listen 80\nRewriteEngine On\nRewriteRule a\n", `t.conf:3: RewriteRule "a": takes a pattern, a substitution and optional [flags]`},
+		{"RewriteOptions none", "Listen 80\nRewriteOptions\n", `t.conf:2: RewriteOptions: takes one option (allowed: Inherit, InheritBefore)`},
+		{"Header without a name", "Listen 80\nHeader set\n", `t.conf:2: Header "set": needs an action and a header name`},
+		{"ProxyPassReverse none", "Listen 80\nProxyPassReverse\n", `t.conf:2: ProxyPassReverse: takes a path and a URL`},
+		{"cookie rule one value", "Listen 80\nProxyPassReverseCookieDomain a\n", `t.conf:2: ProxyPassReverseCookieDomain "a": takes an internal and a public value`},
+		{"ProxySet without balancer", "Listen 80\nProxySet\n", `t.conf:2: ProxySet: needs a balancer://name outside <Proxy balancer://…>`},
+		{"BalancerMember without balancer", "Listen 80\nBalancerMember\n", `t.conf:2: BalancerMember: needs balancer://name first outside <Proxy balancer://…>`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -315,4 +346,22 @@ func TestYAMLEmptyEntries(t *testing.T) {
 	alias := "listen: [':80']\nnothing: &none ~\nserver:\n  headers:\n    - *none\n"
 	_, err := ParseYAML("t.yaml", []byte(alias))
 	assertError(t, err, "t.yaml:5: headers: has an empty entry")
+}
+
+// BalancerGrowth takes what Apache's does, 0 to 1000 (it refused 0 and
+// anything over 100 before the tenth session), in both forms.
+func TestBalancerGrowthRange(t *testing.T) {
+	for _, n := range []string{"0", "5", "1000"} {
+		cfg, err := ParseApache("t.conf", []byte("Listen 80\nBalancerGrowth "+n+"\n"), nil)
+		if err != nil || strconv.Itoa(cfg.BalancerGrowth) != n {
+			t.Errorf("BalancerGrowth %s: %v", n, err)
+		}
+		if _, err := ParseYAML("t.yaml", []byte("listen: [':80']\nbalancer_growth: "+n+"\n")); err != nil {
+			t.Errorf("balancer_growth %s: %v", n, err)
+		}
+	}
+	_, err := ParseYAML("t.yaml", []byte("listen: [':80']\nbalancer_growth: 1001\n"))
+	if err == nil || !strings.Contains(err.Error(), `balancer_growth "1001": must be between 0 and 1000`) {
+		t.Errorf("balancer_growth 1001: %v", err)
+	}
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// maxBalancerGrowth is the largest BalancerGrowth Apache accepts.
+const maxBalancerGrowth = 1000
+
 // Config is one loaded, validated configuration.
 type Config struct {
 	// Source is the file the configuration was loaded from.
@@ -38,7 +41,9 @@ type Config struct {
 
 	// BalancerPersist keeps balancer-manager changes across restarts.
 	BalancerPersist bool `yaml:"balancer_persist,omitempty"`
-	// BalancerGrowth is accepted for compatibility (extra balancer slots).
+	// BalancerGrowth is Apache's extra balancer slots (0..1000); sluice
+	// takes it as the member growth of balancers without their own
+	// (docs/compatibility.md), 0 meaning Apache's default of 5.
 	BalancerGrowth int `yaml:"balancer_growth,omitempty"`
 
 	// HCExprs are the ProxyHCExpr conditions by name.

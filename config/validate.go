@@ -354,8 +354,8 @@ func (c *checker) extras() error {
 	if f := cfg.AcceptFilter; f != AcceptFilterData && f != AcceptFilterNone {
 		return c.fail(cfg, Pos{}, "accept_filter", f, "unknown accept filter (allowed: data, none)")
 	}
-	if cfg.BalancerGrowth < 0 || cfg.BalancerGrowth > 100 {
-		return c.fail(cfg, Pos{}, "balancer_growth", strconv.Itoa(cfg.BalancerGrowth), "must be between 1 and 100")
+	if cfg.BalancerGrowth < 0 || cfg.BalancerGrowth > maxBalancerGrowth {
+		return c.fail(cfg, Pos{}, "balancer_growth", strconv.Itoa(cfg.BalancerGrowth), "must be between 0 and %d", maxBalancerGrowth)
 	}
 	if !slices.Contains(accessLogFormats, cfg.AccessLog.Format) {
 		return c.fail(&cfg.AccessLog, Pos{}, "format", cfg.AccessLog.Format, "unknown access log format %s", allowed(accessLogFormats))
