@@ -1,0 +1,84 @@
+package main
+
+// Real config 12 (hupratt/aws-scripting): five name-based *:80 vhosts,
+// each defining its own <Proxy balancer://mycluster> over the same two
+// members (route=1, route=2, stickysession=ROUTEID) with the mod_headers
+// cookie recipe, and "ProxyPass / balancer://mycluster" (no slash on the
+// target). What per-vhost balancer state and the missing slash give in
+// Apache is in compat_real12_pending_e2e_test.go.
+
+import (
+	"testing"
+)
+
+const real12Conf = "12-multi-vhost-same-balancer.conf"
+
+var real12Hosts = []string{"www.example.com", "shop.example.com", "www.example.org", "rural.example.org", "portfolio.example.org"}
+
+func real12Start(t *testing.T) (s *sluiceProc, n1, n2 *rawBackend) {
+	t.Helper()
+	n1, n2 = newBackend(t, "1", nil), newBackend(t, "2", nil)
+	s = startReal(t, real12Conf, "192.0.2.21:80", n1.addr, "192.0.2.22:80", n2.addr)
+	return s, n1, n2
+}
+
+// real12Cookie checks the Header recipe's cookie: ROUTEID=.<route> when
+// the route changed, none otherwise. Backends are named by their route.
+func real12Cookie(t *testing.T, what string, m *wireMsg, changed bool) {
+	t.Helper()
+	got := m.Values("Set-Cookie")
+	switch {
+	case changed && (len(got) != 1 || got[0] != "ROUTEID=."+m.Get("X-Backend")+"; path=/"):
+		t.Errorf("%s: answered by %q with Set-Cookie %q, want one ROUTEID=.%s; path=/", what, m.Get("X-Backend"), got, m.Get("X-Backend"))
+	case !changed && len(got) != 0:
+		t.Errorf("%s: a request that stuck got Set-Cookie %q", what, got)
+	}
+}
+
+// TestCompatReal12StickyPerVhost: every vhost proxies / to its
+// balancer://mycluster, sticks on ROUTEID=.<route>, and sets the cookie
+// only when the route changed (apache.md §4.7).
+func TestCompatReal12StickyPerVhost(t *testing.T) {
+	s, n1, n2 := real12Start(t)
+	byRoute := map[string]*rawBackend{"1": n1, "2": n2}
+
+	// One vhost from a fresh start: byrequests (no lbmethod), and a sticky
+	// pick is charged to lbstatus like a balanced one (mod_proxy_balancer's
+	// pre_request: "so that even session routes get into account"), so
+	// after two sticky requests to 2 the next three go 1, 1, 2.
+	var seq []string
+	for i, cookie := range []string{"", "ROUTEID=.2", "ROUTEID=.2", "", "", ""} {
+		var hdr []string
+		if cookie != "" {
+			hdr = []string{"Cookie: " + cookie}
+		}
+		m := hostGet(t, s, "www.example.com", "/", hdr...)
+		wantStatus(t, m, 200)
+		real12Cookie(t, "www request "+string(rune('1'+i)), m, cookie == "")
+		seq = append(seq, m.Get("X-Backend"))
+	}
+	wantSequence(t, "www.example.com", seq, "1", "2", "2", "1", "1", "2")
+
+	for _, host := range append(real12Hosts, "Shop.Example.com:80", "unknown.example.net") {
+		for _, route := range []string{"1", "2"} {
+			m := hostGet(t, s, host, "/?q="+route, "Cookie: other=x; ROUTEID=sess."+route)
+			wantStatus(t, m, 200)
+			wantBackend(t, m, route)
+			real12Cookie(t, host+" route "+route, m, false)
+			if r := byRoute[route].last(); r.URI != "/?q="+route {
+				t.Errorf("%s: member %s got %s, want /?q=%s", host, route, r.URI, route)
+			}
+		}
+		// An unknown route, a value without the "." separator, and one
+		// whose route is the text after the first "." (".a.2" is route
+		// "a.2") are balanced and get a new cookie (apache.md surprise 4).
+		for _, cookie := range []string{"ROUTEID=.9", "ROUTEID=2", "ROUTEID=.a.2"} {
+			m := hostGet(t, s, host, "/", "Cookie: "+cookie)
+			wantStatus(t, m, 200)
+			if byRoute[m.Get("X-Backend")] == nil {
+				t.Errorf("%s with %s went to %q", host, cookie, m.Get("X-Backend"))
+			}
+			real12Cookie(t, host+" with "+cookie, m, true)
+		}
+	}
+}
