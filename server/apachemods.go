@@ -41,6 +41,9 @@ type hostMods struct {
 	requestH  []scopedHeader
 	docs      map[int]*config.ErrorDocument
 	docRoot   string
+	// namePort is the port of the host's ServerName ("" without one),
+	// SERVER_PORT when the client's Host names none.
+	namePort string
 	// targets are the routes of [P] rules.
 	targets map[*modrewrite.Rule]*route
 }
@@ -104,7 +107,8 @@ func buildMods(rt *runtime, b *builder) (*mods, error) {
 func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	hc := vh.cfg
 	isMain := hc == main
-	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}, docRoot: hc.DocumentRoot}
+	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}, docRoot: hc.DocumentRoot,
+		namePort: namePort(hc.ServerName, main.ServerName)}
 	if hm.docRoot == "" {
 		hm.docRoot = main.DocumentRoot
 	}
@@ -215,6 +219,49 @@ func (md *mods) hostFor(rt *runtime, host []byte, vh *vhost) *vhost {
 	return vh
 }
 
+// appendServerPort appends SERVER_PORT as Apache's ap_get_server_port has
+// it under its defaults (UseCanonicalName Off, UseCanonicalPhysicalPort
+// Off): the port the client's Host names, else the ServerName's, else the
+// scheme's default. The socket's own port never shows, so a proxy
+// published on another port (Docker's -p 8080:80) reports the one the
+// client used.
+func appendServerPort(dst, host []byte, namePort string, tls bool) []byte {
+	if i := lastColon(host); i >= 0 && i+1 < len(host) && allDigits(host[i+1:]) {
+		return append(dst, host[i+1:]...)
+	}
+	switch {
+	case namePort != "":
+		return append(dst, namePort...)
+	case tls:
+		return append(dst, "443"...)
+	}
+	return append(dst, "80"...)
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// namePort is the port of a host's ServerName, or of the main server's
+// when the host sets none ("https://www.example.com:8443" gives "8443").
+func namePort(name, mainName string) string {
+	if name == "" {
+		name = mainName
+	}
+	if i := strings.Index(name, "://"); i >= 0 {
+		name = name[i+3:]
+	}
+	if _, port, err := net.SplitHostPort(name); err == nil && port != "" && allDigits([]byte(port)) {
+		return port
+	}
+	return ""
+}
+
 // modsReq is one request's rewrite scratch space.
 type modsReq struct {
 	st  modrewrite.State
@@ -231,10 +278,7 @@ var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
 // fill sets mr.req to ctx's request, in mr's own buffers: a request
 // through rules allocates nothing for them.
 func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
-	mr.port = mr.port[:0]
-	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
-		mr.port = strconv.AppendInt(mr.port, int64(a.Port), 10)
-	}
+	mr.port = appendServerPort(mr.port[:0], ctx.Host(), hm.namePort, ctx.IsTLS())
 	mr.addr = appendIP(mr.addr[:0], ctx.RemoteIP())
 	mr.req = modrewrite.Request{
 		Method: ctx.Method(), Path: ctx.Path(), RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),

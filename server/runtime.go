@@ -118,19 +118,25 @@ func (rt *runtime) members() []*pool.Member {
 	return out
 }
 
-// hostName lower-cases a ServerName and drops any scheme and port.
-func hostName(n string) string {
+// hostName lower-cases a ServerName and drops any scheme and port: the
+// key vhosts are looked up by.
+func hostName(n string) string { return strings.ToLower(serverHost(n)) }
+
+// serverHost is the host of a ServerName, as Apache keeps it in
+// server_hostname: "https://WWW.Example.com:8443" gives "WWW.Example.com".
+// It is SERVER_NAME, X-Forwarded-Server and the name in Via.
+func serverHost(n string) string {
 	if i := strings.Index(n, "://"); i >= 0 {
 		n = n[i+3:]
 	}
 	if h, _, err := net.SplitHostPort(n); err == nil {
 		n = h
 	}
-	return strings.ToLower(n)
+	return n
 }
 
 func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
-	vh := &vhost{cfg: hc, serverName: hc.ServerName, balancers: make(map[string]*pool.Balancer)}
+	vh := &vhost{cfg: hc, serverName: serverHost(hc.ServerName), balancers: make(map[string]*pool.Balancer)}
 	if vh.serverName == "" && main != nil {
 		vh.serverName = main.serverName
 	}

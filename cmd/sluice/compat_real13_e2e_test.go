@@ -439,3 +439,27 @@ func TestCompatReal13HotStandby(t *testing.T) {
 		t.Errorf("stickyfailover: the pinned session went to %s after the primary recovered", who)
 	}
 }
+
+// TestCompatReal13ForwardedPortFromHost: 10-proxy.conf sets
+// `RequestHeader set X-Forwarded-Port "expr=%{SERVER_PORT}"` because the
+// project publishes the proxy's port 80 on another host port (Docker), and
+// the backends build their own URLs from it. Apache's SERVER_PORT is
+// ap_get_server_port(): with the defaults UseCanonicalName Off and
+// UseCanonicalPhysicalPort Off it is the port of the client's Host header,
+// else the server's configured port (ServerName's, or the <VirtualHost>
+// address's), else the scheme's default, 80; it is never the socket's
+// local port under these defaults. sluice put the listening socket's port
+// there until the tenth session.
+func TestCompatReal13ForwardedPortFromHost(t *testing.T) {
+	s, bs := real13Start(t)
+	node := bs.raw["node-backend"]
+
+	wantBackend(t, hostGet(t, s, "localhost:8080", "/node/x"), "node-backend")
+	if got := node.last().Get("X-Forwarded-Port"); got != "8080" {
+		t.Errorf("Host localhost:8080: X-Forwarded-Port %q, want 8080 (the Host header's port)", got)
+	}
+	wantBackend(t, hostGet(t, s, "localhost", "/node/x"), "node-backend")
+	if got := node.last().Get("X-Forwarded-Port"); got != "80" {
+		t.Errorf("Host localhost: X-Forwarded-Port %q, want 80 (no port in Host or ServerName: http's default)", got)
+	}
+}
