@@ -180,6 +180,7 @@ func (c *checker) route(r *Route) error {
 			return c.fail(r, r.Pos, "target", r.Target, "%v", err)
 		}
 		r.Target = t
+		c.warnSlashes(r)
 		return nil
 	}
 	t, err := workerURL(r.Target, r.Match)
@@ -187,7 +188,30 @@ func (c *checker) route(r *Route) error {
 		return c.fail(r, r.Pos, "target", r.Target, "%v", err)
 	}
 	r.Target = t
+	c.warnSlashes(r)
 	return nil
+}
+
+// warnSlashes warns about a ProxyPass whose path ends in '/' and whose URL
+// does not, or the other way round: Apache's docs call it a mistake, and
+// Apache joins the two as they stand ("ProxyPass / balancer://b" sends
+// /foo to balancer://bfoo, which answers 500), where sluice puts one slash
+// at the join (docs/compatibility.md).
+func (c *checker) warnSlashes(r *Route) {
+	if r.Match {
+		return
+	}
+	target := r.Target
+	if i := strings.Index(target, "://"); i >= 0 {
+		target = target[i+3:]
+	}
+	path := ""
+	if i := strings.IndexByte(target, '/'); i >= 0 {
+		path = target[i:]
+	}
+	if strings.HasSuffix(r.Path, "/") != strings.HasSuffix(path, "/") {
+		c.warn(r.Pos, "ProxyPass %s %s: one ends in / and the other does not; Apache would join them as they stand, sluice joins them with one slash", r.Path, r.Target)
+	}
 }
 
 func (c *checker) balancer(h *Host, b *Balancer) error {

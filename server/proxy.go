@@ -284,12 +284,7 @@ func sentBytes(x *exchange) int64 { return x.call.Sent() }
 
 // roundTrip sends req to m and reads the response head into resp.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
-	x.uri = append(x.uri[:0], m.Path...)
-	x.uri = appendJoinBytes(x.uri, x.path)
-	if len(x.uri) == 0 || x.uri[0] != '/' {
-		x.uri = append(x.uri[:0], '/')
-		x.uri = appendJoinBytes(x.uri, x.path)
-	}
+	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		x.uri = append(x.uri, '?')
 		x.uri = append(x.uri, q...)

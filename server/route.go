@@ -23,6 +23,10 @@ type route struct {
 	// http://h/app, "/" of balancer://b/.
 	targetPath  string
 	targetBytes []byte // targetPath, for regexp's Expand
+	// slashGap marks a prefix ending in '/' before a target path that does
+	// not ("ProxyPass /y/ http://h/sub"): the join gets the slash that
+	// neither side has (Apache would send /subfoo; docs/compatibility.md).
+	slashGap bool
 	// expand is true when the ProxyPassMatch target holds $N references.
 	expand bool
 	// upgrade is the protocol this route may tunnel ("websocket", "*").
@@ -52,6 +56,9 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 			return dst, true
 		}
 		dst = appendJoin(dst, r.targetPath)
+		if r.slashGap && len(path) > len(r.prefix) {
+			dst = append(dst, '/')
+		}
 		if r.cfg.NoCanon && matchPrefix(rawPath, r.prefix) {
 			return appendJoinBytes(dst, rawPath[len(r.prefix):]), true
 		}
@@ -82,6 +89,24 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 	end := len(dst)
 	dst = appendEscapedPath(dst, dst[mark:end])
 	return dst[:mark+copy(dst[mark:], dst[end:])], true
+}
+
+// appendMemberPath appends the path a member is sent: its own URL's path,
+// then the route's, one slash at the join, and a leading slash when
+// neither has one ("ProxyPass / balancer://b" gives "foo" for /foo).
+func appendMemberPath(dst []byte, memberPath string, path []byte) []byte {
+	start := len(dst)
+	dst = append(dst, memberPath...)
+	if len(dst) > start && dst[len(dst)-1] != '/' && len(path) > 0 && path[0] != '/' {
+		dst = append(dst, '/') // a member http://h/sub under "ProxyPass /d/ balancer://d"
+	}
+	dst = appendJoinBytes(dst, path)
+	if len(dst) == start || dst[start] != '/' {
+		dst = append(dst, 0)
+		copy(dst[start+1:], dst[start:])
+		dst[start] = '/'
+	}
+	return dst
 }
 
 // appendJoin appends a path piece to dst, dropping its leading '/' when dst

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -38,7 +39,8 @@ func TestMatchPrefix(t *testing.T) {
 func TestRouteMatchBuildsBackendPath(t *testing.T) {
 	prefix := func(p, target string) *route {
 		_, tp := splitTarget(target)
-		return &route{cfg: &config.Route{Path: p, Target: target}, prefix: []byte(p), targetPath: tp}
+		return &route{cfg: &config.Route{Path: p, Target: target}, prefix: []byte(p), targetPath: tp,
+			slashGap: strings.HasSuffix(p, "/") && tp != "" && !strings.HasSuffix(tp, "/")}
 	}
 	match := func(re, target string) *route {
 		_, tp := splitTarget(target)
@@ -60,6 +62,9 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 		{"trailing slashes", prefix("/mirror/foo/", "http://backend.example.com/"), "/mirror/foo/a/b", "/mirror/foo/a/b", "/a/b", true},
 		{"balancer with slash target", prefix("/images", "balancer://myset/"), "/images/a.png", "/images/a.png", "/a.png", true},
 		{"escaping", prefix("/p", "http://h"), "/p/a b%", "/p/a%20b%25", "/a%20b%25", true},
+		{"slash on the path only", prefix("/y/", "http://h/sub"), "/y/foo", "/y/foo", "/sub/foo", true},
+		{"slash on the path only, exact", prefix("/y/", "http://h/sub"), "/y/", "/y/", "/sub", true},
+		{"slash on the path, no target path", prefix("/", "balancer://b"), "/foo", "/foo", "foo", true},
 		{"match with $1", match(`^/m/(.*)\.gif$`, "http://h/img/$1"), "/m/dir/pic.gif", "/m/dir/pic.gif", "/img/dir/pic", true},
 		{"match with $1, escaped", match(`^/m/(.*)$`, "http://h/img/$1"), "/m/a b%", "/m/a%20b%25", "/img/a%20b%25", true},
 		{"match without ref appends uri", match(`\.png$`, "http://h"), "/z/pic.png", "/z/pic.png", "/z/pic.png", true},
@@ -132,5 +137,26 @@ func TestErrorPageLeaksNothing(t *testing.T) {
 	}
 	if regexp.MustCompile(`[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+`).MatchString(body) {
 		t.Fatalf("error page holds an address: %q", body)
+	}
+}
+
+// appendMemberPath joins a member's path and the route's with one slash,
+// adding the one neither has, and starts the result with a slash.
+func TestAppendMemberPath(t *testing.T) {
+	for _, c := range []struct{ member, path, want string }{
+		{"", "", "/"},
+		{"", "foo", "/foo"},
+		{"", "/foo", "/foo"},
+		{"/sub", "", "/sub"},
+		{"/sub", "foo", "/sub/foo"},
+		{"/sub", "/foo", "/sub/foo"},
+		{"/sub/", "/foo", "/sub/foo"},
+		{"/sub/", "foo", "/sub/foo"},
+	} {
+		for _, dst := range []string{"", "kept"} {
+			if got := string(appendMemberPath([]byte(dst), c.member, []byte(c.path))); got != dst+c.want {
+				t.Errorf("appendMemberPath(%q, %q, %q) = %q, want %q", dst, c.member, c.path, got, dst+c.want)
+			}
+		}
 	}
 }

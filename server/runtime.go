@@ -240,6 +240,7 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 	}
 	origin, path := splitTarget(rc.Target)
 	r.targetPath, r.targetBytes = path, []byte(path)
+	r.slashGap = r.re == nil && strings.HasSuffix(rc.Path, "/") && path != "" && !strings.HasSuffix(path, "/")
 	r.expand = rc.Match && strings.Contains(path, "$")
 	if strings.HasPrefix(origin, "balancer://") {
 		name := strings.ToLower(strings.TrimPrefix(origin, "balancer://"))

@@ -129,11 +129,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
 	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
-	x.uri = append(x.uri[:0], m.Path...)
-	x.uri = appendJoinBytes(x.uri, x.path)
-	if len(x.uri) == 0 || x.uri[0] != '/' {
-		x.uri = append([]byte{'/'}, x.uri...)
-	}
+	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		x.uri = append(append(x.uri, '?'), q...)
 	}

@@ -4,10 +4,11 @@ package main
 // each defining its own <Proxy balancer://mycluster> over the same two
 // members (route=1, route=2, stickysession=ROUTEID) with the mod_headers
 // cookie recipe, and "ProxyPass / balancer://mycluster" (no slash on the
-// target). What per-vhost balancer state and the missing slash give in
-// Apache is in compat_real12_pending_e2e_test.go.
+// target). What per-vhost balancer state gives in Apache is in
+// compat_real12_pending_e2e_test.go.
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -80,5 +81,27 @@ func TestCompatReal12StickyPerVhost(t *testing.T) {
 			}
 			real12Cookie(t, host+" with "+cookie, m, true)
 		}
+	}
+}
+
+// TestCompatReal12RootWithoutSlash: "ProxyPass / balancer://mycluster"
+// maps /foo to real + uri[len("/"):] = "balancer://myclusterfoo" in Apache
+// (apache.md §1.1 "Rewrite result"; mod_proxy.c ap_proxy_trans_match), a
+// balancer that does not exist, so Apache answers 500 (AH01144) for
+// everything but / itself. sluice puts one slash at the join, sends /foo
+// to a member as /foo, and warns at load (docs/compatibility.md).
+func TestCompatReal12RootWithoutSlash(t *testing.T) {
+	s, n1, n2 := real12Start(t)
+	for _, uri := range []string{"/foo", "/static/app.css?v=1"} {
+		m := hostGet(t, s, "www.example.com", uri)
+		wantStatus(t, m, 200)
+		b := map[string]*rawBackend{"1": n1, "2": n2}[m.Get("X-Backend")]
+		if b == nil || b.last().URI != uri {
+			t.Errorf("%s went to %q", uri, m.Get("X-Backend"))
+		}
+	}
+	// One warning per vhost, each naming its line.
+	if n := strings.Count(s.log(), real12Conf+":"); n != len(real12Hosts) || strings.Count(s.log(), "ProxyPass / balancer://mycluster: one ends in / and the other does not") != n {
+		t.Errorf("%d warnings naming the file, want one per vhost (%d)", n, len(real12Hosts))
 	}
 }
