@@ -184,6 +184,7 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: ProxyHCTemplate "retry=5": unknown ProxyHCTemplate parameter (allowed: hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)`},
 		{"nested VirtualHost", "Listen 80\n<VirtualHost *:80>\n<VirtualHost *:81>\n",
 			`t.conf:3: <VirtualHost> "*:81": is not allowed inside <VirtualHost>`},
+		{"VirtualHost port", "Listen 80\n<VirtualHost *:http>\n</VirtualHost>\n", `t.conf:2: addrs "*:http": the port must be a number from 1 to 65535, or *`},
 		{"ServerName two names", "Listen 80\nServerName a b\n", `t.conf:2: ServerName "a b": takes one name`},
 		{"ServerAlias in main", "Listen 80\nServerAlias a\n", `t.conf:2: ServerAlias "a": is only allowed inside <VirtualHost>`},
 		{"ServerRoot two dirs", "Listen 80\nServerRoot a b\n", `t.conf:2: ServerRoot "a b": takes one directory`},

@@ -236,9 +236,9 @@ func (s *Server) adminScope(rt *runtime, live bool) *admin.Scope {
 
 // managerScope is what a manager location of the host serving host shows:
 // that host's balancers, behind its Require rules.
-func (s *Server) managerScope(host []byte, path string) *admin.Scope {
+func (s *Server) managerScope(host []byte, local net.Addr, path string) *admin.Scope {
 	rt := s.rt.Load()
-	vh := rt.vhostFor(host)
+	vh := rt.vhostFor(host, local)
 	i := slices.IndexFunc(vh.managers, func(m config.Manager) bool { return m.Path == path })
 	if i < 0 {
 		// Gone in a reload since the request was routed.
@@ -275,8 +275,8 @@ func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
 		if !managerPath(path, mp) {
 			continue
 		}
-		host := append([]byte(nil), ctx.Host()...)
-		s.adm.a.Serve(ctx, func() *admin.Scope { return s.managerScope(host, mp) })
+		host, local := append([]byte(nil), ctx.Host()...), ctx.LocalAddr()
+		s.adm.a.Serve(ctx, func() *admin.Scope { return s.managerScope(host, local, mp) })
 		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
 		return true
 	}

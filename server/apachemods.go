@@ -19,18 +19,6 @@ import (
 	"github.com/sluiceproxy/sluice/pool"
 )
 
-// mods is the mod_rewrite / mod_headers / ErrorDocument state of one
-// runtime, built with it; a config that uses none of them has none, and the
-// request path stays untouched. Each vhost's own rules are in vhost.mods.
-type mods struct {
-	// wild are the vhosts with wildcard ServerAlias patterns, in order.
-	wild []wildHost
-}
-
-type wildHost struct {
-	vh       *vhost
-	patterns []string
-}
 
 // hostMods is one vhost's merged rules: Apache's inheritance from the
 // main server already applied.
@@ -74,34 +62,22 @@ type scopedHeader struct {
 }
 
 // buildMods compiles the runtime's rewrite, header and ErrorDocument
-// rules into its vhosts; it returns nil when the config uses none.
-func buildMods(rt *runtime, b *builder) (*mods, error) {
-	md, used := &mods{}, false
+// rules into its vhosts (vhost.mods); it reports whether any host has
+// some. A config that uses none leaves the request path untouched.
+func buildMods(rt *runtime, b *builder) (bool, error) {
+	used := false
 	main := rt.cfg.Main
 	for _, vh := range rt.hosts {
 		hm, err := hostModsOf(vh, main, b)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		if hm != nil {
 			vh.mods = hm
 			used = true
 		}
-		var wild []string
-		for _, a := range vh.cfg.ServerAliases {
-			if strings.ContainsAny(a, "*?[") {
-				wild = append(wild, strings.ToLower(a))
-			}
-		}
-		if len(wild) > 0 {
-			md.wild = append(md.wild, wildHost{vh: vh, patterns: wild})
-			used = true
-		}
 	}
-	if !used {
-		return nil, nil
-	}
-	return md, nil
+	return used, nil
 }
 
 func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
@@ -199,26 +175,6 @@ func rewriteTarget(vh *vhost, rule *modrewrite.Rule, b *builder) (*route, error)
 	return &route{cfg: rc, direct: m}, nil
 }
 
-// hostFor applies wildcard ServerAlias patterns ("*.example.com") when the
-// exact lookup fell back to the default vhost.
-func (md *mods) hostFor(rt *runtime, host []byte, vh *vhost) *vhost {
-	if len(md.wild) == 0 || vh != rt.hosts[0] {
-		return vh
-	}
-	if i := lastColon(host); i >= 0 {
-		host = host[:i]
-	}
-	h := strings.ToLower(string(host))
-	for _, w := range md.wild {
-		for _, p := range w.patterns {
-			if ok, _ := path.Match(p, h); ok {
-				return w.vh
-			}
-		}
-	}
-	return vh
-}
-
 // appendServerPort appends SERVER_PORT as Apache's ap_get_server_port has
 // it under its defaults (UseCanonicalName Off, UseCanonicalPhysicalPort
 // Off): the port the client's Host names, else the ServerName's, else the
@@ -287,19 +243,14 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
 	}
 }
 
-// rewrite runs the RewriteRules before route matching. It returns the
-// vhost to route with (wildcard aliases applied) and whether the request
-// was answered: redirected, refused, or proxied by a [P] rule. An internal
-// rewrite changes the request path and leaves routing to the caller.
-func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange) (*vhost, bool) {
-	md := rt.mods
-	if md == nil {
-		return vh, false
-	}
-	vh = md.hostFor(rt, ctx.Host(), vh)
+// rewrite runs vh's RewriteRules before route matching. It reports
+// whether the request was answered: redirected, refused, or proxied by a
+// [P] rule. An internal rewrite changes the request path and leaves
+// routing to the caller.
+func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange) bool {
 	hm := vh.mods
 	if hm == nil || len(hm.rewrite) == 0 && len(hm.locations) == 0 {
-		return vh, false
+		return false
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
@@ -322,7 +273,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	switch st.Action {
 	case modrewrite.Respond:
 		s.fail(ctx, st.Status)
-		return vh, true
+		return true
 	case modrewrite.Redirect:
 		ctx.Response.Reset()
 		ctx.SetStatusCode(st.Status)
@@ -331,12 +282,12 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		ctx.SetBodyString("<!DOCTYPE html>\n<html><head><title>" + strconv.Itoa(st.Status) + " " +
 			fasthttp.StatusMessage(st.Status) + "</title></head><body><h1>" + fasthttp.StatusMessage(st.Status) + "</h1></body></html>\n")
 		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
-		return vh, true
+		return true
 	case modrewrite.Proxy:
 		r := hm.targets[st.Rule]
 		if r == nil {
 			s.fail(ctx, fasthttp.StatusInternalServerError)
-			return vh, true
+			return true
 		}
 		x.path = x.path[:0]
 		if len(st.Path) == 0 || st.Path[0] != '/' {
@@ -345,14 +296,14 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		x.path = modrewrite.AppendPath(x.path, st.Path, st.NoEscape())
 		ctx.URI().SetQueryStringBytes(st.Query)
 		s.proxyRoute(ctx, rt, vh, r, x)
-		return vh, true
+		return true
 	}
 	if st.Rewritten {
 		mr.buf = modrewrite.AppendPath(mr.buf[:0], st.Path, false)
 		ctx.URI().SetPathBytes(mr.buf)
 		ctx.URI().SetQueryStringBytes(st.Query)
 	}
-	return vh, false
+	return false
 }
 
 // requestHeaders runs RequestHeader rules on the outbound request. The
@@ -431,11 +382,10 @@ func balancerEnv(env *modheaders.Env, ctx *fasthttp.RequestCtx, m *pool.Member, 
 func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	errorPage(ctx, status)
 	rt := s.rt.Load()
-	md := rt.mods
-	if md == nil {
+	if !rt.mods {
 		return
 	}
-	vh := md.hostFor(rt, ctx.Host(), rt.vhostFor(ctx.Host()))
+	vh := rt.vhostFor(ctx.Host(), ctx.LocalAddr())
 	hm := vh.mods
 	if hm == nil {
 		return

@@ -71,7 +71,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.access.log(ctx, s.now(), 0)
 		return
 	}
-	vh := rt.vhostFor(ctx.Host())
+	vh := rt.vhostFor(ctx.Host(), ctx.LocalAddr())
 	if len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}
@@ -82,8 +82,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	x := acquireExchange()
 	defer releaseExchange(x)
-	var answered bool
-	if vh, answered = s.rewrite(ctx, rt, vh, x); answered {
+	if s.rewrite(ctx, rt, vh, x) {
 		return
 	}
 	path := ctx.Path()

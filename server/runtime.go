@@ -19,14 +19,17 @@ import (
 // (pool.State) and connection pools carry over between runtimes.
 type runtime struct {
 	cfg    *config.Config
-	hosts  []*vhost // vhosts in config order, or Main alone
-	byName map[string]*vhost
+	hosts []*vhost // vhosts in config order, or Main alone
+	// all picks among every host by Host; byAddr first by the connection's
+	// address, when the vhosts' addresses differ (nil otherwise).
+	all    hostTable
+	byAddr addrTables
 	// backends by member ID, kept so a reload can reuse pools.
 	backends   map[string]*pool.Backend
 	maxBody    int64
 	clientBody time.Duration // idle limit between two request body reads
 	exprs      hcheck.Exprs  // ProxyHCExpr conditions, compiled
-	mods       *mods         // rewrite/header rules; nil when the config has none
+	mods       bool          // some host has rewrite, header or ErrorDocument rules
 }
 
 // vhost is one <VirtualHost> (or the main server) ready to serve.
@@ -68,7 +71,7 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		}
 		b.trusted = trusted
 	}
-	rt := &runtime{cfg: cfg, byName: make(map[string]*vhost), maxBody: cfg.Limits.MaxRequestBody, clientBody: cfg.Timeouts.ClientBody.D()}
+	rt := &runtime{cfg: cfg, maxBody: cfg.Limits.MaxRequestBody, clientBody: cfg.Timeouts.ClientBody.D()}
 
 	mainHost, err := b.host(cfg.Main, nil)
 	if err != nil {
@@ -84,11 +87,13 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 			return nil, err
 		}
 		rt.hosts = append(rt.hosts, vh)
-		for _, n := range append([]string{hc.ServerName}, hc.ServerAliases...) {
-			n = hostName(n)
-			if _, dup := rt.byName[n]; n != "" && !dup {
-				rt.byName[n] = vh
-			}
+	}
+	for _, vh := range rt.hosts {
+		rt.all.add(vh)
+	}
+	if len(cfg.VHosts) > 0 {
+		if rt.byAddr, err = buildAddrTables(rt.hosts); err != nil {
+			return nil, err
 		}
 	}
 	rt.backends = b.backends
@@ -303,40 +308,3 @@ func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions 
 	}
 }
 
-// vhostFor picks the vhost for a Host header: an exact ServerName or
-// ServerAlias match, else the first vhost (Apache's default vhost).
-func (rt *runtime) vhostFor(host []byte) *vhost {
-	if len(rt.byName) > 0 {
-		h := host
-		if i := lastColon(h); i >= 0 {
-			h = h[:i]
-		}
-		var buf [128]byte
-		if len(h) <= len(buf) {
-			lower := buf[:len(h)]
-			for i, c := range h {
-				if 'A' <= c && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				lower[i] = c
-			}
-			if vh, ok := rt.byName[string(lower)]; ok {
-				return vh
-			}
-		}
-	}
-	return rt.hosts[0]
-}
-
-// lastColon finds the port separator of a Host value, skipping IPv6 brackets.
-func lastColon(h []byte) int {
-	for i := len(h) - 1; i >= 0; i-- {
-		switch h[i] {
-		case ':':
-			return i
-		case ']':
-			return -1
-		}
-	}
-	return -1
-}

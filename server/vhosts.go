@@ -1,0 +1,200 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// hostTable picks a vhost for a request's Host among the vhosts that
+// answer on one address: an exact ServerName or ServerAlias, else the
+// first wildcard ServerAlias that matches ("*.example.com", in config
+// order), else the first of them, which Apache makes the default for the
+// address.
+type hostTable struct {
+	byName map[string]*vhost
+	wild   []wildHost
+	first  *vhost
+}
+
+type wildHost struct {
+	vh       *vhost
+	patterns []string
+}
+
+func (t *hostTable) add(vh *vhost) {
+	if t.first == nil {
+		t.first = vh
+	}
+	if t.byName == nil {
+		t.byName = make(map[string]*vhost)
+	}
+	hc := vh.cfg
+	var wild []string
+	for _, n := range append([]string{hc.ServerName}, hc.ServerAliases...) {
+		if n = hostName(n); n == "" {
+			continue
+		}
+		if _, dup := t.byName[n]; !dup {
+			t.byName[n] = vh
+		}
+		if strings.ContainsAny(n, "*?[") {
+			wild = append(wild, n)
+		}
+	}
+	if len(wild) > 0 {
+		t.wild = append(t.wild, wildHost{vh: vh, patterns: wild})
+	}
+}
+
+func (t *hostTable) lookup(host []byte) *vhost {
+	if len(t.byName) == 0 {
+		return t.first
+	}
+	h := host
+	if i := lastColon(h); i >= 0 {
+		h = h[:i]
+	}
+	var buf [128]byte
+	if len(h) <= len(buf) {
+		lower := buf[:len(h)]
+		for i, c := range h {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		if vh, ok := t.byName[string(lower)]; ok {
+			return vh
+		}
+	}
+	if len(t.wild) > 0 {
+		name := strings.ToLower(string(h))
+		for _, w := range t.wild {
+			for _, p := range w.patterns {
+				if ok, _ := path.Match(p, name); ok {
+					return w.vh
+				}
+			}
+		}
+	}
+	return t.first
+}
+
+// vhostAddr is one <VirtualHost> address: an IP (invalid for *, _default_,
+// 0.0.0.0, :: or a host name) and a port (0 for * or none).
+type vhostAddr struct {
+	ip   netip.Addr
+	port int
+}
+
+// parseVHostAddr reads "*:80", "_default_:443", "192.0.2.1:8080", "*",
+// "[::1]:80", "*:*". A host name answers on every address with its port:
+// sluice resolves no names at load.
+func parseVHostAddr(a string) (vhostAddr, error) {
+	host, port := a, ""
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		host, port = h, p
+	}
+	var va vhostAddr
+	if port != "" && port != "*" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return va, fmt.Errorf("<VirtualHost> address %q: bad port", a)
+		}
+		va.port = n
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !ip.IsUnspecified() {
+		va.ip = ip.Unmap()
+	}
+	return va, nil
+}
+
+// addrTables picks the vhosts of the address a connection came in on, as
+// Apache does: the vhosts naming its IP and port, else its IP and any
+// port, else any IP and its port, else any IP and any port. It is only
+// built when the vhosts' addresses differ; a connection on an address
+// none names is served by Host among all vhosts (docs/compatibility.md).
+type addrTables map[vhostAddr]*hostTable
+
+func buildAddrTables(hosts []*vhost) (addrTables, error) {
+	sets := make([][]vhostAddr, len(hosts))
+	differ := false
+	for i, vh := range hosts {
+		for _, a := range vh.cfg.Addrs {
+			va, err := parseVHostAddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", vh.cfg.Pos, err)
+			}
+			if !slices.Contains(sets[i], va) {
+				sets[i] = append(sets[i], va)
+			}
+		}
+		slices.SortFunc(sets[i], func(a, b vhostAddr) int {
+			if c := a.ip.Compare(b.ip); c != 0 {
+				return c
+			}
+			return a.port - b.port
+		})
+		differ = differ || !slices.Equal(sets[i], sets[0])
+	}
+	if !differ {
+		return nil, nil
+	}
+	at := addrTables{}
+	for i, vh := range hosts {
+		for _, va := range sets[i] {
+			t := at[va]
+			if t == nil {
+				t = &hostTable{}
+				at[va] = t
+			}
+			t.add(vh)
+		}
+	}
+	return at, nil
+}
+
+// table returns the vhosts for a connection's local address, or nil.
+func (at addrTables) table(local net.Addr) *hostTable {
+	ta, ok := local.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	ip, _ := netip.AddrFromSlice(ta.IP)
+	ip = ip.Unmap()
+	for _, k := range [...]vhostAddr{{ip, ta.Port}, {ip, 0}, {netip.Addr{}, ta.Port}, {}} {
+		if t := at[k]; t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// vhostFor picks the vhost for a request: by the address its connection
+// came in on when the vhosts' addresses differ, then by Host.
+func (rt *runtime) vhostFor(host []byte, local net.Addr) *vhost {
+	if rt.byAddr != nil {
+		if t := rt.byAddr.table(local); t != nil {
+			return t.lookup(host)
+		}
+	}
+	return rt.all.lookup(host)
+}
+
+// lastColon finds the port separator of a Host value, skipping IPv6 brackets.
+func lastColon(h []byte) int {
+	for i := len(h) - 1; i >= 0; i-- {
+		switch h[i] {
+		case ':':
+			return i
+		case ']':
+			return -1
+		}
+	}
+	return -1
+}
