@@ -19,7 +19,6 @@ import (
 	"github.com/sluiceproxy/sluice/pool"
 )
 
-
 // hostMods is one vhost's merged rules: Apache's inheritance from the
 // main server already applied.
 type hostMods struct {

@@ -18,7 +18,7 @@ import (
 // It is immutable once built and swapped whole on reload; member state
 // (pool.State) and connection pools carry over between runtimes.
 type runtime struct {
-	cfg    *config.Config
+	cfg   *config.Config
 	hosts []*vhost // vhosts in config order, or Main alone
 	// all picks among every host by Host; byAddr first by the connection's
 	// address, when the vhosts' addresses differ (nil otherwise).
@@ -307,4 +307,3 @@ func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions 
 		Ping:           p.Ping.D(),
 	}
 }
-
