@@ -39,6 +39,7 @@ func init() {
 		{name: "ProxyAddHeaders", fn: hostFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders })},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
+		{name: "AllowEncodedSlashes", fn: (*apacheParser).allowEncodedSlashes},
 		{name: "ProxyVia", fn: (*apacheParser).proxyVia},
 		{name: "ProxyRequests", fn: (*apacheParser).proxyRequests},
 		{name: "BalancerPersist", fn: (*apacheParser).balancerPersist},
@@ -215,6 +216,18 @@ func hostFlag(key string, field func(h *Host) *bool) func(p *apacheParser, d *di
 		p.markSet(key)
 		return nil
 	}
+}
+
+func (p *apacheParser) allowEncodedSlashes(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 || !slices.Contains(EncodedSlashModes, strings.ToLower(d.args[0])) {
+		return d.fail(d.joined(), "must be On, Off or NoDecode")
+	}
+	p.host.EncodedSlashes = strings.ToLower(d.args[0])
+	p.markSet("allow_encoded_slashes")
+	return nil
 }
 
 func (p *apacheParser) proxyTimeout(d *directive) error {

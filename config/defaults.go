@@ -62,7 +62,13 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("balancer_inherit") {
 		h.BalancerInherit = main.BalancerInherit
 	}
+	if !set("allow_encoded_slashes") {
+		h.EncodedSlashes = main.EncodedSlashes
+	}
 }
+
+// EncodedSlashModes are AllowEncodedSlashes' values, lower-cased.
+var EncodedSlashModes = []string{"off", "on", "nodecode"}
 
 // hosts is Main followed by the vhosts.
 func (cfg *Config) hosts() []*Host {

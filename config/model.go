@@ -99,6 +99,10 @@ type Host struct {
 	Via             ViaMode  `yaml:"via,omitempty"`           // ProxyVia (default Off)
 	Timeout         Duration `yaml:"proxy_timeout,omitempty"` // ProxyTimeout (default 60s)
 	BalancerInherit bool     `yaml:"balancer_inherit"`        // BalancerInherit (default On)
+	// EncodedSlashes is AllowEncodedSlashes: "off" (the default: a %2F in
+	// the path is answered 404), "on" (decoded to /) or "nodecode" (kept
+	// as %2F, in matching and towards the member); inherited like the five.
+	EncodedSlashes string `yaml:"allow_encoded_slashes,omitempty"`
 
 	// Balancers defined in this host (<Proxy balancer://…>, ProxySet, or
 	// created implicitly by a ProxyPass to an undefined balancer).

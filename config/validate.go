@@ -108,6 +108,12 @@ func (c *checker) host(h *Host) error {
 			return c.fail(h, h.Pos, "via", string(h.Via), "must be off, on, full or block")
 		}
 	}
+	if h.EncodedSlashes != "" {
+		h.EncodedSlashes = strings.ToLower(h.EncodedSlashes)
+		if !slices.Contains(EncodedSlashModes, h.EncodedSlashes) {
+			return c.fail(h, h.Pos, "allow_encoded_slashes", h.EncodedSlashes, "must be off, on or nodecode")
+		}
+	}
 	for _, r := range h.Routes {
 		if err := c.route(r); err != nil {
 			return err

@@ -21,7 +21,7 @@ func (s *Server) permit(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rou
 	if len(main) == 0 && len(own) == 0 {
 		return true
 	}
-	a := deciding(main, own, ctx.Path(), r, x.path)
+	a := deciding(main, own, x.requestPath(ctx), r, x.path)
 	if a == nil {
 		return true
 	}

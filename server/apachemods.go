@@ -232,11 +232,11 @@ var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
 
 // fill sets mr.req to ctx's request, in mr's own buffers: a request
 // through rules allocates nothing for them.
-func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) {
+func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path []byte) {
 	mr.port = appendServerPort(mr.port[:0], ctx.Host(), hm.namePort, ctx.IsTLS())
 	mr.addr = appendIP(mr.addr[:0], ctx.RemoteIP())
 	mr.req = modrewrite.Request{
-		Method: ctx.Method(), Path: ctx.Path(), RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
+		Method: ctx.Method(), Path: path, RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
 		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
 		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: hm.docRoot,
 	}
@@ -253,7 +253,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	mr.fill(ctx, vh, hm)
+	mr.fill(ctx, vh, hm, x.requestPath(ctx))
 	st := &mr.st
 	st.Reset(mr.req.Path, mr.req.Query)
 	for _, rs := range hm.rewrite {
@@ -300,6 +300,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	if st.Rewritten {
 		mr.buf = modrewrite.AppendPath(mr.buf[:0], st.Path, false)
 		ctx.URI().SetPathBytes(mr.buf)
+		x.keptPath = nil // an encoded slash kept is a literal %2F in ctx.Path() now
 		ctx.URI().SetQueryStringBytes(st.Query)
 	}
 	return false
@@ -308,18 +309,17 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 // requestHeaders runs RequestHeader rules on the outbound request. The
 // balancer has not chosen a member yet, so no BALANCER_* variable is set
 // (as in Apache, where RequestHeader runs before the proxy handler).
-func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp.RequestHeader) {
+func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
 	hm := vh.mods
 	if hm == nil || len(hm.requestH) == 0 {
 		return
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	mr.fill(ctx, vh, hm)
+	mr.fill(ctx, vh, hm, x.requestPath(ctx))
 	mr.env.Reset()
-	p := ctx.Path()
 	for i := range hm.requestH {
-		if rh := &hm.requestH[i]; rh.matches(p) {
+		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
 		}
 	}
@@ -334,15 +334,14 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
-	mr.fill(ctx, vh, hm)
+	mr.fill(ctx, vh, hm, x.requestPath(ctx))
 	balancerEnv(&mr.env, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
 
 func (s *Server) applyHeaders(ctx *fasthttp.RequestCtx, hm *hostMods, mr *modsReq, errorPage bool) {
-	p := ctx.Path()
 	for i := range hm.headers {
-		if rh := &hm.headers[i]; rh.matches(p) {
+		if rh := &hm.headers[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(&ctx.Response.Header, &mr.req, &mr.env, errorPage, &mr.sc)
 		}
 	}
@@ -395,7 +394,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if len(hm.headers) > 0 {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
-		mr.fill(ctx, vh, hm)
+		mr.fill(ctx, vh, hm, ctx.Path())
 		mr.env.Reset()
 		s.applyHeaders(ctx, hm, mr, true)
 	}

@@ -39,6 +39,20 @@ type exchange struct {
 	// aborts when the client goes away.
 	call  pool.Call
 	watch clientWatch
+	// keptPath is the URL-path under AllowEncodedSlashes NoDecode when the
+	// client's path holds a %2F: decoded but for those, which keepSlashes
+	// then sends on as they are. nil otherwise.
+	keptPath    []byte
+	keepSlashes bool
+}
+
+// requestPath is the URL-path routes, rules and scopes match: the
+// decoded path, or keptPath.
+func (x *exchange) requestPath(ctx *fasthttp.RequestCtx) []byte {
+	if x.keptPath != nil {
+		return x.keptPath
+	}
+	return ctx.Path()
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -52,6 +66,7 @@ func releaseExchange(x *exchange) {
 	x.route = nil
 	x.waitUntil = time.Time{}
 	x.call.Reset()
+	x.keptPath, x.keepSlashes = nil, false
 	exchangePool.Put(x)
 }
 
@@ -75,20 +90,28 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}
-	raw := ctx.URI().PathOriginal()
-	if hasEncodedSlash(raw) {
-		s.fail(ctx, fasthttp.StatusNotFound)
-		return
-	}
 	x := acquireExchange()
 	defer releaseExchange(x)
+	raw := ctx.URI().PathOriginal()
+	if hasEncodedSlash(raw) {
+		// Apache's AllowEncodedSlashes: Off refuses, On decodes (fasthttp
+		// did), NoDecode keeps them encoded.
+		switch vh.cfg.EncodedSlashes {
+		case "on":
+		case "nodecode":
+			x.keptPath, x.keepSlashes = appendKeepingSlashes(make([]byte, 0, len(raw)), raw), true
+		default:
+			s.fail(ctx, fasthttp.StatusNotFound)
+			return
+		}
+	}
 	if s.rewrite(ctx, rt, vh, x) {
 		return
 	}
-	path := ctx.Path()
+	path := x.requestPath(ctx)
 	var r *route
 	for _, candidate := range vh.routes {
-		if out, ok := candidate.match(x.path[:0], path, raw); ok {
+		if out, ok := candidate.match(x.path[:0], path, raw, x.keepSlashes); ok {
 			r, x.path = candidate, out
 			break
 		}
@@ -172,7 +195,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		backendHost = r.direct.HostHeader
 	}
 	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
-	s.requestHeaders(ctx, vh, &req.Header)
+	s.requestHeaders(ctx, vh, &req.Header, x)
 
 	// fasthttp read the clock as the handler started: reading it again
 	// here would cost some 50 ns and tell nothing more.
@@ -474,7 +497,7 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
-	reqPath := ctx.Path()
+	reqPath := x.requestPath(ctx)
 	x.origin = append(append(x.origin[:0], "http://"...), ctx.Host()...)
 	if ctx.IsTLS() {
 		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)

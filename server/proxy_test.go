@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -330,5 +331,68 @@ func TestServerNameWithSchemeAndPort(t *testing.T) {
 		}
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// AllowEncodedSlashes, as Apache: Off (the default) answers a %2F in the
+// path 404; On decodes it to a slash; NoDecode keeps it, so routes and
+// rules see %2F and the member gets it as it came (GitLab's and Jenkins'
+// documented setups), through ProxyPass with or without nocanon and
+// through a RewriteRule [P,NE] of %{REQUEST_URI}. A vhost takes the main
+// server's setting unless it sets its own.
+func TestAllowEncodedSlashes(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `AllowEncodedSlashes NoDecode
+ProxyPass /api/ http://BACKEND/api/
+ProxyPass /raw/ http://BACKEND/raw/ nocanon
+<VirtualHost *:80>
+  ServerName inherits
+  RewriteEngine On
+  RewriteRule ^/gl/(.*) http://BACKEND/gitlab/$1 [P,NE]
+  RewriteCond %{REQUEST_URI} ^/ci/
+  RewriteRule .* http://BACKEND%{REQUEST_URI} [P,NE]
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName on
+  AllowEncodedSlashes On
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName off
+  AllowEncodedSlashes Off
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, be)
+	for _, tc := range []struct {
+		host, uri string
+		status    int
+		want      string // the request line the member saw
+	}{
+		{"inherits", "/api/v4/projects/group%2Fproject/issues?x=1", 200, "GET /api/v4/projects/group%2Fproject/issues?x=1"},
+		{"inherits", "/raw/a%2fb%20c", 200, "GET /raw/a%2fb%20c"},
+		{"inherits", "/api/a%2F..%2F..%2Fetc", 200, "GET /api/a%2F..%2F..%2Fetc"},
+		{"inherits", "/api/a%20b/../c%2Fd", 200, "GET /api/c%2Fd"},
+		{"inherits", "/gl/api/v4/projects/a%2Fb", 200, "GET /gitlab/api/v4/projects/a%2Fb"},
+		{"inherits", "/ci/x%2Fy", 200, "GET /ci/x%2Fy"},
+		{"on", "/api/group%2Fproject", 200, "GET /api/group/project"},
+		{"off", "/api/group%2Fproject", 404, ""},
+		{"off", "/api/plain", 200, "GET /api/plain"},
+	} {
+		// Written by hand: fasthttp's client would decode the %2F.
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", tc.uri, tc.host)
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(conn)); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		status, body := resp.StatusCode(), string(resp.Body())
+		if status != tc.status || tc.want != "" && firstLine([]byte(body)) != tc.want {
+			t.Errorf("%s%s: %d %q, want %d %q", tc.host, tc.uri, status, firstLine([]byte(body)), tc.status, tc.want)
+		}
 	}
 }

@@ -46,8 +46,9 @@ func matchPrefix(path, prefix []byte) bool {
 
 // match reports whether r handles path, and appends the path to send to
 // the backend (canonical, percent-encoded) to dst. rawPath is the path as
-// the client wrote it, used for nocanon.
-func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
+// the client wrote it, used for nocanon. keepSlashes sends a %2F in path
+// (AllowEncodedSlashes NoDecode) on as it is.
+func (r *route) match(dst, path, rawPath []byte, keepSlashes bool) ([]byte, bool) {
 	if r.re == nil {
 		if !matchPrefix(path, r.prefix) {
 			return dst, false
@@ -62,7 +63,7 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 		if r.cfg.NoCanon && matchPrefix(rawPath, r.prefix) {
 			return appendJoinBytes(dst, rawPath[len(r.prefix):]), true
 		}
-		return appendEscapedPath(dst, path[len(r.prefix):]), true
+		return appendEscapedPath(dst, path[len(r.prefix):], keepSlashes), true
 	}
 	if !r.expand {
 		// Only a test: regexp would allocate the groups nobody reads.
@@ -74,7 +75,7 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 		}
 		// Apache appends the whole URI when the target has no back-reference.
 		dst = appendJoin(dst, r.targetPath)
-		return appendEscapedPath(dst, path), true
+		return appendEscapedPath(dst, path, keepSlashes), true
 	}
 	// The groups are read: regexp returns them in a new slice, the one
 	// allocation of such a route.
@@ -87,7 +88,7 @@ func (r *route) match(dst, path, rawPath []byte) ([]byte, bool) {
 	mark := len(dst)
 	dst = r.re.Expand(dst, r.targetBytes, path, sub)
 	end := len(dst)
-	dst = appendEscapedPath(dst, dst[mark:end])
+	dst = appendEscapedPath(dst, dst[mark:end], keepSlashes)
 	return dst[:mark+copy(dst[mark:], dst[end:])], true
 }
 
@@ -145,20 +146,113 @@ var pathSafe = func() (t [256]bool) {
 }()
 
 // appendEscapedPath percent-encodes the decoded path p onto dst, joined as
-// appendJoin does.
-func appendEscapedPath(dst, p []byte) []byte {
+// appendJoin does. With keepSlashes a %2F in p is an encoded slash kept
+// (AllowEncodedSlashes NoDecode) and goes on as it is, as Apache's
+// canonicalisation leaves it.
+func appendEscapedPath(dst, p []byte, keepSlashes bool) []byte {
 	if len(p) > 0 && p[0] == '/' && len(dst) > 0 && dst[len(dst)-1] == '/' {
 		p = p[1:]
 	}
 	const hex = "0123456789ABCDEF"
-	for _, c := range p {
-		if pathSafe[c] {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case pathSafe[c]:
 			dst = append(dst, c)
-			continue
+		case keepSlashes && isEncodedSlash(p[i:]):
+			dst = append(dst, p[i:i+3]...)
+			i += 2
+		default:
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
 		}
-		dst = append(dst, '%', hex[c>>4], hex[c&15])
 	}
 	return dst
+}
+
+func isEncodedSlash(b []byte) bool {
+	return len(b) >= 3 && b[0] == '%' && b[1] == '2' && (b[2] == 'f' || b[2] == 'F')
+}
+
+// appendKeepingSlashes appends the raw path percent-decoded but for its
+// encoded slashes, with its empty, "." and ".." segments resolved as
+// fasthttp resolves every other path: AllowEncodedSlashes NoDecode, where
+// a %2F is no separator (so "a%2F..%2Fb" climbs nowhere).
+func appendKeepingSlashes(dst, raw []byte) []byte {
+	start := len(dst)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' && i+2 < len(raw) && !isEncodedSlash(raw[i:]) {
+			if hi, lo := unhex(raw[i+1]), unhex(raw[i+2]); hi >= 0 && lo >= 0 {
+				dst = append(dst, byte(hi<<4|lo))
+				i += 2
+				continue
+			}
+		}
+		dst = append(dst, c)
+	}
+	return dst[:start+resolveSegments(dst[start:])]
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// resolveSegments rewrites the path b in place, dropping empty segments
+// but a final one and "." segments, and letting ".." drop the segment
+// before it (never above the root); it returns the new length.
+func resolveSegments(b []byte) int {
+	if len(b) == 0 || b[0] != '/' {
+		return len(b)
+	}
+	out := 0
+	for i := 0; i < len(b); {
+		j := i + 1
+		for j < len(b) && b[j] != '/' {
+			j++
+		}
+		seg, last := b[i+1:j], j == len(b)
+		switch string(seg) {
+		case "":
+			if last {
+				b[out] = '/'
+				out++
+			}
+		case ".":
+			if last {
+				b[out] = '/'
+				out++
+			}
+		case "..":
+			for out > 0 && b[out-1] != '/' {
+				out--
+			}
+			if out > 0 {
+				out-- // the slash before the dropped segment
+			}
+			if last {
+				b[out] = '/'
+				out++
+			}
+		default:
+			b[out] = '/'
+			out++
+			out += copy(b[out:], seg)
+		}
+		i = j
+	}
+	if out == 0 {
+		b[0] = '/'
+		out = 1
+	}
+	return out
 }
 
 // hasEncodedSlash reports a %2F in the raw path. Apache refuses those with

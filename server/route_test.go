@@ -72,7 +72,7 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, dst := range [][]byte{nil, []byte("kept")} {
-			got, ok := c.r.match(dst, []byte(c.path), []byte(c.raw))
+			got, ok := c.r.match(dst, []byte(c.path), []byte(c.raw), false)
 			if want := string(dst) + c.want; ok != c.ok || string(got) != want {
 				t.Errorf("%s: match(%q, %q) = %q, %v; want %q, %v", c.name, dst, c.path, got, ok, want, c.ok)
 			}
@@ -82,7 +82,7 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 
 func TestNoCanonForwardsRawPath(t *testing.T) {
 	r := &route{cfg: &config.Route{Path: "/raw", NoCanon: true}, prefix: []byte("/raw"), targetPath: "/x"}
-	got, ok := r.match(nil, []byte("/raw/a b"), []byte("/raw/a%20b%3B"))
+	got, ok := r.match(nil, []byte("/raw/a b"), []byte("/raw/a%20b%3B"), false)
 	if !ok || string(got) != "/x/a%20b%3B" {
 		t.Fatalf("nocanon: got %q, %v", got, ok)
 	}
@@ -157,6 +157,33 @@ func TestAppendMemberPath(t *testing.T) {
 			if got := string(appendMemberPath([]byte(dst), c.member, []byte(c.path))); got != dst+c.want {
 				t.Errorf("appendMemberPath(%q, %q, %q) = %q, want %q", dst, c.member, c.path, got, dst+c.want)
 			}
+		}
+	}
+}
+
+// appendKeepingSlashes decodes a raw path but its %2F, and resolves its
+// segments as fasthttp does: for a path without %2F it gives fasthttp's
+// own path.
+func TestAppendKeepingSlashes(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{"/api/v4/projects/group%2Fproject/issues", "/api/v4/projects/group%2Fproject/issues"},
+		{"/a%2f%41", "/a%2fA"},
+		{"/a%2F..%2Fb/../c", "/c"},
+		{"/a/b/../c%2F..", "/a/c%2F.."},
+		{"//x/./y/%2e%2e/z/", "/x/z/"},
+		{"/../../x", "/x"},
+		{"/%2F", "/%2F"},
+	} {
+		if got := string(appendKeepingSlashes([]byte("kept"), []byte(c.raw))); got != "kept"+c.want {
+			t.Errorf("%s: %q, want %q", c.raw, got, "kept"+c.want)
+		}
+	}
+	for _, raw := range []string{"/", "/a/b", "//a//b//", "/a/./b/../c", "/a/..", "/..", "/a/b/..", "/a/b/.", "/%41%20b", "/a/%2e%2e/b",
+		"/x/../../y", "/.%2e/z", "/a//../b", "/./", "/a%3Fb", "/%zz", "/a%", "/%4"} {
+		var u fasthttp.URI
+		u.SetPath(raw)
+		if got := string(appendKeepingSlashes(nil, []byte(raw))); got != string(u.Path()) {
+			t.Errorf("%s: %q, fasthttp's path %q", raw, got, u.Path())
 		}
 	}
 }
