@@ -4,8 +4,8 @@ package main
 // each defining its own <Proxy balancer://mycluster> over the same two
 // members (route=1, route=2, stickysession=ROUTEID) with the mod_headers
 // cookie recipe, and "ProxyPass / balancer://mycluster" (no slash on the
-// target). What per-vhost balancer state gives in Apache is in
-// compat_real12_pending_e2e_test.go.
+// target). Apache gives each vhost's balancer a state of its own, sluice
+// one per member name and URL (docs/compatibility.md).
 
 import (
 	"strings"
