@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -37,15 +35,9 @@ func TestRewriteVariablesFromTheConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fmt.Fprintf(c, "DELETE /v HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", tc.host); err != nil {
-			t.Fatal(err)
-		}
-		want := "/to/DELETE/" + tc.port + "/127.0.0.1/www.example.com/off/http"
-		var resp fasthttp.Response
-		if err := resp.Read(bufio.NewReader(c)); err != nil {
-			t.Fatalf("reading the answer: %v", err)
-		}
+		resp := rawRequest(t, c, "DELETE /v HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
 		c.Close()
+		want := "/to/DELETE/" + tc.port + "/127.0.0.1/www.example.com/off/http"
 		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != 302 || !strings.HasSuffix(loc, want) {
 			t.Errorf("ServerName %s, Host %s: %d, Location %q; want 302 to ...%s", tc.serverName, tc.host, resp.StatusCode(), loc, want)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -135,3 +136,25 @@ const balancerOptionsConf = `  routes:
       members:
         - {url: http://BACKEND1, route: r1}
 `
+
+// rawRequest writes request on conn byte for byte (fasthttp's client would
+// normalize its path) and reads the answer.
+func rawRequest(tb testing.TB, conn net.Conn, request string) *fasthttp.Response {
+	tb.Helper()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		tb.Fatal(err)
+	}
+	return readResponse(tb, conn)
+}
+
+// readResponse reads one answer from conn.
+func readResponse(tb testing.TB, conn net.Conn) *fasthttp.Response {
+	tb.Helper()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	resp := new(fasthttp.Response)
+	if err := resp.Read(bufio.NewReader(conn)); err != nil {
+		tb.Fatalf("no answer: %v", err)
+	}
+	return resp
+}

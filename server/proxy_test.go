@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -165,13 +164,7 @@ func TestOptionsStarAnsweredLocally(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.Write([]byte("OPTIONS * HTTP/1.1\r\nHost: front.example.com\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	var resp fasthttp.Response
-	if err := resp.Read(bufio.NewReader(conn)); err != nil {
-		t.Fatal(err)
-	}
+	resp := rawRequest(t, conn, "OPTIONS * HTTP/1.1\r\nHost: front.example.com\r\n\r\n")
 	if resp.StatusCode() != 200 || string(resp.Header.Peek("Allow")) != allowedMethods || hit.Load() {
 		t.Fatalf("status %d Allow %q backend hit %v", resp.StatusCode(), resp.Header.Peek("Allow"), hit.Load())
 	}
@@ -384,11 +377,7 @@ ProxyPass /raw/ http://BACKEND/raw/ nocanon
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", tc.uri, tc.host)
-		var resp fasthttp.Response
-		if err := resp.Read(bufio.NewReader(conn)); err != nil {
-			t.Fatal(err)
-		}
+		resp := rawRequest(t, conn, "GET "+tc.uri+" HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
 		conn.Close()
 		status, body := resp.StatusCode(), string(resp.Body())
 		if status != tc.status || tc.want != "" && firstLine([]byte(body)) != tc.want {

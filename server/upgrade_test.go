@@ -189,13 +189,8 @@ ProxyPass "/" "balancer://mix/"
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /plain/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+	resp := rawRequest(t, conn, "GET /plain/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	var resp fasthttp.Response
-	if err := resp.Read(bufio.NewReader(conn)); err != nil {
-		t.Fatal(err)
-	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		t.Fatalf("an upgrade to a balancer that cannot upgrade answered %d, want the member's 200", resp.StatusCode())
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,4 +345,33 @@ func TestCompatReal03LocationRewrite(t *testing.T) {
 	} else if r := b.last(); r.Has("Upgrade") || r.URI != "/wiki/x" {
 		t.Errorf("the confluence node was asked for %s with Upgrade %q", r.URI, r.Values("Upgrade"))
 	}
+}
+
+// redirectingBackend echoes like newBackend's default handler, and answers
+// /redir with a redirect to its own absolute URL, as a backend that does
+// not know it is proxied does.
+func redirectingBackend(t *testing.T, name string) *rawBackend {
+	t.Helper()
+	var b *rawBackend
+	b = newBackend(t, name, func(w *bufio.Writer, r *backendReq) bool {
+		if r.URI == "/redir" {
+			writeResp(w, 302, []string{"X-Backend: " + name, "Location: http://" + b.addr + "/landed"}, "")
+			return false
+		}
+		return b.echo(w, r)
+	})
+	return b
+}
+
+// managerBalancers is what a manager's GET …/api/balancers says of its
+// balancers, as far as the compatibility tests read it.
+type managerBalancers struct {
+	ServerName string `json:"server_name"`
+	Balancers  []struct {
+		Name     string `json:"name"`
+		LBMethod string `json:"lbmethod"`
+		Members  []struct {
+			ID string `json:"id"`
+		} `json:"members"`
+	} `json:"balancers"`
 }

@@ -54,21 +54,6 @@ func real02Get(t *testing.T, s *sluiceProc, uri string, header ...string) *wireM
 	return hostGet(t, s, "confluencecluster", uri, header...)
 }
 
-// real02Node echoes, and answers /redir with a redirect to the node's own
-// absolute URL.
-func real02Node(t *testing.T, name string) *rawBackend {
-	t.Helper()
-	var b *rawBackend
-	b = newBackend(t, name, func(w *bufio.Writer, r *backendReq) bool {
-		if r.URI == "/redir" {
-			writeResp(w, 302, []string{"X-Backend: " + name, "Location: http://" + b.addr + "/landed"}, "")
-			return false
-		}
-		return b.echo(w, r)
-	})
-	return b
-}
-
 // TestCompatReal02Routing: "/" is the sticky Confluence balancer (ROUTEID
 // cookie recipe, client Host preserved, redirects mapped back);
 // /synchrony is synchrony-http with /synchrony replaced by /synchron and
@@ -81,7 +66,7 @@ func TestCompatReal02Routing(t *testing.T) {
 	var cluster, sync [3]string
 	for i := range 3 {
 		n := string(rune('1' + i))
-		nodes[n], nodes["synnode"+n] = real02Node(t, n), real02Node(t, "synnode"+n)
+		nodes[n], nodes["synnode"+n] = redirectingBackend(t, n), redirectingBackend(t, "synnode"+n)
 		cluster[i], sync[i] = nodes[n].addr, nodes["synnode"+n].addr
 	}
 	s := real02Start(t, cluster, sync)

@@ -5,26 +5,9 @@ package main
 // same routes (1, 2) in both balancers, and Apache's ROUTEID cookie recipe.
 
 import (
-	"bufio"
 	"strings"
 	"testing"
 )
-
-// real07Backend echoes like newBackend's default handler, and answers
-// /redir with a redirect to its own absolute URL, as a backend that does
-// not know it is proxied does.
-func real07Backend(t *testing.T, name string) *rawBackend {
-	t.Helper()
-	var b *rawBackend
-	b = newBackend(t, name, func(w *bufio.Writer, r *backendReq) bool {
-		if r.URI == "/redir" {
-			writeResp(w, 302, []string{"X-Backend: " + name, "Location: http://" + b.addr + "/landed"}, "")
-			return false
-		}
-		return b.echo(w, r)
-	})
-	return b
-}
 
 // real07Start runs the config with its four hosts replaced by backends
 // named after balancer and route: dyn1, dyn2, st1, st2.
@@ -32,7 +15,7 @@ func real07Start(t *testing.T) (s *sluiceProc, bs map[string]*rawBackend) {
 	t.Helper()
 	bs = map[string]*rawBackend{}
 	for _, n := range []string{"dyn1", "dyn2", "st1", "st2"} {
-		bs[n] = real07Backend(t, n)
+		bs[n] = redirectingBackend(t, n)
 	}
 	s = startReal(t, "07-heig-sticky-routeid.conf",
 		"172.17.0.4:3000", bs["dyn1"].addr, "172.17.0.5:3000", bs["dyn2"].addr,

@@ -116,16 +116,7 @@ func TestCompatReal08Routing(t *testing.T) {
 // checks the default lbmethod.
 func real08Balancers(t *testing.T, m *wireMsg) map[string][]string {
 	t.Helper()
-	var out struct {
-		ServerName string `json:"server_name"`
-		Balancers  []struct {
-			Name     string `json:"name"`
-			LBMethod string `json:"lbmethod"`
-			Members  []struct {
-				ID string `json:"id"`
-			} `json:"members"`
-		} `json:"balancers"`
-	}
+	var out managerBalancers
 	if err := json.Unmarshal(m.Body, &out); err != nil {
 		t.Fatalf("manager API answered %d %q: %v", m.Status, m.Body, err)
 	}

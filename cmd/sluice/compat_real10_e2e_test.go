@@ -77,17 +77,6 @@ func TestCompatReal10ProxyRequestsOn(t *testing.T) {
 	}
 }
 
-// real10Balancers decodes the manager's GET /api/balancers.
-type real10Balancers struct {
-	Balancers []struct {
-		Name     string `json:"name"`
-		LBMethod string `json:"lbmethod"`
-		Members  []struct {
-			ID string `json:"id"`
-		} `json:"members"`
-	} `json:"balancers"`
-}
-
 // TestCompatReal10BalancerAndManager: byrequests alternation with paths
 // kept, and the manager location. It has no Require: Apache leaves it
 // open, sluice local only (docs/compatibility.md "A manager <Location>
@@ -114,7 +103,7 @@ func TestCompatReal10BalancerAndManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got real10Balancers
+	var got managerBalancers
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
