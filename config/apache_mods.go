@@ -154,7 +154,8 @@ func trimBrackets(s string) string {
 }
 
 // header reads Header [always|onsuccess] action name [value] [env=…] and
-// RequestHeader action name [value] [env=…].
+// RequestHeader action name [value] [env=…]; edit and edit* take a regex
+// and a replacement where the others take a value.
 func (p *apacheParser) header(d *directive, request bool) error {
 	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
 		return err
@@ -173,6 +174,12 @@ func (p *apacheParser) header(d *directive, request bool) error {
 		return d.fail(d.joined(), "needs an action and a header name")
 	}
 	h.Action, h.Name, args = strings.ToLower(args[0]), args[1], args[2:]
+	if h.Action == "edit" || h.Action == "edit*" {
+		if len(args) < 2 {
+			return d.fail(d.joined(), "edit needs a regular expression and a replacement")
+		}
+		h.Regex, args = args[0], args[1:]
+	}
 	if h.Action != "unset" && len(args) > 0 {
 		h.Value, args = args[0], args[1:]
 	}

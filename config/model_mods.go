@@ -68,7 +68,10 @@ type HeaderRule struct {
 	Always     bool   `yaml:"always,omitempty"`
 	Action     string `yaml:"action"`
 	Name       string `yaml:"name"`
-	Value      string `yaml:"value,omitempty"`
+	// Regex is edit's and edit*'s regular expression; Value is then the
+	// replacement ($1..$9).
+	Regex string `yaml:"regex,omitempty"`
+	Value string `yaml:"value,omitempty"`
 	// Cond is env=VAR or env=!VAR.
 	Cond     string           `yaml:"cond,omitempty"`
 	Compiled *modheaders.Rule `yaml:"-"`

@@ -92,9 +92,15 @@ func (c *checker) compileHeader(hr *HeaderRule, request bool) error {
 		}
 	}
 	rule, err := modheaders.Compile(modheaders.Spec{Always: hr.Always, Action: hr.Action, Name: hr.Name,
-		Value: hr.Value, Cond: hr.Cond, Request: request})
+		Regex: hr.Regex, Value: hr.Value, Cond: hr.Cond, Request: request})
 	if err != nil {
-		return c.modsError(hr, hr.Pos, key, strings.TrimSpace(hr.Action+" "+hr.Name+" "+hr.Value), err)
+		what := []string{hr.Action, hr.Name}
+		for _, s := range []string{hr.Regex, hr.Value} {
+			if s != "" {
+				what = append(what, s)
+			}
+		}
+		return c.modsError(hr, hr.Pos, key, strings.Join(what, " "), err)
 	}
 	hr.Compiled = rule
 	return nil

@@ -58,6 +58,16 @@ func TestApply(t *testing.T) {
 		{"onsuccess skips error pages", Spec{Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one"},
 		{"always reaches error pages", Spec{Always: true, Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one\nX-B: v"},
 		{"expr value", Spec{Action: "set", Name: "X-Proto", Value: "expr=%{REQUEST_SCHEME}:%{SERVER_PORT}"}, &stuck, false, "x-a: one\nX-Proto: https:443"},
+		{"merge appends a new item", Spec{Action: "merge", Name: "X-A", Value: "two"}, &stuck, false, "X-A: one, two"},
+		{"merge keeps an item there", Spec{Action: "merge", Name: "X-A", Value: "one"}, &stuck, false, "x-a: one"},
+		{"merge adds a missing field", Spec{Action: "merge", Name: "X-B", Value: "v"}, &stuck, false, "x-a: one\nX-B: v"},
+		{"setifempty keeps a field there", Spec{Action: "setifempty", Name: "X-A", Value: "v"}, &stuck, false, "x-a: one"},
+		{"setifempty sets a missing one", Spec{Action: "setifempty", Name: "X-B", Value: "v"}, &stuck, false, "x-a: one\nX-B: v"},
+		{"edit, first match", Spec{Action: "edit", Name: "X-A", Regex: "(o)", Value: "[$1]"}, &stuck, false, "X-A: [o]ne"},
+		{"edit*, every match", Spec{Action: "edit*", Name: "X-A", Regex: "[oe]", Value: "_"}, &stuck, false, "X-A: _n_"},
+		{"edit, no match", Spec{Action: "edit", Name: "X-A", Regex: "z", Value: "y"}, &stuck, false, "x-a: one"},
+		{"edit, $1 then a digit, \\$ and a lone $", Spec{Action: "edit", Name: "X-A", Regex: "^(.*)$", Value: "$10 \\$2 $x"}, &stuck, false, "X-A: one0 $2 $x"},
+		{"edit with %{VAR}e", Spec{Action: "edit", Name: "X-A", Regex: "^(.*)$", Value: "$1-%{BALANCER_WORKER_ROUTE}e"}, &stuck, false, "X-A: one-r2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -96,7 +106,11 @@ func TestCompileErrors(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{Spec{Action: "edit", Name: "X", Value: "a"}, "not supported"},
+		{Spec{Action: "echo", Name: "X", Value: "a"}, "not supported"},
+		{Spec{Action: "edit", Name: "X", Value: "a"}, "needs a regular expression and a replacement"},
+		{Spec{Action: "edit*", Name: "X", Regex: "(", Value: "a"}, "cannot compile regex"},
+		{Spec{Action: "edit", Name: "X", Regex: "a", Value: "expr=%{HTTPS}"}, "not expr="},
+		{Spec{Action: "set", Name: "X", Regex: "a", Value: "b"}, "only edit and edit*"},
 		{Spec{Action: "set", Name: "X Y", Value: "a"}, "not a token"},
 		{Spec{Action: "set", Name: "X", Value: "%{FOO}e"}, "never set by sluice"},
 		{Spec{Action: "set", Name: "X", Value: "%t"}, "not supported"},
@@ -109,6 +123,48 @@ func TestCompileErrors(t *testing.T) {
 	} {
 		if _, err := Compile(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.spec, err, c.want)
+		}
+	}
+}
+
+// edit runs on every field of the name, in order (Set-Cookie hardening,
+// the commonest use), and leaves other fields alone.
+func TestEditEveryField(t *testing.T) {
+	var h fasthttp.ResponseHeader
+	h.Add("Set-Cookie", "a=1; Path=/")
+	h.Add("X-Other", "x")
+	h.Add("set-cookie", "b=2")
+	mustCompile(t, Spec{Always: true, Action: "edit", Name: "Set-Cookie", Regex: "^(.*)$", Value: "$1; HttpOnly; Secure"}).
+		Apply(&h, &modrewrite.Request{}, &Env{}, true, &Scratch{})
+	var cookies []string
+	for k, v := range h.All() {
+		if strings.EqualFold(string(k), "Set-Cookie") {
+			cookies = append(cookies, string(v))
+		}
+	}
+	if got := strings.Join(cookies, " | "); got != "a=1; Path=/; HttpOnly; Secure | b=2; HttpOnly; Secure" || string(h.Peek("X-Other")) != "x" {
+		t.Errorf("Set-Cookie %q, X-Other %q", got, h.Peek("X-Other"))
+	}
+}
+
+// hasListToken reads a list as Apache's merge does: quoted commas are
+// inside an item, spaces before an item are skipped, bytes compare
+// exactly.
+func TestHasListToken(t *testing.T) {
+	for _, c := range []struct {
+		list, tok string
+		want      bool
+	}{
+		{"no-cache, no-store", "no-store", true},
+		{"no-cache,no-store", "no-store", true},
+		{"no-cache, No-Store", "no-store", false},
+		{`a="x, no-store", b`, "no-store", false},
+		{`a="x, y", b`, `a="x, y"`, true},
+		{"", "x", false},
+		{"x ", "x", false},
+	} {
+		if got := hasListToken([]byte(c.list), []byte(c.tok)); got != c.want {
+			t.Errorf("hasListToken(%q, %q) = %v", c.list, c.tok, got)
 		}
 	}
 }

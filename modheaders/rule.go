@@ -1,13 +1,14 @@
 // Package modheaders is the subset of Apache's mod_headers that proxy
-// configs use: Header and RequestHeader with set, add, append and unset,
-// the always condition, env=[!]VAR conditions, %{VAR}e values and
-// expr=%{NAME} strings. Anything else fails to compile with a message
-// saying what is missing.
+// configs use: Header and RequestHeader with set, add, append, merge,
+// setifempty, unset, edit and edit*, the always condition, env=[!]VAR
+// conditions, %{VAR}e values and expr=%{NAME} strings. Anything else
+// fails to compile with a message saying what is missing.
 package modheaders
 
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -24,9 +25,14 @@ const (
 	Add
 	Append
 	Unset
+	Merge      // append unless the value is already one of the list's
+	SetIfEmpty // set unless a field of the name is there
+	Edit       // replace the first match of a regex in each field
+	EditAll    // edit*: replace every match
 )
 
-var actionNames = map[string]Action{"set": Set, "add": Add, "append": Append, "unset": Unset}
+var actionNames = map[string]Action{"set": Set, "add": Add, "append": Append, "unset": Unset,
+	"merge": Merge, "setifempty": SetIfEmpty, "edit": Edit, "edit*": EditAll}
 
 // Rule is one compiled Header or RequestHeader directive.
 type Rule struct {
@@ -36,6 +42,10 @@ type Rule struct {
 	value     format
 	expr      *modrewrite.Expr
 	always    bool
+	// re and template are edit's regular expression and its replacement
+	// in regexp.Expand's syntax.
+	re       *regexp.Regexp
+	template []byte
 	// condVar is the env= condition; hasCond is false without one.
 	hasCond bool
 	condVar Var
@@ -43,11 +53,13 @@ type Rule struct {
 }
 
 // Spec is one directive as written: Header [always] action name [value]
-// [env=[!]VAR].
+// [env=[!]VAR], or Header [always] edit|edit* name regex replacement
+// [env=[!]VAR], Regex then holding the regex and Value the replacement.
 type Spec struct {
 	Always bool
 	Action string
 	Name   string
+	Regex  string
 	Value  string
 	Cond   string
 	// Request marks RequestHeader, which has no always.
@@ -58,7 +70,7 @@ type Spec struct {
 func Compile(s Spec) (*Rule, error) {
 	a, ok := actionNames[strings.ToLower(s.Action)]
 	if !ok {
-		return nil, fmt.Errorf("action %q is not supported (allowed: set, add, append, unset)", s.Action)
+		return nil, fmt.Errorf("action %q is not supported (allowed: set, add, append, merge, setifempty, unset, edit, edit*)", s.Action)
 	}
 	if s.Name == "" {
 		return nil, errors.New("needs a header name")
@@ -72,6 +84,24 @@ func Compile(s Spec) (*Rule, error) {
 		return nil, errors.New("RequestHeader takes no always condition")
 	}
 	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), always: s.Always}
+	switch edits := a == Edit || a == EditAll; {
+	case edits && s.Regex == "":
+		return nil, errors.New("edit needs a regular expression and a replacement")
+	case edits:
+		re, err := regexp.Compile(s.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("cannot compile regex %q: %w", s.Regex, err)
+		}
+		if strings.HasPrefix(s.Value, "expr=") {
+			return nil, errors.New("an edit replacement is text, $1..$9 and %{VAR}e, not expr=")
+		}
+		r.re = re
+		if !strings.Contains(s.Value, "%") {
+			r.template = appendGoTemplate([]byte{}, []byte(s.Value))
+		}
+	case s.Regex != "":
+		return nil, fmt.Errorf("only edit and edit* take a regular expression (got %q)", s.Regex)
+	}
 	switch {
 	case a == Unset && s.Value != "":
 		return nil, fmt.Errorf("unset takes no value (got %q)", s.Value)
@@ -136,6 +166,8 @@ func eachNamed(h Header, name string, fn func(k, v []byte)) {
 type Scratch struct {
 	val, old []byte
 	names    [][]byte
+	lens     []int  // edit: the length of each field's new value in old
+	tmpl     []byte // edit: a replacement with %{VAR}e parts, expanded
 }
 
 // Apply runs the rule on h. errorPage marks a response sluice generated
@@ -163,7 +195,13 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 		h.AddBytesKV(r.nameBytes, sc.val)
 	case Add:
 		h.AddBytesKV(r.nameBytes, sc.val)
-	case Append:
+	case SetIfEmpty:
+		found := false
+		eachNamed(h, r.name, func(_, _ []byte) { found = true })
+		if !found {
+			h.AddBytesKV(r.nameBytes, sc.val)
+		}
+	case Append, Merge:
 		sc.old = sc.old[:0]
 		eachNamed(h, r.name, func(_, v []byte) {
 			if len(sc.old) > 0 {
@@ -171,6 +209,9 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 			}
 			sc.old = append(sc.old, v...)
 		})
+		if r.action == Merge && hasListToken(sc.old, sc.val) {
+			return
+		}
 		if len(sc.old) > 0 {
 			sc.old = append(append(sc.old, ", "...), sc.val...)
 			sc.val = append(sc.val[:0], sc.old...)
@@ -179,7 +220,98 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 		h.AddBytesKV(r.nameBytes, sc.val)
 	case Unset:
 		r.del(h, sc)
+	case Edit, EditAll:
+		r.edit(h, sc)
 	}
+}
+
+// edit replaces, in every field named r.name, the first match of r.re
+// (every match for edit*) with the replacement, keeping the fields'
+// order; a field it does not match is kept as it was. The regexp package
+// returns new slices, so an edit that matches allocates.
+func (r *Rule) edit(h Header, sc *Scratch) {
+	tmpl := r.template
+	if tmpl == nil { // the replacement has %{VAR}e parts: Apply expanded them into val
+		sc.tmpl = appendGoTemplate(sc.tmpl[:0], sc.val)
+		tmpl = sc.tmpl
+	}
+	sc.old, sc.lens = sc.old[:0], sc.lens[:0]
+	changed := false
+	eachNamed(h, r.name, func(_, v []byte) {
+		n := len(sc.old)
+		switch loc := r.re.FindSubmatchIndex(v); {
+		case loc == nil:
+			sc.old = append(sc.old, v...)
+		case r.action == EditAll:
+			sc.old = append(sc.old, r.re.ReplaceAll(v, tmpl)...)
+			changed = true
+		default:
+			sc.old = append(sc.old, v[:loc[0]]...)
+			sc.old = r.re.Expand(sc.old, tmpl, v, loc)
+			sc.old = append(sc.old, v[loc[1]:]...)
+			changed = true
+		}
+		sc.lens = append(sc.lens, len(sc.old)-n)
+	})
+	if !changed {
+		return
+	}
+	r.del(h, sc)
+	rest := sc.old
+	for _, n := range sc.lens {
+		h.AddBytesKV(r.nameBytes, rest[:n])
+		rest = rest[n:]
+	}
+}
+
+// hasListToken reports whether tok is one of the comma-separated items of
+// list, as Apache's merge looks: spaces before an item skipped, quoted
+// strings kept whole, bytes compared exactly.
+func hasListToken(list, tok []byte) bool {
+	for len(list) > 0 {
+		for len(list) > 0 && (list[0] == ' ' || list[0] == '\t') {
+			list = list[1:]
+		}
+		i, quoted := 0, false
+		for ; i < len(list) && (quoted || list[i] != ','); i++ {
+			if list[i] == '"' {
+				quoted = !quoted
+			}
+		}
+		if string(list[:i]) == string(tok) {
+			return true
+		}
+		if i < len(list) {
+			i++
+		}
+		list = list[i:]
+	}
+	return false
+}
+
+// appendGoTemplate appends an Apache replacement in regexp.Expand's
+// syntax: $N (one digit, as ap_pregsub reads it) becomes ${N}, a backslash
+// takes the next byte literally, and any other $ is literal.
+func appendGoTemplate(t, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			if s[i] == '$' {
+				t = append(t, '$', '$')
+			} else {
+				t = append(t, s[i])
+			}
+		case c == '$' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			t = append(t, '$', '{', s[i+1], '}')
+			i++
+		case c == '$':
+			t = append(t, '$', '$')
+		default:
+			t = append(t, c)
+		}
+	}
+	return t
 }
 
 // del removes every field named r.name, whatever its case, and then the

@@ -128,3 +128,52 @@ func TestErrorDocumentDefault(t *testing.T) {
 		}
 	}
 }
+
+// Header edit and merge on a proxied answer, RequestHeader edit and
+// setifempty on the request to the member: the common hardening and
+// TLS-offload recipes (Set-Cookie flags, Location scheme, Vary).
+func TestHeaderEditMergeSetIfEmpty(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Add("Set-Cookie", "a=1; Path=/")
+		ctx.Response.Header.Add("Set-Cookie", "b=2")
+		ctx.Response.Header.Set("Location", "http://front.example.com/next")
+		ctx.Response.Header.Set("Vary", "Accept-Encoding")
+		ctx.SetStatusCode(302)
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Tenant")) + "|" + string(ctx.Request.Header.Peek("X-Id")))
+	})
+	_, c := startProxy(t, `ProxyPass / http://BACKEND/
+Header edit Set-Cookie ^(.*)$ "$1; HttpOnly; Secure"
+Header always edit Location ^http://(.*)$ https://$1
+Header merge Vary Accept-Encoding
+Header merge Vary Origin
+RequestHeader edit* X-Tenant - _
+RequestHeader setifempty X-Id generated
+`, be)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://front.example.com/x")
+	req.Header.Set("X-Tenant", "a-b-c")
+	req.Header.Set("X-Id", "mine")
+	if err := c.Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	var cookies []string
+	for k, v := range resp.Header.All() {
+		if strings.EqualFold(string(k), "Set-Cookie") {
+			cookies = append(cookies, string(v))
+		}
+	}
+	if got := strings.Join(cookies, " | "); got != "a=1; Path=/; HttpOnly; Secure | b=2; HttpOnly; Secure" {
+		t.Errorf("Set-Cookie %q", got)
+	}
+	if got := string(resp.Header.Peek("Location")); got != "https://front.example.com/next" {
+		t.Errorf("Location %q", got)
+	}
+	if got := string(resp.Header.Peek("Vary")); got != "Accept-Encoding, Origin" {
+		t.Errorf("Vary %q", got)
+	}
+	if got := string(resp.Body()); got != "a_b_c|mine" {
+		t.Errorf("the member got X-Tenant|X-Id %q, want a_b_c|mine", got)
+	}
+}
