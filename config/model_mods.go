@@ -1,6 +1,8 @@
 package config
 
 import (
+	"regexp"
+
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modrewrite"
 )
@@ -26,6 +28,24 @@ type Mods struct {
 	// DocumentRoot is where ErrorDocument paths are read (inherited by
 	// vhosts that do not set it).
 	DocumentRoot string `yaml:"document_root,omitempty"`
+	// Redirects are mod_alias's Redirect and RedirectMatch, in config
+	// order; a vhost runs its own, then Main's.
+	Redirects []*Redirect `yaml:"redirects,omitempty"`
+}
+
+// Redirect is one Redirect or RedirectMatch: a request whose URL-path
+// Path covers (a prefix, or with Match a regular expression) and that no
+// ProxyPass takes is answered Status with Location URL, the rest of the
+// path appended (with Match, URL's $0..$9 filled in) and the query kept.
+// A status outside 300–399 has no URL.
+type Redirect struct {
+	Pos    Pos    `yaml:"-"`
+	Status int    `yaml:"status"`
+	Path   string `yaml:"path"`
+	Match  bool   `yaml:"match,omitempty"`
+	URL    string `yaml:"url,omitempty"`
+	// Regexp is Path compiled, with Match.
+	Regexp *regexp.Regexp `yaml:"-"`
 }
 
 // Rewrite is one context's mod_rewrite configuration.

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/sluiceproxy/sluice/modheaders"
@@ -45,8 +47,47 @@ func (c *checker) compileMods() error {
 		if err := c.errorDocuments(h); err != nil {
 			return err
 		}
+		for _, r := range h.Redirects {
+			if err := c.redirect(r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// redirect checks a Redirect as mod_alias does: a 3xx status needs a URL,
+// absolute or starting with /, any other status (410, 403…) takes none.
+func (c *checker) redirect(r *Redirect) error {
+	var err error
+	switch {
+	case r.Status < 300 || r.Status > 599:
+		err = fmt.Errorf("status %d: must be permanent, temp, seeother, gone or a status from 300 to 599", r.Status)
+	case r.Status < 400 && r.URL == "":
+		err = errors.New("a redirect (3xx) needs a URL")
+	case r.Status >= 400 && r.URL != "":
+		err = fmt.Errorf("a %d takes no URL", r.Status)
+	case r.URL != "" && !strings.HasPrefix(r.URL, "/") && !strings.Contains(r.URL, "://"):
+		err = fmt.Errorf("URL %q must be absolute or start with /", r.URL)
+	case r.Path == "":
+		err = errors.New("needs a URL-path")
+	case r.Match:
+		re, cerr := regexp.Compile(r.Path)
+		if cerr != nil {
+			err = fmt.Errorf("cannot compile regex %q: %w", r.Path, cerr)
+		}
+		r.Regexp = re
+	case !strings.HasPrefix(r.Path, "/"):
+		err = fmt.Errorf("URL-path %q must start with /", r.Path)
+	}
+	if err == nil {
+		return nil
+	}
+	name := "Redirect"
+	if r.Match {
+		name = "RedirectMatch"
+	}
+	return c.modsError(r, r.Pos, name, strings.TrimSpace(strconv.Itoa(r.Status)+" "+r.Path+" "+r.URL), err)
 }
 
 func (c *checker) compileRewrite(rw *Rewrite) error {

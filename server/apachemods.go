@@ -6,7 +6,6 @@ import (
 	"net"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -274,12 +273,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		s.fail(ctx, st.Status)
 		return true
 	case modrewrite.Redirect:
-		ctx.Response.Reset()
-		ctx.SetStatusCode(st.Status)
-		ctx.Response.Header.SetBytesV("Location", st.Location)
-		ctx.Response.Header.SetContentType("text/html; charset=utf-8")
-		ctx.SetBodyString("<!DOCTYPE html>\n<html><head><title>" + strconv.Itoa(st.Status) + " " +
-			fasthttp.StatusMessage(st.Status) + "</title></head><body><h1>" + fasthttp.StatusMessage(st.Status) + "</h1></body></html>\n")
+		redirectResponse(ctx, st.Status, st.Location)
 		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
 		return true
 	case modrewrite.Proxy:

@@ -177,3 +177,59 @@ RequestHeader setifempty X-Id generated
 		t.Errorf("the member got X-Tenant|X-Id %q, want a_b_c|mine", got)
 	}
 }
+
+// mod_alias: Redirect and RedirectMatch answer what no ProxyPass takes (a
+// "ProxyPass /x !" included), in config order, the vhost's before the main
+// server's; the rest of the path and the query go along; a URL-path
+// starting with / gets the request's scheme and Host; gone answers 410.
+func TestRedirect(t *testing.T) {
+	addr, _ := plainMember(t)
+	_, c := startProxy(t, `ProxyPass /old !
+ProxyPass /removed !
+ProxyPass /legacy !
+Redirect permanent /old https://new.example/
+RedirectMatch 301 ^/legacy/(\w+)\.php$ /v2/$1?from=php
+Redirect gone /removed
+<VirtualHost *:80>
+  ServerName x
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName v
+  RedirectTemp /old http://v.example/
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName w
+  <Location /loc>
+    Redirect 303 http://loc.example/there
+  </Location>
+</VirtualHost>
+`, addr)
+	for _, tc := range []struct {
+		host, uri string
+		status    int
+		location  string
+	}{
+		{"x", "/old/a b?q=1", 301, "https://new.example/a%20b?q=1"},
+		{"x", "/old", 301, "https://new.example/"},
+		{"x", "/oldx", 200, ""}, // segment boundary: ProxyPass / takes it
+		{"x", "/legacy/page.php?a=1", 301, "http://x/v2/page?from=php"},
+		{"x", "/legacy/page.html", 404, ""},
+		{"x", "/removed/x", 410, ""},
+		{"v", "/old/a", 302, "http://v.example/a"}, // the vhost's own first
+		{"w", "/loc/p?k=v", 303, "http://loc.example/there/p?k=v"},
+		{"w", "/elsewhere", 404, ""},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + tc.host + tc.uri)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != tc.status || loc != tc.location {
+			t.Errorf("%s%s: %d Location %q, want %d %q", tc.host, tc.uri, resp.StatusCode(), loc, tc.status, tc.location)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}

@@ -117,6 +117,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if r == nil || r.exclude {
+		if len(vh.redirects) > 0 && s.redirect(ctx, vh, path, x) {
+			return
+		}
 		s.fail(ctx, fasthttp.StatusNotFound)
 		return
 	}

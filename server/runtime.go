@@ -43,6 +43,8 @@ type vhost struct {
 	fwd        *headers.Forwarder
 	balancers  map[string]*pool.Balancer
 	mods       *hostMods // RewriteRule, Header, ErrorDocument; nil when none
+	// redirects are Redirect and RedirectMatch: the host's, then Main's.
+	redirects []redirectRule
 }
 
 // builder carries what building a runtime shares across hosts.
@@ -147,6 +149,11 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 	}
 	if vh.serverName == "" {
 		vh.serverName = b.defName
+	}
+	if main != nil {
+		vh.redirects = newRedirectRules(hc, main.cfg)
+	} else {
+		vh.redirects = newRedirectRules(hc)
 	}
 	for _, bc := range hc.Balancers {
 		snap, err := pool.NewSnapshot(b.reg, bc)

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// The mod_alias redirects: Redirect, RedirectMatch, RedirectPermanent and
+// RedirectTemp, in the server, a <VirtualHost> or a <Location>.
+func init() {
+	for _, s := range []directiveSpec{
+		{name: "Redirect", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "") }},
+		{name: "RedirectMatch", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, true, "") }},
+		{name: "RedirectPermanent", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "permanent") }},
+		{name: "RedirectTemp", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "temp") }},
+	} {
+		apacheDirectives[strings.ToLower(s.name)] = s
+	}
+}
+
+// redirectStatuses are mod_alias's status words.
+var redirectStatuses = map[string]int{"permanent": 301, "temp": 302, "seeother": 303, "gone": 410}
+
+// redirect reads Redirect [status] URL-path URL and RedirectMatch
+// [status] regex URL; inside <Location> the URL-path is the section's and
+// is left out. status is the word RedirectPermanent or RedirectTemp
+// implies.
+func (p *apacheParser) redirect(d *directive, match bool, status string) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
+		return err
+	}
+	args := d.args
+	r := &Redirect{Pos: d.pos, Match: match, Status: 302}
+	if status == "" && len(args) > 0 {
+		if n, ok := redirectStatuses[strings.ToLower(args[0])]; ok {
+			r.Status, args = n, args[1:]
+		} else if n, err := strconv.Atoi(args[0]); err == nil {
+			r.Status, args = n, args[1:]
+		}
+	} else if status != "" {
+		r.Status = redirectStatuses[status]
+	}
+	if loc := p.location(); loc != nil && !match {
+		// Inside <Location> the section gives the path (Apache 2.4.19+).
+		r.Path, r.Match = loc.path, loc.match
+	} else {
+		if len(args) == 0 {
+			return d.fail(d.joined(), "needs a URL-path")
+		}
+		r.Path, args = args[0], args[1:]
+	}
+	if len(args) > 0 {
+		r.URL, args = args[0], args[1:]
+	}
+	if len(args) > 0 {
+		return d.fail(d.joined(), "takes [status] URL-path URL")
+	}
+	p.host.Redirects = append(p.host.Redirects, r)
+	return nil
+}
