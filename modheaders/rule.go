@@ -97,7 +97,7 @@ func Compile(s Spec) (*Rule, error) {
 		}
 		r.re = re
 		if !strings.Contains(s.Value, "%") {
-			r.template = appendGoTemplate([]byte{}, []byte(s.Value))
+			r.template = AppendRegexTemplate([]byte{}, []byte(s.Value))
 		}
 	case s.Regex != "":
 		return nil, fmt.Errorf("only edit and edit* take a regular expression (got %q)", s.Regex)
@@ -232,7 +232,7 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 func (r *Rule) edit(h Header, sc *Scratch) {
 	tmpl := r.template
 	if tmpl == nil { // the replacement has %{VAR}e parts: Apply expanded them into val
-		sc.tmpl = appendGoTemplate(sc.tmpl[:0], sc.val)
+		sc.tmpl = AppendRegexTemplate(sc.tmpl[:0], sc.val)
 		tmpl = sc.tmpl
 	}
 	sc.old, sc.lens = sc.old[:0], sc.lens[:0]
@@ -289,10 +289,11 @@ func hasListToken(list, tok []byte) bool {
 	return false
 }
 
-// appendGoTemplate appends an Apache replacement in regexp.Expand's
-// syntax: $N (one digit, as ap_pregsub reads it) becomes ${N}, a backslash
-// takes the next byte literally, and any other $ is literal.
-func appendGoTemplate(t, s []byte) []byte {
+// AppendRegexTemplate appends an Apache replacement (mod_headers' edit,
+// mod_alias' RedirectMatch) in regexp.Expand's syntax: $N (one digit, as
+// ap_pregsub reads it) becomes ${N}, a backslash takes the next byte
+// literally, and any other $ is literal.
+func AppendRegexTemplate(t, s []byte) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\' && i+1 < len(s):
