@@ -411,10 +411,12 @@ const maxBufferedBody = 4 << 10
 var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // respondBuffered ends respond for a body of cl <= maxBufferedBody bytes:
-// it reads the body into a pooled buffer that becomes the client
-// response's body (fasthttp's SwapBody hands the old one back), gives the
-// member connection back, and does what bodyRelay.Close does after a
-// relay.
+// it reads the body into a pooled scratch buffer and copies it into the
+// client response's body, gives the member connection back, and does what
+// bodyRelay.Close does after a relay. The scratch buffer never leaves
+// sluice: handed to fasthttp (SwapBody), 4 KiB buffers met its body pool,
+// which drops buffers much larger than the bodies it sees, and every
+// request allocated once that pool had calibrated.
 func (s *Server) respondBuffered(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response,
 	m *pool.Member, x *exchange, sent, statusLine int64, cl int) {
 	lease := x.call.TakeLease()
@@ -440,7 +442,7 @@ func (s *Server) respondBuffered(ctx *fasthttp.RequestCtx, req *fasthttp.Request
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
-	*bp = ctx.Response.SwapBody(body)[:0]
+	ctx.Response.AppendBody(body)
 	bodyBufs.Put(bp)
 	lb.Done(m, sent, statusLine+int64(cl))
 	now := s.now()
