@@ -383,10 +383,6 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	if cl < 0 {
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
-	if cl >= 0 && cl <= maxBufferedBody {
-		s.respondBuffered(ctx, req, resp, m, x, sent, statusLine, cl)
-		return
-	}
 	relay := relayPool.Get().(*bodyRelay)
 	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
 		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
@@ -399,55 +395,6 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
-}
-
-// maxBufferedBody is the largest member body read whole before the answer
-// goes out: fasthttp would hold that much in its 4 KiB writer anyway, so
-// the client sees no difference in timing, and a member that stops short
-// of its Content-Length is then answered 502 (504 when it stalled past
-// the timeout) rather than by a closed connection (threats.md BKE-04).
-const maxBufferedBody = 4 << 10
-
-var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// respondBuffered ends respond for a body of cl <= maxBufferedBody bytes:
-// it reads the body into a pooled scratch buffer and copies it into the
-// client response's body, gives the member connection back, and does what
-// bodyRelay.Close does after a relay. The scratch buffer never leaves
-// sluice: handed to fasthttp (SwapBody), 4 KiB buffers met its body pool,
-// which drops buffers much larger than the bodies it sees, and every
-// request allocated once that pool had calibrated.
-func (s *Server) respondBuffered(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response,
-	m *pool.Member, x *exchange, sent, statusLine int64, cl int) {
-	lease := x.call.TakeLease()
-	bp := bodyBufs.Get().(*[]byte)
-	if cap(*bp) < cl {
-		*bp = make([]byte, maxBufferedBody)
-	}
-	body := (*bp)[:cl]
-	_, err := io.ReadFull(resp.BodyStream(), body)
-	closeBody(resp, lease, err == nil)
-	fasthttp.ReleaseRequest(req)
-	fasthttp.ReleaseResponse(resp)
-	if err != nil {
-		// Nothing has gone to the client: a body cut short is a bad
-		// answer, one that stalled past the timeout a late one.
-		bodyBufs.Put(bp)
-		lb.Done(m, sent, statusLine)
-		status := fasthttp.StatusBadGateway
-		if isTimeout(err) {
-			status = fasthttp.StatusGatewayTimeout
-		}
-		s.fail(ctx, status)
-		s.observe(ctx, m, nil, s.now())
-		return
-	}
-	ctx.Response.AppendBody(body)
-	bodyBufs.Put(bp)
-	lb.Done(m, sent, statusLine+int64(cl))
-	now := s.now()
-	s.observe(ctx, m, nil, now)
-	s.access.log(ctx, now, cl)
 }
 
 // relayable rejects the statuses sluice must not relay: outside 100–599,
