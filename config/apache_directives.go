@@ -39,6 +39,8 @@ func init() {
 		{name: "ProxyAddHeaders", fn: hostFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders })},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
+		{name: "Timeout", fn: (*apacheParser).coreTimeout},
+		{name: "KeepAliveTimeout", fn: (*apacheParser).keepAliveTimeout},
 		{name: "AllowEncodedSlashes", fn: (*apacheParser).allowEncodedSlashes},
 		{name: "ProxyVia", fn: (*apacheParser).proxyVia},
 		{name: "ProxyRequests", fn: (*apacheParser).proxyRequests},
@@ -231,22 +233,76 @@ func (p *apacheParser) allowEncodedSlashes(d *directive) error {
 }
 
 func (p *apacheParser) proxyTimeout(d *directive) error {
-	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+	t, err := p.timeout(d)
+	if err != nil {
 		return err
 	}
+	p.host.Timeout = t
+	p.markSet("proxy_timeout")
+	return nil
+}
+
+// coreTimeout reads the core's Timeout, which is the backend I/O timeout
+// where no ProxyTimeout applies (finishTimeouts).
+func (p *apacheParser) coreTimeout(d *directive) error {
+	t, err := p.timeout(d)
+	if err != nil {
+		return err
+	}
+	p.coreTimeouts[p.host] = t
+	return nil
+}
+
+// keepAliveTimeout reads KeepAliveTimeout into timeouts.client_idle; sluice
+// has one keep-alive idle time, so a vhost's is only warned about.
+func (p *apacheParser) keepAliveTimeout(d *directive) error {
+	if p.context() == ctxVHost {
+		p.warn(d.pos, "KeepAliveTimeout in a <VirtualHost> ignored: sluice's keep-alive idle time is the server's")
+		return nil
+	}
+	t, err := p.timeout(d)
+	if err != nil {
+		return err
+	}
+	p.cfg.Timeouts.ClientIdle = t
+	return nil
+}
+
+// timeout reads the one argument of a timeout directive in the server or
+// a vhost: seconds, or a number with a unit.
+func (p *apacheParser) timeout(d *directive) (Duration, error) {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return 0, err
+	}
 	if len(d.args) != 1 {
-		return d.fail(d.joined(), "takes one argument")
+		return 0, d.fail(d.joined(), "takes one argument")
 	}
 	t, err := apacheTime(d.args[0], time.Second)
 	if err == nil && t == 0 {
 		err = errors.New("must be more than 0")
 	}
 	if err != nil {
-		return d.fail(d.args[0], "%v", err)
+		return 0, d.fail(d.args[0], "%v", err)
 	}
-	p.host.Timeout = t
-	p.markSet("proxy_timeout")
-	return nil
+	return t, nil
+}
+
+// finishTimeouts applies Timeout where no ProxyTimeout does, with
+// mod_proxy's order: a vhost's ProxyTimeout, the server's ProxyTimeout,
+// the vhost's Timeout, the server's Timeout.
+func (p *apacheParser) finishTimeouts(main *Host) {
+	if t := p.coreTimeouts[main]; t > 0 && !p.set[main]["proxy_timeout"] {
+		main.Timeout = t // vhosts without their own settings inherit it
+	}
+	if p.set[main]["proxy_timeout"] {
+		return
+	}
+	for _, h := range p.cfg.VHosts {
+		if t := p.coreTimeouts[h]; t > 0 && !p.set[h]["proxy_timeout"] {
+			h.Timeout = t
+			p.markSetOn(h, "proxy_timeout")
+		}
+	}
 }
 
 var viaModes = []string{"off", "on", "full", "block"}

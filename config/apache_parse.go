@@ -86,6 +86,8 @@ type apacheParser struct {
 	set map[*Host]map[string]bool
 	// mods is the mod_rewrite parsing state (apache_mods.go).
 	mods modsState
+	// coreTimeouts are the hosts' Timeout directives (finishTimeouts).
+	coreTimeouts map[*Host]Duration
 }
 
 // directive is one parsed directive line.
@@ -109,13 +111,14 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 	}
 	main := &Host{AddHeaders: true, BalancerInherit: true}
 	p := &apacheParser{
-		fsys:      fsys,
-		cfg:       &Config{Source: name, Main: main},
-		host:      main,
-		absDir:    path.Dir(filepath.ToSlash(abs)),
-		dispDir:   path.Dir(filepath.ToSlash(name)),
-		locRoutes: map[*Host][]*Route{},
-		set:       map[*Host]map[string]bool{},
+		fsys:         fsys,
+		cfg:          &Config{Source: name, Main: main},
+		host:         main,
+		absDir:       path.Dir(filepath.ToSlash(abs)),
+		dispDir:      path.Dir(filepath.ToSlash(name)),
+		locRoutes:    map[*Host][]*Route{},
+		set:          map[*Host]map[string]bool{},
+		coreTimeouts: map[*Host]Duration{},
 	}
 	if root != "" {
 		r, err := filepath.Abs(root)
@@ -128,6 +131,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		return nil, err
 	}
 	p.finishMods()
+	p.finishTimeouts(main)
 	for _, h := range p.cfg.hosts() {
 		if lr := p.locRoutes[h]; len(lr) > 0 {
 			h.Routes = append(lr, h.Routes...)
@@ -367,11 +371,14 @@ func (p *apacheParser) location() *location {
 }
 
 // markSet records that the current host wrote an inheritable setting.
-func (p *apacheParser) markSet(key string) {
-	if p.set[p.host] == nil {
-		p.set[p.host] = map[string]bool{}
+func (p *apacheParser) markSet(key string) { p.markSetOn(p.host, key) }
+
+// markSetOn records that host h has an inheritable setting of its own.
+func (p *apacheParser) markSetOn(h *Host, key string) {
+	if p.set[h] == nil {
+		p.set[h] = map[string]bool{}
 	}
-	p.set[p.host][key] = true
+	p.set[h][key] = true
 }
 
 func (p *apacheParser) warn(pos Pos, format string, a ...any) {

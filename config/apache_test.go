@@ -292,3 +292,52 @@ func TestIncludeDirectory(t *testing.T) {
 		t.Fatalf("routes %q, want %q", got, want)
 	}
 }
+
+// Timeout is the backend timeout where no ProxyTimeout applies, in
+// mod_proxy's order: the vhost's ProxyTimeout, the server's ProxyTimeout,
+// the vhost's Timeout, the server's Timeout, 60 s. KeepAliveTimeout sets
+// the client keep-alive idle time (a vhost's is warned about).
+func TestCoreTimeouts(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		main      time.Duration
+		vhosts    []time.Duration
+	}{
+		{"none", "", 60 * time.Second, []time.Duration{60 * time.Second, 60 * time.Second}},
+		{"server Timeout", "Timeout 300\n", 300 * time.Second, []time.Duration{300 * time.Second, 300 * time.Second}},
+		{"server ProxyTimeout wins", "Timeout 300\nProxyTimeout 90\n", 90 * time.Second, []time.Duration{90 * time.Second, 90 * time.Second}},
+		{"vhost Timeout", "Timeout 300\n@A Timeout 20\n", 300 * time.Second, []time.Duration{20 * time.Second, 300 * time.Second}},
+		{"server ProxyTimeout over vhost Timeout", "ProxyTimeout 90\n@A Timeout 20\n", 90 * time.Second, []time.Duration{90 * time.Second, 90 * time.Second}},
+		{"vhost ProxyTimeout", "Timeout 300\n@A ProxyTimeout 7\n@B Timeout 8\n", 300 * time.Second, []time.Duration{7 * time.Second, 8 * time.Second}},
+	} {
+		a, b := "", ""
+		var server []string
+		for _, line := range strings.Split(strings.TrimSpace(c.src), "\n") {
+			switch {
+			case strings.HasPrefix(line, "@A "):
+				a += line[3:] + "\n"
+			case strings.HasPrefix(line, "@B "):
+				b += line[3:] + "\n"
+			case line != "":
+				server = append(server, line)
+			}
+		}
+		src := "Listen 80\n" + strings.Join(server, "\n") + "\n<VirtualHost *:80>\nServerName a\n" + a + "</VirtualHost>\n<VirtualHost *:80>\nServerName b\n" + b + "</VirtualHost>\n"
+		cfg := parse(t, src)
+		if got := cfg.Main.Timeout.D(); got != c.main {
+			t.Errorf("%s: server %v, want %v", c.name, got, c.main)
+		}
+		for i, want := range c.vhosts {
+			if got := cfg.VHosts[i].Timeout.D(); got != want {
+				t.Errorf("%s: vhost %d %v, want %v", c.name, i, got, want)
+			}
+		}
+	}
+	cfg := parse(t, "Listen 80\nKeepAliveTimeout 15\n<VirtualHost *:80>\nKeepAliveTimeout 3\n</VirtualHost>\n")
+	if got := cfg.Timeouts.ClientIdle.D(); got != 15*time.Second {
+		t.Errorf("KeepAliveTimeout 15: client_idle %v", got)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "t.conf:4: KeepAliveTimeout in a <VirtualHost> ignored") {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+}
