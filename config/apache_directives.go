@@ -39,6 +39,7 @@ func init() {
 		{name: "ProxyAddHeaders", fn: hostFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders })},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
+		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
 		{name: "Timeout", fn: (*apacheParser).coreTimeout},
 		{name: "KeepAliveTimeout", fn: (*apacheParser).keepAliveTimeout},
 		{name: "AllowEncodedSlashes", fn: (*apacheParser).allowEncodedSlashes},
@@ -74,7 +75,6 @@ var ignoredProxyDirectives = map[string]string{
 	"ProxyPassInterpolateEnv": "${VAR} interpolation is not supported",
 	"Proxy100Continue":        "Expect: 100-continue is forwarded to the backend",
 	"ProxyBadHeader":          "a malformed backend header is always a 502 (IsError)",
-	"ProxyErrorOverride":      "backend error pages are passed through",
 	"ProxyMaxForwards":        "Max-Forwards is not generated",
 	"ProxySourceAddress":      "the kernel picks the source address",
 	"ProxyRemote":             "sluice is not a forward proxy",
@@ -239,6 +239,32 @@ func (p *apacheParser) proxyTimeout(d *directive) error {
 	}
 	p.host.Timeout = t
 	p.markSet("proxy_timeout")
+	return nil
+}
+
+// proxyErrorOverride reads ProxyErrorOverride On|Off [code …] (codes:
+// Apache 2.4.47+).
+func (p *apacheParser) proxyErrorOverride(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) == 0 {
+		return d.fail("", "takes On or Off, then optional status codes")
+	}
+	on, err := onOff(d.args[0])
+	if err != nil {
+		return d.fail(d.args[0], "%v", err)
+	}
+	var codes []int
+	for _, a := range d.args[1:] {
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 400 || n > 599 {
+			return d.fail(a, "must be an error status from 400 to 599")
+		}
+		codes = append(codes, n)
+	}
+	p.host.ErrorOverride = &ErrorOverride{On: on, Codes: codes}
+	p.markSet("error_override")
 	return nil
 }
 

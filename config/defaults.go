@@ -65,6 +65,9 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("allow_encoded_slashes") {
 		h.EncodedSlashes = main.EncodedSlashes
 	}
+	if !set("error_override") {
+		h.ErrorOverride = main.ErrorOverride
+	}
 }
 
 // EncodedSlashModes are AllowEncodedSlashes' values, lower-cased.

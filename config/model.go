@@ -9,9 +9,29 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
+
+// ErrorOverride is ProxyErrorOverride: with On, a member's answer of an
+// error status (Codes, or any from 400 to 599 when Codes is empty) is
+// replaced by sluice's own page for that status, or the ErrorDocument.
+type ErrorOverride struct {
+	On    bool  `yaml:"on"`
+	Codes []int `yaml:"codes,omitempty"`
+}
+
+// Overrides reports whether the member's status is replaced.
+func (e *ErrorOverride) Overrides(status int) bool {
+	switch {
+	case e == nil || !e.On:
+		return false
+	case len(e.Codes) == 0:
+		return status >= 400 && status <= 599
+	}
+	return slices.Contains(e.Codes, status)
+}
 
 // maxBalancerGrowth is the largest BalancerGrowth Apache accepts.
 const maxBalancerGrowth = 1000
@@ -103,6 +123,9 @@ type Host struct {
 	// the path is answered 404), "on" (decoded to /) or "nodecode" (kept
 	// as %2F, in matching and towards the member); inherited like the five.
 	EncodedSlashes string `yaml:"allow_encoded_slashes,omitempty"`
+	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
+	// five.
+	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`
 
 	// Balancers defined in this host (<Proxy balancer://…>, ProxySet, or
 	// created implicitly by a ProxyPass to an undefined balancer).

@@ -108,6 +108,13 @@ func (c *checker) host(h *Host) error {
 			return c.fail(h, h.Pos, "via", string(h.Via), "must be off, on, full or block")
 		}
 	}
+	if e := h.ErrorOverride; e != nil {
+		for _, code := range e.Codes {
+			if code < 400 || code > 599 {
+				return c.fail(h, h.Pos, "error_override", strconv.Itoa(code), "codes must be error statuses from 400 to 599")
+			}
+		}
+	}
 	if h.EncodedSlashes != "" {
 		h.EncodedSlashes = strings.ToLower(h.EncodedSlashes)
 		if !slices.Contains(EncodedSlashModes, h.EncodedSlashes) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -228,6 +229,58 @@ Redirect gone /removed
 		}
 		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != tc.status || loc != tc.location {
 			t.Errorf("%s%s: %d Location %q, want %d %q", tc.host, tc.uri, resp.StatusCode(), loc, tc.status, tc.location)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// ProxyErrorOverride: a member's error answer gives way to sluice's own
+// page, or the ErrorDocument for its status; with codes, only those; a
+// vhost takes the server's setting unless it sets its own; answers below
+// 400 pass untouched.
+func TestProxyErrorOverride(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		code, _ := strconv.Atoi(string(ctx.Path()[1:]))
+		ctx.SetStatusCode(code)
+		ctx.Response.Header.Set("X-Member", "yes")
+		ctx.SetBodyString("member's own page")
+	})
+	_, c := startProxy(t, `ProxyErrorOverride On
+ErrorDocument 503 "we will be back"
+ProxyPass / http://BACKEND/
+<VirtualHost *:80>
+  ServerName all
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName some
+  ProxyErrorOverride On 500 503
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName off
+  ProxyErrorOverride Off
+</VirtualHost>
+`, be)
+	for _, tc := range []struct {
+		host, code string
+		status     int
+		body       string // a part of the body
+		member     bool   // the member's headers reached the client
+	}{
+		{"all", "404", 404, "<h1>Not Found</h1>", false},
+		{"all", "503", 503, "we will be back", false},
+		{"all", "302", 302, "member's own page", true},
+		{"some", "500", 500, "Internal Server Error", false},
+		{"some", "404", 404, "member's own page", true},
+		{"off", "503", 503, "member's own page", true},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + tc.host + "/" + tc.code)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode() != tc.status || !strings.Contains(string(resp.Body()), tc.body) || (len(resp.Header.Peek("X-Member")) > 0) != tc.member {
+			t.Errorf("%s /%s: %d %q X-Member %q, want %d with %q, member headers %v", tc.host, tc.code, resp.StatusCode(), resp.Body(), resp.Header.Peek("X-Member"), tc.status, tc.body, tc.member)
 		}
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)

@@ -339,6 +339,18 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Re
 func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	out := &ctx.Response
 	status := resp.StatusCode()
+	if vh.cfg.ErrorOverride.Overrides(status) {
+		// ProxyErrorOverride: the member's error page gives way to
+		// sluice's, or the ErrorDocument. Its body is left unread, so its
+		// connection is closed rather than pooled.
+		closeBody(resp, x.call.TakeLease(), false)
+		lb.Done(m, sentBytes(x), 0)
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		s.fail(ctx, status)
+		s.observe(ctx, m, nil, s.now())
+		return
+	}
 	if !relayable(status) || !copyResponseHeaders(ctx, vh, resp, x) {
 		// Relaying it would pass the backend's confusion on; its connection
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
