@@ -662,10 +662,9 @@ func (p *apacheParser) proxySet(d *directive) error {
 	args := d.args
 	var b *Balancer
 	switch sec := p.innermost(secProxy); {
+	case len(args) > 0 && !strings.Contains(args[0], "=") && !isBalancerURL(args[0]):
+		return p.workerSet(d, args[0], args[1:])
 	case len(args) > 0 && !strings.Contains(args[0], "="):
-		if !isBalancerURL(args[0]) {
-			return d.fail(args[0], "parameters of a plain worker are not supported here: put them on ProxyPass")
-		}
 		name, _, err := splitBalancerURL(args[0])
 		if err != nil {
 			return d.fail(args[0], "%v", err)
@@ -674,7 +673,7 @@ func (p *apacheParser) proxySet(d *directive) error {
 	case p.context() == ctxProxy && sec.bal != nil:
 		b = sec.bal
 	case p.context() == ctxProxy:
-		return d.fail(d.joined(), "parameters of a plain worker are not supported here: put them on ProxyPass")
+		return p.workerSet(d, sec.arg, args)
 	default:
 		return d.fail(d.joined(), "needs a balancer://name outside <Proxy balancer://…>")
 	}
@@ -691,6 +690,76 @@ func (p *apacheParser) proxySet(d *directive) error {
 		}
 	}
 	return nil
+}
+
+// workerSet reads ProxySet's parameters for a plain worker ("ProxySet
+// http://h timeout=5", or ProxySet inside <Proxy http://h>): checked now,
+// applied to the direct ProxyPass routes under that URL once the file is
+// read (finishWorkerSets).
+func (p *apacheParser) workerSet(d *directive, rawURL string, args []string) error {
+	u, err := workerURL(rawURL, false)
+	if err != nil {
+		return d.fail(rawURL, "%v", err)
+	}
+	if len(args) == 0 {
+		return d.fail(d.joined(), "needs key=value parameters")
+	}
+	ws := workerSet{url: u, d: d}
+	var check WorkerParams
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return d.fail(a, "parameter must be key=value")
+		}
+		if err := p.setWorkerParam(d, &check, strings.ToLower(k), v); err != nil {
+			return err
+		}
+		ws.params = append(ws.params, [2]string{strings.ToLower(k), v})
+	}
+	p.workerSets = append(p.workerSets, ws)
+	return nil
+}
+
+// workerSet is one ProxySet for a plain worker.
+type workerSet struct {
+	url    string // normalized
+	d      *directive
+	params [][2]string
+}
+
+// finishWorkerSets applies each plain worker's ProxySet to the direct
+// routes whose target lies under its URL (Apache's worker is the one its
+// URL names; ProxySet sets its parameters, over any its ProxyPass gave).
+func (p *apacheParser) finishWorkerSets() {
+	for _, ws := range p.workerSets {
+		used := false
+		for _, h := range p.cfg.hosts() {
+			for _, r := range h.Routes {
+				if r.Exclude || isBalancerURL(r.Target) || !underURL(r.Target, ws.url) {
+					continue
+				}
+				if r.Worker == nil {
+					r.Worker = &WorkerParams{}
+				}
+				for _, kv := range ws.params {
+					_ = p.setWorkerParam(ws.d, r.Worker, kv[0], kv[1]) // checked in workerSet
+				}
+				used = true
+			}
+		}
+		if !used {
+			p.warn(ws.d.pos, "ProxySet %s: no ProxyPass sends requests to this worker; its parameters apply to nothing", ws.url)
+		}
+	}
+}
+
+// underURL reports whether target is url or lies below it.
+func underURL(target, url string) bool {
+	if !strings.HasPrefix(target, url) {
+		return false
+	}
+	rest := target[len(url):]
+	return rest == "" || strings.HasSuffix(url, "/") || rest[0] == '/'
 }
 
 func (p *apacheParser) balancerMember(d *directive) error {

@@ -88,6 +88,8 @@ type apacheParser struct {
 	mods modsState
 	// coreTimeouts are the hosts' Timeout directives (finishTimeouts).
 	coreTimeouts map[*Host]Duration
+	// workerSets are ProxySet lines for plain workers (finishWorkerSets).
+	workerSets []workerSet
 }
 
 // directive is one parsed directive line.
@@ -140,6 +142,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 			inheritHost(main, h, func(key string) bool { return p.set[h][key] })
 		}
 	}
+	p.finishWorkerSets()
 	return p.cfg, nil
 }
 

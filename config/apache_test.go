@@ -341,3 +341,33 @@ func TestCoreTimeouts(t *testing.T) {
 		t.Errorf("warnings %q", cfg.Warnings)
 	}
 }
+
+// ProxySet for a plain worker (<Proxy http://h> or "ProxySet http://h
+// k=v", as Apache's own example has it) sets the parameters of the direct
+// routes whose target lies under that URL, over their own; one that no
+// route uses is warned about.
+func TestProxySetPlainWorker(t *testing.T) {
+	cfg := parse(t, `Listen 80
+<Proxy "http://backend.example:8080">
+    ProxySet connectiontimeout=5 timeout=30
+</Proxy>
+ProxyPass /example http://backend.example:8080
+ProxyPass /app http://h.example/app/x timeout=9 retry=4
+ProxyPass /other http://h.example/other
+ProxySet http://h.example/app retry=0
+ProxySet http://unused.example timeout=1
+`)
+	r := cfg.Main.Routes
+	if w := r[0].Worker; w == nil || w.Timeout.D() != 30*time.Second || w.ConnectionTimeout.D() != 5*time.Second {
+		t.Errorf("/example worker %+v", w)
+	}
+	if w := r[1].Worker; w == nil || w.Timeout.D() != 9*time.Second || w.Retry.D() != 0 || !w.RetrySet {
+		t.Errorf("/app worker %+v", w)
+	}
+	if r[2].Worker != nil {
+		t.Errorf("/other took another worker's parameters: %+v", r[2].Worker)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "t.conf:9: ProxySet http://unused.example: no ProxyPass") {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+}
