@@ -89,17 +89,11 @@ RewriteRule ^/both$ /both-main [R=302,L]
 		{"before", "/main", 302, "/from-main"},
 		{"before", "/both", 302, "/both-main"},
 	} {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + tc.host + tc.path)
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
+		resp := hostGet(t, c, tc.host, tc.path)
 		loc := string(resp.Header.Peek("Location"))
 		if resp.StatusCode() != tc.status || !strings.HasSuffix(loc, tc.location) || (tc.location == "") != (loc == "") {
 			t.Errorf("%s%s: %d Location %q, want %d %q", tc.host, tc.path, resp.StatusCode(), loc, tc.status, tc.location)
 		}
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
 	}
 }
 
@@ -222,16 +216,10 @@ Redirect gone /removed
 		{"w", "/loc/p?k=v", 303, "http://loc.example/there/p?k=v"},
 		{"w", "/elsewhere", 404, ""},
 	} {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + tc.host + tc.uri)
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
+		resp := hostGet(t, c, tc.host, tc.uri)
 		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != tc.status || loc != tc.location {
 			t.Errorf("%s%s: %d Location %q, want %d %q", tc.host, tc.uri, resp.StatusCode(), loc, tc.status, tc.location)
 		}
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
 	}
 }
 
@@ -274,15 +262,9 @@ ProxyPass / http://BACKEND/
 		{"some", "404", 404, "member's own page", true},
 		{"off", "503", 503, "member's own page", true},
 	} {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + tc.host + "/" + tc.code)
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
+		resp := hostGet(t, c, tc.host, "/"+tc.code)
 		if resp.StatusCode() != tc.status || !strings.Contains(string(resp.Body()), tc.body) || (len(resp.Header.Peek("X-Member")) > 0) != tc.member {
 			t.Errorf("%s /%s: %d %q X-Member %q, want %d with %q, member headers %v", tc.host, tc.code, resp.StatusCode(), resp.Body(), resp.Header.Peek("X-Member"), tc.status, tc.body, tc.member)
 		}
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
 	}
 }

@@ -158,3 +158,16 @@ func readResponse(tb testing.TB, conn net.Conn) *fasthttp.Response {
 	}
 	return resp
 }
+
+// hostGet sends GET http://host+uri through c and returns the answer.
+func hostGet(tb testing.TB, c *fasthttp.Client, host, uri string) *fasthttp.Response {
+	tb.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.SetRequestURI("http://" + host + uri)
+	resp := new(fasthttp.Response)
+	if err := c.Do(req, resp); err != nil {
+		tb.Fatal(err)
+	}
+	return resp
+}

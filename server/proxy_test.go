@@ -305,16 +305,10 @@ func TestServerNameWithSchemeAndPort(t *testing.T) {
 </VirtualHost>
 `, be)
 	for host, want := range map[string]string{"www.example.com": "/www/", "WWW.EXAMPLE.COM:8443": "/www/", "other.example.com": "/first/"} {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + host + "/x")
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
+		resp := hostGet(t, c, host, "/x")
 		if !strings.HasPrefix(string(resp.Body()), "GET "+want+"x") {
 			t.Errorf("Host %s went to %q, want %sx", host, resp.Body(), want)
 		}
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
 	}
 }
 
