@@ -3,10 +3,8 @@ package server
 import (
 	"fmt"
 	"mime"
-	"net"
 	"path"
 	"regexp"
-	"strings"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -207,10 +205,7 @@ func namePort(name, mainName string) string {
 	if name == "" {
 		name = mainName
 	}
-	if i := strings.Index(name, "://"); i >= 0 {
-		name = name[i+3:]
-	}
-	if _, port, err := net.SplitHostPort(name); err == nil && port != "" && allDigits([]byte(port)) {
+	if _, port := splitServerName(name); port != "" && allDigits([]byte(port)) {
 		return port
 	}
 	return ""

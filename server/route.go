@@ -259,8 +259,8 @@ func resolveSegments(b []byte) int {
 // 404 by default (AllowEncodedSlashes Off); decoding them would change which
 // route and which backend path a request maps to.
 func hasEncodedSlash(raw []byte) bool {
-	for i := 0; i+2 < len(raw); i++ {
-		if raw[i] == '%' && raw[i+1] == '2' && (raw[i+2] == 'f' || raw[i+2] == 'F') {
+	for i := range raw {
+		if isEncodedSlash(raw[i:]) {
 			return true
 		}
 	}
