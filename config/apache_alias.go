@@ -5,14 +5,17 @@ import (
 	"strings"
 )
 
-// The mod_alias redirects: Redirect, RedirectMatch, RedirectPermanent and
-// RedirectTemp, in the server, a <VirtualHost> or a <Location>.
+// The mod_alias redirects (Redirect, RedirectMatch, RedirectPermanent and
+// RedirectTemp, in the server, a <VirtualHost> or a <Location>) and
+// mod_setenvif's SetEnvIf and SetEnvIfNoCase.
 func init() {
 	for _, s := range []directiveSpec{
 		{name: "Redirect", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "") }},
 		{name: "RedirectMatch", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, true, "") }},
 		{name: "RedirectPermanent", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "permanent") }},
 		{name: "RedirectTemp", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "temp") }},
+		{name: "SetEnvIf", fn: func(p *apacheParser, d *directive) error { return p.setEnvIf(d, false) }},
+		{name: "SetEnvIfNoCase", fn: func(p *apacheParser, d *directive) error { return p.setEnvIf(d, true) }},
 	} {
 		apacheDirectives[strings.ToLower(s.name)] = s
 	}
@@ -56,5 +59,19 @@ func (p *apacheParser) redirect(d *directive, match bool, status string) error {
 		return d.fail(d.joined(), "takes [status] URL-path URL")
 	}
 	p.host.Redirects = append(p.host.Redirects, r)
+	return nil
+}
+
+// setEnvIf reads SetEnvIf attribute regex [!]VAR[=value] … in the server
+// or a vhost.
+func (p *apacheParser) setEnvIf(d *directive, nocase bool) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) < 3 {
+		return d.fail(d.joined(), "takes an attribute, a regular expression and [!]VAR[=value] …")
+	}
+	p.host.SetEnvIf = append(p.host.SetEnvIf, &SetEnvIf{Pos: d.pos, Attribute: d.args[0], Regex: d.args[1],
+		NoCase: nocase, Assignments: d.args[2:]})
 	return nil
 }

@@ -78,6 +78,10 @@ func TestModsErrors(t *testing.T) {
 		{"Redirect 200 /x http://h/", `t.conf:1: Redirect "200 /x http://h/": status 200: must be permanent, temp, seeother, gone or a status from 300 to 599`},
 		{"Redirect /x http://h/ extra", `t.conf:1: Redirect "/x http://h/ extra": takes [status] URL-path URL`},
 		{"<Proxy *>\nRedirect /x http://h/\n</Proxy>", `Redirect "/x http://h/": is not allowed inside <Proxy>`},
+		{"SetEnvIf Origin x", `t.conf:1: SetEnvIf "Origin x": takes an attribute, a regular expression and [!]VAR[=value] …`},
+		{"SetEnvIf Remote_Host x A", `t.conf:1: SetEnvIf "Remote_Host x A": attribute "Remote_Host" is not supported`},
+		{"<Location /a>\nSetEnvIf Origin x A\n</Location>", `t.conf:2: SetEnvIf "Origin x A": is not allowed inside <Location>`},
+		{"SetEnvIf Origin x A\nHeader set X %{B}e", `t.conf:2: Header "set X %{B}e": environment variable "B" is never set by sluice`},
 		{"Header echo X", `t.conf:1: Header "echo X": action "echo" is not supported`},
 		{"Header edit X a", `t.conf:1: Header "edit X a": edit needs a regular expression and a replacement`},
 		{"Header edit X (a b", "t.conf:1: Header \"edit X (a b\": cannot compile regex \"(a\": error parsing regexp: missing closing ): `(a`"},
@@ -198,4 +202,24 @@ ErrorDocument 502 "bad"
 		!strings.Contains(err.Error(), "needs exactly one of path, url, message and default") {
 		t.Errorf("a default with a message: %v", err)
 	}
+}
+
+// SetEnvIf lines define the variables Header rules read, in any host and
+// in any order of lines; they survive the YAML round trip.
+func TestSetEnvIfParse(t *testing.T) {
+	cfg := parse(t, `Listen 80
+Header set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
+<VirtualHost *:80>
+    SetEnvIfNoCase Origin "^https://([a-z]+\.)?example\.com$" CORS_ORIGIN=$0 !OTHER
+</VirtualHost>
+SetEnvIf Request_URI ^/api OTHER
+`)
+	se := cfg.VHosts[0].SetEnvIf
+	if len(se) != 1 || !se[0].NoCase || se[0].Attribute != "Origin" || len(se[0].Assignments) != 2 || se[0].Compiled == nil {
+		t.Fatalf("vhost SetEnvIf %+v", se)
+	}
+	if m := cfg.Main.SetEnvIf; len(m) != 1 || m[0].Assignments[0] != "OTHER" {
+		t.Errorf("main SetEnvIf %+v", m)
+	}
+	assertRoundTrip(t, cfg)
 }

@@ -31,6 +31,24 @@ type Mods struct {
 	// Redirects are mod_alias's Redirect and RedirectMatch, in config
 	// order; a vhost runs its own, then Main's.
 	Redirects []*Redirect `yaml:"redirects,omitempty"`
+	// SetEnvIf are mod_setenvif's SetEnvIf and SetEnvIfNoCase lines; a
+	// vhost runs Main's, then its own.
+	SetEnvIf []*SetEnvIf `yaml:"set_env_if,omitempty"`
+}
+
+// SetEnvIf is one SetEnvIf or SetEnvIfNoCase line: when Attribute (a
+// request header, Remote_Addr, Request_Method or Request_URI) matches
+// Regex, the variables are set ("VAR=value", $0..$9 read the match; "VAR"
+// sets 1) or unset ("!VAR"), for Header and RequestHeader rules' env= and
+// %{VAR}e.
+type SetEnvIf struct {
+	Pos         Pos      `yaml:"-"`
+	Attribute   string   `yaml:"attribute"`
+	Regex       string   `yaml:"regex"`
+	NoCase      bool     `yaml:"nocase,omitempty"`
+	Assignments []string `yaml:"set"`
+	// Compiled is the line compiled.
+	Compiled *modheaders.EnvRule `yaml:"-"`
 }
 
 // Redirect is one Redirect or RedirectMatch: a request whose URL-path

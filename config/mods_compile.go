@@ -20,7 +20,27 @@ const maxErrorDocument = 1 << 20
 // outside sluice's subset is an error naming its line) and reads the
 // ErrorDocument files.
 func (c *checker) compileMods() error {
+	// The variables SetEnvIf lines set, config-wide, before the Header
+	// rules that read them compile.
+	c.vars = modheaders.NewVars()
 	for _, h := range c.cfg.hosts() {
+		for _, se := range h.SetEnvIf {
+			for _, a := range se.Assignments {
+				if _, err := c.vars.Define(modheaders.AssignedVar(a)); err != nil {
+					return c.modsError(se, se.Pos, "SetEnvIf", se.Attribute+" "+se.Regex, err)
+				}
+			}
+		}
+	}
+	for _, h := range c.cfg.hosts() {
+		for _, se := range h.SetEnvIf {
+			rule, err := modheaders.CompileEnv(modheaders.EnvSpec{Attribute: se.Attribute, Regex: se.Regex, NoCase: se.NoCase,
+				Assignments: se.Assignments, Vars: c.vars})
+			if err != nil {
+				return c.modsError(se, se.Pos, "SetEnvIf", strings.Join(append([]string{se.Attribute, se.Regex}, se.Assignments...), " "), err)
+			}
+			se.Compiled = rule
+		}
 		if h.Rewrite != nil {
 			if err := c.compileRewrite(h.Rewrite); err != nil {
 				return err
@@ -133,7 +153,7 @@ func (c *checker) compileHeader(hr *HeaderRule, request bool) error {
 		}
 	}
 	rule, err := modheaders.Compile(modheaders.Spec{Always: hr.Always, Action: hr.Action, Name: hr.Name,
-		Regex: hr.Regex, Value: hr.Value, Cond: hr.Cond, Request: request})
+		Regex: hr.Regex, Value: hr.Value, Cond: hr.Cond, Request: request, Vars: c.vars})
 	if err != nil {
 		what := []string{hr.Action, hr.Name}
 		for _, s := range []string{hr.Regex, hr.Value} {

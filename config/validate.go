@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/modheaders"
+
 	"github.com/sluiceproxy/sluice/access"
 	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
 )
@@ -19,6 +21,9 @@ import (
 type checker struct {
 	cfg *Config
 	idx yamlIndex
+	// vars are the environment variables the config's SetEnvIf lines set
+	// (compileMods).
+	vars *modheaders.Vars
 }
 
 func (c *checker) fail(owner any, pos Pos, key, value, format string, a ...any) *Error {

@@ -6,7 +6,8 @@ import (
 )
 
 // Var is an environment variable sluice sets: the ones mod_proxy_balancer
-// exports after choosing a member (apache.md §4.7).
+// exports after choosing a member (apache.md §4.7), then those a
+// configuration's SetEnvIf lines set (Vars).
 type Var uint8
 
 // The balancer variables, by Apache's names.
@@ -17,27 +18,57 @@ const (
 	BalancerRouteChanged             // "1" when the request did not stick to its route
 	BalancerSessionSticky            // the cookie or URL parameter the route came from
 	BalancerSessionRoute             // the route the request asked for
-	numVars
+	numBalancerVars
 )
 
-var varNames = [numVars]string{
+// MaxVars bounds the variables of one configuration, the balancer ones
+// included: an Env holds them all in arrays, so a request allocates none.
+const MaxVars = 64
+
+var varNames = [numBalancerVars]string{
 	"BALANCER_NAME", "BALANCER_WORKER_NAME", "BALANCER_WORKER_ROUTE",
 	"BALANCER_ROUTE_CHANGED", "BALANCER_SESSION_STICKY", "BALANCER_SESSION_ROUTE",
 }
 
-func lookupVar(name string) (Var, error) {
-	for i, n := range varNames {
+// Vars names the variables of one configuration: the balancer ones, then
+// those its SetEnvIf lines set, in the order they were defined. A nil
+// *Vars has the balancer ones only.
+type Vars struct {
+	names []string
+}
+
+// NewVars returns the balancer variables alone.
+func NewVars() *Vars { return &Vars{names: append([]string(nil), varNames[:]...)} }
+
+// Define returns the variable called name, adding it when it is new.
+func (vs *Vars) Define(name string) (Var, error) {
+	if v, err := vs.lookup(name); err == nil {
+		return v, nil
+	}
+	if len(vs.names) == MaxVars {
+		return 0, fmt.Errorf("more than %d environment variables", MaxVars)
+	}
+	vs.names = append(vs.names, name)
+	return Var(len(vs.names) - 1), nil
+}
+
+func (vs *Vars) lookup(name string) (Var, error) {
+	names := varNames[:]
+	if vs != nil {
+		names = vs.names
+	}
+	for i, n := range names {
 		if n == name {
 			return Var(i), nil
 		}
 	}
-	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s)", name, strings.Join(varNames[:], ", "))
+	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines set)", name, strings.Join(varNames[:], ", "))
 }
 
 // Env holds the variables of one request; the zero value has none set.
 type Env struct {
-	vals [numVars][]byte
-	set  [numVars]bool
+	vals [MaxVars][]byte
+	set  [MaxVars]bool
 }
 
 // Set sets v to val (which Env keeps, not copies).
@@ -45,6 +76,9 @@ func (e *Env) Set(v Var, val []byte) { e.vals[v], e.set[v] = val, true }
 
 // SetString sets v to a string value without copying it.
 func (e *Env) SetString(v Var, val string) { e.Set(v, []byte(val)) }
+
+// Unset removes v.
+func (e *Env) Unset(v Var) { e.vals[v], e.set[v] = nil, false }
 
 // Get returns v's value and whether it is set.
 func (e *Env) Get(v Var) ([]byte, bool) {

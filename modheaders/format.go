@@ -14,7 +14,7 @@ type piece struct {
 	hasEnv bool
 }
 
-func parseFormat(s string) (format, error) {
+func parseFormat(s string, vars *Vars) (format, error) {
 	var f format
 	var lit strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -36,7 +36,7 @@ func parseFormat(s string) (format, error) {
 			if kind != 'e' {
 				return nil, fmt.Errorf("format %%{%s}%c is not supported (allowed: %%{VAR}e, %%%%)", name, kind)
 			}
-			v, err := lookupVar(name)
+			v, err := vars.lookup(name)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package modheaders
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -166,5 +167,91 @@ func TestHasListToken(t *testing.T) {
 		if got := hasListToken([]byte(c.list), []byte(c.tok)); got != c.want {
 			t.Errorf("hasListToken(%q, %q) = %v", c.list, c.tok, got)
 		}
+	}
+}
+
+// SetEnvIf sets and unsets variables from a request header or a special
+// attribute, $0..$9 reading the match, and Header rules read them.
+func TestSetEnvIf(t *testing.T) {
+	vars := NewVars()
+	for _, n := range []string{"ORIGIN_OK", "FROM_LAN", "IS_GET", "SUB"} {
+		if _, err := vars.Define(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compile := func(s EnvSpec) *EnvRule {
+		t.Helper()
+		s.Vars = vars
+		r, err := CompileEnv(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	rules := []*EnvRule{
+		compile(EnvSpec{Attribute: "Origin", Regex: `^https?://((.+)\.)?example\.com$`, Assignments: []string{"ORIGIN_OK=$0", "SUB=$2"}}),
+		compile(EnvSpec{Attribute: "Remote_Addr", Regex: `^10\.`, Assignments: []string{"FROM_LAN"}}),
+		compile(EnvSpec{Attribute: "request_method", Regex: "get", NoCase: true, Assignments: []string{"IS_GET"}}),
+		compile(EnvSpec{Attribute: "X-No-Lan", Regex: ".", Assignments: []string{"!FROM_LAN"}}),
+	}
+	for _, c := range []struct {
+		origin, addr, method, nolan string
+		want                        map[string]string // set variables
+	}{
+		{"https://app.example.com", "10.1.2.3", "GET", "", map[string]string{"ORIGIN_OK": "https://app.example.com", "SUB": "app", "FROM_LAN": "1", "IS_GET": "1"}},
+		{"https://example.com", "192.0.2.1", "POST", "", map[string]string{"ORIGIN_OK": "https://example.com", "SUB": ""}},
+		{"https://evil.com", "10.0.0.1", "get", "yes", map[string]string{"IS_GET": "1"}},
+		{"", "10.0.0.1", "PUT", "", map[string]string{"FROM_LAN": "1"}},
+	} {
+		var h fasthttp.RequestHeader
+		if c.origin != "" {
+			h.Set("Origin", c.origin)
+		}
+		if c.nolan != "" {
+			h.Set("X-No-Lan", c.nolan)
+		}
+		req := &modrewrite.Request{Method: []byte(c.method), RemoteAddr: []byte(c.addr), Header: &h}
+		var env Env
+		var sc Scratch
+		sc.ResetEnv(&env)
+		for _, r := range rules {
+			r.Apply(req, &env, &sc)
+		}
+		got := map[string]string{}
+		for i, n := range vars.names {
+			if v, ok := env.Get(Var(i)); ok {
+				got[n] = string(v)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%+v: %v, want %v", c, got, c.want)
+		}
+	}
+}
+
+func TestSetEnvIfErrors(t *testing.T) {
+	vars := NewVars()
+	_, _ = vars.Define("A")
+	for _, c := range []struct {
+		spec EnvSpec
+		want string
+	}{
+		{EnvSpec{Attribute: "Remote_Host", Regex: "x", Assignments: []string{"A"}}, "not supported"},
+		{EnvSpec{Attribute: "^X-.*", Regex: "x", Assignments: []string{"A"}}, "regular expression of header names"},
+		{EnvSpec{Attribute: "X", Regex: "(", Assignments: []string{"A"}}, "cannot compile regex"},
+		{EnvSpec{Attribute: "X", Regex: "x", Assignments: []string{"!A=1"}}, "takes no value"},
+		{EnvSpec{Attribute: "X", Regex: "x", Assignments: []string{"B"}}, "never set by sluice"},
+		{EnvSpec{Attribute: "X", Regex: "x"}, "at least one variable"},
+	} {
+		c.spec.Vars = vars
+		if _, err := CompileEnv(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.spec, err, c.want)
+		}
+	}
+	for range MaxVars {
+		_, _ = vars.Define(fmt.Sprint("V", len(vars.names)))
+	}
+	if _, err := vars.Define("ONE_MORE"); err == nil {
+		t.Errorf("more than %d variables defined", MaxVars)
 	}
 }

@@ -1,8 +1,9 @@
 // Package modheaders is the subset of Apache's mod_headers that proxy
 // configs use: Header and RequestHeader with set, add, append, merge,
 // setifempty, unset, edit and edit*, the always condition, env=[!]VAR
-// conditions, %{VAR}e values and expr=%{NAME} strings. Anything else
-// fails to compile with a message saying what is missing.
+// conditions, %{VAR}e values and expr=%{NAME} strings; and mod_setenvif's
+// SetEnvIf, which sets the variables they read. Anything else fails to
+// compile with a message saying what is missing.
 package modheaders
 
 import (
@@ -64,6 +65,8 @@ type Spec struct {
 	Cond   string
 	// Request marks RequestHeader, which has no always.
 	Request bool
+	// Vars are the configuration's variables; nil: the balancer ones.
+	Vars *Vars
 }
 
 // Compile checks and compiles one directive.
@@ -112,7 +115,7 @@ func Compile(s Spec) (*Rule, error) {
 		}
 		r.expr = e
 	case a != Unset:
-		f, err := parseFormat(s.Value)
+		f, err := parseFormat(s.Value, s.Vars)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +127,7 @@ func Compile(s Spec) (*Rule, error) {
 			return nil, fmt.Errorf("condition %q is not supported (allowed: env=VAR, env=!VAR)", s.Cond)
 		}
 		name, r.negate = strings.CutPrefix(name, "!")
-		v, err := lookupVar(name)
+		v, err := s.Vars.lookup(name)
 		if err != nil {
 			return nil, err
 		}
@@ -168,6 +171,7 @@ type Scratch struct {
 	names    [][]byte
 	lens     []int  // edit: the length of each field's new value in old
 	tmpl     []byte // edit: a replacement with %{VAR}e parts, expanded
+	env      []byte // SetEnvIf: values with $N, which an Env holds
 }
 
 // Apply runs the rule on h. errorPage marks a response sluice generated

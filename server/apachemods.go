@@ -28,6 +28,9 @@ type hostMods struct {
 	// namePort is the port of the host's ServerName ("" without one),
 	// SERVER_PORT when the client's Host names none.
 	namePort string
+	// setEnv are the SetEnvIf lines, Main's first, that set the variables
+	// header rules read.
+	setEnv []*modheaders.EnvRule
 	// targets are the routes of [P] rules.
 	targets map[*modrewrite.Rule]*route
 }
@@ -116,6 +119,9 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		}
 		for _, d := range h.ErrorDocuments {
 			hm.docs[d.Status] = d
+		}
+		for _, se := range h.SetEnvIf {
+			hm.setEnv = append(hm.setEnv, se.Compiled)
 		}
 	}
 	lists := append([]*modrewrite.Rules(nil), hm.rewrite...)
@@ -236,6 +242,15 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 	}
 }
 
+// startEnv starts the request's variables for a phase of header rules:
+// none, then what the host's SetEnvIf lines set.
+func (mr *modsReq) startEnv(hm *hostMods) {
+	mr.sc.ResetEnv(&mr.env)
+	for _, r := range hm.setEnv {
+		r.Apply(&mr.req, &mr.env, &mr.sc)
+	}
+}
+
 // rewrite runs vh's RewriteRules before route matching. It reports
 // whether the request was answered: redirected, refused, or proxied by a
 // [P] rule. An internal rewrite changes the request path and leaves
@@ -306,7 +321,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
-	mr.env.Reset()
+	mr.startEnv(hm)
 	for i := range hm.requestH {
 		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
@@ -324,6 +339,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
+	mr.startEnv(hm)
 	balancerEnv(&mr.env, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
@@ -340,7 +356,6 @@ func (s *Server) applyHeaders(ctx *fasthttp.RequestCtx, hm *hostMods, mr *modsRe
 // §4.7): BALANCER_ROUTE_CHANGED when the balancer is sticky and the request
 // did not reach the member of the route it asked for.
 func balancerEnv(env *modheaders.Env, ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
-	env.Reset()
 	if snap == nil || m == nil {
 		return
 	}
@@ -384,7 +399,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
 		mr.fill(ctx, vh, hm, ctx.Path())
-		mr.env.Reset()
+		mr.startEnv(hm)
 		s.applyHeaders(ctx, hm, mr, true)
 	}
 }

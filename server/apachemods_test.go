@@ -268,3 +268,42 @@ ProxyPass / http://BACKEND/
 		}
 	}
 }
+
+// The CORS recipe: SetEnvIf picks an allowed Origin, Header sets
+// Access-Control-Allow-Origin from it and merges Vary; a vhost runs the
+// server's SetEnvIf lines, then its own; RequestHeader reads them too.
+func TestSetEnvIfCORS(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Partner")))
+	})
+	_, c := startProxy(t, `SetEnvIf Origin "^https://([a-z]+\.)?example\.com$" CORS_ORIGIN=$0
+<VirtualHost *:80>
+  ServerName api
+  SetEnvIfNoCase Origin "partner" PARTNER
+  Header set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
+  Header merge Vary Origin
+  RequestHeader set X-Partner yes env=PARTNER
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, be)
+	for _, tc := range []struct{ origin, acao, partner string }{
+		{"https://app.example.com", "https://app.example.com", ""},
+		{"https://PARTNER.example.com", "", "yes"}, // upper case: no CORS match, a NoCase partner match
+		{"https://evil.com", "", ""},
+		{"", "", ""},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://api/x")
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(resp.Header.Peek("Access-Control-Allow-Origin")); got != tc.acao || string(resp.Header.Peek("Vary")) != "Origin" || string(resp.Body()) != tc.partner {
+			t.Errorf("Origin %q: ACAO %q Vary %q X-Partner %q, want %q, Origin, %q", tc.origin, got, resp.Header.Peek("Vary"), resp.Body(), tc.acao, tc.partner)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
