@@ -40,6 +40,7 @@ func FuzzApacheConfig(f *testing.F) {
 	f.Add([]byte("Listen 80\n<VirtualHost *:80>\nProxyPass ~ ^/(.*)$ http://$1/ x=\n"))
 	f.Add([]byte("Listen 80\nTimeout 300\nKeepAliveTimeout 15\nAllowEncodedSlashes NoDecode\nProxyErrorOverride On 502 503\n" +
 		"Header always edit Set-Cookie ^(.*)$ \"$1; Secure\"\nHeader merge Vary Origin\nRequestHeader setifempty X-Id a\n" +
+		"SetEnvIfNoCase Origin ^https://(.+)$ CORS=$0 !X\nHeader set ACAO %{CORS}e env=CORS\n" +
 		"Redirect permanent /old https://new.example/\nRedirectMatch 301 ^/l/(.*)$ /v2/$1\nRedirect gone /gone\n" +
 		"<Proxy http://h:8080>\nProxySet timeout=30\n</Proxy>\nProxyPass /old !\nProxyPass / http://h:8080\n" +
 		"<VirtualHost *:81>\nAllowEncodedSlashes On\n<Location /x>\nRedirect 303 http://x.example/\n</Location>\n</VirtualHost>\n"))
