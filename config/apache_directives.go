@@ -41,6 +41,7 @@ func init() {
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
 		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
 		{name: "Timeout", fn: (*apacheParser).coreTimeout},
+		{name: "LimitRequestBody", fn: (*apacheParser).limitRequestBody},
 		{name: "KeepAliveTimeout", fn: (*apacheParser).keepAliveTimeout},
 		{name: "AllowEncodedSlashes", fn: (*apacheParser).allowEncodedSlashes},
 		{name: "ProxyVia", fn: (*apacheParser).proxyVia},
@@ -276,6 +277,36 @@ func (p *apacheParser) coreTimeout(d *directive) error {
 		return err
 	}
 	p.coreTimeouts[p.host] = t
+	return nil
+}
+
+// limitRequestBody reads LimitRequestBody: in the server it is
+// limits.max_request_body, in a vhost that vhost's own limit. Apache's 0
+// (no limit) is not kept: sluice always bounds a body.
+func (p *apacheParser) limitRequestBody(d *directive) error {
+	if p.context() == ctxLocation {
+		p.warn(d.pos, "LimitRequestBody in a <Location> ignored: sluice limits bodies per server or <VirtualHost>")
+		return nil
+	}
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one number of bytes")
+	}
+	n, err := strconv.ParseInt(d.args[0], 10, 64)
+	if err != nil || n < 0 || n > 1<<31-1 {
+		return d.fail(d.args[0], "must be a number of bytes from 0 to 2147483647")
+	}
+	if n == 0 {
+		p.warn(d.pos, "LimitRequestBody 0 (no limit) kept at limits.max_request_body (%d bytes by default): sluice always bounds a body", DefaultMaxRequestBody)
+		return nil
+	}
+	if p.context() == ctxVHost {
+		p.host.LimitRequestBody = n
+	} else {
+		p.cfg.Limits.MaxRequestBody = n
+	}
 	return nil
 }
 

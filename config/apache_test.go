@@ -371,3 +371,28 @@ ProxySet http://unused.example timeout=1
 		t.Errorf("warnings %q", cfg.Warnings)
 	}
 }
+
+// LimitRequestBody in the server is limits.max_request_body, in a vhost
+// that vhost's own; 0 (no limit) and a <Location>'s are warned about.
+func TestLimitRequestBody(t *testing.T) {
+	cfg := parse(t, `Listen 80
+LimitRequestBody 10485760
+<VirtualHost *:80>
+LimitRequestBody 2048
+<Location /up>
+LimitRequestBody 5
+</Location>
+</VirtualHost>
+<VirtualHost *:80>
+LimitRequestBody 0
+</VirtualHost>
+`)
+	if cfg.Limits.MaxRequestBody != 10485760 || cfg.VHosts[0].LimitRequestBody != 2048 || cfg.VHosts[1].LimitRequestBody != 0 {
+		t.Errorf("limits %d, vhosts %d %d", cfg.Limits.MaxRequestBody, cfg.VHosts[0].LimitRequestBody, cfg.VHosts[1].LimitRequestBody)
+	}
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0], "t.conf:6: LimitRequestBody in a <Location> ignored") ||
+		!strings.Contains(cfg.Warnings[1], "t.conf:10: LimitRequestBody 0 (no limit) kept") {
+		t.Errorf("warnings %q", cfg.Warnings)
+	}
+	assertRoundTrip(t, cfg)
+}

@@ -192,6 +192,7 @@ func TestApacheErrors(t *testing.T) {
 		{"ProxyErrorOverride value", "Listen 80\nProxyErrorOverride maybe\n", `t.conf:2: ProxyErrorOverride "maybe": must be On or Off`},
 		{"ProxyErrorOverride code", "Listen 80\nProxyErrorOverride On 302\n", `t.conf:2: ProxyErrorOverride "302": must be an error status from 400 to 599`},
 		{"ProxyErrorOverride in Location", "Listen 80\n<Location /a>\nProxyErrorOverride On\n</Location>\n", `t.conf:3: ProxyErrorOverride "On": is not allowed inside <Location>`},
+		{"LimitRequestBody value", "Listen 80\nLimitRequestBody 10MB\n", `t.conf:2: LimitRequestBody "10MB": must be a number of bytes from 0 to 2147483647`},
 		{"ServerName two names", "Listen 80\nServerName a b\n", `t.conf:2: ServerName "a b": takes one name`},
 		{"ServerAlias in main", "Listen 80\nServerAlias a\n", `t.conf:2: ServerAlias "a": is only allowed inside <VirtualHost>`},
 		{"ServerRoot two dirs", "Listen 80\nServerRoot a b\n", `t.conf:2: ServerRoot "a b": takes one directory`},

@@ -126,6 +126,9 @@ type Host struct {
 	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
 	// five.
 	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`
+	// LimitRequestBody is a vhost's own body limit in bytes (Apache's
+	// LimitRequestBody in a <VirtualHost>); 0: limits.max_request_body.
+	LimitRequestBody int64 `yaml:"limit_request_body,omitempty"`
 
 	// Balancers defined in this host (<Proxy balancer://…>, ProxySet, or
 	// created implicitly by a ProxyPass to an undefined balancer).

@@ -120,6 +120,9 @@ func (c *checker) host(h *Host) error {
 			}
 		}
 	}
+	if h.LimitRequestBody < 0 {
+		return c.fail(h, h.Pos, "limit_request_body", strconv.FormatInt(h.LimitRequestBody, 10), "must be >= 0")
+	}
 	if h.EncodedSlashes != "" {
 		h.EncodedSlashes = strings.ToLower(h.EncodedSlashes)
 		if !slices.Contains(EncodedSlashModes, h.EncodedSlashes) {

@@ -133,7 +133,7 @@ func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r 
 	if !s.permit(ctx, rt, vh, r, x) {
 		return
 	}
-	if rt.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > rt.maxBody {
+	if vh.maxBody > 0 && int64(ctx.Request.Header.ContentLength()) > vh.maxBody {
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
@@ -187,7 +187,7 @@ func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	if err := prepareRequest(req, ctx, rt, replayable(r, ctx), x); err != nil {
+	if err := prepareRequest(req, ctx, rt, vh, replayable(r, ctx), x); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.refuse(ctx, clientBodyStatus(err))
@@ -254,7 +254,7 @@ func memberName(m *pool.Member) string {
 // prepareRequest copies the client request into req: method, headers (name
 // case, order and duplicates kept) and the body, streamed or, with replay,
 // read whole into x.replay so that a retry can send it again.
-func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, replay bool, x *exchange) error {
+func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, replay bool, x *exchange) error {
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
 	x.replay, x.streamed = x.replay[:0], false
@@ -266,7 +266,7 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 	if (cl <= 0 && cl != -1) || ctx.RequestBodyStream() == nil {
 		return nil
 	}
-	x.body = limitedBody{r: ctx.RequestBodyStream(), left: rt.maxBody, ctx: ctx, idle: rt.clientBody}
+	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody, ctx: ctx, idle: rt.clientBody}
 	if !replay || cl < 0 || cl > prefetchBody { // cl < 0: chunked
 		req.SetBodyStream(&x.body, cl)
 		x.streamed = true

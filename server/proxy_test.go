@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -368,5 +369,53 @@ ProxyPass /raw/ http://BACKEND/raw/ nocanon
 		if status != tc.status || tc.want != "" && firstLine([]byte(body)) != tc.want {
 			t.Errorf("%s%s: %d %q, want %d %q", tc.host, tc.uri, status, firstLine([]byte(body)), tc.status, tc.want)
 		}
+	}
+}
+
+// LimitRequestBody: the server's is limits.max_request_body, a vhost's
+// its own, above or below it; a Content-Length over the limit is 413, and
+// so is a chunked body that runs past it.
+func TestLimitRequestBodyPerVHost(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(strconv.Itoa(len(ctx.PostBody()))) })
+	_, c := startProxy(t, `LimitRequestBody 100
+ProxyPass / http://BACKEND/
+<VirtualHost *:80>
+  ServerName small
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName big
+  LimitRequestBody 1000
+</VirtualHost>
+`, be)
+	for _, tc := range []struct {
+		host    string
+		size    int
+		chunked bool
+		status  int
+	}{
+		{"small", 100, false, 200},
+		{"small", 101, false, 413},
+		{"big", 1000, false, 200},
+		{"big", 1001, false, 413},
+		{"big", 500, true, 200},
+		{"big", 1500, true, 413},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + tc.host + "/up")
+		req.Header.SetMethod(fasthttp.MethodPost)
+		body := strings.Repeat("b", tc.size)
+		if tc.chunked {
+			req.SetBodyStream(strings.NewReader(body), -1)
+		} else {
+			req.SetBodyString(body)
+		}
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode() != tc.status || tc.status == 200 && string(resp.Body()) != strconv.Itoa(tc.size) {
+			t.Errorf("%s, %d bytes (chunked %v): %d %q, want %d", tc.host, tc.size, tc.chunked, resp.StatusCode(), resp.Body(), tc.status)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
 	}
 }

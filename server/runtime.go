@@ -43,6 +43,9 @@ type vhost struct {
 	fwd        *headers.Forwarder
 	balancers  map[string]*pool.Balancer
 	mods       *hostMods // RewriteRule, Header, ErrorDocument; nil when none
+	// maxBody is the request body limit: the vhost's LimitRequestBody, else
+	// limits.max_request_body.
+	maxBody int64
 	// redirects are Redirect and RedirectMatch: the host's, then Main's.
 	redirects []redirectRule
 }
@@ -53,6 +56,7 @@ type builder struct {
 	old      map[string]*pool.Backend
 	backends map[string]*pool.Backend
 	trusted  *headers.Trusted
+	maxBody  int64 // limits.max_request_body
 	main     *vhost
 	defName  string
 }
@@ -74,12 +78,14 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		b.trusted = trusted
 	}
 	rt := &runtime{cfg: cfg, maxBody: cfg.Limits.MaxRequestBody, clientBody: cfg.Timeouts.ClientBody.D()}
+	b.maxBody = cfg.Limits.MaxRequestBody
 
 	mainHost, err := b.host(cfg.Main, nil)
 	if err != nil {
 		return nil, err
 	}
 	b.main = mainHost
+	rt.maxBody = max(rt.maxBody, mainHost.maxBody)
 	if len(cfg.VHosts) == 0 {
 		rt.hosts = []*vhost{mainHost}
 	}
@@ -89,6 +95,8 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 			return nil, err
 		}
 		rt.hosts = append(rt.hosts, vh)
+		// The read budget of a connection must cover the largest limit.
+		rt.maxBody = max(rt.maxBody, vh.maxBody)
 	}
 	for _, vh := range rt.hosts {
 		rt.all.add(vh)
@@ -156,6 +164,10 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 	}
 	if vh.serverName == "" {
 		vh.serverName = b.defName
+	}
+	vh.maxBody = b.maxBody
+	if hc.LimitRequestBody > 0 {
+		vh.maxBody = hc.LimitRequestBody
 	}
 	if main != nil {
 		vh.redirects = newRedirectRules(hc, main.cfg)
