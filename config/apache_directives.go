@@ -94,6 +94,10 @@ func (p *apacheParser) unknown(pos Pos, name, rest string) error {
 	if strings.HasPrefix(lower, "rewrite") {
 		return &Error{Pos: pos, Key: name, Value: rest, Msg: "is not supported (sluice's mod_rewrite subset: RewriteEngine, RewriteOptions, RewriteCond, RewriteRule)"}
 	}
+	if strings.HasPrefix(lower, "ssl") {
+		p.warn(pos, "%s ignored: sluice does not terminate TLS, its listeners speak plain HTTP (put a TLS terminator in front)", name)
+		return nil
+	}
 	p.warn(pos, "%s ignored: not a proxy directive", name)
 	return nil
 }

@@ -153,6 +153,7 @@ ProxyPass / http://h/ iobuffersize=65536
     Bogus directive
 </IfModule>
 BalancerMember balancer://b http://h1 route=a redirect=zz
+SSLEngine on
 `)
 	want := []string{
 		`/etc/t.conf:1: Listen protocol "https" ignored: sluice serves plain HTTP on :80`,
@@ -161,6 +162,7 @@ BalancerMember balancer://b http://h1 route=a redirect=zz
 		"/etc/t.conf:10: ProxyRequests On ignored: sluice is not a forward proxy",
 		"/etc/t.conf:12: ProxyStatus ignored: balancer state is on the admin API and /metrics",
 		"/etc/t.conf:13: ProxyPass iobuffersize=65536 ignored: sluice sizes its buffers itself",
+		"/etc/t.conf:18: SSLEngine ignored: sluice does not terminate TLS, its listeners speak plain HTTP (put a TLS terminator in front)",
 		"/etc/t.conf:17: redirect=zz names no route of balancer://b",
 	}
 	if !reflect.DeepEqual(cfg.Warnings, want) {
