@@ -387,7 +387,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if !rt.mods {
 		return
 	}
-	vh := rt.vhostFor(ctx.Host(), ctx.LocalAddr())
+	vh := rt.vhostOf(ctx)
 	hm := vh.mods
 	if hm == nil {
 		return

@@ -86,7 +86,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.access.log(ctx, s.now(), 0)
 		return
 	}
-	vh := rt.vhostFor(ctx.Host(), ctx.LocalAddr())
+	vh := rt.vhostOf(ctx)
 	if len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}

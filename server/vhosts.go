@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/valyala/fasthttp"
 )
 
 // hostTable picks a vhost for a request's Host among the vhosts that
@@ -173,6 +175,15 @@ func (at addrTables) table(local net.Addr) *hostTable {
 		}
 	}
 	return nil
+}
+
+// vhostOf picks the vhost for a request; the connection's address is
+// looked at only when the vhosts' addresses differ.
+func (rt *runtime) vhostOf(ctx *fasthttp.RequestCtx) *vhost {
+	if rt.byAddr != nil {
+		return rt.vhostFor(ctx.Host(), ctx.LocalAddr())
+	}
+	return rt.all.lookup(ctx.Host())
 }
 
 // vhostFor picks the vhost for a request: by the address its connection
