@@ -62,16 +62,19 @@ func (p *apacheParser) redirect(d *directive, match bool, status string) error {
 	return nil
 }
 
-// setEnvIf reads SetEnvIf attribute regex [!]VAR[=value] … in the server
-// or a vhost.
+// setEnvIf reads SetEnvIf attribute regex [!]VAR[=value] … in the server,
+// a vhost or a <Location>, which scopes it.
 func (p *apacheParser) setEnvIf(d *directive, nocase bool) error {
-	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
 		return err
 	}
 	if len(d.args) < 3 {
 		return d.fail(d.joined(), "takes an attribute, a regular expression and [!]VAR[=value] …")
 	}
-	p.host.SetEnvIf = append(p.host.SetEnvIf, &SetEnvIf{Pos: d.pos, Attribute: d.args[0], Regex: d.args[1],
-		NoCase: nocase, Assignments: d.args[2:]})
+	se := &SetEnvIf{Pos: d.pos, Attribute: d.args[0], Regex: d.args[1], NoCase: nocase, Assignments: d.args[2:]}
+	if loc := p.location(); loc != nil {
+		se.Scope, se.ScopeMatch = loc.path, loc.match
+	}
+	p.host.SetEnvIf = append(p.host.SetEnvIf, se)
 	return nil
 }

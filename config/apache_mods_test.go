@@ -80,7 +80,7 @@ func TestModsErrors(t *testing.T) {
 		{"<Proxy *>\nRedirect /x http://h/\n</Proxy>", `Redirect "/x http://h/": is not allowed inside <Proxy>`},
 		{"SetEnvIf Origin x", `t.conf:1: SetEnvIf "Origin x": takes an attribute, a regular expression and [!]VAR[=value] …`},
 		{"SetEnvIf Remote_Host x A", `t.conf:1: SetEnvIf "Remote_Host x A": attribute "Remote_Host" is not supported`},
-		{"<Location /a>\nSetEnvIf Origin x A\n</Location>", `t.conf:2: SetEnvIf "Origin x A": is not allowed inside <Location>`},
+		{"<Proxy *>\nSetEnvIf Origin x A\n</Proxy>", `t.conf:2: SetEnvIf "Origin x A": is not allowed inside <Proxy>`},
 		{"SetEnvIf Origin x A\nHeader set X %{B}e", `t.conf:2: Header "set X %{B}e": environment variable "B" is never set by sluice`},
 		{"Header echo X", `t.conf:1: Header "echo X": action "echo" is not supported`},
 		{"Header edit X a", `t.conf:1: Header "edit X a": edit needs a regular expression and a replacement`},
@@ -213,12 +213,15 @@ Header set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
     SetEnvIfNoCase Origin "^https://([a-z]+\.)?example\.com$" CORS_ORIGIN=$0 !OTHER
 </VirtualHost>
 SetEnvIf Request_URI ^/api OTHER
+<LocationMatch ^/v[0-9]/>
+    SetEnvIf Origin . VERSIONED
+</LocationMatch>
 `)
 	se := cfg.VHosts[0].SetEnvIf
 	if len(se) != 1 || !se[0].NoCase || se[0].Attribute != "Origin" || len(se[0].Assignments) != 2 || se[0].Compiled == nil {
 		t.Fatalf("vhost SetEnvIf %+v", se)
 	}
-	if m := cfg.Main.SetEnvIf; len(m) != 1 || m[0].Assignments[0] != "OTHER" {
+	if m := cfg.Main.SetEnvIf; len(m) != 2 || m[0].Assignments[0] != "OTHER" || m[1].Scope != "^/v[0-9]/" || !m[1].ScopeMatch {
 		t.Errorf("main SetEnvIf %+v", m)
 	}
 	assertRoundTrip(t, cfg)

@@ -42,7 +42,11 @@ type Mods struct {
 // sets 1) or unset ("!VAR"), for Header and RequestHeader rules' env= and
 // %{VAR}e.
 type SetEnvIf struct {
-	Pos         Pos      `yaml:"-"`
+	Pos Pos `yaml:"-"`
+	// Scope is the <Location> path (a regular expression with ScopeMatch)
+	// the line applies under; "" at host level.
+	Scope       string   `yaml:"scope,omitempty"`
+	ScopeMatch  bool     `yaml:"scope_match,omitempty"`
 	Attribute   string   `yaml:"attribute"`
 	Regex       string   `yaml:"regex"`
 	NoCase      bool     `yaml:"nocase,omitempty"`

@@ -34,6 +34,11 @@ func (c *checker) compileMods() error {
 	}
 	for _, h := range c.cfg.hosts() {
 		for _, se := range h.SetEnvIf {
+			if se.ScopeMatch {
+				if _, err := regexp.Compile(se.Scope); err != nil {
+					return c.fail(se, se.Pos, "scope", se.Scope, "cannot compile regex: %v", err)
+				}
+			}
 			rule, err := modheaders.CompileEnv(modheaders.EnvSpec{Attribute: se.Attribute, Regex: se.Regex, NoCase: se.NoCase,
 				Assignments: se.Assignments, Vars: c.vars})
 			if err != nil {

@@ -30,7 +30,7 @@ type hostMods struct {
 	namePort string
 	// setEnv are the SetEnvIf lines, Main's first, that set the variables
 	// header rules read.
-	setEnv []*modheaders.EnvRule
+	setEnv []scopedEnv
 	// targets are the routes of [P] rules.
 	targets map[*modrewrite.Rule]*route
 }
@@ -58,6 +58,11 @@ type scopedRewrite struct {
 type scopedHeader struct {
 	scope
 	rule *modheaders.Rule
+}
+
+type scopedEnv struct {
+	scope
+	rule *modheaders.EnvRule
 }
 
 // buildMods compiles the runtime's rewrite, header and ErrorDocument
@@ -121,7 +126,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			hm.docs[d.Status] = d
 		}
 		for _, se := range h.SetEnvIf {
-			hm.setEnv = append(hm.setEnv, se.Compiled)
+			hm.setEnv = append(hm.setEnv, scopedEnv{scope: newScope(se.Scope, se.ScopeMatch), rule: se.Compiled})
 		}
 	}
 	lists := append([]*modrewrite.Rules(nil), hm.rewrite...)
@@ -246,8 +251,10 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 // none, then what the host's SetEnvIf lines set.
 func (mr *modsReq) startEnv(hm *hostMods) {
 	mr.sc.ResetEnv(&mr.env)
-	for _, r := range hm.setEnv {
-		r.Apply(&mr.req, &mr.env, &mr.sc)
+	for i := range hm.setEnv {
+		if se := &hm.setEnv[i]; se.matches(mr.req.Path) {
+			se.rule.Apply(&mr.req, &mr.env, &mr.sc)
+		}
 	}
 }
 

@@ -271,7 +271,8 @@ ProxyPass / http://BACKEND/
 
 // The CORS recipe: SetEnvIf picks an allowed Origin, Header sets
 // Access-Control-Allow-Origin from it and merges Vary; a vhost runs the
-// server's SetEnvIf lines, then its own; RequestHeader reads them too.
+// server's SetEnvIf lines, then its own, a <Location>'s only under its
+// path; RequestHeader reads them too.
 func TestSetEnvIfCORS(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Partner")))
@@ -279,7 +280,12 @@ func TestSetEnvIfCORS(t *testing.T) {
 	_, c := startProxy(t, `SetEnvIf Origin "^https://([a-z]+\.)?example\.com$" CORS_ORIGIN=$0
 <VirtualHost *:80>
   ServerName api
-  SetEnvIfNoCase Origin "partner" PARTNER
+  <Location /x>
+    SetEnvIfNoCase Origin "partner" PARTNER
+  </Location>
+  <Location /elsewhere>
+    SetEnvIf Origin . PARTNER
+  </Location>
   Header set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
   Header merge Vary Origin
   RequestHeader set X-Partner yes env=PARTNER
