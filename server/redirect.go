@@ -67,36 +67,18 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, vh *vhost, path []byte, x *e
 // / gets the request's scheme and Host, and the query goes along unless
 // the URL has one.
 func (r *redirectRule) location(dst []byte, ctx *fasthttp.RequestCtx, path []byte) ([]byte, bool) {
-	var loc []byte
-	switch {
-	case r.re == nil:
+	var sub []int
+	if r.re == nil {
 		if !matchPrefix(path, r.prefix) {
 			return dst, false
 		}
-		if r.cfg.URL == "" {
-			return dst, true
-		}
-		rest := path[len(r.prefix):]
-		if len(rest) > 0 && rest[0] == '/' && strings.HasSuffix(r.cfg.URL, "/") {
-			rest = rest[1:] // one slash at the join, as for ProxyPass
-		}
-		loc = modrewrite.AppendPath(append(loc, r.cfg.URL...), rest, false)
-	default:
-		sub := r.re.FindSubmatchIndex(path)
-		if sub == nil {
-			return dst, false
-		}
-		if r.cfg.URL == "" {
-			return dst, true
-		}
-		expanded := r.re.Expand(nil, r.template, path, sub)
-		target, query, hasQuery := bytes.Cut(expanded, []byte("?"))
-		loc = modrewrite.AppendPath(loc, target, false)
-		if hasQuery {
-			loc = append(append(loc, '?'), query...)
-		}
+	} else if sub = r.re.FindSubmatchIndex(path); sub == nil {
+		return dst, false
 	}
-	if len(loc) > 0 && loc[0] == '/' {
+	if r.cfg.URL == "" {
+		return dst, true
+	}
+	if r.cfg.URL[0] == '/' { // config requires an absolute URL otherwise
 		if ctx.IsTLS() {
 			dst = append(dst, "https://"...)
 		} else {
@@ -104,8 +86,22 @@ func (r *redirectRule) location(dst []byte, ctx *fasthttp.RequestCtx, path []byt
 		}
 		dst = append(dst, ctx.Host()...)
 	}
-	dst = append(dst, loc...)
-	if q := ctx.URI().QueryString(); len(q) > 0 && bytes.IndexByte(loc, '?') < 0 {
+	start := len(dst)
+	if r.re == nil {
+		rest := path[len(r.prefix):]
+		if len(rest) > 0 && rest[0] == '/' && strings.HasSuffix(r.cfg.URL, "/") {
+			rest = rest[1:] // one slash at the join, as for ProxyPass
+		}
+		dst = modrewrite.AppendPath(append(dst, r.cfg.URL...), rest, false)
+	} else {
+		expanded := r.re.Expand(nil, r.template, path, sub)
+		target, query, hasQuery := bytes.Cut(expanded, []byte("?"))
+		dst = modrewrite.AppendPath(dst, target, false)
+		if hasQuery {
+			dst = append(append(dst, '?'), query...)
+		}
+	}
+	if q := ctx.URI().QueryString(); len(q) > 0 && bytes.IndexByte(dst[start:], '?') < 0 {
 		dst = append(append(dst, '?'), q...)
 	}
 	return dst, true
