@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -179,4 +180,33 @@ func listenAddr(v string) (string, error) {
 		return "", fmt.Errorf("host %q is not a host name or address", host)
 	}
 	return strings.ToLower(host) + ":" + port, nil
+}
+
+// VHostAddr is one <VirtualHost> address: an IP (the zero Addr for *,
+// _default_, 0.0.0.0, :: or a host name) and a port (0 for * or none).
+type VHostAddr struct {
+	IP   netip.Addr
+	Port int
+}
+
+// ParseVHostAddr reads "*:80", "_default_:443", "192.0.2.1:8080", "*",
+// "[::1]:80", "*:*". A host name answers on every address with its port:
+// sluice resolves no names at load.
+func ParseVHostAddr(a string) (VHostAddr, error) {
+	host, port := a, ""
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		host, port = h, p
+	}
+	var va VHostAddr
+	if port != "" && port != "*" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return va, errors.New("the port must be a number from 1 to 65535, or *")
+		}
+		va.Port = n
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !ip.IsUnspecified() {
+		va.IP = ip.Unmap()
+	}
+	return va, nil
 }

@@ -299,10 +299,8 @@ func (c *checker) validate() error {
 			return c.fail(h, h.Pos, "addrs", "", "a vhost needs at least one address, such as *:80")
 		}
 		for _, a := range h.Addrs {
-			if _, port, err := net.SplitHostPort(a); err == nil && port != "*" {
-				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-					return c.fail(h, h.Pos, "addrs", a, "the port must be a number from 1 to 65535, or *")
-				}
+			if _, err := ParseVHostAddr(a); err != nil {
+				return c.fail(h, h.Pos, "addrs", a, "%v", err)
 			}
 		}
 	}

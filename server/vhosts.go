@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -87,60 +87,31 @@ func (t *hostTable) lookup(host []byte) *vhost {
 	return t.first
 }
 
-// vhostAddr is one <VirtualHost> address: an IP (invalid for *, _default_,
-// 0.0.0.0, :: or a host name) and a port (0 for * or none).
-type vhostAddr struct {
-	ip   netip.Addr
-	port int
-}
-
-// parseVHostAddr reads "*:80", "_default_:443", "192.0.2.1:8080", "*",
-// "[::1]:80", "*:*". A host name answers on every address with its port:
-// sluice resolves no names at load.
-func parseVHostAddr(a string) (vhostAddr, error) {
-	host, port := a, ""
-	if h, p, err := net.SplitHostPort(a); err == nil {
-		host, port = h, p
-	}
-	var va vhostAddr
-	if port != "" && port != "*" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return va, fmt.Errorf("<VirtualHost> address %q: bad port", a)
-		}
-		va.port = n
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && !ip.IsUnspecified() {
-		va.ip = ip.Unmap()
-	}
-	return va, nil
-}
-
 // addrTables picks the vhosts of the address a connection came in on, as
 // Apache does: the vhosts naming its IP and port, else its IP and any
 // port, else any IP and its port, else any IP and any port. It is only
 // built when the vhosts' addresses differ; a connection on an address
 // none names is served by Host among all vhosts (docs/compatibility.md).
-type addrTables map[vhostAddr]*hostTable
+type addrTables map[config.VHostAddr]*hostTable
 
 func buildAddrTables(hosts []*vhost) (addrTables, error) {
-	sets := make([][]vhostAddr, len(hosts))
+	sets := make([][]config.VHostAddr, len(hosts))
 	differ := false
 	for i, vh := range hosts {
 		for _, a := range vh.cfg.Addrs {
-			va, err := parseVHostAddr(a)
+			va, err := config.ParseVHostAddr(a)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", vh.cfg.Pos, err)
+				return nil, fmt.Errorf("%s: <VirtualHost> address %q: %w", vh.cfg.Pos, a, err)
 			}
 			if !slices.Contains(sets[i], va) {
 				sets[i] = append(sets[i], va)
 			}
 		}
-		slices.SortFunc(sets[i], func(a, b vhostAddr) int {
-			if c := a.ip.Compare(b.ip); c != 0 {
+		slices.SortFunc(sets[i], func(a, b config.VHostAddr) int {
+			if c := a.IP.Compare(b.IP); c != 0 {
 				return c
 			}
-			return a.port - b.port
+			return a.Port - b.Port
 		})
 		differ = differ || !slices.Equal(sets[i], sets[0])
 	}
@@ -169,7 +140,7 @@ func (at addrTables) table(local net.Addr) *hostTable {
 	}
 	ip, _ := netip.AddrFromSlice(ta.IP)
 	ip = ip.Unmap()
-	for _, k := range [...]vhostAddr{{ip, ta.Port}, {ip, 0}, {netip.Addr{}, ta.Port}, {}} {
+	for _, k := range [...]config.VHostAddr{{IP: ip, Port: ta.Port}, {IP: ip}, {Port: ta.Port}, {}} {
 		if t := at[k]; t != nil {
 			return t
 		}
