@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/lowport"
 )
 
 // bench is one harness run: its options, work folder and the backends.
@@ -29,7 +31,7 @@ type bench struct {
 	workers  int    // proxy workers: CPUs in -proxy-cpus, or all CPUs unpinned
 	threads  int    // wrk threads: CPUs in -load-cpus, or all CPUs unpinned
 	post     string // wrk script of the current POST scenario
-	ports    map[int]bool
+	ports    lowport.Set
 	admin    string // sluice's admin address with -profile
 	stamp    string // names profile files like the results
 }
@@ -53,7 +55,7 @@ func run(ctx context.Context, opts options) error {
 	if err := checkTools(opts); err != nil {
 		return err
 	}
-	b := &bench{opts: opts, ports: map[int]bool{}, workers: runtime.NumCPU(), threads: runtime.NumCPU()}
+	b := &bench{opts: opts, workers: runtime.NumCPU(), threads: runtime.NumCPU()}
 	if opts.pin {
 		b.workers, _ = countCPUs(opts.proxyCPUs)
 		b.threads, _ = countCPUs(opts.loadCPUs)
@@ -170,7 +172,7 @@ func (b *bench) startPeer(ctx context.Context, name string) *live {
 		p.addr = b.backends[0]
 		return p
 	}
-	port, err := freePort(b.ports)
+	port, err := b.ports.Free()
 	if err != nil {
 		p.err = err
 		return p
@@ -178,7 +180,7 @@ func (b *bench) startPeer(ctx context.Context, name string) *live {
 	p.addr = "127.0.0.1:" + strconv.Itoa(port)
 	s := site{Dir: b.dir, Listen: p.addr, Backends: b.backends, Workers: b.workers, Root: os.Geteuid() == 0, Sluice: b.sluice}
 	if name == "sluice" && b.opts.profile {
-		port, err := freePort(b.ports)
+		port, err := b.ports.Free()
 		if err != nil {
 			p.err = err
 			return p

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -108,28 +107,4 @@ func waitListening(ctx context.Context, p *proc, addr string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// freePort finds a free loopback port below the kernel's ephemeral range, so
-// that wrk's outgoing connections never take it. The start rotates with the
-// harness's pid so that concurrent harnesses rarely probe the same ports.
-func freePort(used map[int]bool) (int, error) {
-	const lo, hi = 20000, 32768
-	start := lo + os.Getpid()*7%(hi-lo)
-	for i := range hi - lo {
-		port := lo + (start-lo+i)%(hi-lo)
-		if used[port] {
-			continue
-		}
-		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		if err := ln.Close(); err != nil {
-			return 0, err
-		}
-		used[port] = true
-		return port, nil
-	}
-	return 0, errors.New("cannot find a free port in 20000-32767")
 }

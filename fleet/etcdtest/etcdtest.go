@@ -1,19 +1,24 @@
 // Package etcdtest runs a real etcd (Debian's etcd-server, installed by
-// `make etcd`) for tests: one member on 127.0.0.1 with kernel-chosen
-// ports and a data directory in t.TempDir(), which a test can kill and
-// start again. It is stopped when the test ends.
+// `make etcd`) for tests: one member on 127.0.0.1 with free ports below
+// the ephemeral range and a data directory in t.TempDir(), which a test
+// can kill and start again. It is stopped when the test ends.
 package etcdtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/lowport"
 )
 
 // Binary is where Debian's etcd-server installs etcd.
@@ -54,7 +59,7 @@ func start(t testing.TB, files *TLSFiles) *Etcd {
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("%s is missing: run `make etcd` (installs Debian's etcd-server) (%v)", Binary, err)
 	}
-	e := &Etcd{t: t, dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t), tls: files}
+	e := &Etcd{t: t, tls: files}
 	e.http = &http.Client{Timeout: 5 * time.Second}
 	if files != nil {
 		e.http.Transport = &http.Transport{TLSClientConfig: files.ClientConfig(t)}
@@ -66,9 +71,25 @@ func start(t testing.TB, files *TLSFiles) *Etcd {
 			t.Logf("etcd output:\n%s", e.Output())
 		}
 	})
-	e.Restart()
-	return e
+	// A probed port is free only until someone else binds it; a start that
+	// lost that race is tried again on other ports, with a data directory
+	// that has not recorded the lost ones.
+	for try := 1; ; try++ {
+		e.dir, e.client, e.peer = t.TempDir(), freeAddr(t), freeAddr(t)
+		err := e.run()
+		if err == nil {
+			return e
+		}
+		if !errors.Is(err, errPortTaken) || try == startTries {
+			t.Fatal(err)
+		}
+		t.Logf("etcd lost its port, trying others: %v", err)
+	}
 }
+
+const startTries = 3
+
+var errPortTaken = errors.New("address already in use")
 
 // Endpoint is the client address, host:port.
 func (e *Etcd) Endpoint() string { return e.client }
@@ -89,7 +110,15 @@ func (e *Etcd) TLS() *TLSFiles { return e.tls }
 // Kill.
 func (e *Etcd) Restart() {
 	e.t.Helper()
+	if err := e.run(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// run starts etcd and waits until it is healthy.
+func (e *Etcd) run() error {
 	e.mu.Lock()
+	logged := e.output.Len() // what earlier runs logged
 	args := []string{
 		"--name", "test",
 		"--data-dir", e.dir,
@@ -108,7 +137,7 @@ func (e *Etcd) Restart() {
 	cmd.Stdout, cmd.Stderr = &lockedWriter{e}, &lockedWriter{e}
 	if err := cmd.Start(); err != nil {
 		e.mu.Unlock()
-		e.t.Fatalf("cannot start etcd: %v", err)
+		return fmt.Errorf("cannot start etcd: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -123,16 +152,20 @@ func (e *Etcd) Restart() {
 			_, _ = b.ReadFrom(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 && bytes.Contains(b.Bytes(), []byte(`"health":"true"`)) {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-exited:
-			e.t.Fatalf("etcd exited while starting:\n%s", e.Output())
+			out := e.Output()
+			if strings.Contains(out[logged:], errPortTaken.Error()) {
+				return fmt.Errorf("etcd exited while starting: %w:\n%s", errPortTaken, out)
+			}
+			return fmt.Errorf("etcd exited while starting:\n%s", out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("etcd not healthy within %v:\n%s", startTimeout, e.Output())
+			return fmt.Errorf("etcd not healthy within %v:\n%s", startTimeout, e.Output())
 		}
 	}
 }
@@ -165,13 +198,16 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.e.output.Write(p)
 }
 
-// freeAddr is a 127.0.0.1 port the kernel picked, free when returned.
+// ports hands out etcd's ports: below the ephemeral range, so that no
+// outgoing connection takes one between two starts of the same etcd.
+var ports lowport.Set
+
+// freeAddr is a free 127.0.0.1 address.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ports.Free()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr())
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
