@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/lowport"
 )
 
 // soakDuration is how long TestSoak loads sluice: 30 s in `make test`,
@@ -37,10 +39,18 @@ type flappingMember struct {
 	srv        *http.Server
 }
 
+// memberPorts are below the ephemeral range, so that while a member is
+// down no outgoing connection takes its port as a source port.
+var memberPorts lowport.Set
+
 func (m *flappingMember) start(t *testing.T) {
 	addr := m.addr
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		port, err := memberPorts.Free()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	var ln net.Listener
 	var err error
