@@ -95,7 +95,7 @@ func (p *apacheParser) unknown(pos Pos, name, rest string) error {
 		return &Error{Pos: pos, Key: name, Value: rest, Msg: "is not supported (sluice's mod_rewrite subset: RewriteEngine, RewriteOptions, RewriteCond, RewriteRule)"}
 	}
 	if strings.HasPrefix(lower, "ssl") {
-		p.warn(pos, "%s ignored: sluice does not terminate TLS, its listeners speak plain HTTP (put a TLS terminator in front)", name)
+		p.warn(pos, "%s ignored: not supported (docs/config.md lists the mod_ssl directives sluice reads)", name)
 		return nil
 	}
 	p.warn(pos, "%s ignored: not a proxy directive", name)
@@ -126,8 +126,11 @@ func (p *apacheParser) listen(d *directive) error {
 	if slices.Contains(p.cfg.Listen, addr) {
 		return d.fail(d.args[0], "duplicate address %s", addr)
 	}
-	if len(d.args) == 2 && !strings.EqualFold(d.args[1], "http") {
-		p.warn(d.pos, "Listen protocol %q ignored: sluice serves plain HTTP on %s", d.args[1], addr)
+	// Whether a connection speaks TLS follows from the hosts its address
+	// reaches (SSLEngine), as in Apache, where the protocol only picks the
+	// AcceptFilter.
+	if len(d.args) == 2 && !strings.EqualFold(d.args[1], "http") && !strings.EqualFold(d.args[1], "https") {
+		p.warn(d.pos, "Listen protocol %q ignored: sluice serves HTTP on %s, with TLS where SSLEngine is on", d.args[1], addr)
 	}
 	p.cfg.Listen = append(p.cfg.Listen, addr)
 	return nil
@@ -153,7 +156,7 @@ func (p *apacheParser) acceptFilter(d *directive) error {
 		return d.fail(d.args[1], "unknown accept filter (allowed: data, dataready, httpready, none)")
 	}
 	if !strings.EqualFold(d.args[0], "http") {
-		p.warn(d.pos, "AcceptFilter for protocol %q ignored: sluice's listeners serve http", d.args[0])
+		p.warn(d.pos, "AcceptFilter for protocol %q ignored: sluice's listeners all take AcceptFilter http's filter", d.args[0])
 		return nil
 	}
 	p.cfg.AcceptFilter = filter

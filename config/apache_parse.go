@@ -90,6 +90,8 @@ type apacheParser struct {
 	coreTimeouts map[*Host]Duration
 	// workerSets are ProxySet lines for plain workers (finishWorkerSets).
 	workerSets []workerSet
+	// ssls are the hosts' mod_ssl directives (finishSSL).
+	ssls map[*Host]*sslState
 }
 
 // directive is one parsed directive line.
@@ -121,6 +123,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		locRoutes:    map[*Host][]*Route{},
 		set:          map[*Host]map[string]bool{},
 		coreTimeouts: map[*Host]Duration{},
+		ssls:         map[*Host]*sslState{},
 	}
 	if root != "" {
 		r, err := filepath.Abs(root)
@@ -134,6 +137,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 	}
 	p.finishMods()
 	p.finishTimeouts(main)
+	p.finishSSL()
 	for _, h := range p.cfg.hosts() {
 		if lr := p.locRoutes[h]; len(lr) > 0 {
 			h.Routes = append(lr, h.Routes...)

@@ -153,16 +153,17 @@ ProxyPass / http://h/ iobuffersize=65536
     Bogus directive
 </IfModule>
 BalancerMember balancer://b http://h1 route=a redirect=zz
-SSLEngine on
+SSLCipherSuite HIGH:!aNULL
+Listen 81 ftp
 `)
 	want := []string{
-		`/etc/t.conf:1: Listen protocol "https" ignored: sluice serves plain HTTP on :80`,
 		"/etc/t.conf:2: LoadModule ignored: not a proxy directive",
 		"/etc/t.conf:3: <Directory> section ignored with its contents",
 		"/etc/t.conf:10: ProxyRequests On ignored: sluice is not a forward proxy",
 		"/etc/t.conf:12: ProxyStatus ignored: balancer state is on the admin API and /metrics",
 		"/etc/t.conf:13: ProxyPass iobuffersize=65536 ignored: sluice sizes its buffers itself",
-		"/etc/t.conf:18: SSLEngine ignored: sluice does not terminate TLS, its listeners speak plain HTTP (put a TLS terminator in front)",
+		"/etc/t.conf:18: SSLCipherSuite ignored: Go's TLS offers its own set of secure cipher suites",
+		`/etc/t.conf:19: Listen protocol "ftp" ignored: sluice serves HTTP on :81, with TLS where SSLEngine is on`,
 		"/etc/t.conf:17: redirect=zz names no route of balancer://b",
 	}
 	if !reflect.DeepEqual(cfg.Warnings, want) {
@@ -188,7 +189,7 @@ func TestAcceptFilter(t *testing.T) {
 		}
 	}
 	cfg := parse(t, "Listen 80\nAcceptFilter https data\n")
-	if want := []string{`/etc/t.conf:2: AcceptFilter for protocol "https" ignored: sluice's listeners serve http`}; !reflect.DeepEqual(cfg.Warnings, want) {
+	if want := []string{`/etc/t.conf:2: AcceptFilter for protocol "https" ignored: sluice's listeners all take AcceptFilter http's filter`}; !reflect.DeepEqual(cfg.Warnings, want) {
 		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
 	}
 	for src, want := range map[string]string{"listen: [':80']\n": AcceptFilterData, "listen: [':80']\naccept_filter: none\n": AcceptFilterNone} {

@@ -68,6 +68,9 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("error_override") {
 		h.ErrorOverride = main.ErrorOverride
 	}
+	if !set("tls") {
+		h.TLS = main.TLS
+	}
 }
 
 // EncodedSlashModes are AllowEncodedSlashes' values, lower-cased.

@@ -126,6 +126,10 @@ type Host struct {
 	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
 	// five.
 	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`
+	// TLS terminates TLS for this host (SSLEngine on). A vhost without
+	// its own takes Main's (in YAML, "tls: ~" opts out; Apache's vhosts
+	// inherit each mod_ssl directive on its own).
+	TLS *TLS `yaml:"tls,omitempty"`
 	// LimitRequestBody is a vhost's own body limit in bytes (Apache's
 	// LimitRequestBody in a <VirtualHost>); 0: limits.max_request_body.
 	LimitRequestBody int64 `yaml:"limit_request_body,omitempty"`

@@ -55,6 +55,9 @@ func (c *checker) normalize() error {
 		if err := c.host(h); err != nil {
 			return err
 		}
+		if err := c.tls(h); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -294,13 +297,23 @@ func (c *checker) validate() error {
 	if len(cfg.Main.Addrs) > 0 || len(cfg.Main.ServerAliases) > 0 {
 		return c.fail(cfg.Main, cfg.Main.Pos, "addrs", "", "addrs and server_aliases belong to vhosts")
 	}
+	// A connection's address says whether it speaks TLS, so the vhosts
+	// that share an address must agree.
+	first := map[VHostAddr]*Host{}
 	for _, h := range cfg.VHosts {
 		if len(h.Addrs) == 0 {
 			return c.fail(h, h.Pos, "addrs", "", "a vhost needs at least one address, such as *:80")
 		}
 		for _, a := range h.Addrs {
-			if _, err := ParseVHostAddr(a); err != nil {
+			va, err := ParseVHostAddr(a)
+			if err != nil {
 				return c.fail(h, h.Pos, "addrs", a, "%v", err)
+			}
+			f := first[va]
+			if f == nil {
+				first[va] = h
+			} else if (f.TLS == nil) != (h.TLS == nil) {
+				return c.fail(h, h.Pos, "tls", a, "%s", tlsMismatch(f, h))
 			}
 		}
 	}
@@ -493,4 +506,12 @@ func fieldText(v any, key string) string {
 		}
 	}
 	return ""
+}
+
+func tlsMismatch(first, h *Host) string {
+	on, off := "the vhost at "+first.Pos.String(), "this one"
+	if first.TLS == nil {
+		on, off = off, on
+	}
+	return fmt.Sprintf("%s terminates TLS (SSLEngine on) and %s on the same address does not: one address speaks TLS or plain HTTP", on, off)
 }

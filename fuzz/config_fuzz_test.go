@@ -44,6 +44,8 @@ func FuzzApacheConfig(f *testing.F) {
 		"Redirect permanent /old https://new.example/\nRedirectMatch 301 ^/l/(.*)$ /v2/$1\nRedirect gone /gone\n" +
 		"<Proxy http://h:8080>\nProxySet timeout=30\n</Proxy>\nProxyPass /old !\nProxyPass / http://h:8080\n" +
 		"<VirtualHost *:81>\nAllowEncodedSlashes On\n<Location /x>\nRedirect 303 http://x.example/\n</Location>\n</VirtualHost>\n"))
+	f.Add([]byte("Listen 443 https\nSSLProtocol all -SSLv3 +TLSv1.3\nSSLCipherSuite HIGH\nSSLCertificateFile a.crt\n" +
+		"<VirtualHost *:443>\nSSLEngine off\nSSLVerifyClient optional\nSSLCACertificateFile ca.crt\n</VirtualHost>\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {

@@ -68,6 +68,7 @@ var errorTitles = map[int]string{
 	404: "Not Found",
 	405: "Method Not Allowed",
 	413: "Content Too Large",
+	421: "Misdirected Request",
 	429: "Too Many Requests",
 	431: "Request Header Fields Too Large",
 	500: "Internal Server Error",

@@ -30,6 +30,9 @@ type patientListener struct {
 	log    *slog.Logger
 	logged time.Time
 	limits *connLimits // nil: no caps (the admin listener)
+	// wrap starts TLS on an admitted connection where its address speaks
+	// it; nil on the admin listener.
+	wrap func(net.Conn) net.Conn
 }
 
 func (l *patientListener) Accept() (net.Conn, error) {
@@ -39,6 +42,9 @@ func (l *patientListener) Accept() (net.Conn, error) {
 			return c, err
 		}
 		if c, ok := l.limits.admit(c); ok {
+			if l.wrap != nil {
+				c = l.wrap(c)
+			}
 			return c, nil
 		}
 	}
@@ -498,7 +504,7 @@ func mute(conn net.Conn) {
 
 // unlimit turns the read budget of conn off before it becomes a tunnel.
 func unlimit(conn net.Conn) {
-	if c, ok := conn.(*clientConn); ok {
+	if c, ok := socketOf(conn).(*clientConn); ok {
 		c.unlimited = true
 	}
 }

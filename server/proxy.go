@@ -87,6 +87,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	vh := rt.vhostOf(ctx)
+	if rt.clientAuth && misdirected(ctx, rt, vh) {
+		s.fail(ctx, fasthttp.StatusMisdirectedRequest)
+		return
+	}
 	if len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}

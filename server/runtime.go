@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"regexp"
@@ -24,6 +25,14 @@ type runtime struct {
 	// address, when the vhosts' addresses differ (nil otherwise).
 	all    hostTable
 	byAddr addrTables
+	// main is the main server; it serves a connection whose address no
+	// vhost names when the vhost Host picks differs in TLS from it.
+	main *vhost
+	// anyTLS: some host terminates TLS; byAddr is then always built, since
+	// a connection's address says whether it speaks TLS.
+	anyTLS bool
+	// clientAuth: some host verifies client certificates.
+	clientAuth bool
 	// backends by member ID, kept so a reload can reuse pools.
 	backends   map[string]*pool.Backend
 	maxBody    int64
@@ -43,6 +52,8 @@ type vhost struct {
 	fwd        *headers.Forwarder
 	balancers  map[string]*pool.Balancer
 	mods       *hostMods // RewriteRule, Header, ErrorDocument; nil when none
+	// tls is the host's TLS server configuration, nil without TLS.
+	tls *tls.Config
 	// maxBody is the request body limit: the vhost's LimitRequestBody, else
 	// limits.max_request_body.
 	maxBody int64
@@ -84,7 +95,7 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 	if err != nil {
 		return nil, err
 	}
-	b.main = mainHost
+	b.main, rt.main = mainHost, mainHost
 	rt.maxBody = max(rt.maxBody, mainHost.maxBody)
 	if len(cfg.VHosts) == 0 {
 		rt.hosts = []*vhost{mainHost}
@@ -98,11 +109,15 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		// The read budget of a connection must cover the largest limit.
 		rt.maxBody = max(rt.maxBody, vh.maxBody)
 	}
+	for _, vh := range append(rt.hosts, mainHost) {
+		rt.anyTLS = rt.anyTLS || vh.tls != nil
+		rt.clientAuth = rt.clientAuth || (vh.tls != nil && vh.tls.ClientAuth != tls.NoClientCert)
+	}
 	for _, vh := range rt.hosts {
 		rt.all.add(vh)
 	}
 	if len(cfg.VHosts) > 0 {
-		if rt.byAddr, err = buildAddrTables(rt.hosts); err != nil {
+		if rt.byAddr, err = buildAddrTables(rt.hosts, rt.anyTLS); err != nil {
 			return nil, err
 		}
 	}
@@ -164,6 +179,11 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 	}
 	if vh.serverName == "" {
 		vh.serverName = b.defName
+	}
+	if hc.TLS != nil {
+		if vh.tls = hc.TLS.Config(); vh.tls == nil {
+			return nil, fmt.Errorf("%s: TLS settings not checked: load the configuration with config.Load", hc.TLS.Pos)
+		}
 	}
 	vh.maxBody = b.maxBody
 	if hc.LimitRequestBody > 0 {

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,8 @@ type Server struct {
 	limits *connLimits
 	// adm is the balancer-manager (server/admin.go).
 	adm *adminSide
+	// tlsConf starts every TLS client connection (tls.go).
+	tlsConf *tls.Config
 
 	// hc runs the health checks; watches cancels the member exchanges of
 	// clients that left. stopBackground ends both, background waits.
@@ -90,6 +93,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if maxHeader <= 0 {
 		maxHeader = 16 << 10
 	}
+	s.tlsConf = s.serverTLS()
 	s.limits = newConnLimits(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	s.limits.setBudget(cfg.Limits.MaxRequestBody, maxHeader)
 	s.fs = &fasthttp.Server{
@@ -132,7 +136,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.adm.setPolicy(s.rt.Load().cfg)
 		s.mu.Unlock()
 	}
-	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log, limits: s.limits})
+	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log, limits: s.limits, wrap: s.startTLS})
 	if s.closing.Load() {
 		return nil
 	}

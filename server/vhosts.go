@@ -94,7 +94,7 @@ func (t *hostTable) lookup(host []byte) *vhost {
 // none names is served by Host among all vhosts (docs/compatibility.md).
 type addrTables map[config.VHostAddr]*hostTable
 
-func buildAddrTables(hosts []*vhost) (addrTables, error) {
+func buildAddrTables(hosts []*vhost, always bool) (addrTables, error) {
 	sets := make([][]config.VHostAddr, len(hosts))
 	differ := false
 	for i, vh := range hosts {
@@ -115,7 +115,7 @@ func buildAddrTables(hosts []*vhost) (addrTables, error) {
 		})
 		differ = differ || !slices.Equal(sets[i], sets[0])
 	}
-	if !differ {
+	if !differ && !always {
 		return nil, nil
 	}
 	at := addrTables{}
@@ -149,12 +149,19 @@ func (at addrTables) table(local net.Addr) *hostTable {
 }
 
 // vhostOf picks the vhost for a request; the connection's address is
-// looked at only when the vhosts' addresses differ.
+// looked at only when the vhosts' addresses differ or some host speaks TLS.
 func (rt *runtime) vhostOf(ctx *fasthttp.RequestCtx) *vhost {
-	if rt.byAddr != nil {
-		return rt.vhostFor(ctx.Host(), ctx.LocalAddr())
+	if rt.byAddr == nil {
+		return rt.all.lookup(ctx.Host())
 	}
-	return rt.all.lookup(ctx.Host())
+	vh := rt.vhostFor(ctx.Host(), ctx.LocalAddr())
+	if rt.anyTLS && (vh.tls != nil) != ctx.IsTLS() {
+		// Host named a vhost of another address, which speaks TLS where
+		// this connection does not, or the other way round: Apache serves
+		// such a connection from the main server.
+		return rt.main
+	}
+	return vh
 }
 
 // vhostFor picks the vhost for a request: by the address its connection
@@ -166,6 +173,28 @@ func (rt *runtime) vhostFor(host []byte, local net.Addr) *vhost {
 		}
 	}
 	return rt.all.lookup(host)
+}
+
+// tlsHost is the host whose certificate a TLS connection on local gets
+// for the name it asked for (SNI): among the vhosts of its address, by
+// name, else the first of them; the main server where no vhost names the
+// address. Nil when that host has no TLS.
+func (rt *runtime) tlsHost(serverName string, local net.Addr) *vhost {
+	if t := rt.byAddr.table(local); t != nil {
+		return t.lookup([]byte(serverName))
+	}
+	return rt.main
+}
+
+// speaksTLS reports whether a connection accepted on local speaks TLS:
+// whether the hosts of its address terminate TLS (they agree, config
+// checks that).
+func (rt *runtime) speaksTLS(local net.Addr) bool {
+	if !rt.anyTLS {
+		return false
+	}
+	vh := rt.tlsHost("", local)
+	return vh != nil && vh.tls != nil
 }
 
 // lastColon finds the port separator of a Host value, skipping IPv6 brackets.

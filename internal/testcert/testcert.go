@@ -1,4 +1,5 @@
-// Package testcert makes the certificates tests need for TLS members.
+// Package testcert makes the certificates tests need: for TLS members, for
+// sluice's own TLS listeners and for clients that present one.
 package testcert
 
 import (
@@ -11,34 +12,79 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
 
-// Cert is a self-signed certificate for 127.0.0.1, valid for an hour either
-// side of now.
+// Cert is a certificate for 127.0.0.1 (and any DNS names it was made
+// for), valid for an hour either side of now. It can sign others.
 type Cert struct {
-	TLS   tls.Certificate
-	Roots *x509.CertPool // trusts it
-	PEM   []byte         // the certificate, PEM-encoded (for SSL_CERT_FILE)
+	TLS    tls.Certificate
+	Roots  *x509.CertPool // trusts it
+	PEM    []byte         // the certificate, PEM-encoded (for SSL_CERT_FILE)
+	KeyPEM []byte         // its key, PEM-encoded
 }
 
-// New makes a Cert.
+// New makes a self-signed Cert for 127.0.0.1.
 func New(t testing.TB) Cert {
+	t.Helper()
+	return newCert(t, "member", nil, nil)
+}
+
+// NewFor makes a self-signed Cert for 127.0.0.1 and names, its common
+// name the first of them.
+func NewFor(t testing.TB, names ...string) Cert {
+	t.Helper()
+	return newCert(t, names[0], names, nil)
+}
+
+// Issue makes a certificate for cn signed by c: a client's, when c is
+// the CA a server trusts.
+func (c Cert) Issue(t testing.TB, cn string) Cert {
+	t.Helper()
+	return newCert(t, cn, nil, &c)
+}
+
+// WriteFiles writes the certificate and its key to dir as name.crt and
+// name.key, and returns their paths.
+func (c Cert) WriteFiles(t testing.TB, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, c.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func newCert(t testing.TB, cn string, names []string, parent *Cert) Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "member"},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    names,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IsCA:        true, BasicConstraintsValid: true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	signer, signerKey := tmpl, any(key)
+	if parent != nil {
+		signer, signerKey = parent.TLS.Leaf, parent.TLS.PrivateKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +92,16 @@ func New(t testing.TB) Cert {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	roots := x509.NewCertPool()
 	roots.AddCert(leaf)
 	return Cert{
-		TLS:   tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
-		Roots: roots,
-		PEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		TLS:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf},
+		Roots:  roots,
+		PEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}
 }

@@ -1,0 +1,242 @@
+package config
+
+import (
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// sslState is what one host's mod_ssl directives said; finishSSL turns it
+// into the host's TLS, a vhost taking the main server's value for each
+// directive it does not write (mod_ssl's merge).
+type sslState struct {
+	engine    *bool
+	enginePos Pos
+	certs     []CertPair // their KeyFile set from keys in finishSSL
+	keys      []string
+	chain     string
+	versions  *[2]string // min, max from SSLProtocol
+	verify    string
+	caFile    string
+}
+
+// ignoredSSL are mod_ssl directives sluice accepts without acting on them,
+// each with the reason given in the warning.
+var ignoredSSL = map[string]string{
+	"SSLCipherSuite":                   "Go's TLS offers its own set of secure cipher suites",
+	"SSLHonorCipherOrder":              "Go's TLS orders cipher suites itself",
+	"SSLCompression":                   "TLS compression is never offered (CRIME)",
+	"SSLSessionTickets":                "Go's TLS issues session tickets with keys it rotates",
+	"SSLSessionCache":                  "Go's TLS resumes sessions by tickets",
+	"SSLSessionCacheTimeout":           "Go's TLS resumes sessions by tickets",
+	"SSLUseStapling":                   "OCSP stapling is not supported",
+	"SSLStaplingCache":                 "OCSP stapling is not supported",
+	"SSLStaplingResponderTimeout":      "OCSP stapling is not supported",
+	"SSLStaplingReturnResponderErrors": "OCSP stapling is not supported",
+	"SSLStaplingFakeTryLater":          "OCSP stapling is not supported",
+	"SSLOpenSSLConfCmd":                "sluice does not use OpenSSL",
+	"SSLRandomSeed":                    "Go's TLS seeds itself from the kernel",
+	"SSLPassPhraseDialog":              "keys must be unencrypted PEM files",
+	"SSLCryptoDevice":                  "sluice does not use OpenSSL engines",
+	"SSLMutex":                         "not needed",
+	"SSLStrictSNIVHostCheck":           "a request whose Host needs other client verification than its handshake's gets 421",
+	"SSLInsecureRenegotiation":         "renegotiation is never offered",
+	"SSLOptions":                       "SSL environment variables are not exported",
+	"SSLVerifyDepth":                   "the client's chain is verified to any depth below SSLCACertificateFile",
+	"SSLProxyEngine":                   "sluice speaks TLS to every https:// member",
+}
+
+func init() {
+	for _, s := range []directiveSpec{
+		{name: "SSLEngine", fn: (*apacheParser).sslEngine},
+		{name: "SSLCertificateFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.certs = append(s.certs, CertPair{Pos: d.pos, CertFile: f}) })
+		}},
+		{name: "SSLCertificateKeyFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.keys = append(s.keys, f) })
+		}},
+		{name: "SSLCertificateChainFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.chain = f })
+		}},
+		{name: "SSLCACertificateFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.caFile = f })
+		}},
+		{name: "SSLProtocol", fn: (*apacheParser).sslProtocol},
+		{name: "SSLVerifyClient", fn: (*apacheParser).sslVerifyClient},
+	} {
+		apacheDirectives[strings.ToLower(s.name)] = s
+	}
+	for name, why := range ignoredSSL {
+		apacheDirectives[strings.ToLower(name)] = directiveSpec{name: name, fn: func(p *apacheParser, d *directive) error {
+			p.warn(d.pos, "%s ignored: %s", d.name, why)
+			return nil
+		}}
+	}
+}
+
+// ssl is the current host's mod_ssl state.
+func (p *apacheParser) ssl() *sslState {
+	s := p.ssls[p.host]
+	if s == nil {
+		s = &sslState{}
+		p.ssls[p.host] = s
+	}
+	return s
+}
+
+func (p *apacheParser) sslEngine(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) == 1 && strings.EqualFold(d.args[0], "optional") {
+		return d.fail(d.args[0], "is not supported (the RFC 2817 upgrade to TLS): use on, with a listener of its own")
+	}
+	on, err := d.onOff()
+	if err != nil {
+		return err
+	}
+	s := p.ssl()
+	s.engine, s.enginePos = &on, d.pos
+	return nil
+}
+
+// sslFile reads a directive naming one file, relative to ServerRoot.
+func (p *apacheParser) sslFile(d *directive, set func(s *sslState, file string)) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one file")
+	}
+	f := filepath.ToSlash(d.args[0])
+	if !path.IsAbs(f) {
+		base := p.root
+		if base == "" {
+			base = p.absDir
+		}
+		f = path.Join(base, f)
+	}
+	set(p.ssl(), path.Clean(f))
+	return nil
+}
+
+// sslProtocol reads SSLProtocol: a bare name sets the list, +name adds,
+// -name removes; "all" is every version. Of them, sluice offers TLS 1.2
+// and 1.3.
+func (p *apacheParser) sslProtocol(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) == 0 {
+		return d.fail("", "takes protocols, such as all -SSLv3 -TLSv1 -TLSv1.1")
+	}
+	all := []string{"sslv3", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"}
+	var on []string
+	for _, a := range d.args {
+		op, name := byte(0), strings.ToLower(a)
+		if name != "" && (name[0] == '+' || name[0] == '-') {
+			op, name = name[0], name[1:]
+		}
+		names := []string{name}
+		if name == "all" {
+			names = all
+		} else if !slices.Contains(all, name) {
+			return d.fail(a, "unknown protocol (allowed: all, SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)")
+		}
+		switch op {
+		case 0:
+			on = slices.Clone(names)
+		case '+':
+			on = append(on, names...)
+		case '-':
+			on = slices.DeleteFunc(on, func(n string) bool { return slices.Contains(names, n) })
+		}
+	}
+	has12, has13 := slices.Contains(on, "tlsv1.2"), slices.Contains(on, "tlsv1.3")
+	if !has12 && !has13 {
+		return d.fail(d.joined(), "leaves neither TLSv1.2 nor TLSv1.3, the versions sluice offers (older ones are deprecated, RFC 8996)")
+	}
+	v := [2]string{"1.2", "1.3"}
+	if !has12 {
+		v[0] = "1.3"
+	}
+	if !has13 {
+		v[1] = "1.2"
+	}
+	p.ssl().versions = &v
+	return nil
+}
+
+func (p *apacheParser) sslVerifyClient(d *directive) error {
+	if p.context() == ctxLocation || p.context() == ctxProxy {
+		return d.fail(d.joined(), "inside %s is not supported (it needs renegotiation): set it for the whole <VirtualHost>", ctxNames[p.context()])
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one of none, optional, require, optional_no_ca")
+	}
+	mode := strings.ToLower(d.args[0])
+	if !slices.Contains(verifyModes, mode) {
+		return d.fail(d.args[0], "must be one of none, optional, require, optional_no_ca")
+	}
+	p.ssl().verify = mode
+	return nil
+}
+
+// finishSSL gives each host with SSLEngine on (its own or the main
+// server's) its TLS, each directive it does not write taken from the main
+// server.
+func (p *apacheParser) finishSSL() {
+	main := p.ssls[p.cfg.Main]
+	if main == nil {
+		main = &sslState{}
+	}
+	for _, h := range p.cfg.hosts() {
+		s := p.ssls[h]
+		if s == nil {
+			s = &sslState{}
+		}
+		if h != p.cfg.Main {
+			s = s.inherit(main)
+			p.markSetOn(h, "tls") // resolved here, directive by directive
+		}
+		if s.engine == nil || !*s.engine {
+			continue
+		}
+		t := &TLS{Pos: s.enginePos, ChainFile: s.chain, VerifyClient: s.verify, ClientCAFile: s.caFile}
+		for i, c := range s.certs {
+			if i < len(s.keys) {
+				c.KeyFile = s.keys[i]
+			}
+			t.Certs = append(t.Certs, c)
+		}
+		if s.versions != nil {
+			t.MinVersion, t.MaxVersion = s.versions[0], s.versions[1]
+		}
+		h.TLS = t
+	}
+}
+
+// inherit fills what s does not set from main.
+func (s *sslState) inherit(main *sslState) *sslState {
+	out := *s
+	if out.engine == nil {
+		out.engine, out.enginePos = main.engine, main.enginePos
+	}
+	if len(out.certs) == 0 {
+		out.certs, out.keys = main.certs, main.keys
+	}
+	if out.chain == "" {
+		out.chain = main.chain
+	}
+	if out.versions == nil {
+		out.versions = main.versions
+	}
+	if out.verify == "" {
+		out.verify = main.verify
+	}
+	if out.caFile == "" {
+		out.caFile = main.caFile
+	}
+	return &out
+}

@@ -1,0 +1,221 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// TLS is a host's TLS termination (mod_ssl's SSLEngine on): the
+// certificates it presents and what it asks of clients. A connection
+// speaks TLS when the hosts its address reaches have it (docs/config.md
+// "TLS").
+type TLS struct {
+	Pos Pos `yaml:"-"`
+	// Certs are the host's certificates (SSLCertificateFile and
+	// SSLCertificateKeyFile, one pair per key type): Go offers a client
+	// the first one it can use.
+	Certs []CertPair `yaml:"certs"`
+	// ChainFile is SSLCertificateChainFile: intermediates sent after each
+	// certificate.
+	ChainFile string `yaml:"chain_file,omitempty"`
+	// MinVersion and MaxVersion bound the protocol versions ("1.2",
+	// "1.3"; SSLProtocol): 1.2 and 1.3 by default, and TLS 1.0 and 1.1
+	// are never offered (RFC 8996).
+	MinVersion string `yaml:"min_version,omitempty"`
+	MaxVersion string `yaml:"max_version,omitempty"`
+	// VerifyClient is SSLVerifyClient: "none" (the default), "optional"
+	// or "require" (a certificate signed by ClientCAFile), or
+	// "optional_no_ca" (any certificate, unverified).
+	VerifyClient string `yaml:"verify_client,omitempty"`
+	// ClientCAFile is SSLCACertificateFile: the CAs clients' certificates
+	// must chain to.
+	ClientCAFile string `yaml:"client_ca_file,omitempty"`
+
+	loaded *tls.Config // built by the checker: certificates read
+}
+
+// CertPair is one certificate file and its key; an empty KeyFile means
+// the key is in CertFile, after the certificate (Apache's rule).
+type CertPair struct {
+	Pos      Pos    `yaml:"-"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+}
+
+// TLS versions sluice offers.
+var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+
+// Client verification modes (SSLVerifyClient).
+const (
+	VerifyNone         = "none"
+	VerifyOptional     = "optional"
+	VerifyRequire      = "require"
+	VerifyOptionalNoCA = "optional_no_ca"
+)
+
+var verifyModes = []string{VerifyNone, VerifyOptional, VerifyRequire, VerifyOptionalNoCA}
+
+// Config is the host's TLS server configuration: its certificates read,
+// its versions and client verification set. The checker built it when the
+// configuration loaded, so a reload reads the files again.
+func (t *TLS) Config() *tls.Config { return t.loaded }
+
+// tls checks h's TLS settings and reads its files.
+func (c *checker) tls(h *Host) error {
+	t := h.TLS
+	if t == nil {
+		return nil
+	}
+	fail := func(key, value, format string, a ...any) error {
+		return c.fail(t, t.Pos, key, value, format, a...)
+	}
+	if len(t.Certs) == 0 {
+		return fail("certs", "", "TLS needs a certificate (SSLCertificateFile)")
+	}
+	conf := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		MaxVersion: tls.VersionTLS13,
+		// fasthttp speaks HTTP/1.1; ALPN says so rather than leave a
+		// client to guess.
+		NextProtos: []string{"http/1.1"},
+	}
+	for _, v := range []struct {
+		key, val string
+		dst      *uint16
+	}{{"min_version", t.MinVersion, &conf.MinVersion}, {"max_version", t.MaxVersion, &conf.MaxVersion}} {
+		if v.val == "" {
+			continue
+		}
+		n, ok := tlsVersions[v.val]
+		if !ok {
+			return fail(v.key, v.val, "must be 1.2 or 1.3 (TLS 1.0 and 1.1 are deprecated, RFC 8996)")
+		}
+		*v.dst = n
+	}
+	if conf.MinVersion > conf.MaxVersion {
+		return fail("min_version", t.MinVersion, "is above max_version %s", t.MaxVersion)
+	}
+	var chain [][]byte
+	if t.ChainFile != "" {
+		var err error
+		if chain, err = readCerts(c.path(t.ChainFile)); err != nil {
+			return fail("chain_file", t.ChainFile, "%v", err)
+		}
+	}
+	for i, p := range t.Certs {
+		if slices.ContainsFunc(t.Certs[:i], func(q CertPair) bool { return q.CertFile == p.CertFile }) {
+			return c.fail(&t.Certs[i], p.Pos, "cert_file", p.CertFile, "listed twice")
+		}
+		cert, err := loadPair(c.path(p.CertFile), c.path(p.KeyFile))
+		if err != nil {
+			return c.fail(&t.Certs[i], p.Pos, "cert_file", p.CertFile, "%v", err)
+		}
+		cert.Certificate = append(cert.Certificate, chain...)
+		conf.Certificates = append(conf.Certificates, cert)
+	}
+	if t.VerifyClient == "" {
+		t.VerifyClient = VerifyNone
+	}
+	t.VerifyClient = strings.ToLower(t.VerifyClient)
+	switch t.VerifyClient {
+	case VerifyNone:
+	case VerifyOptional, VerifyRequire:
+		if t.ClientCAFile == "" {
+			return fail("verify_client", t.VerifyClient, "needs client_ca_file (SSLCACertificateFile): the CAs client certificates are checked against")
+		}
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+		if t.VerifyClient == VerifyRequire {
+			conf.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	case VerifyOptionalNoCA:
+		conf.ClientAuth = tls.RequestClientCert
+	default:
+		return fail("verify_client", t.VerifyClient, "must be one of %s", strings.Join(verifyModes, ", "))
+	}
+	if t.ClientCAFile != "" {
+		ders, err := readCerts(c.path(t.ClientCAFile))
+		if err != nil {
+			return fail("client_ca_file", t.ClientCAFile, "%v", err)
+		}
+		conf.ClientCAs = x509.NewCertPool()
+		for _, der := range ders {
+			ca, err := x509.ParseCertificate(der)
+			if err != nil {
+				return fail("client_ca_file", t.ClientCAFile, "%v", err)
+			}
+			conf.ClientCAs.AddCert(ca)
+		}
+	}
+	t.loaded = conf
+	return nil
+}
+
+// path resolves a file named in the configuration: relative to the
+// configuration file's directory (Apache's are made absolute against
+// ServerRoot while parsing).
+func (c *checker) path(name string) string {
+	if name == "" || filepath.IsAbs(name) || c.cfg.Source == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.cfg.Source), name)
+}
+
+// loadPair reads a certificate and its key; with no keyFile the key is
+// read from certFile.
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := readFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM := certPEM
+	if keyFile != "" {
+		if keyPEM, err = readFile(keyFile); err != nil {
+			return tls.Certificate{}, fmt.Errorf("key file %s: %w", keyFile, err)
+		}
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
+// readFile reads a file the configuration names; its error leaves out the
+// path, which the caller's message names already.
+func readFile(name string) ([]byte, error) {
+	data, err := os.ReadFile(name)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errors.New("file does not exist")
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("cannot read: %w", pe.Err)
+	}
+	return data, err
+}
+
+// readCerts reads every PEM certificate in file.
+func readCerts(file string) ([][]byte, error) {
+	data, err := readFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var ders [][]byte
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			ders = append(ders, b.Bytes)
+		}
+	}
+	if len(ders) == 0 {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return ders, nil
+}

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// serverTLS is the TLS configuration every TLS client connection starts
+// with: it only picks, per handshake, the configuration of the host the
+// connection's address and its server name (SNI) reach, from the runtime
+// live at that moment, so a reload changes certificates for the next
+// handshake and no listener needs to be opened again.
+func (s *Server) serverTLS() *tls.Config {
+	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		vh := s.rt.Load().tlsHost(hello.ServerName, hello.Conn.LocalAddr())
+		if vh == nil || vh.tls == nil {
+			return nil, errNoTLSHost
+		}
+		return vh.tls, nil
+	}}
+}
+
+// errNoTLSHost: a reload took TLS off the connection's address after it
+// was accepted as TLS.
+var errNoTLSHost = errors.New("sluice: no host terminates TLS on this address")
+
+// startTLS wraps an admitted connection in TLS when its address speaks it;
+// the handshake runs on fasthttp's first read, under the client header
+// timeout.
+func (s *Server) startTLS(c net.Conn) net.Conn {
+	if !s.rt.Load().speaksTLS(c.LocalAddr()) {
+		return c
+	}
+	return &tlsConn{Conn: tls.Server(c, s.tlsConf)}
+}
+
+// tlsConn is a client's TLS connection. Its first read runs the handshake
+// so that a client speaking plain HTTP to the TLS port gets a readable
+// 400, as Apache and nginx answer, instead of a closed connection.
+type tlsConn struct {
+	*tls.Conn
+	shaken bool
+}
+
+func (c *tlsConn) Read(p []byte) (int, error) {
+	if !c.shaken {
+		c.shaken = true
+		if err := c.Handshake(); err != nil {
+			var rh tls.RecordHeaderError
+			if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader[:]) {
+				_, _ = rh.Conn.Write(plainToTLS)
+			}
+			return 0, err
+		}
+	}
+	return c.Conn.Read(p)
+}
+
+// looksLikeHTTP reports whether a connection's first five bytes start a
+// request line rather than a TLS record.
+func looksLikeHTTP(b []byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "DELET", "OPTIO", "PATCH", "CONNE", "TRACE"} {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainToTLS is the answer to plain HTTP on a TLS port.
+var plainToTLS = []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Content-Length: 48\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// to reach it.\n")
+
+// misdirected reports whether a request on a TLS connection names, by its
+// Host, a vhost that verifies client certificates other than its handshake
+// did: the client may not have been asked for the certificate that host
+// requires. RFC 9110's 421 (Apache answers the same when SNI and Host
+// reach hosts with different SSL settings).
+func misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
+	if vh.tls == nil || vh.tls.ClientAuth == tls.NoClientCert {
+		return false
+	}
+	tc, ok := ctx.Conn().(*tlsConn)
+	if !ok {
+		return true
+	}
+	hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr())
+	return hs == nil || hs.tls != vh.tls
+}

@@ -1,0 +1,375 @@
+package server
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testcert"
+	"github.com/valyala/fasthttp"
+)
+
+// tlsSite is a server with a plain listener and a TLS one, each a port of
+// its own that the config's vhosts name, and the certificates it presents.
+type tlsSite struct {
+	s            *Server
+	plain, TLS   string // addresses
+	a, b, c, ca  testcert.Cert
+	dir, conf    string
+	plainP, tlsP int
+}
+
+// startTLSSite serves conf ({PLAIN}, {TLS}, {DIR} and BACKEND replaced) on
+// two listeners. {DIR} holds a.crt/a.key (a.test), b.pem (b.test, key in the
+// same file), c.crt/c.key (c.test: a vhost listing it after a.test's
+// offers it to c.test, Go picking the first certificate valid for the
+// name asked) and ca.crt (the CA client certificates must chain to).
+func startTLSSite(t *testing.T, conf, backend string) *tlsSite {
+	t.Helper()
+	st := &tlsSite{dir: t.TempDir(), a: testcert.NewFor(t, "a.test"), b: testcert.NewFor(t, "b.test"), c: testcert.NewFor(t, "c.test"), ca: testcert.NewFor(t, "ca.test")}
+	st.a.WriteFiles(t, st.dir, "a")
+	st.c.WriteFiles(t, st.dir, "c")
+	if err := os.WriteFile(filepath.Join(st.dir, "b.pem"), append(st.b.PEM, st.b.KeyPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(st.dir, "ca.crt"), st.ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var lns [2]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		lns[i] = ln
+	}
+	st.plain, st.TLS = lns[0].Addr().String(), lns[1].Addr().String()
+	st.plainP, st.tlsP = lns[0].Addr().(*net.TCPAddr).Port, lns[1].Addr().(*net.TCPAddr).Port
+	st.conf = strings.NewReplacer("{PLAIN}", fmt.Sprint(st.plainP), "{TLS}", fmt.Sprint(st.tlsP), "{DIR}", st.dir, "BACKEND", backend).Replace(conf)
+	cfg, err := config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.s, err = New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range lns {
+		go func() { _ = st.s.Serve(ln) }()
+	}
+	return st
+}
+
+// get sends GET path with Host host over conn and returns the status and
+// the body's first line.
+func tlsGet(t *testing.T, conn net.Conn, host, path string) (int, string) {
+	t.Helper()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s (Host %s): %v", path, host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, firstLine(body)
+}
+
+// dialTLS opens a TLS connection to addr asking for serverName, trusting
+// roots, and fails the test when the handshake does.
+func dialTLS(t *testing.T, addr, serverName string, roots *x509.CertPool, certs ...tls.Certificate) *tls.Conn {
+	t.Helper()
+	c, err := tlsDial(addr, &tls.Config{ServerName: serverName, RootCAs: roots, Certificates: certs, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatalf("handshake with %s as %q: %v", addr, serverName, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func tlsDial(addr string, conf *tls.Config) (*tls.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, conf)
+	if err != nil {
+		return nil, err
+	}
+	// A handshake the server refuses after the client's last flight
+	// (TLS 1.3 client certificates) fails on the first read.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c, nil
+}
+
+const tlsSiteConf = `SSLProtocol all -SSLv3
+<VirtualHost *:{PLAIN}>
+  ServerName a.test
+  ProxyPass / http://BACKEND/plain/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/a/
+  ProxyPassReverse / http://BACKEND/a/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName b.test
+  SSLEngine on
+  SSLProtocol -all +TLSv1.3
+  SSLCertificateFile {DIR}/b.pem
+  ProxyPass / http://BACKEND/b/
+</VirtualHost>
+`
+
+// TestTLSBySNI: a TLS connection gets the certificate of the vhost its
+// server name picks among the vhosts of its address, the first of them
+// without one; the request then goes by Host, as any other; the plain
+// port keeps speaking plain HTTP.
+func TestTLSBySNI(t *testing.T) {
+	st := startTLSSite(t, tlsSiteConf, startBackend(t, echo))
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	roots.AddCert(st.b.TLS.Leaf)
+
+	for _, tc := range []struct{ sni, host, want string }{
+		{"a.test", "a.test", "a"},
+		{"b.test", "b.test", "b"},
+		{"B.Test", "b.test", "b"},
+	} {
+		c := dialTLS(t, st.TLS, tc.sni, roots)
+		state := c.ConnectionState()
+		if cn := state.PeerCertificates[0].Subject.CommonName; cn != tc.want+".test" {
+			t.Errorf("SNI %s: certificate of %s", tc.sni, cn)
+		}
+		if state.NegotiatedProtocol != "http/1.1" {
+			t.Errorf("SNI %s: ALPN %q, want http/1.1", tc.sni, state.NegotiatedProtocol)
+		}
+		if status, line := tlsGet(t, c, tc.host, "/x"); status != 200 || line != "GET /"+tc.want+"/x" {
+			t.Errorf("SNI %s: %d %q", tc.sni, status, line)
+		}
+	}
+	// No server name (an IP address): the address's first vhost.
+	raw, err := tlsDial(st.TLS, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the certificate is what is checked
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if cn := raw.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "a.test" {
+		t.Errorf("no SNI: certificate of %s, want a.test", cn)
+	}
+	// b.test offers TLS 1.3 only.
+	if c, err := tlsDial(st.TLS, &tls.Config{ServerName: "b.test", RootCAs: roots, MaxVersion: tls.VersionTLS12}); err == nil {
+		c.Close()
+		t.Error("b.test accepted TLS 1.2")
+	}
+	if c, err := tlsDial(st.TLS, &tls.Config{ServerName: "a.test", RootCAs: roots, MaxVersion: tls.VersionTLS11}); err == nil {
+		c.Close()
+		t.Error("a.test accepted TLS 1.1")
+	}
+	// Plain HTTP to the TLS port: a 400 that says so, as Apache and nginx.
+	pt, err := net.Dial("tcp", st.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.Close()
+	if status, line := tlsGet(t, pt, "a.test", "/x"); status != 400 || !strings.Contains(line, "speaks TLS") {
+		t.Errorf("plain HTTP to the TLS port: %d %q", status, line)
+	}
+	// The plain port.
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if status, line := tlsGet(t, pc, "a.test", "/x"); status != 200 || line != "GET /plain/x" {
+		t.Errorf("plain port: %d %q", status, line)
+	}
+}
+
+// TestTLSClientCertificates: SSLVerifyClient require asks for a
+// certificate signed by SSLCACertificateFile and refuses the handshake
+// without one; a request whose Host reaches that vhost over a handshake
+// made for another gets 421, whatever the other asked.
+func TestTLSClientCertificates(t *testing.T) {
+	st := startTLSSite(t, tlsSiteConf+`<VirtualHost *:{TLS}>
+  ServerName c.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  SSLCertificateFile {DIR}/c.crt
+  SSLCertificateKeyFile {DIR}/c.key
+  SSLVerifyClient require
+  SSLCACertificateFile {DIR}/ca.crt
+  ProxyPass / http://BACKEND/c/
+</VirtualHost>
+`, startBackend(t, echo))
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	roots.AddCert(st.c.TLS.Leaf)
+	client := st.ca.Issue(t, "client")
+	stranger := testcert.NewFor(t, "stranger.test")
+
+	c := dialTLS(t, st.TLS, "c.test", roots, client.TLS)
+	if status, line := tlsGet(t, c, "c.test", "/x"); status != 200 || line != "GET /c/x" {
+		t.Errorf("with a client certificate: %d %q", status, line)
+	}
+	for name, certs := range map[string][]tls.Certificate{"none": nil, "another CA's": {stranger.TLS}} {
+		c, err := tlsDial(st.TLS, &tls.Config{ServerName: "c.test", RootCAs: roots, Certificates: certs})
+		if err == nil {
+			_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: c.test\r\n\r\n"))
+			if err == nil {
+				_, err = c.Read(make([]byte, 1))
+			}
+			c.Close()
+		}
+		if err == nil {
+			t.Errorf("client certificate %s: the request was answered", name)
+		}
+	}
+	// A handshake for a.test asks for no certificate: c.test is not
+	// reachable over it.
+	c = dialTLS(t, st.TLS, "a.test", roots)
+	if status, _ := tlsGet(t, c, "c.test", "/x"); status != 421 {
+		t.Errorf("Host c.test over a.test's handshake: %d, want 421", status)
+	}
+	if status, line := tlsGet(t, c, "a.test", "/x"); status != 200 || line != "GET /a/x" {
+		t.Errorf("then Host a.test: %d %q", status, line)
+	}
+}
+
+// TestTLSMainServerFallback: a plain connection whose Host names only a
+// TLS vhost, on an address no vhost names, is served by the main server
+// (as Apache serves it), never by the TLS vhost over plain HTTP.
+func TestTLSMainServerFallback(t *testing.T) {
+	st := startTLSSite(t, `Redirect / https://a.test/
+<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/a/
+</VirtualHost>
+`, startBackend(t, echo))
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_ = pc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(pc, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(pc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://a.test/x" {
+		t.Errorf("plain request for a.test: %d Location %q, want the main server's redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	if status, line := tlsGet(t, dialTLS(t, st.TLS, "a.test", roots), "a.test", "/x"); status != 200 || line != "GET /a/x" {
+		t.Errorf("over TLS: %d %q", status, line)
+	}
+}
+
+// TestTLSRequestSeesHTTPS: over TLS a member's Location maps back onto
+// https://, and %{HTTPS} reads on, so the usual redirect to https fires
+// on the plain port only.
+func TestTLSRequestSeesHTTPS(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Location", "http://"+string(ctx.Host())+"/a/next")
+		ctx.SetStatusCode(302)
+	})
+	const toHTTPS = `  RewriteEngine on
+  RewriteCond %{HTTPS} !=on
+  RewriteRule ^ https://%{HTTP_HOST}%{REQUEST_URI} [R=301,L]
+`
+	st := startTLSSite(t, `<VirtualHost *:{PLAIN}>
+  ServerName a.test
+`+toHTTPS+`</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+`+toHTTPS+`  ProxyPass / http://BACKEND/a/
+  ProxyPassReverse / http://BACKEND/a/
+</VirtualHost>
+`, be)
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, tc := range []struct {
+		name       string
+		conn       net.Conn
+		status     int
+		wantOrigin string
+	}{
+		{"plain", pc, 301, "https://a.test/x"},
+		{"TLS", dialTLS(t, st.TLS, "a.test", roots), 302, "https://a.test/next"},
+	} {
+		_ = tc.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(tc.conn, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(tc.conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.wantOrigin {
+			t.Errorf("%s: %d Location %q, want %d %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), tc.status, tc.wantOrigin)
+		}
+	}
+}
+
+// TestTLSReloadReadsCertificates: a reload reads the certificate files
+// again; new handshakes present the new certificate, connections already
+// open keep going.
+func TestTLSReloadReadsCertificates(t *testing.T) {
+	st := startTLSSite(t, tlsSiteConf, startBackend(t, echo))
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	old := dialTLS(t, st.TLS, "a.test", roots)
+
+	renewed := testcert.NewFor(t, "a.test")
+	renewed.WriteFiles(t, st.dir, "a")
+	cfg, err := config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := dialTLS(t, st.TLS, "a.test", renewed.Roots)
+	if got := c.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(renewed.TLS.Leaf.SerialNumber) != 0 {
+		t.Errorf("after the reload: serial %v, want the renewed certificate's", got)
+	}
+	for name, conn := range map[string]net.Conn{"new": c, "old": old} {
+		if status, line := tlsGet(t, conn, "a.test", "/x"); status != 200 || line != "GET /a/x" {
+			t.Errorf("%s connection: %d %q", name, status, line)
+		}
+	}
+	// A certificate file gone: the reload fails, naming it, and the
+	// running configuration stays.
+	if err := os.Remove(filepath.Join(st.dir, "b.pem")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
+	if err == nil || !strings.Contains(err.Error(), "b.pem") || !strings.Contains(err.Error(), "t.conf:19") {
+		t.Errorf("load without b.pem: %v, want an error naming the file and its line", err)
+	}
+}
