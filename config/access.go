@@ -80,7 +80,10 @@ func (c *checker) access(h *Host) error {
 			a.Proxy = u
 		}
 		if len(a.Require) == 0 {
-			return c.fail(a, a.Pos, "require", "", "needs at least one line, such as \"ip 10.0.0.0/8\"")
+			if a.TLSOnly {
+				continue
+			}
+			return c.fail(a, a.Pos, "require", "", "needs at least one line, such as \"ip 10.0.0.0/8\", or tls_only")
 		}
 		for i, l := range a.Require {
 			norm, err := access.Line(strings.Fields(l))

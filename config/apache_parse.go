@@ -56,8 +56,9 @@ type section struct {
 	quiet bool
 	bal   *Balancer // <Proxy balancer://…>
 	loc   *location
-	// require are a <Proxy>'s Require lines.
+	// require are a <Proxy>'s Require lines; tlsOnly its SSLRequireSSL.
 	require []*directive
+	tlsOnly bool
 }
 
 // location collects a <Location> until its end tag.
@@ -66,6 +67,7 @@ type location struct {
 	match   bool
 	handler string
 	require []*directive
+	tlsOnly bool // SSLRequireSSL
 	route   *Route
 }
 
@@ -412,20 +414,20 @@ func (p *apacheParser) finishLocation(sec *section) error {
 		if loc.match {
 			return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a balancer-manager needs a plain <Location path>"}
 		}
-		m := Manager{Pos: sec.pos, Path: loc.path, Require: requireLines(loc.require)}
+		m := Manager{Pos: sec.pos, Path: loc.path, Require: requireLines(loc.require), TLSOnly: loc.tlsOnly}
 		if len(m.Require) == 0 {
 			m.Require = nil
 		}
 		p.host.Managers = append(p.host.Managers, m)
 		return nil
 	}
-	if len(loc.require) == 0 {
+	if len(loc.require) == 0 && !loc.tlsOnly {
 		return nil
 	}
 	if !loc.match && strings.ContainsAny(loc.path, "*?[") {
-		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a <Location> path with wildcards cannot carry Require: use <LocationMatch>"}
+		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a <Location> path with wildcards cannot carry Require or SSLRequireSSL: use <LocationMatch>"}
 	}
-	a := &Access{Pos: sec.pos, Location: loc.path, Match: loc.match, Require: requireLines(loc.require)}
+	a := &Access{Pos: sec.pos, Location: loc.path, Match: loc.match, Require: requireLines(loc.require), TLSOnly: loc.tlsOnly}
 	if loc.match {
 		re, err := compileMatch(loc.path)
 		if err != nil {
@@ -437,9 +439,9 @@ func (p *apacheParser) finishLocation(sec *section) error {
 	return nil
 }
 
-// finishProxy keeps a <Proxy> section's Require lines.
+// finishProxy keeps a <Proxy> section's Require lines and SSLRequireSSL.
 func (p *apacheParser) finishProxy(sec *section) error {
-	if len(sec.require) == 0 {
+	if len(sec.require) == 0 && !sec.tlsOnly {
 		return nil
 	}
 	u, err := proxyScope(sec.arg)
@@ -450,7 +452,7 @@ func (p *apacheParser) finishProxy(sec *section) error {
 	if err != nil {
 		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: err.Error()}
 	}
-	p.host.Access = append(p.host.Access, &Access{Pos: sec.pos, Proxy: u, Require: requireLines(sec.require)})
+	p.host.Access = append(p.host.Access, &Access{Pos: sec.pos, Proxy: u, Require: requireLines(sec.require), TLSOnly: sec.tlsOnly})
 	return nil
 }
 

@@ -19,32 +19,53 @@ type sslState struct {
 	versions  *[2]string // min, max from SSLProtocol
 	verify    string
 	caFile    string
+	proxy     proxySSL
+}
+
+// proxySSL is what the SSLProxy* directives said.
+type proxySSL struct {
+	pos       *Pos // the first of them
+	verify    string
+	caFile    string
+	checkName *bool
+	checkCN   *bool
+	client    string
+	versions  *[2]string
 }
 
 // ignoredSSL are mod_ssl directives sluice accepts without acting on them,
 // each with the reason given in the warning.
 var ignoredSSL = map[string]string{
-	"SSLCipherSuite":                   "Go's TLS offers its own set of secure cipher suites",
-	"SSLHonorCipherOrder":              "Go's TLS orders cipher suites itself",
-	"SSLCompression":                   "TLS compression is never offered (CRIME)",
-	"SSLSessionTickets":                "Go's TLS issues session tickets with keys it rotates",
-	"SSLSessionCache":                  "Go's TLS resumes sessions by tickets",
-	"SSLSessionCacheTimeout":           "Go's TLS resumes sessions by tickets",
-	"SSLUseStapling":                   "OCSP stapling is not supported",
-	"SSLStaplingCache":                 "OCSP stapling is not supported",
-	"SSLStaplingResponderTimeout":      "OCSP stapling is not supported",
-	"SSLStaplingReturnResponderErrors": "OCSP stapling is not supported",
-	"SSLStaplingFakeTryLater":          "OCSP stapling is not supported",
-	"SSLOpenSSLConfCmd":                "sluice does not use OpenSSL",
-	"SSLRandomSeed":                    "Go's TLS seeds itself from the kernel",
-	"SSLPassPhraseDialog":              "keys must be unencrypted PEM files",
-	"SSLCryptoDevice":                  "sluice does not use OpenSSL engines",
-	"SSLMutex":                         "not needed",
-	"SSLStrictSNIVHostCheck":           "a request whose Host needs other client verification than its handshake's gets 421",
-	"SSLInsecureRenegotiation":         "renegotiation is never offered",
-	"SSLOptions":                       "SSL environment variables are not exported",
-	"SSLVerifyDepth":                   "the client's chain is verified to any depth below SSLCACertificateFile",
-	"SSLProxyEngine":                   "sluice speaks TLS to every https:// member",
+	"SSLCipherSuite":                      "Go's TLS offers its own set of secure cipher suites",
+	"SSLHonorCipherOrder":                 "Go's TLS orders cipher suites itself",
+	"SSLCompression":                      "TLS compression is never offered (CRIME)",
+	"SSLSessionTickets":                   "Go's TLS issues session tickets with keys it rotates",
+	"SSLSessionCache":                     "Go's TLS resumes sessions by tickets",
+	"SSLSessionCacheTimeout":              "Go's TLS resumes sessions by tickets",
+	"SSLUseStapling":                      "OCSP stapling is not supported",
+	"SSLStaplingCache":                    "OCSP stapling is not supported",
+	"SSLStaplingResponderTimeout":         "OCSP stapling is not supported",
+	"SSLStaplingReturnResponderErrors":    "OCSP stapling is not supported",
+	"SSLStaplingFakeTryLater":             "OCSP stapling is not supported",
+	"SSLOpenSSLConfCmd":                   "sluice does not use OpenSSL",
+	"SSLRandomSeed":                       "Go's TLS seeds itself from the kernel",
+	"SSLPassPhraseDialog":                 "keys must be unencrypted PEM files",
+	"SSLCryptoDevice":                     "sluice does not use OpenSSL engines",
+	"SSLMutex":                            "not needed",
+	"SSLStrictSNIVHostCheck":              "a request whose Host needs other client verification than its handshake's gets 421",
+	"SSLInsecureRenegotiation":            "renegotiation is never offered",
+	"SSLOptions":                          "SSL environment variables are not exported",
+	"SSLVerifyDepth":                      "the client's chain is verified to any depth below SSLCACertificateFile",
+	"SSLProxyEngine":                      "sluice speaks TLS to every https:// member",
+	"SSLProxyCipherSuite":                 "Go's TLS offers its own set of secure cipher suites",
+	"SSLProxyVerifyDepth":                 "a member's chain is verified to any depth",
+	"SSLProxyCheckPeerExpire":             "an expired member certificate is always refused where the chain is verified",
+	"SSLProxyCACertificatePath":           "use SSLProxyCACertificateFile",
+	"SSLProxyCARevocationFile":            "revocation lists are not checked",
+	"SSLProxyCARevocationPath":            "revocation lists are not checked",
+	"SSLProxyCARevocationCheck":           "revocation lists are not checked",
+	"SSLProxyMachineCertificatePath":      "use SSLProxyMachineCertificateFile",
+	"SSLProxyMachineCertificateChainFile": "the chain goes in SSLProxyMachineCertificateFile",
 }
 
 func init() {
@@ -64,6 +85,24 @@ func init() {
 		}},
 		{name: "SSLProtocol", fn: (*apacheParser).sslProtocol},
 		{name: "SSLVerifyClient", fn: (*apacheParser).sslVerifyClient},
+		{name: "SSLProxyVerify", fn: (*apacheParser).sslProxyVerify},
+		{name: "SSLProxyCACertificateFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.proxy.caFile = f })
+		}},
+		{name: "SSLProxyMachineCertificateFile", fn: func(p *apacheParser, d *directive) error {
+			return p.sslFile(d, func(s *sslState, f string) { s.proxy.client = f })
+		}},
+		{name: "SSLProxyCheckPeerName", fn: func(p *apacheParser, d *directive) error {
+			return p.sslProxyFlag(d, func(s *proxySSL, on bool) { s.checkName = &on })
+		}},
+		{name: "SSLProxyCheckPeerCN", fn: func(p *apacheParser, d *directive) error {
+			return p.sslProxyFlag(d, func(s *proxySSL, on bool) { s.checkCN = &on })
+		}},
+		{name: "SSLProxyProtocol", fn: (*apacheParser).sslProtocol},
+		{name: "SSLRequireSSL", fn: (*apacheParser).sslRequireSSL},
+		{name: "SSLRequire", fn: func(p *apacheParser, d *directive) error {
+			return d.fail(d.joined(), "is not supported: ignoring it would open the path (write Require lines, and SSLRequireSSL)")
+		}},
 	} {
 		apacheDirectives[strings.ToLower(s.name)] = s
 	}
@@ -103,7 +142,7 @@ func (p *apacheParser) sslEngine(d *directive) error {
 
 // sslFile reads a directive naming one file, relative to ServerRoot.
 func (p *apacheParser) sslFile(d *directive, set func(s *sslState, file string)) error {
-	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+	if err := p.sslScope(d); err != nil {
 		return err
 	}
 	if len(d.args) != 1 {
@@ -121,11 +160,23 @@ func (p *apacheParser) sslFile(d *directive, set func(s *sslState, file string))
 	return nil
 }
 
-// sslProtocol reads SSLProtocol: a bare name sets the list, +name adds,
-// -name removes; "all" is every version. Of them, sluice offers TLS 1.2
-// and 1.3.
+// sslScope refuses a mod_ssl directive outside the server and
+// <VirtualHost>, and notes where a host's first SSLProxy* one is.
+func (p *apacheParser) sslScope(d *directive) error {
+	if ctx := p.context(); ctx != ctxMain && ctx != ctxVHost {
+		return d.fail(d.joined(), "inside %s is not supported: set it for the server or the <VirtualHost>", ctxNames[ctx])
+	}
+	if s := p.ssl(); strings.HasPrefix(strings.ToLower(d.name), "sslproxy") && s.proxy.pos == nil {
+		s.proxy.pos = &d.pos
+	}
+	return nil
+}
+
+// sslProtocol reads SSLProtocol and SSLProxyProtocol: a bare name sets the
+// list, +name adds, -name removes; "all" is every version. Of them,
+// sluice offers TLS 1.2 and 1.3.
 func (p *apacheParser) sslProtocol(d *directive) error {
-	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+	if err := p.sslScope(d); err != nil {
 		return err
 	}
 	if len(d.args) == 0 {
@@ -164,7 +215,43 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 	if !has13 {
 		v[1] = "1.2"
 	}
-	p.ssl().versions = &v
+	if d.name == "SSLProxyProtocol" {
+		p.ssl().proxy.versions = &v
+	} else {
+		p.ssl().versions = &v
+	}
+	return nil
+}
+
+// sslProxyVerify reads SSLProxyVerify: optional reads as require (a
+// member always presents a certificate), optional_no_ca as none.
+func (p *apacheParser) sslProxyVerify(d *directive) error {
+	if err := p.sslScope(d); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one of none, optional, require, optional_no_ca")
+	}
+	switch strings.ToLower(d.args[0]) {
+	case VerifyNone, VerifyOptionalNoCA:
+		p.ssl().proxy.verify = ProxyVerifyNone
+	case VerifyRequire, VerifyOptional:
+		p.ssl().proxy.verify = ProxyVerifyRequire
+	default:
+		return d.fail(d.args[0], "must be one of none, optional, require, optional_no_ca")
+	}
+	return nil
+}
+
+func (p *apacheParser) sslProxyFlag(d *directive, set func(s *proxySSL, on bool)) error {
+	if err := p.sslScope(d); err != nil {
+		return err
+	}
+	on, err := d.onOff()
+	if err != nil {
+		return err
+	}
+	set(&p.ssl().proxy, on)
 	return nil
 }
 
@@ -198,8 +285,11 @@ func (p *apacheParser) finishSSL() {
 		}
 		if h != p.cfg.Main {
 			s = s.inherit(main)
-			p.markSetOn(h, "tls") // resolved here, directive by directive
+			// resolved here, directive by directive
+			p.markSetOn(h, "tls")
+			p.markSetOn(h, "proxy_tls")
 		}
+		h.ProxyTLS = s.proxy.tls()
 		if s.engine == nil || !*s.engine {
 			continue
 		}
@@ -238,5 +328,65 @@ func (s *sslState) inherit(main *sslState) *sslState {
 	if out.caFile == "" {
 		out.caFile = main.caFile
 	}
+	out.proxy = out.proxy.inherit(main.proxy)
 	return &out
+}
+
+func (s proxySSL) inherit(main proxySSL) proxySSL {
+	if s.pos == nil {
+		s.pos = main.pos
+	}
+	if s.verify == "" {
+		s.verify = main.verify
+	}
+	if s.caFile == "" {
+		s.caFile = main.caFile
+	}
+	if s.checkName == nil {
+		s.checkName = main.checkName
+	}
+	if s.checkCN == nil {
+		s.checkCN = main.checkCN
+	}
+	if s.client == "" {
+		s.client = main.client
+	}
+	if s.versions == nil {
+		s.versions = main.versions
+	}
+	return s
+}
+
+// tls is the ProxyTLS the SSLProxy* directives make, nil without any.
+// SSLProxyCheckPeerCN off turns the name check off unless
+// SSLProxyCheckPeerName says otherwise.
+func (s proxySSL) tls() *ProxyTLS {
+	if s.pos == nil {
+		return nil
+	}
+	t := &ProxyTLS{Pos: *s.pos, Verify: s.verify, CAFile: s.caFile, CheckPeerName: s.checkName, ClientCertFile: s.client}
+	if t.CheckPeerName == nil && s.checkCN != nil && !*s.checkCN {
+		t.CheckPeerName = s.checkCN
+	}
+	if s.versions != nil {
+		t.MinVersion, t.MaxVersion = s.versions[0], s.versions[1]
+	}
+	return t
+}
+
+// sslRequireSSL reads SSLRequireSSL: inside <Location> or <Proxy>, the
+// section's requests must come over TLS.
+func (p *apacheParser) sslRequireSSL(d *directive) error {
+	if len(d.args) != 0 {
+		return d.fail(d.joined(), "takes no argument")
+	}
+	switch p.context() {
+	case ctxLocation:
+		p.location().tlsOnly = true
+	case ctxProxy:
+		p.innermost(secProxy).tlsOnly = true
+	default:
+		return d.fail("", "is only allowed inside <Location>, <LocationMatch> or <Proxy>")
+	}
+	return nil
 }

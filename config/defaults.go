@@ -71,6 +71,9 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("tls") {
 		h.TLS = main.TLS
 	}
+	if !set("proxy_tls") {
+		h.ProxyTLS = main.ProxyTLS
+	}
 }
 
 // EncodedSlashModes are AllowEncodedSlashes' values, lower-cased.

@@ -130,6 +130,10 @@ type Host struct {
 	// its own takes Main's (in YAML, "tls: ~" opts out; Apache's vhosts
 	// inherit each mod_ssl directive on its own).
 	TLS *TLS `yaml:"tls,omitempty"`
+	// ProxyTLS is how https:// and wss:// members' certificates are
+	// checked (SSLProxy*); nil: against the system's roots. A vhost
+	// without its own takes Main's.
+	ProxyTLS *ProxyTLS `yaml:"proxy_tls,omitempty"`
 	// LimitRequestBody is a vhost's own body limit in bytes (Apache's
 	// LimitRequestBody in a <VirtualHost>); 0: limits.max_request_body.
 	LimitRequestBody int64 `yaml:"limit_request_body,omitempty"`
@@ -285,6 +289,8 @@ type Manager struct {
 	Pos     Pos      `yaml:"-"`
 	Path    string   `yaml:"path"`
 	Require []string `yaml:"require,omitempty"` // "ip 127.0.0.1", "host example.com", "all granted"
+	// TLSOnly is SSLRequireSSL: 403 for a request not over TLS.
+	TLSOnly bool `yaml:"tls_only,omitempty"`
 }
 
 // HCExpr is one ProxyHCExpr.

@@ -23,8 +23,12 @@ type Access struct {
 	// matched as a plain prefix of the backend URL, as Apache does.
 	Proxy string `yaml:"proxy,omitempty"`
 	// Require are the lines after "Require": "ip 10.0.0.0/8 ::1",
-	// "host example.com", "local", "all granted", "all denied".
-	Require []string `yaml:"require"`
+	// "host example.com", "local", "all granted", "all denied". A section
+	// with none (only TLSOnly) takes no part in deciding by Require.
+	Require []string `yaml:"require,omitempty"`
+	// TLSOnly is SSLRequireSSL: a request the section covers that did not
+	// come over TLS gets 403, whatever the Require lines say.
+	TLSOnly bool `yaml:"tls_only,omitempty"`
 
 	// Regexp is Location compiled, set when Match is true.
 	Regexp *regexp.Regexp `yaml:"-"`

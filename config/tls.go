@@ -81,27 +81,12 @@ func (c *checker) tls(h *Host) error {
 		return fail("certs", "", "TLS needs a certificate (SSLCertificateFile)")
 	}
 	conf := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		MaxVersion: tls.VersionTLS13,
 		// fasthttp speaks HTTP/1.1; ALPN says so rather than leave a
 		// client to guess.
 		NextProtos: []string{"http/1.1"},
 	}
-	for _, v := range []struct {
-		key, val string
-		dst      *uint16
-	}{{"min_version", t.MinVersion, &conf.MinVersion}, {"max_version", t.MaxVersion, &conf.MaxVersion}} {
-		if v.val == "" {
-			continue
-		}
-		n, ok := tlsVersions[v.val]
-		if !ok {
-			return fail(v.key, v.val, "must be 1.2 or 1.3 (TLS 1.0 and 1.1 are deprecated, RFC 8996)")
-		}
-		*v.dst = n
-	}
-	if conf.MinVersion > conf.MaxVersion {
-		return fail("min_version", t.MinVersion, "is above max_version %s", t.MaxVersion)
+	if err := c.versions(t, t.Pos, t.MinVersion, t.MaxVersion, conf); err != nil {
+		return err
 	}
 	var chain [][]byte
 	if t.ChainFile != "" {
@@ -145,13 +130,8 @@ func (c *checker) tls(h *Host) error {
 		if err != nil {
 			return fail("client_ca_file", t.ClientCAFile, "%v", err)
 		}
-		conf.ClientCAs = x509.NewCertPool()
-		for _, der := range ders {
-			ca, err := x509.ParseCertificate(der)
-			if err != nil {
-				return fail("client_ca_file", t.ClientCAFile, "%v", err)
-			}
-			conf.ClientCAs.AddCert(ca)
+		if conf.ClientCAs, err = certPool(ders); err != nil {
+			return fail("client_ca_file", t.ClientCAFile, "%v", err)
 		}
 	}
 	t.loaded = conf
@@ -218,4 +198,146 @@ func readCerts(file string) ([][]byte, error) {
 		return nil, errors.New("no PEM certificate in the file")
 	}
 	return ders, nil
+}
+
+// ProxyTLS is how sluice checks the certificates of https:// and wss://
+// members (mod_ssl's SSLProxy* directives). Without it, a member's chain
+// must lead to the system's roots and name the member's host.
+type ProxyTLS struct {
+	Pos Pos `yaml:"-"`
+	// Verify is SSLProxyVerify: "require" (the default) checks the chain,
+	// against CAFile when set, else the system's roots; "none" does not
+	// (Apache's default, docs/compatibility.md). Either way the name is
+	// checked unless CheckPeerName is false.
+	Verify string `yaml:"verify,omitempty"`
+	// CAFile is SSLProxyCACertificateFile.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// CheckPeerName false (SSLProxyCheckPeerName off) accepts a
+	// certificate whatever name it is for.
+	CheckPeerName *bool `yaml:"check_peer_name,omitempty"`
+	// ClientCertFile is SSLProxyMachineCertificateFile: the certificate
+	// and key sluice presents to members that ask for one.
+	ClientCertFile string `yaml:"client_cert_file,omitempty"`
+	// MinVersion and MaxVersion are SSLProxyProtocol's ("1.2", "1.3").
+	MinVersion string `yaml:"min_version,omitempty"`
+	MaxVersion string `yaml:"max_version,omitempty"`
+
+	loaded *tls.Config
+}
+
+// SSLProxyVerify values sluice reads; Apache's optional and
+// optional_no_ca read as require and none.
+const (
+	ProxyVerifyRequire = "require"
+	ProxyVerifyNone    = "none"
+)
+
+// ClientConfig is the TLS configuration for a member whose certificate
+// must name serverName, from the files read when the configuration
+// loaded.
+func (p *ProxyTLS) ClientConfig(serverName string) *tls.Config {
+	conf := p.loaded.Clone()
+	conf.ServerName = serverName
+	chain := p.Verify == ProxyVerifyRequire
+	name := p.CheckPeerName == nil || *p.CheckPeerName
+	if chain && name {
+		return conf
+	}
+	// Go checks the chain and the name together; either alone is checked
+	// here. With verify none the name is still checked unless
+	// check_peer_name is off, as in Apache.
+	roots := conf.RootCAs
+	conf.InsecureSkipVerify = true //nolint:gosec // verified below as asked
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		leaf := cs.PeerCertificates[0]
+		if name {
+			return leaf.VerifyHostname(serverName)
+		}
+		if !chain {
+			return nil
+		}
+		opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+		for _, ic := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+		_, err := leaf.Verify(opts)
+		return err
+	}
+	return conf
+}
+
+// proxyTLS checks h's member TLS settings and reads their files.
+func (c *checker) proxyTLS(h *Host) error {
+	p := h.ProxyTLS
+	if p == nil {
+		return nil
+	}
+	fail := func(key, value, format string, a ...any) error {
+		return c.fail(p, p.Pos, key, value, format, a...)
+	}
+	conf := &tls.Config{}
+	if err := c.versions(p, p.Pos, p.MinVersion, p.MaxVersion, conf); err != nil {
+		return err
+	}
+	switch p.Verify = strings.ToLower(p.Verify); p.Verify {
+	case "":
+		p.Verify = ProxyVerifyRequire
+	case ProxyVerifyRequire, ProxyVerifyNone:
+	default:
+		return fail("verify", p.Verify, "must be require or none")
+	}
+	if p.CAFile != "" {
+		ders, err := readCerts(c.path(p.CAFile))
+		if err != nil {
+			return fail("ca_file", p.CAFile, "%v", err)
+		}
+		if conf.RootCAs, err = certPool(ders); err != nil {
+			return fail("ca_file", p.CAFile, "%v", err)
+		}
+	}
+	if p.ClientCertFile != "" {
+		cert, err := loadPair(c.path(p.ClientCertFile), "")
+		if err != nil {
+			return fail("client_cert_file", p.ClientCertFile, "%v", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	p.loaded = conf
+	return nil
+}
+
+// versions sets conf's version bounds from min and max ("1.2", "1.3"),
+// TLS 1.2 to 1.3 where they are empty.
+func (c *checker) versions(owner any, pos Pos, min, max string, conf *tls.Config) error {
+	conf.MinVersion, conf.MaxVersion = tls.VersionTLS12, tls.VersionTLS13
+	for _, v := range []struct {
+		key, val string
+		dst      *uint16
+	}{{"min_version", min, &conf.MinVersion}, {"max_version", max, &conf.MaxVersion}} {
+		if v.val == "" {
+			continue
+		}
+		n, ok := tlsVersions[v.val]
+		if !ok {
+			return c.fail(owner, pos, v.key, v.val, "must be 1.2 or 1.3 (TLS 1.0 and 1.1 are deprecated, RFC 8996)")
+		}
+		*v.dst = n
+	}
+	if conf.MinVersion > conf.MaxVersion {
+		return c.fail(owner, pos, "min_version", min, "is above max_version %s", max)
+	}
+	return nil
+}
+
+// certPool is a pool of the certificates ders.
+func certPool(ders [][]byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, der := range ders {
+		ca, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		pool.AddCert(ca)
+	}
+	return pool, nil
 }

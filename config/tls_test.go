@@ -108,6 +108,8 @@ func TestSSLErrors(t *testing.T) {
 		{"<Location /x>\nSSLVerifyClient require\n</Location>\n", "t.conf:3: SSLVerifyClient \"require\": inside <Location> is not supported"},
 		{"SSLProtocol -all +TLSv1.1\n", "leaves neither TLSv1.2 nor TLSv1.3"},
 		{"SSLProtocol TLSv2\n", `SSLProtocol "TLSv2": unknown protocol`},
+		{"<Location /x>\nSSLRequire %{SSL_CLIENT_S_DN_O} eq \"Snake Oil, Ltd.\"\n</Location>\n", "t.conf:3: SSLRequire"},
+		{"SSLRequireSSL\n", "t.conf:2: SSLRequireSSL: is only allowed inside <Location>, <LocationMatch> or <Proxy>"},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/a.key\n<VirtualHost *:443>\nSSLEngine off\n</VirtualHost>\n<VirtualHost *:443>\n</VirtualHost>\n",
 			"t.conf:8: tls \"*:443\": this one terminates TLS (SSLEngine on) and the vhost at " + dir + "/t.conf:5 on the same address does not"},
 	} {
@@ -153,4 +155,72 @@ vhosts:
 			t.Errorf("%s: %v, want %q", tc.tls, err, tc.want)
 		}
 	}
+}
+
+// TestSSLProxy: the SSLProxy* directives, a vhost taking each it does not
+// write from the main server; SSLProxyCheckPeerCN off turns the name check
+// off unless SSLProxyCheckPeerName says otherwise.
+func TestSSLProxy(t *testing.T) {
+	dir := tlsDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "client.pem"), append(must(os.ReadFile(filepath.Join(dir, "a.crt"))), must(os.ReadFile(filepath.Join(dir, "a.key")))...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseIn(t, dir, `Listen 80
+SSLProxyEngine on
+SSLProxyVerify optional_no_ca
+SSLProxyProtocol -all +TLSv1.3
+<VirtualHost *:80>
+  ServerName a
+  SSLProxyCheckPeerCN off
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName b
+  SSLProxyVerify require
+  SSLProxyCACertificateFile {DIR}/ca.crt
+  SSLProxyCheckPeerCN off
+  SSLProxyCheckPeerName on
+  SSLProxyMachineCertificateFile {DIR}/client.pem
+</VirtualHost>
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, a, b := cfg.Main.ProxyTLS, cfg.VHosts[0].ProxyTLS, cfg.VHosts[1].ProxyTLS
+	if main == nil || main.Verify != ProxyVerifyNone || main.MinVersion != "1.3" || main.CheckPeerName != nil || main.Pos.Line != 3 {
+		t.Errorf("main: %+v", main)
+	}
+	if a == nil || a.Verify != ProxyVerifyNone || a.CheckPeerName == nil || *a.CheckPeerName || a.MinVersion != "1.3" {
+		t.Errorf("a: %+v", a)
+	}
+	if b == nil || b.Verify != ProxyVerifyRequire || b.CheckPeerName == nil || !*b.CheckPeerName || b.CAFile != dir+"/ca.crt" {
+		t.Errorf("b: %+v", b)
+	}
+	if c := b.ClientConfig("m.test"); c.ServerName != "m.test" || c.InsecureSkipVerify || c.RootCAs == nil || len(c.Certificates) != 1 || c.MinVersion != tls.VersionTLS13 {
+		t.Errorf("b's tls.Config: %+v", c)
+	}
+	if c := a.ClientConfig("m.test"); !c.InsecureSkipVerify || c.VerifyConnection == nil {
+		t.Errorf("a's tls.Config checks nothing itself: %+v", c)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"<Proxy balancer://b>\nSSLProxyVerify none\n</Proxy>\n", "t.conf:3: SSLProxyVerify \"none\": inside <Proxy> is not supported"},
+		{"SSLProxyVerify sometimes\n", "must be one of none, optional, require, optional_no_ca"},
+		{"SSLProxyCACertificateFile {DIR}/nothing.crt\n", `ca_file "` + dir + `/nothing.crt": file does not exist`},
+		{"SSLProxyMachineCertificateFile {DIR}/a.crt\n", "client_cert_file"},
+	} {
+		_, err := parseIn(t, dir, "Listen 80\n"+tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	_, err = ParseYAML(filepath.Join(dir, "p.yaml"), []byte("listen: [':80']\nserver:\n  proxy_tls: {verify: maybe}\n"))
+	if err == nil || !strings.Contains(err.Error(), `p.yaml:3: verify "maybe": must be require or none`) {
+		t.Errorf("YAML verify maybe: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

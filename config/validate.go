@@ -58,6 +58,9 @@ func (c *checker) normalize() error {
 		if err := c.tls(h); err != nil {
 			return err
 		}
+		if err := c.proxyTLS(h); err != nil {
+			return err
+		}
 	}
 	return nil
 }

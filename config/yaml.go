@@ -316,7 +316,7 @@ var modelTypes = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}
 	for _, v := range []any{Config{}, Host{}, Route{}, ReverseRule{}, CookieRule{}, Balancer{}, Member{},
 		WorkerParams{}, Manager{}, HCExpr{}, HCTemplate{}, Admin{}, Metrics{}, AccessLog{}, Limits{}, Timeouts{},
-		Fleet{}, Etcd{}, EtcdTLS{}, Rewrite{}, RewriteRule{}, RewriteCond{}, HeaderRule{}, ErrorDocument{}, TLS{}, CertPair{}} {
+		Fleet{}, Etcd{}, EtcdTLS{}, Rewrite{}, RewriteRule{}, RewriteCond{}, HeaderRule{}, ErrorDocument{}, TLS{}, CertPair{}, ProxyTLS{}} {
 		t := reflect.TypeOf(v)
 		m["config."+t.Name()] = t
 	}

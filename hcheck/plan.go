@@ -1,6 +1,7 @@
 package hcheck
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"time"
@@ -24,6 +25,9 @@ type plan struct {
 	addr       string
 	tls        bool
 	serverName string
+	// tlsConf is the member's own TLS configuration (SSLProxy*), nil
+	// for the checker's.
+	tlsConf *tls.Config
 	// policy checks where a member added through the admin may connect
 	// (threats.md ADM-04); nil for members from the config file.
 	policy *pool.DialPolicy
@@ -95,6 +99,9 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 	p.connectTimeout, p.timeout = timeouts(m)
 	if m.Backend != nil {
 		p.policy = m.Backend.Options.Policy
+		if m.Backend.Options.TLS != nil {
+			p.tlsConf = m.Backend.Client.TLSConfig
+		}
 	}
 	if hp.HCExpr != "" {
 		p.expr = exprs[hp.HCExpr]

@@ -73,11 +73,16 @@ func (c *Checker) dial(ctx context.Context, p *plan) (*conn, error) {
 		return nil, err
 	}
 	if p.tls {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.tls != nil {
+		var cfg *tls.Config
+		switch {
+		case p.tlsConf != nil: // the member's, ServerName included
+			cfg = p.tlsConf
+		case c.tls != nil:
 			cfg = c.tls.Clone()
+			cfg.ServerName = p.serverName
+		default:
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: p.serverName}
 		}
-		cfg.ServerName = p.serverName
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()

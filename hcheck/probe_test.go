@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,5 +302,22 @@ func TestHTTPS(t *testing.T) {
 	out, _ = probeOnce(t, New(Options{}), m, nil, nil)
 	if out.ok || !strings.HasPrefix(out.why, "cannot connect: tls handshake: ") {
 		t.Fatalf("untrusted certificate: %+v", out)
+	}
+
+	// A member whose pool has SSLProxy* settings is checked with them,
+	// as Apache checks with the worker's SSL settings.
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.ParseYAML("p.yaml", []byte("listen: [':80']\nserver:\n  proxy_tls: {ca_file: "+ca+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Backend = pool.NewBackend(m, pool.BackendOptions{Timeout: time.Second, TLS: cfg.Main.ProxyTLS})
+	if out, cn := probeOnce(t, New(Options{}), m, nil, nil); !out.ok {
+		t.Fatalf("with the member's SSLProxyCACertificateFile: %+v", out)
+	} else {
+		closeConn(cn)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,6 +40,9 @@ type BackendOptions struct {
 	// Policy, when set, checks every dial's resolved addresses (members
 	// added through the admin API); nil dials the address as given.
 	Policy *DialPolicy
+	// TLS checks an https:// or wss:// member's certificate (SSLProxy*);
+	// nil: against the system's roots, for the member's host name.
+	TLS *config.ProxyTLS
 }
 
 // Backend is a member's keep-alive connection pool. It is safe for
@@ -143,6 +147,9 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 		// Dial's handshake uses it; fasthttp only clones it, and without
 		// one would derive its own from the address.
 		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
+		if o.TLS != nil {
+			c.TLSConfig = o.TLS.ClientConfig(hostOnly(m.HostHeader))
+		}
 	}
 	return &Backend{Client: c, Options: o, Asked: asked, trip: trip}
 }

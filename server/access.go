@@ -21,7 +21,13 @@ func (s *Server) permit(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rou
 	if len(main) == 0 && len(own) == 0 {
 		return true
 	}
-	a := deciding(main, own, x.requestPath(ctx), r, x.path)
+	path := x.requestPath(ctx)
+	if !ctx.IsTLS() && needsTLS(main, own, path, r, x.path) {
+		s.log.Debug("SSL connection required", "path", string(ctx.Path()))
+		s.fail(ctx, fasthttp.StatusForbidden)
+		return false
+	}
+	a := deciding(main, own, path, r, x.path)
 	if a == nil {
 		return true
 	}
@@ -39,22 +45,36 @@ func (s *Server) permit(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rou
 // covers the request in Apache's merge order (main server's <Proxy>, the
 // vhost's <Proxy>, main server's <Location>, the vhost's <Location>), as
 // each section with Require replaces what came before (AuthMerging Off).
+// Sections with no Require line (only SSLRequireSSL) take no part.
 func deciding(main, own []*config.Access, path []byte, r *route, backendPath []byte) *config.Access {
 	for _, list := range [2][]*config.Access{own, main} {
 		for i := len(list) - 1; i >= 0; i-- {
-			if a := list[i]; a.Proxy == "" && underLocation(a, path) {
+			if a := list[i]; a.Proxy == "" && len(a.Require) > 0 && underLocation(a, path) {
 				return a
 			}
 		}
 	}
 	for _, list := range [2][]*config.Access{own, main} {
 		for i := len(list) - 1; i >= 0; i-- {
-			if a := list[i]; a.Proxy != "" && coversBackend(a.Proxy, r, backendPath) {
+			if a := list[i]; a.Proxy != "" && len(a.Require) > 0 && coversBackend(a.Proxy, r, backendPath) {
 				return a
 			}
 		}
 	}
 	return nil
+}
+
+// needsTLS reports whether a section with SSLRequireSSL covers the
+// request: any one does, whatever decides by Require.
+func needsTLS(main, own []*config.Access, path []byte, r *route, backendPath []byte) bool {
+	for _, list := range [2][]*config.Access{own, main} {
+		for _, a := range list {
+			if a.TLSOnly && (a.Proxy == "" && underLocation(a, path) || a.Proxy != "" && coversBackend(a.Proxy, r, backendPath)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // underLocation is <Location> matching: /x covers /x and /x/…, not /xy.

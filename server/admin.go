@@ -275,6 +275,10 @@ func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
 		if !managerPath(path, mp) {
 			continue
 		}
+		if vh.managers[i].TLSOnly && !ctx.IsTLS() {
+			s.fail(ctx, fasthttp.StatusForbidden) // SSLRequireSSL
+			return true
+		}
 		host, local := append([]byte(nil), ctx.Host()...), ctx.LocalAddr()
 		s.adm.a.Serve(ctx, func() *admin.Scope { return s.managerScope(host, local, mp) })
 		s.access.log(ctx, s.now(), len(ctx.Response.Body()))

@@ -351,5 +351,6 @@ func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions 
 		DisableReuse:   p.DisableReuse,
 		KeepAlive:      p.KeepAlive,
 		Ping:           p.Ping.D(),
+		TLS:            hc.ProxyTLS,
 	}
 }

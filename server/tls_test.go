@@ -373,3 +373,54 @@ func TestTLSReloadReadsCertificates(t *testing.T) {
 		t.Errorf("load without b.pem: %v, want an error naming the file and its line", err)
 	}
 }
+
+// TestSSLRequireSSL: a <Location> or <Proxy> with SSLRequireSSL answers
+// 403 to requests that did not come over TLS, whatever its Require lines
+// grant; a balancer-manager location too.
+func TestSSLRequireSSL(t *testing.T) {
+	st := startTLSSite(t, `ProxyPass /admin/ http://BACKEND/admin/
+ProxyPass /secure/ http://BACKEND/secure/
+ProxyPass /open/ http://BACKEND/open/
+<Location /admin>
+  SSLRequireSSL
+  Require all granted
+</Location>
+<Proxy http://BACKEND/secure>
+  SSLRequireSSL
+</Proxy>
+<Location /balancer-manager>
+  SetHandler balancer-manager
+  SSLRequireSSL
+  Require all granted
+</Location>
+<VirtualHost *:{PLAIN}>
+  ServerName a.test
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+</VirtualHost>
+`, startBackend(t, echo))
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tc := dialTLS(t, st.TLS, "a.test", roots)
+	for _, path := range []string{"/admin/x", "/secure/x", "/open/x", "/balancer-manager/"} {
+		wantPlain := 403
+		if path == "/open/x" {
+			wantPlain = 200
+		}
+		if status, _ := tlsGet(t, pc, "a.test", path); status != wantPlain {
+			t.Errorf("plain %s: %d, want %d", path, status, wantPlain)
+		}
+		if status, _ := tlsGet(t, tc, "a.test", path); status != 200 {
+			t.Errorf("TLS %s: %d, want 200", path, status)
+		}
+	}
+}

@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// Cert is a certificate for 127.0.0.1 (and any DNS names it was made
-// for), valid for an hour either side of now. It can sign others.
+// Cert is a certificate for 127.0.0.1 or for DNS names, valid for an hour
+// either side of now. It can sign others.
 type Cert struct {
 	TLS    tls.Certificate
 	Roots  *x509.CertPool // trusts it
@@ -30,21 +30,21 @@ type Cert struct {
 // New makes a self-signed Cert for 127.0.0.1.
 func New(t testing.TB) Cert {
 	t.Helper()
-	return newCert(t, "member", nil, nil)
+	return newCert(t, nil, nil)
 }
 
-// NewFor makes a self-signed Cert for 127.0.0.1 and names, its common
-// name the first of them.
+// NewFor makes a self-signed Cert for names (not for 127.0.0.1), its
+// common name the first of them.
 func NewFor(t testing.TB, names ...string) Cert {
 	t.Helper()
-	return newCert(t, names[0], names, nil)
+	return newCert(t, names, nil)
 }
 
-// Issue makes a certificate for cn signed by c: a client's, when c is
-// the CA a server trusts.
-func (c Cert) Issue(t testing.TB, cn string) Cert {
+// Issue makes a certificate for names signed by c, its common name the
+// first of them: a member's or a client's, when c is the CA trusted.
+func (c Cert) Issue(t testing.TB, names ...string) Cert {
 	t.Helper()
-	return newCert(t, cn, nil, &c)
+	return newCert(t, names, &c)
 }
 
 // WriteFiles writes the certificate and its key to dir as name.crt and
@@ -61,7 +61,7 @@ func (c Cert) WriteFiles(t testing.TB, dir, name string) (certFile, keyFile stri
 	return certFile, keyFile
 }
 
-func newCert(t testing.TB, cn string, names []string, parent *Cert) Cert {
+func newCert(t testing.TB, names []string, parent *Cert) Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -72,13 +72,17 @@ func newCert(t testing.TB, cn string, names []string, parent *Cert) Cert {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		DNSNames:    names,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IsCA:        true, BasicConstraintsValid: true,
+	}
+	if len(names) > 0 {
+		tmpl.Subject.CommonName = names[0]
+	} else {
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
 	signer, signerKey := tmpl, any(key)
 	if parent != nil {
