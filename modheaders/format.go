@@ -1,17 +1,21 @@
 package modheaders
 
 import (
+	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// format is a mod_headers value: literal text, %% and %{VAR}e.
+// format is a mod_headers value: literal text, %%, %{VAR}e and
+// %{VAR}s (mod_ssl's variables).
 type format []piece
 
 type piece struct {
 	lit    string
 	env    Var
 	hasEnv bool
+	ssl    sslVar // 0: none
 }
 
 func parseFormat(s string, vars *Vars) (format, error) {
@@ -33,25 +37,35 @@ func parseFormat(s string, vars *Vars) (format, error) {
 				return nil, fmt.Errorf("value %q has an unfinished %%{…} format", s)
 			}
 			name, kind := s[i+2:i+2+end], s[i+2+end+1]
-			if kind != 'e' {
-				return nil, fmt.Errorf("format %%{%s}%c is not supported (allowed: %%{VAR}e, %%%%)", name, kind)
-			}
-			v, err := vars.lookup(name)
-			if err != nil {
-				return nil, err
+			var p piece
+			switch kind {
+			case 'e':
+				v, err := vars.lookup(name)
+				if err != nil {
+					return nil, err
+				}
+				p = piece{env: v, hasEnv: true}
+			case 's':
+				v, err := lookupSSLVar(name)
+				if err != nil {
+					return nil, err
+				}
+				p = piece{ssl: v}
+			default:
+				return nil, fmt.Errorf("format %%{%s}%c is not supported (allowed: %%{VAR}e, %%{VAR}s, %%%%)", name, kind)
 			}
 			if lit.Len() > 0 {
 				f = append(f, piece{lit: lit.String()})
 				lit.Reset()
 			}
-			f = append(f, piece{env: v, hasEnv: true})
+			f = append(f, p)
 			i += 2 + end + 1
 		default:
 			next := "end of value"
 			if i+1 < len(s) {
 				next = string(s[i+1])
 			}
-			return nil, fmt.Errorf("format %%%s is not supported in %q (allowed: %%{VAR}e, %%%%)", next, s)
+			return nil, fmt.Errorf("format %%%s is not supported in %q (allowed: %%{VAR}e, %%{VAR}s, %%%%)", next, s)
 		}
 	}
 	if lit.Len() > 0 {
@@ -60,14 +74,24 @@ func parseFormat(s string, vars *Vars) (format, error) {
 	return f, nil
 }
 
-func (f format) expand(dst []byte, env *Env) []byte {
+// expand appends f's value; cs is the request's TLS state (nil: not
+// TLS).
+func (f format) expand(dst []byte, env *Env, cs *tls.ConnectionState) []byte {
 	for _, p := range f {
-		if !p.hasEnv {
+		switch {
+		case p.hasEnv:
+			v, _ := env.Get(p.env)
+			dst = append(dst, v...)
+		case p.ssl != 0:
+			dst = appendSSL(dst, p.ssl, cs)
+		default:
 			dst = append(dst, p.lit...)
-			continue
 		}
-		v, _ := env.Get(p.env)
-		dst = append(dst, v...)
 	}
 	return dst
+}
+
+// usesSSL reports whether f reads a mod_ssl variable.
+func (f format) usesSSL() bool {
+	return slices.ContainsFunc(f, func(p piece) bool { return p.ssl != 0 })
 }

@@ -1,9 +1,13 @@
 package modheaders
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -115,7 +119,8 @@ func TestCompileErrors(t *testing.T) {
 		{Spec{Action: "set", Name: "X Y", Value: "a"}, "not a token"},
 		{Spec{Action: "set", Name: "X", Value: "%{FOO}e"}, "never set by sluice"},
 		{Spec{Action: "set", Name: "X", Value: "%t"}, "not supported"},
-		{Spec{Action: "set", Name: "X", Value: "%{X}s"}, "not supported"},
+		{Spec{Action: "set", Name: "X", Value: "%{X}s"}, `SSL variable "X" is not supported (sluice reads HTTPS, SSL_CIPHER,`},
+		{Spec{Action: "set", Name: "X", Value: "%{X}c"}, "allowed: %{VAR}e, %{VAR}s, %%"},
 		{Spec{Action: "set", Name: "X", Value: "a", Cond: "expr=%{X}"}, "not supported"},
 		{Spec{Action: "set", Name: "X", Value: "a", Cond: "env=dontlog"}, "never set by sluice"},
 		{Spec{Action: "unset", Name: "X", Value: "a"}, "takes no value"},
@@ -124,6 +129,35 @@ func TestCompileErrors(t *testing.T) {
 	} {
 		if _, err := Compile(c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.spec, err, c.want)
+		}
+	}
+}
+
+// TestSSLVariables: %{VAR}s reads mod_ssl's variables from the request's
+// TLS state: on a plain connection HTTPS is off and the others (null), as
+// mod_headers writes them.
+func TestSSLVariables(t *testing.T) {
+	r := mustCompile(t, Spec{Action: "set", Name: "X", Value: "%{HTTPS}s %{SSL_PROTOCOL}s %{SSL_CLIENT_S_DN}s %{SSL_CLIENT_VERIFY}s %{SSL_CLIENT_V_END}s"})
+	if !r.UsesSSL() || mustCompile(t, Spec{Action: "set", Name: "X", Value: "%{BALANCER_NAME}e"}).UsesSSL() {
+		t.Error("UsesSSL")
+	}
+	leaf := &x509.Certificate{Subject: pkix.Name{CommonName: "alice", Organization: []string{"Example"}}, NotAfter: time.Date(2026, 3, 7, 9, 5, 1, 0, time.UTC)}
+	for _, c := range []struct {
+		name string
+		cs   *tls.ConnectionState
+		want string
+	}{
+		{"plain", nil, "off (null) (null) (null) (null)"},
+		{"TLS, no client certificate", &tls.ConnectionState{Version: tls.VersionTLS12}, "on TLSv1.2 (null) NONE (null)"},
+		{"verified client", &tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf}}},
+			"on TLSv1.3 CN=alice,O=Example SUCCESS Mar  7 09:05:01 2026 GMT"},
+		{"unverified client (optional_no_ca)", &tls.ConnectionState{Version: tls.VersionTLS13, PeerCertificates: []*x509.Certificate{leaf}},
+			"on TLSv1.3 CN=alice,O=Example GENEROUS Mar  7 09:05:01 2026 GMT"},
+	} {
+		var h fasthttp.RequestHeader
+		r.Apply(&h, &modrewrite.Request{TLS: c.cs}, &Env{}, false, &Scratch{})
+		if got := string(h.Peek("X")); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

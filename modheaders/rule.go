@@ -176,6 +176,10 @@ type Scratch struct {
 
 // Apply runs the rule on h. errorPage marks a response sluice generated
 // itself, where only always rules apply.
+// UsesSSL reports whether r's value reads a mod_ssl variable (%{VAR}s):
+// the request must then carry its TLS state.
+func (r *Rule) UsesSSL() bool { return r.value.usesSSL() }
+
 func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool, sc *Scratch) {
 	if errorPage && !r.always {
 		return
@@ -190,7 +194,7 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 		if r.expr != nil {
 			sc.val = r.expr.Append(sc.val[:0], req)
 		} else {
-			sc.val = r.value.expand(sc.val[:0], env)
+			sc.val = r.value.expand(sc.val[:0], env, req.TLS)
 		}
 	}
 	switch r.action {

@@ -1,6 +1,7 @@
 package modrewrite
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 
@@ -17,7 +18,10 @@ type Request struct {
 	Query   []byte // raw query string, without '?'
 	Host    []byte // the Host field
 	HTTPS   bool
-	Header  *fasthttp.RequestHeader
+	// TLS is the connection's TLS state where a rule reads mod_ssl's
+	// variables (modheaders' %{VAR}s); nil otherwise.
+	TLS    *tls.ConnectionState
+	Header *fasthttp.RequestHeader
 
 	ServerName   string
 	ServerPort   []byte

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"mime"
 	"path"
@@ -33,6 +34,8 @@ type hostMods struct {
 	setEnv []scopedEnv
 	// targets are the routes of [P] rules.
 	targets map[*modrewrite.Rule]*route
+	// ssl: a header rule reads mod_ssl's variables (%{VAR}s).
+	ssl bool
 }
 
 type scope struct {
@@ -118,9 +121,11 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		}
 		for _, hr := range h.Headers {
 			hm.headers = append(hm.headers, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 		}
 		for _, hr := range h.RequestHeaders {
 			hm.requestH = append(hm.requestH, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 		}
 		for _, d := range h.ErrorDocuments {
 			hm.docs[d.Status] = d
@@ -228,6 +233,7 @@ type modsReq struct {
 	req modrewrite.Request
 	env modheaders.Env
 	sc  modheaders.Scratch
+	tls tls.ConnectionState // req.TLS points here when set
 	buf []byte
 	// port and addr hold req's SERVER_PORT and REMOTE_ADDR.
 	port, addr []byte
@@ -244,6 +250,13 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 		Method: ctx.Method(), Path: path, RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
 		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
 		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: hm.docRoot,
+	}
+	if hm.ssl {
+		mr.tls = tls.ConnectionState{} // nothing of another connection's kept
+		if c, ok := ctx.Conn().(*tlsConn); ok {
+			mr.tls = c.ConnectionState()
+			mr.req.TLS = &mr.tls
+		}
 	}
 }
 

@@ -211,6 +211,8 @@ func TestTLSClientCertificates(t *testing.T) {
   SSLCertificateKeyFile {DIR}/c.key
   SSLVerifyClient require
   SSLCACertificateFile {DIR}/ca.crt
+  RequestHeader set X-Client "%{SSL_CLIENT_S_DN}s|%{SSL_CLIENT_VERIFY}s|%{SSL_PROTOCOL}s|%{HTTPS}s|%{SSL_TLS_SNI}s"
+  RequestHeader set X-Client-Cert "%{SSL_CLIENT_CERT}s"
   ProxyPass / http://BACKEND/c/
 </VirtualHost>
 `, startBackend(t, echo))
@@ -221,8 +223,21 @@ func TestTLSClientCertificates(t *testing.T) {
 	stranger := testcert.NewFor(t, "stranger.test")
 
 	c := dialTLS(t, st.TLS, "c.test", roots, client.TLS)
-	if status, line := tlsGet(t, c, "c.test", "/x"); status != 200 || line != "GET /c/x" {
-		t.Errorf("with a client certificate: %d %q", status, line)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: c.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// mod_ssl's variables reach the member through RequestHeader, the
+	// PEM certificate on one line.
+	pemLine := strings.ReplaceAll(strings.TrimSuffix(string(client.PEM), "\n"), "\n", " ")
+	for _, want := range []string{"GET /c/x\n", "X-Client: CN=client|SUCCESS|TLSv1.3|on|c.test\n", "X-Client-Cert: " + pemLine} {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("with a client certificate: %d, member saw\n%s\nwant %q", resp.StatusCode, body, want)
+		}
 	}
 	for name, certs := range map[string][]tls.Certificate{"none": nil, "another CA's": {stranger.TLS}} {
 		c, err := tlsDial(st.TLS, &tls.Config{ServerName: "c.test", RootCAs: roots, Certificates: certs})

@@ -1,0 +1,138 @@
+package modheaders
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sslVar is one of mod_ssl's variables a %{NAME}s format reads.
+type sslVar uint8
+
+const (
+	sslHTTPS sslVar = iota + 1
+	sslProtocol
+	sslCipher
+	sslSessionResumed
+	sslTLSSNI
+	sslClientVerify
+	sslClientSDN
+	sslClientSDNCN
+	sslClientIDN
+	sslClientMSerial
+	sslClientVStart
+	sslClientVEnd
+	sslClientCert
+)
+
+var sslVarNames = map[string]sslVar{
+	"HTTPS": sslHTTPS, "SSL_PROTOCOL": sslProtocol, "SSL_CIPHER": sslCipher,
+	"SSL_SESSION_RESUMED": sslSessionResumed, "SSL_TLS_SNI": sslTLSSNI,
+	"SSL_CLIENT_VERIFY": sslClientVerify, "SSL_CLIENT_S_DN": sslClientSDN,
+	"SSL_CLIENT_S_DN_CN": sslClientSDNCN, "SSL_CLIENT_I_DN": sslClientIDN,
+	"SSL_CLIENT_M_SERIAL": sslClientMSerial, "SSL_CLIENT_V_START": sslClientVStart,
+	"SSL_CLIENT_V_END": sslClientVEnd, "SSL_CLIENT_CERT": sslClientCert,
+}
+
+func lookupSSLVar(name string) (sslVar, error) {
+	if v, ok := sslVarNames[name]; ok {
+		return v, nil
+	}
+	names := make([]string, 0, len(sslVarNames))
+	for n := range sslVarNames {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return 0, fmt.Errorf("SSL variable %q is not supported (sluice reads %s)", name, strings.Join(names, ", "))
+}
+
+// appendSSL appends v's value for a request whose connection state is cs
+// (nil: not TLS). As in mod_headers, a variable without a value reads
+// "(null)", and line breaks (a PEM certificate's) become spaces.
+func appendSSL(dst []byte, v sslVar, cs *tls.ConnectionState) []byte {
+	if v == sslHTTPS {
+		if cs == nil {
+			return append(dst, "off"...)
+		}
+		return append(dst, "on"...)
+	}
+	start := len(dst)
+	if cs != nil {
+		dst = sslValue(dst, v, cs)
+	}
+	if len(dst) == start {
+		return append(dst, "(null)"...)
+	}
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '\r' || dst[i] == '\n' {
+			dst[i] = ' '
+		}
+	}
+	return dst
+}
+
+func sslValue(dst []byte, v sslVar, cs *tls.ConnectionState) []byte {
+	var client *x509.Certificate
+	if len(cs.PeerCertificates) > 0 {
+		client = cs.PeerCertificates[0]
+	}
+	switch v {
+	case sslProtocol:
+		return append(dst, strings.Replace(tls.VersionName(cs.Version), "TLS 1.", "TLSv1.", 1)...)
+	case sslCipher:
+		return append(dst, tls.CipherSuiteName(cs.CipherSuite)...)
+	case sslSessionResumed:
+		if cs.DidResume {
+			return append(dst, "Resumed"...)
+		}
+		return append(dst, "Initial"...)
+	case sslTLSSNI:
+		return append(dst, cs.ServerName...)
+	case sslClientVerify:
+		switch {
+		case client == nil:
+			return append(dst, "NONE"...)
+		case len(cs.VerifiedChains) == 0:
+			return append(dst, "GENEROUS"...) // optional_no_ca: presented, not verified
+		}
+		return append(dst, "SUCCESS"...)
+	}
+	if client == nil {
+		return dst
+	}
+	switch v {
+	case sslClientSDN:
+		return append(dst, client.Subject.String()...)
+	case sslClientSDNCN:
+		return append(dst, client.Subject.CommonName...)
+	case sslClientIDN:
+		return append(dst, client.Issuer.String()...)
+	case sslClientMSerial:
+		return append(dst, strings.ToUpper(client.SerialNumber.Text(16))...)
+	case sslClientVStart:
+		return appendCertTime(dst, client.NotBefore)
+	case sslClientVEnd:
+		return appendCertTime(dst, client.NotAfter)
+	case sslClientCert:
+		return append(dst, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client.Raw})...)
+	}
+	return dst
+}
+
+// appendCertTime writes t as OpenSSL prints certificate times ("Nov  7
+// 09:05:01 2026 GMT"), as mod_ssl's SSL_CLIENT_V_START and _END read.
+func appendCertTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	dst = append(dst, t.Format("Jan")...)
+	dst = append(dst, ' ')
+	if t.Day() < 10 {
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, int64(t.Day()), 10)
+	return append(dst, t.Format(" 15:04:05 2006 GMT")...)
+}
