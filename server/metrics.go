@@ -67,6 +67,7 @@ type serverMetrics struct {
 	reloads    [2]*metrics.Counter // success, failure
 	lastReload *metrics.Gauge
 	health     struct{ passed, failed, down, up, passive *metrics.Counter }
+	handshakes [2]*metrics.Counter // TLS client handshakes: success, failure
 	version    atomic.Pointer[string]
 }
 
@@ -102,6 +103,8 @@ func newServerMetrics(now time.Time) *serverMetrics {
 	sm.health.down = sm.set.NewCounter(`sluice_health_transitions_total{to="down"}`)
 	sm.health.up = sm.set.NewCounter(`sluice_health_transitions_total{to="up"}`)
 	sm.health.passive = sm.set.NewCounter("sluice_health_passive_failures_total")
+	sm.handshakes[0] = sm.set.NewCounter(`sluice_tls_handshakes_total{result="success"}`)
+	sm.handshakes[1] = sm.set.NewCounter(`sluice_tls_handshakes_total{result="failure"}`)
 	version := "(devel)"
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		version = bi.Main.Version
@@ -112,6 +115,18 @@ func newServerMetrics(now time.Time) *serverMetrics {
 			`",goversion="`+labelValue(goruntime.Version())+`"}`, 1)
 	})
 	return sm
+}
+
+// handshake counts a client TLS handshake.
+func (sm *serverMetrics) handshake(err error) {
+	if sm == nil {
+		return
+	}
+	if err != nil {
+		sm.handshakes[1].Inc()
+		return
+	}
+	sm.handshakes[0].Inc()
 }
 
 // SetVersion sets the version label of sluice_build_info (the binary's

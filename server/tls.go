@@ -35,7 +35,7 @@ func (s *Server) startTLS(c net.Conn) net.Conn {
 	if !s.rt.Load().speaksTLS(c.LocalAddr()) {
 		return c
 	}
-	return &tlsConn{Conn: tls.Server(c, s.tlsConf)}
+	return &tlsConn{Conn: tls.Server(c, s.tlsConf), metrics: s.metrics}
 }
 
 // tlsConn is a client's TLS connection. Its first read runs the handshake
@@ -43,13 +43,16 @@ func (s *Server) startTLS(c net.Conn) net.Conn {
 // 400, as Apache and nginx answer, instead of a closed connection.
 type tlsConn struct {
 	*tls.Conn
-	shaken bool
+	shaken  bool
+	metrics *serverMetrics
 }
 
 func (c *tlsConn) Read(p []byte) (int, error) {
 	if !c.shaken {
 		c.shaken = true
-		if err := c.Handshake(); err != nil {
+		err := c.Handshake()
+		c.metrics.handshake(err)
+		if err != nil {
 			var rh tls.RecordHeaderError
 			if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader[:]) {
 				_, _ = rh.Conn.Write(plainToTLS)

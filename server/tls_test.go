@@ -168,6 +168,9 @@ func TestTLSBySNI(t *testing.T) {
 	if cn := raw.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "a.test" {
 		t.Errorf("no SNI: certificate of %s, want a.test", cn)
 	}
+	if status, _ := tlsGet(t, raw, "a.test", "/x"); status != 200 {
+		t.Errorf("no SNI: %d", status)
+	}
 	// b.test offers TLS 1.3 only.
 	if c, err := tlsDial(st.TLS, &tls.Config{ServerName: "b.test", RootCAs: roots, MaxVersion: tls.VersionTLS12}); err == nil {
 		c.Close()
@@ -195,6 +198,19 @@ func TestTLSBySNI(t *testing.T) {
 	if status, line := tlsGet(t, pc, "a.test", "/x"); status != 200 || line != "GET /plain/x" {
 		t.Errorf("plain port: %d %q", status, line)
 	}
+	// Four handshakes above succeeded, each followed by a request (so the
+	// server's side had finished); three were refused: TLS 1.2 and 1.1
+	// offered where not accepted, and plain HTTP. A refusing goroutine
+	// counts after its alert went out, so its count may trail the
+	// client's error a moment.
+	const failures = `sluice_tls_handshakes_total{result="failure"}`
+	for deadline := time.Now().Add(5 * time.Second); scrapeMetrics(t, st.s).values[failures] < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	scrapeMetrics(t, st.s).expect(t, map[string]float64{
+		`sluice_tls_handshakes_total{result="success"}`: 4,
+		failures: 3,
+	})
 }
 
 // TestTLSClientCertificates: SSLVerifyClient require asks for a
