@@ -455,3 +455,30 @@ ProxyPass /open/ http://BACKEND/open/
 		}
 	}
 }
+
+// TestTLSHandshakeTimeout: a client that starts a handshake and stalls is
+// cut by the client header timeout, the handshake being the first read.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	dir := t.TempDir()
+	testcert.NewFor(t, "a.test").WriteFiles(t, dir, "a")
+	src := strings.ReplaceAll("Listen 127.0.0.1:0\nSSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/a.key\nProxyPass / http://127.0.0.1:9/\n", "{DIR}", dir)
+	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte(src), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeouts.ClientHeader = config.Duration(200 * time.Millisecond)
+	_, addr := serveTCP(t, cfg)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first bytes of a ClientHello record, then nothing.
+	if _, err := c.Write([]byte{0x16, 0x03, 0x01, 0x02}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("the stalled handshake was not closed by sluice (read %d bytes): %v", n, err)
+	}
+}
