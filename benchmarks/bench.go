@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +76,9 @@ func run(ctx context.Context, opts options) error {
 	if err := os.Chmod(b.dir, 0o755); err != nil {
 		return fmt.Errorf("cannot open up %q: %w", b.dir, err)
 	}
+	if err := writeCert(b.dir); err != nil {
+		return err
+	}
 	if err := b.build(ctx); err != nil {
 		return err
 	}
@@ -131,7 +135,10 @@ func (b *bench) scenario(ctx context.Context, sc scenario) ([]sample, error) {
 		}
 	}
 	for _, name := range b.opts.peers {
-		p := b.startPeer(ctx, name)
+		if !sc.runs(name) {
+			continue
+		}
+		p := b.startPeer(ctx, name, sc.TLS)
 		peers = append(peers, p)
 		if p.err == nil {
 			p.err = preflight(p.addr, sc)
@@ -165,8 +172,9 @@ func (b *bench) scenario(ctx context.Context, sc scenario) ([]sample, error) {
 	return runs, ctx.Err()
 }
 
-// startPeer starts one proxy on a fresh port and waits until it listens.
-func (b *bench) startPeer(ctx context.Context, name string) *live {
+// startPeer starts one proxy on a fresh port and waits until it listens;
+// with tls, it terminates TLS there.
+func (b *bench) startPeer(ctx context.Context, name string, tls bool) *live {
 	p := &live{name: name}
 	if name == direct {
 		p.addr = b.backends[0]
@@ -178,7 +186,7 @@ func (b *bench) startPeer(ctx context.Context, name string) *live {
 		return p
 	}
 	p.addr = "127.0.0.1:" + strconv.Itoa(port)
-	s := site{Dir: b.dir, Listen: p.addr, Backends: b.backends, Workers: b.workers, Root: os.Geteuid() == 0, Sluice: b.sluice}
+	s := site{Dir: b.dir, Listen: p.addr, Backends: b.backends, Workers: b.workers, Root: os.Geteuid() == 0, Sluice: b.sluice, TLS: tls}
 	if name == "sluice" && b.opts.profile {
 		port, err := b.ports.Free()
 		if err != nil {
@@ -229,7 +237,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, p *live, rep int) samp
 			return r
 		}
 	}
-	argv := wrkArgs(sc, "http://"+p.addr, b.threads, b.opts.conns, b.opts.duration, b.post)
+	argv := wrkArgs(sc, sc.url(p.addr), b.threads, b.opts.conns, b.opts.duration, b.post)
 	res, err := runWrk(ctx, b.pinned(b.opts.loadCPUs, argv))
 	if err != nil {
 		r.Err = err.Error()
@@ -250,8 +258,9 @@ func (b *bench) measure(ctx context.Context, sc scenario, p *live, rep int) samp
 // preflight checks that the peer answers the scenario's request correctly
 // before it is timed: same status and body size through every proxy.
 func preflight(addr string, sc scenario) error {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	url := "http://" + addr + sc.Path
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the harness's own certificate
+	url := sc.url(addr) + sc.Path
 	var resp *http.Response
 	var err error
 	var sent []byte

@@ -106,3 +106,55 @@ func TestPeerUnknown(t *testing.T) {
 		t.Error("unknown peer accepted")
 	}
 }
+
+// With TLS every peer terminates TLS 1.3 with the harness's certificate;
+// sluice's config loads with it and reads the files.
+func TestPeerConfigsTLS(t *testing.T) {
+	for peer, want := range map[string][]string{
+		"nginx":   {"listen 127.0.0.1:20001 ssl deferred;", "ssl_certificate {DIR}/tls.crt;", "ssl_protocols TLSv1.3;", "Ciphersuites TLS_AES_128_GCM_SHA256;"},
+		"haproxy": {"bind 127.0.0.1:20001 defer-accept ssl crt {DIR}/tls.pem ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256"},
+		"apache":  {"mod_ssl.so", "SSLEngine on", "SSLCertificateFile {DIR}/tls.crt", "SSLCipherSuite TLSv1.3 TLS_AES_128_GCM_SHA256"},
+		"sluice":  {"SSLEngine on", "SSLCertificateKeyFile {DIR}/tls.key", "SSLProtocol -all +TLSv1.3"},
+	} {
+		s := testSite(t)
+		s.TLS = true
+		argv, _, err := peerCommand(peer, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(configOf(argv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if w = strings.ReplaceAll(w, "{DIR}", s.Dir); !strings.Contains(string(b), w) {
+				t.Errorf("%s config lacks %q:\n%s", peer, w, b)
+			}
+		}
+	}
+	s := testSite(t)
+	s.TLS = true
+	if err := writeCert(s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := peerCommand("sluice", s); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadApache(s.Dir + "/sluice.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Main.TLS == nil || len(cfg.Warnings) > 0 {
+		t.Errorf("sluice TLS config: tls %v, warnings %q", cfg.Main.TLS, cfg.Warnings)
+	}
+}
+
+// configOf is the config file in a peer's command line.
+func configOf(argv []string) string {
+	for i, a := range argv {
+		if (a == "-c" || a == "-f" || a == "-config") && i+1 < len(argv) {
+			return argv[i+1]
+		}
+	}
+	return ""
+}

@@ -26,6 +26,11 @@ listen: [{{.Listen}}]
 admin:
   listen: {{.Admin}}
 server:
+{{- if .TLS}}
+  tls:
+    certs: [{cert_file: {{.Dir}}/tls.crt, key_file: {{.Dir}}/tls.key}]
+    min_version: "1.3"
+{{- end}}
   routes:
     - path: /
       target: balancer://b/

@@ -252,6 +252,9 @@ func smokeFailures(rows []row, scens []scenario, peers []string) []string {
 	var bad []string
 	for _, sc := range scens {
 		for _, p := range peers {
+			if !sc.runs(p) {
+				continue
+			}
 			i := slices.IndexFunc(rows, func(r row) bool { return r.Scenario == sc.Name && r.Peer == p })
 			switch {
 			case i < 0:

@@ -15,6 +15,9 @@ type scenario struct {
 	Close bool // "Connection: close" on every request: one TCP connection per request
 	Idle  int  // idle keep-alive connections the harness holds open beside wrk's
 	Want  int  // response body bytes every peer must return
+	// TLS: clients speak TLS to the proxy (TLS 1.3, TLS_AES_128_GCM_SHA256,
+	// an ECDSA P-256 certificate, for every peer); the backends stay plain.
+	TLS bool
 }
 
 var scenarios = []scenario{
@@ -24,7 +27,21 @@ var scenarios = []scenario{
 	{Name: "post-1k", Path: "/echo", Post: 1 << 10, Want: 1 << 10},
 	{Name: "new-conn", Path: "/small", Close: true, Want: 100},
 	{Name: "idle-1000", Path: "/small", Idle: 1000, Want: 100},
+	{Name: "tls-get-1k", Path: "/1k", Want: 1 << 10, TLS: true},
+	{Name: "tls-new-conn", Path: "/small", Close: true, Want: 100, TLS: true},
 }
+
+// url is where a peer listening on addr is reached.
+func (sc scenario) url(addr string) string {
+	if sc.TLS {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
+
+// runs reports whether peer takes part: the backends speak no TLS, so a
+// TLS scenario has no direct row.
+func (sc scenario) runs(peer string) bool { return !sc.TLS || peer != direct }
 
 // pickScenarios returns every scenario for "" or "all", else the named one.
 func pickScenarios(name string) ([]scenario, error) {
