@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/valyala/fasthttp"
@@ -16,11 +17,10 @@ import (
 // handshake and no listener needs to be opened again.
 func (s *Server) serverTLS() *tls.Config {
 	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		vh := s.rt.Load().tlsHost(hello.ServerName, hello.Conn.LocalAddr())
-		if vh == nil || vh.tls == nil {
-			return nil, errNoTLSHost
+		if conf := s.rt.Load().tlsHost(hello.ServerName, hello.Conn.LocalAddr()).tls; conf != nil {
+			return conf, nil
 		}
-		return vh.tls, nil
+		return nil, errNoTLSHost
 	}}
 }
 
@@ -75,14 +75,17 @@ func looksLikeHTTP(b []byte) bool {
 }
 
 // plainToTLS is the answer to plain HTTP on a TLS port.
-var plainToTLS = []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"Content-Length: 48\r\nConnection: close\r\n\r\nThis port speaks TLS: use https:// to reach it.\n")
+var plainToTLS = func() []byte {
+	const body = "This port speaks TLS: use https:// to reach it.\n"
+	return fmt.Appendf(nil, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+}()
 
 // misdirected reports whether a request on a TLS connection names, by its
 // Host, a vhost that verifies client certificates other than its handshake
-// did: the client may not have been asked for the certificate that host
-// requires. RFC 9110's 421 (Apache answers the same when SNI and Host
-// reach hosts with different SSL settings).
+// did (another mode or other CAs): the client may not have been asked for
+// the certificate that host requires. RFC 9110's 421 (Apache answers the
+// same when SNI and Host reach hosts with different SSL settings).
 func misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
 	if vh.tls == nil || vh.tls.ClientAuth == tls.NoClientCert {
 		return false
@@ -91,6 +94,6 @@ func misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
 	if !ok {
 		return true
 	}
-	hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr())
-	return hs == nil || hs.tls != vh.tls
+	hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr()).tls
+	return hs == nil || hs.ClientAuth != vh.tls.ClientAuth || !hs.ClientCAs.Equal(vh.tls.ClientCAs)
 }

@@ -231,6 +231,15 @@ func TestTLSClientCertificates(t *testing.T) {
   RequestHeader set X-Client-Cert "%{SSL_CLIENT_CERT}s"
   ProxyPass / http://BACKEND/c/
 </VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName d.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/c.crt
+  SSLCertificateKeyFile {DIR}/c.key
+  SSLVerifyClient require
+  SSLCACertificateFile {DIR}/ca.crt
+  ProxyPass / http://BACKEND/d/
+</VirtualHost>
 `, startBackend(t, echo))
 	roots := x509.NewCertPool()
 	roots.AddCert(st.a.TLS.Leaf)
@@ -267,6 +276,10 @@ func TestTLSClientCertificates(t *testing.T) {
 		if err == nil {
 			t.Errorf("client certificate %s: the request was answered", name)
 		}
+	}
+	// d.test verifies as c.test does: reachable over c.test's handshake.
+	if status, line := tlsGet(t, c, "d.test", "/x"); status != 200 || line != "GET /d/x" {
+		t.Errorf("Host d.test over c.test's handshake: %d %q, want 200", status, line)
 	}
 	// A handshake for a.test asks for no certificate: c.test is not
 	// reachable over it.

@@ -178,7 +178,7 @@ func (rt *runtime) vhostFor(host []byte, local net.Addr) *vhost {
 // tlsHost is the host whose certificate a TLS connection on local gets
 // for the name it asked for (SNI): among the vhosts of its address, by
 // name, else the first of them; the main server where no vhost names the
-// address. Nil when that host has no TLS.
+// address. Its tls is nil when that host does not terminate TLS.
 func (rt *runtime) tlsHost(serverName string, local net.Addr) *vhost {
 	if t := rt.byAddr.table(local); t != nil {
 		return t.lookup([]byte(serverName))
@@ -193,8 +193,7 @@ func (rt *runtime) speaksTLS(local net.Addr) bool {
 	if !rt.anyTLS {
 		return false
 	}
-	vh := rt.tlsHost("", local)
-	return vh != nil && vh.tls != nil
+	return rt.tlsHost("", local).tls != nil
 }
 
 // lastColon finds the port separator of a Host value, skipping IPv6 brackets.
