@@ -13,6 +13,9 @@ import (
 // source, and a token whenever the listener is reachable off loopback.
 func (c *checker) admin() error {
 	a := &c.cfg.Admin
+	if err := c.tls(a.TLS); err != nil {
+		return err
+	}
 	tokens := secretSources(a.Token, a.TokenFile, a.TokenEnv)
 	if tokens > 1 {
 		return c.fail(a, Pos{}, "token", "", "set one of token, token_file and token_env")
@@ -51,8 +54,17 @@ func (c *checker) admin() error {
 			return c.fail(a, Pos{}, "listen", a.Listen, "%v", err)
 		}
 	}
-	if !a.HasToken() && !isLoopback(host) {
-		return c.fail(a, Pos{}, "listen", a.Listen, "an admin listener off loopback needs a token (token, token_file or token_env)")
+	if !isLoopback(host) {
+		if !a.HasToken() {
+			return c.fail(a, Pos{}, "listen", a.Listen, "an admin listener off loopback needs a token (token, token_file or token_env)")
+		}
+		if a.TLS == nil {
+			var pos Pos
+			if n := c.idx.key(a, "listen"); n != nil {
+				pos.Line = n.Line
+			}
+			c.warn(pos, "admin.listen %s is off loopback without admin.tls: the bearer token crosses the network in clear text", a.Listen)
+		}
 	}
 	return nil
 }

@@ -100,3 +100,25 @@ func TestValidateBalancer(t *testing.T) {
 		t.Errorf("not normalized: %+v %+v", b, b.Members[0])
 	}
 }
+
+// An admin listener off loopback without TLS is warned about; with TLS it
+// is not, and its files are read like a host's.
+func TestAdminTLSWarning(t *testing.T) {
+	cfg, err := ParseYAML("t.yaml", []byte("listen: [':80']\nadmin:\n  listen: 0.0.0.0:9090\n  token_env: T\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "t.yaml:3: admin.listen 0.0.0.0:9090 is off loopback without admin.tls: the bearer token crosses the network in clear text"; len(cfg.Warnings) != 1 || cfg.Warnings[0] != want {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
+	dir := tlsDir(t)
+	cfg, err = ParseYAML(dir+"/t.yaml", []byte("listen: [':80']\nadmin:\n  listen: 0.0.0.0:9090\n  token_env: T\n  tls: {certs: [{cert_file: a.crt, key_file: a.key}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 || cfg.Admin.TLS.Config() == nil {
+		t.Errorf("with tls: warnings %q, config %v", cfg.Warnings, cfg.Admin.TLS.Config())
+	}
+	_, err = ParseYAML(dir+"/t.yaml", []byte("listen: [':80']\nadmin:\n  listen: 127.0.0.1:9090\n  tls: {certs: [{cert_file: none.crt}]}\n"))
+	assertError(t, err, dir+`/t.yaml:4: cert_file "none.crt": file does not exist`)
+}

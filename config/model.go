@@ -324,6 +324,10 @@ type Admin struct {
 	// MemberNetworks (CIDRs) is where members added through the admin API
 	// may connect; empty refuses loopback, link-local and the like only.
 	MemberNetworks []string `yaml:"member_networks,omitempty"`
+	// TLS makes the admin listener speak TLS (a reload reads its files
+	// again); off loopback without it the token crosses the network in
+	// clear, which is warned about.
+	TLS *TLS `yaml:"tls,omitempty"`
 }
 
 // HasToken reports whether a bearer token is configured.

@@ -68,9 +68,9 @@ var verifyModes = []string{VerifyNone, VerifyOptional, VerifyRequire, VerifyOpti
 // configuration loaded, so a reload reads the files again.
 func (t *TLS) Config() *tls.Config { return t.loaded }
 
-// tls checks h's TLS settings and reads its files.
-func (c *checker) tls(h *Host) error {
-	t := h.TLS
+// tls checks TLS settings (a host's or the admin listener's) and reads
+// their files.
+func (c *checker) tls(t *TLS) error {
 	if t == nil {
 		return nil
 	}

@@ -55,7 +55,7 @@ func (c *checker) normalize() error {
 		if err := c.host(h); err != nil {
 			return err
 		}
-		if err := c.tls(h); err != nil {
+		if err := c.tls(h.TLS); err != nil {
 			return err
 		}
 		if err := c.proxyTLS(h); err != nil {

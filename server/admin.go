@@ -411,7 +411,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 		s.adm.setPolicy(s.rt.Load().cfg)
 	}
 	s.mu.Unlock()
-	err := fs.Serve(&patientListener{Listener: ln, log: s.log})
+	err := fs.Serve(&patientListener{Listener: ln, log: s.log, wrap: s.startAdminTLS})
 	if s.closing.Load() {
 		return nil
 	}

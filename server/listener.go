@@ -30,23 +30,26 @@ type patientListener struct {
 	log    *slog.Logger
 	logged time.Time
 	limits *connLimits // nil: no caps (the admin listener)
-	// wrap starts TLS on an admitted connection where its address speaks
-	// it; nil on the admin listener.
+	// wrap starts TLS on an admitted connection where it is spoken.
 	wrap func(net.Conn) net.Conn
 }
 
 func (l *patientListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.accept()
-		if err != nil || l.limits == nil {
-			return c, err
+		if err != nil {
+			return nil, err
 		}
-		if c, ok := l.limits.admit(c); ok {
-			if l.wrap != nil {
-				c = l.wrap(c)
+		if l.limits != nil {
+			var ok bool
+			if c, ok = l.limits.admit(c); !ok {
+				continue
 			}
-			return c, nil
 		}
+		if l.wrap != nil {
+			c = l.wrap(c)
+		}
+		return c, nil
 	}
 }
 

@@ -42,8 +42,9 @@ type Server struct {
 	limits *connLimits
 	// adm is the balancer-manager (server/admin.go).
 	adm *adminSide
-	// tlsConf starts every TLS client connection (tls.go).
-	tlsConf *tls.Config
+	// tlsConf starts every TLS client connection, adminTLS every TLS
+	// admin one (tls.go).
+	tlsConf, adminTLS *tls.Config
 
 	// hc runs the health checks; watches cancels the member exchanges of
 	// clients that left. stopBackground ends both, background waits.
@@ -93,7 +94,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if maxHeader <= 0 {
 		maxHeader = 16 << 10
 	}
-	s.tlsConf = s.serverTLS()
+	s.tlsConf, s.adminTLS = s.serverTLS(), s.adminTLSConfig()
 	s.limits = newConnLimits(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	s.limits.setBudget(cfg.Limits.MaxRequestBody, maxHeader)
 	s.fs = &fasthttp.Server{

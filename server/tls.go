@@ -24,6 +24,17 @@ func (s *Server) serverTLS() *tls.Config {
 	}}
 }
 
+// adminTLS is serverTLS for the admin listener: admin.tls of the runtime
+// live at each handshake.
+func (s *Server) adminTLSConfig() *tls.Config {
+	return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if t := s.rt.Load().cfg.Admin.TLS; t != nil {
+			return t.Config(), nil
+		}
+		return nil, errNoTLSHost
+	}}
+}
+
 // errNoTLSHost: a reload took TLS off the connection's address after it
 // was accepted as TLS.
 var errNoTLSHost = errors.New("sluice: no host terminates TLS on this address")
@@ -36,6 +47,15 @@ func (s *Server) startTLS(c net.Conn) net.Conn {
 		return c
 	}
 	return &tlsConn{Conn: tls.Server(c, s.tlsConf), metrics: s.metrics}
+}
+
+// startAdminTLS wraps an admin connection in TLS when admin.tls is set in
+// the running configuration.
+func (s *Server) startAdminTLS(c net.Conn) net.Conn {
+	if s.rt.Load().cfg.Admin.TLS == nil {
+		return c
+	}
+	return &tlsConn{Conn: tls.Server(c, s.adminTLS)}
 }
 
 // tlsConn is a client's TLS connection. Its first read runs the handshake

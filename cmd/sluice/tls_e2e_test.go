@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,4 +113,64 @@ ProxyPass /app/ http://{BE}/app/
 			t.Errorf("sluice -t: exit %d, %q; want 1 and %s: … file does not exist", code, stderr, want)
 		}
 	})
+}
+
+// TestAdminTLS: with admin.tls the admin listener speaks TLS, here with
+// client certificates required (the admin only over mutual TLS); a
+// change over it works as over plain HTTP.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewFor(t, "ca.test")
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	server := testcert.NewFor(t, "admin.test")
+	server.WriteFiles(t, dir, "admin")
+	operator := ca.Issue(t, "operator")
+	b1 := newBackend(t, "b1", nil)
+	cfg := writeConfig(t, dir, "s.yaml", `listen: ["127.0.0.1:0"]
+admin:
+  listen: "127.0.0.1:0"
+  hosts: [admin.test]
+  tls: {certs: [{cert_file: admin.crt, key_file: admin.key}], verify_client: require, client_ca_file: ca.crt}
+server:
+  routes: [{path: /, target: "balancer://app/"}]
+  balancers: [{name: app, members: [{url: "http://{B1}", route: r1}]}]
+`, "{B1}", b1.addr)
+	p := startSluice(t, cfg)
+	client := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: "admin.test", RootCAs: server.Roots, Certificates: certs},
+		}}
+	}
+	get := func(c *http.Client) (*http.Response, error) {
+		req, err := http.NewRequest("GET", "https://"+p.adminAddr()+"/api/balancers/app/members/r1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "admin.test"
+		return c.Do(req)
+	}
+	resp, err := get(client(operator.TLS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || etag == "" {
+		t.Fatalf("GET over mutual TLS: %d, ETag %q", resp.StatusCode, etag)
+	}
+	req, _ := http.NewRequest("PATCH", "https://"+p.adminAddr()+"/api/balancers/app/members/r1", strings.NewReader(`{"loadfactor":4}`))
+	req.Host = "admin.test"
+	req.Header.Set("If-Match", etag)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := client(operator.TLS).Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PATCH over mutual TLS: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := get(client()); err == nil {
+		resp.Body.Close()
+		t.Errorf("without a client certificate: %d, want the handshake refused", resp.StatusCode)
+	}
 }
