@@ -495,3 +495,37 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		t.Fatalf("the stalled handshake was not closed by sluice (read %d bytes): %v", n, err)
 	}
 }
+
+// TestTLSResumesAcrossReload: session tickets are issued with keys of the
+// server, not of one configuration, so a client resumes after a reload.
+func TestTLSResumesAcrossReload(t *testing.T) {
+	st := startTLSSite(t, tlsSiteConf, startBackend(t, echo))
+	conf := &tls.Config{ServerName: "a.test", RootCAs: st.a.Roots, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	resumed := func() bool {
+		t.Helper()
+		c, err := tlsDial(st.TLS, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The ticket comes after the handshake (TLS 1.3): a request
+		// makes sure the client has read it.
+		if status, _ := tlsGet(t, c, "a.test", "/x"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		return c.ConnectionState().DidResume
+	}
+	if resumed() {
+		t.Fatal("the first connection resumed")
+	}
+	cfg, err := config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !resumed() {
+		t.Error("no resumption after the reload")
+	}
+}
