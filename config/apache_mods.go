@@ -1,8 +1,6 @@
 package config
 
 import (
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -241,15 +239,7 @@ func (p *apacheParser) documentRoot(d *directive) error {
 	if len(d.args) != 1 {
 		return d.fail(d.joined(), "takes one directory")
 	}
-	root := filepath.ToSlash(d.args[0])
-	if !path.IsAbs(root) {
-		base := p.root
-		if base == "" {
-			base = p.absDir
-		}
-		root = path.Join(base, root)
-	}
-	p.host.DocumentRoot = path.Clean(root)
+	p.host.DocumentRoot = p.rootPath(d.args[0])
 	return nil
 }
 

@@ -456,20 +456,27 @@ func (p *apacheParser) finishProxy(sec *section) error {
 	return nil
 }
 
+// rootPath resolves a path the configuration names against Apache's
+// ServerRoot, which defaults to the main file's directory.
+func (p *apacheParser) rootPath(name string) string {
+	f := filepath.ToSlash(name)
+	if !path.IsAbs(f) {
+		base := p.root
+		if base == "" {
+			base = p.absDir
+		}
+		f = path.Join(base, f)
+	}
+	return path.Clean(f)
+}
+
 // include reads Include / IncludeOptional targets: a file, a directory (all
 // files below it) or a glob, relative to ServerRoot or the including file.
 func (p *apacheParser) include(d *directive, optional bool) error {
 	if len(d.args) != 1 {
 		return d.fail(d.joined(), "takes one path")
 	}
-	pat := filepath.ToSlash(d.args[0])
-	if !path.IsAbs(pat) {
-		base := p.root
-		if base == "" {
-			base = p.absDir // Apache's ServerRoot, defaulting to the config's directory
-		}
-		pat = path.Join(base, pat)
-	}
+	pat := p.rootPath(d.args[0])
 	var matches []string
 	if strings.ContainsAny(pat, "*?[") {
 		found, err := fs.Glob(p.fsys, fsPath(pat))

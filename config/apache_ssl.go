@@ -1,8 +1,6 @@
 package config
 
 import (
-	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -148,15 +146,7 @@ func (p *apacheParser) sslFile(d *directive, set func(s *sslState, file string))
 	if len(d.args) != 1 {
 		return d.fail(d.joined(), "takes one file")
 	}
-	f := filepath.ToSlash(d.args[0])
-	if !path.IsAbs(f) {
-		base := p.root
-		if base == "" {
-			base = p.absDir
-		}
-		f = path.Join(base, f)
-	}
-	set(p.ssl(), path.Clean(f))
+	set(p.ssl(), p.rootPath(d.args[0]))
 	return nil
 }
 
