@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/sluiceproxy/sluice/modssl"
 )
 
 // format is a mod_headers value: literal text, %%, %{VAR}e and
@@ -15,7 +17,7 @@ type piece struct {
 	lit    string
 	env    Var
 	hasEnv bool
-	ssl    sslVar // 0: none
+	ssl    modssl.Var // 0: none
 }
 
 func parseFormat(s string, vars *Vars) (format, error) {
@@ -46,7 +48,7 @@ func parseFormat(s string, vars *Vars) (format, error) {
 				}
 				p = piece{env: v, hasEnv: true}
 			case 's':
-				v, err := lookupSSLVar(name)
+				v, err := modssl.Lookup(name)
 				if err != nil {
 					return nil, err
 				}
@@ -86,6 +88,22 @@ func (f format) expand(dst []byte, env *Env, cs *tls.ConnectionState) []byte {
 			dst = appendSSL(dst, p.ssl, cs)
 		default:
 			dst = append(dst, p.lit...)
+		}
+	}
+	return dst
+}
+
+// appendSSL appends v as mod_headers writes it: "(null)" where it has no
+// value, line breaks (a PEM certificate's) as spaces.
+func appendSSL(dst []byte, v modssl.Var, cs *tls.ConnectionState) []byte {
+	start := len(dst)
+	dst = modssl.Append(dst, v, cs)
+	if len(dst) == start {
+		return append(dst, "(null)"...)
+	}
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '\r' || dst[i] == '\n' {
+			dst[i] = ' '
 		}
 	}
 	return dst

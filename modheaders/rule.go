@@ -178,7 +178,7 @@ type Scratch struct {
 // itself, where only always rules apply.
 // UsesSSL reports whether r's value reads a mod_ssl variable (%{VAR}s):
 // the request must then carry its TLS state.
-func (r *Rule) UsesSSL() bool { return r.value.usesSSL() }
+func (r *Rule) UsesSSL() bool { return r.value.usesSSL() || r.expr != nil && r.expr.UsesSSL() }
 
 func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool, sc *Scratch) {
 	if errorPage && !r.always {

@@ -22,5 +22,9 @@ func CompileExpr(s string) (*Expr, error) {
 	return &Expr{t: t}, nil
 }
 
+// UsesSSL reports whether the expression reads a mod_ssl variable: the
+// Request must then carry the connection's TLS state.
+func (e *Expr) UsesSSL() bool { return e.t.usesSSL() }
+
 // Append appends the expression's value for r to dst.
 func (e *Expr) Append(dst []byte, r *Request) []byte { return e.t.expand(dst, r, nil, nil) }

@@ -1,6 +1,9 @@
 package modrewrite
 
 import (
+	cryptotls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +140,7 @@ func TestCompileErrors(t *testing.T) {
 		{"^/", "${map:x}", "", "RewriteMap"},
 		{"^/", "%{ENV:X}", "", "not supported"},
 		{"^/", "%{NOPE}", "", "not supported"},
+		{"^/", "%{SSL:SSL_NOPE}", "", `SSL variable "SSL_NOPE" is not supported`},
 		{"^/", "-", "P", "needs a substitution"},
 		{"^/", "/relative", "P", "literal scheme://host"},
 		{"^/", "%{HTTP_HOST}/x", "P", "literal scheme://host"},
@@ -171,6 +175,9 @@ func TestVariables(t *testing.T) {
 	r.ServerName, r.ServerPort, r.RemoteAddr, r.DocumentRoot = "www.example.com", []byte("8080"), []byte("192.0.2.7"), "/srv/www"
 	tls := *r
 	tls.HTTPS = true
+	client := &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}
+	tls.TLS = &cryptotls.ConnectionState{Version: cryptotls.VersionTLS13, PeerCertificates: []*x509.Certificate{client},
+		VerifiedChains: [][]*x509.Certificate{{client}}}
 	for _, c := range []struct {
 		name string
 		req  *Request
@@ -184,6 +191,9 @@ func TestVariables(t *testing.T) {
 		{"HTTP_FORWARDED", r, "for=192.0.2.1"}, {"HTTP_PROXY_CONNECTION", r, "keep-alive"},
 		{"HTTP_REFERER", r, "http://r.example/"}, {"HTTP_USER_AGENT", r, "ua/1"}, {"HTTP:X-Any", r, "v"},
 		{"http:x-any", r, "v"}, {"HTTP:X-None", r, ""}, {"request_method", r, "PUT"},
+		{"SSL:SSL_CLIENT_VERIFY", &tls, "SUCCESS"}, {"SSL:SSL_CLIENT_S_DN_CN", &tls, "alice"},
+		{"SSL:SSL_PROTOCOL", &tls, "TLSv1.3"}, {"SSL_CLIENT_S_DN", &tls, "CN=alice"},
+		{"SSL:SSL_CLIENT_VERIFY", r, ""}, {"SSL:HTTPS", r, "off"},
 	} {
 		rule := compile(t, ".*", "-", "F", condSpec{"%{" + c.name + "}", "=" + c.want, ""})
 		if c.want == "" {

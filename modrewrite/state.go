@@ -78,6 +78,25 @@ func (rs *Rules) Len() int {
 	return len(rs.list)
 }
 
+// UsesSSL reports whether a rule or condition reads a mod_ssl variable
+// (%{SSL:NAME}): the Request must then carry the connection's TLS state.
+func (rs *Rules) UsesSSL() bool {
+	if rs == nil {
+		return false
+	}
+	for _, r := range rs.list {
+		if r.subst.usesSSL() {
+			return true
+		}
+		for _, c := range r.conds {
+			if c.test.usesSSL() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Apply runs the rules on st until one ends the phase.
 func (rs *Rules) Apply(st *State, r *Request) {
 	if rs == nil {

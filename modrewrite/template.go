@@ -58,8 +58,8 @@ func parseTemplate(s string) (template, error) {
 				return nil, fmt.Errorf("%q has an unclosed %%{", s)
 			}
 			name := s[i+2 : i+2+end]
-			if strings.HasPrefix(strings.ToUpper(name), "ENV:") || strings.HasPrefix(strings.ToUpper(name), "SSL:") {
-				return nil, fmt.Errorf("%%{%s} is not supported (no environment or TLS variables before proxying)", name)
+			if strings.HasPrefix(strings.ToUpper(name), "ENV:") {
+				return nil, fmt.Errorf("%%{%s} is not supported (no environment variables before proxying)", name)
 			}
 			v, err := parseVar(name)
 			if err != nil {
@@ -81,6 +81,16 @@ func parseTemplate(s string) (template, error) {
 func (t template) refers(kind segKind) bool {
 	for _, sg := range t {
 		if sg.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// usesSSL reports whether t reads a mod_ssl variable.
+func (t template) usesSSL() bool {
+	for _, sg := range t {
+		if sg.kind == segVar && sg.v.kind == varSSL {
 			return true
 		}
 	}

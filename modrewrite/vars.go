@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/modssl"
 	"github.com/valyala/fasthttp"
 )
 
@@ -43,12 +44,14 @@ const (
 	varServerPort
 	varRemoteAddr
 	varDocRoot
+	varSSL
 )
 
 // variable is one %{NAME} a rule, a condition or a header value reads.
 type variable struct {
 	kind   varKind
-	header string // varHeader: the field name
+	header string     // varHeader: the field name
+	ssl    modssl.Var // varSSL
 }
 
 // namedVars are the server variables sluice knows, by mod_rewrite's names.
@@ -72,8 +75,9 @@ var namedVars = map[string]variable{
 	"HTTP_USER_AGENT":       {kind: varHeader, header: "User-Agent"},
 }
 
-// parseVar resolves a variable name: one of namedVars or HTTP:Field, whose
-// prefix Apache reads in any case.
+// parseVar resolves a variable name: one of namedVars, HTTP:Field (whose
+// prefix Apache reads in any case), or one of mod_ssl's, as SSL:NAME
+// (mod_rewrite) or NAME (ap_expr, mod_headers' expr=).
 func parseVar(name string) (variable, error) {
 	if len(name) >= 5 && strings.EqualFold(name[:5], "HTTP:") {
 		f := name[5:]
@@ -84,6 +88,13 @@ func parseVar(name string) (variable, error) {
 	}
 	if v, ok := namedVars[strings.ToUpper(name)]; ok {
 		return v, nil
+	}
+	if ssl, ok := strings.CutPrefix(name, "SSL:"); ok || strings.HasPrefix(name, "SSL_") {
+		v, err := modssl.Lookup(ssl)
+		if err != nil {
+			return variable{}, err
+		}
+		return variable{kind: varSSL, ssl: v}, nil
 	}
 	return variable{}, fmt.Errorf("variable %%{%s} is not supported (known: HTTP:Name, %s)", name, strings.Join(knownVarNames(), ", "))
 }
@@ -125,6 +136,8 @@ func (v variable) appendTo(dst []byte, r *Request) []byte {
 		return append(dst, r.RemoteAddr...)
 	case varDocRoot:
 		return append(dst, r.DocumentRoot...)
+	case varSSL:
+		return modssl.Append(dst, v.ssl, r.TLS)
 	}
 	return dst
 }

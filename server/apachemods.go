@@ -34,7 +34,7 @@ type hostMods struct {
 	setEnv []scopedEnv
 	// targets are the routes of [P] rules.
 	targets map[*modrewrite.Rule]*route
-	// ssl: a header rule reads mod_ssl's variables (%{VAR}s).
+	// ssl: a rule reads mod_ssl's variables (%{VAR}s, %{SSL:VAR}).
 	ssl bool
 }
 
@@ -137,6 +137,9 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	lists := append([]*modrewrite.Rules(nil), hm.rewrite...)
 	for _, lr := range hm.locations {
 		lists = append(lists, lr.rules)
+	}
+	for _, rs := range lists {
+		hm.ssl = hm.ssl || rs.UsesSSL()
 	}
 	for _, rs := range lists {
 		for _, rule := range rs.List() {

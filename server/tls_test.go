@@ -529,3 +529,41 @@ func TestTLSResumesAcrossReload(t *testing.T) {
 		t.Error("no resumption after the reload")
 	}
 }
+
+// TestTLSClientCertificatePerPath: the way to ask for a client certificate
+// under one path only, since SSLVerifyClient in a <Location> is refused:
+// verify optionally for the whole vhost, and forbid the path to requests
+// whose %{SSL:SSL_CLIENT_VERIFY} is not SUCCESS.
+func TestTLSClientCertificatePerPath(t *testing.T) {
+	st := startTLSSite(t, `<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  SSLVerifyClient optional
+  SSLCACertificateFile {DIR}/ca.crt
+  RewriteEngine on
+  RewriteCond %{SSL:SSL_CLIENT_VERIFY} !=SUCCESS
+  RewriteRule ^/admin - [F]
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, startBackend(t, echo))
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	anonymous := dialTLS(t, st.TLS, "a.test", roots)
+	operator := dialTLS(t, st.TLS, "a.test", roots, st.ca.Issue(t, "operator").TLS)
+	for _, tc := range []struct {
+		name string
+		conn net.Conn
+		path string
+		want int
+	}{
+		{"anonymous", anonymous, "/open", 200},
+		{"anonymous", anonymous, "/admin/x", 403},
+		{"operator", operator, "/admin/x", 200},
+	} {
+		if status, _ := tlsGet(t, tc.conn, "a.test", tc.path); status != tc.want {
+			t.Errorf("%s %s: %d, want %d", tc.name, tc.path, status, tc.want)
+		}
+	}
+}

@@ -1,4 +1,8 @@
-package modheaders
+// Package modssl reads mod_ssl's request variables (SSL_PROTOCOL,
+// SSL_CLIENT_S_DN, …) from a connection's TLS state, for the directives
+// that name them: mod_headers' %{VAR}s, mod_rewrite's %{SSL:VAR} and
+// expr= strings.
+package modssl
 
 import (
 	"crypto/tls"
@@ -11,11 +15,11 @@ import (
 	"time"
 )
 
-// sslVar is one of mod_ssl's variables a %{NAME}s format reads.
-type sslVar uint8
+// Var is one of mod_ssl's variables; the zero Var is none.
+type Var uint8
 
 const (
-	sslHTTPS sslVar = iota + 1
+	sslHTTPS Var = iota + 1
 	sslProtocol
 	sslCipher
 	sslSessionResumed
@@ -30,7 +34,7 @@ const (
 	sslClientCert
 )
 
-var sslVarNames = map[string]sslVar{
+var varNames = map[string]Var{
 	"HTTPS": sslHTTPS, "SSL_PROTOCOL": sslProtocol, "SSL_CIPHER": sslCipher,
 	"SSL_SESSION_RESUMED": sslSessionResumed, "SSL_TLS_SNI": sslTLSSNI,
 	"SSL_CLIENT_VERIFY": sslClientVerify, "SSL_CLIENT_S_DN": sslClientSDN,
@@ -39,44 +43,36 @@ var sslVarNames = map[string]sslVar{
 	"SSL_CLIENT_V_END": sslClientVEnd, "SSL_CLIENT_CERT": sslClientCert,
 }
 
-func lookupSSLVar(name string) (sslVar, error) {
-	if v, ok := sslVarNames[name]; ok {
+// Lookup returns the variable called name.
+func Lookup(name string) (Var, error) {
+	if v, ok := varNames[name]; ok {
 		return v, nil
 	}
-	names := make([]string, 0, len(sslVarNames))
-	for n := range sslVarNames {
+	names := make([]string, 0, len(varNames))
+	for n := range varNames {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	return 0, fmt.Errorf("SSL variable %q is not supported (sluice reads %s)", name, strings.Join(names, ", "))
 }
 
-// appendSSL appends v's value for a request whose connection state is cs
-// (nil: not TLS). As in mod_headers, a variable without a value reads
-// "(null)", and line breaks (a PEM certificate's) become spaces.
-func appendSSL(dst []byte, v sslVar, cs *tls.ConnectionState) []byte {
+// Append appends v's value for a request whose connection state is cs
+// (nil: not TLS); nothing where the variable has no value, and HTTPS is
+// "on" or "off".
+func Append(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 	if v == sslHTTPS {
 		if cs == nil {
 			return append(dst, "off"...)
 		}
 		return append(dst, "on"...)
 	}
-	start := len(dst)
-	if cs != nil {
-		dst = sslValue(dst, v, cs)
+	if cs == nil {
+		return dst
 	}
-	if len(dst) == start {
-		return append(dst, "(null)"...)
-	}
-	for i := start; i < len(dst); i++ {
-		if dst[i] == '\r' || dst[i] == '\n' {
-			dst[i] = ' '
-		}
-	}
-	return dst
+	return value(dst, v, cs)
 }
 
-func sslValue(dst []byte, v sslVar, cs *tls.ConnectionState) []byte {
+func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 	var client *x509.Certificate
 	if len(cs.PeerCertificates) > 0 {
 		client = cs.PeerCertificates[0]
