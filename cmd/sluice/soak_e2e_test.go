@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/internal/lowport"
+	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
 // soakDuration is how long TestSoak loads sluice: 30 s in `make test`,
@@ -94,7 +96,13 @@ func (m *flappingMember) kill() {
 // the member's socket to the client's.
 var soakBig = bytes.Repeat([]byte("soak "), 50_000)
 
-const soakConfig = `listen: ["127.0.0.1:0"]
+// soakConfig serves plain HTTP on a kernel-picked port and TLS on
+// {TLSPORT}, whose vhost inherits the main server's balancer.
+const soakConfig = `listen: ["127.0.0.1:0", "127.0.0.1:{TLSPORT}"]
+vhosts:
+  - addrs: ["*:{TLSPORT}"]
+    server_name: soak.example
+    tls: {certs: [{cert_file: soak.crt, key_file: soak.key}]}
 server:
   server_name: soak.example
   routes:
@@ -123,15 +131,24 @@ func TestSoak(t *testing.T) {
 		defer m.kill()
 	}
 	dir := t.TempDir()
+	cert := testcert.NewFor(t, "soak.example")
+	cert.WriteFiles(t, dir, "soak")
+	tlsPort, err := memberPorts.Free()
+	if err != nil {
+		t.Fatal(err)
+	}
 	vars := func(gen int) []string {
-		return []string{"{M0}", members[0].addr, "{M1}", members[1].addr, "{M2}", members[2].addr, "{GEN}", strconv.Itoa(gen)}
+		return []string{"{M0}", members[0].addr, "{M1}", members[1].addr, "{M2}", members[2].addr, "{GEN}", strconv.Itoa(gen),
+			"{TLSPORT}", strconv.Itoa(tlsPort)}
 	}
 	cfg := writeConfig(t, dir, "soak.yaml", soakConfig, vars(0)...)
 	s := startSluice(t, cfg)
 	pid := s.cmd.Process.Pid
 	url := "http://" + s.Addr() + "/"
+	tlsURL := "https://127.0.0.1:" + strconv.Itoa(tlsPort) + "/"
 
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16,
+		TLSClientConfig: &tls.Config{ServerName: "soak.example", RootCAs: cert.Roots}}}
 	defer client.CloseIdleConnections()
 	warm := func() {
 		for range 50 {
@@ -150,10 +167,40 @@ func TestSoak(t *testing.T) {
 	var (
 		gets, posts, getFailed, postFailed atomic.Int64
 		bigs, bigFailed                    atomic.Int64
+		tlsGets, tlsFailed                 atomic.Int64
 		firstErr                           atomic.Value
 		stop                               = make(chan struct{})
 		wg                                 sync.WaitGroup
 	)
+	// One client over TLS: a new connection every tenth request.
+	wg.Go(func() {
+		tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{ServerName: "soak.example", RootCAs: cert.Roots}}}
+		defer tlsClient.CloseIdleConnections()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%10 == 0 {
+				tlsClient.CloseIdleConnections()
+			}
+			tlsGets.Add(1)
+			resp, err := tlsClient.Get(tlsURL)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			if err != nil {
+				tlsFailed.Add(1)
+				firstErr.CompareAndSwap(nil, "TLS: "+err.Error())
+			}
+		}
+	})
 	for g := range 4 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -243,11 +290,14 @@ func TestSoak(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
-	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d spliced 250 kB GET (%d failed), %d kills, %d reloads; open files %d → %d; goroutines %d → %d; RSS %d → %d MiB",
-		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), bigs.Load(), bigFailed.Load(), kills, reloads,
-		fdsBefore, fdsAfter, gBefore, gAfter, rssBefore>>20, rssAfter>>20)
-	if gets.Load() == 0 || bigs.Load() == 0 || kills == 0 || reloads == 0 {
-		t.Fatalf("the soak did not run: %d GET, %d large GET, %d kills, %d reloads", gets.Load(), bigs.Load(), kills, reloads)
+	t.Logf("soak %v: %d GET (%d failed), %d POST (%d failed), %d spliced 250 kB GET (%d failed), %d GET over TLS (%d failed), %d kills, %d reloads; open files %d → %d; goroutines %d → %d; RSS %d → %d MiB",
+		d, gets.Load(), getFailed.Load(), posts.Load(), postFailed.Load(), bigs.Load(), bigFailed.Load(), tlsGets.Load(), tlsFailed.Load(),
+		kills, reloads, fdsBefore, fdsAfter, gBefore, gAfter, rssBefore>>20, rssAfter>>20)
+	if gets.Load() == 0 || bigs.Load() == 0 || tlsGets.Load() == 0 || kills == 0 || reloads == 0 {
+		t.Fatalf("the soak did not run: %d GET, %d large GET, %d TLS GET, %d kills, %d reloads", gets.Load(), bigs.Load(), tlsGets.Load(), kills, reloads)
+	}
+	if n := tlsFailed.Load(); n > 0 {
+		t.Errorf("%d GETs over TLS failed; first: %v", n, firstErr.Load())
 	}
 	if n := bigFailed.Load(); n*10 > bigs.Load() {
 		t.Errorf("%d of %d large GETs failed: more than members killed mid-body explain", n, bigs.Load())
