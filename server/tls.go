@@ -101,19 +101,22 @@ var plainToTLS = func() []byte {
 		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }()
 
-// misdirected reports whether a request on a TLS connection names, by its
-// Host, a vhost that verifies client certificates other than its handshake
-// did (another mode or other CAs): the client may not have been asked for
-// the certificate that host requires. RFC 9110's 421 (Apache answers the
-// same when SNI and Host reach hosts with different SSL settings).
-func misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
+// misdirected answers 421 (RFC 9110) and reports true when a request on a
+// TLS connection names, by its Host, a vhost that verifies client
+// certificates other than its handshake did (another mode or other CAs):
+// the client may not have been asked for the certificate that host
+// requires. Apache answers the same when SNI and Host reach hosts with
+// different SSL settings.
+func (s *Server) misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
 	if vh.tls == nil || vh.tls.ClientAuth == tls.NoClientCert {
 		return false
 	}
-	tc, ok := ctx.Conn().(*tlsConn)
-	if !ok {
-		return true
+	if tc, ok := ctx.Conn().(*tlsConn); ok {
+		hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr()).tls
+		if hs != nil && hs.ClientAuth == vh.tls.ClientAuth && hs.ClientCAs.Equal(vh.tls.ClientCAs) {
+			return false
+		}
 	}
-	hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr()).tls
-	return hs == nil || hs.ClientAuth != vh.tls.ClientAuth || !hs.ClientCAs.Equal(vh.tls.ClientCAs)
+	s.fail(ctx, fasthttp.StatusMisdirectedRequest)
+	return true
 }
