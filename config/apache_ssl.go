@@ -101,6 +101,14 @@ func init() {
 		{name: "SSLRequire", fn: func(p *apacheParser, d *directive) error {
 			return d.fail(d.joined(), "is not supported: ignoring it would open the path (write Require lines, and SSLRequireSSL)")
 		}},
+		{name: "SSLCARevocationFile", fn: refuseRevocation},
+		{name: "SSLCARevocationPath", fn: refuseRevocation},
+		{name: "SSLCARevocationCheck", fn: func(p *apacheParser, d *directive) error {
+			if len(d.args) == 1 && strings.EqualFold(d.args[0], "none") {
+				return nil
+			}
+			return refuseRevocation(p, d)
+		}},
 	} {
 		apacheDirectives[strings.ToLower(s.name)] = s
 	}
@@ -379,4 +387,10 @@ func (p *apacheParser) sslRequireSSL(d *directive) error {
 		return d.fail("", "is only allowed inside <Location>, <LocationMatch> or <Proxy>")
 	}
 	return nil
+}
+
+// refuseRevocation refuses client certificate revocation lists: sluice
+// does not check them, and ignoring one would admit revoked certificates.
+func refuseRevocation(_ *apacheParser, d *directive) error {
+	return d.fail(d.joined(), "is not supported: sluice checks no revocation list, and would admit the certificates it revokes")
 }

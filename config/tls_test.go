@@ -110,6 +110,8 @@ func TestSSLErrors(t *testing.T) {
 		{"SSLProtocol TLSv2\n", `SSLProtocol "TLSv2": unknown protocol`},
 		{"<Location /x>\nSSLRequire %{SSL_CLIENT_S_DN_O} eq \"Snake Oil, Ltd.\"\n</Location>\n", "t.conf:3: SSLRequire"},
 		{"SSLRequireSSL\n", "t.conf:2: SSLRequireSSL: is only allowed inside <Location>, <LocationMatch> or <Proxy>"},
+		{"SSLCARevocationFile {DIR}/crl.pem\n", "t.conf:2: SSLCARevocationFile"},
+		{"SSLCARevocationCheck chain\n", "would admit the certificates it revokes"},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/a.key\n<VirtualHost *:443>\nSSLEngine off\n</VirtualHost>\n<VirtualHost *:443>\n</VirtualHost>\n",
 			"t.conf:8: tls \"*:443\": this one terminates TLS (SSLEngine on) and the vhost at " + dir + "/t.conf:5 on the same address does not"},
 	} {
