@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,16 +18,20 @@ import (
 	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
-// real20Ports are the config's *:80 and *:443, below the ephemeral range.
-var real20Ports lowport.Set
+// realConfigPorts stand in for the real configs' *:80 and *:443, below the
+// ephemeral range.
+var realConfigPorts lowport.Set
 
-// newReal20Backend answers every request with its name, what it received
-// and the request's X-Forwarded-Proto and Host, and echoes WebSocket
-// messages at /api/v1/sync/hints.
-func newReal20Backend(t *testing.T, name string) string {
+// newWSEchoBackend answers every request with its name, what it received
+// and the request's X-Forwarded-Proto and Host, redirects /login to its
+// own /home, and echoes WebSocket messages at wsPath.
+func newWSEchoBackend(t *testing.T, name, wsPath string) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/sync/hints", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()+"/home", http.StatusFound)
+	})
+	mux.HandleFunc(wsPath, func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -60,7 +65,7 @@ func TestCompatReal20TLS(t *testing.T) {
 	crt, key := cert.WriteFiles(t, dir, "cookops")
 	var ports [2]int
 	for i := range ports {
-		if ports[i], err = real20Ports.Free(); err != nil {
+		if ports[i], err = realConfigPorts.Free(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +75,8 @@ func TestCompatReal20TLS(t *testing.T) {
 	if !strings.Contains(conf, "SSLEngine on") {
 		t.Fatal("the *:443 vhost of config 20 was not found")
 	}
-	api, oauth, spa := newReal20Backend(t, "api"), newReal20Backend(t, "oauth"), newReal20Backend(t, "spa")
+	const hints = "/api/v1/sync/hints"
+	api, oauth, spa := newWSEchoBackend(t, "api", hints), newWSEchoBackend(t, "oauth", hints), newWSEchoBackend(t, "spa", hints)
 	startSluice(t, writeConfig(t, dir, "20.conf", "Listen "+plain+"\nListen "+secure+"\n"+conf,
 		"*:80>", fmt.Sprintf("*:%d>", ports[0]), "*:443>", fmt.Sprintf("*:%d>", ports[1]),
 		"127.0.0.1:8000", api, "127.0.0.1:3000", oauth, "127.0.0.1:8080", spa))
