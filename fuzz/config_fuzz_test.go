@@ -58,6 +58,8 @@ func FuzzApacheConfig(f *testing.F) {
 // FuzzYAMLConfig: the same for the native syntax.
 func FuzzYAMLConfig(f *testing.F) {
 	addConfigSeeds(f, "*.yaml")
+	f.Add([]byte("listen: [':443']\nserver:\n  proxy_tls: {verify: none, check_peer_name: false, min_version: '1.3'}\n" +
+		"  routes: [{path: /, target: 'https://h/'}]\nvhosts:\n  - addrs: ['*:443']\n    tls: ~\n    access: [{location: /a, tls_only: true}]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseYAML("in.yaml", src)
 		if err != nil {
