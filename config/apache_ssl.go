@@ -54,7 +54,6 @@ var ignoredSSL = map[string]string{
 	"SSLInsecureRenegotiation":            "renegotiation is never offered",
 	"SSLOptions":                          "SSL environment variables are not exported",
 	"SSLVerifyDepth":                      "the client's chain is verified to any depth below SSLCACertificateFile",
-	"SSLProxyEngine":                      "sluice speaks TLS to every https:// member",
 	"SSLProxyCipherSuite":                 "Go's TLS offers its own set of secure cipher suites",
 	"SSLProxyVerifyDepth":                 "a member's chain is verified to any depth",
 	"SSLProxyCheckPeerExpire":             "an expired member certificate is always refused where the chain is verified",
@@ -98,6 +97,13 @@ func init() {
 		}},
 		{name: "SSLProxyProtocol", fn: (*apacheParser).sslProtocol},
 		{name: "SSLRequireSSL", fn: (*apacheParser).sslRequireSSL},
+		{name: "SSLProxyEngine", fn: func(p *apacheParser, d *directive) error {
+			// On is what sluice does anyway: no warning for it.
+			if on, err := d.onOff(); err != nil || !on {
+				p.warn(d.pos, "SSLProxyEngine %s ignored: sluice speaks TLS to every https:// and wss:// member", d.joined())
+			}
+			return nil
+		}},
 		{name: "SSLRequire", fn: func(p *apacheParser, d *directive) error {
 			return d.fail(d.joined(), "is not supported: ignoring it would open the path (write Require lines, and SSLRequireSSL)")
 		}},
