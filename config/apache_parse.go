@@ -92,8 +92,10 @@ type apacheParser struct {
 	coreTimeouts map[*Host]Duration
 	// workerSets are ProxySet lines for plain workers (finishWorkerSets).
 	workerSets []workerSet
-	// ssls are the hosts' mod_ssl directives (finishSSL).
-	ssls map[*Host]*sslState
+	// ssls are the hosts' mod_ssl directives, balSSL the SSLProxy* ones
+	// of <Proxy balancer://…> sections (finishSSL).
+	ssls   map[*Host]*sslState
+	balSSL map[*Balancer]*proxySSL
 }
 
 // directive is one parsed directive line.
@@ -126,6 +128,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		set:          map[*Host]map[string]bool{},
 		coreTimeouts: map[*Host]Duration{},
 		ssls:         map[*Host]*sslState{},
+		balSSL:       map[*Balancer]*proxySSL{},
 	}
 	if root != "" {
 		r, err := filepath.Abs(root)

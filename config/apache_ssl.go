@@ -84,10 +84,10 @@ func init() {
 		{name: "SSLVerifyClient", fn: (*apacheParser).sslVerifyClient},
 		{name: "SSLProxyVerify", fn: (*apacheParser).sslProxyVerify},
 		{name: "SSLProxyCACertificateFile", fn: func(p *apacheParser, d *directive) error {
-			return p.sslFile(d, func(s *sslState, f string) { s.proxy.caFile = f })
+			return p.sslProxyFile(d, func(s *proxySSL, f string) { s.caFile = f })
 		}},
 		{name: "SSLProxyMachineCertificateFile", fn: func(p *apacheParser, d *directive) error {
-			return p.sslFile(d, func(s *sslState, f string) { s.proxy.client = f })
+			return p.sslProxyFile(d, func(s *proxySSL, f string) { s.client = f })
 		}},
 		{name: "SSLProxyCheckPeerName", fn: func(p *apacheParser, d *directive) error {
 			return p.sslProxyFlag(d, func(s *proxySSL, on bool) { s.checkName = &on })
@@ -157,30 +157,82 @@ func (p *apacheParser) sslFile(d *directive, set func(s *sslState, file string))
 	if err := p.sslScope(d); err != nil {
 		return err
 	}
-	if len(d.args) != 1 {
-		return d.fail(d.joined(), "takes one file")
+	f, err := p.fileArg(d)
+	if err != nil {
+		return err
 	}
-	set(p.ssl(), p.rootPath(d.args[0]))
+	set(p.ssl(), f)
 	return nil
 }
 
-// sslScope refuses a mod_ssl directive outside the server and
-// <VirtualHost>, and notes where a host's first SSLProxy* one is.
+// sslProxyFile is sslFile for an SSLProxy* directive.
+func (p *apacheParser) sslProxyFile(d *directive, set func(s *proxySSL, file string)) error {
+	ps, err := p.proxyScope(d)
+	if err != nil {
+		return err
+	}
+	f, err := p.fileArg(d)
+	if err != nil {
+		return err
+	}
+	set(ps, f)
+	return nil
+}
+
+func (p *apacheParser) fileArg(d *directive) (string, error) {
+	if len(d.args) != 1 {
+		return "", d.fail(d.joined(), "takes one file")
+	}
+	return p.rootPath(d.args[0]), nil
+}
+
+// sslScope refuses a host's mod_ssl directive outside the server and
+// <VirtualHost>.
 func (p *apacheParser) sslScope(d *directive) error {
 	if ctx := p.context(); ctx != ctxMain && ctx != ctxVHost {
 		return d.fail(d.joined(), "inside %s is not supported: set it for the server or the <VirtualHost>", ctxNames[ctx])
 	}
-	if s := p.ssl(); strings.HasPrefix(strings.ToLower(d.name), "sslproxy") && s.proxy.pos == nil {
-		s.proxy.pos = &d.pos
-	}
 	return nil
+}
+
+// proxyScope is where an SSLProxy* directive goes: the current host's
+// settings, or inside <Proxy balancer://name> that balancer's (Apache
+// 2.4.30's per-worker SSL settings); elsewhere it is refused.
+func (p *apacheParser) proxyScope(d *directive) (*proxySSL, error) {
+	var ps *proxySSL
+	switch p.context() {
+	case ctxMain, ctxVHost:
+		ps = &p.ssl().proxy
+	case ctxProxy:
+		bal := p.innermost(secProxy).bal
+		if bal == nil {
+			return nil, d.fail(d.joined(), "inside <Proxy URL> is not supported: set it for the server, the <VirtualHost> or a <Proxy balancer://…>")
+		}
+		if ps = p.balSSL[bal]; ps == nil {
+			ps = &proxySSL{}
+			p.balSSL[bal] = ps
+		}
+	default:
+		return nil, d.fail(d.joined(), "inside %s is not supported: set it for the server, the <VirtualHost> or a <Proxy balancer://…>", ctxNames[p.context()])
+	}
+	if ps.pos == nil {
+		ps.pos = &d.pos
+	}
+	return ps, nil
 }
 
 // sslProtocol reads SSLProtocol and SSLProxyProtocol: a bare name sets the
 // list, +name adds, -name removes; "all" is every version. Of them,
 // sluice offers TLS 1.2 and 1.3.
 func (p *apacheParser) sslProtocol(d *directive) error {
-	if err := p.sslScope(d); err != nil {
+	var ps *proxySSL
+	var err error
+	if d.name == "SSLProxyProtocol" {
+		ps, err = p.proxyScope(d)
+	} else {
+		err = p.sslScope(d)
+	}
+	if err != nil {
 		return err
 	}
 	if len(d.args) == 0 {
@@ -219,8 +271,8 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 	if !has13 {
 		v[1] = "1.2"
 	}
-	if d.name == "SSLProxyProtocol" {
-		p.ssl().proxy.versions = &v
+	if ps != nil {
+		ps.versions = &v
 	} else {
 		p.ssl().versions = &v
 	}
@@ -230,7 +282,8 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 // sslProxyVerify reads SSLProxyVerify: optional reads as require (a
 // member always presents a certificate), optional_no_ca as none.
 func (p *apacheParser) sslProxyVerify(d *directive) error {
-	if err := p.sslScope(d); err != nil {
+	ps, err := p.proxyScope(d)
+	if err != nil {
 		return err
 	}
 	if len(d.args) != 1 {
@@ -238,9 +291,9 @@ func (p *apacheParser) sslProxyVerify(d *directive) error {
 	}
 	switch strings.ToLower(d.args[0]) {
 	case VerifyNone, VerifyOptionalNoCA:
-		p.ssl().proxy.verify = ProxyVerifyNone
+		ps.verify = ProxyVerifyNone
 	case VerifyRequire, VerifyOptional:
-		p.ssl().proxy.verify = ProxyVerifyRequire
+		ps.verify = ProxyVerifyRequire
 	default:
 		return d.fail(d.args[0], "must be one of none, optional, require, optional_no_ca")
 	}
@@ -248,14 +301,15 @@ func (p *apacheParser) sslProxyVerify(d *directive) error {
 }
 
 func (p *apacheParser) sslProxyFlag(d *directive, set func(s *proxySSL, on bool)) error {
-	if err := p.sslScope(d); err != nil {
+	ps, err := p.proxyScope(d)
+	if err != nil {
 		return err
 	}
 	on, err := d.onOff()
 	if err != nil {
 		return err
 	}
-	set(&p.ssl().proxy, on)
+	set(ps, on)
 	return nil
 }
 
@@ -294,6 +348,11 @@ func (p *apacheParser) finishSSL() {
 			p.markSetOn(h, "proxy_tls")
 		}
 		h.ProxyTLS = s.proxy.tls()
+		for _, b := range h.Balancers {
+			if bs := p.balSSL[b]; bs != nil {
+				b.ProxyTLS = bs.inherit(s.proxy).tls()
+			}
+		}
 		if s.engine == nil || !*s.engine {
 			continue
 		}

@@ -210,6 +210,9 @@ type Balancer struct {
 	Name string `yaml:"name"` // lower-cased, without scheme: "mycluster"
 
 	Members []*Member `yaml:"members"`
+	// ProxyTLS is how the members' certificates are checked when the
+	// balancer's <Proxy> section says (SSLProxy*); nil: the host's.
+	ProxyTLS *ProxyTLS `yaml:"proxy_tls,omitempty"`
 
 	LBMethod string `yaml:"lbmethod,omitempty"` // byrequests (default), bytraffic, bybusyness, heartbeat
 	// MaxAttempts is the number of extra attempts after the first. Nil means

@@ -266,9 +266,9 @@ func (p *ProxyTLS) ClientConfig(serverName string) *tls.Config {
 	return conf
 }
 
-// proxyTLS checks h's member TLS settings and reads their files.
-func (c *checker) proxyTLS(h *Host) error {
-	p := h.ProxyTLS
+// proxyTLS checks member TLS settings (a host's or a balancer's) and reads
+// their files.
+func (c *checker) proxyTLS(p *ProxyTLS) error {
 	if p == nil {
 		return nil
 	}

@@ -204,7 +204,8 @@ SSLProxyProtocol -all +TLSv1.3
 		t.Errorf("a's tls.Config checks nothing itself: %+v", c)
 	}
 	for _, tc := range []struct{ src, want string }{
-		{"<Proxy balancer://b>\nSSLProxyVerify none\n</Proxy>\n", "t.conf:3: SSLProxyVerify \"none\": inside <Proxy> is not supported"},
+		{"<Proxy http://h:8080>\nSSLProxyVerify none\n</Proxy>\n", "t.conf:3: SSLProxyVerify \"none\": inside <Proxy URL> is not supported"},
+		{"<Location /x>\nSSLProxyCheckPeerName off\n</Location>\n", "inside <Location> is not supported: set it for the server, the <VirtualHost> or a <Proxy balancer://…>"},
 		{"SSLProxyVerify sometimes\n", "must be one of none, optional, require, optional_no_ca"},
 		{"SSLProxyCACertificateFile {DIR}/nothing.crt\n", `ca_file "` + dir + `/nothing.crt": file does not exist`},
 		{"SSLProxyMachineCertificateFile {DIR}/a.crt\n", "client_cert_file"},
@@ -213,6 +214,28 @@ SSLProxyProtocol -all +TLSv1.3
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
 		}
+	}
+	// In <Proxy balancer://…>: that balancer's, each setting it does not
+	// write taken from its host.
+	cfg, err = parseIn(t, dir, `Listen 80
+SSLProxyCACertificateFile {DIR}/ca.crt
+<Proxy balancer://own>
+  BalancerMember https://h1
+  SSLProxyCheckPeerName off
+</Proxy>
+<Proxy balancer://plain>
+  BalancerMember https://h2
+</Proxy>
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, plain := cfg.Main.Balancer("own").ProxyTLS, cfg.Main.Balancer("plain").ProxyTLS
+	if own == nil || own.CheckPeerName == nil || *own.CheckPeerName || own.CAFile != dir+"/ca.crt" || own.ClientConfig("h1") == nil || own.Pos.Line != 5 {
+		t.Errorf("balancer://own: %+v", own)
+	}
+	if plain != nil || cfg.Main.ProxyTLS == nil || cfg.Main.ProxyTLS.CheckPeerName != nil {
+		t.Errorf("balancer://plain %+v, host %+v", plain, cfg.Main.ProxyTLS)
 	}
 	_, err = ParseYAML(filepath.Join(dir, "p.yaml"), []byte("listen: [':80']\nserver:\n  proxy_tls: {verify: maybe}\n"))
 	if err == nil || !strings.Contains(err.Error(), `p.yaml:3: verify "maybe": must be require or none`) {

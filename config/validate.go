@@ -58,7 +58,7 @@ func (c *checker) normalize() error {
 		if err := c.tls(h.TLS); err != nil {
 			return err
 		}
-		if err := c.proxyTLS(h); err != nil {
+		if err := c.proxyTLS(h.ProxyTLS); err != nil {
 			return err
 		}
 	}
@@ -155,6 +155,9 @@ func (c *checker) host(h *Host) error {
 	}
 	for _, b := range h.Balancers {
 		if err := c.balancer(h, b); err != nil {
+			return err
+		}
+		if err := c.proxyTLS(b.ProxyTLS); err != nil {
 			return err
 		}
 	}

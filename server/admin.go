@@ -333,7 +333,7 @@ func (s *Server) builder(rt *runtime, live bool) admin.Builder {
 		}
 		for _, m := range snap.Members {
 			be := rt.backends[m.ID]
-			o := backendOptions(m.Params, hc)
+			o := backendOptions(m.Params, hc, bc)
 			o.Policy = s.adm.policy
 			switch {
 			case be != nil:

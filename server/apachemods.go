@@ -186,7 +186,7 @@ func rewriteTarget(vh *vhost, rule *modrewrite.Rule, b *builder) (*route, error)
 	if err != nil {
 		return nil, fmt.Errorf("RewriteRule [P] target %q: %w", rule.Origin(), err)
 	}
-	m.Backend = b.backend(m, vh.cfg)
+	m.Backend = b.backend(m, vh.cfg, nil)
 	return &route{cfg: rc, direct: m}, nil
 }
 

@@ -72,6 +72,16 @@ SSLProxyEngine on
   ProxyPass / https://{M}/
 </VirtualHost>
 <VirtualHost *:80>
+  ServerName balancer.test
+  <Proxy balancer://m>
+    BalancerMember https://{M}
+    SSLProxyCACertificateFile {DIR}/ca.crt
+    SSLProxyCheckPeerName off
+  </Proxy>
+  ProxyPass /b/ balancer://m/
+  ProxyPass / https://{M}/
+</VirtualHost>
+<VirtualHost *:80>
   ServerName machine.test
   SSLProxyCACertificateFile {DIR}/ca.crt
   SSLProxyCheckPeerName off
@@ -96,6 +106,8 @@ SSLProxyEngine on
 		{"nothing.test", "/x", 200, "neither checked"},
 		{"noname.test", "/client/x", 502, "the member asks for a certificate sluice does not have (TLS 1.3: it says so after the handshake)"},
 		{"machine.test", "/x", 200, "SSLProxyMachineCertificateFile presented"},
+		{"balancer.test", "/b/x", 200, "the balancer's own SSLProxy* settings"},
+		{"balancer.test", "/x", 503, "a direct worker of the same host: the host's (none)"},
 	} {
 		resp := hostGet(t, c, tc.host, tc.path)
 		if resp.StatusCode() != tc.status {

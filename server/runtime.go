@@ -200,7 +200,7 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 			return nil, fmt.Errorf("%s:%d: balancer://%s: %w", bc.Pos.File, bc.Pos.Line, bc.Name, err)
 		}
 		for _, m := range snap.Members {
-			m.Backend = b.backend(m, hc)
+			m.Backend = b.backend(m, hc, bc)
 		}
 		vh.balancers[bc.Name] = pool.NewBalancer(bc.Name, snap)
 	}
@@ -313,15 +313,16 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: ProxyPass %q: %w", rc.Pos.File, rc.Pos.Line, rc.Target, err)
 	}
-	m.Backend = b.backend(m, hc)
+	m.Backend = b.backend(m, hc, nil)
 	r.direct = m
 	return r, nil
 }
 
-// backend returns the connection pool for m, reusing the previous
-// runtime's when its options are unchanged.
-func (b *builder) backend(m *pool.Member, hc *config.Host) *pool.Backend {
-	o := backendOptions(m.Params, hc)
+// backend returns the connection pool for m, a member of bc (nil for a
+// direct worker) in host hc, reusing the previous runtime's when its
+// options are unchanged.
+func (b *builder) backend(m *pool.Member, hc *config.Host, bc *config.Balancer) *pool.Backend {
+	o := backendOptions(m.Params, hc, bc)
 	if be, ok := b.backends[m.ID]; ok && be.Asked == o {
 		return be
 	}
@@ -334,7 +335,7 @@ func (b *builder) backend(m *pool.Member, hc *config.Host) *pool.Backend {
 	return be
 }
 
-func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions {
+func backendOptions(p config.WorkerParams, hc *config.Host, bc *config.Balancer) pool.BackendOptions {
 	timeout := p.Timeout.D()
 	if timeout <= 0 {
 		timeout = hc.Timeout.D()
@@ -351,6 +352,15 @@ func backendOptions(p config.WorkerParams, hc *config.Host) pool.BackendOptions 
 		DisableReuse:   p.DisableReuse,
 		KeepAlive:      p.KeepAlive,
 		Ping:           p.Ping.D(),
-		TLS:            hc.ProxyTLS,
+		TLS:            memberTLS(hc, bc),
 	}
+}
+
+// memberTLS is how a member's certificate is checked: its balancer's
+// SSLProxy* settings, else its host's.
+func memberTLS(hc *config.Host, bc *config.Balancer) *config.ProxyTLS {
+	if bc != nil && bc.ProxyTLS != nil {
+		return bc.ProxyTLS
+	}
+	return hc.ProxyTLS
 }
