@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		// The read budget of a connection must cover the largest limit.
 		rt.maxBody = max(rt.maxBody, vh.maxBody)
 	}
-	for _, vh := range append(rt.hosts, mainHost) {
+	for _, vh := range slices.Concat(rt.hosts, []*vhost{mainHost}) {
 		rt.anyTLS = rt.anyTLS || vh.tls != nil
 		rt.clientAuth = rt.clientAuth || (vh.tls != nil && vh.tls.ClientAuth != tls.NoClientCert)
 	}
