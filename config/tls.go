@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // TLS is a host's TLS termination (mod_ssl's SSLEngine on): the
@@ -105,6 +106,12 @@ func (c *checker) tls(t *TLS) error {
 		}
 		cert.Certificate = append(cert.Certificate, chain...)
 		conf.Certificates = append(conf.Certificates, cert)
+		switch now := time.Now(); {
+		case now.After(cert.Leaf.NotAfter):
+			c.warn(p.Pos, "certificate %s expired on %s: clients will refuse it", p.CertFile, cert.Leaf.NotAfter.UTC().Format(time.DateOnly))
+		case now.Before(cert.Leaf.NotBefore):
+			c.warn(p.Pos, "certificate %s is valid only from %s", p.CertFile, cert.Leaf.NotBefore.UTC().Format(time.DateTime))
+		}
 	}
 	if t.VerifyClient == "" {
 		t.VerifyClient = VerifyNone
@@ -264,6 +271,23 @@ func (p *ProxyTLS) ClientConfig(serverName string) *tls.Config {
 		return err
 	}
 	return conf
+}
+
+// certNames warns, as Apache does (AH01909), when none of h's
+// certificates names its ServerName: clients checking the name refuse it.
+func (c *checker) certNames(h *Host) {
+	if h.TLS == nil || h.TLS.loaded == nil || h.ServerName == "" {
+		return
+	}
+	name, _ := SplitServerName(h.ServerName)
+	var names []string
+	for _, cert := range h.TLS.loaded.Certificates {
+		if cert.Leaf.VerifyHostname(name) == nil {
+			return
+		}
+		names = append(names, cert.Leaf.DNSNames...)
+	}
+	c.warn(h.TLS.Pos, "no certificate of ServerName %s names it (they name %s)", name, strings.Join(names, ", "))
 }
 
 // proxyTLS checks member TLS settings (a host's or a balancer's) and reads

@@ -249,3 +249,46 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestCertificateWarnings: an expired certificate, and a host none of whose
+// certificates names its ServerName, load with a warning each (Apache
+// starts too, and logs AH01909 for the second).
+func TestCertificateWarnings(t *testing.T) {
+	dir := tlsDir(t)
+	testcert.NewExpired(t, "old.test").WriteFiles(t, dir, "old")
+	cfg, err := parseIn(t, dir, `Listen 443
+<VirtualHost *:443>
+  ServerName old.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/old.crt
+  SSLCertificateKeyFile {DIR}/old.key
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName https://other.test:443
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+</VirtualHost>
+<VirtualHost *:443>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+</VirtualHost>
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.Warnings, "\n")
+	for _, want := range []string{
+		"t.conf:5: certificate " + dir + "/old.crt expired on ",
+		"t.conf:10: no certificate of ServerName other.test names it (they name a.test)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings:\n%s\nwant %q", got, want)
+		}
+	}
+	if len(cfg.Warnings) != 2 {
+		t.Errorf("%d warnings, want 2:\n%s", len(cfg.Warnings), got)
+	}
+}

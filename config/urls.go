@@ -210,3 +210,16 @@ func ParseVHostAddr(a string) (VHostAddr, error) {
 	}
 	return va, nil
 }
+
+// SplitServerName splits a ServerName into its host and port ("" without
+// one), dropping any scheme: "https://www.example.com:8443" gives
+// "www.example.com" and "8443".
+func SplitServerName(n string) (host, port string) {
+	if i := strings.Index(n, "://"); i >= 0 {
+		n = n[i+3:]
+	}
+	if h, p, err := net.SplitHostPort(n); err == nil {
+		return h, p
+	}
+	return n, ""
+}

@@ -58,6 +58,7 @@ func (c *checker) normalize() error {
 		if err := c.tls(h.TLS); err != nil {
 			return err
 		}
+		c.certNames(h)
 		if err := c.proxyTLS(h.ProxyTLS); err != nil {
 			return err
 		}

@@ -224,7 +224,7 @@ func namePort(name, mainName string) string {
 	if name == "" {
 		name = mainName
 	}
-	if _, port := splitServerName(name); port != "" && allDigits([]byte(port)) {
+	if _, port := config.SplitServerName(name); port != "" && allDigits([]byte(port)) {
 		return port
 	}
 	return ""

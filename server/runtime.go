@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -157,20 +156,8 @@ func hostName(n string) string { return strings.ToLower(serverHost(n)) }
 // server_hostname: "https://WWW.Example.com:8443" gives "WWW.Example.com".
 // It is SERVER_NAME, X-Forwarded-Server and the name in Via.
 func serverHost(n string) string {
-	host, _ := splitServerName(n)
+	host, _ := config.SplitServerName(n)
 	return host
-}
-
-// splitServerName splits a ServerName into its host and port ("" without
-// one), dropping any scheme.
-func splitServerName(n string) (host, port string) {
-	if i := strings.Index(n, "://"); i >= 0 {
-		n = n[i+3:]
-	}
-	if h, p, err := net.SplitHostPort(n); err == nil {
-		return h, p
-	}
-	return n, ""
 }
 
 func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {

@@ -95,6 +95,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		maxHeader = 16 << 10
 	}
 	s.tlsConf, s.adminTLS = s.serverTLS(), s.adminTLSConfig()
+	s.metrics.set.RegisterMetricsWriter(s.writeCertificates)
 	s.limits = newConnLimits(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	s.limits.setBudget(cfg.Limits.MaxRequestBody, maxHeader)
 	s.fs = &fasthttp.Server{

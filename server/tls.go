@@ -5,8 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -119,4 +123,36 @@ func (s *Server) misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) b
 	}
 	s.fail(ctx, fasthttp.StatusMisdirectedRequest)
 	return true
+}
+
+const certExpiry = "sluice_tls_certificate_expiry_timestamp_seconds"
+
+// writeCertificates writes when each certificate of the running
+// configuration expires, by host (the ServerName, "admin" for the admin
+// listener) and file: what a renewal alert watches.
+func (s *Server) writeCertificates(w io.Writer) {
+	rt := s.rt.Load()
+	type key struct{ host, file string }
+	seen := map[key]bool{}
+	emit := func(host string, t *config.TLS) {
+		if t == nil || t.Config() == nil {
+			return
+		}
+		for i, p := range t.Certs {
+			k := key{host, p.CertFile}
+			if seen[k] {
+				continue
+			}
+			if len(seen) == 0 {
+				metrics.WriteMetadataIfNeeded(w, certExpiry, "gauge")
+			}
+			seen[k] = true
+			fmt.Fprintf(w, "%s{host=\"%s\",file=\"%s\"} %d\n", certExpiry, labelValue(host), labelValue(p.CertFile),
+				t.Config().Certificates[i].Leaf.NotAfter.Unix())
+		}
+	}
+	for _, vh := range slices.Concat(rt.hosts, []*vhost{rt.main}) {
+		emit(vh.serverName, vh.cfg.TLS)
+	}
+	emit("admin", rt.cfg.Admin.TLS)
 }

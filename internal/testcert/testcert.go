@@ -19,7 +19,7 @@ import (
 )
 
 // Cert is a certificate for 127.0.0.1 or for DNS names, valid for an hour
-// either side of now. It can sign others.
+// either side of now (unless NewExpired made it). It can sign others.
 type Cert struct {
 	TLS    tls.Certificate
 	Roots  *x509.CertPool // trusts it
@@ -30,21 +30,27 @@ type Cert struct {
 // New makes a self-signed Cert for 127.0.0.1.
 func New(t testing.TB) Cert {
 	t.Helper()
-	return newCert(t, nil, nil)
+	return newCert(t, nil, nil, time.Now().Add(time.Hour))
 }
 
 // NewFor makes a self-signed Cert for names (not for 127.0.0.1), its
 // common name the first of them.
 func NewFor(t testing.TB, names ...string) Cert {
 	t.Helper()
-	return newCert(t, names, nil)
+	return newCert(t, names, nil, time.Now().Add(time.Hour))
+}
+
+// NewExpired is NewFor with a certificate that expired a day ago.
+func NewExpired(t testing.TB, names ...string) Cert {
+	t.Helper()
+	return newCert(t, names, nil, time.Now().Add(-24*time.Hour))
 }
 
 // Issue makes a certificate for names signed by c, its common name the
 // first of them: a member's or a client's, when c is the CA trusted.
 func (c Cert) Issue(t testing.TB, names ...string) Cert {
 	t.Helper()
-	return newCert(t, names, &c)
+	return newCert(t, names, &c, time.Now().Add(time.Hour))
 }
 
 // WriteFiles writes the certificate and its key to dir as name.crt and
@@ -61,7 +67,7 @@ func (c Cert) WriteFiles(t testing.TB, dir, name string) (certFile, keyFile stri
 	return certFile, keyFile
 }
 
-func newCert(t testing.TB, names []string, parent *Cert) Cert {
+func newCert(t testing.TB, names []string, parent *Cert, notAfter time.Time) Cert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,7 +79,7 @@ func newCert(t testing.TB, names []string, parent *Cert) Cert {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notAfter.Add(-2 * time.Hour), NotAfter: notAfter,
 		DNSNames:    names,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
