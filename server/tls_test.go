@@ -211,7 +211,7 @@ func TestTLSBySNI(t *testing.T) {
 		`sluice_tls_handshakes_total{result="success"}`: 4,
 		failures: 3,
 		`sluice_tls_certificate_expiry_timestamp_seconds{host="a.test",file="` + st.dir + `/a.crt"}`: float64(st.a.TLS.Leaf.NotAfter.Unix()),
-		`sluice_tls_certificate_expiry_timestamp_seconds{host="b.test",file="` + st.dir + `/b.pem"}`:  float64(st.b.TLS.Leaf.NotAfter.Unix()),
+		`sluice_tls_certificate_expiry_timestamp_seconds{host="b.test",file="` + st.dir + `/b.pem"}`: float64(st.b.TLS.Leaf.NotAfter.Unix()),
 	})
 }
 
