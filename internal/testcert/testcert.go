@@ -46,8 +46,9 @@ func NewExpired(t testing.TB, names ...string) Cert {
 	return newCert(t, names, nil, time.Now().Add(-24*time.Hour))
 }
 
-// Issue makes a certificate for names signed by c, its common name the
-// first of them: a member's or a client's, when c is the CA trusted.
+// Issue makes a certificate for names (for 127.0.0.1 without any) signed
+// by c, its common name the first of them: a member's or a client's, when
+// c is the CA trusted.
 func (c Cert) Issue(t testing.TB, names ...string) Cert {
 	t.Helper()
 	return newCert(t, names, &c, time.Now().Add(time.Hour))
