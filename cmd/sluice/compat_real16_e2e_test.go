@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -44,22 +43,9 @@ func TestCompatReal16TLS(t *testing.T) {
 		"*:443>", fmt.Sprintf("*:%d>", port), "192.0.2.41:4000", a, "192.0.2.42:4000", b))
 
 	tlsConf := &tls.Config{ServerName: "broker.example.com", RootCAs: cert.Roots}
-	client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{TLSClientConfig: tlsConf},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest("GET", "https://"+addr+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = "broker.example.com"
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body)
+		return httpsGet(t, addr, "broker.example.com", cert.Roots, path)
 	}
 	// The http balancer takes turns, with the query kept (QSA) and the
 	// client's Host preserved.

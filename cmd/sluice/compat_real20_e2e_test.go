@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -88,22 +87,9 @@ func TestCompatReal20TLS(t *testing.T) {
 	}
 
 	tlsConf := &tls.Config{ServerName: "cookops.example", RootCAs: cert.Roots}
-	client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{TLSClientConfig: tlsConf},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest("GET", "https://"+secure+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = "cookops.example"
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body)
+		return httpsGet(t, secure, "cookops.example", cert.Roots, path)
 	}
 	for _, tc := range []struct{ path, want, cache string }{
 		{"/api/v1/items", "api GET /api/v1/items proto=https host=cookops.example", ""},

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,17 +72,7 @@ func TestExampleTLSEdge(t *testing.T) {
 	}
 	get := func(name string, roots testcert.Cert, path string, certs ...tls.Certificate) (*http.Response, string) {
 		t.Helper()
-		c := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{ServerName: name, RootCAs: roots.Roots, Certificates: certs}}}
-		req, _ := http.NewRequest("GET", "https://"+secure+path, nil)
-		req.Host = name
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("GET https://%s%s: %v", name, path, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body)
+		return httpsGet(t, secure, name, roots.Roots, path, certs...)
 	}
 	resp, body := get("shop.example.com", shop, "/cart")
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "app") || !strings.HasSuffix(body, "/cart dn= proto=https") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,4 +174,27 @@ server:
 		resp.Body.Close()
 		t.Errorf("without a client certificate: %d, want the handshake refused", resp.StatusCode)
 	}
+}
+
+// httpsGet sends GET path over TLS to addr for host (SNI and Host),
+// trusting roots and presenting certs, and returns the response with its
+// body read; redirects are not followed.
+func httpsGet(t *testing.T, addr, host string, roots *x509.CertPool, path string, certs ...tls.Certificate) (*http.Response, string) {
+	t.Helper()
+	c := &http.Client{Timeout: ioTimeout,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{ServerName: host, RootCAs: roots, Certificates: certs}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequest("GET", "https://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET https://%s%s: %v", host, path, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
 }
