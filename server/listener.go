@@ -168,7 +168,9 @@ func (cl *connLimits) release(ip netip.Addr) {
 // which can destroy the answer before the client reads it; so the close
 // lingers: the write side is shut, and what the client sends is read and
 // dropped until it closes or lingerFor passes. A flood beyond
-// maxLingering such closes is closed at once, without an answer.
+// maxLingering such closes is closed at once, without an answer, and so is
+// a client whose first byte starts a TLS handshake: a plain page would
+// only read as a broken handshake.
 func (cl *connLimits) turnAway(c net.Conn, why error) {
 	if cl.lingering.Add(1) > maxLingering {
 		cl.lingering.Add(-1)
@@ -178,6 +180,11 @@ func (cl *connLimits) turnAway(c net.Conn, why error) {
 	go func() {
 		defer cl.lingering.Add(-1)
 		_ = c.SetDeadline(time.Now().Add(lingerFor))
+		var first [1]byte
+		if n, _ := c.Read(first[:]); n == 1 && first[0] == tlsHandshakeRecord {
+			_ = c.Close()
+			return
+		}
 		if _, err := c.Write(renderError(statusFor(why))); err == nil {
 			if cw, ok := c.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
@@ -187,6 +194,10 @@ func (cl *connLimits) turnAway(c net.Conn, why error) {
 		_ = c.Close()
 	}()
 }
+
+// tlsHandshakeRecord is the content type byte that starts a TLS
+// ClientHello.
+const tlsHandshakeRecord = 0x16
 
 // renderError is sluice's error page for status as bytes on the wire, with
 // Connection: close.

@@ -569,3 +569,48 @@ func TestTLSClientCertificatePerPath(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSOverMaxConns: a TLS client over max_conns gets its connection
+// closed, not the plain 503 page, which it would read as a broken record;
+// a plain client over the cap still gets the page.
+func TestTLSOverMaxConns(t *testing.T) {
+	dir := t.TempDir()
+	cert := testcert.NewFor(t, "a.test")
+	cert.WriteFiles(t, dir, "a")
+	var lns [2]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		lns[i] = ln
+	}
+	src := fmt.Sprintf("Listen 127.0.0.1:0\n<VirtualHost *:%d>\nSSLEngine on\nSSLCertificateFile %s/a.crt\nSSLCertificateKeyFile %s/a.key\nProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n",
+		lns[0].Addr().(*net.TCPAddr).Port, dir, dir)
+	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte(src), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limits.MaxConns = 1
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range lns {
+		go func() { _ = s.Serve(ln) }()
+	}
+	dialTLS(t, lns[0].Addr().String(), "a.test", cert.Roots) // takes the one slot until the test ends
+	_, err = tlsDial(lns[0].Addr().String(), &tls.Config{ServerName: "a.test", RootCAs: cert.Roots})
+	if err == nil || strings.Contains(err.Error(), "record") {
+		t.Errorf("TLS over the cap: %v, want the connection closed", err)
+	}
+	pc, err := net.Dial("tcp", lns[1].Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if status, _ := tlsGet(t, pc, "a.test", "/"); status != 503 {
+		t.Errorf("plain over the cap: %d, want 503", status)
+	}
+}
