@@ -168,7 +168,25 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 			return tls.Certificate{}, fmt.Errorf("key file %s: %w", keyFile, err)
 		}
 	}
-	return tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil && encryptedKey(keyPEM) {
+		return cert, errors.New("the private key is encrypted: sluice reads unencrypted keys only (no SSLPassPhraseDialog)")
+	}
+	return cert, err
+}
+
+// encryptedKey reports whether a PEM file holds an encrypted private key
+// (PKCS#8 "ENCRYPTED PRIVATE KEY", or OpenSSL's Proc-Type header).
+func encryptedKey(data []byte) bool {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return false
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED") {
+			return true
+		}
+	}
 }
 
 // readFile reads a file the configuration names; its error leaves out the

@@ -96,12 +96,17 @@ ProxyPass / http://h/
 // TestSSLErrors: what cannot be honoured fails the load, naming the line.
 func TestSSLErrors(t *testing.T) {
 	dir := tlsDir(t)
+	enc := "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"
+	if err := os.WriteFile(filepath.Join(dir, "enc.key"), []byte(enc), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ src, want string }{
 		{"SSLEngine on\n", "t.conf:2: certs: TLS needs a certificate (SSLCertificateFile)"},
 		{"SSLEngine optional\n", `t.conf:2: SSLEngine "optional": is not supported`},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/none.crt\n", `t.conf:3: cert_file "` + dir + `/none.crt": file does not exist`},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\n", `t.conf:3: cert_file "` + dir + `/a.crt": tls: found a certificate rather than a key`},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/ca.crt\n", "private key"},
+		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/enc.key\n", "t.conf:3: cert_file \"" + dir + "/a.crt\": the private key is encrypted"},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/a.key\nSSLVerifyClient require\n", "verify_client \"require\": needs client_ca_file (SSLCACertificateFile)"},
 		{"SSLEngine on\nSSLCertificateFile {DIR}/a.crt\nSSLCertificateKeyFile {DIR}/a.key\nSSLCACertificateFile {DIR}/a.key\n", "client_ca_file"},
 		{"SSLVerifyClient sometimes\n", `SSLVerifyClient "sometimes": must be one of`},
