@@ -37,7 +37,9 @@ func diffValue(path string, a, b reflect.Value) string {
 	case reflect.Struct:
 		for i := 0; i < a.NumField(); i++ {
 			f := a.Type().Field(i)
-			if f.Type == posType || a.Type() == configType && (f.Name == "Source" || f.Name == "Warnings") || compiledField(f) {
+			// Unexported fields hold what was read from files the model
+			// names (TLS's certificates): the names are compared.
+			if f.Type == posType || a.Type() == configType && (f.Name == "Source" || f.Name == "Warnings") || compiledField(f) || !f.IsExported() {
 				continue
 			}
 			if d := diffValue(path+"."+f.Name, a.Field(i), b.Field(i)); d != "" {

@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,4 +117,21 @@ func newCert(t testing.TB, names []string, parent *Cert, notAfter time.Time) Cer
 		PEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}
+}
+
+// Localize makes config text that names certificate files under prefix
+// ("/etc/ssl/") loadable: for each PREFIX+NAME.crt it names it writes a
+// certificate for NAME and its key, NAME.crt and NAME.key, into a new
+// directory, and returns text with prefix replaced by that directory.
+func Localize(t testing.TB, text, prefix string) string {
+	t.Helper()
+	dir := t.TempDir()
+	re := regexp.MustCompile(regexp.QuoteMeta(prefix) + `([A-Za-z0-9._-]+)\.crt`)
+	for _, m := range re.FindAllStringSubmatch(text, -1) {
+		if _, err := os.Stat(filepath.Join(dir, m[1]+".crt")); err == nil {
+			continue
+		}
+		NewFor(t, m[1]).WriteFiles(t, dir, m[1])
+	}
+	return strings.ReplaceAll(text, prefix, dir+"/")
 }
