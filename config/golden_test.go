@@ -79,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 	goldens, _ := filepath.Glob(filepath.Join(goldenDir, "*.golden.yaml"))
 	for _, f := range append(files, goldens...) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(localizeCerts(t, f))
+			cfg, err := Load(testcert.LocalizeFile(t, f, "/etc/ssl/"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +99,7 @@ func TestExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(localizeCerts(t, f))
+			cfg, err := Load(testcert.LocalizeFile(t, f, "/etc/ssl/"))
 			var ce *Error
 			switch {
 			case err == nil:
@@ -133,20 +133,4 @@ func assertRoundTrip(t *testing.T, cfg *Config) {
 	if d := modelDiff(cfg, back); d != "" {
 		t.Errorf("reloaded model differs at %s", d)
 	}
-}
-
-// localizeCerts returns the config file f, or for one that names
-// certificates under /etc/ssl/ (examples/tls-edge.conf) a copy naming
-// certificates made for it.
-func localizeCerts(t *testing.T, f string) string {
-	t.Helper()
-	text, err := os.ReadFile(f)
-	if err != nil || !strings.Contains(string(text), "/etc/ssl/") {
-		return f
-	}
-	local := filepath.Join(t.TempDir(), filepath.Base(f))
-	if err := os.WriteFile(local, []byte(testcert.Localize(t, string(text), "/etc/ssl/")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return local
 }

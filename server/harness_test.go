@@ -171,3 +171,20 @@ func hostGet(tb testing.TB, c *fasthttp.Client, host, uri string) *fasthttp.Resp
 	}
 	return resp
 }
+
+// listeners opens n loopback listeners, closed when the test ends, and
+// returns them with their ports: a config can name the ports before the
+// server serves them.
+func listeners(tb testing.TB, n int) ([]net.Listener, []int) {
+	tb.Helper()
+	lns, ports := make([]net.Listener, n), make([]int, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { ln.Close() })
+		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
+	}
+	return lns, ports
+}

@@ -46,17 +46,9 @@ func startTLSSite(t *testing.T, conf, backend string) *tlsSite {
 	if err := os.WriteFile(filepath.Join(st.dir, "ca.crt"), st.ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var lns [2]net.Listener
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		lns[i] = ln
-	}
+	lns, ports := listeners(t, 2)
 	st.plain, st.TLS = lns[0].Addr().String(), lns[1].Addr().String()
-	st.plainP, st.tlsP = lns[0].Addr().(*net.TCPAddr).Port, lns[1].Addr().(*net.TCPAddr).Port
+	st.plainP, st.tlsP = ports[0], ports[1]
 	st.conf = strings.NewReplacer("{PLAIN}", fmt.Sprint(st.plainP), "{TLS}", fmt.Sprint(st.tlsP), "{DIR}", st.dir, "BACKEND", backend).Replace(conf)
 	cfg, err := config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
 	if err != nil {
@@ -577,17 +569,9 @@ func TestTLSOverMaxConns(t *testing.T) {
 	dir := t.TempDir()
 	cert := testcert.NewFor(t, "a.test")
 	cert.WriteFiles(t, dir, "a")
-	var lns [2]net.Listener
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		lns[i] = ln
-	}
+	lns, ports := listeners(t, 2)
 	src := fmt.Sprintf("Listen 127.0.0.1:0\n<VirtualHost *:%d>\nSSLEngine on\nSSLCertificateFile %s/a.crt\nSSLCertificateKeyFile %s/a.key\nProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n",
-		lns[0].Addr().(*net.TCPAddr).Port, dir, dir)
+		ports[0], dir, dir)
 	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte(src), os.DirFS("/"))
 	if err != nil {
 		t.Fatal(err)

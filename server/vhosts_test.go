@@ -21,16 +21,10 @@ import (
 // tenth session sluice always chose by Host alone).
 func TestVHostsByAddress(t *testing.T) {
 	be := startBackend(t, echo)
-	lns := make([]net.Listener, 4)
-	ports := make([]any, 0, 8)
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		lns[i] = ln
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	lns, nums := listeners(t, 4)
+	ports := make([]any, 0, len(nums))
+	for _, p := range nums {
+		ports = append(ports, p)
 	}
 	src := fmt.Sprintf(`Listen 127.0.0.1:0
 <VirtualHost *:%[1]d>

@@ -85,7 +85,7 @@ func TestExamples(t *testing.T) {
 				}
 				return
 			}
-			f := localizeCerts(t, f)
+			f := testcert.LocalizeFile(t, f, "/etc/ssl/")
 			out, errOut, code := runSluice(t, "-t", "-config", f)
 			if code != 0 || !strings.Contains(out, "Syntax OK") {
 				t.Fatalf("-t: exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -110,22 +110,4 @@ func TestExamples(t *testing.T) {
 	if n < 10 {
 		t.Errorf("found %d example configs, want at least 10", n)
 	}
-}
-
-// localizeCerts returns the example file f, or for one that names
-// certificates under /etc/ssl/ a copy naming certificates made for it.
-func localizeCerts(t *testing.T, f string) string {
-	t.Helper()
-	text, err := os.ReadFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(text), "/etc/ssl/") {
-		return f
-	}
-	local := filepath.Join(t.TempDir(), filepath.Base(f))
-	if err := os.WriteFile(local, []byte(testcert.Localize(t, string(text), "/etc/ssl/")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return local
 }

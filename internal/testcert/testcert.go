@@ -135,3 +135,19 @@ func Localize(t testing.TB, text, prefix string) string {
 	}
 	return strings.ReplaceAll(text, prefix, dir+"/")
 }
+
+// LocalizeFile is Localize for a config file: f itself when it names no
+// file under prefix, else a copy in a new directory naming certificates
+// made for it.
+func LocalizeFile(t testing.TB, f, prefix string) string {
+	t.Helper()
+	text, err := os.ReadFile(f)
+	if err != nil || !strings.Contains(string(text), prefix) {
+		return f
+	}
+	local := filepath.Join(t.TempDir(), filepath.Base(f))
+	if err := os.WriteFile(local, []byte(Localize(t, string(text), prefix)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
