@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/modssl"
 )
 
 // accessLog writes one line per request in Apache common or combined
@@ -160,8 +161,16 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = appendJSONEscaped(b, ctx.Referer())
 	b = append(b, `","user_agent":"`...)
 	b = appendJSONEscaped(b, ctx.UserAgent())
+	b = append(b, `","tls":"`...)
+	if c, ok := ctx.Conn().(*tlsConn); ok {
+		cs := c.ConnectionState()
+		b = modssl.Append(b, sslProtocol, &cs)
+	}
 	return append(b, "\"}\n"...)
 }
+
+// sslProtocol is mod_ssl's SSL_PROTOCOL ("TLSv1.3"), the JSON log's tls.
+var sslProtocol, _ = modssl.Lookup("SSL_PROTOCOL")
 
 // logHex spells bytes in both escapes, lower-case as Apache does.
 const logHex = "0123456789abcdef"

@@ -55,7 +55,7 @@ func TestAccessLogLines(t *testing.T) {
 	}
 	want := map[string]any{
 		"remote": "192.0.2.7", "method": "GET", "uri": "/a?b=1", "proto": "HTTP/1.1", "status": 200.0,
-		"bytes": 5.0, "duration_us": 1500.0, "referer": "http://r.example/", "user_agent": "ua/1.0",
+		"bytes": 5.0, "duration_us": 1500.0, "referer": "http://r.example/", "user_agent": "ua/1.0", "tls": "",
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -35,7 +35,7 @@ type tlsSite struct {
 // same file), c.crt/c.key (c.test: a vhost listing it after a.test's
 // offers it to c.test, Go picking the first certificate valid for the
 // name asked) and ca.crt (the CA client certificates must chain to).
-func startTLSSite(t *testing.T, conf, backend string) *tlsSite {
+func startTLSSite(t *testing.T, conf, backend string, adjust ...func(*config.Config)) *tlsSite {
 	t.Helper()
 	st := &tlsSite{dir: t.TempDir(), a: testcert.NewFor(t, "a.test"), b: testcert.NewFor(t, "b.test"), c: testcert.NewFor(t, "c.test"), ca: testcert.NewFor(t, "ca.test")}
 	st.a.WriteFiles(t, st.dir, "a")
@@ -53,6 +53,9 @@ func startTLSSite(t *testing.T, conf, backend string) *tlsSite {
 	cfg, err := config.ParseApache(filepath.Join(st.dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+st.conf), os.DirFS("/"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range adjust {
+		f(cfg)
 	}
 	if st.s, err = New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
@@ -596,5 +599,33 @@ func TestTLSOverMaxConns(t *testing.T) {
 	defer pc.Close()
 	if status, _ := tlsGet(t, pc, "a.test", "/"); status != 503 {
 		t.Errorf("plain over the cap: %d, want 503", status)
+	}
+}
+
+// TestTLSAccessLog: the JSON access log says which TLS version a request
+// came over, and nothing for a plain one.
+func TestTLSAccessLog(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	st := startTLSSite(t, tlsSiteConf, startBackend(t, echo), func(c *config.Config) {
+		c.AccessLog = config.AccessLog{Path: logFile, Format: "json"}
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	tlsGet(t, dialTLS(t, st.TLS, "a.test", roots), "a.test", "/over-tls")
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tlsGet(t, pc, "a.test", "/plain")
+	st.s.access.close() // flushes
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"uri":"/over-tls",`, `"tls":"TLSv1.3"`, `"uri":"/plain",`, `"tls":""`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("access log lacks %s:\n%s", want, b)
+		}
 	}
 }
