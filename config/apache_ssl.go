@@ -95,7 +95,7 @@ func init() {
 		{name: "SSLProxyCheckPeerCN", fn: func(p *apacheParser, d *directive) error {
 			return p.sslProxyFlag(d, func(s *proxySSL, on bool) { s.checkCN = &on })
 		}},
-		{name: "SSLProxyProtocol", fn: (*apacheParser).sslProtocol},
+		{name: "SSLProxyProtocol", fn: (*apacheParser).sslProxyProtocol},
 		{name: "SSLRequireSSL", fn: (*apacheParser).sslRequireSSL},
 		{name: "SSLProxyEngine", fn: func(p *apacheParser, d *directive) error {
 			// On is what sluice does anyway: no warning for it.
@@ -221,22 +221,30 @@ func (p *apacheParser) proxyScope(d *directive) (*proxySSL, error) {
 	return ps, nil
 }
 
-// sslProtocol reads SSLProtocol and SSLProxyProtocol: a bare name sets the
-// list, +name adds, -name removes; "all" is every version. Of them,
-// sluice offers TLS 1.2 and 1.3.
 func (p *apacheParser) sslProtocol(d *directive) error {
-	var ps *proxySSL
-	var err error
-	if d.name == "SSLProxyProtocol" {
-		ps, err = p.proxyScope(d)
-	} else {
-		err = p.sslScope(d)
+	if err := p.sslScope(d); err != nil {
+		return err
 	}
+	var err error
+	p.ssl().versions, err = protocols(d)
+	return err
+}
+
+func (p *apacheParser) sslProxyProtocol(d *directive) error {
+	ps, err := p.proxyScope(d)
 	if err != nil {
 		return err
 	}
+	ps.versions, err = protocols(d)
+	return err
+}
+
+// protocols reads SSLProtocol's and SSLProxyProtocol's list: a bare name
+// sets it, +name adds, -name removes; "all" is every version. Of them,
+// sluice offers TLS 1.2 and 1.3: the range it returns is of those.
+func protocols(d *directive) (*[2]string, error) {
 	if len(d.args) == 0 {
-		return d.fail("", "takes protocols, such as all -SSLv3 -TLSv1 -TLSv1.1")
+		return nil, d.fail("", "takes protocols, such as all -SSLv3 -TLSv1 -TLSv1.1")
 	}
 	all := []string{"sslv3", "tlsv1", "tlsv1.1", "tlsv1.2", "tlsv1.3"}
 	var on []string
@@ -249,7 +257,7 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 		if name == "all" {
 			names = all
 		} else if !slices.Contains(all, name) {
-			return d.fail(a, "unknown protocol (allowed: all, SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)")
+			return nil, d.fail(a, "unknown protocol (allowed: all, SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)")
 		}
 		switch op {
 		case 0:
@@ -262,7 +270,7 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 	}
 	has12, has13 := slices.Contains(on, "tlsv1.2"), slices.Contains(on, "tlsv1.3")
 	if !has12 && !has13 {
-		return d.fail(d.joined(), "leaves neither TLSv1.2 nor TLSv1.3, the versions sluice offers (older ones are deprecated, RFC 8996)")
+		return nil, d.fail(d.joined(), "leaves neither TLSv1.2 nor TLSv1.3, the versions sluice offers (older ones are deprecated, RFC 8996)")
 	}
 	v := [2]string{"1.2", "1.3"}
 	if !has12 {
@@ -271,12 +279,7 @@ func (p *apacheParser) sslProtocol(d *directive) error {
 	if !has13 {
 		v[1] = "1.2"
 	}
-	if ps != nil {
-		ps.versions = &v
-	} else {
-		p.ssl().versions = &v
-	}
-	return nil
+	return &v, nil
 }
 
 // sslProxyVerify reads SSLProxyVerify: optional reads as require (a
