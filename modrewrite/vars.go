@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sluiceproxy/sluice/modssl"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/modssl"
 )
 
 // Request is what rules read from the request being served. The server

@@ -8,8 +8,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // Backend defaults where neither the worker nor the host says otherwise.

@@ -10,8 +10,9 @@ import (
 	"slices"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // serverTLS is the TLS configuration every TLS client connection starts
@@ -28,8 +29,8 @@ func (s *Server) serverTLS() *tls.Config {
 	}}
 }
 
-// adminTLS is serverTLS for the admin listener: admin.tls of the runtime
-// live at each handshake.
+// adminTLSConfig is serverTLS for the admin listener: admin.tls of the
+// runtime live at each handshake.
 func (s *Server) adminTLSConfig() *tls.Config {
 	return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		if t := s.rt.Load().cfg.Admin.TLS; t != nil {

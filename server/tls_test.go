@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/internal/testcert"
-	"github.com/valyala/fasthttp"
 )
 
 // tlsSite is a server with a plain listener and a TLS one, each a port of

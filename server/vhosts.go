@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sluiceproxy/sluice/config"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // hostTable picks a vhost for a request's Host among the vhosts that
