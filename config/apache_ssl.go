@@ -31,8 +31,9 @@ type proxySSL struct {
 	versions  *[2]string
 }
 
-// ignoredSSL are mod_ssl directives sluice accepts without acting on them,
-// each with the reason given in the warning.
+// ignoredSSL are mod_ssl directives (and mod_http2's Protocols, which TLS
+// configs carry) that sluice accepts without acting on them, each with the
+// reason given in the warning.
 var ignoredSSL = map[string]string{
 	"SSLCipherSuite":                      "Go's TLS offers its own set of secure cipher suites",
 	"SSLHonorCipherOrder":                 "Go's TLS orders cipher suites itself",
@@ -63,6 +64,7 @@ var ignoredSSL = map[string]string{
 	"SSLProxyCARevocationCheck":           "revocation lists are not checked",
 	"SSLProxyMachineCertificatePath":      "use SSLProxyMachineCertificateFile",
 	"SSLProxyMachineCertificateChainFile": "the chain goes in SSLProxyMachineCertificateFile",
+	"Protocols":                           "sluice speaks HTTP/1.1 (ALPN http/1.1), not HTTP/2",
 }
 
 func init() {
