@@ -630,3 +630,34 @@ func TestTLSAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSWildcardAliasAndDefault: SNI picks a vhost by a wildcard
+// ServerAlias as Host does, and _default_:port is the address's catch-all.
+func TestTLSWildcardAliasAndDefault(t *testing.T) {
+	st := startTLSSite(t, `<VirtualHost _default_:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/a/
+</VirtualHost>
+<VirtualHost _default_:{TLS}>
+  ServerName b.test
+  ServerAlias *.b.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/b.pem
+  ProxyPass / http://BACKEND/b/
+</VirtualHost>
+`, startBackend(t, echo))
+	c, err := tlsDial(st.TLS, &tls.Config{ServerName: "shop.b.test", InsecureSkipVerify: true}) //nolint:gosec // the certificate is what is checked
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "b.test" {
+		t.Errorf("SNI shop.b.test: certificate of %s, want b.test's", cn)
+	}
+	if status, line := tlsGet(t, c, "shop.b.test", "/x"); status != 200 || line != "GET /b/x" {
+		t.Errorf("Host shop.b.test: %d %q", status, line)
+	}
+}
