@@ -16,11 +16,13 @@ import (
 	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
-// upgradeMember serves one connection on ln: it reads a request head,
-// writes answer and, after a 101, echoes what comes next.
-func upgradeMember(t *testing.T, ln net.Listener, answer string) {
+// upgradeMember serves one connection on ln: it reads a request head
+// (sent on the channel it returns), writes answer and, after a 101, echoes
+// what comes next.
+func upgradeMember(t *testing.T, ln net.Listener, answer string) <-chan string {
 	t.Helper()
 	t.Cleanup(func() { ln.Close() })
+	heads := make(chan string, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -28,14 +30,19 @@ func upgradeMember(t *testing.T, ln net.Listener, answer string) {
 		}
 		defer c.Close()
 		br := bufio.NewReader(c)
+		var head strings.Builder
 		for {
-			if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+			l, err := br.ReadString('\n')
+			head.WriteString(l)
+			if err != nil || l == "\r\n" {
 				break
 			}
 		}
+		heads <- head.String()
 		_, _ = io.WriteString(c, answer)
 		_, _ = io.Copy(c, br)
 	}()
+	return heads
 }
 
 // upgradeThrough sends a WebSocket upgrade of /ws through the proxy c
@@ -104,6 +111,43 @@ func TestTunnelToTLSMember(t *testing.T) {
 	got := make([]byte, len("ping over tls"))
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping over tls" {
 		t.Fatalf("echo %q, %v", got, err)
+	}
+}
+
+// TestTunnelHeaderRules: RequestHeader rules reach the member's upgrade
+// request and Header rules the 101, as on any proxied request (real config
+// 20 sets X-Forwarded-Proto for its wss:// tunnel). Until the twelfth
+// session the tunnel's request went without them.
+func TestTunnelHeaderRules(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	_, c := startProxy(t, `RequestHeader set X-Forwarded-Proto "https"
+RequestHeader unset X-Debug
+<Location /ws>
+  RequestHeader set X-Scope ws
+</Location>
+Header always set Strict-Transport-Security "max-age=60"
+ProxyPass /ws ws://BACKEND/ upgrade=websocket
+`, ln.Addr().String())
+	resp, conn, br := upgradeThrough(t, c)
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
+	}
+	if got := string(resp.Peek("Strict-Transport-Security")); got != "max-age=60" {
+		t.Errorf("101 Strict-Transport-Security %q, want max-age=60", got)
+	}
+	head := strings.ToLower(<-heads)
+	for _, want := range []string{"x-forwarded-proto: https\r\n", "x-scope: ws\r\n", "upgrade: websocket\r\n", "connection: upgrade\r\n"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("member's upgrade request lacks %q:\n%s", want, head)
+		}
+	}
+	_, _ = io.WriteString(conn, "x")
+	if b, err := br.ReadByte(); err != nil || b != 'x' {
+		t.Fatalf("echo %q, %v", b, err)
 	}
 }
 

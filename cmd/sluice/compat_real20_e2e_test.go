@@ -23,7 +23,8 @@ var realConfigPorts lowport.Set
 
 // newWSEchoBackend answers every request with its name, what it received
 // and the request's X-Forwarded-Proto and Host, redirects /login to its
-// own /home, and echoes WebSocket messages at wsPath.
+// own /home, and echoes WebSocket messages at wsPath (its 101 names the
+// upgrade request's X-Forwarded-Proto in X-Upgrade-Proto).
 func newWSEchoBackend(t *testing.T, name, wsPath string) string {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -31,6 +32,7 @@ func newWSEchoBackend(t *testing.T, name, wsPath string) string {
 		http.Redirect(w, r, "http://"+r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()+"/home", http.StatusFound)
 	})
 	mux.HandleFunc(wsPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upgrade-Proto", r.Header.Get("X-Forwarded-Proto"))
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -117,7 +119,7 @@ func TestCompatReal20TLS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "wss://"+secure+"/api/v1/sync/hints", &websocket.DialOptions{
+	c, up, err := websocket.Dial(ctx, "wss://"+secure+"/api/v1/sync/hints", &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}},
 		Host:       "cookops.example",
 	})
@@ -125,6 +127,13 @@ func TestCompatReal20TLS(t *testing.T) {
 		t.Fatalf("wss through the *:443 vhost: %v", err)
 	}
 	defer c.CloseNow()
+	// The vhost's RequestHeader and Header rules apply to the tunnel too.
+	if got := up.Header.Get("X-Upgrade-Proto"); got != "https" {
+		t.Errorf("the member's upgrade request carried X-Forwarded-Proto %q, want https", got)
+	}
+	if hsts := up.Header.Get("Strict-Transport-Security"); hsts != "max-age=31536000; includeSubDomains" {
+		t.Errorf("101 Strict-Transport-Security %q", hsts)
+	}
 	if err := c.Write(ctx, websocket.MessageText, []byte("hint")); err != nil {
 		t.Fatal(err)
 	}
