@@ -35,8 +35,10 @@ func init() {
 		{name: "ProxyPassReverse", fn: (*apacheParser).proxyPassReverse},
 		{name: "ProxyPassReverseCookieDomain", fn: func(p *apacheParser, d *directive) error { return p.cookieRule(d, true) }},
 		{name: "ProxyPassReverseCookiePath", fn: func(p *apacheParser, d *directive) error { return p.cookieRule(d, false) }},
-		{name: "ProxyPreserveHost", fn: hostFlag("preserve_host", func(h *Host) *bool { return &h.PreserveHost })},
-		{name: "ProxyAddHeaders", fn: hostFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders })},
+		{name: "ProxyPreserveHost", fn: hygieneFlag("preserve_host", func(h *Host) *bool { return &h.PreserveHost },
+			func(l *LocationProxy) **bool { return &l.PreserveHost })},
+		{name: "ProxyAddHeaders", fn: hygieneFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders },
+			func(l *LocationProxy) **bool { return &l.AddHeaders })},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
 		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
@@ -224,6 +226,28 @@ func hostFlag(key string, field func(h *Host) *bool) func(p *apacheParser, d *di
 		}
 		*field(p.host) = on
 		p.markSet(key)
+		return nil
+	}
+}
+
+// hygieneFlag is hostFlag for the two flags Apache also takes in
+// <Location>: there the flag goes to the section's LocationProxy.
+func hygieneFlag(key string, field func(h *Host) *bool, inLocation func(l *LocationProxy) **bool) func(p *apacheParser, d *directive) error {
+	atHost := hostFlag(key, field)
+	return func(p *apacheParser, d *directive) error {
+		loc := p.location()
+		if loc == nil {
+			return atHost(p, d)
+		}
+		on, err := d.onOff()
+		if err != nil {
+			return err
+		}
+		if loc.proxy == nil {
+			loc.proxy = &LocationProxy{Pos: d.pos, Scope: loc.path, ScopeMatch: loc.match}
+			p.host.LocationProxy = append(p.host.LocationProxy, loc.proxy)
+		}
+		*inLocation(loc.proxy) = &on
 		return nil
 	}
 }

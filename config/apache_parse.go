@@ -69,6 +69,7 @@ type location struct {
 	require []*directive
 	tlsOnly bool // SSLRequireSSL
 	route   *Route
+	proxy   *LocationProxy // its ProxyPreserveHost / ProxyAddHeaders
 }
 
 type apacheParser struct {

@@ -123,6 +123,10 @@ type Host struct {
 	// the path is answered 404), "on" (decoded to /) or "nodecode" (kept
 	// as %2F, in matching and towards the member); inherited like the five.
 	EncodedSlashes string `yaml:"allow_encoded_slashes,omitempty"`
+	// LocationProxy are the ProxyPreserveHost and ProxyAddHeaders lines of
+	// <Location> sections, in config order; for a vhost, Main's apply
+	// first.
+	LocationProxy []*LocationProxy `yaml:"location_proxy,omitempty"`
 	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
 	// five.
 	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`
@@ -151,6 +155,19 @@ type Host struct {
 
 	// The mod_rewrite, mod_headers and ErrorDocument subset (model_mods.go).
 	Mods `yaml:",inline"`
+}
+
+// LocationProxy is what one <Location> or <LocationMatch> section sets of
+// ProxyPreserveHost and ProxyAddHeaders: for a request whose URL-path
+// Scope covers (a prefix, or with ScopeMatch a regular expression), each
+// flag set here overrides the host's and earlier sections' (Apache merges
+// the sections that match in config order).
+type LocationProxy struct {
+	Pos          Pos    `yaml:"-"`
+	Scope        string `yaml:"scope"`
+	ScopeMatch   bool   `yaml:"scope_match,omitempty"`
+	PreserveHost *bool  `yaml:"preserve_host,omitempty"`
+	AddHeaders   *bool  `yaml:"add_headers,omitempty"`
 }
 
 // Route is one ProxyPass or ProxyPassMatch.

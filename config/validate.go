@@ -5,14 +5,14 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/sluiceproxy/sluice/modheaders"
-
 	"github.com/sluiceproxy/sluice/access"
 	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
+	"github.com/sluiceproxy/sluice/modheaders"
 )
 
 // checker runs the checks both syntaxes share. idx, set for YAML, turns an
@@ -138,6 +138,11 @@ func (c *checker) host(h *Host) error {
 	}
 	for _, r := range h.Routes {
 		if err := c.route(r); err != nil {
+			return err
+		}
+	}
+	for _, l := range h.LocationProxy {
+		if err := c.locationProxy(l); err != nil {
 			return err
 		}
 	}
@@ -521,4 +526,19 @@ func tlsMismatch(first, h *Host) string {
 		on, off = off, on
 	}
 	return fmt.Sprintf("%s terminates TLS (SSLEngine on) and %s on the same address does not: one address speaks TLS or plain HTTP", on, off)
+}
+
+func (c *checker) locationProxy(l *LocationProxy) error {
+	switch {
+	case l.ScopeMatch:
+		if _, err := regexp.Compile(l.Scope); err != nil {
+			return c.fail(l, l.Pos, "scope", l.Scope, "cannot compile regex: %v", err)
+		}
+	case !strings.HasPrefix(l.Scope, "/"):
+		return c.fail(l, l.Pos, "scope", l.Scope, "must be a URL-path starting with /")
+	}
+	if l.PreserveHost == nil && l.AddHeaders == nil {
+		return c.fail(l, l.Pos, "scope", l.Scope, "sets neither preserve_host nor add_headers")
+	}
+	return nil
 }

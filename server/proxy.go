@@ -44,6 +44,8 @@ type exchange struct {
 	// then sends on as they are. nil otherwise.
 	keptPath    []byte
 	keepSlashes bool
+	// preserveHost is ProxyPreserveHost as it applies to this request.
+	preserveHost bool
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -67,6 +69,7 @@ func releaseExchange(x *exchange) {
 	x.waitUntil = time.Time{}
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
+	x.preserveHost = false
 	exchangePool.Put(x)
 }
 
@@ -200,7 +203,9 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	if r.direct != nil {
 		backendHost = r.direct.HostHeader
 	}
-	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+	fwd := vh.forwarder(x.requestPath(ctx))
+	x.preserveHost = fwd.PreserveHost
+	fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
 	s.requestHeaders(ctx, vh, &req.Header, x)
 
 	// fasthttp read the clock as the handler started: reading it again
@@ -210,7 +215,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	if watched {
 		s.watches.start(&x.watch, ctx.Conn(), &x.call, now)
 	}
-	m, snap, err := s.withMember(ctx, vh, r, x, now, req, resp, nil)
+	m, snap, err := s.withMember(ctx, r, x, now, req, resp, nil)
 	if watched {
 		s.watches.stop(&x.watch)
 	}
@@ -311,14 +316,14 @@ func clientBodyStatus(err error) int {
 func sentBytes(x *exchange) int64 { return x.call.Sent() }
 
 // roundTrip sends req to m and reads the response head into resp.
-func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
+func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		x.uri = append(x.uri, '?')
 		x.uri = append(x.uri, q...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if !vh.fwd.PreserveHost {
+	if !x.preserveHost {
 		req.Header.SetHost(m.HostHeader)
 	}
 	if m.Backend.Options.DisableReuse {

@@ -50,8 +50,13 @@ type vhost struct {
 	reverse    *rewrite.ReverseMap
 	cookies    *rewrite.CookieMap
 	fwd        *headers.Forwarder
-	balancers  map[string]*pool.Balancer
-	mods       *hostMods // RewriteRule, Header, ErrorDocument; nil when none
+	// locProxy are the <Location> sections' ProxyPreserveHost and
+	// ProxyAddHeaders (Main's first), and fwds the Forwarders they choose
+	// among, by [PreserveHost][AddHeaders]; both empty when none.
+	locProxy  []locationProxy
+	fwds      [2][2]*headers.Forwarder
+	balancers map[string]*pool.Balancer
+	mods      *hostMods // RewriteRule, Header, ErrorDocument; nil when none
 	// tls is the host's TLS server configuration, nil without TLS.
 	tls *tls.Config
 	// maxBody is the request body limit: the vhost's LimitRequestBody, else
@@ -257,6 +262,7 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		PreserveHost: hc.PreserveHost,
 		Trusted:      b.trusted,
 	}
+	vh.scopeForwarders(main)
 	return vh, nil
 }
 

@@ -108,7 +108,7 @@ func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
-	m, snap, err := s.withMember(ctx, vh, r, x, s.now(), nil, nil, proto)
+	m, snap, err := s.withMember(ctx, r, x, s.now(), nil, nil, proto)
 	if err != nil {
 		if m != nil {
 			lb.Done(m, 0, 0)
@@ -128,7 +128,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
-	vh.fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
+	vh.forwarder(x.requestPath(ctx)).Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {

@@ -116,8 +116,9 @@ func TestTunnelToTLSMember(t *testing.T) {
 
 // TestTunnelHeaderRules: RequestHeader rules reach the member's upgrade
 // request and Header rules the 101, as on any proxied request (real config
-// 20 sets X-Forwarded-Proto for its wss:// tunnel). Until the twelfth
-// session the tunnel's request went without them.
+// 20 sets X-Forwarded-Proto for its wss:// tunnel), and a <Location>'s
+// ProxyPreserveHost its Host. Until the twelfth session the tunnel's
+// request went without RequestHeader rules.
 func TestTunnelHeaderRules(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,6 +129,7 @@ func TestTunnelHeaderRules(t *testing.T) {
 RequestHeader unset X-Debug
 <Location /ws>
   RequestHeader set X-Scope ws
+  ProxyPreserveHost On
 </Location>
 Header always set Strict-Transport-Security "max-age=60"
 ProxyPass /ws ws://BACKEND/ upgrade=websocket
@@ -140,7 +142,7 @@ ProxyPass /ws ws://BACKEND/ upgrade=websocket
 		t.Errorf("101 Strict-Transport-Security %q, want max-age=60", got)
 	}
 	head := strings.ToLower(<-heads)
-	for _, want := range []string{"x-forwarded-proto: https\r\n", "x-scope: ws\r\n", "upgrade: websocket\r\n", "connection: upgrade\r\n"} {
+	for _, want := range []string{"x-forwarded-proto: https\r\n", "x-scope: ws\r\n", "host: a\r\n", "upgrade: websocket\r\n", "connection: upgrade\r\n"} {
 		if !strings.Contains(head, want) {
 			t.Errorf("member's upgrade request lacks %q:\n%s", want, head)
 		}

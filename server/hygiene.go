@@ -1,0 +1,70 @@
+package server
+
+import (
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
+)
+
+// locationProxy is one <Location> section's ProxyPreserveHost and
+// ProxyAddHeaders; nil leaves the flag as the host or an earlier section
+// set it.
+type locationProxy struct {
+	scope
+	preserveHost, addHeaders *bool
+}
+
+// scopeForwarders collects the <Location> sections that set
+// ProxyPreserveHost or ProxyAddHeaders, Main's before the host's own, and
+// makes a Forwarder for each way they can set the two flags.
+func (vh *vhost) scopeForwarders(main *vhost) {
+	hosts := []*config.Host{vh.cfg}
+	if main != nil {
+		hosts = []*config.Host{main.cfg, vh.cfg}
+	}
+	for _, h := range hosts {
+		for _, l := range h.LocationProxy {
+			vh.locProxy = append(vh.locProxy, locationProxy{scope: newScope(l.Scope, l.ScopeMatch),
+				preserveHost: l.PreserveHost, addHeaders: l.AddHeaders})
+		}
+	}
+	if len(vh.locProxy) == 0 {
+		return
+	}
+	for p := range 2 {
+		for a := range 2 {
+			f := *vh.fwd
+			f.PreserveHost, f.AddHeaders = p == 1, a == 1
+			vh.fwds[p][a] = &f
+		}
+	}
+}
+
+// forwarder is the Forwarder for a request to path: the host's, unless
+// <Location> sections covering path set either flag (the last one that
+// sets a flag wins, as Apache merges the sections in config order).
+func (vh *vhost) forwarder(path []byte) *headers.Forwarder {
+	if len(vh.locProxy) == 0 {
+		return vh.fwd
+	}
+	preserve, add := vh.fwd.PreserveHost, vh.fwd.AddHeaders
+	for i := range vh.locProxy {
+		l := &vh.locProxy[i]
+		if !l.matches(path) {
+			continue
+		}
+		if l.preserveHost != nil {
+			preserve = *l.preserveHost
+		}
+		if l.addHeaders != nil {
+			add = *l.addHeaders
+		}
+	}
+	return vh.fwds[b2i(preserve)][b2i(add)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
