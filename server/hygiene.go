@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/headers"
 )
@@ -39,13 +41,19 @@ func (vh *vhost) scopeForwarders(main *vhost) {
 	}
 }
 
-// forwarder is the Forwarder for a request to path: the host's, unless
-// <Location> sections covering path set either flag (the last one that
-// sets a flag wins, as Apache merges the sections in config order).
-func (vh *vhost) forwarder(path []byte) *headers.Forwarder {
+// forwarder is the Forwarder for the request: the host's, unless
+// <Location> sections set ProxyPreserveHost or ProxyAddHeaders. Small
+// enough to inline, so a host without them pays one length check.
+func (vh *vhost) forwarder(ctx *fasthttp.RequestCtx, x *exchange) *headers.Forwarder {
 	if len(vh.locProxy) == 0 {
 		return vh.fwd
 	}
+	return vh.scopedForwarder(x.requestPath(ctx))
+}
+
+// scopedForwarder applies the sections covering path: the last one that
+// sets a flag wins, as Apache merges the sections in config order.
+func (vh *vhost) scopedForwarder(path []byte) *headers.Forwarder {
 	preserve, add := vh.fwd.PreserveHost, vh.fwd.AddHeaders
 	for i := range vh.locProxy {
 		l := &vh.locProxy[i]

@@ -203,7 +203,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	if r.direct != nil {
 		backendHost = r.direct.HostHeader
 	}
-	fwd := vh.forwarder(x.requestPath(ctx))
+	fwd := vh.forwarder(ctx, x)
 	x.preserveHost = fwd.PreserveHost
 	fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
 	s.requestHeaders(ctx, vh, &req.Header, x)

@@ -128,7 +128,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
-	vh.forwarder(x.requestPath(ctx)).Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
+	vh.forwarder(ctx, x).Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
