@@ -48,12 +48,14 @@ func (vh *vhost) forwarder(ctx *fasthttp.RequestCtx, x *exchange) *headers.Forwa
 	if len(vh.locProxy) == 0 {
 		return vh.fwd
 	}
-	return vh.scopedForwarder(x.requestPath(ctx))
+	return vh.scopedForwarder(ctx, x)
 }
 
-// scopedForwarder applies the sections covering path: the last one that
-// sets a flag wins, as Apache merges the sections in config order.
-func (vh *vhost) scopedForwarder(path []byte) *headers.Forwarder {
+// scopedForwarder applies the sections covering the request's path: the
+// last one that sets a flag wins, as Apache merges the sections in config
+// order.
+func (vh *vhost) scopedForwarder(ctx *fasthttp.RequestCtx, x *exchange) *headers.Forwarder {
+	path := x.requestPath(ctx)
 	preserve, add := vh.fwd.PreserveHost, vh.fwd.AddHeaders
 	for i := range vh.locProxy {
 		l := &vh.locProxy[i]
