@@ -199,7 +199,7 @@ func (p *apacheParser) header(d *directive, request bool) error {
 }
 
 func (p *apacheParser) errorDocument(d *directive) error {
-	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
 		return err
 	}
 	if len(d.args) != 2 {
@@ -222,8 +222,15 @@ func (p *apacheParser) errorDocument(d *directive) error {
 	default:
 		e.Message = v
 	}
+	if loc := p.location(); loc != nil {
+		// Sections apply in config order, the last that covers a request
+		// winning, so a scoped document is never folded into an earlier one.
+		e.Scope, e.ScopeMatch = loc.path, loc.match
+		p.host.ErrorDocuments = append(p.host.ErrorDocuments, e)
+		return nil
+	}
 	for i, old := range p.host.ErrorDocuments {
-		if old.Status == code {
+		if old.Status == code && old.Scope == "" {
 			p.host.ErrorDocuments[i] = e
 			return nil
 		}

@@ -248,6 +248,8 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:4: scope "api": must be a URL-path starting with /`},
 		{"location_proxy regex", "listen: [':80']\nserver:\n  location_proxy:\n    - scope: '^/a('\n      scope_match: true\n      add_headers: false\n",
 			"t.yaml:4: scope \"^/a(\": cannot compile regex: error parsing regexp: missing closing ): `^/a(`"},
+		{"error document scope", "listen: [':80']\nserver:\n  error_documents:\n    - status: 503\n      scope: api\n      message: busy\n",
+			`t.yaml:5: scope "api": must be a URL-path starting with /`},
 		{"location_proxy empty", "listen: [':80']\nserver:\n  location_proxy:\n    - scope: /a\n",
 			`t.yaml:4: scope "/a": sets neither preserve_host nor add_headers`},
 		{"allow_encoded_slashes", "listen: [':80']\nserver:\n  allow_encoded_slashes: maybe\n",

@@ -122,11 +122,15 @@ type HeaderRule struct {
 // ErrorDocument is one ErrorDocument: exactly one of Path (served from
 // DocumentRoot), URL (a redirect), Message and Default.
 type ErrorDocument struct {
-	Pos     Pos    `yaml:"-"`
-	Status  int    `yaml:"status"`
-	Path    string `yaml:"path,omitempty"`
-	URL     string `yaml:"url,omitempty"`
-	Message string `yaml:"message,omitempty"`
+	Pos    Pos `yaml:"-"`
+	Status int `yaml:"status"`
+	// Scope is the <Location> path (a regular expression with ScopeMatch)
+	// the document applies under, over the host's; "" at host level.
+	Scope      string `yaml:"scope,omitempty"`
+	ScopeMatch bool   `yaml:"scope_match,omitempty"`
+	Path       string `yaml:"path,omitempty"`
+	URL        string `yaml:"url,omitempty"`
+	Message    string `yaml:"message,omitempty"`
 	// Default is Apache's "ErrorDocument 503 default": the built-in page,
 	// also where the main server set a document for the status.
 	Default bool `yaml:"default,omitempty"`

@@ -205,7 +205,14 @@ func (c *checker) errorDocuments(h *Host) error {
 			return c.fail(e, e.Pos, "path", e.Path, "needs exactly one of path, url, message and default")
 		case e.Path != "" && !strings.HasPrefix(e.Path, "/"):
 			return c.fail(e, e.Pos, "path", e.Path, "must start with /")
-		case e.Path == "":
+		case e.ScopeMatch:
+			if _, err := regexp.Compile(e.Scope); err != nil {
+				return c.fail(e, e.Pos, "scope", e.Scope, "cannot compile regex: %v", err)
+			}
+		case e.Scope != "" && !strings.HasPrefix(e.Scope, "/"):
+			return c.fail(e, e.Pos, "scope", e.Scope, "must be a URL-path starting with /")
+		}
+		if e.Path == "" {
 			continue
 		}
 		e.Body = nil

@@ -25,7 +25,10 @@ type hostMods struct {
 	headers   []scopedHeader
 	requestH  []scopedHeader
 	docs      map[int]*config.ErrorDocument
-	docRoot   string
+	// locDocs are <Location> sections' ErrorDocuments, Main's first: the
+	// last that covers a request overrides docs.
+	locDocs []scopedDoc
+	docRoot string
 	// namePort is the port of the host's ServerName ("" without one),
 	// SERVER_PORT when the client's Host names none.
 	namePort string
@@ -61,6 +64,11 @@ type scopedRewrite struct {
 type scopedHeader struct {
 	scope
 	rule *modheaders.Rule
+}
+
+type scopedDoc struct {
+	scope
+	doc *config.ErrorDocument
 }
 
 type scopedEnv struct {
@@ -128,6 +136,10 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 		}
 		for _, d := range h.ErrorDocuments {
+			if d.Scope != "" {
+				hm.locDocs = append(hm.locDocs, scopedDoc{scope: newScope(d.Scope, d.ScopeMatch), doc: d})
+				continue
+			}
 			hm.docs[d.Status] = d
 		}
 		for _, se := range h.SetEnvIf {
@@ -152,7 +164,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			}
 		}
 	}
-	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 {
+	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 && len(hm.locDocs) == 0 {
 		return nil, nil
 	}
 	return hm, nil
@@ -415,7 +427,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if hm == nil {
 		return
 	}
-	if d := hm.docs[status]; d != nil {
+	if d := hm.document(status, ctx.Path()); d != nil {
 		errorDocument(ctx, d)
 	}
 	if len(hm.headers) > 0 {
@@ -425,6 +437,18 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 		mr.startEnv(hm)
 		s.applyHeaders(ctx, hm, mr, true)
 	}
+}
+
+// document is the ErrorDocument for status on a request to path: the last
+// <Location> section's that covers path, else the host's.
+func (hm *hostMods) document(status int, path []byte) *config.ErrorDocument {
+	d := hm.docs[status]
+	for i := range hm.locDocs {
+		if ld := &hm.locDocs[i]; ld.doc.Status == status && ld.matches(path) {
+			d = ld.doc
+		}
+	}
+	return d
 }
 
 // errorDocument replaces the body of an error response: a file read when

@@ -124,6 +124,50 @@ func TestErrorDocumentDefault(t *testing.T) {
 	}
 }
 
+// TestErrorDocumentInLocation: an ErrorDocument in <Location> or
+// <LocationMatch> answers for the requests under its path, over the host's
+// (a vhost's too, for the main server's sections), the last section that
+// covers a request winning; "default" there brings back the built-in page.
+// Until the twelfth session it was refused at load.
+func TestErrorDocumentInLocation(t *testing.T) {
+	_, c := startProxy(t, `ErrorDocument 503 "main is busy"
+<Location /api>
+  ErrorDocument 503 "api is busy"
+</Location>
+<LocationMatch "^/api/v2">
+  ErrorDocument 503 "v2 is busy"
+</LocationMatch>
+<Location /api/v2/raw>
+  ErrorDocument 503 default
+</Location>
+ProxyPass / balancer://none/
+<VirtualHost *:80>
+  ServerName site
+  ErrorDocument 503 "site is busy"
+  <Location /shop>
+    ErrorDocument 503 "shop is busy"
+  </Location>
+  ProxyPass / balancer://none/
+</VirtualHost>
+`, "")
+	for _, tc := range []struct{ url, want string }{
+		{"http://site/", "site is busy"},
+		{"http://site/shop/cart", "shop is busy"},
+		{"http://site/shopping", "site is busy"}, // /shop covers /shop and /shop/…
+		{"http://site/api/x", "api is busy"},
+		{"http://site/api/v2/x", "v2 is busy"},
+		{"http://site/api/v2/raw/x", "Service Unavailable"},
+	} {
+		status, body, err := c.Get(nil, tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != fasthttp.StatusServiceUnavailable || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %q, want 503 with %q", tc.url, status, body, tc.want)
+		}
+	}
+}
+
 // Header edit and merge on a proxied answer, RequestHeader edit and
 // setifempty on the request to the member: the common hardening and
 // TLS-offload recipes (Set-Cookie flags, Location scheme, Vary).
