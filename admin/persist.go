@@ -176,7 +176,7 @@ func writeState(path string, doc *stateDoc) error {
 // status bits after the change being saved.
 func record(bc *config.Balancer, configured *config.Balancer, members []*pool.Member, flags func(*pool.Member) pool.Flags) stateBalancer {
 	r := stateBalancer{
-		Name: bc.Name, LBMethod: bc.LBMethod, MaxAttempts: bc.MaxAttempts, Timeout: bc.Timeout.D().String(),
+		Name: bc.ID(), LBMethod: bc.LBMethod, MaxAttempts: bc.MaxAttempts, Timeout: bc.Timeout.D().String(),
 		StickyCookie: bc.StickyCookie, StickyURLParam: bc.StickyURLParam,
 		NoFailover: bc.NoFailover, ForceRecovery: bc.ForceRecovery,
 		Members: make([]stateMember, 0, len(members)), Removed: []string{},

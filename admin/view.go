@@ -286,7 +286,7 @@ func (a *Admin) listETag(sc *Scope) string {
 // every instance shares, else a hash of what the admin can change.
 func (a *Admin) balancerTag(s *pool.Snapshot) string {
 	if a.fleet != nil {
-		return revTag(a.fleet.rev(s.Config.Name))
+		return revTag(a.fleet.rev(s.Config.ID()))
 	}
 	return balancerETag(s)
 }

@@ -225,6 +225,11 @@ const (
 type Balancer struct {
 	Pos  Pos    `yaml:"-"`
 	Name string `yaml:"name"` // lower-cased, without scheme: "mycluster"
+	// Host tells this balancer apart from those of the same name that
+	// other hosts define (each <VirtualHost> has its own, as in Apache):
+	// set when loading, to the host's name and port, only where the name
+	// is defined more than once (see ID).
+	Host string `yaml:"-"`
 
 	Members []*Member `yaml:"members"`
 	// ProxyTLS is how the members' certificates are checked when the
@@ -407,6 +412,17 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Balancer returns the balancer of h named name (lower-case, no scheme), or
 // nil. It looks in h only: inheritance from Main is the caller's business.
+// ID names the balancer across the configuration: its Name, or
+// "name@host" where several hosts define that name (the main server's
+// keeps the plain name). Member state, the admin API, the state file,
+// fleet records and metrics go by it; BALANCER_NAME and ProxyPass by Name.
+func (b *Balancer) ID() string {
+	if b.Host == "" {
+		return b.Name
+	}
+	return b.Name + "@" + b.Host
+}
+
 func (h *Host) Balancer(name string) *Balancer {
 	for _, b := range h.Balancers {
 		if b.Name == name {

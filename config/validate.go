@@ -337,6 +337,7 @@ func (c *checker) validate() error {
 			c.redirects(b)
 		}
 	}
+	c.balancerIDs()
 	return c.extras()
 }
 
@@ -541,4 +542,48 @@ func (c *checker) locationProxy(l *LocationProxy) error {
 		return c.fail(l, l.Pos, "scope", l.Scope, "sets neither preserve_host nor add_headers")
 	}
 	return nil
+}
+
+// balancerIDs sets Balancer.Host where several hosts define one name, so
+// that each vhost's balancer keeps its own members' state and can be
+// managed on its own: "mycluster@www.example.com:80". The main server's
+// keeps the plain name, and a vhost that inherits it shares it.
+func (c *checker) balancerIDs() {
+	defined := map[string]int{}
+	for _, h := range c.cfg.hosts() {
+		for _, b := range h.Balancers {
+			defined[b.Name]++
+		}
+	}
+	taken := map[string]bool{}
+	for _, h := range c.cfg.hosts() {
+		for _, b := range h.Balancers {
+			b.Host = ""
+			if defined[b.Name] > 1 && h != c.cfg.Main {
+				b.Host = hostLabel(h)
+				for n := 2; taken[b.ID()]; n++ {
+					b.Host = fmt.Sprintf("%s#%d", hostLabel(h), n)
+				}
+			}
+			taken[b.ID()] = true
+		}
+	}
+}
+
+// hostLabel names a vhost for balancer IDs: its ServerName with the port
+// of its first address ("www.example.com:80"), or that address when it
+// has no ServerName.
+func hostLabel(h *Host) string {
+	addr := ""
+	if len(h.Addrs) > 0 {
+		addr = h.Addrs[0]
+	}
+	name := strings.ToLower(h.ServerName)
+	if name == "" {
+		return addr
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "*" && !strings.Contains(name, ":") {
+		return name + ":" + port
+	}
+	return name
 }

@@ -24,7 +24,7 @@ type Snapshot struct {
 // Balancer is a balancer://name group. The snapshot pointer is the only
 // mutable field; it is safe for concurrent use.
 type Balancer struct {
-	Name string // "mycluster", without scheme
+	Name string // its config.Balancer.ID: "mycluster", or "mycluster@host"
 	snap atomic.Pointer[Snapshot]
 }
 
@@ -46,7 +46,7 @@ func (b *Balancer) Store(s *Snapshot) { b.snap.Store(s) }
 func NewSnapshot(reg *Registry, bc *config.Balancer) (*Snapshot, error) {
 	s := &Snapshot{Config: bc, Members: make([]*Member, 0, len(bc.Members))}
 	for i, mc := range bc.Members {
-		m, err := NewMember(reg, bc.Name, mc.URL, mc.Params, false)
+		m, err := NewMember(reg, bc.ID(), mc.URL, mc.Params, false)
 		if err != nil {
 			return nil, err
 		}

@@ -98,7 +98,7 @@ func coversBackend(scope string, r *route, backendPath []byte) bool {
 		return true
 	}
 	if name, ok := strings.CutPrefix(scope, "balancer://"); ok {
-		return r.balancer != nil && r.balancer.Name == name
+		return r.balancer != nil && r.balancer.Load().Config.Name == name
 	}
 	if r.direct == nil {
 		return false

@@ -222,12 +222,14 @@ func (s *Server) adminScope(rt *runtime, live bool) *admin.Scope {
 		Growth:     rt.cfg.BalancerGrowth,
 		Build:      s.builder(rt, live),
 	}
+	// A balancer a vhost inherits is the main server's; one a vhost
+	// defines under a name another host defines too has its own ID.
 	seen := make(map[string]bool)
 	for _, vh := range rt.hosts {
 		for _, name := range sortedBalancers(vh) {
-			if !seen[name] {
-				seen[name] = true
-				sc.Entries = append(sc.Entries, admin.Entry{Bal: vh.balancers[name], Configured: configuredBalancer(rt, vh, name)})
+			if bal := vh.balancers[name]; !seen[bal.Name] {
+				seen[bal.Name] = true
+				sc.Entries = append(sc.Entries, admin.Entry{Bal: bal, Configured: configuredBalancer(rt, vh, name)})
 			}
 		}
 	}
@@ -326,7 +328,7 @@ func (s *Server) builder(rt *runtime, live bool) admin.Builder {
 		}
 		hc := rt.cfg.Main
 		for _, vh := range rt.hosts {
-			if vh.cfg.Balancer(bc.Name) != nil {
+			if own := vh.cfg.Balancer(bc.Name); own != nil && own.ID() == bc.ID() {
 				hc = vh.cfg
 				break
 			}

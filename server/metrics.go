@@ -170,7 +170,7 @@ func (s *Server) observe(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Sn
 	}
 	if m == nil {
 		if snap != nil {
-			if c := (*sm.noMember.Load())[snap.Config.Name]; c != nil {
+			if c := (*sm.noMember.Load())[snap.Config.ID()]; c != nil {
 				c.Inc()
 			}
 		}
@@ -249,7 +249,8 @@ func (sm *serverMetrics) sync(rt *runtime) {
 		members[m.ID], byState[m.State] = mm, mm
 	}
 	for _, vh := range rt.hosts {
-		for name, bal := range vh.balancers {
+		for _, bal := range vh.balancers {
+			name := bal.Name
 			if balancers[name] == nil {
 				c := sm.balancers[name]
 				if c == nil {

@@ -419,3 +419,37 @@ ProxyPass /g balancer://goes/
 	sc.absent(t, `balancer="goes"`)
 	sc.expect(t, map[string]float64{`sluice_balancer_no_member_total{balancer="stays"}`: 1})
 }
+
+// TestMetricsPerVhostBalancer: where two vhosts define one balancer name,
+// each vhost's balancer has its own series, under its ID (config
+// Balancer.ID), the requests it served counted there alone.
+func TestMetricsPerVhostBalancer(t *testing.T) {
+	be := metricsBackend(t)
+	s, c := startProxy(t, `
+<VirtualHost *:80>
+  ServerName a.example
+  <Proxy balancer://app>
+    BalancerMember http://BACKEND
+  </Proxy>
+  ProxyPass / balancer://app/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName b.example
+  <Proxy balancer://app>
+    BalancerMember http://BACKEND
+  </Proxy>
+  ProxyPass / balancer://app/
+</VirtualHost>
+`, be)
+	for range 3 {
+		if r := hostGet(t, c, "b.example", "/x"); r.StatusCode() != 200 {
+			t.Fatalf("b.example: %d", r.StatusCode())
+		}
+	}
+	member := `member="http://` + be + `"`
+	scrapeMetrics(t, s).expect(t, map[string]float64{
+		`sluice_member_selections_total{balancer="app@a.example:80",` + member + `}`: 0,
+		`sluice_member_selections_total{balancer="app@b.example:80",` + member + `}`: 3,
+		`sluice_balancer_no_member_total{balancer="app@b.example:80"}`:               0,
+	})
+}

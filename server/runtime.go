@@ -195,7 +195,7 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		for _, m := range snap.Members {
 			m.Backend = b.backend(m, hc, bc)
 		}
-		vh.balancers[bc.Name] = pool.NewBalancer(bc.Name, snap)
+		vh.balancers[bc.Name] = pool.NewBalancer(bc.ID(), snap)
 	}
 	if main != nil && hc.BalancerInherit {
 		for name, bal := range main.balancers {

@@ -4,11 +4,14 @@ package main
 // each defining its own <Proxy balancer://mycluster> over the same two
 // members (route=1, route=2, stickysession=ROUTEID) with the mod_headers
 // cookie recipe, and "ProxyPass / balancer://mycluster" (no slash on the
-// target). Apache gives each vhost's balancer a state of its own, sluice
-// one per member name and URL (docs/compatibility.md).
+// target). Each vhost's balancer has a state of its own, as in Apache.
 
 import (
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +36,68 @@ func real12Cookie(t *testing.T, what string, m *wireMsg, changed bool) {
 		t.Errorf("%s: answered by %q with Set-Cookie %q, want one ROUTEID=.%s; path=/", what, m.Get("X-Backend"), got, m.Get("X-Backend"))
 	case !changed && len(got) != 0:
 		t.Errorf("%s: a request that stuck got Set-Cookie %q", what, got)
+	}
+}
+
+// TestCompatReal12BalancerPerVhost: the five vhosts' balancer://mycluster
+// are five balancers, as in Apache: from a fresh start the first request to
+// each goes to member 1 (byrequests turns in each vhost on its own; until
+// the twelfth session they shared the members' state and went 1 2 1 2 1),
+// the manager of one vhost lists its own as mycluster@www.example.com:80,
+// and disabling a member there leaves the other vhosts' members alone.
+func TestCompatReal12BalancerPerVhost(t *testing.T) {
+	n1, n2 := newBackend(t, "1", nil), newBackend(t, "2", nil)
+	text, err := os.ReadFile(filepath.Join("../../testdata/config/real", real12Conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, t.TempDir(), real12Conf, "Listen 127.0.0.1:0\nBalancerPersist On\n"+string(text),
+		"192.0.2.21:80", n1.addr, "192.0.2.22:80", n2.addr,
+		"    DocumentRoot /home/ubuntu/Dev/la_petite_portugaise/\n",
+		"    <Location /balancer-manager>\n        SetHandler balancer-manager\n        Require local\n    </Location>\n")
+	state := t.TempDir()
+	s := startSluiceArgs(t, "-config", cfg, "-state-dir", state)
+	var first []string
+	for _, host := range real12Hosts {
+		m := hostGet(t, s, host, "/")
+		wantStatus(t, m, 200)
+		first = append(first, m.Get("X-Backend"))
+	}
+	wantSequence(t, "the first request to each vhost", first, "1", "1", "1", "1", "1")
+
+	m := hostGet(t, s, "www.example.com", "/balancer-manager/api/balancers")
+	wantStatus(t, m, 200)
+	if body := strings.ReplaceAll(string(m.Body), " ", ""); !strings.Contains(body, `"name":"mycluster@www.example.com:80"`) || strings.Count(body, `"name":"mycluster`) != 1 {
+		t.Fatalf("www.example.com's manager lists %.600s, want its own mycluster@www.example.com:80 alone", body)
+	}
+	member := "/balancer-manager/api/balancers/mycluster@www.example.com:80/members/" + url.PathEscape("http://"+n1.addr)
+	m = rawDo(t, s.Addr(), buildReq("PATCH", member, "www.example.com",
+		[]string{"If-Match: *", "Content-Type: application/json"}, `{"status":"+D"}`))
+	wantStatus(t, m, 200)
+	for range 4 {
+		wantBackend(t, hostGet(t, s, "www.example.com", "/"), "2")
+	}
+	seen := map[string]int{}
+	for range 4 {
+		seen[hostGet(t, s, "shop.example.com", "/").Get("X-Backend")]++
+	}
+	if seen["1"] == 0 {
+		t.Errorf("shop.example.com after www.example.com disabled its member 1: %v, want member 1 still used", seen)
+	}
+
+	// BalancerPersist keeps the change for www.example.com's balancer alone.
+	s.signal(syscall.SIGTERM)
+	if _, err := s.waitExit(stopTimeout); err != nil {
+		t.Fatal(err)
+	}
+	s = startSluiceArgs(t, "-config", cfg, "-state-dir", state)
+	clear(seen)
+	for range 4 {
+		seen[hostGet(t, s, "www.example.com", "/").Get("X-Backend")]++
+		seen["shop "+hostGet(t, s, "shop.example.com", "/").Get("X-Backend")]++
+	}
+	if seen["1"] != 0 || seen["shop 1"] == 0 {
+		t.Errorf("after a restart: %v, want www.example.com only on member 2 and shop.example.com on both", seen)
 	}
 }
 
