@@ -1,11 +1,16 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -58,7 +63,25 @@ type Backend struct {
 	Asked BackendOptions
 	// trip is Do's round trip over Client's connections.
 	trip roundTripper
+	// member and serverName make the pools of other server names
+	// (ForServerName); named holds them, at most maxNamed, built under
+	// namedMu and read without it.
+	member     *Member
+	serverName string
+	namedMu    sync.Mutex
+	named      atomic.Pointer[namedPools]
 }
+
+// namedPools is an immutable set of a TLS member's pools for other server
+// names, in the order they were made.
+type namedPools struct {
+	byName map[string]*Backend
+	order  []string
+}
+
+// maxNamed bounds the pools one member keeps for other server names: the
+// names come from clients' Host fields.
+const maxNamed = 16
 
 // DialError is returned when connecting to a member failed: nothing of the
 // request was sent, so the balancer may fail over.
@@ -75,6 +98,11 @@ func (e *DialError) Unwrap() error { return e.Err }
 // answering, which is re-sent once on a fresh connection when the request
 // has no streamed body (see docs/compatibility.md).
 func NewBackend(m *Member, o BackendOptions) *Backend {
+	return newBackend(m, o, hostOnly(m.HostHeader))
+}
+
+// newBackend is NewBackend for a pool whose TLS handshakes send serverName.
+func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 	asked := o
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
@@ -147,12 +175,87 @@ func NewBackend(m *Member, o BackendOptions) *Backend {
 	if m.TLS {
 		// Dial's handshake uses it; fasthttp only clones it, and without
 		// one would derive its own from the address.
-		c.TLSConfig = &tls.Config{ServerName: hostOnly(m.HostHeader), MinVersion: tls.VersionTLS12}
+		c.TLSConfig = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 		if o.TLS != nil {
-			c.TLSConfig = o.TLS.ClientConfig(hostOnly(m.HostHeader))
+			c.TLSConfig = o.TLS.ClientConfig(serverName)
 		}
 	}
-	return &Backend{Client: c, Options: o, Asked: asked, trip: trip}
+	return &Backend{Client: c, Options: o, Asked: asked, trip: trip, member: m, serverName: serverName}
+}
+
+// ForServerName returns the pool whose TLS handshakes send host (without
+// its port) as the server name and check the member's certificate against
+// it: with ProxyPreserveHost an https:// member gets the client's Host, as
+// Apache sends it. A connection's server name is fixed by its handshake,
+// so each name has a pool of its own; a plain member, the member's own
+// name and an IP address (which SNI cannot carry, RFC 6066 §3) get b. At
+// most maxNamed names are kept; the oldest gives way, its idle
+// connections closed.
+func (b *Backend) ForServerName(host []byte) *Backend {
+	if b.member == nil || !b.member.TLS {
+		return b
+	}
+	name := hostWithoutPort(host)
+	if len(name) == 0 || string(name) == b.serverName {
+		return b
+	}
+	if p := b.named.Load(); p != nil {
+		if nb := p.byName[string(name)]; nb != nil {
+			return nb
+		}
+	}
+	key := strings.ToLower(string(name))
+	if key == b.serverName || net.ParseIP(key) != nil {
+		return b
+	}
+	b.namedMu.Lock()
+	defer b.namedMu.Unlock()
+	old := b.named.Load()
+	next := &namedPools{byName: map[string]*Backend{}}
+	if old != nil {
+		if nb := old.byName[key]; nb != nil {
+			return nb
+		}
+		next.order = append(next.order, old.order...)
+		maps.Copy(next.byName, old.byName)
+	}
+	if len(next.order) >= maxNamed {
+		gone := next.order[0]
+		next.byName[gone].Client.CloseIdleConnections()
+		delete(next.byName, gone)
+		next.order = next.order[1:]
+	}
+	nb := newBackend(b.member, b.Asked, key)
+	next.byName[key] = nb
+	next.order = append(next.order, key)
+	b.named.Store(next)
+	return nb
+}
+
+// hostWithoutPort is a Host field's host: an IPv6 literal without its
+// brackets, anything else without a ":port".
+func hostWithoutPort(host []byte) []byte {
+	if len(host) > 0 && host[0] == '[' {
+		if i := bytes.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return nil
+	}
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 {
+		return host[:i]
+	}
+	return host
+}
+
+// CloseIdle closes the idle connections of b and of its pools for other
+// server names.
+func (b *Backend) CloseIdle() {
+	b.Client.CloseIdleConnections()
+	if p := b.named.Load(); p != nil {
+		for _, nb := range p.byName {
+			nb.Client.CloseIdleConnections()
+		}
+	}
 }
 
 // dial connects to addr, through policy when there is one.

@@ -3,6 +3,7 @@ package pool
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -203,5 +204,50 @@ func readRequestHead(br *bufio.Reader) (contentLength int, err error) {
 		if v, ok := strings.CutPrefix(l, "Content-Length: "); ok {
 			contentLength, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
+	}
+}
+
+// TestForServerName: a TLS member keeps a pool per server name it is asked
+// for (ProxyPreserveHost), case-insensitively and without the port, at
+// most maxNamed of them, the oldest giving way; its own name, an IP
+// address and a plain member use the member's pool.
+func TestForServerName(t *testing.T) {
+	m, err := NewMember(NewRegistry(), "b", "https://backend.test:8443", config.WorkerParams{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := NewBackend(m, BackendOptions{Timeout: time.Second})
+	for _, host := range []string{"", "backend.test", "backend.test:443", "BACKEND.test", "10.0.0.1", "10.0.0.1:443", "[::1]:443", "[::1"} {
+		if be.ForServerName([]byte(host)) != be {
+			t.Errorf("%q: a pool of its own, want the member's", host)
+		}
+	}
+	a := be.ForServerName([]byte("a.test"))
+	if a == be || a.Client.TLSConfig.ServerName != "a.test" {
+		t.Fatalf("a.test: server name %q", a.Client.TLSConfig.ServerName)
+	}
+	for _, host := range []string{"a.test:443", "A.Test"} {
+		if be.ForServerName([]byte(host)) != a {
+			t.Errorf("%q: not a.test's pool", host)
+		}
+	}
+	for i := range maxNamed - 1 {
+		be.ForServerName(fmt.Appendf(nil, "n%d.test", i))
+	}
+	if be.ForServerName([]byte("a.test")) != a {
+		t.Fatal("a.test's pool gone before the limit")
+	}
+	be.ForServerName([]byte("one-more.test"))
+	if got := be.ForServerName([]byte("a.test")); got == a {
+		t.Error("a.test's pool kept past the limit, want the oldest dropped")
+	}
+	if n := len(be.named.Load().byName); n != maxNamed {
+		t.Errorf("%d pools, want %d", n, maxNamed)
+	}
+
+	plain, _ := NewMember(NewRegistry(), "b", "http://backend.test", config.WorkerParams{}, false)
+	pb := NewBackend(plain, BackendOptions{Timeout: time.Second})
+	if pb.ForServerName([]byte("a.test")) != pb {
+		t.Error("a plain member got a pool per name")
 	}
 }

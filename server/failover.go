@@ -85,7 +85,7 @@ func (s *Server) attempt(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *
 	if !memberAllows(m, proto) {
 		return errBadUpgrade
 	}
-	conn, err := dialMember(m)
+	conn, err := dialMember(m, memberPool(m, x, ctx.Host()))
 	x.conn = conn
 	return err
 }

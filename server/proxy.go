@@ -329,16 +329,27 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp
 	if m.Backend.Options.DisableReuse {
 		req.SetConnectionClose()
 	}
-	err := m.Backend.Do(req, resp, &x.call)
+	be := memberPool(m, x, ctx.Host())
+	err := be.Do(req, resp, &x.call)
 	if errors.Is(err, pool.ErrStaleConn) {
 		// Found before anything was written, body stream untouched; the
 		// member's idle connections were dropped, so this dials afresh.
-		err = m.Backend.Do(req, resp, &x.call)
+		err = be.Do(req, resp, &x.call)
 	}
 	if err == nil {
 		m.State.MarkConnected()
 	}
 	return err
+}
+
+// memberPool is the pool a request to m goes through: with
+// ProxyPreserveHost, the one whose TLS handshakes name host, the client's
+// Host, as Apache sends it (r->hostname) as the server name.
+func memberPool(m *pool.Member, x *exchange, host []byte) *pool.Backend {
+	if x.preserveHost && m.TLS {
+		return m.Backend.ForServerName(host)
+	}
+	return m.Backend
 }
 
 // respond copies the backend response to the client: status, headers

@@ -1,15 +1,21 @@
 package server
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/internal/testcert"
@@ -113,5 +119,103 @@ SSLProxyEngine on
 		if resp.StatusCode() != tc.status {
 			t.Errorf("%s%s: %d %q, want %d (%s)", tc.host, tc.path, resp.StatusCode(), firstLine(resp.Body()), tc.status, tc.why)
 		}
+	}
+}
+
+// TestProxyTLSPreserveHost: with ProxyPreserveHost On an https:// member is
+// sent the client's Host as the TLS server name (SNI) and its certificate
+// is checked against that name, as Apache does; each name keeps its own
+// pooled connections, and a tunnel's handshake does the same. Without it
+// the member URL's host is sent (none for an IP address). Until the twelfth
+// session the member URL's host was always sent.
+func TestProxyTLSPreserveHost(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcert.NewFor(t, "ca.test")
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	memberCert := ca.Issue(t, "member.test", "alt.test")
+	var mu sync.Mutex
+	hellos := map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "websocket" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_, _ = io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				conn.Close()
+			}
+			return
+		}
+		w.Write([]byte("sni=" + r.TLS.ServerName + " host=" + r.Host))
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{memberCert.TLS}, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		mu.Lock()
+		hellos[h.ServerName]++
+		mu.Unlock()
+		return nil, nil
+	}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	m := strings.TrimPrefix(srv.URL, "https://")
+
+	conf := strings.NewReplacer("{DIR}", dir, "{M}", m).Replace(`
+<VirtualHost *:80>
+  ServerName member.test
+  ServerAlias alt.test other.test
+  ProxyPreserveHost On
+  SSLProxyCACertificateFile {DIR}/ca.crt
+  ProxyPass / https://{M}/ upgrade=websocket
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName plain.test
+  SSLProxyCACertificateFile {DIR}/ca.crt
+  SSLProxyCheckPeerName off
+  ProxyPass / https://{M}/ upgrade=websocket
+</VirtualHost>
+`)
+	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+conf), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := serveProxy(t, cfg)
+	for _, tc := range []struct {
+		host   string
+		status int
+		body   string
+	}{
+		{"member.test", 200, "sni=member.test host=member.test"},
+		{"alt.test", 200, "sni=alt.test host=alt.test"},
+		{"member.test", 200, "sni=member.test host=member.test"},
+		{"Alt.Test:80", 200, "sni=alt.test host=Alt.Test:80"},
+		{"other.test", 503, ""}, // the certificate does not name it
+		{"plain.test", 200, "sni= host=" + m},
+	} {
+		resp := hostGet(t, c, tc.host, "/x")
+		if resp.StatusCode() != tc.status || tc.body != "" && !strings.EqualFold(string(resp.Body()), tc.body) {
+			t.Errorf("Host %s: %d %q, want %d %q", tc.host, resp.StatusCode(), firstLine(resp.Body()), tc.status, tc.body)
+		}
+	}
+
+	// A tunnel's handshake names the client's Host too.
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: alt.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	var head fasthttp.ResponseHeader
+	if err := head.Read(bufio.NewReader(conn)); err != nil || head.StatusCode() != 101 {
+		t.Fatalf("upgrade through alt.test: %d, %v", head.StatusCode(), err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	// One handshake per name for the requests (their connections are
+	// pooled), one more for the tunnel; other.test's was refused by sluice.
+	want := map[string]int{"member.test": 1, "alt.test": 2, "other.test": 1, "": 1}
+	if !maps.Equal(hellos, want) {
+		t.Errorf("handshakes by server name %v, want %v", hellos, want)
 	}
 }

@@ -178,7 +178,7 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 	}
 	for id, be := range prev.backends {
 		if rt.backends[id] != be {
-			be.Client.CloseIdleConnections()
+			be.CloseIdle()
 		}
 	}
 	s.reg.Retain(keep)

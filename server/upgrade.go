@@ -108,6 +108,8 @@ func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
+	fwd := vh.forwarder(ctx, x)
+	x.preserveHost = fwd.PreserveHost // the dial's server name (memberPool)
 	m, snap, err := s.withMember(ctx, r, x, s.now(), nil, nil, proto)
 	if err != nil {
 		if m != nil {
@@ -128,7 +130,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
-	vh.forwarder(ctx, x).Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
+	fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
@@ -250,8 +252,9 @@ func splice(a, b net.Conn) {
 	_ = b.Close()
 }
 
-// dialMember opens a raw connection to m for a tunnel.
-func dialMember(m *pool.Member) (net.Conn, error) {
+// dialMember opens a raw connection to m for a tunnel, with be's TLS
+// settings (memberPool).
+func dialMember(m *pool.Member, be *pool.Backend) (net.Conn, error) {
 	o := m.Backend.Options
 	d := net.Dialer{Timeout: o.ConnectTimeout}
 	if d.Timeout <= 0 {
@@ -267,7 +270,7 @@ func dialMember(m *pool.Member) (net.Conn, error) {
 	}
 	if m.TLS {
 		// The member's own TLS settings, as its HTTP requests use them.
-		tc := tls.Client(conn, m.Backend.Client.TLSConfig)
+		tc := tls.Client(conn, be.Client.TLSConfig)
 		if err := tc.Handshake(); err != nil {
 			_ = conn.Close()
 			return nil, &pool.DialError{Addr: m.Addr, Err: err}
