@@ -6,11 +6,11 @@ import (
 )
 
 // Var is an environment variable sluice sets: the ones mod_proxy_balancer
-// exports after choosing a member (apache.md §4.7), then those a
-// configuration's SetEnvIf lines set (Vars).
+// exports after choosing a member (apache.md §4.7), mod_ssl's HTTPS, then
+// those a configuration's SetEnvIf lines set (Vars).
 type Var uint8
 
-// The balancer variables, by Apache's names.
+// The variables sluice always knows, by Apache's names.
 const (
 	BalancerName          Var = iota // balancer://name
 	BalancerWorkerName               // the member URL
@@ -18,26 +18,30 @@ const (
 	BalancerRouteChanged             // "1" when the request did not stick to its route
 	BalancerSessionSticky            // the cookie or URL parameter the route came from
 	BalancerSessionRoute             // the route the request asked for
-	numBalancerVars
+	// HTTPS is "on" for a request that came over TLS, unset otherwise:
+	// mod_ssl sets it on every such request ("env=HTTPS" conditions).
+	HTTPS
+	numBuiltinVars
 )
 
 // MaxVars bounds the variables of one configuration, the balancer ones
 // included: an Env holds them all in arrays, so a request allocates none.
 const MaxVars = 64
 
-var varNames = [numBalancerVars]string{
+var varNames = [numBuiltinVars]string{
 	"BALANCER_NAME", "BALANCER_WORKER_NAME", "BALANCER_WORKER_ROUTE",
 	"BALANCER_ROUTE_CHANGED", "BALANCER_SESSION_STICKY", "BALANCER_SESSION_ROUTE",
+	"HTTPS",
 }
 
-// Vars names the variables of one configuration: the balancer ones, then
+// Vars names the variables of one configuration: the built-in ones, then
 // those its SetEnvIf lines set, in the order they were defined. A nil
-// *Vars has the balancer ones only.
+// *Vars has the built-in ones only.
 type Vars struct {
 	names []string
 }
 
-// NewVars returns the balancer variables alone.
+// NewVars returns the built-in variables alone.
 func NewVars() *Vars { return &Vars{names: append([]string(nil), varNames[:]...)} }
 
 // Define returns the variable called name, adding it when it is new.

@@ -82,8 +82,12 @@ func (f format) expand(dst []byte, env *Env, cs *tls.ConnectionState) []byte {
 	for _, p := range f {
 		switch {
 		case p.hasEnv:
-			v, _ := env.Get(p.env)
-			dst = append(dst, v...)
+			// An unset variable reads "(null)", as mod_headers writes it.
+			if v, ok := env.Get(p.env); ok {
+				dst = append(dst, v...)
+			} else {
+				dst = append(dst, "(null)"...)
+			}
 		case p.ssl != 0:
 			dst = appendSSL(dst, p.ssl, cs)
 		default:

@@ -276,7 +276,8 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 }
 
 // startEnv starts the request's variables for a phase of header rules:
-// none, then what the host's SetEnvIf lines set.
+// none, then what the host's SetEnvIf lines set, then mod_ssl's HTTPS
+// (its fixup runs after them in Apache).
 func (mr *modsReq) startEnv(hm *hostMods) {
 	mr.sc.ResetEnv(&mr.env)
 	for i := range hm.setEnv {
@@ -284,7 +285,12 @@ func (mr *modsReq) startEnv(hm *hostMods) {
 			se.rule.Apply(&mr.req, &mr.env, &mr.sc)
 		}
 	}
+	if mr.req.HTTPS {
+		mr.env.Set(modheaders.HTTPS, httpsOn)
+	}
 }
+
+var httpsOn = []byte("on")
 
 // rewrite runs vh's RewriteRules before route matching. It reports
 // whether the request was answered: redirected, refused, or proxied by a

@@ -661,3 +661,59 @@ func TestTLSWildcardAliasAndDefault(t *testing.T) {
 		t.Errorf("Host shop.b.test: %d %q", status, line)
 	}
 }
+
+// TestTLSEnvHTTPS: mod_ssl's HTTPS variable is "on" for a request over TLS
+// and unset otherwise, so the common "env=HTTPS" conditions work: an
+// X-Forwarded-Proto for the member and a Strict-Transport-Security only
+// over TLS. Until the twelfth session such a line was refused at load.
+func TestTLSEnvHTTPS(t *testing.T) {
+	be := startBackend(t, echo)
+	st := startTLSSite(t, `RequestHeader set X-Forwarded-Proto "https" env=HTTPS
+Header always set Strict-Transport-Security "max-age=60" env=HTTPS
+Header set X-Scheme "%{HTTPS}e"
+<VirtualHost *:{PLAIN}>
+  ServerName a.test
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, be)
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, tc := range []struct {
+		name        string
+		conn        net.Conn
+		proto, hsts string
+		scheme      string
+	}{
+		{"plain", pc, "", "", "(null)"},
+		{"TLS", dialTLS(t, st.TLS, "a.test", roots), "https", "max-age=60", "on"},
+	} {
+		_ = tc.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(tc.conn, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(tc.conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		gotProto := ""
+		if _, v, ok := strings.Cut(string(body), "X-Forwarded-Proto: "); ok {
+			gotProto, _, _ = strings.Cut(v, "\n")
+		}
+		if gotProto != tc.proto || resp.Header.Get("Strict-Transport-Security") != tc.hsts || resp.Header.Get("X-Scheme") != tc.scheme {
+			t.Errorf("%s: member got X-Forwarded-Proto %q, client Strict-Transport-Security %q, X-Scheme %q; want %q, %q, %q",
+				tc.name, gotProto, resp.Header.Get("Strict-Transport-Security"), resp.Header.Get("X-Scheme"), tc.proto, tc.hsts, tc.scheme)
+		}
+	}
+}
