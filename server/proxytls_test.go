@@ -21,16 +21,36 @@ import (
 	"github.com/sluiceproxy/sluice/internal/testcert"
 )
 
-// TestProxyTLS: the SSLProxy* directives decide which https:// members
-// sluice accepts. The member's certificate comes from a private CA and
-// names member.test, not the 127.0.0.1 sluice dials; a second member asks
-// for a client certificate from the same CA.
-func TestProxyTLS(t *testing.T) {
+// caDir returns a directory holding ca.crt, the certificate of a new
+// private CA, and that CA.
+func caDir(t *testing.T) (string, testcert.Cert) {
+	t.Helper()
 	dir := t.TempDir()
 	ca := testcert.NewFor(t, "ca.test")
 	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return dir, ca
+}
+
+// serveApacheIn serves the Apache config conf, read as dir/t.conf, and
+// returns a client bound to it.
+func serveApacheIn(t *testing.T, dir, conf string) *fasthttp.Client {
+	t.Helper()
+	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+conf), os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := serveProxy(t, cfg)
+	return c
+}
+
+// TestProxyTLS: the SSLProxy* directives decide which https:// members
+// sluice accepts. The member's certificate comes from a private CA and
+// names member.test, not the 127.0.0.1 sluice dials; a second member asks
+// for a client certificate from the same CA.
+func TestProxyTLS(t *testing.T) {
+	dir, ca := caDir(t)
 	client := ca.Issue(t, "sluice.test")
 	if err := os.WriteFile(filepath.Join(dir, "client.pem"), append(client.PEM, client.KeyPEM...), 0o600); err != nil {
 		t.Fatal(err)
@@ -95,11 +115,7 @@ SSLProxyEngine on
   ProxyPass / https://{MTLS}/
 </VirtualHost>
 `)
-	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+conf), os.DirFS("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, c := serveProxy(t, cfg)
+	c := serveApacheIn(t, dir, conf)
 	for _, tc := range []struct {
 		host, path string
 		status     int
@@ -129,11 +145,7 @@ SSLProxyEngine on
 // the member URL's host is sent (none for an IP address). Until the twelfth
 // session the member URL's host was always sent.
 func TestProxyTLSPreserveHost(t *testing.T) {
-	dir := t.TempDir()
-	ca := testcert.NewFor(t, "ca.test")
-	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, ca := caDir(t)
 	memberCert := ca.Issue(t, "member.test", "alt.test")
 	var mu sync.Mutex
 	hellos := map[string]int{}
@@ -174,11 +186,7 @@ func TestProxyTLSPreserveHost(t *testing.T) {
   ProxyPass / https://{M}/ upgrade=websocket
 </VirtualHost>
 `)
-	cfg, err := config.ParseApache(filepath.Join(dir, "t.conf"), []byte("Listen 127.0.0.1:0\n"+conf), os.DirFS("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, c := serveProxy(t, cfg)
+	c := serveApacheIn(t, dir, conf)
 	for _, tc := range []struct {
 		host   string
 		status int

@@ -67,9 +67,17 @@ func startTLSSite(t *testing.T, conf, backend string, adjust ...func(*config.Con
 	return st
 }
 
-// get sends GET path with Host host over conn and returns the status and
-// the body's first line.
+// tlsGet sends GET path with Host host over conn and returns the status
+// and the body's first line.
 func tlsGet(t *testing.T, conn net.Conn, host, path string) (int, string) {
+	t.Helper()
+	resp, body := getOver(t, conn, host, path)
+	return resp.StatusCode, firstLine([]byte(body))
+}
+
+// getOver sends GET path with Host host over conn and returns the answer
+// and its body.
+func getOver(t *testing.T, conn net.Conn, host, path string) (*http.Response, string) {
 	t.Helper()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host)
@@ -79,7 +87,21 @@ func tlsGet(t *testing.T, conn net.Conn, host, path string) (int, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, firstLine(body)
+	return resp, string(body)
+}
+
+// dialBoth opens a connection to st's plain port and one to its TLS port
+// as a.test, both closed when the test ends.
+func (st *tlsSite) dialBoth(t *testing.T) (plain, secure net.Conn) {
+	t.Helper()
+	pc, err := net.Dial("tcp", st.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	roots := x509.NewCertPool()
+	roots.AddCert(st.a.TLS.Leaf)
+	return pc, dialTLS(t, st.TLS, "a.test", roots)
 }
 
 // dialTLS opens a TLS connection to addr asking for serverName, trusting
@@ -349,13 +371,7 @@ func TestTLSRequestSeesHTTPS(t *testing.T) {
   ProxyPassReverse / http://BACKEND/a/
 </VirtualHost>
 `, be)
-	roots := x509.NewCertPool()
-	roots.AddCert(st.a.TLS.Leaf)
-	pc, err := net.Dial("tcp", st.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc, sc := st.dialBoth(t)
 	for _, tc := range []struct {
 		name       string
 		conn       net.Conn
@@ -363,15 +379,9 @@ func TestTLSRequestSeesHTTPS(t *testing.T) {
 		wantOrigin string
 	}{
 		{"plain", pc, 301, "https://a.test/x"},
-		{"TLS", dialTLS(t, st.TLS, "a.test", roots), 302, "https://a.test/next"},
+		{"TLS", sc, 302, "https://a.test/next"},
 	} {
-		_ = tc.conn.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(tc.conn, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(tc.conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := getOver(t, tc.conn, "a.test", "/x")
 		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.wantOrigin {
 			t.Errorf("%s: %d Location %q, want %d %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), tc.status, tc.wantOrigin)
 		}
@@ -445,14 +455,7 @@ ProxyPass /open/ http://BACKEND/open/
   SSLCertificateKeyFile {DIR}/a.key
 </VirtualHost>
 `, startBackend(t, echo))
-	roots := x509.NewCertPool()
-	roots.AddCert(st.a.TLS.Leaf)
-	pc, err := net.Dial("tcp", st.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	tc := dialTLS(t, st.TLS, "a.test", roots)
+	pc, tc := st.dialBoth(t)
 	for _, path := range []string{"/admin/x", "/secure/x", "/open/x", "/balancer-manager/"} {
 		wantPlain := 403
 		if path == "/open/x" {
@@ -683,13 +686,7 @@ Header set X-Scheme "%{HTTPS}e"
   ProxyPass / http://BACKEND/
 </VirtualHost>
 `, be)
-	roots := x509.NewCertPool()
-	roots.AddCert(st.a.TLS.Leaf)
-	pc, err := net.Dial("tcp", st.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc, sc := st.dialBoth(t)
 	for _, tc := range []struct {
 		name        string
 		conn        net.Conn
@@ -697,18 +694,11 @@ Header set X-Scheme "%{HTTPS}e"
 		scheme      string
 	}{
 		{"plain", pc, "", "", "(null)"},
-		{"TLS", dialTLS(t, st.TLS, "a.test", roots), "https", "max-age=60", "on"},
+		{"TLS", sc, "https", "max-age=60", "on"},
 	} {
-		_ = tc.conn.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(tc.conn, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(tc.conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := getOver(t, tc.conn, "a.test", "/x")
 		gotProto := ""
-		if _, v, ok := strings.Cut(string(body), "X-Forwarded-Proto: "); ok {
+		if _, v, ok := strings.Cut(body, "X-Forwarded-Proto: "); ok {
 			gotProto, _, _ = strings.Cut(v, "\n")
 		}
 		if gotProto != tc.proto || resp.Header.Get("Strict-Transport-Security") != tc.hsts || resp.Header.Get("X-Scheme") != tc.scheme {
