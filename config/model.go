@@ -410,8 +410,6 @@ type Duration time.Duration
 // D is d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Balancer returns the balancer of h named name (lower-case, no scheme), or
-// nil. It looks in h only: inheritance from Main is the caller's business.
 // ID names the balancer across the configuration: its Name, or
 // "name@host" where several hosts define that name (the main server's
 // keeps the plain name). Member state, the admin API, the state file,
@@ -423,6 +421,8 @@ func (b *Balancer) ID() string {
 	return b.Name + "@" + b.Host
 }
 
+// Balancer returns the balancer of h named name (lower-case, no scheme), or
+// nil. It looks in h only: inheritance from Main is the caller's business.
 func (h *Host) Balancer(name string) *Balancer {
 	for _, b := range h.Balancers {
 		if b.Name == name {

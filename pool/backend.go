@@ -192,7 +192,7 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 // most maxNamed names are kept; the oldest gives way, its idle
 // connections closed.
 func (b *Backend) ForServerName(host []byte) *Backend {
-	if b.member == nil || !b.member.TLS {
+	if !b.member.TLS {
 		return b
 	}
 	name := hostWithoutPort(host)
