@@ -81,8 +81,10 @@ type Rewrite struct {
 	// Inherit is RewriteOptions: "" (none), "inherit" or "inheritbefore".
 	Inherit string         `yaml:"inherit,omitempty"`
 	Rules   []*RewriteRule `yaml:"rules,omitempty"`
-	// Compiled is Rules compiled, in order.
-	Compiled *modrewrite.Rules `yaml:"-"`
+	// Compiled is Rules compiled, in order; EnvVars gives each compiled
+	// rule with [E=] flags the variables of its EnvNames, for Header rules.
+	Compiled *modrewrite.Rules                     `yaml:"-"`
+	EnvVars  map[*modrewrite.Rule][]modheaders.Var `yaml:"-"`
 }
 
 // RewriteRule is one RewriteRule with the RewriteCond lines before it.

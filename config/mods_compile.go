@@ -32,6 +32,21 @@ func (c *checker) compileMods() error {
 			}
 		}
 	}
+	// RewriteRules first: their [E=] flags set variables too.
+	for _, h := range c.cfg.hosts() {
+		sets := h.LocationRewrites
+		if h.Rewrite != nil {
+			sets = append([]*Rewrite{h.Rewrite}, sets...)
+		}
+		for _, rw := range sets {
+			if rw != h.Rewrite && rw.Scope == "" {
+				return c.fail(rw, rw.Pos, "scope", "", "a <Location> rule set needs its path")
+			}
+			if err := c.compileRewrite(rw); err != nil {
+				return err
+			}
+		}
+	}
 	for _, h := range c.cfg.hosts() {
 		for _, se := range h.SetEnvIf {
 			if se.ScopeMatch {
@@ -45,19 +60,6 @@ func (c *checker) compileMods() error {
 				return c.modsError(se, se.Pos, "SetEnvIf", strings.Join(append([]string{se.Attribute, se.Regex}, se.Assignments...), " "), err)
 			}
 			se.Compiled = rule
-		}
-		if h.Rewrite != nil {
-			if err := c.compileRewrite(h.Rewrite); err != nil {
-				return err
-			}
-		}
-		for _, rw := range h.LocationRewrites {
-			if rw.Scope == "" {
-				return c.fail(rw, rw.Pos, "scope", "", "a <Location> rule set needs its path")
-			}
-			if err := c.compileRewrite(rw); err != nil {
-				return err
-			}
 		}
 		for _, hr := range h.Headers {
 			if err := c.compileHeader(hr, false); err != nil {
@@ -127,6 +129,7 @@ func (c *checker) compileRewrite(rw *Rewrite) error {
 		}
 	}
 	rules := make([]*modrewrite.Rule, 0, len(rw.Rules))
+	rw.EnvVars = nil
 	for _, r := range rw.Rules {
 		conds := make([]*modrewrite.Cond, 0, len(r.Conds))
 		for i := range r.Conds {
@@ -140,6 +143,16 @@ func (c *checker) compileRewrite(rw *Rewrite) error {
 		rule, err := modrewrite.CompileRule(r.Pattern, r.Substitution, r.Flags, conds)
 		if err != nil {
 			return c.modsError(r, r.Pos, "RewriteRule", r.Pattern+" "+r.Substitution, err)
+		}
+		for _, name := range rule.EnvNames() {
+			v, err := c.vars.Define(name)
+			if err != nil {
+				return c.modsError(r, r.Pos, "RewriteRule", r.Pattern+" "+r.Substitution, err)
+			}
+			if rw.EnvVars == nil {
+				rw.EnvVars = map[*modrewrite.Rule][]modheaders.Var{}
+			}
+			rw.EnvVars[rule] = append(rw.EnvVars[rule], v)
 		}
 		rules = append(rules, rule)
 	}

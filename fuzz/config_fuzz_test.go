@@ -46,6 +46,11 @@ func FuzzApacheConfig(f *testing.F) {
 		"<VirtualHost *:81>\nAllowEncodedSlashes On\n<Location /x>\nRedirect 303 http://x.example/\n</Location>\n</VirtualHost>\n"))
 	f.Add([]byte("Listen 443 https\nSSLProtocol all -SSLv3 +TLSv1.3\nSSLCipherSuite HIGH\nSSLCertificateFile a.crt\n" +
 		"<VirtualHost *:443>\nSSLEngine off\nSSLVerifyClient optional\nSSLCACertificateFile ca.crt\n</VirtualHost>\n"))
+	f.Add([]byte("Listen 80\nRewriteEngine on\nRewriteCond %{HTTP:Origin} ^(https://.+)$\nRewriteRule .* - [E=CORS:%1,E=!X,E=Y]\n" +
+		"Header set ACAO %{CORS}e env=CORS\nRequestHeader set X-Proto https env=HTTPS\n<VirtualHost *:80>\n" +
+		"<Location /api>\nProxyPreserveHost On\nProxyAddHeaders Off\nErrorDocument 503 \"busy\"\n</Location>\n" +
+		"<Proxy balancer://b>\nBalancerMember https://h1\n</Proxy>\nProxyPass / balancer://b/\n</VirtualHost>\n" +
+		"<VirtualHost *:80>\nServerName two\n<Proxy balancer://b>\nBalancerMember http://h2\n</Proxy>\n</VirtualHost>\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {

@@ -131,11 +131,48 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestEnvFlag: [E=VAR:VAL] records VAL, expanded with the rule's and the
+// last condition's groups, for every rule that matched, "-" and [F] ones
+// included; [E=VAR] an empty value, [E=!VAR] an unset. A rule that did
+// not match records nothing.
+func TestEnvFlag(t *testing.T) {
+	rules := []*Rule{
+		compile(t, "^/api/(v[0-9]+)/", "-", "E=API_VERSION:$1,E=ORIGIN:%1,E=SEEN", condSpec{"%{HTTP:Origin}", "^https://(.+)$", ""}),
+		compile(t, "^/nomatch", "-", "E=NEVER:1"),
+		compile(t, "^/api/v1/old", "-", "E=!SEEN,F"),
+	}
+	r := request("/api/v1/old", "", "Origin", "https://app.example")
+	st := run(rules, r)
+	if st.Action != Respond || st.Status != 403 {
+		t.Fatalf("action %v %d, want [F]'s 403", st.Action, st.Status)
+	}
+	var got []string
+	for _, a := range st.Env {
+		name := a.Rule.EnvNames()[a.I]
+		if a.Unset {
+			got = append(got, "!"+name)
+		} else {
+			got = append(got, name+"="+string(a.Value))
+		}
+	}
+	want := []string{"API_VERSION=v1", "ORIGIN=app.example", "SEEN=", "!SEEN"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("env %q, want %q", got, want)
+	}
+	if st := run(rules, request("/other", "")); len(st.Env) != 0 {
+		t.Errorf("a request no rule matched recorded %d assignments", len(st.Env))
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	rules := []struct{ pattern, subst, flags, want string }{
 		{"(", "/x", "", "cannot compile regex"},
 		{"^/", "/x", "CO=a:b", "not supported"},
-		{"^/", "/x", "E=X:1", "not supported"},
+		{"^/", "/x", "E", "must be E=VAR:VAL"},
+		{"^/", "/x", "E=:1", "must be E=VAR:VAL"},
+		{"^/", "/x", "E=!X:1", "must be E=VAR:VAL"},
+		{"^/", "/x", "E=A B:1", "must be E=VAR:VAL"},
+		{"^/", "/x", "E=X:%{NOPE}", "not supported"},
 		{"^/", "/x", "bogus", "unknown RewriteRule flag"},
 		{"^/", "${map:x}", "", "RewriteMap"},
 		{"^/", "%{ENV:X}", "", "not supported"},

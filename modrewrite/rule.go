@@ -1,7 +1,7 @@
 // Package modrewrite is the proxy subset of Apache's mod_rewrite:
 // RewriteCond and RewriteRule with back-references, server variables and
 // the flags reverse-proxy configs use (P, L, END, PT, QSA, QSD, NE, NC,
-// R, F, G, UnsafeAllow3F). Anything else fails to compile with a message
+// R, F, G, E, UnsafeAllow3F). Anything else fails to compile with a message
 // saying what is missing, so a config never silently loses a rule.
 package modrewrite
 
@@ -30,6 +30,26 @@ type Rule struct {
 	// taken from the request.
 	balancer string
 	origin   string
+	// envs are the [E=] flags, in the order written.
+	envs []envFlag
+}
+
+// envFlag is one [E=VAR:VAL] (VAL expanded as a substitution is), [E=VAR]
+// (an empty value) or [E=!VAR] (unset).
+type envFlag struct {
+	name  string
+	unset bool
+	value template
+}
+
+// EnvNames are the variables the rule's [E=] flags set or unset, in the
+// order written; State.Env refers to them by index.
+func (r *Rule) EnvNames() []string {
+	names := make([]string, len(r.envs))
+	for i, e := range r.envs {
+		names[i] = e.name
+	}
+	return names
 }
 
 // Flags are a rule's parsed flags.
@@ -95,6 +115,10 @@ func CompileRule(pattern, subst, flags string, conds []*Cond) (*Rule, error) {
 // the last matched condition's.
 func (r *Rule) markGroups() {
 	ruleRefs, condRefs := r.subst.refers(segRuleRef), r.subst.refers(segCondRef)
+	for _, e := range r.envs {
+		ruleRefs = ruleRefs || e.value.refers(segRuleRef)
+		condRefs = condRefs || e.value.refers(segCondRef)
+	}
 	for _, c := range r.conds {
 		ruleRefs = ruleRefs || c.test.refers(segRuleRef)
 		condRefs = condRefs || c.test.refers(segCondRef)
@@ -160,11 +184,40 @@ func splitFlags(s string) []string {
 
 // unsupportedFlags explain the flags sluice refuses.
 var unsupportedFlags = map[string]string{
-	"c": "chain", "chain": "chain", "co": "cookie", "cookie": "cookie", "e": "env", "env": "env",
+	"c": "chain", "chain": "chain", "co": "cookie", "cookie": "cookie",
 	"h": "handler", "handler": "handler", "n": "next", "next": "next", "s": "skip", "skip": "skip",
 	"t": "type", "type": "type", "b": "escape backreferences", "bnp": "escape backreferences",
 	"bctls": "escape backreferences", "bne": "escape backreferences", "dpi": "discardpath",
 	"discardpath": "discardpath", "qsl": "qslast", "qslast": "qslast",
+}
+
+// parseEnv reads an [E=] flag's VAR:VAL, VAR or !VAR.
+func (r *Rule) parseEnv(val string, hasVal bool) error {
+	name, value, _ := strings.Cut(val, ":")
+	e := envFlag{name: name}
+	if n, ok := strings.CutPrefix(name, "!"); ok {
+		e.name, e.unset = n, true
+	}
+	if !hasVal || !validEnvName(e.name) || e.unset && value != "" {
+		return fmt.Errorf("flag [E=%s] must be E=VAR:VAL, E=VAR or E=!VAR with VAR made of letters, digits and _", val)
+	}
+	t, err := parseTemplate(value)
+	if err != nil {
+		return fmt.Errorf("flag [E=%s]: %w", val, err)
+	}
+	e.value = t
+	r.envs = append(r.envs, e)
+	return nil
+}
+
+func validEnvName(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z') && !('0' <= c && c <= '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (r *Rule) parseFlags(s string) error {
@@ -200,11 +253,15 @@ func (r *Rule) parseFlags(s string) error {
 				return err
 			}
 			f.Redirect = code
+		case "e", "env":
+			if err := r.parseEnv(val, hasVal); err != nil {
+				return err
+			}
 		default:
 			if what, ok := unsupportedFlags[lower]; ok {
-				return fmt.Errorf("RewriteRule flag %q (%s) is not supported (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, UnsafeAllow3F)", raw, what)
+				return fmt.Errorf("RewriteRule flag %q (%s) is not supported (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, E=VAR[:VAL], UnsafeAllow3F)", raw, what)
 			}
-			return fmt.Errorf("unknown RewriteRule flag %q (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, UnsafeAllow3F)", raw)
+			return fmt.Errorf("unknown RewriteRule flag %q (allowed: P, L, END, PT, QSA, QSD, NE, NC, NS, R[=code], F, G, E=VAR[:VAL], UnsafeAllow3F)", raw)
 		}
 	}
 	if f.Proxy && f.Redirect != 0 {

@@ -33,6 +33,9 @@ type State struct {
 	Location []byte
 	// Rule is the [P] rule that decided, for its balancer or origin.
 	Rule *Rule
+	// Env are the [E=] flags of the rules that matched, in order; the
+	// values are valid until the next Reset.
+	Env []EnvAssign
 
 	last     bool // [L]: no more rules in this phase
 	redirect int  // [R] without [L]: redirect once the rules are done
@@ -54,6 +57,33 @@ func (st *State) Reset(path, query []byte) {
 	st.Location = st.Location[:0]
 	st.last, st.redirect, st.noEscape = false, 0, false
 	st.cond = captures{}
+	st.Env = st.Env[:0]
+}
+
+// EnvAssign is one [E=] flag of a rule that matched: its rule's
+// EnvNames()[I] set to Value, or unset.
+type EnvAssign struct {
+	Rule  *Rule
+	I     int
+	Unset bool
+	Value []byte
+}
+
+// setEnv records rule's [E=] flags, each value in a buffer the State
+// keeps from request to request.
+func (st *State) setEnv(rule *Rule, r *Request, rc *captures) {
+	for i := range rule.envs {
+		e := &rule.envs[i]
+		n := len(st.Env)
+		if n < cap(st.Env) {
+			st.Env = st.Env[:n+1]
+		} else {
+			st.Env = append(st.Env, EnvAssign{})
+		}
+		a := &st.Env[n]
+		a.Rule, a.I, a.Unset = rule, i, e.unset
+		a.Value = e.value.expand(a.Value[:0], r, rc, &st.cond)
+	}
 }
 
 // NextPhase lets a later phase (the <Location> rules) run after an [L].
@@ -87,6 +117,11 @@ func (rs *Rules) UsesSSL() bool {
 	for _, r := range rs.list {
 		if r.subst.usesSSL() {
 			return true
+		}
+		for _, e := range r.envs {
+			if e.value.usesSSL() {
+				return true
+			}
 		}
 		for _, c := range r.conds {
 			if c.test.usesSSL() {
@@ -128,6 +163,10 @@ func (rule *Rule) apply(st *State, r *Request) {
 	st.cond = captures{}
 	if !rule.condsHold(st, r, rc) {
 		return
+	}
+	if len(rule.envs) > 0 {
+		// Apache sets them for a rule that matched, whatever it does next.
+		st.setEnv(rule, r, rc)
 	}
 	f := &rule.flags
 	switch {

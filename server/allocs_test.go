@@ -136,7 +136,7 @@ func responseAllocs(t *testing.T, c interface {
 // returns the groups in a new slice.
 func TestModsRequestAllocs(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
-		if len(ctx.Request.Header.Peek("X-Drop")) > 0 || string(ctx.Request.Header.Peek("X-B")) != "c" {
+		if len(ctx.Request.Header.Peek("X-Drop")) > 0 || string(ctx.Request.Header.Peek("X-B")) != "c" || string(ctx.Request.Header.Peek("X-Seen")) != "yes" {
 			ctx.SetStatusCode(400)
 		}
 		ctx.Response.Header.Set("X-Powered-By", "php")
@@ -148,7 +148,9 @@ RewriteCond %{HTTP:Upgrade} =websocket [NC]
 RewriteRule ^/ws/(.*) ws://BACKEND/$1 [P,L]
 RewriteCond %{REMOTE_ADDR}:%{SERVER_PORT} ^192\.0\.2\.
 RewriteRule ^ - [F]
+RewriteRule ^/ - [E=SEEN:yes]
 RewriteRule ^/r/(.*) http://BACKEND/$1 [P,L]
+RequestHeader set X-Seen %{SEEN}e env=SEEN
 Header set X-A b
 Header append X-A c
 Header unset X-Powered-By

@@ -39,6 +39,9 @@ type hostMods struct {
 	targets map[*modrewrite.Rule]*route
 	// ssl: a rule reads mod_ssl's variables (%{VAR}s, %{SSL:VAR}).
 	ssl bool
+	// rwEnv are the variables of the [E=] flags of the host's rewrite
+	// rules, by rule (config.Rewrite.EnvVars).
+	rwEnv map[*modrewrite.Rule][]modheaders.Var
 }
 
 type scope struct {
@@ -122,6 +125,18 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		hosts = []*config.Host{main, hc}
 	}
 	for _, h := range hosts {
+		rws := h.LocationRewrites
+		if h.Rewrite != nil {
+			rws = append([]*config.Rewrite{h.Rewrite}, rws...)
+		}
+		for _, rw := range rws {
+			for rule, vars := range rw.EnvVars {
+				if hm.rwEnv == nil {
+					hm.rwEnv = map[*modrewrite.Rule][]modheaders.Var{}
+				}
+				hm.rwEnv[rule] = vars
+			}
+		}
 		for _, lr := range h.LocationRewrites {
 			if lr.Engine && lr.Compiled.Len() > 0 {
 				hm.locations = append(hm.locations, scopedRewrite{scope: newScope(lr.Scope, lr.ScopeMatch), rules: lr.Compiled})
@@ -276,13 +291,23 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 }
 
 // startEnv starts the request's variables for a phase of header rules:
-// none, then what the host's SetEnvIf lines set, then mod_ssl's HTTPS
-// (its fixup runs after them in Apache).
-func (mr *modsReq) startEnv(hm *hostMods) {
+// none, then what the host's SetEnvIf lines set, what x's rewrite rules
+// set ([E=]; x nil on error pages), then mod_ssl's HTTPS (its fixup runs
+// after them in Apache).
+func (mr *modsReq) startEnv(hm *hostMods, x *exchange) {
 	mr.sc.ResetEnv(&mr.env)
 	for i := range hm.setEnv {
 		if se := &hm.setEnv[i]; se.matches(mr.req.Path) {
 			se.rule.Apply(&mr.req, &mr.env, &mr.sc)
+		}
+	}
+	if x != nil {
+		for i := range x.env {
+			if e := &x.env[i]; e.unset {
+				mr.env.Unset(e.v)
+			} else {
+				mr.env.Set(e.v, e.val)
+			}
 		}
 	}
 	if mr.req.HTTPS {
@@ -319,6 +344,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		}
 	}
 	st.Finish(ctx.Host(), ctx.IsTLS())
+	x.keepEnv(st.Env, hm)
 	switch st.Action {
 	case modrewrite.Respond:
 		s.fail(ctx, st.Status)
@@ -362,7 +388,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
-	mr.startEnv(hm)
+	mr.startEnv(hm, x)
 	for i := range hm.requestH {
 		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
@@ -380,7 +406,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
-	mr.startEnv(hm)
+	mr.startEnv(hm, x)
 	balancerEnv(&mr.env, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
@@ -390,6 +416,30 @@ func (s *Server) applyHeaders(ctx *fasthttp.RequestCtx, hm *hostMods, mr *modsRe
 		if rh := &hm.headers[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(&ctx.Response.Header, &mr.req, &mr.env, errorPage, &mr.sc)
 		}
+	}
+}
+
+// envValue is a variable an [E=] flag set (or unset) for the request.
+type envValue struct {
+	v     modheaders.Var
+	unset bool
+	val   []byte
+}
+
+// keepEnv copies the [E=] flags the rules applied into x, whose buffers
+// outlive the pooled rewrite state and are reused request after request.
+func (x *exchange) keepEnv(env []modrewrite.EnvAssign, hm *hostMods) {
+	for i := range env {
+		a := &env[i]
+		n := len(x.env)
+		if n < cap(x.env) {
+			x.env = x.env[:n+1]
+		} else {
+			x.env = append(x.env, envValue{})
+		}
+		e := &x.env[n]
+		e.v, e.unset = hm.rwEnv[a.Rule][a.I], a.Unset
+		e.val = append(e.val[:0], a.Value...)
 	}
 }
 
@@ -440,7 +490,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
 		mr.fill(ctx, vh, hm, ctx.Path())
-		mr.startEnv(hm)
+		mr.startEnv(hm, nil)
 		s.applyHeaders(ctx, hm, mr, true)
 	}
 }

@@ -357,3 +357,54 @@ func TestSetEnvIfCORS(t *testing.T) {
 		fasthttp.ReleaseResponse(resp)
 	}
 }
+
+// TestRewriteEnvFlag: variables a RewriteRule's [E=] flags set reach
+// Header and RequestHeader (env= and %{VAR}e), for requests a rule
+// rewrites, proxies ([P]) or leaves alone ("-"); [E=!VAR] unsets one an
+// earlier rule set. The CORS recipe written with mod_rewrite. Until the
+// twelfth session [E=] was refused at load.
+func TestRewriteEnvFlag(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `RewriteEngine On
+RewriteCond %{HTTP:Origin} ^(https://(www\.)?example\.com)$
+RewriteRule .* - [E=CORS_ORIGIN:%1]
+RewriteRule ^/api/(v[0-9]+)/ - [E=API_VERSION:$1]
+RewriteRule ^/api/v0/ - [E=!API_VERSION]
+RewriteRule ^/p/(.*)$ http://BACKEND/$1 [P,E=VIA:rule]
+Header set Access-Control-Allow-Origin "%{CORS_ORIGIN}e" env=CORS_ORIGIN
+RequestHeader set X-Api-Version "%{API_VERSION}e" env=API_VERSION
+RequestHeader set X-Via "%{VIA}e" env=VIA
+ProxyPass / http://BACKEND/
+`, be)
+	for _, tc := range []struct {
+		path, origin string
+		acao         string
+		sent         []string // fields the member must get
+		notSent      []string
+	}{
+		{"/x", "https://www.example.com", "https://www.example.com", nil, []string{"X-Api-Version", "X-Via"}},
+		{"/x", "https://evil.example", "", nil, nil},
+		{"/api/v2/users", "", "", []string{"X-Api-Version: v2"}, nil},
+		{"/api/v0/users", "", "", nil, []string{"X-Api-Version"}},
+		{"/p/y", "https://example.com", "https://example.com", []string{"GET /y", "X-Via: rule"}, nil},
+	} {
+		hdr := []string{}
+		if tc.origin != "" {
+			hdr = append(hdr, "Origin", tc.origin)
+		}
+		status, body, h := do(t, c, "GET", tc.path, hdr...)
+		if status != 200 || string(h.Peek("Access-Control-Allow-Origin")) != tc.acao {
+			t.Errorf("%s (Origin %q): %d, Access-Control-Allow-Origin %q, want 200, %q", tc.path, tc.origin, status, h.Peek("Access-Control-Allow-Origin"), tc.acao)
+		}
+		for _, want := range tc.sent {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: the member did not get %q:\n%s", tc.path, want, body)
+			}
+		}
+		for _, not := range tc.notSent {
+			if strings.Contains(body, not) {
+				t.Errorf("%s: the member got %s:\n%s", tc.path, not, body)
+			}
+		}
+	}
+}

@@ -46,6 +46,8 @@ type exchange struct {
 	keepSlashes bool
 	// preserveHost is ProxyPreserveHost as it applies to this request.
 	preserveHost bool
+	// env are the variables the rewrite rules' [E=] flags set.
+	env []envValue
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -70,6 +72,7 @@ func releaseExchange(x *exchange) {
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
 	x.preserveHost = false
+	x.env = x.env[:0]
 	exchangePool.Put(x)
 }
 
