@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/modrewrite"
 	"github.com/sluiceproxy/sluice/rewrite"
 )
 
@@ -94,6 +97,61 @@ func FuzzCookieMap(f *testing.F) {
 		}
 		if !bytes.ContainsRune([]byte(public), ';') && bytes.Count(out, []byte(";")) != bytes.Count(c, []byte(";")) {
 			t.Fatalf("Apply(%q) = %q: attributes added or lost", cookie, out)
+		}
+	})
+}
+
+// FuzzRewriteRule compiles a RewriteCond and RewriteRule from the input
+// and runs them on a request: nothing may panic, a [P] rule may only ever
+// proxy to its own literal origin or balancer with a path that starts
+// there, every [E=] value recorded belongs to the rule, and a second run
+// gives the same result.
+func FuzzRewriteRule(f *testing.F) {
+	f.Add("^/api/(v[0-9]+)/(.*)$", "http://b:8080/$2?v=$1", "P,QSA,E=V:$1", "%{HTTP:Origin}", "^https://(.+)$", "/api/v2/x", "a=1", "https://o.example")
+	f.Add("^/(.*)", "balancer://b$1", "P,L", "%{HTTP:Upgrade}", "=websocket", "/x/../y", "", "websocket")
+	f.Add(".*", "-", "E=CORS:%1,E=!X,E=Y", "%{HTTP:Origin}", "^(https://(www\\.)?ex\\.com)$", "/", "", "https://ex.com")
+	f.Add("^/old/(.*)", "/new/$1", "R=301,NE,QSD", "%{QUERY_STRING}", "!^$", "/old/a%20b", "q", "")
+	f.Add("^/(.*)", "http://h/%{REQUEST_URI}", "P", "%{HTTP_HOST}", "-f", "/%3F", "", "")
+	f.Fuzz(func(t *testing.T, pattern, subst, flags, test, condPattern, path, query, header string) {
+		cond, err := modrewrite.CompileCond(test, condPattern, "")
+		if err != nil {
+			return
+		}
+		rule, err := modrewrite.CompileRule(pattern, subst, flags, []*modrewrite.Cond{cond})
+		if err != nil {
+			return
+		}
+		h := &fasthttp.RequestHeader{}
+		h.Set("Origin", header)
+		h.Set("Upgrade", header)
+		req := &modrewrite.Request{Method: []byte("GET"), Path: []byte(path), RawPath: []byte(path), Query: []byte(query),
+			Host: []byte("front.example"), Header: h, ServerName: "front.example", ServerPort: []byte("80"),
+			RemoteAddr: []byte("192.0.2.1")}
+		rules := modrewrite.NewRules([]*modrewrite.Rule{rule})
+		run := func() (modrewrite.Action, int, string, string, int) {
+			var st modrewrite.State
+			st.Reset(req.Path, req.Query)
+			rules.Apply(&st, req)
+			st.Finish(req.Host, false)
+			for _, a := range st.Env {
+				if a.Rule != rule || a.I < 0 || a.I >= len(rule.EnvNames()) {
+					t.Fatalf("[E=] assignment %+v not of the rule's flags %q", a, rule.EnvNames())
+				}
+			}
+			if st.Action == modrewrite.Proxy {
+				if st.Rule != rule || rule.Balancer() == "" && rule.Origin() == "" {
+					t.Fatalf("proxied by %p with no target (rule %p)", st.Rule, rule)
+				}
+				if len(st.Path) > 0 && st.Path[0] != '/' && st.Path[0] != '?' {
+					t.Fatalf("[P] path %q runs into the target's authority", st.Path)
+				}
+			}
+			return st.Action, st.Status, string(st.Path) + "?" + string(st.Query), string(st.Location), len(st.Env)
+		}
+		a1, s1, p1, l1, e1 := run()
+		a2, s2, p2, l2, e2 := run()
+		if a1 != a2 || s1 != s2 || p1 != p2 || l1 != l2 || e1 != e2 {
+			t.Fatalf("not deterministic: %v %d %q %q %d, then %v %d %q %q %d", a1, s1, p1, l1, e1, a2, s2, p2, l2, e2)
 		}
 	})
 }
