@@ -89,6 +89,8 @@ type apacheParser struct {
 	set map[*Host]map[string]bool
 	// mods is the mod_rewrite parsing state (apache_mods.go).
 	mods modsState
+	// logs is the mod_log_config parsing state (apache_log.go).
+	logs logState
 	// coreTimeouts are the hosts' Timeout directives (finishTimeouts).
 	coreTimeouts map[*Host]Duration
 	// workerSets are ProxySet lines for plain workers (finishWorkerSets).

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/sluiceproxy/sluice/modheaders"
 )
 
 // ErrorOverride is ProxyErrorOverride: with On, a member's answer of an
@@ -90,7 +92,15 @@ type Config struct {
 
 	// Warnings are non-fatal findings (ignored directives), one per line.
 	Warnings []string `yaml:"-"`
+
+	// vars names the environment variables of the configuration, for the
+	// access logs' env= and %{VAR}e (set when loading).
+	vars *modheaders.Vars
 }
+
+// Vars names the configuration's environment variables (SetEnvIf,
+// RewriteRule [E=], the built-in ones); nil before it was checked.
+func (cfg *Config) Vars() *modheaders.Vars { return cfg.vars }
 
 // Host is the main server or one <VirtualHost>.
 type Host struct {
@@ -138,6 +148,10 @@ type Host struct {
 	// checked (SSLProxy*); nil: against the system's roots. A vhost
 	// without its own takes Main's.
 	ProxyTLS *ProxyTLS `yaml:"proxy_tls,omitempty"`
+	// AccessLogs are the host's CustomLog and TransferLog lines; a vhost
+	// without any logs to Main's (Apache's inheritance), and every request
+	// to the config-wide access_log besides.
+	AccessLogs []*AccessLog `yaml:"access_logs,omitempty"`
 	// LimitRequestBody is a vhost's own body limit in bytes (Apache's
 	// LimitRequestBody in a <VirtualHost>); 0: limits.max_request_body.
 	LimitRequestBody int64 `yaml:"limit_request_body,omitempty"`
@@ -364,12 +378,19 @@ type Metrics struct {
 	Path   string `yaml:"path,omitempty"`
 }
 
-// AccessLog configures request logging.
+// AccessLog configures request logging: the config-wide access_log, or
+// one CustomLog / TransferLog of a host.
 type AccessLog struct {
+	Pos Pos `yaml:"-"`
 	// Path is a file, "stdout", or "" for none.
 	Path string `yaml:"path,omitempty"`
-	// Format is "combined" (default), "common" or "json".
+	// Format is "combined" (the default), "common", "json", a nickname
+	// Debian's apache2.conf defines (vhost_combined, referer, agent), or
+	// an Apache LogFormat string ("%h %t \"%r\" %>s %D").
 	Format string `yaml:"format,omitempty"`
+	// Env logs only the requests where the variable is set ("VAR") or
+	// not ("!VAR"): CustomLog's env=.
+	Env string `yaml:"env,omitempty"`
 }
 
 // Limits bound what a client may send.

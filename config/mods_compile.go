@@ -23,6 +23,7 @@ func (c *checker) compileMods() error {
 	// The variables SetEnvIf lines set, config-wide, before the Header
 	// rules that read them compile.
 	c.vars = modheaders.NewVars()
+	c.cfg.vars = c.vars
 	for _, h := range c.cfg.hosts() {
 		for _, se := range h.SetEnvIf {
 			for _, a := range se.Assignments {

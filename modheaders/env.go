@@ -46,7 +46,7 @@ func NewVars() *Vars { return &Vars{names: append([]string(nil), varNames[:]...)
 
 // Define returns the variable called name, adding it when it is new.
 func (vs *Vars) Define(name string) (Var, error) {
-	if v, err := vs.lookup(name); err == nil {
+	if v, err := vs.Lookup(name); err == nil {
 		return v, nil
 	}
 	if len(vs.names) == MaxVars {
@@ -56,7 +56,9 @@ func (vs *Vars) Define(name string) (Var, error) {
 	return Var(len(vs.names) - 1), nil
 }
 
-func (vs *Vars) lookup(name string) (Var, error) {
+// Lookup returns the variable called name, or an error naming the
+// variables sluice sets.
+func (vs *Vars) Lookup(name string) (Var, error) {
 	names := varNames[:]
 	if vs != nil {
 		names = vs.names
@@ -66,7 +68,7 @@ func (vs *Vars) lookup(name string) (Var, error) {
 			return Var(i), nil
 		}
 	}
-	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines set)", name, strings.Join(varNames[:], ", "))
+	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines and RewriteRule [E=] flags set)", name, strings.Join(varNames[:], ", "))
 }
 
 // Env holds the variables of one request; the zero value has none set.

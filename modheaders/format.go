@@ -42,7 +42,7 @@ func parseFormat(s string, vars *Vars) (format, error) {
 			var p piece
 			switch kind {
 			case 'e':
-				v, err := vars.lookup(name)
+				v, err := vars.Lookup(name)
 				if err != nil {
 					return nil, err
 				}

@@ -127,7 +127,7 @@ func Compile(s Spec) (*Rule, error) {
 			return nil, fmt.Errorf("condition %q is not supported (allowed: env=VAR, env=!VAR)", s.Cond)
 		}
 		name, r.negate = strings.CutPrefix(name, "!")
-		v, err := s.Vars.lookup(name)
+		v, err := s.Vars.Lookup(name)
 		if err != nil {
 			return nil, err
 		}

@@ -95,7 +95,7 @@ func CompileEnv(s EnvSpec) (*EnvRule, error) {
 		if name == "" {
 			return nil, fmt.Errorf("assignment %q names no variable", a)
 		}
-		v, err := s.Vars.lookup(name)
+		v, err := s.Vars.Lookup(name)
 		if err != nil {
 			return nil, err
 		}

@@ -2,67 +2,59 @@ package server
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/logformat"
+	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modssl"
 )
 
-// accessLog writes one line per request in Apache common or combined
-// format, or as JSON. Lines are built in a pooled buffer and written under
-// a short lock to a buffered writer flushed every second and on close.
-// A nil *accessLog logs nothing.
-type accessLog struct {
-	format string
-	mu     sync.Mutex
-	w      *bufio.Writer
-	f      io.Closer
-	stop   chan struct{}
-	done   chan struct{}
+// logFile is an open access log file (or stdout), shared by every log that
+// names it. Lines are written under a short lock to a buffered writer
+// flushed every second and on close.
+type logFile struct {
+	path string
+	mu   sync.Mutex
+	w    *bufio.Writer
+	f    io.Closer
+	stop chan struct{}
+	done chan struct{}
 }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func openAccessLog(c config.AccessLog) (*accessLog, error) {
-	if c.Path == "" {
-		return nil, nil
-	}
-	format := c.Format
-	if format == "" {
-		format = "combined"
-	}
-	switch format {
-	case "common", "combined", "json":
-	default:
-		return nil, fmt.Errorf("access log format %q: allowed common, combined, json", format)
-	}
+func openLogFile(path string) (*logFile, error) {
 	var (
 		out io.Writer
 		cl  io.Closer
 	)
-	if c.Path == "stdout" {
+	if path == "stdout" {
 		out = os.Stdout
 	} else {
-		f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("cannot open access log %q: %w", c.Path, err)
+			return nil, fmt.Errorf("cannot open access log %q: %w", path, err)
 		}
 		out, cl = f, f
 	}
-	l := &accessLog{format: format, w: bufio.NewWriterSize(out, 64<<10), f: cl, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logFile{path: path, w: bufio.NewWriterSize(out, 64<<10), f: cl, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.flusher()
 	return l, nil
 }
 
-func (l *accessLog) flusher() {
+func (l *logFile) flusher() {
 	defer close(l.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -78,10 +70,7 @@ func (l *accessLog) flusher() {
 	}
 }
 
-func (l *accessLog) close() {
-	if l == nil {
-		return
-	}
+func (l *logFile) close() {
 	close(l.stop)
 	<-l.done
 	l.mu.Lock()
@@ -92,22 +81,190 @@ func (l *accessLog) close() {
 	}
 }
 
-// log records the request in ctx, answered with the response status and
-// size bytes of body.
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, now time.Time, size int) {
-	if l == nil {
-		return
-	}
-	bp := lineBufs.Get().(*[]byte)
-	b := (*bp)[:0]
-	if l.format == "json" {
-		b = appendJSONLine(b, ctx, now, size)
-	} else {
-		b = appendCLFLine(b, ctx, now, size, l.format == "combined")
-	}
+func (l *logFile) write(b []byte) {
 	l.mu.Lock()
 	_, _ = l.w.Write(b)
 	l.mu.Unlock()
+}
+
+// accessLog is one configured log (the config-wide access_log, a CustomLog
+// or TransferLog): its file, its format and its env= condition.
+type accessLog struct {
+	file *logFile
+	// format is "common", "combined", "json" or "" for items.
+	format string
+	items  logformat.Format
+	vars   []modheaders.Var // items' %{VAR}e, in order
+	// cond is env=: log when the variable is set (when unset with not).
+	cond    modheaders.Var
+	hasCond bool
+	not     bool
+	// never: env= names a variable nothing sets.
+	never bool
+}
+
+// needsEnv reports whether the line or its condition reads variables.
+func (l *accessLog) needsEnv() bool { return l.hasCond || len(l.vars) > 0 }
+
+// logSet is a runtime's access logs: the files they write, by path, the
+// config-wide access_log, and whether hosts have logs of their own
+// (vhost.logs).
+type logSet struct {
+	files  map[string]*logFile
+	global *accessLog
+	hosts  bool
+}
+
+// openLogs opens rt's access logs, taking the files prev has open for the
+// same paths (a reload keeps them, and no line is lost); opened are the
+// files it opened itself.
+func openLogs(rt *runtime, prev *logSet) (ls *logSet, opened []*logFile, err error) {
+	ls = &logSet{files: map[string]*logFile{}}
+	defer func() {
+		if err != nil {
+			for _, f := range opened {
+				f.close()
+			}
+		}
+	}()
+	open := func(c *config.AccessLog) (*accessLog, error) {
+		f := ls.files[c.Path]
+		if f == nil && prev != nil {
+			f = prev.files[c.Path]
+		}
+		if f == nil {
+			var err error
+			if f, err = openLogFile(c.Path); err != nil {
+				return nil, err
+			}
+			opened = append(opened, f)
+		}
+		ls.files[c.Path] = f
+		return newAccessLog(f, c, rt.cfg.Vars())
+	}
+	if rt.cfg.AccessLog.Path != "" {
+		if ls.global, err = open(&rt.cfg.AccessLog); err != nil {
+			return nil, nil, err
+		}
+	}
+	byCfg := map[*config.AccessLog]*accessLog{}
+	for _, vh := range rt.hosts {
+		own := vh.cfg.AccessLogs
+		if len(own) == 0 {
+			own = rt.cfg.Main.AccessLogs // Apache: a vhost without its own logs to the server's
+		}
+		for _, c := range own {
+			l := byCfg[c]
+			if l == nil {
+				if l, err = open(c); err != nil {
+					return nil, nil, err
+				}
+				byCfg[c] = l
+			}
+			vh.logs = append(vh.logs, l)
+			ls.hosts = true
+		}
+	}
+	return ls, opened, nil
+}
+
+// closeUnused closes the files of ls that next does not write.
+func (ls *logSet) closeUnused(next *logSet) {
+	if ls == nil {
+		return
+	}
+	for path, f := range ls.files {
+		if next == nil || next.files[path] != f {
+			f.close()
+		}
+	}
+}
+
+func newAccessLog(f *logFile, c *config.AccessLog, vars *modheaders.Vars) (*accessLog, error) {
+	l := &accessLog{file: f}
+	switch c.Format {
+	case "common", "combined", "json", "":
+		l.format = cmp.Or(c.Format, "combined")
+	default:
+		format := c.Format
+		if nick, ok := logformat.Nicknames[format]; ok {
+			format = nick
+		}
+		items, err := logformat.Parse(format)
+		if err != nil {
+			return nil, err
+		}
+		l.items = items
+		for _, it := range items {
+			if it.Directive == 'e' {
+				v, err := vars.Lookup(it.Arg)
+				if err != nil {
+					return nil, err
+				}
+				l.vars = append(l.vars, v)
+			}
+		}
+	}
+	if name, not := strings.CutPrefix(c.Env, "!"); name != "" {
+		v, err := vars.Lookup(name)
+		switch {
+		case err == nil:
+			l.cond, l.hasCond, l.not = v, true, not
+		case !not:
+			// Nothing sets it (the config warned): no line is written.
+			l.never = true
+		}
+	}
+	return l, nil
+}
+
+// logRequest writes the request in ctx, answered with the response status
+// and size bytes of body, to the config-wide access log and to its host's.
+func (s *Server) logRequest(ctx *fasthttp.RequestCtx, now time.Time, size int) {
+	rt := s.rt.Load()
+	ls := rt.logs
+	if ls == nil {
+		return
+	}
+	if ls.global != nil {
+		ls.global.log(ctx, nil, nil, now, size)
+	}
+	if !ls.hosts {
+		return
+	}
+	vh := rt.vhostOf(ctx)
+	var env *modheaders.Env
+	for _, l := range vh.logs {
+		if l.never {
+			continue
+		}
+		if l.needsEnv() && env == nil {
+			mr := modsReqPool.Get().(*modsReq)
+			defer modsReqPool.Put(mr)
+			env = mr.requestEnv(ctx, vh)
+		}
+		if l.hasCond {
+			if _, set := env.Get(l.cond); set == l.not {
+				continue
+			}
+		}
+		l.log(ctx, vh, env, now, size)
+	}
+}
+
+// log writes one line.
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env, now time.Time, size int) {
+	bp := lineBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	switch l.format {
+	case "json":
+		b = appendJSONLine(b, ctx, now, size)
+	case "common", "combined":
+		b = appendCLFLine(b, ctx, now, size, l.format == "combined")
+	default:
+		b = l.appendLine(b, ctx, vh, env, now, size)
+	}
+	l.file.write(b)
 	*bp = b
 	lineBufs.Put(bp)
 }
@@ -240,3 +397,181 @@ func appendIP(b []byte, ip net.IP) []byte {
 	}
 	return append(b, ip.String()...)
 }
+
+// appendLine writes a LogFormat line (mod_log_config's directives; see
+// logformat). Values come escaped as Apache escapes them; what sluice does
+// not have (a remote user, identd) is "-".
+func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env, now time.Time, size int) []byte {
+	nv := 0
+	for i := range l.items {
+		it := &l.items[i]
+		switch it.Directive {
+		case 0:
+			b = append(b, it.Literal...)
+		case 'a', 'h':
+			b = appendIP(b, ctx.RemoteIP())
+		case 'A':
+			b = appendIP(b, ctx.LocalIP())
+		case 'b', 'B':
+			if size > 0 || it.Directive == 'B' {
+				b = strconv.AppendInt(b, int64(size), 10)
+			} else {
+				b = append(b, '-')
+			}
+		case 'C':
+			b = appendLogItem(b, ctx.Request.Header.Cookie(it.Arg))
+		case 'D':
+			b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
+		case 'e':
+			v, _ := env.Get(l.vars[nv])
+			nv++
+			b = appendLogItem(b, v)
+		case 'H':
+			b = appendLogItem(b, ctx.Request.Header.Protocol())
+		case 'i':
+			b = appendLogItem(b, ctx.Request.Header.Peek(it.Arg))
+		case 'I':
+			b = strconv.AppendInt(b, int64(ctx.Request.Header.ContentLength()+len(ctx.Request.Header.RawHeaders())), 10)
+		case 'k':
+			// Requests before this one on its connection: 0 for the first.
+			b = strconv.AppendUint(b, max(ctx.ConnRequestNum(), 1)-1, 10)
+		case 'l', 'u':
+			b = append(b, '-')
+		case 'm':
+			b = appendLogItem(b, ctx.Method())
+		case 'o':
+			b = appendLogItem(b, ctx.Response.Header.Peek(it.Arg))
+		case 'O', 'S':
+			n := len(ctx.Response.Header.Header()) + size
+			if it.Directive == 'S' {
+				n += len(ctx.Request.Header.RawHeaders())
+			}
+			b = strconv.AppendInt(b, int64(n), 10)
+		case 'p':
+			b = appendPort(b, ctx, vh, it.Arg)
+		case 'P':
+			b = strconv.AppendInt(b, int64(os.Getpid()), 10)
+		case 'q':
+			if q := ctx.URI().QueryString(); len(q) > 0 {
+				b = appendLogItem(append(b, '?'), q)
+			}
+		case 'r':
+			b = appendLogItem(b, ctx.Method())
+			b = append(b, ' ')
+			b = appendLogItem(b, ctx.RequestURI())
+			b = append(b, ' ')
+			b = appendLogItem(b, ctx.Request.Header.Protocol())
+		case 's':
+			b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+		case 't':
+			b = appendTime(b, it, ctx.Time())
+		case 'T':
+			d := now.Sub(ctx.Time())
+			switch it.Arg {
+			case "ms":
+				b = strconv.AppendInt(b, d.Milliseconds(), 10)
+			case "us":
+				b = strconv.AppendInt(b, d.Microseconds(), 10)
+			default:
+				b = strconv.AppendInt(b, int64(d/time.Second), 10)
+			}
+		case 'U':
+			b = appendLogItem(b, ctx.Path())
+		case 'v':
+			if vh != nil {
+				b = append(b, vh.serverName...)
+			}
+		case 'V':
+			b = appendLogItem(b, hostWithoutPort(ctx.Host()))
+		case 'X':
+			switch {
+			case ctx.Response.ConnectionClose() || ctx.Request.Header.ConnectionClose():
+				b = append(b, '-')
+			default:
+				b = append(b, '+')
+			}
+		}
+	}
+	return append(b, '\n')
+}
+
+// appendTime writes %t: the request's start, [02/Jan/2006:15:04:05 -0700]
+// by default, else the strftime format or unit of %{…}t.
+func appendTime(b []byte, it *logformat.Item, t time.Time) []byte {
+	switch it.Unit {
+	case "sec":
+		return strconv.AppendInt(b, t.Unix(), 10)
+	case "msec":
+		return strconv.AppendInt(b, t.UnixMilli(), 10)
+	case "usec":
+		return strconv.AppendInt(b, t.UnixMicro(), 10)
+	case "msec_frac":
+		return appendPadded(b, int64(t.Nanosecond()/1e6), 3)
+	case "usec_frac":
+		return appendPadded(b, int64(t.Nanosecond()/1e3), 6)
+	}
+	if it.Time == nil {
+		b = append(b, '[')
+		b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+		return append(b, ']')
+	}
+	for _, p := range it.Time {
+		if p.Layout == "" {
+			b = append(b, p.Literal...)
+		} else {
+			b = t.AppendFormat(b, p.Layout)
+		}
+	}
+	return b
+}
+
+func appendPadded(b []byte, n int64, width int) []byte {
+	start := len(b)
+	b = strconv.AppendInt(b, n, 10)
+	for len(b)-start < width {
+		b = append(b[:start+1], b[start:]...)
+		b[start] = '0'
+	}
+	return b
+}
+
+// appendPort writes %p: the port of the vhost's ServerName, else the
+// listener's (canonical, local), or the client's (remote).
+func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []byte {
+	if which == "remote" {
+		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			return strconv.AppendInt(b, int64(a.Port), 10)
+		}
+		return append(b, '-')
+	}
+	if which != "local" && vh != nil && vh.mods != nil && vh.mods.namePort != "" {
+		return append(b, vh.mods.namePort...)
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		return strconv.AppendInt(b, int64(a.Port), 10)
+	}
+	return append(b, '-')
+}
+
+// requestEnv is the request's variables as a log sees them: what the
+// host's SetEnvIf lines set, and mod_ssl's HTTPS.
+func (mr *modsReq) requestEnv(ctx *fasthttp.RequestCtx, vh *vhost) *modheaders.Env {
+	hm := vh.mods
+	if hm == nil {
+		hm = &noMods
+	}
+	mr.fill(ctx, vh, hm, ctx.Path())
+	mr.startEnv(hm, nil)
+	return &mr.env
+}
+
+// hostWithoutPort is a Host field without its ":port".
+func hostWithoutPort(host []byte) []byte {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		return host[:i]
+	}
+	return host
+}
+
+// noMods stands in for a host without rules.
+var noMods hostMods

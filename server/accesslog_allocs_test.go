@@ -5,6 +5,8 @@ package server
 import (
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/logformat"
 )
 
 // Building a line allocates nothing once its pooled buffer has grown
@@ -23,5 +25,21 @@ func TestAccessLogLineAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { b = f.line(b[:0]) }); n != 0 {
 			t.Errorf("%s: %v allocations per line, want 0", f.name, n)
 		}
+	}
+}
+
+// A LogFormat line allocates nothing either.
+func TestLogFormatLineAllocs(t *testing.T) {
+	ctx := logCtx(t, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: sid=abc\r\nUser-Agent: ua/1.0\r\n\r\n")
+	f, err := logformat.Parse(`%h %l %u %t "%r" %>s %b %D %{sid}C "%{User-Agent}i" %{X-Out}o %v %V %{%Y-%m-%d}t %T %X`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &accessLog{items: f}
+	vh := &vhost{serverName: "site.example"}
+	now := time.Now()
+	b := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { b = l.appendLine(b[:0], ctx, vh, nil, now, 5) }); n != 0 {
+		t.Errorf("%v allocations per line, want 0", n)
 	}
 }

@@ -3,11 +3,17 @@ package server
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/valyala/fasthttp"
 )
 
@@ -105,5 +111,110 @@ func TestAccessLogEscaping(t *testing.T) {
 	}
 	if got.UserAgent != string(latin1) {
 		t.Errorf("JSON user_agent %q, want %q", got.UserAgent, string(latin1))
+	}
+}
+
+// flushLogs writes out what s's access log files buffer.
+func flushLogs(s *Server) {
+	for _, f := range s.rt.Load().logs.files {
+		f.mu.Lock()
+		_ = f.w.Flush()
+		f.mu.Unlock()
+	}
+}
+
+// TestLogFormatLine: a LogFormat string, directive by directive as
+// mod_log_config writes it; values escaped as Apache escapes them.
+func TestLogFormatLine(t *testing.T) {
+	ctx := logCtx(t, "GET /a?b=1 HTTP/1.1\r\nHost: x.example:8080\r\nCookie: sid=abc; t=1\r\nX-Quote: say \"hi\"\r\n\r\n")
+	ctx.Response.Header.Set("X-Out", "o")
+	vh := &vhost{serverName: "site.example"}
+	for _, tc := range []struct{ format, want string }{
+		{`%h %l %u %t "%r" %>s %b`, `192.0.2.7 - - [` + ctx.Time().Format("02/Jan/2006:15:04:05 -0700") + `] "GET /a?b=1 HTTP/1.1" 200 5`},
+		{`%{sid}C|%{X-Quote}i|%{X-Out}o|%{X-None}i|%m %U%q %H|%v %V`, `abc|say \"hi\"|o|-|GET /a?b=1 HTTP/1.1|site.example x.example`},
+		{`%D %T %{ms}T %{us}T`, `1500000 1 1500 1500000`},
+		{`%{%Y-%m-%dT%H:%M:%S}t %{sec}t %{msec_frac}t %%`, ctx.Time().Format("2006-01-02T15:04:05") + ` ` + strconv.FormatInt(ctx.Time().Unix(), 10) + ` ` + fmt.Sprintf("%03d", ctx.Time().Nanosecond()/1e6) + ` %`},
+		{`%B %X %k`, `5 + 0`},
+	} {
+		f, err := logformat.Parse(tc.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &accessLog{items: f}
+		got := string(l.appendLine(nil, ctx, vh, nil, ctx.Time().Add(1500*time.Millisecond), 5))
+		if got != tc.want+"\n" {
+			t.Errorf("%s:\n got %q\nwant %q", tc.format, got, tc.want+"\n")
+		}
+	}
+}
+
+// TestCustomLogs: CustomLog and TransferLog write a host's requests to its
+// files, in the format LogFormat named; a vhost without logs of its own
+// uses the server's; env=!dontlog leaves out what SetEnvIf marked; two
+// logs may share a file; a reload keeps the files open and the lines
+// coming.
+func TestCustomLogs(t *testing.T) {
+	dir := t.TempDir()
+	be := startBackend(t, echo)
+	conf := strings.ReplaceAll(`LogFormat "%v %>s %U" short
+LogFormat "%h %U"
+CustomLog {DIR}/main.log short
+SetEnvIf Request_URI "^/health$" dontlog
+<VirtualHost *:80>
+  ServerName a.example
+  CustomLog {DIR}/a.log "%v %m %U %{X-Id}i" env=!dontlog
+  CustomLog {DIR}/all.log short
+  TransferLog {DIR}/a-transfer.log
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName b.example
+  CustomLog {DIR}/all.log combined
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName c.example
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, "{DIR}", dir)
+	s, c := startProxy(t, conf, be)
+	req := func(host, path string) {
+		t.Helper()
+		q := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(q)
+		q.SetRequestURI("http://" + host + path)
+		q.Header.Set("X-Id", "7")
+		if err := c.Do(q, new(fasthttp.Response)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req("a.example", "/one")
+	req("a.example", "/health")
+	req("b.example", "/two")
+	req("c.example", "/three")
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\n"+strings.ReplaceAll(conf, "BACKEND", be)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	req("a.example", "/after-reload")
+	flushLogs(s)
+	for file, want := range map[string]string{
+		"a.log":          "a.example GET /one 7\na.example GET /after-reload 7\n",
+		"a-transfer.log": "0.0.0.0 /one\n0.0.0.0 /health\n0.0.0.0 /after-reload\n",
+		"main.log":       "c.example 200 /three\n",
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q (%v), want %q", file, b, err, want)
+		}
+	}
+	all, _ := os.ReadFile(filepath.Join(dir, "all.log"))
+	for _, want := range []string{"a.example 200 /one\n", "a.example 200 /health\n", `"GET /two HTTP/1.1" 200`} {
+		if !strings.Contains(string(all), want) {
+			t.Errorf("all.log lacks %q:\n%s", want, all)
+		}
 	}
 }

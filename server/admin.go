@@ -283,7 +283,7 @@ func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
 		}
 		host, local := append([]byte(nil), ctx.Host()...), ctx.LocalAddr()
 		s.adm.a.Serve(ctx, func() *admin.Scope { return s.managerScope(host, local, mp) })
-		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+		s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 		return true
 	}
 	return false

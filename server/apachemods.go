@@ -179,7 +179,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			}
 		}
 	}
-	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 && len(hm.locDocs) == 0 {
+	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 && len(hm.locDocs) == 0 && len(hm.setEnv) == 0 {
 		return nil, nil
 	}
 	return hm, nil
@@ -351,7 +351,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		return true
 	case modrewrite.Redirect:
 		redirectResponse(ctx, st.Status, st.Location)
-		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+		s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 		return true
 	case modrewrite.Proxy:
 		r := hm.targets[st.Rule]

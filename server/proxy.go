@@ -89,7 +89,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// it (fasthttp would forward it as "/*").
 		ctx.Response.Header.Set("Allow", allowedMethods)
 		ctx.SetStatusCode(fasthttp.StatusOK)
-		s.access.log(ctx, s.now(), 0)
+		s.logRequest(ctx, s.now(), 0)
 		return
 	}
 	vh := rt.vhostOf(ctx)
@@ -164,7 +164,7 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 // fail answers with an error page and logs the request.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
 	s.errorResponse(ctx, status)
-	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+	s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 }
 
 // refuse answers like fail and closes the connection: after a refused or
@@ -173,7 +173,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, status int) {
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int) {
 	errorPage(ctx, status)
 	ctx.SetConnectionClose()
-	s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+	s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 }
 
 // statusClientGone is nginx's 499, logged for a request whose client left
@@ -188,7 +188,7 @@ func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(statusClientGone)
 	ctx.SetConnectionClose()
 	mute(ctx.Conn())
-	s.access.log(ctx, s.now(), 0)
+	s.logRequest(ctx, s.now(), 0)
 }
 
 // proxy forwards the request to the route's member, failing over between
@@ -410,7 +410,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.observe(ctx, m, nil, s.now())
-		s.access.log(ctx, s.now(), 0)
+		s.logRequest(ctx, s.now(), 0)
 		return
 	}
 	cl := resp.Header.ContentLength()
@@ -617,7 +617,7 @@ func (b *bodyRelay) Close() error {
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()
 	b.s.observe(b.ctx, b.m, nil, now)
-	b.s.access.log(b.ctx, now, int(b.n))
+	b.s.logRequest(b.ctx, now, int(b.n))
 	fasthttp.ReleaseRequest(b.req)
 	fasthttp.ReleaseResponse(b.resp)
 	*b = bodyRelay{}

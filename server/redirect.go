@@ -55,7 +55,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, vh *vhost, path []byte, x *e
 			return true
 		}
 		redirectResponse(ctx, r.cfg.Status, loc)
-		s.access.log(ctx, s.now(), len(ctx.Response.Body()))
+		s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 		return true
 	}
 	return false

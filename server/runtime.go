@@ -39,6 +39,7 @@ type runtime struct {
 	clientBody time.Duration // idle limit between two request body reads
 	exprs      hcheck.Exprs  // ProxyHCExpr conditions, compiled
 	mods       bool          // some host has rewrite, header or ErrorDocument rules
+	logs       *logSet       // the access logs, opened by the server (openLogs)
 }
 
 // vhost is one <VirtualHost> (or the main server) ready to serve.
@@ -64,6 +65,8 @@ type vhost struct {
 	maxBody int64
 	// redirects are Redirect and RedirectMatch: the host's, then Main's.
 	redirects []redirectRule
+	// logs are the host's CustomLogs, else Main's (set by openLogs).
+	logs []*accessLog
 }
 
 // builder carries what building a runtime shares across hosts.

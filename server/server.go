@@ -36,7 +36,6 @@ type Server struct {
 	// now is the clock of the request path (error times, retries).
 	now func() time.Time
 
-	access  *accessLog
 	metrics *serverMetrics
 	// limits are the client connection caps of the main listeners.
 	limits *connLimits
@@ -73,11 +72,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	access, err := openAccessLog(cfg.AccessLog)
-	if err != nil {
+	if rt.logs, _, err = openLogs(rt, nil); err != nil {
 		return nil, err
 	}
-	s.access = access
 	s.metrics.sync(rt)
 	s.rt.Store(rt)
 	s.hc = hcheck.New(hcheck.Options{Log: log, Now: s.now})
@@ -157,19 +154,21 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 	if err != nil {
 		return err
 	}
-	if cfg.AccessLog != prev.cfg.AccessLog {
-		access, err := openAccessLog(cfg.AccessLog)
-		if err != nil {
-			return err
-		}
-		old := s.access
-		s.access = access
-		old.close()
-	}
-	// The admin's persisted state is re-applied before rt goes live.
-	if err := s.publish(rt); err != nil {
+	logs, opened, err := openLogs(rt, prev.logs)
+	if err != nil {
 		return err
 	}
+	rt.logs = logs
+	// The admin's persisted state is re-applied before rt goes live.
+	if err := s.publish(rt); err != nil {
+		for _, f := range opened {
+			f.close()
+		}
+		return err
+	}
+	// Files no log names any more close; lines of requests still running
+	// on prev would be lost only for those.
+	prev.logs.closeUnused(logs)
 	s.hc.Update(rt.members(), rt.exprs, checkConcurrency(cfg))
 	s.limits.setBudget(rt.maxBody, s.fs.ReadBufferSize)
 	keep := make(map[string]struct{}, len(rt.backends))
@@ -205,7 +204,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopBackground()
 	s.background.Wait()
-	s.access.close()
+	s.rt.Load().logs.closeUnused(nil)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil
 	}
@@ -226,7 +225,7 @@ func (s *Server) clientError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	errorPage(ctx, status)
 	ctx.SetConnectionClose()
-	s.access.log(ctx, s.now(), 0)
+	s.logRequest(ctx, s.now(), 0)
 }
 
 // slogPrinter routes fasthttp's own log lines to slog.

@@ -622,7 +622,7 @@ func TestTLSAccessLog(t *testing.T) {
 	}
 	defer pc.Close()
 	tlsGet(t, pc, "a.test", "/plain")
-	st.s.access.close() // flushes
+	flushLogs(st.s)
 	b, err := os.ReadFile(logFile)
 	if err != nil {
 		t.Fatal(err)

@@ -176,7 +176,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.responseHeaders(ctx, vh, m, snap, x)
 		ctx.SetBody(resp.Body())
 		s.observe(ctx, m, nil, s.now())
-		s.access.log(ctx, s.now(), len(resp.Body()))
+		s.logRequest(ctx, s.now(), len(resp.Body()))
 		return
 	}
 	if got := resp.Header.Peek("Upgrade"); !equalFold(got, string(proto)) && !hasUpgradeField(resp, proto) {
@@ -198,7 +198,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
 	s.responseHeaders(ctx, vh, m, snap, x)
 	s.observe(ctx, m, nil, s.now())
-	s.access.log(ctx, s.now(), 0)
+	s.logRequest(ctx, s.now(), 0)
 
 	// Bytes the backend sent right after its 101 are already in br.
 	pending := make([]byte, br.Buffered())

@@ -15,12 +15,20 @@ import (
 // backends.
 func startReal(t *testing.T, name string, oldnew ...string) *sluiceProc {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join("../../testdata/config/real", name))
+	text, err := readReal(t, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := "Listen 127.0.0.1:0\n" + string(text)
 	return startSluice(t, writeConfig(t, t.TempDir(), name, conf, oldnew...))
+}
+
+// readReal reads real config name with its log files, which name
+// /var/log/apache2, moved to a directory of the test's.
+func readReal(t *testing.T, name string) (string, error) {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("../../testdata/config/real", name))
+	return strings.ReplaceAll(string(text), "/var/log/apache2/", t.TempDir()+"/"), err
 }
 
 func hostGet(t *testing.T, s *sluiceProc, host, uri string, header ...string) *wireMsg {

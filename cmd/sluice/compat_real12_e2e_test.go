@@ -8,8 +8,6 @@ package main
 
 import (
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,7 +45,7 @@ func real12Cookie(t *testing.T, what string, m *wireMsg, changed bool) {
 // and disabling a member there leaves the other vhosts' members alone.
 func TestCompatReal12BalancerPerVhost(t *testing.T) {
 	n1, n2 := newBackend(t, "1", nil), newBackend(t, "2", nil)
-	text, err := os.ReadFile(filepath.Join("../../testdata/config/real", real12Conf))
+	text, err := readReal(t, real12Conf)
 	if err != nil {
 		t.Fatal(err)
 	}

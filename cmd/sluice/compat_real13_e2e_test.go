@@ -55,7 +55,7 @@ func real13Root(t *testing.T, oldnew ...string) string {
 // wrapper lines (prefix).
 func real13Main(t *testing.T, prefix string) string {
 	t.Helper()
-	text, err := os.ReadFile("../../testdata/config/real/13-include-sites.conf")
+	text, err := readReal(t, "13-include-sites.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestCompatReal13IncludeOrder(t *testing.T) {
 	want := []string{"/java/", "/nginx/", "/node/", "/python/", "/balanced/", "/failover/", "/sticky/", "/busy/",
 		"/stickyfailover/", "/stickyfailover-strict/", "/mixed/"}
 	inRoot := filepath.Join(root, "13-include-sites.conf")
-	text, err := os.ReadFile("../../testdata/config/real/13-include-sites.conf")
+	text, err := readReal(t, "13-include-sites.conf")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ package main
 import (
 	"bufio"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -28,7 +27,7 @@ const real14Name = "14-alfresco-ajp-hot-standby.conf"
 // stay those of the file) and the replacements applied.
 func real14Config(t *testing.T, oldnew ...string) string {
 	t.Helper()
-	text, err := os.ReadFile("../../testdata/config/real/" + real14Name)
+	text, err := readReal(t, real14Name)
 	if err != nil {
 		t.Fatal(err)
 	}

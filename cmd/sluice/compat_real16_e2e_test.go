@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,7 +19,7 @@ import (
 // an http:// one over the same two nodes, with ProxyPreserveHost and a
 // ProxyPassReverse for the http balancer.
 func TestCompatReal16TLS(t *testing.T) {
-	text, err := os.ReadFile("../../testdata/config/real/16-phoenix-ws-http-balancers.conf")
+	text, err := readReal(t, "16-phoenix-ws-http-balancers.conf")
 	if err != nil {
 		t.Fatal(err)
 	}

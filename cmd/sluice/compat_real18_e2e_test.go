@@ -6,14 +6,15 @@ package main
 // unless %{DOCUMENT_ROOT}/%{REQUEST_FILENAME} is an existing file (with an
 // [OR] for /uploads/). One-argument ProxyPassReverse lines inside
 // <Location />, ProxyPreserveHost On, ErrorDocument pages from DocumentRoot,
-// AllowEncodedSlashes NoDecode, and CustomLog/LogFormat, which sluice warns
-// about and ignores (config.md).
+// AllowEncodedSlashes NoDecode, and three CustomLogs, one in a LogFormat
+// of its own.
 
 import (
 	"bufio"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
@@ -22,15 +23,22 @@ import (
 const real18DocRoot = "/opt/gitlab/embedded/service/gitlab-rails/public"
 
 // real18Start runs the config with gitlab-workhorse's address replaced by
-// workhorse and, when docRoot is not empty, DocumentRoot replaced by it.
-// Listen goes at the end so that warnings keep the file's line numbers.
+// workhorse and, when docRoot is not empty, DocumentRoot replaced by it;
+// its logs go to a temporary directory instead of /var/log/apache2.
 func real18Start(t *testing.T, workhorse, docRoot string) *sluiceProc {
+	t.Helper()
+	return real18StartLogs(t, workhorse, docRoot, t.TempDir())
+}
+
+// real18StartLogs is real18Start with the logs in logs. Listen goes at the
+// end so that warnings keep the file's line numbers.
+func real18StartLogs(t *testing.T, workhorse, docRoot, logs string) *sluiceProc {
 	t.Helper()
 	text, err := os.ReadFile("../../testdata/config/real/18-gitlab-omnibus-rewrite-proxy.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldnew := []string{"127.0.0.1:8181", workhorse}
+	oldnew := []string{"127.0.0.1:8181", workhorse, "/var/log/apache2/", logs + "/"}
 	if docRoot != "" {
 		oldnew = append(oldnew, real18DocRoot, docRoot)
 	}
@@ -176,23 +184,31 @@ func TestCompatReal18ProxyPassReverse(t *testing.T) {
 // tenth session sluice ignored the directive and answered 404).
 func TestCompatReal18EncodedSlash(t *testing.T) {
 	wh := real18Workhorse(t)
-	s := real18Start(t, wh.addr, real18DocRootDir(t))
+	logs := t.TempDir()
+	s := real18StartLogs(t, wh.addr, real18DocRootDir(t), logs)
 	m := hostGet(t, s, "gitlab.example.com", "/api/v3/projects/group%2Fproject?x=1")
 	wantStatus(t, m, 200)
 	if got := wh.last().URI; got != "/api/v3/projects/group%2Fproject?x=1" {
 		t.Errorf("workhorse was asked for %s", got)
 	}
-	// Warnings name the file and line of each ignored directive, CustomLog
-	// with env=!dontlog included (Header's env= would be an error).
-	log := s.log()
-	for _, w := range []string{
-		"18-gitlab-omnibus-rewrite-proxy.conf:62: LogFormat ignored",
-		"18-gitlab-omnibus-rewrite-proxy.conf:64: CustomLog ignored",
-		"18-gitlab-omnibus-rewrite-proxy.conf:65: CustomLog ignored",
-		"18-gitlab-omnibus-rewrite-proxy.conf:66: CustomLog ignored",
+	// The three CustomLogs write their files (flushed when sluice stops),
+	// the one in the config's own LogFormat included; nothing sets
+	// dontlog, so env=!dontlog logs every request (a warning says so).
+	if !strings.Contains(s.log(), "18-gitlab-omnibus-rewrite-proxy.conf:65: access log "+logs+"/gitlab.example.com_access.log env=!dontlog: nothing sets dontlog, so every request is logged") {
+		t.Errorf("no warning for env=!dontlog")
+	}
+	s.signal(syscall.SIGTERM)
+	if _, err := s.waitExit(stopTimeout); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"gitlab.example.com_forwarded.log": `- - - [`,
+		"gitlab.example.com_access.log":    `"GET /api/v3/projects/group%2Fproject?x=1 HTTP/1.1" 200 `,
+		"gitlab.example.com.log":           `"GET /api/v3/projects/group%2Fproject?x=1 HTTP/1.1" 200 `,
 	} {
-		if !strings.Contains(log, w) {
-			t.Errorf("no warning %q", w)
+		b, err := os.ReadFile(filepath.Join(logs, file))
+		if err != nil || !strings.Contains(string(b), want) || strings.Count(string(b), "\n") != 1 {
+			t.Errorf("%s: %q (%v), want a line with %q", file, b, err, want)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -57,7 +56,7 @@ func newWSEchoBackend(t *testing.T, name, wsPath string) string {
 // the *:80 vhost redirects to https, the *:443 vhost terminates TLS, adds
 // its security headers and sends the WebSocket route through as wss.
 func TestCompatReal20TLS(t *testing.T) {
-	text, err := os.ReadFile("../../testdata/config/real/20-cookops-upgrade-websocket.conf")
+	text, err := readReal(t, "20-cookops-upgrade-websocket.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
