@@ -210,9 +210,9 @@ func (s *Server) membersChanged() {
 	s.metrics.sync(rt)
 }
 
-// adminScope is the admin listener's view of rt: every balancer, one per
-// name (the first host defining it wins). live marks rt as the running
-// runtime, whose pools are shared.
+// adminScope is the admin listener's view of rt: every balancer once, by
+// its ID (config.Balancer.ID). live marks rt as the running runtime, whose
+// pools are shared.
 func (s *Server) adminScope(rt *runtime, live bool) *admin.Scope {
 	sc := &admin.Scope{
 		Token:      s.adm.token,
@@ -222,8 +222,7 @@ func (s *Server) adminScope(rt *runtime, live bool) *admin.Scope {
 		Growth:     rt.cfg.BalancerGrowth,
 		Build:      s.builder(rt, live),
 	}
-	// A balancer a vhost inherits is the main server's; one a vhost
-	// defines under a name another host defines too has its own ID.
+	// A balancer a vhost inherits is the main server's, listed once.
 	seen := make(map[string]bool)
 	for _, vh := range rt.hosts {
 		for _, name := range sortedBalancers(vh) {
