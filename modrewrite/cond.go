@@ -138,7 +138,7 @@ func unquoteEmpty(s string) string {
 // match evaluates the condition. A regex match that is not negated
 // replaces last, whose groups %N read.
 func (c *Cond) match(st *State, r *Request, rule *captures) bool {
-	st.test = c.test.expand(st.test[:0], r, rule, &st.cond)
+	st.test = c.test.expand(st.test[:0], r, rule, &st.cond, st.Env)
 	v := st.test
 	var ok bool
 	switch c.op {

@@ -18,6 +18,9 @@ func CompileExpr(s string) (*Expr, error) {
 		if sg.kind == segRuleRef || sg.kind == segCondRef {
 			return nil, errors.New("expr= strings take %{NAME} variables, not $N or %N back-references")
 		}
+		if sg.kind == segEnv {
+			return nil, errors.New("%{ENV:" + sg.lit + "} is not supported in expr= (write %{" + sg.lit + "}e)")
+		}
 	}
 	return &Expr{t: t}, nil
 }
@@ -27,4 +30,4 @@ func CompileExpr(s string) (*Expr, error) {
 func (e *Expr) UsesSSL() bool { return e.t.usesSSL() }
 
 // Append appends the expression's value for r to dst.
-func (e *Expr) Append(dst []byte, r *Request) []byte { return e.t.expand(dst, r, nil, nil) }
+func (e *Expr) Append(dst []byte, r *Request) []byte { return e.t.expand(dst, r, nil, nil, nil) }

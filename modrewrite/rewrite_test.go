@@ -162,6 +162,19 @@ func TestEnvFlag(t *testing.T) {
 	if st := run(rules, request("/other", "")); len(st.Env) != 0 {
 		t.Errorf("a request no rule matched recorded %d assignments", len(st.Env))
 	}
+
+	// %{ENV:NAME} reads what an earlier [E=] set in this request; unset or
+	// never set, it reads empty.
+	rules = []*Rule{
+		compile(t, "^/(v[0-9]+)/", "-", "E=VER:$1"),
+		compile(t, "^/v0/", "-", "E=!VER"),
+		compile(t, "^/(.*)$", "/api/%{ENV:VER}/$1[%{ENV:NONE}]", "L", condSpec{"%{ENV:VER}", "^v", ""}),
+	}
+	for path, want := range map[string]string{"/v2/x": "/api/v2/v2/x[]", "/v0/x": "/v0/x", "/x": "/x"} {
+		if st := run(rules, request(path, "")); string(st.Path) != want {
+			t.Errorf("%s: rewritten to %q, want %q", path, st.Path, want)
+		}
+	}
 }
 
 func TestCompileErrors(t *testing.T) {
@@ -175,7 +188,6 @@ func TestCompileErrors(t *testing.T) {
 		{"^/", "/x", "E=X:%{NOPE}", "not supported"},
 		{"^/", "/x", "bogus", "unknown RewriteRule flag"},
 		{"^/", "${map:x}", "", "RewriteMap"},
-		{"^/", "%{ENV:X}", "", "not supported"},
 		{"^/", "%{NOPE}", "", "not supported"},
 		{"^/", "%{SSL:SSL_NOPE}", "", `SSL variable "SSL_NOPE" is not supported`},
 		{"^/", "-", "P", "needs a substitution"},

@@ -82,7 +82,7 @@ func (st *State) setEnv(rule *Rule, r *Request, rc *captures) {
 		}
 		a := &st.Env[n]
 		a.Rule, a.I, a.Unset = rule, i, e.unset
-		a.Value = e.value.expand(a.Value[:0], r, rc, &st.cond)
+		a.Value = e.value.expand(a.Value[:0], r, rc, &st.cond, st.Env[:n])
 	}
 }
 
@@ -187,7 +187,7 @@ func (rule *Rule) apply(st *State, r *Request) {
 		}
 		return
 	}
-	st.out = rule.subst.expand(st.out[:0], r, rc, &st.cond)
+	st.out = rule.subst.expand(st.out[:0], r, rc, &st.cond, st.Env)
 	path, query, hasQuery := st.out, st.out[:0], false
 	if i := bytes.IndexByte(st.out, '?'); i >= 0 {
 		path, query, hasQuery = st.out[:i], st.out[i+1:], true

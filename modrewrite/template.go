@@ -13,6 +13,7 @@ const (
 	segRuleRef         // $N
 	segCondRef         // %N
 	segVar             // %{NAME}
+	segEnv             // %{ENV:NAME}: lit holds NAME
 )
 
 type segment struct {
@@ -58,8 +59,11 @@ func parseTemplate(s string) (template, error) {
 				return nil, fmt.Errorf("%q has an unclosed %%{", s)
 			}
 			name := s[i+2 : i+2+end]
-			if strings.HasPrefix(strings.ToUpper(name), "ENV:") {
-				return nil, fmt.Errorf("%%{%s} is not supported (no environment variables before proxying)", name)
+			if len(name) >= 4 && strings.EqualFold(name[:4], "ENV:") {
+				flush()
+				t = append(t, segment{kind: segEnv, lit: name[4:]})
+				i += 2 + end
+				continue
 			}
 			v, err := parseVar(name)
 			if err != nil {
@@ -118,8 +122,9 @@ func (c *captures) appendGroup(dst []byte, n int) []byte {
 	return append(dst, c.s[c.idx[2*n]:c.idx[2*n+1]]...)
 }
 
-// expand appends the template's value to dst.
-func (t template) expand(dst []byte, r *Request, rule, cond *captures) []byte {
+// expand appends the template's value to dst; env are the [E=] flags
+// applied so far, which %{ENV:NAME} reads.
+func (t template) expand(dst []byte, r *Request, rule, cond *captures, env []EnvAssign) []byte {
 	for i := range t {
 		sg := &t[i]
 		switch sg.kind {
@@ -131,6 +136,23 @@ func (t template) expand(dst []byte, r *Request, rule, cond *captures) []byte {
 			dst = cond.appendGroup(dst, sg.n)
 		case segVar:
 			dst = sg.v.appendTo(dst, r)
+		case segEnv:
+			dst = appendEnv(dst, env, sg.lit)
+		}
+	}
+	return dst
+}
+
+// appendEnv appends the value the last [E=] flag for name gave it, nothing
+// when none did or the last one unset it (as an unset variable reads in
+// Apache).
+func appendEnv(dst []byte, env []EnvAssign, name string) []byte {
+	for i := len(env) - 1; i >= 0; i-- {
+		if a := &env[i]; a.Rule.envs[a.I].name == name {
+			if a.Unset {
+				return dst
+			}
+			return append(dst, a.Value...)
 		}
 	}
 	return dst
