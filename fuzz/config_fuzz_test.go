@@ -51,6 +51,9 @@ func FuzzApacheConfig(f *testing.F) {
 		"<Location /api>\nProxyPreserveHost On\nProxyAddHeaders Off\nErrorDocument 503 \"busy\"\n</Location>\n" +
 		"<Proxy balancer://b>\nBalancerMember https://h1\n</Proxy>\nProxyPass / balancer://b/\n</VirtualHost>\n" +
 		"<VirtualHost *:80>\nServerName two\n<Proxy balancer://b>\nBalancerMember http://h2\n</Proxy>\n</VirtualHost>\n"))
+	f.Add([]byte("Listen 80\nLogFormat \"%v %h %{Referer}i %{%d/%b/%Y}t\" mine\nLogFormat \"%h %U\"\nCustomLog logs/a.log mine env=!dontlog\n" +
+		"TransferLog logs/t.log\nCustomLog \"|/usr/bin/rotatelogs x 86400\" common\nRewriteEngine on\nRewriteCond %{ENV:REDIRECT_STATUS} ^$\n" +
+		"RewriteRule ^/(.*) - [E=P:$1]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {
@@ -65,6 +68,8 @@ func FuzzYAMLConfig(f *testing.F) {
 	addConfigSeeds(f, "*.yaml")
 	f.Add([]byte("listen: [':443']\nserver:\n  proxy_tls: {verify: none, check_peer_name: false, min_version: '1.3'}\n" +
 		"  routes: [{path: /, target: 'https://h/'}]\nvhosts:\n  - addrs: ['*:443']\n    tls: ~\n    access: [{location: /a, tls_only: true}]\n"))
+	f.Add([]byte("listen: [':80']\nserver:\n  access_logs: [{path: /tmp/a.log, format: '%h %{X}i %{%Y}t %>s', env: '!HTTPS'}]\n" +
+		"  location_proxy: [{scope: /a, preserve_host: true}]\n  error_documents: [{status: 503, scope: /a, message: busy}]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseYAML("in.yaml", src)
 		if err != nil {
