@@ -1,6 +1,9 @@
 package modrewrite
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // Action is what the rules decided for a request.
 type Action uint8
@@ -75,11 +78,8 @@ func (st *State) setEnv(rule *Rule, r *Request, rc *captures) {
 	for i := range rule.envs {
 		e := &rule.envs[i]
 		n := len(st.Env)
-		if n < cap(st.Env) {
-			st.Env = st.Env[:n+1]
-		} else {
-			st.Env = append(st.Env, EnvAssign{})
-		}
+		// An element past len keeps its Value buffer from an earlier request.
+		st.Env = slices.Grow(st.Env, 1)[:n+1]
 		a := &st.Env[n]
 		a.Rule, a.I, a.Unset = rule, i, e.unset
 		a.Value = e.value.expand(a.Value[:0], r, rc, &st.cond, st.Env[:n])

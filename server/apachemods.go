@@ -6,6 +6,7 @@ import (
 	"mime"
 	"path"
 	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -432,11 +433,7 @@ func (x *exchange) keepEnv(env []modrewrite.EnvAssign, hm *hostMods) {
 	for i := range env {
 		a := &env[i]
 		n := len(x.env)
-		if n < cap(x.env) {
-			x.env = x.env[:n+1]
-		} else {
-			x.env = append(x.env, envValue{})
-		}
+		x.env = slices.Grow(x.env, 1)[:n+1] // keeps a val buffer of an earlier request
 		e := &x.env[n]
 		e.v, e.unset = hm.rwEnv[a.Rule][a.I], a.Unset
 		e.val = append(e.val[:0], a.Value...)
