@@ -226,29 +226,60 @@ func (s *Server) logRequest(ctx *fasthttp.RequestCtx, now time.Time, size int) {
 	if ls == nil {
 		return
 	}
+	r := logged{rt: rt, ctx: ctx, now: now, size: size}
+	defer r.release()
 	if ls.global != nil {
-		ls.global.log(ctx, nil, nil, now, size)
+		r.write(ls.global)
 	}
-	if !ls.hosts {
+	if ls.hosts {
+		for _, l := range r.host().logs {
+			r.write(l)
+		}
+	}
+}
+
+// logged is one request on its way to the logs: its vhost and variables
+// are looked up once, and only for a log that reads them.
+type logged struct {
+	rt   *runtime
+	ctx  *fasthttp.RequestCtx
+	now  time.Time
+	size int
+	vh   *vhost
+	mr   *modsReq // holds env
+	env  *modheaders.Env
+}
+
+func (r *logged) host() *vhost {
+	if r.vh == nil {
+		r.vh = r.rt.vhostOf(r.ctx)
+	}
+	return r.vh
+}
+
+func (r *logged) write(l *accessLog) {
+	if l.never {
 		return
 	}
-	vh := rt.vhostOf(ctx)
-	var env *modheaders.Env
-	for _, l := range vh.logs {
-		if l.never {
-			continue
+	var vh *vhost
+	if l.items != nil || l.needsEnv() {
+		vh = r.host()
+	}
+	if l.needsEnv() && r.env == nil {
+		r.mr = modsReqPool.Get().(*modsReq)
+		r.env = r.mr.requestEnv(r.ctx, vh)
+	}
+	if l.hasCond {
+		if _, set := r.env.Get(l.cond); set == l.not {
+			return
 		}
-		if l.needsEnv() && env == nil {
-			mr := modsReqPool.Get().(*modsReq)
-			defer modsReqPool.Put(mr)
-			env = mr.requestEnv(ctx, vh)
-		}
-		if l.hasCond {
-			if _, set := env.Get(l.cond); set == l.not {
-				continue
-			}
-		}
-		l.log(ctx, vh, env, now, size)
+	}
+	l.log(r.ctx, vh, r.env, r.now, r.size)
+}
+
+func (r *logged) release() {
+	if r.mr != nil {
+		modsReqPool.Put(r.mr)
 	}
 }
 

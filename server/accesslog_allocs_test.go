@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/logformat"
+	"github.com/valyala/fasthttp"
 )
 
 // Building a line allocates nothing once its pooled buffer has grown
@@ -41,5 +42,23 @@ func TestLogFormatLineAllocs(t *testing.T) {
 	b := make([]byte, 0, 512)
 	if n := testing.AllocsPerRun(100, func() { b = l.appendLine(b[:0], ctx, vh, nil, now, 5) }); n != 0 {
 		t.Errorf("%v allocations per line, want 0", n)
+	}
+}
+
+// TestLogRequestAllocs: a proxied request written to the config-wide log
+// and to its host's CustomLog, both in LogFormat strings that read
+// variables, allocates nothing.
+func TestLogRequestAllocs(t *testing.T) {
+	_, c, _ := startLoggedProxy(t)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://front.example.com/x")
+	do := func() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("%v %d", err, resp.StatusCode())
+		}
+	}
+	do()
+	if n := testing.AllocsPerRun(200, do); n != 0 {
+		t.Errorf("a logged request allocates %.1f times", n)
 	}
 }

@@ -218,3 +218,36 @@ SetEnvIf Request_URI "^/health$" dontlog
 		}
 	}
 }
+
+// startLoggedProxy serves one route with a config-wide access log in a
+// LogFormat string (all.log) and the host's CustomLog with env=!quiet
+// (host.log), both in the directory it returns.
+func startLoggedProxy(t *testing.T) (*Server, *fasthttp.Client, string) {
+	t.Helper()
+	dir := t.TempDir()
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+	s, c := startProxyYAML(t, `  routes: [{path: /, target: "http://BACKEND1/"}]
+  set_env_if: [{attribute: Request_URI, regex: "^/quiet", set: [quiet]}]
+  access_logs: [{path: "`+dir+`/host.log", format: "%v %U %{quiet}e", env: "!quiet"}]
+access_log: {path: "`+dir+`/all.log", format: "%v %>s %U %{HTTPS}e"}
+`, be)
+	return s, c, dir
+}
+
+// TestConfigWideLogFormat: the config-wide access log takes a LogFormat
+// string, variables included (an unset one is "-", as mod_log_config
+// writes it), beside a host's CustomLog.
+func TestConfigWideLogFormat(t *testing.T) {
+	s, c, dir := startLoggedProxy(t)
+	for _, path := range []string{"/x", "/quiet"} {
+		if status, _, err := c.Get(nil, "http://front.example.com"+path); err != nil || status != 200 {
+			t.Fatalf("%s: %d %v", path, status, err)
+		}
+	}
+	flushLogs(s)
+	host, _ := os.ReadFile(filepath.Join(dir, "host.log"))
+	all, _ := os.ReadFile(filepath.Join(dir, "all.log"))
+	if name := s.rt.Load().main.serverName; string(host) != name+" /x -\n" || string(all) != name+" 200 /x -\n"+name+" 200 /quiet -\n" {
+		t.Errorf("host.log %q, all.log %q", host, all)
+	}
+}
