@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,7 @@ vhosts:
   - addrs: ["*:{TLSPORT}"]
     server_name: soak.example
     tls: {certs: [{cert_file: soak.crt, key_file: soak.key}]}
+    access_logs: [{path: "{DIR}/tls.log", format: '%h %t "%r" %>s %D %{HTTPS}e'}]
 server:
   server_name: soak.example
   routes:
@@ -116,6 +118,7 @@ server:
         - {url: "http://{M2}", retry: 1s}
 timeouts: {drain: 5s}
 admin: {listen: "127.0.0.1:0"}
+access_log: {path: "{DIR}/access.log", format: combined}
 # generation {GEN}
 `
 
@@ -139,7 +142,7 @@ func TestSoak(t *testing.T) {
 	}
 	vars := func(gen int) []string {
 		return []string{"{M0}", members[0].addr, "{M1}", members[1].addr, "{M2}", members[2].addr, "{GEN}", strconv.Itoa(gen),
-			"{TLSPORT}", strconv.Itoa(tlsPort)}
+			"{TLSPORT}", strconv.Itoa(tlsPort), "{DIR}", dir}
 	}
 	cfg := writeConfig(t, dir, "soak.yaml", soakConfig, vars(0)...)
 	s := startSluice(t, cfg)
@@ -314,6 +317,23 @@ func TestSoak(t *testing.T) {
 	if rssAfter > rssBefore*2+16<<20 {
 		t.Errorf("resident memory grew from %d to %d MiB", rssBefore>>20, rssAfter>>20)
 	}
+	// Every answered request has its line, across the reloads (the log
+	// files stay open): all of them in access.log, those over TLS in the
+	// TLS vhost's tls.log too.
+	answered := gets.Load() - getFailed.Load() + posts.Load() - postFailed.Load() + bigs.Load() - bigFailed.Load()
+	if all, overTLS := lineCount(t, dir, "access.log"), lineCount(t, dir, "tls.log"); all < answered+tlsGets.Load()-tlsFailed.Load() || overTLS < tlsGets.Load()-tlsFailed.Load() {
+		t.Errorf("access.log has %d lines, tls.log %d, for %d answered plain and %d TLS requests", all, overTLS, answered, tlsGets.Load()-tlsFailed.Load())
+	}
+}
+
+// lineCount counts the lines of dir/name.
+func lineCount(t *testing.T, dir, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(bytes.Count(b, []byte("\n")))
 }
 
 // collectPipes has sluice collect garbage twice (the heap profile's gc=1)
