@@ -59,16 +59,25 @@ func (vs *Vars) Define(name string) (Var, error) {
 // Lookup returns the variable called name, or an error naming the
 // variables sluice sets.
 func (vs *Vars) Lookup(name string) (Var, error) {
+	if v, ok := vs.Find(name); ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines and RewriteRule [E=] flags set)", name, strings.Join(varNames[:], ", "))
+}
+
+// Find is Lookup on the request path: it reports a name sluice never sets
+// without building an error.
+func (vs *Vars) Find(name string) (Var, bool) {
 	names := varNames[:]
 	if vs != nil {
 		names = vs.names
 	}
 	for i, n := range names {
 		if n == name {
-			return Var(i), nil
+			return Var(i), true
 		}
 	}
-	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines and RewriteRule [E=] flags set)", name, strings.Join(varNames[:], ", "))
+	return 0, false
 }
 
 // Env holds the variables of one request; the zero value has none set.

@@ -137,22 +137,27 @@ func (t template) expand(dst []byte, r *Request, rule, cond *captures, env []Env
 		case segVar:
 			dst = sg.v.appendTo(dst, r)
 		case segEnv:
-			dst = appendEnv(dst, env, sg.lit)
+			dst = appendEnv(dst, env, sg.lit, r)
 		}
 	}
 	return dst
 }
 
-// appendEnv appends the value the last [E=] flag for name gave it, nothing
-// when none did or the last one unset it (as an unset variable reads in
-// Apache).
-func appendEnv(dst []byte, env []EnvAssign, name string) []byte {
+// appendEnv appends the value the last [E=] flag for name gave it, else
+// what r.Env has; nothing when the last flag unset it or nothing set it
+// (as an unset variable reads in Apache).
+func appendEnv(dst []byte, env []EnvAssign, name string, r *Request) []byte {
 	for i := len(env) - 1; i >= 0; i-- {
 		if a := &env[i]; a.Rule.envs[a.I].name == name {
 			if a.Unset {
 				return dst
 			}
 			return append(dst, a.Value...)
+		}
+	}
+	if r.Env != nil {
+		if v, ok := r.Env.LookupEnv(name); ok {
+			return append(dst, v...)
 		}
 	}
 	return dst

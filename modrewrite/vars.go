@@ -29,6 +29,14 @@ type Request struct {
 	ServerPort   []byte
 	RemoteAddr   []byte
 	DocumentRoot string
+	// Env has the variables set before the rules run (SetEnvIf), which
+	// %{ENV:NAME} reads after those of earlier [E=] flags; nil: none.
+	Env EnvLookup
+}
+
+// EnvLookup reads a variable by name.
+type EnvLookup interface {
+	LookupEnv(name string) ([]byte, bool)
 }
 
 type varKind uint8

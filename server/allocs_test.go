@@ -148,6 +148,9 @@ RewriteCond %{HTTP:Upgrade} =websocket [NC]
 RewriteRule ^/ws/(.*) ws://BACKEND/$1 [P,L]
 RewriteCond %{REMOTE_ADDR}:%{SERVER_PORT} ^192\.0\.2\.
 RewriteRule ^ - [F]
+SetEnvIf Request_Method ^GET$ IS_GET
+RewriteCond %{ENV:IS_GET} =1
+RewriteCond %{ENV:REDIRECT_STATUS} ^$
 RewriteRule ^/ - [E=SEEN:yes]
 RewriteRule ^/r/(.*) http://BACKEND/$1 [P,L]
 RequestHeader set X-Seen %{SEEN}e env=SEEN

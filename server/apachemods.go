@@ -268,6 +268,8 @@ type modsReq struct {
 	buf []byte
 	// port and addr hold req's SERVER_PORT and REMOTE_ADDR.
 	port, addr []byte
+	// vars name env's variables, for LookupEnv.
+	vars *modheaders.Vars
 }
 
 var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
@@ -289,6 +291,14 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 			mr.req.TLS = &mr.tls
 		}
 	}
+}
+
+// LookupEnv reads a variable SetEnvIf set, for the rewrite rules.
+func (mr *modsReq) LookupEnv(name string) ([]byte, bool) {
+	if v, ok := mr.vars.Find(name); ok {
+		return mr.env.Get(v)
+	}
+	return nil, false
 }
 
 // startEnv starts the request's variables for a phase of header rules:
@@ -330,6 +340,11 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
+	if len(hm.setEnv) > 0 {
+		// %{ENV:NAME} reads what SetEnvIf set (Apache runs it first).
+		mr.startEnv(hm, nil)
+		mr.vars, mr.req.Env = rt.cfg.Vars(), mr
+	}
 	st := &mr.st
 	st.Reset(mr.req.Path, mr.req.Query)
 	for _, rs := range hm.rewrite {

@@ -408,3 +408,40 @@ ProxyPass / http://BACKEND/
 		}
 	}
 }
+
+// TestRewriteReadsEnv: %{ENV:NAME} in a RewriteCond reads what SetEnvIf
+// set before the rules ran and what an earlier [E=] flag set, the flag
+// winning; a variable nothing set reads empty (the .htaccess guard on
+// REDIRECT_STATUS).
+func TestRewriteReadsEnv(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `SetEnvIf Host ^api\. IS_API=1
+RewriteEngine On
+RewriteCond %{HTTP:X-Force} =yes
+RewriteRule ^ - [E=IS_API:forced]
+RewriteCond %{ENV:REDIRECT_STATUS} ^$
+RewriteCond %{ENV:IS_API} ^(1|forced)$
+RewriteRule ^/(.*)$ /api/%1/$1
+ProxyPass / http://BACKEND/
+`, be)
+	for _, tc := range []struct{ host, force, want string }{
+		{"api.example", "", "GET /api/1/x"},
+		{"www.example", "", "GET /x"},
+		{"www.example", "yes", "GET /api/forced/x"},
+		{"api.example", "yes", "GET /api/forced/x"},
+	} {
+		req := fasthttp.AcquireRequest()
+		req.SetRequestURI("http://" + tc.host + "/x")
+		if tc.force != "" {
+			req.Header.Set("X-Force", tc.force)
+		}
+		var resp fasthttp.Response
+		if err := c.Do(req, &resp); err != nil {
+			t.Fatal(err)
+		}
+		fasthttp.ReleaseRequest(req)
+		if got := firstLine(resp.Body()); got != tc.want {
+			t.Errorf("%s (X-Force %q): member got %q, want %q", tc.host, tc.force, got, tc.want)
+		}
+	}
+}
