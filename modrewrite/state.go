@@ -110,21 +110,31 @@ func (rs *Rules) Len() int {
 
 // UsesSSL reports whether a rule or condition reads a mod_ssl variable
 // (%{SSL:NAME}): the Request must then carry the connection's TLS state.
-func (rs *Rules) UsesSSL() bool {
+func (rs *Rules) UsesSSL() bool { return rs.anyTemplate(template.usesSSL) }
+
+// ReadsEnv reports whether a rule or condition reads %{ENV:NAME}: the
+// Request should then carry the variables set before the rules (Env).
+func (rs *Rules) ReadsEnv() bool {
+	return rs.anyTemplate(func(t template) bool { return t.refers(segEnv) })
+}
+
+// anyTemplate reports whether f holds for a substitution, [E=] value or
+// condition test string of the rules.
+func (rs *Rules) anyTemplate(f func(template) bool) bool {
 	if rs == nil {
 		return false
 	}
 	for _, r := range rs.list {
-		if r.subst.usesSSL() {
+		if f(r.subst) {
 			return true
 		}
 		for _, e := range r.envs {
-			if e.value.usesSSL() {
+			if f(e.value) {
 				return true
 			}
 		}
 		for _, c := range r.conds {
-			if c.test.usesSSL() {
+			if f(c.test) {
 				return true
 			}
 		}

@@ -40,6 +40,8 @@ type hostMods struct {
 	targets map[*modrewrite.Rule]*route
 	// ssl: a rule reads mod_ssl's variables (%{VAR}s, %{SSL:VAR}).
 	ssl bool
+	// readsEnv: a rewrite rule reads %{ENV:NAME}.
+	readsEnv bool
 	// rwEnv are the variables of the [E=] flags of the host's rewrite
 	// rules, by rule (config.Rewrite.EnvVars).
 	rwEnv map[*modrewrite.Rule][]modheaders.Var
@@ -168,6 +170,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	}
 	for _, rs := range lists {
 		hm.ssl = hm.ssl || rs.UsesSSL()
+		hm.readsEnv = hm.readsEnv || rs.ReadsEnv()
 	}
 	for _, rs := range lists {
 		for _, rule := range rs.List() {
@@ -340,7 +343,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
-	if len(hm.setEnv) > 0 {
+	if hm.readsEnv {
 		// %{ENV:NAME} reads what SetEnvIf set (Apache runs it first).
 		mr.startEnv(hm, nil)
 		mr.vars, mr.req.Env = rt.cfg.Vars(), mr
