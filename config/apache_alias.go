@@ -16,6 +16,8 @@ func init() {
 		{name: "RedirectTemp", fn: func(p *apacheParser, d *directive) error { return p.redirect(d, false, "temp") }},
 		{name: "SetEnvIf", fn: func(p *apacheParser, d *directive) error { return p.setEnvIf(d, false) }},
 		{name: "SetEnvIfNoCase", fn: func(p *apacheParser, d *directive) error { return p.setEnvIf(d, true) }},
+		{name: "SetEnv", fn: (*apacheParser).setEnv},
+		{name: "UnsetEnv", fn: (*apacheParser).unsetEnv},
 	} {
 		apacheDirectives[strings.ToLower(s.name)] = s
 	}
@@ -64,6 +66,42 @@ func (p *apacheParser) redirect(d *directive, match bool, status string) error {
 
 // setEnvIf reads SetEnvIf attribute regex [!]VAR[=value] … in the server,
 // a vhost or a <Location>, which scopes it.
+// setEnv is mod_env's SetEnv VAR [value]: a SetEnvIf that always holds
+// (its line, scope and place in the order kept), so that Header rules'
+// env= and proxy-nokeepalive see it.
+func (p *apacheParser) setEnv(d *directive) error {
+	if len(d.args) < 1 || len(d.args) > 2 {
+		return d.fail(d.joined(), "takes a variable and an optional value")
+	}
+	a := d.args[0]
+	if len(d.args) == 2 {
+		a += "=" + d.args[1]
+	} else {
+		a += "="
+	}
+	return p.alwaysSetEnv(d, a)
+}
+
+// unsetEnv is mod_env's UnsetEnv VAR ….
+func (p *apacheParser) unsetEnv(d *directive) error {
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one variable")
+	}
+	return p.alwaysSetEnv(d, "!"+d.args[0])
+}
+
+func (p *apacheParser) alwaysSetEnv(d *directive, assignment string) error {
+	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
+		return err
+	}
+	se := &SetEnvIf{Pos: d.pos, Attribute: "Request_URI", Regex: "^", Assignments: []string{assignment}}
+	if loc := p.location(); loc != nil {
+		se.Scope, se.ScopeMatch = loc.path, loc.match
+	}
+	p.host.SetEnvIf = append(p.host.SetEnvIf, se)
+	return nil
+}
+
 func (p *apacheParser) setEnvIf(d *directive, nocase bool) error {
 	if err := p.only(d, ctxMain, ctxVHost, ctxLocation); err != nil {
 		return err

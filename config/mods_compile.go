@@ -27,8 +27,12 @@ func (c *checker) compileMods() error {
 	for _, h := range c.cfg.hosts() {
 		for _, se := range h.SetEnvIf {
 			for _, a := range se.Assignments {
-				if _, err := c.vars.Define(modheaders.AssignedVar(a)); err != nil {
+				name := modheaders.AssignedVar(a)
+				if _, err := c.vars.Define(name); err != nil {
 					return c.modsError(se, se.Pos, "SetEnvIf", se.Attribute+" "+se.Regex, err)
+				}
+				if why, ok := ignoredEnv[strings.ToLower(name)]; ok && !strings.HasPrefix(a, "!") {
+					c.warn(se.Pos, "%s: sluice does not act on it (%s)", name, why)
 				}
 			}
 		}
@@ -261,4 +265,18 @@ func (c *checker) warn(pos Pos, format string, a ...any) {
 		}
 	}
 	c.cfg.Warnings = append(c.cfg.Warnings, w)
+}
+
+// ignoredEnv are the variables with which Apache changes how it proxies or
+// answers, but sluice does not (proxy-nokeepalive it does act on).
+var ignoredEnv = map[string]string{
+	"force-proxy-request-1.0":  "members are sent HTTP/1.1",
+	"proxy-sendchunked":        "request bodies go as the client framed them",
+	"proxy-sendcl":             "request bodies go as the client framed them",
+	"proxy-initial-not-pooled": "a pooled connection found closed is retried on a fresh one",
+	"proxy-interim-response":   "sluice handles a member's 1xx answers its own way",
+	"proxy-chain-auth":         "Proxy-Authorization is never forwarded",
+	"downgrade-1.0":            "clients are answered in HTTP/1.1",
+	"force-response-1.0":       "clients are answered in HTTP/1.1",
+	"nokeepalive":              "client keep-alive follows the client",
 }

@@ -53,7 +53,7 @@ func FuzzApacheConfig(f *testing.F) {
 		"<VirtualHost *:80>\nServerName two\n<Proxy balancer://b>\nBalancerMember http://h2\n</Proxy>\n</VirtualHost>\n"))
 	f.Add([]byte("Listen 80\nLogFormat \"%v %h %{Referer}i %{%d/%b/%Y}t\" mine\nLogFormat \"%h %U\"\nCustomLog logs/a.log mine env=!dontlog\n" +
 		"TransferLog logs/t.log\nCustomLog \"|/usr/bin/rotatelogs x 86400\" common\nRewriteEngine on\nRewriteCond %{ENV:REDIRECT_STATUS} ^$\n" +
-		"RewriteRule ^/(.*) - [E=P:$1]\n"))
+		"RewriteRule ^/(.*) - [E=P:$1]\nSetEnv proxy-nokeepalive 1\nUnsetEnv force-proxy-request-1.0\n<Location /a>\nSetEnv A\n</Location>\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {

@@ -42,6 +42,10 @@ type hostMods struct {
 	ssl bool
 	// readsEnv: a rewrite rule reads %{ENV:NAME}.
 	readsEnv bool
+	// noKeepAlive is proxy-nokeepalive, when a SetEnv or SetEnvIf line of
+	// the host may set it (hasNoKeepAlive).
+	noKeepAlive    modheaders.Var
+	hasNoKeepAlive bool
 	// rwEnv are the variables of the [E=] flags of the host's rewrite
 	// rules, by rule (config.Rewrite.EnvVars).
 	rwEnv map[*modrewrite.Rule][]modheaders.Var
@@ -94,6 +98,9 @@ func buildMods(rt *runtime, b *builder) (bool, error) {
 			return false, err
 		}
 		if hm != nil {
+			if v, ok := rt.cfg.Vars().Find("proxy-nokeepalive"); ok && len(hm.setEnv) > 0 {
+				hm.noKeepAlive, hm.hasNoKeepAlive = v, true
+			}
 			vh.mods = hm
 			used = true
 		}
@@ -401,7 +408,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 // (as in Apache, where RequestHeader runs before the proxy handler).
 func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
 	hm := vh.mods
-	if hm == nil || len(hm.requestH) == 0 {
+	if hm == nil || len(hm.requestH) == 0 && !hm.hasNoKeepAlive {
 		return
 	}
 	mr := modsReqPool.Get().(*modsReq)
@@ -412,6 +419,11 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
 			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
 		}
+	}
+	if _, set := mr.env.Get(hm.noKeepAlive); set && hm.hasNoKeepAlive && len(h.Peek("Upgrade")) == 0 {
+		// mod_proxy's proxy-nokeepalive: "Connection: close" to the
+		// member, whose connection is then not pooled (a tunnel's never is).
+		h.SetConnectionClose()
 	}
 }
 

@@ -290,6 +290,66 @@ ProxyPass / http://BACKEND/
 	}
 }
 
+// TestProxyNoKeepAlive: mod_proxy's proxy-nokeepalive, set by SetEnv in a
+// <Location> or by SetEnvIf, sends "Connection: close" to the member and
+// does not pool its connection; other requests keep theirs; UnsetEnv
+// takes it back. SetEnv values reach Header rules too.
+func TestProxyNoKeepAlive(t *testing.T) {
+	var conns, closes atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if ctx.Request.Header.ConnectionClose() {
+				closes.Add(1)
+			}
+			ctx.SetBodyString("ok")
+		},
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	_, c := startProxy(t, `SetEnv SITE blue
+Header set X-Site %{SITE}e
+SetEnvIf User-Agent ^legacy proxy-nokeepalive
+<Location /old>
+  SetEnv proxy-nokeepalive 1
+</Location>
+<Location /old/fixed>
+  UnsetEnv proxy-nokeepalive
+</Location>
+ProxyPass / http://BACKEND/
+`, ln.Addr().String())
+	for _, tc := range []struct {
+		path, ua string
+		conns    int32 // new member connections
+		closes   int32
+	}{
+		{"/a", "", 1, 0},
+		{"/a", "", 0, 0},
+		{"/old/x", "", 0, 1}, // on the pooled connection, which it then closes
+		{"/old/x", "", 1, 1},
+		{"/old/fixed/x", "", 1, 0},
+		{"/old/fixed/x", "", 0, 0},
+		{"/b", "legacy/1.0", 0, 1},
+	} {
+		c0, k0 := conns.Load(), closes.Load()
+		status, _, h := do(t, c, "GET", tc.path, "User-Agent", tc.ua)
+		if status != 200 || string(h.Peek("X-Site")) != "blue" {
+			t.Fatalf("%s: %d X-Site %q", tc.path, status, h.Peek("X-Site"))
+		}
+		if n, k := conns.Load()-c0, closes.Load()-k0; n != tc.conns || k != tc.closes {
+			t.Errorf("%s (User-Agent %q): %d new connections, %d with Connection: close; want %d and %d", tc.path, tc.ua, n, k, tc.conns, tc.closes)
+		}
+	}
+}
+
 // A ServerName may carry a scheme and a port (Apache's
 // "ServerName https://www.example.com:443"); the vhost still answers for
 // its host name, in any case and with any port in Host.
