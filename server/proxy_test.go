@@ -238,13 +238,11 @@ func TestPanicInARequestIsContained(t *testing.T) {
 	}
 }
 
-// disablereuse=On sends every request on a connection of its own, with
-// "Connection: close", as Apache does; by default one connection serves
-// them all. ProxyPassMatch with "!" excludes what it matches, as
-// ProxyPass does.
-func TestDisableReuseAndMatchExclusion(t *testing.T) {
-	var conns atomic.Int32
-	var closes atomic.Int32
+// countingMember answers "ok" and counts the connections it accepted and
+// the requests that came with "Connection: close".
+func countingMember(t *testing.T) (addr string, conns, closes *atomic.Int32) {
+	t.Helper()
+	conns, closes = new(atomic.Int32), new(atomic.Int32)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -264,11 +262,20 @@ func TestDisableReuseAndMatchExclusion(t *testing.T) {
 	}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String(), conns, closes
+}
+
+// disablereuse=On sends every request on a connection of its own, with
+// "Connection: close", as Apache does; by default one connection serves
+// them all. ProxyPassMatch with "!" excludes what it matches, as
+// ProxyPass does.
+func TestDisableReuseAndMatchExclusion(t *testing.T) {
+	addr, conns, closes := countingMember(t)
 	_, c := startProxy(t, `
 ProxyPassMatch "\.secret$" !
 ProxyPass /once http://BACKEND/ disablereuse=On
 ProxyPass / http://BACKEND/
-`, ln.Addr().String())
+`, addr)
 	if status, _, _ := do(t, c, "GET", "/files/a.secret"); status != 404 {
 		t.Errorf("a path ProxyPassMatch ! excludes: status %d, want 404", status)
 	}
@@ -295,26 +302,7 @@ ProxyPass / http://BACKEND/
 // does not pool its connection; other requests keep theirs; UnsetEnv
 // takes it back. SetEnv values reach Header rules too.
 func TestProxyNoKeepAlive(t *testing.T) {
-	var conns, closes atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			if ctx.Request.Header.ConnectionClose() {
-				closes.Add(1)
-			}
-			ctx.SetBodyString("ok")
-		},
-		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
-			if st == fasthttp.StateNew {
-				conns.Add(1)
-			}
-		},
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	addr, conns, closes := countingMember(t)
 	_, c := startProxy(t, `SetEnv SITE blue
 Header set X-Site %{SITE}e
 SetEnvIf User-Agent ^legacy proxy-nokeepalive
@@ -325,7 +313,7 @@ SetEnvIf User-Agent ^legacy proxy-nokeepalive
   UnsetEnv proxy-nokeepalive
 </Location>
 ProxyPass / http://BACKEND/
-`, ln.Addr().String())
+`, addr)
 	for _, tc := range []struct {
 		path, ua string
 		conns    int32 // new member connections
