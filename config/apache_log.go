@@ -84,15 +84,22 @@ func (p *apacheParser) transferLog(d *directive) error {
 	return p.addLog(d, &AccessLog{Pos: d.pos, Format: format}, d.args[0])
 }
 
-// addLog gives l its file, ServerRoot-relative as in Apache, and adds it
-// to the host. A piped log ("|rotatelogs …") or syslog is warned about
-// and left out: sluice writes files.
+// addLog gives l its file, ServerRoot-relative as in Apache, or its piped
+// logger ("|rotatelogs …"), and adds it to the host. syslog is warned
+// about and left out.
 func (p *apacheParser) addLog(d *directive, l *AccessLog, target string) error {
-	if strings.HasPrefix(target, "|") || strings.HasPrefix(target, "syslog:") {
-		p.warn(d.pos, "%s %s: piped and syslog logs are not supported; this log is not written (write to a file and rotate it with logrotate's copytruncate)", d.name, target)
+	switch {
+	case strings.HasPrefix(target, "syslog:"):
+		p.warn(d.pos, "%s %s: syslog is not supported; this log is not written", d.name, target)
 		return nil
+	case strings.HasPrefix(target, "|"):
+		if strings.TrimLeft(target, "|$ ") == "" {
+			return d.fail(target, "names no program")
+		}
+		l.Path = target
+	default:
+		l.Path = p.rootPath(target)
 	}
-	l.Path = p.rootPath(target)
 	p.host.AccessLogs = append(p.host.AccessLogs, l)
 	return nil
 }

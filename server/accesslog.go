@@ -28,6 +28,7 @@ type logFile struct {
 	path string
 	mu   sync.Mutex
 	w    *bufio.Writer
+	out  io.Writer
 	f    io.Closer
 	stop chan struct{}
 	done chan struct{}
@@ -40,16 +41,23 @@ func openLogFile(path string) (*logFile, error) {
 		out io.Writer
 		cl  io.Closer
 	)
-	if path == "stdout" {
+	switch {
+	case path == "stdout":
 		out = os.Stdout
-	} else {
+	case strings.HasPrefix(path, "|"):
+		p, err := startPipedLog(path)
+		if err != nil {
+			return nil, err
+		}
+		out, cl = p, p
+	default:
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open access log %q: %w", path, err)
 		}
 		out, cl = f, f
 	}
-	l := &logFile{path: path, w: bufio.NewWriterSize(out, 64<<10), f: cl, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logFile{path: path, w: bufio.NewWriterSize(out, 64<<10), out: out, f: cl, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.flusher()
 	return l, nil
 }
@@ -62,7 +70,11 @@ func (l *logFile) flusher() {
 		select {
 		case <-t.C:
 			l.mu.Lock()
-			_ = l.w.Flush()
+			if l.w.Flush() != nil {
+				// A write failed (a full disk, a piped logger that
+				// cannot start): those lines are lost, later ones not.
+				l.w.Reset(l.out)
+			}
 			l.mu.Unlock()
 		case <-l.stop:
 			return

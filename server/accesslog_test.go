@@ -251,3 +251,44 @@ func TestConfigWideLogFormat(t *testing.T) {
 		t.Errorf("host.log %q, all.log %q", host, all)
 	}
 }
+
+// TestPipedLog: CustomLog "|program" writes the lines to the program's
+// standard input ("|$" through the shell); a program that exited is
+// started again for the next lines, and closing the log ends it.
+func TestPipedLog(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "all.log")
+	be := startBackend(t, echo)
+	s, c := startProxy(t, `CustomLog "|$cat >> `+file+`" "%U"
+ProxyPass / http://BACKEND/
+`, be)
+	get := func(path string) {
+		t.Helper()
+		if status, _, err := c.Get(nil, "http://front.example"+path); err != nil || status != 200 {
+			t.Fatalf("%s: %d %v", path, status, err)
+		}
+		flushLogs(s)
+	}
+	get("/a")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(file); string(b) == "/a\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cat did not write the first line")
+		}
+	}
+	// The program dies: the next write finds its pipe closed and starts it
+	// again.
+	p := s.rt.Load().logs.files[`|$cat >> `+file].out.(*pipedLog)
+	p.mu.Lock()
+	_ = p.cmd.Process.Kill()
+	_, _ = p.cmd.Process.Wait()
+	p.mu.Unlock()
+	get("/b")
+	get("/c")
+	s.rt.Load().logs.closeUnused(nil) // cat writes what it read, and exits
+	if b, err := os.ReadFile(file); err != nil || string(b) != "/a\n/b\n/c\n" {
+		t.Errorf("%q (%v), want /a /b /c", b, err)
+	}
+}
