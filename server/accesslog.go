@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -525,7 +524,11 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 				b = append(b, vh.serverName...)
 			}
 		case 'V':
-			b = appendLogItem(b, hostWithoutPort(ctx.Host()))
+			h := ctx.Host()
+			if i := lastColon(h); i >= 0 {
+				h = h[:i]
+			}
+			b = appendLogItem(b, h)
 		case 'X':
 			switch {
 			case ctx.Response.ConnectionClose() || ctx.Request.Header.ConnectionClose():
@@ -595,26 +598,3 @@ func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []b
 	}
 	return append(b, '-')
 }
-
-// requestEnv is the request's variables as a log sees them: what the
-// host's SetEnvIf lines set, and mod_ssl's HTTPS.
-func (mr *modsReq) requestEnv(ctx *fasthttp.RequestCtx, vh *vhost) *modheaders.Env {
-	hm := vh.mods
-	if hm == nil {
-		hm = &noMods
-	}
-	mr.fill(ctx, vh, hm, ctx.Path())
-	mr.startEnv(hm, nil)
-	return &mr.env
-}
-
-// hostWithoutPort is a Host field without its ":port".
-func hostWithoutPort(host []byte) []byte {
-	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
-		return host[:i]
-	}
-	return host
-}
-
-// noMods stands in for a host without rules.
-var noMods hostMods

@@ -516,11 +516,26 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if len(hm.headers) > 0 {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
-		mr.fill(ctx, vh, hm, ctx.Path())
-		mr.startEnv(hm, nil)
+		mr.requestEnv(ctx, vh)
 		s.applyHeaders(ctx, hm, mr, true)
 	}
 }
+
+// requestEnv fills mr for ctx and starts its variables as they stand
+// outside the proxying (error pages, logs): what the host's SetEnvIf lines
+// set, and mod_ssl's HTTPS.
+func (mr *modsReq) requestEnv(ctx *fasthttp.RequestCtx, vh *vhost) *modheaders.Env {
+	hm := vh.mods
+	if hm == nil {
+		hm = &noMods
+	}
+	mr.fill(ctx, vh, hm, ctx.Path())
+	mr.startEnv(hm, nil)
+	return &mr.env
+}
+
+// noMods stands in for a host without rules.
+var noMods hostMods
 
 // document is the ErrorDocument for status on a request to path: the last
 // <Location> section's that covers path, else the host's.
