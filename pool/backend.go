@@ -196,6 +196,19 @@ func (b *Backend) ForServerName(host []byte) *Backend {
 		return b
 	}
 	name := hostWithoutPort(host)
+	// Names are kept lower-case; a Host in another case is lowered on
+	// the stack, so that its lookup neither allocates nor locks.
+	var buf [256]byte
+	if len(name) <= len(buf) {
+		lower := buf[:len(name)]
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		name = lower
+	}
 	if len(name) == 0 || string(name) == b.serverName {
 		return b
 	}
@@ -204,8 +217,11 @@ func (b *Backend) ForServerName(host []byte) *Backend {
 			return nb
 		}
 	}
+	if isAddress(name) {
+		return b // SNI names no address
+	}
 	key := strings.ToLower(string(name))
-	if key == b.serverName || net.ParseIP(key) != nil {
+	if key == b.serverName {
 		return b
 	}
 	b.namedMu.Lock()
@@ -230,6 +246,20 @@ func (b *Backend) ForServerName(host []byte) *Backend {
 	next.order = append(next.order, key)
 	b.named.Store(next)
 	return nb
+}
+
+// isAddress reports whether a Host's host is an IP address: IPv6 (it has
+// a colon once its brackets are gone) or digits and dots (IPv4).
+func isAddress(name []byte) bool {
+	if bytes.IndexByte(name, ':') >= 0 {
+		return true
+	}
+	for _, c := range name {
+		if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // hostWithoutPort is a Host field's host: an IPv6 literal without its
