@@ -27,7 +27,7 @@ run: build
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/sluice -config examples/quickstart.conf
 
-test: lint chromium etcd
+test: lint chromium etcd fastcgi-deps
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -58,8 +58,20 @@ etcd:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server; rc=$$?; \
 		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
+# The FastCGI tests (cmd/sluice TestFastCGI*) run Debian's php-fpm and
+# compare sluice's CGI environment with Debian's apache2 (mod_proxy_fcgi),
+# which benchmarks/install.sh installs with the benchmark peers; php-fpm is
+# installed once, only when missing, its service kept down.
+.PHONY: fastcgi-deps
+fastcgi-deps:
+	@sh benchmarks/install.sh
+	@ls /usr/sbin/php-fpm* >/dev/null 2>&1 || { \
+		own=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own=1; }; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends php-fpm; rc=$$?; \
+		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
+
 # Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
-FUZZ_PKGS ?= ./fuzz ./admin ./headers ./hcheck ./pool ./logformat
+FUZZ_PKGS ?= ./fuzz ./admin ./headers ./hcheck ./pool ./logformat ./fastcgi
 fuzz-smoke:
 	@set -e; for pkg in $(FUZZ_PKGS); do \
 		targets=$$($(GO) test $$pkg -list 'Fuzz.*' | grep '^Fuzz' || true); \

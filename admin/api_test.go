@@ -175,7 +175,7 @@ func TestAddMemberChecks(t *testing.T) {
 		{`{"route":"x"}`, `url: is required`},
 		{`{"url":"http://b1:8080"}`, `duplicate member of balancer://app`},
 		{`{"url":"file:///etc/passwd"}`, `scheme \"file\" is not supported`},
-		{`{"url":"unix:/var/run/docker.sock|http://x/"}`, `scheme \"unix\" is not supported`},
+		{`{"url":"unix:/var/run/docker.sock|http://x/"}`, `cannot be a Unix domain socket through the admin API`},
 		{`{"url":"http://user:pass@h/"}`, `cannot carry user:password@`},
 		{`{"url":"http://h/p?q#f"}`, `query string or fragment`},
 		{`{"url":"http://h","status":"+E"}`, `the E flag is set by failed requests`},

@@ -64,7 +64,7 @@ func TestAddMemberSSRF(t *testing.T) {
 		"http://[::ffff:127.0.0.1]/":          `::ffff:127.0.0.1 is a loopback address`,
 		"http://0x7f.1/":                      `host \"0x7f.1\" is not a canonical IPv4 address`,
 		"http://2130706433/":                  `host \"2130706433\" is not a canonical IPv4 address`,
-		"unix:/var/run/docker.sock|http://x/": `scheme \"unix\" is not supported`,
+		"unix:/var/run/docker.sock|http://x/": `cannot be a Unix domain socket through the admin API`,
 		"file:///etc/passwd":                  `scheme \"file\" is not supported`,
 		"http://user:pass@host/":              `cannot carry user:password@`,
 		"http://host/p?q#f":                   `query string or fragment`,

@@ -375,6 +375,12 @@ func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who str
 		badRequest(ctx, &inputError{field: "url", msg: "is required: the member's URL, such as http://10.0.0.5:8080"})
 		return
 	}
+	if _, _, ok := config.SplitSocketURL(mc.URL); ok {
+		// A socket is a path on this machine (docker.sock among them):
+		// only the config file may name one (threats.md ADM-04).
+		badRequest(ctx, &inputError{field: "url", value: strconv.Quote(mc.URL), msg: "cannot be a Unix domain socket through the admin API: add such a member in the config file"})
+		return
+	}
 	p.cfg.Members = append(p.cfg.Members, mc)
 	if err := config.ValidateBalancer(p.cfg); err != nil {
 		badRequest(ctx, err)

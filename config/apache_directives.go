@@ -39,6 +39,9 @@ func init() {
 			func(l *LocationProxy) **bool { return &l.PreserveHost })},
 		{name: "ProxyAddHeaders", fn: hygieneFlag("add_headers", func(h *Host) *bool { return &h.AddHeaders },
 			func(l *LocationProxy) **bool { return &l.AddHeaders })},
+		{name: "CGIPassAuth", fn: hygieneFlag("cgi_pass_auth", func(h *Host) *bool { return &h.CGIPassAuth },
+			func(l *LocationProxy) **bool { return &l.CGIPassAuth })},
+		{name: "ServerAdmin", fn: (*apacheParser).serverAdmin},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
 		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
@@ -173,6 +176,18 @@ func (p *apacheParser) serverName(d *directive) error {
 		return d.fail(d.joined(), "takes one name")
 	}
 	p.host.ServerName = d.args[0]
+	return nil
+}
+
+func (p *apacheParser) serverAdmin(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 {
+		return d.fail(d.joined(), "takes one address")
+	}
+	p.host.ServerAdmin = d.args[0]
+	p.markSet("server_admin")
 	return nil
 }
 

@@ -45,6 +45,7 @@ const (
 	secProxy                   // <Proxy url>
 	secLocation                // <Location>, <LocationMatch>
 	secSkip                    // contents ignored: <Directory>, <IfModule !…>
+	secFiles                   // <Files>, <FilesMatch>: SetHandler "proxy:…" only
 )
 
 type section struct {
@@ -59,6 +60,7 @@ type section struct {
 	// require are a <Proxy>'s Require lines; tlsOnly its SSLRequireSSL.
 	require []*directive
 	tlsOnly bool
+	files   *Route // <Files>/<FilesMatch>: its SetHandler "proxy:…", once seen
 }
 
 // location collects a <Location> until its end tag.
@@ -193,6 +195,9 @@ func (p *apacheParser) line(ln logicalLine) error {
 		return p.openSection(ln)
 	}
 	name, rest := cutWord(text)
+	if s := p.innermost(secFiles); s != nil && p.skipping() == nil {
+		return p.filesDirective(s, ln, name, rest)
+	}
 	if s := p.skipping(); s != nil {
 		if !s.quiet && isProxyDirective(name) {
 			return &Error{Pos: ln.pos, Key: name, Value: rest,
@@ -290,6 +295,22 @@ func (p *apacheParser) openSection(ln logicalLine) error {
 		}
 		loc.path = args[0]
 		sec.kind, sec.loc = secLocation, loc
+	case "files", "filesmatch":
+		ctx := p.context()
+		if ctx != ctxMain && ctx != ctxVHost || p.innermost(secFiles) != nil {
+			p.warn(ln.pos, "<%s> section ignored with its contents: sluice reads it only in the main server or a <VirtualHost>", tag)
+			sec.kind = secSkip
+			break
+		}
+		r := &Route{Pos: ln.pos, FilesMatch: lower == "filesmatch"}
+		if len(args) == 2 && args[0] == "~" {
+			r.FilesMatch, args = true, args[1:]
+		}
+		if len(args) != 1 {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "takes one file name pattern"}
+		}
+		r.Files = args[0]
+		sec.kind, sec.files = secFiles, r
 	case "ifmodule", "ifdefine", "ifdirective", "iffile", "ifsection":
 		// Every module sluice stands in for counts as loaded; a negated
 		// test ("!mod_proxy.c") is therefore false.
@@ -326,7 +347,53 @@ func (p *apacheParser) closeSection(ln logicalLine) error {
 		return p.finishLocation(&sec)
 	case secProxy:
 		return p.finishProxy(&sec)
+	case secFiles:
+		if sec.files.Target != "" {
+			p.host.Routes = append(p.host.Routes, sec.files)
+		}
 	}
+	return nil
+}
+
+// filesDirective reads a line of a <Files> or <FilesMatch> section:
+// SetHandler "proxy:URL" makes the section a route for the files it
+// names (mod_proxy's handler form, as Debian's PHP-FPM configuration
+// writes it); sluice serves no files, so anything else is ignored.
+func (p *apacheParser) filesDirective(s *section, ln logicalLine, name, rest string) error {
+	if !strings.EqualFold(name, "SetHandler") {
+		if !s.quiet {
+			p.warn(ln.pos, "%s inside <%s> ignored: sluice serves no files, it only proxies those a SetHandler \"proxy:…\" names", name, s.tag)
+		}
+		return nil
+	}
+	d := &directive{pos: ln.pos, name: "SetHandler", raw: rest}
+	args, err := words(rest)
+	if err != nil {
+		return d.fail(rest, "%v", err)
+	}
+	if len(args) != 1 {
+		return d.fail(rest, "takes one handler name")
+	}
+	target, ok := strings.CutPrefix(args[0], "proxy:")
+	if !ok || target == "" {
+		p.warn(ln.pos, "SetHandler %s inside <%s> ignored: sluice serves no files, it only proxies them (SetHandler \"proxy:fcgi://…\")", args[0], s.tag)
+		return nil
+	}
+	if isBalancerURL(target) {
+		t, err := normalizeBalancerURL(target)
+		if err != nil {
+			return d.fail(target, "%v", err)
+		}
+		name, _, _ := splitBalancerURL(t)
+		p.balancer(name, d.pos)
+		s.files.Target = t
+		return nil
+	}
+	t, err := workerURL(target, false)
+	if err != nil {
+		return d.fail(target, "%v", err)
+	}
+	s.files.Target = t
 	return nil
 }
 

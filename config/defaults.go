@@ -43,7 +43,7 @@ func addMissingBalancers(cfg *Config) {
 }
 
 // inheritHost copies Main's ProxyPreserveHost, ProxyAddHeaders, ProxyVia,
-// ProxyTimeout and BalancerInherit into a vhost that does not set them, as
+// ProxyTimeout, BalancerInherit and the others below into a vhost that does not set them, as
 // Apache's server-config merge does. set reports whether the vhost set the
 // setting, by YAML key.
 func inheritHost(main, h *Host, set func(key string) bool) {
@@ -73,6 +73,12 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	}
 	if !set("proxy_tls") {
 		h.ProxyTLS = main.ProxyTLS
+	}
+	if !set("cgi_pass_auth") {
+		h.CGIPassAuth = main.CGIPassAuth
+	}
+	if !set("server_admin") {
+		h.ServerAdmin = main.ServerAdmin
 	}
 }
 

@@ -51,9 +51,13 @@ func TestApacheErrors(t *testing.T) {
 		{"unknown status letter", "Listen 80\nBalancerMember balancer://b http://h status=+X\n",
 			`t.conf:2: BalancerMember "status=+X": unknown status letter 'X' (allowed: D S I H R E N C, also O G U F)`},
 		{"ajp scheme", "Listen 80\nProxyPass / ajp://h:8009/\n",
-			`t.conf:2: ProxyPass "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss)`},
-		{"unix socket", "Listen 80\nBalancerMember balancer://b unix:/run/a.sock|http://x\n",
-			`t.conf:2: BalancerMember "unix:/run/a.sock|http://x": scheme "unix" is not supported: use http:// (allowed: http, https, ws, wss)`},
+			`t.conf:2: ProxyPass "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)`},
+		{"unix socket", "Listen 80\nBalancerMember balancer://b unix:a.sock|http://x\n",
+			`t.conf:2: BalancerMember "unix:a.sock|http://x": the socket "a.sock" must be an absolute path: unix:/run/app.sock|fcgi://localhost/`},
+		{"mixed balancer", "Listen 80\nBalancerMember balancer://b http://x\nBalancerMember balancer://b fcgi://y\n",
+			`t.conf:3: url "fcgi://y": balancer://b mixes fcgi:// and HTTP members: its members must all speak one protocol`},
+		{"fcgi hcmethod", "Listen 80\nBalancerMember balancer://b fcgi://y hcmethod=GET\n",
+			`t.conf:2: hcmethod "GET": an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP`},
 		{"query in worker URL", "Listen 80\nProxyPass / http://h/?a=1\n",
 			`t.conf:2: ProxyPass "http://h/?a=1": a worker URL cannot have a query string or fragment`},
 		{"bad port", "Listen 80\nProxyPass / http://h:99999/\n",
@@ -241,7 +245,7 @@ func TestApacheErrors(t *testing.T) {
 func TestYAMLErrors(t *testing.T) {
 	cases := []struct{ name, src, want string }{
 		{"unknown key", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: http://h/\n      tmeout: 5s\n",
-			`t.yaml:6: tmeout: unknown key (allowed: path, match, exclude, target, location, nocanon, noquery, worker)`},
+			`t.yaml:6: tmeout: unknown key (allowed: path, match, exclude, target, location, nocanon, noquery, worker, files, files_match)`},
 		{"unknown member key", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          weight: 2\n",
 			`t.yaml:7: weight: unknown key (allowed: url, ` + strings.Trim(workerKeysYAML, "()") + `)`},
 		{"unknown accept filter", "listen: [':80']\naccept_filter: httpready\n",
@@ -255,7 +259,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"error document scope", "listen: [':80']\nserver:\n  error_documents:\n    - status: 503\n      scope: api\n      message: busy\n",
 			`t.yaml:5: scope "api": must be a URL-path starting with /`},
 		{"location_proxy empty", "listen: [':80']\nserver:\n  location_proxy:\n    - scope: /a\n",
-			`t.yaml:4: scope "/a": sets neither preserve_host nor add_headers`},
+			`t.yaml:4: scope "/a": sets none of preserve_host, add_headers and cgi_pass_auth`},
 		{"allow_encoded_slashes", "listen: [':80']\nserver:\n  allow_encoded_slashes: maybe\n",
 			`t.yaml:3: allow_encoded_slashes "maybe": must be off, on or nodecode`},
 		{"bad duration", "listen: [':80']\nserver:\n  proxy_timeout: 5\n",
@@ -271,7 +275,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"lbmethod", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      lbmethod: random\n      members: []\n",
 			`t.yaml:5: lbmethod "random": unknown lbmethod (allowed: byrequests, bytraffic, bybusyness)`},
 		{"ajp target", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: ajp://h:8009/\n",
-			`t.yaml:5: target "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss)`},
+			`t.yaml:5: target "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)`},
 		{"bad regex", "listen: [':80']\nserver:\n  routes:\n    - path: '(['\n      match: true\n      target: http://h/\n",
 			"t.yaml:4: path \"([\": cannot compile regex: error parsing regexp: missing closing ]: `[`"},
 		{"worker on balancer route", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: balancer://b/\n      worker: {timeout: 1s}\n",
@@ -310,8 +314,8 @@ func TestYAMLErrors(t *testing.T) {
 			"t.yaml:4: location \"^/(a\": cannot compile regex: error parsing regexp: missing closing ): `^/(a`"},
 		{"access match on proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: '*', match: true, require: [local]}\n",
 			`t.yaml:4: match "true": applies to location only`},
-		{"access fcgi proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: 'fcgi://h/', require: [local]}\n",
-			`t.yaml:4: proxy "fcgi://h/": sluice proxies to no backend of scheme "fcgi"`},
+		{"access ajp proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: 'ajp://h/', require: [local]}\n",
+			`t.yaml:4: proxy "ajp://h/": sluice proxies to no backend of scheme "ajp"`},
 		{"access empty entry", "listen: [':80']\nserver:\n  access:\n    -\n",
 			`t.yaml:4: access: has an empty entry`},
 		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
@@ -325,7 +329,7 @@ func TestYAMLErrors(t *testing.T) {
 	}
 }
 
-const workerKeysYAML = "(loadfactor, lbset, route, redirect, status, retry, timeout, connectiontimeout, acquire, ping, max, min, smax, ttl, disablereuse, keepalive, upgrade, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr, hctemplate)"
+const workerKeysYAML = "(loadfactor, lbset, route, redirect, status, retry, timeout, connectiontimeout, acquire, ping, max, min, smax, ttl, disablereuse, enablereuse, keepalive, upgrade, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr, hctemplate)"
 
 func assertError(t *testing.T, err error, want string) {
 	t.Helper()

@@ -137,6 +137,12 @@ type Host struct {
 	// <Location> sections, in config order; for a vhost, Main's apply
 	// first.
 	LocationProxy []*LocationProxy `yaml:"location_proxy,omitempty"`
+	// CGIPassAuth passes Authorization and Proxy-Authorization to fcgi://
+	// members as HTTP_AUTHORIZATION and HTTP_PROXY_AUTHORIZATION (Apache's
+	// CGIPassAuth; Off by default). Inherited like the five.
+	CGIPassAuth bool `yaml:"cgi_pass_auth,omitempty"`
+	// ServerAdmin is SERVER_ADMIN for fcgi:// members. Inherited.
+	ServerAdmin string `yaml:"server_admin,omitempty"`
 	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
 	// five.
 	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`
@@ -172,7 +178,7 @@ type Host struct {
 }
 
 // LocationProxy is what one <Location> or <LocationMatch> section sets of
-// ProxyPreserveHost and ProxyAddHeaders: for a request whose URL-path
+// ProxyPreserveHost, ProxyAddHeaders and CGIPassAuth: for a request whose URL-path
 // Scope covers (a prefix, or with ScopeMatch a regular expression), each
 // flag set here overrides the host's and earlier sections' (Apache merges
 // the sections that match in config order).
@@ -182,6 +188,7 @@ type LocationProxy struct {
 	ScopeMatch   bool   `yaml:"scope_match,omitempty"`
 	PreserveHost *bool  `yaml:"preserve_host,omitempty"`
 	AddHeaders   *bool  `yaml:"add_headers,omitempty"`
+	CGIPassAuth  *bool  `yaml:"cgi_pass_auth,omitempty"`
 }
 
 // Route is one ProxyPass or ProxyPassMatch.
@@ -204,6 +211,14 @@ type Route struct {
 	NoQuery  bool `yaml:"noquery,omitempty"`
 	// Worker holds key=value parameters for a direct (non-balancer) target.
 	Worker *WorkerParams `yaml:"worker,omitempty"`
+	// Files makes the route a handler, Apache's <Files> or <FilesMatch>
+	// with SetHandler "proxy:URL" (Path empty): it serves a request no
+	// ProxyPass took whose URL-path has a segment whose name matches Files
+	// (a glob; a regular expression with FilesMatch), the file under
+	// DocumentRoot that the request maps to.
+	Files      string         `yaml:"files,omitempty"`
+	FilesMatch bool           `yaml:"files_match,omitempty"`
+	FilesRe    *regexp.Regexp `yaml:"-"` // Files compiled, with FilesMatch
 }
 
 // ReverseRule is one ProxyPassReverse: a Location, Content-Location or URI
@@ -311,8 +326,11 @@ type WorkerParams struct {
 	SMax              int      `yaml:"smax,omitempty"`
 	TTL               Duration `yaml:"ttl,omitempty"` // idle connection lifetime
 	DisableReuse      bool     `yaml:"disablereuse,omitempty"`
-	KeepAlive         bool     `yaml:"keepalive,omitempty"` // SO_KEEPALIVE
-	Upgrade           string   `yaml:"upgrade,omitempty"`   // "websocket", "*" for ANY
+	// EnableReuse is enablereuse=on (or disablereuse=off) said outright:
+	// an fcgi:// member's connections are kept only then, as in Apache.
+	EnableReuse bool   `yaml:"enablereuse,omitempty"`
+	KeepAlive   bool   `yaml:"keepalive,omitempty"` // SO_KEEPALIVE
+	Upgrade     string `yaml:"upgrade,omitempty"`   // "websocket", "*" for ANY
 
 	HCMethod   string   `yaml:"hcmethod,omitempty"` // NONE, TCP, OPTIONS, HEAD, GET, OPTIONS11, HEAD11, GET11
 	HCInterval Duration `yaml:"hcinterval,omitempty"`

@@ -57,10 +57,14 @@ var workerParams = []workerParam{
 		p.ConnectionTimeout, err = apacheTime(v, time.Second)
 		return
 	}},
-	{key: "disablereuse", set: func(p *WorkerParams, v string) (err error) { p.DisableReuse, err = onOff(v); return }},
+	{key: "disablereuse", set: func(p *WorkerParams, v string) error {
+		off, err := onOff(v)
+		p.DisableReuse, p.EnableReuse = off, !off
+		return err
+	}},
 	{key: "enablereuse", set: func(p *WorkerParams, v string) error {
 		on, err := onOff(v)
-		p.DisableReuse = !on
+		p.DisableReuse, p.EnableReuse = !on, on
 		return err
 	}},
 	{key: "flushpackets", set: func(_ *WorkerParams, v string) error { return oneOf(v, "on", "off", "auto") },

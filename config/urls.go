@@ -13,7 +13,28 @@ const balancerScheme = "balancer://"
 
 // defaultPorts are the schemes sluice can proxy to, with the port Apache
 // drops from a worker name.
-var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443"}
+var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443", "fcgi": "8000"}
+
+// SplitSocketURL splits Apache's Unix domain socket form
+// "unix:/path|scheme://name/path" into the socket's path and the URL after
+// "|"; ok is false, and url raw, for any other URL.
+func SplitSocketURL(raw string) (socket, url string, ok bool) {
+	if len(raw) < len("unix:") || !strings.EqualFold(raw[:len("unix:")], "unix:") {
+		return "", raw, false
+	}
+	socket, url, ok = strings.Cut(raw[len("unix:"):], "|")
+	if !ok {
+		return "", raw, false
+	}
+	return socket, url, true
+}
+
+// IsFastCGI reports whether a normalized worker URL names an fcgi://
+// member, over TCP or a Unix domain socket.
+func IsFastCGI(worker string) bool {
+	_, u, _ := SplitSocketURL(worker)
+	return strings.HasPrefix(u, "fcgi://")
+}
 
 // isBalancerURL reports whether u names a balancer (case-insensitive scheme).
 func isBalancerURL(u string) bool {
@@ -51,6 +72,21 @@ func normalizeBalancerURL(u string) (string, error) {
 // slash) kept. lenient skips the host checks for ProxyPassMatch targets that
 // substitute $n into the authority.
 func workerURL(raw string, lenient bool) (string, error) {
+	if socket, target, ok := SplitSocketURL(raw); ok {
+		// Apache's mod_proxy: the socket is dialled, the URL after "|"
+		// names the worker's scheme, Host and (fcgi) SCRIPT_FILENAME.
+		switch {
+		case !strings.HasPrefix(socket, "/"):
+			return "", fmt.Errorf("the socket %q must be an absolute path: unix:/run/app.sock|fcgi://localhost/", socket)
+		case strings.ContainsAny(socket, " \t\r\n|?#"):
+			return "", fmt.Errorf("the socket path %q has a character that is not allowed", socket)
+		}
+		u, err := workerURL(target, lenient)
+		if err != nil {
+			return "", err
+		}
+		return "unix:" + socket + "|" + u, nil
+	}
 	colon := strings.IndexByte(raw, ':')
 	if colon <= 0 || strings.Trim(strings.ToLower(raw[:colon]), "abcdefghijklmnopqrstuvwxyz0123456789+.-") != "" {
 		return "", errors.New("is not an absolute URL: use http://host[:port][/path]")
@@ -58,7 +94,7 @@ func workerURL(raw string, lenient bool) (string, error) {
 	scheme := strings.ToLower(raw[:colon])
 	defPort, known := defaultPorts[scheme]
 	if !known {
-		return "", fmt.Errorf("scheme %q is not supported: use http:// (allowed: http, https, ws, wss)", scheme)
+		return "", fmt.Errorf("scheme %q is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)", scheme)
 	}
 	rest, ok := strings.CutPrefix(raw[colon:], "://")
 	if !ok {

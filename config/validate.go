@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -190,7 +191,11 @@ func (c *checker) host(h *Host) error {
 }
 
 func (c *checker) route(r *Route) error {
-	if r.Path == "" {
+	if r.Files != "" {
+		if err := c.filesRoute(r); err != nil {
+			return err
+		}
+	} else if r.Path == "" {
 		return c.fail(r, r.Pos, "path", "", "must not be empty")
 	}
 	if r.Match && r.Regexp == nil {
@@ -230,13 +235,34 @@ func (c *checker) route(r *Route) error {
 	return nil
 }
 
+// filesRoute checks a handler route's pattern (Route.Files).
+func (c *checker) filesRoute(r *Route) error {
+	switch {
+	case r.Path != "" || r.Match:
+		return c.fail(r, r.Pos, "files", r.Files, "a files route has no path: it serves the files it names")
+	case r.Exclude:
+		return c.fail(r, r.Pos, "files", r.Files, "a files route proxies: it cannot exclude")
+	case r.FilesMatch && r.FilesRe == nil:
+		re, err := regexp.Compile(r.Files)
+		if err != nil {
+			return c.fail(r, r.Pos, "files", r.Files, "cannot compile regex: %v", err)
+		}
+		r.FilesRe = re
+	case !r.FilesMatch:
+		if _, err := path.Match(r.Files, ""); err != nil || strings.Contains(r.Files, "/") {
+			return c.fail(r, r.Pos, "files", r.Files, "must be a file name pattern such as *.php")
+		}
+	}
+	return nil
+}
+
 // warnSlashes warns about a ProxyPass whose path ends in '/' and whose URL
 // does not, or the other way round: Apache's docs call it a mistake, and
 // Apache joins the two as they stand ("ProxyPass / balancer://b" sends
 // /foo to balancer://bfoo, which answers 500), where sluice puts one slash
 // at the join (docs/compatibility.md).
 func (c *checker) warnSlashes(r *Route) {
-	if r.Match {
+	if r.Match || r.Files != "" {
 		return
 	}
 	target := r.Target
@@ -273,6 +299,12 @@ func (c *checker) balancer(h *Host, b *Balancer) error {
 			return c.fail(m, m.Pos, "url", m.URL, "duplicate member of balancer://%s", b.Name)
 		}
 		seen[u], m.URL = true, u
+		if IsFastCGI(u) != IsFastCGI(b.Members[0].URL) {
+			return c.fail(m, m.Pos, "url", m.URL, "balancer://%s mixes fcgi:// and HTTP members: its members must all speak one protocol", b.Name)
+		}
+		if hc := strings.ToUpper(m.Params.HCMethod); IsFastCGI(u) && hc != "" && hc != "NONE" && hc != "TCP" {
+			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP")
+		}
 	}
 	return nil
 }
@@ -584,8 +616,8 @@ func (c *checker) locationProxy(l *LocationProxy) error {
 	case !strings.HasPrefix(l.Scope, "/"):
 		return c.fail(l, l.Pos, "scope", l.Scope, "must be a URL-path starting with /")
 	}
-	if l.PreserveHost == nil && l.AddHeaders == nil {
-		return c.fail(l, l.Pos, "scope", l.Scope, "sets neither preserve_host nor add_headers")
+	if l.PreserveHost == nil && l.AddHeaders == nil && l.CGIPassAuth == nil {
+		return c.fail(l, l.Pos, "scope", l.Scope, "sets none of preserve_host, add_headers and cgi_pass_auth")
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ type plan struct {
 	request string // the bytes sent
 
 	addr       string
+	socket     bool // addr is a Unix domain socket's path
 	tls        bool
 	serverName string
 	// tlsConf is the member's own TLS configuration (SSLProxy*), nil
@@ -86,6 +87,7 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 		getBody:  base == "GET",
 		http11:   base != method,
 		addr:     m.Addr,
+		socket:   m.Socket,
 		tls:      m.TLS,
 		interval: hp.HCInterval.D(),
 		passes:   max(hp.HCPasses, 1),

@@ -39,7 +39,7 @@ func (c *Checker) netProbe(ctx context.Context, p *plan, cn *conn) (outcome, *co
 	if p.tcp {
 		// Apache's TCP check connects and closes; no TLS handshake.
 		d := net.Dialer{Timeout: p.connectTimeout}
-		nc, err := p.policy.Dial(ctx, &d, p.addr)
+		nc, err := pool.Dial(ctx, &d, p.policy, p.addr, p.socket)
 		if err != nil {
 			return outcome{why: "cannot connect: " + describe(err, p)}, nil
 		}
@@ -68,7 +68,7 @@ func (c *Checker) netProbe(ctx context.Context, p *plan, cn *conn) (outcome, *co
 
 func (c *Checker) dial(ctx context.Context, p *plan) (*conn, error) {
 	d := net.Dialer{Timeout: p.connectTimeout}
-	nc, err := p.policy.Dial(ctx, &d, p.addr)
+	nc, err := pool.Dial(ctx, &d, p.policy, p.addr, p.socket)
 	if err != nil {
 		return nil, err
 	}

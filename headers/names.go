@@ -90,6 +90,18 @@ func classify(name []byte) kind {
 	return kindForwarding
 }
 
+// ClientForwarding reports the forwarding fields a client may assert
+// (X-Forwarded-*, Forwarded, X-Real-IP), which the Forwarder drops when
+// the peer is not a trusted proxy: the same for a FastCGI application's
+// HTTP_* variables.
+func ClientForwarding(name []byte) bool {
+	switch classify(name) {
+	case kindXFF, kindXFH, kindXFS, kindForwarding:
+		return true
+	}
+	return false
+}
+
 // aliasOr classifies a name that matched a managed name with '_' read as
 // '-': spelled with an '_' it is an alias (threats.md SMG-04, HDR-03):
 // backends that map '-' to '_' (CGI, WSGI, Django) read both spellings

@@ -3,6 +3,7 @@ package modheaders
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Var is an environment variable sluice sets: the ones mod_proxy_balancer
@@ -65,6 +66,22 @@ func (vs *Vars) Lookup(name string) (Var, error) {
 	return 0, fmt.Errorf("environment variable %q is never set by sluice (it sets %s, and what SetEnvIf lines and RewriteRule [E=] flags set)", name, strings.Join(varNames[:], ", "))
 }
 
+// Len is the number of variables: Var(0) to Var(Len()-1).
+func (vs *Vars) Len() int {
+	if vs == nil {
+		return len(varNames)
+	}
+	return len(vs.names)
+}
+
+// Name is v's name.
+func (vs *Vars) Name(v Var) string {
+	if vs == nil {
+		return varNames[v]
+	}
+	return vs.names[v]
+}
+
 // Find is Lookup on the request path: it reports a name sluice never sets
 // without building an error.
 func (vs *Vars) Find(name string) (Var, bool) {
@@ -89,8 +106,9 @@ type Env struct {
 // Set sets v to val (which Env keeps, not copies).
 func (e *Env) Set(v Var, val []byte) { e.vals[v], e.set[v] = val, true }
 
-// SetString sets v to a string value without copying it.
-func (e *Env) SetString(v Var, val string) { e.Set(v, []byte(val)) }
+// SetString sets v to a string value without copying it: Env's values
+// are only ever read.
+func (e *Env) SetString(v Var, val string) { e.Set(v, unsafe.Slice(unsafe.StringData(val), len(val))) }
 
 // Unset removes v.
 func (e *Env) Unset(v Var) { e.vals[v], e.set[v] = nil, false }

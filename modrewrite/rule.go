@@ -135,7 +135,7 @@ func (r *Rule) proxyTarget(subst string) error {
 	lit := r.subst.literalPrefix()
 	scheme, rest, ok := strings.Cut(lit, "://")
 	if !ok {
-		return fmt.Errorf("[P] target %q must start with a literal scheme://host (http, https, ws, wss or balancer)", subst)
+		return fmt.Errorf("[P] target %q must start with a literal scheme://host (http, https, ws, wss, fcgi or balancer)", subst)
 	}
 	// The authority may run into a back-reference or variable
 	// (balancer://galaxy$1): the expanded target must then go on with / or
@@ -151,7 +151,7 @@ func (r *Rule) proxyTarget(subst string) error {
 	switch s := strings.ToLower(scheme); s {
 	case "balancer":
 		r.balancer = strings.ToLower(host)
-	case "http", "https", "ws", "wss":
+	case "http", "https", "ws", "wss", "fcgi":
 		r.origin = s + "://" + strings.ToLower(host)
 	default:
 		return fmt.Errorf("[P] target %q: scheme %q is not supported: use http://", subst, scheme)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"strings"
@@ -49,6 +50,9 @@ type BackendOptions struct {
 	// TLS checks an https:// or wss:// member's certificate (SSLProxy*);
 	// nil: against the system's roots, for the member's host name.
 	TLS *config.ProxyTLS
+	// Log receives what an fcgi:// member's application writes to its
+	// STDERR, as Apache's error log does; nil drops it.
+	Log *slog.Logger
 }
 
 // Backend is a member's keep-alive connection pool. It is safe for
@@ -148,9 +152,12 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 		DisablePathNormalizing:        true,
 		IsTLS:                         m.TLS,
 		Dial: func(string) (net.Conn, error) {
-			conn, err := dial(dialer, o.Policy, addr)
+			conn, err := dialMember(dialer, o.Policy, m)
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
+			}
+			if m.FastCGI {
+				return conn, nil // fcgi.go reads and writes records itself
 			}
 			if !m.TLS {
 				p := newPeeker(conn)
@@ -169,7 +176,10 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 		RetryIfErr: retryStale,
 	}
 	trip := newTransport()
-	if o.Ping > 0 {
+	switch {
+	case m.FastCGI:
+		trip = newFCGITransport(m, o)
+	case o.Ping > 0:
 		trip = newPingTransport(addr, o.Ping, trip)
 	}
 	if m.TLS {
@@ -289,6 +299,25 @@ func (b *Backend) CloseIdle() {
 }
 
 // dial connects to addr, through policy when there is one.
+// dialMember connects to m: its Unix domain socket, or its address
+// through policy.
+func dialMember(d *net.Dialer, policy *DialPolicy, m *Member) (net.Conn, error) {
+	if m.Socket {
+		return d.Dial("unix", m.Addr)
+	}
+	return dial(d, policy, m.Addr)
+}
+
+// Dial connects to a member's address for a tunnel or a health check: the
+// Unix domain socket at addr when socket is set, else host:port through
+// policy (nil dials plainly).
+func Dial(ctx context.Context, d *net.Dialer, policy *DialPolicy, addr string, socket bool) (net.Conn, error) {
+	if socket {
+		return d.DialContext(ctx, "unix", addr)
+	}
+	return policy.Dial(ctx, d, addr)
+}
+
 func dial(d *net.Dialer, policy *DialPolicy, addr string) (net.Conn, error) {
 	if policy == nil {
 		return d.Dial("tcp", addr)

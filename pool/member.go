@@ -22,10 +22,16 @@ type Member struct {
 	ID string
 	// Name is the normalized worker URL ("http://b1:8080", "http://h/app/").
 	Name string
-	// Scheme is http, https, ws or wss.
+	// Scheme is http, https, ws, wss or fcgi.
 	Scheme string
-	// Addr is host:port to dial.
+	// Addr is host:port to dial, or the socket's path with Socket.
 	Addr string
+	// Socket marks a Unix domain socket member, Apache's
+	// "unix:/path|fcgi://name/": Addr is the socket's path, and the name
+	// after "|" gives Host and SCRIPT_FILENAME.
+	Socket bool
+	// FastCGI marks an fcgi:// member (mod_proxy_fcgi).
+	FastCGI bool
 	// HostHeader is host[:port] as sent in Host, the default port omitted.
 	HostHeader string
 	// Path is the URL path of the worker ("" or "/app/").
@@ -63,7 +69,8 @@ func MemberID(balancer, name string) string {
 // status flags are applied when the state is new or the configured status
 // changed since the last build.
 func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, direct bool) (*Member, error) {
-	u, err := url.Parse(rawURL)
+	socket, target, isSocket := config.SplitSocketURL(rawURL)
+	u, err := url.Parse(target)
 	if err != nil {
 		return nil, fmt.Errorf("cannot parse member URL %q: %w", rawURL, err)
 	}
@@ -74,8 +81,10 @@ func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, di
 		defPort = "80"
 	case "https", "wss":
 		defPort = "443"
+	case "fcgi":
+		defPort = "8000" // Apache's default for fcgi://
 	default:
-		return nil, fmt.Errorf("member URL %q: scheme %q is not supported (use http, https, ws or wss)", rawURL, u.Scheme)
+		return nil, fmt.Errorf("member URL %q: scheme %q is not supported (use http, https, ws, wss or fcgi)", rawURL, u.Scheme)
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
@@ -98,11 +107,18 @@ func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, di
 		HostHeader: hostHeader,
 		Path:       u.EscapedPath(),
 		TLS:        scheme == "https" || scheme == "wss",
+		FastCGI:    scheme == "fcgi",
 		LBSet:      p.LBSet,
 		Route:      p.Route,
 		Redirect:   p.Redirect,
 		Retry:      DefaultRetry,
 		Params:     p,
+	}
+	if isSocket {
+		if socket == "" || socket[0] != '/' {
+			return nil, fmt.Errorf("member URL %q: the socket must be an absolute path: unix:/run/app.sock|fcgi://localhost/", rawURL)
+		}
+		m.Addr, m.Socket = socket, true
 	}
 	m.ID = MemberID(balancer, rawURL)
 	lf := p.LoadFactor

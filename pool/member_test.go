@@ -20,6 +20,9 @@ func TestNewMemberParsesURL(t *testing.T) {
 		{"ws://sock:9000/ws", "sock:9000", "sock:9000", "/ws", false},
 		{"http://[::1]:8080", "[::1]:8080", "[::1]:8080", "", false},
 		{"http://[::1]", "[::1]:80", "[::1]", "", false},
+		{"fcgi://php", "php:8000", "php", "", false},
+		{"fcgi://php:9000/srv/www", "php:9000", "php:9000", "/srv/www", false},
+		{"unix:/run/php.sock|fcgi://pool-1/", "/run/php.sock", "pool-1", "/", false},
 	}
 	for _, c := range cases {
 		m, err := NewMember(reg, "b", c.url, config.WorkerParams{}, false)
@@ -30,7 +33,7 @@ func TestNewMemberParsesURL(t *testing.T) {
 			t.Errorf("%s: got addr %q host %q path %q tls %v", c.url, m.Addr, m.HostHeader, m.Path, m.TLS)
 		}
 	}
-	for _, bad := range []string{"ajp://h:8009", "http://", "fcgi://h"} {
+	for _, bad := range []string{"ajp://h:8009", "http://", "unix:run.sock|fcgi://h/"} {
 		if _, err := NewMember(reg, "b", bad, config.WorkerParams{}, false); err == nil {
 			t.Errorf("%s: expected an error", bad)
 		}

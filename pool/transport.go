@@ -40,6 +40,7 @@ type Call struct {
 	aborted bool
 	lease   Lease // the connection a streamed response body reads from
 	out     countedConn
+	params  []byte // an fcgi:// member's CGI environment (SetFastCGIParams)
 }
 
 // countedConn counts the bytes of a request as they go to the member.
@@ -131,6 +132,7 @@ func (c *Call) Reset() {
 	c.conn, c.aborted = nil, false
 	c.mu.Unlock()
 	c.out = countedConn{}
+	c.params = nil
 }
 
 // Do sends req to the member through call and reads the response head into

@@ -259,7 +259,9 @@ func TestPipedLog(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "all.log")
 	be := startBackend(t, echo)
-	s, c := startProxy(t, `CustomLog "|$cat >> `+file+`" "%U"
+	// exec: the shell becomes cat, so that killing the process kills the
+	// reader of the pipe (a cat the shell forked would outlive it).
+	s, c := startProxy(t, `CustomLog "|$exec cat >> `+file+`" "%U"
 ProxyPass / http://BACKEND/
 `, be)
 	get := func(path string) {
@@ -280,7 +282,7 @@ ProxyPass / http://BACKEND/
 	}
 	// The program dies: the next write finds its pipe closed and starts it
 	// again.
-	p := s.rt.Load().logs.files[`|$cat >> `+file].out.(*pipedLog)
+	p := s.rt.Load().logs.files[`|$exec cat >> `+file].out.(*pipedLog)
 	p.mu.Lock()
 	_ = p.cmd.Process.Kill()
 	_, _ = p.cmd.Process.Wait()

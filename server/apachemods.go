@@ -276,8 +276,9 @@ type modsReq struct {
 	sc  modheaders.Scratch
 	tls tls.ConnectionState // req.TLS points here when set
 	buf []byte
-	// port and addr hold req's SERVER_PORT and REMOTE_ADDR.
-	port, addr []byte
+	// port and addr hold req's SERVER_PORT and REMOTE_ADDR, name
+	// BALANCER_NAME.
+	port, addr, name []byte
 	// vars name env's variables, for LookupEnv.
 	vars *modheaders.Vars
 }
@@ -438,7 +439,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
 	mr.startEnv(hm, x)
-	balancerEnv(&mr.env, ctx, m, snap, x)
+	balancerEnv(mr, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
 
@@ -473,12 +474,13 @@ func (x *exchange) keepEnv(env []modrewrite.EnvAssign, hm *hostMods) {
 // balancerEnv sets the variables mod_proxy_balancer exports (apache.md
 // §4.7): BALANCER_ROUTE_CHANGED when the balancer is sticky and the request
 // did not reach the member of the route it asked for.
-func balancerEnv(env *modheaders.Env, ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+func balancerEnv(mr *modsReq, ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	if snap == nil || m == nil {
 		return
 	}
-	bc := snap.Config
-	env.SetString(modheaders.BalancerName, "balancer://"+bc.Name)
+	bc, env := snap.Config, &mr.env
+	mr.name = append(append(mr.name[:0], "balancer://"...), bc.Name...)
+	env.Set(modheaders.BalancerName, mr.name)
 	env.SetString(modheaders.BalancerWorkerName, m.Name)
 	env.SetString(modheaders.BalancerWorkerRoute, m.Route)
 	if bc.StickyCookie == "" && bc.StickyURLParam == "" {

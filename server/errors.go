@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -20,6 +21,9 @@ var (
 	// A client connection over max_conns_per_ip, or over max_conns.
 	errTooManyFromIP = errors.New("sluice: too many connections from one address")
 	errTooManyConns  = errors.New("sluice: too many connections")
+	// A balancer changed between fcgi:// and HTTP members while a request
+	// was prepared for the other kind; nothing was sent.
+	errProtocolChanged = errors.New("sluice: the balancer's members changed protocol")
 )
 
 // statusFor is the one place that maps a failure to the status the client
@@ -33,7 +37,8 @@ func statusFor(err error) int {
 	var dial *pool.DialError
 	switch {
 	case errors.Is(err, errNoMember), errors.As(err, &dial),
-		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errTooManyConns):
+		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errTooManyConns),
+		errors.Is(err, errProtocolChanged), errors.Is(err, fastcgi.ErrOverloaded):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errTooManyFromIP):
 		return fasthttp.StatusTooManyRequests

@@ -30,7 +30,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 	req *fasthttp.Request, resp *fasthttp.Response, proto []byte) (*pool.Member, *pool.Snapshot, error) {
 	if r.direct != nil {
 		r.direct.State.Busy.Add(1)
-		return r.direct, nil, s.attempt(ctx, req, resp, r.direct, x, proto)
+		return r.direct, nil, s.attempt(ctx, req, resp, r.direct, nil, x, proto)
 	}
 	snap := r.balancer.Load()
 	method := methodFor(snap.Config.LBMethod)
@@ -52,7 +52,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 			}
 			return nil, snap, err
 		}
-		err = s.attempt(ctx, req, resp, m, x, proto)
+		err = s.attempt(ctx, req, resp, m, snap, x, proto)
 		if err == nil {
 			return m, snap, nil
 		}
@@ -78,9 +78,9 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 }
 
 // attempt sends req to m, or dials m for a tunnel when proto is set.
-func (s *Server) attempt(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange, proto []byte) error {
+func (s *Server) attempt(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange, proto []byte) error {
 	if proto == nil {
-		return s.roundTrip(ctx, req, resp, m, x)
+		return s.roundTrip(ctx, req, resp, m, snap, x)
 	}
 	if !memberAllows(m, proto) {
 		return errBadUpgrade

@@ -13,6 +13,7 @@ import (
 type locationProxy struct {
 	scope
 	preserveHost, addHeaders *bool
+	cgiPassAuth              *bool // for fcgi:// members (fastcgi.go)
 }
 
 // scopeForwarders collects the <Location> sections that set
@@ -26,7 +27,7 @@ func (vh *vhost) scopeForwarders(main *vhost) {
 	for _, h := range hosts {
 		for _, l := range h.LocationProxy {
 			vh.locProxy = append(vh.locProxy, locationProxy{scope: newScope(l.Scope, l.ScopeMatch),
-				preserveHost: l.PreserveHost, addHeaders: l.AddHeaders})
+				preserveHost: l.PreserveHost, addHeaders: l.AddHeaders, cgiPassAuth: l.CGIPassAuth})
 		}
 	}
 	if len(vh.locProxy) == 0 {

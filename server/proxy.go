@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
@@ -48,6 +49,16 @@ type exchange struct {
 	preserveHost bool
 	// env are the variables the rewrite rules' [E=] flags set.
 	env []envValue
+	// fastCGI is set when the route's members are fcgi:// ones, and
+	// params holds the CGI environment sent to one: paramsLen bytes for
+	// every member, then the member's SCRIPT_FILENAME.
+	fastCGI   bool
+	params    []byte
+	paramsLen int
+	// handler is set when a file handler took the request: the script is
+	// the first scriptLen bytes of the request path, the rest PATH_INFO.
+	handler   bool
+	scriptLen int
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -73,6 +84,7 @@ func releaseExchange(x *exchange) {
 	x.keptPath, x.keepSlashes = nil, false
 	x.preserveHost = false
 	x.env = x.env[:0]
+	x.fastCGI, x.handler = false, false
 	exchangePool.Put(x)
 }
 
@@ -129,8 +141,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if len(vh.redirects) > 0 && s.redirect(ctx, vh, path, x) {
 			return
 		}
-		s.fail(ctx, fasthttp.StatusNotFound)
-		return
+		if r = vh.fileRoute(path, x); r == nil {
+			s.fail(ctx, fasthttp.StatusNotFound)
+			return
+		}
 	}
 	s.proxyRoute(ctx, rt, vh, r, x)
 }
@@ -202,14 +216,20 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.refuse(ctx, clientBodyStatus(err))
 		return
 	}
-	backendHost := ""
-	if r.direct != nil {
-		backendHost = r.direct.HostHeader
+	if x.fastCGI = r.fastCGI(); !x.fastCGI {
+		backendHost := ""
+		if r.direct != nil {
+			backendHost = r.direct.HostHeader
+		}
+		fwd := vh.forwarder(ctx, x)
+		x.preserveHost = fwd.PreserveHost
+		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
 	}
-	fwd := vh.forwarder(ctx, x)
-	x.preserveHost = fwd.PreserveHost
-	fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
 	s.requestHeaders(ctx, vh, &req.Header, x)
+	if x.fastCGI {
+		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, &req.Header, x)
+		x.paramsLen = len(x.params)
+	}
 
 	// fasthttp read the clock as the handler started: reading it again
 	// here would cost some 50 ns and tell nothing more.
@@ -318,15 +338,31 @@ func clientBodyStatus(err error) int {
 // to the member, head and body.
 func sentBytes(x *exchange) int64 { return x.call.Sent() }
 
-// roundTrip sends req to m and reads the response head into resp.
-func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, x *exchange) error {
+// roundTrip sends req to m, of balancer snapshot snap (nil for a direct
+// worker), and reads the response head into resp.
+func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) error {
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
+	pathEnd := len(x.uri)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		x.uri = append(x.uri, '?')
 		x.uri = append(x.uri, q...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if !x.preserveHost {
+	if m.FastCGI != x.fastCGI {
+		// The admin turned the balancer from one protocol to the other
+		// since the request was prepared for it.
+		return errProtocolChanged
+	}
+	if m.FastCGI {
+		x.params = appendScriptFilename(x.params[:x.paramsLen], m, x.uri[:pathEnd])
+		x.params = appendBalancerVars(x.params, ctx, m, snap, x)
+		if x.handler && snap == nil {
+			// Apache's handler form sends a worker no ProxyPass defined
+			// through its default worker, which it never reuses.
+			x.params = fastcgi.AppendPair(x.params, "proxy-nokeepalive", "1")
+		}
+		x.call.SetFastCGIParams(x.params)
+	} else if !x.preserveHost {
 		req.Header.SetHost(m.HostHeader)
 	}
 	if m.Backend.Options.DisableReuse {

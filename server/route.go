@@ -31,6 +31,8 @@ type route struct {
 	expand bool
 	// upgrade is the protocol this route may tunnel ("websocket", "*").
 	upgrade string
+	// files is a file handler's pattern (filehandler.go); nil otherwise.
+	files *regexp.Regexp
 }
 
 // matchPrefix reports whether path falls under prefix as Apache's

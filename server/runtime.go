@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -67,6 +68,11 @@ type vhost struct {
 	redirects []redirectRule
 	// logs are the host's CustomLogs, else Main's (set by openLogs).
 	logs []*accessLog
+	// docRoot is DocumentRoot (the host's, else Main's) and namePort the
+	// port of its ServerName: DOCUMENT_ROOT and SERVER_PORT for FastCGI.
+	docRoot, namePort string
+	// handlers are the <Files> routes (filehandler.go), Main's first.
+	handlers []*route
 }
 
 // builder carries what building a runtime shares across hosts.
@@ -78,12 +84,13 @@ type builder struct {
 	maxBody  int64 // limits.max_request_body
 	main     *vhost
 	defName  string
+	log      *slog.Logger // where fcgi:// members' STDERR goes
 }
 
 // newRuntime builds the runtime for cfg. prev, when not nil, lends its
 // connection pools to members whose settings did not change.
-func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAddr string) (*runtime, error) {
-	b := &builder{reg: reg, backends: make(map[string]*pool.Backend), defName: listenAddr}
+func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAddr string, log *slog.Logger) (*runtime, error) {
+	b := &builder{reg: reg, backends: make(map[string]*pool.Backend), defName: listenAddr, log: log}
 	if prev != nil {
 		b.old = prev.backends
 	}
@@ -176,6 +183,15 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 	if vh.serverName == "" {
 		vh.serverName = b.defName
 	}
+	vh.docRoot = hc.DocumentRoot
+	mainName := ""
+	if main != nil {
+		mainName = main.cfg.ServerName
+		if vh.docRoot == "" {
+			vh.docRoot = main.cfg.DocumentRoot
+		}
+	}
+	vh.namePort = namePort(hc.ServerName, mainName)
 	if hc.TLS != nil {
 		if vh.tls = hc.TLS.Config(); vh.tls == nil {
 			return nil, fmt.Errorf("%s: TLS settings not checked: load the configuration with config.Load", hc.TLS.Pos)
@@ -217,9 +233,18 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rc.Location {
+		switch {
+		case rc.Files != "":
+			if r.files, err = filesPattern(rc.Files, rc.FilesMatch, rc.FilesRe); err != nil {
+				return nil, fmt.Errorf("%s:%d: <Files> %q: %w", rc.Pos.File, rc.Pos.Line, rc.Files, err)
+			}
+			if !r.fastCGI() {
+				return nil, fmt.Errorf("%s:%d: SetHandler \"proxy:%s\": sluice serves files through fcgi:// members only", rc.Pos.File, rc.Pos.Line, rc.Target)
+			}
+			vh.handlers = append(vh.handlers, r)
+		case rc.Location:
 			locs = append(locs, r)
-		} else {
+		default:
 			servers = append(servers, r)
 		}
 	}
@@ -238,6 +263,11 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		servers = append(inherited, servers...)
 	}
 	vh.routes = append(locs, servers...)
+	if main != nil {
+		// The main server's <Files> sections apply in every vhost, before
+		// (under) the vhost's own.
+		vh.handlers = append(append([]*route(nil), main.handlers...), vh.handlers...)
+	}
 
 	vh.managers = hc.Managers
 	if main != nil {
@@ -320,6 +350,10 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 // options are unchanged.
 func (b *builder) backend(m *pool.Member, hc *config.Host, bc *config.Balancer) *pool.Backend {
 	o := backendOptions(m.Params, hc, bc)
+	if m.FastCGI {
+		// mod_proxy_fcgi keeps a connection only when told to.
+		o.DisableReuse, o.Log = !m.Params.EnableReuse, b.log
+	}
 	if be, ok := b.backends[m.ID]; ok && be.Asked == o {
 		return be
 	}

@@ -68,7 +68,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		metrics: newServerMetrics(time.Now()),
 		tunnels: make(map[net.Conn]struct{}),
 	}
-	rt, err := newRuntime(cfg, s.reg, nil, firstListen(cfg))
+	rt, err := newRuntime(cfg, s.reg, nil, firstListen(cfg), s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 	defer s.mu.Unlock()
 	defer func() { s.reloaded(err) }()
 	prev := s.rt.Load()
-	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg))
+	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg), s.log)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,8 @@ func (r *route) allowsUpgrade(proto []byte) bool {
 func memberAllows(m *pool.Member, proto []byte) bool {
 	u := m.Params.Upgrade
 	switch {
+	case m.FastCGI:
+		return false // FastCGI has no tunnel: the request goes as any other
 	case u == "*" || equalFoldStr(u, "ANY"):
 		return true
 	case u != "":
@@ -263,7 +265,7 @@ func dialMember(m *pool.Member, be *pool.Backend) (net.Conn, error) {
 	// Members added through the admin dial through its policy (ADM-04);
 	// a nil policy dials plainly.
 	ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
-	conn, err := o.Policy.Dial(ctx, &d, m.Addr)
+	conn, err := pool.Dial(ctx, &d, o.Policy, m.Addr, m.Socket)
 	cancel()
 	if err != nil {
 		return nil, &pool.DialError{Addr: m.Addr, Err: err}

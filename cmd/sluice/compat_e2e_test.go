@@ -275,11 +275,10 @@ ProxyPass /app http://{DEAD}/
 }
 
 // TestCompatRealConfigsCheck: every real config passes -t except the
-// ajp:// and unix:|fcgi:// ones, which name the line and the scheme.
+// ajp:// one, which names the line and the scheme.
 func TestCompatRealConfigsCheck(t *testing.T) {
 	refused := map[string]string{
-		"14-alfresco-ajp-hot-standby.conf":     `scheme "ajp" is not supported: use http://`,
-		"17-php-fpm-unix-socket-balancer.conf": `scheme "unix" is not supported: use http://`,
+		"14-alfresco-ajp-hot-standby.conf": `scheme "ajp" is not supported: use http://`,
 	}
 	files, _ := filepath.Glob("../../testdata/config/real/*.conf")
 	if len(files) != 20 {

@@ -1,0 +1,212 @@
+package pool
+
+// The round trip of an fcgi:// member (mod_proxy_fcgi): the request goes
+// out as FastCGI records (the CGI environment the server built, then the
+// body as STDIN), and the answer's CGI head and STDOUT come back as an
+// HTTP response with a streamed body, which the rest of sluice handles as
+// any member's.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/fastcgi"
+)
+
+// SetFastCGIParams gives the call the CGI environment of its request,
+// encoded name-value pairs (fastcgi.AppendPair), for an fcgi:// member.
+// The call keeps p, not a copy, until its next Reset.
+func (c *Call) SetFastCGIParams(p []byte) { c.params = p }
+
+type fcgiTransport[C poolConn] struct {
+	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
+	release func(*fasthttp.HostClient, C)
+	close   func(*fasthttp.HostClient, C)
+	// timeout bounds each read and write (the worker's timeout).
+	timeout time.Duration
+	// reuse keeps connections between requests: FCGI_KEEP_CONN, only with
+	// enablereuse=on, as in Apache (an application process is busy for
+	// as long as it holds a connection).
+	reuse  bool
+	member string
+	log    *slog.Logger
+	leases sync.Pool // *fcgiLease[C]
+}
+
+func newFCGITransport(m *Member, o BackendOptions) roundTripper {
+	return newFCGITransportOf(m, o, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+}
+
+func newFCGITransportOf[C poolConn](m *Member, o BackendOptions, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
+	release, closeConn func(*fasthttp.HostClient, C)) *fcgiTransport[C] {
+	t := &fcgiTransport[C]{acquire: acquire, release: release, close: closeConn,
+		timeout: o.Timeout, reuse: !o.DisableReuse, member: m.Name, log: o.Log}
+	t.leases.New = func() any {
+		l := &fcgiLease[C]{t: t}
+		l.res.Stderr = l.stderr
+		return l
+	}
+	return t
+}
+
+// fcgiLease is one request's hold on its connection, from the request's
+// first record to the answer's END_REQUEST.
+type fcgiLease[C poolConn] struct {
+	t    *fcgiTransport[C]
+	hc   *fasthttp.HostClient
+	cc   C
+	dc   deadlineConn
+	br   *bufio.Reader
+	res  fastcgi.Response
+	head []byte // BEGIN_REQUEST and PARAMS, then STDIN's buffer
+	body bytes.Reader
+}
+
+// deadlineConn moves the read or write deadline before each read or
+// write: the worker timeout bounds every wait for the application, not
+// the whole exchange.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	if d.timeout > 0 {
+		_ = d.SetReadDeadline(time.Now().Add(d.timeout))
+	}
+	return d.Conn.Read(p)
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	if d.timeout > 0 {
+		_ = d.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
+	return d.Conn.Write(p)
+}
+
+// stdinBuffer is the STDIN records' buffer: a record's header and up to
+// 16 KiB of body.
+const stdinBuffer = 8 + 16<<10
+
+func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+	cc, err := t.acquire(hc, 0, !t.reuse)
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	if !call.watch(conn) {
+		t.close(hc, cc)
+		return false, ErrClientGone
+	}
+	reused := !cc.LastUseTime().IsZero()
+	l := t.leases.Get().(*fcgiLease[C])
+	l.hc, l.cc, l.dc = hc, cc, deadlineConn{Conn: conn, timeout: t.timeout}
+	bw := hc.AcquireWriter(call.writer(&l.dc))
+	err = l.writeRequest(bw, req, call.params)
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		l.Release(false)
+		if call.unwatch() {
+			return false, ErrClientGone
+		}
+		if reused && !req.IsBodyStream() {
+			// A pooled connection the application closed meanwhile.
+			return true, fasthttp.ErrConnectionClosed
+		}
+		return false, timeoutOf(err)
+	}
+	l.br = hc.AcquireReader(&l.dc)
+	l.res.Reset(l.br)
+	resp.Header.DisableNormalizing()
+	err = l.res.ReadHead(&resp.Header, hc.ReadBufferSize)
+	aborted := call.unwatch()
+	if err != nil || aborted {
+		started := l.res.Started()
+		l.Release(false)
+		switch {
+		case aborted:
+			return false, ErrClientGone
+		case err == io.EOF && reused:
+			// As for HTTP members: the application closed a pooled
+			// connection as the request went out, and saw nothing.
+			return true, fasthttp.ErrConnectionClosed
+		case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
+			return false, fasthttp.ErrConnectionClosed
+		}
+		return false, timeoutOf(err)
+	}
+	resp.SetBodyStream(&l.res, int(l.res.Limit()))
+	call.lease = l
+	return false, nil
+}
+
+// timeoutOf reports a timeout as fasthttp does, for the 504.
+func timeoutOf(err error) error {
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return fasthttp.ErrTimeout
+	}
+	return err
+}
+
+// writeRequest sends BEGIN_REQUEST, the PARAMS and the body as STDIN.
+func (l *fcgiLease[C]) writeRequest(bw *bufio.Writer, req *fasthttp.Request, params []byte) error {
+	l.head = fastcgi.AppendBeginRequest(l.head[:0], l.t.reuse)
+	l.head = fastcgi.AppendParams(l.head, params)
+	if _, err := bw.Write(l.head); err != nil {
+		return err
+	}
+	if cap(l.head) < stdinBuffer {
+		l.head = make([]byte, stdinBuffer)
+	}
+	var body io.Reader
+	if req.IsBodyStream() {
+		body = req.BodyStream()
+	} else if b := req.Body(); len(b) > 0 {
+		l.body.Reset(b)
+		body = &l.body
+	}
+	if _, err := fastcgi.WriteStdin(bw, body, l.head[:cap(l.head)]); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (l *fcgiLease[C]) stderr(msg []byte) {
+	if l.t.log != nil {
+		l.t.log.Error("FastCGI application wrote to stderr", "member", l.t.member, "message", string(msg))
+	}
+}
+
+// Release pools the connection when the answer ended with END_REQUEST
+// and reuse is on, else closes it.
+func (l *fcgiLease[C]) Release(complete bool) {
+	keep := complete && l.t.reuse && l.res.Ended() && l.res.ProtocolStatus == fastcgi.StatusRequestComplete
+	if l.br != nil {
+		l.hc.ReleaseReader(l.br)
+	}
+	if keep {
+		l.t.release(l.hc, l.cc)
+	} else {
+		l.t.close(l.hc, l.cc)
+	}
+	var zero C
+	l.hc, l.cc, l.br, l.dc = nil, zero, nil, deadlineConn{}
+	l.body.Reset(nil)
+	l.res.Reset(nil)
+	l.t.leases.Put(l)
+}
+
+func (l *fcgiLease[C]) Spliceable() bool { return false }
+
+func (l *fcgiLease[C]) SpliceBody(BodySink, int64) (int64, error) {
+	return 0, errors.New("pool: a FastCGI body cannot be spliced")
+}

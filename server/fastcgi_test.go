@@ -1,0 +1,310 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/fcgi"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// fcgiApp is a FastCGI application served by Go's net/http/fcgi (an
+// implementation independent of sluice's), on a loopback port or a Unix
+// domain socket. It answers /status, /redirect and /big specially and
+// otherwise describes the request it got as JSON.
+type fcgiApp struct {
+	addr  string
+	conns atomic.Int64 // connections accepted
+}
+
+type fcgiSeen struct {
+	Method, URI, Host string
+	Header            http.Header
+	Body              string
+	Env               map[string]string
+}
+
+func startFCGIApp(t *testing.T, network, addr string) *fcgiApp {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	app := &fcgiApp{addr: ln.Addr().String()}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/status"):
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, "nope")
+			return
+		case strings.HasSuffix(r.URL.Path, "/redirect"):
+			w.Header().Set("Location", "/elsewhere")
+			w.WriteHeader(http.StatusMovedPermanently)
+			return
+		case strings.HasSuffix(r.URL.Path, "/big"):
+			w.Header().Set("Content-Length", "1048576")
+			w.Write([]byte(strings.Repeat("0123456789abcdef", 1<<16)))
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		seen := fcgiSeen{Method: r.Method, URI: r.URL.RequestURI(), Host: r.Host, Header: r.Header, Body: string(body), Env: fcgi.ProcessEnv(r)}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Add("X-Two", "1")
+		w.Header().Add("X-Two", "2")
+		json.NewEncoder(w).Encode(seen)
+	})
+	go fcgi.Serve(countingListener{ln, &app.conns}, h)
+	return app
+}
+
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+func fcgiProxy(t *testing.T, conf string) *fasthttp.Client {
+	t.Helper()
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\n"+conf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := serveProxy(t, cfg)
+	return c
+}
+
+func seenBy(t *testing.T, body string) fcgiSeen {
+	t.Helper()
+	var s fcgiSeen
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatalf("%v: %q", err, body)
+	}
+	return s
+}
+
+// TestFastCGI: fcgi:// members over TCP and a Unix domain socket, direct
+// and in a balancer, get the request as CGI variables and answer through
+// their CGI head.
+func TestFastCGI(t *testing.T) {
+	tcp := startFCGIApp(t, "tcp", "127.0.0.1:0")
+	sock := filepath.Join(t.TempDir(), "app.sock")
+	uds := startFCGIApp(t, "unix", sock)
+	c := fcgiProxy(t, strings.NewReplacer("ADDR", tcp.addr, "SOCK", sock).Replace(`
+SetEnv APP_ENV production
+RequestHeader set X-Added yes
+ProxyPass /tcp/ fcgi://ADDR/srv/www/
+ProxyPass /uds/ unix:SOCK|fcgi://localhost/srv/uds/
+<Proxy balancer://fpm>
+    BalancerMember fcgi://ADDR
+    BalancerMember unix:SOCK|fcgi://pool-2 enablereuse=on
+</Proxy>
+ProxyPass /lb/ balancer://fpm/srv/lb/
+<Location /tcp/auth/>
+    CGIPassAuth On
+</Location>
+`))
+
+	status, body, h := do(t, c, "GET", "/tcp/a%20b/c.php?x=1&y=%41", "X-Custom", "v", "Authorization", "Basic Zm9vOmJhcg==",
+		"X_Spoof", "s", "Proxy", "http://evil", "Accept", "a", "Accept", "b")
+	if status != 200 || string(h.ContentType()) != "application/json" || len(h.PeekAll("X-Two")) != 2 {
+		t.Fatalf("status %d, type %q, X-Two %q: %s", status, h.ContentType(), h.PeekAll("X-Two"), body)
+	}
+	seen := seenBy(t, body)
+	want := map[string]string{
+		"SCRIPT_FILENAME": "proxy:fcgi://" + tcp.addr + "/srv/www/a%20b/c.php",
+		"APP_ENV":         "production",
+		"DOCUMENT_ROOT":   "/var/www/html",
+		"SERVER_SOFTWARE": "sluice",
+		"REQUEST_SCHEME":  "http",
+		"SERVER_PORT":     "80",
+		"SERVER_NAME":     "front.example.com",
+	}
+	for k, v := range want {
+		if seen.Env[k] != v {
+			t.Errorf("%s = %q, want %q", k, seen.Env[k], v)
+		}
+	}
+	if seen.URI != "/tcp/a%20b/c.php?x=1&y=%41" || seen.Method != "GET" || seen.Host != "front.example.com" {
+		t.Errorf("request %s %s for %s", seen.Method, seen.URI, seen.Host)
+	}
+	if seen.Header.Get("X-Custom") != "v" || seen.Header.Get("X-Added") != "yes" || seen.Header.Get("Accept") != "a, b" {
+		t.Errorf("fields %v", seen.Header)
+	}
+	for _, gone := range []string{"Authorization", "Proxy", "X_spoof", "X-Spoof", "X-Forwarded-For", "X-Forwarded-Host", "Via"} {
+		if v := seen.Header.Get(gone); v != "" {
+			t.Errorf("%s passed to the application: %q", gone, v)
+		}
+	}
+	if _, body, _ = do(t, c, "GET", "/tcp/auth/x", "Authorization", "Bearer t"); seenBy(t, body).Header.Get("Authorization") != "Bearer t" {
+		t.Errorf("CGIPassAuth On did not pass Authorization: %s", body)
+	}
+
+	// Bodies: a small POST, a large one, a chunked one.
+	for _, size := range []int{5, 300 << 10} {
+		payload := strings.Repeat("p", size)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://front.example.com/uds/form")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/x-www-form-urlencoded")
+		req.SetBodyString(payload)
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("POST %d bytes: %v %d", size, err, resp.StatusCode())
+		}
+		seen := seenBy(t, string(resp.Body()))
+		if seen.Body != payload || seen.Env["SCRIPT_FILENAME"] != "proxy:fcgi://localhost/srv/uds/form" || seen.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+			t.Errorf("POST %d bytes: got %d bytes, script %q, type %q", size, len(seen.Body), seen.Env["SCRIPT_FILENAME"], seen.Header.Get("Content-Type"))
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+
+	// The CGI head: Status, Location, Content-Length.
+	if status, body, _ := do(t, c, "GET", "/tcp/status"); status != 404 || body != "nope" {
+		t.Errorf("Status: 404 relayed as %d %q", status, body)
+	}
+	if status, _, h := do(t, c, "GET", "/tcp/redirect"); status != 301 || string(h.Peek("Location")) != "/elsewhere" {
+		t.Errorf("redirect relayed as %d %q", status, h.Peek("Location"))
+	}
+	if status, body, h := do(t, c, "GET", "/uds/big"); status != 200 || len(body) != 1<<20 || h.ContentLength() != 1<<20 {
+		t.Errorf("1 MiB body: %d, %d bytes, length %d", status, len(body), h.ContentLength())
+	}
+	if status, body, _ := do(t, c, "HEAD", "/tcp/x"); status != 200 || body != "" {
+		t.Errorf("HEAD: %d %q", status, body)
+	}
+
+	// The balancer turns over both members; the socket member keeps its
+	// connection (enablereuse=on), the TCP one does not (Apache's default
+	// for fcgi://).
+	scripts := map[string]int{}
+	tcpBefore, udsBefore := tcp.conns.Load(), uds.conns.Load()
+	for range 6 {
+		_, body, _ := do(t, c, "GET", "/lb/p")
+		scripts[seenBy(t, body).Env["SCRIPT_FILENAME"]]++
+	}
+	want2 := map[string]int{"proxy:fcgi://" + tcp.addr + "/srv/lb/p": 3, "proxy:fcgi://pool-2/srv/lb/p": 3}
+	if fmt.Sprint(scripts) != fmt.Sprint(want2) {
+		t.Errorf("balanced as %v, want %v", scripts, want2)
+	}
+	if n := tcp.conns.Load() - tcpBefore; n != 3 {
+		t.Errorf("TCP member: %d connections for 3 requests, want 3", n)
+	}
+	if n := uds.conns.Load() - udsBefore; n != 1 {
+		t.Errorf("socket member with enablereuse=on: %d connections for 3 requests, want 1", n)
+	}
+}
+
+// TestFastCGIDown: an application that cannot be reached is a 503; one
+// that closes without answering a 502.
+func TestFastCGIDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			io.CopyN(io.Discard, c, 8)
+			c.Close()
+		}
+	}()
+	c := fcgiProxy(t, "ProxyPass /down/ fcgi://"+closed+"/\nProxyPass /mute/ fcgi://"+mute.Addr().String()+"/\n")
+	if status, _, _ := do(t, c, "GET", "/down/x"); status != 503 {
+		t.Errorf("unreachable application: %d, want 503", status)
+	}
+	if status, _, _ := do(t, c, "GET", "/mute/x"); status != 502 {
+		t.Errorf("application closing without an answer: %d, want 502", status)
+	}
+}
+
+// TestUnixSocketHTTPMember: unix:/path|http://name/ members speak HTTP
+// over the socket, their Host the name after "|"; a WebSocket tunnel
+// dials its socket too.
+func TestUnixSocketHTTPMember(t *testing.T) {
+	dir := t.TempDir()
+	sock, wsSock := filepath.Join(dir, "http.sock"), filepath.Join(dir, "ws.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		fmt.Fprintf(ctx, "%s %s for %s", ctx.Method(), ctx.RequestURI(), ctx.Host())
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	wsLn, err := net.Listen("unix", wsSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := upgradeMember(t, wsLn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	c := fcgiProxy(t, "ProxyPass /u/ unix:"+sock+"|http://app.internal/base/\nProxyPass /ws unix:"+wsSock+"|ws://chat.internal/\n")
+	if status, body, _ := do(t, c, "GET", "/u/x?q=1"); status != 200 || body != "GET /base/x?q=1 for app.internal" {
+		t.Errorf("over the socket: %d %q", status, body)
+	}
+	resp, conn, br := upgradeThrough(t, c)
+	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
+	}
+	if head := <-heads; !strings.Contains(strings.ToLower(head), "host: chat.internal\r\n") {
+		t.Errorf("the tunnel's request:\n%s", head)
+	}
+	io.WriteString(conn, "x")
+	if b, err := br.ReadByte(); err != nil || b != 'x' {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+}
+
+// TestFastCGIUntrustedForwarding: with trusted_proxies, a peer outside
+// them cannot assert forwarding data to the application either
+// (threats.md HDR-03): its X-Forwarded-*, Forwarded and X-Real-IP fields
+// become no HTTP_* variable; a trusted peer's do.
+func TestFastCGIUntrustedForwarding(t *testing.T) {
+	app := startFCGIApp(t, "tcp", "127.0.0.1:0")
+	for _, tc := range []struct {
+		trusted string
+		kept    bool
+	}{{"10.0.0.0/8", false}, {"0.0.0.0/0", true}} {
+		cfg, err := config.ParseYAML("test.yaml", []byte("listen: ['127.0.0.1:0']\ntrusted_proxies: ['"+tc.trusted+"']\nserver:\n  routes:\n    - {path: /, target: 'fcgi://"+app.addr+"/'}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c := serveProxy(t, cfg)
+		_, body, _ := do(t, c, "GET", "/x", "X-Forwarded-For", "6.6.6.6", "X-Forwarded-Proto", "https", "Forwarded", "for=6.6.6.6", "X-Real-IP", "6.6.6.6", "X-Other", "o")
+		seen := seenBy(t, body)
+		for _, f := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "Forwarded", "X-Real-Ip"} {
+			if got := seen.Header.Get(f) != ""; got != tc.kept {
+				t.Errorf("trusted_proxies %s: %s passed %v, want %v", tc.trusted, f, got, tc.kept)
+			}
+		}
+		if seen.Header.Get("X-Other") != "o" {
+			t.Errorf("X-Other lost: %v", seen.Header)
+		}
+	}
+}
