@@ -46,6 +46,39 @@ var cgiPath = func() string {
 // Apache default.
 const defaultDocRoot = "/var/www/html"
 
+// cgiEnvironment builds an fcgi:// route's CGI environment in x.params,
+// but for what names the member (fastCGITarget); nothing for other routes.
+func (s *Server) cgiEnvironment(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
+	if x.fastCGI {
+		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, h, x)
+		x.paramsLen = len(x.params)
+	}
+}
+
+// fastCGITarget completes the CGI environment for m, of balancer snapshot
+// snap (nil for a direct worker): SCRIPT_FILENAME from the path in x.uri,
+// the balancer's variables.
+func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) error {
+	if m.FastCGI != x.fastCGI {
+		// The admin turned the balancer from one protocol to the other
+		// since the request was prepared for it.
+		return errProtocolChanged
+	}
+	path := x.uri
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		path = path[:len(path)-len(q)-1]
+	}
+	x.params = appendScriptFilename(x.params[:x.paramsLen], m, path)
+	x.params = appendBalancerVars(x.params, ctx, m, snap, x)
+	if x.handler && snap == nil {
+		// Apache's handler form sends a worker no ProxyPass defined
+		// through its default worker, which it never reuses.
+		x.params = fastcgi.AppendPair(x.params, "proxy-nokeepalive", "1")
+	}
+	x.call.SetFastCGIParams(x.params)
+	return nil
+}
+
 // appendFastCGIParams appends the encoded CGI environment of ctx's
 // request, whose fields h holds after RequestHeader rules, but for
 // SCRIPT_FILENAME, which names the member (appendScriptFilename).
@@ -287,6 +320,14 @@ func cgiName(k []byte) bool {
 		}
 	}
 	return len(k) > 0
+}
+
+// backendHost is a direct worker's Host, "" for a balancer's route.
+func (r *route) backendHost() string {
+	if r.direct != nil {
+		return r.direct.HostHeader
+	}
+	return ""
 }
 
 // fastCGI reports whether the route's members are fcgi:// ones.

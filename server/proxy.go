@@ -10,7 +10,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
@@ -216,20 +215,14 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.refuse(ctx, clientBodyStatus(err))
 		return
 	}
-	if x.fastCGI = r.fastCGI(); !x.fastCGI {
-		backendHost := ""
-		if r.direct != nil {
-			backendHost = r.direct.HostHeader
-		}
-		fwd := vh.forwarder(ctx, x)
-		x.preserveHost = fwd.PreserveHost
-		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+	fwd := vh.forwarder(ctx, x)
+	x.preserveHost = fwd.PreserveHost
+	if x.fastCGI = r.fastCGI(); !x.fastCGI { // an application gets no forwarding fields
+		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), r.backendHost(), false)
 	}
 	s.requestHeaders(ctx, vh, &req.Header, x)
-	if x.fastCGI {
-		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, &req.Header, x)
-		x.paramsLen = len(x.params)
-	}
+	// An fcgi:// route's CGI environment, but for what names the member.
+	s.cgiEnvironment(ctx, rt, vh, &req.Header, x)
 
 	// fasthttp read the clock as the handler started: reading it again
 	// here would cost some 50 ns and tell nothing more.
@@ -342,26 +335,15 @@ func sentBytes(x *exchange) int64 { return x.call.Sent() }
 // worker), and reads the response head into resp.
 func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) error {
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
-	pathEnd := len(x.uri)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		x.uri = append(x.uri, '?')
 		x.uri = append(x.uri, q...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if m.FastCGI != x.fastCGI {
-		// The admin turned the balancer from one protocol to the other
-		// since the request was prepared for it.
-		return errProtocolChanged
-	}
-	if m.FastCGI {
-		x.params = appendScriptFilename(x.params[:x.paramsLen], m, x.uri[:pathEnd])
-		x.params = appendBalancerVars(x.params, ctx, m, snap, x)
-		if x.handler && snap == nil {
-			// Apache's handler form sends a worker no ProxyPass defined
-			// through its default worker, which it never reuses.
-			x.params = fastcgi.AppendPair(x.params, "proxy-nokeepalive", "1")
+	if m.FastCGI || x.fastCGI {
+		if err := s.fastCGITarget(ctx, m, snap, x); err != nil {
+			return err
 		}
-		x.call.SetFastCGIParams(x.params)
 	} else if !x.preserveHost {
 		req.Header.SetHost(m.HostHeader)
 	}
