@@ -196,7 +196,7 @@ type Route struct {
 	Pos Pos `yaml:"-"`
 	// Path is the URL-path prefix (ProxyPass) or the regular expression
 	// source (Match true).
-	Path  string `yaml:"path"`
+	Path  string `yaml:"path,omitempty"`
 	Match bool   `yaml:"match,omitempty"`
 	// Regexp is Path compiled, set when Match is true.
 	Regexp *regexp.Regexp `yaml:"-"`

@@ -54,6 +54,11 @@ func FuzzApacheConfig(f *testing.F) {
 	f.Add([]byte("Listen 80\nLogFormat \"%v %h %{Referer}i %{%d/%b/%Y}t\" mine\nLogFormat \"%h %U\"\nCustomLog logs/a.log mine env=!dontlog\n" +
 		"TransferLog logs/t.log\nCustomLog \"|/usr/bin/rotatelogs x 86400\" common\nRewriteEngine on\nRewriteCond %{ENV:REDIRECT_STATUS} ^$\n" +
 		"RewriteRule ^/(.*) - [E=P:$1]\nSetEnv proxy-nokeepalive 1\nUnsetEnv force-proxy-request-1.0\n<Location /a>\nSetEnv A\n</Location>\n"))
+	f.Add([]byte("Listen 80\nDocumentRoot /srv/www\nServerAdmin a@b\nCGIPassAuth On\n<FilesMatch \"\\.ph(p|tml)$\">\n" +
+		"SetHandler \"proxy:unix:/run/php.sock|fcgi://localhost\"\nRequire all denied\n</FilesMatch>\n<Files *.inc>\nSetHandler proxy:balancer://fpm/\n</Files>\n" +
+		"<Proxy balancer://fpm>\nBalancerMember fcgi://127.0.0.1:9000 enablereuse=on hcmethod=TCP\nBalancerMember unix:/run/b.sock|fcgi://b\n</Proxy>\n" +
+		"ProxyPassMatch ^/(.*\\.php)$ fcgi://127.0.0.1:9000/var/www/$1\nProxyPass /u/ unix:/run/h.sock|http://h/\n" +
+		"<Location /x>\nCGIPassAuth Off\n</Location>\nRewriteEngine on\nRewriteRule ^/r/(.*)$ fcgi://127.0.0.1:9000/srv/$1 [P]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {
