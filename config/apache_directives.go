@@ -42,6 +42,10 @@ func init() {
 		{name: "CGIPassAuth", fn: hygieneFlag("cgi_pass_auth", func(h *Host) *bool { return &h.CGIPassAuth },
 			func(l *LocationProxy) **bool { return &l.CGIPassAuth })},
 		{name: "ServerAdmin", fn: (*apacheParser).serverAdmin},
+		{name: "ProxyFCGIBackendType", fn: (*apacheParser).fcgiBackendType},
+		{name: "ProxyFCGISetEnvIf", fn: func(p *apacheParser, d *directive) error {
+			return d.fail(d.joined(), "is not supported: set the variables with SetEnvIf or SetEnv, which fcgi:// members receive")
+		}},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
 		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
@@ -188,6 +192,18 @@ func (p *apacheParser) serverAdmin(d *directive) error {
 	}
 	p.host.ServerAdmin = d.args[0]
 	p.markSet("server_admin")
+	return nil
+}
+
+func (p *apacheParser) fcgiBackendType(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	if len(d.args) != 1 || !slices.Contains(FCGIBackendTypes, strings.ToLower(d.args[0])) {
+		return d.fail(d.joined(), "must be FPM or GENERIC")
+	}
+	p.host.FCGIBackendType = strings.ToLower(d.args[0])
+	p.markSet("fcgi_backend_type")
 	return nil
 }
 

@@ -80,7 +80,13 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("server_admin") {
 		h.ServerAdmin = main.ServerAdmin
 	}
+	if !set("fcgi_backend_type") {
+		h.FCGIBackendType = main.FCGIBackendType
+	}
 }
+
+// FCGIBackendTypes are ProxyFCGIBackendType's values, lower-cased.
+var FCGIBackendTypes = []string{"fpm", "generic"}
 
 // EncodedSlashModes are AllowEncodedSlashes' values, lower-cased.
 var EncodedSlashModes = []string{"off", "on", "nodecode"}

@@ -143,6 +143,10 @@ type Host struct {
 	CGIPassAuth bool `yaml:"cgi_pass_auth,omitempty"`
 	// ServerAdmin is SERVER_ADMIN for fcgi:// members. Inherited.
 	ServerAdmin string `yaml:"server_admin,omitempty"`
+	// FCGIBackendType is ProxyFCGIBackendType: "fpm" (the default) sends
+	// SCRIPT_FILENAME as proxy:fcgi://host:port/path, which PHP-FPM reads;
+	// "generic" sends the path alone. Inherited.
+	FCGIBackendType string `yaml:"fcgi_backend_type,omitempty"`
 	// ErrorOverride is ProxyErrorOverride; nil is Off. Inherited like the
 	// five.
 	ErrorOverride *ErrorOverride `yaml:"error_override,omitempty"`

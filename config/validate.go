@@ -135,6 +135,9 @@ func (c *checker) host(h *Host) error {
 	}
 	if h.EncodedSlashes != "" {
 		h.EncodedSlashes = strings.ToLower(h.EncodedSlashes)
+		if h.FCGIBackendType != "" && !slices.Contains(FCGIBackendTypes, h.FCGIBackendType) {
+			return c.fail(h, h.Pos, "fcgi_backend_type", h.FCGIBackendType, "must be fpm or generic")
+		}
 		if !slices.Contains(EncodedSlashModes, h.EncodedSlashes) {
 			return c.fail(h, h.Pos, "allow_encoded_slashes", h.EncodedSlashes, "must be off, on or nodecode")
 		}

@@ -68,7 +68,7 @@ func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *p
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		path = path[:len(path)-len(q)-1]
 	}
-	x.params = appendScriptFilename(x.params[:x.paramsLen], m, path)
+	x.params = appendScriptFilename(x.params[:x.paramsLen], m, path, x.genericFCGI)
 	x.params = appendBalancerVars(x.params, ctx, m, snap, x)
 	if x.handler && snap == nil {
 		// Apache's handler form sends a worker no ProxyPass defined
@@ -117,6 +117,7 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 		admin = "[no address given]"
 	}
 	dst = fastcgi.AppendPair(dst, "SERVER_ADMIN", admin)
+	x.genericFCGI = vh.cfg.FCGIBackendType == "generic"
 	x.val = remotePort(x.val[:0], ctx)
 	dst = fastcgi.AppendPair(dst, "REMOTE_PORT", x.val)
 	dst = s.appendEnvVars(dst, ctx, rt, vh, x)
@@ -141,9 +142,12 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 
 // appendScriptFilename appends SCRIPT_FILENAME for m: "proxy:fcgi://",
 // the member's host[:port] (the name after "|" for a socket) and the
-// path, as mod_proxy_fcgi has r->filename. PHP-FPM drops what comes
-// before the path.
-func appendScriptFilename(dst []byte, m *pool.Member, path []byte) []byte {
+// path, as mod_proxy_fcgi has r->filename (PHP-FPM drops what comes
+// before the path); the path alone for ProxyFCGIBackendType GENERIC.
+func appendScriptFilename(dst []byte, m *pool.Member, path []byte, generic bool) []byte {
+	if generic {
+		return fastcgi.AppendPair(dst, "SCRIPT_FILENAME", path)
+	}
 	n := len("proxy:fcgi://") + len(m.HostHeader) + len(path)
 	dst = fastcgi.AppendLengths(dst, len("SCRIPT_FILENAME"), n)
 	dst = append(dst, "SCRIPT_FILENAME"...)

@@ -308,3 +308,33 @@ func TestFastCGIUntrustedForwarding(t *testing.T) {
 		}
 	}
 }
+
+// TestFastCGIGenericBackend: ProxyFCGIBackendType GENERIC sends
+// SCRIPT_FILENAME as the path alone, for applications other than PHP-FPM;
+// a vhost takes the main server's setting unless it has its own.
+func TestFastCGIGenericBackend(t *testing.T) {
+	app := startFCGIApp(t, "tcp", "127.0.0.1:0")
+	c := fcgiProxy(t, strings.ReplaceAll(`ProxyFCGIBackendType GENERIC
+ProxyPass /g/ fcgi://APP/srv/www/
+<VirtualHost *:80>
+    ServerName fpm.example.com
+    ProxyFCGIBackendType FPM
+    ProxyPass /g/ fcgi://APP/srv/www/
+</VirtualHost>
+<VirtualHost *:80>
+    ServerName front.example.com
+    ProxyPass /g/ fcgi://APP/srv/www/
+</VirtualHost>
+`, "APP", app.addr))
+	if _, body, _ := do(t, c, "GET", "/g/x.php?q=1"); seenBy(t, body).Env["SCRIPT_FILENAME"] != "/srv/www/x.php" {
+		t.Errorf("GENERIC: SCRIPT_FILENAME %q, want /srv/www/x.php", seenBy(t, body).Env["SCRIPT_FILENAME"])
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://fpm.example.com/g/x.php")
+	if err := c.Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	if got := seenBy(t, string(resp.Body())).Env["SCRIPT_FILENAME"]; got != "proxy:fcgi://"+app.addr+"/srv/www/x.php" {
+		t.Errorf("FPM in a vhost: SCRIPT_FILENAME %q", got)
+	}
+}

@@ -54,6 +54,8 @@ type exchange struct {
 	fastCGI   bool
 	params    []byte
 	paramsLen int
+	// genericFCGI is ProxyFCGIBackendType GENERIC.
+	genericFCGI bool
 	// handler is set when a file handler took the request: the script is
 	// the first scriptLen bytes of the request path, the rest PATH_INFO.
 	handler   bool
