@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -186,6 +187,47 @@ func (vh *vhost) passAuth(path []byte) bool {
 		}
 	}
 	return on
+}
+
+// spool reads a chunked request body whole for an fcgi:// member, as
+// mod_proxy_fcgi does: CGI gives the application the body's length
+// (CONTENT_LENGTH), and PHP reads no body without one. Up to prefetchBody
+// bytes stay in x.replay, more go to an unlinked temporary file (the body
+// limit bounds both); req then carries the body with its length.
+func (x *exchange) spool(req *fasthttp.Request) error {
+	if cap(x.replay) < prefetchBody {
+		x.replay = make([]byte, 0, prefetchBody)
+	}
+	n, err := io.ReadFull(&x.body, x.replay[:prefetchBody])
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		x.replay = x.replay[:n]
+		req.SetBodyRaw(x.replay)
+		req.Header.SetContentLength(n)
+		return nil
+	case nil:
+	default:
+		return err
+	}
+	f, err := os.CreateTemp("", "sluice-body-")
+	if err != nil {
+		return err
+	}
+	_ = os.Remove(f.Name()) // gone with its last descriptor
+	x.spooled = f
+	if _, err := f.Write(x.replay[:n]); err != nil {
+		return err
+	}
+	rest, err := io.Copy(f, &x.body)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	req.SetBodyStream(f, n+int(rest))
+	x.streamed = true
+	return nil
 }
 
 // remotePort appends the client's port.

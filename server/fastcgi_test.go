@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -337,4 +338,44 @@ ProxyPass /g/ fcgi://APP/srv/www/
 	if got := seenBy(t, string(resp.Body())).Env["SCRIPT_FILENAME"]; got != "proxy:fcgi://"+app.addr+"/srv/www/x.php" {
 		t.Errorf("FPM in a vhost: SCRIPT_FILENAME %q", got)
 	}
+}
+
+// TestFastCGIChunkedBodyLimit: a chunked body read whole for an fcgi://
+// member is held to the body limit: 413, and the application never gets
+// the request.
+func TestFastCGIChunkedBodyLimit(t *testing.T) {
+	app := startFCGIApp(t, "tcp", "127.0.0.1:0")
+	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nLimitRequestBody 100000\nProxyPass / fcgi://"+app.addr+"/\n"))
+	for _, tc := range []struct {
+		size   int
+		status int
+	}{{90000, 200}, {200000, 413}} {
+		before := app.conns.Load()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", tc.size, strings.Repeat("b", tc.size))
+		var resp fasthttp.Response
+		err = resp.Read(bufio.NewReader(c))
+		c.Close()
+		if err != nil || resp.StatusCode() != tc.status {
+			t.Errorf("chunked body of %d bytes: %v %d, want %d", tc.size, err, resp.StatusCode(), tc.status)
+		}
+		if tc.status == 200 && len(seenBy(t, string(resp.Body())).Body) != tc.size {
+			t.Errorf("the application got %d bytes", len(seenBy(t, string(resp.Body())).Body))
+		}
+		if tc.status == 413 && app.conns.Load() != before {
+			t.Errorf("the application was reached by a body over the limit")
+		}
+	}
+}
+
+func mustParse(t *testing.T, conf string) *config.Config {
+	t.Helper()
+	cfg, err := config.ParseApache("test.conf", []byte(conf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -56,6 +57,8 @@ type exchange struct {
 	paramsLen int
 	// genericFCGI is ProxyFCGIBackendType GENERIC.
 	genericFCGI bool
+	// spooled holds a chunked body too large for replay (spool).
+	spooled *os.File
 	// handler is set when a file handler took the request: the script is
 	// the first scriptLen bytes of the request path, the rest PATH_INFO.
 	handler   bool
@@ -86,6 +89,10 @@ func releaseExchange(x *exchange) {
 	x.preserveHost = false
 	x.env = x.env[:0]
 	x.fastCGI, x.handler = false, false
+	if x.spooled != nil {
+		_ = x.spooled.Close()
+		x.spooled = nil
+	}
 	exchangePool.Put(x)
 }
 
@@ -211,7 +218,7 @@ func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	if err := prepareRequest(req, ctx, rt, vh, replayable(r, ctx), x); err != nil {
+	if err := prepareRequest(req, ctx, rt, vh, bodyFor(r, ctx), x); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.refuse(ctx, clientBodyStatus(err))
@@ -277,10 +284,33 @@ func memberName(m *pool.Member) string {
 	return m.Name
 }
 
+// bodyHandling is how prepareRequest takes a request body.
+type bodyHandling uint8
+
+const (
+	streamBody bodyHandling = iota
+	// replayBody reads a small body whole, for a retry to send again.
+	replayBody
+	// spoolBody reads a chunked body whole, for FastCGI's CONTENT_LENGTH.
+	spoolBody
+)
+
+// bodyFor is the body handling r's requests need.
+func bodyFor(r *route, ctx *fasthttp.RequestCtx) bodyHandling {
+	switch {
+	case r.fastCGI():
+		return spoolBody
+	case replayable(r, ctx):
+		return replayBody
+	}
+	return streamBody
+}
+
 // prepareRequest copies the client request into req: method, headers (name
-// case, order and duplicates kept) and the body, streamed or, with replay,
-// read whole into x.replay so that a retry can send it again.
-func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, replay bool, x *exchange) error {
+// case, order and duplicates kept) and the body, streamed or, with
+// replayBody, read whole into x.replay so that a retry can send it again
+// (spoolBody: fastcgi.go's spool).
+func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, body bodyHandling, x *exchange) error {
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
 	x.replay, x.streamed = x.replay[:0], false
@@ -293,7 +323,10 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 		return nil
 	}
 	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody, ctx: ctx, idle: rt.clientBody}
-	if !replay || cl < 0 || cl > prefetchBody { // cl < 0: chunked
+	if body == spoolBody && cl == -1 {
+		return x.spool(req)
+	}
+	if body != replayBody || cl < 0 || cl > prefetchBody { // cl < 0: chunked
 		req.SetBodyStream(&x.body, cl)
 		x.streamed = true
 		return nil
