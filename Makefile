@@ -71,7 +71,7 @@ fastcgi-deps:
 		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 # Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
-FUZZ_PKGS ?= ./fuzz ./admin ./headers ./hcheck ./pool ./logformat ./fastcgi
+FUZZ_PKGS ?= ./fuzz ./admin ./headers ./hcheck ./pool ./logformat ./fastcgi ./ajp
 fuzz-smoke:
 	@set -e; for pkg in $(FUZZ_PKGS); do \
 		targets=$$($(GO) test $$pkg -list 'Fuzz.*' | grep '^Fuzz' || true); \

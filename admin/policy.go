@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/sluiceproxy/sluice/config"
 )
 
 // checkDestination is the add-time half of the SSRF defence (threats.md
@@ -37,10 +39,7 @@ func (a *Admin) checkDestination(url string) error {
 func urlHostPort(url string) (string, uint16, error) {
 	scheme, rest, _ := strings.Cut(url, "://")
 	authority, _, _ := strings.Cut(rest, "/")
-	port := "80"
-	if scheme == "https" || scheme == "wss" {
-		port = "443"
-	}
+	port := config.DefaultPort(scheme)
 	host := authority
 	if h, p, err := net.SplitHostPort(authority); err == nil {
 		host, port = h, p

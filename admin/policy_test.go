@@ -163,3 +163,19 @@ func TestNoPolicyChecksNothing(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// TestURLHostPort: the port a member URL dials, the scheme's default
+// filled in (the policy checks it against sluice's own listeners).
+func TestURLHostPort(t *testing.T) {
+	for _, tc := range []struct {
+		url, host string
+		port      uint16
+	}{
+		{"http://h", "h", 80}, {"wss://h/x", "h", 443}, {"ajp://10.0.0.1", "10.0.0.1", 8009},
+		{"fcgi://php/srv", "php", 8000}, {"ajp://h:8010/a", "h", 8010}, {"http://[::1]:81", "::1", 81},
+	} {
+		if host, port, err := urlHostPort(tc.url); err != nil || host != tc.host || port != tc.port {
+			t.Errorf("%s: %s %d %v, want %s %d", tc.url, host, port, err, tc.host, tc.port)
+		}
+	}
+}

@@ -24,7 +24,7 @@ Require ip 10.0.0.1
 <Proxy HTTP://Backend.Example.com:80/api/*>
     Require all denied
 </Proxy>
-<Proxy ajp://php/>
+<Proxy scgi://php/>
     Require ip 10.0.0.1
 </Proxy>
 <VirtualHost *:80>
@@ -73,7 +73,7 @@ Require ip 10.0.0.1
 	warnings := strings.Join(cfg.Warnings, "\n")
 	for _, w := range []string{
 		"t.conf:2: Require ignored: it applies only inside <Location>, <LocationMatch> or <Proxy>",
-		"t.conf:14: Require in <Proxy ajp://php/> ignored: sluice proxies to no such backend",
+		"t.conf:14: Require in <Proxy scgi://php/> ignored: sluice proxies to no such backend",
 	} {
 		if !strings.Contains(warnings, w) {
 			t.Errorf("no warning %q in:\n%s", w, warnings)

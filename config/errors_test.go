@@ -50,15 +50,15 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: BalancerMember "foo=1": unknown Worker parameter ` + workerKeys},
 		{"unknown status letter", "Listen 80\nBalancerMember balancer://b http://h status=+X\n",
 			`t.conf:2: BalancerMember "status=+X": unknown status letter 'X' (allowed: D S I H R E N C, also O G U F)`},
-		{"ajp scheme", "Listen 80\nProxyPass / ajp://h:8009/\n",
-			`t.conf:2: ProxyPass "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)`},
+		{"scgi scheme", "Listen 80\nProxyPass / scgi://h:4000/\n",
+			`t.conf:2: ProxyPass "scgi://h:4000/": scheme "scgi" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, ajp, and unix:/path|http:// or unix:/path|fcgi://)`},
 		{"unix socket", "Listen 80\nBalancerMember balancer://b unix:a.sock|http://x\n",
 			`t.conf:2: BalancerMember "unix:a.sock|http://x": the socket "a.sock" must be an absolute path: unix:/run/app.sock|fcgi://localhost/`},
 		{"fcgi setenvif", "Listen 80\nProxyFCGISetEnvIf \"true\" X 1\n",
 			`t.conf:2: ProxyFCGISetEnvIf "true X 1": is not supported: set the variables with SetEnvIf or SetEnv, which fcgi:// members receive`},
 		{"fcgi backend type", "Listen 80\nProxyFCGIBackendType PHP\n", `t.conf:2: ProxyFCGIBackendType "PHP": must be FPM or GENERIC`},
 		{"mixed balancer", "Listen 80\nBalancerMember balancer://b http://x\nBalancerMember balancer://b fcgi://y\n",
-			`t.conf:3: url "fcgi://y": balancer://b mixes fcgi:// and HTTP members: its members must all speak one protocol`},
+			`t.conf:3: url "fcgi://y": balancer://b mixes http:// and fcgi:// members: its members must all speak one protocol`},
 		{"fcgi hcmethod", "Listen 80\nBalancerMember balancer://b fcgi://y hcmethod=GET\n",
 			`t.conf:2: hcmethod "GET": an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP`},
 		{"query in worker URL", "Listen 80\nProxyPass / http://h/?a=1\n",
@@ -86,7 +86,11 @@ func TestApacheErrors(t *testing.T) {
 		{"unknown hctemplate", "Listen 80\nBalancerMember balancer://b http://h hctemplate=nope\n",
 			`t.conf:2: hctemplate "nope": no ProxyHCTemplate has this name`},
 		{"hcmethod CPING", "Listen 80\nBalancerMember balancer://b http://h hcmethod=CPING\n",
-			`t.conf:2: BalancerMember "hcmethod=CPING": unknown health check method (allowed: NONE, TCP, OPTIONS, HEAD, GET, OPTIONS11, HEAD11, GET11)`},
+			`t.conf:2: hcmethod "CPING": CPING checks ajp:// members only`},
+		{"hcmethod GET on ajp", "Listen 80\nBalancerMember balancer://b ajp://h hcmethod=GET\n",
+			`t.conf:2: hcmethod "GET": an ajp:// member is checked with hcmethod=CPING or TCP: it does not speak HTTP`},
+		{"hcmethod unknown", "Listen 80\nBalancerMember balancer://b http://h hcmethod=PING\n",
+			`t.conf:2: BalancerMember "hcmethod=PING": unknown health check method (allowed: NONE, TCP, OPTIONS, HEAD, GET, OPTIONS11, HEAD11, GET11, CPING)`},
 		{"failonstatus 99", "Listen 80\nProxySet balancer://b failonstatus=99\n",
 			`t.conf:2: ProxySet "failonstatus=99": must be one or more HTTP response codes between 100 and 599, not 99`},
 		{"failonstatus text", "Listen 80\nProxySet balancer://b failonstatus=5xx\n",
@@ -277,8 +281,8 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:8: hcexpr "nope": no ProxyHCExpr has this name`},
 		{"lbmethod", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      lbmethod: random\n      members: []\n",
 			`t.yaml:5: lbmethod "random": unknown lbmethod (allowed: byrequests, bytraffic, bybusyness)`},
-		{"ajp target", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: ajp://h:8009/\n",
-			`t.yaml:5: target "ajp://h:8009/": scheme "ajp" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)`},
+		{"scgi target", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: scgi://h:4000/\n",
+			`t.yaml:5: target "scgi://h:4000/": scheme "scgi" is not supported: use http:// (allowed: http, https, ws, wss, fcgi, ajp, and unix:/path|http:// or unix:/path|fcgi://)`},
 		{"bad regex", "listen: [':80']\nserver:\n  routes:\n    - path: '(['\n      match: true\n      target: http://h/\n",
 			"t.yaml:4: path \"([\": cannot compile regex: error parsing regexp: missing closing ]: `[`"},
 		{"worker on balancer route", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: balancer://b/\n      worker: {timeout: 1s}\n",
@@ -317,8 +321,8 @@ func TestYAMLErrors(t *testing.T) {
 			"t.yaml:4: location \"^/(a\": cannot compile regex: error parsing regexp: missing closing ): `^/(a`"},
 		{"access match on proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: '*', match: true, require: [local]}\n",
 			`t.yaml:4: match "true": applies to location only`},
-		{"access ajp proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: 'ajp://h/', require: [local]}\n",
-			`t.yaml:4: proxy "ajp://h/": sluice proxies to no backend of scheme "ajp"`},
+		{"access scgi proxy", "listen: [':80']\nserver:\n  access:\n    - {proxy: 'scgi://h/', require: [local]}\n",
+			`t.yaml:4: proxy "scgi://h/": sluice proxies to no backend of scheme "scgi"`},
 		{"access empty entry", "listen: [':80']\nserver:\n  access:\n    -\n",
 			`t.yaml:4: access: has an empty entry`},
 		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
@@ -332,7 +336,7 @@ func TestYAMLErrors(t *testing.T) {
 	}
 }
 
-const workerKeysYAML = "(loadfactor, lbset, route, redirect, status, retry, timeout, connectiontimeout, acquire, ping, max, min, smax, ttl, disablereuse, enablereuse, keepalive, upgrade, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr, hctemplate)"
+const workerKeysYAML = "(loadfactor, lbset, route, redirect, status, retry, timeout, connectiontimeout, acquire, ping, max, min, smax, ttl, disablereuse, secret, enablereuse, keepalive, upgrade, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr, hctemplate)"
 
 func assertError(t *testing.T, err error, want string) {
 	t.Helper()

@@ -330,6 +330,8 @@ type WorkerParams struct {
 	SMax              int      `yaml:"smax,omitempty"`
 	TTL               Duration `yaml:"ttl,omitempty"` // idle connection lifetime
 	DisableReuse      bool     `yaml:"disablereuse,omitempty"`
+	// Secret is an ajp:// member's secret (Tomcat's requiredSecret).
+	Secret string `yaml:"secret,omitempty"`
 	// EnableReuse is enablereuse=on (or disablereuse=off) said outright:
 	// an fcgi:// member's connections are kept only then, as in Apache.
 	EnableReuse bool   `yaml:"enablereuse,omitempty"`

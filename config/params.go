@@ -113,7 +113,7 @@ var workerParams = []workerParam{
 		return
 	}},
 	{key: "route", set: func(p *WorkerParams, v string) error { p.Route = v; return nil }, check: func(p *WorkerParams) error { return routeText(p.Route) }},
-	{key: "secret", set: func(_ *WorkerParams, v string) error { return shorterThan(v, 64) }, ignored: "AJP only"},
+	{key: "secret", set: func(p *WorkerParams, v string) error { p.Secret = v; return shorterThan(v, 64) }},
 	{key: "smax", set: func(p *WorkerParams, v string) (err error) { p.SMax, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.SMax) }},
 	{key: "status", set: func(p *WorkerParams, v string) error { p.Status = v; return nil }, check: func(p *WorkerParams) error {
 		s, err := normalizeStatus(p.Status)
@@ -247,7 +247,7 @@ func checkSticky(b *Balancer) error {
 	return nil
 }
 
-var hcMethods = []string{"NONE", "TCP", "OPTIONS", "HEAD", "GET", "OPTIONS11", "HEAD11", "GET11"}
+var hcMethods = []string{"NONE", "TCP", "OPTIONS", "HEAD", "GET", "OPTIONS11", "HEAD11", "GET11", "CPING"}
 
 func checkHCMethod(p *WorkerParams) error {
 	if p.HCMethod == "" {

@@ -13,7 +13,11 @@ const balancerScheme = "balancer://"
 
 // defaultPorts are the schemes sluice can proxy to, with the port Apache
 // drops from a worker name.
-var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443", "fcgi": "8000"}
+var defaultPorts = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443", "fcgi": "8000", "ajp": "8009"}
+
+// DefaultPort is the port a worker URL of scheme has when it names none
+// ("8009" for ajp); "" for a scheme sluice does not proxy to.
+func DefaultPort(scheme string) string { return defaultPorts[strings.ToLower(scheme)] }
 
 // SplitSocketURL splits Apache's Unix domain socket form
 // "unix:/path|scheme://name/path" into the socket's path and the URL after
@@ -29,11 +33,18 @@ func SplitSocketURL(raw string) (socket, url string, ok bool) {
 	return socket, url, true
 }
 
-// IsFastCGI reports whether a normalized worker URL names an fcgi://
-// member, over TCP or a Unix domain socket.
-func IsFastCGI(worker string) bool {
+// WorkerProtocol is what a normalized worker URL speaks: "fcgi", "ajp",
+// or "http" (for http, https, ws and wss), over TCP or a Unix domain
+// socket.
+func WorkerProtocol(worker string) string {
 	_, u, _ := SplitSocketURL(worker)
-	return strings.HasPrefix(u, "fcgi://")
+	switch {
+	case strings.HasPrefix(u, "fcgi://"):
+		return "fcgi"
+	case strings.HasPrefix(u, "ajp://"):
+		return "ajp"
+	}
+	return "http"
 }
 
 // isBalancerURL reports whether u names a balancer (case-insensitive scheme).
@@ -94,7 +105,7 @@ func workerURL(raw string, lenient bool) (string, error) {
 	scheme := strings.ToLower(raw[:colon])
 	defPort, known := defaultPorts[scheme]
 	if !known {
-		return "", fmt.Errorf("scheme %q is not supported: use http:// (allowed: http, https, ws, wss, fcgi, and unix:/path|http:// or unix:/path|fcgi://)", scheme)
+		return "", fmt.Errorf("scheme %q is not supported: use http:// (allowed: http, https, ws, wss, fcgi, ajp, and unix:/path|http:// or unix:/path|fcgi://)", scheme)
 	}
 	rest, ok := strings.CutPrefix(raw[colon:], "://")
 	if !ok {

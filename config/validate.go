@@ -302,11 +302,18 @@ func (c *checker) balancer(h *Host, b *Balancer) error {
 			return c.fail(m, m.Pos, "url", m.URL, "duplicate member of balancer://%s", b.Name)
 		}
 		seen[u], m.URL = true, u
-		if IsFastCGI(u) != IsFastCGI(b.Members[0].URL) {
-			return c.fail(m, m.Pos, "url", m.URL, "balancer://%s mixes fcgi:// and HTTP members: its members must all speak one protocol", b.Name)
+		proto := WorkerProtocol(u)
+		if first := WorkerProtocol(b.Members[0].URL); proto != first {
+			return c.fail(m, m.Pos, "url", m.URL, "balancer://%s mixes %s:// and %s:// members: its members must all speak one protocol", b.Name, first, proto)
 		}
-		if hc := strings.ToUpper(m.Params.HCMethod); IsFastCGI(u) && hc != "" && hc != "NONE" && hc != "TCP" {
+		switch hc := strings.ToUpper(m.Params.HCMethod); {
+		case hc == "" || hc == "NONE" || hc == "TCP", hc == "CPING" && proto == "ajp":
+		case hc == "CPING":
+			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "CPING checks ajp:// members only")
+		case proto == "fcgi":
 			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP")
+		case proto == "ajp":
+			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "an ajp:// member is checked with hcmethod=CPING or TCP: it does not speak HTTP")
 		}
 	}
 	return nil

@@ -58,7 +58,9 @@ func FuzzApacheConfig(f *testing.F) {
 		"SetHandler \"proxy:unix:/run/php.sock|fcgi://localhost\"\nRequire all denied\n</FilesMatch>\n<Files *.inc>\nSetHandler proxy:balancer://fpm/\n</Files>\n" +
 		"<Proxy balancer://fpm>\nBalancerMember fcgi://127.0.0.1:9000 enablereuse=on hcmethod=TCP\nBalancerMember unix:/run/b.sock|fcgi://b\n</Proxy>\n" +
 		"ProxyPassMatch ^/(.*\\.php)$ fcgi://127.0.0.1:9000/var/www/$1\nProxyPass /u/ unix:/run/h.sock|http://h/\n" +
-		"<Location /x>\nCGIPassAuth Off\n</Location>\nRewriteEngine on\nRewriteRule ^/r/(.*)$ fcgi://127.0.0.1:9000/srv/$1 [P]\n"))
+		"<Location /x>\nCGIPassAuth Off\n</Location>\nRewriteEngine on\nRewriteRule ^/r/(.*)$ fcgi://127.0.0.1:9000/srv/$1 [P]\n" +
+		"<Proxy balancer://tc>\nBalancerMember ajp://10.0.0.1:8009 route=n1 secret=s ping=2 hcmethod=CPING\n" +
+		"BalancerMember unix:/run/tc.sock|ajp://tc status=+H\n</Proxy>\nProxyPass /tc/ balancer://tc/app/\n<Proxy ajp://10.0.0.1:8009/>\nRequire local\n</Proxy>\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {

@@ -22,6 +22,7 @@ type plan struct {
 	target  string // request target; "" for TCP
 	request string // the bytes sent
 
+	cping      bool // AJP's CPING, answered by CPONG
 	addr       string
 	socket     bool // addr is a Unix domain socket's path
 	tls        bool
@@ -76,13 +77,14 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 	method := strings.ToUpper(hp.HCMethod)
 	base := strings.TrimSuffix(method, "11")
 	switch base {
-	case "TCP", "OPTIONS", "HEAD", "GET":
+	case "TCP", "OPTIONS", "HEAD", "GET", "CPING":
 	default:
 		return nil
 	}
 	p := &plan{
 		method:   method,
 		tcp:      base == "TCP",
+		cping:    base == "CPING",
 		head:     base == "HEAD",
 		getBody:  base == "GET",
 		http11:   base != method,

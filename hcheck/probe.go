@@ -36,6 +36,9 @@ type conn struct {
 func (c *Checker) netProbe(ctx context.Context, p *plan, cn *conn) (outcome, *conn) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	if p.cping {
+		return c.cpingProbe(ctx, p), nil
+	}
 	if p.tcp {
 		// Apache's TCP check connects and closes; no TLS handshake.
 		d := net.Dialer{Timeout: p.connectTimeout}
@@ -64,6 +67,30 @@ func (c *Checker) netProbe(ctx context.Context, p *plan, cn *conn) (outcome, *co
 	}
 	out, keep, _ := c.exchange(ctx, p, cn)
 	return out, keep
+}
+
+// cpingProbe is mod_proxy_hcheck's CPING: a new connection, AJP's CPING,
+// and its CPONG within the check's timeout.
+func (c *Checker) cpingProbe(ctx context.Context, p *plan) outcome {
+	d := net.Dialer{Timeout: p.connectTimeout}
+	nc, err := pool.Dial(ctx, &d, p.policy, p.addr, p.socket)
+	if err != nil {
+		return outcome{why: "cannot connect: " + describe(err, p)}
+	}
+	defer nc.Close()
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetDeadline(deadline)
+	if _, err := nc.Write([]byte{0x12, 0x34, 0, 1, 10}); err != nil {
+		return outcome{why: "CPING not sent: " + describe(err, p)}
+	}
+	var pong [5]byte
+	if _, err := io.ReadFull(nc, pong[:]); err != nil {
+		return outcome{why: "no CPONG: " + describe(err, p)}
+	}
+	if pong != [5]byte{'A', 'B', 0, 1, 9} {
+		return outcome{why: fmt.Sprintf("answer % x is not a CPONG", pong)}
+	}
+	return outcome{ok: true}
 }
 
 func (c *Checker) dial(ctx context.Context, p *plan) (*conn, error) {

@@ -321,3 +321,54 @@ func TestHTTPS(t *testing.T) {
 		closeConn(cn)
 	}
 }
+
+// TestCPINGCheck: hcmethod=CPING of an ajp:// member passes on a CPONG,
+// fails on another answer or none in time, and reaches a member on a Unix
+// domain socket; TCP checks one there too.
+func TestCPINGCheck(t *testing.T) {
+	serve := func(network, addr string, answer []byte) string {
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					var ping [5]byte
+					if _, err := io.ReadFull(c, ping[:]); err == nil && answer != nil {
+						c.Write(answer)
+					}
+					io.Copy(io.Discard, c)
+				}()
+			}
+		}()
+		return ln.Addr().String()
+	}
+	c := New(Options{})
+	reg := pool.NewRegistry()
+	sock := filepath.Join(t.TempDir(), "ajp.sock")
+	for _, tc := range []struct {
+		url, why string
+	}{
+		{"ajp://" + serve("tcp", "127.0.0.1:0", []byte{'A', 'B', 0, 1, 9}), ""},
+		{"unix:" + serve("unix", sock, []byte{'A', 'B', 0, 1, 9}) + "|ajp://tomcat", ""},
+		{"ajp://" + serve("tcp", "127.0.0.1:0", []byte("HTTP/")), "answer 48 54 54 50 2f is not a CPONG"},
+		{"ajp://" + serve("tcp", "127.0.0.1:0", nil), "no CPONG: "},
+	} {
+		p := hc("CPING", time.Second, 1, 1)
+		p.Timeout = config.Duration(200 * time.Millisecond) // bounds the check
+		out, _ := probeOnce(t, c, member(t, reg, tc.url, p), nil, nil)
+		if out.ok != (tc.why == "") || !strings.HasPrefix(out.why, tc.why) {
+			t.Errorf("%s: %+v, want %q", tc.url, out, tc.why)
+		}
+	}
+	if out, _ := probeOnce(t, c, member(t, reg, "unix:"+sock+"|ajp://tomcat", hc("TCP", time.Second, 1, 1)), nil, nil); !out.ok {
+		t.Errorf("TCP check of a socket member: %+v", out)
+	}
+}

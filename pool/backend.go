@@ -156,8 +156,8 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 			if err != nil {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
-			if m.FastCGI {
-				return conn, nil // fcgi.go reads and writes records itself
+			if m.Proto != HTTP {
+				return conn, nil // fcgi.go and ajp.go read and write their packets
 			}
 			if !m.TLS {
 				p := newPeeker(conn)
@@ -177,8 +177,10 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 	}
 	trip := newTransport()
 	switch {
-	case m.FastCGI:
+	case m.Proto == FastCGI:
 		trip = newFCGITransport(m, o)
+	case m.Proto == AJP:
+		trip = newAJPTransport(m, o)
 	case o.Ping > 0:
 		trip = newPingTransport(addr, o.Ping, trip)
 	}

@@ -21,10 +21,11 @@ import (
 	"github.com/sluiceproxy/sluice/fastcgi"
 )
 
-// SetFastCGIParams gives the call the CGI environment of its request,
-// encoded name-value pairs (fastcgi.AppendPair), for an fcgi:// member.
-// The call keeps p, not a copy, until its next Reset.
-func (c *Call) SetFastCGIParams(p []byte) { c.params = p }
+// SetEncodedRequest gives the call its request as a FastCGI or AJP
+// member's protocol has it: the CGI environment, encoded name-value pairs
+// (fastcgi.AppendPair), or the AJP forward request packet. The call keeps
+// p, not a copy, until its next Reset.
+func (c *Call) SetEncodedRequest(p []byte) { c.params = p }
 
 type fcgiTransport[C poolConn] struct {
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)

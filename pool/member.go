@@ -30,8 +30,8 @@ type Member struct {
 	// "unix:/path|fcgi://name/": Addr is the socket's path, and the name
 	// after "|" gives Host and SCRIPT_FILENAME.
 	Socket bool
-	// FastCGI marks an fcgi:// member (mod_proxy_fcgi).
-	FastCGI bool
+	// Proto is the protocol the member speaks.
+	Proto Protocol
 	// HostHeader is host[:port] as sent in Host, the default port omitted.
 	HostHeader string
 	// Path is the URL path of the worker ("" or "/app/").
@@ -63,6 +63,25 @@ func MemberID(balancer, name string) string {
 	return "balancer://" + balancer + "|" + name
 }
 
+// Protocol is what a member speaks.
+type Protocol uint8
+
+const (
+	HTTP    Protocol = iota // http://, https://, ws://, wss://
+	FastCGI                 // fcgi:// (mod_proxy_fcgi)
+	AJP                     // ajp:// (mod_proxy_ajp)
+)
+
+func protocolOf(scheme string) Protocol {
+	switch scheme {
+	case "fcgi":
+		return FastCGI
+	case "ajp":
+		return AJP
+	}
+	return HTTP
+}
+
 // NewMember builds a member from its normalized URL and parameters. direct
 // marks a ProxyPass worker, which always has I (Apache gives non-balancer
 // workers ignore-errors). The member's State comes from reg; configured
@@ -83,8 +102,10 @@ func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, di
 		defPort = "443"
 	case "fcgi":
 		defPort = "8000" // Apache's default for fcgi://
+	case "ajp":
+		defPort = "8009"
 	default:
-		return nil, fmt.Errorf("member URL %q: scheme %q is not supported (use http, https, ws, wss or fcgi)", rawURL, u.Scheme)
+		return nil, fmt.Errorf("member URL %q: scheme %q is not supported (use http, https, ws, wss, fcgi or ajp)", rawURL, u.Scheme)
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
@@ -107,7 +128,7 @@ func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, di
 		HostHeader: hostHeader,
 		Path:       u.EscapedPath(),
 		TLS:        scheme == "https" || scheme == "wss",
-		FastCGI:    scheme == "fcgi",
+		Proto:      protocolOf(scheme),
 		LBSet:      p.LBSet,
 		Route:      p.Route,
 		Redirect:   p.Redirect,

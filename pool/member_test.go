@@ -23,6 +23,7 @@ func TestNewMemberParsesURL(t *testing.T) {
 		{"fcgi://php", "php:8000", "php", "", false},
 		{"fcgi://php:9000/srv/www", "php:9000", "php:9000", "/srv/www", false},
 		{"unix:/run/php.sock|fcgi://pool-1/", "/run/php.sock", "pool-1", "/", false},
+		{"ajp://tomcat/app", "tomcat:8009", "tomcat", "/app", false},
 	}
 	for _, c := range cases {
 		m, err := NewMember(reg, "b", c.url, config.WorkerParams{}, false)
@@ -33,7 +34,7 @@ func TestNewMemberParsesURL(t *testing.T) {
 			t.Errorf("%s: got addr %q host %q path %q tls %v", c.url, m.Addr, m.HostHeader, m.Path, m.TLS)
 		}
 	}
-	for _, bad := range []string{"ajp://h:8009", "http://", "unix:run.sock|fcgi://h/"} {
+	for _, bad := range []string{"scgi://h:4000", "http://", "unix:run.sock|fcgi://h/"} {
 		if _, err := NewMember(reg, "b", bad, config.WorkerParams{}, false); err == nil {
 			t.Errorf("%s: expected an error", bad)
 		}

@@ -19,9 +19,9 @@ type Snapshot struct {
 	// MaxAttempts is the number of extra attempts after the first
 	// (Apache's default: members-1, 0 for a single member).
 	MaxAttempts int
-	// FastCGI marks a balancer of fcgi:// members (config validation
-	// keeps a balancer's members to one protocol).
-	FastCGI bool
+	// Proto is what the members speak (config validation keeps a
+	// balancer's members to one protocol).
+	Proto Protocol
 }
 
 // Balancer is a balancer://name group. The snapshot pointer is the only
@@ -56,7 +56,7 @@ func NewSnapshot(reg *Registry, bc *config.Balancer) (*Snapshot, error) {
 		m.Index = i
 		s.Members = append(s.Members, m)
 		s.Names = append(s.Names, m.Name)
-		s.FastCGI = m.FastCGI
+		s.Proto = m.Proto
 	}
 	switch {
 	case bc.MaxAttempts != nil:

@@ -40,7 +40,7 @@ type Call struct {
 	aborted bool
 	lease   Lease // the connection a streamed response body reads from
 	out     countedConn
-	params  []byte // an fcgi:// member's CGI environment (SetFastCGIParams)
+	params  []byte // a FastCGI or AJP member's encoded request (SetEncodedRequest)
 }
 
 // countedConn counts the bytes of a request as they go to the member.

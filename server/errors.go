@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/ajp"
 	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/pool"
 )
@@ -30,7 +31,8 @@ var (
 // gets (docs/compatibility.md lists where this differs from Apache):
 //   - no usable member, connect failure, pool acquire timeout: 503
 //   - backend read or write timeout: 504 (Apache answers 502)
-//   - request body over the limit: 413
+//   - request body over the limit: 413; request fields over an AJP
+//     container's packet: 431
 //   - anything else from the backend (malformed or cut response): 502
 //   - a client connection over max_conns_per_ip: 429; over max_conns: 503
 func statusFor(err error) int {
@@ -44,6 +46,9 @@ func statusFor(err error) int {
 		return fasthttp.StatusTooManyRequests
 	case errors.Is(err, errBodyTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge
+	case errors.Is(err, ajp.ErrTooLarge):
+		// The request's fields do not fit the container's packet.
+		return fasthttp.StatusRequestHeaderFieldsTooLarge
 	case isTimeout(err):
 		return fasthttp.StatusGatewayTimeout
 	case errors.Is(err, pool.ErrClientGone):

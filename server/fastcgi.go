@@ -47,24 +47,41 @@ var cgiPath = func() string {
 // Apache default.
 const defaultDocRoot = "/var/www/html"
 
-// cgiEnvironment builds an fcgi:// route's CGI environment in x.params,
-// but for what names the member (fastCGITarget); nothing for other routes.
-func (s *Server) cgiEnvironment(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
-	if x.fastCGI {
+// gatewayRequest readies a FastCGI or AJP route's request: x.vh, and an
+// fcgi:// route's CGI environment in x.params but for what names the
+// member (fastCGITarget); nothing for HTTP routes.
+func (s *Server) gatewayRequest(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
+	if x.proto != pool.HTTP {
+		s.prepareGateway(ctx, rt, vh, h, x)
+	}
+}
+
+func (s *Server) prepareGateway(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
+	x.vh = vh
+	if x.proto == pool.FastCGI {
 		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, h, x)
 		x.paramsLen = len(x.params)
 	}
 }
 
-// fastCGITarget completes the CGI environment for m, of balancer snapshot
-// snap (nil for a direct worker): SCRIPT_FILENAME from the path in x.uri,
-// the balancer's variables.
-func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) error {
-	if m.FastCGI != x.fastCGI {
-		// The admin turned the balancer from one protocol to the other
+// gatewayTarget completes the request for m, a FastCGI or AJP member of
+// balancer snapshot snap (nil for a direct worker).
+func (s *Server) gatewayTarget(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *pool.Member, snap *pool.Snapshot, x *exchange) error {
+	switch {
+	case m.Proto != x.proto:
+		// The admin turned the balancer from one protocol to another
 		// since the request was prepared for it.
 		return errProtocolChanged
+	case m.Proto == pool.AJP:
+		return s.ajpRequest(ctx, req, m, x)
 	}
+	s.fastCGITarget(ctx, m, snap, x)
+	return nil
+}
+
+// fastCGITarget completes the CGI environment for m: SCRIPT_FILENAME from
+// the path in x.uri, the balancer's variables.
+func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	path := x.uri
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		path = path[:len(path)-len(q)-1]
@@ -76,8 +93,7 @@ func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *p
 		// through its default worker, which it never reuses.
 		x.params = fastcgi.AppendPair(x.params, "proxy-nokeepalive", "1")
 	}
-	x.call.SetFastCGIParams(x.params)
-	return nil
+	x.call.SetEncodedRequest(x.params)
 }
 
 // appendFastCGIParams appends the encoded CGI environment of ctx's
@@ -376,10 +392,13 @@ func (r *route) backendHost() string {
 	return ""
 }
 
-// fastCGI reports whether the route's members are fcgi:// ones.
-func (r *route) fastCGI() bool {
-	if r.direct != nil {
-		return r.direct.FastCGI
+// proto is what the route's members speak.
+func (r *route) proto() pool.Protocol {
+	switch {
+	case r.direct != nil:
+		return r.direct.Proto
+	case r.balancer != nil:
+		return r.balancer.Load().Proto
 	}
-	return r.balancer != nil && r.balancer.Load().FastCGI
+	return pool.HTTP
 }

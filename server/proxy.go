@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/ajp"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
@@ -49,14 +50,18 @@ type exchange struct {
 	preserveHost bool
 	// env are the variables the rewrite rules' [E=] flags set.
 	env []envValue
-	// fastCGI is set when the route's members are fcgi:// ones, and
-	// params holds the CGI environment sent to one: paramsLen bytes for
-	// every member, then the member's SCRIPT_FILENAME.
-	fastCGI   bool
+	// proto is what the route's members speak; for FastCGI, params holds
+	// the CGI environment sent to one: paramsLen bytes for every member,
+	// then the member's SCRIPT_FILENAME (for AJP, the forward request).
+	proto     pool.Protocol
 	params    []byte
 	paramsLen int
 	// genericFCGI is ProxyFCGIBackendType GENERIC.
 	genericFCGI bool
+	// vh is the request's host, for a FastCGI or AJP member; ajp builds
+	// an AJP forward request in params.
+	vh  *vhost
+	ajp ajp.Request
 	// spooled holds a chunked body too large for replay (spool).
 	spooled *os.File
 	// handler is set when a file handler took the request: the script is
@@ -88,7 +93,7 @@ func releaseExchange(x *exchange) {
 	x.keptPath, x.keepSlashes = nil, false
 	x.preserveHost = false
 	x.env = x.env[:0]
-	x.fastCGI, x.handler = false, false
+	x.proto, x.handler, x.vh = pool.HTTP, false, nil
 	if x.spooled != nil {
 		_ = x.spooled.Close()
 		x.spooled = nil
@@ -226,12 +231,12 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	}
 	fwd := vh.forwarder(ctx, x)
 	x.preserveHost = fwd.PreserveHost
-	if x.fastCGI = r.fastCGI(); !x.fastCGI { // an application gets no forwarding fields
+	if x.proto = r.proto(); x.proto == pool.HTTP { // an application gets no forwarding fields
 		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), r.backendHost(), false)
 	}
 	s.requestHeaders(ctx, vh, &req.Header, x)
-	// An fcgi:// route's CGI environment, but for what names the member.
-	s.cgiEnvironment(ctx, rt, vh, &req.Header, x)
+	// A FastCGI route's CGI environment, but for what names the member.
+	s.gatewayRequest(ctx, rt, vh, &req.Header, x)
 
 	// fasthttp read the clock as the handler started: reading it again
 	// here would cost some 50 ns and tell nothing more.
@@ -298,7 +303,7 @@ const (
 // bodyFor is the body handling r's requests need.
 func bodyFor(r *route, ctx *fasthttp.RequestCtx) bodyHandling {
 	switch {
-	case r.fastCGI():
+	case r.proto() == pool.FastCGI:
 		return spoolBody
 	case replayable(r, ctx):
 		return replayBody
@@ -375,8 +380,8 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp
 		x.uri = append(x.uri, q...)
 	}
 	req.SetRequestURIBytes(x.uri)
-	if m.FastCGI || x.fastCGI {
-		if err := s.fastCGITarget(ctx, m, snap, x); err != nil {
+	if m.Proto != pool.HTTP || x.proto != pool.HTTP {
+		if err := s.gatewayTarget(ctx, req, m, snap, x); err != nil {
 			return err
 		}
 	} else if !x.preserveHost {

@@ -238,7 +238,7 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 			if r.files, err = filesPattern(rc.Files, rc.FilesMatch, rc.FilesRe); err != nil {
 				return nil, fmt.Errorf("%s:%d: <Files> %q: %w", rc.Pos.File, rc.Pos.Line, rc.Files, err)
 			}
-			if !r.fastCGI() {
+			if r.proto() != pool.FastCGI {
 				return nil, fmt.Errorf("%s:%d: SetHandler \"proxy:%s\": sluice serves files through fcgi:// members only", rc.Pos.File, rc.Pos.Line, rc.Target)
 			}
 			vh.handlers = append(vh.handlers, r)
@@ -350,7 +350,7 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 // options are unchanged.
 func (b *builder) backend(m *pool.Member, hc *config.Host, bc *config.Balancer) *pool.Backend {
 	o := backendOptions(m.Params, hc, bc)
-	if m.FastCGI {
+	if m.Proto == pool.FastCGI {
 		// mod_proxy_fcgi keeps a connection only when told to.
 		o.DisableReuse, o.Log = !m.Params.EnableReuse, b.log
 	}

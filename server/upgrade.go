@@ -93,8 +93,8 @@ func (r *route) allowsUpgrade(proto []byte) bool {
 func memberAllows(m *pool.Member, proto []byte) bool {
 	u := m.Params.Upgrade
 	switch {
-	case m.FastCGI:
-		return false // FastCGI has no tunnel: the request goes as any other
+	case m.Proto != pool.HTTP:
+		return false // FastCGI and AJP have no tunnel: the request goes as any other
 	case u == "*" || equalFoldStr(u, "ANY"):
 		return true
 	case u != "":

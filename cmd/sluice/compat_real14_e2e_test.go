@@ -15,7 +15,7 @@ package main
 import (
 	"bufio"
 	"net/http"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
@@ -54,16 +54,25 @@ func real14Node(t *testing.T, name string) *rawBackend {
 	return b
 }
 
-// TestCompatReal14AjpRefused: started as it stands, sluice exits 1 before
-// listening, naming the file, the first ajp:// member's line and the scheme.
-func TestCompatReal14AjpRefused(t *testing.T) {
-	out, errOut, code := runSluice(t, "-config", real14Config(t))
-	want := real14Name + `:9: BalancerMember "ajp://alfnode2.example.com:8009": scheme "ajp" is not supported: use http://`
-	if code != 1 || !strings.Contains(errOut, want) {
-		t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+// TestCompatReal14AJP runs the file as it stands, its two nodes AJP
+// containers (ajp_e2e_test.go): the sub-path balancer sends everything to
+// alfnode2 and nothing to the +H standby, the direct ProxyPass / goes to
+// alfnode1, each as an AJP forward request of the path with its query as
+// an attribute; with alfnode2 gone, the standby takes over.
+func TestCompatReal14AJP(t *testing.T) {
+	n1, n2 := startAJPContainer(t, "alfnode1"), startAJPContainer(t, "alfnode2")
+	s := startSluice(t, real14Config(t, "alfnode1.example.com:8009", n1.addr, "alfnode2.example.com:8009", n2.addr))
+	const host = "alfresco.example.com"
+	wantBackend(t, hostGet(t, s, host, "/sinaduraCloud/sign?doc=1"), "alfnode2")
+	if r := n2.next(t); r.URI != "/sinaduraCloud/sign" || !slices.Contains(r.Attributes, "0x05=doc=1") || r.ServerName != host {
+		t.Errorf("alfnode2 got %+v", r)
 	}
-	if strings.Contains(out+errOut, "listening") {
-		t.Errorf("sluice listened before refusing the config:\n%s", errOut)
+	wantBackend(t, hostGet(t, s, host, "/share/page"), "alfnode1")
+	if r := n1.next(t); r.URI != "/share/page" {
+		t.Errorf("alfnode1 got %+v", r)
+	}
+	if len(n1.got) > 0 || len(n2.got) > 0 {
+		t.Errorf("more requests than sent")
 	}
 }
 

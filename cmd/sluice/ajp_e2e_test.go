@@ -1,0 +1,341 @@
+package main
+
+// ajp:// members against Apache httpd's mod_proxy_ajp: the same requests
+// through Apache and sluice to one recording container must arrive as the
+// same forward requests and bodies.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ajpSeen is a forward request as a container decodes it, and its body.
+type ajpSeen struct {
+	Method                       byte
+	Proto, URI, RemoteAddr, Host string
+	ServerName                   string
+	Port                         int
+	SSL                          byte
+	Headers, Attributes          []string
+	Body                         string
+	BodyPackets                  int
+}
+
+// ajpContainer is a servlet container stand-in: it decodes each forward
+// request itself (independently of sluice's ajp package), reads the body
+// as Tomcat does (asking for chunks), records it, and answers by path:
+// /redirect a 302 with a Location, /big 100 KiB in 8 KiB chunks with a
+// Content-Length, anything else "recorded".
+type ajpContainer struct {
+	name  string // sent as X-Backend with "recorded"
+	addr  string
+	got   chan ajpSeen
+	conns chan struct{}
+}
+
+func startAJPContainer(t *testing.T, name string) *ajpContainer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	a := &ajpContainer{name: name, addr: ln.Addr().String(), got: make(chan ajpSeen, 16), conns: make(chan struct{}, 64)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			a.conns <- struct{}{}
+			go a.serve(c)
+		}
+	}()
+	return a
+}
+
+func ajpPacket(br *bufio.Reader) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil, err
+	}
+	if h[0] != 0x12 || h[1] != 0x34 {
+		return nil, fmt.Errorf("magic % x", h[:2])
+	}
+	p := make([]byte, binary.BigEndian.Uint16(h[2:]))
+	_, err := io.ReadFull(br, p)
+	return p, err
+}
+
+type ajpReader struct{ b []byte }
+
+func (r *ajpReader) u8() byte { c := r.b[0]; r.b = r.b[1:]; return c }
+func (r *ajpReader) u16() int { n := int(binary.BigEndian.Uint16(r.b)); r.b = r.b[2:]; return n }
+func (r *ajpReader) str() string {
+	n := r.u16()
+	if n == 0xFFFF {
+		return "(null)"
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n+1:]
+	return s
+}
+
+func (a *ajpContainer) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	out := func(p []byte) { c.Write(append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...)) }
+	str := func(s string) []byte { return append(append([]byte{byte(len(s) >> 8), byte(len(s))}, s...), 0) }
+	for {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		p, err := ajpPacket(br)
+		if len(p) == 1 && p[0] == 10 {
+			out([]byte{9}) // CPING, CPONG
+			continue
+		}
+		if err != nil || len(p) == 0 || p[0] != 2 {
+			return
+		}
+		r := &ajpReader{p[1:]}
+		var s ajpSeen
+		s.Method, s.Proto, s.URI, s.RemoteAddr, s.Host, s.ServerName = r.u8(), r.str(), r.str(), r.str(), r.str(), r.str()
+		s.Port, s.SSL = r.u16(), r.u8()
+		length, chunked := -1, false
+		for range r.u16() {
+			var name string
+			if r.b[0] == 0xA0 {
+				name = fmt.Sprintf("0x%04X", r.u16())
+			} else {
+				name = r.str()
+			}
+			value := r.str()
+			s.Headers = append(s.Headers, name+": "+value)
+			if name == "0xA008" {
+				length, _ = strconv.Atoi(value)
+			}
+			if strings.EqualFold(name, "Transfer-Encoding") {
+				chunked = true
+			}
+		}
+		for {
+			code := r.u8()
+			if code == 0xFF {
+				break
+			}
+			if code == 0x0A {
+				name := r.str()
+				value := r.str()
+				if name == "AJP_REMOTE_PORT" {
+					value = "(port)"
+				}
+				s.Attributes = append(s.Attributes, "req "+name+"="+value)
+				continue
+			}
+			s.Attributes = append(s.Attributes, fmt.Sprintf("0x%02X=%s", code, r.str()))
+		}
+		// The body: the first chunk comes unasked when its length is known;
+		// the rest is asked for, as Tomcat reads it.
+		first := length > 0
+		for length > 0 && len(s.Body) < length || chunked {
+			if !first {
+				out([]byte{6, 0x1F, 0xFA})
+			}
+			first = false
+			p, err := ajpPacket(br)
+			if err != nil {
+				return
+			}
+			s.BodyPackets++
+			n := int(binary.BigEndian.Uint16(p))
+			if n == 0 {
+				break
+			}
+			s.Body += string(p[2 : 2+n])
+		}
+		a.got <- s
+		switch {
+		case strings.HasSuffix(s.URI, "/redirect"):
+			out(append(append(append([]byte{4, 0, 201}, str("Made")...), 0, 2, 0xA0, 0x06), append(str("/landed"), append(str("X-Two"), str("2")...)...)...))
+		case strings.HasSuffix(s.URI, "/big"):
+			body := strings.Repeat("0123456789abcdef", 6400)
+			out(append(append([]byte{4, 0, 200}, str("OK")...), append([]byte{0, 1, 0xA0, 0x03}, str(strconv.Itoa(len(body)))...)...))
+			for len(body) > 0 {
+				k := min(len(body), 8000)
+				out(append(append([]byte{3, byte(k >> 8), byte(k)}, body[:k]...), 0))
+				body = body[k:]
+			}
+		default:
+			out(append(append(append(append([]byte{4, 0, 200}, str("OK")...), 0, 2, 0xA0, 0x01), str("text/plain")...), append(str("X-Backend"), str(a.name)...)...))
+			out(append(append([]byte{3, 0, 8}, "recorded"...), 0))
+		}
+		out([]byte{5, 1})
+	}
+}
+
+func (a *ajpContainer) next(t *testing.T) ajpSeen {
+	t.Helper()
+	select {
+	case s := <-a.got:
+		return s
+	case <-time.After(ioTimeout):
+		t.Fatal("the container got no request")
+		return ajpSeen{}
+	}
+}
+
+// TestAJPApacheRequest sends the same requests through Apache 2.4 and
+// sluice with the same mod_proxy_ajp configuration to one container:
+// every field of the forward request, every attribute (but the client's
+// port) and the body must arrive the same.
+func TestAJPApacheRequest(t *testing.T) {
+	tc := startAJPContainer(t, "tomcat")
+	conf := strings.ReplaceAll(`
+RequestHeader set X-Added yes
+ProxyPass /app/ ajp://{TC}/ctx/
+<Proxy balancer://tc>
+    BalancerMember ajp://{TC} route=n1
+    ProxySet stickysession=JSESSIONID|jsessionid
+</Proxy>
+ProxyPass /lb/ balancer://tc/shop/
+ProxyPass /secret/ ajp://{TC}/s/ secret=s3cr3t
+`, "{TC}", tc.addr)
+	apache := startApache(t, "LoadModule proxy_ajp_module /usr/lib/apache2/modules/mod_proxy_ajp.so\n"+conf)
+	s := startSluice(t, writeConfig(t, t.TempDir(), "ajp.conf", "Listen 127.0.0.1:0\n"+conf))
+	big := strings.Repeat("b", 20000)
+	cases := []struct {
+		name string
+		req  func(host string) string
+	}{
+		{"GET with fields", func(host string) string {
+			return buildReq("GET", "/app/a%20b/c.jsp?x=1&y=%41", host, []string{"X-Custom: v", "Accept: a",
+				"Authorization: Basic Zm9vOmJhcg==", "Cookie: a=1; b=2", "User-Agent: test/1", "Accept-Language: en"}, "")
+		}},
+		{"POST", func(host string) string {
+			return buildReq("POST", "/app/form", host, []string{"Content-Type: application/x-www-form-urlencoded"}, "abc=1&d=2")
+		}},
+		{"large POST", func(host string) string { return buildReq("PUT", "/app/upload", host, nil, big) }},
+		{"chunked POST", func(host string) string {
+			return "POST /app/chunked HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabc=\r\n5\r\n1&x=2\r\n0\r\n\r\n"
+		}},
+		{"PATCH", func(host string) string { return buildReq("PATCH", "/app/p", host, nil, "") }},
+		{"balancer", func(host string) string { return buildReq("GET", "/lb/cart", host, nil, "") }},
+		{"sticky route", func(host string) string { return buildReq("GET", "/lb/cart;jsessionid=abc.n1?q", host, nil, "") }},
+		{"sticky cookie", func(host string) string {
+			return buildReq("GET", "/lb/cart", host, []string{"Cookie: JSESSIONID=xyz.n1"}, "")
+		}},
+		{"secret", func(host string) string { return buildReq("GET", "/secret/x", host, nil, "") }},
+		{"Host without port", func(string) string { return buildReq("GET", "/app/h", "www.app.test", nil, "") }},
+	}
+	for _, c := range cases {
+		var seen [2]ajpSeen
+		for i, addr := range []string{apache, s.Addr()} {
+			m := rawDo(t, addr, c.req("app.test:8080"))
+			if m.Status != 200 || string(m.Body) != "recorded" {
+				t.Fatalf("%s via %s: %d %q", c.name, addr, m.Status, m.Body)
+			}
+			seen[i] = tc.next(t)
+			// server_port is the port the connection came in on.
+			if _, port, _ := net.SplitHostPort(addr); strconv.Itoa(seen[i].Port) != port {
+				t.Errorf("%s via %s: server_port %d", c.name, addr, seen[i].Port)
+			}
+			seen[i].Port = 0
+		}
+		for i := range seen {
+			// Fields may come in another order (fasthttp keeps Host,
+			// Content-Length, Content-Type, User-Agent and Cookie apart);
+			// a chunked body's packets follow its chunks.
+			slices.Sort(seen[i].Headers)
+			if strings.Contains(c.name, "chunked") {
+				seen[i].BodyPackets = 0
+			}
+		}
+		if a, b := fmt.Sprintf("%+v", seen[0]), fmt.Sprintf("%+v", seen[1]); a != b {
+			t.Errorf("%s: the forward requests differ:\nApache %s\nsluice %s", c.name, a, b)
+		}
+	}
+}
+
+// TestAJPAnswers: the container's answer relayed: status and reason,
+// coded and named fields, a body in chunks held to its Content-Length;
+// connections are kept, as Apache keeps them.
+func TestAJPAnswers(t *testing.T) {
+	tc := startAJPContainer(t, "tomcat")
+	s := startSluice(t, writeConfig(t, t.TempDir(), "ajp.conf", "Listen 127.0.0.1:0\nProxyPass / ajp://"+tc.addr+"/\n"))
+	m := rawDo(t, s.Addr(), buildReq("GET", "/redirect", "h", nil, ""))
+	if m.Status != 201 || m.Get("Location") != "/landed" || m.Get("X-Two") != "2" {
+		t.Errorf("201 answer: %d, Location %q, X-Two %q", m.Status, m.Get("Location"), m.Get("X-Two"))
+	}
+	m = rawDo(t, s.Addr(), buildReq("GET", "/big", "h", nil, ""))
+	if m.Status != 200 || len(m.Body) != 102400 || m.Get("Content-Length") != "102400" {
+		t.Errorf("100 KiB answer: %d, %d bytes, Content-Length %q", m.Status, len(m.Body), m.Get("Content-Length"))
+	}
+	for range 2 {
+		tc.next(t)
+	}
+	for range 5 {
+		if m := rawDo(t, s.Addr(), buildReq("GET", "/x", "h", nil, "")); m.Status != 200 {
+			t.Fatalf("status %d", m.Status)
+		}
+		tc.next(t)
+	}
+	if n := len(tc.conns); n != 1 {
+		t.Errorf("%d connections for 7 requests, want 1 kept", n)
+	}
+}
+
+// TestAJPPing: with ping=, each request is preceded by a CPING; a
+// container that does not answer it in time is passed over for the
+// next member before any of the request is sent.
+func TestAJPPing(t *testing.T) {
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mute.Close() })
+	got := make(chan int, 4)
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c) // never answers
+				got <- len(b)
+			}()
+		}
+	}()
+	tc := startAJPContainer(t, "live")
+	s := startSluice(t, writeConfig(t, t.TempDir(), "ajp.conf", `Listen 127.0.0.1:0
+<Proxy balancer://tc>
+    BalancerMember ajp://MUTE ping=200ms
+    BalancerMember ajp://LIVE ping=1s
+</Proxy>
+ProxyPass / balancer://tc/
+`, "MUTE", mute.Addr().String(), "LIVE", tc.addr))
+	for range 2 {
+		m := rawDo(t, s.Addr(), buildReq("GET", "/x", "h", nil, ""))
+		wantStatus(t, m, 200)
+		wantBackend(t, m, "live")
+		tc.next(t)
+	}
+	s.signal(syscall.SIGTERM)
+	select {
+	case n := <-got:
+		if n != 5 {
+			t.Errorf("the mute container read %d bytes, want the CPING's 5 alone", n)
+		}
+	case <-time.After(ioTimeout):
+		t.Error("the mute container's connection was not closed")
+	}
+}

@@ -1,0 +1,175 @@
+package pool
+
+// The round trip of an ajp:// member (mod_proxy_ajp): the forward request
+// packet the server built, the request body in data packets (the first
+// at once when its length is known, the rest as the container asks), and
+// the container's packets read as an HTTP response with a streamed body.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/ajp"
+)
+
+type ajpTransport[C poolConn] struct {
+	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
+	release func(*fasthttp.HostClient, C)
+	close   func(*fasthttp.HostClient, C)
+	timeout time.Duration
+	// reuse keeps connections between requests, as Apache does for AJP
+	// (unless disablereuse) when the container's END_RESPONSE allows it.
+	reuse bool
+	// ping > 0 sends a CPING before each request and waits this long for
+	// the CPONG (the worker's ping=, as mod_proxy_ajp does).
+	ping   time.Duration
+	addr   string
+	leases sync.Pool // *ajpLease[C]
+}
+
+func newAJPTransport(m *Member, o BackendOptions) roundTripper {
+	return newAJPTransportOf(m, o, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+}
+
+func newAJPTransportOf[C poolConn](m *Member, o BackendOptions, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
+	release, closeConn func(*fasthttp.HostClient, C)) *ajpTransport[C] {
+	t := &ajpTransport[C]{acquire: acquire, release: release, close: closeConn, timeout: o.Timeout, reuse: !o.DisableReuse,
+		ping: o.Ping, addr: m.Addr}
+	t.leases.New = func() any { return &ajpLease[C]{t: t} }
+	return t
+}
+
+// ajpLease is one request's hold on its connection.
+type ajpLease[C poolConn] struct {
+	t    *ajpTransport[C]
+	hc   *fasthttp.HostClient
+	cc   C
+	dc   deadlineConn
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	res  ajp.Response
+	raw  bytes.Reader // a body held whole
+	pong [5]byte      // the CPING, then its CPONG
+}
+
+func (t *ajpTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+	cc, err := t.acquire(hc, 0, !t.reuse)
+	if err != nil {
+		return false, err
+	}
+	conn := cc.Conn()
+	if !call.watch(conn) {
+		t.close(hc, cc)
+		return false, ErrClientGone
+	}
+	reused := !cc.LastUseTime().IsZero()
+	l := t.leases.Get().(*ajpLease[C])
+	if t.ping > 0 {
+		if err := l.cping(conn, t.ping); err != nil {
+			call.unwatch()
+			t.close(hc, cc)
+			t.leases.Put(l)
+			// Nothing of the request went: the balancer may fail over.
+			return false, &DialError{Addr: t.addr, Err: err}
+		}
+	}
+	l.hc, l.cc, l.dc = hc, cc, deadlineConn{Conn: conn, timeout: t.timeout}
+	l.bw = hc.AcquireWriter(call.writer(&l.dc))
+	l.br = hc.AcquireReader(&l.dc)
+	var body io.Reader
+	if req.IsBodyStream() {
+		body = req.BodyStream()
+	} else if b := req.Body(); len(b) > 0 {
+		l.raw.Reset(b)
+		body = &l.raw
+	}
+	l.res.Reset(l.br, l.bw, body)
+	err = l.send(req, call.params)
+	if err == nil {
+		err = l.res.ReadHead(&resp.Header)
+	}
+	aborted := call.unwatch()
+	if err != nil || aborted {
+		started := l.res.Started()
+		l.Release(false)
+		switch {
+		case aborted:
+			return false, ErrClientGone
+		case err == io.EOF && reused && !req.IsBodyStream():
+			// A pooled connection the container closed meanwhile.
+			return true, fasthttp.ErrConnectionClosed
+		case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
+			return false, fasthttp.ErrConnectionClosed
+		}
+		return false, timeoutOf(err)
+	}
+	// The handler returns once the head is relayed, and the request body
+	// and its byte count with it: a container asking for more of the body
+	// after its head gets the body's end, written past the count.
+	l.res.StopBody()
+	l.bw.Reset(&l.dc)
+	resp.SetBodyStream(&l.res, int(l.res.Limit()))
+	call.lease = l
+	return false, nil
+}
+
+// cping sends a CPING on conn and waits up to d for its CPONG.
+func (l *ajpLease[C]) cping(conn net.Conn, d time.Duration) error {
+	_ = conn.SetDeadline(time.Now().Add(d))
+	l.pong = [5]byte{0x12, 0x34, 0, 1, 10}
+	if _, err := conn.Write(l.pong[:]); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(conn, l.pong[:]); err != nil {
+		return err
+	}
+	if l.pong != [5]byte{'A', 'B', 0, 1, 9} {
+		return errors.New("ajp: no CPONG to the CPING")
+	}
+	return nil
+}
+
+// send writes the forward request and, when the body's length is known,
+// its first chunk, as Apache does; the rest goes as the container asks.
+func (l *ajpLease[C]) send(req *fasthttp.Request, packet []byte) error {
+	if _, err := l.bw.Write(packet); err != nil {
+		return err
+	}
+	if req.Header.ContentLength() > 0 {
+		if err := l.res.SendChunk(ajp.MaxChunk); err != nil {
+			return err
+		}
+	}
+	return l.bw.Flush()
+}
+
+// Release pools the connection when the answer ended with an
+// END_RESPONSE that allows reuse, else closes it.
+func (l *ajpLease[C]) Release(complete bool) {
+	keep := complete && l.t.reuse && l.res.Reusable()
+	l.hc.ReleaseReader(l.br)
+	l.hc.ReleaseWriter(l.bw)
+	if keep {
+		l.t.release(l.hc, l.cc)
+	} else {
+		l.t.close(l.hc, l.cc)
+	}
+	var zero C
+	l.hc, l.cc, l.br, l.bw, l.dc = nil, zero, nil, nil, deadlineConn{}
+	l.res.Reset(nil, nil, nil)
+	l.raw.Reset(nil)
+	l.t.leases.Put(l)
+}
+
+func (l *ajpLease[C]) Spliceable() bool { return false }
+
+func (l *ajpLease[C]) SpliceBody(BodySink, int64) (int64, error) {
+	return 0, errors.New("pool: an AJP body cannot be spliced")
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/ajp"
+	"github.com/sluiceproxy/sluice/headers"
+	"github.com/sluiceproxy/sluice/pool"
+)
+
+// ajpRequest builds the AJP forward request of ctx's request to m, an
+// ajp:// member, as mod_proxy_ajp does (checked against Apache 2.4 in
+// cmd/sluice TestAJPApacheRequest): the method, the path sent (its query
+// as an attribute), the client's address, the server name and port as
+// Apache has them (UseCanonicalName Off), TLS; the request's fields after
+// RequestHeader rules, every one (AJP has no X-Forwarded-*: the container
+// reads the client from the packet), but for the forwarding fields an
+// untrusted peer may not assert; then the sticky route the request named,
+// the secret, AJP_REMOTE_PORT and AJP_LOCAL_ADDR.
+func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *pool.Member, x *exchange) error {
+	vh := x.vh
+	path, query := x.uri, ctx.URI().QueryString()
+	if len(query) > 0 {
+		path = path[:len(path)-len(query)-1]
+	}
+	host := ctx.Host()
+	name := host
+	if i := lastColon(name); i >= 0 {
+		name = name[:i]
+	}
+	if len(name) == 0 {
+		name = []byte(vh.serverName)
+	}
+	// The port the connection came in on, as mod_proxy_ajp sends it.
+	port := 0
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	x.val = appendIP(x.val[:0], ctx.RemoteIP())
+	r := &x.ajp
+	r.B = x.params[:0]
+	r.Start(ctx.Method(), ctx.Request.Header.Protocol(), path, x.val, name, port, ctx.IsTLS())
+	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
+	for k, v := range req.Header.All() {
+		switch {
+		case untrusted && headers.ClientForwarding(k):
+		case len(v) == 1 && v[0] == '0' && equalFold(k, "Content-Length"):
+			// fasthttp's for a body-less POST, PUT or PATCH: Apache sends none.
+		default:
+			r.Header(k, v)
+		}
+	}
+	r.EndHeaders()
+	if len(query) > 0 {
+		r.Attribute(ajp.AttrQueryString, query)
+	}
+	if len(x.route) > 0 {
+		r.Attribute(ajp.AttrRoute, x.route)
+	}
+	if c, ok := ctx.Conn().(*tlsConn); ok {
+		st := c.ConnectionState()
+		r.Attribute(ajp.AttrSSLCipher, []byte(tls.CipherSuiteName(st.CipherSuite)))
+	}
+	if m.Params.Secret != "" {
+		r.Attribute(ajp.AttrSecret, []byte(m.Params.Secret))
+	}
+	r.StoredMethod()
+	x.val = remotePort(x.val[:0], ctx)
+	r.RequestAttribute("AJP_REMOTE_PORT", x.val)
+	x.val = appendIP(x.val[:0], ctx.LocalIP())
+	r.RequestAttribute("AJP_LOCAL_ADDR", x.val)
+	err := r.End()
+	x.params = r.B
+	x.call.SetEncodedRequest(x.params)
+	return err
+}
