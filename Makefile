@@ -27,7 +27,7 @@ run: build
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/sluice -config examples/quickstart.conf
 
-test: lint chromium etcd fastcgi-deps
+test: lint chromium etcd app-servers
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -58,17 +58,21 @@ etcd:
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server; rc=$$?; \
 		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
-# The FastCGI tests (cmd/sluice TestFastCGI*) run Debian's php-fpm and
-# compare sluice's CGI environment with Debian's apache2 (mod_proxy_fcgi),
-# which benchmarks/install.sh installs with the benchmark peers; php-fpm is
-# installed once, only when missing, its service kept down.
-.PHONY: fastcgi-deps
-fastcgi-deps:
+# The FastCGI and AJP tests (cmd/sluice TestFastCGI*, TestAJP*) run Debian's
+# php-fpm and tomcat10 and compare sluice's requests with Debian's apache2
+# (mod_proxy_fcgi, mod_proxy_ajp), which benchmarks/install.sh installs with
+# the benchmark peers; the application servers are installed once, only when
+# missing, their services kept down.
+APP_SERVERS := /usr/sbin/php-fpm*:php-fpm /usr/share/tomcat10/bin/catalina.sh:tomcat10
+.PHONY: app-servers
+app-servers:
 	@sh benchmarks/install.sh
-	@ls /usr/sbin/php-fpm* >/dev/null 2>&1 || { \
+	@for pair in $(APP_SERVERS); do \
+		ls $${pair%%:*} >/dev/null 2>&1 && continue; \
 		own=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; own=1; }; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends php-fpm; rc=$$?; \
-		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $${pair#*:}; }; rc=$$?; \
+		[ -z "$$own" ] || rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
+	done
 
 # Runs every Fuzz target in FUZZ_PKGS for FUZZTIME each.
 FUZZ_PKGS ?= ./fuzz ./admin ./headers ./hcheck ./pool ./logformat ./fastcgi ./ajp

@@ -92,6 +92,7 @@ func TestResponse(t *testing.T) {
 			200, "", "hello", true, ErrBodyLength},
 		{"long", bytes.Join([][]byte{headers(200, "OK", []byte{0xA0, 0x03}, str("2")), chunk("hello"), end(1)}, nil),
 			200, "", "he", false, ErrBodyLength},
+		{"Tomcat's code as reason", bytes.Join([][]byte{headers(404, "404"), end(1)}, nil), 404, "", "", true, nil},
 		{"no head", end(1), 0, "", "", false, ErrNoResponse},
 		{"body first", chunk("x"), 0, "", "", false, ErrProtocol},
 		{"CRLF in a value", headers(200, "OK", str("X-A"), str("a\r\nSet-Cookie: x")), 0, "", "", false, ErrProtocol},
@@ -123,6 +124,9 @@ func TestResponse(t *testing.T) {
 			if string(k) != "Content-Length" && string(k) != "Transfer-Encoding" {
 				fields = append(fields, string(k)+": "+string(v))
 			}
+		}
+		if c.name == "Tomcat's code as reason" && len(h.StatusMessage()) > 0 {
+			t.Errorf("the code kept as the reason: %q", h.StatusMessage())
 		}
 		if h.StatusCode() != c.status || strings.Join(fields, "|") != c.fields || string(body) != c.body || res.Reusable() != c.reuse && c.err == nil {
 			t.Errorf("%s: %d %q %q reuse %v", c.name, h.StatusCode(), fields, body, res.Reusable())

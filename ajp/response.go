@@ -231,7 +231,9 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader) error {
 		}
 	}
 	h.SetStatusCode(status)
-	if len(reason) > 0 {
+	if len(reason) > 0 && !isCode(reason, status) {
+		// Tomcat 9 and later send the code itself ("200"): the client
+		// gets the standard phrase instead.
 		h.SetStatusMessage(reason)
 	}
 	h.SetContentLength(int(res.limit))
@@ -283,6 +285,11 @@ func (res *Response) drain() error {
 		}
 	}
 	return io.EOF
+}
+
+// isCode reports whether reason is status written out.
+func isCode(reason []byte, status int) bool {
+	return len(reason) == 3 && int(reason[0]-'0')*100+int(reason[1]-'0')*10+int(reason[2]-'0') == status
 }
 
 func readInt(p []byte) (int, []byte, bool) {

@@ -10,12 +10,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // ajpSeen is a forward request as a container decodes it, and its body.
@@ -337,5 +342,160 @@ ProxyPass / balancer://tc/
 		}
 	case <-time.After(ioTimeout):
 		t.Error("the mute container's connection was not closed")
+	}
+}
+
+// tomcatJSP echoes what the servlet container saw of a request.
+const tomcatJSP = `<%@ page contentType="text/plain; charset=UTF-8" session="true" %><%
+response.setHeader("X-Servlet", "tomcat");
+String body = "";
+if ("POST".equals(request.getMethod()) && request.getParameter("a") == null) {
+	java.io.BufferedReader r = request.getReader();
+	StringBuilder b = new StringBuilder();
+	char[] c = new char[8192];
+	int n;
+	while ((n = r.read(c)) > 0) b.append(c, 0, n);
+	body = String.valueOf(b.length());
+}
+%>method=<%= request.getMethod() %>
+uri=<%= request.getRequestURI() %>
+query=<%= request.getQueryString() %>
+a=<%= request.getParameter("a") %>
+remote=<%= request.getRemoteAddr() %>
+server=<%= request.getServerName() %>
+secure=<%= request.isSecure() %>
+custom=<%= request.getHeader("X-Custom") %>
+session=<%= session.getId() %>
+body=<%= body %>
+`
+
+// startTomcat runs Debian's Tomcat 10 in the foreground with one AJP
+// connector (secret s3cr3t, jvmRoute n1) and the JSP above as
+// /echo.jsp; it returns the connector's address.
+func startTomcat(t *testing.T) string {
+	t.Helper()
+	home := "/usr/share/tomcat10"
+	if _, err := os.Stat(home + "/bin/catalina.sh"); err != nil {
+		t.Fatal("tomcat10 is not installed (make test installs Debian's tomcat10)")
+	}
+	base := t.TempDir()
+	for _, d := range []string{"conf", "logs", "temp", "work", "webapps/ROOT"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"web.xml", "catalina.properties", "context.xml", "logging.properties"} {
+		b, err := os.ReadFile(filepath.Join(home, "etc", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, "conf", f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	server := `<?xml version="1.0" encoding="UTF-8"?>
+<Server port="-1" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector protocol="AJP/1.3" address="127.0.0.1" port="` + port + `" secret="s3cr3t" />
+    <Engine name="Catalina" defaultHost="localhost" jvmRoute="n1">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" />
+    </Engine>
+  </Service>
+</Server>
+`
+	for f, text := range map[string]string{"conf/server.xml": server, "webapps/ROOT/echo.jsp": tomcatJSP} {
+		if err := os.WriteFile(filepath.Join(base, f), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(home+"/bin/catalina.sh", "run")
+	cmd.Env = append(os.Environ(), "CATALINA_HOME="+home, "CATALINA_BASE="+base)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	// The JVM takes a few seconds on a small machine.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Tomcat does not listen on %s:\n%s", addr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAJPTomcat runs a JSP on Debian's Tomcat 10 behind sluice over AJP,
+// as real config 14 runs Alfresco: what the servlet sees of the request
+// (method, path, query, form and raw bodies read through the container's
+// body requests, the client's address, the Host's name, fields), the
+// session cookie Tomcat suffixes with its jvmRoute and the sticky
+// balancer following it, and the secret Tomcat demands.
+func TestAJPTomcat(t *testing.T) {
+	tomcat := startTomcat(t)
+	s := startSluice(t, writeConfig(t, t.TempDir(), "tomcat.conf", `Listen 127.0.0.1:0
+<Proxy balancer://tc>
+    BalancerMember ajp://TOMCAT route=n1 secret=s3cr3t hcmethod=CPING ping=5
+    BalancerMember ajp://DEAD route=n2 secret=s3cr3t
+    ProxySet stickysession=JSESSIONID|jsessionid
+</Proxy>
+ProxyPass /app/ balancer://tc/
+ProxyPass /bad/ ajp://TOMCAT/ secret=wrong
+`, "TOMCAT", tomcat, "DEAD", testnet.ClosedAddr(t)))
+	// The first request compiles the JSP: allow it time.
+	get := func(uri string, header ...string) *wireMsg {
+		return rawDoTimeout(t, s.Addr(), buildReq("GET", uri, "shop.example.com", header, ""), 60*time.Second)
+	}
+	m := get("/app/echo.jsp?a=1&b=2", "X-Custom: v")
+	body := string(m.Body)
+	for _, want := range []string{"method=GET\n", "uri=/echo.jsp\n", "query=a=1&b=2\n", "a=1\n", "remote=127.0.0.1\n",
+		"server=shop.example.com\n", "secure=false\n", "custom=v\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the JSP did not see %q:\n%s", want, body)
+		}
+	}
+	cookie := m.Get("Set-Cookie")
+	if m.Status != 200 || m.Get("X-Servlet") != "tomcat" || !strings.Contains(cookie, ".n1;") {
+		t.Fatalf("status %d, X-Servlet %q, Set-Cookie %q", m.Status, m.Get("X-Servlet"), cookie)
+	}
+	session, _, _ := strings.Cut(cookie, ";")
+	for range 3 {
+		if m := get("/app/echo.jsp", "Cookie: "+session); !strings.Contains(string(m.Body), "session="+strings.TrimPrefix(session, "JSESSIONID=")+"\n") {
+			t.Errorf("the session did not stick: %d\n%s", m.Status, m.Body)
+		}
+	}
+	m = rawDo(t, s.Addr(), buildReq("POST", "/app/echo.jsp", "shop.example.com", []string{"Content-Type: application/x-www-form-urlencoded"}, "a=posted"))
+	if !strings.Contains(string(m.Body), "a=posted\n") {
+		t.Errorf("form POST:\n%s", m.Body)
+	}
+	big := strings.Repeat("x", 100000)
+	m = rawDo(t, s.Addr(), buildReq("POST", "/app/echo.jsp", "shop.example.com", []string{"Content-Type: text/plain"}, big))
+	if !strings.Contains(string(m.Body), "body=100000\n") {
+		t.Errorf("100 kB POST:\n%s", m.Body)
+	}
+	chunked := fmt.Sprintf("POST /app/echo.jsp HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n", 9000, big[:9000], 3000, big[:3000])
+	if m = rawDo(t, s.Addr(), chunked); !strings.Contains(string(m.Body), "body=12000\n") {
+		t.Errorf("chunked POST:\n%s", m.Body)
+	}
+	if m = rawDo(t, s.Addr(), buildReq("GET", "/bad/echo.jsp", "h", nil, "")); m.Status != 403 {
+		t.Errorf("a wrong secret: %d, want Tomcat's 403", m.Status)
 	}
 }

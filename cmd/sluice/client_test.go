@@ -17,12 +17,18 @@ import (
 // rawDo sends the raw request bytes to addr and reads one response.
 func rawDo(t *testing.T, addr, req string) *wireMsg {
 	t.Helper()
+	return rawDoTimeout(t, addr, req, ioTimeout)
+}
+
+// rawDoTimeout is rawDo for an answer that may take up to d.
+func rawDoTimeout(t *testing.T, addr, req string, d time.Duration) *wireMsg {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		t.Fatalf("cannot dial sluice: %v", err)
 	}
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(ioTimeout)); err != nil {
+	if err := c.SetDeadline(time.Now().Add(d)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.WriteString(c, req); err != nil {
