@@ -63,7 +63,7 @@ func packet(p ...[]byte) []byte {
 
 func str(s string) []byte { return AppendString(nil, s) }
 
-func headers(status int, reason string, fields ...[]byte) []byte {
+func sendHeaders(status int, reason string, fields ...[]byte) []byte {
 	return packet(append([]byte{typeSendHeaders, byte(status >> 8), byte(status)}, str(reason)...),
 		[]byte{0, byte(len(fields) / 2)}, bytes.Join(fields, nil))
 }
@@ -84,22 +84,22 @@ func TestResponse(t *testing.T) {
 		reuse  bool
 		err    error
 	}{
-		{"plain", bytes.Join([][]byte{headers(200, "OK", []byte{0xA0, 0x01}, str("text/plain"), str("X-A"), str("1")), chunk("hel"), chunk("lo"), end(1)}, nil),
+		{"plain", bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x01}, str("text/plain"), str("X-A"), str("1")), chunk("hel"), chunk("lo"), end(1)}, nil),
 			200, "Content-Type: text/plain|X-A: 1", "hello", true, nil},
-		{"length", bytes.Join([][]byte{headers(201, "Made", []byte{0xA0, 0x03}, str("5"), []byte{0xA0, 0x06}, str("/x")), chunk("hello"), end(0)}, nil),
+		{"length", bytes.Join([][]byte{sendHeaders(201, "Made", []byte{0xA0, 0x03}, str("5"), []byte{0xA0, 0x06}, str("/x")), chunk("hello"), end(0)}, nil),
 			201, "Location: /x", "hello", false, nil},
-		{"short", bytes.Join([][]byte{headers(200, "OK", []byte{0xA0, 0x03}, str("9")), chunk("hello"), end(1)}, nil),
+		{"short", bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x03}, str("9")), chunk("hello"), end(1)}, nil),
 			200, "", "hello", true, ErrBodyLength},
-		{"long", bytes.Join([][]byte{headers(200, "OK", []byte{0xA0, 0x03}, str("2")), chunk("hello"), end(1)}, nil),
+		{"long", bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x03}, str("2")), chunk("hello"), end(1)}, nil),
 			200, "", "he", false, ErrBodyLength},
-		{"Tomcat's code as reason", bytes.Join([][]byte{headers(404, "404"), end(1)}, nil), 404, "", "", true, nil},
+		{"Tomcat's code as reason", bytes.Join([][]byte{sendHeaders(404, "404"), end(1)}, nil), 404, "", "", true, nil},
 		{"no head", end(1), 0, "", "", false, ErrNoResponse},
 		{"body first", chunk("x"), 0, "", "", false, ErrProtocol},
-		{"CRLF in a value", headers(200, "OK", str("X-A"), str("a\r\nSet-Cookie: x")), 0, "", "", false, ErrProtocol},
-		{"space in a name", headers(200, "OK", str("X A"), str("a")), 0, "", "", false, ErrProtocol},
-		{"bad status", headers(99, "OK"), 0, "", "", false, ErrProtocol},
-		{"unknown header code", headers(200, "OK", []byte{0xA0, 0x20}, str("a")), 0, "", "", false, ErrProtocol},
-		{"cut", headers(200, "OK")[:6], 0, "", "", false, io.ErrUnexpectedEOF},
+		{"CRLF in a value", sendHeaders(200, "OK", str("X-A"), str("a\r\nSet-Cookie: x")), 0, "", "", false, ErrProtocol},
+		{"space in a name", sendHeaders(200, "OK", str("X A"), str("a")), 0, "", "", false, ErrProtocol},
+		{"bad status", sendHeaders(99, "OK"), 0, "", "", false, ErrProtocol},
+		{"unknown header code", sendHeaders(200, "OK", []byte{0xA0, 0x20}, str("a")), 0, "", "", false, ErrProtocol},
+		{"cut", sendHeaders(200, "OK")[:6], 0, "", "", false, io.ErrUnexpectedEOF},
 	}
 	for _, c := range cases {
 		var res Response
@@ -138,7 +138,7 @@ func TestResponse(t *testing.T) {
 // sent as a data packet, then the empty one; after StopBody, only the end.
 func TestGetBodyChunk(t *testing.T) {
 	ask := func(n int) []byte { return packet([]byte{typeGetBodyChunk, byte(n >> 8), byte(n)}) }
-	stream := bytes.Join([][]byte{ask(4), ask(100), ask(100), headers(200, "OK"), end(1)}, nil)
+	stream := bytes.Join([][]byte{ask(4), ask(100), ask(100), sendHeaders(200, "OK"), end(1)}, nil)
 	var out bytes.Buffer
 	var res Response
 	res.Reset(bufio.NewReader(bytes.NewReader(stream)), &out, strings.NewReader("hello world"))
@@ -152,7 +152,7 @@ func TestGetBodyChunk(t *testing.T) {
 	}
 
 	out.Reset()
-	res.Reset(bufio.NewReader(bytes.NewReader(bytes.Join([][]byte{headers(200, "OK"), ask(10), chunk("x"), end(1)}, nil))), &out, strings.NewReader("unsent"))
+	res.Reset(bufio.NewReader(bytes.NewReader(bytes.Join([][]byte{sendHeaders(200, "OK"), ask(10), chunk("x"), end(1)}, nil))), &out, strings.NewReader("unsent"))
 	if err := res.ReadHead(&h); err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +166,8 @@ func TestGetBodyChunk(t *testing.T) {
 // head only with a valid status and fields, never more body than its
 // Content-Length.
 func FuzzResponse(f *testing.F) {
-	f.Add(bytes.Join([][]byte{headers(200, "OK", []byte{0xA0, 0x01}, str("text/plain")), chunk("hello"), end(1)}, nil))
-	f.Add(bytes.Join([][]byte{packet([]byte{typeGetBodyChunk, 0, 8}), headers(302, "Found", []byte{0xA0, 0x03}, str("2")), chunk("abc"), end(0)}, nil))
+	f.Add(bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x01}, str("text/plain")), chunk("hello"), end(1)}, nil))
+	f.Add(bytes.Join([][]byte{packet([]byte{typeGetBodyChunk, 0, 8}), sendHeaders(302, "Found", []byte{0xA0, 0x03}, str("2")), chunk("abc"), end(0)}, nil))
 	f.Add(end(1))
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		var res Response

@@ -2,12 +2,13 @@ package ajp
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/headers"
 )
 
 // Errors of a container's answer; none of their text reaches a client.
@@ -197,7 +198,7 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader) error {
 		return ErrProtocol
 	}
 	reason, p, ok := readString(p)
-	if !ok || !isFieldValue(reason) {
+	if !ok || !headers.IsFieldValue(reason) {
 		return ErrProtocol
 	}
 	count, p, ok := readInt(p)
@@ -215,17 +216,17 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader) error {
 		} else if name, p, ok = readString(p); !ok {
 			return ErrProtocol
 		}
-		if value, p, ok = readString(p); !ok || !isToken(name) || !isFieldValue(value) {
+		if value, p, ok = readString(p); !ok || !headers.IsToken(name) || !headers.IsFieldValue(value) {
 			return ErrProtocol // a CR or LF would split the field
 		}
 		switch {
-		case equalFold(name, "Content-Length"):
-			n, ok := parseLength(value)
+		case headers.EqualFold(name, "Content-Length"):
+			n, ok := headers.ParseContentLength(value)
 			if !ok || res.limit >= 0 && n != res.limit {
 				return ErrProtocol
 			}
 			res.limit = n
-		case equalFold(name, "Transfer-Encoding"):
+		case headers.EqualFold(name, "Transfer-Encoding"):
 		default:
 			h.AddBytesKV(name, value)
 		}
@@ -314,20 +315,6 @@ func readString(p []byte) ([]byte, []byte, bool) {
 	return p[:n], p[n+1:], true
 }
 
-func parseLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
 // responseHeaderNames are responseHeaders as bytes.
 var responseHeaderNames = func() (names [len(responseHeaders)][]byte) {
 	for i, n := range responseHeaders {
@@ -335,35 +322,3 @@ var responseHeaderNames = func() (names [len(responseHeaders)][]byte) {
 	}
 	return names
 }()
-
-// isToken reports whether name is an RFC 9110 token.
-func isToken(name []byte) bool {
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
-			return false
-		}
-	}
-	return len(name) > 0
-}
-
-// isFieldValue reports whether v holds no control byte but HTAB.
-func isFieldValue(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if b[i]|0x20 != s[i]|0x20 {
-			return false
-		}
-	}
-	return true
-}

@@ -8,6 +8,8 @@ import (
 	"io"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/headers"
 )
 
 // Errors of an application's answer. None of their text reaches a client.
@@ -225,15 +227,15 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 		}
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
+		if colon <= 0 || !headers.IsToken(line[:colon]) {
 			return ErrHead // an obs-fold line, a name with spaces, no colon
 		}
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
-		if !isFieldValue(value) {
+		if !headers.IsFieldValue(value) {
 			return ErrHead
 		}
 		switch {
-		case equalFold(name, "Status"):
+		case headers.EqualFold(name, "Status"):
 			if status != 0 {
 				return ErrHead
 			}
@@ -241,15 +243,15 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 			if status, reason, ok = parseStatus(value); !ok {
 				return ErrHead
 			}
-		case equalFold(name, "Content-Length"):
-			n, ok := parseLength(value)
+		case headers.EqualFold(name, "Content-Length"):
+			n, ok := headers.ParseContentLength(value)
 			if !ok || res.limit >= 0 && n != res.limit {
 				return ErrHead
 			}
 			res.limit = n
-		case equalFold(name, "Transfer-Encoding"):
+		case headers.EqualFold(name, "Transfer-Encoding"):
 		default:
-			location = location || equalFold(name, "Location")
+			location = location || headers.EqualFold(name, "Location")
 			h.AddBytesKV(name, value)
 		}
 	}
@@ -328,51 +330,4 @@ func parseStatus(v []byte) (int, []byte, bool) {
 		return 0, nil, false
 	}
 	return code, bytes.TrimLeft(v[3:], " "), true
-}
-
-func parseLength(v []byte) (int64, bool) {
-	if len(v) == 0 || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// isToken reports whether name is an RFC 9110 token.
-func isToken(name []byte) bool {
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
-			return false
-		}
-	}
-	return len(name) > 0
-}
-
-// isFieldValue reports whether v holds no control byte but HTAB.
-func isFieldValue(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFold compares an ASCII name with a canonical one.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if b[i]|0x20 != s[i]|0x20 {
-			return false
-		}
-	}
-	return true
 }

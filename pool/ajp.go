@@ -99,16 +99,7 @@ func (t *ajpTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Reque
 	if err != nil || aborted {
 		started := l.res.Started()
 		l.Release(false)
-		switch {
-		case aborted:
-			return false, ErrClientGone
-		case err == io.EOF && reused && !req.IsBodyStream():
-			// A pooled connection the container closed meanwhile.
-			return true, fasthttp.ErrConnectionClosed
-		case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
-			return false, fasthttp.ErrConnectionClosed
-		}
-		return false, timeoutOf(err)
+		return answerError(err, aborted, reused, started, req.IsBodyStream())
 	}
 	// The handler returns once the head is relayed, and the request body
 	// and its byte count with it: a container asking for more of the body

@@ -113,49 +113,42 @@ func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Requ
 	bw := hc.AcquireWriter(call.writer(&l.dc))
 	err = l.writeRequest(bw, req, call.params)
 	hc.ReleaseWriter(bw)
-	if err != nil {
-		l.Release(false)
-		if call.unwatch() {
-			return false, ErrClientGone
-		}
-		if reused && !req.IsBodyStream() {
-			// A pooled connection the application closed meanwhile.
-			return true, fasthttp.ErrConnectionClosed
-		}
-		return false, timeoutOf(err)
-	}
 	l.br = hc.AcquireReader(&l.dc)
 	l.res.Reset(l.br)
-	resp.Header.DisableNormalizing()
-	err = l.res.ReadHead(&resp.Header, hc.ReadBufferSize)
+	if err == nil {
+		resp.Header.DisableNormalizing()
+		err = l.res.ReadHead(&resp.Header, hc.ReadBufferSize)
+	}
 	aborted := call.unwatch()
 	if err != nil || aborted {
 		started := l.res.Started()
 		l.Release(false)
-		switch {
-		case aborted:
-			return false, ErrClientGone
-		case err == io.EOF && reused:
-			// As for HTTP members: the application closed a pooled
-			// connection as the request went out, and saw nothing.
-			return true, fasthttp.ErrConnectionClosed
-		case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
-			return false, fasthttp.ErrConnectionClosed
-		}
-		return false, timeoutOf(err)
+		return answerError(err, aborted, reused, started, req.IsBodyStream())
 	}
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
 	return false, nil
 }
 
-// timeoutOf reports a timeout as fasthttp does, for the 504.
-func timeoutOf(err error) error {
+// answerError is what Backend.Do reports of an exchange with a FastCGI
+// or AJP member that failed (err) or was aborted before its answer's head:
+// the client's leaving, a timeout as fasthttp reports it (the 504), a
+// pooled connection the member had closed, which saw nothing (retryStale
+// may send an idempotent request again, as for HTTP members), a
+// connection closed before any answer.
+func answerError(err error, aborted, reused, started, streamed bool) (bool, error) {
 	var te interface{ Timeout() bool }
-	if errors.As(err, &te) && te.Timeout() {
-		return fasthttp.ErrTimeout
+	switch {
+	case aborted:
+		return false, ErrClientGone
+	case errors.As(err, &te) && te.Timeout():
+		return false, fasthttp.ErrTimeout
+	case reused && !started && !streamed:
+		return true, fasthttp.ErrConnectionClosed
+	case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
+		return false, fasthttp.ErrConnectionClosed
 	}
-	return err
+	return false, err
 }
 
 // writeRequest sends BEGIN_REQUEST, the PARAMS and the body as STDIN.

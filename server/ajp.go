@@ -26,14 +26,6 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	if len(query) > 0 {
 		path = path[:len(path)-len(query)-1]
 	}
-	host := ctx.Host()
-	name := host
-	if i := lastColon(name); i >= 0 {
-		name = name[:i]
-	}
-	if len(name) == 0 {
-		name = []byte(vh.serverName)
-	}
 	// The port the connection came in on, as mod_proxy_ajp sends it.
 	port := 0
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
@@ -42,7 +34,7 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	x.val = appendIP(x.val[:0], ctx.RemoteIP())
 	r := &x.ajp
 	r.B = x.params[:0]
-	r.Start(ctx.Method(), ctx.Request.Header.Protocol(), path, x.val, name, port, ctx.IsTLS())
+	r.Start(ctx.Method(), ctx.Request.Header.Protocol(), path, x.val, requestServerName(ctx, vh), port, ctx.IsTLS())
 	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
 	for k, v := range req.Header.All() {
 		switch {

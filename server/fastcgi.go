@@ -103,13 +103,6 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
 	dst = appendHTTPVars(dst, h, vh.passAuth(x.requestPath(ctx)), untrusted)
 	host := ctx.Host()
-	name := host
-	if i := lastColon(name); i >= 0 {
-		name = name[:i]
-	}
-	if len(name) == 0 {
-		name = []byte(vh.serverName)
-	}
 	docRoot := vh.documentRoot()
 	scheme := "http"
 	if ctx.IsTLS() {
@@ -118,7 +111,7 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 	dst = fastcgi.AppendPair(dst, "PATH", cgiPath)
 	dst = fastcgi.AppendPair(dst, "SERVER_SIGNATURE", "")
 	dst = fastcgi.AppendPair(dst, "SERVER_SOFTWARE", serverSoftware)
-	dst = fastcgi.AppendPair(dst, "SERVER_NAME", name)
+	dst = fastcgi.AppendPair(dst, "SERVER_NAME", requestServerName(ctx, vh))
 	x.val = appendIP(x.val[:0], ctx.LocalIP())
 	dst = fastcgi.AppendPair(dst, "SERVER_ADDR", x.val)
 	x.val = appendServerPort(x.val[:0], host, vh.namePort, ctx.IsTLS())
@@ -246,6 +239,20 @@ func (x *exchange) spool(req *fasthttp.Request) error {
 	return nil
 }
 
+// requestServerName is the server's name as Apache has it under
+// UseCanonicalName Off (SERVER_NAME, AJP's server_name): the client's
+// Host without its port, else the ServerName.
+func requestServerName(ctx *fasthttp.RequestCtx, vh *vhost) []byte {
+	name := ctx.Host()
+	if i := lastColon(name); i >= 0 {
+		name = name[:i]
+	}
+	if len(name) == 0 {
+		return []byte(vh.serverName)
+	}
+	return name
+}
+
 // remotePort appends the client's port.
 func remotePort(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
@@ -297,7 +304,7 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 		// its length first, then its value.
 		n := len(v)
 		for k2, v2 := range fieldsAfter(h, i) {
-			if sameName(k, k2) {
+			if headers.SameName(k, k2) {
 				n += len(", ") + len(v2)
 			}
 		}
@@ -324,7 +331,7 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 		dst = append(dst, v...)
 		if n > len(v) {
 			for k2, v2 := range fieldsAfter(h, i) {
-				if sameName(k, k2) {
+				if headers.SameName(k, k2) {
 					dst = append(append(dst, ", "...), v2...)
 				}
 			}
@@ -353,24 +360,11 @@ func seenBefore(h *fasthttp.RequestHeader, k []byte, n int) bool {
 			return false
 		}
 		j++
-		if sameName(k, k2) {
+		if headers.SameName(k, k2) {
 			return true
 		}
 	}
 	return false
-}
-
-// sameName compares two field names without ASCII case.
-func sameName(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i]|0x20 != b[i]|0x20 {
-			return false
-		}
-	}
-	return true
 }
 
 // cgiName reports whether a field name becomes a CGI variable: letters,

@@ -20,11 +20,6 @@ import (
 // Content-Length: one without is sent chunked, where fasthttp allocates
 // once (its chunk writer escapes), as for an HTTP member's chunked answer.
 func TestFastCGIRequestAllocs(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	answer := func() []byte {
 		stdout := "Status: 200 OK\r\nContent-Type: text/plain\r\nX-App: php\r\nContent-Length: 5\r\n\r\nhello"
 		rec := func(typ byte, b string) []byte {
@@ -33,40 +28,32 @@ func TestFastCGIRequestAllocs(t *testing.T) {
 		out := append(rec(6, stdout), rec(6, "")...)
 		return append(out, rec(3, "\x00\x00\x00\x00\x00\x00\x00\x00")...)
 	}()
-	go func() {
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var h [8]byte
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(br, h[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				var h [8]byte
-				for {
-					if _, err := io.ReadFull(br, h[:]); err != nil {
-						return
-					}
-					n := int(binary.BigEndian.Uint16(h[4:])) + int(h[6])
-					if _, err := br.Discard(n); err != nil {
-						return
-					}
-					if h[1] == 5 && n == 0 { // the end of STDIN
-						if _, err := c.Write(answer); err != nil {
-							return
-						}
-					}
+			n := int(binary.BigEndian.Uint16(h[4:])) + int(h[6])
+			if _, err := br.Discard(n); err != nil {
+				return
+			}
+			if h[1] == 5 && n == 0 { // the end of STDIN
+				if _, err := c.Write(answer); err != nil {
+					return
 				}
-			}()
+			}
 		}
-	}()
+	})
 	_, c := startProxy(t, strings.ReplaceAll(`
 SetEnv APP_ENV production
 <Proxy balancer://fpm>
     BalancerMember fcgi://APP enablereuse=on
 </Proxy>
 ProxyPass /app/ balancer://fpm/srv/www/
-`, "APP", ln.Addr().String()), "")
+`, "APP", addr), "")
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://front.example.com/app/index.php?y=1")
 	req.Header.Set("Accept", "text/html")

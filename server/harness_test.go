@@ -76,6 +76,27 @@ func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
 	return s, c
 }
 
+// serveConns accepts connections on a loopback port until the test ends,
+// each handed to handle in a goroutine of its own; it returns the address.
+func serveConns(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // startRawMember is a backend on a loopback port that reads one request
 // per connection and hands it, with the connection, to answer; the
 // connection closes when answer returns. It returns the address.

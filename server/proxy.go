@@ -444,7 +444,9 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		return
 	}
 	out.SetStatusCode(status)
-	if msg := resp.Header.StatusMessage(); len(msg) > 0 && isReasonPhrase(msg) {
+	// fasthttp reads a member's phrase up to the line's end, NUL and other
+	// control bytes included: such a phrase gives way to the standard one.
+	if msg := resp.Header.StatusMessage(); len(msg) > 0 && headers.IsFieldValue(msg) {
 		out.Header.SetStatusMessage(msg)
 	}
 	if setsRouteCookie(snap, m, x.route) {
@@ -495,44 +497,6 @@ func relayable(status int) bool {
 	return status >= 100 && status <= 599 && status != fasthttp.StatusSwitchingProtocols
 }
 
-// isReasonPhrase reports whether msg is an RFC 9112 reason-phrase: HTAB,
-// SP, VCHAR and obs-text. fasthttp reads a member's phrase up to the line's
-// end, NUL and other control bytes included; such a phrase is not relayed
-// (the client gets the status's standard one).
-func isReasonPhrase(msg []byte) bool {
-	for _, c := range msg {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether name is an RFC 9110 token.
-func isToken(name []byte) bool {
-	for _, c := range name {
-		if !tokenChar[c] {
-			return false
-		}
-	}
-	return len(name) > 0
-}
-
-// tokenChar marks RFC 9110 tchar bytes.
-var tokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // copyResponseHeaders copies resp's fields to the client response,
 // rewriting Location-like fields and Set-Cookie. It reports false, having
 // copied part of them, when a field name is not a token (fasthttp keeps
@@ -547,7 +511,7 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)
 	}
 	for k, v := range resp.Header.All() {
-		if !isToken(k) {
+		if !headers.IsToken(k) {
 			return false
 		}
 		switch {
