@@ -102,28 +102,14 @@ func serveConns(tb testing.TB, handle func(net.Conn)) string {
 // connection closes when answer returns. It returns the address.
 func startRawMember(tb testing.TB, answer func(c net.Conn, req *http.Request)) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				answer(c, req)
-			}()
+	return serveConns(tb, func(c net.Conn) {
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		answer(c, req)
+	})
 }
 
 // serveTCP serves cfg on a loopback socket, as sluice runs (splicing needs
