@@ -32,7 +32,8 @@ var tokenChar = func() (t [256]bool) {
 
 // IsFieldValue reports whether v may stand as a field value or a reason
 // phrase: no control byte but HTAB (a CR or LF would end the field, and
-// open another).
+// open another). fasthttp reads a member's reason phrase up to the line's
+// end, NUL and other control bytes included: such a phrase is not relayed.
 func IsFieldValue(v []byte) bool {
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {

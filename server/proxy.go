@@ -223,7 +223,7 @@ func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
-	if err := prepareRequest(req, ctx, rt, vh, bodyFor(r, ctx), x); err != nil {
+	if err := prepareRequest(req, ctx, rt, vh, bodyFor(r, ctx, x), x); err != nil {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		s.refuse(ctx, clientBodyStatus(err))
@@ -231,7 +231,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	}
 	fwd := vh.forwarder(ctx, x)
 	x.preserveHost = fwd.PreserveHost
-	if x.proto = r.proto(); x.proto == pool.HTTP { // an application gets no forwarding fields
+	if x.proto == pool.HTTP { // an application gets no forwarding fields (bodyFor set it)
 		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), r.backendHost(), false)
 	}
 	s.requestHeaders(ctx, vh, &req.Header, x)
@@ -300,10 +300,11 @@ const (
 	spoolBody
 )
 
-// bodyFor is the body handling r's requests need.
-func bodyFor(r *route, ctx *fasthttp.RequestCtx) bodyHandling {
-	switch {
-	case r.proto() == pool.FastCGI:
+// bodyFor is the body handling r's requests need; it notes in x what the
+// route's members speak.
+func bodyFor(r *route, ctx *fasthttp.RequestCtx, x *exchange) bodyHandling {
+	switch x.proto = r.proto(); {
+	case x.proto == pool.FastCGI:
 		return spoolBody
 	case replayable(r, ctx):
 		return replayBody
@@ -444,8 +445,6 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		return
 	}
 	out.SetStatusCode(status)
-	// fasthttp reads a member's phrase up to the line's end, NUL and other
-	// control bytes included: such a phrase gives way to the standard one.
 	if msg := resp.Header.StatusMessage(); len(msg) > 0 && headers.IsFieldValue(msg) {
 		out.Header.SetStatusMessage(msg)
 	}
