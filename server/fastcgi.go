@@ -26,7 +26,8 @@ import (
 //     a peer not in them, X-Forwarded-*, Forwarded or X-Real-IP;
 //   - the server's and the connection's variables; SCRIPT_FILENAME is
 //     "proxy:" and the member URL with the request's path, which PHP-FPM
-//     understands; SCRIPT_NAME the decoded path, no PATH_INFO;
+//     understands; SCRIPT_NAME the decoded path, no PATH_INFO (but for a
+//     file handler: its script and what follows, filehandler.go);
 //   - the variables SetEnv, SetEnvIf and RewriteRule [E=] set, and HTTPS.
 //
 // No X-Forwarded-* field is added and no hop-by-hop field removed: the
@@ -59,6 +60,7 @@ func (s *Server) gatewayRequest(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost
 func (s *Server) prepareGateway(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
 	x.vh = vh
 	if x.proto == pool.FastCGI {
+		x.genericFCGI = vh.cfg.FCGIBackendType == "generic"
 		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, h, x)
 		x.paramsLen = len(x.params)
 	}
@@ -127,7 +129,6 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 		admin = "[no address given]"
 	}
 	dst = fastcgi.AppendPair(dst, "SERVER_ADMIN", admin)
-	x.genericFCGI = vh.cfg.FCGIBackendType == "generic"
 	x.val = remotePort(x.val[:0], ctx)
 	dst = fastcgi.AppendPair(dst, "REMOTE_PORT", x.val)
 	dst = s.appendEnvVars(dst, ctx, rt, vh, x)
