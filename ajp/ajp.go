@@ -140,6 +140,12 @@ func (r *Request) Attribute(code byte, value []byte) {
 	r.B = AppendString(append(r.B, code), value)
 }
 
+// IntAttribute appends an attribute whose value is an integer
+// (ssl_key_size).
+func (r *Request) IntAttribute(code byte, n int) {
+	r.B = binary.BigEndian.AppendUint16(append(r.B, code), uint16(n))
+}
+
 // RequestAttribute appends a named request attribute (AJP_REMOTE_PORT).
 func (r *Request) RequestAttribute(name string, value []byte) {
 	r.B = AppendString(AppendString(append(r.B, attrReqAttribute), name), value)

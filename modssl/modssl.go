@@ -32,6 +32,7 @@ const (
 	sslClientVStart
 	sslClientVEnd
 	sslClientCert
+	sslCipherUseKeySize
 )
 
 var varNames = map[string]Var{
@@ -41,6 +42,7 @@ var varNames = map[string]Var{
 	"SSL_CLIENT_S_DN_CN": sslClientSDNCN, "SSL_CLIENT_I_DN": sslClientIDN,
 	"SSL_CLIENT_M_SERIAL": sslClientMSerial, "SSL_CLIENT_V_START": sslClientVStart,
 	"SSL_CLIENT_V_END": sslClientVEnd, "SSL_CLIENT_CERT": sslClientCert,
+	"SSL_CIPHER_USEKEYSIZE": sslCipherUseKeySize,
 }
 
 // Lookup returns the variable called name.
@@ -82,6 +84,8 @@ func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 		return append(dst, strings.Replace(tls.VersionName(cs.Version), "TLS 1.", "TLSv1.", 1)...)
 	case sslCipher:
 		return append(dst, tls.CipherSuiteName(cs.CipherSuite)...)
+	case sslCipherUseKeySize:
+		return strconv.AppendInt(dst, int64(keySize(tls.CipherSuiteName(cs.CipherSuite))), 10)
 	case sslSessionResumed:
 		if cs.DidResume {
 			return append(dst, "Resumed"...)
@@ -118,6 +122,19 @@ func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 		return append(dst, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client.Raw})...)
 	}
 	return dst
+}
+
+// keySize is the bits of a cipher suite's symmetric key, from its name.
+func keySize(suite string) int {
+	switch {
+	case strings.Contains(suite, "AES_128"):
+		return 128
+	case strings.Contains(suite, "AES_256"), strings.Contains(suite, "CHACHA20"):
+		return 256
+	case strings.Contains(suite, "3DES"):
+		return 168
+	}
+	return 0
 }
 
 // appendCertTime writes t as OpenSSL prints certificate times ("Nov  7

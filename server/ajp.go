@@ -3,13 +3,46 @@ package server
 import (
 	"crypto/tls"
 	"net"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/ajp"
 	"github.com/sluiceproxy/sluice/headers"
+	"github.com/sluiceproxy/sluice/modssl"
 	"github.com/sluiceproxy/sluice/pool"
 )
+
+// The mod_ssl variables mod_proxy_ajp forwards.
+var (
+	sslClientCert   = mustSSLVar("SSL_CLIENT_CERT")
+	sslCipher       = mustSSLVar("SSL_CIPHER")
+	sslKeySize      = mustSSLVar("SSL_CIPHER_USEKEYSIZE")
+	sslProtocolName = mustSSLVar("SSL_PROTOCOL")
+)
+
+func mustSSLVar(name string) modssl.Var {
+	v, err := modssl.Lookup(name)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// ajpTLS appends what mod_proxy_ajp tells the container of a TLS
+// connection: the client's certificate (PEM), the cipher suite, its key
+// size and the protocol (AJP_SSL_PROTOCOL).
+func ajpTLS(r *ajp.Request, st tls.ConnectionState, x *exchange) {
+	if x.val = modssl.Append(x.val[:0], sslClientCert, &st); len(x.val) > 0 {
+		r.Attribute(ajp.AttrSSLCert, x.val)
+	}
+	r.Attribute(ajp.AttrSSLCipher, modssl.Append(x.val[:0], sslCipher, &st))
+	x.val = modssl.Append(x.val[:0], sslKeySize, &st)
+	if n, err := strconv.Atoi(string(x.val)); err == nil && n > 0 {
+		r.IntAttribute(ajp.AttrSSLKeySize, n)
+	}
+	r.RequestAttribute("AJP_SSL_PROTOCOL", modssl.Append(x.val[:0], sslProtocolName, &st))
+}
 
 // ajpRequest builds the AJP forward request of ctx's request to m, an
 // ajp:// member, as mod_proxy_ajp does (checked against Apache 2.4 in
@@ -53,8 +86,7 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 		r.Attribute(ajp.AttrRoute, x.route)
 	}
 	if c, ok := ctx.Conn().(*tlsConn); ok {
-		st := c.ConnectionState()
-		r.Attribute(ajp.AttrSSLCipher, []byte(tls.CipherSuiteName(st.CipherSuite)))
+		ajpTLS(r, c.ConnectionState(), x)
 	}
 	if m.Params.Secret != "" {
 		r.Attribute(ajp.AttrSecret, []byte(m.Params.Secret))

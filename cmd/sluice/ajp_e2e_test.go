@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/internal/testcert"
 	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
@@ -143,6 +145,10 @@ func (a *ajpContainer) serve(c net.Conn) {
 					value = "(port)"
 				}
 				s.Attributes = append(s.Attributes, "req "+name+"="+value)
+				continue
+			}
+			if code == 0x0B { // ssl_key_size, an integer
+				s.Attributes = append(s.Attributes, fmt.Sprintf("0x0B=%d", r.u16()))
 				continue
 			}
 			s.Attributes = append(s.Attributes, fmt.Sprintf("0x%02X=%s", code, r.str()))
@@ -497,5 +503,51 @@ ProxyPass /bad/ ajp://TOMCAT/ secret=wrong
 	}
 	if m = rawDo(t, s.Addr(), buildReq("GET", "/bad/echo.jsp", "h", nil, "")); m.Status != 403 {
 		t.Errorf("a wrong secret: %d, want Tomcat's 403", m.Status)
+	}
+}
+
+// TestAJPOverTLS: a request that came over TLS tells the container so
+// (is_ssl, which Tomcat's isSecure() reads), with the cipher suite, its
+// key size, the protocol and the client's certificate, as mod_proxy_ajp
+// forwards mod_ssl's variables.
+func TestAJPOverTLS(t *testing.T) {
+	tc := startAJPContainer(t, "tomcat")
+	dir, ca := t.TempDir(), testcert.NewFor(t, "ca.test")
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	front := ca.Issue(t, "front.test")
+	front.WriteFiles(t, dir, "front")
+	s := startSluice(t, writeConfig(t, dir, "tls.conf", `Listen 127.0.0.1:0
+SSLEngine on
+SSLCertificateFile front.crt
+SSLCertificateKeyFile front.key
+SSLVerifyClient optional
+SSLCACertificateFile ca.crt
+ProxyPass / ajp://`+tc.addr+`/
+`))
+	client := ca.Issue(t, "client.test")
+	for _, withCert := range []bool{false, true} {
+		conf := &tls.Config{ServerName: "front.test", RootCAs: ca.Roots, MinVersion: tls.VersionTLS13}
+		if withCert {
+			conf.Certificates = []tls.Certificate{client.TLS}
+		}
+		c, err := tls.Dial("tcp", s.Addr(), conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, buildReq("GET", "/x", "front.test", nil, ""))
+		io.Copy(io.Discard, c)
+		c.Close()
+		seen := tc.next(t)
+		attrs := strings.Join(seen.Attributes, "\n")
+		for _, want := range []string{"0x08=TLS_", "0x0B=", "req AJP_SSL_PROTOCOL=TLSv1.3"} {
+			if !strings.Contains(attrs, want) {
+				t.Errorf("client certificate %v: no %q in\n%s", withCert, want, attrs)
+			}
+		}
+		if seen.SSL != 1 || strings.Contains(attrs, "0x07=-----BEGIN CERTIFICATE-----") != withCert {
+			t.Errorf("client certificate %v: is_ssl %d, attributes\n%s", withCert, seen.SSL, attrs)
+		}
 	}
 }
