@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -52,7 +53,8 @@ func ajpTLS(r *ajp.Request, st tls.ConnectionState, x *exchange) {
 // RequestHeader rules, every one (AJP has no X-Forwarded-*: the container
 // reads the client from the packet), but for the forwarding fields an
 // untrusted peer may not assert; then the sticky route the request named,
-// the secret, AJP_REMOTE_PORT and AJP_LOCAL_ADDR.
+// the secret, AJP_REMOTE_PORT and AJP_LOCAL_ADDR, and the variables
+// (SetEnv, SetEnvIf, [E=]) named AJP_NAME as request attributes NAME.
 func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *pool.Member, x *exchange) error {
 	vh := x.vh
 	path, query := x.uri, ctx.URI().QueryString()
@@ -96,6 +98,12 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	r.RequestAttribute("AJP_REMOTE_PORT", x.val)
 	x.val = appendIP(x.val[:0], ctx.LocalIP())
 	r.RequestAttribute("AJP_LOCAL_ADDR", x.val)
+	// Variables named AJP_… go as request attributes, without the prefix.
+	requestEnv(ctx, s.rt.Load(), vh, x, func(name string, val []byte) {
+		if attr, ok := strings.CutPrefix(name, "AJP_"); ok {
+			r.RequestAttribute(attr, val)
+		}
+	})
 	err := r.End()
 	x.params = r.B
 	x.call.SetEncodedRequest(x.params)

@@ -266,12 +266,19 @@ func remotePort(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 // and [E=] set, and HTTPS. The balancer's are not among them: the member
 // is not chosen when they are built, as in Apache.
 func (s *Server) appendEnvVars(dst []byte, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange) []byte {
+	requestEnv(ctx, rt, vh, x, func(name string, val []byte) { dst = fastcgi.AppendPair(dst, name, val) })
+	return dst
+}
+
+// requestEnv calls add with each variable of the request: what SetEnv,
+// SetEnvIf and [E=] set, and mod_ssl's HTTPS.
+func requestEnv(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *exchange, add func(name string, val []byte)) {
 	hm := vh.mods
 	if hm == nil {
 		if ctx.IsTLS() {
-			dst = fastcgi.AppendPair(dst, "HTTPS", "on")
+			add("HTTPS", httpsOn)
 		}
-		return dst
+		return
 	}
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
@@ -280,10 +287,9 @@ func (s *Server) appendEnvVars(dst []byte, ctx *fasthttp.RequestCtx, rt *runtime
 	vars := rt.cfg.Vars()
 	for v := modheaders.HTTPS; int(v) < vars.Len(); v++ {
 		if val, ok := mr.env.Get(v); ok {
-			dst = fastcgi.AppendPair(dst, vars.Name(v), val)
+			add(vars.Name(v), val)
 		}
 	}
-	return dst
 }
 
 // appendHTTPVars appends the request's fields as Apache's

@@ -211,6 +211,8 @@ func TestAJPApacheRequest(t *testing.T) {
 	tc := startAJPContainer(t, "tomcat")
 	conf := strings.ReplaceAll(`
 RequestHeader set X-Added yes
+SetEnv AJP_TENANT acme
+SetEnv OTHER x
 ProxyPass /app/ ajp://{TC}/ctx/
 <Proxy balancer://tc>
     BalancerMember ajp://{TC} route=n1
@@ -268,6 +270,9 @@ ProxyPass /secret/ ajp://{TC}/s/ secret=s3cr3t
 			if strings.Contains(c.name, "chunked") {
 				seen[i].BodyPackets = 0
 			}
+		}
+		if !slices.Contains(seen[1].Attributes, "req TENANT=acme") {
+			t.Errorf("%s: SetEnv AJP_TENANT is not the attribute TENANT: %q", c.name, seen[1].Attributes)
 		}
 		if a, b := fmt.Sprintf("%+v", seen[0]), fmt.Sprintf("%+v", seen[1]); a != b {
 			t.Errorf("%s: the forward requests differ:\nApache %s\nsluice %s", c.name, a, b)
