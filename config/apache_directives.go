@@ -43,6 +43,15 @@ func init() {
 			func(l *LocationProxy) **bool { return &l.CGIPassAuth })},
 		{name: "ServerAdmin", fn: (*apacheParser).serverAdmin},
 		{name: "ProxyFCGIBackendType", fn: (*apacheParser).fcgiBackendType},
+		{name: "RemoteIPHeader", fn: (*apacheParser).remoteIPHeader},
+		{name: "RemoteIPProxiesHeader", fn: (*apacheParser).remoteIPProxiesHeader},
+		{name: "RemoteIPInternalProxy", fn: remoteIPProxy(true, false)},
+		{name: "RemoteIPInternalProxyList", fn: remoteIPProxy(true, true)},
+		{name: "RemoteIPTrustedProxy", fn: remoteIPProxy(false, false)},
+		{name: "RemoteIPTrustedProxyList", fn: remoteIPProxy(false, true)},
+		{name: "RemoteIPProxyProtocol", fn: func(p *apacheParser, d *directive) error {
+			return d.fail(d.joined(), "is not supported: sluice does not read the PROXY protocol; send the client's address in a field (RemoteIPHeader)")
+		}},
 		{name: "ProxyFCGISetEnvIf", fn: func(p *apacheParser, d *directive) error {
 			return d.fail(d.joined(), "is not supported: set the variables with SetEnvIf or SetEnv, which fcgi:// members receive")
 		}},

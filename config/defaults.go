@@ -80,6 +80,23 @@ func inheritHost(main, h *Host, set func(key string) bool) {
 	if !set("server_admin") {
 		h.ServerAdmin = main.ServerAdmin
 	}
+	if !set("remote_ip") {
+		h.RemoteIP = main.RemoteIP
+	} else if m := main.RemoteIP; m != nil && h.RemoteIP != nil {
+		// Apache merges the header, the proxies header and the proxy list
+		// each on its own.
+		r := *h.RemoteIP
+		if r.Header == "" {
+			r.Header = m.Header
+		}
+		if r.ProxiesHeader == "" {
+			r.ProxiesHeader = m.ProxiesHeader
+		}
+		if len(r.Internal) == 0 && len(r.Trusted) == 0 {
+			r.Internal, r.Trusted = m.Internal, m.Trusted
+		}
+		h.RemoteIP = &r
+	}
 	if !set("fcgi_backend_type") {
 		h.FCGIBackendType = main.FCGIBackendType
 	}

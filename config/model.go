@@ -143,6 +143,9 @@ type Host struct {
 	CGIPassAuth bool `yaml:"cgi_pass_auth,omitempty"`
 	// ServerAdmin is SERVER_ADMIN for fcgi:// members. Inherited.
 	ServerAdmin string `yaml:"server_admin,omitempty"`
+	// RemoteIP is mod_remoteip (RemoteIPHeader and friends); nil is off.
+	// A vhost without one takes Main's.
+	RemoteIP *RemoteIP `yaml:"remote_ip,omitempty"`
 	// FCGIBackendType is ProxyFCGIBackendType: "fpm" (the default) sends
 	// SCRIPT_FILENAME as proxy:fcgi://host:port/path, which PHP-FPM reads;
 	// "generic" sends the path alone. Inherited.

@@ -133,11 +133,19 @@ func (c *checker) host(h *Host) error {
 	if h.LimitRequestBody < 0 {
 		return c.fail(h, h.Pos, "limit_request_body", strconv.FormatInt(h.LimitRequestBody, 10), "must be >= 0")
 	}
+	if ri := h.RemoteIP; ri != nil {
+		if _, err := ri.Proxies(); err != nil {
+			return c.fail(ri, ri.Pos, "internal", "", "%v", err)
+		}
+		if ri.Header == "" && (len(ri.Internal) > 0 || len(ri.Trusted) > 0 || ri.ProxiesHeader != "") {
+			return c.fail(ri, ri.Pos, "header", "", "is required: the field that carries the client's address (RemoteIPHeader)")
+		}
+	}
+	if h.FCGIBackendType != "" && !slices.Contains(FCGIBackendTypes, h.FCGIBackendType) {
+		return c.fail(h, h.Pos, "fcgi_backend_type", h.FCGIBackendType, "must be fpm or generic")
+	}
 	if h.EncodedSlashes != "" {
 		h.EncodedSlashes = strings.ToLower(h.EncodedSlashes)
-		if h.FCGIBackendType != "" && !slices.Contains(FCGIBackendTypes, h.FCGIBackendType) {
-			return c.fail(h, h.Pos, "fcgi_backend_type", h.FCGIBackendType, "must be fpm or generic")
-		}
 		if !slices.Contains(EncodedSlashModes, h.EncodedSlashes) {
 			return c.fail(h, h.Pos, "allow_encoded_slashes", h.EncodedSlashes, "must be off, on or nodecode")
 		}

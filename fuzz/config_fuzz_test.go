@@ -60,7 +60,9 @@ func FuzzApacheConfig(f *testing.F) {
 		"ProxyPassMatch ^/(.*\\.php)$ fcgi://127.0.0.1:9000/var/www/$1\nProxyPass /u/ unix:/run/h.sock|http://h/\n" +
 		"<Location /x>\nCGIPassAuth Off\n</Location>\nRewriteEngine on\nRewriteRule ^/r/(.*)$ fcgi://127.0.0.1:9000/srv/$1 [P]\n" +
 		"<Proxy balancer://tc>\nBalancerMember ajp://10.0.0.1:8009 route=n1 secret=s ping=2 hcmethod=CPING\n" +
-		"BalancerMember unix:/run/tc.sock|ajp://tc status=+H\n</Proxy>\nProxyPass /tc/ balancer://tc/app/\n<Proxy ajp://10.0.0.1:8009/>\nRequire local\n</Proxy>\n"))
+		"BalancerMember unix:/run/tc.sock|ajp://tc status=+H\n</Proxy>\nProxyPass /tc/ balancer://tc/app/\n<Proxy ajp://10.0.0.1:8009/>\nRequire local\n</Proxy>\n" +
+		"RemoteIPHeader X-Forwarded-For\nRemoteIPInternalProxy 10.0.0.0/8 192.168.1.1\nRemoteIPTrustedProxy 2001:db8::/32\nRemoteIPProxiesHeader X-Forwarded-By\n" +
+		"<VirtualHost *:80>\nRemoteIPHeader CF-Connecting-IP\n</VirtualHost>\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := config.ParseApache("/fuzz/in.conf", src, fstest.MapFS{})
 		if err != nil {

@@ -451,6 +451,10 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 0:
 			b = append(b, it.Literal...)
 		case 'a', 'h':
+			if it.Arg == "c" {
+				b = appendIP(b, connPeerIP(ctx)) // %{c}a: the peer, mod_remoteip aside
+				break
+			}
 			b = appendIP(b, ctx.RemoteIP())
 		case 'A':
 			b = appendIP(b, ctx.LocalIP())

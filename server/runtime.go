@@ -73,6 +73,8 @@ type vhost struct {
 	docRoot, namePort string
 	// handlers are the <Files> routes (filehandler.go), Main's first.
 	handlers []*route
+	// remoteIP is mod_remoteip (remoteip.go); nil when off.
+	remoteIP *remoteIP
 }
 
 // builder carries what building a runtime shares across hosts.
@@ -192,6 +194,10 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		}
 	}
 	vh.namePort = namePort(hc.ServerName, mainName)
+	var err error
+	if vh.remoteIP, err = newRemoteIP(hc.RemoteIP); err != nil {
+		return nil, fmt.Errorf("%s: %w", hc.Pos, err)
+	}
 	if hc.TLS != nil {
 		if vh.tls = hc.TLS.Config(); vh.tls == nil {
 			return nil, fmt.Errorf("%s: TLS settings not checked: load the configuration with config.Load", hc.TLS.Pos)

@@ -68,6 +68,7 @@ func (s *Server) startAdminTLS(c net.Conn) net.Conn {
 // 400, as Apache and nginx answer, instead of a closed connection.
 type tlsConn struct {
 	*tls.Conn
+	ua      userAgent // mod_remoteip's client of the current request
 	shaken  bool
 	metrics *serverMetrics
 }

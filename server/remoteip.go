@@ -1,0 +1,193 @@
+package server
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// mod_remoteip (config.RemoteIP): the client's address is taken from a
+// field that the proxies in front of sluice set, read right to left while
+// the address before is one of those proxies, as mod_remoteip does. The
+// request's remote address becomes that client's (ctx.SetRemoteAddr), so
+// that every use of it follows: Require ip, %a and %h in access logs
+// (%{c}a keeps the peer), REMOTE_ADDR, SetEnvIf Remote_Addr, the address
+// appended to X-Forwarded-For. The addresses read are removed from the
+// field, and the trusted proxies listed in RemoteIPProxiesHeader.
+
+// remoteIP is a host's mod_remoteip, compiled.
+type remoteIP struct {
+	header        []byte
+	proxies       []config.RemoteIPProxy // empty: every peer is a trusted proxy
+	proxiesHeader string
+}
+
+func newRemoteIP(c *config.RemoteIP) (*remoteIP, error) {
+	if c == nil || c.Header == "" {
+		return nil, nil
+	}
+	proxies, err := c.Proxies()
+	if err != nil {
+		return nil, err
+	}
+	return &remoteIP{header: []byte(c.Header), proxies: proxies, proxiesHeader: c.ProxiesHeader}, nil
+}
+
+// userAgent is a connection's client address as mod_remoteip found it for
+// the request on it: one per connection, so that the request's remote
+// address stays valid until its access log line, and needs no allocation.
+type userAgent struct {
+	addr net.TCPAddr
+	ip   [16]byte
+}
+
+// userAgentOf is the connection's userAgent, nil for a connection that
+// is not sluice's own (tests' in-memory pipes).
+func userAgentOf(c net.Conn) *userAgent {
+	switch c := c.(type) {
+	case *clientConn:
+		return &c.ua
+	case *tlsConn:
+		return &c.ua
+	}
+	return nil
+}
+
+// connPeerIP is the connection's peer, whatever mod_remoteip made of the
+// request's remote address.
+func connPeerIP(ctx *fasthttp.RequestCtx) net.IP {
+	if a, ok := ctx.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP
+	}
+	return ctx.RemoteIP()
+}
+
+func connPort(ctx *fasthttp.RequestCtx) int {
+	if a, ok := ctx.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// requestHost is the request's vhost (vhostOf), with the host's
+// mod_remoteip applied to the request.
+func (rt *runtime) requestHost(ctx *fasthttp.RequestCtx) *vhost {
+	// The connection's last request may have set its client's address.
+	ctx.SetRemoteAddr(nil)
+	vh := rt.vhostOf(ctx)
+	if vh.remoteIP != nil {
+		vh.remoteIP.apply(ctx)
+	}
+	return vh
+}
+
+// apply reads the client's address from ri's field. The connection's
+// peer must be one of the proxies (any, without a list); each address
+// taken from the right of the field then stands for the client, and is
+// tested in turn, until one that is not a proxy, or not an address: the
+// client is the last one taken. A trusted (not internal) proxy cannot
+// present a private, loopback or link-local address (RFC 1918, RFC 4193,
+// or outside IPv6's global unicast), as in Apache.
+func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
+	peer, ok := netip.AddrFromSlice(ctx.RemoteIP())
+	if !ok {
+		return
+	}
+	field := ctx.Request.Header.PeekBytes(ri.header)
+	rest, client, proxies := field, peer.Unmap(), 0
+	var proxyList [8]netip.Addr // the trusted proxies passed, nearest last
+	for len(rest) > 0 {
+		internal, isProxy := ri.proxy(client)
+		if !isProxy {
+			break
+		}
+		cut := bytes.LastIndexByte(rest, ',')
+		item := bytes.Trim(rest[cut+1:], " \t")
+		a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(item), len(item)))
+		if err != nil || a.Zone() != "" {
+			break
+		}
+		a = a.Unmap()
+		if !internal && !public(a) {
+			break
+		}
+		if !internal && proxies < len(proxyList) {
+			proxyList[proxies] = client
+			proxies++
+		}
+		client = a
+		if cut < 0 {
+			rest = rest[:0]
+		} else {
+			rest = rest[:cut]
+		}
+	}
+	if client == peer.Unmap() {
+		return
+	}
+	if ua := userAgentOf(ctx.Conn()); ua != nil {
+		ua.ip = client.As16()
+		// The port stays the connection's, as Apache keeps it.
+		ua.addr = net.TCPAddr{IP: ua.ip[:], Port: connPort(ctx)}
+		if client.Is4() {
+			ua.addr.IP = ua.ip[12:]
+		}
+		ctx.SetRemoteAddr(&ua.addr)
+	} else {
+		ctx.SetRemoteAddr(&net.TCPAddr{IP: client.AsSlice()})
+	}
+	ri.rewriteFields(ctx, rest, proxyList[:proxies])
+}
+
+// rewriteFields leaves in the field what was not read, or removes it, and
+// lists the trusted proxies passed, the farthest first.
+func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies []netip.Addr) {
+	h := &ctx.Request.Header
+	if rest = bytes.TrimRight(rest, " \t,"); len(rest) > 0 {
+		h.SetBytesKV(ri.header, rest)
+	} else {
+		h.DelBytes(ri.header)
+	}
+	if ri.proxiesHeader == "" || len(proxies) == 0 {
+		return
+	}
+	var buf [8 * 48]byte
+	b := buf[:0]
+	for i := len(proxies) - 1; i >= 0; i-- {
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = proxies[i].AppendTo(b)
+	}
+	h.Set(ri.proxiesHeader, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+// proxy reports whether a is one of ri's proxies, and an internal one.
+func (ri *remoteIP) proxy(a netip.Addr) (internal, ok bool) {
+	if len(ri.proxies) == 0 {
+		return false, true
+	}
+	for _, p := range ri.proxies {
+		if p.Prefix.Contains(a) {
+			return p.Internal, true
+		}
+	}
+	return false, false
+}
+
+// public reports whether a trusted proxy may present a as the client's:
+// not a private, loopback or link-local IPv4 address, and within IPv6's
+// global unicast 2000::/3.
+func public(a netip.Addr) bool {
+	if a.Is4() {
+		b := a.As4()
+		return !(b[0] == 10 || b[0] == 127 || b[0] == 169 && b[1] == 254 ||
+			b[0] == 172 && b[1]&0xf0 == 16 || b[0] == 192 && b[1] == 168)
+	}
+	return a.As16()[0]&0xe0 == 0x20
+}

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// TestRemoteIPApply: mod_remoteip's reading of the field, right to left,
+// through the proxies it trusts (apache.md-style cases of its docs).
+func TestRemoteIPApply(t *testing.T) {
+	for _, tc := range []struct {
+		name, peer, field    string
+		internal, trusted    []string
+		client, left, byList string
+	}{
+		{"no list: any peer", "10.0.0.1", "203.0.113.7", nil, nil, "203.0.113.7", "", "10.0.0.1"},
+		{"no list: a private address refused", "10.0.0.1", "192.168.1.5", nil, nil, "10.0.0.1", "192.168.1.5", ""},
+		{"trusted peer, the rightmost only", "10.0.0.1", "198.51.100.1, 203.0.113.7", nil, []string{"10.0.0.0/8"}, "203.0.113.7", "198.51.100.1", "10.0.0.1"},
+		{"a trusted proxy cannot present a private address", "10.0.0.1", "192.168.1.5", nil, []string{"10.0.0.0/8"}, "10.0.0.1", "192.168.1.5", ""},
+		{"an internal one can", "10.0.0.1", "192.168.1.5", []string{"10.0.0.0/8"}, nil, "192.168.1.5", "", ""},
+		{"a peer that is no proxy", "198.51.100.9", "203.0.113.7", nil, []string{"10.0.0.0/8"}, "198.51.100.9", "203.0.113.7", ""},
+		{"not an address", "10.0.0.1", "unknown", nil, nil, "10.0.0.1", "unknown", ""},
+		{"through an internal and a trusted proxy", "10.0.0.1", "198.51.100.1, 203.0.113.9", []string{"10.0.0.0/8"}, []string{"203.0.113.9"}, "198.51.100.1", "", "203.0.113.9"},
+		{"IPv6", "10.0.0.1", "2001:db8::1", nil, nil, "2001:db8::1", "", "10.0.0.1"},
+		{"IPv6 outside global unicast", "10.0.0.1", "fd00::1", nil, nil, "10.0.0.1", "fd00::1", ""},
+	} {
+		ri, err := newRemoteIP(&config.RemoteIP{Header: "X-Forwarded-For", Internal: tc.internal, Trusted: tc.trusted, ProxiesHeader: "X-Forwarded-By"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req fasthttp.Request
+		req.Header.Set("X-Forwarded-For", tc.field)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(tc.peer), Port: 5000}, nil)
+		ri.apply(&ctx)
+		if got := ctx.RemoteIP().String(); got != tc.client {
+			t.Errorf("%s: client %s, want %s", tc.name, got, tc.client)
+		}
+		if got := string(ctx.Request.Header.Peek("X-Forwarded-For")); got != tc.left {
+			t.Errorf("%s: X-Forwarded-For left %q, want %q", tc.name, got, tc.left)
+		}
+		if got := string(ctx.Request.Header.Peek("X-Forwarded-By")); got != tc.byList {
+			t.Errorf("%s: X-Forwarded-By %q, want %q", tc.name, got, tc.byList)
+		}
+	}
+}
+
+// TestRemoteIPRequest: behind a proxy, the client's address from
+// RemoteIPHeader is the one Require ip tests, %a logs (%{c}a keeps the
+// peer) and X-Forwarded-For carries to the member; a vhost takes the main
+// server's settings, and a request without the field is the peer's.
+func TestRemoteIPRequest(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Forwarded-For")))
+	})
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	s, addr := serveTCP(t, mustParse(t, fmt.Sprintf(`Listen 127.0.0.1:0
+RemoteIPHeader X-Client-IP
+RemoteIPInternalProxy 127.0.0.1
+LogFormat "%%a %%{c}a %%U" mine
+CustomLog %s mine
+<Location /office/>
+    Require ip 192.168.10.0/24
+</Location>
+ProxyPass / http://%s/
+`, log, be)))
+	do := func(path string, header ...string) *fasthttp.Response {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: h\r\n%sConnection: close\r\n\r\n", path, strings.Join(header, ""))
+		var resp fasthttp.Response
+		if err := resp.Read(bufio.NewReader(c)); err != nil {
+			t.Fatal(err)
+		}
+		return &resp
+	}
+	if r := do("/office/x", "X-Client-IP: 192.168.10.7\r\n"); r.StatusCode() != 200 || string(r.Body()) != "192.168.10.7" {
+		t.Errorf("from the office through the proxy: %d, member saw X-Forwarded-For %q", r.StatusCode(), r.Body())
+	}
+	if r := do("/office/x"); r.StatusCode() != 403 {
+		t.Errorf("the proxy's own request: %d, want 403", r.StatusCode())
+	}
+	if r := do("/office/x", "X-Client-IP: 10.9.9.9\r\n"); r.StatusCode() != 403 {
+		t.Errorf("from elsewhere: %d, want 403", r.StatusCode())
+	}
+	if r := do("/pub", "X-Client-IP: 192.168.10.7\r\n"); string(r.Body()) != "192.168.10.7" {
+		t.Errorf("the next request's member saw X-Forwarded-For %q", r.Body())
+	}
+	flushLogs(s)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "192.168.10.7 127.0.0.1 /office/x\n127.0.0.1 127.0.0.1 /office/x\n10.9.9.9 127.0.0.1 /office/x\n192.168.10.7 127.0.0.1 /pub\n"
+	if string(b) != want {
+		t.Errorf("access log:\n%s\nwant:\n%s", b, want)
+	}
+}
