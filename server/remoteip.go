@@ -100,7 +100,7 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 	}
 	field := ctx.Request.Header.PeekBytes(ri.header)
 	rest, client, proxies := field, peer.Unmap(), 0
-	var proxyList [8]netip.Addr // the trusted proxies passed, nearest last
+	var proxyList [8]netip.Addr // the trusted proxies passed, nearest first
 	for len(rest) > 0 {
 		internal, isProxy := ri.proxy(client)
 		if !isProxy {
@@ -145,7 +145,7 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 }
 
 // rewriteFields leaves in the field what was not read, or removes it, and
-// lists the trusted proxies passed, the farthest first.
+// lists the trusted proxies passed, the nearest first (as Apache does).
 func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies []netip.Addr) {
 	h := &ctx.Request.Header
 	if rest = bytes.TrimRight(rest, " \t,"); len(rest) > 0 {
@@ -158,11 +158,11 @@ func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies
 	}
 	var buf [8 * 48]byte
 	b := buf[:0]
-	for i := len(proxies) - 1; i >= 0; i-- {
+	for _, p := range proxies {
 		if len(b) > 0 {
 			b = append(b, ", "...)
 		}
-		b = proxies[i].AppendTo(b)
+		b = p.AppendTo(b)
 	}
 	h.Set(ri.proxiesHeader, unsafe.String(unsafe.SliceData(b), len(b)))
 }
