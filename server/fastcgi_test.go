@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -378,4 +379,48 @@ func mustParse(t *testing.T, conf string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestGatewayTimeouts: a FastCGI application or AJP container that takes
+// the request and never answers gets the client a 504 after the worker's
+// timeout, as an HTTP member does; one that answers its head and stalls
+// in the body has the client's connection cut.
+func TestGatewayTimeouts(t *testing.T) {
+	silent := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		io.Copy(io.Discard, c)
+	})
+	stalls := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		var h [8]byte
+		for {
+			if _, err := io.ReadFull(c, h[:]); err != nil {
+				return
+			}
+			n := int(h[4])<<8 | int(h[5]) + int(h[6])
+			if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+				return
+			}
+			if h[1] == 5 && n == 0 {
+				head := "Content-Type: text/plain\r\n\r\npartial"
+				c.Write(append([]byte{1, 6, 0, 1, 0, byte(len(head)), 0, 0}, head...))
+			}
+		}
+	})
+	c := fcgiProxy(t, "ProxyPass /fcgi/ fcgi://"+silent+"/ timeout=200ms\nProxyPass /ajp/ ajp://"+silent+"/ timeout=200ms\n"+
+		"ProxyPass /stall/ fcgi://"+stalls+"/ timeout=200ms\n")
+	for _, path := range []string{"/fcgi/x", "/ajp/x"} {
+		start := time.Now()
+		if status, _, _ := do(t, c, "GET", path); status != 504 {
+			t.Errorf("%s: %d, want 504", path, status)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: answered after %v", path, d)
+		}
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://front.example.com/stall/x")
+	if err := c.Do(req, resp); err == nil {
+		t.Errorf("a body that stalls: %d %q, want the connection cut", resp.StatusCode(), resp.Body())
+	}
 }
