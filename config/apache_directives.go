@@ -275,6 +275,9 @@ func hostFlag(key string, field func(h *Host) *bool) func(p *apacheParser, d *di
 func hygieneFlag(key string, field func(h *Host) *bool, inLocation func(l *LocationProxy) **bool) func(p *apacheParser, d *directive) error {
 	atHost := hostFlag(key, field)
 	return func(p *apacheParser, d *directive) error {
+		if p.context() == ctxProxy {
+			return p.proxyFlag(d, inLocation)
+		}
 		loc := p.location()
 		if loc == nil {
 			return atHost(p, d)
@@ -290,6 +293,31 @@ func hygieneFlag(key string, field func(h *Host) *bool, inLocation func(l *Locat
 		*inLocation(loc.proxy) = &on
 		return nil
 	}
+}
+
+// proxyFlag sets a hygiene flag of the <Proxy> section d is in: for the
+// requests routed to the backends it covers (Apache merges <Proxy>
+// sections before <Location> ones).
+func (p *apacheParser) proxyFlag(d *directive, field func(l *LocationProxy) **bool) error {
+	on, err := d.onOff()
+	if err != nil {
+		return err
+	}
+	sec := p.innermost(secProxy)
+	if sec.flags == nil {
+		scope, err := proxyScope(sec.arg)
+		if errors.Is(err, errUnreachableScheme) {
+			p.warn(d.pos, "%s in <Proxy %s> ignored: sluice proxies to no such backend", d.name, sec.arg)
+			return nil
+		}
+		if err != nil {
+			return d.fail(sec.arg, "%v", err)
+		}
+		sec.flags = &LocationProxy{Pos: d.pos, Proxy: scope}
+		p.host.LocationProxy = append(p.host.LocationProxy, sec.flags)
+	}
+	*field(sec.flags) = &on
+	return nil
 }
 
 func (p *apacheParser) allowEncodedSlashes(d *directive) error {

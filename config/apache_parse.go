@@ -60,7 +60,8 @@ type section struct {
 	// require are a <Proxy>'s Require lines; tlsOnly its SSLRequireSSL.
 	require []*directive
 	tlsOnly bool
-	files   *Route // <Files>/<FilesMatch>: its SetHandler "proxy:…", once seen
+	files   *Route         // <Files>/<FilesMatch>: its SetHandler "proxy:…", once seen
+	flags   *LocationProxy // a <Proxy>'s ProxyPreserveHost, ProxyAddHeaders, CGIPassAuth
 }
 
 // location collects a <Location> until its end tag.

@@ -190,8 +190,12 @@ type Host struct {
 // flag set here overrides the host's and earlier sections' (Apache merges
 // the sections that match in config order).
 type LocationProxy struct {
-	Pos          Pos    `yaml:"-"`
-	Scope        string `yaml:"scope"`
+	Pos Pos `yaml:"-"`
+	// Proxy, instead of Scope, makes the entry a <Proxy> section's: it
+	// covers the requests routed to the backends of that URL (as access
+	// sections' proxy), before every <Location> entry.
+	Proxy        string `yaml:"proxy,omitempty"`
+	Scope        string `yaml:"scope,omitempty"`
 	ScopeMatch   bool   `yaml:"scope_match,omitempty"`
 	PreserveHost *bool  `yaml:"preserve_host,omitempty"`
 	AddHeaders   *bool  `yaml:"add_headers,omitempty"`

@@ -627,6 +627,14 @@ func tlsMismatch(first, h *Host) string {
 
 func (c *checker) locationProxy(l *LocationProxy) error {
 	switch {
+	case (l.Scope == "") == (l.Proxy == ""):
+		return c.fail(l, l.Pos, "scope", l.Scope, "set exactly one of scope and proxy")
+	case l.Proxy != "":
+		p, err := proxyScope(l.Proxy)
+		if err != nil {
+			return c.fail(l, l.Pos, "proxy", l.Proxy, "%v", err)
+		}
+		l.Proxy = p
 	case l.ScopeMatch:
 		if _, err := regexp.Compile(l.Scope); err != nil {
 			return c.fail(l, l.Pos, "scope", l.Scope, "cannot compile regex: %v", err)

@@ -51,17 +51,17 @@ const defaultDocRoot = "/var/www/html"
 // gatewayRequest readies a FastCGI or AJP route's request: x.vh, and an
 // fcgi:// route's CGI environment in x.params but for what names the
 // member (fastCGITarget); nothing for HTTP routes.
-func (s *Server) gatewayRequest(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
+func (s *Server) gatewayRequest(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, h *fasthttp.RequestHeader, x *exchange) {
 	if x.proto != pool.HTTP {
-		s.prepareGateway(ctx, rt, vh, h, x)
+		s.prepareGateway(ctx, rt, vh, r, h, x)
 	}
 }
 
-func (s *Server) prepareGateway(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) {
+func (s *Server) prepareGateway(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, h *fasthttp.RequestHeader, x *exchange) {
 	x.vh = vh
 	if x.proto == pool.FastCGI {
 		x.genericFCGI = vh.cfg.FCGIBackendType == "generic"
-		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, h, x)
+		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, r, h, x)
 		x.paramsLen = len(x.params)
 	}
 }
@@ -101,9 +101,9 @@ func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *p
 // appendFastCGIParams appends the encoded CGI environment of ctx's
 // request, whose fields h holds after RequestHeader rules, but for
 // SCRIPT_FILENAME, which names the member (appendScriptFilename).
-func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, h *fasthttp.RequestHeader, x *exchange) []byte {
+func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, h *fasthttp.RequestHeader, x *exchange) []byte {
 	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
-	dst = appendHTTPVars(dst, h, vh.passAuth(x.requestPath(ctx)), untrusted)
+	dst = appendHTTPVars(dst, h, vh.passAuth(x.requestPath(ctx), r, x), untrusted)
 	host := ctx.Host()
 	docRoot := vh.documentRoot()
 	scheme := "http"
@@ -187,13 +187,16 @@ func appendBalancerVars(dst []byte, ctx *fasthttp.RequestCtx, m *pool.Member, sn
 	return dst
 }
 
-// passAuth is CGIPassAuth for a request to path: the host's, unless a
-// <Location> section covering it says otherwise (the last one that does).
-func (vh *vhost) passAuth(path []byte) bool {
+// passAuth is CGIPassAuth for a request to path through r: the host's,
+// unless a <Proxy> section of its backend, then a <Location> section of
+// its path, says otherwise (the last one that does).
+func (vh *vhost) passAuth(path []byte, r *route, x *exchange) bool {
 	on := vh.cfg.CGIPassAuth
-	for i := range vh.locProxy {
-		if l := &vh.locProxy[i]; l.cgiPassAuth != nil && l.matches(path) {
-			on = *l.cgiPassAuth
+	for _, proxySections := range [2]bool{true, false} {
+		for i := range vh.locProxy {
+			if l := &vh.locProxy[i]; l.cgiPassAuth != nil && (l.proxy != "") == proxySections && l.covers(path, r, x) {
+				on = *l.cgiPassAuth
+			}
 		}
 	}
 	return on

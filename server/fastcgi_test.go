@@ -122,6 +122,9 @@ ProxyPass /lb/ balancer://fpm/srv/lb/
 <Location /tcp/auth/>
     CGIPassAuth On
 </Location>
+<Proxy fcgi://ADDR/srv/www/auth2/>
+    CGIPassAuth On
+</Proxy>
 `))
 
 	status, body, h := do(t, c, "GET", "/tcp/a%20b/c.php?x=1&y=%41", "X-Custom", "v", "Authorization", "Basic Zm9vOmJhcg==",
@@ -155,8 +158,10 @@ ProxyPass /lb/ balancer://fpm/srv/lb/
 			t.Errorf("%s passed to the application: %q", gone, v)
 		}
 	}
-	if _, body, _ = do(t, c, "GET", "/tcp/auth/x", "Authorization", "Bearer t"); seenBy(t, body).Header.Get("Authorization") != "Bearer t" {
-		t.Errorf("CGIPassAuth On did not pass Authorization: %s", body)
+	for _, path := range []string{"/tcp/auth/x", "/tcp/auth2/x"} {
+		if _, body, _ = do(t, c, "GET", path, "Authorization", "Bearer t"); seenBy(t, body).Header.Get("Authorization") != "Bearer t" {
+			t.Errorf("%s: CGIPassAuth On did not pass Authorization: %s", path, body)
+		}
 	}
 
 	// Bodies: a small POST, a large one, a chunked one.

@@ -12,6 +12,7 @@ import (
 // set it.
 type locationProxy struct {
 	scope
+	proxy                    string // a <Proxy> section's URL (coversBackend), not a path scope
 	preserveHost, addHeaders *bool
 	cgiPassAuth              *bool // for fcgi:// members (fastcgi.go)
 }
@@ -26,7 +27,7 @@ func (vh *vhost) scopeForwarders(main *vhost) {
 	}
 	for _, h := range hosts {
 		for _, l := range h.LocationProxy {
-			vh.locProxy = append(vh.locProxy, locationProxy{scope: newScope(l.Scope, l.ScopeMatch),
+			vh.locProxy = append(vh.locProxy, locationProxy{scope: newScope(l.Scope, l.ScopeMatch), proxy: l.Proxy,
 				preserveHost: l.PreserveHost, addHeaders: l.AddHeaders, cgiPassAuth: l.CGIPassAuth})
 		}
 	}
@@ -45,32 +46,43 @@ func (vh *vhost) scopeForwarders(main *vhost) {
 // forwarder is the Forwarder for the request: the host's, unless
 // <Location> sections set ProxyPreserveHost or ProxyAddHeaders. Small
 // enough to inline, so a host without them pays one length check.
-func (vh *vhost) forwarder(ctx *fasthttp.RequestCtx, x *exchange) *headers.Forwarder {
+func (vh *vhost) forwarder(ctx *fasthttp.RequestCtx, r *route, x *exchange) *headers.Forwarder {
 	if len(vh.locProxy) == 0 {
 		return vh.fwd
 	}
-	return vh.scopedForwarder(ctx, x)
+	return vh.scopedForwarder(ctx, r, x)
 }
 
-// scopedForwarder applies the sections covering the request's path: the
-// last one that sets a flag wins, as Apache merges the sections in config
-// order.
-func (vh *vhost) scopedForwarder(ctx *fasthttp.RequestCtx, x *exchange) *headers.Forwarder {
+// scopedForwarder applies the sections covering the request: the <Proxy>
+// sections of its backend, then the <Location> sections of its path, the
+// last one that sets a flag winning, as Apache merges the sections.
+func (vh *vhost) scopedForwarder(ctx *fasthttp.RequestCtx, r *route, x *exchange) *headers.Forwarder {
 	path := x.requestPath(ctx)
 	preserve, add := vh.fwd.PreserveHost, vh.fwd.AddHeaders
-	for i := range vh.locProxy {
-		l := &vh.locProxy[i]
-		if !l.matches(path) {
-			continue
-		}
-		if l.preserveHost != nil {
-			preserve = *l.preserveHost
-		}
-		if l.addHeaders != nil {
-			add = *l.addHeaders
+	for _, proxySections := range [2]bool{true, false} {
+		for i := range vh.locProxy {
+			l := &vh.locProxy[i]
+			if (l.proxy != "") != proxySections || !l.covers(path, r, x) {
+				continue
+			}
+			if l.preserveHost != nil {
+				preserve = *l.preserveHost
+			}
+			if l.addHeaders != nil {
+				add = *l.addHeaders
+			}
 		}
 	}
 	return vh.fwds[b2i(preserve)][b2i(add)]
+}
+
+// covers reports whether l's section covers the request: its backend for
+// a <Proxy> section, its path for a <Location>.
+func (l *locationProxy) covers(path []byte, r *route, x *exchange) bool {
+	if l.proxy != "" {
+		return coversBackend(l.proxy, r, x.path)
+	}
+	return l.matches(path)
 }
 
 func b2i(b bool) int {

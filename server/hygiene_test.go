@@ -61,3 +61,43 @@ func TestLocationProxyFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestProxySectionFlags: ProxyPreserveHost and ProxyAddHeaders in a
+// <Proxy> section apply to the requests routed to its backends (a
+// balancer by name, a direct worker by URL prefix), before any
+// <Location> section's, as Apache merges them.
+func TestProxySectionFlags(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `
+<Proxy balancer://keep>
+  BalancerMember http://BACKEND
+  ProxyPreserveHost On
+</Proxy>
+<Proxy http://BACKEND/quiet/>
+  ProxyAddHeaders Off
+</Proxy>
+<Location /lb/override>
+  ProxyPreserveHost Off
+</Location>
+ProxyPass /lb/ balancer://keep/
+ProxyPass /quiet/ http://BACKEND/quiet/
+ProxyPass / http://BACKEND/
+`, be)
+	for _, tc := range []struct {
+		path, host string
+		xff        bool
+	}{
+		{"/lb/x", "front.example", true},
+		{"/lb/override/x", be, true},
+		{"/quiet/x", be, false},
+		{"/other", be, true},
+	} {
+		body := string(hostGet(t, c, "front.example", tc.path).Body())
+		if !strings.Contains(body, "\nHost: "+tc.host+"\n") {
+			t.Errorf("%s: member did not get Host %s:\n%s", tc.path, tc.host, body)
+		}
+		if got := strings.Contains(body, "X-Forwarded-For:"); got != tc.xff {
+			t.Errorf("%s: X-Forwarded-For sent %v, want %v", tc.path, got, tc.xff)
+		}
+	}
+}

@@ -229,14 +229,14 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.refuse(ctx, clientBodyStatus(err))
 		return
 	}
-	fwd := vh.forwarder(ctx, x)
+	fwd := vh.forwarder(ctx, r, x)
 	x.preserveHost = fwd.PreserveHost
 	if x.proto == pool.HTTP { // an application gets no forwarding fields (bodyFor set it)
 		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), r.backendHost(), false)
 	}
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	// A FastCGI route's CGI environment, but for what names the member.
-	s.gatewayRequest(ctx, rt, vh, &req.Header, x)
+	s.gatewayRequest(ctx, rt, vh, r, &req.Header, x)
 
 	// fasthttp read the clock as the handler started: reading it again
 	// here would cost some 50 ns and tell nothing more.

@@ -110,7 +110,7 @@ func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
-	fwd := vh.forwarder(ctx, x)
+	fwd := vh.forwarder(ctx, r, x)
 	x.preserveHost = fwd.PreserveHost // the dial's server name (memberPool)
 	m, snap, err := s.withMember(ctx, r, x, s.now(), nil, nil, proto)
 	if err != nil {
