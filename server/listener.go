@@ -226,7 +226,7 @@ func peerIP(c net.Conn) netip.Addr {
 // until a tunnel takes it over, unlimited.
 type clientConn struct {
 	net.Conn
-	ua     userAgent // mod_remoteip's client of the current request
+	ua     *userAgent // mod_remoteip's client of the current request, made on first use
 	limits *connLimits
 	ip     netip.Addr
 	closed atomic.Bool

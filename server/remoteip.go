@@ -39,8 +39,9 @@ func newRemoteIP(c *config.RemoteIP) (*remoteIP, error) {
 }
 
 // userAgent is a connection's client address as mod_remoteip found it for
-// the request on it: one per connection, so that the request's remote
-// address stays valid until its access log line, and needs no allocation.
+// the request on it: one per connection (made at its first request
+// through mod_remoteip), so that the request's remote address stays valid
+// until its access log line, and needs no allocation per request.
 type userAgent struct {
 	addr net.TCPAddr
 	ip   [16]byte
@@ -49,13 +50,19 @@ type userAgent struct {
 // userAgentOf is the connection's userAgent, nil for a connection that
 // is not sluice's own (tests' in-memory pipes).
 func userAgentOf(c net.Conn) *userAgent {
+	var ua **userAgent
 	switch c := c.(type) {
 	case *clientConn:
-		return &c.ua
+		ua = &c.ua
 	case *tlsConn:
-		return &c.ua
+		ua = &c.ua
+	default:
+		return nil
 	}
-	return nil
+	if *ua == nil {
+		*ua = new(userAgent)
+	}
+	return *ua
 }
 
 // connPeerIP is the connection's peer, whatever mod_remoteip made of the

@@ -68,7 +68,7 @@ func (s *Server) startAdminTLS(c net.Conn) net.Conn {
 // 400, as Apache and nginx answer, instead of a closed connection.
 type tlsConn struct {
 	*tls.Conn
-	ua      userAgent // mod_remoteip's client of the current request
+	ua      *userAgent // mod_remoteip's client of the current request, made on first use
 	shaken  bool
 	metrics *serverMetrics
 }
