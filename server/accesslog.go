@@ -263,7 +263,7 @@ type logged struct {
 
 func (r *logged) host() *vhost {
 	if r.vh == nil {
-		r.vh = r.rt.vhostOf(r.ctx)
+		r.vh = r.rt.hostOf(r.ctx)
 	}
 	return r.vh
 }

@@ -507,7 +507,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if !rt.mods {
 		return
 	}
-	vh := rt.vhostOf(ctx)
+	vh := rt.hostOf(ctx)
 	hm := vh.mods
 	if hm == nil {
 		return

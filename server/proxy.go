@@ -117,7 +117,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.logRequest(ctx, s.now(), 0)
 		return
 	}
-	vh := rt.requestHost(ctx)
+	vh := rt.vhostOf(ctx)
 	// One return for both: more returns would turn handle's deferred
 	// calls from inlined into runtime ones (Go inlines defers only while
 	// defers × returns ≤ 15), about 200 instructions per request.

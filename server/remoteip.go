@@ -81,12 +81,12 @@ func connPort(ctx *fasthttp.RequestCtx) int {
 	return 0
 }
 
-// requestHost is the request's vhost (vhostOf), with the host's
-// mod_remoteip applied to the request.
-func (rt *runtime) requestHost(ctx *fasthttp.RequestCtx) *vhost {
+// vhostOf is the vhost of a request as it starts (hostOf), with the
+// host's mod_remoteip applied to the request: only handle calls it.
+func (rt *runtime) vhostOf(ctx *fasthttp.RequestCtx) *vhost {
 	// The connection's last request may have set its client's address.
 	ctx.SetRemoteAddr(nil)
-	vh := rt.vhostOf(ctx)
+	vh := rt.hostOf(ctx)
 	if vh.remoteIP != nil {
 		vh.remoteIP.apply(ctx)
 	}

@@ -149,9 +149,9 @@ func (at addrTables) table(local net.Addr) *hostTable {
 	return nil
 }
 
-// vhostOf picks the vhost for a request; the connection's address is
+// hostOf picks the vhost for a request; the connection's address is
 // looked at only when the vhosts' addresses differ or some host speaks TLS.
-func (rt *runtime) vhostOf(ctx *fasthttp.RequestCtx) *vhost {
+func (rt *runtime) hostOf(ctx *fasthttp.RequestCtx) *vhost {
 	if rt.byAddr == nil {
 		return rt.all.lookup(ctx.Host())
 	}
