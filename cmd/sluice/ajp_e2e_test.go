@@ -423,23 +423,11 @@ func startTomcat(t *testing.T) string {
 	}
 	cmd := exec.Command(home+"/bin/catalina.sh", "run")
 	cmd.Env = append(os.Environ(), "CATALINA_HOME="+home, "CATALINA_BASE="+base)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := startGroup(t, cmd, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
 	// The JVM takes a few seconds on a small machine.
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -142,14 +142,28 @@ func startApache(t *testing.T, body string) string {
 	}
 	cmd := exec.Command(bin, "-f", path, "-DFOREGROUND")
 	cmd.Env = append(os.Environ(), "APACHE_RUN_DIR="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := startGroup(t, cmd, syscall.SIGTERM); err != nil {
 		t.Fatalf("cannot start apache2 (make test installs it): %v", err)
 	}
+	waitListening(t, addr, func() string {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return out.String() + string(log)
+	})
+	return addr
+}
+
+// startGroup starts cmd in a process group of its own, which gets sig
+// when the test ends (SIGKILL after stopTimeout).
+func startGroup(t *testing.T, cmd *exec.Cmd, sig syscall.Signal) error {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		syscall.Kill(-cmd.Process.Pid, sig)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
 		select {
@@ -159,11 +173,7 @@ func startApache(t *testing.T, body string) string {
 			<-done
 		}
 	})
-	waitListening(t, addr, func() string {
-		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		return out.String() + string(log)
-	})
-	return addr
+	return nil
 }
 
 // waitListening waits until addr accepts connections.
@@ -321,20 +331,9 @@ func phpFPM(t *testing.T, listens ...string) {
 	cmd := exec.Command(bins[len(bins)-1], args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := startGroup(t, cmd, syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGQUIT)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
 	deadline := time.Now().Add(startTimeout)
 	for _, l := range listens {
 		network := "tcp"
