@@ -1,0 +1,72 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestAJPBodyLimit: a chunked body streamed to an AJP container as it
+// asks for it is held to the body limit: past it the client gets 413 and
+// the container's connection is closed.
+func TestAJPBodyLimit(t *testing.T) {
+	got := make(chan int, 1)
+	container := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		packet := func() []byte {
+			var h [4]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				return nil
+			}
+			p := make([]byte, int(h[2])<<8|int(h[3]))
+			if _, err := io.ReadFull(br, p); err != nil {
+				return nil
+			}
+			return p
+		}
+		if p := packet(); p == nil || p[0] != 2 {
+			return
+		}
+		n := 0
+		for {
+			c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
+			p := packet()
+			if p == nil || len(p) < 2 || p[0] == 0 && p[1] == 0 {
+				got <- n
+				return
+			}
+			n += len(p) - 2
+		}
+	})
+	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nLimitRequestBody 20000\nProxyPass / ajp://"+container+"/\n"))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+	chunk := strings.Repeat("z", 10000)
+	for range 4 {
+		fmt.Fprintf(c, "%x\r\n%s\r\n", len(chunk), chunk)
+	}
+	fmt.Fprintf(c, "0\r\n\r\n")
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(c)); err != nil || resp.StatusCode() != 413 {
+		t.Fatalf("40000 chunked bytes over a 20000 limit: %v %d, want 413", err, resp.StatusCode())
+	}
+	select {
+	case n := <-got:
+		if n > 20000 {
+			t.Errorf("the container got %d bytes, past the limit", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the container's connection was not closed")
+	}
+}
