@@ -190,3 +190,29 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestBufferedLength: an answer whose packets are all in, through
+// END_RESPONSE, gets its body's length; one still arriving, or one that
+// asks for the request body on the way, does not.
+func TestBufferedLength(t *testing.T) {
+	ask := packet([]byte{typeGetBodyChunk, 0, 8})
+	for _, tc := range []struct {
+		stream []byte
+		length int
+	}{
+		{bytes.Join([][]byte{sendHeaders(200, "OK"), chunk("hel"), chunk("lo"), end(1)}, nil), 5},
+		{bytes.Join([][]byte{sendHeaders(204, "No Content"), end(1)}, nil), 0},
+		{bytes.Join([][]byte{sendHeaders(200, "OK"), chunk("hel")}, nil), -1},
+		{bytes.Join([][]byte{sendHeaders(200, "OK"), chunk("hel"), ask, chunk("lo"), end(1)}, nil), -1},
+	} {
+		var res Response
+		res.Reset(bufio.NewReader(bytes.NewReader(tc.stream)), io.Discard, nil)
+		var h fasthttp.ResponseHeader
+		if err := res.ReadHead(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h.ContentLength() != tc.length {
+			t.Errorf("Content-Length %d, want %d", h.ContentLength(), tc.length)
+		}
+	}
+}

@@ -182,7 +182,16 @@ func (res *Response) ReadHead(h *fasthttp.ResponseHeader) error {
 		}
 		switch typ {
 		case typeSendHeaders:
-			return res.parseHead(h)
+			if err := res.parseHead(h); err != nil {
+				return err
+			}
+			if n := res.bufferedLength(); res.limit < 0 && n >= 0 {
+				// The whole answer is in: its length lets the client's
+				// response go out in one write, not as chunks.
+				res.limit = n
+				h.SetContentLength(int(n))
+			}
+			return nil
 		case typeSendBodyChunk:
 			return ErrProtocol // a body before its head
 		case typeEndResponse:
@@ -239,6 +248,35 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader) error {
 	}
 	h.SetContentLength(int(res.limit))
 	return nil
+}
+
+// bufferedLength is the body's length when all of it, through
+// END_RESPONSE, is in the reader's buffer; -1 otherwise (or when the
+// container asks for more of the request body on the way). It reads
+// nothing more.
+func (res *Response) bufferedLength() int64 {
+	b, _ := res.r.Peek(res.r.Buffered())
+	b = b[min(res.skip, len(b)):]
+	var n int64
+	for len(b) >= 5 && b[0] == 'A' && b[1] == 'B' {
+		size := int(binary.BigEndian.Uint16(b[2:]))
+		if len(b) < 4+size {
+			return -1
+		}
+		switch b[4] {
+		case typeEndResponse:
+			return n
+		case typeSendBodyChunk:
+			if size < 3 {
+				return -1
+			}
+			n += int64(binary.BigEndian.Uint16(b[5:]))
+		case typeGetBodyChunk, typeSendHeaders:
+			return -1
+		}
+		b = b[4+size:]
+	}
+	return -1
 }
 
 // Read returns the body until END_RESPONSE (io.EOF), held to its

@@ -216,3 +216,29 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestBufferedLength: an answer whose records are all in, through
+// END_REQUEST, gets its body's length, STDERR records aside; one still
+// arriving does not.
+func TestBufferedLength(t *testing.T) {
+	full := append(record(typeStdout, "X: y\r\n\r\nhel", 1), record(typeStderr, "warn", 0)...)
+	full = append(full, answer("lo", 100)...)
+	for _, tc := range []struct {
+		stream []byte
+		length int
+	}{
+		{full, 5},
+		{answer("X: y\r\n\r\n", 3), 0},
+		{full[:len(full)-16], -1}, // END_REQUEST not in yet
+	} {
+		var res Response
+		res.Reset(bufio.NewReader(bytes.NewReader(tc.stream)))
+		var h fasthttp.ResponseHeader
+		if err := res.ReadHead(&h, 512); err != nil {
+			t.Fatal(err)
+		}
+		if h.ContentLength() != tc.length || res.Limit() != int64(tc.length) {
+			t.Errorf("Content-Length %d (limit %d), want %d", h.ContentLength(), res.Limit(), tc.length)
+		}
+	}
+}

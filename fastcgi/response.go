@@ -166,7 +166,16 @@ func (res *Response) ReadHead(h *fasthttp.ResponseHeader, max int) error {
 	for {
 		if end, body, ok := headEnd(head); ok {
 			res.body = head[body:]
-			return res.parseHead(h, head[:end])
+			if err := res.parseHead(h, head[:end]); err != nil {
+				return err
+			}
+			if n := res.bufferedLength(); res.limit < 0 && n >= 0 {
+				// The whole answer is in: its length lets the client's
+				// response go out in one write, not as chunks.
+				res.limit = n
+				h.SetContentLength(int(n))
+			}
+			return nil
 		}
 		if len(head) == max {
 			return ErrHeadTooLarge
@@ -268,6 +277,32 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 	}
 	h.SetContentLength(int(res.limit))
 	return nil
+}
+
+// bufferedLength is the body's length when all of it, through
+// END_REQUEST, is already read or in the reader's buffer; -1 otherwise.
+// It reads nothing more.
+func (res *Response) bufferedLength() int64 {
+	n := int64(len(res.body) + res.left)
+	if res.ended {
+		return n
+	}
+	b, _ := res.r.Peek(res.r.Buffered())
+	pos := res.left + res.pad
+	for pos+headerLen <= len(b) {
+		h := b[pos : pos+headerLen]
+		size := int(binary.BigEndian.Uint16(h[4:]))
+		switch {
+		case h[0] != version || binary.BigEndian.Uint16(h[2:]) != requestID:
+			return -1
+		case h[1] == typeEndRequest:
+			return n
+		case h[1] == typeStdout:
+			n += int64(size)
+		}
+		pos += headerLen + size + int(h[6])
+	}
+	return -1
 }
 
 // Limit is the body's Content-Length, -1 without one.
