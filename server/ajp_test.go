@@ -38,7 +38,7 @@ func TestAJPBodyLimit(t *testing.T) {
 		for {
 			c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
 			p := packet()
-			if p == nil || len(p) < 2 || p[0] == 0 && p[1] == 0 {
+			if len(p) < 2 || p[0] == 0 && p[1] == 0 {
 				got <- n
 				return
 			}
