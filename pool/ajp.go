@@ -60,16 +60,11 @@ type ajpLease[C poolConn] struct {
 }
 
 func (t *ajpTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	cc, err := t.acquire(hc, 0, !t.reuse)
+	cc, reused, err := acquireWatched(hc, call, t.acquire, t.close, !t.reuse)
 	if err != nil {
 		return false, err
 	}
 	conn := cc.Conn()
-	if !call.watch(conn) {
-		t.close(hc, cc)
-		return false, ErrClientGone
-	}
-	reused := !cc.LastUseTime().IsZero()
 	l := t.leases.Get().(*ajpLease[C])
 	if t.ping > 0 {
 		if err := l.cping(conn, t.ping); err != nil {

@@ -98,16 +98,11 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 const stdinBuffer = 8 + 16<<10
 
 func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	cc, err := t.acquire(hc, 0, !t.reuse)
+	cc, reused, err := acquireWatched(hc, call, t.acquire, t.close, !t.reuse)
 	if err != nil {
 		return false, err
 	}
 	conn := cc.Conn()
-	if !call.watch(conn) {
-		t.close(hc, cc)
-		return false, ErrClientGone
-	}
-	reused := !cc.LastUseTime().IsZero()
 	l := t.leases.Get().(*fcgiLease[C])
 	l.hc, l.cc, l.dc = hc, cc, deadlineConn{Conn: conn, timeout: t.timeout}
 	bw := hc.AcquireWriter(call.writer(&l.dc))
@@ -128,6 +123,20 @@ func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Requ
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
 	return false, nil
+}
+
+// acquireWatched takes a connection for call's request, registered with
+// call for Abort; reused reports one from the pool.
+func acquireWatched[C poolConn](hc *fasthttp.HostClient, call *Call, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
+	closeConn func(*fasthttp.HostClient, C), connectionClose bool) (cc C, reused bool, err error) {
+	if cc, err = acquire(hc, 0, connectionClose); err != nil {
+		return cc, false, err
+	}
+	if !call.watch(cc.Conn()) {
+		closeConn(hc, cc)
+		return cc, false, ErrClientGone
+	}
+	return cc, !cc.LastUseTime().IsZero(), nil
 }
 
 // answerError is what Backend.Do reports of an exchange with a FastCGI
