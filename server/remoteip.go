@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
 )
 
 // mod_remoteip (config.RemoteIP): the client's address is taken from a
@@ -43,8 +44,9 @@ func newRemoteIP(c *config.RemoteIP) (*remoteIP, error) {
 // through mod_remoteip), so that the request's remote address stays valid
 // until its access log line, and needs no allocation per request.
 type userAgent struct {
-	addr net.TCPAddr
-	ip   [16]byte
+	addr  net.TCPAddr
+	ip    [16]byte
+	field []byte // the field's lines joined
 }
 
 // userAgentOf is the connection's userAgent, nil for a connection that
@@ -105,8 +107,19 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	field := ctx.Request.Header.PeekBytes(ri.header)
-	rest, client, proxies := field, peer.Unmap(), 0
+	ua := userAgentOf(ctx.Conn())
+	var scratch []byte
+	if ua != nil {
+		scratch = ua.field[:0]
+	}
+	// Every line of the field, joined as Apache joins a request's repeated
+	// fields: a proxy that adds a line of its own must not leave the
+	// client's first line to be read.
+	field := joinField(scratch, &ctx.Request.Header, ri.header)
+	if ua != nil {
+		ua.field = field
+	}
+	rest, client, proxies, took := field, peer.Unmap(), 0, false
 	var proxyList [8]netip.Addr // the trusted proxies passed, nearest first
 	for len(rest) > 0 {
 		internal, isProxy := ri.proxy(client)
@@ -127,17 +140,17 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 			proxyList[proxies] = client
 			proxies++
 		}
-		client = a
+		client, took = a, true
 		if cut < 0 {
 			rest = rest[:0]
 		} else {
 			rest = rest[:cut]
 		}
 	}
-	if client == peer.Unmap() {
+	if !took {
 		return
 	}
-	if ua := userAgentOf(ctx.Conn()); ua != nil {
+	if ua != nil {
 		ua.ip = client.As16()
 		// The port stays the connection's, as Apache keeps it.
 		ua.addr = net.TCPAddr{IP: ua.ip[:], Port: connPort(ctx)}
@@ -151,14 +164,27 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 	ri.rewriteFields(ctx, rest, proxyList[:proxies])
 }
 
+// joinField appends every line of the field name to dst, joined by ", ".
+func joinField(dst []byte, h *fasthttp.RequestHeader, name []byte) []byte {
+	n := 0
+	for k, v := range h.All() {
+		if headers.SameName(k, name) {
+			if n++; n > 1 {
+				dst = append(dst, ", "...)
+			}
+			dst = append(dst, v...)
+		}
+	}
+	return dst
+}
+
 // rewriteFields leaves in the field what was not read, or removes it, and
 // lists the trusted proxies passed, the nearest first (as Apache does).
 func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies []netip.Addr) {
 	h := &ctx.Request.Header
+	h.DelBytes(ri.header) // every line: what is left goes back as one
 	if rest = bytes.TrimRight(rest, " \t,"); len(rest) > 0 {
 		h.SetBytesKV(ri.header, rest)
-	} else {
-		h.DelBytes(ri.header)
 	}
 	if ri.proxiesHeader == "" || len(proxies) == 0 {
 		return

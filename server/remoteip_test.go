@@ -33,6 +33,11 @@ func TestRemoteIPApply(t *testing.T) {
 		{"through two trusted proxies", "10.0.0.1", "198.51.100.1, 203.0.113.9", nil, []string{"10.0.0.0/8", "203.0.113.9"}, "198.51.100.1", "", "10.0.0.1, 203.0.113.9"},
 		{"IPv6", "10.0.0.1", "2001:db8::1", nil, nil, "2001:db8::1", "", "10.0.0.1"},
 		{"IPv6 outside global unicast", "10.0.0.1", "fd00::1", nil, nil, "10.0.0.1", "fd00::1", ""},
+		{"an internal proxy naming itself", "10.0.0.1", "10.0.0.1", []string{"10.0.0.0/8"}, nil, "10.0.0.1", "", ""},
+		// A second line (a proxy that adds its own) is read after the first,
+		// as Apache reads the lines joined: the client's first line cannot
+		// pass for the proxy's.
+		{"lines", "10.0.0.1", "198.51.100.66", nil, []string{"10.0.0.0/8"}, "203.0.113.8", "198.51.100.66", "10.0.0.1"},
 	} {
 		ri, err := newRemoteIP(&config.RemoteIP{Header: "X-Forwarded-For", Internal: tc.internal, Trusted: tc.trusted, ProxiesHeader: "X-Forwarded-By"})
 		if err != nil {
@@ -40,6 +45,9 @@ func TestRemoteIPApply(t *testing.T) {
 		}
 		var req fasthttp.Request
 		req.Header.Set("X-Forwarded-For", tc.field)
+		if tc.name == "lines" {
+			req.Header.Add("X-Forwarded-For", "203.0.113.8")
+		}
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP(tc.peer), Port: 5000}, nil)
 		ri.apply(&ctx)

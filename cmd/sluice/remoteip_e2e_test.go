@@ -56,6 +56,8 @@ ProxyPass / http://{M}/
 		{"trusted.test", "X-Forwarded-For: 198.51.100.1, 203.0.113.9"},
 		{"trusted.test", "X-Forwarded-For: 10.1.1.1"},
 		{"trusted.test", ""},
+		{"trusted.test", "X-Forwarded-For: 198.51.100.66\r\nX-Forwarded-For: 203.0.113.8"},
+		{"nolist.test", "X-Forwarded-For: 198.51.100.66\r\nX-Forwarded-For: 203.0.113.8"},
 		{"internal.test", "X-Client-IP: 192.168.1.5"},
 		{"internal.test", "X-Client-IP: 10.0.0.1, 192.168.1.5"},
 	}
