@@ -48,8 +48,9 @@ func ajpTLS(r *ajp.Request, st tls.ConnectionState, x *exchange) {
 // ajpRequest builds the AJP forward request of ctx's request to m, an
 // ajp:// member, as mod_proxy_ajp does (checked against Apache 2.4 in
 // cmd/sluice TestAJPApacheRequest): the method, the path sent (its query
-// as an attribute), the client's address, the server name and port as
-// Apache has them (UseCanonicalName Off), TLS; the request's fields after
+// as an attribute), the client's address, the server name as Apache has
+// it (UseCanonicalName Off), the port the connection came in on, TLS; the
+// request's fields after
 // RequestHeader rules, every one (AJP has no X-Forwarded-*: the container
 // reads the client from the packet), but for the forwarding fields an
 // untrusted peer may not assert; then the sticky route the request named,
