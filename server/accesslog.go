@@ -594,8 +594,8 @@ func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []b
 		}
 		return append(b, '-')
 	}
-	if which != "local" && vh != nil && vh.mods != nil && vh.mods.namePort != "" {
-		return append(b, vh.mods.namePort...)
+	if which != "local" && vh != nil && vh.mods != nil && vh.namePort != "" {
+		return append(b, vh.namePort...)
 	}
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 		return strconv.AppendInt(b, int64(a.Port), 10)

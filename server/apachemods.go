@@ -29,10 +29,6 @@ type hostMods struct {
 	// locDocs are <Location> sections' ErrorDocuments, Main's first: the
 	// last that covers a request overrides docs.
 	locDocs []scopedDoc
-	docRoot string
-	// namePort is the port of the host's ServerName ("" without one),
-	// SERVER_PORT when the client's Host names none.
-	namePort string
 	// setEnv are the SetEnvIf lines, Main's first, that set the variables
 	// header rules read.
 	setEnv []scopedEnv
@@ -111,11 +107,7 @@ func buildMods(rt *runtime, b *builder) (bool, error) {
 func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	hc := vh.cfg
 	isMain := hc == main
-	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}, docRoot: hc.DocumentRoot,
-		namePort: namePort(hc.ServerName, main.ServerName)}
-	if hm.docRoot == "" {
-		hm.docRoot = main.DocumentRoot
-	}
+	hm := &hostMods{docs: map[int]*config.ErrorDocument{}, targets: map[*modrewrite.Rule]*route{}}
 	if rw := hc.Rewrite; rw != nil && rw.Engine {
 		own, inherited := rw.Compiled, (*modrewrite.Rules)(nil)
 		if !isMain && main.Rewrite != nil && rw.Inherit != "" {
@@ -288,12 +280,12 @@ var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
 // fill sets mr.req to ctx's request, in mr's own buffers: a request
 // through rules allocates nothing for them.
 func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path []byte) {
-	mr.port = appendServerPort(mr.port[:0], ctx.Host(), hm.namePort, ctx.IsTLS())
+	mr.port = appendServerPort(mr.port[:0], ctx.Host(), vh.namePort, ctx.IsTLS())
 	mr.addr = appendIP(mr.addr[:0], ctx.RemoteIP())
 	mr.req = modrewrite.Request{
 		Method: ctx.Method(), Path: path, RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
 		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
-		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: hm.docRoot,
+		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: vh.docRoot,
 	}
 	if hm.ssl {
 		mr.tls = tls.ConnectionState{} // nothing of another connection's kept

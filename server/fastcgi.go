@@ -60,7 +60,6 @@ func (s *Server) gatewayRequest(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost
 func (s *Server) prepareGateway(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, h *fasthttp.RequestHeader, x *exchange) {
 	x.vh = vh
 	if x.proto == pool.FastCGI {
-		x.genericFCGI = vh.cfg.FCGIBackendType == "generic"
 		x.params = s.appendFastCGIParams(x.params[:0], ctx, rt, vh, r, h, x)
 		x.paramsLen = len(x.params)
 	}
@@ -88,9 +87,9 @@ func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *p
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		path = path[:len(path)-len(q)-1]
 	}
-	x.params = appendScriptFilename(x.params[:x.paramsLen], m, path, x.genericFCGI)
+	x.params = appendScriptFilename(x.params[:x.paramsLen], m, path, x.vh.cfg.FCGIBackendType == "generic")
 	x.params = appendBalancerVars(x.params, ctx, m, snap, x)
-	if x.handler && snap == nil {
+	if x.scriptLen > 0 && snap == nil {
 		// Apache's handler form sends a worker no ProxyPass defined
 		// through its default worker, which it never reuses.
 		x.params = fastcgi.AppendPair(x.params, "proxy-nokeepalive", "1")
@@ -138,7 +137,7 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 	dst = fastcgi.AppendPair(dst, "QUERY_STRING", ctx.URI().QueryString())
 	dst = fastcgi.AppendPair(dst, "REQUEST_URI", ctx.Request.Header.RequestURI())
 	path := x.requestPath(ctx)
-	if !x.handler {
+	if x.scriptLen == 0 {
 		return fastcgi.AppendPair(dst, "SCRIPT_NAME", path)
 	}
 	// A file handler's script, and what follows it in the path.

@@ -88,7 +88,7 @@ func (vh *vhost) fileRoute(path []byte, x *exchange) *route {
 		// "proxy:balancer://fpm/" gives balancer://fpm//srv/www/x.php.
 		x.path = append(append(x.path[:0], h.targetPath...), vh.documentRoot()...)
 		x.path = appendJoinBytes(x.path, path[:end])
-		x.scriptLen, x.handler = end, true
+		x.scriptLen = end
 		return h
 	}
 	return nil

@@ -56,17 +56,15 @@ type exchange struct {
 	proto     pool.Protocol
 	params    []byte
 	paramsLen int
-	// genericFCGI is ProxyFCGIBackendType GENERIC.
-	genericFCGI bool
 	// vh is the request's host, for a FastCGI or AJP member; ajp builds
 	// an AJP forward request in params.
 	vh  *vhost
 	ajp ajp.Request
 	// spooled holds a chunked body too large for replay (spool).
 	spooled *os.File
-	// handler is set when a file handler took the request: the script is
-	// the first scriptLen bytes of the request path, the rest PATH_INFO.
-	handler   bool
+	// scriptLen is set (> 0) when a file handler took the request: the
+	// script is the first scriptLen bytes of the request path, the rest
+	// PATH_INFO.
 	scriptLen int
 }
 
@@ -93,7 +91,7 @@ func releaseExchange(x *exchange) {
 	x.keptPath, x.keepSlashes = nil, false
 	x.preserveHost = false
 	x.env = x.env[:0]
-	x.proto, x.handler, x.vh = pool.HTTP, false, nil
+	x.proto, x.scriptLen, x.vh = pool.HTTP, 0, nil
 	if x.spooled != nil {
 		_ = x.spooled.Close()
 		x.spooled = nil

@@ -69,7 +69,8 @@ type vhost struct {
 	// logs are the host's CustomLogs, else Main's (set by openLogs).
 	logs []*accessLog
 	// docRoot is DocumentRoot (the host's, else Main's) and namePort the
-	// port of its ServerName: DOCUMENT_ROOT and SERVER_PORT for FastCGI.
+	// port of its ServerName ("" without one): DOCUMENT_ROOT, and
+	// SERVER_PORT when the client's Host names none.
 	docRoot, namePort string
 	// handlers are the <Files> routes (filehandler.go), Main's first.
 	handlers []*route
