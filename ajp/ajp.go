@@ -63,13 +63,10 @@ var responseHeaders = [...]string{
 
 // Attribute codes of the forward request.
 const (
-	AttrRemoteUser   = 0x03
-	AttrAuthType     = 0x04
 	AttrQueryString  = 0x05
 	AttrRoute        = 0x06 // jvm_route
 	AttrSSLCert      = 0x07
 	AttrSSLCipher    = 0x08
-	AttrSSLSession   = 0x09
 	attrReqAttribute = 0x0A
 	AttrSSLKeySize   = 0x0B
 	AttrSecret       = 0x0C

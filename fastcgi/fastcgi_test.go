@@ -3,6 +3,7 @@ package fastcgi
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
@@ -58,13 +59,13 @@ func TestPairs(t *testing.T) {
 		t.Errorf("short pair encoded as % x", b[:3])
 	}
 	var got []string
-	if err := Pairs(b, func(n, v []byte) bool { got = append(got, string(n)+"="+string(v)); return true }); err != nil {
+	if err := pairs(b, func(n, v []byte) bool { got = append(got, string(n)+"="+string(v)); return true }); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"SHORT=x", "LONG=" + long, "EMPTY="}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("pairs %q", got)
 	}
-	if err := Pairs(b[:len(b)-300], func(_, _ []byte) bool { return true }); !errors.Is(err, ErrProtocol) {
+	if err := pairs(b[:len(b)-300], func(_, _ []byte) bool { return true }); !errors.Is(err, ErrProtocol) {
 		t.Errorf("truncated pairs: %v", err)
 	}
 }
@@ -241,4 +242,37 @@ func TestBufferedLength(t *testing.T) {
 			t.Errorf("Content-Length %d (limit %d), want %d", h.ContentLength(), res.Limit(), tc.length)
 		}
 	}
+}
+
+// pairs (the application's side of AppendPair) calls fn with each pair
+// of an encoded PARAMS body, stopping early when fn returns false; it
+// fails on a truncated or oversized pair.
+func pairs(b []byte, fn func(name, value []byte) bool) error {
+	for len(b) > 0 {
+		nl, rest, ok := readLength(b)
+		if !ok {
+			return ErrProtocol
+		}
+		vl, rest, ok := readLength(rest)
+		if !ok || nl > len(rest) || vl > len(rest)-nl {
+			return ErrProtocol
+		}
+		if !fn(rest[:nl], rest[nl:nl+vl]) {
+			return nil
+		}
+		b = rest[nl+vl:]
+	}
+	return nil
+}
+
+func readLength(b []byte) (int, []byte, bool) {
+	switch {
+	case len(b) == 0:
+		return 0, nil, false
+	case b[0] < 128:
+		return int(b[0]), b[1:], true
+	case len(b) < 4:
+		return 0, nil, false
+	}
+	return int(binary.BigEndian.Uint32(b) &^ (1 << 31)), b[4:], true
 }

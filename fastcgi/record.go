@@ -43,7 +43,6 @@ const (
 	StatusRequestComplete = 0
 	StatusCantMultiplex   = 1
 	StatusOverloaded      = 2
-	StatusUnknownRole     = 3
 )
 
 // ErrProtocol is a record stream that breaks FastCGI's framing.
@@ -98,38 +97,6 @@ func appendLength(dst []byte, n int) []byte {
 		return append(dst, byte(n))
 	}
 	return binary.BigEndian.AppendUint32(dst, uint32(n)|1<<31)
-}
-
-// Pairs calls fn with each pair of an encoded PARAMS body, stopping early
-// when fn returns false; it fails on a truncated or oversized pair.
-func Pairs(b []byte, fn func(name, value []byte) bool) error {
-	for len(b) > 0 {
-		nl, rest, ok := readLength(b)
-		if !ok {
-			return ErrProtocol
-		}
-		vl, rest, ok := readLength(rest)
-		if !ok || nl > len(rest) || vl > len(rest)-nl {
-			return ErrProtocol
-		}
-		if !fn(rest[:nl], rest[nl:nl+vl]) {
-			return nil
-		}
-		b = rest[nl+vl:]
-	}
-	return nil
-}
-
-func readLength(b []byte) (int, []byte, bool) {
-	switch {
-	case len(b) == 0:
-		return 0, nil, false
-	case b[0] < 128:
-		return int(b[0]), b[1:], true
-	case len(b) < 4:
-		return 0, nil, false
-	}
-	return int(binary.BigEndian.Uint32(b) &^ (1 << 31)), b[4:], true
 }
 
 // WriteStdin writes body as STDIN records through buf (at least a few
