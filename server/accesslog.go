@@ -589,10 +589,11 @@ func appendPadded(b []byte, n int64, width int) []byte {
 // listener's (canonical, local), or the client's (remote).
 func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []byte {
 	if which == "remote" {
-		if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-			return strconv.AppendInt(b, int64(a.Port), 10)
+		n := len(b)
+		if b = remotePort(b, ctx); len(b) == n {
+			b = append(b, '-')
 		}
-		return append(b, '-')
+		return b
 	}
 	if which != "local" && vh != nil && vh.mods != nil && vh.namePort != "" {
 		return append(b, vh.namePort...)
