@@ -33,6 +33,17 @@ func TestAllocsRequest(t *testing.T) {
 	}
 }
 
+func TestAllocsAppendRequestFields(t *testing.T) {
+	for _, raw := range []string{typicalRequest, plainRequest, hopFieldsRequest} {
+		client := readRequest(t, raw)
+		h := &client.Header
+		var dst []byte
+		assertNoAllocs(t, "AppendRequestFields", func() {
+			dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, h.Host(), h.Protocol())
+		})
+	}
+}
+
 func TestAllocsResponse(t *testing.T) {
 	for _, raw := range []string{typicalResponse, nginxResponse, plainResponse} {
 		backendResp := readResponseHeader(t, raw)

@@ -43,6 +43,8 @@ const serverToken = " (sluice)"
 //     "Connection: Upgrade"); Host and Content-Length are never removed;
 //   - removes underscore spellings of those and of Content-Length and the
 //     forwarding fields (Transfer_Encoding, X_Forwarded_For, X_Real_IP);
+//   - removes Expect: fasthttp answered it with 100 Continue before the
+//     handler ran, and the member must not be asked again;
 //   - sets Host: clientHost with PreserveHost, else (or when the client,
 //     on HTTP/1.0, sent none) backendHost;
 //   - drops forwarding fields from an untrusted peer, then appends
@@ -65,39 +67,10 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	s.buf = h.AppendBytes(s.buf)
 	s.parseLines(isRequestSpecial)
 
-	ip, ipOK := netip.AddrFromSlice(remoteIP)
-	r := rules{
-		upgrade:      upgrade,
-		untrusted:    f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
-		dropVia:      f.Via == config.ViaBlock,
-		joinedCookie: true,
-	}
-	r.merge[kindXFF] = f.AddHeaders && ipOK
-	r.merge[kindXFH] = f.AddHeaders && len(clientHost) > 0
-	r.merge[kindXFS] = f.AddHeaders && f.ServerName != ""
-	r.merge[kindVia] = f.viaAdded()
+	r, ip := f.requestRules(remoteIP, clientHost, upgrade)
+	r.joinedCookie = true
 	o := mark(s, &r, isRequestProtected)
-
-	if r.merge[kindXFF] {
-		start := s.joinLive(kindXFF)
-		s.val = ip.Unmap().AppendTo(s.val)
-		s.endMerge(kindXFF, start)
-	}
-	if r.merge[kindXFH] {
-		start := s.joinLive(kindXFH)
-		s.val = append(s.val, clientHost...)
-		s.endMerge(kindXFH, start)
-	}
-	if r.merge[kindXFS] {
-		start := s.joinLive(kindXFS)
-		s.val = append(s.val, f.ServerName...)
-		s.endMerge(kindXFS, start)
-	}
-	if r.merge[kindVia] {
-		start := s.joinLive(kindVia)
-		s.val = f.appendVia(s.val, h.Protocol())
-		s.endMerge(kindVia, start)
-	}
+	f.mergeRequest(s, &r, ip, clientHost, h.Protocol())
 
 	for i := range s.fields {
 		fl := &s.fields[i]
@@ -132,6 +105,48 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 		h.SetProtocol("HTTP/1.1")
 	}
 	h.SetNoDefaultContentType(true)
+}
+
+// requestRules are what Request asks of mark for a request from remoteIP
+// with the Host clientHost (empty when it sent none).
+func (f *Forwarder) requestRules(remoteIP net.IP, clientHost []byte, upgrade bool) (rules, netip.Addr) {
+	ip, ipOK := netip.AddrFromSlice(remoteIP)
+	r := rules{
+		upgrade:    upgrade,
+		untrusted:  f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
+		dropVia:    f.Via == config.ViaBlock,
+		dropExpect: true,
+	}
+	r.merge[kindXFF] = f.AddHeaders && ipOK
+	r.merge[kindXFH] = f.AddHeaders && len(clientHost) > 0
+	r.merge[kindXFS] = f.AddHeaders && f.ServerName != ""
+	r.merge[kindVia] = f.viaAdded()
+	return r, ip
+}
+
+// mergeRequest writes into s.val the values sluice merges into a marked
+// request: X-Forwarded-For, -Host, -Server and Via, after the live ones.
+func (f *Forwarder) mergeRequest(s *scratch, r *rules, ip netip.Addr, clientHost, proto []byte) {
+	if r.merge[kindXFF] {
+		start := s.joinLive(kindXFF)
+		s.val = ip.Unmap().AppendTo(s.val)
+		s.endMerge(kindXFF, start)
+	}
+	if r.merge[kindXFH] {
+		start := s.joinLive(kindXFH)
+		s.val = append(s.val, clientHost...)
+		s.endMerge(kindXFH, start)
+	}
+	if r.merge[kindXFS] {
+		start := s.joinLive(kindXFS)
+		s.val = append(s.val, f.ServerName...)
+		s.endMerge(kindXFS, start)
+	}
+	if r.merge[kindVia] {
+		start := s.joinLive(kindVia)
+		s.val = f.appendVia(s.val, proto)
+		s.endMerge(kindVia, start)
+	}
 }
 
 // viaAdded reports whether ProxyVia adds a Via value.

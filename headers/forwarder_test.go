@@ -141,6 +141,10 @@ func TestRequest(t *testing.T) {
 			"X-Dup: a\r\nCookie: a=1\r\nX-Dup: b\r\ncookie: b=2\r\n\r\n",
 		want: []string{"Host: " + backend, "x-lower: 1", "X-UPPER: 2", "X-Dup: a", "Cookie: a=1", "X-Dup: b", "cookie: b=2"},
 	}, {
+		name: "Expect is answered by the proxy, not asked again; the order stays",
+		raw:  "GET / HTTP/1.1\r\nHost: front\r\nX-A: 1\r\nExpect: 100-continue\r\nX-B: 2\r\nX-C: 3\r\n\r\n",
+		want: []string{"Host: " + backend, "X-A: 1", "X-B: 2", "X-C: 3"},
+	}, {
 		name: "Via On",
 		fwd:  Forwarder{Via: config.ViaOn, ServerName: "127.0.0.1:27080"},
 		raw:  "GET / HTTP/1.1\r\nHost: front\r\n\r\n",
@@ -354,7 +358,8 @@ func passedOn(lines []string, named map[string]bool) []string {
 		switch {
 		case named[n], strings.Contains(n, "_"), strings.HasPrefix(n, "x-forwarded-"):
 		case n == "connection", n == "keep-alive", n == "proxy-connection", n == "proxy-authenticate",
-			n == "proxy-authorization", n == "te", n == "trailer", n == "transfer-encoding", n == "upgrade":
+			n == "proxy-authorization", n == "te", n == "trailer", n == "transfer-encoding", n == "upgrade",
+			n == "expect":
 		case n == "host", n == "user-agent", n == "content-type", n == "content-length",
 			n == "forwarded", n == "x-real-ip", n == "via":
 		default:

@@ -34,6 +34,14 @@ func BenchmarkRequest(b *testing.B) {
 				apacheForwarder.Request(&out, loopback, host, backend, false)
 			}
 		})
+		b.Run(bc.name+"/direct", func(b *testing.B) {
+			h := &readRequest(b, bc.raw).Header
+			var dst []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, h.Host(), h.Protocol())
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	kindVia             // Via
 	kindForwarding      // other client-asserted forwarding data (X-Forwarded-Proto, Forwarded, X-Real-IP)
 	kindAlias           // an underscore spelling of a field sluice manages: always dropped
+	kindExpect          // Expect: a request's, answered by sluice itself (fasthttp sends 100 Continue)
 )
 
 // classify maps a field name to its kind, ignoring case. It runs for every
@@ -31,6 +32,10 @@ func classify(name []byte) kind {
 	case 3:
 		if equalFold(name, "via") {
 			return kindVia
+		}
+	case 6:
+		if equalFold(name, "expect") {
+			return kindExpect
 		}
 	case 7:
 		if equalFold(name, "upgrade") {

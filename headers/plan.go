@@ -6,6 +6,10 @@ type rules struct {
 	upgrade   bool // keep Upgrade (a tunnelled request or its 101)
 	untrusted bool // drop client-asserted forwarding fields
 	dropVia   bool // ProxyVia Block, request side
+	// dropExpect: a request's Expect was answered by the proxy (fasthttp
+	// sends 100 Continue before the handler runs); the member must not be
+	// asked again.
+	dropExpect bool
 	// joinedCookie: the header may hold a Cookie line fasthttp joined (a
 	// request after a cookie lookup); see cut.
 	joinedCookie bool
@@ -32,7 +36,19 @@ type outcome struct {
 // (CVE-2022-31813): only fields present before sluice's are ever dropped.
 // Then it decides how the field list is edited (cut.go).
 func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
-	var o outcome
+	o := outcome{teTrailers: markFields(s, r, protected)}
+	o.cut = s.cut(false, r.joinedCookie)
+	if s.connectionsRemovableInPlace() {
+		if c := s.cut(true, r.joinedCookie); s.movesListField(o.cut, c) {
+			o.connectionInPlace, o.cut = true, c
+		}
+	}
+	return o
+}
+
+// markFields sets the drop and folded flags of every field in s and
+// reports whether the client accepts trailers.
+func markFields(s *scratch, r *rules, protected func([]byte) bool) (teTrailers bool) {
 	s.collectConnectionNames()
 	for i := range s.fields {
 		f := &s.fields[i]
@@ -41,13 +57,15 @@ func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 			f.drop = true
 		case kindTE:
 			f.drop = true
-			o.teTrailers = o.teTrailers || hasToken(s.value(f), "trailers")
+			teTrailers = teTrailers || hasToken(s.value(f), "trailers")
 		case kindUpgrade:
 			f.drop = !r.upgrade
 		case kindXFF, kindXFH, kindXFS, kindForwarding:
 			f.drop = r.untrusted
 		case kindVia:
 			f.drop = r.dropVia
+		case kindExpect:
+			f.drop = r.dropExpect
 		}
 		if !f.drop && len(s.named) > 0 && !(f.kind == kindUpgrade && r.upgrade) && !protected(s.key(f)) {
 			f.drop = s.namedByConnection(s.key(f))
@@ -57,13 +75,7 @@ func mark(s *scratch, r *rules, protected func([]byte) bool) outcome {
 			f.folded = s.count[f.kind] > 1
 		}
 	}
-	o.cut = s.cut(false, r.joinedCookie)
-	if s.connectionsRemovableInPlace() {
-		if c := s.cut(true, r.joinedCookie); s.movesListField(o.cut, c) {
-			o.connectionInPlace, o.cut = true, c
-		}
-	}
-	return o
+	return teTrailers
 }
 
 // collectConnectionNames records the elements of every Connection field,

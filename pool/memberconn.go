@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/deadline"
+	"github.com/sluiceproxy/sluice/headers"
 )
 
 // ErrDoubleFraming is returned when a response head frames its body twice
@@ -315,9 +316,9 @@ func fieldOf(line []byte) uint8 {
 func fieldNamed(name []byte) uint8 {
 	// fasthttp drops whitespace before the colon: "Content-Length :".
 	switch name = bytes.TrimRight(name, " \t"); {
-	case len(name) == len(nameCL) && bytes.EqualFold(name, []byte(nameCL)):
+	case headers.EqualFold(name, nameCL):
 		return fieldCL
-	case len(name) == len(nameTE) && bytes.EqualFold(name, []byte(nameTE)):
+	case headers.EqualFold(name, nameTE):
 		return fieldTE
 	}
 	return 0

@@ -41,6 +41,42 @@ type Call struct {
 	lease   Lease // the connection a streamed response body reads from
 	out     countedConn
 	params  []byte // a FastCGI or AJP member's encoded request (SetEncodedRequest)
+	// fields, when ownHead is set, are the header field lines of a request
+	// without a body, written after the request line and Host that the
+	// request's header holds (SetHeaderFields).
+	fields  []byte
+	ownHead bool
+	head    []byte // the head written, kept for its capacity
+}
+
+// SetHeaderFields has the request written as its method, request-target
+// and Host (and "Connection: close" when set) from req's header, then
+// fields, the rest of its field lines, ready to go: for a request without
+// a body, whose fields the server built from the client's own bytes
+// instead of editing and serialising a copied header (RFC 9112 §3: HTTP/1.1
+// is the version a proxy sends).
+func (c *Call) SetHeaderFields(fields []byte) { c.fields, c.ownHead = fields, true }
+
+// write writes req to bw: its own head (SetHeaderFields), or as fasthttp
+// writes it.
+func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
+	if !c.ownHead {
+		return req.Write(bw)
+	}
+	h := &req.Header
+	c.head = append(c.head[:0], h.Method()...)
+	c.head = append(c.head, ' ')
+	c.head = append(c.head, h.RequestURI()...)
+	c.head = append(c.head, " HTTP/1.1\r\nHost: "...)
+	c.head = append(c.head, h.Host()...)
+	c.head = append(c.head, '\r', '\n')
+	c.head = append(c.head, c.fields...)
+	if h.ConnectionClose() {
+		c.head = append(c.head, "Connection: close\r\n"...)
+	}
+	c.head = append(c.head, '\r', '\n')
+	_, err := bw.Write(c.head)
+	return err
 }
 
 // countedConn counts the bytes of a request as they go to the member.
@@ -133,6 +169,7 @@ func (c *Call) Reset() {
 	c.mu.Unlock()
 	c.out = countedConn{}
 	c.params = nil
+	c.fields, c.ownHead = nil, false
 }
 
 // Do sends req to the member through call and reads the response head into
@@ -209,7 +246,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		return true, err
 	}
 	bw := hc.AcquireWriter(call.writer(conn))
-	err = req.Write(bw)
+	err = call.write(bw, req)
 	if err == nil {
 		// req.Write has taken the whole request, a streamed body to its
 		// end included: the flush sends the rest of it, and only the

@@ -2,12 +2,14 @@ package pool
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -234,5 +236,49 @@ func TestReusedConnClosedUnanswered(t *testing.T) {
 				t.Errorf("%d member connections: the POST was replayed", n)
 			}
 		})
+	}
+}
+
+// TestCallWriteOwnHead: a request with its own field lines goes out as its
+// request line, Host, the lines and "Connection: close" when asked, the
+// same whether it fits the writer's buffer (one write, in place) or not.
+func TestCallWriteOwnHead(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.SetMethod(fasthttp.MethodHead)
+	req.SetRequestURI("/a?b=c")
+	req.Header.SetHost("member:8080")
+	long := "X-Long: " + strings.Repeat("v", 5000) + "\r\n"
+	for _, tc := range []struct {
+		fields    string
+		closeConn bool
+	}{
+		{"", false},
+		{"X-A: 1\r\nX-Forwarded-For: 10.0.0.9\r\n", false},
+		{"X-A: 1\r\n", true},
+		{long, false},
+		{long, true},
+	} {
+		var call Call
+		call.SetHeaderFields([]byte(tc.fields))
+		req.Header.SetConnectionClose()
+		if !tc.closeConn {
+			req.Header.ResetConnectionClose()
+		}
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, 4096)
+		if err := call.write(bw, &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want := "HEAD /a?b=c HTTP/1.1\r\nHost: member:8080\r\n" + tc.fields
+		if tc.closeConn {
+			want += "Connection: close\r\n"
+		}
+		want += "\r\n"
+		if out.String() != want {
+			t.Errorf("wrote %.120q, want %.120q", out.String(), want)
+		}
 	}
 }

@@ -75,7 +75,7 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	for k, v := range req.Header.All() {
 		switch {
 		case untrusted && headers.ClientForwarding(k):
-		case len(v) == 1 && v[0] == '0' && equalFold(k, "Content-Length"):
+		case len(v) == 1 && v[0] == '0' && headers.EqualFold(k, "Content-Length"):
 			// fasthttp's for a body-less POST, PUT or PATCH: Apache sends none.
 		default:
 			r.Header(k, v)

@@ -303,8 +303,8 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 		i++
 		switch {
 		case !cgiName(k),
-			!passAuth && (equalFold(k, "Authorization") || equalFold(k, "Proxy-Authorization")),
-			equalFold(k, "Proxy"),
+			!passAuth && (headers.EqualFold(k, "Authorization") || headers.EqualFold(k, "Proxy-Authorization")),
+			headers.EqualFold(k, "Proxy"),
 			untrusted && headers.ClientForwarding(k),
 			seenBefore(h, k, i):
 			continue
@@ -318,10 +318,10 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 			}
 		}
 		switch {
-		case equalFold(k, "Content-Type"):
+		case headers.EqualFold(k, "Content-Type"):
 			dst = fastcgi.AppendLengths(dst, len("CONTENT_TYPE"), n)
 			dst = append(dst, "CONTENT_TYPE"...)
-		case equalFold(k, "Content-Length"):
+		case headers.EqualFold(k, "Content-Length"):
 			dst = fastcgi.AppendLengths(dst, len("CONTENT_LENGTH"), n)
 			dst = append(dst, "CONTENT_LENGTH"...)
 		default:

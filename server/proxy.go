@@ -66,6 +66,10 @@ type exchange struct {
 	// script is the first scriptLen bytes of the request path, the rest
 	// PATH_INFO.
 	scriptLen int
+	// ownHead: the request goes out with the field lines in fields, built
+	// from the client's (prepareRequest, forwardRequest).
+	ownHead bool
+	fields  []byte
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -230,7 +234,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 	fwd := vh.forwarder(ctx, r, x)
 	x.preserveHost = fwd.PreserveHost
 	if x.proto == pool.HTTP { // an application gets no forwarding fields (bodyFor set it)
-		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), r.backendHost(), false)
+		forwardRequest(fwd, req, ctx, r.backendHost(), x)
 	}
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	// A FastCGI route's CGI environment, but for what names the member.
@@ -315,12 +319,22 @@ func bodyFor(r *route, ctx *fasthttp.RequestCtx, x *exchange) bodyHandling {
 // replayBody, read whole into x.replay so that a retry can send it again
 // (spoolBody: fastcgi.go's spool).
 func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, body bodyHandling, x *exchange) error {
+	x.replay, x.streamed = x.replay[:0], false
+	if x.ownHead = ownHead(ctx, vh, x); x.ownHead {
+		// forwardRequest builds the fields; the header carries what the
+		// transport and a retry read: method, target, Host, close.
+		req.Header.SetMethodBytes(ctx.Method())
+		return nil
+	}
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
-	x.replay, x.streamed = x.replay[:0], false
-	// sluice already answered 100 Continue to the client (fasthttp does
-	// before the handler runs), so the backend must not be asked again.
-	req.Header.Del("Expect")
+	if x.proto != pool.HTTP {
+		// sluice already answered 100 Continue to the client (fasthttp
+		// does before the handler runs), so the application must not be
+		// asked again (for HTTP members the Forwarder drops it, keeping
+		// the order of the other fields, which Del does not).
+		req.Header.Del("Expect")
+	}
 	// ContentLength is -1 for chunked bodies, -2 for none (fasthttp).
 	cl := ctx.Request.Header.ContentLength()
 	if (cl <= 0 && cl != -1) || ctx.RequestBodyStream() == nil {
@@ -345,6 +359,39 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 	}
 	req.SetBodyRaw(x.replay)
 	return nil
+}
+
+// ownHead reports whether the request's head is written from the client's
+// own field lines (headers.Forwarder.AppendRequestFields, forwardRequest)
+// instead of a copy of fasthttp's parsed header, edited and serialised
+// again: a GET or HEAD without a body to an HTTP member, with no
+// RequestHeader rule or proxy-nokeepalive to apply to the copy, and no
+// mod_remoteip, which edits the client's fields (remoteip.go).
+func ownHead(ctx *fasthttp.RequestCtx, vh *vhost, x *exchange) bool {
+	h := &ctx.Request.Header
+	if x.proto != pool.HTTP || h.ContentLength() != -2 || !(h.IsGet() || h.IsHead()) || len(h.RawHeaders()) == 0 || vh.remoteIP != nil {
+		return false
+	}
+	hm := vh.mods
+	return hm == nil || len(hm.requestH) == 0 && !hm.hasNoKeepAlive
+}
+
+// forwardRequest applies fwd's hop-by-hop and forwarding rules to the
+// outbound request: to its copied header, or for ownHead into the call's
+// field lines, with Host set as Forwarder.Request sets it.
+func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp.RequestCtx, backendHost string, x *exchange) {
+	if !x.ownHead {
+		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+		return
+	}
+	h := &ctx.Request.Header
+	x.fields = fwd.AppendRequestFields(x.fields[:0], h.RawHeaders(), ctx.RemoteIP(), ctx.Host(), h.Protocol())
+	x.call.SetHeaderFields(x.fields)
+	if fwd.PreserveHost && len(ctx.Host()) > 0 {
+		req.Header.SetHostBytes(ctx.Host())
+	} else {
+		req.Header.SetHost(backendHost)
+	}
 }
 
 // replayable reports whether the request's body is worth reading whole
@@ -511,16 +558,16 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		if !headers.IsToken(k) {
 			return false
 		}
-		switch {
-		case equalFold(k, "Content-Length"), equalFold(k, "Transfer-Encoding"):
+		switch responseField(k) {
+		case framingField:
 			continue
-		case equalFold(k, "Location"), equalFold(k, "Content-Location"), equalFold(k, "URI"), equalFold(k, "Destination"):
+		case uriField:
 			if !vh.reverse.Empty() {
 				if nv, ok := vh.reverse.Apply(x.val[:0], v, reqPath, x.origin); ok {
 					x.val, v = nv, nv
 				}
 			}
-		case equalFold(k, "Set-Cookie"):
+		case cookieField:
 			if !vh.cookies.Empty() {
 				if nv, ok := vh.cookies.Apply(x.val[:0], v, reqPath); ok {
 					x.val, v = nv, nv
@@ -532,18 +579,48 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	return true
 }
 
-// equalFold compares an ASCII header name with a canonical name.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if c|0x20 != d|0x20 {
-			return false
+// What copyResponseHeaders does with a member's field.
+const (
+	plainField   = iota
+	framingField // Content-Length, Transfer-Encoding: fasthttp frames the body itself
+	uriField     // a URI ProxyPassReverse rewrites
+	cookieField  // Set-Cookie, for ProxyPassReverseCookieDomain/Path
+)
+
+// responseField classifies a member's field name for copyResponseHeaders,
+// comparing it only with the names of its length.
+func responseField(k []byte) int {
+	switch len(k) {
+	case 3:
+		if headers.EqualFold(k, "uri") {
+			return uriField
+		}
+	case 8:
+		if headers.EqualFold(k, "location") {
+			return uriField
+		}
+	case 10:
+		if headers.EqualFold(k, "set-cookie") {
+			return cookieField
+		}
+	case 11:
+		if headers.EqualFold(k, "destination") {
+			return uriField
+		}
+	case 14:
+		if headers.EqualFold(k, "content-length") {
+			return framingField
+		}
+	case 16:
+		if headers.EqualFold(k, "content-location") {
+			return uriField
+		}
+	case 17:
+		if headers.EqualFold(k, "transfer-encoding") {
+			return framingField
 		}
 	}
-	return true
+	return plainField
 }
 
 // bodyRelay streams a backend response body to the client. fasthttp closes

@@ -180,6 +180,8 @@ func joinField(dst []byte, h *fasthttp.RequestHeader, name []byte) []byte {
 
 // rewriteFields leaves in the field what was not read, or removes it, and
 // lists the trusted proxies passed, the nearest first (as Apache does).
+// It edits the client's own header, so a host with mod_remoteip never
+// sends the client's field lines as they came (ownHead).
 func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies []netip.Addr) {
 	h := &ctx.Request.Header
 	h.DelBytes(ri.header) // every line: what is left goes back as one

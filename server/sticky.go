@@ -4,13 +4,14 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
 // cookieHeader returns the client's first Cookie field, whatever its case.
 func cookieHeader(ctx *fasthttp.RequestCtx) []byte {
 	for k, v := range ctx.Request.Header.All() {
-		if equalFold(k, "Cookie") {
+		if headers.EqualFold(k, "Cookie") {
 			return v
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
 )
@@ -21,9 +22,9 @@ func upgradeRequest(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 	connUpgrade := false
 	for k, v := range ctx.Request.Header.All() {
 		switch {
-		case equalFold(k, "Upgrade"):
+		case headers.EqualFold(k, "Upgrade"):
 			proto = v
-		case equalFold(k, "Connection"):
+		case headers.EqualFold(k, "Connection"):
 			if hasToken(v, "upgrade") {
 				connUpgrade = true
 			}
@@ -43,7 +44,7 @@ func hasToken(v []byte, token string) bool {
 			item, v = v, nil
 		}
 		item = trimSpace(item)
-		if equalFold(item, token) {
+		if headers.EqualFold(item, token) {
 			return true
 		}
 	}
@@ -98,12 +99,12 @@ func memberAllows(m *pool.Member, proto []byte) bool {
 	case u == "*" || equalFoldStr(u, "ANY"):
 		return true
 	case u != "":
-		return equalFold(proto, u)
+		return headers.EqualFold(proto, u)
 	}
-	return (m.Scheme == "ws" || m.Scheme == "wss") && equalFold(proto, "websocket")
+	return (m.Scheme == "ws" || m.Scheme == "wss") && headers.EqualFold(proto, "websocket")
 }
 
-func equalFoldStr(a, b string) bool { return equalFold([]byte(a), b) }
+func equalFoldStr(a, b string) bool { return headers.EqualFold([]byte(a), b) }
 
 // tunnel handles an Upgrade request: it dials a member itself (fasthttp's
 // client cannot hand over a connection), relays the handshake and, on a
@@ -181,7 +182,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.logRequest(ctx, s.now(), len(resp.Body()))
 		return
 	}
-	if got := resp.Header.Peek("Upgrade"); !equalFold(got, string(proto)) && !hasUpgradeField(resp, proto) {
+	if got := resp.Header.Peek("Upgrade"); !headers.EqualFold(got, string(proto)) && !hasUpgradeField(resp, proto) {
 		_ = conn.Close()
 		lb.Done(m, 0, 0)
 		s.fail(ctx, fasthttp.StatusBadGateway)
@@ -226,7 +227,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 // hasUpgradeField looks the Upgrade field up case-insensitively.
 func hasUpgradeField(resp *fasthttp.Response, proto []byte) bool {
 	for k, v := range resp.Header.All() {
-		if equalFold(k, "Upgrade") && equalFold(v, string(proto)) {
+		if headers.EqualFold(k, "Upgrade") && headers.EqualFold(v, string(proto)) {
 			return true
 		}
 	}

@@ -1,0 +1,102 @@
+package headers
+
+import (
+	"bytes"
+	"net"
+)
+
+// AppendRequestFields appends to dst the field lines ("name: value\r\n") of
+// the outbound request for a client request without a body, built from raw,
+// the client's header block as it came (fasthttp's RawHeaders, which Check
+// has passed), instead of editing a copied fasthttp header and serialising
+// it again: the fields go out as Request leaves them, less Host (the
+// caller writes the request line and Host) and Content-Length (there is
+// no body), and with upgrade off.
+// proto is the client's protocol, for Via.
+//
+// Fields keep the client's order, spelling and line breaks (Cookie lines
+// are never joined); Request moves User-Agent and Content-Type ahead of the
+// others, as fasthttp writes them: the fields are the same.
+func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, clientHost, proto []byte) []byte {
+	s := getScratch()
+	defer putScratch(s)
+	s.buf = append(s.buf, raw...)
+	s.parseRawLines()
+
+	r, ip := f.requestRules(remoteIP, clientHost, false)
+	teTrailers := markFields(s, &r, isRequestProtected)
+	f.mergeRequest(s, &r, ip, clientHost, proto)
+
+	for i := range s.fields {
+		fl := &s.fields[i]
+		if fl.drop || fl.folded || fl.special {
+			continue
+		}
+		value := s.value(fl)
+		if fl.kind < kindForwarding && r.merge[fl.kind] {
+			value = s.mergedValue(fl.kind)
+		}
+		dst = appendField(dst, s.key(fl), value)
+	}
+	for _, k := range [...]kind{kindXFF, kindXFH, kindXFS, kindVia} {
+		if r.merge[k] && s.count[k] == 0 {
+			dst = appendField(dst, canonicalNames[k], s.mergedValue(k))
+		}
+	}
+	if teTrailers {
+		dst = append(dst, "TE: trailers\r\n"...)
+	}
+	return dst
+}
+
+func appendField(dst, name, value []byte) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ':', ' ')
+	dst = append(dst, value...)
+	return append(dst, '\r', '\n')
+}
+
+// parseRawLines turns the field lines in s.buf, a header block as the
+// client sent it (no start line; Check refused obs-folds, bare CRs and LFs
+// and names with spaces), into fields, values without the whitespace
+// around them. The fields AppendRequestFields writes no line for are
+// marked special: Host and Content-Length.
+func (s *scratch) parseRawLines() {
+	b := s.buf
+	for i := 0; i < len(b); {
+		end := indexCRLF(b, i)
+		if end == i || end == len(b) { // the blank line ending the header
+			return
+		}
+		colon := end
+		if c := bytes.IndexByte(b[i:end], ':'); c >= 0 {
+			colon = i + c
+		}
+		vs, ve := min(colon+1, end), end
+		for vs < ve && isOWS(b[vs]) {
+			vs++
+		}
+		for ve > vs && isOWS(b[ve-1]) {
+			ve--
+		}
+		k := b[i:colon]
+		s.fields = append(s.fields, field{
+			ks: i, ke: colon, vs: vs, ve: ve,
+			kind: classify(k), special: writtenApart(k),
+		})
+		i = end + 2
+	}
+}
+
+// writtenApart reports the fields of a request without a body that
+// AppendRequestFields leaves out: the caller writes Host, and there is no
+// body for a Content-Length.
+func writtenApart(name []byte) bool {
+	switch len(name) {
+	case 4:
+		return equalFold(name, "host")
+	case 14:
+		return equalFold(name, "content-length")
+	}
+	return false
+}

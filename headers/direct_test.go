@@ -1,0 +1,150 @@
+package headers
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// directLines is what the server writes for a request without a body when
+// it builds the head itself: Host, as Request sets it, then the fields of
+// AppendRequestFields.
+func directLines(fwd *Forwarder, client *fasthttp.RequestHeader, ip net.IP) []string {
+	host := backend
+	if fwd.PreserveHost && len(client.Host()) > 0 {
+		host = string(client.Host())
+	}
+	fields := fwd.AppendRequestFields(nil, client.RawHeaders(), ip, client.Host(), client.Protocol())
+	lines := []string{"Host: " + host}
+	if len(fields) > 0 {
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(fields), "\r\n"), "\r\n")...)
+	}
+	return lines
+}
+
+// sameFields reports whether two outbound field lists are the same fields:
+// the same lines in the same order, but for Host, User-Agent and
+// Content-Type, which fasthttp writes ahead of the others (and not at all
+// when empty: AppendRequestFields passes them on as they came).
+func sameFields(a, b []string) bool {
+	apart := func(lines []string) (rest, first []string) {
+		for _, l := range lines {
+			name, value, _ := strings.Cut(l, ":")
+			switch strings.ToLower(name) {
+			case "user-agent", "content-type":
+				if strings.TrimSpace(value) == "" {
+					continue
+				}
+				first = append(first, l)
+			case "host":
+				first = append(first, l)
+			default:
+				rest = append(rest, l)
+			}
+		}
+		slices.Sort(first)
+		return rest, first
+	}
+	ra, fa := apart(a)
+	rb, fb := apart(b)
+	return slices.Equal(ra, rb) && slices.Equal(fa, fb)
+}
+
+// TestAppendRequestFieldsAsRequest runs TestRequest's cases without a body
+// or an upgrade through both ways of building the outbound fields.
+func TestAppendRequestFieldsAsRequest(t *testing.T) {
+	trusted, err := NewTrusted([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwarders := []Forwarder{
+		{},
+		apacheForwarder,
+		{AddHeaders: true, Via: config.ViaFull, ServerName: "p", Trusted: trusted},
+		{Via: config.ViaBlock, PreserveHost: true},
+	}
+	raws := []string{typicalRequest, plainRequest, hopFieldsRequest, ipHostRequest,
+		"GET / HTTP/1.1\r\nHost: front\r\nConnection: keep-alive, X-Secret, Upgrade\r\n" +
+			"Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n" +
+			"Proxy-Authorization: Basic Zm9vOmJhcg==\r\nProxy-Connection: keep-alive\r\n" +
+			"Proxy-Authenticate: Basic\r\nX-Secret: s\r\nX-Keep: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nX-Foo: 1\r\nConnection: close, X-Foo\r\nX-Bar: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nConnection: ,, X-A ,\tX-B,\r\nX-A: 1\r\nX-B: 2\r\nConnection: X-C\r\nX-C: 3\r\nX-D: 4\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nte: gzip, Trailers\r\nX-A: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nx-forwarded-host: edge\r\nX-A: 1\r\nx-forwarded-server: edge-proxy\r\nX-B: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nX-Forwarded-For: 1.1.1.1\r\nX-A: 1\r\nx-forwarded-for: 2.2.2.2, 3.3.3.3\r\nX-B: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nConnection: close, X-Forwarded-For, Host, Expect\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nUser-Agent: ua\r\nCookie: a=1\r\nConnection: User-Agent, Cookie\r\nX-A: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nx-lower: 1\r\nX-UPPER: 2\r\nX-Dup: a\r\nKeep-Alive: 5\r\nCookie: a=1\r\nX-Dup: b\r\ncookie: b=2\r\nUser-Agent: ua\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nvia: 1.0 fred\r\nX-A: 1\r\nVIA: 1.1 evil\r\n\r\n",
+		"GET / HTTP/1.0\r\nX-A: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n" +
+			"X_Forwarded_For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\nX-A: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: front\r\nContent_Length: 9\r\nTransfer_Encoding: chunked\r\nX_Api_Key: k\r\n\r\n",
+		"HEAD / HTTP/1.1\r\nHost: front\r\nExpect: 100-continue\r\nX-Empty:\r\nX-Spaces: \t a b \t\r\n\r\n",
+	}
+	for _, raw := range raws {
+		for _, ip := range []net.IP{loopback, clientIP, net.ParseIP("::1")} {
+			for i := range forwarders {
+				fwd := &forwarders[i]
+				client := readRequest(t, raw)
+				out := outbound(client)
+				fwd.Request(&out.Header, ip, client.Header.Host(), backend, false)
+				_, want := wireHeader(t, out)
+				if got := directLines(fwd, &client.Header, ip); !sameFields(got, want) {
+					t.Errorf("forwarder %d, %v, %q:\n got: %q\nwant: %q", i, ip, raw, got, want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzAppendRequestFields holds the fields built from the client's bytes to
+// those Request leaves in a copied header, for any request Check passes.
+func FuzzAppendRequestFields(f *testing.F) {
+	for _, raw := range []string{typicalRequest, plainRequest, hopFieldsRequest, ipHostRequest,
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nX-A: 1\r\nconnection: x-b\r\nX-B: 2\r\nX-A: 3\r\nCookie: c=1\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-C: 4\r\n\r\n",
+		"GET / HTTP/1.0\r\nVia: 1.0 a\r\nTE: trailers\r\nExpect: 100-continue\r\n\r\n",
+	} {
+		f.Add([]byte(raw), uint8(0))
+	}
+	trusted, err := NewTrusted([]string{"10.0.0.0/8"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	forwarders := []Forwarder{
+		apacheForwarder,
+		{},
+		{AddHeaders: true, Via: config.ViaFull, ServerName: "p", Trusted: trusted},
+		{Via: config.ViaBlock, PreserveHost: true},
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, which uint8) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.DisableNormalizing()
+		if err := ctx.Request.Header.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+			return
+		}
+		in := &ctx.Request.Header
+		if status, _ := Check(&ctx); status != 0 || in.ContentLength() != -2 || !(in.IsGet() || in.IsHead()) {
+			return
+		}
+		fwd := &forwarders[int(which)%len(forwarders)]
+		ip := []net.IP{loopback, clientIP}[int(which/4)%2]
+		var out fasthttp.Request
+		out.Header.DisableNormalizing()
+		in.CopyTo(&out.Header)
+		out.UseHostHeader = true
+		fwd.Request(&out.Header, ip, in.Host(), backend, false)
+		_, want := wireHeader(t, &out)
+		if got := directLines(fwd, in, ip); !sameFields(got, want) {
+			t.Fatalf("fields\n got: %q\nwant: %q\nfrom: %q", got, want, raw)
+		}
+	})
+}

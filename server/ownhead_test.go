@@ -1,0 +1,124 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/config"
+)
+
+// headRecorder is a member that answers every request on a connection with
+// an empty 200 and sends each request head it read, line by line as it
+// came, on heads.
+func headRecorder(t *testing.T) (addr string, heads <-chan []string) {
+	ch := make(chan []string, 16)
+	addr = serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			var lines []string
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l = strings.TrimSuffix(l, "\r\n"); l == "" {
+					break
+				}
+				lines = append(lines, l)
+			}
+			ch <- lines
+			if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")); err != nil {
+				return
+			}
+		}
+	})
+	return addr, ch
+}
+
+// TestOwnHeadAsCopied: a GET or HEAD without a body goes to an HTTP member
+// with its field lines built from the client's bytes (ownHead); with a
+// RequestHeader rule, from a copy of fasthttp's header, edited. Both must
+// send the same request: the same request line and fields, but for where
+// the copy puts User-Agent (ahead of the others, as fasthttp writes it)
+// and Host, and Cookie lines (withoutMoved). The own head
+// keeps the client's order: User-Agent stays in its place.
+func TestOwnHeadAsCopied(t *testing.T) {
+	member, heads := headRecorder(t)
+	const base = "ProxyAddHeaders On\nProxyVia On\nServerName proxy.example\n" +
+		"ProxyPass /close http://MEMBER/close disablereuse=On\nProxyPass / http://MEMBER/\n"
+	addrs := map[bool]string{}
+	for _, copied := range []bool{false, true} {
+		src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(base, "MEMBER", member)
+		if copied {
+			src += "RequestHeader unset X-Never-Sent\n"
+		}
+		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, addrs[copied] = serveTCP(t, cfg)
+	}
+	bigCookie := "Cookie: big=" + strings.Repeat("c", 6000) + "\r\n"
+	for _, raw := range []string{
+		"GET /a?q=1 HTTP/1.1\r\nHost: front.example\r\nAccept: */*\r\nUser-Agent: ua/1\r\nX-A: 1\r\n\r\n",
+		"GET /b HTTP/1.1\r\nHost: front.example:8080\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n" +
+			"Keep-Alive: 5\r\nTE: trailers, gzip\r\nExpect: 100-continue\r\nX-Forwarded-For: 192.0.2.1\r\n" +
+			"Cookie: a=1\r\nX-B: 2\r\ncookie: b=2\r\nVia: 1.0 edge\r\nX_Forwarded_For: 6.6.6.6\r\nUpgrade: h2c\r\n\r\n",
+		"HEAD /c HTTP/1.1\r\nHost: front.example\r\nX-Spaces: \t padded \t\r\nX-Empty:\r\n\r\n",
+		"GET /d HTTP/1.0\r\nX-Old: 1\r\n\r\n",
+		"GET /close/e HTTP/1.1\r\nHost: front.example\r\nX-E: 5\r\n\r\n",
+		"GET /f HTTP/1.1\r\nHost: front.example\r\nX-F: 6\r\n" + bigCookie + "\r\n",
+	} {
+		got := map[bool][]string{}
+		for copied, addr := range addrs {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp := rawRequest(t, c, raw); resp.StatusCode() != 200 {
+				t.Fatalf("%.60q: status %d", raw, resp.StatusCode())
+			}
+			c.Close()
+			got[copied] = <-heads
+		}
+		own, copied := got[false], got[true]
+		if len(own) == 0 || len(copied) == 0 || own[0] != copied[0] {
+			t.Errorf("%.60q: request lines differ:\n own: %q\ncopy: %q", raw, own, copied)
+			continue
+		}
+		if !slices.Equal(withoutMoved(own[1:]), withoutMoved(copied[1:])) {
+			t.Errorf("%.60q: fields differ:\n own: %.300q\ncopy: %.300q", raw, own, copied)
+		}
+		if strings.Contains(raw, "User-Agent") && (len(own) < 4 || own[3] != "User-Agent: ua/1") {
+			t.Errorf("%.60q: the own head moved User-Agent: %q", raw, own)
+		}
+	}
+}
+
+// withoutMoved is a member's field lines less those the copied header
+// writes elsewhere: Host and User-Agent (checked apart), and the Cookie
+// lines, which a RequestHeader rule's cookie lookup has fasthttp join into
+// one at the end (the own head passes them on as they came): they are
+// compared as one joined line.
+func withoutMoved(lines []string) []string {
+	var kept, cookies []string
+	for _, l := range lines {
+		name, value, _ := strings.Cut(l, ":")
+		switch strings.ToLower(name) {
+		case "host", "user-agent":
+			continue
+		case "cookie":
+			cookies = append(cookies, strings.TrimSpace(value))
+			continue
+		}
+		kept = append(kept, l)
+	}
+	if len(cookies) > 0 {
+		kept = append(kept, "Cookie: "+strings.Join(cookies, "; "))
+	}
+	return kept
+}
