@@ -6,12 +6,12 @@ import (
 )
 
 // AppendRequestFields appends to dst the field lines ("name: value\r\n") of
-// the outbound request for a client request without a body, built from raw,
-// the client's header block as it came (fasthttp's RawHeaders, which Check
-// has passed), instead of editing a copied fasthttp header and serialising
-// it again: the fields go out as Request leaves them, less Host (the
-// caller writes the request line and Host) and Content-Length (there is
-// no body), and with upgrade off.
+// the outbound request, built from raw, the client's header block as it
+// came (fasthttp's RawHeaders, which Check has passed), instead of editing
+// a copied fasthttp header and serialising it again: the fields go out as
+// Request leaves them, less Host and Content-Length (the caller writes the
+// request line, Host and the body's framing; a chunked body is not sent
+// this way), and with upgrade off.
 // proto is the client's protocol, for Via.
 //
 // Fields keep the client's order, spelling and line breaks (Cookie lines
@@ -88,9 +88,8 @@ func (s *scratch) parseRawLines() {
 	}
 }
 
-// writtenApart reports the fields of a request without a body that
-// AppendRequestFields leaves out: the caller writes Host, and there is no
-// body for a Content-Length.
+// writtenApart reports the fields AppendRequestFields leaves to the
+// caller: Host, and Content-Length, the body's framing.
 func writtenApart(name []byte) bool {
 	switch len(name) {
 	case 4:

@@ -8,8 +8,9 @@ package pool
 // request fails with a *DialError: nothing of the body was sent, so the
 // balancer fails over (503), as Apache does.
 //
-// The transport drives fasthttp's own Request.Write, so framing (length or
-// chunked) is fasthttp's: the body is handed to it through gate, which
+// The transport drives fasthttp's own Request.Write (or Call.write for a
+// request with its own head), so framing (length or chunked) is fasthttp's:
+// the body is handed to it through gate, which
 // flushes the head and waits for the member's first answer on the first
 // Read. The response body is streamed to the caller through relay, which
 // pools the connection again when the body was read to its end.
@@ -148,6 +149,7 @@ func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (stream
 	c.head.StreamBody = true
 	c.head.SkipBody = resp.SkipBody || req.Header.IsHead()
 	req.Header.Set(fasthttp.HeaderExpect, "100-continue")
+	c.call.expect = true // for a request with its own head
 	for try := range 2 {
 		streamed, err = c.attempt(req, resp, try == 1)
 		if err == nil || errors.Is(err, ErrClientGone) || c.phase != waiting || !(c.timedOut || c.reused) {
@@ -162,6 +164,7 @@ func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (stream
 	}
 	// req leaves as it came: another member may be sent it next.
 	req.Header.Del(fasthttp.HeaderExpect)
+	c.call.expect = false
 	if stream != nil {
 		req.SetBodyStream(stream, c.cl)
 	} else {
@@ -194,7 +197,7 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 	c.br = c.hc.AcquireReader(conn)
 	c.bw = c.hc.AcquireWriter(c.call.writer(conn))
 	req.SetBodyStream(&c.gate, c.cl)
-	err = req.Write(c.bw)
+	err = c.call.write(c.bw, req)
 	if err == nil {
 		err = c.bw.Flush()
 	}

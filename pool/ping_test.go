@@ -101,16 +101,28 @@ func memberPool(t *testing.T, addr string, o BackendOptions) *Backend {
 // post sends a POST with body, raw or (stream) as a chunked stream, and
 // returns the status and the whole response body.
 func post(be *Backend, body string, stream bool) (*fasthttp.Request, int, string, error) {
+	return postWith(be, body, stream, nil)
+}
+
+// postWith is post with the request's own head when fields is not nil
+// (Call.SetHeaderFields): a streamed body then has its length.
+func postWith(be *Backend, body string, stream bool, fields []byte) (*fasthttp.Request, int, string, error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + be.Client.Addr + "/up")
 	req.Header.SetMethod(fasthttp.MethodPost)
+	size := -1
+	var call Call
+	if fields != nil {
+		req.Header.SetHost(be.Client.Addr)
+		call.SetHeaderFields(fields)
+		size = len(body)
+	}
 	if stream {
-		req.SetBodyStream(strings.NewReader(body), -1)
+		req.SetBodyStream(strings.NewReader(body), size)
 	} else {
 		req.SetBodyString(body)
 	}
-	var call Call
 	if err := be.Do(req, resp, &call); err != nil {
 		return req, 0, "", err
 	}
@@ -165,10 +177,13 @@ func nothingYet(c net.Conn, br *bufio.Reader) error {
 }
 
 func TestPingContinueThenBody(t *testing.T) {
-	var early atomic.Int32
+	var early, own atomic.Int32
 	var expect sync.Map
 	b := newPingBackend(t, func(c net.Conn, br *bufio.Reader, h textproto.MIMEHeader) bool {
 		expect.Store(h.Get("Expect"), true)
+		if h.Get("X-Own") == "1" && h.Get("Expect") == "100-continue" {
+			own.Add(1)
+		}
 		if nothingYet(c, br) != nil {
 			early.Add(1)
 		}
@@ -181,8 +196,11 @@ func TestPingContinueThenBody(t *testing.T) {
 		return true
 	})
 	be := pingClient(t, b.addr, time.Second)
-	for i, stream := range []bool{false, true, false} {
-		req, status, got, err := post(be, "payload", stream)
+	for i, tc := range []struct {
+		stream bool
+		fields []byte
+	}{{false, nil}, {true, nil}, {false, nil}, {false, []byte("X-Own: 1\r\n")}, {true, []byte("X-Own: 1\r\n")}} {
+		req, status, got, err := postWith(be, "payload", tc.stream, tc.fields)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
@@ -198,6 +216,9 @@ func TestPingContinueThenBody(t *testing.T) {
 	}
 	if n := early.Load(); n != 0 {
 		t.Fatalf("%d bodies were sent before 100 Continue", n)
+	}
+	if n := own.Load(); n != 2 {
+		t.Fatalf("%d requests came with their own head and Expect, want 2", n)
 	}
 	if n := b.conns.Load(); n != 1 {
 		t.Fatalf("backend saw %d connections, want 1 (kept alive)", n)

@@ -41,42 +41,14 @@ type Call struct {
 	lease   Lease // the connection a streamed response body reads from
 	out     countedConn
 	params  []byte // a FastCGI or AJP member's encoded request (SetEncodedRequest)
-	// fields, when ownHead is set, are the header field lines of a request
-	// without a body, written after the request line and Host that the
-	// request's header holds (SetHeaderFields).
+	// fields, when ownHead is set, are the request's header field lines,
+	// written after the request line and Host that its header holds
+	// (SetHeaderFields, ownhead.go).
 	fields  []byte
 	ownHead bool
-	head    []byte // the head written, kept for its capacity
-}
-
-// SetHeaderFields has the request written as its method, request-target
-// and Host (and "Connection: close" when set) from req's header, then
-// fields, the rest of its field lines, ready to go: for a request without
-// a body, whose fields the server built from the client's own bytes
-// instead of editing and serialising a copied header (RFC 9112 §3: HTTP/1.1
-// is the version a proxy sends).
-func (c *Call) SetHeaderFields(fields []byte) { c.fields, c.ownHead = fields, true }
-
-// write writes req to bw: its own head (SetHeaderFields), or as fasthttp
-// writes it.
-func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
-	if !c.ownHead {
-		return req.Write(bw)
-	}
-	h := &req.Header
-	c.head = append(c.head[:0], h.Method()...)
-	c.head = append(c.head, ' ')
-	c.head = append(c.head, h.RequestURI()...)
-	c.head = append(c.head, " HTTP/1.1\r\nHost: "...)
-	c.head = append(c.head, h.Host()...)
-	c.head = append(c.head, '\r', '\n')
-	c.head = append(c.head, c.fields...)
-	if h.ConnectionClose() {
-		c.head = append(c.head, "Connection: close\r\n"...)
-	}
-	c.head = append(c.head, '\r', '\n')
-	_, err := bw.Write(c.head)
-	return err
+	expect  bool             // ask for 100-continue (ping)
+	head    []byte           // the head written, kept for its capacity
+	body    io.LimitedReader // a streamed body's Content-Length bytes
 }
 
 // countedConn counts the bytes of a request as they go to the member.
@@ -169,7 +141,7 @@ func (c *Call) Reset() {
 	c.mu.Unlock()
 	c.out = countedConn{}
 	c.params = nil
-	c.fields, c.ownHead = nil, false
+	c.fields, c.ownHead, c.expect = nil, false, false
 }
 
 // Do sends req to the member through call and reads the response head into

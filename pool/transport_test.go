@@ -282,3 +282,56 @@ func TestCallWriteOwnHead(t *testing.T) {
 		}
 	}
 }
+
+// TestCallWriteOwnHeadBody: with its own head a request's body goes out
+// framed as fasthttp frames it: a streamed body's announced length, held
+// to; a body in memory; Content-Length 0 for a POST without one.
+func TestCallWriteOwnHeadBody(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, body string
+		stream             bool
+		size               int // announced, for a stream
+		want               string
+		err                error
+	}{
+		{name: "stream", method: "POST", body: "hello", stream: true, size: 5,
+			want: "Content-Length: 5\r\n\r\nhello"},
+		{name: "stream longer than announced", method: "PUT", body: "hello world", stream: true, size: 5,
+			want: "Content-Length: 5\r\n\r\nhello"},
+		{name: "short stream", method: "POST", body: "hi", stream: true, size: 5, err: errShortBody},
+		{name: "in memory", method: "POST", body: "hello",
+			want: "Content-Length: 5\r\n\r\nhello"},
+		{name: "POST without a body", method: "POST",
+			want: "Content-Length: 0\r\n\r\n"},
+		{name: "GET without a body", method: "GET",
+			want: "\r\n"},
+	} {
+		var req fasthttp.Request
+		req.Header.SetMethod(tc.method)
+		req.SetRequestURI("/u")
+		req.Header.SetHost("m")
+		if tc.stream {
+			req.SetBodyStream(strings.NewReader(tc.body), tc.size)
+		} else if tc.body != "" {
+			req.SetBodyString(tc.body)
+		}
+		var call Call
+		call.SetHeaderFields([]byte("X-A: 1\r\n"))
+		var out bytes.Buffer
+		bw := bufio.NewWriterSize(&out, 4096)
+		err := call.write(bw, &req)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%s: error %v, want %v", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_ = bw.Flush()
+		if want := tc.method + " /u HTTP/1.1\r\nHost: m\r\nX-A: 1\r\n" + tc.want; out.String() != want {
+			t.Errorf("%s: wrote %q, want %q", tc.name, out.String(), want)
+		}
+	}
+}

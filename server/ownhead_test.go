@@ -2,8 +2,12 @@ package server
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +24,7 @@ func headRecorder(t *testing.T) (addr string, heads <-chan []string) {
 		br := bufio.NewReader(c)
 		for {
 			var lines []string
+			length := 0
 			for {
 				l, err := br.ReadString('\n')
 				if err != nil {
@@ -29,8 +34,15 @@ func headRecorder(t *testing.T) (addr string, heads <-chan []string) {
 					break
 				}
 				lines = append(lines, l)
+				if name, value, _ := strings.Cut(l, ":"); strings.EqualFold(name, "content-length") {
+					length, _ = strconv.Atoi(strings.TrimSpace(value))
+				}
 			}
-			ch <- lines
+			body := make([]byte, length)
+			if _, err := io.ReadFull(br, body); err != nil {
+				return
+			}
+			ch <- append(lines, fmt.Sprintf("body of %d bytes, %x", length, sha256.Sum256(body)))
 			if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")); err != nil {
 				return
 			}
@@ -39,8 +51,8 @@ func headRecorder(t *testing.T) (addr string, heads <-chan []string) {
 	return addr, ch
 }
 
-// TestOwnHeadAsCopied: a GET or HEAD without a body goes to an HTTP member
-// with its field lines built from the client's bytes (ownHead); with a
+// TestOwnHeadAsCopied: a request without a chunked body goes to an HTTP
+// member with its field lines built from the client's bytes (ownHead); with a
 // RequestHeader rule, from a copy of fasthttp's header, edited. Both must
 // send the same request: the same request line and fields, but for where
 // the copy puts User-Agent (ahead of the others, as fasthttp writes it)
@@ -72,6 +84,11 @@ func TestOwnHeadAsCopied(t *testing.T) {
 		"GET /d HTTP/1.0\r\nX-Old: 1\r\n\r\n",
 		"GET /close/e HTTP/1.1\r\nHost: front.example\r\nX-E: 5\r\n\r\n",
 		"GET /f HTTP/1.1\r\nHost: front.example\r\nX-F: 6\r\n" + bigCookie + "\r\n",
+		"POST /g HTTP/1.1\r\nHost: front.example\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-G: 7\r\n\r\nhello",
+		"PUT /h HTTP/1.1\r\nHost: front.example\r\nExpect: 100-continue\r\nContent-Length: 9000\r\n" + bigCookie + "\r\n" + strings.Repeat("p", 9000),
+		"POST /i HTTP/1.1\r\nHost: front.example\r\nX-I: no body\r\n\r\n",
+		"DELETE /close/j HTTP/1.1\r\nHost: front.example\r\n\r\n",
+		"POST /k HTTP/1.0\r\nContent-Length: 3\r\nconnection: keep-alive\r\n\r\nabc",
 	} {
 		got := map[bool][]string{}
 		for copied, addr := range addrs {
@@ -100,16 +117,20 @@ func TestOwnHeadAsCopied(t *testing.T) {
 }
 
 // withoutMoved is a member's field lines less those the copied header
-// writes elsewhere: Host and User-Agent (checked apart), and the Cookie
+// writes elsewhere: Host and User-Agent (checked apart), Content-Length
+// (compared last: the own head writes it after the fields), and the Cookie
 // lines, which a RequestHeader rule's cookie lookup has fasthttp join into
 // one at the end (the own head passes them on as they came): they are
 // compared as one joined line.
 func withoutMoved(lines []string) []string {
-	var kept, cookies []string
+	var kept, cookies, framing []string
 	for _, l := range lines {
 		name, value, _ := strings.Cut(l, ":")
 		switch strings.ToLower(name) {
 		case "host", "user-agent":
+			continue
+		case "content-length":
+			framing = append(framing, l)
 			continue
 		case "cookie":
 			cookies = append(cookies, strings.TrimSpace(value))
@@ -120,5 +141,5 @@ func withoutMoved(lines []string) []string {
 	if len(cookies) > 0 {
 		kept = append(kept, "Cookie: "+strings.Join(cookies, "; "))
 	}
-	return kept
+	return append(kept, framing...)
 }

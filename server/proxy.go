@@ -324,10 +324,10 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 		// forwardRequest builds the fields; the header carries what the
 		// transport and a retry read: method, target, Host, close.
 		req.Header.SetMethodBytes(ctx.Method())
-		return nil
+	} else {
+		ctx.Request.Header.CopyTo(&req.Header)
+		req.UseHostHeader = true
 	}
-	ctx.Request.Header.CopyTo(&req.Header)
-	req.UseHostHeader = true
 	if x.proto != pool.HTTP {
 		// sluice already answered 100 Continue to the client (fasthttp
 		// does before the handler runs), so the application must not be
@@ -364,12 +364,13 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 // ownHead reports whether the request's head is written from the client's
 // own field lines (headers.Forwarder.AppendRequestFields, forwardRequest)
 // instead of a copy of fasthttp's parsed header, edited and serialised
-// again: a GET or HEAD without a body to an HTTP member, with no
-// RequestHeader rule or proxy-nokeepalive to apply to the copy, and no
-// mod_remoteip, which edits the client's fields (remoteip.go).
+// again: a request to an HTTP member without a chunked body (its framing
+// stays fasthttp's), with no RequestHeader rule or proxy-nokeepalive to
+// apply to the copy, and no mod_remoteip, which edits the client's fields
+// (remoteip.go).
 func ownHead(ctx *fasthttp.RequestCtx, vh *vhost, x *exchange) bool {
 	h := &ctx.Request.Header
-	if x.proto != pool.HTTP || h.ContentLength() != -2 || !(h.IsGet() || h.IsHead()) || len(h.RawHeaders()) == 0 || vh.remoteIP != nil {
+	if x.proto != pool.HTTP || h.ContentLength() == -1 || len(h.RawHeaders()) == 0 || vh.remoteIP != nil {
 		return false
 	}
 	hm := vh.mods
