@@ -89,6 +89,8 @@ func TestOwnHeadAsCopied(t *testing.T) {
 		"POST /i HTTP/1.1\r\nHost: front.example\r\nX-I: no body\r\n\r\n",
 		"DELETE /close/j HTTP/1.1\r\nHost: front.example\r\n\r\n",
 		"POST /k HTTP/1.0\r\nContent-Length: 3\r\nconnection: keep-alive\r\n\r\nabc",
+		"GET /l HTTP/1.1\r\nHost: front.example\r\nContent-Length: 0\r\nX-L: 1\r\n\r\n",
+		"HEAD /m HTTP/1.1\r\nHost: front.example\r\nContent-Length: 0\r\n\r\n",
 	} {
 		got := map[bool][]string{}
 		for copied, addr := range addrs {

@@ -387,6 +387,11 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 	}
 	h := &ctx.Request.Header
 	x.fields = fwd.AppendRequestFields(x.fields[:0], h.RawHeaders(), ctx.RemoteIP(), ctx.Host(), h.Protocol())
+	if h.ContentLength() == 0 && (h.IsGet() || h.IsHead()) {
+		// The transport frames only a body or a method that has one; the
+		// client's own "Content-Length: 0" goes on as it came.
+		x.fields = append(x.fields, "Content-Length: 0\r\n"...)
+	}
 	x.call.SetHeaderFields(x.fields)
 	if fwd.PreserveHost && len(ctx.Host()) > 0 {
 		req.Header.SetHostBytes(ctx.Host())
