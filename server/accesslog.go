@@ -585,8 +585,9 @@ func appendPadded(b []byte, n int64, width int) []byte {
 	return b
 }
 
-// appendPort writes %p: the port of the vhost's ServerName, else the
-// listener's (canonical, local), or the client's (remote).
+// appendPort writes %p: as Apache, the port of the vhost's ServerName,
+// else the scheme's default (canonical), the listener's (local), or the
+// client's (remote).
 func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []byte {
 	if which == "remote" {
 		n := len(b)
@@ -595,8 +596,14 @@ func appendPort(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, which string) []b
 		}
 		return b
 	}
-	if which != "local" && vh != nil && vh.mods != nil && vh.namePort != "" {
-		return append(b, vh.namePort...)
+	if which != "local" && vh != nil {
+		switch {
+		case vh.namePort != "":
+			return append(b, vh.namePort...)
+		case ctx.IsTLS():
+			return append(b, "443"...)
+		}
+		return append(b, "80"...)
 	}
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 		return strconv.AppendInt(b, int64(a.Port), 10)
