@@ -1,7 +1,6 @@
 package headers
 
 import (
-	"bytes"
 	"net"
 )
 
@@ -21,7 +20,7 @@ func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, client
 	s := getScratch()
 	defer putScratch(s)
 	s.buf = append(s.buf, raw...)
-	s.parseRawLines()
+	s.parseLines(0, writtenApart) // "special" here: the lines the caller writes
 
 	r, ip := f.requestRules(remoteIP, clientHost, false)
 	teTrailers := markFields(s, &r, isRequestProtected)
@@ -54,38 +53,6 @@ func appendField(dst, name, value []byte) []byte {
 	dst = append(dst, ':', ' ')
 	dst = append(dst, value...)
 	return append(dst, '\r', '\n')
-}
-
-// parseRawLines turns the field lines in s.buf, a header block as the
-// client sent it (no start line; Check refused obs-folds, bare CRs and LFs
-// and names with spaces), into fields, values without the whitespace
-// around them. The fields AppendRequestFields writes no line for are
-// marked special: Host and Content-Length.
-func (s *scratch) parseRawLines() {
-	b := s.buf
-	for i := 0; i < len(b); {
-		end := indexCRLF(b, i)
-		if end == i || end == len(b) { // the blank line ending the header
-			return
-		}
-		colon := end
-		if c := bytes.IndexByte(b[i:end], ':'); c >= 0 {
-			colon = i + c
-		}
-		vs, ve := min(colon+1, end), end
-		for vs < ve && isOWS(b[vs]) {
-			vs++
-		}
-		for ve > vs && isOWS(b[ve-1]) {
-			ve--
-		}
-		k := b[i:colon]
-		s.fields = append(s.fields, field{
-			ks: i, ke: colon, vs: vs, ve: ve,
-			kind: classify(k), special: writtenApart(k),
-		})
-		i = end + 2
-	}
 }
 
 // writtenApart reports the fields AppendRequestFields leaves to the

@@ -65,7 +65,7 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	// fasthttp from listing it as a field.
 	h.ResetConnectionClose()
 	s.buf = h.AppendBytes(s.buf)
-	s.parseLines(isRequestSpecial)
+	s.parseLines(indexCRLF(s.buf, 0)+2, isRequestSpecial) // past the request line
 
 	r, ip := f.requestRules(remoteIP, clientHost, upgrade)
 	r.joinedCookie = true

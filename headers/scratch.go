@@ -59,12 +59,14 @@ func (s *scratch) add(k, v []byte, special bool) {
 	})
 }
 
-// parseLines turns the field lines of a serialized header in s.buf (start
-// line first, as fasthttp's AppendBytes writes it) into fields.
-func (s *scratch) parseLines(special func([]byte) bool) {
+// parseLines turns the field lines in s.buf from offset from on, up to the
+// blank line ending them, into fields: a serialised header's (fasthttp's
+// AppendBytes, past its start line) or a header block as the client sent
+// it (Check refused obs-folds, bare CRs and LFs and names with spaces).
+// Values are taken without the whitespace around them.
+func (s *scratch) parseLines(from int, special func([]byte) bool) {
 	b := s.buf
-	i := indexCRLF(b, 0) + 2 // skip the start line
-	for i < len(b) {
+	for i := from; i < len(b); {
 		end := indexCRLF(b, i)
 		if end == i || end == len(b) { // the blank line ending the header
 			return
@@ -73,10 +75,16 @@ func (s *scratch) parseLines(special func([]byte) bool) {
 		if c := bytes.IndexByte(b[i:end], ':'); c >= 0 {
 			colon = i + c
 		}
-		vs := min(colon+2, end) // AppendBytes writes "name: value"
+		vs, ve := min(colon+1, end), end
+		for vs < ve && isOWS(b[vs]) {
+			vs++
+		}
+		for ve > vs && isOWS(b[ve-1]) {
+			ve--
+		}
 		k := b[i:colon]
 		s.fields = append(s.fields, field{
-			ks: i, ke: colon, vs: vs, ve: end,
+			ks: i, ke: colon, vs: vs, ve: ve,
 			kind: classify(k), special: special(k),
 		})
 		i = end + 2
