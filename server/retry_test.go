@@ -54,9 +54,10 @@ func TestRetryIdempotent(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
 			closer, closed := startCloser(t)
-			var got atomic.Value
+			var got, host atomic.Value
 			alive := startBackend(t, func(ctx *fasthttp.RequestCtx) {
 				got.Store(string(ctx.Method()) + " " + string(ctx.PostBody()))
+				host.Store(string(ctx.Host()))
 				ctx.SetBodyString("alive")
 			})
 			s, client := startProxyYAML(t, strings.Replace(retryConf, "RETRY", c.retry, 1), closer, alive)
@@ -77,6 +78,9 @@ func TestRetryIdempotent(t *testing.T) {
 			}
 			if resp != "alive" || got.Load() != c.method+" "+body {
 				t.Errorf("second member got %.40q, client got %q; want %s with the whole body", got.Load(), resp, c.method)
+			}
+			if host.Load() != alive {
+				t.Errorf("second member got Host %q, want its own, %s", host.Load(), alive)
 			}
 			if !snap.Members[0].State.Usable() {
 				t.Error("a retried member was put in error (only failontimeout does that)")
