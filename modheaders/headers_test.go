@@ -289,3 +289,31 @@ func TestSetEnvIfErrors(t *testing.T) {
 		t.Errorf("more than %d variables defined", MaxVars)
 	}
 }
+
+// TestLines: field lines edited by name as a fasthttp header that does not
+// normalise names: exact-name deletes keep the others' order, even with a
+// key that points into the lines; adds append; CR and LF in a value
+// become spaces; a rule's unset removes every case of its name.
+func TestLines(t *testing.T) {
+	l := Lines{B: []byte("X-A: 1\r\nB: 2\r\nx-a: 3\r\nX-A: 4\r\nC: 5\r\n")}
+	var keys [][]byte
+	for k := range l.All() {
+		keys = append(keys, k)
+	}
+	l.DelBytes(keys[0]) // "X-A", inside l.B
+	if got, want := string(l.B), "B: 2\r\nx-a: 3\r\nC: 5\r\n"; got != want {
+		t.Fatalf("after DelBytes: %q, want %q", got, want)
+	}
+	l.AddBytesKV([]byte("D"), []byte("a\r\nb"))
+	if got, want := string(l.B), "B: 2\r\nx-a: 3\r\nC: 5\r\nD: a  b\r\n"; got != want {
+		t.Fatalf("after AddBytesKV: %q, want %q", got, want)
+	}
+	r, err := Compile(Spec{Action: "unset", Name: "X-A", Request: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Apply(&l, nil, nil, false, &Scratch{})
+	if got, want := string(l.B), "B: 2\r\nC: 5\r\nD: a  b\r\n"; got != want {
+		t.Fatalf("after unset: %q, want %q", got, want)
+	}
+}

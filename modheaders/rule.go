@@ -136,8 +136,8 @@ func Compile(s Spec) (*Rule, error) {
 	return r, nil
 }
 
-// Header is the field set a rule edits: *fasthttp.RequestHeader or
-// *fasthttp.ResponseHeader, no other.
+// Header is the field set a rule edits: *fasthttp.RequestHeader,
+// *fasthttp.ResponseHeader or *Lines, no other.
 type Header interface {
 	AddBytesKV(key, value []byte)
 	DelBytes(key []byte)
@@ -160,6 +160,12 @@ func eachNamed(h Header, name string, fn func(k, v []byte)) {
 				fn(k, v)
 			}
 		}
+	case *Lines:
+		for k, v := range hh.All() {
+			if strings.EqualFold(string(k), name) {
+				fn(k, v)
+			}
+		}
 	default:
 		panic(fmt.Sprintf("modheaders: %T is not a fasthttp header", h))
 	}
@@ -176,6 +182,21 @@ type Scratch struct {
 
 // Apply runs the rule on h. errorPage marks a response sluice generated
 // itself, where only always rules apply.
+// OnLines reports whether r, a RequestHeader rule, can edit a request's
+// Lines as it would a fasthttp header: its field is none that fasthttp
+// keeps apart (Host, Content-Length, Content-Type, User-Agent, Cookie,
+// Connection, Transfer-Encoding, Trailer) or that the proxy manages as
+// hop-by-hop or answers itself (TE, Upgrade, Keep-Alive, Proxy-*, Expect).
+func (r *Rule) OnLines() bool {
+	switch strings.ToLower(r.name) {
+	case "host", "content-length", "content-type", "user-agent", "cookie", "connection",
+		"transfer-encoding", "trailer", "te", "upgrade", "keep-alive", "expect",
+		"proxy-connection", "proxy-authorization", "proxy-authenticate":
+		return false
+	}
+	return true
+}
+
 // UsesSSL reports whether r's value reads a mod_ssl variable (%{VAR}s):
 // the request must then carry its TLS state.
 func (r *Rule) UsesSSL() bool { return r.value.usesSSL() || r.expr != nil && r.expr.UsesSSL() }
@@ -328,6 +349,11 @@ func AppendRegexTemplate(t, s []byte) []byte {
 // over. The names collected point into h's keys, which deleting does not
 // rewrite.
 func (r *Rule) del(h Header, sc *Scratch) {
+	if l, ok := h.(*Lines); ok {
+		// Deleting moves the lines after: collected names would move.
+		l.delFold(r.name)
+		return
+	}
 	sc.names = sc.names[:0]
 	eachNamed(h, r.name, func(k, _ []byte) { sc.names = append(sc.names, k) })
 	for _, n := range sc.names {

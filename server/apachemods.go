@@ -25,7 +25,10 @@ type hostMods struct {
 	locations []scopedRewrite
 	headers   []scopedHeader
 	requestH  []scopedHeader
-	docs      map[int]*config.ErrorDocument
+	// requestLines: every requestH rule can edit the request's own field
+	// lines (modheaders.Rule.OnLines), so the request keeps its own head.
+	requestLines bool
+	docs         map[int]*config.ErrorDocument
 	// locDocs are <Location> sections' ErrorDocuments, Main's first: the
 	// last that covers a request overrides docs.
 	locDocs []scopedDoc
@@ -184,6 +187,10 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	}
 	if len(hm.rewrite) == 0 && len(hm.locations) == 0 && len(hm.headers) == 0 && len(hm.requestH) == 0 && len(hm.docs) == 0 && len(hm.locDocs) == 0 && len(hm.setEnv) == 0 {
 		return nil, nil
+	}
+	hm.requestLines = true
+	for _, rh := range hm.requestH {
+		hm.requestLines = hm.requestLines && rh.rule.OnLines()
 	}
 	return hm, nil
 }
@@ -408,14 +415,23 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	defer modsReqPool.Put(mr)
 	mr.fill(ctx, vh, hm, x.requestPath(ctx))
 	mr.startEnv(hm, x)
+	var fields modheaders.Header = h
+	if x.ownHead {
+		fields = &x.fields // the request goes out with its own head
+	}
 	for i := range hm.requestH {
 		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
-			rh.rule.Apply(h, &mr.req, &mr.env, false, &mr.sc)
+			rh.rule.Apply(fields, &mr.req, &mr.env, false, &mr.sc)
 		}
+	}
+	if x.ownHead {
+		x.call.SetHeaderFields(x.fields.B)
 	}
 	if _, set := mr.env.Get(hm.noKeepAlive); set && hm.hasNoKeepAlive && len(h.Peek("Upgrade")) == 0 {
 		// mod_proxy's proxy-nokeepalive: "Connection: close" to the
-		// member, whose connection is then not pooled (a tunnel's never is).
+		// member, whose connection is then not pooled (a tunnel's never
+		// is). With its own head the request carries no Upgrade: the
+		// header it leaves is empty but for this flag.
 		h.SetConnectionClose()
 	}
 }

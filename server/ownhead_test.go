@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -66,7 +67,9 @@ func TestOwnHeadAsCopied(t *testing.T) {
 	for _, copied := range []bool{false, true} {
 		src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(base, "MEMBER", member)
 		if copied {
-			src += "RequestHeader unset X-Never-Sent\n"
+			// A rule on a hop-by-hop field makes the request keep the
+			// copied header (modheaders.Rule.OnLines).
+			src += "RequestHeader unset Keep-Alive\n"
 		}
 		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
 		if err != nil {
@@ -115,6 +118,9 @@ func TestOwnHeadAsCopied(t *testing.T) {
 		if strings.Contains(raw, "User-Agent") && (len(own) < 4 || own[3] != "User-Agent: ua/1") {
 			t.Errorf("%.60q: the own head moved User-Agent: %q", raw, own)
 		}
+		if strings.Contains(raw, "User-Agent") && copied[1] != "User-Agent: ua/1" {
+			t.Errorf("%.60q: the request did not keep the copied header: %q", raw, copied)
+		}
 	}
 }
 
@@ -144,4 +150,100 @@ func withoutMoved(lines []string) []string {
 		kept = append(kept, "Cookie: "+strings.Join(cookies, "; "))
 	}
 	return append(kept, framing...)
+}
+
+// TestRequestHeaderRulesOnLines: RequestHeader rules edit a request's own
+// field lines as they edit the copied header (a rule on Keep-Alive makes
+// the second server keep the copy): the member gets the same values for
+// every field. fasthttp's deletes in the copy move its last field into
+// the gap, which can reorder even fields of one name (two X-Add lines, the
+// X-Edit lines): the own lines keep the order the rules and the client
+// gave them, checked apart.
+func TestRequestHeaderRulesOnLines(t *testing.T) {
+	member, heads := headRecorder(t)
+	const rules = `ProxyAddHeaders On
+SetEnvIf Request_URI "^/env" FLAG=1
+RequestHeader set X-Forwarded-Proto https
+RequestHeader set x-set "one"
+RequestHeader add X-Add a
+RequestHeader add X-Add b
+RequestHeader append X-App tail
+RequestHeader merge X-Merge m1
+RequestHeader merge X-Merge m1
+RequestHeader setifempty X-Empty-Only filled
+RequestHeader unset X-Gone
+RequestHeader edit X-Edit "^(a+)" "[$1]"
+RequestHeader edit* X-EditAll "o" "0"
+RequestHeader set X-Flag on env=FLAG
+RequestHeader set X-NoFlag on env=!FLAG
+RequestHeader set X-Forwarded-Host front.override
+RequestHeader unset X-Forwarded-Server
+<Location /scoped>
+  RequestHeader set X-Scoped yes
+</Location>
+ProxyPass / http://MEMBER/
+`
+	addrs := map[bool]string{}
+	for _, copied := range []bool{false, true} {
+		src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(rules, "MEMBER", member)
+		if copied {
+			src += "RequestHeader unset Keep-Alive\n"
+		}
+		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, addrs[copied] = serveTCP(t, cfg)
+	}
+	for _, raw := range []string{
+		"GET /a HTTP/1.1\r\nHost: front.example\r\nX-Gone: 1\r\nx-gone: 2\r\nX-App: head\r\nx-app: second\r\nX-Merge: m0\r\n" +
+			"X-Edit: aab\r\nX-Edit: b\r\nx-edit: aaa\r\nX-EditAll: foo, boo\r\nX-Empty-Only: kept\r\nX-Set: old\r\nX-Keep: 1\r\n\r\n",
+		"GET /env HTTP/1.1\r\nHost: front.example\r\nX-Forwarded-Host: edge\r\nX-Forwarded-Proto: http\r\nX-Merge: m1\r\n\r\n",
+		"POST /scoped/x HTTP/1.1\r\nHost: front.example\r\nContent-Length: 2\r\nX-Add: z\r\nUser-Agent: u\r\n\r\nhi",
+	} {
+		got := map[bool][]string{}
+		for copied, addr := range addrs {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp := rawRequest(t, c, raw); resp.StatusCode() != 200 {
+				t.Fatalf("%.60q: status %d", raw, resp.StatusCode())
+			}
+			c.Close()
+			got[copied] = <-heads
+		}
+		own, copied := byName(got[false]), byName(got[true])
+		sameValues := func(a, b []string) bool {
+			return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+		}
+		if !maps.EqualFunc(own, copied, sameValues) {
+			t.Errorf("%.60q: fields differ:\n own: %q\ncopy: %q", raw, got[false], got[true])
+		}
+		if v := own["x-add"]; strings.HasPrefix(raw, "GET /a") && !slices.Equal(v, []string{"a", "b"}) {
+			t.Errorf("X-Add lines %q, want a, b in the rules' order", v)
+		}
+		if v := own["x-edit"]; strings.HasPrefix(raw, "GET /a") && !slices.Equal(v, []string{"[aa]b", "b", "[aaa]"}) {
+			t.Errorf("X-Edit lines %q, want the client's order", v)
+		}
+	}
+}
+
+// byName groups a member's head lines by lower-case field name, each
+// name's values in order; the request line and User-Agent's place aside.
+func byName(lines []string) map[string][]string {
+	m := map[string][]string{}
+	for i, l := range lines {
+		if i == 0 {
+			m[""] = []string{l}
+			continue
+		}
+		name, value, _ := strings.Cut(l, ":")
+		name = strings.ToLower(name)
+		if name == "cookie" {
+			value = strings.Join(strings.Fields(value), " ")
+		}
+		m[name] = append(m[name], strings.TrimSpace(value))
+	}
+	return m
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sluiceproxy/sluice/ajp"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
+	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -67,9 +68,10 @@ type exchange struct {
 	// PATH_INFO.
 	scriptLen int
 	// ownHead: the request goes out with the field lines in fields, built
-	// from the client's (prepareRequest, forwardRequest).
+	// from the client's (prepareRequest, forwardRequest) and edited by the
+	// RequestHeader rules (requestHeaders).
 	ownHead bool
-	fields  []byte
+	fields  modheaders.Lines
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -93,7 +95,7 @@ func releaseExchange(x *exchange) {
 	x.waitUntil = time.Time{}
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
-	x.preserveHost = false
+	x.preserveHost, x.ownHead = false, false
 	x.env = x.env[:0]
 	x.proto, x.scriptLen, x.vh = pool.HTTP, 0, nil
 	if x.spooled != nil {
@@ -365,16 +367,15 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 // own field lines (headers.Forwarder.AppendRequestFields, forwardRequest)
 // instead of a copy of fasthttp's parsed header, edited and serialised
 // again: a request to an HTTP member without a chunked body (its framing
-// stays fasthttp's), with no RequestHeader rule or proxy-nokeepalive to
-// apply to the copy, and no mod_remoteip, which edits the client's fields
-// (remoteip.go).
+// stays fasthttp's), whose host's RequestHeader rules can all edit field
+// lines (modheaders.Rule.OnLines), and without mod_remoteip, which edits
+// the client's fields (remoteip.go).
 func ownHead(ctx *fasthttp.RequestCtx, vh *vhost, x *exchange) bool {
 	h := &ctx.Request.Header
 	if x.proto != pool.HTTP || h.ContentLength() == -1 || len(h.RawHeaders()) == 0 || vh.remoteIP != nil {
 		return false
 	}
-	hm := vh.mods
-	return hm == nil || len(hm.requestH) == 0 && !hm.hasNoKeepAlive
+	return vh.mods == nil || vh.mods.requestLines
 }
 
 // forwardRequest applies fwd's hop-by-hop and forwarding rules to the
@@ -386,13 +387,13 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 		return
 	}
 	h := &ctx.Request.Header
-	x.fields = fwd.AppendRequestFields(x.fields[:0], h.RawHeaders(), ctx.RemoteIP(), ctx.Host(), h.Protocol())
+	x.fields.B = fwd.AppendRequestFields(x.fields.B[:0], h.RawHeaders(), ctx.RemoteIP(), ctx.Host(), h.Protocol())
 	if h.ContentLength() == 0 && (h.IsGet() || h.IsHead()) {
 		// The transport frames only a body or a method that has one; the
 		// client's own "Content-Length: 0" goes on as it came.
-		x.fields = append(x.fields, "Content-Length: 0\r\n"...)
+		x.fields.B = append(x.fields.B, "Content-Length: 0\r\n"...)
 	}
-	x.call.SetHeaderFields(x.fields)
+	x.call.SetHeaderFields(x.fields.B)
 	if fwd.PreserveHost && len(ctx.Host()) > 0 {
 		req.Header.SetHostBytes(ctx.Host())
 	} else {
