@@ -35,56 +35,66 @@ func (l *Lines) AddBytesKV(key, value []byte) {
 // DelBytes removes every field named key.
 func (l *Lines) DelBytes(key []byte) {
 	l.key = append(l.key[:0], key...)
-	l.remove(func(name []byte) bool { return bytes.Equal(name, l.key) })
+	l.remove(func(name []byte) bool { return string(name) == string(l.key) })
 }
 
 // delFold removes every field named name in any case.
 func (l *Lines) delFold(name string) {
-	l.remove(func(n []byte) bool { return strings.EqualFold(string(n), name) })
+	l.remove(func(n []byte) bool { return sameName(n, name) })
 }
 
 // remove drops the lines whose name gone reports, keeping the others'
-// order.
+// order; nothing moves until a line goes.
 func (l *Lines) remove(gone func(name []byte) bool) {
-	out := l.B[:0]
-	for line := range lines(l.B) {
-		if name, _ := field(line); !gone(name) {
-			out = append(out, line...) // never ahead of what is read
+	b, out := l.B, 0
+	for i := 0; i < len(b); {
+		n := lineEnd(b, i)
+		if !gone(fieldName(b[i:n])) {
+			if out != i {
+				copy(b[out:], b[i:n]) // never ahead of what is read
+			}
+			out += n - i
 		}
+		i = n
 	}
-	l.B = out
+	l.B = b[:out]
 }
 
 // All yields each field's name and value.
 func (l *Lines) All() iter.Seq2[[]byte, []byte] {
 	return func(yield func([]byte, []byte) bool) {
-		for line := range lines(l.B) {
-			if name, value := field(line); !yield(name, value) {
+		b := l.B
+		for i := 0; i < len(b); {
+			n := lineEnd(b, i)
+			line := b[i:n]
+			name := fieldName(line)
+			// "name: value\r\n"
+			if !yield(name, line[min(len(name)+2, len(line)-2):len(line)-2]) {
 				return
 			}
+			i = n
 		}
 	}
 }
 
-// lines yields each line of b with its CRLF.
-func lines(b []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		for len(b) > 0 {
-			n := bytes.IndexByte(b, '\n') + 1
-			if n == 0 {
-				n = len(b)
-			}
-			if !yield(b[:n]) {
-				return
-			}
-			b = b[n:]
-		}
+// lineEnd is the end of the line starting at i, its CRLF included.
+func lineEnd(b []byte, i int) int {
+	if n := bytes.IndexByte(b[i:], '\n'); n >= 0 {
+		return i + n + 1
 	}
+	return len(b)
 }
 
-// field splits "name: value\r\n".
-func field(line []byte) (name, value []byte) {
-	line = bytes.TrimSuffix(line, []byte("\r\n"))
-	name, value, _ = bytes.Cut(line, []byte(": "))
-	return name, value
+// fieldName is the name of a "name: value\r\n" line.
+func fieldName(line []byte) []byte {
+	if c := bytes.IndexByte(line, ':'); c >= 0 {
+		return line[:c]
+	}
+	return line
+}
+
+// sameName reports whether a field name is name, ignoring case; most
+// names differ in length, which is compared first.
+func sameName(n []byte, name string) bool {
+	return len(n) == len(name) && strings.EqualFold(string(n), name)
 }

@@ -162,7 +162,7 @@ func eachNamed(h Header, name string, fn func(k, v []byte)) {
 		}
 	case *Lines:
 		for k, v := range hh.All() {
-			if strings.EqualFold(string(k), name) {
+			if sameName(k, name) {
 				fn(k, v)
 			}
 		}
