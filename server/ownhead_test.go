@@ -54,7 +54,8 @@ func headRecorder(t *testing.T) (addr string, heads <-chan []string) {
 
 // TestOwnHeadAsCopied: a request without a chunked body goes to an HTTP
 // member with its field lines built from the client's bytes (ownHead); with a
-// RequestHeader rule, from a copy of fasthttp's header, edited. Both must
+// RequestHeader rule on a hop-by-hop field, from a copy of fasthttp's
+// header, edited (ownAndCopied). Both must
 // send the same request: the same request line and fields, but for where
 // the copy puts User-Agent (ahead of the others, as fasthttp writes it)
 // and Host, and Cookie lines (withoutMoved). The own head
@@ -63,20 +64,7 @@ func TestOwnHeadAsCopied(t *testing.T) {
 	member, heads := headRecorder(t)
 	const base = "ProxyAddHeaders On\nProxyVia On\nServerName proxy.example\n" +
 		"ProxyPass /close http://MEMBER/close disablereuse=On\nProxyPass / http://MEMBER/\n"
-	addrs := map[bool]string{}
-	for _, copied := range []bool{false, true} {
-		src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(base, "MEMBER", member)
-		if copied {
-			// A rule on a hop-by-hop field makes the request keep the
-			// copied header (modheaders.Rule.OnLines).
-			src += "RequestHeader unset Keep-Alive\n"
-		}
-		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, addrs[copied] = serveTCP(t, cfg)
-	}
+	addrs := ownAndCopied(t, strings.ReplaceAll(base, "MEMBER", member))
 	bigCookie := "Cookie: big=" + strings.Repeat("c", 6000) + "\r\n"
 	for _, raw := range []string{
 		"GET /a?q=1 HTTP/1.1\r\nHost: front.example\r\nAccept: */*\r\nUser-Agent: ua/1\r\nX-A: 1\r\n\r\n",
@@ -95,18 +83,7 @@ func TestOwnHeadAsCopied(t *testing.T) {
 		"GET /l HTTP/1.1\r\nHost: front.example\r\nContent-Length: 0\r\nX-L: 1\r\n\r\n",
 		"HEAD /m HTTP/1.1\r\nHost: front.example\r\nContent-Length: 0\r\n\r\n",
 	} {
-		got := map[bool][]string{}
-		for copied, addr := range addrs {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp := rawRequest(t, c, raw); resp.StatusCode() != 200 {
-				t.Fatalf("%.60q: status %d", raw, resp.StatusCode())
-			}
-			c.Close()
-			got[copied] = <-heads
-		}
+		got := sendToBoth(t, addrs, raw, heads)
 		own, copied := got[false], got[true]
 		if len(own) == 0 || len(copied) == 0 || own[0] != copied[0] {
 			t.Errorf("%.60q: request lines differ:\n own: %q\ncopy: %q", raw, own, copied)
@@ -122,6 +99,44 @@ func TestOwnHeadAsCopied(t *testing.T) {
 			t.Errorf("%.60q: the request did not keep the copied header: %q", raw, copied)
 		}
 	}
+}
+
+// ownAndCopied serves conf twice on loopback ports: addrs[false] sends
+// requests with their own head, addrs[true] keeps the copied header (a
+// RequestHeader rule on Keep-Alive, which the Forwarder drops anyway,
+// makes it: modheaders.Rule.OnLines).
+func ownAndCopied(t *testing.T, conf string) map[bool]string {
+	addrs := map[bool]string{}
+	for _, copied := range []bool{false, true} {
+		src := "Listen 127.0.0.1:0\n" + conf
+		if copied {
+			src += "RequestHeader unset Keep-Alive\n"
+		}
+		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, addrs[copied] = serveTCP(t, cfg)
+	}
+	return addrs
+}
+
+// sendToBoth sends raw to both servers of ownAndCopied and returns the
+// heads their member read.
+func sendToBoth(t *testing.T, addrs map[bool]string, raw string, heads <-chan []string) map[bool][]string {
+	got := map[bool][]string{}
+	for copied, addr := range addrs {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp := rawRequest(t, c, raw); resp.StatusCode() != 200 {
+			t.Fatalf("%.60q: status %d", raw, resp.StatusCode())
+		}
+		c.Close()
+		got[copied] = <-heads
+	}
+	return got
 }
 
 // withoutMoved is a member's field lines less those the copied header
@@ -183,36 +198,14 @@ RequestHeader unset X-Forwarded-Server
 </Location>
 ProxyPass / http://MEMBER/
 `
-	addrs := map[bool]string{}
-	for _, copied := range []bool{false, true} {
-		src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(rules, "MEMBER", member)
-		if copied {
-			src += "RequestHeader unset Keep-Alive\n"
-		}
-		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, addrs[copied] = serveTCP(t, cfg)
-	}
+	addrs := ownAndCopied(t, strings.ReplaceAll(rules, "MEMBER", member))
 	for _, raw := range []string{
 		"GET /a HTTP/1.1\r\nHost: front.example\r\nX-Gone: 1\r\nx-gone: 2\r\nX-App: head\r\nx-app: second\r\nX-Merge: m0\r\n" +
 			"X-Edit: aab\r\nX-Edit: b\r\nx-edit: aaa\r\nX-EditAll: foo, boo\r\nX-Empty-Only: kept\r\nX-Set: old\r\nX-Keep: 1\r\n\r\n",
 		"GET /env HTTP/1.1\r\nHost: front.example\r\nX-Forwarded-Host: edge\r\nX-Forwarded-Proto: http\r\nX-Merge: m1\r\n\r\n",
 		"POST /scoped/x HTTP/1.1\r\nHost: front.example\r\nContent-Length: 2\r\nX-Add: z\r\nUser-Agent: u\r\n\r\nhi",
 	} {
-		got := map[bool][]string{}
-		for copied, addr := range addrs {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp := rawRequest(t, c, raw); resp.StatusCode() != 200 {
-				t.Fatalf("%.60q: status %d", raw, resp.StatusCode())
-			}
-			c.Close()
-			got[copied] = <-heads
-		}
+		got := sendToBoth(t, addrs, raw, heads)
 		own, copied := byName(got[false]), byName(got[true])
 		sameValues := func(a, b []string) bool {
 			return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
