@@ -317,7 +317,8 @@ func bodyFor(r *route, ctx *fasthttp.RequestCtx, x *exchange) bodyHandling {
 }
 
 // prepareRequest copies the client request into req: method, headers (name
-// case, order and duplicates kept) and the body, streamed or, with
+// case, order and duplicates kept; for ownHead only the method, the fields
+// going out as the client sent them) and the body, streamed or, with
 // replayBody, read whole into x.replay so that a retry can send it again
 // (spoolBody: fastcgi.go's spool).
 func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, body bodyHandling, x *exchange) error {
