@@ -77,15 +77,24 @@ func TestRequestsAllocateNothing(t *testing.T) {
 	}
 	load(48000)
 	// A scrape allocates (it formats every series): measure what one costs,
-	// then take it out of the count around the load.
-	idle := mallocs()
-	scrape := mallocs() - idle
-	before := mallocs()
+	// then take it out of the count around the load. A garbage collection
+	// in the window empties sync.Pools, and refilling them costs a burst
+	// (40 to 200 allocations, whatever the request path does): the best of
+	// three windows is taken. An allocation per request shows in all three.
 	const n = 8000
-	load(n)
-	after := mallocs()
-	t.Logf("a scrape allocates %.0f times; %.0f more around %d requests", scrape, after-before-scrape, n)
-	if per := (after - before - scrape) / n; per > 0.02 {
+	best := -1.0
+	for range 3 {
+		idle := mallocs()
+		scrape := mallocs() - idle
+		before := mallocs()
+		load(n)
+		extra := mallocs() - before - scrape
+		t.Logf("a scrape allocates %.0f times; %.0f more around %d requests", scrape, extra, n)
+		if best < 0 || extra < best {
+			best = extra
+		}
+	}
+	if per := best / n; per > 0.02 {
 		t.Errorf("%.2f allocations per proxied request after warm-up, want none", per)
 	}
 }
