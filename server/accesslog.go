@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -426,16 +427,10 @@ func appendJSONEscaped(b, s []byte) []byte {
 	return b
 }
 
-// appendIP writes an IPv4 address without allocating; others via String.
+// appendIP writes ip as ip.String() does.
 func appendIP(b []byte, ip net.IP) []byte {
-	if v4 := ip.To4(); v4 != nil {
-		for i, octet := range v4 {
-			if i > 0 {
-				b = append(b, '.')
-			}
-			b = strconv.AppendInt(b, int64(octet), 10)
-		}
-		return b
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		return a.Unmap().AppendTo(b) // as ip.String() writes it, without allocating
 	}
 	return append(b, ip.String()...)
 }

@@ -294,3 +294,16 @@ ProxyPass / http://BACKEND/
 		t.Errorf("%q (%v), want /a /b /c", b, err)
 	}
 }
+
+// TestAppendIP: the client address is written as net.IP's String writes
+// it, IPv4 in IPv6 form and IPv6 included.
+func TestAppendIP(t *testing.T) {
+	for _, ip := range []net.IP{
+		net.IPv4(192, 0, 2, 7).To4(), net.IPv4(10, 0, 0, 255), net.ParseIP("::1"),
+		net.ParseIP("2001:db8::1:0:0:1"), net.ParseIP("fe80::1"), net.IPv4zero, nil, {1, 2, 3},
+	} {
+		if got, want := string(appendIP([]byte("x "), ip)), "x "+ip.String(); got != want {
+			t.Errorf("appendIP(%v) = %q, want %q", []byte(ip), got, want)
+		}
+	}
+}
