@@ -3,6 +3,7 @@
 package server
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // Building a line allocates nothing once its pooled buffer has grown
-// (an IPv4 client; an IPv6 address goes through net.IP.String).
+// (IPv6 clients too: TestAppendIPAllocs).
 func TestAccessLogLineAllocs(t *testing.T) {
 	ctx := logCtx(t, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nReferer: http://r.example/\r\nUser-Agent: ua/1.0 \xc3\xa9\r\n\r\n")
 	now := time.Date(2026, 11, 27, 18, 4, 5, 0, time.UTC)
@@ -60,5 +61,16 @@ func TestLogRequestAllocs(t *testing.T) {
 	do()
 	if n := testing.AllocsPerRun(200, do); n != 0 {
 		t.Errorf("a logged request allocates %.1f times", n)
+	}
+}
+
+// TestAppendIPAllocs: writing a client's address allocates nothing, IPv6
+// too (net.IP's String did).
+func TestAppendIPAllocs(t *testing.T) {
+	b := make([]byte, 0, 64)
+	for _, ip := range []net.IP{net.IPv4(192, 0, 2, 7), net.ParseIP("2001:db8::1")} {
+		if n := testing.AllocsPerRun(100, func() { b = appendIP(b[:0], ip) }); n != 0 {
+			t.Errorf("appendIP(%v): %v allocations, want 0", ip, n)
+		}
 	}
 }
