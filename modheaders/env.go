@@ -2,6 +2,7 @@ package modheaders
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"unsafe"
 )
@@ -100,26 +101,33 @@ func (vs *Vars) Find(name string) (Var, bool) {
 // Env holds the variables of one request; the zero value has none set.
 type Env struct {
 	vals [MaxVars][]byte
-	set  [MaxVars]bool
+	set  uint64 // bit v: v is set (MaxVars is 64)
 }
 
 // Set sets v to val (which Env keeps, not copies).
-func (e *Env) Set(v Var, val []byte) { e.vals[v], e.set[v] = val, true }
+func (e *Env) Set(v Var, val []byte) { e.vals[v], e.set = val, e.set|1<<v }
 
 // SetString sets v to a string value without copying it: Env's values
 // are only ever read.
 func (e *Env) SetString(v Var, val string) { e.Set(v, unsafe.Slice(unsafe.StringData(val), len(val))) }
 
 // Unset removes v.
-func (e *Env) Unset(v Var) { e.vals[v], e.set[v] = nil, false }
+func (e *Env) Unset(v Var) { e.vals[v], e.set = nil, e.set&^(1<<v) }
 
 // Get returns v's value and whether it is set.
 func (e *Env) Get(v Var) ([]byte, bool) {
 	if e == nil {
 		return nil, false
 	}
-	return e.vals[v], e.set[v]
+	return e.vals[v], e.set&(1<<v) != 0
 }
 
-// Reset unsets every variable.
-func (e *Env) Reset() { *e = Env{} }
+// Reset unsets every variable, clearing only the values that were set:
+// an Env is reset for every request its host's rules see, and most set
+// few of its 64 variables.
+func (e *Env) Reset() {
+	for s := e.set; s != 0; s &= s - 1 {
+		e.vals[bits.TrailingZeros64(s)] = nil
+	}
+	e.set = 0
+}

@@ -317,3 +317,25 @@ func TestLines(t *testing.T) {
 		t.Fatalf("after unset: %q, want %q", got, want)
 	}
 }
+
+// TestEnv: variables are set, read, unset and reset one by one, the first
+// and the last of MaxVars included; Reset leaves no value behind.
+func TestEnv(t *testing.T) {
+	var e Env
+	for _, v := range []Var{0, 5, MaxVars - 1} {
+		e.Set(v, []byte{byte('a' + v%26)})
+	}
+	e.Unset(5)
+	for v := range Var(MaxVars) {
+		val, set := e.Get(v)
+		if want := v == 0 || v == MaxVars-1; set != want || (set && string(val) != string(rune('a'+v%26))) {
+			t.Errorf("Get(%d) = %q, %v", v, val, set)
+		}
+	}
+	e.Reset()
+	for v, val := range e.vals {
+		if val != nil || e.set != 0 {
+			t.Errorf("Reset left %d: %q (set %b)", v, val, e.set)
+		}
+	}
+}
