@@ -411,9 +411,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	if hm == nil || len(hm.requestH) == 0 && !hm.hasNoKeepAlive {
 		return
 	}
-	mr := modsReqPool.Get().(*modsReq)
-	defer modsReqPool.Put(mr)
-	mr.fill(ctx, vh, hm, x.requestPath(ctx))
+	mr := x.proxiedMods(ctx, vh, hm)
 	mr.startEnv(hm, x)
 	var fields modheaders.Header = h
 	if x.ownHead {
@@ -436,6 +434,17 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	}
 }
 
+// proxiedMods is the exchange's modsReq for the RequestHeader and Header
+// rules of a proxied request, filled once: both see the same request, on
+// the path routing matched. Each caller starts its own variables.
+func (x *exchange) proxiedMods(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) *modsReq {
+	if x.mods == nil {
+		x.mods = modsReqPool.Get().(*modsReq)
+		x.mods.fill(ctx, vh, hm, x.requestPath(ctx))
+	}
+	return x.mods
+}
+
 // responseHeaders runs Header rules on a proxied response, with the
 // balancer variables Apache sets for the chosen member.
 func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Member, snap *pool.Snapshot, x *exchange) {
@@ -443,9 +452,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	if hm == nil || len(hm.headers) == 0 {
 		return
 	}
-	mr := modsReqPool.Get().(*modsReq)
-	defer modsReqPool.Put(mr)
-	mr.fill(ctx, vh, hm, x.requestPath(ctx))
+	mr := x.proxiedMods(ctx, vh, hm)
 	mr.startEnv(hm, x)
 	balancerEnv(mr, ctx, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)

@@ -72,6 +72,8 @@ type exchange struct {
 	// RequestHeader rules (requestHeaders).
 	ownHead bool
 	fields  modheaders.Lines
+	// mods is the modsReq the request's header rules share (proxiedMods).
+	mods *modsReq
 }
 
 // requestPath is the URL-path routes, rules and scopes match: the
@@ -96,6 +98,10 @@ func releaseExchange(x *exchange) {
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
 	x.preserveHost, x.ownHead = false, false
+	if x.mods != nil {
+		modsReqPool.Put(x.mods)
+		x.mods = nil
+	}
 	x.env = x.env[:0]
 	x.proto, x.scriptLen, x.vh = pool.HTTP, 0, nil
 	if x.spooled != nil {
