@@ -66,3 +66,17 @@ func writtenApart(name []byte) bool {
 	}
 	return false
 }
+
+// LineEditable reports whether a RequestHeader rule on the field name can
+// edit the field lines AppendRequestFields builds as it would a copied
+// fasthttp header: the field is none that fasthttp keeps apart (Host,
+// Content-Length, Content-Type, User-Agent, Trailer, Cookie) or that the
+// Forwarder manages (Connection, hop-by-hop fields, TE, Upgrade, Expect).
+func LineEditable(name string) bool {
+	b := []byte(name)
+	switch classify(b) {
+	case kindConnection, kindHop, kindTE, kindUpgrade, kindExpect:
+		return false
+	}
+	return !isRequestSpecial(b) && !equalFold(b, "cookie")
+}

@@ -152,3 +152,20 @@ func FuzzAppendRequestFields(f *testing.F) {
 		}
 	})
 }
+
+// TestLineEditable: a RequestHeader rule keeps the own head unless its
+// field is one fasthttp keeps apart or the Forwarder manages, in any case.
+func TestLineEditable(t *testing.T) {
+	for _, name := range []string{"Host", "content-length", "Content-Type", "User-Agent", "COOKIE", "Connection",
+		"Transfer-Encoding", "Trailer", "TE", "Upgrade", "Keep-Alive", "Expect",
+		"Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate"} {
+		if LineEditable(name) {
+			t.Errorf("LineEditable(%q) = true", name)
+		}
+	}
+	for _, name := range []string{"X-Forwarded-Proto", "X-Forwarded-For", "Via", "Accept", "Keep_Alive", "X-Cookie", "Authorization"} {
+		if !LineEditable(name) {
+			t.Errorf("LineEditable(%q) = false", name)
+		}
+	}
+}

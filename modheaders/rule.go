@@ -180,26 +180,15 @@ type Scratch struct {
 	env      []byte // SetEnvIf: values with $N, which an Env holds
 }
 
-// Apply runs the rule on h. errorPage marks a response sluice generated
-// itself, where only always rules apply.
-// OnLines reports whether r, a RequestHeader rule, can edit a request's
-// Lines as it would a fasthttp header: its field is none that fasthttp
-// keeps apart (Host, Content-Length, Content-Type, User-Agent, Cookie,
-// Connection, Transfer-Encoding, Trailer) or that the proxy manages as
-// hop-by-hop or answers itself (TE, Upgrade, Keep-Alive, Proxy-*, Expect).
-func (r *Rule) OnLines() bool {
-	switch strings.ToLower(r.name) {
-	case "host", "content-length", "content-type", "user-agent", "cookie", "connection",
-		"transfer-encoding", "trailer", "te", "upgrade", "keep-alive", "expect",
-		"proxy-connection", "proxy-authorization", "proxy-authenticate":
-		return false
-	}
-	return true
-}
+// Name is the field the rule edits, as written.
+func (r *Rule) Name() string { return r.name }
 
 // UsesSSL reports whether r's value reads a mod_ssl variable (%{VAR}s):
 // the request must then carry its TLS state.
 func (r *Rule) UsesSSL() bool { return r.value.usesSSL() || r.expr != nil && r.expr.UsesSSL() }
+
+// Apply runs the rule on h. errorPage marks a response sluice generated
+// itself, where only always rules apply.
 
 func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool, sc *Scratch) {
 	if errorPage && !r.always {

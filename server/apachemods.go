@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modrewrite"
@@ -26,7 +27,7 @@ type hostMods struct {
 	headers   []scopedHeader
 	requestH  []scopedHeader
 	// requestLines: every requestH rule can edit the request's own field
-	// lines (modheaders.Rule.OnLines), so the request keeps its own head.
+	// lines (headers.LineEditable), so the request keeps its own head.
 	requestLines bool
 	docs         map[int]*config.ErrorDocument
 	// locDocs are <Location> sections' ErrorDocuments, Main's first: the
@@ -190,7 +191,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 	}
 	hm.requestLines = true
 	for _, rh := range hm.requestH {
-		hm.requestLines = hm.requestLines && rh.rule.OnLines()
+		hm.requestLines = hm.requestLines && headers.LineEditable(rh.rule.Name())
 	}
 	return hm, nil
 }

@@ -104,7 +104,7 @@ func TestOwnHeadAsCopied(t *testing.T) {
 // ownAndCopied serves conf twice on loopback ports: addrs[false] sends
 // requests with their own head, addrs[true] keeps the copied header (a
 // RequestHeader rule on Keep-Alive, which the Forwarder drops anyway,
-// makes it: modheaders.Rule.OnLines).
+// makes it: headers.LineEditable).
 func ownAndCopied(t *testing.T, conf string) map[bool]string {
 	addrs := map[bool]string{}
 	for _, copied := range []bool{false, true} {

@@ -375,7 +375,7 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 // instead of a copy of fasthttp's parsed header, edited and serialised
 // again: a request to an HTTP member without a chunked body (its framing
 // stays fasthttp's), whose host's RequestHeader rules can all edit field
-// lines (modheaders.Rule.OnLines), and without mod_remoteip, which edits
+// lines (headers.LineEditable), and without mod_remoteip, which edits
 // the client's fields (remoteip.go).
 func ownHead(ctx *fasthttp.RequestCtx, vh *vhost, x *exchange) bool {
 	h := &ctx.Request.Header
