@@ -96,15 +96,21 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	if o.teTrailers {
 		h.Add("TE", "trailers")
 	}
+	f.SetHost(h, clientHost, backendHost)
+	if !h.IsHTTP11() || string(h.Protocol()) != "HTTP/1.1" { // most clients send it already
+		h.SetProtocol("HTTP/1.1")
+	}
+	h.SetNoDefaultContentType(true)
+}
+
+// SetHost sets the outbound Host: clientHost with PreserveHost, else (or
+// when the client, on HTTP/1.0, sent none) backendHost.
+func (f *Forwarder) SetHost(h *fasthttp.RequestHeader, clientHost []byte, backendHost string) {
 	if f.PreserveHost && len(clientHost) > 0 {
 		h.SetHostBytes(clientHost)
 	} else {
 		h.SetHost(backendHost)
 	}
-	if !h.IsHTTP11() || string(h.Protocol()) != "HTTP/1.1" { // most clients send it already
-		h.SetProtocol("HTTP/1.1")
-	}
-	h.SetNoDefaultContentType(true)
 }
 
 // requestRules are what Request asks of mark for a request from remoteIP

@@ -401,11 +401,7 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 		x.fields.B = append(x.fields.B, "Content-Length: 0\r\n"...)
 	}
 	x.call.SetHeaderFields(x.fields.B)
-	if fwd.PreserveHost && len(ctx.Host()) > 0 {
-		req.Header.SetHostBytes(ctx.Host())
-	} else {
-		req.Header.SetHost(backendHost)
-	}
+	fwd.SetHost(&req.Header, ctx.Host(), backendHost)
 }
 
 // replayable reports whether the request's body is worth reading whole
