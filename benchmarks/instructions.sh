@@ -4,11 +4,13 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness), a keep-alive GET
 #   post-1k     POST /echo with 1 KiB, as the harness's scenario
 #   new-conn    GET /small with "Connection: close": a TCP connection per request
+#   sparse      keep-alive GET /small, each connection idle 30 ms before its next
+#               request (as a browser's): the path of a connection that parked
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.
@@ -25,6 +27,11 @@ post-1k)
 new-conn)
 	path=/small
 	load=(-H "Connection: close")
+	;;
+sparse)
+	path=/small
+	printf 'function delay()\n  return 30\nend\n' >"$work/sparse.lua"
+	load=(-s "$work/sparse.lua")
 	;;
 esac
 pids=()

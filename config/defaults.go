@@ -17,6 +17,7 @@ const (
 	DefaultClientHeader   = 30 * time.Second
 	DefaultClientBody     = 60 * time.Second
 	DefaultClientIdle     = 75 * time.Second
+	DefaultClientPark     = time.Second
 	DefaultClientWrite    = 60 * time.Second
 	DefaultDrain          = 30 * time.Second
 )
@@ -181,6 +182,7 @@ func setDefaults(cfg *Config) {
 	setDuration(&t.ClientHeader, DefaultClientHeader)
 	setDuration(&t.ClientBody, DefaultClientBody)
 	setDuration(&t.ClientIdle, DefaultClientIdle)
+	setDuration(&t.ClientPark, DefaultClientPark)
 	setDuration(&t.ClientWrite, DefaultClientWrite)
 	setDuration(&t.Drain, DefaultDrain)
 	fleetDefaults(&cfg.Fleet)

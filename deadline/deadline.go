@@ -91,3 +91,6 @@ func (e *Early) Expired(now time.Time) (time.Time, bool) {
 
 // Armed records a deadline set exactly on the connection itself.
 func (e *Early) Armed(t time.Time) { e.armed, e.want = t, t }
+
+// Want is the deadline last asked for.
+func (e *Early) Want() time.Time { return e.want }

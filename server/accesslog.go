@@ -475,7 +475,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 			b = strconv.AppendInt(b, int64(ctx.Request.Header.ContentLength()+len(ctx.Request.Header.RawHeaders())), 10)
 		case 'k':
 			// Requests before this one on its connection: 0 for the first.
-			b = strconv.AppendUint(b, max(ctx.ConnRequestNum(), 1)-1, 10)
+			b = strconv.AppendUint(b, max(connRequests(ctx), 1)-1, 10)
 		case 'l', 'u':
 			b = append(b, '-')
 		case 'm':

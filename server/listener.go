@@ -254,6 +254,8 @@ type clientConn struct {
 	// request head costs more than the copy.
 	ahead   *[]byte
 	aheadAt int
+	// lotEntry parks the connection when it idles (park.go).
+	lotEntry
 }
 
 // aheadBufs hold the bytes that come with a connection's first byte; a
@@ -293,6 +295,9 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 		n, err := c.Conn.Read(p)
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
+		}
+		if c.kickedWhileIdle() {
+			return 0, errParked
 		}
 		at, ok := c.rd.Expired(time.Now())
 		if !ok {
@@ -504,8 +509,15 @@ func (c *clientConn) CloseWrite() error {
 }
 
 func (c *clientConn) Close() error {
+	if c.parking {
+		c.lot.park(c)
+		return nil
+	}
 	if c.closed.CompareAndSwap(false, true) {
 		c.limits.release(c.ip)
+		if c.listed {
+			c.lot.leave(c)
+		}
 	}
 	return c.Conn.Close()
 }

@@ -52,6 +52,9 @@ type Server struct {
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
 
+	// lot parks idle client connections (park.go); nil: none park.
+	lot *idleLot
+
 	mu      sync.Mutex // guards tunnels and reloads
 	tunnels map[net.Conn]struct{}
 	tunnelW sync.WaitGroup
@@ -115,7 +118,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		// sluice caps connections as it accepts them (listener.go); the
 		// worker pool only has to stay above that cap.
 		Concurrency: max(fasthttp.DefaultConcurrency, 2*cfg.Limits.MaxConns),
+		ConnState:   trackIdle,
 	}
+	s.lot = newIdleLot(s.fs, t.ClientPark.D(), s.metrics.set.NewCounter("sluice_client_parks_total"), log)
+	s.metrics.set.NewGauge("sluice_client_connections", func() float64 { return float64(s.limits.open.Load()) })
+	s.metrics.set.NewGauge("sluice_client_connections_parked", s.lot.parkedCount)
 	return s, nil
 }
 
@@ -135,7 +142,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.adm.setPolicy(s.rt.Load().cfg)
 		s.mu.Unlock()
 	}
-	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log, limits: s.limits, wrap: s.startTLS})
+	err := s.fs.Serve(&patientListener{Listener: ln, log: s.log, limits: s.limits, wrap: s.startConn})
 	if s.closing.Load() {
 		return nil
 	}
@@ -188,7 +195,9 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 // until ctx is done, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	s.lot.close()
 	err := s.fs.ShutdownWithContext(ctx)
+	s.lot.drain(ctx.Done())
 	s.stopAdmin(ctx)
 	done := make(chan struct{})
 	go func() { s.tunnelW.Wait(); close(done) }()

@@ -44,11 +44,16 @@ func (s *Server) adminTLSConfig() *tls.Config {
 // was accepted as TLS.
 var errNoTLSHost = errors.New("sluice: no host terminates TLS on this address")
 
-// startTLS wraps an admitted connection in TLS when its address speaks it;
-// the handshake runs on fasthttp's first read, under the client header
-// timeout.
-func (s *Server) startTLS(c net.Conn) net.Conn {
+// startConn wraps an admitted connection in TLS when its address speaks
+// it; the handshake runs on fasthttp's first read, under the client header
+// timeout. A plain TCP one parks when it idles (park.go).
+func (s *Server) startConn(c net.Conn) net.Conn {
 	if !s.rt.Load().speaksTLS(c.LocalAddr()) {
+		if cc, ok := c.(*clientConn); ok && s.lot != nil {
+			if _, tcp := cc.Conn.(*net.TCPConn); tcp {
+				cc.lot = s.lot
+			}
+		}
 		return c
 	}
 	return &tlsConn{Conn: tls.Server(c, s.tlsConf), metrics: s.metrics}

@@ -1,0 +1,399 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// parkedSweep bounds how late a parked connection's idle timeout closes
+// it, as deadline.Lazy bounds other timeouts.
+const parkedSweep = time.Second
+
+// idleLot parks idle keep-alive client connections. fasthttp serves a
+// connection in one goroutine for its whole life, and with
+// StreamRequestBody (which sluice needs to stream uploads) it keeps the
+// connection's reader of max_header_bytes between requests, beside its
+// RequestCtx and the goroutine's grown stack: some 25 KiB per idle
+// connection, where nginx keeps about 1 KiB. A parked connection has left
+// fasthttp's loop, which returned all three to their pools, and waits in
+// the kernel's readiness list (readyPoller) with no goroutine of its own;
+// its next request's bytes hand it back to fasthttp (ServeConn) in a new
+// goroutine. Only plain TCP connections park: crypto/tls keeps buffers of
+// its own, and fasthttp's close of the connection would end the session.
+//
+// A connection idle for timeouts.client_park (1 s by default) parks.
+// Parking and waking cost about 12 µs of CPU (a quarter more than a
+// request after a short idle), so a client that sends its requests more
+// often than that, a browser loading a page's parts included, never meets
+// it, while a connection that idles for seconds, as most keep-alive
+// connections do, holds a twenty-fifth of the memory.
+//
+// A connection joins the lot's waiting list at its first wait for a next
+// request; the lot sweeps it four times per client_park, and kicks those
+// that have waited through client_park: a
+// read deadline in the past ends fasthttp's wait, and unless the next
+// request's bytes are there already the read returns errParked and the
+// Close that follows parks the connection. The request path itself only
+// stores the sweep count as a wait starts and ends; the lot's goroutine
+// ticks only while connections wait unparked.
+type idleLot struct {
+	serve func(net.Conn) error // fasthttp.Server.ServeConn
+	// tick is the time between sweeps; a wait that began at sweep count s
+	// parks at count s+ticks. expire is parkedSweep (shorter in tests).
+	tick, expire time.Duration
+	ticks        uint64
+	// sweeps counts the sweeps, from 1.
+	sweeps atomic.Uint64
+	parks  *metrics.Counter // sluice_client_parks_total
+	poll   *readyPoller
+
+	mu      sync.Mutex
+	waiting connList // served by fasthttp, waited at least once
+	parked  connList // in the order they parked
+	byFD    map[int]*clientConn
+	closed  bool
+	// serving counts parked connections handed back to fasthttp, which
+	// Shutdown waits for: fasthttp does not count them until ServeConn
+	// runs.
+	serving sync.WaitGroup
+	stopped chan struct{} // run has returned
+}
+
+// lotEntry is a client connection's part in the lot.
+type lotEntry struct {
+	lot        *idleLot // nil: the connection does not park
+	prev, next *clientConn
+	// listed: in the waiting list; changed only by the goroutine that
+	// serves the connection, under the lot's lock.
+	listed bool
+	// idleSince is the sweep count when fasthttp's wait for the next
+	// request began; 0 while it serves one. kicked: a sweep moved the
+	// read deadline to make the wait end.
+	idleSince atomic.Uint64
+	kicked    atomic.Bool
+	// parking: a read ended the wait with errParked, and the Close that
+	// follows parks instead.
+	parking bool
+	// rc, fd and polled: the socket, once registered with the poller.
+	// until is the idle deadline fasthttp asked for, kept while parked.
+	rc     syscall.RawConn
+	fd     int
+	polled bool
+	until  time.Time
+	// requests counts the connection's requests across parks, where
+	// fasthttp's count restarts.
+	requests uint64
+}
+
+// newIdleLot starts a lot that parks connections idle for after, or
+// returns nil (no parking) where fasthttp sets no idle deadline, closes
+// idle connections sooner, or the kernel offers no readiness list.
+func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter, log interface{ Warn(string, ...any) }) *idleLot {
+	idle := fs.IdleTimeout
+	if idle <= 0 {
+		idle = fs.ReadTimeout
+	}
+	if idle <= 0 || after >= idle || after <= 0 {
+		return nil
+	}
+	p, err := newReadyPoller()
+	if err != nil {
+		log.Warn("idle keep-alive connections will not park", "err", err)
+	}
+	if p == nil {
+		return nil
+	}
+	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, parks: parks, poll: p, byFD: make(map[int]*clientConn), stopped: make(chan struct{})}
+	l.setTick(max(after/4, time.Millisecond), after)
+	l.sweeps.Store(1)
+	go l.run()
+	return l
+}
+
+// errParked ends fasthttp's wait for the next request on a connection
+// that parks: with a request served already, fasthttp takes a read error
+// before any byte as the client's close and answers nothing.
+var errParked = errors.New("server: idle connection parked")
+
+// trackIdle is fasthttp's ConnState hook. fasthttp calls it for these two
+// states from the goroutine that serves the connection.
+func trackIdle(nc net.Conn, st fasthttp.ConnState) {
+	c, ok := nc.(*clientConn)
+	if !ok || c.lot == nil {
+		return
+	}
+	switch st {
+	case fasthttp.StateIdle:
+		c.lot.waits(c)
+	case fasthttp.StateActive:
+		c.idleSince.Store(0)
+		c.requests++
+	}
+}
+
+// waits notes that fasthttp now waits for c's next request.
+func (l *idleLot) waits(c *clientConn) {
+	c.idleSince.Store(l.sweeps.Load())
+	if c.listed {
+		return
+	}
+	l.mu.Lock()
+	if !l.closed {
+		if l.waiting.head == nil {
+			l.poll.wakeBy(time.Now().Add(l.tick)) // the lot may be asleep
+		}
+		l.waiting.push(c)
+		c.listed = true
+	}
+	l.mu.Unlock()
+}
+
+// kickedWhileIdle reports, after a read failed on its deadline, whether
+// the lot ended the wait for a next request to park c. A kick that finds
+// a request begun, or its bytes waiting (the proxy is behind), is spent.
+func (c *clientConn) kickedWhileIdle() bool {
+	if !c.kicked.Load() {
+		return false
+	}
+	c.kicked.Store(false)
+	if c.idleSince.Load() == 0 {
+		return false
+	}
+	if data, closed := c.lot.poll.peek(c); data || closed {
+		return false
+	}
+	c.parking = true
+	return true
+}
+
+// park takes over c, which fasthttp has let go of (Close after
+// errParked).
+func (l *idleLot) park(c *clientConn) {
+	c.parking = false
+	c.until = c.rd.Want()
+	// The kick's deadline is spent: fasthttp arms its own when it takes
+	// the connection back.
+	c.rd.Armed(time.Time{})
+	err := c.Conn.SetReadDeadline(time.Time{})
+	c.idleSince.Store(0)
+	c.kicked.Store(false)
+	l.mu.Lock()
+	if c.listed {
+		l.waiting.remove(c)
+		c.listed = false
+	}
+	if err == nil && !l.closed {
+		err = l.poll.add(c)
+	}
+	if err != nil || l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	l.parked.push(c)
+	l.byFD[c.fd] = c
+	l.mu.Unlock()
+	l.parks.Inc()
+}
+
+// run wakes parked connections whose next request has come and sweeps
+// once a tick, until close.
+func (l *idleLot) run() {
+	defer close(l.stopped)
+	for {
+		ready, due, err := l.poll.wait()
+		if err != nil {
+			return // closed
+		}
+		for _, r := range ready {
+			l.wake(r)
+		}
+		if due {
+			l.sweep(time.Now())
+		}
+	}
+}
+
+// readyFD is a parked connection's socket that became readable; hup: the
+// client closed it or it failed.
+type readyFD struct {
+	fd  int
+	hup bool
+}
+
+// setTick sweeps every tick, parking connections idle for after: a wait
+// that began just before a sweep is counted from that sweep.
+func (l *idleLot) setTick(tick, after time.Duration) {
+	l.tick, l.ticks = tick, uint64((after+tick-1)/tick)+1
+}
+
+// wake hands the parked connection on r back to fasthttp, or closes it
+// when the client closed it with no request before the close.
+func (l *idleLot) wake(r readyFD) {
+	l.mu.Lock()
+	c := l.byFD[r.fd]
+	if c == nil {
+		l.mu.Unlock()
+		return
+	}
+	delete(l.byFD, r.fd)
+	l.parked.remove(c)
+	if r.hup {
+		if data, _ := l.poll.peek(c); !data {
+			l.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+	}
+	l.serving.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.serving.Done()
+		growStack()
+		_ = l.serve(c) // fasthttp's Serve logs nothing of it either
+	}()
+}
+
+// growStack grows a new goroutine's stack at once to what serving a
+// request takes (some 5 KiB, docs/benchmarks.md "Memory"). Grown on
+// demand deep in the request path instead, the stack would be copied
+// twice with every frame below adjusted (Go's copystack), which cost more
+// than the request itself: 8,654 instructions in pcvalue alone.
+//
+//go:noinline
+func growStack() {
+	var frame [5 << 10]byte
+	touch(frame[:])
+}
+
+//go:noinline
+func touch(b []byte) { b[0] = 1 }
+
+// sweep kicks the connections that waited through client_park, closes
+// parked ones whose idle time is up, and sets when to sweep next: in a
+// tick while connections wait unparked, else when the first parked one's
+// idle time is up.
+func (l *idleLot) sweep(now time.Time) {
+	n := l.sweeps.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := l.waiting.head; c != nil; c = c.next {
+		if s := c.idleSince.Load(); s != 0 && n-s >= l.ticks && !c.kicked.Load() {
+			c.kicked.Store(true)
+			_ = c.Conn.SetReadDeadline(longAgo)
+		}
+	}
+	// Deadlines come in about the order of parking, within a tick or two.
+	for c := l.parked.head; c != nil && !c.until.After(now); c = l.parked.head {
+		l.parked.remove(c)
+		delete(l.byFD, c.fd)
+		_ = c.Close()
+	}
+	var next time.Time
+	switch {
+	case l.waiting.head != nil:
+		next = now.Add(l.tick)
+	case l.parked.head != nil:
+		next = now.Add(min(max(l.parked.head.until.Sub(now), l.tick), l.expire))
+	}
+	l.poll.wakeBy(next)
+}
+
+// longAgo is a read deadline that has passed.
+var longAgo = time.Unix(1, 0)
+
+// close ends parking: parked connections close, and so do those that
+// would park from now on.
+func (l *idleLot) close() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.closed = true
+	for c := l.parked.head; c != nil; c = l.parked.head {
+		l.parked.remove(c)
+		delete(l.byFD, c.fd)
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.poll.close()
+	<-l.stopped
+}
+
+// drain waits, until done, for the connections handed back to fasthttp
+// as parking closed; once they idle they close.
+func (l *idleLot) drain(done <-chan struct{}) {
+	if l == nil {
+		return
+	}
+	served := make(chan struct{})
+	go func() { l.serving.Wait(); close(served) }()
+	select {
+	case <-served:
+	case <-done:
+	}
+}
+
+// parkedCount is how many connections are parked now.
+func (l *idleLot) parkedCount() float64 {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return float64(len(l.byFD))
+}
+
+// leave takes a closing connection out of the waiting list.
+func (l *idleLot) leave(c *clientConn) {
+	l.mu.Lock()
+	if c.listed {
+		l.waiting.remove(c)
+		c.listed = false
+	}
+	l.mu.Unlock()
+}
+
+// connList is a list of client connections linked through their
+// lotEntry: joining and leaving allocate nothing.
+type connList struct{ head, tail *clientConn }
+
+func (l *connList) push(c *clientConn) {
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+}
+
+func (l *connList) remove(c *clientConn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+// connRequests is how many requests ctx's connection has carried, ctx's
+// included.
+func connRequests(ctx *fasthttp.RequestCtx) uint64 {
+	if c, ok := ctx.Conn().(*clientConn); ok && c.lot != nil {
+		return c.requests
+	}
+	return ctx.ConnRequestNum()
+}

@@ -1,0 +1,134 @@
+//go:build linux
+
+package server
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// readyPoller is an epoll instance of the lot's own: parked connections
+// wait in it with no goroutine each. It is itself waited on through Go's
+// poller (an epoll descriptor is readable while it holds ready events), so
+// the lot's goroutine parks like any other. Each connection is registered
+// one-shot: once it is ready it stays out until it parks again.
+type readyPoller struct {
+	ep     int
+	f      *os.File
+	events [128]syscall.EpollEvent
+	n      int
+	ready  [128]readyFD
+	rc     syscall.RawConn
+	waitFn func(fd uintptr) bool
+}
+
+func newReadyPoller() (*readyPoller, error) {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := syscall.SetNonblock(ep, true); err != nil {
+		_ = syscall.Close(ep)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	p := &readyPoller{ep: ep, f: os.NewFile(uintptr(ep), "idle-lot")}
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		_ = p.f.Close()
+		return nil, err
+	}
+	p.rc = rc
+	p.waitFn = func(fd uintptr) bool {
+		n, err := syscall.EpollWait(int(fd), p.events[:], 0)
+		if err != nil || n <= 0 {
+			p.n = 0
+			return err != nil && err != syscall.EINTR
+		}
+		p.n = n
+		return true
+	}
+	return p, nil
+}
+
+// add registers a parked connection, or registers it again.
+func (p *readyPoller) add(c *clientConn) error {
+	if !c.polled {
+		if err := c.rawConn(); err != nil {
+			return err
+		}
+		if err := c.rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
+			return err
+		}
+	}
+	op := syscall.EPOLL_CTL_MOD
+	if !c.polled {
+		op = syscall.EPOLL_CTL_ADD
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(c.fd)}
+	if err := syscall.EpollCtl(p.ep, op, c.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	c.polled = true
+	return nil
+}
+
+// rawConn makes c.rc, once.
+func (c *clientConn) rawConn() error {
+	if c.rc != nil {
+		return nil
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return errNotPollable
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.rc = rc
+	return nil
+}
+
+var errNotPollable = errors.New("server: connection has no socket to poll")
+
+// wait returns the descriptors that became ready, or due once the time
+// wakeBy set has come; an error once the poller is closed. The slice is
+// valid until the next call.
+func (p *readyPoller) wait() (ready []readyFD, due bool, err error) {
+	p.n = 0
+	if err := p.rc.Read(p.waitFn); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, true, nil
+		}
+		return nil, false, err
+	}
+	ready = p.ready[:0]
+	for _, ev := range p.events[:p.n] {
+		ready = append(ready, readyFD{fd: int(ev.Fd), hup: ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0})
+	}
+	return ready, false, nil
+}
+
+// wakeBy makes wait return due at t (the zero time: never).
+func (p *readyPoller) wakeBy(t time.Time) { _ = p.f.SetReadDeadline(t) }
+
+// peek reports whether bytes wait to be read on c, and whether the client
+// closed its side (with or without bytes before the close, or an error).
+func (p *readyPoller) peek(c *clientConn) (data, closed bool) {
+	if c.rawConn() != nil {
+		return false, false
+	}
+	var n int
+	var err error
+	if c.rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}) != nil {
+		return false, true
+	}
+	return n > 0, n == 0 && err == nil || err != nil && err != syscall.EAGAIN && err != syscall.EINTR
+}
+
+func (p *readyPoller) close() { _ = p.f.Close() }
