@@ -291,6 +291,11 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 }
 
 func (c *clientConn) readConn(p []byte) (int, error) {
+	if parks, n, err := c.parksAtOnce(p); parks {
+		return 0, errParked
+	} else if n > 0 || err != nil {
+		return n, err
+	}
 	for {
 		n, err := c.Conn.Read(p)
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {

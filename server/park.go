@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -46,9 +45,10 @@ const parkedSweep = time.Second
 type idleLot struct {
 	serve func(net.Conn) error // fasthttp.Server.ServeConn
 	// tick is the time between sweeps; a wait that began at sweep count s
-	// parks at count s+ticks. expire is parkedSweep (shorter in tests).
-	tick, expire time.Duration
-	ticks        uint64
+	// parks at count s+ticks, after client_park. expire is parkedSweep
+	// (shorter in tests).
+	tick, after, expire time.Duration
+	ticks               uint64
 	// sweeps counts the sweeps, from 1.
 	sweeps atomic.Uint64
 	parks  *metrics.Counter // sluice_client_parks_total
@@ -81,12 +81,16 @@ type lotEntry struct {
 	// parking: a read ended the wait with errParked, and the Close that
 	// follows parks instead.
 	parking bool
-	// rc, fd and polled: the socket, once registered with the poller.
-	// until is the idle deadline fasthttp asked for, kept while parked.
-	rc     syscall.RawConn
-	fd     int
-	polled bool
-	until  time.Time
+	// sparse: the connection's last wait lasted client_park or longer,
+	// so the next one parks at once if the next request has not come
+	// (parkedAt is when such a wait began, or zero for a wait the lot
+	// found long). A wait cut short ends that.
+	sparse   bool
+	parkedAt time.Time
+	// sock is the socket, once the lot has looked at it; until is the
+	// idle deadline fasthttp asked for, kept while parked.
+	sock  *clientSock
+	until time.Time
 	// requests counts the connection's requests across parks, where
 	// fasthttp's count restarts.
 	requests uint64
@@ -138,10 +142,11 @@ func trackIdle(nc net.Conn, st fasthttp.ConnState) {
 	}
 }
 
-// waits notes that fasthttp now waits for c's next request.
+// waits notes that fasthttp now waits for c's next request. A sparse
+// connection need not join the waiting list: its first read parks it.
 func (l *idleLot) waits(c *clientConn) {
 	c.idleSince.Store(l.sweeps.Load())
-	if c.listed {
+	if c.listed || c.sparse {
 		return
 	}
 	l.mu.Lock()
@@ -173,15 +178,36 @@ func (c *clientConn) kickedWhileIdle() bool {
 	return true
 }
 
+// parksAtOnce reports, for the first read of a wait for the next request,
+// whether c parks now: it is sparse and nothing waits to be read. A read
+// that finds the next request ends the sparse run; it reads what came,
+// (n, err), in place of the read the caller would make.
+func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
+	if !c.sparse || c.idleSince.Load() == 0 {
+		return false, 0, nil
+	}
+	n, err, blocked := c.lot.poll.readNow(c, p)
+	if !blocked {
+		c.sparse = false
+		return false, n, err
+	}
+	c.parking = true
+	c.parkedAt = time.Now()
+	return true, 0, nil
+}
+
 // park takes over c, which fasthttp has let go of (Close after
 // errParked).
 func (l *idleLot) park(c *clientConn) {
+	if !c.sparse {
+		c.sparse, c.parkedAt = true, time.Time{} // the lot found the wait long
+	}
 	c.parking = false
 	c.until = c.rd.Want()
-	// The kick's deadline is spent: fasthttp arms its own when it takes
-	// the connection back.
+	// Whatever is armed is forgotten: fasthttp's next deadline is armed
+	// when it takes the connection back, before any read.
 	c.rd.Armed(time.Time{})
-	err := c.Conn.SetReadDeadline(time.Time{})
+	var err error
 	c.idleSince.Store(0)
 	c.kicked.Store(false)
 	l.mu.Lock()
@@ -198,7 +224,7 @@ func (l *idleLot) park(c *clientConn) {
 		return
 	}
 	l.parked.push(c)
-	l.byFD[c.fd] = c
+	l.byFD[fdOf(c)] = c
 	l.mu.Unlock()
 	l.parks.Inc()
 }
@@ -212,11 +238,12 @@ func (l *idleLot) run() {
 		if err != nil {
 			return // closed
 		}
+		now := time.Now()
 		for _, r := range ready {
-			l.wake(r)
+			l.wake(r, now)
 		}
 		if due {
-			l.sweep(time.Now())
+			l.sweep(now)
 		}
 	}
 }
@@ -231,12 +258,12 @@ type readyFD struct {
 // setTick sweeps every tick, parking connections idle for after: a wait
 // that began just before a sweep is counted from that sweep.
 func (l *idleLot) setTick(tick, after time.Duration) {
-	l.tick, l.ticks = tick, uint64((after+tick-1)/tick)+1
+	l.tick, l.after, l.ticks = tick, after, uint64((after+tick-1)/tick)+1
 }
 
 // wake hands the parked connection on r back to fasthttp, or closes it
 // when the client closed it with no request before the close.
-func (l *idleLot) wake(r readyFD) {
+func (l *idleLot) wake(r readyFD, now time.Time) {
 	l.mu.Lock()
 	c := l.byFD[r.fd]
 	if c == nil {
@@ -245,6 +272,9 @@ func (l *idleLot) wake(r readyFD) {
 	}
 	delete(l.byFD, r.fd)
 	l.parked.remove(c)
+	if !c.parkedAt.IsZero() && now.Sub(c.parkedAt) < l.after {
+		c.sparse = false // parked at once, but the request soon followed
+	}
 	if r.hup {
 		if data, _ := l.poll.peek(c); !data {
 			l.mu.Unlock()
@@ -293,7 +323,7 @@ func (l *idleLot) sweep(now time.Time) {
 	// Deadlines come in about the order of parking, within a tick or two.
 	for c := l.parked.head; c != nil && !c.until.After(now); c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, c.fd)
+		delete(l.byFD, fdOf(c))
 		_ = c.Close()
 	}
 	var next time.Time
@@ -319,7 +349,7 @@ func (l *idleLot) close() {
 	l.closed = true
 	for c := l.parked.head; c != nil; c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, c.fd)
+		delete(l.byFD, fdOf(c))
 		_ = c.Close()
 	}
 	l.mu.Unlock()

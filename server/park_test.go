@@ -310,3 +310,40 @@ func TestIdleLotTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestSparseConnectionParksAtOnce: once a connection has idled through
+// client_park, its next wait parks as soon as it begins, with no sweep;
+// a request that follows at once ends that, so a burst parks once.
+func TestSparseConnectionParksAtOnce(t *testing.T) {
+	s, addr := parkingProxy(t, "")
+	s.lot.mu.Lock()
+	s.lot.setTick(50*time.Millisecond, 200*time.Millisecond)
+	s.lot.mu.Unlock()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	get := func() {
+		t.Helper()
+		if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode() != 200 {
+			t.Fatalf("status %d", resp.StatusCode())
+		}
+	}
+	get()
+	eventually(t, "parked after client_park", parkedNow(s, 1))
+	get() // wakes it; its next wait parks at once
+	eventually(t, "parked at once", parkedNow(s, 1))
+	if n := s.lot.parks.Get(); n != 2 {
+		t.Fatalf("%d parks, want 2", n)
+	}
+	get() // soon after: no longer sparse
+	get()
+	get()
+	if n := s.lot.parks.Get(); n != 2 {
+		t.Errorf("%d parks after a burst, want still 2", n)
+	}
+	if w, p := lotCounts(s.lot); w != 1 || p != 0 {
+		t.Errorf("%d waiting, %d parked after the burst; want it waiting unparked", w, p)
+	}
+}
