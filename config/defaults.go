@@ -17,7 +17,7 @@ const (
 	DefaultClientHeader   = 30 * time.Second
 	DefaultClientBody     = 60 * time.Second
 	DefaultClientIdle     = 75 * time.Second
-	DefaultClientPark     = time.Second
+	DefaultClientPark     = 100 * time.Millisecond
 	DefaultClientWrite    = 60 * time.Second
 	DefaultDrain          = 30 * time.Second
 )

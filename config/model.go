@@ -438,7 +438,7 @@ type Timeouts struct {
 	ClientHeader Duration `yaml:"client_header,omitempty"` // read the request head; default 30s
 	ClientBody   Duration `yaml:"client_body,omitempty"`   // between body reads; default 60s
 	ClientIdle   Duration `yaml:"client_idle,omitempty"`   // keep-alive idle; default 75s
-	ClientPark   Duration `yaml:"client_park,omitempty"`   // keep-alive idle before the connection parks; default 1s
+	ClientPark   Duration `yaml:"client_park,omitempty"`   // keep-alive idle before the connection parks; default 100ms
 	ClientWrite  Duration `yaml:"client_write,omitempty"`  // default 60s
 	Drain        Duration `yaml:"drain,omitempty"`         // SIGTERM drain deadline; default 30s
 }

@@ -27,21 +27,25 @@ const parkedSweep = time.Second
 // goroutine. Only plain TCP connections park: crypto/tls keeps buffers of
 // its own, and fasthttp's close of the connection would end the session.
 //
-// A connection idle for timeouts.client_park (1 s by default) parks.
-// Parking and waking cost about 12 µs of CPU (a quarter more than a
-// request after a short idle), so a client that sends its requests more
-// often than that, a browser loading a page's parts included, never meets
-// it, while a connection that idles for seconds, as most keep-alive
-// connections do, holds a twenty-fifth of the memory.
+// A connection idle for timeouts.client_park (100 ms by default) parks.
+// A request that wakes a parked connection costs some 12,000 more
+// instructions than one that finds it waiting in fasthttp (about half as
+// much again), so client_park trades CPU on requests that follow a pause
+// for memory: a client that sends its requests closer together, a
+// browser loading a page's parts mostly included, never meets it, and the
+// connections that idle for seconds, as most keep-alive connections do,
+// hold about 1 KiB each instead of 25 (docs/benchmarks.md, "Idle
+// connections").
 //
 // A connection joins the lot's waiting list at its first wait for a next
 // request; the lot sweeps it four times per client_park, and kicks those
-// that have waited through client_park: a
-// read deadline in the past ends fasthttp's wait, and unless the next
-// request's bytes are there already the read returns errParked and the
-// Close that follows parks the connection. The request path itself only
-// stores the sweep count as a wait starts and ends; the lot's goroutine
-// ticks only while connections wait unparked.
+// that have waited through client_park: a read deadline in the past ends
+// fasthttp's wait, and unless the next request's bytes are there already
+// the read returns errParked and the Close that follows parks the
+// connection. One whose wait lasted that long parks as its next wait
+// begins instead (parksAtOnce). The request path itself only stores the
+// sweep count as a wait starts and ends; the lot's goroutine ticks only
+// while connections wait unparked.
 type idleLot struct {
 	serve func(net.Conn) error // fasthttp.Server.ServeConn
 	// tick is the time between sweeps; a wait that began at sweep count s
