@@ -36,9 +36,16 @@ func parkingProxy(t *testing.T, conf string) (*Server, string) {
 // fastLot makes l park connections idle for a millisecond or two, and
 // sweep parked ones every millisecond.
 func fastLot(l *idleLot) {
+	parkAfter(l, time.Millisecond, time.Millisecond)
 	l.mu.Lock()
-	l.setTick(time.Millisecond, time.Millisecond)
 	l.expire = time.Millisecond
+	l.mu.Unlock()
+}
+
+// parkAfter makes l sweep every tick and park connections idle for after.
+func parkAfter(l *idleLot, tick, after time.Duration) {
+	l.mu.Lock()
+	l.setTick(tick, after)
 	l.mu.Unlock()
 }
 
@@ -59,6 +66,25 @@ func lotCounts(l *idleLot) (waiting, parked int) {
 	return waiting, parked
 }
 
+// dialProxy connects to addr, closing the connection when the test ends.
+func dialProxy(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// getOK sends GET /a on conn and fails the test unless the answer is 200.
+func getOK(t *testing.T, conn net.Conn) {
+	t.Helper()
+	if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode() != 200 {
+		t.Fatalf("status %d", resp.StatusCode())
+	}
+}
+
 func parkedNow(s *Server, n int) func() bool {
 	return func() bool { _, p := lotCounts(s.lot); return p == n }
 }
@@ -72,11 +98,7 @@ func TestParkedConnectionServes(t *testing.T) {
 	s, addr := parkingProxy(t, `LogFormat "%k %r" k
 CustomLog "`+logFile+`" k
 `)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialProxy(t, addr)
 	br := bufio.NewReader(conn)
 	send := func(req, wantBody string) {
 		t.Helper()
@@ -127,14 +149,8 @@ CustomLog "`+logFile+`" k
 // keep-alive time is up.
 func TestParkedConnectionTimesOut(t *testing.T) {
 	s, addr := parkingProxy(t, "KeepAliveTimeout 300ms\n")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode() != 200 {
-		t.Fatalf("status %d", resp.StatusCode())
-	}
+	conn := dialProxy(t, addr)
+	getOK(t, conn)
 	eventually(t, "the idle connection parked", parkedNow(s, 1))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := conn.Read(make([]byte, 1)); n != 0 || err != io.EOF {
@@ -147,11 +163,7 @@ func TestParkedConnectionTimesOut(t *testing.T) {
 // connection and shuts its sending side gets the answer.
 func TestParkedHalfClose(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialProxy(t, addr)
 	br := bufio.NewReader(conn)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -178,12 +190,8 @@ func TestParkedHalfClose(t *testing.T) {
 // fasthttp closes idle ones.
 func TestShutdownClosesParked(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn := dialProxy(t, addr)
+	getOK(t, conn)
 	eventually(t, "the idle connection parked", parkedNow(s, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -266,19 +274,11 @@ func TestKickWithRequestWaiting(t *testing.T) {
 // long, it does.
 func TestBusyConnectionDoesNotPark(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	s.lot.mu.Lock()
-	s.lot.setTick(50*time.Millisecond, 200*time.Millisecond)
-	s.lot.mu.Unlock()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
+	conn := dialProxy(t, addr)
 	sweeps := s.lot.sweeps.Load()
 	for i := 0; i < 200 || s.lot.sweeps.Load() < sweeps+3; i++ {
-		if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode() != 200 {
-			t.Fatalf("status %d", resp.StatusCode())
-		}
+		getOK(t, conn)
 	}
 	if n := s.lot.parks.Get(); n != 0 {
 		t.Errorf("a connection with its requests back to back parked %d times", n)
@@ -316,20 +316,9 @@ func TestIdleLotTicks(t *testing.T) {
 // a request that follows at once ends that, so a burst parks once.
 func TestSparseConnectionParksAtOnce(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	s.lot.mu.Lock()
-	s.lot.setTick(50*time.Millisecond, 200*time.Millisecond)
-	s.lot.mu.Unlock()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	get := func() {
-		t.Helper()
-		if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode() != 200 {
-			t.Fatalf("status %d", resp.StatusCode())
-		}
-	}
+	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
+	conn := dialProxy(t, addr)
+	get := func() { t.Helper(); getOK(t, conn) }
 	get()
 	eventually(t, "parked after client_park", parkedNow(s, 1))
 	get() // wakes it; its next wait parks at once
