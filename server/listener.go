@@ -514,13 +514,13 @@ func (c *clientConn) CloseWrite() error {
 }
 
 func (c *clientConn) Close() error {
-	if c.parking {
+	if c.parking.CompareAndSwap(true, false) {
 		c.lot.park(c)
 		return nil
 	}
 	if c.closed.CompareAndSwap(false, true) {
 		c.limits.release(c.ip)
-		if c.listed {
+		if c.listed.Load() {
 			c.lot.leave(c)
 		}
 	}

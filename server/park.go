@@ -74,17 +74,18 @@ type idleLot struct {
 type lotEntry struct {
 	lot        *idleLot // nil: the connection does not park
 	prev, next *clientConn
-	// listed: in the waiting list; changed only by the goroutine that
-	// serves the connection, under the lot's lock.
-	listed bool
+	// listed: in the waiting list; changed under the lot's lock, by the
+	// goroutine that serves the connection.
+	listed atomic.Bool
 	// idleSince is the sweep count when fasthttp's wait for the next
 	// request began; 0 while it serves one. kicked: a sweep moved the
 	// read deadline to make the wait end.
 	idleSince atomic.Uint64
 	kicked    atomic.Bool
 	// parking: a read ended the wait with errParked, and the Close that
-	// follows parks instead.
-	parking bool
+	// follows parks instead. Atomic, as listed: fasthttp's Shutdown may
+	// close an idle connection from another goroutine.
+	parking atomic.Bool
 	// sparse: the connection's last wait lasted client_park or longer,
 	// so the next one parks at once if the next request has not come
 	// (parkedAt is when such a wait began, or zero for a wait the lot
@@ -150,7 +151,7 @@ func trackIdle(nc net.Conn, st fasthttp.ConnState) {
 // connection need not join the waiting list: its first read parks it.
 func (l *idleLot) waits(c *clientConn) {
 	c.idleSince.Store(l.sweeps.Load())
-	if c.listed || c.sparse {
+	if c.listed.Load() || c.sparse {
 		return
 	}
 	l.mu.Lock()
@@ -159,7 +160,7 @@ func (l *idleLot) waits(c *clientConn) {
 			l.poll.wakeBy(time.Now().Add(l.tick)) // the lot may be asleep
 		}
 		l.waiting.push(c)
-		c.listed = true
+		c.listed.Store(true)
 	}
 	l.mu.Unlock()
 }
@@ -178,7 +179,7 @@ func (c *clientConn) kickedWhileIdle() bool {
 	if data, closed := c.lot.poll.peek(c); data || closed {
 		return false
 	}
-	c.parking = true
+	c.parking.Store(true)
 	return true
 }
 
@@ -195,7 +196,7 @@ func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
 		c.sparse = false
 		return false, n, err
 	}
-	c.parking = true
+	c.parking.Store(true)
 	c.parkedAt = time.Now()
 	return true, 0, nil
 }
@@ -203,26 +204,26 @@ func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
 // park takes over c, which fasthttp has let go of (Close after
 // errParked).
 func (l *idleLot) park(c *clientConn) {
+	l.mu.Lock()
+	if c.listed.Load() {
+		l.waiting.remove(c)
+		c.listed.Store(false)
+	}
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return
+	}
 	if !c.sparse {
 		c.sparse, c.parkedAt = true, time.Time{} // the lot found the wait long
 	}
-	c.parking = false
 	c.until = c.rd.Want()
 	// Whatever is armed is forgotten: fasthttp's next deadline is armed
 	// when it takes the connection back, before any read.
 	c.rd.Armed(time.Time{})
-	var err error
 	c.idleSince.Store(0)
 	c.kicked.Store(false)
-	l.mu.Lock()
-	if c.listed {
-		l.waiting.remove(c)
-		c.listed = false
-	}
-	if err == nil && !l.closed {
-		err = l.poll.add(c)
-	}
-	if err != nil || l.closed {
+	if err := l.poll.add(c); err != nil {
 		l.mu.Unlock()
 		_ = c.Close()
 		return
@@ -388,9 +389,9 @@ func (l *idleLot) parkedCount() float64 {
 // leave takes a closing connection out of the waiting list.
 func (l *idleLot) leave(c *clientConn) {
 	l.mu.Lock()
-	if c.listed {
+	if c.listed.Load() {
 		l.waiting.remove(c)
-		c.listed = false
+		c.listed.Store(false)
 	}
 	l.mu.Unlock()
 }

@@ -247,17 +247,17 @@ func TestKickWithRequestWaiting(t *testing.T) {
 	c.idleSince.Store(1)
 
 	c.kicked.Store(true)
-	if !c.kickedWhileIdle() || !c.parking {
+	if !c.kickedWhileIdle() || !c.parking.Load() {
 		t.Fatal("an idle connection with nothing to read did not park")
 	}
-	c.parking = false
+	c.parking.Store(false)
 
 	if _, err := io.WriteString(client, "GET / HTTP/1.1\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the bytes arrived", func() bool { data, _ := p.peek(c); return data })
 	c.kicked.Store(true)
-	if c.kickedWhileIdle() || c.parking || c.kicked.Load() {
+	if c.kickedWhileIdle() || c.parking.Load() || c.kicked.Load() {
 		t.Error("a connection with its next request waiting parked, or kept its kick")
 	}
 
