@@ -291,10 +291,12 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 }
 
 func (c *clientConn) readConn(p []byte) (int, error) {
-	if parks, n, err := c.parksAtOnce(p); parks {
-		return 0, errParked
-	} else if n > 0 || err != nil {
-		return n, err
+	if c.sparse {
+		if parks, n, err := c.parksAtOnce(p); parks {
+			return 0, errParked
+		} else if n > 0 || err != nil {
+			return n, err
+		}
 	}
 	for {
 		n, err := c.Conn.Read(p)

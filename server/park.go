@@ -183,12 +183,12 @@ func (c *clientConn) kickedWhileIdle() bool {
 	return true
 }
 
-// parksAtOnce reports, for the first read of a wait for the next request,
-// whether c parks now: it is sparse and nothing waits to be read. A read
+// parksAtOnce reports, for a sparse connection's first read of a wait for
+// the next request, whether c parks now: nothing waits to be read. A read
 // that finds the next request ends the sparse run; it reads what came,
 // (n, err), in place of the read the caller would make.
 func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
-	if !c.sparse || c.idleSince.Load() == 0 {
+	if c.idleSince.Load() == 0 {
 		return false, 0, nil
 	}
 	n, err, blocked := c.lot.poll.readNow(c, p)
