@@ -123,7 +123,7 @@ func (r *EnvRule) Apply(req *modrewrite.Request, env *Env, sc *Scratch) {
 	var val []byte
 	switch r.attr {
 	case attrRemoteAddr:
-		val = req.RemoteAddr
+		val = req.Addr()
 	case attrRequestMethod:
 		val = req.Method
 	case attrRequestURI:

@@ -25,13 +25,39 @@ type Request struct {
 	TLS    *tls.ConnectionState
 	Header *fasthttp.RequestHeader
 
-	ServerName   string
-	ServerPort   []byte
-	RemoteAddr   []byte
+	ServerName string
+	ServerPort []byte
+	RemoteAddr []byte
+	// Conn, when set, makes ServerPort and RemoteAddr where they are nil
+	// and a rule reads them: each costs a formatting, and most rules
+	// read neither.
+	Conn         ConnVars
 	DocumentRoot string
 	// Env has the variables set before the rules run (SetEnvIf), which
 	// %{ENV:NAME} reads after those of earlier [E=] flags; nil: none.
 	Env EnvLookup
+}
+
+// ConnVars makes a request's SERVER_PORT and REMOTE_ADDR on demand.
+type ConnVars interface {
+	ServerPort() []byte
+	RemoteAddr() []byte
+}
+
+// Port is r's SERVER_PORT.
+func (r *Request) Port() []byte {
+	if r.ServerPort == nil && r.Conn != nil {
+		r.ServerPort = r.Conn.ServerPort()
+	}
+	return r.ServerPort
+}
+
+// Addr is r's REMOTE_ADDR.
+func (r *Request) Addr() []byte {
+	if r.RemoteAddr == nil && r.Conn != nil {
+		r.RemoteAddr = r.Conn.RemoteAddr()
+	}
+	return r.RemoteAddr
 }
 
 // EnvLookup reads a variable by name.
@@ -140,9 +166,9 @@ func (v variable) appendTo(dst []byte, r *Request) []byte {
 	case varServerName:
 		return append(dst, r.ServerName...)
 	case varServerPort:
-		return append(dst, r.ServerPort...)
+		return append(dst, r.Port()...)
 	case varRemoteAddr:
-		return append(dst, r.RemoteAddr...)
+		return append(dst, r.Addr()...)
 	case varDocRoot:
 		return append(dst, r.DocumentRoot...)
 	case varSSL:

@@ -276,9 +276,12 @@ type modsReq struct {
 	sc  modheaders.Scratch
 	tls tls.ConnectionState // req.TLS points here when set
 	buf []byte
-	// port and addr hold req's SERVER_PORT and REMOTE_ADDR, name
-	// BALANCER_NAME.
+	// port and addr hold req's SERVER_PORT and REMOTE_ADDR once a rule
+	// reads them (ServerPort, RemoteAddr), from namePort and ctx; name
+	// holds BALANCER_NAME.
 	port, addr, name []byte
+	namePort         string
+	ctx              *fasthttp.RequestCtx
 	// vars name env's variables, for LookupEnv.
 	vars *modheaders.Vars
 }
@@ -288,12 +291,11 @@ var modsReqPool = sync.Pool{New: func() any { return new(modsReq) }}
 // fill sets mr.req to ctx's request, in mr's own buffers: a request
 // through rules allocates nothing for them.
 func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path []byte) {
-	mr.port = appendServerPort(mr.port[:0], ctx.Host(), vh.namePort, ctx.IsTLS())
-	mr.addr = appendIP(mr.addr[:0], ctx.RemoteIP())
+	mr.ctx, mr.namePort = ctx, vh.namePort
 	mr.req = modrewrite.Request{
 		Method: ctx.Method(), Path: path, RawPath: ctx.URI().PathOriginal(), Query: ctx.URI().QueryString(),
 		Host: ctx.Host(), HTTPS: ctx.IsTLS(), Header: &ctx.Request.Header,
-		ServerName: vh.serverName, ServerPort: mr.port, RemoteAddr: mr.addr, DocumentRoot: vh.docRoot,
+		ServerName: vh.serverName, Conn: mr, DocumentRoot: vh.docRoot,
 	}
 	if hm.ssl {
 		mr.tls = tls.ConnectionState{} // nothing of another connection's kept
@@ -302,6 +304,18 @@ func (mr *modsReq) fill(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods, path 
 			mr.req.TLS = &mr.tls
 		}
 	}
+}
+
+// ServerPort makes mr.req's SERVER_PORT, from the Host it was filled with.
+func (mr *modsReq) ServerPort() []byte {
+	mr.port = appendServerPort(mr.port[:0], mr.req.Host, mr.namePort, mr.req.HTTPS)
+	return mr.port
+}
+
+// RemoteAddr makes mr.req's REMOTE_ADDR.
+func (mr *modsReq) RemoteAddr() []byte {
+	mr.addr = appendIP(mr.addr[:0], mr.ctx.RemoteIP())
+	return mr.addr
 }
 
 // LookupEnv reads a variable SetEnvIf set, for the rewrite rules.

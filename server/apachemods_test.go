@@ -445,3 +445,28 @@ ProxyPass / http://BACKEND/
 		}
 	}
 }
+
+// TestSetEnvIfRemoteAddr: SetEnvIf Remote_Addr matches the client's
+// address, which sluice formats only when a rule reads it.
+func TestSetEnvIfRemoteAddr(t *testing.T) {
+	src := "Listen 127.0.0.1:0\nProxyPass / http://" + startBackend(t, echo) + "/\n" +
+		"SetEnvIf Remote_Addr ^127\\.0\\.0\\.1$ loopback\n" +
+		"SetEnvIf Remote_Addr ^10\\. ten\n" +
+		"RequestHeader set X-Loopback yes env=loopback\n" +
+		"RequestHeader set X-Ten yes env=ten\n"
+	cfg, err := config.ParseApache("test.conf", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTCP(t, cfg)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp := rawRequest(t, c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	body := string(resp.Body())
+	if resp.StatusCode() != 200 || !strings.Contains(body, "\nX-Loopback: yes\n") || strings.Contains(body, "X-Ten") {
+		t.Errorf("%d %q: want X-Loopback and no X-Ten", resp.StatusCode(), body)
+	}
+}
