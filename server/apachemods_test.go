@@ -1,14 +1,11 @@
 package server
 
 import (
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/sluiceproxy/sluice/config"
 )
 
 // The variables a RewriteRule reads come from the request and its
@@ -27,17 +24,8 @@ func TestRewriteVariablesFromTheConnection(t *testing.T) {
 	} {
 		src := "Listen 127.0.0.1:0\nServerName " + tc.serverName + "\nRewriteEngine on\n" +
 			"RewriteRule ^/v$ /to/%{REQUEST_METHOD}/%{SERVER_PORT}/%{REMOTE_ADDR}/%{SERVER_NAME}/%{HTTPS}/%{REQUEST_SCHEME}? [R=302,L]\n"
-		cfg, err := config.ParseApache("test.conf", []byte(src), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, addr := serveTCP(t, cfg)
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp := rawRequest(t, c, "DELETE /v HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
-		c.Close()
+		_, addr := serveApacheTCP(t, src)
+		resp := rawRequest(t, dialTCP(t, addr), "DELETE /v HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
 		want := "/to/DELETE/" + tc.port + "/127.0.0.1/www.example.com/off/http"
 		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != 302 || !strings.HasSuffix(loc, want) {
 			t.Errorf("ServerName %s, Host %s: %d, Location %q; want 302 to ...%s", tc.serverName, tc.host, resp.StatusCode(), loc, want)
@@ -454,17 +442,8 @@ func TestSetEnvIfRemoteAddr(t *testing.T) {
 		"SetEnvIf Remote_Addr ^10\\. ten\n" +
 		"RequestHeader set X-Loopback yes env=loopback\n" +
 		"RequestHeader set X-Ten yes env=ten\n"
-	cfg, err := config.ParseApache("test.conf", []byte(src), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := serveTCP(t, cfg)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	resp := rawRequest(t, c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, addr := serveApacheTCP(t, src)
+	resp := rawRequest(t, dialTCP(t, addr), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
 	body := string(resp.Body())
 	if resp.StatusCode() != 200 || !strings.Contains(body, "\nX-Loopback: yes\n") || strings.Contains(body, "X-Ten") {
 		t.Errorf("%d %q: want X-Loopback and no X-Ten", resp.StatusCode(), body)

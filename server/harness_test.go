@@ -129,6 +129,27 @@ func serveTCP(tb testing.TB, cfg *config.Config) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
+// serveApacheTCP is serveTCP for an Apache config's source.
+func serveApacheTCP(tb testing.TB, src string) (*Server, string) {
+	tb.Helper()
+	cfg, err := config.ParseApache("test.conf", []byte(src), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return serveTCP(tb, cfg)
+}
+
+// dialTCP connects to addr, closing the connection when the test ends.
+func dialTCP(tb testing.TB, addr string) net.Conn {
+	tb.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // balancerOptionsConf is a YAML server with one sticky balancer whose
 // retry_idempotent and sticky_set_cookie read ON; callers replace ON with
 // true or false.

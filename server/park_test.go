@@ -66,17 +66,6 @@ func lotCounts(l *idleLot) (waiting, parked int) {
 	return waiting, parked
 }
 
-// dialProxy connects to addr, closing the connection when the test ends.
-func dialProxy(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 // getOK sends GET /a on conn and fails the test unless the answer is 200.
 func getOK(t *testing.T, conn net.Conn) {
 	t.Helper()
@@ -98,7 +87,7 @@ func TestParkedConnectionServes(t *testing.T) {
 	s, addr := parkingProxy(t, `LogFormat "%k %r" k
 CustomLog "`+logFile+`" k
 `)
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	br := bufio.NewReader(conn)
 	send := func(req, wantBody string) {
 		t.Helper()
@@ -149,7 +138,7 @@ CustomLog "`+logFile+`" k
 // keep-alive time is up.
 func TestParkedConnectionTimesOut(t *testing.T) {
 	s, addr := parkingProxy(t, "KeepAliveTimeout 300ms\n")
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	getOK(t, conn)
 	eventually(t, "the idle connection parked", parkedNow(s, 1))
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -163,7 +152,7 @@ func TestParkedConnectionTimesOut(t *testing.T) {
 // connection and shuts its sending side gets the answer.
 func TestParkedHalfClose(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	br := bufio.NewReader(conn)
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -190,7 +179,7 @@ func TestParkedHalfClose(t *testing.T) {
 // fasthttp closes idle ones.
 func TestShutdownClosesParked(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	getOK(t, conn)
 	eventually(t, "the idle connection parked", parkedNow(s, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -275,7 +264,7 @@ func TestKickWithRequestWaiting(t *testing.T) {
 func TestBusyConnectionDoesNotPark(t *testing.T) {
 	s, addr := parkingProxy(t, "")
 	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	sweeps := s.lot.sweeps.Load()
 	for i := 0; i < 200 || s.lot.sweeps.Load() < sweeps+3; i++ {
 		getOK(t, conn)
@@ -317,7 +306,7 @@ func TestIdleLotTicks(t *testing.T) {
 func TestSparseConnectionParksAtOnce(t *testing.T) {
 	s, addr := parkingProxy(t, "")
 	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
-	conn := dialProxy(t, addr)
+	conn := dialTCP(t, addr)
 	get := func() { t.Helper(); getOK(t, conn) }
 	get()
 	eventually(t, "parked after client_park", parkedNow(s, 1))
