@@ -15,18 +15,14 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/sluiceproxy/sluice/peek"
 )
 
-// errNothingToRead ends a read that must not wait when nothing waits. It is
-// a temporary net.Error, which crypto/tls does not make permanent, so the
-// connection reads on afterwards.
-var errNothingToRead net.Error = nothingToRead{}
-
-type nothingToRead struct{}
-
-func (nothingToRead) Error() string   { return "pool: nothing to read yet" }
-func (nothingToRead) Timeout() bool   { return true }
-func (nothingToRead) Temporary() bool { return true }
+// errNothingToRead ends a read that must not wait when nothing waits
+// (peek.ErrNothing: crypto/tls takes it as temporary and reads on
+// afterwards).
+var errNothingToRead = peek.ErrNothing
 
 // maxRecord is the most plaintext handed to crypto/tls at once (a record's
 // worth), so that what a stalled write leaves pending stays that small.

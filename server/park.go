@@ -9,6 +9,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/peek"
 )
 
 // parkedSweep bounds how late a parked connection's idle timeout closes
@@ -176,8 +178,10 @@ func (c *clientConn) kickedWhileIdle() bool {
 	if c.idleSince.Load() == 0 {
 		return false
 	}
-	if data, closed := c.lot.poll.peek(c); data || closed {
-		return false
+	if k, err := sockOf(c); err == nil {
+		if sent, closed := k.Look(); sent || closed {
+			return false
+		}
 	}
 	c.parking.Store(true)
 	return true
@@ -191,10 +195,11 @@ func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
 	if c.idleSince.Load() == 0 {
 		return false, 0, nil
 	}
-	n, err, blocked := c.lot.poll.readNow(c, p)
-	if !blocked {
-		c.sparse = false
-		return false, n, err
+	if k, kerr := sockOf(c); kerr == nil {
+		if n, err = k.ReadNow(p); !errors.Is(err, peek.ErrNothing) {
+			c.sparse = false
+			return false, n, err
+		}
 	}
 	c.parking.Store(true)
 	c.parkedAt = time.Now()
@@ -229,7 +234,7 @@ func (l *idleLot) park(c *clientConn) {
 		return
 	}
 	l.parked.push(c)
-	l.byFD[fdOf(c)] = c
+	l.byFD[c.sock.fd] = c
 	l.mu.Unlock()
 	l.parks.Inc()
 }
@@ -281,7 +286,7 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 		c.sparse = false // parked at once, but the request soon followed
 	}
 	if r.hup {
-		if data, _ := l.poll.peek(c); !data {
+		if sent, _ := c.sock.Look(); !sent {
 			l.mu.Unlock()
 			_ = c.Close()
 			return
@@ -328,7 +333,7 @@ func (l *idleLot) sweep(now time.Time) {
 	// Deadlines come in about the order of parking, within a tick or two.
 	for c := l.parked.head; c != nil && !c.until.After(now); c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, fdOf(c))
+		delete(l.byFD, c.sock.fd)
 		_ = c.Close()
 	}
 	var next time.Time
@@ -354,7 +359,7 @@ func (l *idleLot) close() {
 	l.closed = true
 	for c := l.parked.head; c != nil; c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, fdOf(c))
+		delete(l.byFD, c.sock.fd)
 		_ = c.Close()
 	}
 	l.mu.Unlock()
@@ -395,6 +400,34 @@ func (l *idleLot) leave(c *clientConn) {
 	}
 	l.mu.Unlock()
 }
+
+// clientSock is a parkable connection's socket: looked at and read
+// without waiting (peek.Socket), and registered with the lot's poller by
+// its descriptor.
+type clientSock struct {
+	*peek.Socket
+	fd     int
+	polled bool // registered with the lot's poller
+}
+
+// sockOf makes c's clientSock, once.
+func sockOf(c *clientConn) (*clientSock, error) {
+	if c.sock != nil {
+		return c.sock, nil
+	}
+	k := &clientSock{Socket: peek.New(c.Conn), fd: -1}
+	rc := k.Raw()
+	if rc == nil {
+		return nil, errNotPollable
+	}
+	if err := rc.Control(func(fd uintptr) { k.fd = int(fd) }); err != nil {
+		return nil, err
+	}
+	c.sock = k
+	return k, nil
+}
+
+var errNotPollable = errors.New("server: connection has no socket to poll")
 
 // connList is a list of client connections linked through their
 // lotEntry: joining and leaving allocate nothing.

@@ -4,7 +4,6 @@ package server
 
 import (
 	"errors"
-	"io"
 	"os"
 	"syscall"
 	"time"
@@ -71,59 +70,6 @@ func (p *readyPoller) add(c *clientConn) error {
 	return nil
 }
 
-// clientSock is a parkable connection's socket, read and peeked without
-// Go's poller (readNow, peek) through RawConn.Control, which keeps the
-// descriptor from closing meanwhile. Its functions are made once: a
-// closure per call would allocate.
-type clientSock struct {
-	rc     syscall.RawConn
-	fd     int
-	polled bool // registered with the lot's poller
-	buf    []byte
-	n      int
-	err    error
-	readFn func(fd uintptr)
-	peekFn func(fd uintptr)
-}
-
-// sockOf makes c's clientSock, once.
-func sockOf(c *clientConn) (*clientSock, error) {
-	if c.sock != nil {
-		return c.sock, nil
-	}
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errNotPollable
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	k := &clientSock{rc: rc, fd: -1}
-	if err := rc.Control(func(fd uintptr) { k.fd = int(fd) }); err != nil {
-		return nil, err
-	}
-	k.readFn = func(fd uintptr) {
-		for {
-			k.n, k.err = syscall.Read(int(fd), k.buf)
-			if k.err != syscall.EINTR {
-				return
-			}
-		}
-	}
-	k.peekFn = func(fd uintptr) {
-		var b [1]byte
-		k.n, _, k.err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	}
-	c.sock = k
-	return k, nil
-}
-
-// fdOf is c's descriptor once it has parked.
-func fdOf(c *clientConn) int { return c.sock.fd }
-
-var errNotPollable = errors.New("server: connection has no socket to poll")
-
 // wait returns the descriptors that became ready, or due once the time
 // wakeBy set has come; an error once the poller is closed. The slice is
 // valid until the next call.
@@ -144,41 +90,5 @@ func (p *readyPoller) wait() (ready []readyFD, due bool, err error) {
 
 // wakeBy makes wait return due at t (the zero time: never).
 func (p *readyPoller) wakeBy(t time.Time) { _ = p.f.SetReadDeadline(t) }
-
-// readNow reads what waits on c into b without waiting; blocked: nothing
-// does. It goes by the socket, past the connection's read deadline.
-func (p *readyPoller) readNow(c *clientConn, b []byte) (n int, err error, blocked bool) {
-	k, err := sockOf(c)
-	if err != nil {
-		return 0, nil, true
-	}
-	k.buf = b
-	err = k.rc.Control(k.readFn)
-	k.buf = nil
-	switch {
-	case err != nil:
-		return 0, err, false
-	case k.err == syscall.EAGAIN:
-		return 0, nil, true
-	case k.err != nil:
-		return 0, os.NewSyscallError("read", k.err), false
-	case k.n == 0:
-		return 0, io.EOF, false
-	}
-	return k.n, nil, false
-}
-
-// peek reports whether bytes wait to be read on c, and whether the client
-// closed its side (with or without bytes before the close, or an error).
-func (p *readyPoller) peek(c *clientConn) (data, closed bool) {
-	k, err := sockOf(c)
-	if err != nil {
-		return false, false
-	}
-	if k.rc.Control(k.peekFn) != nil {
-		return false, true
-	}
-	return k.n > 0, k.n == 0 && k.err == nil || k.err != nil && k.err != syscall.EAGAIN && k.err != syscall.EINTR
-}
 
 func (p *readyPoller) close() { _ = p.f.Close() }

@@ -226,13 +226,7 @@ func TestTLSDoesNotPark(t *testing.T) {
 // behind); one that finds nothing does.
 func TestKickWithRequestWaiting(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	p, err := newReadyPoller()
-	if err != nil || p == nil {
-		t.Fatalf("poller: %v", err)
-	}
-	defer p.close()
 	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
-	c.lot = &idleLot{poll: p}
 	c.idleSince.Store(1)
 
 	c.kicked.Store(true)
@@ -244,7 +238,14 @@ func TestKickWithRequestWaiting(t *testing.T) {
 	if _, err := io.WriteString(client, "GET / HTTP/1.1\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the bytes arrived", func() bool { data, _ := p.peek(c); return data })
+	eventually(t, "the bytes arrived", func() bool {
+		k, err := sockOf(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, _ := k.Look()
+		return sent
+	})
 	c.kicked.Store(true)
 	if c.kickedWhileIdle() || c.parking.Load() || c.kicked.Load() {
 		t.Error("a connection with its next request waiting parked, or kept its kick")
