@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -152,6 +153,20 @@ func startApache(t *testing.T, body string) string {
 		return out.String() + string(log)
 	})
 	return addr
+}
+
+// logLines reads an access log and returns its lines sorted: Apache
+// writes a request's line after the response has gone, so two requests
+// in a row can be logged in either order.
+func logLines(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "")
 }
 
 // startGroup starts cmd in a process group of its own, which gets sig

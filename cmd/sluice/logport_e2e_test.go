@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -49,15 +48,11 @@ ProxyPass / http://{M}/
 	}
 	var logs [2]string
 	for i, name := range []string{"apache.log", "sluice.log"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
 		port := apache[strings.LastIndexByte(apache, ':')+1:]
 		if i == 1 {
 			port = s.Addr()[strings.LastIndexByte(s.Addr(), ':')+1:]
 		}
-		logs[i] = strings.ReplaceAll(string(b), " "+port, " LPORT")
+		logs[i] = strings.ReplaceAll(logLines(t, filepath.Join(dir, name)), " "+port, " LPORT")
 	}
 	if logs[0] != logs[1] {
 		t.Errorf("the access logs differ:\nApache\n%s\nsluice\n%s", logs[0], logs[1])

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -87,11 +86,7 @@ ProxyPass / http://{M}/
 	}
 	logs := [2]string{}
 	for i, name := range []string{"apache.log", "sluice.log"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = string(b)
+		logs[i] = logLines(t, filepath.Join(dir, name))
 	}
 	if n := strings.Count(logs[1], "\n"); n != len(cases) {
 		t.Errorf("sluice logged %d requests, want %d:\n%s", n, len(cases), logs[1])
