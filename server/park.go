@@ -233,10 +233,21 @@ func (l *idleLot) park(c *clientConn) {
 		_ = c.Close()
 		return
 	}
+	if l.parked.head == nil && l.waiting.head == nil {
+		// The lot may sleep with nothing due: a connection that parks at
+		// once (parksAtOnce) was never in the waiting list that ticks it.
+		l.poll.wakeBy(l.expiresBy(c.until, time.Now()))
+	}
 	l.parked.push(c)
 	l.byFD[c.sock.fd] = c
 	l.mu.Unlock()
 	l.parks.Inc()
+}
+
+// expiresBy is when to sweep for a parked connection idle until until:
+// at most expire late, and not more often than every tick.
+func (l *idleLot) expiresBy(until, now time.Time) time.Time {
+	return now.Add(min(max(until.Sub(now), l.tick), l.expire))
 }
 
 // run wakes parked connections whose next request has come and sweeps
@@ -341,7 +352,7 @@ func (l *idleLot) sweep(now time.Time) {
 	case l.waiting.head != nil:
 		next = now.Add(l.tick)
 	case l.parked.head != nil:
-		next = now.Add(min(max(l.parked.head.until.Sub(now), l.tick), l.expire))
+		next = l.expiresBy(l.parked.head.until, now)
 	}
 	l.poll.wakeBy(next)
 }

@@ -259,21 +259,24 @@ func TestKickWithRequestWaiting(t *testing.T) {
 	}
 }
 
-// TestBusyConnectionDoesNotPark: a connection whose requests follow each
-// other more closely than client_park never parks; once it idles that
-// long, it does.
+// TestBusyConnectionDoesNotPark: a new connection parks as soon as its
+// first answer is out; a request that follows at once wakes it, and from
+// then on requests that follow each other more closely than client_park
+// never park it; once it idles that long, it does.
 func TestBusyConnectionDoesNotPark(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
+	parkAfter(s.lot, 50*time.Millisecond, time.Second)
 	conn := dialTCP(t, addr)
+	getOK(t, conn)
+	eventually(t, "the new connection parked at once", parkedNow(s, 1))
 	sweeps := s.lot.sweeps.Load()
 	for i := 0; i < 200 || s.lot.sweeps.Load() < sweeps+3; i++ {
 		getOK(t, conn)
 	}
-	if n := s.lot.parks.Get(); n != 0 {
-		t.Errorf("a connection with its requests back to back parked %d times", n)
+	if n := s.lot.parks.Get(); n != 1 {
+		t.Errorf("a connection with its requests back to back parked %d times after its first", n-1)
 	}
-	eventually(t, "the connection parked once idle", parkedNow(s, 1))
+	eventually(t, "the connection parked once idle", func() bool { return parkedNow(s, 1)() && s.lot.parks.Get() == 2 })
 }
 
 // TestIdleLotTicks: the sweeps a wait lasts before it parks, and when
@@ -301,28 +304,31 @@ func TestIdleLotTicks(t *testing.T) {
 	}
 }
 
-// TestSparseConnectionParksAtOnce: once a connection has idled through
-// client_park, its next wait parks as soon as it begins, with no sweep;
-// a request that follows at once ends that, so a burst parks once.
+// TestSparseConnectionParksAtOnce: a new connection, and one that has
+// idled through client_park, parks as soon as its next wait begins, with
+// no sweep; a request that follows at once ends that, so a burst parks
+// once.
 func TestSparseConnectionParksAtOnce(t *testing.T) {
 	s, addr := parkingProxy(t, "")
-	parkAfter(s.lot, 50*time.Millisecond, 200*time.Millisecond)
+	parkAfter(s.lot, 50*time.Millisecond, time.Second)
 	conn := dialTCP(t, addr)
-	get := func() { t.Helper(); getOK(t, conn) }
-	get()
-	eventually(t, "parked after client_park", parkedNow(s, 1))
-	get() // wakes it; its next wait parks at once
-	eventually(t, "parked at once", parkedNow(s, 1))
-	if n := s.lot.parks.Get(); n != 2 {
-		t.Fatalf("%d parks, want 2", n)
+	burst := func(parks uint64) {
+		t.Helper()
+		for range 3 {
+			getOK(t, conn)
+		}
+		if n := s.lot.parks.Get(); n != parks {
+			t.Fatalf("%d parks after a burst, want still %d", n, parks)
+		}
+		if w, p := lotCounts(s.lot); w != 1 || p != 0 {
+			t.Fatalf("%d waiting, %d parked after the burst; want it waiting unparked", w, p)
+		}
 	}
-	get() // soon after: no longer sparse
-	get()
-	get()
-	if n := s.lot.parks.Get(); n != 2 {
-		t.Errorf("%d parks after a burst, want still 2", n)
-	}
-	if w, p := lotCounts(s.lot); w != 1 || p != 0 {
-		t.Errorf("%d waiting, %d parked after the burst; want it waiting unparked", w, p)
-	}
+	getOK(t, conn)
+	eventually(t, "the new connection parked at once", parkedNow(s, 1))
+	burst(1)
+	eventually(t, "parked after client_park", func() bool { return parkedNow(s, 1)() && s.lot.parks.Get() == 2 })
+	getOK(t, conn) // wakes it; its next wait parks at once
+	eventually(t, "parked at once", func() bool { return parkedNow(s, 1)() && s.lot.parks.Get() == 3 })
+	burst(3)
 }

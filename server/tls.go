@@ -46,12 +46,18 @@ var errNoTLSHost = errors.New("sluice: no host terminates TLS on this address")
 
 // startConn wraps an admitted connection in TLS when its address speaks
 // it; the handshake runs on fasthttp's first read, under the client header
-// timeout. A plain TCP one parks when it idles (park.go).
+// timeout. A plain TCP one parks when it idles (park.go), and starts
+// sparse: it parks as soon as its first answer is out unless its second
+// request is there. Most connections that send one request send the next
+// one late or never, and a burst of new ones would otherwise hold a
+// reader and a goroutine each for client_park; a client quick with its
+// second request wakes it once and then waits in fasthttp like any busy
+// connection.
 func (s *Server) startConn(c net.Conn) net.Conn {
 	if !s.rt.Load().speaksTLS(c.LocalAddr()) {
 		if cc, ok := c.(*clientConn); ok && s.lot != nil {
 			if _, tcp := cc.Conn.(*net.TCPConn); tcp {
-				cc.lot = s.lot
+				cc.lot, cc.sparse = s.lot, true
 			}
 		}
 		return c
