@@ -34,13 +34,14 @@ const parkedSweep = time.Second
 // instructions than one that finds it waiting in fasthttp (about half as
 // much again), so client_park trades CPU on requests that follow a pause
 // for memory: a client that sends its requests closer together, a
-// browser loading a page's parts mostly included, never meets it, and the
-// connections that idle for seconds, as most keep-alive connections do,
-// hold about 1 KiB each instead of 25 (docs/benchmarks.md, "Idle
-// connections").
+// browser loading a page's parts mostly included, meets it once per
+// connection (a new one parks after its first answer, see startConn),
+// and the connections that idle for seconds, as most keep-alive
+// connections do, hold about 2 KiB each instead of 25 (docs/benchmarks.md,
+// "Idle connections").
 //
-// A connection joins the lot's waiting list at its first wait for a next
-// request; the lot sweeps it four times per client_park, and kicks those
+// A connection joins the lot's waiting list at a wait for a next request
+// that does not park at once; the lot sweeps it four times per client_park, and kicks those
 // that have waited through client_park: a read deadline in the past ends
 // fasthttp's wait, and unless the next request's bytes are there already
 // the read returns errParked and the Close that follows parks the
