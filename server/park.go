@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"io"
 	"net"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +32,9 @@ const parkedSweep = time.Second
 // its own, and fasthttp's close of the connection would end the session.
 //
 // A connection idle for timeouts.client_park (100 ms by default) parks.
-// A request that wakes a parked connection costs some 12,000 more
-// instructions than one that finds it waiting in fasthttp (about half as
-// much again), so client_park trades CPU on requests that follow a pause
+// A request that wakes a parked connection costs some 7,000 more
+// instructions than one that finds it waiting in fasthttp (about a quarter
+// as much again), so client_park trades CPU on requests that follow a pause
 // for memory: a client that sends its requests closer together, a
 // browser loading a page's parts mostly included, meets it once per
 // connection (a new one parks after its first answer, see startConn),
@@ -70,7 +72,12 @@ type idleLot struct {
 	// Shutdown waits for: fasthttp does not count them until ServeConn
 	// runs.
 	serving sync.WaitGroup
-	stopped chan struct{} // run has returned
+	// woken hands a woken connection to a worker that waits (work);
+	// idleWorkers counts those, maxIdle bounds them.
+	woken       chan *clientConn
+	idleWorkers atomic.Int32
+	maxIdle     int32
+	stopped     chan struct{} // run has returned
 }
 
 // lotEntry is a client connection's part in the lot.
@@ -122,7 +129,7 @@ func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter
 	if p == nil {
 		return nil
 	}
-	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, parks: parks, poll: p, byFD: make(map[int]*clientConn), stopped: make(chan struct{})}
+	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, parks: parks, poll: p, byFD: make(map[int]*clientConn), woken: make(chan *clientConn), maxIdle: int32(idleWorkersPerP * goruntime.GOMAXPROCS(0)), stopped: make(chan struct{})}
 	l.setTick(max(after/4, time.Millisecond), after)
 	l.sweeps.Store(1)
 	go l.run()
@@ -130,9 +137,10 @@ func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter
 }
 
 // errParked ends fasthttp's wait for the next request on a connection
-// that parks: with a request served already, fasthttp takes a read error
-// before any byte as the client's close and answers nothing.
-var errParked = errors.New("server: idle connection parked")
+// that parks. fasthttp takes io.EOF before any byte as the client's close
+// and answers nothing; any other error it would wrap in an ErrNothingRead,
+// an allocation per park.
+var errParked = io.EOF
 
 // trackIdle is fasthttp's ConnState hook. fasthttp calls it for these two
 // states from the goroutine that serves the connection.
@@ -306,11 +314,38 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 	}
 	l.serving.Add(1)
 	l.mu.Unlock()
-	go func() {
-		defer l.serving.Done()
-		growStack()
+	select {
+	case l.woken <- c: // a worker waits
+	default:
+		go l.work(c)
+	}
+}
+
+// idleWorkersPerP bounds the goroutines that wait to serve woken
+// connections, each with a grown stack (about 8 KiB), per GOMAXPROCS.
+const idleWorkersPerP = 8
+
+// work serves c, then the connections that wakes hand it while it waits,
+// as fasthttp's worker pool does for new connections: a goroutine that
+// has served a request already has its stack, where a new one for every
+// wake cost a closure, a stack and its growth (some 4,500 instructions,
+// over a third of a wake). At most maxIdle wait; close ends them.
+func (l *idleLot) work(c *clientConn) {
+	growStack()
+	for {
 		_ = l.serve(c) // fasthttp's Serve logs nothing of it either
-	}()
+		l.serving.Done()
+		if l.idleWorkers.Add(1) > l.maxIdle {
+			l.idleWorkers.Add(-1)
+			return
+		}
+		var ok bool
+		c, ok = <-l.woken
+		l.idleWorkers.Add(-1)
+		if !ok {
+			return
+		}
+	}
 }
 
 // growStack grows a new goroutine's stack at once to what serving a
@@ -377,6 +412,7 @@ func (l *idleLot) close() {
 	l.mu.Unlock()
 	l.poll.close()
 	<-l.stopped
+	close(l.woken) // run wakes no more: the idle workers end
 }
 
 // drain waits, until done, for the connections handed back to fasthttp

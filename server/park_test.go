@@ -80,7 +80,7 @@ func parkedNow(s *Server, n int) func() bool {
 
 // TestParkedConnectionServes: a keep-alive connection idle for a tick
 // parks, with no goroutine of its own, and its next requests are served
-// on it as before, one with a body included; its requests are counted
+// on it as before, one with a body included, by one worker goroutine; its requests are counted
 // across parks (%k); a client's close of a parked connection frees it.
 func TestParkedConnectionServes(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "access.log")
@@ -119,12 +119,16 @@ CustomLog "`+logFile+`" k
 			t.Errorf("metrics lack %q", strings.TrimSpace(want))
 		}
 	}
+	// The goroutine that served the first wake served the second and
+	// waits for the next.
+	eventually(t, "one worker waiting", func() bool { return s.lot.idleWorkers.Load() == 1 })
 	_ = conn.Close()
 	eventually(t, "the closed connection freed", func() bool { return parkedNow(s, 0)() && s.limits.open.Load() == 0 })
 
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the waiting worker ended", func() bool { return s.lot.idleWorkers.Load() == 0 })
 	b, err := os.ReadFile(logFile)
 	if err != nil {
 		t.Fatal(err)
