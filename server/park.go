@@ -54,10 +54,10 @@ const parkedSweep = time.Second
 type idleLot struct {
 	serve func(net.Conn) error // fasthttp.Server.ServeConn
 	// tick is the time between sweeps; a wait that began at sweep count s
-	// parks at count s+ticks, after client_park. expire is parkedSweep
-	// (shorter in tests).
-	tick, after, expire time.Duration
-	ticks               uint64
+	// parks at count s+ticks, after client_park. expire is parkedSweep,
+	// retireEvery idleWorkerTime (both shorter in tests).
+	tick, after, expire, retireEvery time.Duration
+	ticks                            uint64
 	// sweeps counts the sweeps, from 1.
 	sweeps atomic.Uint64
 	parks  *metrics.Counter // sluice_client_parks_total
@@ -66,17 +66,23 @@ type idleLot struct {
 	mu      sync.Mutex
 	waiting connList // served by fasthttp, waited at least once
 	parked  connList // in the order they parked
-	byFD    map[int]*clientConn
+	byFD    fdTable
 	closed  bool
+	// asleep: no sweep is due (the last one found nothing to do).
+	asleep atomic.Bool
 	// serving counts parked connections handed back to fasthttp, which
 	// Shutdown waits for: fasthttp does not count them until ServeConn
 	// runs.
 	serving sync.WaitGroup
-	// woken hands a woken connection to a worker that waits (work);
-	// idleWorkers counts those, maxIdle bounds them.
+	// woken hands a woken connection to a worker that waits (work), or
+	// nil to retire it; idleWorkers counts those, maxIdle bounds them.
+	// The lot's goroutine retires, every retireEvery, as many as never
+	// left the wait since the last time (fewestIdle).
 	woken       chan *clientConn
 	idleWorkers atomic.Int32
 	maxIdle     int32
+	fewestIdle  int32
+	retireAt    time.Time
 	stopped     chan struct{} // run has returned
 }
 
@@ -129,9 +135,10 @@ func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter
 	if p == nil {
 		return nil
 	}
-	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, parks: parks, poll: p, byFD: make(map[int]*clientConn), woken: make(chan *clientConn), maxIdle: int32(idleWorkersPerP * goruntime.GOMAXPROCS(0)), stopped: make(chan struct{})}
+	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, retireEvery: idleWorkerTime, parks: parks, poll: p, woken: make(chan *clientConn), maxIdle: int32(idleWorkersPerP * goruntime.GOMAXPROCS(0)), stopped: make(chan struct{})}
 	l.setTick(max(after/4, time.Millisecond), after)
 	l.sweeps.Store(1)
+	l.asleep.Store(true)
 	go l.run()
 	return l
 }
@@ -168,7 +175,7 @@ func (l *idleLot) waits(c *clientConn) {
 	l.mu.Lock()
 	if !l.closed {
 		if l.waiting.head == nil {
-			l.poll.wakeBy(time.Now().Add(l.tick)) // the lot may be asleep
+			l.sweepBy(time.Now().Add(l.tick)) // the lot may be asleep
 		}
 		l.waiting.push(c)
 		c.listed.Store(true)
@@ -245,10 +252,10 @@ func (l *idleLot) park(c *clientConn) {
 	if l.parked.head == nil && l.waiting.head == nil {
 		// The lot may sleep with nothing due: a connection that parks at
 		// once (parksAtOnce) was never in the waiting list that ticks it.
-		l.poll.wakeBy(l.expiresBy(c.until, time.Now()))
+		l.sweepBy(l.expiresBy(c.until, time.Now()))
 	}
 	l.parked.push(c)
-	l.byFD[c.sock.fd] = c
+	l.byFD.put(c.sock.fd, c)
 	l.mu.Unlock()
 	l.parks.Inc()
 }
@@ -295,12 +302,12 @@ func (l *idleLot) setTick(tick, after time.Duration) {
 // when the client closed it with no request before the close.
 func (l *idleLot) wake(r readyFD, now time.Time) {
 	l.mu.Lock()
-	c := l.byFD[r.fd]
+	c := l.byFD.get(r.fd)
 	if c == nil {
 		l.mu.Unlock()
 		return
 	}
-	delete(l.byFD, r.fd)
+	l.byFD.put(r.fd, nil)
 	l.parked.remove(c)
 	if !c.parkedAt.IsZero() && now.Sub(c.parkedAt) < l.after {
 		c.sparse = false // parked at once, but the request soon followed
@@ -316,6 +323,9 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 	l.mu.Unlock()
 	select {
 	case l.woken <- c: // a worker waits
+		if n := l.idleWorkers.Add(-1); n < l.fewestIdle {
+			l.fewestIdle = n
+		}
 	default:
 		go l.work(c)
 	}
@@ -329,7 +339,9 @@ const idleWorkersPerP = 8
 // as fasthttp's worker pool does for new connections: a goroutine that
 // has served a request already has its stack, where a new one for every
 // wake cost a closure, a stack and its growth (some 4,500 instructions,
-// over a third of a wake). At most maxIdle wait; close ends them.
+// over a third of a wake). At most maxIdle wait; the lot retires those
+// that wait long (retire), and close ends them. The lot counts a worker
+// out of idleWorkers as it hands it a connection.
 func (l *idleLot) work(c *clientConn) {
 	growStack()
 	for {
@@ -339,13 +351,28 @@ func (l *idleLot) work(c *clientConn) {
 			l.idleWorkers.Add(-1)
 			return
 		}
+		if l.asleep.Load() {
+			l.wakeToRetire()
+		}
 		var ok bool
-		c, ok = <-l.woken
-		l.idleWorkers.Add(-1)
-		if !ok {
+		if c, ok = <-l.woken; !ok {
+			l.idleWorkers.Add(-1)
 			return
 		}
+		if c == nil {
+			return // retired
+		}
 	}
+}
+
+// wakeToRetire makes a lot that sleeps with nothing due sweep in time to
+// retire a worker that begins to wait.
+func (l *idleLot) wakeToRetire() {
+	l.mu.Lock()
+	if l.asleep.Load() && !l.closed {
+		l.sweepBy(time.Now().Add(l.retireEvery))
+	}
+	l.mu.Unlock()
 }
 
 // growStack grows a new goroutine's stack at once to what serving a
@@ -380,17 +407,50 @@ func (l *idleLot) sweep(now time.Time) {
 	// Deadlines come in about the order of parking, within a tick or two.
 	for c := l.parked.head; c != nil && !c.until.After(now); c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, c.sock.fd)
+		l.byFD.put(c.sock.fd, nil)
 		_ = c.Close()
 	}
+	l.retire(now)
 	var next time.Time
 	switch {
 	case l.waiting.head != nil:
 		next = now.Add(l.tick)
 	case l.parked.head != nil:
 		next = l.expiresBy(l.parked.head.until, now)
+	case l.idleWorkers.Load() > 0:
+		next = l.retireAt
 	}
-	l.poll.wakeBy(next)
+	l.sweepBy(next)
+}
+
+// sweepBy makes the lot sweep at t (the zero time: not until someone
+// calls again); l.mu is held.
+func (l *idleLot) sweepBy(t time.Time) {
+	l.asleep.Store(t.IsZero())
+	l.poll.wakeBy(t)
+}
+
+// idleWorkerTime is how long a worker may wait for a woken connection
+// before it is retired (at most twice that): fasthttp's worker pool
+// keeps its idle workers as long.
+const idleWorkerTime = 10 * time.Second
+
+// retire ends, every retireEvery, the workers that have waited since the
+// last time: as many as the fewest that waited at once meanwhile.
+func (l *idleLot) retire(now time.Time) {
+	if now.Before(l.retireAt) {
+		return
+	}
+	for n := l.fewestIdle; n > 0; n-- {
+		select {
+		case l.woken <- nil:
+			l.idleWorkers.Add(-1)
+		default:
+			n = 1 // none waits after all
+		}
+	}
+	l.fewestIdle = l.idleWorkers.Load()
+	l.retireAt = now.Add(l.retireEvery)
 }
 
 // longAgo is a read deadline that has passed.
@@ -406,7 +466,7 @@ func (l *idleLot) close() {
 	l.closed = true
 	for c := l.parked.head; c != nil; c = l.parked.head {
 		l.parked.remove(c)
-		delete(l.byFD, c.sock.fd)
+		l.byFD.put(c.sock.fd, nil)
 		_ = c.Close()
 	}
 	l.mu.Unlock()
@@ -436,7 +496,7 @@ func (l *idleLot) parkedCount() float64 {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return float64(len(l.byFD))
+	return float64(l.byFD.n)
 }
 
 // leave takes a closing connection out of the waiting list.
@@ -476,6 +536,39 @@ func sockOf(c *clientConn) (*clientSock, error) {
 }
 
 var errNotPollable = errors.New("server: connection has no socket to poll")
+
+// fdTable finds parked connections by their socket's descriptor: the
+// kernel hands out the lowest free descriptor, so a slice indexed by it
+// stays about as long as the most descriptors open at once, and costs no
+// hashing per park and wake.
+type fdTable struct {
+	byFD []*clientConn
+	n    int // entries set
+}
+
+func (t *fdTable) get(fd int) *clientConn {
+	if fd < 0 || fd >= len(t.byFD) {
+		return nil
+	}
+	return t.byFD[fd]
+}
+
+// put sets fd's entry to c, or clears it for nil.
+func (t *fdTable) put(fd int, c *clientConn) {
+	if fd >= len(t.byFD) {
+		if c == nil {
+			return
+		}
+		t.byFD = append(t.byFD, make([]*clientConn, fd+1-len(t.byFD))...)
+	}
+	switch old := t.byFD[fd]; {
+	case old == nil && c != nil:
+		t.n++
+	case old != nil && c == nil:
+		t.n--
+	}
+	t.byFD[fd] = c
+}
 
 // connList is a list of client connections linked through their
 // lotEntry: joining and leaving allocate nothing.

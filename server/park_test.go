@@ -60,7 +60,7 @@ func lotCounts(l *idleLot) (waiting, parked int) {
 	for c := l.parked.head; c != nil; c = c.next {
 		parked++
 	}
-	if parked != len(l.byFD) {
+	if parked != l.byFD.n {
 		panic("parked list and byFD disagree")
 	}
 	return waiting, parked
@@ -283,6 +283,41 @@ func TestBusyConnectionDoesNotPark(t *testing.T) {
 	eventually(t, "the connection parked once idle", func() bool { return parkedNow(s, 1)() && s.lot.parks.Get() == 2 })
 }
 
+// TestIdleWorkersRetire: a worker that serves woken connections waits
+// for the next one, and is retired once it has waited through
+// retireEvery, whether the lot still sweeps for a parked connection or
+// sleeps with none.
+func TestIdleWorkersRetire(t *testing.T) {
+	s, addr := parkingProxy(t, "")
+	s.lot.mu.Lock()
+	s.lot.retireEvery = 200 * time.Millisecond
+	s.lot.mu.Unlock()
+	idle := func(n int32) func() bool { return func() bool { return s.lot.idleWorkers.Load() == n } }
+
+	// Retired while another connection stays parked.
+	stays := dialTCP(t, addr)
+	getOK(t, stays)
+	conn := dialTCP(t, addr)
+	getOK(t, conn)
+	eventually(t, "both parked", parkedNow(s, 2))
+	getOK(t, conn) // a worker serves the wake, then waits
+	eventually(t, "a worker waiting", idle(1))
+	eventually(t, "the worker retired", idle(0))
+	eventually(t, "the connection parked again", parkedNow(s, 2))
+
+	// Retired after the last connection closed, with nothing to sweep.
+	_ = stays.Close()
+	if _, err := io.WriteString(conn, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(conn); err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		t.Fatalf("last request: %v %q", err, b)
+	}
+	eventually(t, "nothing parked", parkedNow(s, 0))
+	eventually(t, "the last worker retired", func() bool { return idle(0)() && s.limits.open.Load() == 0 })
+}
+
 // TestIdleLotTicks: the sweeps a wait lasts before it parks, and when
 // there is no lot at all.
 func TestIdleLotTicks(t *testing.T) {
@@ -335,4 +370,25 @@ func TestSparseConnectionParksAtOnce(t *testing.T) {
 	getOK(t, conn) // wakes it; its next wait parks at once
 	eventually(t, "parked at once", func() bool { return parkedNow(s, 1)() && s.lot.parks.Get() == 3 })
 	burst(3)
+}
+
+// TestFDTable: entries by descriptor, grown on demand, counted.
+func TestFDTable(t *testing.T) {
+	var ft fdTable
+	a, b := new(clientConn), new(clientConn)
+	ft.put(7, nil) // clearing past the end grows nothing
+	if len(ft.byFD) != 0 || ft.get(7) != nil || ft.get(-1) != nil {
+		t.Fatal("an empty table found something or grew")
+	}
+	ft.put(3, a)
+	ft.put(40, b)
+	ft.put(3, a) // again: counted once
+	if ft.get(3) != a || ft.get(40) != b || ft.get(4) != nil || ft.n != 2 {
+		t.Fatalf("get 3, 40, 4: %p %p %p, n %d", ft.get(3), ft.get(40), ft.get(4), ft.n)
+	}
+	ft.put(3, nil)
+	ft.put(3, nil)
+	if ft.get(3) != nil || ft.n != 1 {
+		t.Fatalf("after clearing 3: %p, n %d", ft.get(3), ft.n)
+	}
 }
