@@ -43,14 +43,15 @@ const parkedSweep = time.Second
 // "Idle connections").
 //
 // A connection joins the lot's waiting list at a wait for a next request
-// that does not park at once; the lot sweeps it four times per client_park, and kicks those
-// that have waited through client_park: a read deadline in the past ends
-// fasthttp's wait, and unless the next request's bytes are there already
-// the read returns errParked and the Close that follows parks the
-// connection. One whose wait lasted that long parks as its next wait
-// begins instead (parksAtOnce). The request path itself only stores the
-// sweep count as a wait starts and ends; the lot's goroutine ticks only
-// while connections wait unparked.
+// that does not park at once; the lot sweeps it four times per
+// client_park, and kicks those that have waited through client_park: a
+// read deadline in the past ends fasthttp's wait, and unless the next
+// request's bytes are there already the read returns errParked and the
+// Close that follows parks the connection. A new connection, and one
+// whose wait lasted that long, parks as its next wait begins instead
+// (parksAtOnce). The request path itself only stores the sweep count as a
+// wait starts and ends; the lot's goroutine ticks only while connections
+// wait unparked or parked, or workers wait for them.
 type idleLot struct {
 	serve func(net.Conn) error // fasthttp.Server.ServeConn
 	// tick is the time between sweeps; a wait that began at sweep count s
