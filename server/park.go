@@ -103,10 +103,10 @@ type lotEntry struct {
 	// follows parks instead. Atomic, as listed: fasthttp's Shutdown may
 	// close an idle connection from another goroutine.
 	parking atomic.Bool
-	// sparse: the connection's last wait lasted client_park or longer,
-	// so the next one parks at once if the next request has not come
-	// (parkedAt is when such a wait began, or zero for a wait the lot
-	// found long). A wait cut short ends that.
+	// sparse: the connection is new (startConn), or its last wait lasted
+	// client_park or longer, so the next one parks at once if the next
+	// request has not come (parkedAt is when such a wait began, or zero
+	// for a wait the lot found long). A wait cut short ends that.
 	sparse   bool
 	parkedAt time.Time
 	// sock is the socket, once the lot has looked at it; until is the
