@@ -257,8 +257,8 @@ func (l *idleLot) park(c *clientConn) {
 	}
 	l.parked.push(c)
 	l.byFD.put(c.sock.fd, c)
+	l.parks.Inc() // with the lock: the count never lags the parked gauge
 	l.mu.Unlock()
-	l.parks.Inc()
 }
 
 // expiresBy is when to sweep for a parked connection idle until until:
