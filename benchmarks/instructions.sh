@@ -4,13 +4,16 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness), a keep-alive GET
 #   post-1k     POST /echo with 1 KiB, as the harness's scenario
 #   new-conn    GET /small with "Connection: close": a TCP connection per request
 #   sparse      keep-alive GET /small, each connection idle 30 ms before its next
 #               request (as a browser's): the path of a connection that parked
+#   pairs       GET /small, every other request with "Connection: close": new
+#               connections that carry about two requests each (a new connection
+#               parks after its first answer unless its second request is there)
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.
@@ -32,6 +35,11 @@ sparse)
 	path=/small
 	printf 'function delay()\n  return 30\nend\n' >"$work/sparse.lua"
 	load=(-s "$work/sparse.lua")
+	;;
+pairs)
+	path=/small
+	printf 'local n = 0\nrequest = function()\n  n = n + 1\n  if n %% 2 == 0 then\n    return wrk.format("GET", nil, {Connection = "close"})\n  end\n  return wrk.format("GET")\nend\n' >"$work/pairs.lua"
+	load=(-s "$work/pairs.lua")
 	;;
 esac
 pids=()
