@@ -43,7 +43,7 @@ type idleConn struct {
 // read, whether the member sent bytes that wait to be read and whether it
 // closed the connection: a peeker on a plain socket; under TLS a tlsConn,
 // which answers at the TLS layer (a session ticket is not a byte sent).
-type looker interface{ look() (sent, closed bool) }
+type looker interface{ Look() (sent, closed bool) }
 
 // newIdleConn wraps c; peek looks at the member's side of c.
 func newIdleConn(c net.Conn, timeout time.Duration, peek looker, onStale func()) *idleConn {
@@ -106,7 +106,7 @@ func (c *idleConn) checkStale() error {
 	}
 	c.read = false
 	// Unsolicited bytes or a close: either makes the connection unfit.
-	if sent, closed := c.peek.look(); !sent && !closed {
+	if sent, closed := c.peek.Look(); !sent && !closed {
 		return nil
 	}
 	if c.onStale != nil {

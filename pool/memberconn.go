@@ -78,7 +78,7 @@ func newMemberConn(c net.Conn, peek looker) *memberConn {
 // answerWaiting reports whether the member sent bytes that wait to be
 // read; a closed peer with nothing sent is not an answer.
 func (c *memberConn) answerWaiting() bool {
-	sent, _ := c.peek.look()
+	sent, _ := c.peek.Look()
 	return sent
 }
 

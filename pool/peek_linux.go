@@ -23,12 +23,6 @@ type peeker struct {
 
 func newPeeker(c net.Conn) *peeker { return &peeker{Socket: peek.New(c)} }
 
-// look and readNow are the socket's Look and ReadNow, under the names the
-// pool's other lookers (tlsConn) answer to.
-func (p *peeker) look() (sent, closed bool) { return p.Look() }
-
-func (p *peeker) readNow(b []byte) (int, error) { return p.ReadNow(b) }
-
 // writeAwait writes b to the socket and returns once the peer's answer can
 // be read (or the wait ends: a deadline, Abort's close), in one
 // RawConn.Read. A Go read tries the socket before it waits, so a read

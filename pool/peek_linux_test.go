@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
+	"github.com/sluiceproxy/sluice/peek"
 )
 
 // TestPeekerPastReadDeadline: a pooled connection's per-read deadline may
@@ -23,23 +24,23 @@ func TestPeekerPastReadDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPeeker(client)
-	if sent, closed := p.look(); !sent || closed {
+	if sent, closed := p.Look(); !sent || closed {
 		t.Fatalf("look: sent %v, closed %v; want bytes sent", sent, closed)
 	}
 	b := make([]byte, 8)
-	if n, err := p.readNow(b); err != nil || string(b[:n]) != "evil" {
-		t.Fatalf("readNow: %q, %v", b[:n], err)
+	if n, err := p.ReadNow(b); err != nil || string(b[:n]) != "evil" {
+		t.Fatalf("ReadNow: %q, %v", b[:n], err)
 	}
-	if _, err := p.readNow(b); !errors.Is(err, errNothingToRead) {
-		t.Fatalf("readNow with nothing waiting: %v, want errNothingToRead", err)
+	if _, err := p.ReadNow(b); !errors.Is(err, peek.ErrNothing) {
+		t.Fatalf("ReadNow with nothing waiting: %v, want peek.ErrNothing", err)
 	}
 	server.Close()
 	waitBytes(t, client)
-	if sent, closed := p.look(); sent || !closed {
+	if sent, closed := p.Look(); sent || !closed {
 		t.Fatalf("after close, look: sent %v, closed %v", sent, closed)
 	}
-	if _, err := p.readNow(b); err != io.EOF {
-		t.Fatalf("readNow after close: %v, want EOF", err)
+	if _, err := p.ReadNow(b); err != io.EOF {
+		t.Fatalf("ReadNow after close: %v, want EOF", err)
 	}
 }
 
@@ -56,7 +57,7 @@ func TestWriteAwait(t *testing.T) {
 			t.Fatalf("writeAwait: %d bytes, %v; want %d, no error", n, err, len(req))
 		}
 		b := make([]byte, 64)
-		if n, err := p.readNow(b); err != nil || string(b[:n]) != answer {
+		if n, err := p.ReadNow(b); err != nil || string(b[:n]) != answer {
 			t.Fatalf("right after writeAwait: %q, %v; want the answer", b[:n], err)
 		}
 	})
@@ -68,7 +69,7 @@ func TestWriteAwait(t *testing.T) {
 		if n, err := newPeeker(client).writeAwait([]byte(req)); n != 0 || err != nil {
 			t.Fatalf("writeAwait past the read deadline: %d bytes, %v; want 0, no error", n, err)
 		}
-		if n, err := newPeeker(server).readNow(make([]byte, 64)); !errors.Is(err, errNothingToRead) {
+		if n, err := newPeeker(server).ReadNow(make([]byte, 64)); !errors.Is(err, peek.ErrNothing) {
 			t.Fatalf("the member got %d bytes (%v), want none", n, err)
 		}
 	})

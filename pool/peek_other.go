@@ -8,13 +8,10 @@ import (
 	"github.com/sluiceproxy/sluice/peek"
 )
 
-// peeker is a no-op where a non-blocking peek is not available.
-type peeker struct{}
+// peeker is peek's no-op Socket where a non-blocking peek is not
+// available, and never awaits an answer.
+type peeker struct{ *peek.Socket }
 
-func newPeeker(net.Conn) *peeker { return &peeker{} }
-
-func (*peeker) look() (sent, closed bool) { return false, false }
-
-func (*peeker) readNow([]byte) (int, error) { return 0, peek.ErrNothing }
+func newPeeker(c net.Conn) *peeker { return &peeker{Socket: peek.New(c)} }
 
 func (*peeker) writeAwait([]byte) (int, error) { return 0, nil }

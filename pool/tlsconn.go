@@ -19,11 +19,6 @@ import (
 	"github.com/sluiceproxy/sluice/peek"
 )
 
-// errNothingToRead ends a read that must not wait when nothing waits
-// (peek.ErrNothing: crypto/tls takes it as temporary and reads on
-// afterwards).
-var errNothingToRead = peek.ErrNothing
-
 // maxRecord is the most plaintext handed to crypto/tls at once (a record's
 // worth), so that what a stalled write leaves pending stays that small.
 const maxRecord = 16 << 10
@@ -100,10 +95,10 @@ func (c *tlsConn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// look reports, without blocking, whether the member sent application
+// Look reports, without blocking, whether the member sent application
 // bytes that wait to be read, and whether it closed the connection
 // (close_notify or EOF) or broke it.
-func (c *tlsConn) look() (sent, closed bool) {
+func (c *tlsConn) Look() (sent, closed bool) {
 	if c.holding {
 		return true, false
 	}
@@ -114,7 +109,7 @@ func (c *tlsConn) look() (sent, closed bool) {
 		c.holding = true
 		return true, false
 	}
-	return false, err != nil && !errors.Is(err, errNothingToRead)
+	return false, err != nil && !errors.Is(err, peek.ErrNothing)
 }
 
 // wire is the socket under a member's tls.Conn.
@@ -140,7 +135,7 @@ type wire struct {
 
 func (w *wire) Read(p []byte) (int, error) {
 	if w.nonblock {
-		return w.peek.readNow(p)
+		return w.peek.ReadNow(p)
 	}
 	return w.Conn.Read(p)
 }

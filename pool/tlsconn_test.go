@@ -94,7 +94,7 @@ func waitBytes(t testing.TB, c net.Conn) {
 func wantOnSocket(t *testing.T, raw net.Conn) {
 	t.Helper()
 	waitBytes(t, raw)
-	if sent, _ := newPeeker(raw).look(); !sent {
+	if sent, _ := newPeeker(raw).Look(); !sent {
 		t.Fatal("premise: no bytes wait on the socket")
 	}
 }
@@ -142,9 +142,9 @@ type firstLook struct {
 	looked chan struct{}
 }
 
-func (f *firstLook) look() (sent, closed bool) {
+func (f *firstLook) Look() (sent, closed bool) {
 	f.once.Do(func() { close(f.looked) })
-	return f.looker.look()
+	return f.looker.Look()
 }
 
 // TestTLSBodyGoesOnPastTicket: a member reads the body only after sluice

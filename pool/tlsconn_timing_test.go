@@ -17,7 +17,7 @@ func BenchmarkStaleCheck(b *testing.B) {
 		p := newPeeker(client)
 		b.ReportAllocs()
 		for b.Loop() {
-			if sent, closed := p.look(); sent || closed {
+			if sent, closed := p.Look(); sent || closed {
 				b.Fatal("stale")
 			}
 		}
@@ -28,7 +28,7 @@ func BenchmarkStaleCheck(b *testing.B) {
 		go func() { _, _ = io.Copy(io.Discard, server) }() // the member reads on; it sends nothing
 		b.ReportAllocs()
 		for b.Loop() {
-			if sent, closed := c.look(); sent || closed {
+			if sent, closed := c.Look(); sent || closed {
 				b.Fatal("stale")
 			}
 		}
