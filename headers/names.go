@@ -239,9 +239,9 @@ func nextToken(v []byte) (tok, rest []byte) {
 	return trimOWS(v[:end]), rest
 }
 
-// hasToken reports whether the comma list v holds tok (lower case),
+// HasToken reports whether the comma list v holds tok (lower case),
 // ignoring case and any ";parameters".
-func hasToken(v []byte, tok string) bool {
+func HasToken(v []byte, tok string) bool {
 	for len(v) > 0 {
 		var t []byte
 		t, v = nextToken(v)

@@ -57,7 +57,7 @@ func markFields(s *scratch, r *rules, protected func([]byte) bool) (teTrailers b
 			f.drop = true
 		case kindTE:
 			f.drop = true
-			teTrailers = teTrailers || hasToken(s.value(f), "trailers")
+			teTrailers = teTrailers || HasToken(s.value(f), "trailers")
 		case kindUpgrade:
 			f.drop = !r.upgrade
 		case kindXFF, kindXFH, kindXFS, kindForwarding:

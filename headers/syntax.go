@@ -1,5 +1,7 @@
 package headers
 
+import "encoding/binary"
+
 // The syntax checks a field that sluice relays must pass, for the
 // protocols whose heads sluice parses itself (FastCGI's CGI head, AJP's
 // packets) as for HTTP members' answers.
@@ -32,9 +34,21 @@ var tokenChar = func() (t [256]bool) {
 
 // IsFieldValue reports whether v may stand as a field value or a reason
 // phrase: no control byte but HTAB (a CR or LF would end the field, and
-// open another). fasthttp reads a member's reason phrase up to the line's
-// end, NUL and other control bytes included: such a phrase is not relayed.
+// open another), as RFC 9110 §5.5 and RFC 9112 §4 spell them.
 func IsFieldValue(v []byte) bool {
+	// Eight bytes at a time while none is below a space or DEL (the
+	// usual value); a word with one, a tab perhaps, is looked at bytewise.
+	for len(v) >= 8 {
+		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		w := binary.LittleEndian.Uint64(v)
+		del := w ^ (ones * 0x7f) // a DEL byte is zero here
+		below := (w - ones*' ') &^ w
+		zero := (del - ones) &^ del
+		if (below|zero)&highs != 0 {
+			break
+		}
+		v = v[8:]
+	}
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {
 			return false
@@ -48,6 +62,9 @@ func IsFieldValue(v []byte) bool {
 func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
+	}
+	if string(b) == s {
+		return true // spelt as s, the usual case when s is a name's usual spelling
 	}
 	for i := range len(b) {
 		if c := b[i]; c != s[i] && lower(c) != lower(s[i]) {

@@ -146,11 +146,10 @@ func acquireWatched[C poolConn](hc *fasthttp.HostClient, call *Call, acquire fun
 // may send an idempotent request again, as for HTTP members), a
 // connection closed before any answer.
 func answerError(err error, aborted, reused, started, streamed bool) (bool, error) {
-	var te interface{ Timeout() bool }
 	switch {
 	case aborted:
 		return false, ErrClientGone
-	case errors.As(err, &te) && te.Timeout():
+	case isTimeout(err):
 		return false, fasthttp.ErrTimeout
 	case reused && !started && !streamed:
 		return true, fasthttp.ErrConnectionClosed

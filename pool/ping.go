@@ -142,10 +142,6 @@ func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (stream
 		c.raw.Reset(c.saved)
 		c.src, c.cl = &c.raw, len(c.saved)
 	}
-	c.head.Header.SetNoDefaultContentType(true)
-	if c.hc.DisableHeaderNamesNormalizing {
-		c.head.Header.DisableNormalizing()
-	}
 	c.head.StreamBody = true
 	c.head.SkipBody = resp.SkipBody || req.Header.IsHead()
 	req.Header.Set(fasthttp.HeaderExpect, "100-continue")
@@ -212,7 +208,7 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 		return false, err
 	case continued:
 		if err == nil {
-			err = c.head.ReadLimitBody(c.br, 0) // skips further 1xx
+			err = c.call.answer.readFinal(c.br) // skips further 1xx
 		}
 		if err != nil {
 			c.done(false)
@@ -246,8 +242,7 @@ func (c *pingCall[C]) await() error {
 	}
 	if err != nil {
 		c.waitErr = err
-		var te interface{ Timeout() bool }
-		c.timedOut = errors.As(err, &te) && te.Timeout()
+		c.timedOut = isTimeout(err)
 	}
 	return err
 }
@@ -272,15 +267,16 @@ func (c *pingCall[C]) readFirst() error {
 		return err
 	}
 	defer conn.SetReadDeadline(time.Time{}) //nolint:errcheck // the next read sets its own
+	h := &c.call.answer
 	for range maxInterim {
-		if err := c.head.Header.Read(c.br); err != nil {
+		if err := h.readOne(c.br); err != nil {
 			return err
 		}
-		switch s := c.head.Header.StatusCode(); {
-		case s == fasthttp.StatusContinue:
+		switch {
+		case h.status == fasthttp.StatusContinue:
 			c.phase = continued
 			return nil
-		case s < 100 || s > 199 || s == fasthttp.StatusSwitchingProtocols:
+		case !interim(h.status):
 			c.phase = answered
 			return nil
 		}
@@ -306,24 +302,27 @@ func idleConnOf(conn net.Conn) *idleConn {
 // pass hands the member's answer to resp, its body as a stream that owns
 // the connection. It reports whether there is such a stream.
 func (c *pingCall[C]) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
-	h := &c.head.Header
-	c.closeAfter = c.phase == answered || req.ConnectionClose() || h.ConnectionClose()
-	if c.phase == answered && !c.head.SkipBody && !bodyless(h.StatusCode()) {
+	h := &c.call.answer
+	body := !c.head.SkipBody && !bodyless(h.status)
+	// After an answer instead of 100, the member may still expect the
+	// body; read until the member closes, nothing can follow either.
+	h.close = h.close || c.phase == answered || (body && h.length == -2) || answeredEarly(c.cc.Conn())
+	c.closeAfter = h.close || req.ConnectionClose()
+	h.setHeader(&c.head.Header)
+	h.setHeader(&resp.Header)
+	if body {
 		if err := c.head.ReadBody(c.br, 0); err != nil {
 			// Streaming: ReadBody only sets the stream up and cannot fail.
 			c.closeAfter = true
 		}
 	}
-	h.CopyTo(&resp.Header)
 	c.body = c.head.BodyStream()
 	if c.body == nil {
 		c.done(!c.closeAfter)
 		return false
 	}
-	// Read until the member closes: nothing can follow on this connection.
-	c.closeAfter = c.closeAfter || h.ContentLength() == -2
 	c.eof = false
-	resp.SetBodyStream(&c.relay, h.ContentLength())
+	resp.SetBodyStream(&c.relay, h.length)
 	return true
 }
 

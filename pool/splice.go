@@ -28,9 +28,7 @@ type BodySink interface {
 var errNotSpliced = errors.New("pool: the member connection cannot be spliced")
 
 // socket is the plain TCP socket under the lease's connection, or nil for
-// a TLS member, one whose answer is being rewritten (an early answer's
-// closeLine still waiting in memberConn's carry), or a system without
-// socket-to-socket splicing.
+// a TLS member or a system without socket-to-socket splicing.
 func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
 	if !spliceWorks {
 		return nil, nil
@@ -40,7 +38,7 @@ func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
 		return nil, nil
 	}
 	mc, ok := ic.Conn.(*memberConn)
-	if !ok || mc.carried > 0 {
+	if !ok {
 		return nil, nil
 	}
 	tc, _ := mc.Conn.(*net.TCPConn)

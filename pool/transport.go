@@ -49,6 +49,37 @@ type Call struct {
 	expect  bool             // ask for 100-continue (ping)
 	head    []byte           // the head written, kept for its capacity
 	body    io.LimitedReader // a streamed body's Content-Length bytes
+	answer  ResponseHead     // an HTTP member's answer (responsehead.go)
+}
+
+// Head is the head of the member's answer to the last attempt, or nil when
+// the member's protocol (AJP, FastCGI) filled the response's header
+// instead.
+func (c *Call) Head() *ResponseHead {
+	if !c.answer.read {
+		return nil
+	}
+	return &c.answer
+}
+
+// readAnswer reads the member's answer on conn from br: its head into
+// c.answer, the status and framing into resp's header, and its body, if
+// any, as resp's stream.
+func (c *Call) readAnswer(br *bufio.Reader, conn net.Conn, resp *fasthttp.Response) error {
+	h := &c.answer
+	if err := h.readFinal(br); err != nil {
+		return err
+	}
+	body := !resp.SkipBody && !bodyless(h.status)
+	// Read until the member closes, or after an answer that came before
+	// the member read all of the request's body (memberConn): the
+	// connection carries nothing more.
+	h.close = h.close || (body && h.length == -2) || answeredEarly(conn)
+	h.setHeader(&resp.Header)
+	if !body {
+		return nil
+	}
+	return resp.ReadBody(br, 0) // sets the stream up
 }
 
 // countedConn counts the bytes of a request as they go to the member.
@@ -142,6 +173,7 @@ func (c *Call) Reset() {
 	c.out = countedConn{}
 	c.params = nil
 	c.fields, c.ownHead, c.expect = nil, false, false
+	c.answer.read = false
 }
 
 // Do sends req to the member through call and reads the response head into
@@ -154,6 +186,7 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, call *Call)
 		resp.Reset()
 		resp.SkipBody, resp.StreamBody = skip, true
 		resp.Header.SetNoDefaultContentType(true)
+		call.answer.read = false
 		retry, err := b.trip.roundTrip(b.Client, req, resp, call)
 		if err == nil {
 			return nil
@@ -234,8 +267,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		if call.unwatch() {
 			return false, ErrClientGone
 		}
-		var te interface{ Timeout() bool }
-		if errors.As(err, &te) && te.Timeout() {
+		if isTimeout(err) {
 			err = fasthttp.ErrTimeout
 		}
 		return true, err
@@ -243,11 +275,8 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	if req.Header.IsHead() {
 		resp.SkipBody = true
 	}
-	if hc.DisableHeaderNamesNormalizing {
-		resp.Header.DisableNormalizing()
-	}
 	br := hc.AcquireReader(conn)
-	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
+	err = call.readAnswer(br, conn, resp)
 	aborted := call.unwatch()
 	if err != nil || aborted {
 		// Read before the close: fasthttp's CloseConn zeroes cc and pools it.
@@ -276,6 +305,12 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	l.hc, l.cc, l.br, l.resp, l.closeAfter = hc, cc, br, resp, closeAfter
 	call.lease = l
 	return false, nil
+}
+
+// isTimeout reports a deadline that ran out, however wrapped.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // answerAwaiter is a member connection whose next write can wait for the

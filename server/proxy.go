@@ -487,7 +487,8 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
-	if !relayable(status) || !copyResponseHeaders(ctx, vh, resp, x) {
+	head := x.call.Head()
+	if !relayable(status) || !copyResponseHeaders(ctx, vh, resp, head, x) {
 		// Relaying it would pass the backend's confusion on; its connection
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
 		resp.SetConnectionClose()
@@ -500,8 +501,13 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		return
 	}
 	out.SetStatusCode(status)
-	if msg := resp.Header.StatusMessage(); len(msg) > 0 && headers.IsFieldValue(msg) {
-		out.Header.SetStatusMessage(msg)
+	reason := resp.Header.StatusMessage()
+	if head != nil {
+		reason = head.Reason()
+	}
+	if len(reason) > 0 && headers.IsFieldValue(reason) && string(reason) != fasthttp.StatusMessage(status) {
+		// fasthttp writes its own status line for the usual reason.
+		out.Header.SetStatusMessage(reason)
 	}
 	if setsRouteCookie(snap, m, x.route) {
 		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
@@ -513,7 +519,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	// Apache's byte accounting: transferred is the request head and body,
 	// read the status line and body (bytraffic scores on these).
 	sent := sentBytes(x)
-	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
+	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(reason))
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
 		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
 			out.Header.SetContentLength(cl)
@@ -551,11 +557,13 @@ func relayable(status int) bool {
 	return status >= 100 && status <= 599 && status != fasthttp.StatusSwitchingProtocols
 }
 
-// copyResponseHeaders copies resp's fields to the client response,
-// rewriting Location-like fields and Set-Cookie. It reports false, having
-// copied part of them, when a field name is not a token (fasthttp keeps
-// "X Y: z"): such a response must not be relayed.
-func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Response, x *exchange) bool {
+// copyResponseHeaders copies the member's fields to the client response,
+// rewriting Location-like fields and Set-Cookie: from head, as the
+// transport read it, or else (AJP, FastCGI, an upgrade's answer) from
+// resp's header. It reports false, having copied part of them, when a
+// field name in resp's header is not a token (fasthttp keeps "X Y: z"):
+// such a response must not be relayed.
+func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Response, head *pool.ResponseHead, x *exchange) bool {
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
@@ -564,29 +572,49 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	if ctx.IsTLS() {
 		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)
 	}
+	if head != nil {
+		// Its names and values were checked as it was read.
+		for i := range head.Fields() {
+			k, v := head.Field(i)
+			copyField(out, vh, k, v, reqPath, x)
+		}
+		return true
+	}
 	for k, v := range resp.Header.All() {
 		if !headers.IsToken(k) {
 			return false
 		}
-		switch responseField(k) {
-		case framingField:
-			continue
-		case uriField:
-			if !vh.reverse.Empty() {
-				if nv, ok := vh.reverse.Apply(x.val[:0], v, reqPath, x.origin); ok {
-					x.val, v = nv, nv
-				}
-			}
-		case cookieField:
-			if !vh.cookies.Empty() {
-				if nv, ok := vh.cookies.Apply(x.val[:0], v, reqPath); ok {
-					x.val, v = nv, nv
-				}
-			}
-		}
-		out.AddBytesKV(k, v)
+		copyField(out, vh, k, v, reqPath, x)
 	}
 	return true
+}
+
+// copyField adds one of the member's fields to out, less the body's
+// framing, with ProxyPassReverse and the cookie rules applied.
+func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x *exchange) {
+	switch responseField(k) {
+	case framingField, dateField:
+		return
+	case typeField:
+		out.SetContentTypeBytes(v) // what AddBytesKV comes to, less two copies
+		return
+	case serverField:
+		out.SetServerBytes(v)
+		return
+	case uriField:
+		if !vh.reverse.Empty() {
+			if nv, ok := vh.reverse.Apply(x.val[:0], v, reqPath, x.origin); ok {
+				x.val, v = nv, nv
+			}
+		}
+	case cookieField:
+		if !vh.cookies.Empty() {
+			if nv, ok := vh.cookies.Apply(x.val[:0], v, reqPath); ok {
+				x.val, v = nv, nv
+			}
+		}
+	}
+	out.AddBytesKV(k, v)
 }
 
 // What copyResponseHeaders does with a member's field.
@@ -595,38 +623,54 @@ const (
 	framingField // Content-Length, Transfer-Encoding: fasthttp frames the body itself
 	uriField     // a URI ProxyPassReverse rewrites
 	cookieField  // Set-Cookie, for ProxyPassReverseCookieDomain/Path
+	dateField    // Date: fasthttp writes its own, and drops one added
+	typeField    // Content-Type, which fasthttp keeps apart
+	serverField  // Server, likewise
 )
 
 // responseField classifies a member's field name for copyResponseHeaders,
-// comparing it only with the names of its length.
+// comparing it only with the names of its length, spelt as members
+// usually spell them (EqualFold's fast case).
 func responseField(k []byte) int {
 	switch len(k) {
 	case 3:
-		if headers.EqualFold(k, "uri") {
+		if headers.EqualFold(k, "URI") {
 			return uriField
 		}
+	case 4:
+		if headers.EqualFold(k, "Date") {
+			return dateField
+		}
+	case 6:
+		if headers.EqualFold(k, "Server") {
+			return serverField
+		}
 	case 8:
-		if headers.EqualFold(k, "location") {
+		if headers.EqualFold(k, "Location") {
 			return uriField
 		}
 	case 10:
-		if headers.EqualFold(k, "set-cookie") {
+		if headers.EqualFold(k, "Set-Cookie") {
 			return cookieField
 		}
 	case 11:
-		if headers.EqualFold(k, "destination") {
+		if headers.EqualFold(k, "Destination") {
 			return uriField
 		}
+	case 12:
+		if headers.EqualFold(k, "Content-Type") {
+			return typeField
+		}
 	case 14:
-		if headers.EqualFold(k, "content-length") {
+		if headers.EqualFold(k, "Content-Length") {
 			return framingField
 		}
 	case 16:
-		if headers.EqualFold(k, "content-location") {
+		if headers.EqualFold(k, "Content-Location") {
 			return uriField
 		}
 	case 17:
-		if headers.EqualFold(k, "transfer-encoding") {
+		if headers.EqualFold(k, "Transfer-Encoding") {
 			return framingField
 		}
 	}

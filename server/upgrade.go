@@ -169,7 +169,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		err = resp.ReadBody(br, 64<<20)
 		_ = conn.Close()
 		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
-		if err != nil || !relayable(resp.StatusCode()) || !copyResponseHeaders(ctx, vh, resp, x) {
+		if err != nil || !relayable(resp.StatusCode()) || !copyResponseHeaders(ctx, vh, resp, nil, x) {
 			s.fail(ctx, statusFor(err)) // a malformed answer (err nil): 502
 			s.observe(ctx, m, nil, s.now())
 			return
@@ -189,7 +189,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
-	if !copyResponseHeaders(ctx, vh, resp, x) {
+	if !copyResponseHeaders(ctx, vh, resp, nil, x) {
 		_ = conn.Close()
 		lb.Done(m, 0, 0)
 		s.fail(ctx, fasthttp.StatusBadGateway)

@@ -1,0 +1,31 @@
+package headers
+
+import "testing"
+
+// TestIsFieldValue: the word-at-a-time check agrees with the byte-wise
+// rule for every byte value at every position of values up to 20 bytes
+// long (the words and the tail both).
+func TestIsFieldValue(t *testing.T) {
+	bytewise := func(v []byte) bool {
+		for _, c := range v {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	for c := range 256 {
+		for n := 1; n <= 20; n++ {
+			for pos := range n {
+				v := make([]byte, n)
+				for i := range v {
+					v[i] = "a\t\x80 ~"[i%5]
+				}
+				v[pos] = byte(c)
+				if got := IsFieldValue(v); got != bytewise(v) {
+					t.Fatalf("IsFieldValue(%q) = %v", v, got)
+				}
+			}
+		}
+	}
+}
