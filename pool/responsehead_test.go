@@ -14,6 +14,11 @@ import (
 	"github.com/sluiceproxy/sluice/headers"
 )
 
+// typicalHead is a member's answer with the fields a web application
+// usually sends.
+const typicalHead = "HTTP/1.1 200 OK\r\nDate: Fri, 27 Nov 2026 02:00:00 GMT\r\nContent-Type: text/html; charset=utf-8\r\n" +
+	"Content-Length: 5\r\nCache-Control: no-cache\r\nSet-Cookie: a=1; Path=/\r\nX-Backend: b1\r\n\r\nhello"
+
 // describe is what a test compares of a head read: status, reason,
 // framing, the connection's fate and the fields in order.
 func describe(h *ResponseHead) string {
