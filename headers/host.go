@@ -135,24 +135,27 @@ func endsInNumber(b []byte) bool {
 // canonicalIPv4 reports four dot-separated decimal numbers of at most 255
 // without leading zeros, and at most a trailing dot after them.
 func canonicalIPv4(b []byte) bool {
-	for part := range 4 {
-		n, digits := 0, 0
-		for digits < len(b) && digits < 3 && '0' <= b[digits] && b[digits] <= '9' {
-			n = n*10 + int(b[digits]-'0')
-			digits++
-		}
-		if digits == 0 || n > 255 || (digits > 1 && b[0] == '0') {
-			return false
-		}
-		b = b[digits:]
-		if part < 3 {
-			if len(b) == 0 || b[0] != '.' {
+	parts, n, digits := 0, 0, 0
+	for _, c := range b {
+		if c == '.' {
+			if digits == 0 {
 				return false
 			}
-			b = b[1:]
+			parts, n, digits = parts+1, 0, 0
+			continue
+		}
+		if c < '0' || c > '9' || (digits > 0 && n == 0) {
+			return false
+		}
+		n, digits = n*10+int(c-'0'), digits+1
+		if n > 255 {
+			return false
 		}
 	}
-	return len(b) == 0 || (len(b) == 1 && b[0] == '.')
+	if digits > 0 {
+		parts++
+	}
+	return parts == 4
 }
 
 // validIPv6Literal checks the bytes allowed inside the brackets; the

@@ -156,6 +156,9 @@ func (l *ajpLease[C]) Release(complete bool) {
 
 func (l *ajpLease[C]) Spliceable() bool { return false }
 
+// Body is nil: the body is the response's stream.
+func (l *ajpLease[C]) Body() io.Reader { return nil }
+
 func (l *ajpLease[C]) SpliceBody(BodySink, int64) (int64, error) {
 	return 0, errors.New("pool: an AJP body cannot be spliced")
 }

@@ -209,6 +209,9 @@ func (l *fcgiLease[C]) Release(complete bool) {
 
 func (l *fcgiLease[C]) Spliceable() bool { return false }
 
+// Body is nil: the body is the response's stream.
+func (l *fcgiLease[C]) Body() io.Reader { return nil }
+
 func (l *fcgiLease[C]) SpliceBody(BodySink, int64) (int64, error) {
 	return 0, errors.New("pool: a FastCGI body cannot be spliced")
 }

@@ -126,7 +126,7 @@ func postWith(be *Backend, body string, stream bool, fields []byte) (*fasthttp.R
 	if err := be.Do(req, resp, &call); err != nil {
 		return req, 0, "", err
 	}
-	got, err := io.ReadAll(resp.BodyStream())
+	got, err := io.ReadAll(bodyOf(&call, resp))
 	if cerr := release(&call, resp, err == nil); err == nil {
 		err = cerr
 	}
@@ -378,8 +378,8 @@ func BenchmarkPost(b *testing.B) {
 					b.Fatal(err)
 				}
 				var err error
-				for err == nil {
-					_, err = resp.BodyStream().Read(buf)
+				for r := bodyOf(&call, resp); err == nil; {
+					_, err = r.Read(buf)
 				}
 				_ = release(&call, resp, err == io.EOF)
 			}

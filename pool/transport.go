@@ -63,12 +63,14 @@ func (c *Call) Head() *ResponseHead {
 }
 
 // readAnswer reads the member's answer on conn from br: its head into
-// c.answer, the status and framing into resp's header, and its body, if
-// any, as resp's stream.
-func (c *Call) readAnswer(br *bufio.Reader, conn net.Conn, resp *fasthttp.Response) error {
+// c.answer and the status and framing into resp's header. It reports
+// whether a body follows; a chunked one, or one read until the member
+// closes, becomes resp's stream (fasthttp's), while one of a known length
+// is read by the lease (fixedBody).
+func (c *Call) readAnswer(br *bufio.Reader, conn net.Conn, resp *fasthttp.Response) (bool, error) {
 	h := &c.answer
 	if err := h.readFinal(br); err != nil {
-		return err
+		return false, err
 	}
 	body := !resp.SkipBody && !bodyless(h.status)
 	// Read until the member closes, or after an answer that came before
@@ -76,10 +78,10 @@ func (c *Call) readAnswer(br *bufio.Reader, conn net.Conn, resp *fasthttp.Respon
 	// connection carries nothing more.
 	h.close = h.close || (body && h.length == -2) || answeredEarly(conn)
 	h.setHeader(&resp.Header)
-	if !body {
-		return nil
+	if body && h.length < 0 {
+		return true, resp.ReadBody(br, 0) // sets the stream up
 	}
-	return resp.ReadBody(br, 0) // sets the stream up
+	return body, nil
 }
 
 // countedConn counts the bytes of a request as they go to the member.
@@ -116,6 +118,9 @@ type Lease interface {
 	// SpliceBody sends the body's next n bytes to dst by splice(2),
 	// instead of reading them from the body stream.
 	SpliceBody(dst BodySink, n int64) (int64, error)
+	// Body is the body to read when the lease reads it itself; nil means
+	// the response's body stream.
+	Body() io.Reader
 }
 
 // Abort closes the connection the call's request is on, if it is still
@@ -276,7 +281,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		resp.SkipBody = true
 	}
 	br := hc.AcquireReader(conn)
-	err = call.readAnswer(br, conn, resp)
+	body, err := call.readAnswer(br, conn, resp)
 	aborted := call.unwatch()
 	if err != nil || aborted {
 		// Read before the close: fasthttp's CloseConn zeroes cc and pools it.
@@ -296,13 +301,16 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		return err != fasthttp.ErrBodyTooLarge, err
 	}
 	closeAfter := req.ConnectionClose() || resp.ConnectionClose()
-	if resp.BodyStream() == nil {
+	if !body {
 		hc.ReleaseReader(br)
 		t.done(hc, cc, !closeAfter)
 		return false, nil
 	}
 	l := t.leases.Get().(*lease[C])
 	l.hc, l.cc, l.br, l.resp, l.closeAfter = hc, cc, br, resp, closeAfter
+	if n := call.answer.length; n >= 0 {
+		l.fixed = fixedBody{br: br, left: int64(n)}
+	}
 	call.lease = l
 	return false, nil
 }
@@ -342,6 +350,55 @@ type lease[C poolConn] struct {
 	br         *bufio.Reader
 	resp       *fasthttp.Response
 	closeAfter bool
+	fixed      fixedBody // a body of known length; else resp's stream
+}
+
+// BodyReader is the body of the member's answer resp, whose connection is
+// leased by l (nil under ping): the lease's own reader for a body of
+// known length, else resp's body stream.
+func BodyReader(resp *fasthttp.Response, l Lease) io.Reader {
+	if l != nil {
+		if b := l.Body(); b != nil {
+			return b
+		}
+	}
+	return resp.BodyStream()
+}
+
+// Body is the body when the lease reads it (a known length), else nil:
+// resp's stream.
+func (l *lease[C]) Body() io.Reader {
+	if l.fixed.br == nil {
+		return nil
+	}
+	return &l.fixed
+}
+
+// fixedBody reads a body of known length straight from the connection's
+// reader, as fasthttp's response stream does (io.ErrUnexpectedEOF when the
+// member closes early), without taking a pooled stream and body buffer
+// for each response and giving them back.
+type fixedBody struct {
+	br   *bufio.Reader
+	left int64
+}
+
+func (b *fixedBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	switch {
+	case b.left == 0:
+		return n, io.EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 func (l *lease[C]) Release(complete bool) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -91,7 +92,7 @@ func TestCallAbortIdle(t *testing.T) {
 		if call.Abort() {
 			t.Fatalf("request %d: Abort closed the connection of a response already read", i)
 		}
-		body, err := io.ReadAll(resp.BodyStream())
+		body, err := io.ReadAll(bodyOf(&call, resp))
 		if err != nil || string(body) != "ok" {
 			t.Fatalf("request %d: body %q, %v", i, body, err)
 		}
@@ -126,7 +127,7 @@ func TestLeaseRelease(t *testing.T) {
 		finish(resp)
 	}
 	complete := func(resp *fasthttp.Response) {
-		_, _ = io.ReadAll(resp.BodyStream())
+		_, _ = io.ReadAll(bodyOf(&call, resp))
 		call.TakeLease().Release(true)
 	}
 	get(complete)
@@ -150,16 +151,21 @@ func roundTrip(be *Backend, req *fasthttp.Request, resp *fasthttp.Response) ([]b
 	if err := be.Do(req, resp, &call); err != nil {
 		return nil, err
 	}
-	if resp.BodyStream() == nil {
+	r := bodyOf(&call, resp)
+	if r == nil {
 		call.Reset()
 		return resp.Body(), nil
 	}
-	body, err := io.ReadAll(resp.BodyStream())
+	body, err := io.ReadAll(r)
 	if cerr := release(&call, resp, err == nil); err == nil {
 		err = cerr
 	}
 	return body, err
 }
+
+// bodyOf is the body of resp, the answer to call's request, while its
+// lease is not taken yet; nil when there is none to read.
+func bodyOf(call *Call, resp *fasthttp.Response) io.Reader { return BodyReader(resp, call.lease) }
 
 // release ends resp's body: its lease is released, or (ping) its stream
 // closed.
@@ -332,6 +338,30 @@ func TestCallWriteOwnHeadBody(t *testing.T) {
 		_ = bw.Flush()
 		if want := tc.method + " /u HTTP/1.1\r\nHost: m\r\nX-A: 1\r\n" + tc.want; out.String() != want {
 			t.Errorf("%s: wrote %q, want %q", tc.name, out.String(), want)
+		}
+	}
+}
+
+// TestFixedBody: a body of known length ends at its length, leaving what
+// follows in the reader; one the member cut short ends with
+// io.ErrUnexpectedEOF, as fasthttp's stream does.
+func TestFixedBody(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int64
+		want string
+		err  error
+		left string
+	}{
+		{in: "helloHTTP/1.1", n: 5, want: "hello", left: "HTTP/1.1"},
+		{in: "hel", n: 5, want: "hel", err: io.ErrUnexpectedEOF},
+		{in: "abc", n: 0, want: "", left: "abc"},
+	} {
+		br := bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(tc.in)), 16)
+		got, err := io.ReadAll(&fixedBody{br: br, left: tc.n})
+		rest, _ := io.ReadAll(br)
+		if string(got) != tc.want || !errors.Is(err, tc.err) || string(rest) != tc.left {
+			t.Errorf("%q, length %d: read %q, %v, left %q; want %q, %v, %q", tc.in, tc.n, got, err, rest, tc.want, tc.err, tc.left)
 		}
 	}
 }

@@ -537,9 +537,10 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	if cl < 0 {
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
+	lease := x.call.TakeLease()
 	relay := relayPool.Get().(*bodyRelay)
-	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: x.call.TakeLease(), m: m,
-		sent: sent, head: statusLine, r: resp.BodyStream(), cl: int64(cl)}
+	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: lease, m: m,
+		sent: sent, head: statusLine, r: pool.BodyReader(resp, lease), cl: int64(cl)}
 	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
 		// The head leaves fasthttp's buffer at once and waits in the
 		// connection for the body bytes read with it; the rest of the
