@@ -311,6 +311,7 @@ func (c *pingCall[C]) pass(req *fasthttp.Request, resp *fasthttp.Response) bool 
 	h.setHeader(&c.head.Header)
 	h.setHeader(&resp.Header)
 	if body {
+		c.head.Header.SetContentLength(h.length) // fasthttp's stream reads it, whatever its framing
 		if err := c.head.ReadBody(c.br, 0); err != nil {
 			// Streaming: ReadBody only sets the stream up and cannot fail.
 			c.closeAfter = true

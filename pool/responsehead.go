@@ -279,12 +279,20 @@ func (h *ResponseHead) frame() error {
 	return nil
 }
 
-// setHeader gives rh the head's status, framing and Connection: close,
-// which fasthttp reads the body by, and marks the head as the call's.
+// Length is the body's length as the head frames it: ≥ 0, -1 for a
+// chunked body, -2 for one read until the member closes (fasthttp's
+// ContentLength).
+func (h *ResponseHead) Length() int { return h.length }
+
+// setHeader gives rh the head's status and Connection: close, and the
+// framing of a body fasthttp's stream reads (chunked, or until the member
+// closes); a known length is the lease's to read (fixedBody) and stays in
+// the head (Length): formatting it for a header never written costs more
+// than the rest of this. It marks the head as the call's.
 func (h *ResponseHead) setHeader(rh *fasthttp.ResponseHeader) {
-	// Before the status: fasthttp keeps no length for a status without a
-	// body, but a 304 or an answer to HEAD relays the member's.
-	rh.SetContentLength(h.length)
+	if h.length < 0 {
+		rh.SetContentLength(h.length)
+	}
 	rh.SetStatusCode(h.status)
 	if h.close {
 		rh.SetConnectionClose()

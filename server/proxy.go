@@ -521,7 +521,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 	sent := sentBytes(x)
 	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(reason))
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
-		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
+		if cl := memberLength(resp, head); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
 			out.Header.SetContentLength(cl)
 		}
 		out.SkipBody = true
@@ -533,7 +533,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		s.logRequest(ctx, s.now(), 0)
 		return
 	}
-	cl := resp.Header.ContentLength()
+	cl := memberLength(resp, head)
 	if cl < 0 {
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
@@ -550,6 +550,16 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
+}
+
+// memberLength is the length of the member's body as its answer framed
+// it (fasthttp's ContentLength: -1 chunked, -2 until the member closes),
+// from head as the transport read it, else from resp's header.
+func memberLength(resp *fasthttp.Response, head *pool.ResponseHead) int {
+	if head != nil {
+		return head.Length()
+	}
+	return resp.Header.ContentLength()
 }
 
 // relayable rejects the statuses sluice must not relay: outside 100–599,
