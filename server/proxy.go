@@ -231,11 +231,10 @@ func (s *Server) abandoned(ctx *fasthttp.RequestCtx) {
 // proxy forwards the request to the route's member, failing over between
 // balancer members while nothing of the request has reached one.
 func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, x *exchange) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
+	o := outboundPool.Get().(*outbound)
+	req, resp := &o.req, &o.resp
 	if err := prepareRequest(req, ctx, rt, vh, bodyFor(r, ctx, x), x); err != nil {
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
+		o.release()
 		s.refuse(ctx, clientBodyStatus(err))
 		return
 	}
@@ -271,8 +270,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 			lb.Done(m, 0, 0)
 		}
 		s.log.Debug("proxy error", "member", memberName(m), "err", err)
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
+		o.release()
 		if statusFor(err) == statusClientGone {
 			s.abandoned(ctx)
 			s.observe(ctx, m, snap, s.now())
@@ -289,7 +287,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.observe(ctx, m, snap, s.now())
 		return
 	}
-	s.respond(ctx, vh, req, resp, m, snap, x)
+	s.respond(ctx, vh, o, m, snap, x)
 }
 
 func memberName(m *pool.Member) string {
@@ -472,8 +470,8 @@ func memberPool(m *pool.Member, x *exchange, host []byte) *pool.Backend {
 // respond copies the backend response to the client: status, headers
 // (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
 // and the body, streamed.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Request, resp *fasthttp.Response, m *pool.Member, snap *pool.Snapshot, x *exchange) {
-	out := &ctx.Response
+func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+	out, resp := &ctx.Response, &o.resp
 	status := resp.StatusCode()
 	if vh.cfg.ErrorOverride.Overrides(status) {
 		// ProxyErrorOverride: the member's error page gives way to
@@ -481,8 +479,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		// connection is closed rather than pooled.
 		closeBody(resp, x.call.TakeLease(), false)
 		lb.Done(m, sentBytes(x), 0)
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
+		o.release()
 		s.fail(ctx, status)
 		s.observe(ctx, m, nil, s.now())
 		return
@@ -494,8 +491,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		resp.SetConnectionClose()
 		closeBody(resp, x.call.TakeLease(), false)
 		lb.Done(m, sentBytes(x), 0)
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
+		o.release()
 		s.fail(ctx, fasthttp.StatusBadGateway)
 		s.observe(ctx, m, nil, s.now())
 		return
@@ -527,8 +523,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		out.SkipBody = true
 		closeBody(resp, x.call.TakeLease(), false)
 		lb.Done(m, sent, statusLine)
-		fasthttp.ReleaseRequest(req)
-		fasthttp.ReleaseResponse(resp)
+		o.release()
 		s.observe(ctx, m, nil, s.now())
 		s.logRequest(ctx, s.now(), 0)
 		return
@@ -538,8 +533,8 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, req *fasthttp.Requ
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
 	lease := x.call.TakeLease()
-	relay := relayPool.Get().(*bodyRelay)
-	*relay = bodyRelay{s: s, ctx: ctx, req: req, resp: resp, lease: lease, m: m,
+	relay := &o.relay
+	*relay = bodyRelay{s: s, ctx: ctx, o: o, lease: lease, m: m,
 		sent: sent, head: statusLine, r: pool.BodyReader(resp, lease), cl: int64(cl)}
 	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
 		// The head leaves fasthttp's buffer at once and waits in the
@@ -694,9 +689,8 @@ func responseField(k []byte) int {
 type bodyRelay struct {
 	s     *Server
 	ctx   *fasthttp.RequestCtx
-	req   *fasthttp.Request
-	resp  *fasthttp.Response
-	lease pool.Lease // resp's connection; nil under ping, whose stream owns it
+	o     *outbound  // the request and response it belongs to
+	lease pool.Lease // o.resp's connection; nil under ping, whose stream owns it
 	m     *pool.Member
 	r     io.Reader
 	sent  int64
@@ -713,7 +707,25 @@ type bodyRelay struct {
 	closed bool
 }
 
-var relayPool = sync.Pool{New: func() any { return new(bodyRelay) }}
+// outbound is a proxied request's member side: the request sent, the
+// member's answer, and the relay of its body, which outlive the handler
+// while the body streams. One pooled object, not three.
+type outbound struct {
+	req   fasthttp.Request
+	resp  fasthttp.Response
+	relay bodyRelay
+}
+
+var outboundPool = sync.Pool{New: func() any { return new(outbound) }}
+
+// release resets o, as fasthttp's ReleaseRequest and ReleaseResponse
+// would reset its parts, and pools it.
+func (o *outbound) release() {
+	o.req.Reset()
+	o.resp.Reset()
+	o.relay = bodyRelay{}
+	outboundPool.Put(o)
+}
 
 func (b *bodyRelay) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
@@ -774,15 +786,12 @@ func (b *bodyRelay) Close() error {
 		// that no write took (the head failed) ends here.
 		_ = c.flushHeld()
 	}
-	closeBody(b.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
+	closeBody(&b.o.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()
 	b.s.observe(b.ctx, b.m, nil, now)
 	b.s.logRequest(b.ctx, now, int(b.n))
-	fasthttp.ReleaseRequest(b.req)
-	fasthttp.ReleaseResponse(b.resp)
-	*b = bodyRelay{}
-	relayPool.Put(b)
+	b.o.release() // b with it
 	return nil
 }
 
