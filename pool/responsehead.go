@@ -57,6 +57,25 @@ type ResponseHead struct {
 	at     int  // how far parse got
 }
 
+// reset readies h for the call's next request. A head of unusual size
+// is not kept: Calls are pooled, and heads may be up to
+// max_response_header_bytes.
+func (h *ResponseHead) reset() {
+	h.read = false
+	if cap(h.buf) > keptHead {
+		h.buf = nil
+	}
+	if cap(h.fields) > keptFields {
+		h.fields = nil
+	}
+}
+
+// What a Call keeps of its largest head between requests.
+const (
+	keptHead   = 4 << 10
+	keptFields = 64
+)
+
 // span is where a name or value is in ResponseHead.buf.
 type span struct{ from, to int32 }
 

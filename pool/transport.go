@@ -178,7 +178,7 @@ func (c *Call) Reset() {
 	c.out = countedConn{}
 	c.params = nil
 	c.fields, c.ownHead, c.expect = nil, false, false
-	c.answer.read = false
+	c.answer.reset()
 }
 
 // Do sends req to the member through call and reads the response head into
