@@ -25,49 +25,12 @@ func upgradeRequest(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 		case headers.EqualFold(k, "Upgrade"):
 			proto = v
 		case headers.EqualFold(k, "Connection"):
-			if hasToken(v, "upgrade") {
+			if headers.HasToken(v, "upgrade") {
 				connUpgrade = true
 			}
 		}
 	}
 	return proto, connUpgrade && len(proto) > 0
-}
-
-// hasToken reports whether a comma-separated field value holds token
-// (case-insensitive).
-func hasToken(v []byte, token string) bool {
-	for len(v) > 0 {
-		var item []byte
-		if i := indexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		item = trimSpace(item)
-		if headers.EqualFold(item, token) {
-			return true
-		}
-	}
-	return false
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // allowsUpgrade reports whether the route may tunnel proto: Apache needs
