@@ -2,6 +2,7 @@ package pool
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,22 @@ import (
 // usually sends.
 const typicalHead = "HTTP/1.1 200 OK\r\nDate: Fri, 27 Nov 2026 02:00:00 GMT\r\nContent-Type: text/html; charset=utf-8\r\n" +
 	"Content-Length: 5\r\nCache-Control: no-cache\r\nSet-Cookie: a=1; Path=/\r\nX-Backend: b1\r\n\r\nhello"
+
+// typicalReads returns a read of typicalHead into one ResponseHead, each
+// through the same reader, as a member connection's reader is reused.
+func typicalReads(tb testing.TB) func() {
+	var h ResponseHead
+	head := []byte(typicalHead)
+	src := bytes.NewReader(nil)
+	br := bufio.NewReader(src)
+	return func() {
+		src.Reset(head)
+		br.Reset(src)
+		if err := h.readFinal(br); err != nil || h.Fields() != 6 {
+			tb.Fatalf("%v, %d fields", err, h.Fields())
+		}
+	}
+}
 
 // describe is what a test compares of a head read: status, reason,
 // framing, the connection's fate and the fields in order.
