@@ -6,7 +6,8 @@
 #
 # Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
-#   PATH        default: /small (100 bytes; /1k, /64k as in the harness), a keep-alive GET
+#   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
+#               with ten fields as a web application's page has), a keep-alive GET
 #   post-1k     POST /echo with 1 KiB, as the harness's scenario
 #   new-conn    GET /small with "Connection: close": a TCP connection per request
 #   sparse      keep-alive GET /small, each connection idle 30 ms before its next

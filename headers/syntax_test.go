@@ -1,6 +1,9 @@
 package headers
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestIsFieldValue: the word-at-a-time check agrees with the byte-wise
 // rule for every byte value at every position of values up to 20 bytes
@@ -24,6 +27,32 @@ func TestIsFieldValue(t *testing.T) {
 				v[pos] = byte(c)
 				if got := IsFieldValue(v); got != bytewise(v) {
 					t.Fatalf("IsFieldValue(%q) = %v", v, got)
+				}
+			}
+		}
+	}
+}
+
+// TestIsToken: the eight-at-a-time check agrees with RFC 9110's tchar for
+// every byte value at every position of names up to 20 bytes long.
+func TestIsToken(t *testing.T) {
+	tchar := func(c byte) bool {
+		return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	}
+	if IsToken(nil) {
+		t.Fatal("an empty name is a token")
+	}
+	for c := range 256 {
+		for n := 1; n <= 20; n++ {
+			for pos := range n {
+				v := make([]byte, n)
+				for i := range v {
+					v[i] = "aZ-9~"[i%5]
+				}
+				v[pos] = byte(c)
+				if got := IsToken(v); got != tchar(byte(c)) {
+					t.Fatalf("IsToken(%q) = %v", v, got)
 				}
 			}
 		}

@@ -580,9 +580,12 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	}
 	if head != nil {
 		// Its names and values were checked as it was read.
+		var seen uint64 // the names met so far, by nameBit
 		for i := range head.Fields() {
 			k, v := head.Field(i)
-			copyField(out, vh, k, v, reqPath, x)
+			bit := nameBit(k)
+			copyField(out, vh, k, v, reqPath, x, seen&bit == 0)
+			seen |= bit
 		}
 		return true
 	}
@@ -590,14 +593,24 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		if !headers.IsToken(k) {
 			return false
 		}
-		copyField(out, vh, k, v, reqPath, x)
+		copyField(out, vh, k, v, reqPath, x, false)
 	}
 	return true
 }
 
+// nameBit is one of 64 bits for a field name, the same for names that
+// differ only in case.
+func nameBit(k []byte) uint64 {
+	return 1 << ((uint(len(k)) + 3*uint(k[0]|0x20) + 5*uint(k[len(k)-1]|0x20)) & 63)
+}
+
 // copyField adds one of the member's fields to out, less the body's
-// framing, with ProxyPassReverse and the cookie rules applied.
-func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x *exchange) {
+// framing, with ProxyPassReverse and the cookie rules applied. first is
+// set for a field whose name and value were checked (no line break) and
+// whose name no field before it may have had: fasthttp's SetCanonical
+// then takes it without the two copies and the scans AddBytesKV makes,
+// and cannot replace an earlier field of the same name.
+func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x *exchange, first bool) {
 	switch responseField(k) {
 	case framingField, dateField:
 		return
@@ -618,6 +631,11 @@ func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x 
 			if nv, ok := vh.cookies.Apply(x.val[:0], v, reqPath); ok {
 				x.val, v = nv, nv
 			}
+		}
+	default:
+		if first {
+			out.SetCanonical(k, v)
+			return
 		}
 	}
 	out.AddBytesKV(k, v)

@@ -2,11 +2,14 @@ package server
 
 import (
 	"bufio"
+	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -197,6 +200,40 @@ func TestReasonPhraseRelayed(t *testing.T) {
 		if err != nil || line != "HTTP/1.1 200 "+tc.want+"\r\n" {
 			t.Errorf("member sent %q: client got status line %q (%v), want %q", tc.sent, line, err, tc.want)
 		}
+	}
+}
+
+// TestMemberFieldsRelayed: a member's fields reach the client in its
+// order and spelling, every one of a repeated name (whatever its case),
+// the framing and Date fields replaced by sluice's own.
+func TestMemberFieldsRelayed(t *testing.T) {
+	be := rawBackend(t, "HTTP/1.1 200 OK\r\nVary: a\r\nX-Dup: 1\r\nvary: b\r\nLink: <x>\r\nX-Dup: 2\r\n"+
+		"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/x\r\nLink: <y>\r\nX-Dup: 3\r\nX-One: o\r\n"+
+		"Content-Length: 2\r\n\r\nok")
+	_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(got), "\r\n\r\n")
+	var fields []string
+	for _, line := range strings.Split(head, "\r\n")[1:] {
+		if name, _, _ := strings.Cut(line, ":"); name != "Date" && name != "Content-Length" && name != "Connection" {
+			fields = append(fields, line)
+		}
+	}
+	want := []string{"Content-Type: text/x", "Vary: a", "X-Dup: 1", "vary: b", "Link: <x>", "X-Dup: 2", "Link: <y>", "X-Dup: 3", "X-One: o"}
+	if !slices.Equal(fields, want) || body != "ok" || strings.Contains(head, "1970") {
+		t.Fatalf("client got %q", got)
 	}
 }
 

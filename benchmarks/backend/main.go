@@ -3,6 +3,8 @@
 // every proxy moves the same bytes.
 //
 //	GET  /small  100 bytes
+//	GET  /page   100 bytes with the fields a web application's page
+//	             usually comes with (caching, security, a cookie)
 //	GET  /1k     1 KiB
 //	GET  /64k    64 KiB
 //	POST /echo   the request body
@@ -71,10 +73,28 @@ func run(n int, addr string) error {
 	}
 }
 
+// pageFields are /page's fields besides Content-Type and Content-Length.
+var pageFields = [...][2]string{
+	{"Cache-Control", "private, max-age=0, must-revalidate"},
+	{"ETag", `"33a64df551425fcc55e4d42a148795d9f25f89d4"`},
+	{"Last-Modified", "Wed, 21 Oct 2026 07:28:00 GMT"},
+	{"Vary", "Accept-Encoding"},
+	{"X-Frame-Options", "SAMEORIGIN"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
+	{"Set-Cookie", "session=8f14e45fceea167a5a36dedd4bea2543; Path=/; HttpOnly; Secure"},
+}
+
 func handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("text/plain")
 	switch string(ctx.Path()) {
 	case "/small":
+		ctx.Response.SetBodyRaw(small)
+	case "/page":
+		h := &ctx.Response.Header
+		for _, f := range pageFields {
+			h.Add(f[0], f[1])
+		}
 		ctx.Response.SetBodyRaw(small)
 	case "/1k":
 		ctx.Response.SetBodyRaw(oneK)

@@ -12,6 +12,7 @@ func TestHandle(t *testing.T) {
 		status, size       int
 	}{
 		{"GET", "/small", "", 200, 100},
+		{"GET", "/page", "", 200, 100},
 		{"GET", "/1k", "", 200, 1 << 10},
 		{"GET", "/64k", "", 200, 64 << 10},
 		{"POST", "/echo", "hello", 200, 5},
