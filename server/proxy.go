@@ -574,9 +574,13 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
 	reqPath := x.requestPath(ctx)
-	x.origin = append(append(x.origin[:0], "http://"...), ctx.Host()...)
-	if ctx.IsTLS() {
-		x.origin = append(append(x.origin[:0], "https://"...), ctx.Host()...)
+	if !vh.reverse.Empty() {
+		// The client's origin, which ProxyPassReverse makes a path absolute with.
+		scheme := "http://"
+		if ctx.IsTLS() {
+			scheme = "https://"
+		}
+		x.origin = append(append(x.origin[:0], scheme...), ctx.Host()...)
 	}
 	if head != nil {
 		// Its names and values were checked as it was read.
