@@ -303,10 +303,10 @@ func idleConnOf(conn net.Conn) *idleConn {
 // the connection. It reports whether there is such a stream.
 func (c *pingCall[C]) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
 	h := &c.call.answer
-	body := !c.head.SkipBody && !bodyless(h.status)
+	body := h.settle(c.head.SkipBody, c.cc.Conn())
 	// After an answer instead of 100, the member may still expect the
-	// body; read until the member closes, nothing can follow either.
-	h.close = h.close || c.phase == answered || (body && h.length == -2) || answeredEarly(c.cc.Conn())
+	// body: nothing can follow it on this connection either.
+	h.close = h.close || c.phase == answered
 	c.closeAfter = h.close || req.ConnectionClose()
 	h.setHeader(&c.head.Header)
 	h.setHeader(&resp.Header)

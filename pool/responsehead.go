@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 
 	"github.com/valyala/fasthttp"
 
@@ -302,6 +303,17 @@ func (h *ResponseHead) frame() error {
 // chunked body, -2 for one read until the member closes (fasthttp's
 // ContentLength).
 func (h *ResponseHead) Length() int { return h.length }
+
+// settle reports, once the final head is read on conn, whether a body
+// follows it (none for an answer to HEAD, skipBody, or a status without
+// one), and closes the connection after it when the body is read until
+// the member closes, or when the answer came before the member read all
+// of the request's body (memberConn): the connection carries nothing more.
+func (h *ResponseHead) settle(skipBody bool, conn net.Conn) bool {
+	body := !skipBody && !bodyless(h.status)
+	h.close = h.close || (body && h.length == -2) || answeredEarly(conn)
+	return body
+}
 
 // setHeader gives rh the head's status and Connection: close, and the
 // framing of a body fasthttp's stream reads (chunked, or until the member

@@ -72,11 +72,7 @@ func (c *Call) readAnswer(br *bufio.Reader, conn net.Conn, resp *fasthttp.Respon
 	if err := h.readFinal(br); err != nil {
 		return false, err
 	}
-	body := !resp.SkipBody && !bodyless(h.status)
-	// Read until the member closes, or after an answer that came before
-	// the member read all of the request's body (memberConn): the
-	// connection carries nothing more.
-	h.close = h.close || (body && h.length == -2) || answeredEarly(conn)
+	body := h.settle(resp.SkipBody, conn)
 	h.setHeader(&resp.Header)
 	if body && h.length < 0 {
 		return true, resp.ReadBody(br, 0) // sets the stream up
