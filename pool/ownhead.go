@@ -23,6 +23,12 @@ var errShortBody = errors.New("pool: request body shorter than its Content-Lengt
 // this way.
 func (c *Call) SetHeaderFields(fields []byte) { c.fields, c.ownHead = fields, true }
 
+// SetTarget has a request written with its own head (SetHeaderFields) go
+// to target with the Host host, instead of the request-target and Host
+// that req's header holds (an empty host: the header's), sparing the
+// server a copy of each into the header.
+func (c *Call) SetTarget(target []byte, host string) { c.target, c.host = target, host }
+
 // write writes req to bw: with its own head (SetHeaderFields), or as
 // fasthttp writes it.
 func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
@@ -32,9 +38,17 @@ func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
 	h := &req.Header
 	c.head = append(c.head[:0], h.Method()...)
 	c.head = append(c.head, ' ')
-	c.head = append(c.head, h.RequestURI()...)
+	if c.target != nil {
+		c.head = append(c.head, c.target...)
+	} else {
+		c.head = append(c.head, h.RequestURI()...)
+	}
 	c.head = append(c.head, " HTTP/1.1\r\nHost: "...)
-	c.head = append(c.head, h.Host()...)
+	if c.host != "" {
+		c.head = append(c.head, c.host...)
+	} else {
+		c.head = append(c.head, h.Host()...)
+	}
 	c.head = append(c.head, '\r', '\n')
 	c.head = append(c.head, c.fields...)
 	if n, ok := contentLength(req); ok {

@@ -46,6 +46,8 @@ type Call struct {
 	// (SetHeaderFields, ownhead.go).
 	fields  []byte
 	ownHead bool
+	target  []byte // the request-target and Host written with fields
+	host    string // (SetTarget); nil and empty: those of req's header
 	expect  bool             // ask for 100-continue (ping)
 	head    []byte           // the head written, kept for its capacity
 	body    io.LimitedReader // a streamed body's Content-Length bytes
@@ -174,6 +176,7 @@ func (c *Call) Reset() {
 	c.out = countedConn{}
 	c.params = nil
 	c.fields, c.ownHead, c.expect = nil, false, false
+	c.target, c.host = nil, ""
 	c.answer.reset()
 }
 
@@ -377,6 +380,21 @@ func (l *lease[C]) Body() io.Reader {
 type fixedBody struct {
 	br   *bufio.Reader
 	left int64
+}
+
+// WriteBuffered writes the rest of the body to w when the reader already
+// holds all of it (a small answer, read along with its head): straight
+// from the reader's buffer, without a copy through one of the caller's.
+// ok is false, and nothing is written, when more is still to be read.
+func (b *fixedBody) WriteBuffered(w io.Writer) (n int64, ok bool, err error) {
+	if b.left > int64(b.br.Buffered()) {
+		return 0, false, nil
+	}
+	rest, _ := b.br.Peek(int(b.left)) // buffered: no read, no error
+	k, err := w.Write(rest)
+	_, _ = b.br.Discard(k)
+	b.left -= int64(k)
+	return int64(k), true, err
 }
 
 func (b *fixedBody) Read(p []byte) (int, error) {

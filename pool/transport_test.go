@@ -365,3 +365,39 @@ func TestFixedBody(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedBodyWriteBuffered: a body its reader holds whole is written
+// from the reader's buffer and consumed, leaving what follows; one still
+// partly to come is left to Read.
+func TestFixedBodyWriteBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		held, later string // what the reader holds, what a later read brings
+		n           int64
+		ok          bool
+		want, left  string
+	}{
+		{held: "helloHTTP/1.1", n: 5, ok: true, want: "hello", left: "HTTP/1.1"},
+		{held: "hello", n: 5, ok: true, want: "hello"},
+		{held: "abc", n: 0, ok: true, left: "abc"},
+		{held: "hello", later: ", world", n: 12},
+	} {
+		br := bufio.NewReaderSize(io.MultiReader(strings.NewReader(tc.held), strings.NewReader(tc.later)), 16)
+		_, _ = br.Peek(1) // one read: br holds tc.held
+		var out strings.Builder
+		b := &fixedBody{br: br, left: tc.n}
+		n, ok, err := b.WriteBuffered(&out)
+		if ok != tc.ok || err != nil || out.String() != tc.want || n != int64(len(tc.want)) {
+			t.Errorf("%q, length %d: wrote %d %q, ok %v, %v; want %q, ok %v", tc.held, tc.n, n, out.String(), ok, err, tc.want, tc.ok)
+			continue
+		}
+		if !ok {
+			if got, err := io.ReadAll(b); string(got) != tc.held+tc.later || err != nil {
+				t.Errorf("%q: read %q, %v after WriteBuffered declined", tc.held, got, err)
+			}
+			continue
+		}
+		if rest, _ := io.ReadAll(br); string(rest) != tc.left {
+			t.Errorf("%q: left %q, want %q", tc.held, rest, tc.left)
+		}
+	}
+}

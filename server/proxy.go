@@ -399,7 +399,10 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 		x.fields.B = append(x.fields.B, "Content-Length: 0\r\n"...)
 	}
 	x.call.SetHeaderFields(x.fields.B)
-	fwd.SetHost(&req.Header, ctx.Host(), backendHost)
+	if x.preserveHost {
+		// Else roundTrip has the member's own Host written.
+		fwd.SetHost(&req.Header, ctx.Host(), backendHost)
+	}
 }
 
 // replayable reports whether the request's body is worth reading whole
@@ -433,13 +436,25 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp
 		x.uri = append(x.uri, '?')
 		x.uri = append(x.uri, q...)
 	}
-	req.SetRequestURIBytes(x.uri)
-	if m.Proto != pool.HTTP || x.proto != pool.HTTP {
+	switch {
+	case m.Proto != pool.HTTP || x.proto != pool.HTTP:
+		req.SetRequestURIBytes(x.uri)
 		if err := s.gatewayTarget(ctx, req, m, snap, x); err != nil {
 			return err
 		}
-	} else if !x.preserveHost {
-		req.Header.SetHost(m.HostHeader)
+	case x.ownHead:
+		// The head is sluice's own (forwardRequest): target and Host go
+		// into it as they are, not copied into req's header first.
+		host := m.HostHeader
+		if x.preserveHost {
+			host = "" // the client's, in req's header
+		}
+		x.call.SetTarget(x.uri, host)
+	default:
+		req.SetRequestURIBytes(x.uri)
+		if !x.preserveHost {
+			req.Header.SetHost(m.HostHeader)
+		}
 	}
 	if m.Backend.Options.DisableReuse {
 		req.SetConnectionClose()
@@ -763,6 +778,12 @@ func (b *bodyRelay) Read(p []byte) (int, error) {
 // response.
 func (b *bodyRelay) SupportsBodyWriteTo() bool { return true }
 
+// bufferedBody is a member's body that can be written whole from its
+// connection's reader when that holds all of it (pool's fixedBody).
+type bufferedBody interface {
+	WriteBuffered(w io.Writer) (n int64, ok bool, err error)
+}
+
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // WriteTo copies the body to w, counting bytes as Read does.
@@ -771,6 +792,13 @@ func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 		if c := spliceSink(b.ctx.Conn()); c != nil {
 			n, err := b.lease.SpliceBody(c, b.cl-b.n)
 			b.n += n
+			return n, err
+		}
+	}
+	if bb, ok := b.r.(bufferedBody); ok {
+		if n, ok, err := bb.WriteBuffered(w); ok {
+			b.n += n
+			b.eof = err == nil
 			return n, err
 		}
 	}
