@@ -46,8 +46,8 @@ type Call struct {
 	// (SetHeaderFields, ownhead.go).
 	fields  []byte
 	ownHead bool
-	target  []byte // the request-target and Host written with fields
-	host    string // (SetTarget); nil and empty: those of req's header
+	target  []byte           // the request-target and Host written with fields
+	host    string           // (SetTarget); nil and empty: those of req's header
 	expect  bool             // ask for 100-continue (ping)
 	head    []byte           // the head written, kept for its capacity
 	body    io.LimitedReader // a streamed body's Content-Length bytes
