@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -35,6 +36,62 @@ func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
 	if !c.ownHead {
 		return req.Write(bw)
 	}
+	if _, err := bw.Write(c.appendHead(req)); err != nil || !req.IsBodyStream() {
+		if err == nil {
+			_, err = bw.Write(req.Body())
+		}
+		return err
+	}
+	// Exactly the announced length, through the writer's buffer: the
+	// stream is the client's body (or ping's gate in front of it).
+	n := int64(req.Header.ContentLength())
+	c.body = io.LimitedReader{R: req.BodyStream(), N: n}
+	copied, err := bw.ReadFrom(&c.body)
+	c.body = io.LimitedReader{}
+	if err == nil && copied < n {
+		err = errShortBody
+	}
+	return err
+}
+
+// wholeBody is the largest body that goes out in one buffer with its own
+// head (wholeRequest): the size of the writer it spares.
+const wholeBody = 4 << 10
+
+// wholeRequest is the request, its own head and its body, as one buffer
+// for one write when it goes out so (SetHeaderFields and a body of at most
+// wholeBody bytes, in memory or streamed); else nil, for write. A streamed
+// body is read whole first, as write's writer would before its flush.
+func (c *Call) wholeRequest(req *fasthttp.Request) ([]byte, error) {
+	if !c.ownHead || c.expect {
+		return nil, nil
+	}
+	if !req.IsBodyStream() {
+		if len(req.Body()) > wholeBody {
+			return nil, nil
+		}
+		c.head = append(c.appendHead(req), req.Body()...)
+		return c.head, nil
+	}
+	n := req.Header.ContentLength()
+	if n < 0 || n > wholeBody {
+		return nil, nil
+	}
+	head := len(c.appendHead(req))
+	c.head = slices.Grow(c.head, n)[:head+n]
+	if k, err := io.ReadFull(req.BodyStream(), c.head[head:]); err != nil {
+		if k < n && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+			err = errShortBody
+		}
+		return nil, err
+	}
+	return c.head, nil
+}
+
+// appendHead builds the request's own head in c.head: the method, target
+// and Host, the fields, the body's framing, and what ping and the header
+// ask for.
+func (c *Call) appendHead(req *fasthttp.Request) []byte {
 	h := &req.Header
 	c.head = append(c.head[:0], h.Method()...)
 	c.head = append(c.head, ' ')
@@ -62,23 +119,7 @@ func (c *Call) write(bw *bufio.Writer, req *fasthttp.Request) error {
 	if h.ConnectionClose() {
 		c.head = append(c.head, "Connection: close\r\n"...)
 	}
-	c.head = append(c.head, '\r', '\n')
-	if _, err := bw.Write(c.head); err != nil || !req.IsBodyStream() {
-		if err == nil {
-			_, err = bw.Write(req.Body())
-		}
-		return err
-	}
-	// Exactly the announced length, through the writer's buffer: the
-	// stream is the client's body (or ping's gate in front of it).
-	n := int64(h.ContentLength())
-	c.body = io.LimitedReader{R: req.BodyStream(), N: n}
-	copied, err := bw.ReadFrom(&c.body)
-	c.body = io.LimitedReader{}
-	if err == nil && copied < n {
-		err = errShortBody
-	}
-	return err
+	return append(c.head, '\r', '\n')
 }
 
 // contentLength is the Content-Length the request goes out with, as

@@ -254,18 +254,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		t.close(hc, cc)
 		return true, err
 	}
-	bw := hc.AcquireWriter(call.writer(conn))
-	err = call.write(bw, req)
-	if err == nil {
-		// req.Write has taken the whole request, a streamed body to its
-		// end included: the flush sends the rest of it, and only the
-		// answer can follow.
-		if a, ok := conn.(answerAwaiter); ok && bw.Buffered() > 0 {
-			a.awaitAnswer()
-		}
-		err = bw.Flush()
-	}
-	hc.ReleaseWriter(bw)
+	err = send(hc, conn, call, req)
 	if err != nil {
 		t.close(hc, cc)
 		if call.unwatch() {
@@ -312,6 +301,34 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	}
 	call.lease = l
 	return false, nil
+}
+
+// send writes req on conn: in one write when it goes so (wholeRequest),
+// else through a pooled writer. Either way the whole request, a streamed
+// body to its end included, is taken before the last write, after which
+// only the answer can follow.
+func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Request) error {
+	whole, err := call.wholeRequest(req)
+	if err != nil {
+		return err
+	}
+	a, awaits := conn.(answerAwaiter)
+	if whole != nil {
+		if awaits {
+			a.awaitAnswer()
+		}
+		_, err = call.writer(conn).Write(whole)
+		return err
+	}
+	bw := hc.AcquireWriter(call.writer(conn))
+	defer hc.ReleaseWriter(bw)
+	if err := call.write(bw, req); err != nil {
+		return err
+	}
+	if awaits && bw.Buffered() > 0 {
+		a.awaitAnswer()
+	}
+	return bw.Flush()
 }
 
 // isTimeout reports a deadline that ran out, however wrapped.

@@ -342,6 +342,69 @@ func TestCallWriteOwnHeadBody(t *testing.T) {
 	}
 }
 
+// TestCallWholeRequest: a request with its own head and a body of at most
+// wholeBody bytes, in memory or streamed, is one buffer holding what write
+// writes, target and Host from SetTarget; a larger body, and ping's
+// Expect, are left to write; a short stream fails as write does.
+func TestCallWholeRequest(t *testing.T) {
+	big := strings.Repeat("b", wholeBody+1)
+	for _, tc := range []struct {
+		name, body string
+		stream     bool
+		size       int // announced, for a stream
+		expect     bool
+		whole      bool
+		err        error
+	}{
+		{name: "stream", body: "hello", stream: true, size: 5, whole: true},
+		{name: "stream longer than announced", body: "hello world", stream: true, size: 5, whole: true},
+		{name: "in memory", body: "hello", whole: true},
+		{name: "no body", whole: true},
+		{name: "largest stream", body: big[1:], stream: true, size: wholeBody, whole: true},
+		{name: "larger stream", body: big, stream: true, size: len(big)},
+		{name: "larger in memory", body: big},
+		{name: "chunked stream", body: "hello", stream: true, size: -1},
+		{name: "ping", body: "hello", stream: true, size: 5, expect: true},
+		{name: "short stream", body: "hi", stream: true, size: 5, err: errShortBody},
+	} {
+		request := func() *fasthttp.Request {
+			req := new(fasthttp.Request)
+			req.Header.SetMethod("POST")
+			req.SetRequestURI("/header")
+			req.Header.SetHost("header")
+			if tc.stream {
+				req.SetBodyStream(strings.NewReader(tc.body), tc.size)
+			} else if tc.body != "" {
+				req.SetBodyString(tc.body)
+			}
+			return req
+		}
+		newCall := func() *Call {
+			c := &Call{expect: tc.expect}
+			c.SetHeaderFields([]byte("X-A: 1\r\n"))
+			c.SetTarget([]byte("/u"), "m")
+			return c
+		}
+		whole, err := newCall().wholeRequest(request())
+		if !errors.Is(err, tc.err) || (whole != nil) != tc.whole {
+			t.Errorf("%s: %d bytes, %v; want one buffer %v, error %v", tc.name, len(whole), err, tc.whole, tc.err)
+			continue
+		}
+		if whole == nil {
+			continue
+		}
+		var out bytes.Buffer
+		bw := bufio.NewWriter(&out)
+		if err := newCall().write(bw, request()); err != nil {
+			t.Fatal(err)
+		}
+		_ = bw.Flush()
+		if string(whole) != out.String() || !strings.HasPrefix(out.String(), "POST /u HTTP/1.1\r\nHost: m\r\nX-A: 1\r\n") {
+			t.Errorf("%s: one buffer %.80q, write %.80q", tc.name, whole, out.String())
+		}
+	}
+}
+
 // TestFixedBody: a body of known length ends at its length, leaving what
 // follows in the reader; one the member cut short ends with
 // io.ErrUnexpectedEOF, as fasthttp's stream does.
