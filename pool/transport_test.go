@@ -312,20 +312,12 @@ func TestCallWriteOwnHeadBody(t *testing.T) {
 		{name: "GET without a body", method: "GET",
 			want: "\r\n"},
 	} {
-		var req fasthttp.Request
-		req.Header.SetMethod(tc.method)
-		req.SetRequestURI("/u")
-		req.Header.SetHost("m")
-		if tc.stream {
-			req.SetBodyStream(strings.NewReader(tc.body), tc.size)
-		} else if tc.body != "" {
-			req.SetBodyString(tc.body)
-		}
+		req := bodyRequest(tc.method, "/u", "m", tc.body, tc.stream, tc.size)
 		var call Call
 		call.SetHeaderFields([]byte("X-A: 1\r\n"))
 		var out bytes.Buffer
 		bw := bufio.NewWriterSize(&out, 4096)
-		err := call.write(bw, &req)
+		err := call.write(bw, req)
 		if tc.err != nil {
 			if !errors.Is(err, tc.err) {
 				t.Errorf("%s: error %v, want %v", tc.name, err, tc.err)
@@ -340,6 +332,21 @@ func TestCallWriteOwnHeadBody(t *testing.T) {
 			t.Errorf("%s: wrote %q, want %q", tc.name, out.String(), want)
 		}
 	}
+}
+
+// bodyRequest is a request with body, streamed with the announced size
+// or in memory.
+func bodyRequest(method, uri, host, body string, stream bool, size int) *fasthttp.Request {
+	req := new(fasthttp.Request)
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	req.Header.SetHost(host)
+	if stream {
+		req.SetBodyStream(strings.NewReader(body), size)
+	} else if body != "" {
+		req.SetBodyString(body)
+	}
+	return req
 }
 
 // TestCallWholeRequest: a request with its own head and a body of at most
@@ -368,16 +375,7 @@ func TestCallWholeRequest(t *testing.T) {
 		{name: "short stream", body: "hi", stream: true, size: 5, err: errShortBody},
 	} {
 		request := func() *fasthttp.Request {
-			req := new(fasthttp.Request)
-			req.Header.SetMethod("POST")
-			req.SetRequestURI("/header")
-			req.Header.SetHost("header")
-			if tc.stream {
-				req.SetBodyStream(strings.NewReader(tc.body), tc.size)
-			} else if tc.body != "" {
-				req.SetBodyString(tc.body)
-			}
-			return req
+			return bodyRequest("POST", "/header", "header", tc.body, tc.stream, tc.size)
 		}
 		newCall := func() *Call {
 			c := &Call{expect: tc.expect}
