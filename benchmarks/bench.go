@@ -187,6 +187,9 @@ func (b *bench) startPeer(ctx context.Context, name string, tls bool) *live {
 	}
 	p.addr = "127.0.0.1:" + strconv.Itoa(port)
 	s := site{Dir: b.dir, Listen: p.addr, Backends: b.backends, Workers: b.workers, Root: os.Geteuid() == 0, Sluice: b.sluice, TLS: tls}
+	if name == baseline {
+		s.Sluice = b.opts.baseline
+	}
 	if name == "sluice" && b.opts.profile {
 		port, err := b.ports.Free()
 		if err != nil {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,7 +45,16 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || o.duration != 3*time.Second || o.reps != 2 || len(o.peers) != len(peerNames) {
 		t.Errorf("smoke with explicit duration and reps: %+v, %v", o, err)
 	}
+	o, err = parseFlags([]string{"-baseline", "/tmp/old", "-peers", "sluice,nginx"})
+	if err != nil || strings.Join(o.peers, ",") != "sluice,baseline,nginx" || o.baseline != "/tmp/old" {
+		t.Errorf("-baseline: peers %q, %v", o.peers, err)
+	}
+	o, err = parseFlags([]string{"-baseline", "/tmp/old", "-peers", "nginx,baseline"})
+	if err != nil || strings.Join(o.peers, ",") != "nginx,baseline" {
+		t.Errorf("-baseline with the peer listed: peers %q, %v", o.peers, err)
+	}
 	for _, bad := range [][]string{
+		{"-peers", "sluice,baseline"}, // without -baseline
 		{"-peers", "sluice,caddy"},
 		{"-scenario", "get-2k"},
 		{"-reps", "0"},

@@ -11,6 +11,9 @@
 // Run it from the repository root after benchmarks/install.sh:
 //
 //	go run ./benchmarks -scenario get-100b -duration 10s -reps 5 -peers sluice,nginx
+//
+// With -baseline OLD, a second sluice build runs as the peer "baseline"
+// beside sluice, in the same rounds: an A/B comparison of two builds.
 package main
 
 import (
@@ -38,6 +41,7 @@ type options struct {
 	smoke      bool
 	out        string
 	sluiceBin  string
+	baseline   string // a second sluice binary, run as the peer baseline
 	backendBin string
 	profile    bool
 }
@@ -70,6 +74,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.smoke, "smoke", false, "1 s, 1 rep unless set; write no files; exit 1 unless every peer has a row without errors")
 	fs.StringVar(&o.out, "out", "benchmarks/results", "folder for CSV, JSON and Markdown results")
 	fs.StringVar(&o.sluiceBin, "sluice", "", "sluice binary (default: built from ./cmd/sluice)")
+	fs.StringVar(&o.baseline, "baseline", "", "a second sluice binary, run as the peer baseline beside sluice (A/B of two builds)")
 	fs.StringVar(&o.backendBin, "backend", "", "backend binary (default: built from ./benchmarks/backend)")
 	fs.BoolVar(&o.profile, "profile", false, "after each scenario's reps, profile one more sluice run (CPU and allocations, pprof files under -out)")
 	if err := fs.Parse(args); err != nil {
@@ -90,10 +95,18 @@ func parseFlags(args []string) (options, error) {
 	}
 	for p := range strings.SplitSeq(*peers, ",") {
 		p = strings.TrimSpace(p)
-		if !slices.Contains(peerNames, p) {
+		switch {
+		case p == baseline && o.baseline == "":
+			return o, fmt.Errorf("peer %s needs -baseline, the binary it runs", baseline)
+		case p != baseline && !slices.Contains(peerNames, p):
 			return o, fmt.Errorf("unknown peer %q (allowed: %s)", p, strings.Join(peerNames, ", "))
 		}
 		o.peers = append(o.peers, p)
+	}
+	if o.baseline != "" && !slices.Contains(o.peers, baseline) {
+		// Right after sluice: the two builds' runs follow each other.
+		at := slices.Index(o.peers, "sluice") + 1
+		o.peers = slices.Insert(o.peers, at, baseline)
 	}
 	if o.reps < 1 || o.conns < 1 || o.duration < time.Second {
 		return o, fmt.Errorf("need -reps ≥ 1, -conns ≥ 1 and -duration ≥ 1s")

@@ -16,6 +16,9 @@ var peerNames = []string{"sluice", "nginx", "haproxy", "apache", "direct"}
 // direct is the first backend reached without a proxy: the ceiling.
 const direct = "direct"
 
+// baseline is a second sluice build (-baseline), with sluice's config.
+const baseline = "baseline"
+
 // site is what every proxy's generated config is built from.
 type site struct {
 	Dir      string   // working directory for pid, log and temp files
@@ -23,7 +26,7 @@ type site struct {
 	Backends []string // host:port of each balancer member
 	Workers  int      // processes or threads: one per core the proxy is pinned to
 	Root     bool     // running as root: nginx and Apache need a User to drop to
-	Sluice   string   // the sluice binary
+	Sluice   string   // the sluice binary (the baseline's for that peer)
 	Admin    string   // sluice's admin listener, set with -profile
 	// TLS: the proxy terminates TLS 1.3 with Dir/tls.crt and tls.key
 	// (tls.pem for HAProxy), TLS_AES_128_GCM_SHA256 where a peer lets
@@ -40,10 +43,10 @@ func peerCommand(name string, s site) (argv, env []string, err error) {
 	var tmpl *template.Template
 	var file string
 	switch name {
-	case "sluice":
-		tmpl, file = sluiceConf, "sluice.conf"
+	case "sluice", baseline:
+		tmpl, file = sluiceConf, name+".conf"
 		if s.Admin != "" {
-			tmpl, file = sluiceProfiledConf, "sluice.yaml"
+			tmpl, file = sluiceProfiledConf, name+".yaml"
 		}
 		argv = []string{s.Sluice, "-config", filepath.Join(s.Dir, file)}
 		env = []string{fmt.Sprintf("GOMAXPROCS=%d", s.Workers)}

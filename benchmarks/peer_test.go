@@ -57,6 +57,8 @@ func TestPeerConfigs(t *testing.T) {
 			`proxy_set_header Connection "";`, "access_log off;", "keepalive_timeout 75s;"}},
 		{"haproxy", "haproxy.cfg", "haproxy", []string{"nbthread 2", "bind 127.0.0.1:20001 defer-accept", "balance roundrobin",
 			"server s0 127.0.0.1:20002", "server s1 127.0.0.1:20003", "http-reuse always", "timeout http-keep-alive 75s"}},
+		{baseline, "baseline.conf", "/bin/sluice", []string{"Listen 127.0.0.1:20001",
+			`BalancerMember "http://127.0.0.1:20002"`, `ProxyPass "/" "balancer://b/"`}},
 		{"apache", "apache.conf", "apache2", []string{"User www-data", "Listen 127.0.0.1:20001", "mod_mpm_event.so",
 			"StartServers 2", "ServerLimit 2", "MaxRequestWorkers 256", `BalancerMember "http://127.0.0.1:20002" enablereuse=on`,
 			`BalancerMember "http://127.0.0.1:20003" enablereuse=on`, "lbmethod=byrequests", "KeepAliveTimeout 75",

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,8 @@ func (b *bench) describe() meta {
 		switch p {
 		case "sluice":
 			m.Versions[p] = firstLine(commandOutput(b.sluice, "-version"))
+		case baseline:
+			m.Versions[p] = b.opts.baseline + ": " + firstLine(commandOutput(b.opts.baseline, "-version"))
 		case "nginx":
 			m.Versions[p] = firstLine(commandOutput("nginx", "-v"))
 		case "haproxy":
@@ -67,7 +70,7 @@ func printMeta(w io.Writer, m meta, prefix string) {
 	fmt.Fprintf(w, "%smachine: %s, %d CPUs, %s\n", prefix, m.CPU, m.Cores, m.Kernel)
 	fmt.Fprintf(w, "%spinning: %s; proxy workers: %d; wrk: %d connections, %s per run, %d runs per peer\n",
 		prefix, m.Pinning, m.Workers, m.Conns, m.Duration, m.Reps)
-	for _, k := range append([]string{"wrk", "go"}, peerNames...) {
+	for _, k := range append([]string{"wrk", "go"}, slices.Insert(slices.Clone(peerNames), 1, baseline)...) {
 		if v, ok := m.Versions[k]; ok {
 			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, v)
 		}
