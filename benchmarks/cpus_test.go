@@ -21,6 +21,16 @@ func TestCountCPUs(t *testing.T) {
 	}
 }
 
+// named is the scenario called name.
+func named(t *testing.T, name string) scenario {
+	t.Helper()
+	scs, err := pickScenarios(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scs[0]
+}
+
 func TestPickScenarios(t *testing.T) {
 	if got, err := pickScenarios("all"); err != nil || len(got) != len(scenarios) {
 		t.Errorf("all: %d scenarios, %v", len(got), err)

@@ -56,12 +56,12 @@ func TestPreflight(t *testing.T) {
 		}
 	})
 	addr := strings.TrimPrefix(ts.URL, "http://")
-	for _, sc := range []scenario{scenarios[0], scenarios[3]} {
+	for _, sc := range []scenario{named(t, "get-100b"), named(t, "post-1k")} {
 		if err := preflight(addr, sc); err != nil {
 			t.Errorf("%s: %v", sc.Name, err)
 		}
 	}
-	for _, sc := range []scenario{scenarios[1], {Name: "missing", Path: "/nope", Want: 100}} {
+	for _, sc := range []scenario{named(t, "get-1k"), {Name: "missing", Path: "/nope", Want: 100}} {
 		if err := preflight(addr, sc); err == nil {
 			t.Errorf("%s: a wrong answer passed", sc.Name)
 		}

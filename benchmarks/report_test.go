@@ -27,7 +27,7 @@ func TestSummarize(t *testing.T) {
 		ok("direct", 2, 400, 4000, 0),
 	}
 	runs[3].Result.Errors, runs[3].IdleLost, runs[6].Result.Non2xx = 2, 3, 4
-	rows := summarize(runs, scenarios[:1], []string{"sluice", "nginx", "direct"})
+	rows := summarize(runs, []scenario{named(t, "get-100b")}, []string{"sluice", "nginx", "direct"})
 	if len(rows) != 3 {
 		t.Fatalf("got %d rows, want 3", len(rows))
 	}
@@ -98,7 +98,7 @@ func TestMedian(t *testing.T) {
 }
 
 func TestSmokeFailures(t *testing.T) {
-	scens := scenarios[:2]
+	scens := []scenario{named(t, "get-100b"), named(t, "get-1k")}
 	peers := []string{"sluice", "nginx"}
 	rows := []row{
 		{Scenario: "get-100b", Peer: "sluice", Requests: 10},

@@ -22,6 +22,7 @@ type scenario struct {
 
 var scenarios = []scenario{
 	{Name: "get-100b", Path: "/small", Want: 100},
+	{Name: "get-page", Path: "/page", Want: 100},
 	{Name: "get-1k", Path: "/1k", Want: 1 << 10},
 	{Name: "get-64k", Path: "/64k", Want: 64 << 10},
 	{Name: "post-1k", Path: "/echo", Post: 1 << 10, Want: 1 << 10},
