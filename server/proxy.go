@@ -492,11 +492,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *po
 		// ProxyErrorOverride: the member's error page gives way to
 		// sluice's, or the ErrorDocument. Its body is left unread, so its
 		// connection is closed rather than pooled.
-		closeBody(resp, x.call.TakeLease(), false)
-		lb.Done(m, sentBytes(x), 0)
-		o.release()
-		s.fail(ctx, status)
-		s.observe(ctx, m, nil, s.now())
+		s.dropAnswer(ctx, o, m, x, status)
 		return
 	}
 	head := x.call.Head()
@@ -504,11 +500,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *po
 		// Relaying it would pass the backend's confusion on; its connection
 		// is closed, never pooled (threats.md SMG-15, HDR-12).
 		resp.SetConnectionClose()
-		closeBody(resp, x.call.TakeLease(), false)
-		lb.Done(m, sentBytes(x), 0)
-		o.release()
-		s.fail(ctx, fasthttp.StatusBadGateway)
-		s.observe(ctx, m, nil, s.now())
+		s.dropAnswer(ctx, o, m, x, fasthttp.StatusBadGateway)
 		return
 	}
 	out.SetStatusCode(status)
@@ -560,6 +552,16 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *po
 		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
+}
+
+// dropAnswer answers the client with status instead of the member's
+// answer, whose body goes unread and whose connection is closed.
+func (s *Server) dropAnswer(ctx *fasthttp.RequestCtx, o *outbound, m *pool.Member, x *exchange, status int) {
+	closeBody(&o.resp, x.call.TakeLease(), false)
+	lb.Done(m, sentBytes(x), 0)
+	o.release()
+	s.fail(ctx, status)
+	s.observe(ctx, m, nil, s.now())
 }
 
 // memberLength is the length of the member's body as its answer framed
