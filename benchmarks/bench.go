@@ -316,8 +316,11 @@ func (b *bench) build(ctx context.Context) error {
 	return nil
 }
 
+// goBuild builds pkg statically, as make build does: a binary that maps
+// no C library holds about 1.4 MiB less resident memory.
 func goBuild(ctx context.Context, out, pkg string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("cannot build %s (run from the repository root): %w\n%s", pkg, err, msg)
 	}

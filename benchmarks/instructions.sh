@@ -51,10 +51,10 @@ for tool in valgrind callgrind_control callgrind_annotate wrk; do
 done
 bin=${1:-}
 if [ -z "$bin" ]; then
-	go build -o "$work/sluice" ./cmd/sluice
+	CGO_ENABLED=0 go build -o "$work/sluice" ./cmd/sluice # as make build
 	bin=$work/sluice
 fi
-go build -o "$work/backend" ./benchmarks/backend
+CGO_ENABLED=0 go build -o "$work/backend" ./benchmarks/backend
 "$work/backend" -addr 127.0.0.1:0 -n 2 >"$work/backend.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q ready "$work/backend.out" && break; sleep 0.1; done
