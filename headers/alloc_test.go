@@ -62,7 +62,7 @@ func TestAllocsCheck(t *testing.T) {
 		var ctx fasthttp.RequestCtx
 		readRequest(t, raw).CopyTo(&ctx.Request)
 		assertNoAllocs(t, "Check", func() {
-			if status, _ := Check(&ctx); status != 0 {
+			if status, _, _ := Check(&ctx); status != 0 {
 				t.Fatalf("Check refused %q: %d", raw, status)
 			}
 		})

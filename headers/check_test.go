@@ -19,7 +19,7 @@ func checkServer(t *testing.T) *fasthttputil.InmemoryListener {
 	t.Helper()
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			if status, reason := Check(ctx); status != 0 {
+			if status, reason, _ := Check(ctx); status != 0 {
 				ctx.Error(reason, status) // resets the header: set X-Refused after
 				ctx.Response.Header.Set("X-Refused", "1")
 				ctx.SetConnectionClose()
@@ -129,5 +129,23 @@ func TestCheckThroughServer(t *testing.T) {
 				t.Errorf("reason %q, want %q", resp.Body(), tc.reason)
 			}
 		})
+	}
+}
+
+// Check reports an Upgrade field only for a request it lets go on.
+func TestCheckUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		raw     string
+		upgrade bool
+	}{
+		{"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\n\r\n", false},
+		{"GET http://b/ HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n", false}, // refused: Host differs
+	} {
+		var ctx fasthttp.RequestCtx
+		readRequest(t, tc.raw).CopyTo(&ctx.Request)
+		if _, _, upgrade := Check(&ctx); upgrade != tc.upgrade {
+			t.Errorf("Check(%q): upgrade %v, want %v", tc.raw, upgrade, tc.upgrade)
+		}
 	}
 }

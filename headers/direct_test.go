@@ -136,7 +136,7 @@ func FuzzAppendRequestFields(f *testing.F) {
 			return
 		}
 		in := &ctx.Request.Header
-		if status, _ := Check(&ctx); status != 0 || in.ContentLength() == -1 {
+		if status, _, _ := Check(&ctx); status != 0 || in.ContentLength() == -1 {
 			return
 		}
 		fwd := &forwarders[int(which)%len(forwarders)]

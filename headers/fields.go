@@ -12,21 +12,28 @@ import (
 // field lines and the blank line) for what fasthttp's parser accepts but a
 // front proxy must not: inner-space names, obs-fold, bare LF, CR or NUL,
 // too many fields, and Content-Length together with Transfer-Encoding,
-// which fasthttp resolves silently to chunked.
-func checkFields(raw []byte) (int, string) {
-	if fr, ok := plainFields(raw); ok {
-		return fr.check()
+// which fasthttp resolves silently to chunked. upgrade reports an Upgrade
+// field among them.
+func checkFields(raw []byte) (status int, reason string, upgrade bool) {
+	fr, ok := plainFields(raw)
+	if !ok {
+		return checkFieldLines(raw)
 	}
-	return checkFieldLines(raw)
+	status, reason = fr.check()
+	return status, reason, fr.upgrade
 }
 
-// framing is what a header block says about the body's length.
-type framing struct {
-	hasCL, hasTE, teChunked bool
+// blockFacts is what Check learns from a header block's fields: how the
+// body's length is given, and whether an Upgrade field asks to switch
+// protocols.
+type blockFacts struct {
+	hasCL, hasTE, teChunked, upgrade bool
 }
 
-func (fr *framing) field(name, value []byte) {
+func (fr *blockFacts) field(name, value []byte) {
 	switch len(name) {
+	case len("upgrade"):
+		fr.upgrade = fr.upgrade || equalFold(name, "upgrade")
 	case len("content-length"):
 		fr.hasCL = fr.hasCL || equalFold(name, "content-length")
 	case len("transfer-encoding"):
@@ -37,7 +44,7 @@ func (fr *framing) field(name, value []byte) {
 	}
 }
 
-func (fr *framing) check() (int, string) {
+func (fr *blockFacts) check() (int, string) {
 	if fr.hasCL && fr.hasTE {
 		return fasthttp.StatusBadRequest, reasonFraming
 	}
@@ -51,7 +58,7 @@ func (fr *framing) check() (int, string) {
 // every block does, with fewer scans than checkFieldLines: one for NUL and
 // one counting the CRs of the whole block, then one per line for its end.
 // It reports !ok for any other block, and checkFieldLines says what is wrong.
-func plainFields(raw []byte) (fr framing, ok bool) {
+func plainFields(raw []byte) (fr blockFacts, ok bool) {
 	if bytes.IndexByte(raw, 0) >= 0 {
 		return fr, false
 	}
@@ -106,9 +113,9 @@ func zeroBytes(w uint64) uint64 { return (w - ones) &^ w & (0x80 * ones) }
 
 // checkFieldLines is checkFields one line at a time, in the order that
 // decides which problem of a bad block is reported.
-func checkFieldLines(raw []byte) (int, string) {
+func checkFieldLines(raw []byte) (status int, reason string, upgrade bool) {
 	var n int
-	var fr framing
+	var fr blockFacts
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		if end < 0 {
@@ -121,30 +128,31 @@ func checkFieldLines(raw []byte) (int, string) {
 			raw = nil
 		}
 		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return fasthttp.StatusBadRequest, reasonLineEnd
+			return fasthttp.StatusBadRequest, reasonLineEnd, false
 		}
 		line = line[:len(line)-1]
 		if len(line) == 0 {
 			break // the blank line ending the block
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest, reasonFold
+			return fasthttp.StatusBadRequest, reasonFold, false
 		}
 		if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldValue
+			return fasthttp.StatusBadRequest, reasonFieldValue, false
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldName
+			return fasthttp.StatusBadRequest, reasonFieldName, false
 		}
 		name := line[:colon]
 		if bytes.IndexByte(name, ' ') >= 0 || bytes.IndexByte(name, '\t') >= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldName
+			return fasthttp.StatusBadRequest, reasonFieldName, false
 		}
 		if n++; n > MaxFields {
-			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
+			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, false
 		}
 		fr.field(name, line[colon+1:])
 	}
-	return fr.check()
+	status, reason = fr.check()
+	return status, reason, fr.upgrade
 }

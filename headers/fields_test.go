@@ -43,9 +43,35 @@ var fieldBlocks = []struct {
 
 func TestCheckFields(t *testing.T) {
 	for _, tc := range fieldBlocks {
-		status, reason := checkFields([]byte(tc.raw))
+		status, reason, _ := checkFields([]byte(tc.raw))
 		if status != tc.status || reason != tc.reason {
 			t.Errorf("checkFields(%.60q) = %d %q, want %d %q", tc.raw, status, reason, tc.status, tc.reason)
+		}
+	}
+}
+
+// upgradeBlocks are header blocks Check accepts, and whether each holds an
+// Upgrade field.
+var upgradeBlocks = []struct {
+	raw     string
+	upgrade bool
+}{
+	{"Host: a\r\n\r\n", false},
+	{"Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", true},
+	{"Host: a\r\nupgrade: h2c\r\n\r\n", true},
+	{"Host: a\r\nUPGRADE:\r\n\r\n", true},
+	{"Host: a\r\nConnection: upgrade\r\n\r\n", false},
+	{"Host: a\r\nX-Upgrade: websocket\r\nUpgrades: x\r\nUpgrad: x\r\n\r\n", false},
+	{"Host: a\r\nCookie: Upgrade: x\r\nUpgrade-X: y\r\n\r\n", false},
+}
+
+func TestCheckFieldsUpgrade(t *testing.T) {
+	for _, tc := range upgradeBlocks {
+		for name, check := range map[string]func([]byte) (int, string, bool){"checkFields": checkFields, "checkFieldLines": checkFieldLines} {
+			status, reason, upgrade := check([]byte(tc.raw))
+			if status != 0 || upgrade != tc.upgrade {
+				t.Errorf("%s(%q) = %d %q upgrade %v, want 0 upgrade %v", name, tc.raw, status, reason, upgrade, tc.upgrade)
+			}
 		}
 	}
 }
@@ -56,11 +82,16 @@ func FuzzCheckFields(f *testing.F) {
 	for _, tc := range fieldBlocks {
 		f.Add([]byte(tc.raw))
 	}
+	for _, tc := range upgradeBlocks {
+		f.Add([]byte(tc.raw))
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		gs, gr := checkFields(raw)
-		ws, wr := checkFieldLines(raw)
-		if gs != ws || gr != wr {
-			t.Fatalf("checkFields(%q) = %d %q, checkFieldLines %d %q", raw, gs, gr, ws, wr)
+		gs, gr, gu := checkFields(raw)
+		ws, wr, wu := checkFieldLines(raw)
+		// A refused block's Upgrade field does not matter: each stops
+		// where it finds something wrong.
+		if gs != ws || gr != wr || gs == 0 && gu != wu {
+			t.Fatalf("checkFields(%q) = %d %q %v, checkFieldLines %d %q %v", raw, gs, gr, gu, ws, wr, wu)
 		}
 	})
 }

@@ -55,7 +55,7 @@ func BenchmarkCheck(b *testing.B) {
 			readRequest(b, bc.raw).CopyTo(&ctx.Request)
 			b.ReportAllocs()
 			for b.Loop() {
-				if status, _ := Check(&ctx); status != 0 {
+				if status, _, _ := Check(&ctx); status != 0 {
 					b.Fatal(status)
 				}
 			}

@@ -67,6 +67,9 @@ type exchange struct {
 	// script is the first scriptLen bytes of the request path, the rest
 	// PATH_INFO.
 	scriptLen int
+	// upgrade: the client's request has an Upgrade field (headers.Check),
+	// so it may ask for a tunnel (upgradeRequest).
+	upgrade bool
 	// ownHead: the request goes out with the field lines in fields, built
 	// from the client's (prepareRequest, forwardRequest) and edited by the
 	// RequestHeader rules (requestHeaders).
@@ -97,7 +100,7 @@ func releaseExchange(x *exchange) {
 	x.waitUntil = time.Time{}
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
-	x.preserveHost, x.ownHead = false, false
+	x.preserveHost, x.ownHead, x.upgrade = false, false, false
 	if x.mods != nil {
 		modsReqPool.Put(x.mods)
 		x.mods = nil
@@ -115,7 +118,8 @@ func releaseExchange(x *exchange) {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	rt := s.rt.Load()
-	if status, _ := headers.Check(ctx); status != 0 {
+	status, _, upgrade := headers.Check(ctx)
+	if status != 0 {
 		s.refuse(ctx, status)
 		return
 	}
@@ -136,6 +140,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	x := acquireExchange()
 	defer releaseExchange(x)
+	x.upgrade = upgrade
 	raw := ctx.URI().PathOriginal()
 	if hasEncodedSlash(raw) {
 		// Apache's AllowEncodedSlashes: Off refuses, On decodes (fasthttp
@@ -183,9 +188,11 @@ func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r 
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
-	if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
-		s.tunnel(ctx, vh, r, x, proto)
-		return
+	if x.upgrade {
+		if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
+			s.tunnel(ctx, vh, r, x, proto)
+			return
+		}
 	}
 	s.proxy(ctx, rt, vh, r, x)
 }
