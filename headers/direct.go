@@ -26,17 +26,32 @@ func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, client
 	teTrailers := markFields(s, &r, isRequestProtected)
 	f.mergeRequest(s, &r, ip, clientHost, proto)
 
+	// A kept line that reads as appendField would write it goes out as the
+	// client sent it, and a run of such lines in one append.
+	run, runEnd := 0, 0 // s.buf[run:runEnd]: lines copied, not yet appended
 	for i := range s.fields {
 		fl := &s.fields[i]
 		if fl.drop || fl.folded || fl.special {
 			continue
 		}
+		merged := fl.kind < kindForwarding && r.merge[fl.kind]
+		if !merged && s.asWritten(fl) {
+			if fl.ks != runEnd {
+				dst = append(dst, s.buf[run:runEnd]...)
+				run = fl.ks
+			}
+			runEnd = fl.ve + len("\r\n")
+			continue
+		}
+		dst = append(dst, s.buf[run:runEnd]...)
+		run, runEnd = 0, 0
 		value := s.value(fl)
-		if fl.kind < kindForwarding && r.merge[fl.kind] {
+		if merged {
 			value = s.mergedValue(fl.kind)
 		}
 		dst = appendField(dst, s.key(fl), value)
 	}
+	dst = append(dst, s.buf[run:runEnd]...)
 	for _, k := range [...]kind{kindXFF, kindXFH, kindXFS, kindVia} {
 		if r.merge[k] && s.count[k] == 0 {
 			dst = appendField(dst, canonicalNames[k], s.mergedValue(k))
@@ -46,6 +61,13 @@ func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, client
 		dst = append(dst, "TE: trailers\r\n"...)
 	}
 	return dst
+}
+
+// asWritten reports a field parsed from a line that reads "name: value"
+// and its CRLF, as appendField writes it: one space after the colon,
+// none after the value.
+func (s *scratch) asWritten(f *field) bool {
+	return f.vs == f.ke+2 && s.buf[f.ke+1] == ' ' && f.ve < len(s.buf) && s.buf[f.ve] == '\r'
 }
 
 func appendField(dst, name, value []byte) []byte {

@@ -116,6 +116,8 @@ func FuzzAppendRequestFields(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nX-A: 1\r\nconnection: x-b\r\nX-B: 2\r\nX-A: 3\r\nCookie: c=1\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-C: 4\r\n\r\n",
 		"GET / HTTP/1.0\r\nVia: 1.0 a\r\nTE: trailers\r\nExpect: 100-continue\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nUser-Agent: u\r\n\r\nhi",
+		// Lines copied as they are beside lines written anew (asWritten).
+		"GET / HTTP/1.1\r\nX-A: 1\r\nX-B:2\r\nX-C:  3 \r\nHost: a\r\nX-D: \r\nX-E:\r\nX-F: 6\t\r\nX-G: 7\r\nKeep-Alive: 1\r\nX-H: 8\r\n\r\n",
 	} {
 		f.Add([]byte(raw), uint8(0))
 	}
