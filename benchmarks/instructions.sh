@@ -4,7 +4,7 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
@@ -15,6 +15,9 @@
 #   pairs       GET /small, every other request with "Connection: close": new
 #               connections that carry about two requests each (a new connection
 #               parks after its first answer unless its second request is there)
+#   browser     keep-alive GET /small with the eleven more fields a browser sends
+#               for a page (User-Agent, Accept*, a Cookie of three values,
+#               Referer, Sec-Fetch-*, ...): the cost of a request's fields
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.
@@ -36,6 +39,15 @@ sparse)
 	path=/small
 	printf 'function delay()\n  return 30\nend\n' >"$work/sparse.lua"
 	load=(-s "$work/sparse.lua")
+	;;
+browser)
+	path=/small
+	load=(-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+		-H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+		-H "Accept-Language: en-US,en;q=0.9" -H "Accept-Encoding: gzip, deflate, br, zstd"
+		-H "Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000"
+		-H "Referer: https://example.com/index.html" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Mode: navigate"
+		-H "Sec-Fetch-Site: same-origin" -H "Upgrade-Insecure-Requests: 1" -H "Cache-Control: max-age=0")
 	;;
 pairs)
 	path=/small
