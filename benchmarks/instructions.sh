@@ -17,7 +17,8 @@
 #               parks after its first answer unless its second request is there)
 #   browser     keep-alive GET /small with the eleven more fields a browser sends
 #               for a page (User-Agent, Accept*, a Cookie of three values,
-#               Referer, Sec-Fetch-*, ...): the cost of a request's fields
+#               Referer, Sec-Fetch-*, ...): the cost of a request's fields; the
+#               harness's get-browser scenario sends the same (browserFields)
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.

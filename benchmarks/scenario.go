@@ -13,8 +13,10 @@ type scenario struct {
 	Path  string
 	Post  int  // request body bytes; 0 means GET
 	Close bool // "Connection: close" on every request: one TCP connection per request
-	Idle  int  // idle keep-alive connections the harness holds open beside wrk's
-	Want  int  // response body bytes every peer must return
+	// Fields are request fields sent besides Host ("Name: value").
+	Fields []string
+	Idle   int // idle keep-alive connections the harness holds open beside wrk's
+	Want   int // response body bytes every peer must return
 	// TLS: clients speak TLS to the proxy (TLS 1.3, TLS_AES_128_GCM_SHA256,
 	// an ECDSA P-256 certificate, for every peer); the backends stay plain.
 	TLS bool
@@ -23,6 +25,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{Name: "get-100b", Path: "/small", Want: 100},
 	{Name: "get-page", Path: "/page", Want: 100},
+	{Name: "get-browser", Path: "/small", Fields: browserFields, Want: 100},
 	{Name: "get-1k", Path: "/1k", Want: 1 << 10},
 	{Name: "get-64k", Path: "/64k", Want: 64 << 10},
 	{Name: "post-1k", Path: "/echo", Post: 1 << 10, Want: 1 << 10},
@@ -30,6 +33,22 @@ var scenarios = []scenario{
 	{Name: "idle-1000", Path: "/small", Idle: 1000, Want: 100},
 	{Name: "tls-get-1k", Path: "/1k", Want: 1 << 10, TLS: true},
 	{Name: "tls-new-conn", Path: "/small", Close: true, Want: 100, TLS: true},
+}
+
+// browserFields are what a browser sends with a page's GET besides Host
+// (690 bytes of head with it): every proxy reads and forwards them.
+var browserFields = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+	"Accept-Language: en-US,en;q=0.9",
+	"Accept-Encoding: gzip, deflate, br, zstd",
+	"Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000",
+	"Referer: https://example.com/index.html",
+	"Sec-Fetch-Dest: document",
+	"Sec-Fetch-Mode: navigate",
+	"Sec-Fetch-Site: same-origin",
+	"Upgrade-Insecure-Requests: 1",
+	"Cache-Control: max-age=0",
 }
 
 // url is where a peer listening on addr is reached.

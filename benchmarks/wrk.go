@@ -36,6 +36,9 @@ func wrkArgs(sc scenario, url string, threads, conns int, d time.Duration, postS
 	if sc.Close {
 		args = append(args, "-H", "Connection: close")
 	}
+	for _, f := range sc.Fields {
+		args = append(args, "-H", f)
+	}
 	if sc.Post > 0 {
 		args = append(args, "-s", postScript)
 	}
