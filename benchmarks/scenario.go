@@ -37,6 +37,7 @@ var scenarios = []scenario{
 
 // browserFields are what a browser sends with a page's GET besides Host
 // (690 bytes of head with it): every proxy reads and forwards them.
+// instructions.sh's browser mode sends the same.
 var browserFields = []string{
 	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
 	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
