@@ -114,3 +114,37 @@ func TestEarly(t *testing.T) {
 		t.Fatal("an exact deadline was retried after it passed")
 	}
 }
+
+// TestEarlyExtremes holds the times a count of nanoseconds cannot tell
+// apart to their meaning as deadlines.
+func TestEarlyExtremes(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		past bool
+	}{
+		{"epoch", time.Unix(0, 0), true},
+		{"before 1970", time.Unix(-5, 0), true},
+		{"year 1", time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), true},
+		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"a minute ahead", now.Add(time.Minute), false},
+	} {
+		var e Early
+		if _, ok := e.Next(tc.at); !ok {
+			t.Errorf("%s: not armed, as if no deadline", tc.name)
+		}
+		if e.Want().IsZero() {
+			t.Errorf("%s: wanted reads as no deadline", tc.name)
+		}
+		if _, ok := e.Expired(now); ok == tc.past {
+			t.Errorf("%s: retried %v after it fired at %v", tc.name, ok, now)
+		}
+		// An earlier deadline is armed, a later one rides (even on one
+		// that has passed: the I/O fails at once and Expired re-arms).
+		hour := now.Add(time.Hour)
+		if _, ok := e.Next(hour); ok != tc.at.After(hour) {
+			t.Errorf("%s: a deadline an hour ahead armed %v", tc.name, ok)
+		}
+	}
+}

@@ -229,25 +229,24 @@ type clientConn struct {
 	ua     *userAgent // mod_remoteip's client of the current request, made on first use
 	limits *connLimits
 	ip     netip.Addr
-	closed atomic.Bool
 	// read is what the current request made sluice read; unlimited turns
 	// the budget off (a tunnel, where both directions run at once).
-	read      int64
+	read   int64
+	closed atomic.Bool
+	// The flags sit together: one word for all (clientConn is allocated
+	// per connection, and its size class is what that costs).
 	unlimited bool
 	// mute drops what sluice writes: the client is gone (abandoned).
 	mute bool
-	// rd and wd arm fasthttp's per-request deadlines only when they come
-	// closer (deadline.Early).
-	rd, wd deadline.Early
-	lr     io.LimitedReader // SpliceFrom's source, kept here: no allocation
 	// A spliced response's head waits in held (hold: the next write is
 	// it) to go out in one write with the body bytes read along with it:
 	// a write per part costs a pass through the TCP stack each.
 	hold bool
-	held *[]byte // from heldBufs while a head waits
-	// vec and bufs are writeVec's, kept here: no allocation per write.
-	vec  [2][]byte
-	bufs net.Buffers
+	held *heldHead // from heldHeads while a head waits
+	// rd and wd arm fasthttp's per-request deadlines only when they come
+	// closer (deadline.Early).
+	rd, wd deadline.Early
+	lr     io.LimitedReader // SpliceFrom's source, kept here: no allocation
 	// ahead holds what a one-byte read brought with it, from aheadAt on:
 	// fasthttp reads a new connection's first byte alone
 	// (ReduceMemoryUsage), and a second system call for the rest of the
@@ -262,9 +261,18 @@ type clientConn struct {
 // request head rarely needs more.
 var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
-// heldBufs hold spliced responses' heads (and off TCP, where there is no
+// heldHead is a spliced response's head while it waits (clientConn.held),
+// with writeVec's vectors: kept with the head, not with every connection,
+// and reused, so that a write allocates nothing.
+type heldHead struct {
+	b    []byte
+	vec  [2][]byte
+	bufs net.Buffers
+}
+
+// heldHeads hold spliced responses' heads (and off TCP, where there is no
 // writev, the body bytes copied after them).
-var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+var heldHeads = sync.Pool{New: func() any { return &heldHead{b: make([]byte, 0, 8<<10)} }}
 
 // SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
 // write timeouts, which it moves on every request; readConn and writeConn
@@ -402,8 +410,8 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	switch {
 	case c.hold:
 		c.hold = false
-		c.held = heldBufs.Get().(*[]byte)
-		*c.held = append((*c.held)[:0], p...)
+		c.held = heldHeads.Get().(*heldHead)
+		c.held.b = append(c.held.b[:0], p...)
 		return len(p), nil
 	case c.held != nil:
 		return c.writeHeld(p)
@@ -420,28 +428,29 @@ func (c *clientConn) holdHead() { c.hold = true }
 // elsewhere p, at most what the member's reader buffered with the head, is
 // copied after the head: that costs less than a second write.
 func (c *clientConn) writeHeld(p []byte) (int, error) {
-	head := len(*c.held)
+	h := c.held
+	head := len(h.b)
 	var n int
 	var err error
 	if tc, ok := c.Conn.(*net.TCPConn); ok && len(p) > 0 {
-		n, err = c.writeVec(tc, *c.held, p)
+		n, err = c.writeVec(tc, h, p)
 	} else {
-		*c.held = append(*c.held, p...)
-		n, err = c.writeConn(*c.held)
+		h.b = append(h.b, p...)
+		n, err = c.writeConn(h.b)
 	}
-	heldBufs.Put(c.held)
+	heldHeads.Put(h)
 	c.held = nil
 	return max(n-head, 0), err
 }
 
-// writeVec writes a then b in one writev(2).
-func (c *clientConn) writeVec(tc *net.TCPConn, a, b []byte) (int, error) {
-	c.vec = [2][]byte{a, b}
-	c.bufs = c.vec[:]
-	defer func() { c.vec, c.bufs = [2][]byte{}, nil }()
+// writeVec writes h's head then b in one writev(2).
+func (c *clientConn) writeVec(tc *net.TCPConn, h *heldHead, b []byte) (int, error) {
+	h.vec = [2][]byte{h.b, b}
+	h.bufs = h.vec[:]
+	defer func() { h.vec, h.bufs = [2][]byte{}, nil }()
 	var n int64
 	for {
-		k, err := c.bufs.WriteTo(tc)
+		k, err := h.bufs.WriteTo(tc)
 		n += k
 		if err == nil {
 			return int(n), nil
@@ -459,7 +468,7 @@ func (c *clientConn) flushHeld() error {
 	case c.held == nil:
 		return nil
 	case c.mute:
-		heldBufs.Put(c.held)
+		heldHeads.Put(c.held)
 		c.held = nil
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -216,5 +217,16 @@ func TestClientConnHeldHeadWritev(t *testing.T) {
 	}
 	if c.held != nil {
 		t.Fatal("the head is still held")
+	}
+}
+
+// TestClientConnSize keeps a client connection's record in the 288-byte
+// size class: it is the one allocation of sluice's own per connection, and
+// a new connection per request pays for its size in garbage collected.
+// What only some connections need (a held head's vectors, deadlines as
+// times) lives elsewhere; a field added here must fit or earn its class.
+func TestClientConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(clientConn{}); n > 288 {
+		t.Fatalf("clientConn takes %d bytes, more than the 288 of its size class", n)
 	}
 }

@@ -91,14 +91,14 @@ type idleLot struct {
 type lotEntry struct {
 	lot        *idleLot // nil: the connection does not park
 	prev, next *clientConn
+	// idleSince is the sweep count when fasthttp's wait for the next
+	// request began; 0 while it serves one.
+	idleSince atomic.Uint64
 	// listed: in the waiting list; changed under the lot's lock, by the
 	// goroutine that serves the connection.
 	listed atomic.Bool
-	// idleSince is the sweep count when fasthttp's wait for the next
-	// request began; 0 while it serves one. kicked: a sweep moved the
-	// read deadline to make the wait end.
-	idleSince atomic.Uint64
-	kicked    atomic.Bool
+	// kicked: a sweep moved the read deadline to make the wait end.
+	kicked atomic.Bool
 	// parking: a read ended the wait with errParked, and the Close that
 	// follows parks instead. Atomic, as listed: fasthttp's Shutdown may
 	// close an idle connection from another goroutine.
