@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // Backend defaults where neither the worker nor the host says otherwise.
@@ -160,8 +161,8 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 				return conn, nil // fcgi.go and ajp.go read and write their packets
 			}
 			if !m.TLS {
-				p := newPeeker(conn)
-				return newIdleConn(newMemberConn(conn, p), timeout, p, onStale), nil
+				s := sock.New(conn)
+				return newIdleConn(newMemberConn(conn, s), timeout, s, onStale), nil
 			}
 			// The handshake is done here, under memberConn, so that the
 			// guards see plaintext (see tlsconn.go). Nothing of the request

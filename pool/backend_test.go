@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // TestIdleConnTimesOutPerRead shows the worker timeout is Apache's per-I/O
@@ -23,7 +24,7 @@ func TestIdleConnTimesOutPerRead(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := newIdleConn(a, 300*time.Millisecond, newPeeker(a), nil)
+	c := newIdleConn(a, 300*time.Millisecond, sock.New(a), nil)
 	go func() {
 		for range 4 { // 4 × 150 ms: longer than one timeout in total
 			time.Sleep(150 * time.Millisecond)

@@ -41,7 +41,7 @@ type idleConn struct {
 
 // looker tells, without blocking and without losing a byte to the next
 // read, whether the member sent bytes that wait to be read and whether it
-// closed the connection: a peeker on a plain socket; under TLS a tlsConn,
+// closed the connection: a sock.Socket on a plain socket; under TLS a tlsConn,
 // which answers at the TLS layer (a session ticket is not a byte sent).
 type looker interface{ Look() (sent, closed bool) }
 

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -26,7 +27,7 @@ const answerCheck = 50 * time.Millisecond
 // It is used by one request at a time, as fasthttp uses its connections.
 type memberConn struct {
 	net.Conn
-	peek     looker    // looks for an early answer
+	sock     socket    // what the member's bytes go through
 	deadline time.Time // the write deadline idleConn asked for
 	// slice arms the shorter deadlines of body writes, lazily; sliced is
 	// set while one may be armed instead of deadline (it stays armed
@@ -45,14 +46,22 @@ type memberConn struct {
 	late  error
 }
 
-func newMemberConn(c net.Conn, peek looker) *memberConn {
-	return &memberConn{Conn: c, peek: peek}
+// socket is what a memberConn reads, writes and looks at: a plain
+// member's sock.Socket (c's socket, by raw system calls), or a TLS
+// member's tlsConn (c itself).
+type socket interface {
+	io.ReadWriter
+	looker
+}
+
+func newMemberConn(c net.Conn, s socket) *memberConn {
+	return &memberConn{Conn: c, sock: s}
 }
 
 // answerWaiting reports whether the member sent bytes that wait to be
 // read; a closed peer with nothing sent is not an answer.
 func (c *memberConn) answerWaiting() bool {
-	sent, _ := c.peek.Look()
+	sent, _ := c.sock.Look()
 	return sent
 }
 
@@ -82,16 +91,16 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		// does not wait for the member, and no answer can come before it.
 		c.body = true
 		sent := 0
-		if w, ok := c.peek.(writeAwaiter); ok && await {
+		if w, ok := c.sock.(writeAwaiter); ok && await {
 			var err error
-			if sent, err = w.writeAwait(p); sent == len(p) {
+			if sent, err = w.WriteAwait(p); sent == len(p) {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					c.late = err
 				}
 				return sent, nil
 			}
 		}
-		n, err := c.Conn.Write(p[sent:])
+		n, err := c.sock.Write(p[sent:])
 		n += sent
 		if err != nil && c.sliced && errors.Is(err, os.ErrDeadlineExceeded) {
 			// The short deadline of an earlier body outlived it.
@@ -99,7 +108,7 @@ func (c *memberConn) Write(p []byte) (int, error) {
 			if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
 				return n, err
 			}
-			k, err := c.Conn.Write(p[n:])
+			k, err := c.sock.Write(p[n:])
 			return n + k, err
 		}
 		return n, err
@@ -120,7 +129,7 @@ func (c *memberConn) Write(p []byte) (int, error) {
 			}
 			c.sliced = true
 		}
-		k, err := c.Conn.Write(p[n:])
+		k, err := c.sock.Write(p[n:])
 		n += k
 		if err == nil {
 			return n, nil
@@ -137,9 +146,9 @@ func (c *memberConn) Write(p []byte) (int, error) {
 }
 
 // writeAwaiter writes a request and waits for its answer in one go (a
-// plain socket's peeker).
+// plain member's sock.Socket).
 type writeAwaiter interface {
-	writeAwait(b []byte) (int, error)
+	WriteAwait(b []byte) (int, error)
 }
 
 // awaitAnswer tells c that its next write holds a whole request: nothing
@@ -152,7 +161,7 @@ func (c *memberConn) Read(p []byte) (int, error) {
 		c.late = nil
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	return c.sock.Read(p)
 }
 
 // answeredEarly reports whether the member answered the request on conn

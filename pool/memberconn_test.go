@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // TestMemberConnEarlyAnswer: the member answers after the head and reads
@@ -16,7 +17,7 @@ import (
 // connection after it.
 func TestMemberConnEarlyAnswer(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := newMemberConn(client, newPeeker(client))
+	c := newMemberConn(client, sock.New(client))
 	go func() {
 		br := bufio.NewReader(server)
 		for {
@@ -61,7 +62,7 @@ func postAnsweredEarly(t *testing.T, c *memberConn, wait time.Duration) {
 // next request.
 func TestMemberConnKeepsReading(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := newMemberConn(client, newPeeker(client))
+	c := newMemberConn(client, sock.New(client))
 	go func() {
 		_, _ = io.CopyN(io.Discard, server, 4<<20)
 		_, _ = io.WriteString(server, "ok")

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluiceproxy/sluice/peek"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // maxRecord is the most plaintext handed to crypto/tls at once (a record's
@@ -27,7 +27,7 @@ const maxRecord = 16 << 10
 // a bare *tls.Conn in what the guards need:
 //   - a write that times out is not fatal (see wire): memberConn lets a
 //     body write time out to look for an early answer, then writes on;
-//   - look answers at the TLS layer the question peeker answers for a
+//   - look answers at the TLS layer the question sock.Socket answers for a
 //     socket. Bytes on the socket may be records without application data
 //     (TLS 1.3 session tickets, KeyUpdate), which look consumes; only
 //     application data counts as sent, and the byte look read is kept for
@@ -45,7 +45,7 @@ type tlsConn struct {
 // handshakeTLS runs a client handshake over raw within timeout (0: no
 // limit); raw is closed when it fails.
 func handshakeTLS(raw net.Conn, cfg *tls.Config, timeout time.Duration) (*tlsConn, error) {
-	w := &wire{Conn: raw, peek: newPeeker(raw)}
+	w := &wire{Conn: raw, sock: sock.New(raw)}
 	tc := tls.Client(w, cfg)
 	var err error
 	if timeout > 0 {
@@ -109,7 +109,7 @@ func (c *tlsConn) Look() (sent, closed bool) {
 		c.holding = true
 		return true, false
 	}
-	return false, err != nil && !errors.Is(err, peek.ErrNothing)
+	return false, err != nil && !errors.Is(err, sock.ErrNothing)
 }
 
 // wire is the socket under a member's tls.Conn.
@@ -122,8 +122,8 @@ func (c *tlsConn) Look() (sent, closed bool) {
 // waits on the socket.
 type wire struct {
 	net.Conn
-	peek     *peeker
-	nonblock bool // set by look, from the request's goroutine
+	sock     *sock.Socket // raw's, read and written by raw system calls
+	nonblock bool         // set by look, from the request's goroutine
 
 	// Close (from any goroutine) may send close_notify while a request
 	// flushes: mu guards what follows.
@@ -135,9 +135,9 @@ type wire struct {
 
 func (w *wire) Read(p []byte) (int, error) {
 	if w.nonblock {
-		return w.peek.ReadNow(p)
+		return w.sock.ReadNow(p)
 	}
-	return w.Conn.Read(p)
+	return w.sock.Read(p)
 }
 
 // Write is crypto/tls writing a record (under its own lock).
@@ -156,7 +156,7 @@ func (w *wire) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	w.mu.Unlock()
-	n, err := w.Conn.Write(p)
+	n, err := w.sock.Write(p)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		w.mu.Lock()
 		w.pending, w.stall = append(w.pending, p[n:]...), err
@@ -175,7 +175,7 @@ func (w *wire) flush() error {
 	}
 	w.flushing = true
 	w.mu.Unlock()
-	n, err := w.Conn.Write(w.pending) // nothing appends while flushing
+	n, err := w.sock.Write(w.pending) // nothing appends while flushing
 	w.mu.Lock()
 	w.flushing = false
 	w.pending = w.pending[:copy(w.pending, w.pending[n:])]

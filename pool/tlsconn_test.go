@@ -22,6 +22,7 @@ import (
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/internal/testcert"
 	"github.com/sluiceproxy/sluice/internal/testnet"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // testCert is a self-signed certificate for 127.0.0.1 and the pool that
@@ -94,7 +95,7 @@ func waitBytes(t testing.TB, c net.Conn) {
 func wantOnSocket(t *testing.T, raw net.Conn) {
 	t.Helper()
 	waitBytes(t, raw)
-	if sent, _ := newPeeker(raw).Look(); !sent {
+	if sent, _ := sock.New(raw).Look(); !sent {
 		t.Fatal("premise: no bytes wait on the socket")
 	}
 }
@@ -137,14 +138,14 @@ func TestTLSTicketNotStale(t *testing.T) {
 
 // firstLook reports the first time memberConn looks for an answer.
 type firstLook struct {
-	looker
+	socket
 	once   sync.Once
 	looked chan struct{}
 }
 
 func (f *firstLook) Look() (sent, closed bool) {
 	f.once.Do(func() { close(f.looked) })
-	return f.looker.Look()
+	return f.socket.Look()
 }
 
 // TestTLSBodyGoesOnPastTicket: a member reads the body only after sluice
@@ -156,7 +157,7 @@ func TestTLSBodyGoesOnPastTicket(t *testing.T) {
 	cert, roots := testCert(t)
 	tc, raw, server := tlsPair(t, ticketsLater(cert), roots)
 	wantOnSocket(t, raw)
-	spy := &firstLook{looker: tc, looked: make(chan struct{})}
+	spy := &firstLook{socket: tc, looked: make(chan struct{})}
 	c := newMemberConn(tc, spy)
 	const size = 64 << 20
 	bodyWritten := make(chan struct{})
@@ -422,7 +423,7 @@ func TestBackendTLSDoubleFraming(t *testing.T) {
 func TestTLSCloseWhileStalled(t *testing.T) {
 	cert, roots := testCert(t)
 	tc, _, _ := tlsPair(t, ticketsLater(cert), roots)
-	spy := &firstLook{looker: tc, looked: make(chan struct{})}
+	spy := &firstLook{socket: tc, looked: make(chan struct{})}
 	c := newMemberConn(tc, spy)
 	if err := c.SetWriteDeadline(time.Now().Add(tlsWait)); err != nil {
 		t.Fatal(err)

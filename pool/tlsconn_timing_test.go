@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // BenchmarkStaleCheck is what checking a reused connection costs before a
@@ -14,7 +15,7 @@ import (
 func BenchmarkStaleCheck(b *testing.B) {
 	b.Run("plain", func(b *testing.B) {
 		client, _ := testnet.Pair(b, nil)
-		p := newPeeker(client)
+		p := sock.New(client)
 		b.ReportAllocs()
 		for b.Loop() {
 			if sent, closed := p.Look(); sent || closed {

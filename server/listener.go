@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/deadline"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // patientListener keeps accepting through resource exhaustion. fasthttp's
@@ -145,7 +146,11 @@ func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
 		cl.turnAway(c, errTooManyConns)
 		return nil, false
 	}
-	return &clientConn{Conn: c, limits: cl, ip: ip}, true
+	return newClientConn(c, cl, ip), true
+}
+
+func newClientConn(c net.Conn, limits *connLimits, ip netip.Addr) *clientConn {
+	return &clientConn{Conn: c, socket: sock.New(c), limits: limits, ip: ip}
 }
 
 // release uncounts a connection from ip.
@@ -226,6 +231,8 @@ func peerIP(c net.Conn) netip.Addr {
 // until a tunnel takes it over, unlimited.
 type clientConn struct {
 	net.Conn
+	// socket reads and writes Conn by raw system calls (package sock).
+	socket *sock.Socket
 	ua     *userAgent // mod_remoteip's client of the current request, made on first use
 	limits *connLimits
 	ip     netip.Addr
@@ -307,7 +314,7 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 		}
 	}
 	for {
-		n, err := c.Conn.Read(p)
+		n, err := c.socket.Read(p)
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
@@ -327,7 +334,7 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 func (c *clientConn) writeConn(p []byte) (int, error) {
 	n := 0
 	for {
-		k, err := c.Conn.Write(p[n:])
+		k, err := c.socket.Write(p[n:])
 		n += k
 		if err == nil {
 			return n, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestConnLimits(t *testing.T) {
 func TestClientConnReadAhead(t *testing.T) {
 	const head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	client, server := testnet.Pair(t, nil)
-	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
+	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
 	if _, err := io.WriteString(client, head); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestClientConnBudget(t *testing.T) {
 	defer b.Close()
 	cl := newConnLimits(0, 0)
 	cl.budget.Store(8)
-	c := &clientConn{Conn: a, limits: cl}
+	c := newClientConn(a, cl, netip.Addr{})
 	go func() { _, _ = b.Write([]byte("0123456789")) }()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
 	buf := make([]byte, 8)
@@ -137,7 +138,7 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		c := &clientConn{Conn: a, limits: newConnLimits(0, 0)}
+		c := newClientConn(a, newConnLimits(0, 0), netip.Addr{})
 		buf := make([]byte, 8)
 		for _, d := range []time.Duration{
 			time.Second,   // armed, and it passes unnoticed below
@@ -186,7 +187,7 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 // fires before the one asked for is re-armed rather than failing the write.
 func TestClientConnHeldHeadWritev(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
+	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
 	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n")
 	body := make([]byte, 32<<20) // more than loopback's buffers take: the write waits
 	for i := range body {

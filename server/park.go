@@ -12,7 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluiceproxy/sluice/peek"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // parkedSweep bounds how late a parked connection's idle timeout closes
@@ -213,7 +213,7 @@ func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
 		return false, 0, nil
 	}
 	if k, kerr := sockOf(c); kerr == nil {
-		if n, err = k.ReadNow(p); !errors.Is(err, peek.ErrNothing) {
+		if n, err = k.ReadNow(p); !errors.Is(err, sock.ErrNothing) {
 			c.sparse = false
 			return false, n, err
 		}
@@ -511,10 +511,10 @@ func (l *idleLot) leave(c *clientConn) {
 }
 
 // clientSock is a parkable connection's socket: looked at and read
-// without waiting (peek.Socket), and registered with the lot's poller by
-// its descriptor.
+// without waiting (the connection's sock.Socket), and registered with the
+// lot's poller by its descriptor.
 type clientSock struct {
-	*peek.Socket
+	*sock.Socket
 	fd     int
 	polled bool // registered with the lot's poller
 }
@@ -524,7 +524,7 @@ func sockOf(c *clientConn) (*clientSock, error) {
 	if c.sock != nil {
 		return c.sock, nil
 	}
-	k := &clientSock{Socket: peek.New(c.Conn), fd: -1}
+	k := &clientSock{Socket: c.socket, fd: -1}
 	rc := k.Raw()
 	if rc == nil {
 		return nil, errNotPollable

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -230,7 +231,7 @@ func TestTLSDoesNotPark(t *testing.T) {
 // behind); one that finds nothing does.
 func TestKickWithRequestWaiting(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := &clientConn{Conn: server, limits: newConnLimits(0, 0)}
+	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
 	c.idleSince.Store(1)
 
 	c.kicked.Store(true)

@@ -1,0 +1,31 @@
+// Package sock reads, writes and looks at a connection's socket by raw
+// system calls, within Go's poller (syscall.RawConn).
+//
+// Read and Write wait as a net.Conn's do, in the poller and under the
+// connection's deadlines, but make their system calls without telling the
+// runtime (syscall.RawSyscall): a non-blocking socket call never blocks, and
+// the runtime's bookkeeping for one that might wakes its monitor thread
+// (sysmon) whenever the process was idle, which then polls every 20 µs for
+// a while. Under light load, where sluice idles between requests, that cost
+// a request two thread wake-ups and a third of its CPU time.
+//
+// Look and ReadNow do not wait: through RawConn.Control, which keeps the
+// descriptor open meanwhile and goes past the poller and the connection's
+// deadlines (a pooled member connection's per-read deadline may well have
+// passed while it sat idle). The member pool asks whether a reused
+// connection is still clean; the server whether an idle client connection
+// may park.
+package sock
+
+import "net"
+
+// ErrNothing ends a read that must not wait when nothing waits. It is a
+// temporary net.Error, which crypto/tls does not make permanent, so a TLS
+// connection over the socket reads on afterwards.
+var ErrNothing net.Error = nothing{}
+
+type nothing struct{}
+
+func (nothing) Error() string   { return "sock: nothing to read yet" }
+func (nothing) Timeout() bool   { return true }
+func (nothing) Temporary() bool { return true }

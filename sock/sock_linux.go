@@ -1,0 +1,250 @@
+//go:build linux
+
+package sock
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// Socket is a connection's socket. Its functions for RawConn are made once
+// per socket, on first use: a closure per call would allocate. Read and
+// Write may run at once (one goroutine each, as on a net.Conn); Look and
+// ReadNow only where Read does not. Not safe for other concurrent use.
+type Socket struct {
+	conn    net.Conn        // read and written as it is where it has no socket
+	rc      syscall.RawConn // nil: the connection has no socket (a pipe)
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+	awaitFn func(fd uintptr) bool
+	ctlFn   func(fd uintptr) // Look's and ReadNow's (Control does not wait)
+	rd, wr  call             // Read's (and ReadNow's), Write's (and WriteAwait's)
+	// wrote: awaitFn's write went out; its next call finds the answer
+	// readable. look: ctlFn looks rather than reads; sent and closed are
+	// what it saw.
+	wrote, look, sent, closed bool
+}
+
+// call is one Read, Write or ReadNow: its buffer, and what the system
+// calls made of it.
+type call struct {
+	buf   []byte
+	n     int
+	errno syscall.Errno
+}
+
+// New returns c's socket. c's own Read and Write must be the socket's (a
+// TCP or Unix connection), or c must have none; one without a socket is
+// read and written as it is, and never has anything waiting.
+func New(c net.Conn) *Socket {
+	s := &Socket{conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc = rc
+		}
+	}
+	return s
+}
+
+// Raw is the socket's RawConn, nil for a connection without one.
+func (s *Socket) Raw() syscall.RawConn { return s.rc }
+
+// Read reads as the connection's Read does: it waits in Go's poller for
+// bytes, under the read deadline, and reports a peer's close as io.EOF.
+func (s *Socket) Read(p []byte) (int, error) {
+	switch {
+	case s.rc == nil:
+		return s.conn.Read(p)
+	case len(p) == 0:
+		return 0, nil // as a net.Conn: no system call, nothing waited for
+	}
+	if s.readFn == nil {
+		s.readFn = s.read
+	}
+	c := &s.rd
+	c.buf, c.n, c.errno = p, 0, 0
+	err := s.rc.Read(s.readFn)
+	n, errno := c.n, c.errno
+	c.buf = nil
+	switch {
+	case err != nil:
+		return 0, s.opError("read", err)
+	case errno != 0:
+		return 0, s.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (s *Socket) read(fd uintptr) bool {
+	c := &s.rd
+	for {
+		n, errno := sysRead(fd, c.buf)
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait in the poller
+		}
+		c.n, c.errno = n, errno
+		return true
+	}
+}
+
+// Write writes all of p as the connection's Write does: it waits in Go's
+// poller while the send buffer is full, under the write deadline, and
+// reports how much went out.
+func (s *Socket) Write(p []byte) (int, error) {
+	if s.rc == nil {
+		return s.conn.Write(p)
+	}
+	if s.writeFn == nil {
+		s.writeFn = s.write
+	}
+	c := &s.wr
+	c.buf, c.n, c.errno = p, 0, 0
+	err := s.rc.Write(s.writeFn)
+	n, errno := c.n, c.errno
+	c.buf = nil
+	switch {
+	case err != nil:
+		return n, s.opError("write", err)
+	case errno != 0:
+		return n, s.opError("write", os.NewSyscallError("write", errno))
+	case n < len(p):
+		return n, io.ErrUnexpectedEOF // the socket took nothing, with no error
+	}
+	return n, nil
+}
+
+func (s *Socket) write(fd uintptr) bool {
+	c := &s.wr
+	for c.n < len(c.buf) {
+		n, errno := sysWrite(fd, c.buf[c.n:])
+		switch errno {
+		case 0:
+			if n == 0 {
+				return true
+			}
+			c.n += n
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait in the poller
+		default:
+			c.errno = errno
+			return true
+		}
+	}
+	return true
+}
+
+// WriteAwait writes b to the socket and returns once the peer's answer
+// can be read (or the wait ends: a deadline, a close), in one RawConn.Read.
+// A read right after a request finds nothing yet and costs an empty system
+// call; here the wait comes first. That is safe only because the poller's
+// readiness is reset before the write: every answer byte arrives after it.
+// It reports how much of b went out; what did not (a full send buffer, an
+// error) the caller writes the ordinary way, which reports the error. With
+// all of b sent, err is why the wait ended early, if it did: the read
+// deadline, or a close.
+func (s *Socket) WriteAwait(b []byte) (n int, err error) {
+	if s.rc == nil {
+		return 0, nil
+	}
+	if s.awaitFn == nil {
+		s.awaitFn = s.writeThenWait
+	}
+	c := &s.wr
+	c.buf, c.n, c.errno = b, 0, 0
+	s.wrote = false
+	err = s.rc.Read(s.awaitFn)
+	n = c.n
+	c.buf = nil
+	if n < len(b) {
+		err = nil // the caller writes the rest and meets any error itself
+	}
+	return n, err
+}
+
+func (s *Socket) writeThenWait(fd uintptr) bool {
+	if s.wrote {
+		return true // readable
+	}
+	s.wrote = true
+	c := &s.wr
+	for {
+		n, errno := sysWrite(fd, c.buf)
+		if errno == syscall.EINTR {
+			continue
+		}
+		c.n, c.errno = n, errno
+		return errno != 0 || n < len(c.buf)
+	}
+}
+
+// opError gives an error the shape a net.Conn's has: a *net.OpError named
+// for the operation (RawConn's own say "raw-read" and "raw-write").
+func (s *Socket) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+		return oe
+	}
+	return &net.OpError{Op: op, Net: s.conn.LocalAddr().Network(), Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: err}
+}
+
+// Look reports whether the peer sent bytes that wait to be read, and
+// whether it closed its side with nothing sent.
+func (s *Socket) Look() (sent, closed bool) {
+	if s.rc == nil {
+		return false, false
+	}
+	s.look, s.sent, s.closed = true, false, false
+	_ = s.control()
+	return s.sent, s.closed
+}
+
+// ReadNow reads into b what waits on the socket: ErrNothing when nothing
+// does, io.EOF when the peer closed.
+func (s *Socket) ReadNow(b []byte) (int, error) {
+	if s.rc == nil {
+		return 0, ErrNothing
+	}
+	c := &s.rd
+	c.buf, c.n, c.errno = b, 0, 0
+	s.look = false
+	err := s.control()
+	n, errno := c.n, c.errno
+	c.buf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case errno == syscall.EAGAIN || errno == syscall.EINTR:
+		return 0, ErrNothing
+	case errno != 0:
+		return 0, os.NewSyscallError("read", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (s *Socket) control() error {
+	if s.ctlFn == nil {
+		s.ctlFn = s.now1
+	}
+	return s.rc.Control(s.ctlFn)
+}
+
+// now1 is Look's or ReadNow's one system call.
+func (s *Socket) now1(fd uintptr) {
+	if s.look {
+		n, errno := sysPeek(fd)
+		s.sent, s.closed = n > 0, n == 0 && errno == 0
+		return
+	}
+	c := &s.rd
+	c.n, c.errno = sysRead(fd, c.buf)
+}

@@ -1,0 +1,207 @@
+package sock
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
+)
+
+// TestSocket: Look and ReadNow see what waits, past a read deadline that
+// has passed, and neither waits when nothing does; a peer's close reads
+// as closed and EOF.
+func TestSocket(t *testing.T) {
+	client, server := testnet.Pair(t, nil)
+	if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	s := New(client)
+	if sent, closed := s.Look(); sent || closed {
+		t.Fatalf("nothing sent yet: sent %v, closed %v", sent, closed)
+	}
+	b := make([]byte, 8)
+	if _, err := s.ReadNow(b); !errors.Is(err, ErrNothing) {
+		t.Fatalf("ReadNow with nothing waiting: %v, want ErrNothing", err)
+	}
+	if _, err := io.WriteString(server, "evil"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, func() bool { sent, _ := s.Look(); return sent })
+	if n, err := s.ReadNow(b); err != nil || string(b[:n]) != "evil" {
+		t.Fatalf("ReadNow: %q, %v", b[:n], err)
+	}
+	server.Close()
+	until(t, func() bool { _, closed := s.Look(); return closed })
+	if _, err := s.ReadNow(b); err != io.EOF {
+		t.Fatalf("ReadNow after close: %v, want EOF", err)
+	}
+	if s := New(nil); s.Raw() != nil {
+		t.Error("a connection without a socket has a RawConn")
+	}
+}
+
+func until(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not within 5 s")
+		}
+	}
+}
+
+// TestReadWrite: Read and Write behave as the connection's own: they wait
+// for bytes and for room, under the deadlines, and report a close, a
+// deadline and a reset in the errors a net.Conn gives.
+func TestReadWrite(t *testing.T) {
+	t.Run("waits for bytes", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		s := New(client)
+		go func() {
+			time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
+			_, _ = io.WriteString(server, "hello")
+		}()
+		b := make([]byte, 16)
+		if n, err := s.Read(b); err != nil || string(b[:n]) != "hello" {
+			t.Fatalf("Read: %q, %v", b[:n], err)
+		}
+		if n, err := s.Read(nil); n != 0 || err != nil {
+			t.Fatalf("empty Read: %d, %v; want 0, nil at once", n, err)
+		}
+		server.Close()
+		if n, err := s.Read(b); n != 0 || err != io.EOF {
+			t.Fatalf("Read after the peer's close: %d, %v; want EOF", n, err)
+		}
+	})
+	t.Run("read deadline", func(t *testing.T) {
+		client, _ := testnet.Pair(t, nil)
+		if err := client.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := New(client).Read(make([]byte, 8))
+		var oe *net.OpError
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "read" {
+			t.Fatalf("Read past its deadline: %v; want a read OpError for the deadline", err)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		client, _ := testnet.Pair(t, nil)
+		s := New(client)
+		client.Close()
+		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read of a closed connection: %v; want net.ErrClosed", err)
+		}
+		if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write to a closed connection: %v; want net.ErrClosed", err)
+		}
+	})
+	t.Run("waits for room", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		// More than both socket buffers hold: the write waits until the
+		// peer reads, and all of it arrives in order.
+		want := make([]byte, 16<<20)
+		for i := range want {
+			want[i] = byte(i * 7)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(io.LimitReader(server, int64(len(want))))
+			got <- b
+		}()
+		if n, err := New(client).Write(want); n != len(want) || err != nil {
+			t.Fatalf("Write: %d of %d, %v", n, len(want), err)
+		}
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("the peer read %d bytes that are not the ones written", len(b))
+		}
+	})
+	t.Run("write deadline", func(t *testing.T) {
+		client, _ := testnet.Pair(t, nil) // the peer never reads
+		if err := client.SetWriteDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := New(client).Write(make([]byte, 64<<20))
+		var oe *net.OpError
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" || n == 0 || n == 64<<20 {
+			t.Fatalf("Write past its deadline: %d bytes, %v; want part written and a write OpError for the deadline", n, err)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		if err := server.SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		server.Close() // RST
+		s := New(client)
+		var err error
+		for range 100 {
+			if _, err = s.Write([]byte("x")); err != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		var oe *net.OpError
+		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) || !errors.As(err, &oe) || oe.Op != "write" {
+			t.Fatalf("Write to a reset connection: %v; want a write OpError for ECONNRESET or EPIPE", err)
+		}
+	})
+	t.Run("no socket", func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		go func() { _, _ = b.Write([]byte("pipe")) }()
+		buf := make([]byte, 8)
+		if n, err := New(a).Read(buf); err != nil || string(buf[:n]) != "pipe" {
+			t.Fatalf("Read of a pipe: %q, %v", buf[:n], err)
+		}
+	})
+}
+
+// TestWriteAwait: WriteAwait returns once the peer's answer can be read;
+// it writes nothing when the read deadline has passed (the caller then
+// writes the ordinary way); and a close ends its wait.
+func TestWriteAwait(t *testing.T) {
+	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
+	answerAfterRequest := func(server net.Conn, then func()) {
+		go func() {
+			_, _ = io.ReadFull(server, make([]byte, len(req)))
+			then()
+		}()
+	}
+	t.Run("answer", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		answerAfterRequest(server, func() { _, _ = io.WriteString(server, answer) })
+		s := New(client)
+		if n, err := s.WriteAwait([]byte(req)); n != len(req) || err != nil {
+			t.Fatalf("WriteAwait: %d bytes, %v; want %d, no error", n, err, len(req))
+		}
+		b := make([]byte, 64)
+		if n, err := s.ReadNow(b); err != nil || string(b[:n]) != answer {
+			t.Fatalf("right after WriteAwait: %q, %v; want the answer", b[:n], err)
+		}
+	})
+	t.Run("past read deadline", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := New(client).WriteAwait([]byte(req)); n != 0 || err != nil {
+			t.Fatalf("WriteAwait past the read deadline: %d bytes, %v; want 0, no error", n, err)
+		}
+		if n, err := New(server).ReadNow(make([]byte, 64)); !errors.Is(err, ErrNothing) {
+			t.Fatalf("the peer got %d bytes (%v), want none", n, err)
+		}
+	})
+	t.Run("closed while waiting", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		answerAfterRequest(server, func() { client.Close() })
+		if n, err := New(client).WriteAwait([]byte(req)); n != len(req) || err == nil {
+			t.Fatalf("WriteAwait: %d bytes, %v; want %d and the close's error", n, err, len(req))
+		}
+	})
+}

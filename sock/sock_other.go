@@ -1,0 +1,27 @@
+//go:build !linux
+
+package sock
+
+import (
+	"net"
+	"syscall"
+)
+
+// Socket: elsewhere the connection is read and written as it is, and
+// nothing is ever seen waiting.
+type Socket struct{ conn net.Conn }
+
+func New(c net.Conn) *Socket { return &Socket{conn: c} }
+
+func (*Socket) Raw() syscall.RawConn { return nil }
+
+func (s *Socket) Read(p []byte) (int, error) { return s.conn.Read(p) }
+
+func (s *Socket) Write(p []byte) (int, error) { return s.conn.Write(p) }
+
+// WriteAwait writes nothing: the caller writes the ordinary way.
+func (*Socket) WriteAwait([]byte) (int, error) { return 0, nil }
+
+func (*Socket) Look() (sent, closed bool) { return false, false }
+
+func (*Socket) ReadNow([]byte) (int, error) { return 0, ErrNothing }
