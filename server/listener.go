@@ -150,7 +150,9 @@ func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
 }
 
 func newClientConn(c net.Conn, limits *connLimits, ip netip.Addr) *clientConn {
-	return &clientConn{Conn: c, socket: sock.New(c), limits: limits, ip: ip}
+	cc := &clientConn{Conn: c, limits: limits, ip: ip}
+	cc.socket.Init(c)
+	return cc
 }
 
 // release uncounts a connection from ip.
@@ -231,8 +233,9 @@ func peerIP(c net.Conn) netip.Addr {
 // until a tunnel takes it over, unlimited.
 type clientConn struct {
 	net.Conn
-	// socket reads and writes Conn by raw system calls (package sock).
-	socket *sock.Socket
+	// socket reads and writes Conn by raw system calls (package sock);
+	// held here, not apart, as one allocation per connection.
+	socket sock.Socket
 	ua     *userAgent // mod_remoteip's client of the current request, made on first use
 	limits *connLimits
 	ip     netip.Addr

@@ -524,7 +524,7 @@ func sockOf(c *clientConn) (*clientSock, error) {
 	if c.sock != nil {
 		return c.sock, nil
 	}
-	k := &clientSock{Socket: c.socket, fd: -1}
+	k := &clientSock{Socket: &c.socket, fd: -1}
 	rc := k.Raw()
 	if rc == nil {
 		return nil, errNotPollable

@@ -39,13 +39,19 @@ type call struct {
 // TCP or Unix connection), or c must have none; one without a socket is
 // read and written as it is, and never has anything waiting.
 func New(c net.Conn) *Socket {
-	s := &Socket{conn: c}
+	s := new(Socket)
+	s.Init(c)
+	return s
+}
+
+// Init makes s, a zero Socket held in a larger record, c's socket (as New).
+func (s *Socket) Init(c net.Conn) {
+	s.conn = c
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
 		}
 	}
-	return s
 }
 
 // Raw is the socket's RawConn, nil for a connection without one.

@@ -13,6 +13,8 @@ type Socket struct{ conn net.Conn }
 
 func New(c net.Conn) *Socket { return &Socket{conn: c} }
 
+func (s *Socket) Init(c net.Conn) { s.conn = c }
+
 func (*Socket) Raw() syscall.RawConn { return nil }
 
 func (s *Socket) Read(p []byte) (int, error) { return s.conn.Read(p) }
