@@ -16,6 +16,9 @@ type scenario struct {
 	// Fields are request fields sent besides Host ("Name: value").
 	Fields []string
 	Idle   int // idle keep-alive connections the harness holds open beside wrk's
+	// Conns is wrk's connections where the scenario sets them (-conns
+	// otherwise).
+	Conns int
 	Want   int // response body bytes every peer must return
 	// TLS: clients speak TLS to the proxy (TLS 1.3, TLS_AES_128_GCM_SHA256,
 	// an ECDSA P-256 certificate, for every peer); the backends stay plain.
@@ -26,6 +29,9 @@ var scenarios = []scenario{
 	{Name: "get-100b", Path: "/small", Want: 100},
 	{Name: "get-page", Path: "/page", Want: 100},
 	{Name: "get-browser", Path: "/small", Fields: browserFields, Want: 100},
+	// One connection: light load, where the proxy idles between requests
+	// and each one wakes it (the runtime's costs of going idle and busy).
+	{Name: "get-1conn", Path: "/small", Conns: 1, Want: 100},
 	{Name: "get-1k", Path: "/1k", Want: 1 << 10},
 	{Name: "get-64k", Path: "/64k", Want: 64 << 10},
 	{Name: "post-1k", Path: "/echo", Post: 1 << 10, Want: 1 << 10},

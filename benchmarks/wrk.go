@@ -27,6 +27,9 @@ type wrkResult struct {
 
 // wrkArgs builds wrk's command line (after any taskset prefix).
 func wrkArgs(sc scenario, url string, threads, conns int, d time.Duration, postScript string) []string {
+	if sc.Conns > 0 {
+		conns = sc.Conns
+	}
 	if threads > conns {
 		threads = conns
 	}

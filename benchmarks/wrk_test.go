@@ -107,6 +107,7 @@ func TestWrkArgs(t *testing.T) {
 		{named(t, "new-conn"), 1, time.Second, "wrk -t1 -c64 -d1s --latency -H Connection: close http://h/small"},
 		{named(t, "get-100b"), 128, time.Second, "wrk -t64 -c64 -d1s --latency http://h/small"}, // threads ≤ conns
 		{named(t, "get-browser"), 1, time.Second, "wrk -t1 -c64 -d1s --latency -H " + strings.Join(browserFields, " -H ") + " http://h/small"},
+		{named(t, "get-1conn"), 2, time.Second, "wrk -t1 -c1 -d1s --latency http://h/small"}, // its own connections, and threads ≤ them
 	}
 	for _, tt := range tests {
 		got := strings.Join(wrkArgs(tt.sc, "http://h", tt.threads, 64, tt.d, "/w/post.lua"), " ")
