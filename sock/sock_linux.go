@@ -69,18 +69,31 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if s.readFn == nil {
 		s.readFn = s.read
 	}
-	c := &s.rd
+	n, err := s.do(&s.rd, s.readFn, false, p)
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// do makes one Read or Write: c's, through RawConn's Read or Write with fn.
+func (s *Socket) do(c *call, fn func(fd uintptr) bool, write bool, p []byte) (int, error) {
 	c.buf, c.n, c.errno = p, 0, 0
-	err := s.rc.Read(s.readFn)
+	var err error
+	op := "read"
+	if write {
+		op = "write"
+		err = s.rc.Write(fn)
+	} else {
+		err = s.rc.Read(fn)
+	}
 	n, errno := c.n, c.errno
 	c.buf = nil
 	switch {
 	case err != nil:
-		return 0, s.opError("read", err)
+		return n, s.opError(op, err)
 	case errno != 0:
-		return 0, s.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
-		return 0, io.EOF
+		return n, s.opError(op, os.NewSyscallError(op, errno))
 	}
 	return n, nil
 }
@@ -110,20 +123,11 @@ func (s *Socket) Write(p []byte) (int, error) {
 	if s.writeFn == nil {
 		s.writeFn = s.write
 	}
-	c := &s.wr
-	c.buf, c.n, c.errno = p, 0, 0
-	err := s.rc.Write(s.writeFn)
-	n, errno := c.n, c.errno
-	c.buf = nil
-	switch {
-	case err != nil:
-		return n, s.opError("write", err)
-	case errno != 0:
-		return n, s.opError("write", os.NewSyscallError("write", errno))
-	case n < len(p):
+	n, err := s.do(&s.wr, s.writeFn, true, p)
+	if n < len(p) && err == nil {
 		return n, io.ErrUnexpectedEOF // the socket took nothing, with no error
 	}
-	return n, nil
+	return n, err
 }
 
 func (s *Socket) write(fd uintptr) bool {
