@@ -19,7 +19,7 @@ type scenario struct {
 	// Conns is wrk's connections where the scenario sets them (-conns
 	// otherwise).
 	Conns int
-	Want   int // response body bytes every peer must return
+	Want  int // response body bytes every peer must return
 	// TLS: clients speak TLS to the proxy (TLS 1.3, TLS_AES_128_GCM_SHA256,
 	// an ECDSA P-256 certificate, for every peer); the backends stay plain.
 	TLS bool
