@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"os"
+
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // SpliceMin is the smallest response body worth splicing: a body that fits
@@ -18,10 +20,10 @@ type BodySink interface {
 	// Write sends bytes sluice already read from the member.
 	Write(p []byte) (int, error)
 	// SpliceFrom moves up to n bytes from src to the client's socket
-	// without copying them through user space; fewer and a nil error
-	// mean src reached its end. A deadline error is the client's own
-	// write timeout or src's read deadline.
-	SpliceFrom(src *net.TCPConn, n int64) (int64, error)
+	// without copying them through user space (sock.Socket.SpliceFrom);
+	// fewer and a nil error mean src reached its end. A deadline error is
+	// the client's own write timeout or src's read deadline.
+	SpliceFrom(src *sock.Socket, n int64) (int64, error)
 }
 
 // errNotSpliced: SpliceBody on a lease that is not Spliceable.
@@ -29,7 +31,7 @@ var errNotSpliced = errors.New("pool: the member connection cannot be spliced")
 
 // socket is the plain TCP socket under the lease's connection, or nil for
 // a TLS member or a system without socket-to-socket splicing.
-func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
+func (l *lease[C]) socket() (*idleConn, *sock.Socket) {
 	if !spliceWorks {
 		return nil, nil
 	}
@@ -41,11 +43,11 @@ func (l *lease[C]) socket() (*idleConn, *net.TCPConn) {
 	if !ok {
 		return nil, nil
 	}
-	tc, _ := mc.Conn.(*net.TCPConn)
-	if tc == nil {
+	s, _ := mc.sock.(*sock.Socket)
+	if _, ok := mc.Conn.(*net.TCPConn); !ok || s == nil {
 		return nil, nil
 	}
-	return ic, tc
+	return ic, s
 }
 
 func (l *lease[C]) Spliceable() bool {

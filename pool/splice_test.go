@@ -15,19 +15,19 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // tcpSink is a BodySink over a real client socket, as server's clientConn
 // is; its far end's bytes are gathered by got.
 type tcpSink struct {
 	*net.TCPConn
-	lr   io.LimitedReader
+	sock *sock.Socket
 	done chan []byte
 }
 
-func (s *tcpSink) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
-	s.lr = io.LimitedReader{R: src, N: n}
-	return s.TCPConn.ReadFrom(&s.lr)
+func (s *tcpSink) SpliceFrom(src *sock.Socket, n int64) (int64, error) {
+	return s.sock.SpliceFrom(src, n)
 }
 
 // newSink connects a sink to a reader on 127.0.0.1 that keeps everything
@@ -35,7 +35,7 @@ func (s *tcpSink) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
 func newSink(t *testing.T) *tcpSink {
 	t.Helper()
 	c, far := testnet.Pair(t, nil)
-	s := &tcpSink{TCPConn: c, done: make(chan []byte, 1)}
+	s := &tcpSink{TCPConn: c, sock: sock.New(c), done: make(chan []byte, 1)}
 	go func() {
 		b, _ := io.ReadAll(far)
 		s.done <- b

@@ -252,11 +252,10 @@ type clientConn struct {
 	// it) to go out in one write with the body bytes read along with it:
 	// a write per part costs a pass through the TCP stack each.
 	hold bool
-	held *heldHead // from heldHeads while a head waits
+	held *[]byte // from heldBufs while a head waits
 	// rd and wd arm fasthttp's per-request deadlines only when they come
 	// closer (deadline.Early).
 	rd, wd deadline.Early
-	lr     io.LimitedReader // SpliceFrom's source, kept here: no allocation
 	// ahead holds what a one-byte read brought with it, from aheadAt on:
 	// fasthttp reads a new connection's first byte alone
 	// (ReduceMemoryUsage), and a second system call for the rest of the
@@ -271,18 +270,8 @@ type clientConn struct {
 // request head rarely needs more.
 var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
-// heldHead is a spliced response's head while it waits (clientConn.held),
-// with writeVec's vectors: kept with the head, not with every connection,
-// and reused, so that a write allocates nothing.
-type heldHead struct {
-	b    []byte
-	vec  [2][]byte
-	bufs net.Buffers
-}
-
-// heldHeads hold spliced responses' heads (and off TCP, where there is no
-// writev, the body bytes copied after them).
-var heldHeads = sync.Pool{New: func() any { return &heldHead{b: make([]byte, 0, 8<<10)} }}
+// heldBufs hold spliced responses' heads.
+var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
 // SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
 // write timeouts, which it moves on every request; readConn and writeConn
@@ -420,8 +409,8 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	switch {
 	case c.hold:
 		c.hold = false
-		c.held = heldHeads.Get().(*heldHead)
-		c.held.b = append(c.held.b[:0], p...)
+		c.held = heldBufs.Get().(*[]byte)
+		*c.held = append((*c.held)[:0], p...)
 		return len(p), nil
 	case c.held != nil:
 		return c.writeHeld(p)
@@ -433,42 +422,32 @@ func (c *clientConn) Write(p []byte) (int, error) {
 // first body bytes (Write) or the splice (SpliceFrom).
 func (c *clientConn) holdHead() { c.hold = true }
 
-// writeHeld writes the held head and p in one write, and reports how much
-// of p went out. On a TCP socket the two go out together by writev(2);
-// elsewhere p, at most what the member's reader buffered with the head, is
-// copied after the head: that costs less than a second write.
+// writeHeld writes the held head and p in one write (writev(2) on a
+// socket: a write per part costs a pass through the TCP stack each), and
+// reports how much of p went out.
 func (c *clientConn) writeHeld(p []byte) (int, error) {
-	h := c.held
-	head := len(h.b)
+	head := *c.held
 	var n int
 	var err error
-	if tc, ok := c.Conn.(*net.TCPConn); ok && len(p) > 0 {
-		n, err = c.writeVec(tc, h, p)
+	if len(p) == 0 {
+		n, err = c.writeConn(head)
 	} else {
-		h.b = append(h.b, p...)
-		n, err = c.writeConn(h.b)
+		for {
+			var k int
+			k, err = c.socket.WriteTwo(head[min(n, len(head)):], p[max(n-len(head), 0):])
+			n += k
+			if err == nil {
+				break
+			}
+			if again, rerr := c.rearmWrite(err); !again {
+				err = rerr
+				break
+			}
+		}
 	}
-	heldHeads.Put(h)
+	heldBufs.Put(c.held)
 	c.held = nil
-	return max(n-head, 0), err
-}
-
-// writeVec writes h's head then b in one writev(2).
-func (c *clientConn) writeVec(tc *net.TCPConn, h *heldHead, b []byte) (int, error) {
-	h.vec = [2][]byte{h.b, b}
-	h.bufs = h.vec[:]
-	defer func() { h.vec, h.bufs = [2][]byte{}, nil }()
-	var n int64
-	for {
-		k, err := h.bufs.WriteTo(tc)
-		n += k
-		if err == nil {
-			return int(n), nil
-		}
-		if again, err := c.rearmWrite(err); !again {
-			return int(n), err
-		}
-	}
+	return max(n-len(head), 0), err
 }
 
 // flushHeld writes a head still held: the body did not follow.
@@ -478,7 +457,7 @@ func (c *clientConn) flushHeld() error {
 	case c.held == nil:
 		return nil
 	case c.mute:
-		heldHeads.Put(c.held)
+		heldBufs.Put(c.held)
 		c.held = nil
 		return nil
 	}
@@ -490,7 +469,7 @@ func (c *clientConn) flushHeld() error {
 // the client by splice(2) (pool.Lease.SpliceBody). The write deadline
 // fasthttp asked for is armed exactly first: an earlier one riding on
 // deadline.Early would end the splice as if the client had timed out.
-func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
+func (c *clientConn) SpliceFrom(src *sock.Socket, n int64) (int64, error) {
 	if spliceSink(c) == nil {
 		return 0, errNotSpliceable
 	}
@@ -505,8 +484,7 @@ func (c *clientConn) SpliceFrom(src *net.TCPConn, n int64) (int64, error) {
 	if !c.unlimited {
 		c.read = 0
 	}
-	c.lr = io.LimitedReader{R: src, N: n}
-	return c.Conn.(*net.TCPConn).ReadFrom(&c.lr)
+	return c.socket.SpliceFrom(src, n)
 }
 
 // errNotSpliceable: the relay asks spliceSink first; this is a guard.

@@ -17,7 +17,11 @@
 // may park.
 package sock
 
-import "net"
+import (
+	"io"
+	"net"
+	"sync"
+)
 
 // ErrNothing ends a read that must not wait when nothing waits. It is a
 // temporary net.Error, which crypto/tls does not make permanent, so a TLS
@@ -29,3 +33,31 @@ type nothing struct{}
 func (nothing) Error() string   { return "sock: nothing to read yet" }
 func (nothing) Timeout() bool   { return true }
 func (nothing) Temporary() bool { return true }
+
+// copyBufs are copyFrom's buffers.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyFrom is SpliceFrom where there is no splice: up to n bytes read from
+// src and written to s, through a pooled buffer.
+func (s *Socket) copyFrom(src *Socket, n int64) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	var written int64
+	for written < n {
+		k, rerr := src.Read((*bp)[:min(int64(len(*bp)), n-written)])
+		if k > 0 {
+			w, werr := s.Write((*bp)[:k])
+			written += int64(w)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
+	return written, nil
+}

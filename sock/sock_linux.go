@@ -21,6 +21,7 @@ type Socket struct {
 	awaitFn func(fd uintptr) bool
 	ctlFn   func(fd uintptr) // Look's and ReadNow's (Control does not wait)
 	rd, wr  call             // Read's (and ReadNow's), Write's (and WriteAwait's)
+	wrMore  []byte           // WriteTwo's second part, written after wr's
 	// wrote: awaitFn's write went out; its next call finds the answer
 	// readable. look: ctlFn looks rather than reads; sent and closed are
 	// what it saw.
@@ -130,10 +131,43 @@ func (s *Socket) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTwo writes a and then b as Write would their concatenation, in
+// one writev(2) where the socket takes both at once.
+func (s *Socket) WriteTwo(a, b []byte) (int, error) {
+	if s.rc == nil {
+		n, err := s.conn.Write(a)
+		if err != nil {
+			return n, err
+		}
+		k, err := s.conn.Write(b)
+		return n + k, err
+	}
+	if s.writeFn == nil {
+		s.writeFn = s.write
+	}
+	s.wrMore = b
+	n, err := s.do(&s.wr, s.writeFn, true, a)
+	s.wrMore = nil
+	if n < len(a)+len(b) && err == nil {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
 func (s *Socket) write(fd uintptr) bool {
 	c := &s.wr
-	for c.n < len(c.buf) {
-		n, errno := sysWrite(fd, c.buf[c.n:])
+	a, b := c.buf, s.wrMore
+	for c.n < len(a)+len(b) {
+		var n int
+		var errno syscall.Errno
+		switch {
+		case c.n < len(a) && len(b) > 0:
+			n, errno = sysWritev(fd, a[c.n:], b)
+		case c.n < len(a):
+			n, errno = sysWrite(fd, a[c.n:])
+		default:
+			n, errno = sysWrite(fd, b[c.n-len(a):])
+		}
 		switch errno {
 		case 0:
 			if n == 0 {

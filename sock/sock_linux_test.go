@@ -120,12 +120,32 @@ func TestReadWrite(t *testing.T) {
 			t.Fatalf("the peer read %d bytes that are not the ones written", len(b))
 		}
 	})
+	t.Run("two parts", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		head, body := []byte("HTTP/1.1 200 OK\r\n\r\n"), make([]byte, 16<<20)
+		for i := range body {
+			body[i] = byte(i * 13)
+		}
+		want := append(append([]byte{}, head...), body...)
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(io.LimitReader(server, int64(len(want))))
+			got <- b
+		}()
+		if n, err := New(client).WriteTwo(head, body); n != len(want) || err != nil {
+			t.Fatalf("WriteTwo: %d of %d, %v", n, len(want), err)
+		}
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("the peer read %d bytes that are not the head and the body", len(b))
+		}
+	})
 	t.Run("write deadline", func(t *testing.T) {
 		client, _ := testnet.Pair(t, nil) // the peer never reads
+		big := make([]byte, 64<<20)
 		if err := client.SetWriteDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
-		n, err := New(client).Write(make([]byte, 64<<20))
+		n, err := New(client).Write(big)
 		var oe *net.OpError
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" || n == 0 || n == 64<<20 {
 			t.Fatalf("Write past its deadline: %d bytes, %v; want part written and a write OpError for the deadline", n, err)

@@ -21,8 +21,20 @@ func (s *Socket) Read(p []byte) (int, error) { return s.conn.Read(p) }
 
 func (s *Socket) Write(p []byte) (int, error) { return s.conn.Write(p) }
 
+func (s *Socket) WriteTwo(a, b []byte) (int, error) {
+	n, err := s.conn.Write(a)
+	if err != nil {
+		return n, err
+	}
+	k, err := s.conn.Write(b)
+	return n + k, err
+}
+
 // WriteAwait writes nothing: the caller writes the ordinary way.
 func (*Socket) WriteAwait([]byte) (int, error) { return 0, nil }
+
+// SpliceFrom copies: there is no splice(2) here.
+func (s *Socket) SpliceFrom(src *Socket, n int64) (int64, error) { return s.copyFrom(src, n) }
 
 func (*Socket) Look() (sent, closed bool) { return false, false }
 

@@ -36,3 +36,26 @@ func sysPeek(fd uintptr) (int, syscall.Errno) {
 	}
 	return int(n), 0
 }
+
+// sysSplice moves up to n bytes from in to out, one of them a pipe,
+// without blocking on the pipe (SPLICE_F_NONBLOCK).
+func sysSplice(in, out uintptr, n int) (int, syscall.Errno) {
+	k, _, errno := syscall.RawSyscall6(syscall.SYS_SPLICE, in, 0, out, 0, uintptr(n), spliceNonblock)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(k), 0
+}
+
+// sysWritev writes a then b (neither empty) in one call.
+func sysWritev(fd uintptr, a, b []byte) (int, syscall.Errno) {
+	var iov [2]syscall.Iovec
+	iov[0].Base, iov[1].Base = unsafe.SliceData(a), unsafe.SliceData(b)
+	iov[0].SetLen(len(a))
+	iov[1].SetLen(len(b))
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), 2)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}

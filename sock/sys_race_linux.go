@@ -36,3 +36,22 @@ func errnoOf(err error) syscall.Errno {
 	}
 	return syscall.EIO
 }
+
+func sysSplice(in, out uintptr, n int) (int, syscall.Errno) {
+	k, err := syscall.Splice(int(in), nil, int(out), nil, n, spliceNonblock)
+	return int(max(k, 0)), errnoOf(err)
+}
+
+// sysWritev: package syscall has no writev; two writes carry the same
+// bytes, and the caller goes on from however far they got.
+func sysWritev(fd uintptr, a, b []byte) (int, syscall.Errno) {
+	n, errno := sysWrite(fd, a)
+	if errno != 0 || n < len(a) {
+		return n, errno
+	}
+	k, errno := sysWrite(fd, b)
+	if errno == syscall.EAGAIN {
+		return n, 0 // a went out: the caller waits for room for the rest
+	}
+	return n + k, errno
+}
