@@ -1,9 +1,10 @@
 // Package sock reads, writes and looks at a connection's socket by raw
 // system calls, within Go's poller (syscall.RawConn).
 //
-// Read and Write wait as a net.Conn's do, in the poller and under the
-// connection's deadlines, but make their system calls without telling the
-// runtime (syscall.RawSyscall): a non-blocking socket call never blocks, and
+// Read, Write, WriteTwo (writev) and SpliceFrom (splice through a pipe)
+// wait as a net.Conn's do, in the poller and under the connection's
+// deadlines, but make their system calls without telling the runtime
+// (syscall.RawSyscall): a non-blocking socket call never blocks, and
 // the runtime's bookkeeping for one that might wakes its monitor thread
 // (sysmon) whenever the process was idle, which then polls every 20 µs for
 // a while. Under light load, where sluice idles between requests, that cost
