@@ -158,7 +158,9 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 				return nil, &DialError{Addr: addr, Err: err}
 			}
 			if m.Proto != HTTP {
-				return conn, nil // fcgi.go and ajp.go read and write their packets
+				// fcgi.go and ajp.go read and write their packets, by raw
+				// system calls as the HTTP transport does (package sock).
+				return sock.NewConn(conn), nil
 			}
 			if !m.TLS {
 				s := sock.New(conn)

@@ -35,6 +35,19 @@ func (nothing) Error() string   { return "sock: nothing to read yet" }
 func (nothing) Timeout() bool   { return true }
 func (nothing) Temporary() bool { return true }
 
+// Conn is a connection read and written through its socket (Socket), for
+// code that takes a net.Conn: FastCGI and AJP members.
+type Conn struct {
+	net.Conn
+	s *Socket
+}
+
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn { return &Conn{Conn: c, s: New(c)} }
+
+func (c *Conn) Read(p []byte) (int, error)  { return c.s.Read(p) }
+func (c *Conn) Write(p []byte) (int, error) { return c.s.Write(p) }
+
 // copyBufs are copyFrom's buffers.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -43,22 +56,5 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 func (s *Socket) copyFrom(src *Socket, n int64) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	var written int64
-	for written < n {
-		k, rerr := src.Read((*bp)[:min(int64(len(*bp)), n-written)])
-		if k > 0 {
-			w, werr := s.Write((*bp)[:k])
-			written += int64(w)
-			if werr != nil {
-				return written, werr
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-	}
-	return written, nil
+	return io.CopyBuffer(s, io.LimitReader(src, n), *bp)
 }
