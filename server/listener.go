@@ -323,10 +323,11 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 	}
 }
 
-func (c *clientConn) writeConn(p []byte) (int, error) {
+// writeConn writes a and then b (nil for none) as one write.
+func (c *clientConn) writeConn(a, b []byte) (int, error) {
 	n := 0
 	for {
-		k, err := c.socket.Write(p[n:])
+		k, err := c.socket.WriteTwo(a[min(n, len(a)):], b[max(n-len(a), 0):])
 		n += k
 		if err == nil {
 			return n, nil
@@ -415,7 +416,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	case c.held != nil:
 		return c.writeHeld(p)
 	}
-	return c.writeConn(p)
+	return c.writeConn(p, nil)
 }
 
 // holdHead makes the next write, a spliced response's head, wait for the
@@ -427,24 +428,7 @@ func (c *clientConn) holdHead() { c.hold = true }
 // reports how much of p went out.
 func (c *clientConn) writeHeld(p []byte) (int, error) {
 	head := *c.held
-	var n int
-	var err error
-	if len(p) == 0 {
-		n, err = c.writeConn(head)
-	} else {
-		for {
-			var k int
-			k, err = c.socket.WriteTwo(head[min(n, len(head)):], p[max(n-len(head), 0):])
-			n += k
-			if err == nil {
-				break
-			}
-			if again, rerr := c.rearmWrite(err); !again {
-				err = rerr
-				break
-			}
-		}
-	}
+	n, err := c.writeConn(head, p)
 	heldBufs.Put(c.held)
 	c.held = nil
 	return max(n-len(head), 0), err

@@ -48,6 +48,18 @@ func NewConn(c net.Conn) *Conn { return &Conn{Conn: c, s: New(c)} }
 func (c *Conn) Read(p []byte) (int, error)  { return c.s.Read(p) }
 func (c *Conn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
+// writeTwo is WriteTwo on a connection without a socket: two writes, the
+// second only when there is a second part (an empty write to a net.Pipe
+// waits for the reader).
+func writeTwo(c net.Conn, a, b []byte) (int, error) {
+	n, err := c.Write(a)
+	if err != nil || len(b) == 0 {
+		return n, err
+	}
+	k, err := c.Write(b)
+	return n + k, err
+}
+
 // copyBufs are copyFrom's buffers.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 

@@ -117,30 +117,13 @@ func (s *Socket) read(fd uintptr) bool {
 // Write writes all of p as the connection's Write does: it waits in Go's
 // poller while the send buffer is full, under the write deadline, and
 // reports how much went out.
-func (s *Socket) Write(p []byte) (int, error) {
-	if s.rc == nil {
-		return s.conn.Write(p)
-	}
-	if s.writeFn == nil {
-		s.writeFn = s.write
-	}
-	n, err := s.do(&s.wr, s.writeFn, true, p)
-	if n < len(p) && err == nil {
-		return n, io.ErrUnexpectedEOF // the socket took nothing, with no error
-	}
-	return n, err
-}
+func (s *Socket) Write(p []byte) (int, error) { return s.WriteTwo(p, nil) }
 
 // WriteTwo writes a and then b as Write would their concatenation, in
 // one writev(2) where the socket takes both at once.
 func (s *Socket) WriteTwo(a, b []byte) (int, error) {
 	if s.rc == nil {
-		n, err := s.conn.Write(a)
-		if err != nil {
-			return n, err
-		}
-		k, err := s.conn.Write(b)
-		return n + k, err
+		return writeTwo(s.conn, a, b)
 	}
 	if s.writeFn == nil {
 		s.writeFn = s.write

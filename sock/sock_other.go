@@ -21,14 +21,7 @@ func (s *Socket) Read(p []byte) (int, error) { return s.conn.Read(p) }
 
 func (s *Socket) Write(p []byte) (int, error) { return s.conn.Write(p) }
 
-func (s *Socket) WriteTwo(a, b []byte) (int, error) {
-	n, err := s.conn.Write(a)
-	if err != nil {
-		return n, err
-	}
-	k, err := s.conn.Write(b)
-	return n + k, err
-}
+func (s *Socket) WriteTwo(a, b []byte) (int, error) { return writeTwo(s.conn, a, b) }
 
 // WriteAwait writes nothing: the caller writes the ordinary way.
 func (*Socket) WriteAwait([]byte) (int, error) { return 0, nil }
