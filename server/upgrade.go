@@ -13,6 +13,7 @@ import (
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // upgradeRequest reports the protocol a client asks to switch to: an
@@ -234,6 +235,7 @@ func dialMember(m *pool.Member, be *pool.Backend) (net.Conn, error) {
 	if err != nil {
 		return nil, &pool.DialError{Addr: m.Addr, Err: err}
 	}
+	conn = sock.NewConn(conn) // by raw system calls, as every member's (package sock)
 	if m.TLS {
 		// The member's own TLS settings, as its HTTP requests use them.
 		tc := tls.Client(conn, be.Client.TLSConfig)

@@ -36,7 +36,7 @@ func (nothing) Timeout() bool   { return true }
 func (nothing) Temporary() bool { return true }
 
 // Conn is a connection read and written through its socket (Socket), for
-// code that takes a net.Conn: FastCGI and AJP members.
+// code that takes a net.Conn: FastCGI and AJP members, tunnels' members.
 type Conn struct {
 	net.Conn
 	s *Socket
@@ -47,6 +47,15 @@ func NewConn(c net.Conn) *Conn { return &Conn{Conn: c, s: New(c)} }
 
 func (c *Conn) Read(p []byte) (int, error)  { return c.s.Read(p) }
 func (c *Conn) Write(p []byte) (int, error) { return c.s.Write(p) }
+
+// CloseWrite half-closes the connection where it can (TCP), and closes it
+// elsewhere: a tunnel's end whose other direction finished.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
 
 // writeTwo is WriteTwo on a connection without a socket: two writes, the
 // second only when there is a second part (an empty write to a net.Pipe

@@ -225,3 +225,26 @@ func TestWriteAwait(t *testing.T) {
 		}
 	})
 }
+
+// TestConnCloseWrite: a tunnel's end half-closes through Conn: the peer
+// reads EOF, and what it still sends arrives.
+func TestConnCloseWrite(t *testing.T) {
+	client, server := testnet.Pair(t, nil)
+	c := NewConn(client)
+	if _, err := c.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(server); err != nil || string(b) != "last" {
+		t.Fatalf("the peer read %q, %v; want the bytes, then EOF", b, err)
+	}
+	if _, err := io.WriteString(server, "reply"); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != "reply" {
+		t.Fatalf("after CloseWrite, Read: %q, %v", b[:n], err)
+	}
+}
