@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // keepAlive is the TCP keep-alive of client connections, Go's default:
@@ -26,10 +28,17 @@ const deferAcceptSeconds = 30
 // arrived, so the first read finds the request instead of parking the
 // goroutine for it, and a connection that never sends holds no goroutine
 // and counts against no limit. Systems without the option accept at once.
+//
+// On Linux connections are accepted by sock.Listener, which leaves them out
+// of Go's poller until they have to wait.
 func Listen(addr string, waitForData bool) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	if control := listenControl(waitForData); control != nil {
 		lc = net.ListenConfig{KeepAlive: -1, Control: control}
 	}
-	return lc.Listen(context.Background(), "tcp", addr)
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return sock.NewListener(ln), nil
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // TestListenKeepAlive: connections accepted by Listen have TCP keep-alive
-// with sluice's timers, inherited from the listening socket, whether or not
-// it waits for data.
+// with sluice's timers and TCP_NODELAY, inherited from the listening
+// socket, whether or not it waits for data.
 func TestListenKeepAlive(t *testing.T) {
 	for _, waitForData := range []bool{false, true} {
 		ln, err := Listen("127.0.0.1:0", waitForData)
@@ -17,7 +17,7 @@ func TestListenKeepAlive(t *testing.T) {
 		}
 		defer ln.Close()
 		_, a := dialSending(t, ln, "x")
-		rc, err := a.(*net.TCPConn).SyscallConn()
+		rc, err := a.(syscall.Conn).SyscallConn()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,6 +30,7 @@ func TestListenKeepAlive(t *testing.T) {
 			{"TCP_KEEPIDLE", syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15},
 			{"TCP_KEEPINTVL", syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15},
 			{"TCP_KEEPCNT", syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9},
+			{"TCP_NODELAY", syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
 		} {
 			if v := sockopt(t, rc, o.level, o.opt); v != o.want {
 				t.Errorf("waitForData %v: accepted connection's %s = %d, want %d", waitForData, o.name, v, o.want)
@@ -92,7 +93,7 @@ func dialSending(t *testing.T, ln net.Listener, data string) (client, server net
 
 func listenerSockopt(t *testing.T, ln net.Listener, opt int) int {
 	t.Helper()
-	rc, err := ln.(*net.TCPListener).SyscallConn()
+	rc, err := ln.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

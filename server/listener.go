@@ -220,6 +220,9 @@ func renderError(status int) []byte {
 }
 
 func peerIP(c net.Conn) netip.Addr {
+	if a, ok := c.(interface{ RemoteAddrPort() netip.AddrPort }); ok { // *sock.Accepted
+		return a.RemoteAddrPort().Addr().Unmap()
+	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}
@@ -478,13 +481,19 @@ var errNotSpliceable = errors.New("server: client connection cannot take a splic
 // plain TCP client connection that sluice still writes to; else nil.
 func spliceSink(conn net.Conn) *clientConn {
 	c, ok := conn.(*clientConn)
-	if !ok || c.mute {
-		return nil
-	}
-	if _, ok := c.Conn.(*net.TCPConn); !ok {
+	if !ok || c.mute || !isTCP(c.Conn) {
 		return nil
 	}
 	return c
+}
+
+// isTCP reports whether c is a plain TCP connection.
+func isTCP(c net.Conn) bool {
+	switch c.(type) {
+	case *sock.Accepted, *net.TCPConn:
+		return true
+	}
+	return false
 }
 
 // CloseWrite half-closes the connection where the transport can: a tunnel

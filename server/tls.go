@@ -54,11 +54,9 @@ var errNoTLSHost = errors.New("sluice: no host terminates TLS on this address")
 // second request wakes it once and then waits in fasthttp like any busy
 // connection.
 func (s *Server) startConn(c net.Conn) net.Conn {
-	if !s.rt.Load().speaksTLS(c.LocalAddr()) {
-		if cc, ok := c.(*clientConn); ok && s.lot != nil {
-			if _, tcp := cc.Conn.(*net.TCPConn); tcp {
-				cc.lot, cc.sparse = s.lot, true
-			}
+	if !s.rt.Load().speaksTLS(c) {
+		if cc, ok := c.(*clientConn); ok && s.lot != nil && isTCP(cc.Conn) {
+			cc.lot, cc.sparse = s.lot, true
 		}
 		return c
 	}

@@ -187,14 +187,15 @@ func (rt *runtime) tlsHost(serverName string, local net.Addr) *vhost {
 	return rt.main
 }
 
-// speaksTLS reports whether a connection accepted on local speaks TLS:
-// whether the hosts of its address terminate TLS (they agree, config
-// checks that).
-func (rt *runtime) speaksTLS(local net.Addr) bool {
+// speaksTLS reports whether connection c speaks TLS: whether the hosts of
+// the address it was accepted on terminate TLS (they agree, config checks
+// that). c's local address is looked at only where some host does: on a
+// wildcard listener it costs a system call.
+func (rt *runtime) speaksTLS(c net.Conn) bool {
 	if !rt.anyTLS {
 		return false
 	}
-	return rt.tlsHost("", local).tls != nil
+	return rt.tlsHost("", c.LocalAddr()).tls != nil
 }
 
 // lastColon finds the port separator of a Host value, skipping IPv6 brackets.

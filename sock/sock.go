@@ -16,6 +16,12 @@
 // passed while it sat idle). The member pool asks whether a reused
 // connection is still clean; the server whether an idle client connection
 // may park.
+//
+// Listener accepts client connections itself, by raw accept4(2), and hands
+// each over as an Accepted: a net.Conn whose socket is used bare, by its
+// descriptor, until a read or write first has to wait, when it joins Go's
+// poller. Most connections that carry one request never wait, and then
+// cost neither the poller's registration nor Go's per-connection set-up.
 package sock
 
 import (

@@ -57,10 +57,30 @@ func until(t *testing.T, cond func() bool) {
 
 // TestReadWrite: Read and Write behave as the connection's own: they wait
 // for bytes and for room, under the deadlines, and report a close, a
-// deadline and a reset in the errors a net.Conn gives.
+// deadline and a reset in the errors a net.Conn gives; over a connection
+// from Go's Accept and one from a Listener (Accepted).
 func TestReadWrite(t *testing.T) {
+	t.Run("go", func(t *testing.T) {
+		testReadWrite(t, func(t *testing.T) (net.Conn, *net.TCPConn) { return testnet.Pair(t, nil) })
+	})
+	t.Run("accepted", func(t *testing.T) { testReadWrite(t, acceptedPair) })
+	t.Run("no socket", func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		go func() { _, _ = b.Write([]byte("pipe")) }()
+		buf := make([]byte, 8)
+		if n, err := New(a).Read(buf); err != nil || string(buf[:n]) != "pipe" {
+			t.Fatalf("Read of a pipe: %q, %v", buf[:n], err)
+		}
+	})
+}
+
+// testReadWrite tests Read and Write on the first connection pair makes;
+// the second is its peer.
+func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn)) {
 	t.Run("waits for bytes", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
+		client, server := pair(t)
 		s := New(client)
 		go func() {
 			time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
@@ -79,7 +99,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("read deadline", func(t *testing.T) {
-		client, _ := testnet.Pair(t, nil)
+		client, _ := pair(t)
 		if err := client.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +110,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
-		client, _ := testnet.Pair(t, nil)
+		client, _ := pair(t)
 		s := New(client)
 		client.Close()
 		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
@@ -101,7 +121,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("waits for room", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
+		client, server := pair(t)
 		// More than both socket buffers hold: the write waits until the
 		// peer reads, and all of it arrives in order.
 		want := make([]byte, 16<<20)
@@ -121,7 +141,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("two parts", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
+		client, server := pair(t)
 		head, body := []byte("HTTP/1.1 200 OK\r\n\r\n"), make([]byte, 16<<20)
 		for i := range body {
 			body[i] = byte(i * 13)
@@ -140,7 +160,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("write deadline", func(t *testing.T) {
-		client, _ := testnet.Pair(t, nil) // the peer never reads
+		client, _ := pair(t) // the peer never reads
 		big := make([]byte, 64<<20)
 		if err := client.SetWriteDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
 			t.Fatal(err)
@@ -152,7 +172,7 @@ func TestReadWrite(t *testing.T) {
 		}
 	})
 	t.Run("reset", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
+		client, server := pair(t)
 		if err := server.SetLinger(0); err != nil {
 			t.Fatal(err)
 		}
@@ -168,16 +188,6 @@ func TestReadWrite(t *testing.T) {
 		var oe *net.OpError
 		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) || !errors.As(err, &oe) || oe.Op != "write" {
 			t.Fatalf("Write to a reset connection: %v; want a write OpError for ECONNRESET or EPIPE", err)
-		}
-	})
-	t.Run("no socket", func(t *testing.T) {
-		a, b := net.Pipe()
-		defer a.Close()
-		defer b.Close()
-		go func() { _, _ = b.Write([]byte("pipe")) }()
-		buf := make([]byte, 8)
-		if n, err := New(a).Read(buf); err != nil || string(buf[:n]) != "pipe" {
-			t.Fatalf("Read of a pipe: %q, %v", buf[:n], err)
 		}
 	})
 }

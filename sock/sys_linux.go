@@ -3,6 +3,7 @@
 package sock
 
 import (
+	"net/netip"
 	"syscall"
 	"unsafe"
 )
@@ -58,4 +59,39 @@ func sysWritev(fd uintptr, a, b []byte) (int, syscall.Errno) {
 		return 0, errno
 	}
 	return int(n), 0
+}
+
+// sysAccept4 accepts a connection as non-blocking and close-on-exec.
+func sysAccept4(fd uintptr) (int, netip.AddrPort, uint32, syscall.Errno) {
+	var rsa syscall.RawSockaddrAny
+	size := uint32(unsafe.Sizeof(rsa))
+	nfd, _, errno := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&size)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, netip.AddrPort{}, 0, errno
+	}
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		return int(nfd), netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(sa.Port)), 0, 0
+	case syscall.AF_INET6:
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		return int(nfd), netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port(sa.Port)), sa.Scope_id, 0
+	}
+	return int(nfd), netip.AddrPort{}, 0, 0
+}
+
+// port reads a socket address's port, which is in network byte order.
+func port(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+func sysClose(fd int) syscall.Errno {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+	return errno
+}
+
+func sysShutdown(fd uintptr, how int) syscall.Errno {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SHUTDOWN, fd, uintptr(how), 0)
+	return errno
 }

@@ -2,7 +2,10 @@
 
 package sock
 
-import "syscall"
+import (
+	"net/netip"
+	"syscall"
+)
 
 // Under the race detector the system calls go through package syscall as
 // a net.Conn's do: its reads and writes tell the detector that what a
@@ -55,3 +58,16 @@ func sysWritev(fd uintptr, a, b []byte) (int, syscall.Errno) {
 	}
 	return n + k, errno
 }
+
+func sysAccept4(fd uintptr) (int, netip.AddrPort, uint32, syscall.Errno) {
+	nfd, sa, err := syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+	if err != nil {
+		return -1, netip.AddrPort{}, 0, errnoOf(err)
+	}
+	ap, zone, _ := addrPort(sa)
+	return nfd, ap, zone, 0
+}
+
+func sysClose(fd int) syscall.Errno { return errnoOf(syscall.Close(fd)) }
+
+func sysShutdown(fd uintptr, how int) syscall.Errno { return errnoOf(syscall.Shutdown(int(fd), how)) }

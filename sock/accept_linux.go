@@ -1,0 +1,465 @@
+//go:build linux
+
+package sock
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Listener accepts TCP connections by raw accept4(2) and hands each over
+// as an Accepted, which joins Go's poller only once it has to wait. Go's
+// Accept registers every connection with the poller, looks up its local
+// address and sets TCP_NODELAY (three system calls, and a fourth, epoll's
+// removal, at its close), arms a finalizer, and makes its accept and
+// close through the runtime's bookkeeping for calls that may block, which
+// wakes the runtime's monitor thread after every idle moment (package
+// doc). A connection whose request came with it (TCP_DEFER_ACCEPT) and
+// whose answer fits the send buffer, most with a new connection per
+// request, never waits: it costs an accept, its reads and writes, and a
+// close.
+type Listener struct {
+	// f is the listening socket, as a File: a TCPListener's RawConn does
+	// not wait (its Read returns EINVAL).
+	f  *os.File
+	rc syscall.RawConn
+	// mu makes one Accept at a time: acceptFn's results live here.
+	mu       sync.Mutex
+	acceptFn func(fd uintptr) bool
+	fd       int
+	remote   netip.AddrPort
+	zone     uint32
+	errno    syscall.Errno
+	// addr is the listener's address; exact: it names one IP, which is
+	// then every accepted connection's local address.
+	addr   *net.TCPAddr
+	exact  bool
+	closed atomic.Bool
+}
+
+// NewListener returns a Listener that takes over l where l is a TCP
+// listener, else l. TCP_NODELAY is set on the listening socket once:
+// Linux copies it to every connection accepted from it.
+func NewListener(l net.Listener) net.Listener {
+	tl, ok := l.(*net.TCPListener)
+	addr, _ := l.Addr().(*net.TCPAddr)
+	if !ok || addr == nil {
+		return l
+	}
+	f, err := tl.File() // a duplicate, in the poller
+	if err != nil {
+		return l
+	}
+	rc, err := f.SyscallConn()
+	var serr error
+	if err == nil {
+		err = rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		})
+	}
+	if err != nil || serr != nil {
+		_ = f.Close()
+		return l
+	}
+	_ = tl.Close() // the duplicate keeps the socket listening
+	ln := &Listener{f: f, rc: rc, addr: addr, exact: !addr.IP.IsUnspecified()}
+	ln.acceptFn = ln.accept
+	return ln
+}
+
+// Accept waits for the next connection, in Go's poller, and returns it as
+// an *Accepted. Errors read as a TCPListener's.
+func (l *Listener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	l.fd, l.errno = -1, 0
+	err := l.rc.Read(l.acceptFn)
+	fd, remote, zone, errno := l.fd, l.remote, l.zone, l.errno
+	l.mu.Unlock()
+	switch {
+	case l.closed.Load():
+		if err == nil && errno == 0 {
+			_ = sysClose(fd)
+		}
+		err = net.ErrClosed // the File's own reads "use of closed file"
+	case err != nil:
+	case errno != 0:
+		err = os.NewSyscallError("accept4", errno)
+	default:
+		return &Accepted{fd: fd, remote: remote, zone: zone, ln: l}, nil
+	}
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+}
+
+// Close stops listening; an Accept waiting returns net.ErrClosed.
+func (l *Listener) Close() error {
+	if l.closed.Swap(true) {
+		return &net.OpError{Op: "close", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	}
+	return l.f.Close()
+}
+
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// SyscallConn is the listening socket's RawConn (for its options).
+func (l *Listener) SyscallConn() (syscall.RawConn, error) { return l.rc, nil }
+
+func (l *Listener) accept(fd uintptr) bool {
+	for {
+		nfd, remote, zone, errno := sysAccept4(fd)
+		switch errno {
+		case syscall.EINTR, syscall.ECONNABORTED:
+			continue // as Go's Accept: the next one
+		case syscall.EAGAIN:
+			return false // wait in the poller
+		}
+		l.fd, l.remote, l.zone, l.errno = nfd, remote, zone, errno
+		return true
+	}
+}
+
+// Accepted is a TCP connection from a Listener. Until it first has to
+// wait its socket is read and written bare, by the descriptor; then it
+// joins Go's poller (as an os.File, the one way to register a descriptor
+// from outside the runtime) and waits there as a net.Conn does, under its
+// deadlines. Read, Write and the RawConn of SyscallConn work either way;
+// package sock's Socket uses the RawConn.
+type Accepted struct {
+	fd    int
+	users users
+	// file is the registered descriptor, frc its RawConn; mu orders
+	// registering with the deadlines set meanwhile.
+	mu   sync.Mutex
+	file atomic.Pointer[os.File]
+	frc  syscall.RawConn
+	// rdl and wdl are the deadlines set while bare (bareDeadline).
+	rdl, wdl atomic.Int64
+	remote   netip.AddrPort
+	zone     uint32 // the remote address's IPv6 scope
+	ln       *Listener
+	// The addresses as net.Addr, made when asked for.
+	raddr, laddr atomic.Pointer[net.TCPAddr]
+	s            atomic.Pointer[Socket] // for Read and Write
+}
+
+// users counts the system calls that use a bare descriptor, so that a
+// Close from another goroutine leaves the descriptor to the last of them
+// (the kernel reuses a closed descriptor's number at once, and a call
+// still on its way would then reach another connection's socket).
+type users struct{ v atomic.Uint64 }
+
+const (
+	closing = 1 << 62 // Close was called
+	closed  = 1 << 63 // the descriptor was let go
+	counted = closing - 1
+)
+
+// acquire reports whether the descriptor may be used, until release.
+func (u *users) acquire() bool {
+	for {
+		v := u.v.Load()
+		if v&closing != 0 {
+			return false // and no count that a last user could miss
+		}
+		if u.v.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// release reports whether the caller must now let the descriptor go: it
+// was the last user of a closing one.
+func (u *users) release() bool { return u.letGo(u.v.Add(^uint64(0))) }
+
+// close marks the descriptor closing; it reports whether Close was called
+// before, and whether the caller must let it go now.
+func (u *users) close() (again, now bool) {
+	v := u.v.Or(closing)
+	if v&closing != 0 {
+		return true, false
+	}
+	return false, u.letGo(v | closing)
+}
+
+// letGo claims, for one caller only, the letting go of a closing
+// descriptor without users, v being the count just seen.
+func (u *users) letGo(v uint64) bool {
+	for v&closing != 0 && v&(closed|counted) == 0 {
+		if u.v.CompareAndSwap(v, v|closed) {
+			return true
+		}
+		v = u.v.Load()
+	}
+	return false
+}
+
+func (u *users) isClosing() bool { return u.v.Load()&closing != 0 }
+
+// release ends a bare use, letting the descriptor go where it falls to it.
+func (a *Accepted) release() {
+	if a.users.release() {
+		a.letGo()
+	}
+}
+
+// letGo closes the descriptor: through the File where it joined the
+// poller (which also takes it out of there and wakes its waiters).
+func (a *Accepted) letGo() {
+	if f := a.file.Load(); f != nil {
+		_ = f.Close()
+		return
+	}
+	_ = sysClose(a.fd)
+}
+
+// register joins the descriptor to Go's poller, once, with the deadlines
+// set so far.
+func (a *Accepted) register() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.file.Load() != nil {
+		return nil
+	}
+	if !a.users.acquire() {
+		return net.ErrClosed
+	}
+	defer a.release()
+	f := os.NewFile(uintptr(a.fd), "")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	if d := a.rdl.Load(); d != 0 {
+		_ = f.SetReadDeadline(deadlineTime(d))
+	}
+	if d := a.wdl.Load(); d != 0 {
+		_ = f.SetWriteDeadline(deadlineTime(d))
+	}
+	a.frc = rc
+	a.file.Store(f)
+	return nil
+}
+
+// Deadlines set while bare are kept as their distance from base (at least
+// 1; 0 is none), which keeps the monotonic clock's reading that
+// time.Now gives.
+var base = time.Now()
+
+func bareDeadline(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(int64(t.Sub(base)), 1)
+}
+
+func deadlineTime(d int64) time.Time { return base.Add(time.Duration(d)) }
+
+func passed(d int64) bool { return d != 0 && int64(time.Since(base)) >= d }
+
+// SetReadDeadline, SetWriteDeadline and SetDeadline are a net.Conn's.
+func (a *Accepted) SetReadDeadline(t time.Time) error { return a.setDeadline(t, &a.rdl, true, false) }
+
+func (a *Accepted) SetWriteDeadline(t time.Time) error {
+	return a.setDeadline(t, &a.wdl, false, true)
+}
+
+func (a *Accepted) SetDeadline(t time.Time) error {
+	if err := a.setDeadline(t, &a.rdl, true, false); err != nil {
+		return err
+	}
+	return a.setDeadline(t, &a.wdl, false, true)
+}
+
+func (a *Accepted) setDeadline(t time.Time, d *atomic.Int64, read, write bool) error {
+	if f := a.file.Load(); f != nil {
+		return a.fileDeadline(f, t, read, write)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.users.isClosing() {
+		return a.opError("set", net.ErrClosed)
+	}
+	d.Store(bareDeadline(t))
+	if f := a.file.Load(); f != nil {
+		return a.fileDeadline(f, t, read, write)
+	}
+	return nil
+}
+
+func (a *Accepted) fileDeadline(f *os.File, t time.Time, read, write bool) error {
+	var err error
+	switch {
+	case read:
+		err = f.SetReadDeadline(t)
+	case write:
+		err = f.SetWriteDeadline(t)
+	}
+	if err != nil && a.users.isClosing() {
+		return a.opError("set", net.ErrClosed)
+	}
+	return err
+}
+
+// raw is an Accepted's syscall.RawConn: a pointer conversion, so that
+// SyscallConn allocates nothing.
+type raw Accepted
+
+// SyscallConn returns the connection's RawConn. Its Read and Write call
+// fn on the bare descriptor first, and join the poller to wait.
+func (a *Accepted) SyscallConn() (syscall.RawConn, error) { return (*raw)(a), nil }
+
+func (r *raw) Control(fn func(fd uintptr)) error {
+	a := (*Accepted)(r)
+	if !a.users.acquire() {
+		return net.ErrClosed
+	}
+	fn(uintptr(a.fd))
+	a.release()
+	return nil
+}
+
+func (r *raw) Read(fn func(fd uintptr) bool) error  { return (*Accepted)(r).do(fn, &r.rdl) }
+func (r *raw) Write(fn func(fd uintptr) bool) error { return (*Accepted)(r).do(fn, &r.wdl) }
+
+// do is RawConn's Read or Write, d the deadline that bounds it.
+func (a *Accepted) do(fn func(fd uintptr) bool, d *atomic.Int64) error {
+	if a.file.Load() == nil {
+		if !a.users.acquire() {
+			return net.ErrClosed
+		}
+		if passed(d.Load()) {
+			a.release()
+			return os.ErrDeadlineExceeded
+		}
+		done := fn(uintptr(a.fd))
+		a.release()
+		if done {
+			return nil
+		}
+		if err := a.register(); err != nil {
+			return err
+		}
+	}
+	var err error
+	if d == &a.rdl {
+		err = a.frc.Read(fn)
+	} else {
+		err = a.frc.Write(fn)
+	}
+	if err != nil && a.users.isClosing() {
+		return net.ErrClosed // the File's own reads "use of closed file"
+	}
+	return err
+}
+
+// socket is the connection's Socket for its own Read and Write (the
+// server reads and writes through a Socket of its own).
+func (a *Accepted) socket() *Socket {
+	if s := a.s.Load(); s != nil {
+		return s
+	}
+	a.s.CompareAndSwap(nil, New(a))
+	return a.s.Load()
+}
+
+func (a *Accepted) Read(p []byte) (int, error)  { return a.socket().Read(p) }
+func (a *Accepted) Write(p []byte) (int, error) { return a.socket().Write(p) }
+
+// Close closes the connection; a bare call still on its way finishes
+// first.
+func (a *Accepted) Close() error {
+	again, now := a.users.close()
+	if again {
+		return a.opError("close", net.ErrClosed)
+	}
+	if now {
+		a.letGo()
+	}
+	return nil
+}
+
+// CloseWrite shuts the sending side down (a tunnel's end of stream).
+func (a *Accepted) CloseWrite() error {
+	var errno syscall.Errno
+	if err := (*raw)(a).Control(func(fd uintptr) { errno = sysShutdown(fd, syscall.SHUT_WR) }); err != nil {
+		return a.opError("close", err)
+	}
+	if errno != 0 {
+		return a.opError("close", os.NewSyscallError("shutdown", errno))
+	}
+	return nil
+}
+
+// RemoteAddrPort is the peer's address, without the allocation of
+// RemoteAddr's net.Addr.
+func (a *Accepted) RemoteAddrPort() netip.AddrPort { return a.remote }
+
+func (a *Accepted) RemoteAddr() net.Addr {
+	if ra := a.raddr.Load(); ra != nil {
+		return ra
+	}
+	ra := net.TCPAddrFromAddrPort(a.remote)
+	if a.zone != 0 {
+		ra.Zone = zoneName(a.zone)
+	}
+	a.raddr.CompareAndSwap(nil, ra)
+	return a.raddr.Load()
+}
+
+// LocalAddr is the listener's address where that names one IP, else the
+// socket's, looked up on first use.
+func (a *Accepted) LocalAddr() net.Addr {
+	if a.ln.exact {
+		return a.ln.addr
+	}
+	if la := a.laddr.Load(); la != nil {
+		return la
+	}
+	la := a.ln.addr
+	_ = (*raw)(a).Control(func(fd uintptr) {
+		if sa, err := syscall.Getsockname(int(fd)); err == nil {
+			if ap, zone, ok := addrPort(sa); ok {
+				la = net.TCPAddrFromAddrPort(ap)
+				if zone != 0 {
+					la.Zone = zoneName(zone)
+				}
+			}
+		}
+	})
+	a.laddr.CompareAndSwap(nil, la)
+	return a.laddr.Load()
+}
+
+func (a *Accepted) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: a.LocalAddr(), Addr: a.RemoteAddr(), Err: err}
+}
+
+// addrPort reads a socket address as netip does, with the IPv6 scope.
+func addrPort(sa syscall.Sockaddr) (netip.AddrPort, uint32, bool) {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), 0, true
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), sa.ZoneId, true
+	}
+	return netip.AddrPort{}, 0, false
+}
+
+// zoneName names an IPv6 scope as Go's own addresses do: the interface's
+// name, else its number.
+func zoneName(index uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(index), 10)
+}
+
+var _ interface {
+	net.Conn
+	CloseWrite() error
+} = (*Accepted)(nil)

@@ -1,0 +1,278 @@
+package sock
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// listen is a Listener on 127.0.0.1, closed when the test ends.
+func listen(t *testing.T) *Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, ok := NewListener(l).(*Listener)
+	if !ok {
+		l.Close()
+		t.Fatal("NewListener did not take over a TCP listener")
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// acceptedPair is an Accepted and its peer, dialled from 127.0.0.1; both
+// close when the test ends.
+func acceptedPair(t *testing.T) (net.Conn, *net.TCPConn) {
+	t.Helper()
+	return acceptFrom(t, listen(t))
+}
+
+func acceptFrom(t *testing.T, ln *Listener) (*Accepted, *net.TCPConn) {
+	t.Helper()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.Accept()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); a.Close() })
+	return a.(*Accepted), c.(*net.TCPConn)
+}
+
+// TestAccepted: a connection stays out of Go's poller while what it reads
+// is there and what it writes fits, and joins it for its first wait; its
+// addresses are the dialler's, seen from the other end.
+func TestAccepted(t *testing.T) {
+	ln := listen(t)
+	a, peer := acceptFrom(t, ln)
+	if a.RemoteAddr().String() != peer.LocalAddr().String() || a.LocalAddr().String() != peer.RemoteAddr().String() {
+		t.Fatalf("addresses %s <- %s, want %s <- %s", a.LocalAddr(), a.RemoteAddr(), peer.RemoteAddr(), peer.LocalAddr())
+	}
+	if got := a.RemoteAddrPort().String(); got != peer.LocalAddr().String() {
+		t.Errorf("RemoteAddrPort %s, want %s", got, peer.LocalAddr())
+	}
+	ln.exact = false // as on a wildcard listener: the socket's own address
+	a2, peer2 := acceptFrom(t, ln)
+	if a2.LocalAddr().String() != peer2.RemoteAddr().String() {
+		t.Errorf("looked-up local address %s, want %s", a2.LocalAddr(), peer2.RemoteAddr())
+	}
+
+	if _, err := io.WriteString(peer, "request"); err != nil {
+		t.Fatal(err)
+	}
+	s, b := New(a), make([]byte, 16)
+	until(t, func() bool { sent, _ := s.Look(); return sent })
+	if n, err := s.Read(b); err != nil || string(b[:n]) != "request" {
+		t.Fatalf("Read: %q, %v", b[:n], err)
+	}
+	if _, err := s.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	if a.file.Load() != nil {
+		t.Fatal("a read of bytes that were there, and a write, joined the poller")
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(peer, "next")
+	}()
+	if n, err := s.Read(b); err != nil || string(b[:n]) != "next" {
+		t.Fatalf("Read that waits: %q, %v", b[:n], err)
+	}
+	if a.file.Load() == nil {
+		t.Fatal("a read that waited did not join the poller")
+	}
+	if n, err := io.ReadFull(peer, b[:6]); err != nil || string(b[:n]) != "answer" {
+		t.Fatalf("the peer read %q, %v", b[:n], err)
+	}
+}
+
+// TestAcceptedDeadline: a deadline set while bare holds a read that finds
+// nothing, and one that has passed fails a read at once, as on a net.Conn.
+func TestAcceptedDeadline(t *testing.T) {
+	a, peer := acceptFrom(t, listen(t))
+	if _, err := io.WriteString(peer, "x"); err != nil {
+		t.Fatal(err)
+	}
+	s, b := New(a), make([]byte, 8)
+	until(t, func() bool { sent, _ := s.Look(); return sent })
+	if err := a.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past its deadline: %v; want the deadline's error", err)
+	}
+	if a.file.Load() != nil {
+		t.Fatal("a read past its deadline joined the poller")
+	}
+	if err := a.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Read(b); err != nil || string(b[:n]) != "x" {
+		t.Fatalf("Read with the deadline cleared: %q, %v", b[:n], err)
+	}
+	if err := a.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read that waits past its deadline: %v", err)
+	}
+	if a.file.Load() == nil {
+		t.Fatal("the wait was not in the poller")
+	}
+}
+
+// TestAcceptedClose: Close ends a wait in the poller and fails later
+// calls with net.ErrClosed, bare or not; a second Close fails; the peer
+// reads EOF.
+func TestAcceptedClose(t *testing.T) {
+	for _, waiting := range []bool{false, true} {
+		a, peer := acceptFrom(t, listen(t))
+		s := New(a)
+		done := make(chan error, 1)
+		if waiting {
+			go func() {
+				_, err := s.Read(make([]byte, 8))
+				done <- err
+			}()
+			until(t, func() bool { return a.file.Load() != nil })
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			if err := <-done; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("a waiting Read, at Close: %v; want net.ErrClosed", err)
+			}
+		}
+		if _, err := s.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("waiting %v: Read after Close: %v", waiting, err)
+		}
+		if _, err := a.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("waiting %v: Write after Close: %v", waiting, err)
+		}
+		if err := a.SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("waiting %v: SetReadDeadline after Close: %v", waiting, err)
+		}
+		if err := a.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("waiting %v: second Close: %v", waiting, err)
+		}
+		if err := peer.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := peer.Read(make([]byte, 8)); n != 0 || err != io.EOF {
+			t.Errorf("waiting %v: the peer read %d, %v; want EOF", waiting, n, err)
+		}
+	}
+}
+
+// TestAcceptedCloseWrite: CloseWrite half-closes: the peer reads EOF, and
+// what it still sends arrives.
+func TestAcceptedCloseWrite(t *testing.T) {
+	a, peer := acceptFrom(t, listen(t))
+	if _, err := a.Write([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(peer); err != nil || string(b) != "last" {
+		t.Fatalf("the peer read %q, %v; want the bytes, then EOF", b, err)
+	}
+	if _, err := io.WriteString(peer, "reply"); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if n, err := a.Read(b); err != nil || string(b[:n]) != "reply" {
+		t.Fatalf("after CloseWrite, Read: %q, %v", b[:n], err)
+	}
+}
+
+// TestUsers: the descriptor is let go once, by Close where nothing uses
+// it, else by the last user; nothing acquires it after Close.
+func TestUsers(t *testing.T) {
+	var u users
+	for range 2 {
+		if !u.acquire() {
+			t.Fatal("acquire of an open descriptor failed")
+		}
+	}
+	if again, now := u.close(); again || now {
+		t.Fatalf("close with two users: again %v, now %v; want neither", again, now)
+	}
+	if u.acquire() {
+		t.Fatal("acquire after close succeeded")
+	}
+	if u.release() {
+		t.Fatal("the first of two users let go")
+	}
+	if !u.release() {
+		t.Fatal("the last user did not let go")
+	}
+	if again, now := u.close(); !again || now {
+		t.Fatalf("second close: again %v, now %v", again, now)
+	}
+	var idle users
+	if again, now := idle.close(); again || !now {
+		t.Fatalf("close without users: again %v, now %v; want now", again, now)
+	}
+
+	// Users and a Close at once: exactly one lets go.
+	for range 100 {
+		var u users
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		letGo := 0
+		count := func(b bool) {
+			if b {
+				mu.Lock()
+				letGo++
+				mu.Unlock()
+			}
+		}
+		for range 4 {
+			wg.Go(func() {
+				for u.acquire() {
+					count(u.release())
+				}
+			})
+		}
+		_, now := u.close()
+		count(now)
+		wg.Wait()
+		if letGo != 1 {
+			t.Fatalf("let go %d times", letGo)
+		}
+	}
+}
+
+// TestListenerClose: Close ends a waiting Accept with the error a
+// TCPListener gives, which fasthttp's Serve takes for the end.
+func TestListenerClose(t *testing.T) {
+	ln := listen(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // Accept waits in the poller meanwhile
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if !errors.Is(err, net.ErrClosed) || !strings.Contains(err.Error(), "use of closed network connection") {
+		t.Fatalf("Accept at Close: %v", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the closed listener still takes connections")
+	}
+}
