@@ -33,6 +33,8 @@ type patientListener struct {
 	limits *connLimits // nil: no caps (the admin listener)
 	// wrap starts TLS on an admitted connection where it is spoken.
 	wrap func(net.Conn) net.Conn
+	// into is Listener where it accepts into a record (sock.Listener).
+	into interface{ AcceptTo(*sock.Accepted) error }
 }
 
 func (l *patientListener) Accept() (net.Conn, error) {
@@ -57,7 +59,7 @@ func (l *patientListener) Accept() (net.Conn, error) {
 func (l *patientListener) accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
-		c, err := l.Listener.Accept()
+		c, err := l.next()
 		if err == nil || !exhausted(err) {
 			return c, err
 		}
@@ -72,6 +74,28 @@ func (l *patientListener) accept() (net.Conn, error) {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// next accepts one connection. sluice's own listener (sock.Listener)
+// accepts a main listener's connection into the clientConn that will
+// serve it: one allocation per connection.
+func (l *patientListener) next() (net.Conn, error) {
+	if l.limits == nil {
+		return l.Listener.Accept()
+	}
+	if l.into == nil {
+		into, ok := l.Listener.(interface{ AcceptTo(*sock.Accepted) error })
+		if !ok {
+			return l.Listener.Accept()
+		}
+		l.into = into
+	}
+	cc := new(clientConn)
+	if err := l.into.AcceptTo(&cc.acc); err != nil {
+		return nil, err
+	}
+	cc.Conn = &cc.acc
+	return cc, nil
 }
 
 // exhausted reports the accept errors that pass once resources free up.
@@ -126,8 +150,13 @@ func (cl *connLimits) setBudget(maxBody int64, maxHeader int) {
 	cl.budget.Store(2*maxBody + 2*int64(maxHeader))
 }
 
-// admit counts c in, or answers and closes it when it is over a cap.
+// admit counts c in, or answers and closes it when it is over a cap. c
+// may be a clientConn accepted into already (patientListener.next).
 func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
+	cc, _ := c.(*clientConn)
+	if cc != nil {
+		c = cc.Conn
+	}
 	ip := peerIP(c)
 	if cl.perIP > 0 && ip.IsValid() {
 		cl.mu.Lock()
@@ -146,13 +175,22 @@ func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
 		cl.turnAway(c, errTooManyConns)
 		return nil, false
 	}
-	return newClientConn(c, cl, ip), true
+	if cc == nil {
+		return newClientConn(c, cl, ip), true
+	}
+	cc.init(c, cl, ip)
+	return cc, true
 }
 
 func newClientConn(c net.Conn, limits *connLimits, ip netip.Addr) *clientConn {
-	cc := &clientConn{Conn: c, limits: limits, ip: ip}
-	cc.socket.Init(c)
+	cc := new(clientConn)
+	cc.init(c, limits, ip)
 	return cc
+}
+
+func (c *clientConn) init(conn net.Conn, limits *connLimits, ip netip.Addr) {
+	c.Conn, c.limits, c.ip = conn, limits, ip
+	c.socket.Init(conn)
 }
 
 // release uncounts a connection from ip.
@@ -267,6 +305,8 @@ type clientConn struct {
 	aheadAt int
 	// lotEntry parks the connection when it idles (park.go).
 	lotEntry
+	// acc is Conn where sluice's listener accepted it (patientListener.next).
+	acc sock.Accepted
 }
 
 // aheadBufs hold the bytes that come with a connection's first byte; a

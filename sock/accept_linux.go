@@ -76,6 +76,16 @@ func NewListener(l net.Listener) net.Listener {
 // Accept waits for the next connection, in Go's poller, and returns it as
 // an *Accepted. Errors read as a TCPListener's.
 func (l *Listener) Accept() (net.Conn, error) {
+	a := new(Accepted)
+	if err := l.AcceptTo(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// AcceptTo is Accept into a, a zero Accepted held in a larger record (one
+// allocation per connection instead of two).
+func (l *Listener) AcceptTo(a *Accepted) error {
 	l.mu.Lock()
 	l.fd, l.errno = -1, 0
 	err := l.rc.Read(l.acceptFn)
@@ -91,9 +101,22 @@ func (l *Listener) Accept() (net.Conn, error) {
 	case errno != 0:
 		err = os.NewSyscallError("accept4", errno)
 	default:
-		return &Accepted{fd: fd, remote: remote, zone: zone, ln: l}, nil
+		a.fd, a.ln = fd, l
+		var n int
+		if ip := remote.Addr(); ip.Is4() {
+			b := ip.As4()
+			n = copy(a.ipBuf[:], b[:])
+		} else {
+			b := ip.As16()
+			n = copy(a.ipBuf[:], b[:])
+		}
+		a.remote = net.TCPAddr{IP: a.ipBuf[:n], Port: int(remote.Port())}
+		if zone != 0 {
+			a.remote.Zone = zoneName(zone) // a link-local peer
+		}
+		return nil
 	}
-	return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
+	return &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
 }
 
 // Close stops listening; an Accept waiting returns net.ErrClosed.
@@ -139,12 +162,12 @@ type Accepted struct {
 	frc  syscall.RawConn
 	// rdl and wdl are the deadlines set while bare (bareDeadline).
 	rdl, wdl atomic.Int64
-	remote   netip.AddrPort
-	zone     uint32 // the remote address's IPv6 scope
 	ln       *Listener
-	// The addresses as net.Addr, made when asked for.
-	raddr, laddr atomic.Pointer[net.TCPAddr]
-	s            atomic.Pointer[Socket] // for Read and Write
+	// remote is the peer's address, its IP in ipBuf.
+	remote net.TCPAddr
+	ipBuf  [16]byte
+	// laddr is LocalAddr's where the listener's address is not exact.
+	laddr atomic.Pointer[net.TCPAddr]
 }
 
 // users counts the system calls that use a bare descriptor, so that a
@@ -323,20 +346,35 @@ func (r *raw) Control(fn func(fd uintptr)) error {
 	return nil
 }
 
-func (r *raw) Read(fn func(fd uintptr) bool) error  { return (*Accepted)(r).do(fn, &r.rdl) }
-func (r *raw) Write(fn func(fd uintptr) bool) error { return (*Accepted)(r).do(fn, &r.wdl) }
+func (r *raw) Read(fn func(fd uintptr) bool) error  { return (*Accepted)(r).do(nil, fn, false) }
+func (r *raw) Write(fn func(fd uintptr) bool) error { return (*Accepted)(r).do(nil, fn, true) }
 
-// do is RawConn's Read or Write, d the deadline that bounds it.
-func (a *Accepted) do(fn func(fd uintptr) bool, d *atomic.Int64) error {
+// do is one read or write: the call on the bare descriptor and, where it
+// would wait, the wait in the poller. The call is fn, or else Socket s's
+// own, which makes no function value until it waits (one per socket would
+// cost an allocation per connection).
+func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 	if a.file.Load() == nil {
 		if !a.users.acquire() {
 			return net.ErrClosed
+		}
+		d := &a.rdl
+		if write {
+			d = &a.wdl
 		}
 		if passed(d.Load()) {
 			a.release()
 			return os.ErrDeadlineExceeded
 		}
-		done := fn(uintptr(a.fd))
+		var done bool
+		switch fd := uintptr(a.fd); {
+		case fn != nil:
+			done = fn(fd)
+		case write:
+			done = s.write(fd)
+		default:
+			done = s.read(fd)
+		}
 		a.release()
 		if done {
 			return nil
@@ -346,10 +384,13 @@ func (a *Accepted) do(fn func(fd uintptr) bool, d *atomic.Int64) error {
 		}
 	}
 	var err error
-	if d == &a.rdl {
-		err = a.frc.Read(fn)
-	} else {
+	switch {
+	case fn == nil:
+		err = s.wait(a.frc, write)
+	case write:
 		err = a.frc.Write(fn)
+	default:
+		err = a.frc.Read(fn)
 	}
 	if err != nil && a.users.isClosing() {
 		return net.ErrClosed // the File's own reads "use of closed file"
@@ -357,18 +398,11 @@ func (a *Accepted) do(fn func(fd uintptr) bool, d *atomic.Int64) error {
 	return err
 }
 
-// socket is the connection's Socket for its own Read and Write (the
-// server reads and writes through a Socket of its own).
-func (a *Accepted) socket() *Socket {
-	if s := a.s.Load(); s != nil {
-		return s
-	}
-	a.s.CompareAndSwap(nil, New(a))
-	return a.s.Load()
-}
-
-func (a *Accepted) Read(p []byte) (int, error)  { return a.socket().Read(p) }
-func (a *Accepted) Write(p []byte) (int, error) { return a.socket().Write(p) }
+// Read and Write make a Socket per call: the server reads and writes
+// through a Socket of its own, and calls these only for a connection it
+// turns away.
+func (a *Accepted) Read(p []byte) (int, error)  { return New(a).Read(p) }
+func (a *Accepted) Write(p []byte) (int, error) { return New(a).Write(p) }
 
 // Close closes the connection; a bare call still on its way finishes
 // first.
@@ -395,21 +429,15 @@ func (a *Accepted) CloseWrite() error {
 	return nil
 }
 
-// RemoteAddrPort is the peer's address, without the allocation of
-// RemoteAddr's net.Addr.
-func (a *Accepted) RemoteAddrPort() netip.AddrPort { return a.remote }
-
-func (a *Accepted) RemoteAddr() net.Addr {
-	if ra := a.raddr.Load(); ra != nil {
-		return ra
-	}
-	ra := net.TCPAddrFromAddrPort(a.remote)
-	if a.zone != 0 {
-		ra.Zone = zoneName(a.zone)
-	}
-	a.raddr.CompareAndSwap(nil, ra)
-	return a.raddr.Load()
+// RemoteAddrPort is the peer's address as a value.
+func (a *Accepted) RemoteAddrPort() netip.AddrPort {
+	ip, _ := netip.AddrFromSlice(a.remote.IP)
+	return netip.AddrPortFrom(ip, uint16(a.remote.Port))
 }
+
+// RemoteAddr is the peer's address, held here: nearly every request asks
+// (X-Forwarded-For), and Go's Accept allocates two objects for it.
+func (a *Accepted) RemoteAddr() net.Addr { return &a.remote }
 
 // LocalAddr is the listener's address where that names one IP, else the
 // socket's, looked up on first use.

@@ -16,6 +16,7 @@ import (
 type Socket struct {
 	conn    net.Conn        // read and written as it is where it has no socket
 	rc      syscall.RawConn // nil: the connection has no socket (a pipe)
+	acc     *Accepted       // conn, where it is one (read and written bare until it waits)
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 	awaitFn func(fd uintptr) bool
@@ -48,6 +49,7 @@ func New(c net.Conn) *Socket {
 // Init makes s, a zero Socket held in a larger record, c's socket (as New).
 func (s *Socket) Init(c net.Conn) {
 	s.conn = c
+	s.acc, _ = c.(*Accepted)
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
@@ -67,26 +69,26 @@ func (s *Socket) Read(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil // as a net.Conn: no system call, nothing waited for
 	}
-	if s.readFn == nil {
-		s.readFn = s.read
-	}
-	n, err := s.do(&s.rd, s.readFn, false, p)
+	n, err := s.do(&s.rd, false, p)
 	if n == 0 && err == nil {
 		return 0, io.EOF
 	}
 	return n, err
 }
 
-// do makes one Read or Write: c's, through RawConn's Read or Write with fn.
-func (s *Socket) do(c *call, fn func(fd uintptr) bool, write bool, p []byte) (int, error) {
+// do makes one Read or Write: c's, through RawConn's Read or Write (or an
+// Accepted's own, bare until it waits).
+func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	c.buf, c.n, c.errno = p, 0, 0
 	var err error
+	if s.acc != nil {
+		err = s.acc.do(s, nil, write)
+	} else {
+		err = s.wait(s.rc, write)
+	}
 	op := "read"
 	if write {
 		op = "write"
-		err = s.rc.Write(fn)
-	} else {
-		err = s.rc.Read(fn)
 	}
 	n, errno := c.n, c.errno
 	c.buf = nil
@@ -97,6 +99,21 @@ func (s *Socket) do(c *call, fn func(fd uintptr) bool, write bool, p []byte) (in
 		return n, s.opError(op, os.NewSyscallError(op, errno))
 	}
 	return n, nil
+}
+
+// wait makes the Read or Write set up in s.rd or s.wr through rc, which
+// waits in Go's poller.
+func (s *Socket) wait(rc syscall.RawConn, write bool) error {
+	if write {
+		if s.writeFn == nil {
+			s.writeFn = s.write
+		}
+		return rc.Write(s.writeFn)
+	}
+	if s.readFn == nil {
+		s.readFn = s.read
+	}
+	return rc.Read(s.readFn)
 }
 
 func (s *Socket) read(fd uintptr) bool {
@@ -125,11 +142,8 @@ func (s *Socket) WriteTwo(a, b []byte) (int, error) {
 	if s.rc == nil {
 		return writeTwo(s.conn, a, b)
 	}
-	if s.writeFn == nil {
-		s.writeFn = s.write
-	}
 	s.wrMore = b
-	n, err := s.do(&s.wr, s.writeFn, true, a)
+	n, err := s.do(&s.wr, true, a)
 	s.wrMore = nil
 	if n < len(a)+len(b) && err == nil {
 		return n, io.ErrUnexpectedEOF

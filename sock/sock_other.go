@@ -33,5 +33,8 @@ func (*Socket) Look() (sent, closed bool) { return false, false }
 
 func (*Socket) ReadNow([]byte) (int, error) { return 0, ErrNothing }
 
-// NewListener returns l: elsewhere Go's Accept serves.
+// NewListener returns l: elsewhere Go's Accept serves, and nothing is an
+// Accepted.
 func NewListener(l net.Listener) net.Listener { return l }
+
+type Accepted struct{ net.Conn }
