@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // readyPoller is an epoll instance of the lot's own: parked connections
@@ -41,7 +42,7 @@ func newReadyPoller() (*readyPoller, error) {
 	}
 	p.rc = rc
 	p.waitFn = func(fd uintptr) bool {
-		n, err := syscall.EpollWait(int(fd), p.events[:], 0)
+		n, err := epollPoll(int(fd), p.events[:])
 		if err != nil || n <= 0 {
 			p.n = 0
 			return err != nil && err != syscall.EINTR
@@ -63,7 +64,7 @@ func (p *readyPoller) add(c *clientConn) error {
 		op = syscall.EPOLL_CTL_ADD
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(k.fd)}
-	if err := syscall.EpollCtl(p.ep, op, k.fd, &ev); err != nil {
+	if err := epollCtl(p.ep, op, k.fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	k.polled = true
@@ -92,3 +93,23 @@ func (p *readyPoller) wait() (ready []readyFD, due bool, err error) {
 func (p *readyPoller) wakeBy(t time.Time) { _ = p.f.SetReadDeadline(t) }
 
 func (p *readyPoller) close() { _ = p.f.Close() }
+
+// epollCtl and epollPoll (epoll_pwait without waiting) never block, so
+// they are made raw: through package syscall they would wake the runtime's
+// monitor thread after every idle moment (package sock's doc), once per
+// park and once per wake-up of parked connections.
+func epollCtl(ep, op, fd int, ev *syscall.EpollEvent) error {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(ep), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func epollPoll(ep int, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
