@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
 // listen is a Listener on 127.0.0.1, closed when the test ends.
@@ -36,17 +38,8 @@ func acceptedPair(t *testing.T) (net.Conn, *net.TCPConn) {
 
 func acceptFrom(t *testing.T, ln *Listener) (*Accepted, *net.TCPConn) {
 	t.Helper()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := ln.Accept()
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); a.Close() })
-	return a.(*Accepted), c.(*net.TCPConn)
+	peer, a := testnet.Accept(t, ln)
+	return a.(*Accepted), peer
 }
 
 // TestAccepted: a connection stays out of Go's poller while what it reads
@@ -175,26 +168,10 @@ func TestAcceptedClose(t *testing.T) {
 	}
 }
 
-// TestAcceptedCloseWrite: CloseWrite half-closes: the peer reads EOF, and
-// what it still sends arrives.
+// TestAcceptedCloseWrite: CloseWrite half-closes (testCloseWrite).
 func TestAcceptedCloseWrite(t *testing.T) {
 	a, peer := acceptFrom(t, listen(t))
-	if _, err := a.Write([]byte("last")); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := io.ReadAll(peer); err != nil || string(b) != "last" {
-		t.Fatalf("the peer read %q, %v; want the bytes, then EOF", b, err)
-	}
-	if _, err := io.WriteString(peer, "reply"); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 8)
-	if n, err := a.Read(b); err != nil || string(b[:n]) != "reply" {
-		t.Fatalf("after CloseWrite, Read: %q, %v", b[:n], err)
-	}
+	testCloseWrite(t, a, peer)
 }
 
 // TestUsers: the descriptor is let go once, by Close where nothing uses

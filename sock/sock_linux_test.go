@@ -236,21 +236,30 @@ func TestWriteAwait(t *testing.T) {
 	})
 }
 
-// TestConnCloseWrite: a tunnel's end half-closes through Conn: the peer
-// reads EOF, and what it still sends arrives.
+// TestConnCloseWrite: a tunnel's end half-closes through Conn
+// (testCloseWrite).
 func TestConnCloseWrite(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := NewConn(client)
+	testCloseWrite(t, NewConn(client), server)
+}
+
+// testCloseWrite: after c's last bytes and CloseWrite, the peer reads
+// them and EOF, and what it still sends reaches c.
+func testCloseWrite(t *testing.T, c interface {
+	net.Conn
+	CloseWrite() error
+}, peer net.Conn) {
+	t.Helper()
 	if _, err := c.Write([]byte("last")); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := io.ReadAll(server); err != nil || string(b) != "last" {
+	if b, err := io.ReadAll(peer); err != nil || string(b) != "last" {
 		t.Fatalf("the peer read %q, %v; want the bytes, then EOF", b, err)
 	}
-	if _, err := io.WriteString(server, "reply"); err != nil {
+	if _, err := io.WriteString(peer, "reply"); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, 8)

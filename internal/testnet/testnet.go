@@ -31,6 +31,14 @@ func Pair(t testing.TB, ln net.Listener) (client, server *net.TCPConn) {
 		defer l.Close()
 		ln = l
 	}
+	c, s := Accept(t, ln)
+	return c, s.(*net.TCPConn)
+}
+
+// Accept dials ln and accepts: the dialled end, and the connection ln's
+// Accept returned; both close when the test ends.
+func Accept(t testing.TB, ln net.Listener) (client *net.TCPConn, server net.Conn) {
+	t.Helper()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -41,5 +49,5 @@ func Pair(t testing.TB, ln net.Listener) (client, server *net.TCPConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	return c.(*net.TCPConn), s
 }
