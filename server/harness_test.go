@@ -112,15 +112,16 @@ func startRawMember(tb testing.TB, answer func(c net.Conn, req *http.Request)) s
 	})
 }
 
-// serveTCP serves cfg on a loopback socket, as sluice runs (splicing needs
-// real sockets), and returns its address.
+// serveTCP serves cfg on a loopback socket from Listen, as sluice runs
+// (splicing needs real sockets; on Linux its connections are sock's
+// Accepted), and returns its address.
 func serveTCP(tb testing.TB, cfg *config.Config) (*Server, string) {
 	tb.Helper()
 	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0", true)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -22,12 +22,26 @@ import (
 
 // TestConnLimits: over max_conns_per_ip a connection gets sluice's 429
 // page and a close, over max_conns its 503 page; a closed connection is
-// uncounted.
+// uncounted; with Go's listener and with sluice's (Listen: on Linux, a
+// connection accepted into its clientConn).
 func TestConnLimits(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Run("go", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		testConnLimits(t, ln)
+	})
+	t.Run("sluice", func(t *testing.T) {
+		ln, err := Listen("127.0.0.1:0", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testConnLimits(t, ln)
+	})
+}
+
+func testConnLimits(t *testing.T, ln net.Listener) {
 	defer ln.Close()
 	pl := &patientListener{Listener: ln, log: slog.New(slog.DiscardHandler), limits: newConnLimits(2, 1)}
 	admitted := make(chan net.Conn)
