@@ -81,10 +81,17 @@ func (s *Socket) Read(p []byte) (int, error) {
 func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	c.buf, c.n, c.errno = p, 0, 0
 	var err error
-	if s.acc != nil {
-		err = s.acc.do(s, nil, write)
-	} else {
+	switch a := s.acc; {
+	case a == nil:
 		err = s.wait(s.rc, write)
+	case a.file.Load() == nil:
+		err = a.do(s, nil, write) // bare, or waits first
+	default:
+		// In the poller: as a plain socket's, through the File's RawConn
+		// (the common case of a keep-alive connection, kept short).
+		if err = s.wait(a.frc, write); err != nil && a.users.isClosing() {
+			err = net.ErrClosed
+		}
 	}
 	op := "read"
 	if write {
@@ -105,15 +112,25 @@ func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 // waits in Go's poller.
 func (s *Socket) wait(rc syscall.RawConn, write bool) error {
 	if write {
-		if s.writeFn == nil {
-			s.writeFn = s.write
-		}
-		return rc.Write(s.writeFn)
+		return rc.Write(s.writeFunc())
 	}
+	return rc.Read(s.readFunc())
+}
+
+// readFunc and writeFunc are read and write as functions for RawConn,
+// made once per socket.
+func (s *Socket) readFunc() func(fd uintptr) bool {
 	if s.readFn == nil {
 		s.readFn = s.read
 	}
-	return rc.Read(s.readFn)
+	return s.readFn
+}
+
+func (s *Socket) writeFunc() func(fd uintptr) bool {
+	if s.writeFn == nil {
+		s.writeFn = s.write
+	}
+	return s.writeFn
 }
 
 func (s *Socket) read(fd uintptr) bool {
