@@ -253,10 +253,7 @@ func (a *Accepted) register() error {
 	}
 	defer a.release()
 	f := os.NewFile(uintptr(a.fd), "")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
+	rc, _ := f.SyscallConn() // fails only for a nil File
 	if d := a.rdl.Load(); d != 0 {
 		_ = f.SetReadDeadline(deadlineTime(d))
 	}
@@ -285,42 +282,46 @@ func deadlineTime(d int64) time.Time { return base.Add(time.Duration(d)) }
 func passed(d int64) bool { return d != 0 && int64(time.Since(base)) >= d }
 
 // SetReadDeadline, SetWriteDeadline and SetDeadline are a net.Conn's.
-func (a *Accepted) SetReadDeadline(t time.Time) error { return a.setDeadline(t, &a.rdl, true, false) }
-
-func (a *Accepted) SetWriteDeadline(t time.Time) error {
-	return a.setDeadline(t, &a.wdl, false, true)
-}
+func (a *Accepted) SetReadDeadline(t time.Time) error  { return a.setDeadline(t, false) }
+func (a *Accepted) SetWriteDeadline(t time.Time) error { return a.setDeadline(t, true) }
 
 func (a *Accepted) SetDeadline(t time.Time) error {
-	if err := a.setDeadline(t, &a.rdl, true, false); err != nil {
+	if err := a.setDeadline(t, false); err != nil {
 		return err
 	}
-	return a.setDeadline(t, &a.wdl, false, true)
+	return a.setDeadline(t, true)
 }
 
-func (a *Accepted) setDeadline(t time.Time, d *atomic.Int64, read, write bool) error {
+// deadline is where the read or the write deadline is kept while bare.
+func (a *Accepted) deadline(write bool) *atomic.Int64 {
+	if write {
+		return &a.wdl
+	}
+	return &a.rdl
+}
+
+func (a *Accepted) setDeadline(t time.Time, write bool) error {
 	if f := a.file.Load(); f != nil {
-		return a.fileDeadline(f, t, read, write)
+		return a.fileDeadline(f, t, write)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.users.isClosing() {
 		return a.opError("set", net.ErrClosed)
 	}
-	d.Store(bareDeadline(t))
+	a.deadline(write).Store(bareDeadline(t))
 	if f := a.file.Load(); f != nil {
-		return a.fileDeadline(f, t, read, write)
+		return a.fileDeadline(f, t, write)
 	}
 	return nil
 }
 
-func (a *Accepted) fileDeadline(f *os.File, t time.Time, read, write bool) error {
+func (a *Accepted) fileDeadline(f *os.File, t time.Time, write bool) error {
 	var err error
-	switch {
-	case read:
-		err = f.SetReadDeadline(t)
-	case write:
+	if write {
 		err = f.SetWriteDeadline(t)
+	} else {
+		err = f.SetReadDeadline(t)
 	}
 	if err != nil && a.users.isClosing() {
 		return a.opError("set", net.ErrClosed)
@@ -358,11 +359,7 @@ func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 		if !a.users.acquire() {
 			return net.ErrClosed
 		}
-		d := &a.rdl
-		if write {
-			d = &a.wdl
-		}
-		if passed(d.Load()) {
+		if passed(a.deadline(write).Load()) {
 			a.release()
 			return os.ErrDeadlineExceeded
 		}

@@ -122,6 +122,23 @@ func TestAcceptedDeadline(t *testing.T) {
 	if a.file.Load() == nil {
 		t.Fatal("the wait was not in the poller")
 	}
+
+	// In the poller, each deadline bounds its own direction only.
+	if err := a.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(peer, "y"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Read(b); err != nil || string(b[:n]) != "y" {
+		t.Fatalf("Read past the write deadline: %q, %v", b[:n], err)
+	}
+	if _, err := s.Write([]byte("z")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past its deadline: %v", err)
+	}
 }
 
 // TestAcceptedClose: Close ends a wait in the poller and fails later
