@@ -380,17 +380,20 @@ func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 			return err
 		}
 	}
-	var err error
 	switch {
 	case fn == nil:
-		err = s.wait(a.frc, write)
+		return a.polledErr(s.wait(a.frc, write))
 	case write:
-		err = a.frc.Write(fn)
-	default:
-		err = a.frc.Read(fn)
+		return a.polledErr(a.frc.Write(fn))
 	}
+	return a.polledErr(a.frc.Read(fn))
+}
+
+// polledErr is the error of a read or write through the File's RawConn,
+// which says "use of closed file" where a net.Conn says net.ErrClosed.
+func (a *Accepted) polledErr(err error) error {
 	if err != nil && a.users.isClosing() {
-		return net.ErrClosed // the File's own reads "use of closed file"
+		return net.ErrClosed
 	}
 	return err
 }

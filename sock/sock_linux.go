@@ -89,9 +89,7 @@ func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	default:
 		// In the poller: as a plain socket's, through the File's RawConn
 		// (the common case of a keep-alive connection, kept short).
-		if err = s.wait(a.frc, write); err != nil && a.users.isClosing() {
-			err = net.ErrClosed
-		}
+		err = a.polledErr(s.wait(a.frc, write))
 	}
 	op := "read"
 	if write {

@@ -37,4 +37,5 @@ func (*Socket) ReadNow([]byte) (int, error) { return 0, ErrNothing }
 // Accepted.
 func NewListener(l net.Listener) net.Listener { return l }
 
+// Accepted is Linux's accepted connection; elsewhere nothing makes one.
 type Accepted struct{ net.Conn }
