@@ -42,3 +42,37 @@ func TestSocketAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per round", n)
 	}
 }
+
+// A bare Accepted's Socket reads and writes without allocating, not even
+// the functions for RawConn that a Socket makes on its first wait.
+func TestAcceptedSocketAllocs(t *testing.T) {
+	a, peer := acceptFrom(t, listen(t))
+	s, msg, b := New(a), []byte("ping"), make([]byte, 16)
+	round := func() {
+		if _, err := peer.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		for tries := 0; ; tries++ { // loopback delivers within the write; bounded anyway
+			if sent, _ := s.Look(); sent {
+				break
+			} else if tries == 1_000_000 {
+				t.Fatal("the request never showed")
+			}
+		}
+		if n, err := s.Read(b); n != len(msg) || err != nil {
+			t.Fatalf("Read: %d, %v", n, err)
+		}
+		if n, err := s.Write(msg); n != len(msg) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		if _, err := peer.Read(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, round); n != 0 {
+		t.Errorf("%.1f allocations per round", n)
+	}
+	if a.file.Load() != nil || s.readFn != nil || s.writeFn != nil {
+		t.Error("the rounds waited: the socket joined the poller or made its functions")
+	}
+}
