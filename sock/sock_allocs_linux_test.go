@@ -26,13 +26,7 @@ func TestSocketAllocs(t *testing.T) {
 		if n, err := s.Write(msg); n != len(msg) || err != nil {
 			t.Fatalf("Write back: %d, %v", n, err)
 		}
-		for tries := 0; ; tries++ { // loopback delivers within the write; bounded anyway
-			if sent, _ := c.Look(); sent {
-				break
-			} else if tries == 1_000_000 {
-				t.Fatal("the answer never showed")
-			}
-		}
+		lookUntilSent(t, c)
 		if n, err := c.ReadNow(b); n != len(msg) || err != nil {
 			t.Fatalf("ReadNow: %d, %v", n, err)
 		}
@@ -52,13 +46,7 @@ func TestAcceptedSocketAllocs(t *testing.T) {
 		if _, err := peer.Write(msg); err != nil {
 			t.Fatal(err)
 		}
-		for tries := 0; ; tries++ { // loopback delivers within the write; bounded anyway
-			if sent, _ := s.Look(); sent {
-				break
-			} else if tries == 1_000_000 {
-				t.Fatal("the request never showed")
-			}
-		}
+		lookUntilSent(t, s)
 		if n, err := s.Read(b); n != len(msg) || err != nil {
 			t.Fatalf("Read: %d, %v", n, err)
 		}
@@ -74,5 +62,19 @@ func TestAcceptedSocketAllocs(t *testing.T) {
 	}
 	if a.file.Load() != nil || s.readFn != nil || s.writeFn != nil {
 		t.Error("the rounds waited: the socket joined the poller or made its functions")
+	}
+}
+
+// lookUntilSent spins on Look, which allocates nothing, until the peer's
+// bytes show: loopback delivers them within the peer's write, but the
+// wait is bounded anyway.
+func lookUntilSent(t *testing.T, s *Socket) {
+	t.Helper()
+	for tries := 0; ; tries++ {
+		if sent, _ := s.Look(); sent {
+			return
+		} else if tries == 1_000_000 {
+			t.Fatal("the peer's bytes never showed")
+		}
 	}
 }
