@@ -70,17 +70,12 @@ type Early struct{ armed, want int64 }
 func (e *Early) Next(want time.Time) (time.Time, bool) {
 	w := unixNano(want)
 	e.want = w
-	switch {
-	case w == 0:
-		if e.armed == 0 {
-			return time.Time{}, false
-		}
-		// Cleared at once: Expired would also catch the stale one when it
-		// fires, but clearing is rare (hijacked connections), so not
-		// worth a spurious wake-up.
-		e.armed = 0
-		return time.Time{}, true
-	case e.armed != 0 && e.armed <= w:
+	// No deadline is the latest of all: it rides on what is armed too, and
+	// Expired clears that when it fires. fasthttp clears the read deadline
+	// after every handler that set one (sluice's body timeout, on each
+	// request with a body), and the timeout it sets next would then cost a
+	// timer update again.
+	if w == 0 || e.armed != 0 && e.armed <= w {
 		return time.Time{}, false // fires early; Expired re-arms
 	}
 	e.armed = w

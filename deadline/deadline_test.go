@@ -101,12 +101,18 @@ func TestEarly(t *testing.T) {
 	if at, ok := e.Expired(later); !ok || !at.Equal(later.Add(30*time.Second)) {
 		t.Fatalf("expired before: %v %v", at, ok)
 	}
-	// No deadline: cleared once.
-	if _, ok := e.Next(time.Time{}); !ok {
-		t.Fatal("zero not armed")
+	// No deadline rides too: the armed one clears when it fires.
+	if _, ok := e.Next(time.Time{}); ok {
+		t.Fatal("no deadline was armed at once")
+	}
+	if at, ok := e.Expired(later.Add(time.Minute)); !ok || !at.IsZero() {
+		t.Fatalf("expired with none wanted: %v %v", at, ok)
 	}
 	if _, ok := e.Next(time.Time{}); ok {
-		t.Fatal("zero armed twice")
+		t.Fatal("no deadline armed twice")
+	}
+	if at, ok := e.Next(later.Add(time.Minute)); !ok || !at.Equal(later.Add(time.Minute)) {
+		t.Fatalf("after a clear: %v %v", at, ok)
 	}
 	// Exact deadlines set by the caller count as armed and wanted.
 	e.Armed(later.Add(time.Second))

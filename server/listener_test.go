@@ -196,6 +196,61 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 	})
 }
 
+// TestClientConnClearRides: fasthttp clears the read deadline after every
+// handler that set one (sluice's body timeout, on each request with a
+// body); the clear rides on the armed deadline as a later one does, so a
+// keep-alive connection's requests arm none after its first, and a
+// read with no deadline asked for outlasts the armed one that fires.
+func TestClientConnClearRides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		counted := &deadlineCounter{Conn: a}
+		c := newClientConn(counted, newConnLimits(0, 0), netip.Addr{})
+		for range 10 { // a request with a body, as fasthttp and the relay set them
+			for _, d := range []time.Duration{75 * time.Second, 30 * time.Second, time.Minute, 0} {
+				at := time.Time{}
+				if d > 0 {
+					at = time.Now().Add(d)
+				}
+				if err := c.SetReadDeadline(at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// The first request arms the idle timeout and then the earlier
+		// header timeout; the rest ride on that.
+		if counted.reads != 2 {
+			t.Fatalf("10 requests armed %d read deadlines, want 2", counted.reads)
+		}
+		start := time.Now()
+		go func() {
+			time.Sleep(2 * time.Hour)
+			_, _ = b.Write([]byte("x"))
+		}()
+		buf := make([]byte, 8)
+		if n, err := c.Read(buf); n != 1 || err != nil {
+			t.Fatalf("read with no deadline: %d, %v", n, err)
+		}
+		if waited := time.Since(start); waited != 2*time.Hour {
+			t.Fatalf("read after %v, want 2h", waited)
+		}
+	})
+}
+
+// deadlineCounter counts the read deadlines set on its connection.
+type deadlineCounter struct {
+	net.Conn
+	reads int
+}
+
+func (d *deadlineCounter) SetReadDeadline(t time.Time) error {
+	d.reads++
+	return d.Conn.SetReadDeadline(t)
+}
+
 // TestClientConnHeldHeadWritev: a held head and the body bytes after it go
 // out together (writev on a socket), in order, and a write deadline that
 // fires before the one asked for is re-armed rather than failing the write.
