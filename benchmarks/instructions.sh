@@ -4,7 +4,7 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|tls]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
@@ -19,6 +19,9 @@
 #               for a page (User-Agent, Accept*, a Cookie of three values,
 #               Referer, Sec-Fetch-*, ...): the cost of a request's fields; the
 #               harness's get-browser scenario sends the same (browserFields)
+#   tls         keep-alive GET /1k over TLS 1.3 with ECDSA P-256, as the harness's
+#               tls-get-1k (needs openssl for the certificate); the count takes in
+#               the measured run's 16 handshakes, some 800 instructions per request
 # Needs valgrind and wrk (Debian packages). Prints instructions per request
 # and the functions that cost the most (self); keeps callgrind.out under
 # $TMPDIR for callgrind_annotate or kcachegrind.
@@ -26,6 +29,7 @@ set -euo pipefail
 work=$(mktemp -d)
 path=${2:-/small}
 load=() # wrk's arguments for the scenario
+scheme=http
 case $path in
 post-1k)
 	path=/echo
@@ -49,6 +53,10 @@ browser)
 		-H "Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000"
 		-H "Referer: https://example.com/index.html" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Mode: navigate"
 		-H "Sec-Fetch-Site: same-origin" -H "Upgrade-Insecure-Requests: 1" -H "Cache-Control: max-age=0")
+	;;
+tls)
+	path=/1k
+	scheme=https
 	;;
 pairs)
 	path=/small
@@ -75,6 +83,11 @@ mapfile -t backends < <(grep -E '^127\.0\.0\.1:[0-9]+$' "$work/backend.out")
 port=$((20000 + RANDOM % 10000))
 {
 	echo "Listen 127.0.0.1:$port"
+	if [ $scheme = https ]; then
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+			-keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+		printf 'SSLEngine on\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\nSSLProtocol -all +TLSv1.3\n' "$work/tls.crt" "$work/tls.key"
+	fi
 	echo '<Proxy "balancer://b">'
 	for b in "${backends[@]}"; do echo "  BalancerMember \"http://$b\""; done
 	echo '</Proxy>'
@@ -88,8 +101,8 @@ GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind --callgrind-out
 	"$bin" -config "$work/sluice.conf" >"$work/sluice.log" 2>&1 &
 vg=$!
 pids+=($vg)
-url=http://127.0.0.1:$port$path
-for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.3; done
+url=$scheme://127.0.0.1:$port$path
+for _ in $(seq 100); do curl -ksf -o /dev/null "$url" && break; sleep 0.3; done
 # wrk's default 2 s timeout would count valgrind's slowness as errors and reconnect.
 wrk -t1 -c16 --timeout 30s -d3s "${load[@]}" "$url" >/dev/null # warm pools and caches
 callgrind_control -z $vg >/dev/null 2>&1
