@@ -303,7 +303,8 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env
 	case "json":
 		b = appendJSONLine(b, ctx, now, size)
 	case "common", "combined":
-		b = appendCLFLine(b, ctx, now, size, l.format == "combined")
+		// %t is the time the request came, as Apache writes it.
+		b = appendCLFLine(b, ctx, ctx.Time(), size, l.format == "combined")
 	default:
 		b = l.appendLine(b, ctx, vh, env, now, size)
 	}
@@ -312,11 +313,13 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env
 	lineBufs.Put(bp)
 }
 
-func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int, combined bool) []byte {
+// appendCLFLine writes a common or combined line for a request that came at
+// t.
+func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, combined bool) []byte {
 	b = appendIP(b, ctx.RemoteIP())
-	b = append(b, " - - ["...)
-	b = now.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
-	b = append(b, "] \""...)
+	b = append(b, " - - "...)
+	b = clfTimes.appendTo(b, t)
+	b = append(b, " \""...)
 	b = appendLogItem(b, ctx.Method())
 	b = append(b, ' ')
 	b = appendLogItem(b, ctx.RequestURI())
@@ -342,7 +345,7 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int, 
 
 func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int) []byte {
 	b = append(b, `{"time":"`...)
-	b = now.AppendFormat(b, time.RFC3339Nano)
+	b = appendRFC3339Nano(b, now)
 	b = append(b, `","remote":"`...)
 	b = appendIP(b, ctx.RemoteIP())
 	b = append(b, `","method":"`...)
@@ -556,9 +559,7 @@ func appendTime(b []byte, it *logformat.Item, t time.Time) []byte {
 		return appendPadded(b, int64(t.Nanosecond()/1e3), 6)
 	}
 	if it.Time == nil {
-		b = append(b, '[')
-		b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
-		return append(b, ']')
+		return clfTimes.appendTo(b, t)
 	}
 	for _, p := range it.Time {
 		if p.Layout == "" {

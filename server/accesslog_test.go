@@ -19,7 +19,7 @@ import (
 
 // logCtx is a request as the access log sees it once answered: from
 // 192.0.2.7, status 200.
-func logCtx(t *testing.T, head string) *fasthttp.RequestCtx {
+func logCtx(t testing.TB, head string) *fasthttp.RequestCtx {
 	t.Helper()
 	var req fasthttp.Request
 	req.Header.DisableNormalizing()
