@@ -114,6 +114,41 @@ func TestAccessLogEscaping(t *testing.T) {
 	}
 }
 
+// TestLogEscapeBytes: each byte value, alone and between plain ones, as
+// Apache's ap_escape_logitem writes it in CLF and as \u00hh in JSON.
+func TestLogEscapeBytes(t *testing.T) {
+	for v := range 256 {
+		c := byte(v)
+		raw := string([]byte{c}) // string(c) would be c's UTF-8
+		clf, js := raw, raw
+		switch {
+		case c == '"' || c == '\\':
+			clf, js = `\`+clf, `\`+js
+		case c == '\b', c == '\n', c == '\r', c == '\t', c == '\v':
+			clf = `\` + string("bnrtv"[strings.IndexByte("\b\n\r\t\v", c)])
+			js = fmt.Sprintf(`\u%04x`, c)
+		case c < 0x20 || c >= 0x7f:
+			clf, js = fmt.Sprintf(`\x%02x`, c), fmt.Sprintf(`\u%04x`, c)
+		}
+		for _, in := range [][]byte{{c}, {'a', c, 'b', c}} {
+			want := strings.ReplaceAll(string(in), raw, clf)
+			if c == 'a' || c == 'b' {
+				want = string(in)
+			}
+			if got := string(appendLogItem(nil, in)); got != want {
+				t.Errorf("CLF %q: %q, want %q", in, got, want)
+			}
+			want = strings.ReplaceAll(string(in), raw, js)
+			if c == 'a' || c == 'b' {
+				want = string(in)
+			}
+			if got := string(appendJSONEscaped(nil, in)); got != want {
+				t.Errorf("JSON %q: %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
 // flushLogs writes out what s's access log files buffer.
 func flushLogs(s *Server) {
 	for _, f := range s.rt.Load().logs.files {
