@@ -130,7 +130,13 @@ func TestLogEscapeBytes(t *testing.T) {
 		case c < 0x20 || c >= 0x7f:
 			clf, js = fmt.Sprintf(`\x%02x`, c), fmt.Sprintf(`\u%04x`, c)
 		}
-		for _, in := range [][]byte{{c}, {'a', c, 'b', c}} {
+		ins := [][]byte{{c}, {'a', c, 'b', c}}
+		for at := range 20 { // at each place of the words plainRun reads
+			in := []byte("abababababababababab")
+			in[at] = c
+			ins = append(ins, in)
+		}
+		for _, in := range ins {
 			want := strings.ReplaceAll(string(in), raw, clf)
 			if c == 'a' || c == 'b' {
 				want = string(in)
