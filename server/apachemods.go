@@ -13,7 +13,6 @@ import (
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/headers"
-	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modrewrite"
 	"github.com/sluiceproxy/sluice/pool"
@@ -469,7 +468,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	}
 	mr := x.proxiedMods(ctx, vh, hm)
 	mr.startEnv(hm, x)
-	balancerEnv(mr, ctx, m, snap, x)
+	balancerEnv(mr, m, snap, x)
 	s.applyHeaders(ctx, hm, mr, false)
 }
 
@@ -504,7 +503,7 @@ func (x *exchange) keepEnv(env []modrewrite.EnvAssign, hm *hostMods) {
 // balancerEnv sets the variables mod_proxy_balancer exports (apache.md
 // §4.7): BALANCER_ROUTE_CHANGED when the balancer is sticky and the request
 // did not reach the member of the route it asked for.
-func balancerEnv(mr *modsReq, ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+func balancerEnv(mr *modsReq, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	if snap == nil || m == nil {
 		return
 	}
@@ -519,7 +518,7 @@ func balancerEnv(mr *modsReq, ctx *fasthttp.RequestCtx, m *pool.Member, snap *po
 	if len(x.route) > 0 {
 		env.Set(modheaders.BalancerSessionRoute, x.route)
 		name := bc.StickyCookie
-		if _, src := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx)); src == lb.StickyURL {
+		if x.routeByURL {
 			name = bc.StickyURLParam
 		}
 		env.SetString(modheaders.BalancerSessionSticky, name)

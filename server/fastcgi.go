@@ -176,7 +176,7 @@ func appendBalancerVars(dst []byte, ctx *fasthttp.RequestCtx, m *pool.Member, sn
 	mr := modsReqPool.Get().(*modsReq)
 	defer modsReqPool.Put(mr)
 	mr.env.Reset()
-	balancerEnv(mr, ctx, m, snap, x)
+	balancerEnv(mr, m, snap, x)
 	var builtin *modheaders.Vars
 	for v := modheaders.Var(0); v < modheaders.HTTPS; v++ {
 		if val, ok := mr.env.Get(v); ok {

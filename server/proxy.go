@@ -28,8 +28,13 @@ type exchange struct {
 	tried  lb.Tried
 	body   limitedBody
 	conn   net.Conn // a tunnel's backend connection
-	// route is the sticky route the request asked for (aliases the request).
-	route []byte
+	// route is the sticky route the request asked for (aliases the request,
+	// or cookies); routeByURL: it came from the URL parameter.
+	route      []byte
+	routeByURL bool
+	// cookies joins a request's Cookie fields where it has several
+	// (cookieHeader).
+	cookies []byte
 	// waitUntil ends the balancer timeout wait; zero until the first wait.
 	waitUntil time.Time
 	// replay holds a request body read whole so a retry can send it again;

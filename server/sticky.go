@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
@@ -8,14 +10,46 @@ import (
 	"github.com/sluiceproxy/sluice/pool"
 )
 
-// cookieHeader returns the client's first Cookie field, whatever its case.
-func cookieHeader(ctx *fasthttp.RequestCtx) []byte {
-	for k, v := range ctx.Request.Header.All() {
-		if headers.EqualFold(k, "Cookie") {
-			return v
+// cookieHeader returns the client's Cookie field as it came, read off the
+// request's own lines: fasthttp's view of it parses every cookie and
+// writes them out again, some 2,800 instructions for a browser's four.
+// Several Cookie fields (a gateway from HTTP/2 should have joined them) are
+// joined with "; " into buf, as Apache's merged field holds them all.
+func cookieHeader(ctx *fasthttp.RequestCtx, buf *[]byte) []byte {
+	raw := ctx.Request.Header.RawHeaders()
+	if len(raw) == 0 { // a request not read off the wire
+		for k, v := range ctx.Request.Header.All() {
+			if headers.EqualFold(k, "Cookie") {
+				return v
+			}
+		}
+		return nil
+	}
+	var v []byte
+	n := 0
+	for len(raw) > 0 {
+		end := bytes.IndexByte(raw, '\n')
+		if end < 0 {
+			end = len(raw) - 1
+		}
+		line := raw[:end]
+		raw = raw[end+1:]
+		if len(line) < len("Cookie:") || line[6] != ':' || line[0]|0x20 != 'c' || !headers.EqualFold(line[:6], "Cookie") {
+			continue
+		}
+		value := bytes.TrimRight(bytes.TrimLeft(line[7:], " \t"), " \t\r")
+		switch n++; n {
+		case 1:
+			v = value
+		case 2:
+			*buf = append(append(append((*buf)[:0], v...), "; "...), value...)
+			v = *buf
+		default:
+			*buf = append(append(*buf, "; "...), value...)
+			v = *buf
 		}
 	}
-	return nil
+	return v
 }
 
 // setsRouteCookie reports whether the response must carry sticky_set_cookie:
