@@ -4,7 +4,7 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|tls]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|tls]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
@@ -19,6 +19,11 @@
 #               for a page (User-Agent, Accept*, a Cookie of three values,
 #               Referer, Sec-Fetch-*, ...): the cost of a request's fields; the
 #               harness's get-browser scenario sends the same (browserFields)
+#   recipe      the browser's GET through a configuration as real ones write it
+#               (../shared/reference/real-configs/04, 07): a virtual host, Apache's
+#               sticky recipe (route=, stickysession=ROUTEID, Header add Set-Cookie
+#               ... env=BALANCER_ROUTE_CHANGED), ProxyPassReverse, ProxyPreserveHost
+#               and CustomLog combined; the browser's Cookie carries its route
 #   tls         keep-alive GET /1k over TLS 1.3 with ECDSA P-256, as the harness's
 #               tls-get-1k (needs openssl for the certificate); the count takes in
 #               the measured run's 16 handshakes, 1.8 million instructions each (some
@@ -30,6 +35,7 @@ set -euo pipefail
 work=$(mktemp -d)
 path=${2:-/small}
 load=() # wrk's arguments for the scenario
+recipe= route= # recipe: the configuration as real ones write it
 scheme=http
 case $path in
 post-1k)
@@ -46,12 +52,15 @@ sparse)
 	printf 'function delay()\n  return 30\nend\n' >"$work/sparse.lua"
 	load=(-s "$work/sparse.lua")
 	;;
-browser)
+browser | recipe)
+	if [ "$path" = recipe ]; then
+		recipe=1 route="; ROUTEID=.1"
+	fi
 	path=/small
 	load=(-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 		-H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 		-H "Accept-Language: en-US,en;q=0.9" -H "Accept-Encoding: gzip, deflate, br, zstd"
-		-H "Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000"
+		-H "Cookie: session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; _ga=GA1.1.123456789.1700000000$route"
 		-H "Referer: https://example.com/index.html" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Mode: navigate"
 		-H "Sec-Fetch-Site: same-origin" -H "Upgrade-Insecure-Requests: 1" -H "Cache-Control: max-age=0")
 	;;
@@ -89,10 +98,27 @@ port=$((20000 + RANDOM % 10000))
 			-keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
 		printf 'SSLEngine on\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\nSSLProtocol -all +TLSv1.3\n' "$work/tls.crt" "$work/tls.key"
 	fi
+	if [ -n "$recipe" ]; then
+		echo "<VirtualHost *:$port>"
+		echo "  ServerName 127.0.0.1"
+		echo '  Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED'
+	fi
 	echo '<Proxy "balancer://b">'
-	for b in "${backends[@]}"; do echo "  BalancerMember \"http://$b\""; done
+	r=0
+	for b in "${backends[@]}"; do
+		r=$((r + 1))
+		echo "  BalancerMember \"http://$b\"${recipe:+ route=$r}"
+	done
 	echo '</Proxy>'
-	echo 'ProxyPass "/" "balancer://b/"'
+	if [ -n "$recipe" ]; then
+		echo '  ProxyPass "/" "balancer://b/" stickysession=ROUTEID'
+		echo '  ProxyPassReverse "/" "balancer://b/"'
+		echo '  ProxyPreserveHost On'
+		echo "  CustomLog $work/access.log combined"
+		echo "</VirtualHost>"
+	else
+		echo 'ProxyPass "/" "balancer://b/"'
+	fi
 } >"$work/sluice.conf"
 # One P: the count then follows one thread of work, as the harness pins one core.
 # Go's asynchronous preemption signals trip an assertion in valgrind 3.19's
