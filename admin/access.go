@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // request is an admitted admin request.
@@ -32,7 +34,7 @@ type request struct {
 // writes. It answers the request itself when one fails.
 func (a *Admin) admit(ctx *fasthttp.RequestCtx, sc *Scope) (request, bool) {
 	var req request
-	if len(ctx.Request.Header.Peek("Upgrade")) > 0 {
+	if len(reqfield.Get(&ctx.Request.Header, "Upgrade")) > 0 {
 		fail(ctx, fasthttp.StatusBadRequest, "the admin does not upgrade connections")
 		return req, false
 	}
@@ -129,7 +131,7 @@ func allowedMethods(req request) []string {
 // authorize checks the bearer token in constant time. Wrong tokens are
 // rate limited: past the limit every token is refused for a while.
 func (a *Admin) authorize(ctx *fasthttp.RequestCtx, token string) (string, bool) {
-	got, ok := bytes.CutPrefix(ctx.Request.Header.Peek("Authorization"), []byte("Bearer "))
+	got, ok := bytes.CutPrefix(reqfield.Get(&ctx.Request.Header, "Authorization"), []byte("Bearer "))
 	if !ok || len(got) == 0 {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sluice admin"`)
 		fail(ctx, fasthttp.StatusUnauthorized, "needs Authorization: Bearer TOKEN")

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/modssl"
+	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // Request is what rules read from the request being served. The server
@@ -188,22 +189,5 @@ func HeaderValue(h *fasthttp.RequestHeader, name string) []byte {
 	if strings.EqualFold(name, "Host") {
 		return h.Host()
 	}
-	for k, v := range h.All() {
-		if equalFold(k, name) {
-			return v
-		}
-	}
-	return nil
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if b[i]|0x20 != s[i]|0x20 {
-			return false
-		}
-	}
-	return true
+	return reqfield.Get(h, name)
 }

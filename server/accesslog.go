@@ -20,6 +20,7 @@ import (
 	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modssl"
+	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // logFile is an open access log file (or stdout), shared by every log that
@@ -336,7 +337,7 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, co
 	}
 	if combined {
 		b = append(b, " \""...)
-		b = appendLogItem(b, ctx.Referer())
+		b = appendLogItem(b, reqfield.Get(&ctx.Request.Header, "Referer"))
 		b = append(b, "\" \""...)
 		b = appendLogItem(b, ctx.UserAgent())
 		b = append(b, '"')
@@ -362,7 +363,7 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
 	b = append(b, `,"referer":"`...)
-	b = appendJSONEscaped(b, ctx.Referer())
+	b = appendJSONEscaped(b, reqfield.Get(&ctx.Request.Header, "Referer"))
 	b = append(b, `","user_agent":"`...)
 	b = appendJSONEscaped(b, ctx.UserAgent())
 	b = append(b, `","tls":"`...)
@@ -508,7 +509,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'H':
 			b = appendLogItem(b, ctx.Request.Header.Protocol())
 		case 'i':
-			b = appendLogItem(b, ctx.Request.Header.Peek(it.Arg))
+			b = appendLogItem(b, reqfield.Get(&ctx.Request.Header, it.Arg))
 		case 'I':
 			b = strconv.AppendInt(b, int64(ctx.Request.Header.ContentLength()+len(ctx.Request.Header.RawHeaders())), 10)
 		case 'k':

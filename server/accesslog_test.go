@@ -114,6 +114,31 @@ func TestAccessLogEscaping(t *testing.T) {
 	}
 }
 
+// TestAccessLogFieldCase: Referer and %{NAME}i are logged whatever the case
+// of the field's name on the wire (a client behind an HTTP/2 gateway sends
+// them in lower case) and in the format.
+func TestAccessLogFieldCase(t *testing.T) {
+	ctx := logCtx(t, "GET / HTTP/1.1\r\nHost: x\r\nreferer: http://r.example/\r\nuser-agent: ua/1\r\nx-trace: t1\r\n\r\n")
+	now := time.Date(2026, 11, 27, 18, 4, 5, 0, time.UTC)
+	if line := string(appendCLFLine(nil, ctx, now, 5, true)); !strings.HasSuffix(line, `"http://r.example/" "ua/1"`+"\n") {
+		t.Errorf("combined: %q, want the referer and agent", line)
+	}
+	var got struct {
+		Referer string `json:"referer"`
+	}
+	if err := json.Unmarshal(appendJSONLine(nil, ctx, now, 5), &got); err != nil || got.Referer != "http://r.example/" {
+		t.Errorf("json referer %q (%v)", got.Referer, err)
+	}
+	f, err := logformat.Parse(`%{Referer}i %{X-Trace}i %{x-trace}i`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &accessLog{items: f}
+	if line := string(l.appendLine(nil, ctx, &vhost{}, nil, now, 5)); line != "http://r.example/ t1 t1\n" {
+		t.Errorf("LogFormat: %q", line)
+	}
+}
+
 // TestLogEscapeBytes: each byte value, alone and between plain ones, as
 // Apache's ap_escape_logitem writes it in CLF and as \u00hh in JSON.
 func TestLogEscapeBytes(t *testing.T) {

@@ -71,6 +71,44 @@ func TestManagerLocation(t *testing.T) {
 	}
 }
 
+// TestManagerFieldCase: at its location the manager reads a request's
+// fields whatever the case of their names (a client behind an HTTP/2
+// gateway sends them in lower case), which the main server keeps as sent:
+// a stale if-match is refused and an upgrade is not served.
+func TestManagerFieldCase(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
+	_, c := startProxy(t, managerConf, be)
+	do := func(method, uri, body string, hdr ...string) *fasthttp.Response {
+		t.Helper()
+		req, resp := fasthttp.AcquireRequest(), new(fasthttp.Response)
+		defer fasthttp.ReleaseRequest(req)
+		req.Header.DisableNormalizing()
+		req.Header.SetMethod(method)
+		req.SetRequestURI("http://127.0.0.1" + uri)
+		if body != "" {
+			req.Header.SetContentType("application/json")
+			req.SetBodyString(body)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	r := do("GET", "/balancer-manager/api/balancers/b", "")
+	if r.StatusCode() != 200 {
+		t.Fatalf("GET: %d %s", r.StatusCode(), r.Body())
+	}
+	if r := do("PATCH", "/balancer-manager/api/balancers/b/members/r1", `{"loadfactor":5}`, "if-match", `"stale"`); r.StatusCode() != 412 {
+		t.Errorf("PATCH with a stale if-match: %d %s, want 412", r.StatusCode(), r.Body())
+	}
+	if r := do("GET", "/balancer-manager/api/balancers/b", "", "connection", "upgrade", "upgrade", "websocket"); r.StatusCode() != 400 {
+		t.Errorf("an upgrade in lower case: %d %s, want 400", r.StatusCode(), r.Body())
+	}
+}
+
 // TestAdminMemberBackends: a member added by the admin gets a pool; one
 // whose settings did not change keeps its pool.
 func TestAdminMemberBackends(t *testing.T) {

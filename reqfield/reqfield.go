@@ -1,0 +1,60 @@
+// Package reqfield finds a request's header fields by name in any case,
+// which fasthttp's Peek does not do for names kept as sent.
+package reqfield
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Get returns the value of h's first field named name, in any
+// case, or nil. Field names are case-insensitive (RFC 9110 §5.1), but with
+// DisableHeaderNamesNormalizing, which sluice's server sets so that names
+// reach members as sent, fasthttp's Peek matches them byte for byte: a
+// client behind an HTTP/2 gateway sends "referer", and Peek("Referer")
+// misses it. The name as spelt is tried first, as nearly every client
+// spells it; then the client's own lines, whatever their case. A request
+// built rather than read (no lines of its own) is looked up in fasthttp's
+// view of it.
+func Get(h *fasthttp.RequestHeader, name string) []byte {
+	if v := h.Peek(name); v != nil {
+		return v
+	}
+	raw := h.RawHeaders()
+	if len(raw) == 0 {
+		for k, v := range h.All() {
+			if equalFold(k, name) {
+				return v
+			}
+		}
+		return nil
+	}
+	for len(raw) > 0 {
+		end := bytes.IndexByte(raw, '\n')
+		if end < 0 {
+			end = len(raw) - 1
+		}
+		line := raw[:end]
+		raw = raw[end+1:]
+		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
+			return bytes.Trim(line[len(name)+1:], " \t\r")
+		}
+	}
+	return nil
+}
+
+// equalFold reports whether b equals s, ignoring the case of ASCII
+// letters.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
+}
