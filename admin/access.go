@@ -14,7 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluiceproxy/sluice/reqfield"
+	"github.com/sluiceproxy/sluice/anycase"
 )
 
 // request is an admitted admin request.
@@ -34,7 +34,7 @@ type request struct {
 // writes. It answers the request itself when one fails.
 func (a *Admin) admit(ctx *fasthttp.RequestCtx, sc *Scope) (request, bool) {
 	var req request
-	if len(reqfield.Get(&ctx.Request.Header, "Upgrade")) > 0 {
+	if len(anycase.Request(&ctx.Request.Header, "Upgrade")) > 0 {
 		fail(ctx, fasthttp.StatusBadRequest, "the admin does not upgrade connections")
 		return req, false
 	}
@@ -131,7 +131,7 @@ func allowedMethods(req request) []string {
 // authorize checks the bearer token in constant time. Wrong tokens are
 // rate limited: past the limit every token is refused for a while.
 func (a *Admin) authorize(ctx *fasthttp.RequestCtx, token string) (string, bool) {
-	got, ok := bytes.CutPrefix(reqfield.Get(&ctx.Request.Header, "Authorization"), []byte("Bearer "))
+	got, ok := bytes.CutPrefix(anycase.Request(&ctx.Request.Header, "Authorization"), []byte("Bearer "))
 	if !ok || len(got) == 0 {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sluice admin"`)
 		fail(ctx, fasthttp.StatusUnauthorized, "needs Authorization: Bearer TOKEN")
@@ -194,13 +194,13 @@ func hostAllowed(host []byte, names []string) bool {
 // or none, and no-cors requests. Tools such as curl send none of these.
 func sameOrigin(ctx *fasthttp.RequestCtx) bool {
 	h := &ctx.Request.Header
-	if site := string(h.Peek("Sec-Fetch-Site")); site != "" && site != "same-origin" && site != "none" {
+	if site := string(anycase.Request(h, "Sec-Fetch-Site")); site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
-	if string(h.Peek("Sec-Fetch-Mode")) == "no-cors" {
+	if string(anycase.Request(h, "Sec-Fetch-Mode")) == "no-cors" {
 		return false
 	}
-	origin := h.Peek("Origin")
+	origin := anycase.Request(h, "Origin")
 	if origin == nil {
 		return true
 	}

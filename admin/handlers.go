@@ -12,9 +12,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/pool"
-	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // route dispatches an admitted request.
@@ -175,7 +175,7 @@ func (a *Admin) drained(st *pool.State, wait time.Duration) bool {
 
 // precondition enforces If-Match against the resource's current ETag.
 func precondition(ctx *fasthttp.RequestCtx, etag string) bool {
-	im := string(reqfield.Get(&ctx.Request.Header, "If-Match"))
+	im := string(anycase.Request(&ctx.Request.Header, "If-Match"))
 	if im == "" {
 		fail(ctx, fasthttp.StatusPreconditionRequired, "a change needs If-Match with the ETag of a recent GET")
 		return false

@@ -13,8 +13,8 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/pool"
-	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // Store keeps the admin's state where every instance of a fleet sees it
@@ -141,7 +141,7 @@ func (a *Admin) share(ctx *fasthttp.RequestCtx, e *Entry, snap *pool.Snapshot, a
 	switch {
 	case errors.As(err, &stale):
 		ctx.Response.Header.Set("ETag", revTag(stale.Rev))
-		if strings.TrimSpace(string(reqfield.Get(&ctx.Request.Header, "If-Match"))) == "*" {
+		if strings.TrimSpace(string(anycase.Request(&ctx.Request.Header, "If-Match"))) == "*" {
 			fail(ctx, fasthttp.StatusConflict, "balancer://"+name+" changed on another instance at the same time: nothing changed; retry")
 		} else {
 			fail(ctx, fasthttp.StatusPreconditionFailed, "the resource changed since that ETag (on another instance): GET it again")

@@ -6,8 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/modrewrite"
-	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // EnvRule is one SetEnvIf or SetEnvIfNoCase line (mod_setenvif): when an
@@ -130,7 +130,7 @@ func (r *EnvRule) Apply(req *modrewrite.Request, env *Env, sc *Scratch) {
 	case attrRequestURI:
 		val = req.Path
 	default:
-		v := reqfield.Get(req.Header, r.header)
+		v := anycase.Request(req.Header, r.header)
 		if v == nil {
 			return // no such header: nothing to match
 		}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/modssl"
-	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // Request is what rules read from the request being served. The server
@@ -189,5 +189,5 @@ func HeaderValue(h *fasthttp.RequestHeader, name string) []byte {
 	if strings.EqualFold(name, "Host") {
 		return h.Host()
 	}
-	return reqfield.Get(h, name)
+	return anycase.Request(h, name)
 }

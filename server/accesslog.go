@@ -16,11 +16,11 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modssl"
-	"github.com/sluiceproxy/sluice/reqfield"
 )
 
 // logFile is an open access log file (or stdout), shared by every log that
@@ -337,7 +337,7 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, co
 	}
 	if combined {
 		b = append(b, " \""...)
-		b = appendLogItem(b, reqfield.Get(&ctx.Request.Header, "Referer"))
+		b = appendLogItem(b, anycase.Request(&ctx.Request.Header, "Referer"))
 		b = append(b, "\" \""...)
 		b = appendLogItem(b, ctx.UserAgent())
 		b = append(b, '"')
@@ -363,7 +363,7 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
 	b = append(b, `,"referer":"`...)
-	b = appendJSONEscaped(b, reqfield.Get(&ctx.Request.Header, "Referer"))
+	b = appendJSONEscaped(b, anycase.Request(&ctx.Request.Header, "Referer"))
 	b = append(b, `","user_agent":"`...)
 	b = appendJSONEscaped(b, ctx.UserAgent())
 	b = append(b, `","tls":"`...)
@@ -509,7 +509,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'H':
 			b = appendLogItem(b, ctx.Request.Header.Protocol())
 		case 'i':
-			b = appendLogItem(b, reqfield.Get(&ctx.Request.Header, it.Arg))
+			b = appendLogItem(b, anycase.Request(&ctx.Request.Header, it.Arg))
 		case 'I':
 			b = strconv.AppendInt(b, int64(ctx.Request.Header.ContentLength()+len(ctx.Request.Header.RawHeaders())), 10)
 		case 'k':
@@ -520,7 +520,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'm':
 			b = appendLogItem(b, ctx.Method())
 		case 'o':
-			b = appendLogItem(b, ctx.Response.Header.Peek(it.Arg))
+			b = appendLogItem(b, anycase.Response(&ctx.Response.Header, it.Arg))
 		case 'O', 'S':
 			n := len(ctx.Response.Header.Header()) + size
 			if it.Directive == 'S' {

@@ -74,7 +74,8 @@ func TestManagerLocation(t *testing.T) {
 // TestManagerFieldCase: at its location the manager reads a request's
 // fields whatever the case of their names (a client behind an HTTP/2
 // gateway sends them in lower case), which the main server keeps as sent:
-// a stale if-match is refused and an upgrade is not served.
+// a stale if-match is refused, an upgrade is not served, and a write from
+// another site is refused.
 func TestManagerFieldCase(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
 	_, c := startProxy(t, managerConf, be)
@@ -106,6 +107,12 @@ func TestManagerFieldCase(t *testing.T) {
 	}
 	if r := do("GET", "/balancer-manager/api/balancers/b", "", "connection", "upgrade", "upgrade", "websocket"); r.StatusCode() != 400 {
 		t.Errorf("an upgrade in lower case: %d %s, want 400", r.StatusCode(), r.Body())
+	}
+	if r := do("PATCH", "/balancer-manager/api/balancers/b/members/r1", `{"loadfactor":5}`, "if-match", "*", "origin", "http://evil.example"); r.StatusCode() != 403 {
+		t.Errorf("a write from another site's origin: %d %s, want 403", r.StatusCode(), r.Body())
+	}
+	if r := do("PATCH", "/balancer-manager/api/balancers/b/members/r1", `{"loadfactor":5}`, "if-match", "*", "sec-fetch-site", "cross-site"); r.StatusCode() != 403 {
+		t.Errorf("a cross-site write: %d %s, want 403", r.StatusCode(), r.Body())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/modheaders"
@@ -439,7 +440,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 	if x.ownHead {
 		x.call.SetHeaderFields(x.fields.B)
 	}
-	if _, set := mr.env.Get(hm.noKeepAlive); set && hm.hasNoKeepAlive && len(h.Peek("Upgrade")) == 0 {
+	if _, set := mr.env.Get(hm.noKeepAlive); set && hm.hasNoKeepAlive && len(anycase.Request(h, "Upgrade")) == 0 {
 		// mod_proxy's proxy-nokeepalive: "Connection: close" to the
 		// member, whose connection is then not pooled (a tunnel's never
 		// is). With its own head the request carries no Upgrade: the

@@ -1,4 +1,4 @@
-package reqfield
+package anycase
 
 import (
 	"bufio"
@@ -8,10 +8,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// TestGet: a field is found whatever the case of its name on the
+// TestRequest: a field is found whatever the case of its name on the
 // wire and in the question, with names kept as sent (as sluice's server
 // keeps them); only a whole name matches.
-func TestGet(t *testing.T) {
+func TestRequest(t *testing.T) {
 	var h fasthttp.RequestHeader
 	h.DisableNormalizing()
 	head := "GET / HTTP/1.1\r\nHost: site\r\nreferer: http://r/\r\nUSER-AGENT: ua/1\r\nX-AB: long\r\nx-a:  short \r\nX-Empty:\r\nCookie: a=1\r\n\r\n"
@@ -30,18 +30,38 @@ func TestGet(t *testing.T) {
 		{"cookie", "a=1"},
 		{"X-Absent", ""},
 	} {
-		if got := string(Get(&h, tc.name)); got != tc.want {
+		if got := string(Request(&h, tc.name)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if Get(&h, "X-Absent") != nil {
+	if Request(&h, "X-Absent") != nil {
 		t.Error("an absent field is not nil")
 	}
 	// A header built in code has no lines: fasthttp's view is searched.
 	var built fasthttp.RequestHeader
 	built.DisableNormalizing()
 	built.Set("x-built", "yes")
-	if got := string(Get(&built, "X-Built")); got != "yes" {
+	if got := string(Request(&built, "X-Built")); got != "yes" {
 		t.Errorf("built: %q, want yes", got)
+	}
+}
+
+// TestResponse: a member's field is found whatever the case of its name,
+// with names kept as the member sent them.
+func TestResponse(t *testing.T) {
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	h.Set("x-cache", "HIT")
+	h.Set("X-Served-By", "m1")
+	h.SetContentType("text/plain")
+	for _, tc := range []struct{ name, want string }{
+		{"X-Cache", "HIT"},
+		{"x-served-by", "m1"},
+		{"content-type", "text/plain"},
+		{"X-Absent", ""},
+	} {
+		if got := string(Response(&h, tc.name)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -1,6 +1,6 @@
-// Package reqfield finds a request's header fields by name in any case,
-// which fasthttp's Peek does not do for names kept as sent.
-package reqfield
+// Package anycase finds a request's or a response's header fields by name
+// in any case, which fasthttp's Peek does not do for names kept as sent.
+package anycase
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Get returns the value of h's first field named name, in any
+// Request returns the value of h's first field named name, in any
 // case, or nil. Field names are case-insensitive (RFC 9110 §5.1), but with
 // DisableHeaderNamesNormalizing, which sluice's server sets so that names
 // reach members as sent, fasthttp's Peek matches them byte for byte: a
@@ -17,7 +17,7 @@ import (
 // spells it; then the client's own lines, whatever their case. A request
 // built rather than read (no lines of its own) is looked up in fasthttp's
 // view of it.
-func Get(h *fasthttp.RequestHeader, name string) []byte {
+func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if v := h.Peek(name); v != nil {
 		return v
 	}
@@ -39,6 +39,20 @@ func Get(h *fasthttp.RequestHeader, name string) []byte {
 		raw = raw[end+1:]
 		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
 			return bytes.Trim(line[len(name)+1:], " \t\r")
+		}
+	}
+	return nil
+}
+
+// Response returns the value of h's first field named name, in any case,
+// or nil: a member's names are kept as it sent them, as a client's are.
+func Response(h *fasthttp.ResponseHeader, name string) []byte {
+	if v := h.Peek(name); v != nil {
+		return v
+	}
+	for k, v := range h.All() {
+		if equalFold(k, name) {
+			return v
 		}
 	}
 	return nil
