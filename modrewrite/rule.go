@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 )
@@ -21,9 +22,11 @@ type Rule struct {
 	subst   template
 	noSubst bool // "-"
 	// noGroups is set when nothing reads $N: the pattern is only tested
-	// (see Cond.noGroups).
-	noGroups bool
-	flags    Flags
+	// (see Cond.noGroups). always: the pattern matches every path (".*",
+	// "^"), so testing it is skipped; Go's backtracker spent some 1,000
+	// instructions to find so.
+	noGroups, always bool
+	flags            Flags
 	// balancer is the balancer name of a [P] rule to balancer://name;
 	// origin is the scheme://host[:port] of a [P] rule to a URL. Both are
 	// literal in the substitution, so a rule can never proxy to a host
@@ -88,6 +91,7 @@ func CompileRule(pattern, subst, flags string, conds []*Cond) (*Rule, error) {
 		return nil, fmt.Errorf("cannot compile regex %q: %w", pattern, err)
 	}
 	r.re = re
+	r.always = matchesAll(re)
 	if subst == "-" {
 		r.noSubst = true
 		if r.flags.Proxy {
@@ -127,6 +131,33 @@ func (r *Rule) markGroups() {
 	for _, c := range r.conds {
 		c.noGroups = !condRefs
 	}
+}
+
+// matchesAll reports whether re finds a match in every string: it starts,
+// after an optional ^, with nothing but parts that may match nothing
+// (".*", "^", "(.*)"), so it matches at the start of any input.
+func matchesAll(re *regexp.Regexp) bool {
+	t, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return false
+	}
+	parts := []*syntax.Regexp{t}
+	if t.Op == syntax.OpConcat {
+		parts = t.Sub
+	}
+	for i, p := range parts {
+		for p.Op == syntax.OpCapture {
+			p = p.Sub[0]
+		}
+		switch {
+		case p.Op == syntax.OpBeginText && i == 0, p.Op == syntax.OpBeginLine && i == 0:
+		case p.Op == syntax.OpEmptyMatch, p.Op == syntax.OpStar, p.Op == syntax.OpQuest:
+		case p.Op == syntax.OpRepeat && p.Min == 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // proxyTarget checks a [P] substitution: balancer://name/… or

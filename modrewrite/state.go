@@ -158,7 +158,7 @@ func (rs *Rules) Apply(st *State, r *Request) {
 func (rule *Rule) apply(st *State, r *Request) {
 	var idx []int
 	if rule.noGroups {
-		if rule.re.Match(st.Path) == rule.negate {
+		if (rule.always || rule.re.Match(st.Path)) == rule.negate {
 			return
 		}
 	} else if idx = rule.re.FindSubmatchIndex(st.Path); (idx != nil) == rule.negate {
