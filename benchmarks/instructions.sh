@@ -4,7 +4,7 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|tls]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|rewrite|tls]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
@@ -24,6 +24,10 @@
 #               sticky recipe (route=, stickysession=ROUTEID, Header add Set-Cookie
 #               ... env=BALANCER_ROUTE_CHANGED), ProxyPassReverse, ProxyPreserveHost
 #               and CustomLog combined; the browser's Cookie carries its route
+#   rewrite     the browser's GET through real-configs/18's mod_rewrite proxying: a
+#               virtual host, ProxyPreserveHost, AllowEncodedSlashes NoDecode,
+#               <Location /> with Require and ProxyPassReverse, two RewriteRule .*
+#               [P] to one member behind a RewriteCond each, CustomLog combined
 #   tls         keep-alive GET /1k over TLS 1.3 with ECDSA P-256, as the harness's
 #               tls-get-1k (needs openssl for the certificate); the count takes in
 #               the measured run's 16 handshakes, 1.8 million instructions each (some
@@ -35,7 +39,7 @@ set -euo pipefail
 work=$(mktemp -d)
 path=${2:-/small}
 load=() # wrk's arguments for the scenario
-recipe= route= # recipe: the configuration as real ones write it
+recipe= route= # recipe, rewrite: a configuration as real ones write it
 scheme=http
 case $path in
 post-1k)
@@ -52,9 +56,12 @@ sparse)
 	printf 'function delay()\n  return 30\nend\n' >"$work/sparse.lua"
 	load=(-s "$work/sparse.lua")
 	;;
-browser | recipe)
+browser | recipe | rewrite)
+	if [ "$path" != browser ]; then
+		recipe=$path
+	fi
 	if [ "$path" = recipe ]; then
-		recipe=1 route="; ROUTEID=.1"
+		route="; ROUTEID=.1"
 	fi
 	path=/small
 	load=(-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -98,27 +105,48 @@ port=$((20000 + RANDOM % 10000))
 			-keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
 		printf 'SSLEngine on\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\nSSLProtocol -all +TLSv1.3\n' "$work/tls.crt" "$work/tls.key"
 	fi
-	if [ -n "$recipe" ]; then
+	case $recipe in
+	recipe)
 		echo "<VirtualHost *:$port>"
 		echo "  ServerName 127.0.0.1"
 		echo '  Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED'
-	fi
-	echo '<Proxy "balancer://b">'
-	r=0
-	for b in "${backends[@]}"; do
-		r=$((r + 1))
-		echo "  BalancerMember \"http://$b\"${recipe:+ route=$r}"
-	done
-	echo '</Proxy>'
-	if [ -n "$recipe" ]; then
+		echo '  <Proxy "balancer://b">'
+		r=0
+		for b in "${backends[@]}"; do
+			r=$((r + 1))
+			echo "    BalancerMember \"http://$b\" route=$r"
+		done
+		echo '  </Proxy>'
 		echo '  ProxyPass "/" "balancer://b/" stickysession=ROUTEID'
 		echo '  ProxyPassReverse "/" "balancer://b/"'
 		echo '  ProxyPreserveHost On'
 		echo "  CustomLog $work/access.log combined"
 		echo "</VirtualHost>"
-	else
+		;;
+	rewrite)
+		echo "<VirtualHost *:$port>"
+		echo "  ServerName 127.0.0.1"
+		echo "  ProxyPreserveHost On"
+		echo "  AllowEncodedSlashes NoDecode"
+		echo "  <Location />"
+		echo "    Require all granted"
+		echo "    ProxyPassReverse http://${backends[0]}"
+		echo "  </Location>"
+		echo "  RewriteEngine on"
+		echo "  RewriteCond %{REQUEST_URI} ^/api/v3/.*"
+		echo "  RewriteRule .* http://${backends[0]}%{REQUEST_URI} [P,QSA,NE]"
+		echo "  RewriteCond %{REQUEST_URI} !^/uploads/"
+		echo "  RewriteRule .* http://${backends[0]}%{REQUEST_URI} [P,QSA]"
+		echo "  CustomLog $work/access.log combined"
+		echo "</VirtualHost>"
+		;;
+	*)
+		echo '<Proxy "balancer://b">'
+		for b in "${backends[@]}"; do echo "  BalancerMember \"http://$b\""; done
+		echo '</Proxy>'
 		echo 'ProxyPass "/" "balancer://b/"'
-	fi
+		;;
+	esac
 } >"$work/sluice.conf"
 # One P: the count then follows one thread of work, as the harness pins one core.
 # Go's asynchronous preemption signals trip an assertion in valgrind 3.19's
