@@ -21,15 +21,23 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if v := h.Peek(name); v != nil {
 		return v
 	}
-	raw := h.RawHeaders()
-	if len(raw) == 0 {
-		for k, v := range h.All() {
-			if equalFold(k, name) {
-				return v
-			}
-		}
-		return nil
+	if raw := h.RawHeaders(); len(raw) > 0 {
+		v, _, _ := InLines(raw, name)
+		return v
 	}
+	for k, v := range h.All() {
+		if equalFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// InLines finds the first field named name, in any case, among a head's
+// field lines as they came (fasthttp's RawHeaders): its value without the
+// white space around it, and the lines after it, where the next may be
+// looked for.
+func InLines(raw []byte, name string) (value, rest []byte, found bool) {
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		if end < 0 {
@@ -38,10 +46,10 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 		line := raw[:end]
 		raw = raw[end+1:]
 		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
-			return bytes.Trim(line[len(name)+1:], " \t\r")
+			return bytes.Trim(line[len(name)+1:], " \t\r"), raw, true
 		}
 	}
-	return nil
+	return nil, nil, false
 }
 
 // Response returns the value of h's first field named name, in any case,

@@ -65,3 +65,20 @@ func TestResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestInLines: each field of a name is found in turn, in any case, its
+// value trimmed; the lines after it are where the next is looked for.
+func TestInLines(t *testing.T) {
+	raw := []byte("Cookie: a=1\r\nX-Cookie: no\r\nCOOKIE:b=2 \r\nCookie2: no\r\n\r\n")
+	var got []string
+	for {
+		v, rest, found := InLines(raw, "Cookie")
+		if !found {
+			break
+		}
+		got, raw = append(got, string(v)), rest
+	}
+	if strings.Join(got, "|") != "a=1|b=2" {
+		t.Errorf("values %q, want a=1 and b=2", got)
+	}
+}

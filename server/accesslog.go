@@ -389,49 +389,50 @@ func appendLogItem(b, s []byte) []byte {
 	if len(s) == 0 {
 		return append(b, '-')
 	}
-	for {
-		i := plainRun(s)
-		b = append(b, s[:i]...)
-		if i == len(s) {
-			return b
-		}
-		switch c := s[i]; c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\v':
-			b = append(b, '\\', 'v')
-		default:
-			b = append(b, '\\', 'x', logHex[c>>4], logHex[c&15])
-		}
-		s = s[i+1:]
+	return appendEscaped(b, s, clfEscape)
+}
+
+func clfEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	case '\v':
+		return append(b, '\\', 'v')
 	}
+	return append(b, '\\', 'x', logHex[c>>4], logHex[c&15])
 }
 
 // appendJSONEscaped writes s inside a JSON string: '"' and '\\' get a
 // backslash, and control bytes and bytes from 0x7f up are \u00hh, one per
 // byte, so that the line is valid JSON whatever the client sent and each
 // escape names the byte received.
-func appendJSONEscaped(b, s []byte) []byte {
+func appendJSONEscaped(b, s []byte) []byte { return appendEscaped(b, s, jsonEscape) }
+
+func jsonEscape(b []byte, c byte) []byte {
+	if c == '"' || c == '\\' {
+		return append(b, '\\', c)
+	}
+	return append(b, '\\', 'u', '0', '0', logHex[c>>4], logHex[c&15])
+}
+
+// appendEscaped appends s: its plain runs as they are, each other byte as
+// escape writes it.
+func appendEscaped(b, s []byte, escape func([]byte, byte) []byte) []byte {
 	for {
 		i := plainRun(s)
 		b = append(b, s[:i]...)
 		if i == len(s) {
 			return b
 		}
-		switch c := s[i]; c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		default:
-			b = append(b, '\\', 'u', '0', '0', logHex[c>>4], logHex[c&15])
-		}
+		b = escape(b, s[i])
 		s = s[i+1:]
 	}
 }

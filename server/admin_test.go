@@ -23,24 +23,7 @@ ProxyPass / balancer://b/
 func TestManagerLocation(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
 	s, c := startProxy(t, managerConf, be)
-	do := func(method, uri, body string, hdr ...string) *fasthttp.Response {
-		t.Helper()
-		req, resp := fasthttp.AcquireRequest(), new(fasthttp.Response)
-		defer fasthttp.ReleaseRequest(req)
-		req.Header.SetMethod(method)
-		req.SetRequestURI("http://127.0.0.1" + uri)
-		if body != "" {
-			req.Header.SetContentType("application/json")
-			req.SetBodyString(body)
-		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		if err := c.Do(req, resp); err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
+	do := managerRequests(t, c, false)
 	r := do("GET", "/balancer-manager/api/balancers/b", "")
 	if r.StatusCode() != 200 || !strings.Contains(string(r.Body()), `"route": "r1"`) || len(r.Header.Peek("ETag")) == 0 {
 		t.Fatalf("GET: %d %s", r.StatusCode(), r.Body())
@@ -71,19 +54,17 @@ func TestManagerLocation(t *testing.T) {
 	}
 }
 
-// TestManagerFieldCase: at its location the manager reads a request's
-// fields whatever the case of their names (a client behind an HTTP/2
-// gateway sends them in lower case), which the main server keeps as sent:
-// a stale if-match is refused, an upgrade is not served, and a write from
-// another site is refused.
-func TestManagerFieldCase(t *testing.T) {
-	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
-	_, c := startProxy(t, managerConf, be)
-	do := func(method, uri, body string, hdr ...string) *fasthttp.Response {
+// managerRequests returns a function that sends a request to the proxy
+// through c: method, path, a JSON body (if any), then field names and
+// values, the names sent as written when asIs is set.
+func managerRequests(t *testing.T, c *fasthttp.Client, asIs bool) func(method, uri, body string, hdr ...string) *fasthttp.Response {
+	return func(method, uri, body string, hdr ...string) *fasthttp.Response {
 		t.Helper()
 		req, resp := fasthttp.AcquireRequest(), new(fasthttp.Response)
 		defer fasthttp.ReleaseRequest(req)
-		req.Header.DisableNormalizing()
+		if asIs {
+			req.Header.DisableNormalizing()
+		}
 		req.Header.SetMethod(method)
 		req.SetRequestURI("http://127.0.0.1" + uri)
 		if body != "" {
@@ -98,6 +79,17 @@ func TestManagerFieldCase(t *testing.T) {
 		}
 		return resp
 	}
+}
+
+// TestManagerFieldCase: at its location the manager reads a request's
+// fields whatever the case of their names (a client behind an HTTP/2
+// gateway sends them in lower case), which the main server keeps as sent:
+// a stale if-match is refused, an upgrade is not served, and a write from
+// another site is refused.
+func TestManagerFieldCase(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("backend") })
+	_, c := startProxy(t, managerConf, be)
+	do := managerRequests(t, c, true)
 	r := do("GET", "/balancer-manager/api/balancers/b", "")
 	if r.StatusCode() != 200 {
 		t.Fatalf("GET: %d %s", r.StatusCode(), r.Body())

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"bytes"
-
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
-	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -18,27 +16,15 @@ import (
 func cookieHeader(ctx *fasthttp.RequestCtx, buf *[]byte) []byte {
 	raw := ctx.Request.Header.RawHeaders()
 	if len(raw) == 0 { // a request not read off the wire
-		for k, v := range ctx.Request.Header.All() {
-			if headers.EqualFold(k, "Cookie") {
-				return v
-			}
-		}
-		return nil
+		return anycase.Request(&ctx.Request.Header, "Cookie")
 	}
 	var v []byte
-	n := 0
-	for len(raw) > 0 {
-		end := bytes.IndexByte(raw, '\n')
-		if end < 0 {
-			end = len(raw) - 1
+	for n := 1; ; n++ {
+		value, rest, found := anycase.InLines(raw, "Cookie")
+		if !found {
+			return v
 		}
-		line := raw[:end]
-		raw = raw[end+1:]
-		if len(line) < len("Cookie:") || line[6] != ':' || line[0]|0x20 != 'c' || !headers.EqualFold(line[:6], "Cookie") {
-			continue
-		}
-		value := bytes.TrimRight(bytes.TrimLeft(line[7:], " \t"), " \t\r")
-		switch n++; n {
+		switch raw = rest; n {
 		case 1:
 			v = value
 		case 2:
@@ -49,7 +35,6 @@ func cookieHeader(ctx *fasthttp.RequestCtx, buf *[]byte) []byte {
 			v = *buf
 		}
 	}
-	return v
 }
 
 // setsRouteCookie reports whether the response must carry sticky_set_cookie:
