@@ -52,6 +52,21 @@ func InLines(raw []byte, name string) (value, rest []byte, found bool) {
 	return nil, nil, false
 }
 
+// DelRequest removes every field of h named name, whatever its case
+// (fasthttp's Del removes the name as spelt).
+func DelRequest(h *fasthttp.RequestHeader, name string) {
+	var kept [4][]byte // on the stack for a request with few such fields
+	found := kept[:0]
+	for k := range h.All() {
+		if equalFold(k, name) {
+			found = append(found, k)
+		}
+	}
+	for _, k := range found {
+		h.DelBytes(k)
+	}
+}
+
 // Response returns the value of h's first field named name, in any case,
 // or nil: a member's names are kept as it sent them, as a client's are.
 func Response(h *fasthttp.ResponseHeader, name string) []byte {

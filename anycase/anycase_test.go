@@ -82,3 +82,24 @@ func TestInLines(t *testing.T) {
 		t.Errorf("values %q, want a=1 and b=2", got)
 	}
 }
+
+// TestDelRequest: every field of the name goes, whatever its case, and no
+// other.
+func TestDelRequest(t *testing.T) {
+	var h fasthttp.RequestHeader
+	h.DisableNormalizing()
+	head := "POST / HTTP/1.1\r\nHost: x\r\nexpect: 100-continue\r\nX-Expect: keep\r\nEXPECT: again\r\nContent-Length: 0\r\n\r\n"
+	if err := h.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
+		t.Fatal(err)
+	}
+	DelRequest(&h, "Expect")
+	var left []string
+	for k, v := range h.All() {
+		if strings.Contains(strings.ToLower(string(k)), "expect") {
+			left = append(left, string(k)+"="+string(v))
+		}
+	}
+	if got := strings.Join(left, " "); got != "X-Expect=keep" {
+		t.Errorf("left %q, want X-Expect alone of the three", got)
+	}
+}

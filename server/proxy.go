@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/ajp"
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/modheaders"
@@ -352,7 +353,7 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 		// does before the handler runs), so the application must not be
 		// asked again (for HTTP members the Forwarder drops it, keeping
 		// the order of the other fields, which Del does not).
-		req.Header.Del("Expect")
+		anycase.DelRequest(&req.Header, "Expect")
 	}
 	// ContentLength is -1 for chunked bodies, -2 for none (fasthttp).
 	cl := ctx.Request.Header.ContentLength()
