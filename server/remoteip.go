@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/headers"
 )
@@ -23,7 +24,8 @@ import (
 
 // remoteIP is a host's mod_remoteip, compiled.
 type remoteIP struct {
-	header        []byte
+	header        []byte // name, as bytes
+	name          string
 	proxies       []config.RemoteIPProxy // empty: every peer is a trusted proxy
 	proxiesHeader string
 }
@@ -36,7 +38,7 @@ func newRemoteIP(c *config.RemoteIP) (*remoteIP, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &remoteIP{header: []byte(c.Header), proxies: proxies, proxiesHeader: c.ProxiesHeader}, nil
+	return &remoteIP{header: []byte(c.Header), name: c.Header, proxies: proxies, proxiesHeader: c.ProxiesHeader}, nil
 }
 
 // userAgent is a connection's client address as mod_remoteip found it for
@@ -184,7 +186,7 @@ func joinField(dst []byte, h *fasthttp.RequestHeader, name []byte) []byte {
 // sends the client's field lines as they came (ownHead).
 func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies []netip.Addr) {
 	h := &ctx.Request.Header
-	h.DelBytes(ri.header) // every line: what is left goes back as one
+	anycase.DelRequest(h, ri.name) // every line, in any case: what is left goes back as one
 	if rest = bytes.TrimRight(rest, " \t,"); len(rest) > 0 {
 		h.SetBytesKV(ri.header, rest)
 	}
@@ -199,6 +201,7 @@ func (ri *remoteIP) rewriteFields(ctx *fasthttp.RequestCtx, rest []byte, proxies
 		}
 		b = p.AppendTo(b)
 	}
+	anycase.DelRequest(h, ri.proxiesHeader) // a client's own, in any case
 	h.Set(ri.proxiesHeader, unsafe.String(unsafe.SliceData(b), len(b)))
 }
 

@@ -63,6 +63,39 @@ func TestRemoteIPApply(t *testing.T) {
 	}
 }
 
+// TestRemoteIPFieldCase: the client's field in lower case (as a gateway
+// from HTTP/2 sends it) is read, and is what is rewritten: no line of the
+// addresses read is left beside the rest, and a client's own
+// x-forwarded-by does not stand beside the proxies listed.
+func TestRemoteIPFieldCase(t *testing.T) {
+	ri, err := newRemoteIP(&config.RemoteIP{Header: "X-Forwarded-For", Trusted: []string{"10.0.0.0/8"}, ProxiesHeader: "X-Forwarded-By"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req fasthttp.Request
+	req.Header.DisableNormalizing() // as sluice's server keeps names
+	req.Header.Set("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+	req.Header.Set("x-forwarded-by", "6.6.6.6")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 5000}, nil)
+	ctx.Request.Header.DisableNormalizing()
+	ri.apply(&ctx)
+	if got := ctx.RemoteIP().String(); got != "203.0.113.7" {
+		t.Errorf("client %s, want 203.0.113.7", got)
+	}
+	fields := map[string][]string{}
+	for k, v := range ctx.Request.Header.All() {
+		name := strings.ToLower(string(k))
+		fields[name] = append(fields[name], string(v))
+	}
+	if got := fields["x-forwarded-for"]; len(got) != 1 || got[0] != "198.51.100.1" {
+		t.Errorf("X-Forwarded-For lines %q, want the one rest", got)
+	}
+	if got := fields["x-forwarded-by"]; len(got) != 1 || got[0] != "10.0.0.1" {
+		t.Errorf("X-Forwarded-By lines %q, want the one proxy passed", got)
+	}
+}
+
 // TestRemoteIPRequest: behind a proxy, the client's address from
 // RemoteIPHeader is the one Require ip tests, %a logs (%{c}a keeps the
 // peer) and X-Forwarded-For carries to the member; a vhost takes the main
