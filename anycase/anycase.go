@@ -4,6 +4,7 @@ package anycase
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -13,31 +14,98 @@ import (
 // DisableHeaderNamesNormalizing, which sluice's server sets so that names
 // reach members as sent, fasthttp's Peek matches them byte for byte: a
 // client behind an HTTP/2 gateway sends "referer", and Peek("Referer")
-// misses it. The name as spelt is tried first, as nearly every client
-// spells it; then the client's own lines, whatever their case. A request
-// built rather than read (no lines of its own) is looked up in fasthttp's
-// view of it.
+// misses it. The answer is fasthttp's view of the field as it is now (a
+// field sluice removed, as mod_remoteip does, stays removed), found by the
+// name as spelt, as nearly every client spells it; then, for a field
+// fasthttp keeps apart, its usual spelling; then each spelling the
+// client's own lines give the name; then, where those were edited away,
+// the whole view; and where the client sent none, the usual spelling (a
+// field sluice added). A request built rather than read (no lines of its
+// own) is looked up in fasthttp's view of it.
 func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if v := h.Peek(name); v != nil {
 		return v
 	}
-	if raw := h.RawHeaders(); len(raw) > 0 {
-		v, _, _ := InLines(raw, name)
-		return v
-	}
-	for k, v := range h.All() {
-		if equalFold(k, name) {
-			return v
+	for _, s := range apart {
+		if len(s) == len(name) && strings.EqualFold(s, name) {
+			if v := h.Peek(s); v != nil {
+				return v
+			}
+			break
 		}
 	}
-	return nil
+	raw := h.RawHeaders()
+	if len(raw) == 0 {
+		for k, v := range h.All() {
+			if equalFold(k, name) {
+				return v
+			}
+		}
+		return nil
+	}
+	sent := false
+	for {
+		spelt, _, rest, found := nextField(raw, name)
+		if !found {
+			break
+		}
+		if v := h.PeekBytes(spelt); v != nil {
+			return v
+		}
+		sent, raw = true, rest
+	}
+	if sent {
+		// The client's field was edited away, maybe set again under
+		// another spelling (mod_remoteip): the whole view is searched.
+		for k, v := range h.All() {
+			if equalFold(k, name) {
+				return v
+			}
+		}
+		return nil
+	}
+	// Not the client's: one sluice added would be spelt as configured,
+	// which is nearly always the usual spelling.
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	return h.PeekBytes(usual(buf[:0], name))
 }
+
+// usual spells a field name as RFC 9110 does: each word capitalised.
+func usual(dst []byte, name string) []byte {
+	up := true
+	for i := range len(name) {
+		c := name[i]
+		switch {
+		case up && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !up && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		up = c == '-'
+	}
+	return dst
+}
+
+// apart are the fields fasthttp reads in any case and keeps apart from its
+// list, which Peek finds by these spellings only; a Cookie field moves out
+// of the list once its cookies are parsed.
+var apart = [...]string{"Host", "Content-Type", "Content-Length", "User-Agent", "Connection", "Cookie", "Trailer"}
 
 // InLines finds the first field named name, in any case, among a head's
 // field lines as they came (fasthttp's RawHeaders): its value without the
 // white space around it, and the lines after it, where the next may be
 // looked for.
 func InLines(raw []byte, name string) (value, rest []byte, found bool) {
+	_, value, rest, found = nextField(raw, name)
+	return value, rest, found
+}
+
+// nextField is InLines, with the name as the line spells it.
+func nextField(raw []byte, name string) (spelt, value, rest []byte, found bool) {
 	for len(raw) > 0 {
 		end := bytes.IndexByte(raw, '\n')
 		if end < 0 {
@@ -46,10 +114,10 @@ func InLines(raw []byte, name string) (value, rest []byte, found bool) {
 		line := raw[:end]
 		raw = raw[end+1:]
 		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
-			return bytes.Trim(line[len(name)+1:], " \t\r"), raw, true
+			return line[:len(name)], bytes.Trim(line[len(name)+1:], " \t\r"), raw, true
 		}
 	}
-	return nil, nil, false
+	return nil, nil, nil, false
 }
 
 // DelRequest removes every field of h named name, whatever its case

@@ -103,3 +103,46 @@ func TestDelRequest(t *testing.T) {
 		t.Errorf("left %q, want X-Expect alone of the three", got)
 	}
 }
+
+// TestRequestAsEdited: a field looked up is the one fasthttp's view holds
+// now, whatever its case on the wire: one removed (as mod_remoteip removes
+// what it read) stays removed, one set again is the new value, and a
+// field fasthttp keeps apart is found whatever the case asked for, its
+// cookies parsed or not.
+func TestRequestAsEdited(t *testing.T) {
+	read := func(head string) *fasthttp.RequestHeader {
+		var h fasthttp.RequestHeader
+		h.DisableNormalizing()
+		if err := h.Read(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: x\r\n" + head + "\r\n"))); err != nil {
+			t.Fatal(err)
+		}
+		return &h
+	}
+	h := read("x-forwarded-for: 203.0.113.7\r\nx-forwarded-by: 6.6.6.6\r\n")
+	DelRequest(h, "X-Forwarded-For")
+	if v := Request(h, "X-Forwarded-For"); v != nil {
+		t.Errorf("a removed field reads %q", v)
+	}
+	DelRequest(h, "X-Forwarded-By")
+	h.Set("X-Forwarded-By", "10.0.0.1")
+	if v := string(Request(h, "x-forwarded-by")); v != "10.0.0.1" {
+		t.Errorf("a field set again reads %q", v)
+	}
+	h = read("Accept: */*\r\n")
+	h.Set("X-Forwarded-By", "10.0.0.2") // added by sluice, spelt as configured
+	if v := string(Request(h, "x-forwarded-by")); v != "10.0.0.2" {
+		t.Errorf("a field sluice added reads %q", v)
+	}
+	h = read("USER-AGENT: ua/1\r\ncookie: a=1\r\n")
+	if v := string(Request(h, "user-agent")); v != "ua/1" {
+		t.Errorf("user-agent reads %q", v)
+	}
+	if v := string(Request(h, "Cookie")); v != "a=1" {
+		t.Errorf("Cookie, unparsed, reads %q", v)
+	}
+	for range h.All() { // parses the cookies, which leave fasthttp's list
+	}
+	if v := string(Request(h, "cookie")); v != "a=1" {
+		t.Errorf("cookie, parsed, reads %q", v)
+	}
+}
