@@ -26,12 +26,9 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if v := h.Peek(name); v != nil {
 		return v
 	}
-	for _, s := range apart {
-		if len(s) == len(name) && strings.EqualFold(s, name) {
-			if v := h.Peek(s); v != nil {
-				return v
-			}
-			break
+	if s := apart(name); s != "" && s != name {
+		if v := h.Peek(s); v != nil {
+			return v
 		}
 	}
 	raw := h.RawHeaders()
@@ -70,7 +67,10 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if len(name) > len(buf) {
 		return nil
 	}
-	return h.PeekBytes(usual(buf[:0], name))
+	if u := usual(buf[:0], name); string(u) != name { // as spelt, Peek looked already
+		return h.PeekBytes(u)
+	}
+	return nil
 }
 
 // usual spells a field name as RFC 9110 does: each word capitalised.
@@ -90,10 +90,36 @@ func usual(dst []byte, name string) []byte {
 	return dst
 }
 
-// apart are the fields fasthttp reads in any case and keeps apart from its
-// list, which Peek finds by these spellings only; a Cookie field moves out
-// of the list once its cookies are parsed.
-var apart = [...]string{"Host", "Content-Type", "Content-Length", "User-Agent", "Connection", "Cookie", "Trailer"}
+// apart returns the usual spelling of name where it names a field
+// fasthttp reads in any case and keeps apart from its list, which Peek
+// finds by that spelling only (a Cookie field leaves the list once its
+// cookies are parsed); "" for any other name.
+func apart(name string) string {
+	var s string
+	switch len(name) {
+	case len("Host"):
+		s = "Host"
+	case len("Cookie"):
+		s = "Cookie"
+	case len("Trailer"):
+		s = "Trailer"
+	case len("User-Agent"): // and of "Connection"
+		s = "User-Agent"
+		if name[0]|0x20 == 'c' {
+			s = "Connection"
+		}
+	case len("Content-Type"):
+		s = "Content-Type"
+	case len("Content-Length"):
+		s = "Content-Length"
+	default:
+		return ""
+	}
+	if !strings.EqualFold(s, name) {
+		return ""
+	}
+	return s
+}
 
 // InLines finds the first field named name, in any case, among a head's
 // field lines as they came (fasthttp's RawHeaders): its value without the
