@@ -63,8 +63,13 @@ func TestExampleTLSEdge(t *testing.T) {
 	oldnew = append(oldnew, "Listen 80\n", "Listen "+plain+"\n", "Listen 443\n", "Listen "+secure+"\n",
 		"*:80>", fmt.Sprintf("*:%d>", ports[0]), "*:443>", fmt.Sprintf("*:%d>", ports[1]), "/etc/ssl/", dir+"/")
 	p := startSluice(t, writeConfig(t, dir, "tls-edge.conf", string(text), oldnew...))
-	if w := p.log(); strings.Contains(w, "level=WARN") {
-		t.Errorf("warnings:\n%s", w)
+	// The example's admin is the default address, which another sluice on
+	// the machine (make run, a benchmark) may hold: that warning is about
+	// the machine, not the configuration.
+	for line := range strings.SplitSeq(p.log(), "\n") {
+		if strings.Contains(line, "level=WARN") && !strings.Contains(line, "admin API not started: default address unavailable") {
+			t.Errorf("warning: %s", line)
+		}
 	}
 
 	if m := rawDo(t, plain, buildReq("GET", "/cart", "shop.example.com", nil, "")); m.Status != 301 || m.Get("Location") != "https://shop.example.com/cart" {
