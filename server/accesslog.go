@@ -235,12 +235,21 @@ func newAccessLog(f *logFile, c *config.AccessLog, vars *modheaders.Vars) (*acce
 // logRequest writes the request in ctx, answered with the response status
 // and size bytes of body, to the config-wide access log and to its host's.
 func (s *Server) logRequest(ctx *fasthttp.RequestCtx, now time.Time, size int) {
-	rt := s.rt.Load()
-	ls := rt.logs
+	s.logServed(ctx, nil, nil, now, size)
+}
+
+// logServed is logRequest for a request that rt's host vh served: the
+// host is not looked up again while rt is still the live configuration.
+func (s *Server) logServed(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, now time.Time, size int) {
+	live := s.rt.Load()
+	ls := live.logs
 	if ls == nil {
 		return
 	}
-	r := logged{rt: rt, ctx: ctx, now: now, size: size}
+	r := logged{rt: live, ctx: ctx, now: now, size: size}
+	if rt == live {
+		r.vh = vh
+	}
 	defer r.release()
 	if ls.global != nil {
 		r.write(ls.global)

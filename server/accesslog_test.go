@@ -320,6 +320,24 @@ func TestConfigWideLogFormat(t *testing.T) {
 	}
 }
 
+// TestLogServedHost: a request is logged by the host that served it while
+// its configuration is live, without looking the host up again; one
+// served under a configuration since replaced is logged by the live one's
+// host.
+func TestLogServedHost(t *testing.T) {
+	s, _, dir := startLoggedProxy(t)
+	ctx := logCtx(t, "GET /x HTTP/1.1\r\nHost: front.example.com\r\n\r\n")
+	live := s.rt.Load()
+	other := &vhost{serverName: "other.example"} // logs nothing of its own
+	s.logServed(ctx, live, other, time.Now(), 0)
+	s.logServed(ctx, &runtime{}, other, time.Now(), 0) // served by a replaced configuration
+	flushLogs(s)
+	host, _ := os.ReadFile(filepath.Join(dir, "host.log"))
+	if want := live.main.serverName + " /x -\n"; string(host) != want {
+		t.Errorf("host.log %q, want one line, from the replaced configuration's request: %q", host, want)
+	}
+}
+
 // TestPipedLog: CustomLog "|program" writes the lines to the program's
 // standard input ("|$" through the shell); a program that exited is
 // started again for the next lines, and closing the log ends it.

@@ -300,7 +300,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		s.observe(ctx, m, snap, s.now())
 		return
 	}
-	s.respond(ctx, vh, o, m, snap, x)
+	s.respond(ctx, rt, vh, o, m, snap, x)
 }
 
 func memberName(m *pool.Member) string {
@@ -498,7 +498,7 @@ func memberPool(m *pool.Member, x *exchange, host []byte) *pool.Backend {
 // respond copies the backend response to the client: status, headers
 // (rewritten by ProxyPassReverse and the cookie rules, hop-by-hop removed)
 // and the body, streamed.
-func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *pool.Member, snap *pool.Snapshot, x *exchange) {
+func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *outbound, m *pool.Member, snap *pool.Snapshot, x *exchange) {
 	out, resp := &ctx.Response, &o.resp
 	status := resp.StatusCode()
 	if vh.cfg.ErrorOverride.Overrides(status) {
@@ -545,7 +545,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *po
 		lb.Done(m, sent, statusLine)
 		o.release()
 		s.observe(ctx, m, nil, s.now())
-		s.logRequest(ctx, s.now(), 0)
+		s.logServed(ctx, rt, vh, s.now(), 0)
 		return
 	}
 	cl := memberLength(resp, head)
@@ -554,7 +554,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, vh *vhost, o *outbound, m *po
 	}
 	lease := x.call.TakeLease()
 	relay := &o.relay
-	*relay = bodyRelay{s: s, ctx: ctx, o: o, lease: lease, m: m,
+	*relay = bodyRelay{s: s, ctx: ctx, rt: rt, vh: vh, o: o, lease: lease, m: m,
 		sent: sent, head: statusLine, r: pool.BodyReader(resp, lease), cl: int64(cl)}
 	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
 		// The head leaves fasthttp's buffer at once and waits in the
@@ -741,6 +741,8 @@ func responseField(k []byte) int {
 type bodyRelay struct {
 	s     *Server
 	ctx   *fasthttp.RequestCtx
+	rt    *runtime // the configuration and host that served the request
+	vh    *vhost
 	o     *outbound  // the request and response it belongs to
 	lease pool.Lease // o.resp's connection; nil under ping, whose stream owns it
 	m     *pool.Member
@@ -855,7 +857,7 @@ func (b *bodyRelay) Close() error {
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()
 	b.s.observe(b.ctx, b.m, nil, now)
-	b.s.logRequest(b.ctx, now, int(b.n))
+	b.s.logServed(b.ctx, b.rt, b.vh, now, int(b.n))
 	b.o.release() // b with it
 	return nil
 }
