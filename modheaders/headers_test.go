@@ -42,6 +42,8 @@ func TestApply(t *testing.T) {
 		e.SetString(BalancerName, "balancer://c")
 	}
 	changed.SetString(BalancerRouteChanged, "1")
+	var broken Env
+	broken.SetString(BalancerName, "a\r\nInjected: 1")
 	req := &modrewrite.Request{HTTPS: true, ServerPort: []byte("443")}
 	cases := []struct {
 		name      string
@@ -73,6 +75,8 @@ func TestApply(t *testing.T) {
 		{"edit, no match", Spec{Action: "edit", Name: "X-A", Regex: "z", Value: "y"}, &stuck, false, "x-a: one"},
 		{"edit, $1 then a digit, \\$ and a lone $", Spec{Action: "edit", Name: "X-A", Regex: "^(.*)$", Value: "$10 \\$2 $x"}, &stuck, false, "X-A: one0 $2 $x"},
 		{"edit with %{VAR}e", Spec{Action: "edit", Name: "X-A", Regex: "^(.*)$", Value: "$1-%{BALANCER_WORKER_ROUTE}e"}, &stuck, false, "X-A: one-r2"},
+		// A value with a line break cannot open a field of its own.
+		{"set, a line break in the value", Spec{Action: "set", Name: "X-B", Value: "%{BALANCER_NAME}e"}, &broken, false, "x-a: one\nX-B: a  Injected: 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -84,6 +88,18 @@ func TestApply(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestSetApart: set reaches a field fasthttp keeps apart from its list,
+// whatever the case the rule spells it in.
+func TestSetApart(t *testing.T) {
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	h.SetContentType("text/plain")
+	mustCompile(t, Spec{Action: "set", Name: "content-type", Value: "text/x"}).Apply(&h, &modrewrite.Request{}, &Env{}, false, &Scratch{})
+	if got := string(h.ContentType()); got != "text/x" {
+		t.Errorf("Content-Type %q, want text/x", got)
 	}
 }
 

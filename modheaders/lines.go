@@ -3,7 +3,6 @@ package modheaders
 import (
 	"bytes"
 	"iter"
-	"strings"
 )
 
 // Lines is a request's header fields as the lines that go on the wire
@@ -93,8 +92,17 @@ func fieldName(line []byte) []byte {
 	return line
 }
 
-// sameName reports whether a field name is name, ignoring case; most
-// names differ in length, which is compared first.
+// sameName reports whether a field name is name, ignoring the case of
+// ASCII letters (names are tokens); most names differ in length, which is
+// compared first.
 func sameName(n []byte, name string) bool {
-	return len(n) == len(name) && strings.EqualFold(string(n), name)
+	if len(n) != len(name) {
+		return false
+	}
+	for i := range len(n) {
+		if c, d := n[i], name[i]; c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }

@@ -40,9 +40,13 @@ type Rule struct {
 	action    Action
 	name      string
 	nameBytes []byte // name, for fasthttp's []byte setters
-	value     format
-	expr      *modrewrite.Expr
-	always    bool
+	// apart: fasthttp keeps a field of this name apart from its list
+	// (Content-Type, Server, Cookie, ...), where only its own methods
+	// reach it.
+	apart  bool
+	value  format
+	expr   *modrewrite.Expr
+	always bool
 	// re and template are edit's regular expression and its replacement
 	// in regexp.Expand's syntax.
 	re       *regexp.Regexp
@@ -86,7 +90,7 @@ func Compile(s Spec) (*Rule, error) {
 	if s.Request && s.Always {
 		return nil, errors.New("RequestHeader takes no always condition")
 	}
-	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), always: s.Always}
+	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), apart: keptApart(s.Name), always: s.Always}
 	switch edits := a == Edit || a == EditAll; {
 	case edits && s.Regex == "":
 		return nil, errors.New("edit needs a regular expression and a replacement")
@@ -150,13 +154,13 @@ func eachNamed(h Header, name string, fn func(k, v []byte)) {
 	switch hh := h.(type) {
 	case *fasthttp.RequestHeader:
 		for k, v := range hh.All() {
-			if strings.EqualFold(string(k), name) {
+			if sameName(k, name) {
 				fn(k, v)
 			}
 		}
 	case *fasthttp.ResponseHeader:
 		for k, v := range hh.All() {
-			if strings.EqualFold(string(k), name) {
+			if sameName(k, name) {
 				fn(k, v)
 			}
 		}
@@ -210,7 +214,7 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 	switch r.action {
 	case Set:
 		r.del(h, sc)
-		h.AddBytesKV(r.nameBytes, sc.val)
+		r.add(h, sc.val)
 	case Add:
 		h.AddBytesKV(r.nameBytes, sc.val)
 	case SetIfEmpty:
@@ -235,7 +239,7 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 			sc.val = append(sc.val[:0], sc.old...)
 		}
 		r.del(h, sc)
-		h.AddBytesKV(r.nameBytes, sc.val)
+		r.add(h, sc.val)
 	case Unset:
 		r.del(h, sc)
 	case Edit, EditAll:
@@ -349,7 +353,37 @@ func (r *Rule) del(h Header, sc *Scratch) {
 		h.DelBytes(n)
 	}
 	clear(sc.names) // hold no key of h past the request
-	h.DelBytes(r.nameBytes)
+	if r.apart {
+		h.DelBytes(r.nameBytes)
+	}
+}
+
+// add adds the field once del has removed every field of its name. A
+// field in fasthttp's list goes in by SetCanonical, which takes the name
+// as it is (a token, checked when the rule was compiled) where AddBytesKV
+// copies and checks it again, about 400 instructions a rule; both blank a
+// CR or LF in the value.
+func (r *Rule) add(h Header, v []byte) {
+	if c, ok := h.(canonicalSetter); ok && !r.apart {
+		c.SetCanonical(r.nameBytes, v)
+		return
+	}
+	h.AddBytesKV(r.nameBytes, v)
+}
+
+// canonicalSetter is fasthttp's headers' SetCanonical.
+type canonicalSetter interface{ SetCanonical(key, value []byte) }
+
+// keptApart reports whether fasthttp keeps a field of this name, request
+// or response, apart from the list All ranges over and Del searches.
+func keptApart(name string) bool {
+	for _, n := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding",
+		"Connection", "Trailer", "Server", "Set-Cookie", "Date", "Host", "User-Agent", "Cookie"} {
+		if sameName([]byte(n), name) {
+			return true
+		}
+	}
+	return false
 }
 
 func tokenChar(c byte) bool {
