@@ -4,7 +4,6 @@ package anycase
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -26,7 +25,7 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	if v := h.Peek(name); v != nil {
 		return v
 	}
-	if s := apart(name); s != "" && s != name {
+	if s := Apart(name); s != "" && s != name {
 		if v := h.Peek(s); v != nil {
 			return v
 		}
@@ -34,7 +33,7 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	raw := h.RawHeaders()
 	if len(raw) == 0 {
 		for k, v := range h.All() {
-			if equalFold(k, name) {
+			if SameName(k, name) {
 				return v
 			}
 		}
@@ -55,7 +54,7 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 		// The client's field was edited away, maybe set again under
 		// another spelling (mod_remoteip): the whole view is searched.
 		for k, v := range h.All() {
-			if equalFold(k, name) {
+			if SameName(k, name) {
 				return v
 			}
 		}
@@ -90,35 +89,19 @@ func usual(dst []byte, name string) []byte {
 	return dst
 }
 
-// apart returns the usual spelling of name where it names a field
-// fasthttp reads in any case and keeps apart from its list, which Peek
-// finds by that spelling only (a Cookie field leaves the list once its
-// cookies are parsed); "" for any other name.
-func apart(name string) string {
-	var s string
-	switch len(name) {
-	case len("Host"):
-		s = "Host"
-	case len("Cookie"):
-		s = "Cookie"
-	case len("Trailer"):
-		s = "Trailer"
-	case len("User-Agent"): // and of "Connection"
-		s = "User-Agent"
-		if name[0]|0x20 == 'c' {
-			s = "Connection"
+// Apart returns the usual spelling of name where it names a field
+// fasthttp keeps apart from the list its All ranges over (Content-Type,
+// Server, Cookie, ...), in a request or a response: its own methods, and
+// Peek by that spelling only, reach it (a Cookie field leaves the list
+// once its cookies are parsed). "" for any other name.
+func Apart(name string) string {
+	for _, s := range [...]string{"Host", "Cookie", "Trailer", "User-Agent", "Connection", "Content-Type",
+		"Content-Length", "Content-Encoding", "Transfer-Encoding", "Server", "Set-Cookie", "Date"} {
+		if len(s) == len(name) && SameName([]byte(s), name) {
+			return s
 		}
-	case len("Content-Type"):
-		s = "Content-Type"
-	case len("Content-Length"):
-		s = "Content-Length"
-	default:
-		return ""
 	}
-	if !strings.EqualFold(s, name) {
-		return ""
-	}
-	return s
+	return ""
 }
 
 // InLines finds the first field named name, in any case, among a head's
@@ -139,7 +122,7 @@ func nextField(raw []byte, name string) (spelt, value, rest []byte, found bool) 
 		}
 		line := raw[:end]
 		raw = raw[end+1:]
-		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
+		if len(line) > len(name) && line[len(name)] == ':' && SameName(line[:len(name)], name) {
 			return line[:len(name)], bytes.Trim(line[len(name)+1:], " \t\r"), raw, true
 		}
 	}
@@ -152,7 +135,7 @@ func DelRequest(h *fasthttp.RequestHeader, name string) {
 	var kept [4][]byte // on the stack for a request with few such fields
 	found := kept[:0]
 	for k := range h.All() {
-		if equalFold(k, name) {
+		if SameName(k, name) {
 			found = append(found, k)
 		}
 	}
@@ -168,22 +151,22 @@ func Response(h *fasthttp.ResponseHeader, name string) []byte {
 		return v
 	}
 	for k, v := range h.All() {
-		if equalFold(k, name) {
+		if SameName(k, name) {
 			return v
 		}
 	}
 	return nil
 }
 
-// equalFold reports whether b equals s, ignoring the case of ASCII
-// letters.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
+// SameName reports whether a field name is name, ignoring the case of
+// ASCII letters (names are tokens); most names differ in length, which is
+// compared first.
+func SameName(n []byte, name string) bool {
+	if len(n) != len(name) {
 		return false
 	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
+	for i := range len(n) {
+		if c, d := n[i], name[i]; c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
 			return false
 		}
 	}

@@ -3,6 +3,8 @@ package modheaders
 import (
 	"bytes"
 	"iter"
+
+	"github.com/sluiceproxy/sluice/anycase"
 )
 
 // Lines is a request's header fields as the lines that go on the wire
@@ -39,7 +41,7 @@ func (l *Lines) DelBytes(key []byte) {
 
 // delFold removes every field named name in any case.
 func (l *Lines) delFold(name string) {
-	l.remove(func(n []byte) bool { return sameName(n, name) })
+	l.remove(func(n []byte) bool { return anycase.SameName(n, name) })
 }
 
 // remove drops the lines whose name gone reports, keeping the others'
@@ -90,19 +92,4 @@ func fieldName(line []byte) []byte {
 		return line[:c]
 	}
 	return line
-}
-
-// sameName reports whether a field name is name, ignoring the case of
-// ASCII letters (names are tokens); most names differ in length, which is
-// compared first.
-func sameName(n []byte, name string) bool {
-	if len(n) != len(name) {
-		return false
-	}
-	for i := range len(n) {
-		if c, d := n[i], name[i]; c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
-			return false
-		}
-	}
-	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/modrewrite"
 )
 
@@ -90,7 +91,7 @@ func Compile(s Spec) (*Rule, error) {
 	if s.Request && s.Always {
 		return nil, errors.New("RequestHeader takes no always condition")
 	}
-	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), apart: keptApart(s.Name), always: s.Always}
+	r := &Rule{action: a, name: s.Name, nameBytes: []byte(s.Name), apart: anycase.Apart(s.Name) != "", always: s.Always}
 	switch edits := a == Edit || a == EditAll; {
 	case edits && s.Regex == "":
 		return nil, errors.New("edit needs a regular expression and a replacement")
@@ -154,19 +155,19 @@ func eachNamed(h Header, name string, fn func(k, v []byte)) {
 	switch hh := h.(type) {
 	case *fasthttp.RequestHeader:
 		for k, v := range hh.All() {
-			if sameName(k, name) {
+			if anycase.SameName(k, name) {
 				fn(k, v)
 			}
 		}
 	case *fasthttp.ResponseHeader:
 		for k, v := range hh.All() {
-			if sameName(k, name) {
+			if anycase.SameName(k, name) {
 				fn(k, v)
 			}
 		}
 	case *Lines:
 		for k, v := range hh.All() {
-			if sameName(k, name) {
+			if anycase.SameName(k, name) {
 				fn(k, v)
 			}
 		}
@@ -373,18 +374,6 @@ func (r *Rule) add(h Header, v []byte) {
 
 // canonicalSetter is fasthttp's headers' SetCanonical.
 type canonicalSetter interface{ SetCanonical(key, value []byte) }
-
-// keptApart reports whether fasthttp keeps a field of this name, request
-// or response, apart from the list All ranges over and Del searches.
-func keptApart(name string) bool {
-	for _, n := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding",
-		"Connection", "Trailer", "Server", "Set-Cookie", "Date", "Host", "User-Agent", "Cookie"} {
-		if sameName([]byte(n), name) {
-			return true
-		}
-	}
-	return false
-}
 
 func tokenChar(c byte) bool {
 	switch {
