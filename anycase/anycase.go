@@ -62,14 +62,29 @@ func Request(h *fasthttp.RequestHeader, name string) []byte {
 	}
 	// Not the client's: one sluice added would be spelt as configured,
 	// which is nearly always the usual spelling.
+	if isUsual(name) { // as spelt, Peek looked already
+		return nil
+	}
 	var buf [64]byte
 	if len(name) > len(buf) {
 		return nil
 	}
-	if u := usual(buf[:0], name); string(u) != name { // as spelt, Peek looked already
-		return h.PeekBytes(u)
+	return h.PeekBytes(usual(buf[:0], name))
+}
+
+// isUsual reports whether name is spelt as usual: the spelling a field
+// sluice added nearly always has, and the lookup a caller nearly always
+// makes.
+func isUsual(name string) bool {
+	up := true
+	for i := range len(name) {
+		c := name[i]
+		if up && 'a' <= c && c <= 'z' || !up && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		up = c == '-'
 	}
-	return nil
+	return true
 }
 
 // usual spells a field name as RFC 9110 does: each word capitalised.
@@ -95,13 +110,44 @@ func usual(dst []byte, name string) []byte {
 // Peek by that spelling only, reach it (a Cookie field leaves the list
 // once its cookies are parsed). "" for any other name.
 func Apart(name string) string {
-	for _, s := range [...]string{"Host", "Cookie", "Trailer", "User-Agent", "Connection", "Content-Type",
-		"Content-Length", "Content-Encoding", "Transfer-Encoding", "Server", "Set-Cookie", "Date"} {
-		if len(s) == len(name) && SameName([]byte(s), name) {
-			return s
+	// By length first: a lookup of another field (Referer, X-Forwarded-For)
+	// compares one name at most.
+	var s string
+	switch len(name) {
+	case 4:
+		if s = "Host"; name[0]|0x20 == 'd' {
+			s = "Date"
 		}
+	case 6:
+		if s = "Cookie"; name[0]|0x20 == 's' {
+			s = "Server"
+		}
+	case 7:
+		s = "Trailer"
+	case 10:
+		switch name[0] | 0x20 {
+		case 'u':
+			s = "User-Agent"
+		case 'c':
+			s = "Connection"
+		default:
+			s = "Set-Cookie"
+		}
+	case 12:
+		s = "Content-Type"
+	case 14:
+		s = "Content-Length"
+	case 16:
+		s = "Content-Encoding"
+	case 17:
+		s = "Transfer-Encoding"
+	default:
+		return ""
 	}
-	return ""
+	if !SameName([]byte(s), name) {
+		return ""
+	}
+	return s
 }
 
 // InLines finds the first field named name, in any case, among a head's

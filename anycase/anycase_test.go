@@ -146,3 +146,23 @@ func TestRequestAsEdited(t *testing.T) {
 		t.Errorf("cookie, parsed, reads %q", v)
 	}
 }
+
+// TestApart: each name fasthttp keeps apart is known in any case, and no
+// other name is, those of the same lengths included.
+func TestApart(t *testing.T) {
+	for _, s := range []string{"Host", "Cookie", "Trailer", "User-Agent", "Connection", "Content-Type",
+		"Content-Length", "Content-Encoding", "Transfer-Encoding", "Server", "Set-Cookie", "Date"} {
+		for _, n := range []string{s, strings.ToLower(s), strings.ToUpper(s)} {
+			if got := Apart(n); got != s {
+				t.Errorf("Apart(%q) = %q, want %q", n, got, s)
+			}
+		}
+	}
+	for _, n := range []string{"", "Hos", "Hist", "Data", "Cookies", "Sender", "Referer", "User-Agenx",
+		"Connectiom", "Set-Cookiz", "Content-Typo", "Content-Lengtx", "Content-Encodinx", "Transfer-Encodinx",
+		"X-Forwarded-For", "Accept"} {
+		if got := Apart(n); got != "" {
+			t.Errorf("Apart(%q) = %q, want none", n, got)
+		}
+	}
+}
