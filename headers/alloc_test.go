@@ -39,7 +39,7 @@ func TestAllocsAppendRequestFields(t *testing.T) {
 		h := &client.Header
 		var dst []byte
 		assertNoAllocs(t, "AppendRequestFields", func() {
-			dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, h.Host(), h.Protocol())
+			dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, nil, h.Host(), h.Protocol())
 		})
 	}
 }

@@ -11,12 +11,14 @@ import (
 // Request leaves them, less Host and Content-Length (the caller writes the
 // request line, Host and the body's framing; a chunked body is not sent
 // this way), and with upgrade off.
-// proto is the client's protocol, for Via.
+// proto is the client's protocol, for Via; ipText is remoteIP as text
+// where the caller has it already (the server keeps it per connection),
+// else nil.
 //
 // Fields keep the client's order, spelling and line breaks (Cookie lines
 // are never joined); Request moves User-Agent and Content-Type ahead of the
 // others, as fasthttp writes them: the fields are the same.
-func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, clientHost, proto []byte) []byte {
+func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, ipText, clientHost, proto []byte) []byte {
 	s := getScratch()
 	defer putScratch(s)
 	s.buf = append(s.buf, raw...)
@@ -24,7 +26,7 @@ func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, client
 
 	r, ip := f.requestRules(remoteIP, clientHost, false)
 	teTrailers := markFields(s, &r, isRequestProtected)
-	f.mergeRequest(s, &r, ip, clientHost, proto)
+	f.mergeRequest(s, &r, ip, ipText, clientHost, proto)
 
 	// A kept line that reads as appendField would write it goes out as the
 	// client sent it, and a run of such lines in one append.

@@ -15,13 +15,19 @@ import (
 
 // directLines is what the server writes for a request when it builds the
 // head itself: Host, as Request sets it, then the fields of
-// AppendRequestFields (the transport adds the body's framing).
+// AppendRequestFields (the transport adds the body's framing), given the
+// client's address as text, as the server does, for the loopback client,
+// and left to format it for any other.
 func directLines(fwd *Forwarder, client *fasthttp.RequestHeader, ip net.IP) []string {
 	host := backend
 	if fwd.PreserveHost && len(client.Host()) > 0 {
 		host = string(client.Host())
 	}
-	fields := fwd.AppendRequestFields(nil, client.RawHeaders(), ip, client.Host(), client.Protocol())
+	var ipText []byte
+	if ip.Equal(loopback) {
+		ipText = []byte("127.0.0.1")
+	}
+	fields := fwd.AppendRequestFields(nil, client.RawHeaders(), ip, ipText, client.Host(), client.Protocol())
 	lines := []string{"Host: " + host}
 	if len(fields) > 0 {
 		lines = append(lines, strings.Split(strings.TrimSuffix(string(fields), "\r\n"), "\r\n")...)

@@ -70,7 +70,7 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	r, ip := f.requestRules(remoteIP, clientHost, upgrade)
 	r.joinedCookie = true
 	o := mark(s, &r, isRequestProtected)
-	f.mergeRequest(s, &r, ip, clientHost, h.Protocol())
+	f.mergeRequest(s, &r, ip, nil, clientHost, h.Protocol())
 
 	for i := range s.fields {
 		fl := &s.fields[i]
@@ -132,10 +132,15 @@ func (f *Forwarder) requestRules(remoteIP net.IP, clientHost []byte, upgrade boo
 
 // mergeRequest writes into s.val the values sluice merges into a marked
 // request: X-Forwarded-For, -Host, -Server and Via, after the live ones.
-func (f *Forwarder) mergeRequest(s *scratch, r *rules, ip netip.Addr, clientHost, proto []byte) {
+// ipText is ip as text, or nil.
+func (f *Forwarder) mergeRequest(s *scratch, r *rules, ip netip.Addr, ipText, clientHost, proto []byte) {
 	if r.merge[kindXFF] {
 		start := s.joinLive(kindXFF)
-		s.val = ip.Unmap().AppendTo(s.val)
+		if ipText != nil {
+			s.val = append(s.val, ipText...)
+		} else {
+			s.val = ip.Unmap().AppendTo(s.val)
+		}
 		s.endMerge(kindXFF, start)
 	}
 	if r.merge[kindXFH] {

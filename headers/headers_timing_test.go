@@ -39,7 +39,7 @@ func BenchmarkRequest(b *testing.B) {
 			var dst []byte
 			b.ReportAllocs()
 			for b.Loop() {
-				dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, h.Host(), h.Protocol())
+				dst = apacheForwarder.AppendRequestFields(dst[:0], h.RawHeaders(), loopback, nil, h.Host(), h.Protocol())
 			}
 		})
 	}

@@ -327,7 +327,7 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env
 // appendCLFLine writes a common or combined line for a request that came at
 // t.
 func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, combined bool) []byte {
-	b = appendIP(b, ctx.RemoteIP())
+	b = appendClientIP(b, ctx)
 	b = append(b, " - - "...)
 	b = clfTimes.appendTo(b, t)
 	b = append(b, " \""...)
@@ -358,7 +358,7 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `{"time":"`...)
 	b = appendRFC3339Nano(b, now)
 	b = append(b, `","remote":"`...)
-	b = appendIP(b, ctx.RemoteIP())
+	b = appendClientIP(b, ctx)
 	b = append(b, `","method":"`...)
 	b = appendJSONEscaped(b, ctx.Method())
 	b = append(b, `","uri":"`...)
@@ -477,6 +477,51 @@ var logPlain = func() (t [256]bool) {
 }()
 
 // appendIP writes ip as ip.String() does.
+// appendClientIP appends the request's client address (ctx.RemoteIP) as
+// appendIP writes it: where that is the connection's own, its text is
+// made once for all the connection's requests.
+func appendClientIP(b []byte, ctx *fasthttp.RequestCtx) []byte {
+	if t := clientIPText(ctx); t != nil {
+		return append(b, t...)
+	}
+	return appendIP(b, ctx.RemoteIP())
+}
+
+// clientIPText is the connection's address as text, or nil where the
+// request has another (mod_remoteip's) or the connection has none made
+// once (clientConn.ipText).
+func clientIPText(ctx *fasthttp.RequestCtx) []byte {
+	c := clientConnOf(ctx)
+	if c == nil || c.ipTextLen == noIPText {
+		return nil
+	}
+	if ua := requestUA(ctx.Conn()); ua != nil && ua.tookFor == ctx.ConnRequestNum() {
+		return nil
+	}
+	if c.ipTextLen == 0 {
+		ip := peerIP(c.Conn)
+		if !ip.Is4() {
+			c.ipTextLen = noIPText
+			return nil
+		}
+		c.ipTextLen = uint8(len(ip.AppendTo(c.ipText[:0])))
+	}
+	return c.ipText[:c.ipTextLen:c.ipTextLen]
+}
+
+// noIPText marks a connection whose address is not kept as text.
+const noIPText = 0xff
+
+// clientConnOf is the clientConn under ctx's connection, TLS or not, or
+// nil.
+func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		return c
+	}
+	c, _ := socketOf(ctx.Conn()).(*clientConn)
+	return c
+}
+
 func appendIP(b []byte, ip net.IP) []byte {
 	if a, ok := netip.AddrFromSlice(ip); ok {
 		return a.Unmap().AppendTo(b) // as ip.String() writes it, without allocating
@@ -499,7 +544,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 				b = appendIP(b, connPeerIP(ctx)) // %{c}a: the peer, mod_remoteip aside
 				break
 			}
-			b = appendIP(b, ctx.RemoteIP())
+			b = appendClientIP(b, ctx)
 		case 'A':
 			b = appendIP(b, ctx.LocalIP())
 		case 'b', 'B':

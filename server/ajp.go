@@ -67,7 +67,7 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 		port = a.Port
 	}
-	x.val = appendIP(x.val[:0], ctx.RemoteIP())
+	x.val = appendClientIP(x.val[:0], ctx)
 	r := &x.ajp
 	r.B = x.params[:0]
 	r.Start(ctx.Method(), ctx.Request.Header.Protocol(), path, x.val, requestServerName(ctx, vh), port, ctx.IsTLS())

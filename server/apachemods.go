@@ -314,7 +314,7 @@ func (mr *modsReq) ServerPort() []byte {
 
 // RemoteAddr makes mr.req's REMOTE_ADDR.
 func (mr *modsReq) RemoteAddr() []byte {
-	mr.addr = appendIP(mr.addr[:0], mr.ctx.RemoteIP())
+	mr.addr = appendClientIP(mr.addr[:0], mr.ctx)
 	return mr.addr
 }
 

@@ -117,7 +117,7 @@ func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *r
 	dst = fastcgi.AppendPair(dst, "SERVER_ADDR", x.val)
 	x.val = appendServerPort(x.val[:0], host, vh.namePort, ctx.IsTLS())
 	dst = fastcgi.AppendPair(dst, "SERVER_PORT", x.val)
-	x.val = appendIP(x.val[:0], ctx.RemoteIP())
+	x.val = appendClientIP(x.val[:0], ctx)
 	dst = fastcgi.AppendPair(dst, "REMOTE_ADDR", x.val)
 	dst = fastcgi.AppendPair(dst, "DOCUMENT_ROOT", docRoot)
 	dst = fastcgi.AppendPair(dst, "REQUEST_SCHEME", scheme)

@@ -176,20 +176,20 @@ func (cl *connLimits) admit(c net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	if cc == nil {
-		return newClientConn(c, cl, ip), true
+		return newClientConn(c, cl), true
 	}
-	cc.init(c, cl, ip)
+	cc.init(c, cl)
 	return cc, true
 }
 
-func newClientConn(c net.Conn, limits *connLimits, ip netip.Addr) *clientConn {
+func newClientConn(c net.Conn, limits *connLimits) *clientConn {
 	cc := new(clientConn)
-	cc.init(c, limits, ip)
+	cc.init(c, limits)
 	return cc
 }
 
-func (c *clientConn) init(conn net.Conn, limits *connLimits, ip netip.Addr) {
-	c.Conn, c.limits, c.ip = conn, limits, ip
+func (c *clientConn) init(conn net.Conn, limits *connLimits) {
+	c.Conn, c.limits, c.ipTextLen = conn, limits, 0
 	c.socket.Init(conn)
 }
 
@@ -279,7 +279,14 @@ type clientConn struct {
 	socket sock.Socket
 	ua     *userAgent // mod_remoteip's client of the current request, made on first use
 	limits *connLimits
-	ip     netip.Addr
+	// ipText is the peer's IPv4 address as text, made by the first
+	// request that writes it (clientIPText): each request writes it for
+	// X-Forwarded-For, and again to a log. ipTextLen is its length, 0
+	// before it is made, noIPText for a peer with none (IPv6, which is
+	// written anew each time: its text would take clientConn past its
+	// size class).
+	ipText    [len("255.255.255.255")]byte
+	ipTextLen uint8
 	// read is what the current request made sluice read; unlimited turns
 	// the budget off (a tunnel, where both directions run at once).
 	read   int64
@@ -551,7 +558,11 @@ func (c *clientConn) Close() error {
 		return nil
 	}
 	if c.closed.CompareAndSwap(false, true) {
-		c.limits.release(c.ip)
+		var ip netip.Addr // only a cap per address needs it
+		if c.limits.perIP > 0 {
+			ip = peerIP(c.Conn)
+		}
+		c.limits.release(ip)
 		if c.listed.Load() {
 			c.lot.leave(c)
 		}

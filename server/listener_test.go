@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -98,7 +97,7 @@ func testConnLimits(t *testing.T, ln net.Listener) {
 func TestClientConnReadAhead(t *testing.T) {
 	const head = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	client, server := testnet.Pair(t, nil)
-	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
+	c := newClientConn(server, newConnLimits(0, 0))
 	if _, err := io.WriteString(client, head); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func TestClientConnBudget(t *testing.T) {
 	defer b.Close()
 	cl := newConnLimits(0, 0)
 	cl.budget.Store(8)
-	c := newClientConn(a, cl, netip.Addr{})
+	c := newClientConn(a, cl)
 	go func() { _, _ = b.Write([]byte("0123456789")) }()
 	go func() { _, _ = io.Copy(io.Discard, b) }()
 	buf := make([]byte, 8)
@@ -152,7 +151,7 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		c := newClientConn(a, newConnLimits(0, 0), netip.Addr{})
+		c := newClientConn(a, newConnLimits(0, 0))
 		buf := make([]byte, 8)
 		for _, d := range []time.Duration{
 			time.Second,   // armed, and it passes unnoticed below
@@ -207,7 +206,7 @@ func TestClientConnClearRides(t *testing.T) {
 		defer a.Close()
 		defer b.Close()
 		counted := &deadlineCounter{Conn: a}
-		c := newClientConn(counted, newConnLimits(0, 0), netip.Addr{})
+		c := newClientConn(counted, newConnLimits(0, 0))
 		for range 10 { // a request with a body, as fasthttp and the relay set them
 			for _, d := range []time.Duration{75 * time.Second, 30 * time.Second, time.Minute, 0} {
 				at := time.Time{}
@@ -256,7 +255,7 @@ func (d *deadlineCounter) SetReadDeadline(t time.Time) error {
 // fires before the one asked for is re-armed rather than failing the write.
 func TestClientConnHeldHeadWritev(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
+	c := newClientConn(server, newConnLimits(0, 0))
 	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n")
 	body := make([]byte, 32<<20) // more than loopback's buffers take: the write waits
 	for i := range body {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,7 +230,7 @@ func TestTLSDoesNotPark(t *testing.T) {
 // behind); one that finds nothing does.
 func TestKickWithRequestWaiting(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
-	c := newClientConn(server, newConnLimits(0, 0), netip.Addr{})
+	c := newClientConn(server, newConnLimits(0, 0))
 	c.idleSince.Store(1)
 
 	c.kicked.Store(true)

@@ -405,7 +405,7 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 		return
 	}
 	h := &ctx.Request.Header
-	x.fields.B = fwd.AppendRequestFields(x.fields.B[:0], h.RawHeaders(), ctx.RemoteIP(), ctx.Host(), h.Protocol())
+	x.fields.B = fwd.AppendRequestFields(x.fields.B[:0], h.RawHeaders(), ctx.RemoteIP(), clientIPText(ctx), ctx.Host(), h.Protocol())
 	if h.ContentLength() == 0 && (h.IsGet() || h.IsHead()) {
 		// The transport frames only a body or a method that has one; the
 		// client's own "Content-Length: 0" goes on as it came.

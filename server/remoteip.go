@@ -49,6 +49,21 @@ type userAgent struct {
 	addr  net.TCPAddr
 	ip    [16]byte
 	field []byte // the field's lines joined
+	// tookFor is the number of the connection's request (ConnRequestNum)
+	// whose client this is: that request's address is not the peer's.
+	tookFor uint64
+}
+
+// requestUA is the connection's userAgent if it has one: nil for a
+// connection whose requests mod_remoteip never read.
+func requestUA(c net.Conn) *userAgent {
+	switch c := c.(type) {
+	case *clientConn:
+		return c.ua
+	case *tlsConn:
+		return c.ua
+	}
+	return nil
 }
 
 // userAgentOf is the connection's userAgent, nil for a connection that
@@ -153,6 +168,7 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if ua != nil {
+		ua.tookFor = ctx.ConnRequestNum()
 		ua.ip = client.As16()
 		// The port stays the connection's, as Apache keeps it.
 		ua.addr = net.TCPAddr{IP: ua.ip[:], Port: connPort(ctx)}

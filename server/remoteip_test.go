@@ -152,3 +152,54 @@ ProxyPass / http://%s/
 		t.Errorf("access log:\n%s\nwant:\n%s", b, want)
 	}
 }
+
+// TestRemoteIPKeepAlive: on one connection, a request with the client's
+// field logs and forwards that client and the next one without it the
+// peer, then the client again: the peer's address, written as text once
+// per connection, never stands for a client mod_remoteip found.
+func TestRemoteIPKeepAlive(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Forwarded-For")))
+	})
+	log := filepath.Join(t.TempDir(), "access.log")
+	s, addr := serveTCP(t, mustParse(t, fmt.Sprintf(`Listen 127.0.0.1:0
+RemoteIPHeader X-Client-IP
+RemoteIPInternalProxy 127.0.0.1
+LogFormat "%%a %%h %%{c}a" mine
+CustomLog %s mine
+ProxyPass / http://%s/
+`, log, be)))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var want strings.Builder
+	for i, client := range []string{"", "192.0.2.7", "", "", "198.51.100.9", ""} {
+		field := ""
+		if client != "" {
+			field = "X-Client-IP: " + client + "\r\n"
+		}
+		fmt.Fprintf(c, "GET /r%d HTTP/1.1\r\nHost: h\r\n%s\r\n", i, field)
+		var resp fasthttp.Response
+		if err := resp.Read(br); err != nil {
+			t.Fatal(err)
+		}
+		if client == "" {
+			client = "127.0.0.1"
+		}
+		if string(resp.Body()) != client {
+			t.Errorf("request %d: member saw X-Forwarded-For %q, want %q", i, resp.Body(), client)
+		}
+		fmt.Fprintf(&want, "%s %s 127.0.0.1\n", client, client)
+	}
+	flushLogs(s)
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != want.String() {
+		t.Errorf("access log:\n%s\nwant:\n%s", b, want.String())
+	}
+}
