@@ -33,9 +33,9 @@ const (
 // Check inspects a parsed client request and reports what a front proxy
 // must refuse before anything is forwarded (threats.md §1–2); status 0 means
 // the request may go on. reason is a short constant text, safe to send.
-// upgrade reports an Upgrade field (any case) among the request's fields,
-// seen on the way: only such a request can ask to switch protocols, and
-// looking for one through fasthttp's header parses the request's cookies.
+// b is what Check saw of the fields on the way (an Upgrade field, the
+// Cookie field), for a request that may go on: looking for either
+// through fasthttp's header parses the request's cookies.
 //
 // fasthttp rejects most malformed requests itself; Check covers what it
 // accepts (threats.md §1.2):
@@ -55,28 +55,30 @@ const (
 //
 // The server should close the connection after any refusal: the request's
 // framing is not to be trusted.
-func Check(ctx *fasthttp.RequestCtx) (status int, reason string, upgrade bool) {
+func Check(ctx *fasthttp.RequestCtx) (status int, reason string, b Block) {
 	h := &ctx.Request.Header
 	proto := h.Protocol()
 	http10 := string(proto) == "HTTP/1.0"
 	if !http10 && string(proto) != "HTTP/1.1" {
-		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion, false
+		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion, Block{}
 	}
 	if h.IsConnect() {
-		return fasthttp.StatusMethodNotAllowed, reasonConnect, false
+		return fasthttp.StatusMethodNotAllowed, reasonConnect, Block{}
 	}
 	if h.IsTrace() {
-		return fasthttp.StatusMethodNotAllowed, reasonTrace, false
+		return fasthttp.StatusMethodNotAllowed, reasonTrace, Block{}
 	}
-	if status, reason, upgrade = checkFields(h.RawHeaders()); status != 0 {
-		return status, reason, false
+	if status, reason, b = checkFields(h.RawHeaders()); status != 0 {
+		return status, reason, Block{}
 	}
 	host := h.Host()
 	if (len(host) == 0 && !http10) || (len(host) > 0 && !validHost(host)) {
-		return fasthttp.StatusBadRequest, reasonHost, false
+		return fasthttp.StatusBadRequest, reasonHost, Block{}
 	}
-	status, reason = checkTarget(h.RequestURI(), h.IsOptions(), host)
-	return status, reason, upgrade && status == 0
+	if status, reason = checkTarget(h.RequestURI(), h.IsOptions(), host); status != 0 {
+		return status, reason, Block{}
+	}
+	return 0, "", b
 }
 
 // checkTarget checks the request target against the method and Host.

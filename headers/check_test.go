@@ -144,8 +144,8 @@ func TestCheckUpgrade(t *testing.T) {
 	} {
 		var ctx fasthttp.RequestCtx
 		readRequest(t, tc.raw).CopyTo(&ctx.Request)
-		if _, _, upgrade := Check(&ctx); upgrade != tc.upgrade {
-			t.Errorf("Check(%q): upgrade %v, want %v", tc.raw, upgrade, tc.upgrade)
+		if _, _, b := Check(&ctx); b.Upgrade != tc.upgrade {
+			t.Errorf("Check(%q): upgrade %v, want %v", tc.raw, b.Upgrade, tc.upgrade)
 		}
 	}
 }

@@ -65,12 +65,46 @@ var upgradeBlocks = []struct {
 	{"Host: a\r\nCookie: Upgrade: x\r\nUpgrade-X: y\r\n\r\n", false},
 }
 
+// fieldChecks are the two ways of checking a block, which must agree.
+var fieldChecks = map[string]func([]byte) (int, string, Block){"checkFields": checkFields, "checkFieldLines": checkFieldLines}
+
 func TestCheckFieldsUpgrade(t *testing.T) {
 	for _, tc := range upgradeBlocks {
-		for name, check := range map[string]func([]byte) (int, string, bool){"checkFields": checkFields, "checkFieldLines": checkFieldLines} {
-			status, reason, upgrade := check([]byte(tc.raw))
-			if status != 0 || upgrade != tc.upgrade {
-				t.Errorf("%s(%q) = %d %q upgrade %v, want 0 upgrade %v", name, tc.raw, status, reason, upgrade, tc.upgrade)
+		for name, check := range fieldChecks {
+			status, reason, b := check([]byte(tc.raw))
+			if status != 0 || b.Upgrade != tc.upgrade {
+				t.Errorf("%s(%q) = %d %q upgrade %v, want 0 upgrade %v", name, tc.raw, status, reason, b.Upgrade, tc.upgrade)
+			}
+		}
+	}
+}
+
+var cookieBlocks = []struct {
+	raw    string
+	cookie string // "-": none
+	more   bool
+}{
+	{"Host: a\r\n\r\n", "-", false},
+	{"Host: a\r\nCookie: a=1; b=2\r\n\r\n", "a=1; b=2", false},
+	{"Host: a\r\ncookie:\t a=1 \t\r\nX: y\r\n\r\n", "a=1", false},
+	{"Host: a\r\nCOOKIE:\r\n\r\n", "", false},
+	{"Host: a\r\nCookie: a=1\r\nX-Cookie: x=1\r\nCookies: y=1\r\ncookie: b=2\r\n\r\n", "a=1", true},
+	{"Host: a\r\nSet-Cookie: a=1\r\nCookie2: b=2\r\nCookiE: c=3\r\n\r\n", "c=3", false},
+}
+
+// TestCheckFieldsCookie: Check finds the first Cookie field in any case,
+// and whether more follow.
+func TestCheckFieldsCookie(t *testing.T) {
+	for _, tc := range cookieBlocks {
+		for name, check := range fieldChecks {
+			status, reason, b := check([]byte(tc.raw))
+			v, more := b.Cookie([]byte(tc.raw))
+			got := string(v)
+			if v == nil {
+				got = "-"
+			}
+			if status != 0 || got != tc.cookie || more != tc.more {
+				t.Errorf("%s(%q) = %d %q cookie %q more %v, want %q %v", name, tc.raw, status, reason, got, more, tc.cookie, tc.more)
 			}
 		}
 	}
@@ -85,13 +119,33 @@ func FuzzCheckFields(f *testing.F) {
 	for _, tc := range upgradeBlocks {
 		f.Add([]byte(tc.raw))
 	}
+	for _, tc := range cookieBlocks {
+		f.Add([]byte(tc.raw))
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		gs, gr, gu := checkFields(raw)
 		ws, wr, wu := checkFieldLines(raw)
-		// A refused block's Upgrade field does not matter: each stops
-		// where it finds something wrong.
+		// A refused block's Block does not matter: each stops where it
+		// finds something wrong.
 		if gs != ws || gr != wr || gs == 0 && gu != wu {
 			t.Fatalf("checkFields(%q) = %d %q %v, checkFieldLines %d %q %v", raw, gs, gr, gu, ws, wr, wu)
+		}
+		if gs != 0 {
+			return
+		}
+		var want []byte // the first Cookie line's value, found the plain way
+		for _, line := range strings.Split(string(raw), "\n") {
+			line = strings.TrimSuffix(line, "\r")
+			if line == "" {
+				break // the block's end
+			}
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "cookie") {
+				want = []byte(strings.Trim(value, " \t"))
+				break
+			}
+		}
+		if got, _ := gu.Cookie(raw); string(got) != string(want) || (got == nil) != (want == nil) {
+			t.Fatalf("Cookie of %q = %q, want %q", raw, got, want)
 		}
 	})
 }

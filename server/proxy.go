@@ -73,9 +73,10 @@ type exchange struct {
 	// script is the first scriptLen bytes of the request path, the rest
 	// PATH_INFO.
 	scriptLen int
-	// upgrade: the client's request has an Upgrade field (headers.Check),
-	// so it may ask for a tunnel (upgradeRequest).
-	upgrade bool
+	// block is what headers.Check saw of the client's fields: an Upgrade
+	// field, which may ask for a tunnel (upgradeRequest), and the Cookie
+	// field (cookieHeader).
+	block headers.Block
 	// ownHead: the request goes out with the field lines in fields, built
 	// from the client's (prepareRequest, forwardRequest) and edited by the
 	// RequestHeader rules (requestHeaders).
@@ -106,7 +107,7 @@ func releaseExchange(x *exchange) {
 	x.waitUntil = time.Time{}
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
-	x.preserveHost, x.ownHead, x.upgrade = false, false, false
+	x.preserveHost, x.ownHead, x.block = false, false, headers.Block{}
 	if x.mods != nil {
 		modsReqPool.Put(x.mods)
 		x.mods = nil
@@ -124,7 +125,7 @@ func releaseExchange(x *exchange) {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	rt := s.rt.Load()
-	status, _, upgrade := headers.Check(ctx)
+	status, _, block := headers.Check(ctx)
 	if status != 0 {
 		s.refuse(ctx, status)
 		return
@@ -146,7 +147,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	x := acquireExchange()
 	defer releaseExchange(x)
-	x.upgrade = upgrade
+	x.block = block
 	raw := ctx.URI().PathOriginal()
 	if hasEncodedSlash(raw) {
 		// Apache's AllowEncodedSlashes: Off refuses, On decodes (fasthttp
@@ -194,7 +195,7 @@ func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r 
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
-	if x.upgrade {
+	if x.block.Upgrade {
 		if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
 			s.tunnel(ctx, vh, r, x, proto)
 			return

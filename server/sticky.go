@@ -5,35 +5,35 @@ import (
 
 	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
 // cookieHeader returns the client's Cookie field as it came, read off the
 // request's own lines: fasthttp's view of it parses every cookie and
 // writes them out again, some 2,800 instructions for a browser's four.
-// Several Cookie fields (a gateway from HTTP/2 should have joined them) are
-// joined with "; " into buf, as Apache's merged field holds them all.
-func cookieHeader(ctx *fasthttp.RequestCtx, buf *[]byte) []byte {
+// Check found the field (b); several Cookie fields (a gateway from HTTP/2
+// should have joined them) are joined with "; " into buf, as Apache's
+// merged field holds them all.
+func cookieHeader(ctx *fasthttp.RequestCtx, b *headers.Block, buf *[]byte) []byte {
 	raw := ctx.Request.Header.RawHeaders()
 	if len(raw) == 0 { // a request not read off the wire
 		return anycase.Request(&ctx.Request.Header, "Cookie")
 	}
-	var v []byte
-	for n := 1; ; n++ {
+	v, more := b.Cookie(raw)
+	if !more {
+		return v
+	}
+	*buf = (*buf)[:0]
+	for {
 		value, rest, found := anycase.InLines(raw, "Cookie")
 		if !found {
-			return v
+			return *buf
 		}
-		switch raw = rest; n {
-		case 1:
-			v = value
-		case 2:
-			*buf = append(append(append((*buf)[:0], v...), "; "...), value...)
-			v = *buf
-		default:
-			*buf = append(append(*buf, "; "...), value...)
-			v = *buf
+		if len(*buf) > 0 {
+			*buf = append(*buf, "; "...)
 		}
+		*buf, raw = append(*buf, value...), rest
 	}
 }
 
