@@ -38,7 +38,7 @@ func FuzzRequestHygiene(f *testing.F) {
 		if err := ctx.Request.Header.Read(bufio.NewReader(bytes.NewReader(raw))); err != nil {
 			return
 		}
-		if status, _, _ := headers.Check(&ctx); status != 0 {
+		if status, _ := headers.Check(&ctx, new(headers.Lines)); status != 0 {
 			return
 		}
 		named := connectionNames(&ctx.Request.Header)

@@ -33,9 +33,11 @@ const (
 // Check inspects a parsed client request and reports what a front proxy
 // must refuse before anything is forwarded (threats.md §1–2); status 0 means
 // the request may go on. reason is a short constant text, safe to send.
-// b is what Check saw of the fields on the way (an Upgrade field, the
-// Cookie field), for a request that may go on: looking for either
-// through fasthttp's header parses the request's cookies.
+// l gets what Check saw of the fields on the way (an Upgrade field, the
+// Cookie field, where each field is), for a request that may go on:
+// looking for either field through fasthttp's header parses the request's
+// cookies, and the outbound fields are built from the table
+// (AppendRequestFields).
 //
 // fasthttp rejects most malformed requests itself; Check covers what it
 // accepts (threats.md §1.2):
@@ -55,30 +57,34 @@ const (
 //
 // The server should close the connection after any refusal: the request's
 // framing is not to be trusted.
-func Check(ctx *fasthttp.RequestCtx) (status int, reason string, b Block) {
+func Check(ctx *fasthttp.RequestCtx, l *Lines) (status int, reason string) {
+	if status, reason = checkRequest(ctx, l); status != 0 {
+		l.Release()
+	}
+	return status, reason
+}
+
+func checkRequest(ctx *fasthttp.RequestCtx, l *Lines) (status int, reason string) {
 	h := &ctx.Request.Header
 	proto := h.Protocol()
 	http10 := string(proto) == "HTTP/1.0"
 	if !http10 && string(proto) != "HTTP/1.1" {
-		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion, Block{}
+		return fasthttp.StatusHTTPVersionNotSupported, reasonVersion
 	}
 	if h.IsConnect() {
-		return fasthttp.StatusMethodNotAllowed, reasonConnect, Block{}
+		return fasthttp.StatusMethodNotAllowed, reasonConnect
 	}
 	if h.IsTrace() {
-		return fasthttp.StatusMethodNotAllowed, reasonTrace, Block{}
+		return fasthttp.StatusMethodNotAllowed, reasonTrace
 	}
-	if status, reason, b = checkFields(h.RawHeaders()); status != 0 {
-		return status, reason, Block{}
+	if status, reason = checkFields(h.RawHeaders(), l); status != 0 {
+		return status, reason
 	}
 	host := h.Host()
 	if (len(host) == 0 && !http10) || (len(host) > 0 && !validHost(host)) {
-		return fasthttp.StatusBadRequest, reasonHost, Block{}
+		return fasthttp.StatusBadRequest, reasonHost
 	}
-	if status, reason = checkTarget(h.RequestURI(), h.IsOptions(), host); status != 0 {
-		return status, reason, Block{}
-	}
-	return 0, "", b
+	return checkTarget(h.RequestURI(), h.IsOptions(), host)
 }
 
 // checkTarget checks the request target against the method and Host.

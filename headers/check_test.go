@@ -19,7 +19,7 @@ func checkServer(t *testing.T) *fasthttputil.InmemoryListener {
 	t.Helper()
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			if status, reason, _ := Check(ctx); status != 0 {
+			if status, reason := Check(ctx, new(Lines)); status != 0 {
 				ctx.Error(reason, status) // resets the header: set X-Refused after
 				ctx.Response.Header.Set("X-Refused", "1")
 				ctx.SetConnectionClose()
@@ -144,8 +144,9 @@ func TestCheckUpgrade(t *testing.T) {
 	} {
 		var ctx fasthttp.RequestCtx
 		readRequest(t, tc.raw).CopyTo(&ctx.Request)
-		if _, _, b := Check(&ctx); b.Upgrade != tc.upgrade {
-			t.Errorf("Check(%q): upgrade %v, want %v", tc.raw, b.Upgrade, tc.upgrade)
+		var l Lines
+		if Check(&ctx, &l); l.Upgrade != tc.upgrade {
+			t.Errorf("Check(%q): upgrade %v, want %v", tc.raw, l.Upgrade, tc.upgrade)
 		}
 	}
 }

@@ -5,12 +5,12 @@ import (
 )
 
 // AppendRequestFields appends to dst the field lines ("name: value\r\n") of
-// the outbound request, built from raw, the client's header block as it
-// came (fasthttp's RawHeaders, which Check has passed), instead of editing
-// a copied fasthttp header and serialising it again: the fields go out as
-// Request leaves them, less Host and Content-Length (the caller writes the
-// request line, Host and the body's framing; a chunked body is not sent
-// this way), and with upgrade off.
+// the outbound request, built from l, the client's header block as it came
+// (fasthttp's RawHeaders) and as Check read and passed it, instead of
+// editing a copied fasthttp header and serialising it again: the fields go
+// out as Request leaves them, less Host and Content-Length (the caller
+// writes the request line, Host and the body's framing; a chunked body is
+// not sent this way), and with upgrade off.
 // proto is the client's protocol, for Via; ipText is remoteIP as text
 // where the caller has it already (the server keeps it per connection),
 // else nil.
@@ -18,11 +18,20 @@ import (
 // Fields keep the client's order, spelling and line breaks (Cookie lines
 // are never joined); Request moves User-Agent and Content-Type ahead of the
 // others, as fasthttp writes them: the fields are the same.
-func (f *Forwarder) AppendRequestFields(dst, raw []byte, remoteIP net.IP, ipText, clientHost, proto []byte) []byte {
+func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, ipText, clientHost, proto []byte) []byte {
 	s := getScratch()
 	defer putScratch(s)
-	s.buf = append(s.buf, raw...)
-	s.parseLines(0, writtenApart) // "special" here: the lines the caller writes
+	s.buf = append(s.buf, l.raw...)
+	if l.table {
+		// Check found the fields: their spans in raw are theirs in buf.
+		s.fields = append(s.fields, l.fields...)
+		for i := range s.fields {
+			fl := &s.fields[i]
+			fl.special = writtenApart(s.key(fl)) // "special" here: the lines the caller writes
+		}
+	} else {
+		s.parseLines(0, writtenApart)
+	}
 
 	r, ip := f.requestRules(remoteIP, clientHost, false)
 	teTrailers := markFields(s, &r, isRequestProtected)

@@ -12,59 +12,75 @@ import (
 // field lines and the blank line) for what fasthttp's parser accepts but a
 // front proxy must not: inner-space names, obs-fold, bare LF, CR or NUL,
 // too many fields, and Content-Length together with Transfer-Encoding,
-// which fasthttp resolves silently to chunked. It also learns the Block.
-func checkFields(raw []byte) (status int, reason string, b Block) {
-	fr, ok := plainFields(raw)
-	if !ok {
-		return checkFieldLines(raw)
+// which fasthttp resolves silently to chunked. It fills l as it goes.
+func checkFields(raw []byte, l *Lines) (status int, reason string) {
+	l.reset(raw)
+	fr := blockFacts{l: l}
+	if !fr.plainFields(raw) {
+		return checkFieldLines(raw, l)
 	}
-	status, reason = fr.check()
-	return status, reason, fr.Block
+	l.table = true
+	return fr.check()
 }
 
-// Block is what Check learns of a request's header block on its way
-// through its lines, for the server to look up later without walking
-// them again. It is small: it is copied on every request.
-type Block struct {
+// Lines is a request's header block as Check read it: what it learned of
+// the fields, and for a block of plain lines (nearly every one) where
+// each field's name and value are and what kind of field it is, so that
+// AppendRequestFields builds the outbound fields without reading the
+// lines again. The server keeps one per request; it points into the
+// request's own lines (fasthttp's RawHeaders), and is valid while the
+// request is.
+type Lines struct {
 	// Upgrade: the block has an Upgrade field, which only can ask to
 	// switch protocols.
 	Upgrade bool
 	cookies uint8 // Cookie fields, in any case, up to two
-	// cookieAt and cookieEnd are where the first one's value is in the
-	// block, without the white space around it.
+	// cookieAt and cookieEnd are where the first one's value is in raw,
+	// without the white space around it.
 	cookieAt, cookieEnd int32
+	raw                 []byte
+	fields              []field // spans in raw; special is not set
+	table               bool    // fields holds every field of raw
 }
+
+func (l *Lines) reset(raw []byte) {
+	l.Upgrade, l.cookies, l.raw, l.fields, l.table = false, 0, raw, l.fields[:0], false
+}
+
+// Release lets go of the request's lines, keeping the memory for the
+// next request.
+func (l *Lines) Release() { l.reset(nil) }
 
 // Cookie returns the value of the block's Cookie field (nil for none)
 // when it has at most one; more reports several, which the caller joins
-// as it needs. raw is the block Check read (fasthttp's RawHeaders).
-func (b *Block) Cookie(raw []byte) (value []byte, more bool) {
-	if b.cookies == 0 {
+// as it needs.
+func (l *Lines) Cookie() (value []byte, more bool) {
+	if l.cookies == 0 {
 		return nil, false
 	}
-	return raw[b.cookieAt:b.cookieEnd:b.cookieEnd], b.cookies > 1
+	return l.raw[l.cookieAt:l.cookieEnd:l.cookieEnd], l.cookies > 1
 }
 
 // blockFacts is what Check learns from a header block's fields: how the
-// body's length is given, and the Block.
+// body's length is given, and what it fills in l.
 type blockFacts struct {
 	hasCL, hasTE, teChunked bool
-	Block
+	l                       *Lines
 }
 
 // field takes one field; value starts at offset at in the block.
 func (fr *blockFacts) field(name, value []byte, at int) {
 	switch len(name) {
 	case len("upgrade"):
-		fr.Upgrade = fr.Upgrade || equalFold(name, "upgrade")
+		fr.l.Upgrade = fr.l.Upgrade || equalFold(name, "upgrade")
 	case len("cookie"):
-		if equalFold(name, "cookie") && fr.cookies < 2 {
-			if fr.cookies++; fr.cookies == 1 {
+		if l := fr.l; equalFold(name, "cookie") && l.cookies < 2 {
+			if l.cookies++; l.cookies == 1 {
 				v := trimOWS(value)
 				for len(value) > 0 && isOWS(value[0]) {
 					value, at = value[1:], at+1
 				}
-				fr.cookieAt, fr.cookieEnd = int32(at), int32(at+len(v))
+				l.cookieAt, l.cookieEnd = int32(at), int32(at+len(v))
 			}
 		}
 	case len("content-length"):
@@ -90,30 +106,40 @@ func (fr *blockFacts) check() (int, string) {
 // plainFields reads a block whose lines have nothing to refuse, as nearly
 // every block does, with fewer scans than checkFieldLines: one for NUL and
 // one counting the CRs of the whole block, then one per line for its end.
-// It reports !ok for any other block, and checkFieldLines says what is wrong.
-func plainFields(raw []byte) (fr blockFacts, ok bool) {
+// It reports false for any other block, and checkFieldLines says what is
+// wrong. Each field goes into fr.l's table.
+func (fr *blockFacts) plainFields(raw []byte) bool {
 	if bytes.IndexByte(raw, 0) >= 0 {
-		return fr, false
+		return false
 	}
 	crs := bytes.Count(raw, cr)
 	for lines, i := 1, 0; ; lines++ {
 		lf := bytes.IndexByte(raw[i:], '\n')
 		if lf < 1 || raw[i+lf-1] != '\r' {
-			return fr, false
+			return false
 		}
 		start, line := i, raw[i:i+lf-1]
 		i += lf + 1
 		if len(line) == 0 {
 			// Every line ends in CRLF: with no more CRs than lines, and
 			// nothing after the blank line, no line holds a bare CR.
-			return fr, i == len(raw) && crs == lines
+			return i == len(raw) && crs == lines
 		}
 		colon := nameEnd(line)
 		// No colon, an empty name, or SP or HTAB in it (or obs-fold).
 		if colon == 0 || colon == len(line) || line[colon] != ':' || lines > MaxFields {
-			return fr, false
+			return false
 		}
-		fr.field(line[:colon], line[colon+1:], start+colon+1)
+		name, value := line[:colon], line[colon+1:]
+		fr.field(name, value, start+colon+1)
+		vs, ve := start+colon+1, start+len(line)
+		for vs < ve && isOWS(raw[vs]) {
+			vs++
+		}
+		for ve > vs && isOWS(raw[ve-1]) {
+			ve--
+		}
+		fr.l.fields = append(fr.l.fields, field{ks: start, ke: start + colon, vs: vs, ve: ve, kind: classify(name)})
 	}
 }
 
@@ -146,9 +172,10 @@ func zeroBytes(w uint64) uint64 { return (w - ones) &^ w & (0x80 * ones) }
 
 // checkFieldLines is checkFields one line at a time, in the order that
 // decides which problem of a bad block is reported.
-func checkFieldLines(raw []byte) (status int, reason string, b Block) {
+func checkFieldLines(raw []byte, l *Lines) (status int, reason string) {
+	l.reset(raw) // of what plainFields learned
 	var n int
-	var fr blockFacts
+	fr := blockFacts{l: l}
 	for at := 0; len(raw) > 0; {
 		end := bytes.IndexByte(raw, '\n')
 		if end < 0 {
@@ -161,31 +188,30 @@ func checkFieldLines(raw []byte) (status int, reason string, b Block) {
 			raw = nil
 		}
 		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return fasthttp.StatusBadRequest, reasonLineEnd, b
+			return fasthttp.StatusBadRequest, reasonLineEnd
 		}
 		line = line[:len(line)-1]
 		if len(line) == 0 {
 			break // the blank line ending the block
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return fasthttp.StatusBadRequest, reasonFold, b
+			return fasthttp.StatusBadRequest, reasonFold
 		}
 		if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldValue, b
+			return fasthttp.StatusBadRequest, reasonFieldValue
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldName, b
+			return fasthttp.StatusBadRequest, reasonFieldName
 		}
 		name := line[:colon]
 		if bytes.IndexByte(name, ' ') >= 0 || bytes.IndexByte(name, '\t') >= 0 {
-			return fasthttp.StatusBadRequest, reasonFieldName, b
+			return fasthttp.StatusBadRequest, reasonFieldName
 		}
 		if n++; n > MaxFields {
-			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany, b
+			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
 		}
 		fr.field(name, line[colon+1:], start+colon+1)
 	}
-	status, reason = fr.check()
-	return status, reason, fr.Block
+	return fr.check()
 }

@@ -43,7 +43,7 @@ var fieldBlocks = []struct {
 
 func TestCheckFields(t *testing.T) {
 	for _, tc := range fieldBlocks {
-		status, reason, _ := checkFields([]byte(tc.raw))
+		status, reason := checkFields([]byte(tc.raw), new(Lines))
 		if status != tc.status || reason != tc.reason {
 			t.Errorf("checkFields(%.60q) = %d %q, want %d %q", tc.raw, status, reason, tc.status, tc.reason)
 		}
@@ -66,14 +66,15 @@ var upgradeBlocks = []struct {
 }
 
 // fieldChecks are the two ways of checking a block, which must agree.
-var fieldChecks = map[string]func([]byte) (int, string, Block){"checkFields": checkFields, "checkFieldLines": checkFieldLines}
+var fieldChecks = map[string]func([]byte, *Lines) (int, string){"checkFields": checkFields, "checkFieldLines": checkFieldLines}
 
 func TestCheckFieldsUpgrade(t *testing.T) {
 	for _, tc := range upgradeBlocks {
 		for name, check := range fieldChecks {
-			status, reason, b := check([]byte(tc.raw))
-			if status != 0 || b.Upgrade != tc.upgrade {
-				t.Errorf("%s(%q) = %d %q upgrade %v, want 0 upgrade %v", name, tc.raw, status, reason, b.Upgrade, tc.upgrade)
+			var l Lines
+			status, reason := check([]byte(tc.raw), &l)
+			if status != 0 || l.Upgrade != tc.upgrade {
+				t.Errorf("%s(%q) = %d %q upgrade %v, want 0 upgrade %v", name, tc.raw, status, reason, l.Upgrade, tc.upgrade)
 			}
 		}
 	}
@@ -97,8 +98,9 @@ var cookieBlocks = []struct {
 func TestCheckFieldsCookie(t *testing.T) {
 	for _, tc := range cookieBlocks {
 		for name, check := range fieldChecks {
-			status, reason, b := check([]byte(tc.raw))
-			v, more := b.Cookie([]byte(tc.raw))
+			var l Lines
+			status, reason := check([]byte(tc.raw), &l)
+			v, more := l.Cookie()
 			got := string(v)
 			if v == nil {
 				got = "-"
@@ -123,12 +125,13 @@ func FuzzCheckFields(f *testing.F) {
 		f.Add([]byte(tc.raw))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		gs, gr, gu := checkFields(raw)
-		ws, wr, wu := checkFieldLines(raw)
-		// A refused block's Block does not matter: each stops where it
+		var gl, wl Lines
+		gs, gr := checkFields(raw, &gl)
+		ws, wr := checkFieldLines(raw, &wl)
+		// A refused block's Lines do not matter: each stops where it
 		// finds something wrong.
-		if gs != ws || gr != wr || gs == 0 && gu != wu {
-			t.Fatalf("checkFields(%q) = %d %q %v, checkFieldLines %d %q %v", raw, gs, gr, gu, ws, wr, wu)
+		if gs != ws || gr != wr || gs == 0 && !sameFacts(&gl, &wl) {
+			t.Fatalf("checkFields(%q) = %d %q %+v, checkFieldLines %d %q %+v", raw, gs, gr, gl, ws, wr, wl)
 		}
 		if gs != 0 {
 			return
@@ -144,7 +147,7 @@ func FuzzCheckFields(f *testing.F) {
 				break
 			}
 		}
-		if got, _ := gu.Cookie(raw); string(got) != string(want) || (got == nil) != (want == nil) {
+		if got, _ := gl.Cookie(); string(got) != string(want) || (got == nil) != (want == nil) {
 			t.Fatalf("Cookie of %q = %q, want %q", raw, got, want)
 		}
 	})
@@ -165,4 +168,10 @@ func TestNameEnd(t *testing.T) {
 			t.Errorf("nameEnd(%q) = %d, want %d", line, got, n)
 		}
 	}
+}
+
+// sameFacts reports whether two Lines learned the same of their block,
+// the table aside.
+func sameFacts(a, b *Lines) bool {
+	return a.Upgrade == b.Upgrade && a.cookies == b.cookies && a.cookieAt == b.cookieAt && a.cookieEnd == b.cookieEnd
 }

@@ -117,3 +117,13 @@ const typicalResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-L
 	"Cache-Control: no-cache\r\n\r\n"
 
 var apacheForwarder = Forwarder{AddHeaders: true, Via: config.ViaOn, ServerName: "127.0.0.1:27080"}
+
+// linesOf is h's header block as Check reads it, with its table.
+func linesOf(tb testing.TB, h *fasthttp.RequestHeader) *Lines {
+	tb.Helper()
+	l := new(Lines)
+	if status, reason := checkFields(h.RawHeaders(), l); status != 0 || !l.table {
+		tb.Fatalf("checkFields: %d %s, table %v", status, reason, l.table)
+	}
+	return l
+}

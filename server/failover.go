@@ -98,7 +98,7 @@ func (s *Server) attempt(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *
 func (s *Server) pick(ctx *fasthttp.RequestCtx, snap *pool.Snapshot, method lb.Method, now time.Time, x *exchange) (*pool.Member, error) {
 	bc := snap.Config
 	if bc.StickyCookie != "" || bc.StickyURLParam != "" {
-		route, src := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx, &x.block, &x.cookies))
+		route, src := lb.StickyRoute(snap, ctx.URI().PathOriginal(), ctx.URI().QueryString(), cookieHeader(ctx, &x.lines, &x.cookies))
 		x.route, x.routeByURL = route, src == lb.StickyURL
 		if len(route) > 0 {
 			if m := lb.FindRouteMember(snap, route, now, &x.tried); m != nil {

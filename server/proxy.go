@@ -73,10 +73,10 @@ type exchange struct {
 	// script is the first scriptLen bytes of the request path, the rest
 	// PATH_INFO.
 	scriptLen int
-	// block is what headers.Check saw of the client's fields: an Upgrade
-	// field, which may ask for a tunnel (upgradeRequest), and the Cookie
-	// field (cookieHeader).
-	block headers.Block
+	// lines is what headers.Check saw of the client's fields: an Upgrade
+	// field, which may ask for a tunnel (upgradeRequest), the Cookie field
+	// (cookieHeader), and where each field is (forwardRequest).
+	lines headers.Lines
 	// ownHead: the request goes out with the field lines in fields, built
 	// from the client's (prepareRequest, forwardRequest) and edited by the
 	// RequestHeader rules (requestHeaders).
@@ -107,7 +107,8 @@ func releaseExchange(x *exchange) {
 	x.waitUntil = time.Time{}
 	x.call.Reset()
 	x.keptPath, x.keepSlashes = nil, false
-	x.preserveHost, x.ownHead, x.block = false, false, headers.Block{}
+	x.preserveHost, x.ownHead = false, false
+	x.lines.Release()
 	if x.mods != nil {
 		modsReqPool.Put(x.mods)
 		x.mods = nil
@@ -125,8 +126,10 @@ func releaseExchange(x *exchange) {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	rt := s.rt.Load()
-	status, _, block := headers.Check(ctx)
-	if status != 0 {
+	// Taken first: Check fills in x.lines what the proxying reads.
+	x := acquireExchange()
+	defer releaseExchange(x)
+	if status, _ := headers.Check(ctx, &x.lines); status != 0 {
 		s.refuse(ctx, status)
 		return
 	}
@@ -145,9 +148,6 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if rt.clientAuth && s.misdirected(ctx, rt, vh) || len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}
-	x := acquireExchange()
-	defer releaseExchange(x)
-	x.block = block
 	raw := ctx.URI().PathOriginal()
 	if hasEncodedSlash(raw) {
 		// Apache's AllowEncodedSlashes: Off refuses, On decodes (fasthttp
@@ -195,7 +195,7 @@ func (s *Server) proxyRoute(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r 
 		s.refuse(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
-	if x.block.Upgrade {
+	if x.lines.Upgrade {
 		if proto, ok := upgradeRequest(ctx); ok && r.allowsUpgrade(proto) {
 			s.tunnel(ctx, vh, r, x, proto)
 			return
@@ -406,7 +406,7 @@ func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp
 		return
 	}
 	h := &ctx.Request.Header
-	x.fields.B = fwd.AppendRequestFields(x.fields.B[:0], h.RawHeaders(), ctx.RemoteIP(), clientIPText(ctx), ctx.Host(), h.Protocol())
+	x.fields.B = fwd.AppendRequestFields(x.fields.B[:0], &x.lines, ctx.RemoteIP(), clientIPText(ctx), ctx.Host(), h.Protocol())
 	if h.ContentLength() == 0 && (h.IsGet() || h.IsHead()) {
 		// The transport frames only a body or a method that has one; the
 		// client's own "Content-Length: 0" goes on as it came.

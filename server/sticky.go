@@ -12,15 +12,15 @@ import (
 // cookieHeader returns the client's Cookie field as it came, read off the
 // request's own lines: fasthttp's view of it parses every cookie and
 // writes them out again, some 2,800 instructions for a browser's four.
-// Check found the field (b); several Cookie fields (a gateway from HTTP/2
+// Check found the field (l); several Cookie fields (a gateway from HTTP/2
 // should have joined them) are joined with "; " into buf, as Apache's
 // merged field holds them all.
-func cookieHeader(ctx *fasthttp.RequestCtx, b *headers.Block, buf *[]byte) []byte {
+func cookieHeader(ctx *fasthttp.RequestCtx, l *headers.Lines, buf *[]byte) []byte {
 	raw := ctx.Request.Header.RawHeaders()
 	if len(raw) == 0 { // a request not read off the wire
 		return anycase.Request(&ctx.Request.Header, "Cookie")
 	}
-	v, more := b.Cookie(raw)
+	v, more := l.Cookie()
 	if !more {
 		return v
 	}

@@ -29,12 +29,12 @@ func TestCookieHeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := logCtx(t, "GET / HTTP/1.1\r\nHost: x\r\n"+tc.head+"\r\n")
-			status, _, block := headers.Check(ctx)
-			if status != 0 {
+			var l headers.Lines
+			if status, _ := headers.Check(ctx, &l); status != 0 {
 				t.Fatalf("Check: %d", status)
 			}
 			buf := []byte("left from an earlier request")
-			got := cookieHeader(ctx, &block, &buf)
+			got := cookieHeader(ctx, &l, &buf)
 			if string(got) != tc.want {
 				t.Errorf("Cookie %q, want %q", got, tc.want)
 			}
@@ -48,7 +48,7 @@ func TestCookieHeader(t *testing.T) {
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetCookie("ROUTEID", ".r5")
 	var buf []byte
-	if got := string(cookieHeader(&ctx, &headers.Block{}, &buf)); got != "ROUTEID=.r5" {
+	if got := string(cookieHeader(&ctx, new(headers.Lines), &buf)); got != "ROUTEID=.r5" {
 		t.Errorf("a built request's Cookie %q, want ROUTEID=.r5", got)
 	}
 }
