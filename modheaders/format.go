@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/modrewrite"
 	"github.com/sluiceproxy/sluice/modssl"
 )
 
@@ -78,7 +79,7 @@ func parseFormat(s string, vars *Vars) (format, error) {
 
 // expand appends f's value; cs is the request's TLS state (nil: not
 // TLS).
-func (f format) expand(dst []byte, env *Env, cs *tls.ConnectionState) []byte {
+func (f format) expand(dst []byte, env *Env, req *modrewrite.Request) []byte {
 	for _, p := range f {
 		switch {
 		case p.hasEnv:
@@ -89,7 +90,7 @@ func (f format) expand(dst []byte, env *Env, cs *tls.ConnectionState) []byte {
 				dst = append(dst, "(null)"...)
 			}
 		case p.ssl != 0:
-			dst = appendSSL(dst, p.ssl, cs)
+			dst = appendSSL(dst, p.ssl, req.TLS)
 		default:
 			dst = append(dst, p.lit...)
 		}
@@ -114,6 +115,17 @@ func appendSSL(dst []byte, v modssl.Var, cs *tls.ConnectionState) []byte {
 }
 
 // usesSSL reports whether f reads a mod_ssl variable.
+// literal returns f's text where f has no variable in it.
+func (f format) literal() (string, bool) {
+	switch {
+	case len(f) == 0:
+		return "", true
+	case len(f) == 1 && !f[0].hasEnv && f[0].ssl == 0:
+		return f[0].lit, true
+	}
+	return "", false
+}
+
 func (f format) usesSSL() bool {
 	return slices.ContainsFunc(f, func(p piece) bool { return p.ssl != 0 })
 }

@@ -80,12 +80,23 @@ func TestApply(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var h fasthttp.ResponseHeader
-			h.DisableNormalizing()
-			h.Add("x-a", "one")
-			mustCompile(t, c.spec).Apply(&h, req, c.env, c.errorPage, &Scratch{})
-			if got := fields(&h); got != c.want {
-				t.Errorf("got\n%s\nwant\n%s", got, c.want)
+			r := mustCompile(t, c.spec)
+			reads := c.spec.Cond != "" || strings.Contains(c.spec.Value, "%{")
+			if r.ReadsVars() != reads {
+				t.Errorf("ReadsVars %v, want %v", r.ReadsVars(), reads)
+			}
+			apply := func(req *modrewrite.Request, env *Env) {
+				var h fasthttp.ResponseHeader
+				h.DisableNormalizing()
+				h.Add("x-a", "one")
+				r.Apply(&h, req, env, c.errorPage, &Scratch{})
+				if got := fields(&h); got != c.want {
+					t.Errorf("got\n%s\nwant\n%s", got, c.want)
+				}
+			}
+			apply(req, c.env)
+			if !reads {
+				apply(nil, nil) // as the server applies a rule that reads nothing
 			}
 		})
 	}

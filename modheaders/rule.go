@@ -44,10 +44,13 @@ type Rule struct {
 	// apart: fasthttp keeps a field of this name apart from its list
 	// (Content-Type, Server, Cookie, ...), where only its own methods
 	// reach it.
-	apart  bool
-	value  format
-	expr   *modrewrite.Expr
-	always bool
+	apart bool
+	value format
+	// literal is value where it is text alone (no %{VAR}e or %{VAR}s),
+	// used as it is; nil otherwise.
+	literal []byte
+	expr    *modrewrite.Expr
+	always  bool
 	// re and template are edit's regular expression and its replacement
 	// in regexp.Expand's syntax.
 	re       *regexp.Regexp
@@ -125,6 +128,9 @@ func Compile(s Spec) (*Rule, error) {
 			return nil, err
 		}
 		r.value = f
+		if lit, ok := f.literal(); ok {
+			r.literal = []byte(lit)
+		}
 	}
 	if s.Cond != "" {
 		name, ok := strings.CutPrefix(s.Cond, "env=")
@@ -188,13 +194,19 @@ type Scratch struct {
 // Name is the field the rule edits, as written.
 func (r *Rule) Name() string { return r.name }
 
+// ReadsVars reports whether r reads the request or its variables: an env=
+// condition, expr=, or %{VAR}e or %{VAR}s in its value or replacement.
+// Apply takes a nil request and nil variables for a rule that does not.
+func (r *Rule) ReadsVars() bool {
+	return r.hasCond || r.expr != nil || r.action != Unset && r.literal == nil
+}
+
 // UsesSSL reports whether r's value reads a mod_ssl variable (%{VAR}s):
 // the request must then carry its TLS state.
 func (r *Rule) UsesSSL() bool { return r.value.usesSSL() || r.expr != nil && r.expr.UsesSSL() }
 
 // Apply runs the rule on h. errorPage marks a response sluice generated
 // itself, where only always rules apply.
-
 func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool, sc *Scratch) {
 	if errorPage && !r.always {
 		return
@@ -205,24 +217,29 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 			return
 		}
 	}
-	if r.action != Unset {
-		if r.expr != nil {
-			sc.val = r.expr.Append(sc.val[:0], req)
-		} else {
-			sc.val = r.value.expand(sc.val[:0], env, req.TLS)
-		}
+	var val []byte // the value, read only: it may be r.literal
+	switch {
+	case r.action == Unset:
+	case r.expr != nil:
+		sc.val = r.expr.Append(sc.val[:0], req)
+		val = sc.val
+	case r.literal != nil:
+		val = r.literal
+	default:
+		sc.val = r.value.expand(sc.val[:0], env, req)
+		val = sc.val
 	}
 	switch r.action {
 	case Set:
 		r.del(h, sc)
-		r.add(h, sc.val)
+		r.add(h, val)
 	case Add:
-		h.AddBytesKV(r.nameBytes, sc.val)
+		h.AddBytesKV(r.nameBytes, val)
 	case SetIfEmpty:
 		found := false
 		eachNamed(h, r.name, func(_, _ []byte) { found = true })
 		if !found {
-			h.AddBytesKV(r.nameBytes, sc.val)
+			h.AddBytesKV(r.nameBytes, val)
 		}
 	case Append, Merge:
 		sc.old = sc.old[:0]
@@ -232,19 +249,19 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 			}
 			sc.old = append(sc.old, v...)
 		})
-		if r.action == Merge && hasListToken(sc.old, sc.val) {
+		if r.action == Merge && hasListToken(sc.old, val) {
 			return
 		}
 		if len(sc.old) > 0 {
-			sc.old = append(append(sc.old, ", "...), sc.val...)
-			sc.val = append(sc.val[:0], sc.old...)
+			sc.old = append(append(sc.old, ", "...), val...)
+			val = sc.old
 		}
 		r.del(h, sc)
-		r.add(h, sc.val)
+		r.add(h, val)
 	case Unset:
 		r.del(h, sc)
 	case Edit, EditAll:
-		r.edit(h, sc)
+		r.edit(h, val, sc)
 	}
 }
 
@@ -252,10 +269,10 @@ func (r *Rule) Apply(h Header, req *modrewrite.Request, env *Env, errorPage bool
 // (every match for edit*) with the replacement, keeping the fields'
 // order; a field it does not match is kept as it was. The regexp package
 // returns new slices, so an edit that matches allocates.
-func (r *Rule) edit(h Header, sc *Scratch) {
+func (r *Rule) edit(h Header, val []byte, sc *Scratch) {
 	tmpl := r.template
 	if tmpl == nil { // the replacement has %{VAR}e parts: Apply expanded them into val
-		sc.tmpl = AppendRegexTemplate(sc.tmpl[:0], sc.val)
+		sc.tmpl = AppendRegexTemplate(sc.tmpl[:0], val)
 		tmpl = sc.tmpl
 	}
 	sc.old, sc.lens = sc.old[:0], sc.lens[:0]

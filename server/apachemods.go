@@ -40,6 +40,9 @@ type hostMods struct {
 	targets map[*modrewrite.Rule]*route
 	// ssl: a rule reads mod_ssl's variables (%{VAR}s, %{SSL:VAR}).
 	ssl bool
+	// headersRead: a Header rule reads the request or its variables
+	// (modheaders.Rule.ReadsVars); without one, none are made for them.
+	headersRead bool
 	// readsEnv: a rewrite rule reads %{ENV:NAME}.
 	readsEnv bool
 	// noKeepAlive is proxy-nokeepalive, when a SetEnv or SetEnvIf line of
@@ -151,6 +154,7 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		for _, hr := range h.Headers {
 			hm.headers = append(hm.headers, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
 			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
+			hm.headersRead = hm.headersRead || hr.Compiled.ReadsVars()
 		}
 		for _, hr := range h.RequestHeaders {
 			hm.requestH = append(hm.requestH, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
@@ -467,16 +471,23 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 	if hm == nil || len(hm.headers) == 0 {
 		return
 	}
+	if !hm.headersRead {
+		// Fields set to text, as security headers are: no variables.
+		applyHeaders(&ctx.Response.Header, hm, x.requestPath(ctx), nil, nil, false, &x.headerScratch)
+		return
+	}
 	mr := x.proxiedMods(ctx, vh, hm)
 	mr.startEnv(hm, x)
 	balancerEnv(mr, m, snap, x)
-	s.applyHeaders(ctx, hm, mr, false)
+	applyHeaders(&ctx.Response.Header, hm, mr.req.Path, &mr.req, &mr.env, false, &mr.sc)
 }
 
-func (s *Server) applyHeaders(ctx *fasthttp.RequestCtx, hm *hostMods, mr *modsReq, errorPage bool) {
+// applyHeaders runs the host's Header rules that cover path on h; req and
+// env are nil where none reads them (hostMods.headersRead).
+func applyHeaders(h *fasthttp.ResponseHeader, hm *hostMods, path []byte, req *modrewrite.Request, env *modheaders.Env, errorPage bool, sc *modheaders.Scratch) {
 	for i := range hm.headers {
-		if rh := &hm.headers[i]; rh.matches(mr.req.Path) {
-			rh.rule.Apply(&ctx.Response.Header, &mr.req, &mr.env, errorPage, &mr.sc)
+		if rh := &hm.headers[i]; rh.matches(path) {
+			rh.rule.Apply(h, req, env, errorPage, sc)
 		}
 	}
 }
@@ -549,7 +560,7 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 		mr := modsReqPool.Get().(*modsReq)
 		defer modsReqPool.Put(mr)
 		mr.requestEnv(ctx, vh)
-		s.applyHeaders(ctx, hm, mr, true)
+		applyHeaders(&ctx.Response.Header, hm, mr.req.Path, &mr.req, &mr.env, true, &mr.sc)
 	}
 }
 

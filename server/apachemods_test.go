@@ -156,6 +156,57 @@ ProxyPass / balancer://none/
 	}
 }
 
+// TestHeaderTextRules: Header rules that set text, as security headers
+// do, reach the answers under their <Location> and no others, and a host
+// whose rules also read a variable gets both kinds right: the first runs
+// without the request's variables, the second with them.
+func TestHeaderTextRules(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("x-frame-options", "ALLOW")
+		ctx.SetBodyString("ok")
+	})
+	_, c := startProxy(t, `<VirtualHost *:80>
+  ServerName text.example.com
+  ProxyPass / http://BACKEND/
+  Header always set X-Frame-Options DENY
+  <Location /app>
+    Header set Cache-Control "no-store"
+  </Location>
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName vars.example.com
+  ProxyPass / http://BACKEND/
+  Header always set X-Frame-Options DENY
+  Header set X-Balancer "%{BALANCER_WORKER_NAME}e"
+</VirtualHost>
+`, be)
+	for _, tc := range []struct{ url, frame, cache, balancer string }{
+		{"http://text.example.com/app/x", "DENY", "no-store", ""},
+		{"http://text.example.com/other", "DENY", "", ""},
+		{"http://vars.example.com/app/x", "DENY", "", "(null)"},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(tc.url)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		status := resp.StatusCode()
+		frames := 0
+		for k := range resp.Header.All() {
+			if strings.EqualFold(string(k), "X-Frame-Options") {
+				frames++
+			}
+		}
+		if status != 200 || frames != 1 || string(resp.Header.Peek("X-Frame-Options")) != tc.frame ||
+			string(resp.Header.Peek("Cache-Control")) != tc.cache || string(resp.Header.Peek("X-Balancer")) != tc.balancer {
+			t.Errorf("%s: %d, X-Frame-Options %q (%d), Cache-Control %q, X-Balancer %q", tc.url, status,
+				resp.Header.Peek("X-Frame-Options"), frames, resp.Header.Peek("Cache-Control"), resp.Header.Peek("X-Balancer"))
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
 // Header edit and merge on a proxied answer, RequestHeader edit and
 // setifempty on the request to the member: the common hardening and
 // TLS-offload recipes (Set-Cookie flags, Location scheme, Vary).

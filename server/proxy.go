@@ -73,6 +73,9 @@ type exchange struct {
 	// script is the first scriptLen bytes of the request path, the rest
 	// PATH_INFO.
 	scriptLen int
+	// headerScratch is the Header rules' working memory where they read
+	// no variables (responseHeaders).
+	headerScratch modheaders.Scratch
 	// lines is what headers.Check saw of the client's fields: an Upgrade
 	// field, which may ask for a tunnel (upgradeRequest), the Cookie field
 	// (cookieHeader), and where each field is (forwardRequest).
