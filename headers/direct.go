@@ -26,8 +26,9 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 		// Check found the fields: their spans in raw are theirs in buf.
 		s.fields = append(s.fields, l.fields...)
 		for i := range s.fields {
+			// "special" here: the lines the caller writes (writtenApart).
 			fl := &s.fields[i]
-			fl.special = writtenApart(s.key(fl)) // "special" here: the lines the caller writes
+			fl.special = fl.kind == kindLength || fl.ke-fl.ks == len("host") && equalFold(s.key(fl), "host")
 		}
 	} else {
 		s.parseLines(0, writtenApart)

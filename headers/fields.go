@@ -68,11 +68,16 @@ type blockFacts struct {
 	l                       *Lines
 }
 
-// field takes one field; value starts at offset at in the block.
-func (fr *blockFacts) field(name, value []byte, at int) {
+// field takes one field of kind k (classify); value starts at offset at
+// in the block.
+func (fr *blockFacts) field(name, value []byte, at int, k kind) {
+	switch k {
+	case kindUpgrade:
+		fr.l.Upgrade = true
+	case kindLength:
+		fr.hasCL = true
+	}
 	switch len(name) {
-	case len("upgrade"):
-		fr.l.Upgrade = fr.l.Upgrade || equalFold(name, "upgrade")
 	case len("cookie"):
 		if l := fr.l; equalFold(name, "cookie") && l.cookies < 2 {
 			if l.cookies++; l.cookies == 1 {
@@ -83,8 +88,6 @@ func (fr *blockFacts) field(name, value []byte, at int) {
 				l.cookieAt, l.cookieEnd = int32(at), int32(at+len(v))
 			}
 		}
-	case len("content-length"):
-		fr.hasCL = fr.hasCL || equalFold(name, "content-length")
 	case len("transfer-encoding"):
 		if equalFold(name, "transfer-encoding") {
 			fr.hasTE = true
@@ -130,8 +133,8 @@ func (fr *blockFacts) plainFields(raw []byte) bool {
 		if colon == 0 || colon == len(line) || line[colon] != ':' || lines > MaxFields {
 			return false
 		}
-		name, value := line[:colon], line[colon+1:]
-		fr.field(name, value, start+colon+1)
+		name, value, k := line[:colon], line[colon+1:], classify(line[:colon])
+		fr.field(name, value, start+colon+1, k)
 		vs, ve := start+colon+1, start+len(line)
 		for vs < ve && isOWS(raw[vs]) {
 			vs++
@@ -139,7 +142,7 @@ func (fr *blockFacts) plainFields(raw []byte) bool {
 		for ve > vs && isOWS(raw[ve-1]) {
 			ve--
 		}
-		fr.l.fields = append(fr.l.fields, field{ks: start, ke: start + colon, vs: vs, ve: ve, kind: classify(name)})
+		fr.l.fields = append(fr.l.fields, field{ks: start, ke: start + colon, vs: vs, ve: ve, kind: k})
 	}
 }
 
@@ -211,7 +214,7 @@ func checkFieldLines(raw []byte, l *Lines) (status int, reason string) {
 		if n++; n > MaxFields {
 			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
 		}
-		fr.field(name, line[colon+1:], start+colon+1)
+		fr.field(name, line[colon+1:], start+colon+1, classify(name))
 	}
 	return fr.check()
 }

@@ -18,6 +18,7 @@ const (
 	kindForwarding      // other client-asserted forwarding data (X-Forwarded-Proto, Forwarded, X-Real-IP)
 	kindAlias           // an underscore spelling of a field sluice manages: always dropped
 	kindExpect          // Expect: a request's, answered by sluice itself (fasthttp sends 100 Continue)
+	kindLength          // Content-Length: the body's framing, kept as any other field is
 )
 
 // classify maps a field name to its kind, ignoring case. It runs for every
@@ -60,7 +61,7 @@ func classify(name []byte) kind {
 		}
 	case 14:
 		if equalFoldDash(name, "content-length") {
-			return aliasOr(name, kindOther)
+			return aliasOr(name, kindLength)
 		}
 	case 16:
 		if equalFoldDash(name, "proxy-connection") {

@@ -130,6 +130,9 @@ func (s *scratch) namedByConnection(name []byte) bool {
 // Apache's apr_table_mergen does. endMerge closes it.
 func (s *scratch) joinLive(k kind) (start int) {
 	start = len(s.val)
+	if s.count[k] == 0 { // markFields counted no live field of a merged kind
+		return start
+	}
 	for i := range s.fields {
 		f := &s.fields[i]
 		if f.kind != k || f.drop {
