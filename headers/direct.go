@@ -25,13 +25,12 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 	if l.table {
 		// Check found the fields: their spans in raw are theirs in buf.
 		s.fields = append(s.fields, l.fields...)
-		for i := range s.fields {
-			// "special" here: the lines the caller writes (writtenApart).
-			fl := &s.fields[i]
-			fl.special = fl.kind == kindLength || fl.ke-fl.ks == len("host") && equalFold(s.key(fl), "host")
-		}
 	} else {
-		s.parseLines(0, writtenApart)
+		s.parseLines(0, nil)
+	}
+	for i := range s.fields {
+		fl := &s.fields[i]
+		fl.special = s.writtenApart(fl) // "special" here: the lines the caller writes
 	}
 
 	r, ip := f.requestRules(remoteIP, clientHost, false)
@@ -91,14 +90,8 @@ func appendField(dst, name, value []byte) []byte {
 
 // writtenApart reports the fields AppendRequestFields leaves to the
 // caller: Host, and Content-Length, the body's framing.
-func writtenApart(name []byte) bool {
-	switch len(name) {
-	case 4:
-		return equalFold(name, "host")
-	case 14:
-		return equalFold(name, "content-length")
-	}
-	return false
+func (s *scratch) writtenApart(f *field) bool {
+	return f.kind == kindLength || f.ke-f.ks == len("host") && equalFold(s.key(f), "host")
 }
 
 // LineEditable reports whether a RequestHeader rule on the field name can

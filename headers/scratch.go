@@ -63,7 +63,8 @@ func (s *scratch) add(k, v []byte, special bool) {
 // blank line ending them, into fields: a serialised header's (fasthttp's
 // AppendBytes, past its start line) or a header block as the client sent
 // it (Check refused obs-folds, bare CRs and LFs and names with spaces).
-// Values are taken without the whitespace around them.
+// Values are taken without the whitespace around them; special marks
+// fields (nil: none).
 func (s *scratch) parseLines(from int, special func([]byte) bool) {
 	b := s.buf
 	for i := from; i < len(b); {
@@ -85,7 +86,7 @@ func (s *scratch) parseLines(from int, special func([]byte) bool) {
 		k := b[i:colon]
 		s.fields = append(s.fields, field{
 			ks: i, ke: colon, vs: vs, ve: ve,
-			kind: classify(k), special: special(k),
+			kind: classify(k), special: special != nil && special(k),
 		})
 		i = end + 2
 	}
