@@ -68,9 +68,9 @@ type blockFacts struct {
 	l                       *Lines
 }
 
-// field takes one field of kind k (classify); value starts at offset at
-// in the block.
-func (fr *blockFacts) field(name, value []byte, at int, k kind) {
+// field takes one field of kind k (classify) whose value, without the
+// white space around it, is raw[vs:ve].
+func (fr *blockFacts) field(name, raw []byte, vs, ve int, k kind) {
 	switch k {
 	case kindUpgrade:
 		fr.l.Upgrade = true
@@ -81,19 +81,27 @@ func (fr *blockFacts) field(name, value []byte, at int, k kind) {
 	case len("cookie"):
 		if l := fr.l; equalFold(name, "cookie") && l.cookies < 2 {
 			if l.cookies++; l.cookies == 1 {
-				v := trimOWS(value)
-				for len(value) > 0 && isOWS(value[0]) {
-					value, at = value[1:], at+1
-				}
-				l.cookieAt, l.cookieEnd = int32(at), int32(at+len(v))
+				l.cookieAt, l.cookieEnd = int32(vs), int32(ve)
 			}
 		}
 	case len("transfer-encoding"):
 		if equalFold(name, "transfer-encoding") {
 			fr.hasTE = true
-			fr.teChunked = equalFold(trimOWS(value), "chunked")
+			fr.teChunked = equalFold(raw[vs:ve], "chunked")
 		}
 	}
+}
+
+// trimSpan narrows the span b[vs:ve] to leave out the white space around
+// it.
+func trimSpan(b []byte, vs, ve int) (int, int) {
+	for vs < ve && isOWS(b[vs]) {
+		vs++
+	}
+	for ve > vs && isOWS(b[ve-1]) {
+		ve--
+	}
+	return vs, ve
 }
 
 func (fr *blockFacts) check() (int, string) {
@@ -133,15 +141,9 @@ func (fr *blockFacts) plainFields(raw []byte) bool {
 		if colon == 0 || colon == len(line) || line[colon] != ':' || lines > MaxFields {
 			return false
 		}
-		name, value, k := line[:colon], line[colon+1:], classify(line[:colon])
-		fr.field(name, value, start+colon+1, k)
-		vs, ve := start+colon+1, start+len(line)
-		for vs < ve && isOWS(raw[vs]) {
-			vs++
-		}
-		for ve > vs && isOWS(raw[ve-1]) {
-			ve--
-		}
+		name, k := line[:colon], classify(line[:colon])
+		vs, ve := trimSpan(raw, start+colon+1, start+len(line))
+		fr.field(name, raw, vs, ve, k)
 		fr.l.fields = append(fr.l.fields, field{ks: start, ke: start + colon, vs: vs, ve: ve, kind: k})
 	}
 }
@@ -214,7 +216,8 @@ func checkFieldLines(raw []byte, l *Lines) (status int, reason string) {
 		if n++; n > MaxFields {
 			return fasthttp.StatusRequestHeaderFieldsTooLarge, reasonTooMany
 		}
-		fr.field(name, line[colon+1:], start+colon+1, classify(name))
+		vs, ve := trimSpan(l.raw, start+colon+1, start+len(line))
+		fr.field(name, l.raw, vs, ve, classify(name))
 	}
 	return fr.check()
 }

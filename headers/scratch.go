@@ -76,13 +76,7 @@ func (s *scratch) parseLines(from int, special func([]byte) bool) {
 		if c := bytes.IndexByte(b[i:end], ':'); c >= 0 {
 			colon = i + c
 		}
-		vs, ve := min(colon+1, end), end
-		for vs < ve && isOWS(b[vs]) {
-			vs++
-		}
-		for ve > vs && isOWS(b[ve-1]) {
-			ve--
-		}
+		vs, ve := trimSpan(b, min(colon+1, end), end)
 		k := b[i:colon]
 		s.fields = append(s.fields, field{
 			ks: i, ke: colon, vs: vs, ve: ve,

@@ -476,7 +476,6 @@ var logPlain = func() (t [256]bool) {
 	return t
 }()
 
-// appendIP writes ip as ip.String() does.
 // appendClientIP appends the request's client address (ctx.RemoteIP) as
 // appendIP writes it: where that is the connection's own, its text is
 // made once for all the connection's requests.
@@ -522,6 +521,7 @@ func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
 	return c
 }
 
+// appendIP writes ip as ip.String() does.
 func appendIP(b []byte, ip net.IP) []byte {
 	if a, ok := netip.AddrFromSlice(ip); ok {
 		return a.Unmap().AppendTo(b) // as ip.String() writes it, without allocating
