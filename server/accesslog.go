@@ -512,13 +512,17 @@ func clientIPText(ctx *fasthttp.RequestCtx) []byte {
 const noIPText = 0xff
 
 // clientConnOf is the clientConn under ctx's connection, TLS or not, or
-// nil.
+// nil. It knows the connections userAgentOf knows: where it finds one,
+// mod_remoteip marks the requests whose client it found (tookFor).
 func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
-	if c, ok := ctx.Conn().(*clientConn); ok {
+	switch c := ctx.Conn().(type) {
+	case *clientConn:
 		return c
+	case *tlsConn:
+		cc, _ := c.NetConn().(*clientConn)
+		return cc
 	}
-	c, _ := socketOf(ctx.Conn()).(*clientConn)
-	return c
+	return nil
 }
 
 // appendIP writes ip as ip.String() does.

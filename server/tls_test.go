@@ -707,3 +707,56 @@ Header set X-Scheme "%{HTTPS}e"
 		}
 	}
 }
+
+// TestTLSClientAddressKeepAlive: over one TLS connection, the client's
+// address that X-Forwarded-For and the log carry is the peer's, made as
+// text once for the connection, but for the requests whose client
+// mod_remoteip found.
+func TestTLSClientAddressKeepAlive(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Request.Header.Peek("X-Forwarded-For")) + "\n")
+	})
+	st := startTLSSite(t, `<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  RemoteIPHeader X-Client-IP
+  RemoteIPInternalProxy 127.0.0.1
+  CustomLog {DIR}/access.log "%a %h"
+  ProxyPass / http://BACKEND/
+</VirtualHost>
+`, be)
+	_, sc := st.dialBoth(t)
+	br := bufio.NewReader(sc)
+	var want strings.Builder
+	for i, client := range []string{"", "192.0.2.7", "", "198.51.100.9", ""} {
+		field := ""
+		if client != "" {
+			field = "X-Client-IP: " + client + "\r\n"
+		}
+		_ = sc.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(sc, "GET /r%d HTTP/1.1\r\nHost: a.test\r\n%s\r\n", i, field)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if client == "" {
+			client = "127.0.0.1"
+		}
+		if got := firstLine(body); got != client {
+			t.Errorf("request %d: member saw X-Forwarded-For %q, want %q", i, got, client)
+		}
+		fmt.Fprintf(&want, "%s %s\n", client, client)
+	}
+	flushLogs(st.s)
+	b, err := os.ReadFile(filepath.Join(st.dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != want.String() {
+		t.Errorf("access log:\n%s\nwant:\n%s", b, want.String())
+	}
+}
