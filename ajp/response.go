@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 )
 
@@ -229,13 +230,13 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader) error {
 			return ErrProtocol // a CR or LF would split the field
 		}
 		switch {
-		case headers.EqualFold(name, "Content-Length"):
+		case anycase.SameName(name, "Content-Length"):
 			n, ok := headers.ParseContentLength(value)
 			if !ok || res.limit >= 0 && n != res.limit {
 				return ErrProtocol
 			}
 			res.limit = n
-		case headers.EqualFold(name, "Transfer-Encoding"):
+		case anycase.SameName(name, "Transfer-Encoding"):
 		default:
 			h.AddBytesKV(name, value)
 		}

@@ -211,6 +211,9 @@ func SameName(n []byte, name string) bool {
 	if len(n) != len(name) {
 		return false
 	}
+	if string(n) == name {
+		return true // spelt as name, the usual case when name is a field's usual spelling
+	}
 	for i := range len(n) {
 		if c, d := n[i], name[i]; c != d && (c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z') {
 			return false

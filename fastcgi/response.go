@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 )
 
@@ -244,7 +245,7 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 			return ErrHead
 		}
 		switch {
-		case headers.EqualFold(name, "Status"):
+		case anycase.SameName(name, "Status"):
 			if status != 0 {
 				return ErrHead
 			}
@@ -252,15 +253,15 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 			if status, reason, ok = parseStatus(value); !ok {
 				return ErrHead
 			}
-		case headers.EqualFold(name, "Content-Length"):
+		case anycase.SameName(name, "Content-Length"):
 			n, ok := headers.ParseContentLength(value)
 			if !ok || res.limit >= 0 && n != res.limit {
 				return ErrHead
 			}
 			res.limit = n
-		case headers.EqualFold(name, "Transfer-Encoding"):
+		case anycase.SameName(name, "Transfer-Encoding"):
 		default:
-			location = location || headers.EqualFold(name, "Location")
+			location = location || anycase.SameName(name, "Location")
 			h.AddBytesKV(name, value)
 		}
 	}

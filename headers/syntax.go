@@ -57,23 +57,6 @@ func IsFieldValue(v []byte) bool {
 	return true
 }
 
-// EqualFold reports whether b equals s (a field name as RFC 9110 spells
-// it) ignoring ASCII case.
-func EqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	if string(b) == s {
-		return true // spelt as s, the usual case when s is a name's usual spelling
-	}
-	for i := range len(b) {
-		if c := b[i]; c != s[i] && lower(c) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 // SameName reports whether two field names are equal ignoring ASCII case.
 func SameName(a, b []byte) bool { return equalFoldBytes(a, b) }
 

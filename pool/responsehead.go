@@ -30,6 +30,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 )
 
@@ -269,12 +270,12 @@ func (h *ResponseHead) frame() error {
 		name, value := h.Field(i)
 		switch len(name) {
 		case len("Connection"):
-			if headers.EqualFold(name, "Connection") {
+			if anycase.SameName(name, "Connection") {
 				h.close = h.close || headers.HasToken(value, "close")
 				keepAlive = keepAlive || headers.HasToken(value, "keep-alive")
 			}
 		case len("Content-Length"):
-			if headers.EqualFold(name, "Content-Length") {
+			if anycase.SameName(name, "Content-Length") {
 				n, ok := headers.ParseContentLength(value)
 				if !ok || cl {
 					return errFraming
@@ -285,8 +286,8 @@ func (h *ResponseHead) frame() error {
 				}
 			}
 		case len("Transfer-Encoding"):
-			if headers.EqualFold(name, "Transfer-Encoding") {
-				if te || h.http10 || !headers.EqualFold(value, "chunked") {
+			if anycase.SameName(name, "Transfer-Encoding") {
+				if te || h.http10 || !anycase.SameName(value, "chunked") {
 					return errFraming
 				}
 				te, h.length = true, -1

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/ajp"
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/modssl"
 	"github.com/sluiceproxy/sluice/pool"
@@ -75,7 +76,7 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	for k, v := range req.Header.All() {
 		switch {
 		case untrusted && headers.ClientForwarding(k):
-		case len(v) == 1 && v[0] == '0' && headers.EqualFold(k, "Content-Length"):
+		case len(v) == 1 && v[0] == '0' && anycase.SameName(k, "Content-Length"):
 			// fasthttp's for a body-less POST, PUT or PATCH: Apache sends none.
 		default:
 			r.Header(k, v)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/modheaders"
@@ -303,8 +304,8 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 		i++
 		switch {
 		case !cgiName(k),
-			!passAuth && (headers.EqualFold(k, "Authorization") || headers.EqualFold(k, "Proxy-Authorization")),
-			headers.EqualFold(k, "Proxy"),
+			!passAuth && (anycase.SameName(k, "Authorization") || anycase.SameName(k, "Proxy-Authorization")),
+			anycase.SameName(k, "Proxy"),
 			untrusted && headers.ClientForwarding(k),
 			seenBefore(h, k, i):
 			continue
@@ -318,10 +319,10 @@ func appendHTTPVars(dst []byte, h *fasthttp.RequestHeader, passAuth, untrusted b
 			}
 		}
 		switch {
-		case headers.EqualFold(k, "Content-Type"):
+		case anycase.SameName(k, "Content-Type"):
 			dst = fastcgi.AppendLengths(dst, len("CONTENT_TYPE"), n)
 			dst = append(dst, "CONTENT_TYPE"...)
-		case headers.EqualFold(k, "Content-Length"):
+		case anycase.SameName(k, "Content-Length"):
 			dst = fastcgi.AppendLengths(dst, len("CONTENT_LENGTH"), n)
 			dst = append(dst, "CONTENT_LENGTH"...)
 		default:

@@ -692,47 +692,47 @@ const (
 
 // responseField classifies a member's field name for copyResponseHeaders,
 // comparing it only with the names of its length, spelt as members
-// usually spell them (EqualFold's fast case).
+// usually spell them (SameName's fast case).
 func responseField(k []byte) int {
 	switch len(k) {
 	case 3:
-		if headers.EqualFold(k, "URI") {
+		if anycase.SameName(k, "URI") {
 			return uriField
 		}
 	case 4:
-		if headers.EqualFold(k, "Date") {
+		if anycase.SameName(k, "Date") {
 			return dateField
 		}
 	case 6:
-		if headers.EqualFold(k, "Server") {
+		if anycase.SameName(k, "Server") {
 			return serverField
 		}
 	case 8:
-		if headers.EqualFold(k, "Location") {
+		if anycase.SameName(k, "Location") {
 			return uriField
 		}
 	case 10:
-		if headers.EqualFold(k, "Set-Cookie") {
+		if anycase.SameName(k, "Set-Cookie") {
 			return cookieField
 		}
 	case 11:
-		if headers.EqualFold(k, "Destination") {
+		if anycase.SameName(k, "Destination") {
 			return uriField
 		}
 	case 12:
-		if headers.EqualFold(k, "Content-Type") {
+		if anycase.SameName(k, "Content-Type") {
 			return typeField
 		}
 	case 14:
-		if headers.EqualFold(k, "Content-Length") {
+		if anycase.SameName(k, "Content-Length") {
 			return framingField
 		}
 	case 16:
-		if headers.EqualFold(k, "Content-Location") {
+		if anycase.SameName(k, "Content-Location") {
 			return uriField
 		}
 	case 17:
-		if headers.EqualFold(k, "Transfer-Encoding") {
+		if anycase.SameName(k, "Transfer-Encoding") {
 			return framingField
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
@@ -23,9 +24,9 @@ func upgradeRequest(ctx *fasthttp.RequestCtx) ([]byte, bool) {
 	connUpgrade := false
 	for k, v := range ctx.Request.Header.All() {
 		switch {
-		case headers.EqualFold(k, "Upgrade"):
+		case anycase.SameName(k, "Upgrade"):
 			proto = v
-		case headers.EqualFold(k, "Connection"):
+		case anycase.SameName(k, "Connection"):
 			if headers.HasToken(v, "upgrade") {
 				connUpgrade = true
 			}
@@ -63,12 +64,12 @@ func memberAllows(m *pool.Member, proto []byte) bool {
 	case u == "*" || equalFoldStr(u, "ANY"):
 		return true
 	case u != "":
-		return headers.EqualFold(proto, u)
+		return anycase.SameName(proto, u)
 	}
-	return (m.Scheme == "ws" || m.Scheme == "wss") && headers.EqualFold(proto, "websocket")
+	return (m.Scheme == "ws" || m.Scheme == "wss") && anycase.SameName(proto, "websocket")
 }
 
-func equalFoldStr(a, b string) bool { return headers.EqualFold([]byte(a), b) }
+func equalFoldStr(a, b string) bool { return anycase.SameName([]byte(a), b) }
 
 // tunnel handles an Upgrade request: it dials a member itself (fasthttp's
 // client cannot hand over a connection), relays the handshake and, on a
@@ -146,7 +147,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		s.logRequest(ctx, s.now(), len(resp.Body()))
 		return
 	}
-	if got := resp.Header.Peek("Upgrade"); !headers.EqualFold(got, string(proto)) && !hasUpgradeField(resp, proto) {
+	if got := resp.Header.Peek("Upgrade"); !anycase.SameName(got, string(proto)) && !hasUpgradeField(resp, proto) {
 		_ = conn.Close()
 		lb.Done(m, 0, 0)
 		s.fail(ctx, fasthttp.StatusBadGateway)
@@ -191,7 +192,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 // hasUpgradeField looks the Upgrade field up case-insensitively.
 func hasUpgradeField(resp *fasthttp.Response, proto []byte) bool {
 	for k, v := range resp.Header.All() {
-		if headers.EqualFold(k, "Upgrade") && headers.EqualFold(v, string(proto)) {
+		if anycase.SameName(k, "Upgrade") && anycase.SameName(v, string(proto)) {
 			return true
 		}
 	}
