@@ -273,8 +273,12 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("watch with etcd down: %v, want a broken stream", err)
 	}
 
+	// The put waits for etcd's restart and election as well as its own
+	// round trip.
+	restarting, cancel := context.WithTimeout(context.Background(), 3*callTimeout)
+	defer cancel()
 	got := make(chan error, 1)
-	go func() { got <- c.Put(ctx(t), "/e/b", []byte("y"), 0) }()
+	go func() { got <- c.Put(restarting, "/e/b", []byte("y"), 0) }()
 	e.Restart()
 	if err := <-got; err != nil {
 		t.Fatalf("put while etcd restarted: %v", err)
