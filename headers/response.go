@@ -17,7 +17,24 @@ import (
 func (f *Forwarder) Response(h *fasthttp.ResponseHeader, upgrade bool, proto []byte) {
 	h.ResetConnectionClose()
 	via := f.viaAdded()
-	if needsHygiene(h, upgrade, via) {
+	f.finishResponse(h, upgrade, via, needsHygiene(h, upgrade, via), proto)
+}
+
+// ResponseOf is Response, not for a tunnel, for a header that holds a
+// member's fields, less its framing (Content-Length, Transfer-Encoding),
+// whose kinds are in present (as the member's head was read): a header
+// with no field of a kind Response removes or merges into, as most
+// members send, is not looked at again.
+func (f *Forwarder) ResponseOf(h *fasthttp.ResponseHeader, present MemberFields, proto []byte) {
+	h.ResetConnectionClose()
+	via := f.viaAdded()
+	maybe := present.Has(MemberConnection) || present.Has(MemberHop) || present.Has(MemberUpgrade) ||
+		via && present.Has(MemberVia)
+	f.finishResponse(h, false, via, maybe && needsHygiene(h, false, via), proto)
+}
+
+func (f *Forwarder) finishResponse(h *fasthttp.ResponseHeader, upgrade, via, hygiene bool, proto []byte) {
+	if hygiene {
 		f.cleanResponse(h, upgrade, via, proto)
 	} else if via {
 		s := getScratch()
@@ -29,6 +46,69 @@ func (f *Forwarder) Response(h *fasthttp.ResponseHeader, upgrade bool, proto []b
 		h.Set("Connection", "Upgrade")
 	}
 }
+
+// MemberField is what a member's response field is to the proxy, known
+// from its name alone. The transport classifies each field of a member's
+// head once as it reads it (ClassifyMember), for the body's framing and
+// for ResponseOf.
+type MemberField uint8
+
+const (
+	MemberOther      MemberField = iota
+	MemberLength                 // Content-Length
+	MemberChunked                // Transfer-Encoding: the framing, and hop-by-hop
+	MemberConnection             // Connection
+	MemberHop                    // another hop-by-hop field (Keep-Alive, TE, Trailer, Proxy-*), or an underscore spelling of a field sluice manages
+	MemberUpgrade                // Upgrade
+	MemberVia                    // Via
+)
+
+// ClassifyMember classifies a member's response field by its name, in
+// any case, as Response treats it. Most names are of a length no name
+// classify knows has, and do not start as X-Forwarded- does: those are
+// told apart without comparing them.
+func ClassifyMember(name []byte) MemberField {
+	if n := len(name); n < 64 && classifiedLengths&(1<<n) == 0 && (n <= len("x-forwarded-") || name[0]|0x20 != 'x') {
+		return MemberOther
+	}
+	return classifyMember(name)
+}
+
+// classifiedLengths has a bit for the length of each name classify looks
+// for by its length.
+const classifiedLengths = 1<<len("te") | 1<<len("via") | 1<<len("expect") | 1<<len("upgrade") |
+	1<<len("forwarded") | 1<<len("connection") | 1<<len("content-length") | 1<<len("proxy-connection") |
+	1<<len("transfer-encoding") | 1<<len("proxy-authenticate") | 1<<len("proxy-authorization")
+
+func classifyMember(name []byte) MemberField {
+	switch classify(name) {
+	case kindLength:
+		return MemberLength
+	case kindConnection:
+		return MemberConnection
+	case kindHop:
+		if len(name) == len("transfer-encoding") { // the only hop-by-hop name of its length
+			return MemberChunked
+		}
+		return MemberHop
+	case kindTE, kindAlias:
+		return MemberHop
+	case kindUpgrade:
+		return MemberUpgrade
+	case kindVia:
+		return MemberVia
+	}
+	return MemberOther
+}
+
+// MemberFields is a set of MemberField kinds.
+type MemberFields uint8
+
+// Has reports whether k is in s.
+func (s MemberFields) Has(k MemberField) bool { return s&(1<<k) != 0 }
+
+// Add puts k in s.
+func (s *MemberFields) Add(k MemberField) { *s |= 1 << k }
 
 // needsHygiene reports whether h has a field Response removes or merges
 // into. Many backends (Go's, fasthttp's) send none, and such a response is

@@ -94,7 +94,61 @@ func TestResponse(t *testing.T) {
 			if h.ConnectionClose() {
 				t.Error("the backend's Connection: close would close the client connection")
 			}
+			if tc.upgrade {
+				return
+			}
+			// ResponseOf, told the kinds of the fields, makes the same of
+			// the header the server builds, which leaves the framing to
+			// fasthttp.
+			h = readResponseHeader(t, withoutChunking(tc.raw))
+			tc.fwd.ResponseOf(h, memberFields(tc.raw), []byte(tc.proto))
+			equalLines(t, responseLines(h), tc.want)
 		})
+	}
+}
+
+// withoutChunking is raw without its Transfer-Encoding lines.
+func withoutChunking(raw string) string {
+	lines := strings.Split(raw, "\r\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if name, _, _ := strings.Cut(l, ":"); !strings.EqualFold(name, "transfer-encoding") {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\r\n")
+}
+
+// memberFields is the set of the kinds of raw's fields.
+func memberFields(raw string) MemberFields {
+	var present MemberFields
+	for _, l := range strings.Split(raw, "\r\n")[1:] {
+		if name, _, ok := strings.Cut(l, ":"); ok {
+			present.Add(ClassifyMember([]byte(strings.TrimSpace(name))))
+		}
+	}
+	return present
+}
+
+func TestClassifyMember(t *testing.T) {
+	for name, want := range map[string]MemberField{
+		"Content-Length": MemberLength, "content-length": MemberLength, "Content_Length": MemberHop,
+		"Transfer-Encoding": MemberChunked, "TRANSFER-ENCODING": MemberChunked, "Transfer_Encoding": MemberHop,
+		"Connection": MemberConnection, "Keep-Alive": MemberHop, "TE": MemberHop, "Trailer": MemberHop,
+		"Proxy-Connection": MemberHop, "Proxy-Authenticate": MemberHop, "X_Forwarded_For": MemberHop,
+		"Upgrade": MemberUpgrade, "via": MemberVia,
+		"X-Forwarded-For": MemberOther, "Content-Type": MemberOther, "Set-Cookie": MemberOther, "ETag": MemberOther,
+		"X-Content-Length": MemberOther, "Content-Lengths": MemberOther,
+	} {
+		if got := ClassifyMember([]byte(name)); got != want {
+			t.Errorf("%s: %d, want %d", name, got, want)
+		}
+	}
+	var s MemberFields
+	s.Add(MemberVia)
+	s.Add(MemberLength)
+	if !s.Has(MemberVia) || !s.Has(MemberLength) || s.Has(MemberOther) || s.Has(MemberHop) {
+		t.Errorf("set %08b", s)
 	}
 }
 

@@ -48,15 +48,16 @@ var (
 // Connection: close from it (fasthttp reads the body by those); the server
 // copies the fields from here (Field) with its own edits.
 type ResponseHead struct {
-	buf    []byte    // the head as read; values joined from folded lines after it
-	fields []fieldAt // positions in buf, in the member's order
-	reason span
-	status int
-	length int  // as fasthttp's ContentLength: ≥ 0, -1 chunked, -2 until the member closes
-	close  bool // the connection carries nothing after this response
-	http10 bool
-	read   bool // this call's head: the transport read it (not an AJP or FastCGI member's)
-	at     int  // how far parse got
+	buf     []byte    // the head as read; values joined from folded lines after it
+	fields  []fieldAt // positions in buf, in the member's order
+	present headers.MemberFields
+	reason  span
+	status  int
+	length  int  // as fasthttp's ContentLength: ≥ 0, -1 chunked, -2 until the member closes
+	close   bool // the connection carries nothing after this response
+	http10  bool
+	read    bool // this call's head: the transport read it (not an AJP or FastCGI member's)
+	at      int  // how far parse got
 }
 
 // reset readies h for the call's next request. A head of unusual size
@@ -83,6 +84,7 @@ type span struct{ from, to int32 }
 
 type fieldAt struct {
 	name, value span
+	kind        headers.MemberField
 	folded      bool // value spans continuation lines, to be joined (keep)
 }
 
@@ -97,6 +99,13 @@ func (h *ResponseHead) Field(i int) (name, value []byte) {
 	f := &h.fields[i]
 	return h.bytes(f.name), h.bytes(f.value)
 }
+
+// Name is the i-th field's name, as Field gives it.
+func (h *ResponseHead) Name(i int) []byte { return h.bytes(h.fields[i].name) }
+
+// Present is the set of the kinds of the head's fields
+// (headers.ClassifyMember), for headers.Forwarder.ResponseOf.
+func (h *ResponseHead) Present() headers.MemberFields { return h.present }
 
 // Reason is the status line's reason phrase; it may be empty.
 func (h *ResponseHead) Reason() []byte { return h.bytes(h.reason) }
@@ -135,7 +144,7 @@ func (h *ResponseHead) readOne(br *bufio.Reader) error {
 		// connection lets an idempotent request go out again.
 		return io.EOF
 	}
-	h.fields, h.at = h.fields[:0], 0
+	h.fields, h.present, h.at = h.fields[:0], 0, 0
 	for {
 		b, _ := br.Peek(br.Buffered())
 		end, err := h.parse(b)
@@ -196,9 +205,12 @@ func (h *ResponseHead) parse(b []byte) (int, error) {
 			return 0, errFieldLine
 		}
 		v := int32(start + colon + 1 + at)
+		k := headers.ClassifyMember(name)
+		h.present.Add(k)
 		h.fields = append(h.fields, fieldAt{
 			name:  span{int32(start), int32(start + len(name))},
 			value: span{v, v + int32(len(value))},
+			kind:  k,
 		})
 	}
 }
@@ -262,36 +274,31 @@ func (h *ResponseHead) keep(b []byte) {
 }
 
 // frame reads the body's framing and the connection's fate from the
-// fields.
+// fields, by the kinds parse gave them.
 func (h *ResponseHead) frame() error {
 	var cl, te, keepAlive bool
 	h.length, h.close = -2, false
 	for i := range h.fields {
-		name, value := h.Field(i)
-		switch len(name) {
-		case len("Connection"):
-			if anycase.SameName(name, "Connection") {
-				h.close = h.close || headers.HasToken(value, "close")
-				keepAlive = keepAlive || headers.HasToken(value, "keep-alive")
+		f := &h.fields[i]
+		switch f.kind {
+		case headers.MemberConnection:
+			value := h.bytes(f.value)
+			h.close = h.close || headers.HasToken(value, "close")
+			keepAlive = keepAlive || headers.HasToken(value, "keep-alive")
+		case headers.MemberLength:
+			n, ok := headers.ParseContentLength(h.bytes(f.value))
+			if !ok || cl {
+				return errFraming
 			}
-		case len("Content-Length"):
-			if anycase.SameName(name, "Content-Length") {
-				n, ok := headers.ParseContentLength(value)
-				if !ok || cl {
-					return errFraming
-				}
-				cl = true
-				if !te {
-					h.length = int(n)
-				}
+			cl = true
+			if !te {
+				h.length = int(n)
 			}
-		case len("Transfer-Encoding"):
-			if anycase.SameName(name, "Transfer-Encoding") {
-				if te || h.http10 || !anycase.SameName(value, "chunked") {
-					return errFraming
-				}
-				te, h.length = true, -1
+		case headers.MemberChunked:
+			if te || h.http10 || !anycase.SameName(h.bytes(f.value), "chunked") {
+				return errFraming
 			}
+			te, h.length = true, -1
 		}
 	}
 	// Both framings: the length is ignored, and the connection goes with

@@ -224,13 +224,54 @@ func FuzzResponseHead(f *testing.F) {
 		if h.status < 100 || h.status > 999 || (h.status < 200 && h.status != 101) || !headers.IsFieldValue(h.Reason()) {
 			t.Fatalf("%q: status %d, reason %q", resp, h.status, h.Reason())
 		}
+		var present headers.MemberFields
 		for i := range h.Fields() {
 			k, v := h.Field(i)
 			if !headers.IsToken(k) || !headers.IsFieldValue(v) || trimmed(v) != string(v) {
 				t.Fatalf("%q: field %q: %q", resp, k, v)
 			}
+			if got, want := h.fields[i].kind, headers.ClassifyMember(k); got != want {
+				t.Fatalf("%q: field %q of kind %d, want %d", resp, k, got, want)
+			}
+			present.Add(h.fields[i].kind)
+		}
+		if present != h.Present() {
+			t.Fatalf("%q: kinds %08b, want %08b", resp, h.Present(), present)
+		}
+		if length, closed, ok := frameByName(&h); !ok || length != h.length || closed != h.close {
+			t.Fatalf("%q: length %d close %v, by the names %d %v (%v)", resp, h.length, h.close, length, closed, ok)
 		}
 	})
+}
+
+// frameByName is frame by each field's name rather than its kind: the
+// framing as RFC 9112 §6 reads it.
+func frameByName(h *ResponseHead) (length int, closed, ok bool) {
+	var cl, te, keepAlive bool
+	length = -2
+	for i := range h.Fields() {
+		name, value := h.Field(i)
+		switch {
+		case strings.EqualFold(string(name), "Connection"):
+			closed = closed || headers.HasToken(value, "close")
+			keepAlive = keepAlive || headers.HasToken(value, "keep-alive")
+		case strings.EqualFold(string(name), "Content-Length"):
+			n, valid := headers.ParseContentLength(value)
+			if !valid || cl {
+				return 0, false, false
+			}
+			cl = true
+			if !te {
+				length = int(n)
+			}
+		case strings.EqualFold(string(name), "Transfer-Encoding"):
+			if te || h.http10 || !strings.EqualFold(string(value), "chunked") {
+				return 0, false, false
+			}
+			te, length = true, -1
+		}
+	}
+	return length, closed || (cl && te) || (h.http10 && !keepAlive), true
 }
 
 func trimmed(v []byte) string { return strings.Trim(string(v), " \t") }

@@ -533,7 +533,11 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
 		out.Header.AddBytesV("Set-Cookie", x.val)
 	}
-	vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
+	if head != nil {
+		vh.fwd.ResponseOf(&out.Header, head.Present(), ctx.Request.Header.Protocol())
+	} else {
+		vh.fwd.Response(&out.Header, false, ctx.Request.Header.Protocol())
+	}
 	s.responseHeaders(ctx, vh, m, snap, x)
 
 	// Apache's byte accounting: transferred is the request head and body,
@@ -622,7 +626,7 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		for i := range head.Fields() {
 			k, v := head.Field(i)
 			bit := nameBit(k)
-			copyField(out, vh, k, v, reqPath, x, seen&bit == 0)
+			copyField(out, vh, k, v, reqPath, x, seen&bit == 0 || !namedBefore(head, i, k))
 			seen |= bit
 		}
 		return true
@@ -634,6 +638,17 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 		copyField(out, vh, k, v, reqPath, x, false)
 	}
 	return true
+}
+
+// namedBefore reports whether a field of head before the i-th is named k,
+// in any case: asked only where nameBit says it may be.
+func namedBefore(head *pool.ResponseHead, i int, k []byte) bool {
+	for j := range i {
+		if name := head.Name(j); len(name) == len(k) && headers.SameName(name, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // nameBit is one of 64 bits for a field name, the same for names that
