@@ -685,6 +685,11 @@ func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x 
 				x.val, v = nv, nv
 			}
 		}
+		// fasthttp adds a Set-Cookie by either call, one that came before
+		// with the same cookie name kept: SetCanonical skips AddBytesKV's
+		// copy and check of the name, which fasthttp writes as its own.
+		out.SetCanonical(k, v)
+		return
 	default:
 		if first {
 			out.SetCanonical(k, v)

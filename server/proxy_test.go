@@ -205,7 +205,8 @@ func TestReasonPhraseRelayed(t *testing.T) {
 
 // TestMemberFieldsRelayed: a member's fields reach the client in its
 // order and spelling, every one of a repeated name (whatever its case),
-// two names of one nameBit both, the framing and Date fields replaced by
+// two names of one nameBit both, each Set-Cookie (after the others, as
+// fasthttp writes them, whatever their case), the framing and Date fields replaced by
 // sluice's own, the hop-by-hop ones removed.
 func TestMemberFieldsRelayed(t *testing.T) {
 	if nameBit([]byte("ETag")) != nameBit([]byte("X-Frame-Options")) {
@@ -213,7 +214,8 @@ func TestMemberFieldsRelayed(t *testing.T) {
 	}
 	be := rawBackend(t, "HTTP/1.1 200 OK\r\nVary: a\r\nX-Dup: 1\r\nvary: b\r\nLink: <x>\r\nX-Dup: 2\r\n"+
 		"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/x\r\nLink: <y>\r\nX-Dup: 3\r\nX-One: o\r\n"+
-		"ETag: e\r\nKeep-Alive: timeout=5\r\nX-Frame-Options: f\r\nContent-Length: 2\r\n\r\nok")
+		"ETag: e\r\nKeep-Alive: timeout=5\r\nset-cookie: a=1; Path=/x\r\nX-Frame-Options: f\r\nSet-Cookie: a=2; Path=/y\r\n"+
+		"Content-Length: 2\r\n\r\nok")
 	_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
 	conn, err := c.Dial("")
 	if err != nil {
@@ -236,7 +238,7 @@ func TestMemberFieldsRelayed(t *testing.T) {
 		}
 	}
 	want := []string{"Content-Type: text/x", "Vary: a", "X-Dup: 1", "vary: b", "Link: <x>", "X-Dup: 2", "Link: <y>", "X-Dup: 3", "X-One: o",
-		"ETag: e", "X-Frame-Options: f"}
+		"ETag: e", "X-Frame-Options: f", "Set-Cookie: a=1; Path=/x", "Set-Cookie: a=2; Path=/y"}
 	if !slices.Equal(fields, want) || body != "ok" || strings.Contains(head, "1970") {
 		t.Fatalf("client got %q", got)
 	}
