@@ -63,15 +63,13 @@ const (
 	MemberVia                    // Via
 )
 
-// ClassifyMember classifies a member's response field by its name, in
-// any case, as Response treats it. Most names are of a length no name
-// classify knows has, and do not start as X-Forwarded- does: those are
-// told apart without comparing them.
-func ClassifyMember(name []byte) MemberField {
-	if n := len(name); n < 64 && classifiedLengths&(1<<n) == 0 && (n <= len("x-forwarded-") || name[0]|0x20 != 'x') {
-		return MemberOther
-	}
-	return classifyMember(name)
+// PlainMemberName reports a name that ClassifyMember certainly finds
+// MemberOther, as most are, from its length and first byte alone: no name
+// classify looks for has its length, and it does not start as
+// X-Forwarded- does. It inlines where ClassifyMember is too large to.
+func PlainMemberName(name []byte) bool {
+	n := uint(len(name))
+	return n < 64 && classifiedLengths>>n&1 == 0 && (n <= uint(len("x-forwarded-")) || name[0]|0x20 != 'x')
 }
 
 // classifiedLengths has a bit for the length of each name classify looks
@@ -80,7 +78,9 @@ const classifiedLengths = 1<<len("te") | 1<<len("via") | 1<<len("expect") | 1<<l
 	1<<len("forwarded") | 1<<len("connection") | 1<<len("content-length") | 1<<len("proxy-connection") |
 	1<<len("transfer-encoding") | 1<<len("proxy-authenticate") | 1<<len("proxy-authorization")
 
-func classifyMember(name []byte) MemberField {
+// ClassifyMember classifies a member's response field by its name, in
+// any case, as Response treats it.
+func ClassifyMember(name []byte) MemberField {
 	switch classify(name) {
 	case kindLength:
 		return MemberLength

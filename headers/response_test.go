@@ -144,6 +144,14 @@ func TestClassifyMember(t *testing.T) {
 			t.Errorf("%s: %d, want %d", name, got, want)
 		}
 	}
+	// Every name classify knows, in any spelling, is not plain.
+	for _, name := range managedNames {
+		for _, n := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
+			if PlainMemberName([]byte(n)) {
+				t.Errorf("%s: plain", n)
+			}
+		}
+	}
 	var s MemberFields
 	s.Add(MemberVia)
 	s.Add(MemberLength)
@@ -162,4 +170,22 @@ func TestResponseKeepsDate(t *testing.T) {
 	if got := h.Peek("Keep-Alive"); got != nil {
 		t.Errorf("Keep-Alive = %q, want none", got)
 	}
+}
+
+// managedNames are the names classify tells apart.
+var managedNames = []string{"te", "via", "expect", "upgrade", "trailer", "forwarded", "x-real-ip", "connection",
+	"keep-alive", "content-length", "proxy-connection", "transfer-encoding", "proxy-authenticate",
+	"proxy-authorization", "x-forwarded-for", "x-forwarded-host", "x-forwarded-server", "x-forwarded-proto"}
+
+// FuzzClassifyMember: a name PlainMemberName calls plain is MemberOther.
+func FuzzClassifyMember(f *testing.F) {
+	for _, name := range managedNames {
+		f.Add([]byte(name))
+	}
+	f.Add([]byte("X-Frame-Options"))
+	f.Fuzz(func(t *testing.T, name []byte) {
+		if PlainMemberName(name) && ClassifyMember(name) != MemberOther {
+			t.Fatalf("%q: plain, but of kind %d", name, ClassifyMember(name))
+		}
+	})
 }

@@ -53,17 +53,18 @@ var tokenChar = func() (t [256]byte) {
 // open another), as RFC 9110 §5.5 and RFC 9112 §4 spell them.
 func IsFieldValue(v []byte) bool {
 	// Eight bytes at a time while none is below a space or DEL (the
-	// usual value); a word with one, a tab perhaps, is looked at bytewise.
-	for len(v) >= 8 {
-		const ones, highs = 0x0101010101010101, 0x8080808080808080
-		w := binary.LittleEndian.Uint64(v)
-		del := w ^ (ones * 0x7f) // a DEL byte is zero here
-		below := (w - ones*' ') &^ w
-		zero := (del - ones) &^ del
-		if (below|zero)&highs != 0 {
-			break
+	// usual value), the last eight overlapping the word before; a word
+	// with one, a tab perhaps, is looked at bytewise.
+	if len(v) >= 8 {
+		rest := v
+		for len(rest) > 8 && plainWord(rest) {
+			rest = rest[8:]
 		}
-		v = v[8:]
+		if len(rest) > 8 || !plainWord(v[len(v)-8:]) {
+			v = rest
+		} else {
+			return true
+		}
 	}
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {
@@ -71,6 +72,17 @@ func IsFieldValue(v []byte) bool {
 		}
 	}
 	return true
+}
+
+// plainWord reports whether b's first eight bytes are none below a space
+// nor DEL.
+func plainWord(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	w := binary.LittleEndian.Uint64(b)
+	del := w ^ (ones * 0x7f) // a DEL byte is zero here
+	below := (w - ones*' ') &^ w
+	zero := (del - ones) &^ del
+	return (below|zero)&highs == 0
 }
 
 // SameName reports whether two field names are equal ignoring ASCII case.

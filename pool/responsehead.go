@@ -205,7 +205,10 @@ func (h *ResponseHead) parse(b []byte) (int, error) {
 			return 0, errFieldLine
 		}
 		v := int32(start + colon + 1 + at)
-		k := headers.ClassifyMember(name)
+		k := headers.MemberOther
+		if !headers.PlainMemberName(name) {
+			k = headers.ClassifyMember(name)
+		}
 		h.present.Add(k)
 		h.fields = append(h.fields, fieldAt{
 			name:  span{int32(start), int32(start + len(name))},
