@@ -104,7 +104,7 @@ bench:
 pgo:
 	sh benchmarks/install.sh
 	dir=$$(mktemp -d) && \
-	for sc in get-100b get-browser post-1k new-conn get-64k; do \
+	for sc in get-100b get-page get-browser post-1k new-conn get-64k; do \
 		$(GO) run ./benchmarks -scenario $$sc -profile -reps 1 -duration 15s -peers sluice -out $$dir >/dev/null || exit 1; \
 	done && \
 	$(GO) tool pprof -proto $$dir/*.cpu.pprof > cmd/sluice/default.pgo && rm -rf $$dir
