@@ -4,7 +4,7 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|rewrite|headers|tls]]
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|rewrite|headers|log|tls]]
 #   SLUICE_BIN  default: built from ./cmd/sluice
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
@@ -31,6 +31,9 @@
 #   headers     keep-alive GET /small with real-configs/20's three Header always set
 #               rules (X-Content-Type-Options, Strict-Transport-Security,
 #               Referrer-Policy) over the harness's configuration
+#   log         keep-alive GET /small with "CustomLog ... combined" over the harness's
+#               configuration (wrk sends no Referer and no User-Agent, as an API
+#               client often does not)
 #   tls         keep-alive GET /1k over TLS 1.3 with ECDSA P-256, as the harness's
 #               tls-get-1k (needs openssl for the certificate); the count takes in
 #               the measured run's 16 handshakes, 1.8 million instructions each (some
@@ -78,9 +81,9 @@ tls)
 	path=/1k
 	scheme=https
 	;;
-headers)
+headers | log)
+	recipe=$path
 	path=/small
-	recipe=headers
 	;;
 pairs)
 	path=/small
@@ -152,6 +155,9 @@ port=$((20000 + RANDOM % 10000))
 		for b in "${backends[@]}"; do echo "  BalancerMember \"http://$b\""; done
 		echo '</Proxy>'
 		echo 'ProxyPass "/" "balancer://b/"'
+		if [ "$recipe" = log ]; then
+			echo "CustomLog $work/access.log combined"
+		fi
 		if [ "$recipe" = headers ]; then
 			echo 'Header always set X-Content-Type-Options "nosniff"'
 			echo 'Header always set Strict-Transport-Security "max-age=31536000; includeSubDomains"'
