@@ -337,7 +337,7 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, co
 	b = append(b, ' ')
 	b = appendLogItem(b, ctx.Request.Header.Protocol())
 	b = append(b, "\" "...)
-	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = appendStatus(b, ctx.Response.StatusCode())
 	b = append(b, ' ')
 	if size > 0 {
 		b = strconv.AppendInt(b, int64(size), 10)
@@ -366,7 +366,7 @@ func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int)
 	b = append(b, `","proto":"`...)
 	b = appendJSONEscaped(b, ctx.Request.Header.Protocol())
 	b = append(b, `","status":`...)
-	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = appendStatus(b, ctx.Response.StatusCode())
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	b = append(b, `,"duration_us":`...)
@@ -398,7 +398,29 @@ func appendLogItem(b, s []byte) []byte {
 	if len(s) == 0 {
 		return append(b, '-')
 	}
+	if len(s) <= 8 && plainShort(s) { // a method, a protocol
+		return append(b, s...)
+	}
 	return appendEscaped(b, s, clfEscape)
+}
+
+// plainShort is plainRun(s) == len(s) for a few bytes, without the call.
+func plainShort(s []byte) bool {
+	for _, c := range s {
+		if !logPlain[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendStatus appends a status code: three digits, as every status
+// sluice answers has, without strconv's general path.
+func appendStatus(b []byte, status int) []byte {
+	if status < 100 || status > 999 {
+		return strconv.AppendInt(b, int64(status), 10)
+	}
+	return append(b, byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10))
 }
 
 func clfEscape(b []byte, c byte) []byte {
@@ -601,7 +623,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 			b = append(b, ' ')
 			b = appendLogItem(b, ctx.Request.Header.Protocol())
 		case 's':
-			b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+			b = appendStatus(b, ctx.Response.StatusCode())
 		case 't':
 			b = appendTime(b, it, ctx.Time())
 		case 'T':

@@ -393,3 +393,13 @@ func TestAppendIP(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStatus: three digits, as strconv writes them, and strconv's
+// answer for a status sluice never writes.
+func TestAppendStatus(t *testing.T) {
+	for _, st := range []int{0, 7, 99, 100, 200, 404, 499, 599, 999, 1000, -1} {
+		if got, want := string(appendStatus([]byte("x"), st)), "x"+strconv.Itoa(st); got != want {
+			t.Errorf("%d: %q, want %q", st, got, want)
+		}
+	}
+}
