@@ -398,20 +398,7 @@ func appendLogItem(b, s []byte) []byte {
 	if len(s) == 0 {
 		return append(b, '-')
 	}
-	if len(s) <= 8 && plainShort(s) { // a method, a protocol
-		return append(b, s...)
-	}
 	return appendEscaped(b, s, clfEscape)
-}
-
-// plainShort is plainRun(s) == len(s) for a few bytes, without the call.
-func plainShort(s []byte) bool {
-	for _, c := range s {
-		if !logPlain[c] {
-			return false
-		}
-	}
-	return true
 }
 
 // appendStatus appends a status code: three digits, as every status
