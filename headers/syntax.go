@@ -60,11 +60,10 @@ func IsFieldValue(v []byte) bool {
 		for len(rest) > 8 && plainWord(rest) {
 			rest = rest[8:]
 		}
-		if len(rest) > 8 || !plainWord(v[len(v)-8:]) {
-			v = rest
-		} else {
+		if len(rest) <= 8 && plainWord(v[len(v)-8:]) {
 			return true
 		}
+		v = rest
 	}
 	for _, c := range v {
 		if c < ' ' && c != '\t' || c == 0x7f {
