@@ -25,6 +25,7 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 	if l.table {
 		// Check found the fields: their spans in raw are theirs in buf.
 		s.fields = append(s.fields, l.fields...)
+		s.noConnection = !l.connection
 	} else {
 		s.parseLines(0, nil)
 	}
@@ -35,7 +36,10 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 
 	r, ip := f.requestRules(remoteIP, clientHost, false)
 	teTrailers := markFields(s, &r, isRequestProtected)
-	f.mergeRequest(s, &r, ip, ipText, clientHost, proto)
+	own := ownValues{ip: ip, ipText: ipText, clientHost: clientHost, proto: proto}
+	if s.merging {
+		f.mergeRequest(s, &r, &own, true)
+	}
 
 	// A kept line that reads as appendField would write it goes out as the
 	// client sent it, and a run of such lines in one append.
@@ -63,9 +67,9 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 		dst = appendField(dst, s.key(fl), value)
 	}
 	dst = append(dst, s.buf[run:runEnd]...)
-	for _, k := range [...]kind{kindXFF, kindXFH, kindXFS, kindVia} {
+	for _, k := range ownKinds {
 		if r.merge[k] && s.count[k] == 0 {
-			dst = appendField(dst, canonicalNames[k], s.mergedValue(k))
+			dst = f.appendOwnField(dst, k, &own)
 		}
 	}
 	if teTrailers {

@@ -34,7 +34,9 @@ type Lines struct {
 	// Upgrade: the block has an Upgrade field, which only can ask to
 	// switch protocols.
 	Upgrade bool
-	cookies uint8 // Cookie fields, in any case, up to two
+	// connection: the block has a Connection field (kindConnection).
+	connection bool
+	cookies    uint8 // Cookie fields, in any case, up to two
 	// cookieAt and cookieEnd are where the first one's value is in raw,
 	// without the white space around it.
 	cookieAt, cookieEnd int32
@@ -44,7 +46,7 @@ type Lines struct {
 }
 
 func (l *Lines) reset(raw []byte) {
-	l.Upgrade, l.cookies, l.raw, l.fields, l.table = false, 0, raw, l.fields[:0], false
+	l.Upgrade, l.connection, l.cookies, l.raw, l.fields, l.table = false, false, 0, raw, l.fields[:0], false
 }
 
 // Release lets go of the request's lines, keeping the memory for the
@@ -74,6 +76,8 @@ func (fr *blockFacts) field(name, raw []byte, vs, ve int, k kind) {
 	switch k {
 	case kindUpgrade:
 		fr.l.Upgrade = true
+	case kindConnection:
+		fr.l.connection = true
 	case kindLength:
 		fr.hasCL = true
 	}

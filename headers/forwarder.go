@@ -70,7 +70,7 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	r, ip := f.requestRules(remoteIP, clientHost, upgrade)
 	r.joinedCookie = true
 	o := mark(s, &r, isRequestProtected)
-	f.mergeRequest(s, &r, ip, nil, clientHost, h.Protocol())
+	f.mergeRequest(s, &r, &ownValues{ip: ip, clientHost: clientHost, proto: h.Protocol()}, false)
 
 	for i := range s.fields {
 		fl := &s.fields[i]
@@ -130,34 +130,54 @@ func (f *Forwarder) requestRules(remoteIP net.IP, clientHost []byte, upgrade boo
 	return r, ip
 }
 
+// ownKinds are the field kinds sluice adds a value of its own to, in the
+// order it adds new ones.
+var ownKinds = [...]kind{kindXFF, kindXFH, kindXFS, kindVia}
+
+// ownValues are sluice's own values of the forwarding fields for one
+// request: the client's address (ipText as text, or nil), the Host it
+// asked for, and its protocol (for Via).
+type ownValues struct {
+	ip                        netip.Addr
+	ipText, clientHost, proto []byte
+}
+
 // mergeRequest writes into s.val the values sluice merges into a marked
 // request: X-Forwarded-For, -Host, -Server and Via, after the live ones.
-// ipText is ip as text, or nil.
-func (f *Forwarder) mergeRequest(s *scratch, r *rules, ip netip.Addr, ipText, clientHost, proto []byte) {
-	if r.merge[kindXFF] {
-		start := s.joinLive(kindXFF)
-		if ipText != nil {
-			s.val = append(s.val, ipText...)
-		} else {
-			s.val = ip.Unmap().AppendTo(s.val)
+// With liveOnly it leaves out the kinds no live field carries, which the
+// caller writes itself (appendOwnField).
+func (f *Forwarder) mergeRequest(s *scratch, r *rules, own *ownValues, liveOnly bool) {
+	for _, k := range ownKinds {
+		if r.merge[k] && !(liveOnly && s.count[k] == 0) {
+			start := s.joinLive(k)
+			s.val = f.appendOwn(s.val, k, own)
+			s.endMerge(k, start)
 		}
-		s.endMerge(kindXFF, start)
 	}
-	if r.merge[kindXFH] {
-		start := s.joinLive(kindXFH)
-		s.val = append(s.val, clientHost...)
-		s.endMerge(kindXFH, start)
+}
+
+// appendOwn appends sluice's own value of kind k (one of ownKinds).
+func (f *Forwarder) appendOwn(dst []byte, k kind, own *ownValues) []byte {
+	switch k {
+	case kindXFF:
+		if own.ipText != nil {
+			return append(dst, own.ipText...)
+		}
+		return own.ip.Unmap().AppendTo(dst)
+	case kindXFH:
+		return append(dst, own.clientHost...)
+	case kindXFS:
+		return append(dst, f.ServerName...)
 	}
-	if r.merge[kindXFS] {
-		start := s.joinLive(kindXFS)
-		s.val = append(s.val, f.ServerName...)
-		s.endMerge(kindXFS, start)
-	}
-	if r.merge[kindVia] {
-		start := s.joinLive(kindVia)
-		s.val = f.appendVia(s.val, proto)
-		s.endMerge(kindVia, start)
-	}
+	return f.appendVia(dst, own.proto)
+}
+
+// appendOwnField appends a field line of kind k that carries sluice's
+// value alone: its name and ": " go in one copy.
+func (f *Forwarder) appendOwnField(dst []byte, k kind, own *ownValues) []byte {
+	dst = append(dst, ownFieldStarts[k]...)
+	dst = f.appendOwn(dst, k, own)
+	return append(dst, '\r', '\n')
 }
 
 // viaAdded reports whether ProxyVia adds a Via value.

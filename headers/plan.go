@@ -72,6 +72,7 @@ func markFields(s *scratch, r *rules, protected func([]byte) bool) (teTrailers b
 		}
 		if !f.drop && f.kind < kindForwarding && r.merge[f.kind] {
 			s.count[f.kind]++
+			s.merging = true
 			f.folded = s.count[f.kind] > 1
 		}
 	}
@@ -84,6 +85,9 @@ func markFields(s *scratch, r *rules, protected func([]byte) bool) (teTrailers b
 // go whatever Connection says ("keep-alive", "Upgrade") are left out: most
 // Connection fields name nothing else, and mark then skips the matching.
 func (s *scratch) collectConnectionNames() {
+	if s.noConnection {
+		return
+	}
 	for i := range s.fields {
 		f := &s.fields[i]
 		if f.kind != kindConnection {
@@ -159,3 +163,11 @@ var canonicalNames = [kindForwarding][]byte{
 	kindXFS: []byte("X-Forwarded-Server"),
 	kindVia: []byte("Via"),
 }
+
+// ownFieldStarts are canonicalNames with ": ", as a field line starts.
+var ownFieldStarts = func() (t [kindForwarding][]byte) {
+	for _, k := range ownKinds {
+		t[k] = append(append([]byte(nil), canonicalNames[k]...), ": "...)
+	}
+	return t
+}()

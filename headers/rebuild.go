@@ -59,7 +59,7 @@ func rebuild(h editor, s *scratch, r *rules, o *outcome) {
 // such a kind is left in the list, so SetCanonical appends; it is cheaper
 // than AddBytesV, which copies and checks the name first.
 func appendNewMerged(h editor, s *scratch, r *rules) {
-	for _, k := range [...]kind{kindXFF, kindXFH, kindXFS, kindVia} {
+	for _, k := range ownKinds {
 		if r.merge[k] && s.count[k] == 0 {
 			h.SetCanonical(canonicalNames[k], s.mergedValue(k))
 		}

@@ -27,6 +27,11 @@ type scratch struct {
 	val    []byte  // values sluice writes (merged X-Forwarded-*, Via)
 	merged [kindForwarding]span
 	count  [kindForwarding]int // live fields of each kind
+	// merging: a kind sluice adds to has a live field (count).
+	merging bool
+	// noConnection: the fields are known to hold no Connection field
+	// (Lines said so), and there are no names to collect.
+	noConnection bool
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -38,7 +43,7 @@ func getScratch() *scratch {
 	s.named = s.named[:0]
 	s.val = s.val[:0]
 	s.merged = [kindForwarding]span{}
-	s.count = [kindForwarding]int{}
+	s.count, s.merging, s.noConnection = [kindForwarding]int{}, false, false
 	return s
 }
 
