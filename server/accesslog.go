@@ -461,12 +461,19 @@ func appendEscaped(b, s []byte, escape func([]byte, byte) []byte) []byte {
 func plainRun(s []byte) int {
 	i := 0
 	// Eight bytes at a time while none is below a space, from DEL up, a
-	// quote or a backslash; the word with one is looked at bytewise.
+	// quote or a backslash; the word with one is looked at bytewise. Each
+	// test works on the bytes' low seven bits, where adding a constant
+	// below 0x80 carries into no other byte: the top bit of a byte's sum
+	// tells which side of a bound, or whether of a value, it is.
 	for ; i+8 <= len(s); i += 8 {
 		const ones, highs = 0x0101010101010101, 0x8080808080808080
 		w := binary.LittleEndian.Uint64(s[i:])
-		zero := func(v uint64) uint64 { return (v - ones) &^ v } // a zero byte's top bit set
-		if ((w-ones*' ')&^w|w|zero(w^ones*0x7f)|zero(w^ones*'"')|zero(w^ones*'\\'))&highs != 0 {
+		x := w &^ highs
+		below := ^(x + ones*(0x80-' '))         // top bit: under a space
+		del := x + ones                         // top bit: 0x7f
+		quote := ^((x ^ ones*'"') + ones*0x7f)  // top bit: a quote
+		slash := ^((x ^ ones*'\\') + ones*0x7f) // top bit: a backslash
+		if (w|below|del|quote|slash)&highs != 0 {
 			break
 		}
 	}
