@@ -102,6 +102,10 @@ func (e *Early) Expired(now time.Time) (time.Time, bool) {
 // Armed records a deadline set exactly on the connection itself.
 func (e *Early) Armed(t time.Time) { e.armed = unixNano(t); e.want = e.armed }
 
+// WantNano is the deadline last asked for in Unix nanoseconds, 0 for
+// none.
+func (e *Early) WantNano() int64 { return e.want }
+
 // Want is the deadline last asked for.
 func (e *Early) Want() time.Time {
 	if e.want == 0 {

@@ -308,8 +308,7 @@ type clientConn struct {
 	// fasthttp reads a new connection's first byte alone
 	// (ReduceMemoryUsage), and a second system call for the rest of the
 	// request head costs more than the copy.
-	ahead   *[]byte
-	aheadAt int
+	ahead *aheadBuf
 	// lotEntry parks the connection when it idles (park.go).
 	lotEntry
 	// acc is Conn where sluice's listener accepted it (patientListener.next).
@@ -318,7 +317,14 @@ type clientConn struct {
 
 // aheadBufs hold the bytes that come with a connection's first byte; a
 // request head rarely needs more.
-var aheadBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+var aheadBufs = sync.Pool{New: func() any { return &aheadBuf{buf: make([]byte, 4<<10)} }}
+
+// aheadBuf is a read-ahead buffer and where its unread bytes start: the
+// offset rides in the pooled buffer, not in every connection's record.
+type aheadBuf struct {
+	buf []byte
+	at  int
+}
 
 // heldBufs hold spliced responses' heads.
 var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
@@ -427,24 +433,25 @@ func (c *clientConn) Read(p []byte) (n int, err error) {
 
 // readAhead fills a one-byte p, keeping what else waited in ahead.
 func (c *clientConn) readAhead(p []byte) (int, error) {
-	bp := aheadBufs.Get().(*[]byte)
-	n, err := c.readConn((*bp)[:cap(*bp)])
+	a := aheadBufs.Get().(*aheadBuf)
+	n, err := c.readConn(a.buf[:cap(a.buf)])
 	if n <= 1 {
-		copy(p, (*bp)[:n])
-		aheadBufs.Put(bp)
+		copy(p, a.buf[:n])
+		aheadBufs.Put(a)
 		return n, err
 	}
-	p[0] = (*bp)[0]
-	*bp = (*bp)[:n]
-	c.ahead, c.aheadAt = bp, 1
+	p[0] = a.buf[0]
+	a.buf, a.at = a.buf[:n], 1
+	c.ahead = a
 	return 1, nil // a TCP read returns no error with bytes
 }
 
 // takeAhead reads from ahead, handing its buffer back once it is empty.
 func (c *clientConn) takeAhead(p []byte) int {
-	n := copy(p, (*c.ahead)[c.aheadAt:])
-	if c.aheadAt += n; c.aheadAt == len(*c.ahead) {
-		aheadBufs.Put(c.ahead)
+	a := c.ahead
+	n := copy(p, a.buf[a.at:])
+	if a.at += n; a.at == len(a.buf) {
+		aheadBufs.Put(a)
 		c.ahead = nil
 	}
 	return n

@@ -107,12 +107,16 @@ type lotEntry struct {
 	// client_park or longer, so the next one parks at once if the next
 	// request has not come (parkedAt is when such a wait began, or zero
 	// for a wait the lot found long). A wait cut short ends that.
-	sparse   bool
-	parkedAt time.Time
+	sparse bool
+	// parkedAt and until are Unix nanoseconds (0: none), not time.Time:
+	// the record is allocated per connection, and its size class is what
+	// a new connection costs in garbage. parkedAt only tells a short wait
+	// from a long one, where a step of the wall clock errs harmlessly.
+	parkedAt int64
 	// sock is the socket, once the lot has looked at it; until is the
 	// idle deadline fasthttp asked for, kept while parked.
 	sock  *clientSock
-	until time.Time
+	until int64
 	// requests counts the connection's requests across parks, where
 	// fasthttp's count restarts.
 	requests uint64
@@ -219,7 +223,7 @@ func (c *clientConn) parksAtOnce(p []byte) (parks bool, n int, err error) {
 		}
 	}
 	c.parking.Store(true)
-	c.parkedAt = time.Now()
+	c.parkedAt = time.Now().UnixNano()
 	return true, 0, nil
 }
 
@@ -237,9 +241,9 @@ func (l *idleLot) park(c *clientConn) {
 		return
 	}
 	if !c.sparse {
-		c.sparse, c.parkedAt = true, time.Time{} // the lot found the wait long
+		c.sparse, c.parkedAt = true, 0 // the lot found the wait long
 	}
-	c.until = c.rd.Want()
+	c.until = c.rd.WantNano()
 	// Whatever is armed is forgotten: fasthttp's next deadline is armed
 	// when it takes the connection back, before any read.
 	c.rd.Armed(time.Time{})
@@ -261,10 +265,11 @@ func (l *idleLot) park(c *clientConn) {
 	l.mu.Unlock()
 }
 
-// expiresBy is when to sweep for a parked connection idle until until:
-// at most expire late, and not more often than every tick.
-func (l *idleLot) expiresBy(until, now time.Time) time.Time {
-	return now.Add(min(max(until.Sub(now), l.tick), l.expire))
+// expiresBy is when to sweep for a parked connection idle until until
+// (Unix nanoseconds): at most expire late, and not more often than every
+// tick.
+func (l *idleLot) expiresBy(until int64, now time.Time) time.Time {
+	return now.Add(min(max(time.Duration(until-now.UnixNano()), l.tick), l.expire))
 }
 
 // run wakes parked connections whose next request has come and sweeps
@@ -310,7 +315,7 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 	}
 	l.byFD.put(r.fd, nil)
 	l.parked.remove(c)
-	if !c.parkedAt.IsZero() && now.Sub(c.parkedAt) < l.after {
+	if c.parkedAt != 0 && time.Duration(now.UnixNano()-c.parkedAt) < l.after {
 		c.sparse = false // parked at once, but the request soon followed
 	}
 	if r.hup {
@@ -406,7 +411,7 @@ func (l *idleLot) sweep(now time.Time) {
 		}
 	}
 	// Deadlines come in about the order of parking, within a tick or two.
-	for c := l.parked.head; c != nil && !c.until.After(now); c = l.parked.head {
+	for c, at := l.parked.head, now.UnixNano(); c != nil && c.until <= at; c = l.parked.head {
 		l.parked.remove(c)
 		l.byFD.put(c.sock.fd, nil)
 		_ = c.Close()

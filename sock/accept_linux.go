@@ -155,11 +155,10 @@ func (l *Listener) accept(fd uintptr) bool {
 type Accepted struct {
 	fd    int
 	users users
-	// file is the registered descriptor, frc its RawConn; mu orders
-	// registering with the deadlines set meanwhile.
-	mu   sync.Mutex
-	file atomic.Pointer[os.File]
-	frc  syscall.RawConn
+	// polled is the descriptor once registered, nil while bare; mu
+	// orders registering with the deadlines set meanwhile.
+	mu     sync.Mutex
+	polled atomic.Pointer[polledFile]
 	// rdl and wdl are the deadlines set while bare (bareDeadline).
 	rdl, wdl atomic.Int64
 	ln       *Listener
@@ -168,6 +167,25 @@ type Accepted struct {
 	ipBuf  [16]byte
 	// laddr is LocalAddr's where the listener's address is not exact.
 	laddr atomic.Pointer[net.TCPAddr]
+}
+
+// polledFile is an Accepted's descriptor registered in Go's poller: its
+// File and the File's RawConn. It is made when the connection first waits,
+// apart from the Accepted, which rides in every client connection's record
+// (one allocation per connection, whose size class is what a new
+// connection costs in garbage), where a connection that carries one
+// request rarely waits.
+type polledFile struct {
+	file *os.File
+	rc   syscall.RawConn
+}
+
+// file is the registered descriptor's File, nil while bare.
+func (a *Accepted) file() *os.File {
+	if p := a.polled.Load(); p != nil {
+		return p.file
+	}
+	return nil
 }
 
 // users counts the system calls that use a bare descriptor, so that a
@@ -233,7 +251,7 @@ func (a *Accepted) release() {
 // letGo closes the descriptor: through the File where it joined the
 // poller (which also takes it out of there and wakes its waiters).
 func (a *Accepted) letGo() {
-	if f := a.file.Load(); f != nil {
+	if f := a.file(); f != nil {
 		_ = f.Close()
 		return
 	}
@@ -245,7 +263,7 @@ func (a *Accepted) letGo() {
 func (a *Accepted) register() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.file.Load() != nil {
+	if a.polled.Load() != nil {
 		return nil
 	}
 	if !a.users.acquire() {
@@ -260,8 +278,7 @@ func (a *Accepted) register() error {
 	if d := a.wdl.Load(); d != 0 {
 		_ = f.SetWriteDeadline(deadlineTime(d))
 	}
-	a.frc = rc
-	a.file.Store(f)
+	a.polled.Store(&polledFile{file: f, rc: rc})
 	return nil
 }
 
@@ -301,7 +318,7 @@ func (a *Accepted) deadline(write bool) *atomic.Int64 {
 }
 
 func (a *Accepted) setDeadline(t time.Time, write bool) error {
-	if f := a.file.Load(); f != nil {
+	if f := a.file(); f != nil {
 		return a.fileDeadline(f, t, write)
 	}
 	a.mu.Lock()
@@ -310,7 +327,7 @@ func (a *Accepted) setDeadline(t time.Time, write bool) error {
 		return a.opError("set", net.ErrClosed)
 	}
 	a.deadline(write).Store(bareDeadline(t))
-	if f := a.file.Load(); f != nil {
+	if f := a.file(); f != nil {
 		return a.fileDeadline(f, t, write)
 	}
 	return nil
@@ -355,7 +372,8 @@ func (r *raw) Write(fn func(fd uintptr) bool) error { return (*Accepted)(r).do(n
 // own, which makes no function value until it waits (one per socket would
 // cost an allocation per connection).
 func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
-	if a.file.Load() == nil {
+	p := a.polled.Load()
+	if p == nil {
 		if !a.users.acquire() {
 			return net.ErrClosed
 		}
@@ -379,14 +397,15 @@ func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 		if err := a.register(); err != nil {
 			return err
 		}
+		p = a.polled.Load()
 	}
 	switch {
 	case fn == nil:
-		return a.polledErr(s.wait(a.frc, write))
+		return a.polledErr(s.wait(p.rc, write))
 	case write:
-		return a.polledErr(a.frc.Write(fn))
+		return a.polledErr(p.rc.Write(fn))
 	}
-	return a.polledErr(a.frc.Read(fn))
+	return a.polledErr(p.rc.Read(fn))
 }
 
 // polledErr is the error of a read or write through the File's RawConn,

@@ -71,7 +71,7 @@ func TestAccepted(t *testing.T) {
 	if _, err := s.Write([]byte("answer")); err != nil {
 		t.Fatal(err)
 	}
-	if a.file.Load() != nil {
+	if a.polled.Load() != nil {
 		t.Fatal("a read of bytes that were there, and a write, joined the poller")
 	}
 	go func() {
@@ -81,7 +81,7 @@ func TestAccepted(t *testing.T) {
 	if n, err := s.Read(b); err != nil || string(b[:n]) != "next" {
 		t.Fatalf("Read that waits: %q, %v", b[:n], err)
 	}
-	if a.file.Load() == nil {
+	if a.polled.Load() == nil {
 		t.Fatal("a read that waited did not join the poller")
 	}
 	if n, err := io.ReadFull(peer, b[:6]); err != nil || string(b[:n]) != "answer" {
@@ -104,7 +104,7 @@ func TestAcceptedDeadline(t *testing.T) {
 	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read past its deadline: %v; want the deadline's error", err)
 	}
-	if a.file.Load() != nil {
+	if a.polled.Load() != nil {
 		t.Fatal("a read past its deadline joined the poller")
 	}
 	if err := a.SetReadDeadline(time.Time{}); err != nil {
@@ -119,7 +119,7 @@ func TestAcceptedDeadline(t *testing.T) {
 	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read that waits past its deadline: %v", err)
 	}
-	if a.file.Load() == nil {
+	if a.polled.Load() == nil {
 		t.Fatal("the wait was not in the poller")
 	}
 
@@ -154,7 +154,7 @@ func TestAcceptedClose(t *testing.T) {
 				_, err := s.Read(make([]byte, 8))
 				done <- err
 			}()
-			until(t, func() bool { return a.file.Load() != nil })
+			until(t, func() bool { return a.polled.Load() != nil })
 		}
 		if err := a.Close(); err != nil {
 			t.Fatal(err)

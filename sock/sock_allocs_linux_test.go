@@ -60,7 +60,7 @@ func TestAcceptedSocketAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, round); n != 0 {
 		t.Errorf("%.1f allocations per round", n)
 	}
-	if a.file.Load() != nil || s.readFn != nil || s.writeFn != nil {
+	if a.polled.Load() != nil || s.readFn != nil || s.writeFn != nil {
 		t.Error("the rounds waited: the socket joined the poller or made its functions")
 	}
 }

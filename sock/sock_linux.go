@@ -81,15 +81,14 @@ func (s *Socket) Read(p []byte) (int, error) {
 func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	c.buf, c.n, c.errno = p, 0, 0
 	var err error
-	switch a := s.acc; {
-	case a == nil:
+	if a := s.acc; a == nil {
 		err = s.wait(s.rc, write)
-	case a.file.Load() == nil:
+	} else if p := a.polled.Load(); p == nil {
 		err = a.do(s, nil, write) // bare, or waits first
-	default:
+	} else {
 		// In the poller: as a plain socket's, through the File's RawConn
 		// (the common case of a keep-alive connection, kept short).
-		err = a.polledErr(s.wait(a.frc, write))
+		err = a.polledErr(s.wait(p.rc, write))
 	}
 	op := "read"
 	if write {
