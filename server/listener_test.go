@@ -293,8 +293,8 @@ func TestClientConnHeldHeadWritev(t *testing.T) {
 // its accepted connection (sock.Accepted) included, in the 512-byte size
 // class: it is the one allocation of sluice's own per connection, and a
 // new connection per request pays for its size in garbage collected (a
-// collection per megabyte or so allocated: 576 bytes, the next class,
-// read about 500 instructions more per new connection in
+// collection per megabyte or so allocated: at 576 bytes, the next class,
+// a new connection read about 200 instructions more in
 // benchmarks/instructions.sh new-conn). What only some connections need
 // (a held head's vectors, a read-ahead's offset, deadlines as times)
 // lives elsewhere or as Unix nanoseconds; a field added here must fit or
