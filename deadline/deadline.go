@@ -106,14 +106,6 @@ func (e *Early) Armed(t time.Time) { e.armed = unixNano(t); e.want = e.armed }
 // none.
 func (e *Early) WantNano() int64 { return e.want }
 
-// Want is the deadline last asked for.
-func (e *Early) Want() time.Time {
-	if e.want == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, e.want)
-}
-
 // unixNano is t in Unix nanoseconds, 0 for the zero time. The few times
 // that a count cannot tell apart are moved, each the way that keeps its
 // meaning as a deadline: the epoch and times before 1970 (long past) to

@@ -140,7 +140,7 @@ func TestEarlyExtremes(t *testing.T) {
 		if _, ok := e.Next(tc.at); !ok {
 			t.Errorf("%s: not armed, as if no deadline", tc.name)
 		}
-		if e.Want().IsZero() {
+		if e.WantNano() == 0 {
 			t.Errorf("%s: wanted reads as no deadline", tc.name)
 		}
 		if _, ok := e.Expired(now); ok == tc.past {
