@@ -52,12 +52,14 @@ func (l *Lazy) Armed(t time.Time) { l.armed = t }
 // is earlier than what is armed. A later deadline rides on the earlier
 // one: when that fires, or has fired already, the caller's I/O fails and
 // the caller asks Expired and, if the deadline it wants is still ahead,
-// arms that and retries the I/O. fasthttp moves a client connection's read
-// deadline twice per request (the idle timeout after a response, the
-// header timeout at the next request's first byte); with Early that costs
-// about one timer update per timeout period instead, and no clock reading:
-// at some 50 ns each, three per request were worth saving. Not safe for
-// concurrent use.
+// arms that and retries the I/O. A client connection's read deadline
+// moves twice per request (the idle timeout after a response, the header
+// timeout at the next request's first byte); with Early that costs about
+// one timer update per timeout period instead. The server computes those
+// deadlines from clock readings the request takes anyway (NextNano), where
+// fasthttp's own timeouts read the clock for each: at some 50 ns a
+// reading, three per request were worth saving. Not safe for concurrent
+// use.
 //
 // The deadlines are kept as Unix nanoseconds (0: none), not as time.Time:
 // an Early rides in every client connection, whose size class is what a
@@ -68,18 +70,26 @@ type Early struct{ armed, want int64 }
 // Next records want and reports whether to arm it now (the zero time is
 // "no deadline").
 func (e *Early) Next(want time.Time) (time.Time, bool) {
-	w := unixNano(want)
-	e.want = w
+	if !e.NextNano(unixNano(want)) {
+		return time.Time{}, false
+	}
+	return want, true
+}
+
+// NextNano is Next for a deadline in Unix nanoseconds (0: none): it
+// reports whether to arm time.Unix(0, want) now.
+func (e *Early) NextNano(want int64) bool {
+	e.want = want
 	// No deadline is the latest of all: it rides on what is armed too, and
 	// Expired clears that when it fires. fasthttp clears the read deadline
 	// after every handler that set one (sluice's body timeout, on each
-	// request with a body), and the timeout it sets next would then cost a
+	// request with a body), and the timeout set next would then cost a
 	// timer update again.
-	if w == 0 || e.armed != 0 && e.armed <= w {
-		return time.Time{}, false // fires early; Expired re-arms
+	if want == 0 || e.armed != 0 && e.armed <= want {
+		return false // fires early; Expired re-arms
 	}
-	e.armed = w
-	return want, true
+	e.armed = want
+	return true
 }
 
 // Expired is called after an I/O failed on the armed deadline: it reports

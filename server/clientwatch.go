@@ -111,6 +111,20 @@ func (ws *clientWatches) sweep(since time.Time) {
 	}
 }
 
+// clientOf is c's clientConn, under TLS too; nil where it has none.
+func clientOf(c net.Conn) *clientConn {
+	if cc, ok := c.(*clientConn); ok {
+		return cc
+	}
+	return clientUnder(c)
+}
+
+// clientUnder is clientOf's way under TLS, apart so that clientOf inlines.
+func clientUnder(c net.Conn) *clientConn {
+	cc, _ := socketOf(c).(*clientConn)
+	return cc
+}
+
 // socketOf finds the connection under TLS: sluice's clientConn, or the
 // TCP connection where there is none (the admin listener).
 func socketOf(c net.Conn) net.Conn {

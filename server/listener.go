@@ -131,6 +131,12 @@ type connLimits struct {
 	open      atomic.Int64
 	lingering atomic.Int32
 
+	// header, idle and write are client_header, client_idle (client_header
+	// where unset) and client_write, 0 for none. sluice keeps them itself,
+	// not fasthttp, which would read the clock for each of them on every
+	// request (clientConn.awaits, begins, writeConn).
+	header, idle, write time.Duration
+
 	mu   sync.Mutex
 	byIP map[netip.Addr]int32
 }
@@ -191,6 +197,10 @@ func newClientConn(c net.Conn, limits *connLimits) *clientConn {
 func (c *clientConn) init(conn net.Conn, limits *connLimits) {
 	c.Conn, c.limits, c.ipTextLen = conn, limits, 0
 	c.socket.Init(conn)
+	// client_header runs from here to the first request's head, a TLS
+	// handshake included.
+	c.idleAt = time.Now().UnixNano()
+	c.readBy(c.idleAt, limits.header)
 }
 
 // release uncounts a connection from ip.
@@ -296,14 +306,19 @@ type clientConn struct {
 	unlimited bool
 	// mute drops what sluice writes: the client is gone (abandoned).
 	mute bool
+	// fresh: idleAt is the clock reading bodyRelay.Close took as the
+	// current answer ended, which awaits takes as the idle wait's start.
+	fresh bool
 	// A spliced response's head waits in held (hold: the next write is
 	// it) to go out in one write with the body bytes read along with it:
 	// a write per part costs a pass through the TCP stack each.
 	hold bool
 	held *[]byte // from heldBufs while a head waits
-	// rd and wd arm fasthttp's per-request deadlines only when they come
-	// closer (deadline.Early).
+	// rd and wd arm the client timeouts only when they come closer
+	// (deadline.Early). idleAt is when the wait for the next request
+	// began, in Unix nanoseconds (awaits, begins).
 	rd, wd deadline.Early
+	idleAt int64
 	// ahead holds what a one-byte read brought with it, from aheadAt on:
 	// fasthttp reads a new connection's first byte alone
 	// (ReduceMemoryUsage), and a second system call for the rest of the
@@ -329,9 +344,44 @@ type aheadBuf struct {
 // heldBufs hold spliced responses' heads.
 var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-// SetReadDeadline and SetWriteDeadline take fasthttp's header, idle and
-// write timeouts, which it moves on every request; readConn and writeConn
-// re-arm one that fired before the deadline asked for.
+// awaits starts the wait for the next request (fasthttp's StateIdle) and
+// client_idle with it: from the clock reading bodyRelay.Close took as the
+// answer ended, where it did, else from now.
+func (c *clientConn) awaits() {
+	if !c.fresh {
+		c.idleAt = time.Now().UnixNano()
+	}
+	c.fresh = false
+	c.socket.ReadWaited() // a wait from here on is the next request's
+	c.readBy(c.idleAt, c.limits.idle)
+}
+
+// begins starts client_header as a request's first byte has come
+// (fasthttp's StateActive): from the wait's start where no read waited
+// for it (it was there at once), else from now.
+func (c *clientConn) begins() {
+	if c.socket.ReadWaited() {
+		c.idleAt = time.Now().UnixNano()
+	}
+	c.readBy(c.idleAt, c.limits.header)
+}
+
+// readBy wants reads done by from+d (Unix nanoseconds; d 0: no deadline),
+// arming that where it comes closer than what is armed.
+func (c *clientConn) readBy(from int64, d time.Duration) {
+	var want int64
+	if d > 0 {
+		want = from + int64(d)
+	}
+	if c.rd.NextNano(want) {
+		_ = c.Conn.SetReadDeadline(time.Unix(0, want)) // a failed one fails the read
+	}
+}
+
+// SetReadDeadline and SetWriteDeadline take the deadlines others set:
+// sluice's body timeout (limitedBody), fasthttp's clearing of it, crypto/tls's
+// on close; readConn and writeConn re-arm one that fired before the
+// deadline asked for.
 func (c *clientConn) SetReadDeadline(t time.Time) error {
 	if at, ok := c.rd.Next(t); ok {
 		return c.Conn.SetReadDeadline(at)
@@ -380,18 +430,55 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 }
 
 // writeConn writes a and then b (nil for none) as one write.
+// client_write runs only while a write waits for the client to take
+// bytes, as nginx's send_timeout does (Apache's Timeout is per I/O too): a
+// write that the socket takes at once reads no clock and arms nothing.
 func (c *clientConn) writeConn(a, b []byte) (int, error) {
-	n := 0
+	n, waits := 0, false
 	for {
-		k, err := c.socket.WriteTwo(a[min(n, len(a)):], b[max(n-len(a), 0):])
+		var k int
+		var err error
+		if waits {
+			k, err = c.socket.WriteTwo(a[min(n, len(a)):], b[max(n-len(a), 0):])
+		} else {
+			k, err = c.socket.WriteTwoNow(a[min(n, len(a)):], b[max(n-len(a), 0):])
+		}
 		n += k
-		if err == nil {
+		switch {
+		case err == nil:
+			if waits && c.timesWrites() {
+				c.wd.NextNano(0) // done waiting: no deadline until the next wait
+			}
 			return n, nil
+		case err == sock.ErrFull:
+			waits = true
+			if err := c.armWrite(); err != nil {
+				return n, err
+			}
+			continue
 		}
 		if again, err := c.rearmWrite(err); !again {
 			return n, err
 		}
 	}
+}
+
+// timesWrites reports whether sluice times c's writes (client_write): not
+// a tunnel's, which set their deadlines themselves.
+func (c *clientConn) timesWrites() bool { return c.limits.write > 0 && !c.unlimited }
+
+// armWrite arms client_write as a write begins to wait. The answer then
+// ends later than bodyRelay.Close's clock reading may say.
+func (c *clientConn) armWrite() error {
+	c.fresh = false
+	if !c.timesWrites() {
+		return nil
+	}
+	now := time.Now()
+	if c.wd.NextNano(now.UnixNano() + int64(c.limits.write)) {
+		return c.Conn.SetWriteDeadline(now.Add(c.limits.write))
+	}
+	return nil
 }
 
 // rearmWrite is called after a write failed with err: it reports whether
@@ -507,9 +594,9 @@ func (c *clientConn) flushHeld() error {
 }
 
 // SpliceFrom moves up to n bytes of a member's response body from src to
-// the client by splice(2) (pool.Lease.SpliceBody). The write deadline
-// fasthttp asked for is armed exactly first: an earlier one riding on
-// deadline.Early would end the splice as if the client had timed out.
+// the client by splice(2) (pool.Lease.SpliceBody), under client_write
+// armed exactly for the whole splice: an earlier deadline riding on
+// deadline.Early would end it as if the client had timed out.
 func (c *clientConn) SpliceFrom(src *sock.Socket, n int64) (int64, error) {
 	if spliceSink(c) == nil {
 		return 0, errNotSpliceable
@@ -517,10 +604,13 @@ func (c *clientConn) SpliceFrom(src *sock.Socket, n int64) (int64, error) {
 	if err := c.flushHeld(); err != nil {
 		return 0, err
 	}
-	if at, ok := c.wd.Expired(time.Now()); ok {
+	if c.timesWrites() {
+		at := time.Now().Add(c.limits.write)
+		c.wd.Armed(at)
 		if err := c.Conn.SetWriteDeadline(at); err != nil {
 			return 0, err
 		}
+		defer c.wd.NextNano(0)
 	}
 	if !c.unlimited {
 		c.read = 0

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/internal/testnet"
 )
 
@@ -286,6 +288,115 @@ func TestClientConnHeldHeadWritev(t *testing.T) {
 	}
 	if c.held != nil {
 		t.Fatal("the head is still held")
+	}
+}
+
+// TestClientConnWriteTimeout: client_write runs only while a write waits
+// for the client to take bytes (nginx's send_timeout): writes the socket
+// takes at once arm no deadline, a wait longer than client_write fails the
+// write, and a deadline armed for an earlier wait fails no later write.
+func TestClientConnWriteTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	limits := newConnLimits(0, 0)
+	limits.write = timeout
+	pair := func() (*net.TCPConn, *clientConn, *writeDeadlineCounter) {
+		client, server := testnet.Pair(t, nil)
+		counted := &writeDeadlineCounter{TCPConn: server}
+		return client, newClientConn(counted, limits), counted
+	}
+	t.Run("taken at once: no deadline", func(t *testing.T) {
+		client, c, counted := pair()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		chunk := make([]byte, 1<<10)
+		for range 100 {
+			if _, err := c.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if counted.writes != 0 {
+			t.Fatalf("100 writes that did not wait armed %d write deadlines, want 0", counted.writes)
+		}
+	})
+	t.Run("a wait past client_write fails", func(t *testing.T) {
+		_, c, counted := pair() // the client never reads
+		start := time.Now()
+		_, err := c.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a write the client never took: %v, want a timeout", err)
+		}
+		if d := time.Since(start); d < timeout {
+			t.Fatalf("timed out after %v, before client_write (%v)", d, timeout)
+		}
+		if counted.writes == 0 {
+			t.Fatal("the wait armed no deadline")
+		}
+	})
+	t.Run("an earlier wait's deadline", func(t *testing.T) {
+		client, c, _ := pair()
+		go func() {
+			time.Sleep(50 * time.Millisecond) // the write below waits meanwhile
+			_, _ = io.Copy(io.Discard, client)
+		}()
+		if _, err := c.Write(make([]byte, 16<<20)); err != nil {
+			t.Fatalf("a write the client took after a short wait: %v", err)
+		}
+		time.Sleep(timeout + 200*time.Millisecond) // what that wait armed passes
+		if _, err := c.Write([]byte("next")); err != nil {
+			t.Fatalf("a later write that did not wait: %v", err)
+		}
+	})
+}
+
+// writeDeadlineCounter counts the write deadlines set on its connection,
+// whose socket it keeps reachable (SyscallConn).
+type writeDeadlineCounter struct {
+	*net.TCPConn
+	writes int
+}
+
+func (d *writeDeadlineCounter) SetWriteDeadline(t time.Time) error {
+	d.writes++
+	return d.TCPConn.SetWriteDeadline(t)
+}
+
+// TestClientHeaderTimeout: client_header runs from a request's first byte,
+// not from the start of the keep-alive wait before it, whether the
+// connection waited in fasthttp or parked (client_park) meanwhile; a
+// request whose head stalls is answered 408 and closed.
+func TestClientHeaderTimeout(t *testing.T) {
+	const header, pause = 600 * time.Millisecond, 400 * time.Millisecond
+	backend := startBackend(t, echo)
+	for _, park := range []time.Duration{10 * time.Second, 50 * time.Millisecond} {
+		t.Run(fmt.Sprintf("client_park %v", park), func(t *testing.T) {
+			cfg, err := config.ParseApache("t.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+backend+"/\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Timeouts.ClientHeader = config.Duration(header)
+			cfg.Timeouts.ClientIdle = config.Duration(5 * time.Second)
+			cfg.Timeouts.ClientPark = config.Duration(park)
+			_, addr := serveTCP(t, cfg)
+			conn := dialTCP(t, addr)
+			if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"); resp.StatusCode() != 200 {
+				t.Fatalf("first request: %d", resp.StatusCode())
+			}
+			time.Sleep(pause)
+			if _, err := io.WriteString(conn, "GET /b HTTP/1.1\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_ = conn.SetReadDeadline(start.Add(10 * time.Second))
+			raw, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("the stalled head was not closed: %v", err)
+			}
+			if d := time.Since(start); d < header-100*time.Millisecond {
+				t.Fatalf("closed %v after the head began, before client_header (%v)", d, header)
+			}
+			if !strings.HasPrefix(string(raw), "HTTP/1.1 408 ") {
+				t.Fatalf("answer %q, want a 408", raw)
+			}
+		})
 	}
 }
 

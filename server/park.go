@@ -122,14 +122,11 @@ type lotEntry struct {
 	requests uint64
 }
 
-// newIdleLot starts a lot that parks connections idle for after, or
-// returns nil (no parking) where fasthttp sets no idle deadline, closes
-// idle connections sooner, or the kernel offers no readiness list.
-func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter, log interface{ Warn(string, ...any) }) *idleLot {
-	idle := fs.IdleTimeout
-	if idle <= 0 {
-		idle = fs.ReadTimeout
-	}
+// newIdleLot starts a lot that parks connections idle for after, serving
+// woken ones with serve, or returns nil (no parking) where idle
+// connections have no timeout (idle), are closed sooner, or the kernel
+// offers no readiness list.
+func newIdleLot(serve func(net.Conn) error, idle, after time.Duration, parks *metrics.Counter, log interface{ Warn(string, ...any) }) *idleLot {
 	if idle <= 0 || after >= idle || after <= 0 {
 		return nil
 	}
@@ -140,7 +137,7 @@ func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter
 	if p == nil {
 		return nil
 	}
-	l := &idleLot{serve: fs.ServeConn, expire: parkedSweep, retireEvery: idleWorkerTime, parks: parks, poll: p, woken: make(chan *clientConn), maxIdle: int32(idleWorkersPerP * goruntime.GOMAXPROCS(0)), stopped: make(chan struct{})}
+	l := &idleLot{serve: serve, expire: parkedSweep, retireEvery: idleWorkerTime, parks: parks, poll: p, woken: make(chan *clientConn), maxIdle: int32(idleWorkersPerP * goruntime.GOMAXPROCS(0)), stopped: make(chan struct{})}
 	l.setTick(max(after/4, time.Millisecond), after)
 	l.sweeps.Store(1)
 	l.asleep.Store(true)
@@ -154,19 +151,26 @@ func newIdleLot(fs *fasthttp.Server, after time.Duration, parks *metrics.Counter
 // an allocation per park.
 var errParked = io.EOF
 
-// trackIdle is fasthttp's ConnState hook. fasthttp calls it for these two
-// states from the goroutine that serves the connection.
-func trackIdle(nc net.Conn, st fasthttp.ConnState) {
-	c, ok := nc.(*clientConn)
-	if !ok || c.lot == nil {
+// connState is fasthttp's ConnState hook. fasthttp calls it for these two
+// states from the goroutine that serves the connection: the client's read
+// timeout moves with them, and the lot learns of waits.
+func connState(nc net.Conn, st fasthttp.ConnState) {
+	c := clientOf(nc)
+	if c == nil {
 		return
 	}
 	switch st {
 	case fasthttp.StateIdle:
-		c.lot.waits(c)
+		c.awaits()
+		if c.lot != nil {
+			c.lot.waits(c)
+		}
 	case fasthttp.StateActive:
-		c.idleSince.Store(0)
-		c.requests++
+		c.begins()
+		if c.lot != nil {
+			c.idleSince.Store(0)
+			c.requests++
+		}
 	}
 }
 
@@ -244,8 +248,8 @@ func (l *idleLot) park(c *clientConn) {
 		c.sparse, c.parkedAt = true, 0 // the lot found the wait long
 	}
 	c.until = c.rd.WantNano()
-	// Whatever is armed is forgotten: fasthttp's next deadline is armed
-	// when it takes the connection back, before any read.
+	// Whatever is armed is forgotten: wake arms the next deadline before
+	// the connection goes back to fasthttp.
 	c.rd.Armed(time.Time{})
 	c.idleSince.Store(0)
 	c.kicked.Store(false)
@@ -325,6 +329,10 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 			return
 		}
 	}
+	// The request that woke c came now: client_header runs from here.
+	c.idleAt = now.UnixNano()
+	c.socket.ReadWaited()
+	c.readBy(c.idleAt, c.limits.header)
 	l.serving.Add(1)
 	l.mu.Unlock()
 	select {

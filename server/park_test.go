@@ -334,9 +334,8 @@ func TestIdleLotTicks(t *testing.T) {
 			t.Errorf("tick %v, park after %v: %d sweeps, want %d", tc.tick, tc.after, l.ticks, tc.ticks)
 		}
 	}
-	fs := &fasthttp.Server{IdleTimeout: time.Second}
 	for _, after := range []time.Duration{0, time.Second, time.Minute} {
-		if l := newIdleLot(fs, after, nil, nil); l != nil {
+		if l := newIdleLot(nil, time.Second, after, nil, nil); l != nil {
 			l.close()
 			t.Errorf("client_park %v with client_idle 1s: a lot", after)
 		}

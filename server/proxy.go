@@ -872,7 +872,8 @@ func (b *bodyRelay) Close() error {
 		return nil
 	}
 	b.closed = true
-	if c, ok := b.ctx.Conn().(*clientConn); ok && b.splice {
+	c := clientOf(b.ctx.Conn())
+	if c != nil && b.splice {
 		// A head held for a body that never came still goes out, and a hold
 		// that no write took (the head failed) ends here.
 		_ = c.flushHeld()
@@ -880,6 +881,9 @@ func (b *bodyRelay) Close() error {
 	closeBody(&b.o.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
 	lb.Done(b.m, b.sent, b.head+b.n)
 	now := b.s.now()
+	if c != nil {
+		c.idleAt, c.fresh = now.UnixNano(), true // the answer's end (awaits)
+	}
 	b.s.observe(b.ctx, b.m, nil, now)
 	b.s.logServed(b.ctx, b.rt, b.vh, now, int(b.n))
 	b.o.release() // b with it

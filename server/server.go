@@ -109,18 +109,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		StreamRequestBody:             true,
 		MaxRequestBodySize:            prefetchBody,
 		ReadBufferSize:                maxHeader,
-		ReadTimeout:                   t.ClientHeader.D(),
-		WriteTimeout:                  t.ClientWrite.D(),
-		IdleTimeout:                   t.ClientIdle.D(),
-		CloseOnShutdown:               true,
-		ReduceMemoryUsage:             true,
-		Logger:                        slogPrinter{log},
+		// No ReadTimeout, WriteTimeout or IdleTimeout: sluice keeps the
+		// client's timeouts itself (connLimits), from clock readings the
+		// request takes anyway.
+		CloseOnShutdown:   true,
+		ReduceMemoryUsage: true,
+		Logger:            slogPrinter{log},
 		// sluice caps connections as it accepts them (listener.go); the
 		// worker pool only has to stay above that cap.
 		Concurrency: max(fasthttp.DefaultConcurrency, 2*cfg.Limits.MaxConns),
-		ConnState:   trackIdle,
+		ConnState:   connState,
 	}
-	s.lot = newIdleLot(s.fs, t.ClientPark.D(), s.metrics.set.NewCounter("sluice_client_parks_total"), log)
+	s.limits.header, s.limits.idle, s.limits.write = t.ClientHeader.D(), t.ClientIdle.D(), t.ClientWrite.D()
+	if s.limits.idle <= 0 {
+		s.limits.idle = s.limits.header // as fasthttp's IdleTimeout
+	}
+	s.lot = newIdleLot(s.fs.ServeConn, s.limits.idle, t.ClientPark.D(), s.metrics.set.NewCounter("sluice_client_parks_total"), log)
 	s.metrics.set.NewGauge("sluice_client_connections", func() float64 { return float64(s.limits.open.Load()) })
 	s.metrics.set.NewGauge("sluice_client_connections_parked", s.lot.parkedCount)
 	return s, nil

@@ -25,6 +25,7 @@
 package sock
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -34,6 +35,10 @@ import (
 // temporary net.Error, which crypto/tls does not make permanent, so a TLS
 // connection over the socket reads on afterwards.
 var ErrNothing net.Error = nothing{}
+
+// ErrFull ends a write that must not wait (WriteTwoNow) where the send
+// buffer is full.
+var ErrFull = errors.New("sock: send buffer full")
 
 type nothing struct{}
 

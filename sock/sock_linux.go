@@ -27,6 +27,9 @@ type Socket struct {
 	// readable. look: ctlFn looks rather than reads; sent and closed are
 	// what it saw.
 	wrote, look, sent, closed bool
+	// waited: a Read found nothing and waited (ReadWaited). nowait: the
+	// Write in progress stops where it would wait (WriteTwoNow).
+	waited, nowait bool
 }
 
 // call is one Read, Write or ReadNow: its buffer, and what the system
@@ -76,6 +79,15 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadWaited reports whether a Read has waited for bytes since the last
+// call: the server tells a next request that came at once from one that
+// came after a wait, whose start it did not see.
+func (s *Socket) ReadWaited() bool {
+	w := s.waited || s.rc == nil // one without a socket cannot tell
+	s.waited = false
+	return w
+}
+
 // do makes one Read or Write: c's, through RawConn's Read or Write (or an
 // Accepted's own, bare until it waits).
 func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
@@ -99,6 +111,8 @@ func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	switch {
 	case err != nil:
 		return n, s.opError(op, err)
+	case errno == syscall.EAGAIN: // only where it must not wait (nowait)
+		return n, ErrFull
 	case errno != 0:
 		return n, s.opError(op, os.NewSyscallError(op, errno))
 	}
@@ -138,6 +152,7 @@ func (s *Socket) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			s.waited = true
 			return false // wait in the poller
 		}
 		c.n, c.errno = n, errno
@@ -165,6 +180,20 @@ func (s *Socket) WriteTwo(a, b []byte) (int, error) {
 	return n, err
 }
 
+// WriteTwoNow is WriteTwo up to where it would wait: with the send buffer
+// full it returns what went out and ErrFull. A caller that waits only
+// then can arm a write timeout only then, as nginx's send_timeout runs
+// only while a write waits, and read no clock for the writes that do not.
+func (s *Socket) WriteTwoNow(a, b []byte) (int, error) {
+	if s.rc == nil {
+		return 0, ErrFull // cannot tell: taken as a write that waits
+	}
+	s.nowait = true
+	n, err := s.WriteTwo(a, b)
+	s.nowait = false
+	return n, err
+}
+
 func (s *Socket) write(fd uintptr) bool {
 	c := &s.wr
 	a, b := c.buf, s.wrMore
@@ -187,6 +216,10 @@ func (s *Socket) write(fd uintptr) bool {
 			c.n += n
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			if s.nowait {
+				c.errno = errno
+				return true
+			}
 			return false // wait in the poller
 		default:
 			c.errno = errno

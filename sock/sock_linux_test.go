@@ -70,8 +70,17 @@ func TestReadWrite(t *testing.T) {
 		defer b.Close()
 		go func() { _, _ = b.Write([]byte("pipe")) }()
 		buf := make([]byte, 8)
-		if n, err := New(a).Read(buf); err != nil || string(buf[:n]) != "pipe" {
+		s := New(a)
+		if n, err := s.Read(buf); err != nil || string(buf[:n]) != "pipe" {
 			t.Fatalf("Read of a pipe: %q, %v", buf[:n], err)
+		}
+		// Nothing tells a pipe's waits: each read counts as one that
+		// waited, each write as one that would.
+		if !s.ReadWaited() {
+			t.Fatal("a pipe's read did not count as waited")
+		}
+		if n, err := s.WriteTwoNow([]byte("x"), nil); n != 0 || err != ErrFull {
+			t.Fatalf("WriteTwoNow to a pipe: %d, %v; want 0, ErrFull", n, err)
 		}
 	})
 }
@@ -157,6 +166,59 @@ func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn))
 		}
 		if b := <-got; !bytes.Equal(b, want) {
 			t.Fatalf("the peer read %d bytes that are not the head and the body", len(b))
+		}
+	})
+	t.Run("write now", func(t *testing.T) {
+		client, server := pair(t) // the peer reads only at the end
+		s := New(client)
+		if n, err := s.WriteTwoNow([]byte("ab"), []byte("c")); n != 3 || err != nil {
+			t.Fatalf("WriteTwoNow with room: %d, %v", n, err)
+		}
+		// Past what the socket buffers hold, it stops instead of waiting.
+		big := make([]byte, 64<<20)
+		n, err := s.WriteTwoNow(nil, big)
+		if err != ErrFull || n == 0 || n == len(big) {
+			t.Fatalf("WriteTwoNow past the buffers: %d bytes, %v; want part written and ErrFull", n, err)
+		}
+		// The same socket then waits as ever once the peer reads.
+		got := make(chan int64, 1)
+		go func() {
+			k, _ := io.Copy(io.Discard, io.LimitReader(server, int64(3+len(big))))
+			got <- k
+		}()
+		if k, err := s.Write(big[n:]); k != len(big)-n || err != nil {
+			t.Fatalf("Write of the rest: %d of %d, %v", k, len(big)-n, err)
+		}
+		if k := <-got; k != int64(3+len(big)) {
+			t.Fatalf("the peer read %d bytes, want %d", k, 3+len(big))
+		}
+	})
+	t.Run("read waited", func(t *testing.T) {
+		client, server := pair(t)
+		s := New(client)
+		b := make([]byte, 16)
+		if _, err := io.WriteString(server, "now"); err != nil {
+			t.Fatal(err)
+		}
+		until(t, func() bool { sent, _ := s.Look(); return sent })
+		if n, err := s.Read(b); n != 3 || err != nil {
+			t.Fatalf("Read: %d, %v", n, err)
+		}
+		if s.ReadWaited() {
+			t.Fatal("a read that found its bytes waited")
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			_, _ = io.WriteString(server, "later")
+		}()
+		if n, err := s.Read(b); n != 5 || err != nil {
+			t.Fatalf("Read: %d, %v", n, err)
+		}
+		if !s.ReadWaited() {
+			t.Fatal("a read that waited for its bytes did not")
+		}
+		if s.ReadWaited() {
+			t.Fatal("ReadWaited told the same wait twice")
 		}
 	})
 	t.Run("write deadline", func(t *testing.T) {

@@ -23,6 +23,14 @@ func (s *Socket) Write(p []byte) (int, error) { return s.conn.Write(p) }
 
 func (s *Socket) WriteTwo(a, b []byte) (int, error) { return writeTwo(s.conn, a, b) }
 
+// WriteTwoNow writes nothing: nothing here tells when a write would wait,
+// so each is taken as one that would (the caller arms its timeout and
+// writes with WriteTwo).
+func (*Socket) WriteTwoNow([]byte, []byte) (int, error) { return 0, ErrFull }
+
+// ReadWaited reports a wait always: nothing here tells whether one came.
+func (*Socket) ReadWaited() bool { return true }
+
 // WriteAwait writes nothing: the caller writes the ordinary way.
 func (*Socket) WriteAwait([]byte) (int, error) { return 0, nil }
 
