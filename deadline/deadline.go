@@ -82,9 +82,8 @@ func (e *Early) NextNano(want int64) bool {
 	e.want = want
 	// No deadline is the latest of all: it rides on what is armed too, and
 	// Expired clears that when it fires. fasthttp clears the read deadline
-	// after every handler that set one (sluice's body timeout, on each
-	// request with a body), and the timeout set next would then cost a
-	// timer update again.
+	// after every handler that set one, and the timeout set next would
+	// then cost a timer update again.
 	if want == 0 || e.armed != 0 && e.armed <= want {
 		return false // fires early; Expired re-arms
 	}
@@ -92,18 +91,35 @@ func (e *Early) NextNano(want int64) bool {
 	return true
 }
 
+// PerWait records a timeout per wait instead of a deadline: none while the
+// I/O goes on without waiting, d from when it starts to wait, which the
+// caller arms then (WaitsFor, NextNano) and asks for again after. A
+// request body's timeout between two reads is one: most reads find their
+// bytes, and need neither a clock reading nor a deadline.
+func (e *Early) PerWait(d time.Duration) { e.want = -int64(d) }
+
+// WaitsFor reports the timeout per wait that PerWait recorded, if that is
+// what is asked for now.
+func (e *Early) WaitsFor() (time.Duration, bool) {
+	if e.want < 0 {
+		return time.Duration(-e.want), true
+	}
+	return 0, false
+}
+
 // Expired is called after an I/O failed on the armed deadline: it reports
 // whether the wanted one is still ahead, and then the deadline to arm
-// before retrying.
+// before retrying. A timeout per wait is no deadline until a wait starts.
 func (e *Early) Expired(now time.Time) (time.Time, bool) {
 	n := unixNano(now)
-	if e.want != 0 && e.want <= n {
+	if e.want > 0 && e.want <= n {
 		return time.Time{}, false
 	}
-	e.armed = e.want
-	if e.want == 0 {
+	if e.want <= 0 {
+		e.armed = 0
 		return time.Time{}, true
 	}
+	e.armed = e.want
 	// Counted from now, the deadline keeps now's monotonic clock reading:
 	// the runtime's time.Until then takes its short way.
 	return now.Add(time.Duration(e.want - n)), true
@@ -113,8 +129,8 @@ func (e *Early) Expired(now time.Time) (time.Time, bool) {
 func (e *Early) Armed(t time.Time) { e.armed = unixNano(t); e.want = e.armed }
 
 // WantNano is the deadline last asked for in Unix nanoseconds, 0 for
-// none.
-func (e *Early) WantNano() int64 { return e.want }
+// none (or a timeout per wait).
+func (e *Early) WantNano() int64 { return max(e.want, 0) }
 
 // unixNano is t in Unix nanoseconds, 0 for the zero time. The few times
 // that a count cannot tell apart are moved, each the way that keeps its

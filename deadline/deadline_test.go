@@ -121,6 +121,46 @@ func TestEarly(t *testing.T) {
 	}
 }
 
+// TestEarlyPerWait: a timeout per wait is no deadline until the caller
+// arms one as a wait starts; the armed one that fires meanwhile clears.
+func TestEarlyPerWait(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var e Early
+	if _, ok := e.Next(t0.Add(30 * time.Second)); !ok {
+		t.Fatal("the head's deadline was not armed")
+	}
+	e.PerWait(time.Minute)
+	if d, ok := e.WaitsFor(); !ok || d != time.Minute {
+		t.Fatalf("WaitsFor: %v %v, want 1m", d, ok)
+	}
+	if w := e.WantNano(); w != 0 {
+		t.Fatalf("WantNano under a timeout per wait: %d, want 0", w)
+	}
+	// The head's deadline fires during the body: no deadline until a wait.
+	if at, ok := e.Expired(t0.Add(30 * time.Second)); !ok || !at.IsZero() {
+		t.Fatalf("expired under a timeout per wait: %v %v, want it cleared", at, ok)
+	}
+	// A wait starts: d from now is armed (nothing is), and is real.
+	now := t0.Add(40 * time.Second)
+	if !e.NextNano(now.Add(time.Minute).UnixNano()) {
+		t.Fatal("a wait's deadline was not armed")
+	}
+	if _, ok := e.WaitsFor(); ok {
+		t.Fatal("a wait's deadline still reads as a timeout per wait")
+	}
+	if _, ok := e.Expired(now.Add(time.Minute)); ok {
+		t.Fatal("a wait past its timeout was retried")
+	}
+	// What the wait armed stays armed: a later deadline rides on it.
+	e.PerWait(time.Minute)
+	if _, ok := e.Next(now.Add(2 * time.Minute)); ok {
+		t.Fatal("a later deadline than the wait's was armed")
+	}
+	if at, ok := e.Expired(now.Add(time.Minute)); !ok || !at.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("the wait's deadline fired: %v %v, want the later one armed", at, ok)
+	}
+}
+
 // TestEarlyExtremes holds the times a count of nanoseconds cannot tell
 // apart to their meaning as deadlines.
 func TestEarlyExtremes(t *testing.T) {

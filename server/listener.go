@@ -411,6 +411,14 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 			return n, err
 		}
 	}
+	if d, ok := c.rd.WaitsFor(); ok {
+		return c.readBody(p, d)
+	}
+	return c.readWaiting(p)
+}
+
+// readWaiting reads, waiting for bytes under the read deadline asked for.
+func (c *clientConn) readWaiting(p []byte) (int, error) {
 	for {
 		n, err := c.socket.Read(p)
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -426,6 +434,29 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 		if err := c.Conn.SetReadDeadline(at); err != nil {
 			return 0, err
 		}
+	}
+}
+
+// readBody reads a request's body under client_body between two reads, d
+// (bodyWaits): bytes there already are read at once, with no clock
+// reading and no deadline; a read that has to wait arms d from now, and
+// the next read is timed per wait again.
+func (c *clientConn) readBody(p []byte, d time.Duration) (int, error) {
+	if n, err := c.socket.ReadNow(p); !errors.Is(err, sock.ErrNothing) {
+		return n, err
+	}
+	c.readBy(time.Now().UnixNano(), d)
+	n, err := c.readWaiting(p)
+	c.rd.PerWait(d)
+	return n, err
+}
+
+// bodyWaits times the reads of a request's body by client_body between
+// two reads (d; 0: the head's deadline goes on) until the answer is out
+// (awaits).
+func (c *clientConn) bodyWaits(d time.Duration) {
+	if d > 0 {
+		c.rd.PerWait(d)
 	}
 }
 

@@ -299,9 +299,9 @@ func TestClientConnWriteTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	limits := newConnLimits(0, 0)
 	limits.write = timeout
-	pair := func() (*net.TCPConn, *clientConn, *writeDeadlineCounter) {
+	pair := func() (*net.TCPConn, *clientConn, *tcpDeadlines) {
 		client, server := testnet.Pair(t, nil)
-		counted := &writeDeadlineCounter{TCPConn: server}
+		counted := &tcpDeadlines{TCPConn: server}
 		return client, newClientConn(counted, limits), counted
 	}
 	t.Run("taken at once: no deadline", func(t *testing.T) {
@@ -347,16 +347,79 @@ func TestClientConnWriteTimeout(t *testing.T) {
 	})
 }
 
-// writeDeadlineCounter counts the write deadlines set on its connection,
-// whose socket it keeps reachable (SyscallConn).
-type writeDeadlineCounter struct {
+// tcpDeadlines counts the deadlines set on its connection, whose socket it
+// keeps reachable (SyscallConn).
+type tcpDeadlines struct {
 	*net.TCPConn
-	writes int
+	reads, writes int
 }
 
-func (d *writeDeadlineCounter) SetWriteDeadline(t time.Time) error {
+func (d *tcpDeadlines) SetReadDeadline(t time.Time) error {
+	d.reads++
+	return d.TCPConn.SetReadDeadline(t)
+}
+
+func (d *tcpDeadlines) SetWriteDeadline(t time.Time) error {
 	d.writes++
 	return d.TCPConn.SetWriteDeadline(t)
+}
+
+// TestClientConnBodyWaits: a request body's reads are timed per wait
+// (client_body between two reads): bytes that are there already arm no
+// deadline; waits shorter than client_body each pass however long the
+// body takes; a wait past it times out.
+func TestClientConnBodyWaits(t *testing.T) {
+	t.Run("bytes there: no deadline", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		counted := &tcpDeadlines{TCPConn: server}
+		c := newClientConn(counted, newConnLimits(0, 0))
+		c.bodyWaits(time.Minute)
+		buf := make([]byte, 64)
+		for i := range 10 {
+			if _, err := io.WriteString(client, "0123456789"); err != nil {
+				t.Fatal(err)
+			}
+			for sent, _ := c.socket.Look(); !sent; sent, _ = c.socket.Look() {
+				time.Sleep(time.Millisecond)
+			}
+			if n, err := c.Read(buf); n != 10 || err != nil {
+				t.Fatalf("read %d: %d, %v", i, n, err)
+			}
+		}
+		if counted.reads != 0 {
+			t.Fatalf("10 reads that found their bytes armed %d read deadlines, want 0", counted.reads)
+		}
+	})
+	t.Run("per wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			c := newClientConn(a, newConnLimits(0, 0))
+			c.bodyWaits(time.Minute)
+			buf := make([]byte, 8)
+			start := time.Now()
+			for range 3 { // 150 s in all, each wait 50 s
+				go func() {
+					time.Sleep(50 * time.Second)
+					_, _ = b.Write([]byte("x"))
+				}()
+				if n, err := c.Read(buf); n != 1 || err != nil {
+					t.Fatalf("a read after a 50 s wait: %d, %v", n, err)
+				}
+			}
+			if d := time.Since(start); d != 150*time.Second {
+				t.Fatalf("three reads took %v, want 150s", d)
+			}
+			start = time.Now()
+			if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("a read the client never answers: %v, want a timeout", err)
+			}
+			if d := time.Since(start); d != time.Minute {
+				t.Fatalf("timed out after %v, want client_body (1m)", d)
+			}
+		})
+	})
 }
 
 // TestClientHeaderTimeout: client_header runs from a request's first byte,

@@ -364,7 +364,10 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 	if (cl <= 0 && cl != -1) || ctx.RequestBodyStream() == nil {
 		return nil
 	}
-	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody, ctx: ctx, idle: rt.clientBody}
+	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody}
+	if c := clientOf(ctx.Conn()); c != nil {
+		c.bodyWaits(rt.clientBody)
+	}
 	if body == spoolBody && cl == -1 {
 		return x.spool(req)
 	}
@@ -901,24 +904,20 @@ func closeBody(resp *fasthttp.Response, lease pool.Lease, complete bool) {
 }
 
 // limitedBody reads the client's request body stream, failing once more
-// than left bytes (when left > 0) have been read. Each read may wait idle
-// for the client: fasthttp's ReadTimeout is one deadline for the request
-// head, which would cut long uploads that keep making progress.
+// than left bytes (when left > 0) have been read. Each of its reads may
+// wait client_body for the client (clientConn.bodyWaits): one deadline
+// for the request, as the head's, would cut long uploads that keep making
+// progress.
 type limitedBody struct {
 	r    io.Reader
 	left int64
 	n    int64
-	ctx  *fasthttp.RequestCtx
-	idle time.Duration
 	// failed is set when reading the client's body failed or overran the
 	// limit: the error is the client's, not the backend's.
 	failed bool
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.idle > 0 {
-		_ = l.ctx.SetReadDeadline(time.Now().Add(l.idle))
-	}
 	if l.left > 0 && l.n >= l.left {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {
