@@ -168,17 +168,7 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 			}
 			time.Sleep(2 * time.Second)
 		}
-		start := time.Now()
-		go func() {
-			time.Sleep(90 * time.Minute)
-			_, _ = b.Write([]byte("x"))
-		}()
-		if n, err := c.Read(buf); n != 1 || err != nil {
-			t.Fatalf("read under a later deadline: %d, %v", n, err)
-		}
-		if waited := time.Since(start); waited != 90*time.Minute {
-			t.Fatalf("read after %v, want 90m", waited)
-		}
+		readAfter(t, c, b, 90*time.Minute) // under a later deadline
 		go func() { _, _ = b.Read(buf) }()
 		if _, err := c.Write([]byte("y")); err != nil {
 			t.Fatalf("write under a later deadline: %v", err)
@@ -187,14 +177,38 @@ func TestClientConnEarlyDeadlines(t *testing.T) {
 		if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		start = time.Now()
-		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read past the deadline: %v", err)
-		}
-		if waited := time.Since(start); waited != time.Minute {
-			t.Fatalf("timed out after %v, want 1m", waited)
-		}
+		readTimesOut(t, c, time.Minute)
 	})
+}
+
+// readAfter reads from c a byte that peer sends after d, and wants the
+// read to end then (in a synctest bubble).
+func readAfter(t *testing.T, c, peer net.Conn, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	go func() {
+		time.Sleep(d)
+		_, _ = peer.Write([]byte("x"))
+	}()
+	if n, err := c.Read(make([]byte, 8)); n != 1 || err != nil {
+		t.Fatalf("a read that waited %v: %d, %v", d, n, err)
+	}
+	if waited := time.Since(start); waited != d {
+		t.Fatalf("read after %v, want %v", waited, d)
+	}
+}
+
+// readTimesOut reads from c, which nothing is sent to, and wants the read
+// to time out after d exactly (in a synctest bubble).
+func readTimesOut(t *testing.T, c net.Conn, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a read with nothing sent: %v, want a timeout", err)
+	}
+	if waited := time.Since(start); waited != d {
+		t.Fatalf("timed out after %v, want %v", waited, d)
+	}
 }
 
 // TestClientConnClearRides: fasthttp clears the read deadline after every
@@ -226,18 +240,7 @@ func TestClientConnClearRides(t *testing.T) {
 		if counted.reads != 2 {
 			t.Fatalf("10 requests armed %d read deadlines, want 2", counted.reads)
 		}
-		start := time.Now()
-		go func() {
-			time.Sleep(2 * time.Hour)
-			_, _ = b.Write([]byte("x"))
-		}()
-		buf := make([]byte, 8)
-		if n, err := c.Read(buf); n != 1 || err != nil {
-			t.Fatalf("read with no deadline: %d, %v", n, err)
-		}
-		if waited := time.Since(start); waited != 2*time.Hour {
-			t.Fatalf("read after %v, want 2h", waited)
-		}
+		readAfter(t, c, b, 2*time.Hour) // with no deadline
 	})
 }
 
@@ -397,27 +400,10 @@ func TestClientConnBodyWaits(t *testing.T) {
 			defer b.Close()
 			c := newClientConn(a, newConnLimits(0, 0))
 			c.bodyWaits(time.Minute)
-			buf := make([]byte, 8)
-			start := time.Now()
-			for range 3 { // 150 s in all, each wait 50 s
-				go func() {
-					time.Sleep(50 * time.Second)
-					_, _ = b.Write([]byte("x"))
-				}()
-				if n, err := c.Read(buf); n != 1 || err != nil {
-					t.Fatalf("a read after a 50 s wait: %d, %v", n, err)
-				}
+			for range 3 { // 150 s in all
+				readAfter(t, c, b, 50*time.Second)
 			}
-			if d := time.Since(start); d != 150*time.Second {
-				t.Fatalf("three reads took %v, want 150s", d)
-			}
-			start = time.Now()
-			if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("a read the client never answers: %v, want a timeout", err)
-			}
-			if d := time.Since(start); d != time.Minute {
-				t.Fatalf("timed out after %v, want client_body (1m)", d)
-			}
+			readTimesOut(t, c, time.Minute) // client_body
 		})
 	})
 }
