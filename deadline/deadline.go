@@ -81,9 +81,9 @@ func (e *Early) Next(want time.Time) (time.Time, bool) {
 func (e *Early) NextNano(want int64) bool {
 	e.want = want
 	// No deadline is the latest of all: it rides on what is armed too, and
-	// Expired clears that when it fires. fasthttp clears the read deadline
-	// after every handler that set one, and the timeout set next would
-	// then cost a timer update again.
+	// Expired clears that when it fires. A write that waited asks for none
+	// after it, and the deadline asked for next would otherwise cost a
+	// timer update again.
 	if want == 0 || e.armed != 0 && e.armed <= want {
 		return false // fires early; Expired re-arms
 	}

@@ -378,10 +378,10 @@ func (c *clientConn) readBy(from int64, d time.Duration) {
 	}
 }
 
-// SetReadDeadline and SetWriteDeadline take the deadlines others set:
-// sluice's body timeout (limitedBody), fasthttp's clearing of it, crypto/tls's
-// on close; readConn and writeConn re-arm one that fired before the
-// deadline asked for.
+// SetReadDeadline and SetWriteDeadline take the deadlines others set
+// (sluice's own go through readBy and armWrite): crypto/tls's on close,
+// fasthttp's clearing of one a handler set; readConn and writeConn re-arm
+// one that fired before the deadline asked for.
 func (c *clientConn) SetReadDeadline(t time.Time) error {
 	if at, ok := c.rd.Next(t); ok {
 		return c.Conn.SetReadDeadline(at)
