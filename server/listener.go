@@ -363,6 +363,7 @@ func (c *clientConn) begins() {
 	if c.socket.ReadWaited() {
 		c.idleAt = time.Now().UnixNano()
 	}
+	c.fresh = false // only this request's answer may end its next wait's start
 	c.readBy(c.idleAt, c.limits.header)
 }
 
