@@ -144,7 +144,9 @@ func Apart(name string) string {
 	default:
 		return ""
 	}
-	if !SameName([]byte(s), name) {
+	// The first letter tells most other names of the length (Referer from
+	// Trailer) before the whole compare.
+	if name[0]|0x20 != s[0]|0x20 || !SameName([]byte(s), name) {
 		return ""
 	}
 	return s
