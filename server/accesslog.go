@@ -506,7 +506,7 @@ func appendClientIP(b []byte, ctx *fasthttp.RequestCtx) []byte {
 // request has another (mod_remoteip's) or the connection has none made
 // once (clientConn.ipText).
 func clientIPText(ctx *fasthttp.RequestCtx) []byte {
-	c := clientConnOf(ctx)
+	c := clientOf(ctx.Conn())
 	if c == nil || c.ipTextLen == noIPText {
 		return nil
 	}
@@ -526,20 +526,6 @@ func clientIPText(ctx *fasthttp.RequestCtx) []byte {
 
 // noIPText marks a connection whose address is not kept as text.
 const noIPText = 0xff
-
-// clientConnOf is the clientConn under ctx's connection, TLS or not, or
-// nil. It knows the connections userAgentOf knows: where it finds one,
-// mod_remoteip marks the requests whose client it found (tookFor).
-func clientConnOf(ctx *fasthttp.RequestCtx) *clientConn {
-	switch c := ctx.Conn().(type) {
-	case *clientConn:
-		return c
-	case *tlsConn:
-		cc, _ := c.NetConn().(*clientConn)
-		return cc
-	}
-	return nil
-}
 
 // appendIP writes ip as ip.String() does.
 func appendIP(b []byte, ip net.IP) []byte {

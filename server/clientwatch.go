@@ -111,18 +111,19 @@ func (ws *clientWatches) sweep(since time.Time) {
 	}
 }
 
-// clientOf is c's clientConn, under TLS too; nil where it has none.
+// clientOf is the clientConn of a client connection (the one fasthttp
+// serves, ctx.Conn()), TLS or not, or nil. It knows the connections
+// userAgentOf knows: where it finds one, mod_remoteip marks the requests
+// whose client it found (tookFor).
 func clientOf(c net.Conn) *clientConn {
-	if cc, ok := c.(*clientConn); ok {
+	if cc, ok := c.(*clientConn); ok { // first: a type switch costs more
 		return cc
 	}
-	return clientUnder(c)
-}
-
-// clientUnder is clientOf's way under TLS, apart so that clientOf inlines.
-func clientUnder(c net.Conn) *clientConn {
-	cc, _ := socketOf(c).(*clientConn)
-	return cc
+	if tc, ok := c.(*tlsConn); ok {
+		cc, _ := tc.NetConn().(*clientConn)
+		return cc
+	}
+	return nil
 }
 
 // socketOf finds the connection under TLS: sluice's clientConn, or the

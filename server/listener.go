@@ -468,12 +468,13 @@ func (c *clientConn) bodyWaits(d time.Duration) {
 func (c *clientConn) writeConn(a, b []byte) (int, error) {
 	n, waits := 0, false
 	for {
+		rest, more := a[min(n, len(a)):], b[max(n-len(a), 0):]
 		var k int
 		var err error
 		if waits {
-			k, err = c.socket.WriteTwo(a[min(n, len(a)):], b[max(n-len(a), 0):])
+			k, err = c.socket.WriteTwo(rest, more)
 		} else {
-			k, err = c.socket.WriteTwoNow(a[min(n, len(a)):], b[max(n-len(a), 0):])
+			k, err = c.socket.WriteTwoNow(rest, more)
 		}
 		n += k
 		switch {
@@ -701,14 +702,14 @@ func (c *clientConn) Close() error {
 
 // mute makes conn drop what is written to it, under TLS too.
 func mute(conn net.Conn) {
-	if c, ok := socketOf(conn).(*clientConn); ok {
+	if c := clientOf(conn); c != nil {
 		c.mute = true
 	}
 }
 
 // unlimit turns the read budget of conn off before it becomes a tunnel.
 func unlimit(conn net.Conn) {
-	if c, ok := socketOf(conn).(*clientConn); ok {
+	if c := clientOf(conn); c != nil {
 		c.unlimited = true
 	}
 }
