@@ -11,8 +11,11 @@
 #   SLUICE_BIN  default: built from ./cmd/sluice; "nginx" samples nginx instead
 #   PATH        default: /small (the harness's backends: /small, /1k, /64k, /page)
 # Prints requests per second, the share of samples per object (kernel,
-# proxy, vDSO, libc) and the costliest symbols (self); keeps perf.data under
-# $TMPDIR for perf report. Needs perf (Debian: linux-perf) and wrk, nginx for
+# proxy, vDSO, libc), the costliest symbols (self), and the share per system
+# call with, for sluice, the function that made it (a read that finds
+# nothing costs about what one that brings a request does: the split shows
+# what each call on a request's way costs); keeps perf.data under $TMPDIR
+# for perf report. Needs perf (Debian: linux-perf) and wrk, nginx for
 # nginx, and root or kernel.perf_event_paranoid at most 1.
 set -euo pipefail
 work=$(mktemp -d)
@@ -92,4 +95,31 @@ wait $rec || true
 perf report -i "$data" --no-children --sort dso -q -g none 2>/dev/null | grep -v '^$' | head -5 || true
 echo
 perf report -i "$data" --no-children --sort sym -q -g none 2>/dev/null | grep -v '^$' | head -30 || true # head's early exit is no failure
+echo
+echo "by system call (the kernel's samples under each, with its caller in sluice):"
+# A sample's call chain, innermost frame first: the system call is the frame
+# under do_syscall_64, its caller the first Go frame of sluice, fasthttp or
+# the runtime above the raw-call wrappers. nginx's frames have no symbols.
+perf script -i "$data" 2>/dev/null | awk '
+BEGIN { RS = ""; FS = "\n" }
+{
+	total++
+	if ($2 !~ /kernel\.kallsyms/) { n["(user space)"]++; next }
+	call = ""; who = ""
+	for (i = 2; i <= NF; i++) {
+		split($i, f, " ")
+		sym = f[2]; sub(/\+0x[0-9a-f]+$/, "", sym)
+		if (call == "" && sym == "do_syscall_64") {
+			call = "(entry and exit)"
+			if (i > 2) { split($(i - 1), g, " "); call = g[2]; sub(/\+0x[0-9a-f]+$/, "", call) }
+			sub(/^(__x64_sys_|__do_sys_|__sys_|ksys_|do_)/, "", call)
+		}
+		if (call != "" && $i !~ /kernel\.kallsyms/ && sym ~ /(sluice\/(server|pool)|fasthttp|runtime)\./ && sym !~ /^runtime\.(futex|usleep)/) {
+			who = sym; sub(/^github\.com\/(sluiceproxy\/sluice|valyala)\//, "", who); break
+		}
+	}
+	if (call == "") call = "(no system call: interrupts, softirq)"
+	n[call (who != "" ? " <- " who : "")]++
+}
+END { for (k in n) printf "%7.2f%%  %s\n", 100 * n[k] / total, k }' | sort -rn | head -15 || true
 echo "perf data: $data"
