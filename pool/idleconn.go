@@ -68,8 +68,9 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 // awaitAnswer tells the connection that its next write holds a whole
-// request (memberConn.awaitAnswer); Write then arms the worker timeout
-// for the answer as well, with the same clock reading.
+// request, in a buffer that outlives the write (memberConn.awaitAnswer);
+// Write then arms the worker timeout for the answer as well, with the
+// same clock reading.
 func (c *idleConn) awaitAnswer() {
 	_, c.answer = c.Conn.(*memberConn)
 }

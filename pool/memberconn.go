@@ -38,12 +38,11 @@ type memberConn struct {
 	writing  bool // a request is going out: nothing read since its first write
 	body     bool // the request's first write went out: later ones carry its body
 	answered bool // the member answered while the body was going out
-	// await makes the next write, a whole request in one, return only
-	// once the answer can be read (writeAwaiter). late is the read
-	// deadline's error when that wait ran out: the next Read reports it
-	// rather than wait a second timeout.
-	await bool
-	late  error
+	// await: the next write holds a whole request, in a buffer that
+	// outlives the write: it goes out at the answer's first read, with that
+	// read (writeReader). pending is that request until then.
+	await   bool
+	pending []byte
 }
 
 // socket is what a memberConn reads, writes and looks at: a plain
@@ -82,7 +81,7 @@ func (c *memberConn) SetDeadline(t time.Time) error {
 
 func (c *memberConn) Write(p []byte) (int, error) {
 	if !c.writing {
-		c.writing, c.body, c.answered, c.late = true, false, false, nil
+		c.writing, c.body, c.answered = true, false, false
 	}
 	await := c.await
 	c.await = false
@@ -90,28 +89,11 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		// The first write carries the head onto an emptied connection: it
 		// does not wait for the member, and no answer can come before it.
 		c.body = true
-		sent := 0
-		if w, ok := c.sock.(writeAwaiter); ok && await {
-			var err error
-			if sent, err = w.WriteAwait(p); sent == len(p) {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					c.late = err
-				}
-				return sent, nil
-			}
+		if _, ok := c.sock.(writeReader); ok && await {
+			c.pending = p
+			return len(p), nil
 		}
-		n, err := c.sock.Write(p[sent:])
-		n += sent
-		if err != nil && c.sliced && errors.Is(err, os.ErrDeadlineExceeded) {
-			// The short deadline of an earlier body outlived it.
-			c.sliced, c.slice = false, deadline.Lazy{}
-			if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
-				return n, err
-			}
-			k, err := c.sock.Write(p[n:])
-			return n + k, err
-		}
-		return n, err
+		return c.writeHead(p)
 	}
 	if c.answered {
 		return len(p), nil // the member answered already: drop the rest of the body
@@ -145,20 +127,52 @@ func (c *memberConn) Write(p []byte) (int, error) {
 	}
 }
 
-// writeAwaiter writes a request and waits for its answer in one go (a
-// plain member's sock.Socket).
-type writeAwaiter interface {
-	WriteAwait(b []byte) (int, error)
+// writeHead writes the rest of a request's first write the ordinary way.
+func (c *memberConn) writeHead(p []byte) (int, error) {
+	n, err := c.sock.Write(p)
+	if err != nil && c.sliced && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The short deadline of an earlier body outlived it.
+		c.sliced, c.slice = false, deadline.Lazy{}
+		if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+			return n, err
+		}
+		k, err := c.sock.Write(p[n:])
+		return n + k, err
+	}
+	return n, err
 }
 
-// awaitAnswer tells c that its next write holds a whole request: nothing
-// follows it but the member's answer.
+// writeReader writes a request and reads the first of its answer in one
+// go (a plain member's sock.Socket).
+type writeReader interface {
+	WriteRead(b, p []byte) (wrote, n int, err error)
+}
+
+// awaitAnswer tells c that its next write holds a whole request, in a
+// buffer that outlives the write: nothing follows it but the member's
+// answer, and the write waits for the answer's first read. A read right
+// after a request finds nothing yet and costs an empty system call; the
+// two together wait first, and make one pass through the poller.
 func (c *memberConn) awaitAnswer() { c.await = true }
 
 func (c *memberConn) Read(p []byte) (int, error) {
 	c.writing = false
-	if err := c.late; err != nil {
-		c.late = nil
+	if b := c.pending; b != nil {
+		c.pending = nil
+		return c.writeRead(b, p)
+	}
+	return c.sock.Read(p)
+}
+
+// writeRead writes the pending request b and reads the answer into p:
+// in one go, or where the send buffer was full, the rest of b the
+// ordinary way (under the write deadline) and then the answer.
+func (c *memberConn) writeRead(b, p []byte) (int, error) {
+	wrote, n, err := c.sock.(writeReader).WriteRead(b, p)
+	if wrote == len(b) || err != nil {
+		return n, err
+	}
+	if _, err := c.writeHead(b[wrote:]); err != nil {
 		return 0, err
 	}
 	return c.sock.Read(p)

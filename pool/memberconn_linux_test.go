@@ -13,8 +13,8 @@ import (
 )
 
 // TestAwaitAnswerTimeout: when the worker timeout ends the wait for the
-// answer, the read that follows reports it at once, even if the answer
-// came meanwhile: one timeout for the answer, not two.
+// answer of a request written at the answer's first read, that read
+// reports it.
 func TestAwaitAnswerTimeout(t *testing.T) {
 	const req = "GET / HTTP/1.1\r\n\r\n"
 	client, server := testnet.Pair(t, nil)
@@ -24,38 +24,57 @@ func TestAwaitAnswerTimeout(t *testing.T) {
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
-	if _, err := io.WriteString(server, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	waitBytes(t, client)
+	onRequest(server, len(req), func() {}) // read, never answered
 	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Read after the timeout: %d bytes, %v; want the deadline error", n, err)
+		t.Fatalf("Read of an answer that never comes: %d bytes, %v; want the deadline error", n, err)
 	}
 }
 
 // TestMemberConnAwaitAnswer: after awaitAnswer, the write of a whole
-// request returns with the answer ready to read; the next request's write,
-// not marked, returns at once (the mark does not outlive its write).
+// request returns at once with nothing sent, and the answer's first read
+// sends it and returns the answer; the next request's write, not marked,
+// goes out at once (the mark does not outlive its write).
 func TestMemberConnAwaitAnswer(t *testing.T) {
 	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
 	client, server := testnet.Pair(t, nil)
 	p := sock.New(client)
 	c := newMemberConn(client, p)
-	onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
 	c.awaitAnswer()
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
-	if !c.answerWaiting() {
-		t.Fatal("the awaited write returned before the answer")
+	if n, err := sock.New(server).ReadNow(make([]byte, 64)); !errors.Is(err, sock.ErrNothing) {
+		t.Fatalf("the member got %d bytes (%v) before the answer's read; want none", n, err)
 	}
+	onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
 	b := make([]byte, 64)
 	if n, err := c.Read(b); err != nil || string(b[:n]) != answer {
 		t.Fatalf("Read: %q, %v", b[:n], err)
 	}
-	// The member reads this one but never answers: the write must not wait.
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("second Write: %d, %v", n, err)
+	}
+	waitBytes(t, server)
+}
+
+// TestMemberConnAwaitFullBuffer: an awaited request larger than the
+// socket's buffers goes out in part with the answer's first read
+// (sock's TestWriteRead), the rest the ordinary way, and the answer is
+// read after it.
+func TestMemberConnAwaitFullBuffer(t *testing.T) {
+	const answer = "HTTP/1.1 204 No Content\r\n\r\n"
+	client, server := testnet.Pair(t, nil)
+	req := make([]byte, 32<<20) // well past what loopback's buffers take in one write
+	p := sock.New(client)
+	c := newMemberConn(client, p)
+	c.awaitAnswer()
+	if n, err := c.Write(req); n != len(req) || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
+	b := make([]byte, 64)
+	if n, err := c.Read(b); err != nil || string(b[:n]) != answer {
+		t.Fatalf("Read: %q, %v", b[:n], err)
 	}
 }
 

@@ -254,8 +254,9 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		t.close(hc, cc)
 		return true, err
 	}
-	err = send(hc, conn, call, req)
+	bw, err := send(hc, conn, call, req)
 	if err != nil {
+		releaseWriter(hc, bw)
 		t.close(hc, cc)
 		if call.unwatch() {
 			return false, ErrClientGone
@@ -270,6 +271,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	}
 	br := hc.AcquireReader(conn)
 	body, err := call.readAnswer(br, conn, resp)
+	releaseWriter(hc, bw)
 	aborted := call.unwatch()
 	if err != nil || aborted {
 		// Read before the close: fasthttp's CloseConn zeroes cc and pools it.
@@ -306,29 +308,38 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 // send writes req on conn: in one write when it goes so (wholeRequest),
 // else through a pooled writer. Either way the whole request, a streamed
 // body to its end included, is taken before the last write, after which
-// only the answer can follow.
-func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Request) error {
+// only the answer can follow. That write may wait for the answer's first
+// read (memberConn.awaitAnswer), so the buffer it lies in must outlive it:
+// send returns the pooled writer, if it took one, for the caller to
+// release once the answer's head was read.
+func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Request) (*bufio.Writer, error) {
 	whole, err := call.wholeRequest(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a, awaits := conn.(answerAwaiter)
 	if whole != nil {
 		if awaits {
-			a.awaitAnswer()
+			a.awaitAnswer() // whole is the call's: it outlives the write
 		}
 		_, err = call.writer(conn).Write(whole)
-		return err
+		return nil, err
 	}
 	bw := hc.AcquireWriter(call.writer(conn))
-	defer hc.ReleaseWriter(bw)
 	if err := call.write(bw, req); err != nil {
-		return err
+		return bw, err
 	}
 	if awaits && bw.Buffered() > 0 {
 		a.awaitAnswer()
 	}
-	return bw.Flush()
+	return bw, bw.Flush()
+}
+
+// releaseWriter releases what send took, if anything.
+func releaseWriter(hc *fasthttp.HostClient, bw *bufio.Writer) {
+	if bw != nil {
+		hc.ReleaseWriter(bw)
+	}
 }
 
 // isTimeout reports a deadline that ran out, however wrapped.

@@ -9,7 +9,7 @@ import (
 )
 
 // A socket's Read, Write, Look and ReadNow allocate nothing once their
-// functions for RawConn are made (on first use, per socket). WriteAwait's
+// functions for RawConn are made (on first use, per socket). WriteRead's
 // are held to it by the server's TestProxyRequestAllocs: every proxied
 // GET goes through it.
 func TestSocketAllocs(t *testing.T) {

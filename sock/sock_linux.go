@@ -19,13 +19,13 @@ type Socket struct {
 	acc     *Accepted       // conn, where it is one (read and written bare until it waits)
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
-	awaitFn func(fd uintptr) bool
+	wrRdFn  func(fd uintptr) bool
 	ctlFn   func(fd uintptr) // Look's and ReadNow's (Control does not wait)
-	rd, wr  call             // Read's (and ReadNow's), Write's (and WriteAwait's)
+	rd, wr  call             // Read's (and ReadNow's), Write's; WriteRead's both
 	wrMore  []byte           // WriteTwo's second part, written after wr's
-	// wrote: awaitFn's write went out; its next call finds the answer
-	// readable. look: ctlFn looks rather than reads; sent and closed are
-	// what it saw.
+	// wrote: wrRdFn's write went out; its next calls read the answer.
+	// look: ctlFn looks rather than reads; sent and closed are what it
+	// saw.
 	wrote, look, sent, closed bool
 	// waited: a Read found nothing and waited (ReadWaited). nowait: the
 	// Write in progress stops where it would wait (WriteTwoNow).
@@ -229,37 +229,50 @@ func (s *Socket) write(fd uintptr) bool {
 	return true
 }
 
-// WriteAwait writes b to the socket and returns once the peer's answer
-// can be read (or the wait ends: a deadline, a close), in one RawConn.Read.
-// A read right after a request finds nothing yet and costs an empty system
-// call; here the wait comes first. That is safe only because the poller's
-// readiness is reset before the write: every answer byte arrives after it.
-// It reports how much of b went out; what did not (a full send buffer, an
-// error) the caller writes the ordinary way, which reports the error. With
-// all of b sent, err is why the wait ended early, if it did: the read
-// deadline, or a close.
-func (s *Socket) WriteAwait(b []byte) (n int, err error) {
-	if s.rc == nil {
-		return 0, nil
+// WriteRead writes b and reads the peer's answer into p, in one
+// RawConn.Read, where neither Read nor Write runs. A read right after a
+// request finds nothing yet and costs an empty system call; here the wait
+// comes first. That is safe only because the poller's readiness is reset
+// before the write: every answer byte arrives after it. It reports how
+// much of b went out and how much of p came in. A b that did not all go
+// out (a full send buffer, or a read deadline already past) ends it with
+// no error and nothing read: the caller writes the rest and reads the
+// ordinary way. An error names the write where the write failed, else the
+// read (a deadline, a close); a peer that closed with nothing sent reads
+// as io.EOF.
+func (s *Socket) WriteRead(b, p []byte) (wrote, n int, err error) {
+	if s.rc == nil || len(p) == 0 {
+		return 0, 0, nil
 	}
-	if s.awaitFn == nil {
-		s.awaitFn = s.writeThenWait
+	if s.wrRdFn == nil {
+		s.wrRdFn = s.writeThenRead
 	}
-	c := &s.wr
-	c.buf, c.n, c.errno = b, 0, 0
+	w, r := &s.wr, &s.rd
+	w.buf, w.n, w.errno = b, 0, 0
+	r.buf, r.n, r.errno = p, 0, 0
 	s.wrote = false
-	err = s.rc.Read(s.awaitFn)
-	n = c.n
-	c.buf = nil
-	if n < len(b) {
-		err = nil // the caller writes the rest and meets any error itself
+	err = s.rc.Read(s.wrRdFn)
+	wrote, n = w.n, r.n
+	werr, rerr := w.errno, r.errno
+	w.buf, r.buf = nil, nil
+	switch {
+	case werr != 0 && werr != syscall.EAGAIN:
+		return wrote, 0, s.opError("write", os.NewSyscallError("write", werr))
+	case wrote < len(b):
+		return wrote, 0, nil // the caller writes the rest and meets any error itself
+	case err != nil:
+		return wrote, 0, s.opError("read", err)
+	case rerr != 0:
+		return wrote, 0, s.opError("read", os.NewSyscallError("read", rerr))
+	case n == 0:
+		return wrote, 0, io.EOF
 	}
-	return n, err
+	return wrote, n, nil
 }
 
-func (s *Socket) writeThenWait(fd uintptr) bool {
+func (s *Socket) writeThenRead(fd uintptr) bool {
 	if s.wrote {
-		return true // readable
+		return s.read(fd)
 	}
 	s.wrote = true
 	c := &s.wr
@@ -269,6 +282,8 @@ func (s *Socket) writeThenWait(fd uintptr) bool {
 			continue
 		}
 		c.n, c.errno = n, errno
+		// Wait for the answer, without reading first: readiness was
+		// reset before the write, so every answer byte raises a new edge.
 		return errno != 0 || n < len(c.buf)
 	}
 }

@@ -254,27 +254,34 @@ func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn))
 	})
 }
 
-// TestWriteAwait: WriteAwait returns once the peer's answer can be read;
-// it writes nothing when the read deadline has passed (the caller then
-// writes the ordinary way); and a close ends its wait.
-func TestWriteAwait(t *testing.T) {
+// TestWriteRead: WriteRead writes the request and returns with the first
+// of its answer; it writes nothing when the read deadline has passed and
+// stops at a full send buffer (the caller then writes the ordinary way);
+// a deadline, a close or the peer's close ends its wait with the read's
+// error.
+func TestWriteRead(t *testing.T) {
 	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
-	answerAfterRequest := func(server net.Conn, then func()) {
+	afterRequest := func(server net.Conn, then func()) {
 		go func() {
-			_, _ = io.ReadFull(server, make([]byte, len(req)))
-			then()
+			if _, err := io.ReadFull(server, make([]byte, len(req))); err == nil {
+				then()
+			}
 		}()
+	}
+	readErr := func(t *testing.T, err error, want error) {
+		t.Helper()
+		var oe *net.OpError
+		if !errors.Is(err, want) || want != io.EOF && (!errors.As(err, &oe) || oe.Op != "read") {
+			t.Fatalf("WriteRead's error: %v; want a read error for %v", err, want)
+		}
 	}
 	t.Run("answer", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
-		answerAfterRequest(server, func() { _, _ = io.WriteString(server, answer) })
-		s := New(client)
-		if n, err := s.WriteAwait([]byte(req)); n != len(req) || err != nil {
-			t.Fatalf("WriteAwait: %d bytes, %v; want %d, no error", n, err, len(req))
-		}
+		afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
 		b := make([]byte, 64)
-		if n, err := s.ReadNow(b); err != nil || string(b[:n]) != answer {
-			t.Fatalf("right after WriteAwait: %q, %v; want the answer", b[:n], err)
+		wrote, n, err := New(client).WriteRead([]byte(req), b)
+		if wrote != len(req) || err != nil || string(b[:n]) != answer {
+			t.Fatalf("WriteRead: wrote %d, read %q, %v; want %d and the answer", wrote, b[:n], err, len(req))
 		}
 	})
 	t.Run("past read deadline", func(t *testing.T) {
@@ -282,18 +289,67 @@ func TestWriteAwait(t *testing.T) {
 		if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := New(client).WriteAwait([]byte(req)); n != 0 || err != nil {
-			t.Fatalf("WriteAwait past the read deadline: %d bytes, %v; want 0, no error", n, err)
+		if wrote, n, err := New(client).WriteRead([]byte(req), make([]byte, 64)); wrote != 0 || n != 0 || err != nil {
+			t.Fatalf("WriteRead past the read deadline: wrote %d, read %d, %v; want nothing, no error", wrote, n, err)
 		}
 		if n, err := New(server).ReadNow(make([]byte, 64)); !errors.Is(err, ErrNothing) {
 			t.Fatalf("the peer got %d bytes (%v), want none", n, err)
 		}
 	})
+	t.Run("full send buffer", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		if err := client.SetWriteBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
+		if err := server.SetReadBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
+		big := make([]byte, 4<<20) // more than both buffers hold: the peer reads nothing
+		wrote, n, err := New(client).WriteRead(big, make([]byte, 64))
+		if wrote == 0 || wrote >= len(big) || n != 0 || err != nil {
+			t.Fatalf("WriteRead into a full buffer: wrote %d of %d, read %d, %v; want part, nothing read, no error", wrote, len(big), n, err)
+		}
+	})
+	t.Run("read deadline while waiting", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		afterRequest(server, func() {})
+		if err := client.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		if wrote != len(req) {
+			t.Fatalf("wrote %d, want %d", wrote, len(req))
+		}
+		readErr(t, err, os.ErrDeadlineExceeded)
+	})
+	t.Run("peer closed", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		afterRequest(server, func() { server.Close() })
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		if wrote != len(req) {
+			t.Fatalf("wrote %d, want %d", wrote, len(req))
+		}
+		readErr(t, err, io.EOF)
+	})
 	t.Run("closed while waiting", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
-		answerAfterRequest(server, func() { client.Close() })
-		if n, err := New(client).WriteAwait([]byte(req)); n != len(req) || err == nil {
-			t.Fatalf("WriteAwait: %d bytes, %v; want %d and the close's error", n, err, len(req))
+		afterRequest(server, func() { client.Close() })
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		if wrote != len(req) {
+			t.Fatalf("wrote %d, want %d", wrote, len(req))
+		}
+		readErr(t, err, net.ErrClosed)
+	})
+	t.Run("write fails", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		if err := server.SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		server.Close() // RST, there on loopback when Close returns
+		_, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		var oe *net.OpError
+		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) || !errors.As(err, &oe) || oe.Op != "write" {
+			t.Fatalf("WriteRead to a reset connection: %v; want a write OpError for ECONNRESET or EPIPE", err)
 		}
 	})
 }

@@ -31,8 +31,9 @@ func (*Socket) WriteTwoNow([]byte, []byte) (int, error) { return 0, ErrFull }
 // ReadWaited reports a wait always: nothing here tells whether one came.
 func (*Socket) ReadWaited() bool { return true }
 
-// WriteAwait writes nothing: the caller writes the ordinary way.
-func (*Socket) WriteAwait([]byte) (int, error) { return 0, nil }
+// WriteRead writes and reads nothing: the caller writes and reads the
+// ordinary way.
+func (*Socket) WriteRead([]byte, []byte) (wrote, n int, err error) { return 0, 0, nil }
 
 // SpliceFrom copies: there is no splice(2) here.
 func (s *Socket) SpliceFrom(src *Socket, n int64) (int64, error) { return s.copyFrom(src, n) }
