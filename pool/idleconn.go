@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/deadline"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // ErrStaleConn is returned when a pooled backend connection is found
@@ -64,7 +65,11 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	c.read = true
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if err == sock.ErrUnasked {
+		return 0, c.stale()
+	}
+	return n, err
 }
 
 // awaitAnswer tells the connection that its next write holds a whole
@@ -110,6 +115,11 @@ func (c *idleConn) checkStale() error {
 	if sent, closed := c.peek.Look(); !sent && !closed {
 		return nil
 	}
+	return c.stale()
+}
+
+// stale reports a connection found unfit for the request about to go out.
+func (c *idleConn) stale() error {
 	if c.onStale != nil {
 		c.onStale()
 	}
@@ -133,11 +143,15 @@ func (c *idleConn) SetDeadline(t time.Time) error {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.checkStale(); err != nil {
-		return 0, err
-	}
 	answer := c.answer
 	c.answer, c.answerArmed = false, false
+	mc, _ := c.Conn.(*memberConn)
+	look := answer && c.read && mc.writesAtRead()
+	if look {
+		c.read = false // checked as the request goes out (memberConn.awaitAnswer)
+	} else if err := c.checkStale(); err != nil {
+		return 0, err
+	}
 	if c.timeout > 0 {
 		now := time.Now()
 		if t, ok := c.wd.Next(now.Add(c.timeout), now); ok {
@@ -154,7 +168,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		}
 	}
 	if answer {
-		c.Conn.(*memberConn).awaitAnswer()
+		mc.awaitAnswer(look)
 	}
 	return c.Conn.Write(p)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/deadline"
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 // answerCheck is how long a body write may block before sluice looks
@@ -40,9 +41,10 @@ type memberConn struct {
 	answered bool // the member answered while the body was going out
 	// await: the next write holds a whole request, in a buffer that
 	// outlives the write: it goes out at the answer's first read, with that
-	// read (writeReader). pending is that request until then.
-	await   bool
-	pending []byte
+	// read (writeReader). pending is that request until then; look: the
+	// member is looked at for stray bytes right before it goes out.
+	await, look bool
+	pending     []byte
 }
 
 // socket is what a memberConn reads, writes and looks at: a plain
@@ -143,17 +145,28 @@ func (c *memberConn) writeHead(p []byte) (int, error) {
 }
 
 // writeReader writes a request and reads the first of its answer in one
-// go (a plain member's sock.Socket).
+// go (a plain member's sock.Socket), having looked for stray bytes first
+// where asked to.
 type writeReader interface {
-	WriteRead(b, p []byte) (wrote, n int, err error)
+	WriteRead(b, p []byte, look bool) (wrote, n int, err error)
+}
+
+// writesAtRead reports whether an awaited request goes out at its
+// answer's first read (awaitAnswer): on a plain member's socket.
+func (c *memberConn) writesAtRead() bool {
+	_, ok := c.sock.(writeReader)
+	return ok
 }
 
 // awaitAnswer tells c that its next write holds a whole request, in a
 // buffer that outlives the write: nothing follows it but the member's
 // answer, and the write waits for the answer's first read. A read right
 // after a request finds nothing yet and costs an empty system call; the
-// two together wait first, and make one pass through the poller.
-func (c *memberConn) awaitAnswer() { c.await = true }
+// two together wait first, and make one pass through the poller. With
+// look set, that read reports sock.ErrUnasked, having written nothing,
+// where the member sent bytes or closed before the request (idleConn's
+// staleness check, made there without a pass of its own).
+func (c *memberConn) awaitAnswer(look bool) { c.await, c.look = true, look }
 
 func (c *memberConn) Read(p []byte) (int, error) {
 	c.writing = false
@@ -165,12 +178,18 @@ func (c *memberConn) Read(p []byte) (int, error) {
 }
 
 // writeRead writes the pending request b and reads the answer into p:
-// in one go, or where the send buffer was full, the rest of b the
-// ordinary way (under the write deadline) and then the answer.
+// in one go, or where the send buffer was full (or the read deadline had
+// passed), the rest of b the ordinary way (under the write deadline) and
+// then the answer.
 func (c *memberConn) writeRead(b, p []byte) (int, error) {
-	wrote, n, err := c.sock.(writeReader).WriteRead(b, p)
+	wrote, n, err := c.sock.(writeReader).WriteRead(b, p, c.look)
 	if wrote == len(b) || err != nil {
 		return n, err
+	}
+	if wrote == 0 && c.look {
+		if sent, closed := c.sock.Look(); sent || closed {
+			return 0, sock.ErrUnasked
+		}
 	}
 	if _, err := c.writeHead(b[wrote:]); err != nil {
 		return 0, err

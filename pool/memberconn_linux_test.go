@@ -39,7 +39,7 @@ func TestMemberConnAwaitAnswer(t *testing.T) {
 	client, server := testnet.Pair(t, nil)
 	p := sock.New(client)
 	c := newMemberConn(client, p)
-	c.awaitAnswer()
+	c.awaitAnswer(false)
 	if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
@@ -67,7 +67,7 @@ func TestMemberConnAwaitFullBuffer(t *testing.T) {
 	req := make([]byte, 32<<20) // well past what loopback's buffers take in one write
 	p := sock.New(client)
 	c := newMemberConn(client, p)
-	c.awaitAnswer()
+	c.awaitAnswer(false)
 	if n, err := c.Write(req); n != len(req) || err != nil {
 		t.Fatalf("Write: %d, %v", n, err)
 	}
@@ -86,4 +86,38 @@ func onRequest(server net.Conn, n int, then func()) {
 			then()
 		}
 	}()
+}
+
+// TestIdleConnStaleAtAnswer: on a reused connection, an awaited request is
+// looked at for the member's stray bytes as it goes out: the answer's read
+// reports ErrStaleConn, having sent nothing, and the pool hears of it.
+func TestIdleConnStaleAtAnswer(t *testing.T) {
+	const req, answer = "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n"
+	client, server := testnet.Pair(t, nil)
+	p := sock.New(client)
+	stale := 0
+	c := newIdleConn(newMemberConn(client, p), time.Minute, p, func() { stale++ })
+	exchange := func() (string, error) {
+		c.awaitAnswer()
+		if n, err := c.Write([]byte(req)); n != len(req) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		b := make([]byte, 64)
+		n, err := c.Read(b)
+		return string(b[:n]), err
+	}
+	onRequest(server, len(req), func() { _, _ = io.WriteString(server, answer) })
+	if got, err := exchange(); err != nil || got != answer {
+		t.Fatalf("first exchange: %q, %v", got, err)
+	}
+	if _, err := io.WriteString(server, "evil"); err != nil {
+		t.Fatal(err)
+	}
+	waitBytes(t, client)
+	if got, err := exchange(); !errors.Is(err, ErrStaleConn) || got != "" || stale != 1 {
+		t.Fatalf("second exchange: %q, %v, %d stale reports; want ErrStaleConn, once", got, err, stale)
+	}
+	if n, err := sock.New(server).ReadNow(make([]byte, 64)); !errors.Is(err, sock.ErrNothing) {
+		t.Fatalf("the member got %d bytes (%v) of the second request; want none", n, err)
+	}
 }

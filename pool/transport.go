@@ -247,9 +247,11 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		t.close(hc, cc)
 		return false, ErrClientGone
 	}
-	// A reused connection the member closed or wrote to is found here,
-	// before any byte of the request, body included, is consumed.
-	if err := checkStale(conn); err != nil {
+	// A reused connection the member closed or wrote to is found before
+	// any byte of the request is consumed: here where the request's body
+	// is a stream that its write reads, else as its head goes out
+	// (idleConn.Write).
+	if err := checkStaleBeforeBody(conn, req); err != nil {
 		call.unwatch()
 		t.close(hc, cc)
 		return true, err
@@ -352,9 +354,10 @@ func isTimeout(err error) bool {
 // answer to the request it completes (idleConn).
 type answerAwaiter interface{ awaitAnswer() }
 
-// checkStale runs idleConn's staleness check on a reused connection.
-func checkStale(conn net.Conn) error {
-	if ic := idleConnOf(conn); ic != nil {
+// checkStaleBeforeBody runs idleConn's staleness check on a reused
+// connection now, for a request whose body is a stream.
+func checkStaleBeforeBody(conn net.Conn, req *fasthttp.Request) error {
+	if ic := idleConnOf(conn); ic != nil && req.IsBodyStream() {
 		return ic.checkStale()
 	}
 	return nil

@@ -40,6 +40,10 @@ var ErrNothing net.Error = nothing{}
 // buffer is full.
 var ErrFull = errors.New("sock: send buffer full")
 
+// ErrUnasked ends a WriteRead that looked first and found that the peer
+// had sent bytes or closed: nothing was written.
+var ErrUnasked = errors.New("sock: the peer sent or closed before the request")
+
 type nothing struct{}
 
 func (nothing) Error() string   { return "sock: nothing to read yet" }

@@ -24,9 +24,10 @@ type Socket struct {
 	rd, wr  call             // Read's (and ReadNow's), Write's; WriteRead's both
 	wrMore  []byte           // WriteTwo's second part, written after wr's
 	// wrote: wrRdFn's write went out; its next calls read the answer.
-	// look: ctlFn looks rather than reads; sent and closed are what it
-	// saw.
-	wrote, look, sent, closed bool
+	// lookFirst: wrRdFn looks before it writes; unasked: it saw bytes or
+	// a close. look: ctlFn looks rather than reads; sent and closed are
+	// what it saw.
+	wrote, lookFirst, unasked, look, sent, closed bool
 	// waited: a Read found nothing and waited (ReadWaited). nowait: the
 	// Write in progress stops where it would wait (WriteTwoNow).
 	waited, nowait bool
@@ -240,7 +241,12 @@ func (s *Socket) write(fd uintptr) bool {
 // ordinary way. An error names the write where the write failed, else the
 // read (a deadline, a close); a peer that closed with nothing sent reads
 // as io.EOF.
-func (s *Socket) WriteRead(b, p []byte) (wrote, n int, err error) {
+//
+// With look set it first looks, as Look does, whether the peer sent bytes
+// or closed, and then writes nothing and returns ErrUnasked: a pooled
+// connection's check for a member's stray bytes, made right before the
+// request goes out.
+func (s *Socket) WriteRead(b, p []byte, look bool) (wrote, n int, err error) {
 	if s.rc == nil || len(p) == 0 {
 		return 0, 0, nil
 	}
@@ -250,12 +256,14 @@ func (s *Socket) WriteRead(b, p []byte) (wrote, n int, err error) {
 	w, r := &s.wr, &s.rd
 	w.buf, w.n, w.errno = b, 0, 0
 	r.buf, r.n, r.errno = p, 0, 0
-	s.wrote = false
+	s.wrote, s.lookFirst, s.unasked = false, look, false
 	err = s.rc.Read(s.wrRdFn)
 	wrote, n = w.n, r.n
 	werr, rerr := w.errno, r.errno
 	w.buf, r.buf = nil, nil
 	switch {
+	case s.unasked:
+		return 0, 0, ErrUnasked
 	case werr != 0 && werr != syscall.EAGAIN:
 		return wrote, 0, s.opError("write", os.NewSyscallError("write", werr))
 	case wrote < len(b):
@@ -275,6 +283,12 @@ func (s *Socket) writeThenRead(fd uintptr) bool {
 		return s.read(fd)
 	}
 	s.wrote = true
+	if s.lookFirst {
+		if n, errno := sysPeek(fd); n > 0 || n == 0 && errno == 0 {
+			s.unasked = true
+			return true
+		}
+	}
 	c := &s.wr
 	for {
 		n, errno := sysWrite(fd, c.buf)

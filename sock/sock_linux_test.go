@@ -279,7 +279,7 @@ func TestWriteRead(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
 		afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
 		b := make([]byte, 64)
-		wrote, n, err := New(client).WriteRead([]byte(req), b)
+		wrote, n, err := New(client).WriteRead([]byte(req), b, false)
 		if wrote != len(req) || err != nil || string(b[:n]) != answer {
 			t.Fatalf("WriteRead: wrote %d, read %q, %v; want %d and the answer", wrote, b[:n], err, len(req))
 		}
@@ -289,7 +289,7 @@ func TestWriteRead(t *testing.T) {
 		if err := client.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if wrote, n, err := New(client).WriteRead([]byte(req), make([]byte, 64)); wrote != 0 || n != 0 || err != nil {
+		if wrote, n, err := New(client).WriteRead([]byte(req), make([]byte, 64), false); wrote != 0 || n != 0 || err != nil {
 			t.Fatalf("WriteRead past the read deadline: wrote %d, read %d, %v; want nothing, no error", wrote, n, err)
 		}
 		if n, err := New(server).ReadNow(make([]byte, 64)); !errors.Is(err, ErrNothing) {
@@ -305,7 +305,7 @@ func TestWriteRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		big := make([]byte, 4<<20) // more than both buffers hold: the peer reads nothing
-		wrote, n, err := New(client).WriteRead(big, make([]byte, 64))
+		wrote, n, err := New(client).WriteRead(big, make([]byte, 64), false)
 		if wrote == 0 || wrote >= len(big) || n != 0 || err != nil {
 			t.Fatalf("WriteRead into a full buffer: wrote %d of %d, read %d, %v; want part, nothing read, no error", wrote, len(big), n, err)
 		}
@@ -316,7 +316,7 @@ func TestWriteRead(t *testing.T) {
 		if err := client.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
 		if wrote != len(req) {
 			t.Fatalf("wrote %d, want %d", wrote, len(req))
 		}
@@ -325,7 +325,7 @@ func TestWriteRead(t *testing.T) {
 	t.Run("peer closed", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
 		afterRequest(server, func() { server.Close() })
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
 		if wrote != len(req) {
 			t.Fatalf("wrote %d, want %d", wrote, len(req))
 		}
@@ -334,11 +334,42 @@ func TestWriteRead(t *testing.T) {
 	t.Run("closed while waiting", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
 		afterRequest(server, func() { client.Close() })
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
 		if wrote != len(req) {
 			t.Fatalf("wrote %d, want %d", wrote, len(req))
 		}
 		readErr(t, err, net.ErrClosed)
+	})
+	t.Run("look finds bytes or a close", func(t *testing.T) {
+		for _, stray := range []func(net.Conn){
+			func(server net.Conn) { _, _ = io.WriteString(server, answer) },
+			func(server net.Conn) { server.Close() },
+		} {
+			client, server := testnet.Pair(t, nil)
+			stray(server)
+			for tries := 0; ; tries++ { // loopback delivers within the peer's call; bounded anyway
+				if sent, closed := New(client).Look(); sent || closed {
+					break
+				} else if tries == 1_000_000 {
+					t.Fatal("the peer's bytes or close never showed")
+				}
+			}
+			if wrote, n, err := New(client).WriteRead([]byte(req), make([]byte, 64), true); wrote != 0 || n != 0 || err != ErrUnasked {
+				t.Fatalf("WriteRead after stray bytes or a close: wrote %d, read %d, %v; want nothing and ErrUnasked", wrote, n, err)
+			}
+			if n, err := New(server).ReadNow(make([]byte, 64)); n != 0 {
+				t.Fatalf("the peer got %d bytes (%v), want none", n, err)
+			}
+		}
+	})
+	t.Run("look finds nothing", func(t *testing.T) {
+		client, server := testnet.Pair(t, nil)
+		afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
+		b := make([]byte, 64)
+		wrote, n, err := New(client).WriteRead([]byte(req), b, true)
+		if wrote != len(req) || err != nil || string(b[:n]) != answer {
+			t.Fatalf("WriteRead: wrote %d, read %q, %v; want %d and the answer", wrote, b[:n], err, len(req))
+		}
 	})
 	t.Run("write fails", func(t *testing.T) {
 		client, server := testnet.Pair(t, nil)
@@ -346,7 +377,7 @@ func TestWriteRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		server.Close() // RST, there on loopback when Close returns
-		_, _, err := New(client).WriteRead([]byte(req), make([]byte, 64))
+		_, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
 		var oe *net.OpError
 		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) || !errors.As(err, &oe) || oe.Op != "write" {
 			t.Fatalf("WriteRead to a reset connection: %v; want a write OpError for ECONNRESET or EPIPE", err)

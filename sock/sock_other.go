@@ -33,7 +33,7 @@ func (*Socket) ReadWaited() bool { return true }
 
 // WriteRead writes and reads nothing: the caller writes and reads the
 // ordinary way.
-func (*Socket) WriteRead([]byte, []byte) (wrote, n int, err error) { return 0, 0, nil }
+func (*Socket) WriteRead([]byte, []byte, bool) (wrote, n int, err error) { return 0, 0, nil }
 
 // SpliceFrom copies: there is no splice(2) here.
 func (s *Socket) SpliceFrom(src *Socket, n int64) (int64, error) { return s.copyFrom(src, n) }
