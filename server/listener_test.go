@@ -449,6 +449,62 @@ func TestClientHeaderTimeout(t *testing.T) {
 	}
 }
 
+// TestRequestTimeLogged: the access log's request time is when the request
+// began: its duration covers the member's delay, not only what followed
+// it, and a keep-alive request sent after a pause begins after the pause,
+// not as the answer before it ended; with the connection parked meanwhile
+// or not.
+func TestRequestTimeLogged(t *testing.T) {
+	const delay, pause = 200 * time.Millisecond, 300 * time.Millisecond
+	backend := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			time.Sleep(delay)
+		}
+		ctx.SetBodyString("ok")
+	})
+	for _, park := range []time.Duration{10 * time.Second, 50 * time.Millisecond} {
+		t.Run(fmt.Sprintf("client_park %v", park), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, err := config.ParseApache("t.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+backend+"/\n"+
+				"CustomLog "+dir+"/t.log \"%U %{usec}t %D\"\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Timeouts.ClientPark = config.Duration(park)
+			s, addr := serveTCP(t, cfg)
+			conn := dialTCP(t, addr)
+			// A new connection parks as its first answer goes out; a wake
+			// soon after makes it wait in fasthttp again (startConn).
+			for _, path := range []string{"/warm", "/slow"} {
+				if resp := rawRequest(t, conn, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); resp.StatusCode() != 200 {
+					t.Fatalf("%s: %d", path, resp.StatusCode())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(pause)
+			resumed := time.Now()
+			if resp := rawRequest(t, conn, "GET /fast HTTP/1.1\r\nHost: a\r\n\r\n"); resp.StatusCode() != 200 {
+				t.Fatalf("/fast: %d", resp.StatusCode())
+			}
+			flushLogs(s)
+			b, err := os.ReadFile(dir + "/t.log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var slow, fast struct{ start, took int64 }
+			if _, err := fmt.Sscanf(string(b), "/warm %d %d\n/slow %d %d\n/fast %d %d\n", new(int64), new(int64), &slow.start, &slow.took, &fast.start, &fast.took); err != nil {
+				t.Fatalf("log %q: %v", b, err)
+			}
+			if slow.took < delay.Microseconds() {
+				t.Errorf("/slow took %d µs, less than the member's %v delay", slow.took, delay)
+			}
+			if fast.start < resumed.UnixMicro()-1 {
+				t.Errorf("/fast began %d µs before it was sent, at the answer before it", resumed.UnixMicro()-fast.start)
+			}
+		})
+	}
+}
+
 // TestClientConnSize keeps a client connection's record, its socket and
 // its accepted connection (sock.Accepted) included, in the 512-byte size
 // class: it is the one allocation of sluice's own per connection, and a
