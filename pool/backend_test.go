@@ -192,6 +192,69 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 	}
 }
 
+// TestBackendRetriesClosedPooledConn: a member that closes or resets a
+// pooled connection while it idles (a keep-alive timeout; SO_LINGER 0, as
+// some servers and balancers drop idle connections) costs the next
+// request nothing, a POST included: the close is found before the request
+// goes out, which goes on a new connection.
+func TestBackendRetriesClosedPooledConn(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset %v", reset), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			closed := make(chan struct{})
+			var first atomic.Bool
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func(c *net.TCPConn) {
+						defer c.Close()
+						buf := make([]byte, 4096)
+						for {
+							if _, err := c.Read(buf); err != nil {
+								return
+							}
+							_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+							if first.CompareAndSwap(false, true) {
+								if reset {
+									_ = c.SetLinger(0)
+								}
+								c.Close()
+								close(closed)
+								return
+							}
+						}
+					}(c.(*net.TCPConn))
+				}
+			}()
+			m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+			be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+			for i := range 2 {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI("http://" + m.HostHeader + "/")
+				req.Header.SetMethod(fasthttp.MethodPost) // not idempotent: sent again only if unsent
+				req.SetBodyString("p")
+				body, err := roundTrip(be, req, resp)
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
+				if err != nil || string(body) != "ok" {
+					t.Fatalf("request %d: %q, %v", i+1, body, err)
+				}
+				if i == 0 {
+					<-closed
+					time.Sleep(10 * time.Millisecond) // the close reaches the pooled end
+				}
+			}
+		})
+	}
+}
+
 // readRequestHead reads one request head from the member's side.
 func readRequestHead(br *bufio.Reader) (contentLength int, err error) {
 	for {

@@ -136,7 +136,9 @@ func interim(status int) bool {
 func (h *ResponseHead) readOne(br *bufio.Reader) error {
 	h.read = false
 	if _, err := br.Peek(1); err != nil {
-		if isTimeout(err) {
+		if isTimeout(err) || err == ErrStaleConn {
+			// ErrStaleConn: the request never went out (idleConn.Read),
+			// and may go again whatever its method.
 			return err
 		}
 		// A reset is a close too (the member closed with the request

@@ -284,7 +284,7 @@ func (s *Socket) writeThenRead(fd uintptr) bool {
 	}
 	s.wrote = true
 	if s.lookFirst {
-		if n, errno := sysPeek(fd); n > 0 || n == 0 && errno == 0 {
+		if sent, closed := peek(fd); sent || closed {
 			s.unasked = true
 			return true
 		}
@@ -313,7 +313,7 @@ func (s *Socket) opError(op string, err error) error {
 }
 
 // Look reports whether the peer sent bytes that wait to be read, and
-// whether it closed its side with nothing sent.
+// whether it closed its side (or reset the connection) with nothing sent.
 func (s *Socket) Look() (sent, closed bool) {
 	if s.rc == nil {
 		return false, false
@@ -355,11 +355,18 @@ func (s *Socket) control() error {
 	return s.rc.Control(s.ctlFn)
 }
 
+// peek is Look's system call: sent where a byte waits; closed where the
+// peer closed with nothing sent, or the socket failed (a reset), as a
+// read would find.
+func peek(fd uintptr) (sent, closed bool) {
+	n, errno := sysPeek(fd)
+	return n > 0, n == 0 && errno != syscall.EAGAIN && errno != syscall.EINTR
+}
+
 // now1 is Look's or ReadNow's one system call.
 func (s *Socket) now1(fd uintptr) {
 	if s.look {
-		n, errno := sysPeek(fd)
-		s.sent, s.closed = n > 0, n == 0 && errno == 0
+		s.sent, s.closed = peek(fd)
 		return
 	}
 	c := &s.rd

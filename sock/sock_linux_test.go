@@ -44,6 +44,15 @@ func TestSocket(t *testing.T) {
 	if s := New(nil); s.Raw() != nil {
 		t.Error("a connection without a socket has a RawConn")
 	}
+	// A reset reads as closed too: the peer is as gone as after a close.
+	client, server = testnet.Pair(t, nil)
+	if err := server.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	if sent, closed := New(client).Look(); sent || !closed {
+		t.Fatalf("after a reset: sent %v, closed %v; want closed", sent, closed)
+	}
 }
 
 func until(t *testing.T, cond func() bool) {
@@ -340,10 +349,11 @@ func TestWriteRead(t *testing.T) {
 		}
 		readErr(t, err, net.ErrClosed)
 	})
-	t.Run("look finds bytes or a close", func(t *testing.T) {
-		for _, stray := range []func(net.Conn){
-			func(server net.Conn) { _, _ = io.WriteString(server, answer) },
-			func(server net.Conn) { server.Close() },
+	t.Run("look finds bytes, a close or a reset", func(t *testing.T) {
+		for _, stray := range []func(*net.TCPConn){
+			func(server *net.TCPConn) { _, _ = io.WriteString(server, answer) },
+			func(server *net.TCPConn) { server.Close() },
+			func(server *net.TCPConn) { _ = server.SetLinger(0); server.Close() }, // a reset
 		} {
 			client, server := testnet.Pair(t, nil)
 			stray(server)
