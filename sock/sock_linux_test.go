@@ -285,12 +285,14 @@ func TestWriteRead(t *testing.T) {
 		}
 	}
 	t.Run("answer", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
-		afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
-		b := make([]byte, 64)
-		wrote, n, err := New(client).WriteRead([]byte(req), b, false)
-		if wrote != len(req) || err != nil || string(b[:n]) != answer {
-			t.Fatalf("WriteRead: wrote %d, read %q, %v; want %d and the answer", wrote, b[:n], err, len(req))
+		for _, look := range []bool{false, true} { // a look that finds nothing changes nothing
+			client, server := testnet.Pair(t, nil)
+			afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
+			b := make([]byte, 64)
+			wrote, n, err := New(client).WriteRead([]byte(req), b, look)
+			if wrote != len(req) || err != nil || string(b[:n]) != answer {
+				t.Fatalf("WriteRead (look %v): wrote %d, read %q, %v; want %d and the answer", look, wrote, b[:n], err, len(req))
+			}
 		}
 	})
 	t.Run("past read deadline", func(t *testing.T) {
@@ -319,36 +321,31 @@ func TestWriteRead(t *testing.T) {
 			t.Fatalf("WriteRead into a full buffer: wrote %d of %d, read %d, %v; want part, nothing read, no error", wrote, len(big), n, err)
 		}
 	})
-	t.Run("read deadline while waiting", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
-		afterRequest(server, func() {})
-		if err := client.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
-		if wrote != len(req) {
-			t.Fatalf("wrote %d, want %d", wrote, len(req))
-		}
-		readErr(t, err, os.ErrDeadlineExceeded)
-	})
-	t.Run("peer closed", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
-		afterRequest(server, func() { server.Close() })
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
-		if wrote != len(req) {
-			t.Fatalf("wrote %d, want %d", wrote, len(req))
-		}
-		readErr(t, err, io.EOF)
-	})
-	t.Run("closed while waiting", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
-		afterRequest(server, func() { client.Close() })
-		wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
-		if wrote != len(req) {
-			t.Fatalf("wrote %d, want %d", wrote, len(req))
-		}
-		readErr(t, err, net.ErrClosed)
-	})
+	for _, tc := range []struct {
+		name     string
+		then     func(client, server *net.TCPConn) // once the peer has the request
+		deadline bool                              // a read deadline 50 ms on
+		want     error
+	}{
+		{"read deadline while waiting", func(_, _ *net.TCPConn) {}, true, os.ErrDeadlineExceeded},
+		{"peer closed", func(_, server *net.TCPConn) { server.Close() }, false, io.EOF},
+		{"closed while waiting", func(client, _ *net.TCPConn) { client.Close() }, false, net.ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := testnet.Pair(t, nil)
+			afterRequest(server, func() { tc.then(client, server) })
+			if tc.deadline {
+				if err := client.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wrote, _, err := New(client).WriteRead([]byte(req), make([]byte, 64), false)
+			if wrote != len(req) {
+				t.Fatalf("wrote %d, want %d", wrote, len(req))
+			}
+			readErr(t, err, tc.want)
+		})
+	}
 	t.Run("look finds bytes, a close or a reset", func(t *testing.T) {
 		for _, stray := range []func(*net.TCPConn){
 			func(server *net.TCPConn) { _, _ = io.WriteString(server, answer) },
@@ -370,15 +367,6 @@ func TestWriteRead(t *testing.T) {
 			if n, err := New(server).ReadNow(make([]byte, 64)); n != 0 {
 				t.Fatalf("the peer got %d bytes (%v), want none", n, err)
 			}
-		}
-	})
-	t.Run("look finds nothing", func(t *testing.T) {
-		client, server := testnet.Pair(t, nil)
-		afterRequest(server, func() { _, _ = io.WriteString(server, answer) })
-		b := make([]byte, 64)
-		wrote, n, err := New(client).WriteRead([]byte(req), b, true)
-		if wrote != len(req) || err != nil || string(b[:n]) != answer {
-			t.Fatalf("WriteRead: wrote %d, read %q, %v; want %d and the answer", wrote, b[:n], err, len(req))
 		}
 	})
 	t.Run("write fails", func(t *testing.T) {
