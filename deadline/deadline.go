@@ -96,15 +96,27 @@ func (e *Early) NextNano(want int64) bool {
 // caller arms then (WaitsFor, NextNano) and asks for again after. A
 // request body's timeout between two reads is one: most reads find their
 // bytes, and need neither a clock reading nor a deadline.
-func (e *Early) PerWait(d time.Duration) { e.want = -int64(d) }
+func (e *Early) PerWait(d time.Duration) { e.want = -int64(d) << 1 }
 
-// WaitsFor reports the timeout per wait that PerWait recorded, if that is
-// what is asked for now.
-func (e *Early) WaitsFor() (time.Duration, bool) {
-	if e.want < 0 {
-		return time.Duration(-e.want), true
+// FirstWait records a timeout that starts at the first wait, as PerWait's
+// does, and then stays that wait's deadline, which the caller arms and
+// does not ask again: a request head's, which nearly always comes whole
+// with its first byte and then needs no deadline at all.
+func (e *Early) FirstWait(d time.Duration) {
+	e.want = 0
+	if d > 0 {
+		e.want = -(int64(d)<<1 | 1)
 	}
-	return 0, false
+}
+
+// WaitsFor reports the timeout that PerWait or FirstWait recorded, if that
+// is what is asked for now, and whether it was FirstWait's. (Either is
+// kept as its negated count, doubled, plus one for FirstWait.)
+func (e *Early) WaitsFor() (d time.Duration, first, ok bool) {
+	if e.want < 0 {
+		return time.Duration(-e.want >> 1), -e.want&1 == 1, true
+	}
+	return 0, false, false
 }
 
 // Expired is called after an I/O failed on the armed deadline: it reports

@@ -130,8 +130,8 @@ func TestEarlyPerWait(t *testing.T) {
 		t.Fatal("the head's deadline was not armed")
 	}
 	e.PerWait(time.Minute)
-	if d, ok := e.WaitsFor(); !ok || d != time.Minute {
-		t.Fatalf("WaitsFor: %v %v, want 1m", d, ok)
+	if d, first, ok := e.WaitsFor(); !ok || first || d != time.Minute {
+		t.Fatalf("WaitsFor: %v %v %v, want 1m per wait", d, first, ok)
 	}
 	if w := e.WantNano(); w != 0 {
 		t.Fatalf("WantNano under a timeout per wait: %d, want 0", w)
@@ -145,7 +145,7 @@ func TestEarlyPerWait(t *testing.T) {
 	if !e.NextNano(now.Add(time.Minute).UnixNano()) {
 		t.Fatal("a wait's deadline was not armed")
 	}
-	if _, ok := e.WaitsFor(); ok {
+	if _, _, ok := e.WaitsFor(); ok {
 		t.Fatal("a wait's deadline still reads as a timeout per wait")
 	}
 	if _, ok := e.Expired(now.Add(time.Minute)); ok {
@@ -158,6 +158,25 @@ func TestEarlyPerWait(t *testing.T) {
 	}
 	if at, ok := e.Expired(now.Add(time.Minute)); !ok || !at.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("the wait's deadline fired: %v %v, want the later one armed", at, ok)
+	}
+}
+
+// TestEarlyFirstWait: a timeout from the first wait reads as such until
+// the caller arms it; a zero one is no deadline at all.
+func TestEarlyFirstWait(t *testing.T) {
+	var e Early
+	e.FirstWait(30 * time.Second)
+	if d, first, ok := e.WaitsFor(); !ok || !first || d != 30*time.Second {
+		t.Fatalf("WaitsFor: %v %v %v, want 30s from the first wait", d, first, ok)
+	}
+	if w := e.WantNano(); w != 0 {
+		t.Fatalf("WantNano before the first wait: %d, want 0", w)
+	}
+	for _, set := range []func(time.Duration){e.FirstWait, e.PerWait} {
+		set(0)
+		if _, _, ok := e.WaitsFor(); ok || e.WantNano() != 0 {
+			t.Fatal("a zero timeout reads as one")
+		}
 	}
 }
 

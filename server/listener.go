@@ -352,19 +352,18 @@ func (c *clientConn) awaits() {
 		c.idleAt = time.Now().UnixNano()
 	}
 	c.fresh = false
-	c.socket.ReadWaited() // a wait from here on is the next request's
 	c.readBy(c.idleAt, c.limits.idle)
 }
 
 // begins starts client_header as a request's first byte has come
-// (fasthttp's StateActive): from the wait's start where no read waited
-// for it (it was there at once), else from now.
+// (fasthttp's StateActive). A head nearly always comes whole with that
+// byte and then needs neither a clock reading nor a deadline: the timeout
+// starts at the head's first read that has to wait (readTimed), as
+// nginx's client_header_timeout does, microseconds after the first byte
+// where the rest of the head did not come with it.
 func (c *clientConn) begins() {
-	if c.socket.ReadWaited() {
-		c.idleAt = time.Now().UnixNano()
-	}
 	c.fresh = false // only this request's answer may end its next wait's start
-	c.readBy(c.idleAt, c.limits.header)
+	c.rd.FirstWait(c.limits.header)
 }
 
 // readBy wants reads done by from+d (Unix nanoseconds; d 0: no deadline),
@@ -412,8 +411,8 @@ func (c *clientConn) readConn(p []byte) (int, error) {
 			return n, err
 		}
 	}
-	if d, ok := c.rd.WaitsFor(); ok {
-		return c.readBody(p, d)
+	if d, first, ok := c.rd.WaitsFor(); ok {
+		return c.readTimed(p, d, first)
 	}
 	return c.readWaiting(p)
 }
@@ -438,22 +437,26 @@ func (c *clientConn) readWaiting(p []byte) (int, error) {
 	}
 }
 
-// readBody reads a request's body under client_body between two reads, d
-// (bodyWaits): bytes there already are read at once, with no clock
-// reading and no deadline; a read that has to wait arms d from now, and
-// the next read is timed per wait again.
-func (c *clientConn) readBody(p []byte, d time.Duration) (int, error) {
+// readTimed reads under a timeout d that starts when a read has to wait:
+// bytes there already are read at once, with no clock reading and no
+// deadline; a read that has to wait arms d from now. A body's reads are
+// timed per wait (client_body between two reads, bodyWaits): the next
+// read is timed per wait again. The head's first wait (first) fixes its
+// deadline (begins): the reads after it wait under that.
+func (c *clientConn) readTimed(p []byte, d time.Duration, first bool) (int, error) {
 	if n, err := c.socket.ReadNow(p); !errors.Is(err, sock.ErrNothing) {
 		return n, err
 	}
 	c.readBy(time.Now().UnixNano(), d)
 	n, err := c.readWaiting(p)
-	c.rd.PerWait(d)
+	if !first {
+		c.rd.PerWait(d)
+	}
 	return n, err
 }
 
 // bodyWaits times the reads of a request's body by client_body between
-// two reads (d; 0: the head's deadline goes on) until the answer is out
+// two reads (d; 0: the head's timeout goes on) until the answer is out
 // (awaits).
 func (c *clientConn) bodyWaits(d time.Duration) {
 	if d > 0 {

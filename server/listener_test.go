@@ -449,6 +449,47 @@ func TestClientHeaderTimeout(t *testing.T) {
 	}
 }
 
+// TestClientHeaderDribble: client_header bounds the whole head, not each
+// wait for its bytes: a head that comes a byte every 50 ms, each wait well
+// inside a 300 ms client_header, is answered 408 once the head has taken
+// client_header since it first had to wait (slowloris).
+func TestClientHeaderDribble(t *testing.T) {
+	const header, every = 300 * time.Millisecond, 50 * time.Millisecond
+	cfg, err := config.ParseApache("t.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+startBackend(t, echo)+"/\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeouts.ClientHeader = config.Duration(header)
+	_, addr := serveTCP(t, cfg)
+	conn := dialTCP(t, addr)
+	if _, err := io.WriteString(conn, "GET /a HTTP/1.1\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	done := make(chan []byte)
+	go func() {
+		raw, _ := io.ReadAll(conn) // till sluice closes
+		done <- raw
+	}()
+	for range 100 { // 5 s of dribble, far past client_header
+		select {
+		case raw := <-done:
+			if d := time.Since(start); d < header-100*time.Millisecond {
+				t.Fatalf("closed %v after the head began, before client_header (%v)", d, header)
+			}
+			if !strings.HasPrefix(string(raw), "HTTP/1.1 408 ") {
+				t.Fatalf("answer %q, want a 408", raw)
+			}
+			return
+		case <-time.After(every):
+			if _, err := io.WriteString(conn, "x"); err != nil {
+				continue // closed meanwhile: the answer is on its way
+			}
+		}
+	}
+	t.Fatalf("a head dribbled for %v, each wait inside client_header (%v), was never cut", 100*every, header)
+}
+
 // TestRequestTimeLogged: the access log's request time is when the request
 // began: its duration covers the member's delay, not only what followed
 // it, and a keep-alive request sent after a pause begins after the pause,

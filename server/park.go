@@ -329,9 +329,9 @@ func (l *idleLot) wake(r readyFD, now time.Time) {
 			return
 		}
 	}
-	// The request that woke c came now: client_header runs from here.
+	// The request that woke c came now: client_header runs from its
+	// head's first wait (begins), and till then from here.
 	c.idleAt = now.UnixNano()
-	c.socket.ReadWaited()
 	c.readBy(c.idleAt, c.limits.header)
 	l.serving.Add(1)
 	l.mu.Unlock()

@@ -28,9 +28,9 @@ type Socket struct {
 	// a close. look: ctlFn looks rather than reads; sent and closed are
 	// what it saw.
 	wrote, lookFirst, unasked, look, sent, closed bool
-	// waited: a Read found nothing and waited (ReadWaited). nowait: the
-	// Write in progress stops where it would wait (WriteTwoNow).
-	waited, nowait bool
+	// nowait: the Write in progress stops where it would wait
+	// (WriteTwoNow).
+	nowait bool
 }
 
 // call is one Read, Write or ReadNow: its buffer, and what the system
@@ -78,15 +78,6 @@ func (s *Socket) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, err
-}
-
-// ReadWaited reports whether a Read has waited for bytes since the last
-// call: the server tells a next request that came at once from one that
-// came after a wait, whose start it did not see.
-func (s *Socket) ReadWaited() bool {
-	w := s.waited || s.rc == nil // one without a socket cannot tell
-	s.waited = false
-	return w
 }
 
 // do makes one Read or Write: c's, through RawConn's Read or Write (or an
@@ -153,7 +144,6 @@ func (s *Socket) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			s.waited = true
 			return false // wait in the poller
 		}
 		c.n, c.errno = n, errno

@@ -83,11 +83,8 @@ func TestReadWrite(t *testing.T) {
 		if n, err := s.Read(buf); err != nil || string(buf[:n]) != "pipe" {
 			t.Fatalf("Read of a pipe: %q, %v", buf[:n], err)
 		}
-		// Nothing tells a pipe's waits: each read counts as one that
-		// waited, each write as one that would.
-		if !s.ReadWaited() {
-			t.Fatal("a pipe's read did not count as waited")
-		}
+		// Nothing tells a pipe's waits: each write counts as one that
+		// would.
 		if n, err := s.WriteTwoNow([]byte("x"), nil); n != 0 || err != ErrFull {
 			t.Fatalf("WriteTwoNow to a pipe: %d, %v; want 0, ErrFull", n, err)
 		}
@@ -200,34 +197,6 @@ func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn))
 		}
 		if k := <-got; k != int64(3+len(big)) {
 			t.Fatalf("the peer read %d bytes, want %d", k, 3+len(big))
-		}
-	})
-	t.Run("read waited", func(t *testing.T) {
-		client, server := pair(t)
-		s := New(client)
-		b := make([]byte, 16)
-		if _, err := io.WriteString(server, "now"); err != nil {
-			t.Fatal(err)
-		}
-		until(t, func() bool { sent, _ := s.Look(); return sent })
-		if n, err := s.Read(b); n != 3 || err != nil {
-			t.Fatalf("Read: %d, %v", n, err)
-		}
-		if s.ReadWaited() {
-			t.Fatal("a read that found its bytes waited")
-		}
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			_, _ = io.WriteString(server, "later")
-		}()
-		if n, err := s.Read(b); n != 5 || err != nil {
-			t.Fatalf("Read: %d, %v", n, err)
-		}
-		if !s.ReadWaited() {
-			t.Fatal("a read that waited for its bytes did not")
-		}
-		if s.ReadWaited() {
-			t.Fatal("ReadWaited told the same wait twice")
 		}
 	})
 	t.Run("write deadline", func(t *testing.T) {

@@ -28,9 +28,6 @@ func (s *Socket) WriteTwo(a, b []byte) (int, error) { return writeTwo(s.conn, a,
 // writes with WriteTwo).
 func (*Socket) WriteTwoNow([]byte, []byte) (int, error) { return 0, ErrFull }
 
-// ReadWaited reports a wait always: nothing here tells whether one came.
-func (*Socket) ReadWaited() bool { return true }
-
 // WriteRead writes and reads nothing: the caller writes and reads the
 // ordinary way.
 func (*Socket) WriteRead([]byte, []byte, bool) (wrote, n int, err error) { return 0, 0, nil }
