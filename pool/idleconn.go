@@ -25,6 +25,7 @@ var ErrStaleConn = errors.New("pool: backend connection closed or sent unsolicit
 //     otherwise become the next client's response (threats.md SMG-14).
 type idleConn struct {
 	net.Conn
+	mc      *memberConn // Conn, where it is one (a plain or TLS HTTP member's)
 	timeout time.Duration
 	// read is true once a response was read: the next Write starts a new
 	// request on a reused connection.
@@ -48,7 +49,8 @@ type looker interface{ Look() (sent, closed bool) }
 
 // newIdleConn wraps c; peek looks at the member's side of c.
 func newIdleConn(c net.Conn, timeout time.Duration, peek looker, onStale func()) *idleConn {
-	return &idleConn{Conn: c, timeout: timeout, peek: peek, onStale: onStale}
+	mc, _ := c.(*memberConn)
+	return &idleConn{Conn: c, mc: mc, timeout: timeout, peek: peek, onStale: onStale}
 }
 
 // Handshake makes fasthttp take the connection for a TLS one already
@@ -77,7 +79,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 // Write then arms the worker timeout for the answer as well, with the
 // same clock reading.
 func (c *idleConn) awaitAnswer() {
-	_, c.answer = c.Conn.(*memberConn)
+	c.answer = c.mc != nil
 }
 
 // armRead arms the worker timeout for the next read, lazily.
@@ -145,8 +147,7 @@ func (c *idleConn) SetDeadline(t time.Time) error {
 func (c *idleConn) Write(p []byte) (int, error) {
 	answer := c.answer
 	c.answer, c.answerArmed = false, false
-	mc, _ := c.Conn.(*memberConn)
-	look := answer && c.read && mc.writesAtRead()
+	look := answer && c.read && c.mc.writesAtRead()
 	if look {
 		c.read = false // checked as the request goes out (memberConn.awaitAnswer)
 	} else if err := c.checkStale(); err != nil {
@@ -168,7 +169,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		}
 	}
 	if answer {
-		mc.awaitAnswer(look)
+		c.mc.awaitAnswer(look)
 	}
 	return c.Conn.Write(p)
 }

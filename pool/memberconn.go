@@ -28,8 +28,9 @@ const answerCheck = 50 * time.Millisecond
 // It is used by one request at a time, as fasthttp uses its connections.
 type memberConn struct {
 	net.Conn
-	sock     socket    // what the member's bytes go through
-	deadline time.Time // the write deadline idleConn asked for
+	sock     socket      // what the member's bytes go through
+	wr       writeReader // sock, where it writes and reads in one go (nil: TLS)
+	deadline time.Time   // the write deadline idleConn asked for
 	// slice arms the shorter deadlines of body writes, lazily; sliced is
 	// set while one may be armed instead of deadline (it stays armed
 	// after the body: a request's first write cannot wait, and re-arms
@@ -56,7 +57,8 @@ type socket interface {
 }
 
 func newMemberConn(c net.Conn, s socket) *memberConn {
-	return &memberConn{Conn: c, sock: s}
+	wr, _ := s.(writeReader)
+	return &memberConn{Conn: c, sock: s, wr: wr}
 }
 
 // answerWaiting reports whether the member sent bytes that wait to be
@@ -91,7 +93,7 @@ func (c *memberConn) Write(p []byte) (int, error) {
 		// The first write carries the head onto an emptied connection: it
 		// does not wait for the member, and no answer can come before it.
 		c.body = true
-		if _, ok := c.sock.(writeReader); ok && await {
+		if c.wr != nil && await {
 			c.pending = p
 			return len(p), nil
 		}
@@ -153,10 +155,7 @@ type writeReader interface {
 
 // writesAtRead reports whether an awaited request goes out at its
 // answer's first read (awaitAnswer): on a plain member's socket.
-func (c *memberConn) writesAtRead() bool {
-	_, ok := c.sock.(writeReader)
-	return ok
-}
+func (c *memberConn) writesAtRead() bool { return c.wr != nil }
 
 // awaitAnswer tells c that its next write holds a whole request, in a
 // buffer that outlives the write: nothing follows it but the member's
@@ -182,7 +181,7 @@ func (c *memberConn) Read(p []byte) (int, error) {
 // passed), the rest of b the ordinary way (under the write deadline) and
 // then the answer.
 func (c *memberConn) writeRead(b, p []byte) (int, error) {
-	wrote, n, err := c.sock.(writeReader).WriteRead(b, p, c.look)
+	wrote, n, err := c.wr.WriteRead(b, p, c.look)
 	if wrote == len(b) || err != nil {
 		return n, err
 	}
@@ -202,10 +201,8 @@ func (c *memberConn) writeRead(b, p []byte) (int, error) {
 // would be taken for the next request, so the connection must not carry
 // one.
 func answeredEarly(conn net.Conn) bool {
-	if ic := idleConnOf(conn); ic != nil {
-		if mc, ok := ic.Conn.(*memberConn); ok {
-			return mc.answered
-		}
+	if ic := idleConnOf(conn); ic != nil && ic.mc != nil {
+		return ic.mc.answered
 	}
 	return false
 }

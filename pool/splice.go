@@ -39,8 +39,8 @@ func (l *lease[C]) socket() (*idleConn, *sock.Socket) {
 	if !ok {
 		return nil, nil
 	}
-	mc, ok := ic.Conn.(*memberConn)
-	if !ok {
+	mc := ic.mc
+	if mc == nil {
 		return nil, nil
 	}
 	s, _ := mc.sock.(*sock.Socket)
