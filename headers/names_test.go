@@ -35,6 +35,9 @@ func TestClassify(t *testing.T) {
 		{"x_real_ip", kindAlias},
 		{"Via", kindVia},
 		{"Content-Length", kindLength}, // the framing: fasthttp owns it
+		{"content-length", kindLength}, // past the canonical spelling's fast compare
+		{"CONTENT-LENGTH", kindLength},
+		{"connection", kindConnection},
 		{"Content_Length", kindAlias},
 		{"Content-Type", kindOther},
 		{"Host", kindOther},
