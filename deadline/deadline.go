@@ -53,9 +53,9 @@ func (l *Lazy) Armed(t time.Time) { l.armed = t }
 // one: when that fires, or has fired already, the caller's I/O fails and
 // the caller asks Expired and, if the deadline it wants is still ahead,
 // arms that and retries the I/O. A client connection's read deadline
-// moves twice per request (the idle timeout after a response, the header
-// timeout at the next request's first byte); with Early that costs about
-// one timer update per timeout period instead. The server computes those
+// moves on every request (the idle timeout after a response; the header
+// timeout where the next head has to wait, FirstWait); with Early that
+// costs about one timer update per timeout period instead. The server computes those
 // deadlines from clock readings the request takes anyway (NextNano), where
 // fasthttp's own timeouts read the clock for each: at some 50 ns a
 // reading, three per request were worth saving. Not safe for concurrent

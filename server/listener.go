@@ -316,7 +316,8 @@ type clientConn struct {
 	held *[]byte // from heldBufs while a head waits
 	// rd and wd arm the client timeouts only when they come closer
 	// (deadline.Early). idleAt is when the wait for the next request
-	// began, in Unix nanoseconds (awaits, begins).
+	// began, in Unix nanoseconds (awaits; init and a parked connection's
+	// wake for the head's deadline till begins).
 	rd, wd deadline.Early
 	idleAt int64
 	// ahead holds what a one-byte read brought with it, from aheadAt on:
