@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -136,6 +137,9 @@ type connLimits struct {
 	// not fasthttp, which would read the clock for each of them on every
 	// request (clientConn.awaits, begins, writeConn).
 	header, idle, write time.Duration
+	// yields: the wait for a keep-alive connection's next request begins
+	// with a yield (clientConn.awaits). Set with one P.
+	yields bool
 
 	mu   sync.Mutex
 	byIP map[netip.Addr]int32
@@ -348,11 +352,21 @@ var heldBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &
 // awaits starts the wait for the next request (fasthttp's StateIdle) and
 // client_idle with it: from the clock reading bodyRelay.Close took as the
 // answer ended, where it did, else from now.
+//
+// With one P the wait's first read comes after a yield: under load the
+// goroutines already woken take their turns first, and by then a busy
+// client's next request has mostly come. A read straight after the
+// answer finds nothing nearly every time (the client has just been sent
+// it), and that costs a system call and a trip through the poller; the
+// yield costs a pass through the scheduler. With several Ps a yield goes
+// through the global run queue and may wake an idle P, moving the
+// connection to another core: not done there.
 func (c *clientConn) awaits() {
 	if !c.fresh {
 		c.idleAt = time.Now().UnixNano()
 	}
 	c.fresh = false
+	c.yield = c.limits.yields
 	c.readBy(c.idleAt, c.limits.idle)
 }
 
@@ -364,6 +378,7 @@ func (c *clientConn) awaits() {
 // where the rest of the head did not come with it.
 func (c *clientConn) begins() {
 	c.fresh = false // only this request's answer may end its next wait's start
+	c.yield = false // the rest of a head, a body: read at once
 	c.rd.FirstWait(c.limits.header)
 }
 
@@ -405,6 +420,10 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 }
 
 func (c *clientConn) readConn(p []byte) (int, error) {
+	if c.yield {
+		c.yield = false
+		goruntime.Gosched()
+	}
 	if c.sparse {
 		if parks, n, err := c.parksAtOnce(p); parks {
 			return 0, errParked

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -559,5 +561,98 @@ func TestRequestTimeLogged(t *testing.T) {
 func TestClientConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(clientConn{}); n > 512 {
 		t.Fatalf("clientConn takes %d bytes, more than the 512 of its size class", n)
+	}
+}
+
+// TestClientConnYields: with connLimits.yields (one P) the read that waits
+// for a keep-alive connection's next request comes after the goroutines
+// ready to run have had their turn; without it, or once the request has
+// begun (its head's rest, its body), the read is made at once.
+func TestClientConnYields(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
+	for _, tc := range []struct {
+		name          string
+		yields, begun bool
+		want          bool // the other goroutine ran before the read
+	}{
+		{"next request", true, false, true},
+		{"several Ps", false, false, false},
+		{"request begun", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			var ran atomic.Bool
+			spy := &runSpy{Conn: a, ran: &ran}
+			limits := newConnLimits(0, 0)
+			limits.yields = tc.yields
+			c := newClientConn(spy, limits)
+			c.awaits()
+			if tc.begun {
+				c.begins()
+			}
+			go func() {
+				ran.Store(true)
+				_, _ = b.Write([]byte("GET / HTTP/1.1\r\n"))
+			}()
+			p := make([]byte, 64)
+			if _, err := c.Read(p); err != nil {
+				t.Fatal(err)
+			}
+			if spy.sawRun != tc.want {
+				t.Fatalf("other goroutine had run before the read: %v, want %v", spy.sawRun, tc.want)
+			}
+		})
+	}
+}
+
+// runSpy notes, at its first Read, whether ran was set.
+type runSpy struct {
+	net.Conn
+	ran          *atomic.Bool
+	read, sawRun bool
+}
+
+func (s *runSpy) Read(p []byte) (int, error) {
+	if !s.read {
+		s.read, s.sawRun = true, s.ran.Load()
+	}
+	return s.Conn.Read(p)
+}
+
+// TestServerYieldsWithOneP: a server made with one P yields before the
+// wait for a next request, one made with more does not; keep-alive and
+// pipelined requests are answered either way.
+func TestServerYieldsWithOneP(t *testing.T) {
+	backend := startBackend(t, echo)
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("GOMAXPROCS %d", procs), func(t *testing.T) {
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(procs))
+			cfg, err := config.ParseApache("t.conf", []byte("Listen 127.0.0.1:0\nProxyPass / http://"+backend+"/\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, addr := serveTCP(t, cfg)
+			if s.limits.yields != (procs == 1) {
+				t.Fatalf("yields %v with %d Ps", s.limits.yields, procs)
+			}
+			conn := dialTCP(t, addr)
+			for i := range 3 {
+				if resp := rawRequest(t, conn, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"); resp.StatusCode() != 200 {
+					t.Fatalf("request %d: %d", i, resp.StatusCode())
+				}
+			}
+			if _, err := io.WriteString(conn, "GET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			for _, path := range []string{"/b", "/c"} {
+				var resp fasthttp.Response
+				if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+					t.Fatalf("pipelined %s: %v %d", path, err, resp.StatusCode())
+				}
+			}
+		})
 	}
 }

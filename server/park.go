@@ -108,6 +108,9 @@ type lotEntry struct {
 	// request has not come (parkedAt is when such a wait began, or zero
 	// for a wait the lot found long). A wait cut short ends that.
 	sparse bool
+	// yield: readConn yields before its read, the wait's first
+	// (clientConn.awaits, connLimits.yields).
+	yield bool
 	// parkedAt and until are Unix nanoseconds (0: none), not time.Time:
 	// the record is allocated per connection, and its size class is what
 	// a new connection costs in garbage. parkedAt only tells a short wait

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ConnState:   connState,
 	}
 	s.limits.header, s.limits.idle, s.limits.write = t.ClientHeader.D(), t.ClientIdle.D(), t.ClientWrite.D()
+	s.limits.yields = goruntime.GOMAXPROCS(0) == 1
 	if s.limits.idle <= 0 {
 		s.limits.idle = s.limits.header // as fasthttp's IdleTimeout
 	}
