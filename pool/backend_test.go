@@ -192,6 +192,84 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 	}
 }
 
+// TestBackendDropsConnWithBytesPastAnswer: a member connection whose
+// answer came with bytes beyond its framing (more body than its
+// Content-Length, a body after a HEAD's head or a 204's, bytes after the
+// last chunk) is not reused, as nginx drops one that "sent more data than
+// specified": the member and sluice no longer agree where answers end.
+// The client gets the answer as framed; the next request goes on a new
+// connection.
+func TestBackendDropsConnWithBytesPastAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, answer, want string
+	}{
+		{"content-length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", "ok"},
+		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", ""},
+		{"204", "GET", "HTTP/1.1 204 No Content\r\n\r\nevil", ""},
+		{"chunked", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nevil", "ok"},
+		{"clean", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var conns atomic.Int32
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					n := conns.Add(1)
+					go func(c net.Conn) {
+						defer c.Close()
+						buf := make([]byte, 4096)
+						for i := 0; ; i++ {
+							if _, err := c.Read(buf); err != nil {
+								return
+							}
+							answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+							if n == 1 && i == 0 {
+								answer = tc.answer
+							}
+							_, _ = c.Write([]byte(answer))
+						}
+					}(c)
+				}
+			}()
+			m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+			be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+			get := func(method string) string {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.Header.SetMethod(method)
+				req.SetRequestURI("http://" + m.HostHeader + "/")
+				body, err := roundTrip(be, req, resp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(body)
+			}
+			if got := get(tc.method); got != tc.want {
+				t.Fatalf("first answer %q, want %q", got, tc.want)
+			}
+			if got := get("GET"); got != "ok" {
+				t.Fatalf("second answer %q", got)
+			}
+			want := int32(2)
+			if tc.name == "clean" {
+				want = 1
+			}
+			if n := conns.Load(); n != want {
+				t.Fatalf("%d member connections, want %d", n, want)
+			}
+		})
+	}
+}
+
 // TestBackendRetriesClosedPooledConn: a member that closes or resets a
 // pooled connection while it idles (a keep-alive timeout; SO_LINGER 0, as
 // some servers and balancers drop idle connections) costs the next

@@ -294,8 +294,9 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	}
 	closeAfter := req.ConnectionClose() || resp.ConnectionClose()
 	if !body {
+		keep := !closeAfter && endsClean(br)
 		hc.ReleaseReader(br)
-		t.done(hc, cc, !closeAfter)
+		t.done(hc, cc, keep)
 		return false, nil
 	}
 	l := t.leases.Get().(*lease[C])
@@ -362,6 +363,15 @@ func checkStaleBeforeBody(conn net.Conn, req *fasthttp.Request) error {
 	}
 	return nil
 }
+
+// endsClean reports whether the member sent nothing past its answer that
+// br has read: bytes there (more body than its Content-Length, a body
+// after a HEAD's or a 204's head, bytes after the last chunk) mean that
+// the member and sluice no longer agree where answers end, and the
+// connection must not carry another (nginx drops one whose member "sent
+// more data than specified"; bytes that come later are found by the
+// look before the next request, idleConn).
+func endsClean(br *bufio.Reader) bool { return br.Buffered() == 0 }
 
 // done pools cc when keep is set, else closes it.
 func (t *transport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
@@ -450,7 +460,7 @@ func (l *lease[C]) Release(complete bool) {
 	// The body stream reads from br: it goes first. A caller may have
 	// learnt while reading the body that the connection is unfit.
 	_ = l.resp.CloseBodyStream()
-	keep := complete && !l.closeAfter && !l.resp.ConnectionClose()
+	keep := complete && !l.closeAfter && !l.resp.ConnectionClose() && endsClean(l.br)
 	l.hc.ReleaseReader(l.br)
 	l.t.done(l.hc, l.cc, keep)
 	var zero C
