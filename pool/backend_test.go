@@ -139,54 +139,21 @@ func TestBackendStreamedBodies(t *testing.T) {
 // TestBackendNeverReusesPoisonedConn: bytes a backend sends after a
 // complete response must not become the next response (SMG-14).
 func TestBackendNeverReusesPoisonedConn(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	sent := make(chan struct{})
-	var poisoned atomic.Bool // only the first connection sends the late response
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				for i := 0; ; i++ {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-					if i == 0 && poisoned.CompareAndSwap(false, true) {
-						_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
-						close(sent)
-					}
-				}
-			}(c)
+	be, _ := scriptedMember(t, func(c *net.TCPConn, conn int32, req int) bool {
+		_, _ = c.Write([]byte(okAnswer))
+		if conn == 1 && req == 0 {
+			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+			close(sent)
 		}
-	}()
-	m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
-	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
-	get := func() string {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI("http://" + m.HostHeader + "/")
-		body, err := roundTrip(be, req, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(body)
-	}
-	if got := get(); got != "ok" {
+		return true
+	})
+	if got := fetch(t, be, "GET", ""); got != "ok" {
 		t.Fatalf("first response %q", got)
 	}
 	<-sent
 	for i := range 3 {
-		if got := get(); got != "ok" {
+		if got := fetch(t, be, "GET", ""); got != "ok" {
 			t.Fatalf("request %d got %q: a late response was served", i+2, got)
 		}
 	}
@@ -202,69 +169,31 @@ func TestBackendNeverReusesPoisonedConn(t *testing.T) {
 func TestBackendDropsConnWithBytesPastAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name, method, answer, want string
+		conns                      int32
 	}{
-		{"content-length", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", "ok"},
-		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", ""},
-		{"204", "GET", "HTTP/1.1 204 No Content\r\n\r\nevil", ""},
-		{"chunked", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nevil", "ok"},
-		{"clean", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "ok"},
+		{"content-length", "GET", okAnswer + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", "ok", 2},
+		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil", "", 2},
+		{"204", "GET", "HTTP/1.1 204 No Content\r\n\r\nevil", "", 2},
+		{"chunked", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nevil", "ok", 2},
+		{"clean", "GET", okAnswer, "ok", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			var conns atomic.Int32
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					n := conns.Add(1)
-					go func(c net.Conn) {
-						defer c.Close()
-						buf := make([]byte, 4096)
-						for i := 0; ; i++ {
-							if _, err := c.Read(buf); err != nil {
-								return
-							}
-							answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-							if n == 1 && i == 0 {
-								answer = tc.answer
-							}
-							_, _ = c.Write([]byte(answer))
-						}
-					}(c)
+			be, conns := scriptedMember(t, func(c *net.TCPConn, conn int32, req int) bool {
+				answer := okAnswer
+				if conn == 1 && req == 0 {
+					answer = tc.answer // one write: read along with the answer's head
 				}
-			}()
-			m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
-			be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
-			get := func(method string) string {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				defer fasthttp.ReleaseRequest(req)
-				defer fasthttp.ReleaseResponse(resp)
-				req.Header.SetMethod(method)
-				req.SetRequestURI("http://" + m.HostHeader + "/")
-				body, err := roundTrip(be, req, resp)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return string(body)
-			}
-			if got := get(tc.method); got != tc.want {
+				_, _ = c.Write([]byte(answer))
+				return true
+			})
+			if got := fetch(t, be, tc.method, ""); got != tc.want {
 				t.Fatalf("first answer %q, want %q", got, tc.want)
 			}
-			if got := get("GET"); got != "ok" {
+			if got := fetch(t, be, "GET", ""); got != "ok" {
 				t.Fatalf("second answer %q", got)
 			}
-			want := int32(2)
-			if tc.name == "clean" {
-				want = 1
-			}
-			if n := conns.Load(); n != want {
-				t.Fatalf("%d member connections, want %d", n, want)
+			if n := conns.Load(); n != tc.conns {
+				t.Fatalf("%d member connections, want %d", n, tc.conns)
 			}
 		})
 	}
@@ -278,51 +207,23 @@ func TestBackendDropsConnWithBytesPastAnswer(t *testing.T) {
 func TestBackendRetriesClosedPooledConn(t *testing.T) {
 	for _, reset := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reset %v", reset), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
 			closed := make(chan struct{})
-			var first atomic.Bool
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func(c *net.TCPConn) {
-						defer c.Close()
-						buf := make([]byte, 4096)
-						for {
-							if _, err := c.Read(buf); err != nil {
-								return
-							}
-							_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-							if first.CompareAndSwap(false, true) {
-								if reset {
-									_ = c.SetLinger(0)
-								}
-								c.Close()
-								close(closed)
-								return
-							}
-						}
-					}(c.(*net.TCPConn))
+			be, _ := scriptedMember(t, func(c *net.TCPConn, conn int32, req int) bool {
+				_, _ = c.Write([]byte(okAnswer))
+				if conn > 1 {
+					return true
 				}
-			}()
-			m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
-			be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
+				if reset {
+					_ = c.SetLinger(0)
+				}
+				c.Close()
+				close(closed)
+				return false
+			})
+			// A POST is not idempotent: sent again only if it never went out.
 			for i := range 2 {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI("http://" + m.HostHeader + "/")
-				req.Header.SetMethod(fasthttp.MethodPost) // not idempotent: sent again only if unsent
-				req.SetBodyString("p")
-				body, err := roundTrip(be, req, resp)
-				fasthttp.ReleaseRequest(req)
-				fasthttp.ReleaseResponse(resp)
-				if err != nil || string(body) != "ok" {
-					t.Fatalf("request %d: %q, %v", i+1, body, err)
+				if got := fetch(t, be, fasthttp.MethodPost, "p"); got != "ok" {
+					t.Fatalf("request %d: %q", i+1, got)
 				}
 				if i == 0 {
 					<-closed
@@ -331,6 +232,62 @@ func TestBackendRetriesClosedPooledConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// okAnswer is a scripted member's usual answer.
+const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// scriptedMember is a member on 127.0.0.1 whose connections answer each
+// request (taken as one read) by answer(c, conn, req): conn numbers the
+// connections from 1, req a connection's requests from 0; answer returns
+// false to end the connection. It returns a Backend for the member and
+// the count of connections made to it.
+func scriptedMember(t *testing.T, answer func(c *net.TCPConn, conn int32, req int) bool) (*Backend, *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	conns := new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := conns.Add(1)
+			go func(c *net.TCPConn) {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for i := 0; ; i++ {
+					if _, err := c.Read(buf); err != nil || !answer(c, n, i) {
+						return
+					}
+				}
+			}(c.(*net.TCPConn))
+		}
+	}()
+	m, _ := NewMember(NewRegistry(), "b", "http://"+ln.Addr().String(), config.WorkerParams{}, false)
+	return NewBackend(m, BackendOptions{Timeout: 5 * time.Second}), conns
+}
+
+// fetch sends method / (with body, where not empty) through be and
+// returns the answer's body.
+func fetch(t *testing.T, be *Backend, method, body string) string {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + be.Client.Addr + "/")
+	if body != "" {
+		req.SetBodyString(body)
+	}
+	got, err := roundTrip(be, req, resp)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return string(got)
 }
 
 // readRequestHead reads one request head from the member's side.
