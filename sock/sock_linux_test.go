@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +74,50 @@ func TestReadWrite(t *testing.T) {
 		testReadWrite(t, func(t *testing.T) (net.Conn, *net.TCPConn) { return testnet.Pair(t, nil) })
 	})
 	t.Run("accepted", func(t *testing.T) { testReadWrite(t, acceptedPair) })
+	t.Run("unix", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "s")
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			accepted <- c
+		}()
+		client, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server := <-accepted
+		if server == nil {
+			t.Fatal("no connection accepted")
+		}
+		s := New(client)
+		go func() {
+			time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
+			_, _ = io.WriteString(server, "hello")
+		}()
+		b := make([]byte, 16)
+		if n, err := s.Read(b); err != nil || string(b[:n]) != "hello" {
+			t.Fatalf("Read: %q, %v", b[:n], err)
+		}
+		if n, err := s.Write([]byte("world")); n != 5 || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		if n, err := io.ReadFull(server, b[:5]); err != nil || string(b[:n]) != "world" {
+			t.Fatalf("the peer read %q, %v", b[:n], err)
+		}
+		server.Close()
+		if n, err := s.Read(b); n != 0 || err != io.EOF {
+			t.Fatalf("Read after the peer's close: %d, %v; want EOF", n, err)
+		}
+		if _, err := s.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("Write after the peer's close: %v; want EPIPE", err)
+		}
+	})
 	t.Run("no socket", func(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
