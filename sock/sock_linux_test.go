@@ -68,7 +68,8 @@ func until(t *testing.T, cond func() bool) {
 // TestReadWrite: Read and Write behave as the connection's own: they wait
 // for bytes and for room, under the deadlines, and report a close, a
 // deadline and a reset in the errors a net.Conn gives; over a connection
-// from Go's Accept and one from a Listener (Accepted).
+// from Go's Accept and one from a Listener (Accepted); and over a Unix
+// socket, which a member may be (reads, writes, the peer's close, EPIPE).
 func TestReadWrite(t *testing.T) {
 	t.Run("go", func(t *testing.T) {
 		testReadWrite(t, func(t *testing.T) (net.Conn, *net.TCPConn) { return testnet.Pair(t, nil) })
@@ -96,24 +97,14 @@ func TestReadWrite(t *testing.T) {
 			t.Fatal("no connection accepted")
 		}
 		s := New(client)
-		go func() {
-			time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
-			_, _ = io.WriteString(server, "hello")
-		}()
-		b := make([]byte, 16)
-		if n, err := s.Read(b); err != nil || string(b[:n]) != "hello" {
-			t.Fatalf("Read: %q, %v", b[:n], err)
-		}
 		if n, err := s.Write([]byte("world")); n != 5 || err != nil {
 			t.Fatalf("Write: %d, %v", n, err)
 		}
-		if n, err := io.ReadFull(server, b[:5]); err != nil || string(b[:n]) != "world" {
+		b := make([]byte, 5)
+		if n, err := io.ReadFull(server, b); err != nil || string(b[:n]) != "world" {
 			t.Fatalf("the peer read %q, %v", b[:n], err)
 		}
-		server.Close()
-		if n, err := s.Read(b); n != 0 || err != io.EOF {
-			t.Fatalf("Read after the peer's close: %d, %v; want EOF", n, err)
-		}
+		readsUntilClose(t, s, server)
 		if _, err := s.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
 			t.Fatalf("Write after the peer's close: %v; want EPIPE", err)
 		}
@@ -136,27 +127,34 @@ func TestReadWrite(t *testing.T) {
 	})
 }
 
+// readsUntilClose: s's Read waits in the poller for what peer sends 20 ms
+// later, an empty Read returns at once, and once peer closes Read reports
+// io.EOF.
+func readsUntilClose(t *testing.T, s *Socket, peer net.Conn) {
+	t.Helper()
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
+		_, _ = io.WriteString(peer, "hello")
+	}()
+	b := make([]byte, 16)
+	if n, err := s.Read(b); err != nil || string(b[:n]) != "hello" {
+		t.Fatalf("Read: %q, %v", b[:n], err)
+	}
+	if n, err := s.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty Read: %d, %v; want 0, nil at once", n, err)
+	}
+	peer.Close()
+	if n, err := s.Read(b); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the peer's close: %d, %v; want EOF", n, err)
+	}
+}
+
 // testReadWrite tests Read and Write on the first connection pair makes;
 // the second is its peer.
 func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn)) {
 	t.Run("waits for bytes", func(t *testing.T) {
 		client, server := pair(t)
-		s := New(client)
-		go func() {
-			time.Sleep(20 * time.Millisecond) // the read waits in the poller meanwhile
-			_, _ = io.WriteString(server, "hello")
-		}()
-		b := make([]byte, 16)
-		if n, err := s.Read(b); err != nil || string(b[:n]) != "hello" {
-			t.Fatalf("Read: %q, %v", b[:n], err)
-		}
-		if n, err := s.Read(nil); n != 0 || err != nil {
-			t.Fatalf("empty Read: %d, %v; want 0, nil at once", n, err)
-		}
-		server.Close()
-		if n, err := s.Read(b); n != 0 || err != io.EOF {
-			t.Fatalf("Read after the peer's close: %d, %v; want EOF", n, err)
-		}
+		readsUntilClose(t, New(client), server)
 	})
 	t.Run("read deadline", func(t *testing.T) {
 		client, _ := pair(t)
