@@ -55,11 +55,11 @@ func (l *Lazy) Armed(t time.Time) { l.armed = t }
 // arms that and retries the I/O. A client connection's read deadline
 // moves on every request (the idle timeout after a response; the header
 // timeout where the next head has to wait, FirstWait); with Early that
-// costs about one timer update per timeout period instead. The server computes those
-// deadlines from clock readings the request takes anyway (NextNano), where
-// fasthttp's own timeouts read the clock for each: at some 50 ns a
-// reading, three per request were worth saving. Not safe for concurrent
-// use.
+// costs about one timer update per timeout period instead. The server
+// computes those deadlines from clock readings the request takes anyway
+// (NextNano), where fasthttp's own timeouts read the clock for each: at
+// some 50 ns a reading, three per request were worth saving. Not safe for
+// concurrent use.
 //
 // The deadlines are kept as Unix nanoseconds (0: none), not as time.Time:
 // an Early rides in every client connection, whose size class is what a
