@@ -340,6 +340,7 @@ func (c *pingCall[C]) done(keep bool) {
 	if c.call != nil && c.call.unwatch() {
 		keep = false
 	}
+	keep = keep && endsClean(c.br)
 	c.hc.ReleaseReader(c.br)
 	c.br = nil
 	if keep {

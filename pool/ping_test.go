@@ -225,6 +225,34 @@ func TestPingContinueThenBody(t *testing.T) {
 	}
 }
 
+// TestPingDropsConnWithBytesPastAnswer: as without ping
+// (TestBackendDropsConnWithBytesPastAnswer), bytes that came with the
+// answer beyond its framing keep its connection out of the pool.
+func TestPingDropsConnWithBytesPastAnswer(t *testing.T) {
+	var answers atomic.Int32
+	b := newPingBackend(t, func(c net.Conn, br *bufio.Reader, h textproto.MIMEHeader) bool {
+		io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+		if _, err := readBody(br, h); err != nil {
+			return false
+		}
+		answer := "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+		if answers.Add(1) == 1 {
+			answer += "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil" // one write: read along with the answer
+		}
+		io.WriteString(c, answer)
+		return true
+	})
+	be := pingClient(t, b.addr, time.Second)
+	for i := range 2 {
+		if _, status, got, err := post(be, "payload", false); err != nil || status != 201 || got != "ok" {
+			t.Fatalf("request %d: %d %q, %v", i+1, status, got, err)
+		}
+	}
+	if n := b.conns.Load(); n != 2 {
+		t.Fatalf("backend saw %d connections, want 2", n)
+	}
+}
+
 // TestPingFinalAnswerWithoutContinue: a member that answers at once gets no
 // body, its answer is relayed and the connection is closed afterwards.
 func TestPingFinalAnswerWithoutContinue(t *testing.T) {
