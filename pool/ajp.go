@@ -139,7 +139,7 @@ func (l *ajpLease[C]) send(req *fasthttp.Request, packet []byte) error {
 // Release pools the connection when the answer ended with an
 // END_RESPONSE that allows reuse, else closes it.
 func (l *ajpLease[C]) Release(complete bool) {
-	keep := complete && l.t.reuse && l.res.Reusable()
+	keep := complete && l.t.reuse && l.res.Reusable() && endsClean(l.br)
 	l.hc.ReleaseReader(l.br)
 	l.hc.ReleaseWriter(l.bw)
 	if keep {

@@ -191,7 +191,8 @@ func (l *fcgiLease[C]) stderr(msg []byte) {
 // Release pools the connection when the answer ended with END_REQUEST
 // and reuse is on, else closes it.
 func (l *fcgiLease[C]) Release(complete bool) {
-	keep := complete && l.t.reuse && l.res.Ended() && l.res.ProtocolStatus == fastcgi.StatusRequestComplete
+	keep := complete && l.t.reuse && l.res.Ended() && l.res.ProtocolStatus == fastcgi.StatusRequestComplete &&
+		(l.br == nil || endsClean(l.br))
 	if l.br != nil {
 		l.hc.ReleaseReader(l.br)
 	}

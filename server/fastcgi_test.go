@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/fcgi"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -427,5 +428,84 @@ func TestGatewayTimeouts(t *testing.T) {
 	req.SetRequestURI("http://front.example.com/stall/x")
 	if err := c.Do(req, resp); err == nil {
 		t.Errorf("a body that stalls: %d %q, want the connection cut", resp.StatusCode(), resp.Body())
+	}
+}
+
+// TestGatewayDropsConnWithBytesPastAnswer: a FastCGI application or an
+// AJP container whose answer came with bytes past its end (past
+// END_REQUEST, past END_RESPONSE) does not get its connection back to the
+// pool, as an HTTP member's (pool's TestBackendDropsConnWithBytesPastAnswer):
+// the next request goes on a new one.
+func TestGatewayDropsConnWithBytesPastAnswer(t *testing.T) {
+	fcgiRecord := func(typ byte, content string) []byte {
+		return append([]byte{1, typ, 0, 1, byte(len(content) >> 8), byte(len(content)), 0, 0}, content...)
+	}
+	ajpPacket := func(p ...byte) []byte { return append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...) }
+	for _, tc := range []struct {
+		name, scheme, params string
+		request              func(br *bufio.Reader) bool // reads one request
+		answer, junk         []byte
+	}{
+		{
+			"fcgi", "fcgi", " enablereuse=on",
+			func(br *bufio.Reader) bool {
+				for {
+					var h [8]byte
+					if _, err := io.ReadFull(br, h[:]); err != nil {
+						return false
+					}
+					n := int(h[4])<<8 | int(h[5]) + int(h[6])
+					if _, err := br.Discard(n); err != nil {
+						return false
+					}
+					if h[1] == 5 && n == 0 { // the empty STDIN ends the request
+						return true
+					}
+				}
+			},
+			slices.Concat(fcgiRecord(6, "Content-Type: text/plain\r\n\r\nok"), fcgiRecord(6, ""), fcgiRecord(3, "\x00\x00\x00\x00\x00\x00\x00\x00")),
+			fcgiRecord(6, "evil"),
+		},
+		{
+			"ajp", "ajp", "",
+			func(br *bufio.Reader) bool {
+				var h [4]byte
+				if _, err := io.ReadFull(br, h[:]); err != nil {
+					return false
+				}
+				_, err := br.Discard(int(h[2])<<8 | int(h[3])) // a GET: no body packets
+				return err == nil
+			},
+			slices.Concat(ajpPacket(4, 0, 200, 0, 2, 'O', 'K', 0, 0, 1, 0xA0, 0x01, 0, 10, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', 0),
+				ajpPacket(3, 0, 2, 'o', 'k', 0), ajpPacket(5, 1)),
+			ajpPacket(3, 0, 4, 'e', 'v', 'i', 'l', 0),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int32
+			member := serveConns(t, func(c net.Conn) {
+				defer c.Close()
+				first := conns.Add(1) == 1
+				br := bufio.NewReader(c)
+				for i := 0; tc.request(br); i++ {
+					answer := tc.answer
+					if first && i == 0 {
+						answer = slices.Concat(answer, tc.junk) // one write: read along with the answer
+					}
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			})
+			c := fcgiProxy(t, "ProxyPass / "+tc.scheme+"://"+member+"/"+tc.params+"\n")
+			for i := range 2 {
+				if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "ok" {
+					t.Fatalf("request %d: %d %q", i+1, status, body)
+				}
+			}
+			if n := conns.Load(); n != 2 {
+				t.Fatalf("%d member connections, want 2", n)
+			}
+		})
 	}
 }
