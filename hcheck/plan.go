@@ -104,7 +104,7 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 	if m.Backend != nil {
 		p.policy = m.Backend.Options.Policy
 		if m.Backend.Options.TLS != nil {
-			p.tlsConf = m.Backend.Client.TLSConfig
+			p.tlsConf = m.Backend.TLS
 		}
 	}
 	if hp.HCExpr != "" {

@@ -19,10 +19,7 @@ import (
 	"github.com/sluiceproxy/sluice/ajp"
 )
 
-type ajpTransport[C poolConn] struct {
-	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
-	release func(*fasthttp.HostClient, C)
-	close   func(*fasthttp.HostClient, C)
+type ajpTransport struct {
 	timeout time.Duration
 	// reuse keeps connections between requests, as Apache does for AJP
 	// (unless disablereuse) when the container's END_RESPONSE allows it.
@@ -31,26 +28,20 @@ type ajpTransport[C poolConn] struct {
 	// the CPONG (the worker's ping=, as mod_proxy_ajp does).
 	ping   time.Duration
 	addr   string
-	leases sync.Pool // *ajpLease[C]
+	leases sync.Pool // *ajpLease
 }
 
-func newAJPTransport(m *Member, o BackendOptions) roundTripper {
-	return newAJPTransportOf(m, o, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-}
-
-func newAJPTransportOf[C poolConn](m *Member, o BackendOptions, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
-	release, closeConn func(*fasthttp.HostClient, C)) *ajpTransport[C] {
-	t := &ajpTransport[C]{acquire: acquire, release: release, close: closeConn, timeout: o.Timeout, reuse: !o.DisableReuse,
-		ping: o.Ping, addr: m.Addr}
-	t.leases.New = func() any { return &ajpLease[C]{t: t} }
+func newAJPTransport(m *Member, o BackendOptions) *ajpTransport {
+	t := &ajpTransport{timeout: o.Timeout, reuse: !o.DisableReuse, ping: o.Ping, addr: m.Addr}
+	t.leases.New = func() any { return &ajpLease{t: t} }
 	return t
 }
 
 // ajpLease is one request's hold on its connection.
-type ajpLease[C poolConn] struct {
-	t    *ajpTransport[C]
-	hc   *fasthttp.HostClient
-	cc   C
+type ajpLease struct {
+	t    *ajpTransport
+	p    *connPool
+	pc   *pooledConn
 	dc   deadlineConn
 	bw   *bufio.Writer
 	br   *bufio.Reader
@@ -59,25 +50,25 @@ type ajpLease[C poolConn] struct {
 	pong [5]byte      // the CPING, then its CPONG
 }
 
-func (t *ajpTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	cc, reused, err := acquireWatched(hc, call, t.acquire, t.close, !t.reuse)
+func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+	pc, err := acquireWatched(p, call)
 	if err != nil {
 		return false, err
 	}
-	conn := cc.Conn()
-	l := t.leases.Get().(*ajpLease[C])
+	reused, conn := pc.used, pc.conn
+	l := t.leases.Get().(*ajpLease)
 	if t.ping > 0 {
 		if err := l.cping(conn, t.ping); err != nil {
 			call.unwatch()
-			t.close(hc, cc)
+			p.discard(pc)
 			t.leases.Put(l)
 			// Nothing of the request went: the balancer may fail over.
 			return false, &DialError{Addr: t.addr, Err: err}
 		}
 	}
-	l.hc, l.cc, l.dc = hc, cc, deadlineConn{Conn: conn, timeout: t.timeout}
-	l.bw = hc.AcquireWriter(call.writer(&l.dc))
-	l.br = hc.AcquireReader(&l.dc)
+	l.p, l.pc, l.dc = p, pc, deadlineConn{Conn: conn, timeout: t.timeout}
+	l.bw = acquireWriter(call.writer(&l.dc))
+	l.br = p.readerOver(pc, &l.dc)
 	var body io.Reader
 	if req.IsBodyStream() {
 		body = req.BodyStream()
@@ -107,7 +98,7 @@ func (t *ajpTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Reque
 }
 
 // cping sends a CPING on conn and waits up to d for its CPONG.
-func (l *ajpLease[C]) cping(conn net.Conn, d time.Duration) error {
+func (l *ajpLease) cping(conn net.Conn, d time.Duration) error {
 	_ = conn.SetDeadline(time.Now().Add(d))
 	l.pong = [5]byte{0x12, 0x34, 0, 1, 10}
 	if _, err := conn.Write(l.pong[:]); err != nil {
@@ -124,7 +115,7 @@ func (l *ajpLease[C]) cping(conn net.Conn, d time.Duration) error {
 
 // send writes the forward request and, when the body's length is known,
 // its first chunk, as Apache does; the rest goes as the container asks.
-func (l *ajpLease[C]) send(req *fasthttp.Request, packet []byte) error {
+func (l *ajpLease) send(req *fasthttp.Request, packet []byte) error {
 	if _, err := l.bw.Write(packet); err != nil {
 		return err
 	}
@@ -138,27 +129,20 @@ func (l *ajpLease[C]) send(req *fasthttp.Request, packet []byte) error {
 
 // Release pools the connection when the answer ended with an
 // END_RESPONSE that allows reuse, else closes it.
-func (l *ajpLease[C]) Release(complete bool) {
-	keep := complete && l.t.reuse && l.res.Reusable() && endsClean(l.br)
-	l.hc.ReleaseReader(l.br)
-	l.hc.ReleaseWriter(l.bw)
-	if keep {
-		l.t.release(l.hc, l.cc)
-	} else {
-		l.t.close(l.hc, l.cc)
-	}
-	var zero C
-	l.hc, l.cc, l.br, l.bw, l.dc = nil, zero, nil, nil, deadlineConn{}
+func (l *ajpLease) Release(complete bool) {
+	releaseWriter(l.bw)
+	l.p.done(l.pc, complete && l.t.reuse && l.res.Reusable() && endsClean(l.br))
+	l.p, l.pc, l.br, l.bw, l.dc = nil, nil, nil, nil, deadlineConn{}
 	l.res.Reset(nil, nil, nil)
 	l.raw.Reset(nil)
 	l.t.leases.Put(l)
 }
 
-func (l *ajpLease[C]) Spliceable() bool { return false }
+func (l *ajpLease) Spliceable() bool { return false }
 
 // Body is nil: the body is the response's stream.
-func (l *ajpLease[C]) Body() io.Reader { return nil }
+func (l *ajpLease) Body() io.Reader { return nil }
 
-func (l *ajpLease[C]) SpliceBody(BodySink, int64) (int64, error) {
+func (l *ajpLease) SpliceBody(BodySink, int64) (int64, error) {
 	return 0, errors.New("pool: an AJP body cannot be spliced")
 }

@@ -59,15 +59,18 @@ type BackendOptions struct {
 // Backend is a member's keep-alive connection pool. It is safe for
 // concurrent use and must not be copied.
 type Backend struct {
-	_      noCopy
-	Client *fasthttp.HostClient
+	_ noCopy
+	// TLS is the configuration of a TLS member's handshakes (nil for a
+	// plain member): health checks and tunnels use it too.
+	TLS *tls.Config
 	// Options are the settings in force, defaults filled in.
 	Options BackendOptions
 	// Asked are the settings as requested, before defaults: a reload reuses
 	// the pool when the new request equals them.
 	Asked BackendOptions
-	// trip is Do's round trip over Client's connections.
-	trip roundTripper
+	// trip is Do's round trip over conns.
+	trip  roundTripper
+	conns *connPool
 	// member and serverName make the pools of other server names
 	// (ForServerName); named holds them, at most maxNamed, built under
 	// namedMu and read without it.
@@ -98,10 +101,10 @@ type DialError struct {
 func (e *DialError) Error() string { return fmt.Sprintf("cannot connect to %s: %v", e.Addr, e.Err) }
 func (e *DialError) Unwrap() error { return e.Err }
 
-// NewBackend builds the connection pool for m. fasthttp's own retries are
-// off except for one case: a pooled connection the backend closed before
-// answering, which is re-sent once on a fresh connection when the request
-// has no streamed body (see docs/compatibility.md).
+// NewBackend builds the connection pool for m. A failed request is not
+// sent again except in one case: a pooled connection the backend closed
+// before answering, which is re-sent once on a fresh connection when the
+// request has no streamed body (retryStale, docs/compatibility.md).
 func NewBackend(m *Member, o BackendOptions) *Backend {
 	return newBackend(m, o, hostOnly(m.HostHeader))
 }
@@ -130,72 +133,51 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 		dialer.KeepAlive = 0 // Go's default keep-alive probes
 	}
 	timeout := o.Timeout
-	var c *fasthttp.HostClient
-	// A stale pooled connection means the backend closed or restarted:
-	// its other idle connections are most likely stale too.
-	onStale := func() { c.CloseIdleConnections() }
-	c = &fasthttp.HostClient{
-		Addr:                     addr,
-		NoDefaultUserAgentHeader: true,
-		MaxConns:                 o.MaxConns,
-		MaxConnWaitTimeout:       o.Acquire,
-		MaxIdleConnDuration:      o.IdleConn,
-		// A write timeout makes fasthttp set a write deadline before each
-		// request, where idleConn checks a pooled connection for staleness
-		// before any byte of the request, body included, is consumed.
-		WriteTimeout: timeout,
-		// Two attempts, but retryStale decides: only a connection found
-		// stale is retried, never a request a backend may have seen.
-		MaxIdemponentCallAttempts:     2,
-		ReadBufferSize:                o.HeaderBytes,
-		StreamResponseBody:            true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		IsTLS:                         m.TLS,
-		Dial: func(string) (net.Conn, error) {
-			conn, err := dialMember(dialer, o.Policy, m)
-			if err != nil {
-				return nil, &DialError{Addr: addr, Err: err}
-			}
-			if m.Proto != HTTP {
-				// fcgi.go and ajp.go read and write their packets, by raw
-				// system calls as the HTTP transport does (package sock).
-				return sock.NewConn(conn), nil
-			}
-			if !m.TLS {
-				s := sock.New(conn)
-				return newIdleConn(newMemberConn(conn, s), timeout, s, onStale), nil
-			}
-			// The handshake is done here, under memberConn, so that the
-			// guards see plaintext (see tlsconn.go). Nothing of the request
-			// was sent when it fails: the balancer may fail over, as for a
-			// tunnel's handshake (server/upgrade.go).
-			tc, err := handshakeTLS(conn, c.TLSConfig, o.ConnectTimeout)
-			if err != nil {
-				return nil, &DialError{Addr: addr, Err: err}
-			}
-			return newIdleConn(newMemberConn(tc, tc), timeout, tc, onStale), nil
-		},
-		RetryIfErr: retryStale,
-	}
-	trip := newTransport()
-	switch {
-	case m.Proto == FastCGI:
-		trip = newFCGITransport(m, o)
-	case m.Proto == AJP:
-		trip = newAJPTransport(m, o)
-	case o.Ping > 0:
-		trip = newPingTransport(addr, o.Ping, trip)
-	}
+	b := &Backend{Options: o, Asked: asked, member: m, serverName: serverName}
 	if m.TLS {
-		// Dial's handshake uses it; fasthttp only clones it, and without
-		// one would derive its own from the address.
-		c.TLSConfig = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+		b.TLS = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 		if o.TLS != nil {
-			c.TLSConfig = o.TLS.ClientConfig(serverName)
+			b.TLS = o.TLS.ClientConfig(serverName)
 		}
 	}
-	return &Backend{Client: c, Options: o, Asked: asked, trip: trip, member: m, serverName: serverName}
+	// A stale pooled connection means the backend closed or restarted:
+	// its other idle connections are most likely stale too.
+	onStale := func() { b.conns.closeIdle() }
+	b.conns = newConnPool(o, func() (net.Conn, error) {
+		conn, err := dialMember(dialer, o.Policy, m)
+		if err != nil {
+			return nil, &DialError{Addr: addr, Err: err}
+		}
+		if m.Proto != HTTP {
+			// fcgi.go and ajp.go read and write their packets, by raw
+			// system calls as the HTTP transport does (package sock).
+			return sock.NewConn(conn), nil
+		}
+		if !m.TLS {
+			s := sock.New(conn)
+			return newIdleConn(newMemberConn(conn, s), timeout, s, onStale), nil
+		}
+		// The handshake is done here, under memberConn, so that the
+		// guards see plaintext (see tlsconn.go). Nothing of the request
+		// was sent when it fails: the balancer may fail over, as for a
+		// tunnel's handshake (server/upgrade.go).
+		tc, err := handshakeTLS(conn, b.TLS, o.ConnectTimeout)
+		if err != nil {
+			return nil, &DialError{Addr: addr, Err: err}
+		}
+		return newIdleConn(newMemberConn(tc, tc), timeout, tc, onStale), nil
+	})
+	switch {
+	case m.Proto == FastCGI:
+		b.trip = newFCGITransport(m, o)
+	case m.Proto == AJP:
+		b.trip = newAJPTransport(m, o)
+	case o.Ping > 0:
+		b.trip = newPingTransport(addr, o.Ping, newTransport())
+	default:
+		b.trip = newTransport()
+	}
+	return b
 }
 
 // ForServerName returns the pool whose TLS handshakes send host (without
@@ -252,7 +234,7 @@ func (b *Backend) ForServerName(host []byte) *Backend {
 	}
 	if len(next.order) >= maxNamed {
 		gone := next.order[0]
-		next.byName[gone].Client.CloseIdleConnections()
+		next.byName[gone].conns.closeIdle()
 		delete(next.byName, gone)
 		next.order = next.order[1:]
 	}
@@ -295,10 +277,10 @@ func hostWithoutPort(host []byte) []byte {
 // CloseIdle closes the idle connections of b and of its pools for other
 // server names.
 func (b *Backend) CloseIdle() {
-	b.Client.CloseIdleConnections()
+	b.conns.closeIdle()
 	if p := b.named.Load(); p != nil {
 		for _, nb := range p.byName {
-			nb.Client.CloseIdleConnections()
+			nb.conns.closeIdle()
 		}
 	}
 }

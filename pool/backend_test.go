@@ -279,7 +279,7 @@ func fetch(t *testing.T, be *Backend, method, body string) string {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + be.Client.Addr + "/")
+	req.SetRequestURI("http://" + be.member.Addr + "/")
 	if body != "" {
 		req.SetBodyString(body)
 	}
@@ -322,8 +322,8 @@ func TestForServerName(t *testing.T) {
 		}
 	}
 	a := be.ForServerName([]byte("a.test"))
-	if a == be || a.Client.TLSConfig.ServerName != "a.test" {
-		t.Fatalf("a.test: server name %q", a.Client.TLSConfig.ServerName)
+	if a == be || a.TLS.ServerName != "a.test" {
+		t.Fatalf("a.test: server name %q", a.TLS.ServerName)
 	}
 	for _, host := range []string{"a.test:443", "A.Test"} {
 		if be.ForServerName([]byte(host)) != a {

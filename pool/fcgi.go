@@ -27,10 +27,7 @@ import (
 // p, not a copy, until its next Reset.
 func (c *Call) SetEncodedRequest(p []byte) { c.params = p }
 
-type fcgiTransport[C poolConn] struct {
-	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
-	release func(*fasthttp.HostClient, C)
-	close   func(*fasthttp.HostClient, C)
+type fcgiTransport struct {
 	// timeout bounds each read and write (the worker's timeout).
 	timeout time.Duration
 	// reuse keeps connections between requests: FCGI_KEEP_CONN, only with
@@ -39,19 +36,13 @@ type fcgiTransport[C poolConn] struct {
 	reuse  bool
 	member string
 	log    *slog.Logger
-	leases sync.Pool // *fcgiLease[C]
+	leases sync.Pool // *fcgiLease
 }
 
-func newFCGITransport(m *Member, o BackendOptions) roundTripper {
-	return newFCGITransportOf(m, o, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-}
-
-func newFCGITransportOf[C poolConn](m *Member, o BackendOptions, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
-	release, closeConn func(*fasthttp.HostClient, C)) *fcgiTransport[C] {
-	t := &fcgiTransport[C]{acquire: acquire, release: release, close: closeConn,
-		timeout: o.Timeout, reuse: !o.DisableReuse, member: m.Name, log: o.Log}
+func newFCGITransport(m *Member, o BackendOptions) *fcgiTransport {
+	t := &fcgiTransport{timeout: o.Timeout, reuse: !o.DisableReuse, member: m.Name, log: o.Log}
 	t.leases.New = func() any {
-		l := &fcgiLease[C]{t: t}
+		l := &fcgiLease{t: t}
 		l.res.Stderr = l.stderr
 		return l
 	}
@@ -60,10 +51,10 @@ func newFCGITransportOf[C poolConn](m *Member, o BackendOptions, acquire func(*f
 
 // fcgiLease is one request's hold on its connection, from the request's
 // first record to the answer's END_REQUEST.
-type fcgiLease[C poolConn] struct {
-	t    *fcgiTransport[C]
-	hc   *fasthttp.HostClient
-	cc   C
+type fcgiLease struct {
+	t    *fcgiTransport
+	p    *connPool
+	pc   *pooledConn
 	dc   deadlineConn
 	br   *bufio.Reader
 	res  fastcgi.Response
@@ -97,22 +88,22 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 // 16 KiB of body.
 const stdinBuffer = 8 + 16<<10
 
-func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	cc, reused, err := acquireWatched(hc, call, t.acquire, t.close, !t.reuse)
+func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+	pc, err := acquireWatched(p, call)
 	if err != nil {
 		return false, err
 	}
-	conn := cc.Conn()
-	l := t.leases.Get().(*fcgiLease[C])
-	l.hc, l.cc, l.dc = hc, cc, deadlineConn{Conn: conn, timeout: t.timeout}
-	bw := hc.AcquireWriter(call.writer(&l.dc))
+	reused := pc.used
+	l := t.leases.Get().(*fcgiLease)
+	l.p, l.pc, l.dc = p, pc, deadlineConn{Conn: pc.conn, timeout: t.timeout}
+	bw := acquireWriter(call.writer(&l.dc))
 	err = l.writeRequest(bw, req, call.params)
-	hc.ReleaseWriter(bw)
-	l.br = hc.AcquireReader(&l.dc)
+	releaseWriter(bw)
+	l.br = p.readerOver(pc, &l.dc)
 	l.res.Reset(l.br)
 	if err == nil {
 		resp.Header.DisableNormalizing()
-		err = l.res.ReadHead(&resp.Header, hc.ReadBufferSize)
+		err = l.res.ReadHead(&resp.Header, p.readSize)
 	}
 	aborted := call.unwatch()
 	if err != nil || aborted {
@@ -126,17 +117,17 @@ func (t *fcgiTransport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Requ
 }
 
 // acquireWatched takes a connection for call's request, registered with
-// call for Abort; reused reports one from the pool.
-func acquireWatched[C poolConn](hc *fasthttp.HostClient, call *Call, acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
-	closeConn func(*fasthttp.HostClient, C), connectionClose bool) (cc C, reused bool, err error) {
-	if cc, err = acquire(hc, 0, connectionClose); err != nil {
-		return cc, false, err
+// call for Abort.
+func acquireWatched(p *connPool, call *Call) (*pooledConn, error) {
+	pc, err := p.acquire()
+	if err != nil {
+		return nil, err
 	}
-	if !call.watch(cc.Conn()) {
-		closeConn(hc, cc)
-		return cc, false, ErrClientGone
+	if !call.watch(pc.conn) {
+		p.discard(pc)
+		return nil, ErrClientGone
 	}
-	return cc, !cc.LastUseTime().IsZero(), nil
+	return pc, nil
 }
 
 // answerError is what Backend.Do reports of an exchange with a FastCGI
@@ -160,7 +151,7 @@ func answerError(err error, aborted, reused, started, streamed bool) (bool, erro
 }
 
 // writeRequest sends BEGIN_REQUEST, the PARAMS and the body as STDIN.
-func (l *fcgiLease[C]) writeRequest(bw *bufio.Writer, req *fasthttp.Request, params []byte) error {
+func (l *fcgiLease) writeRequest(bw *bufio.Writer, req *fasthttp.Request, params []byte) error {
 	l.head = fastcgi.AppendBeginRequest(l.head[:0], l.t.reuse)
 	l.head = fastcgi.AppendParams(l.head, params)
 	if _, err := bw.Write(l.head); err != nil {
@@ -182,7 +173,7 @@ func (l *fcgiLease[C]) writeRequest(bw *bufio.Writer, req *fasthttp.Request, par
 	return bw.Flush()
 }
 
-func (l *fcgiLease[C]) stderr(msg []byte) {
+func (l *fcgiLease) stderr(msg []byte) {
 	if l.t.log != nil {
 		l.t.log.Error("FastCGI application wrote to stderr", "member", l.t.member, "message", string(msg))
 	}
@@ -190,29 +181,20 @@ func (l *fcgiLease[C]) stderr(msg []byte) {
 
 // Release pools the connection when the answer ended with END_REQUEST
 // and reuse is on, else closes it.
-func (l *fcgiLease[C]) Release(complete bool) {
-	keep := complete && l.t.reuse && l.res.Ended() && l.res.ProtocolStatus == fastcgi.StatusRequestComplete &&
-		(l.br == nil || endsClean(l.br))
-	if l.br != nil {
-		l.hc.ReleaseReader(l.br)
-	}
-	if keep {
-		l.t.release(l.hc, l.cc)
-	} else {
-		l.t.close(l.hc, l.cc)
-	}
-	var zero C
-	l.hc, l.cc, l.br, l.dc = nil, zero, nil, deadlineConn{}
+func (l *fcgiLease) Release(complete bool) {
+	l.p.done(l.pc, complete && l.t.reuse && l.res.Ended() && l.res.ProtocolStatus == fastcgi.StatusRequestComplete &&
+		(l.br == nil || endsClean(l.br)))
+	l.p, l.pc, l.br, l.dc = nil, nil, nil, deadlineConn{}
 	l.body.Reset(nil)
 	l.res.Reset(nil)
 	l.t.leases.Put(l)
 }
 
-func (l *fcgiLease[C]) Spliceable() bool { return false }
+func (l *fcgiLease) Spliceable() bool { return false }
 
 // Body is nil: the body is the response's stream.
-func (l *fcgiLease[C]) Body() io.Reader { return nil }
+func (l *fcgiLease) Body() io.Reader { return nil }
 
-func (l *fcgiLease[C]) SpliceBody(BodySink, int64) (int64, error) {
+func (l *fcgiLease) SpliceBody(BodySink, int64) (int64, error) {
 	return 0, errors.New("pool: a FastCGI body cannot be spliced")
 }

@@ -53,13 +53,6 @@ func newIdleConn(c net.Conn, timeout time.Duration, peek looker, onStale func())
 	return &idleConn{Conn: c, mc: mc, timeout: timeout, peek: peek, onStale: onStale}
 }
 
-// Handshake makes fasthttp take the connection for a TLS one already
-// (client.go dialAddr wraps any other in tls.Client when HostClient.IsTLS
-// is set): Dial did a TLS member's handshake itself, under memberConn, so
-// that the guards see plaintext. fasthttp never asks a plain member's
-// connection, whose HostClient has IsTLS unset.
-func (c *idleConn) Handshake() error { return nil }
-
 func (c *idleConn) Read(p []byte) (int, error) {
 	if c.answerArmed {
 		c.answerArmed = false // Write armed it, with the request
@@ -97,15 +90,6 @@ func (c *idleConn) armReadAt(now time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline is where fasthttp starts each request (it sets a write
-// deadline before writing): the staleness check runs here, before any byte
-// of the request is written or read from the client's body stream. The
-// deadline itself is Write's per-I/O one (fasthttp's is the same timeout
-// once per request).
-func (c *idleConn) SetWriteDeadline(time.Time) error {
-	return c.checkStale()
-}
-
 // checkStale reports ErrStaleConn once per request on a reused connection
 // that holds unsolicited bytes or was closed by the backend.
 func (c *idleConn) checkStale() error {
@@ -128,13 +112,18 @@ func (c *idleConn) stale() error {
 	return ErrStaleConn
 }
 
-// SetReadDeadline and SetDeadline are set-aside deadlines (ping's wait for
-// 100 Continue): the lazy per-I/O ones start over from them, the next
-// read's included.
+// SetReadDeadline, SetWriteDeadline and SetDeadline are set-aside
+// deadlines (ping's wait for 100 Continue): the lazy per-I/O ones start
+// over from them, the next read's included.
 func (c *idleConn) SetReadDeadline(t time.Time) error {
 	c.rd.Armed(t)
 	c.answerArmed = false
 	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *idleConn) SetWriteDeadline(t time.Time) error {
+	c.wd.Armed(t)
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *idleConn) SetDeadline(t time.Time) error {

@@ -25,7 +25,7 @@ const answerCheck = 50 * time.Millisecond
 // after it: the member never read those bytes and would take them for the
 // next request.
 //
-// It is used by one request at a time, as fasthttp uses its connections.
+// It is used by one request at a time, as the pool lends its connections.
 type memberConn struct {
 	net.Conn
 	sock     socket      // what the member's bytes go through

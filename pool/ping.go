@@ -35,54 +35,35 @@ var ErrPingTimeout = errors.New("pool: no answer to 100-continue within ping")
 // with a final status instead of 100.
 var errNoContinue = errors.New("pool: backend answered before 100 continue")
 
-// poolConn is what the transport needs of fasthttp's pooled connection,
-// whose type is unexported: the transport is generic over it so that it can
-// hold one without naming it.
-type poolConn interface {
-	Conn() net.Conn
-	LastUseTime() time.Time // zero for a connection not used before
-}
-
 // newPingTransport is the round trip of a member with ping > 0; plain
 // carries the requests that are not sent the ping way.
-func newPingTransport(addr string, ping time.Duration, plain roundTripper) roundTripper {
-	return newPinger(addr, ping, plain,
-		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-}
-
-// pinger is the ping transport; acquire, release and close are HostClient's
-// connection methods, as method expressions.
-type pinger[C poolConn] struct {
-	addr    string
-	ping    time.Duration
-	plain   roundTripper
-	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
-	release func(*fasthttp.HostClient, C)
-	close   func(*fasthttp.HostClient, C)
-	calls   sync.Pool // *pingCall[C]
-}
-
-func newPinger[C poolConn](addr string, ping time.Duration, plain roundTripper,
-	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
-	release, closeConn func(*fasthttp.HostClient, C)) *pinger[C] {
-	t := &pinger[C]{addr: addr, ping: ping, plain: plain, acquire: acquire, release: release, close: closeConn}
+func newPingTransport(addr string, ping time.Duration, plain roundTripper) *pinger {
+	t := &pinger{addr: addr, ping: ping, plain: plain}
 	t.calls.New = func() any {
-		c := &pingCall[C]{t: t}
+		c := &pingCall{t: t}
 		c.gate.c, c.relay.c = c, c
 		return c
 	}
 	return t
 }
 
+// pinger is the ping transport.
+type pinger struct {
+	addr  string
+	ping  time.Duration
+	plain roundTripper
+	calls sync.Pool // *pingCall
+}
+
 // roundTrip sends requests with a body the ping way; everything else, and
 // HTTP/1.0 requests (which cannot ask for 100), goes through the plain
 // transport.
-func (t *pinger[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+func (t *pinger) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
 	if !req.Header.IsHTTP11() || !(req.IsBodyStream() || len(req.Body()) > 0) {
-		return t.plain.roundTrip(hc, req, resp, call)
+		return t.plain.roundTrip(p, req, resp, call)
 	}
-	c := t.calls.Get().(*pingCall[C])
-	c.hc, c.call = hc, call
+	c := t.calls.Get().(*pingCall)
+	c.p, c.call = p, call
 	streamed, err := c.do(req, resp)
 	c.call = nil // the relay outlives the request's Call
 	if !streamed {
@@ -101,12 +82,12 @@ const (
 )
 
 // pingCall is one request through the ping transport, pooled.
-type pingCall[C poolConn] struct {
-	t      *pinger[C]
-	hc     *fasthttp.HostClient
+type pingCall struct {
+	t      *pinger
+	p      *connPool
 	call   *Call // the server's hold for aborting, while the request goes out; nil after
-	cc     C
-	reused bool // cc was pooled before this attempt
+	pc     *pooledConn
+	reused bool // pc was pooled before this attempt
 	br     *bufio.Reader
 	bw     *bufio.Writer
 
@@ -124,15 +105,15 @@ type pingCall[C poolConn] struct {
 	eof        bool              // body was read to its end
 	closeAfter bool              // the connection cannot carry another request
 
-	gate  gate[C]
-	relay relay[C]
+	gate  gate
+	relay relay
 }
 
 // do sends req with Expect: 100-continue, retrying once on a new connection
 // when the member did not answer in time, or when a pooled connection
 // turned out dead, while no body byte was sent. It reports whether resp
 // got a body stream that owns the connection.
-func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (streamed bool, err error) {
+func (c *pingCall) do(req *fasthttp.Request, resp *fasthttp.Response) (streamed bool, err error) {
 	stream := req.BodyStream()
 	if stream != nil {
 		c.src, c.cl = stream, req.Header.ContentLength()
@@ -170,16 +151,16 @@ func (c *pingCall[C]) do(req *fasthttp.Request, resp *fasthttp.Response) (stream
 }
 
 // attempt is one try on one connection (a new one when fresh is set).
-func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fresh bool) (streamed bool, err error) {
+func (c *pingCall) attempt(req *fasthttp.Request, resp *fasthttp.Response, fresh bool) (streamed bool, err error) {
 	c.phase, c.waitErr, c.timedOut, c.reused = waiting, nil, false, false
-	cc, err := c.acquireConn(req, fresh)
+	pc, err := c.acquireConn(fresh)
 	if err != nil {
 		return false, err
 	}
-	c.cc, c.reused = cc, !cc.LastUseTime().IsZero()
-	conn := cc.Conn()
+	c.pc, c.reused = pc, pc.used
+	conn := pc.conn
 	if !c.call.watch(conn) {
-		c.t.close(c.hc, cc)
+		c.p.discard(pc)
 		return false, ErrClientGone
 	}
 	defer func() {
@@ -190,14 +171,14 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 		}
 	}()
 	resp.ParseNetConn(conn)
-	c.br = c.hc.AcquireReader(conn)
-	c.bw = c.hc.AcquireWriter(c.call.writer(conn))
+	c.br = c.p.reader(pc)
+	c.bw = acquireWriter(c.call.writer(conn))
 	req.SetBodyStream(&c.gate, c.cl)
 	err = c.call.write(c.bw, req)
 	if err == nil {
 		err = c.bw.Flush()
 	}
-	c.hc.ReleaseWriter(c.bw)
+	releaseWriter(c.bw)
 	c.bw = nil
 	switch c.phase {
 	case waiting:
@@ -223,19 +204,19 @@ func (c *pingCall[C]) attempt(req *fasthttp.Request, resp *fasthttp.Response, fr
 // acquireConn takes a connection from the pool, or, when fresh is set, one
 // never used: pooled ones met on the way are closed, since the member just
 // failed to answer on one of them.
-func (c *pingCall[C]) acquireConn(req *fasthttp.Request, fresh bool) (C, error) {
+func (c *pingCall) acquireConn(fresh bool) (*pooledConn, error) {
 	for n := 0; ; n++ {
-		cc, err := c.t.acquire(c.hc, 0, req.ConnectionClose())
-		if err != nil || !fresh || cc.LastUseTime().IsZero() || n >= c.hc.MaxConns {
-			return cc, err
+		pc, err := c.p.acquire()
+		if err != nil || !fresh || !pc.used || n >= c.p.max {
+			return pc, err
 		}
-		c.t.close(c.hc, cc)
+		c.p.discard(pc)
 	}
 }
 
 // await flushes the request head and reads the member's first answer,
 // waiting at most ping for it.
-func (c *pingCall[C]) await() error {
+func (c *pingCall) await() error {
 	err := c.bw.Flush()
 	if err == nil {
 		err = c.readFirst()
@@ -250,8 +231,8 @@ func (c *pingCall[C]) await() error {
 // readFirst reads the first answer under the ping deadline instead of the
 // worker's per-read timeout. Interim answers other than 100 (103 Early
 // Hints) are dropped, as fasthttp drops them everywhere.
-func (c *pingCall[C]) readFirst() error {
-	conn := c.cc.Conn()
+func (c *pingCall) readFirst() error {
+	conn := c.pc.conn
 	ic := idleConnOf(conn)
 	if ic != nil {
 		saved := ic.timeout
@@ -301,9 +282,9 @@ func idleConnOf(conn net.Conn) *idleConn {
 
 // pass hands the member's answer to resp, its body as a stream that owns
 // the connection. It reports whether there is such a stream.
-func (c *pingCall[C]) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
+func (c *pingCall) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
 	h := &c.call.answer
-	body := h.settle(c.head.SkipBody, c.cc.Conn())
+	body := h.settle(c.head.SkipBody, c.pc.conn)
 	// After an answer instead of 100, the member may still expect the
 	// body: nothing can follow it on this connection either.
 	h.close = h.close || c.phase == answered
@@ -334,28 +315,20 @@ func bodyless(status int) bool {
 
 // done gives the connection back: to the pool when keep is set and it can
 // carry another request, else closed.
-func (c *pingCall[C]) done(keep bool) {
+func (c *pingCall) done(keep bool) {
 	// Abort must let go of the connection before it can go back to the pool
 	// (a relay's close comes after the request, with no call any more).
 	if c.call != nil && c.call.unwatch() {
 		keep = false
 	}
-	keep = keep && endsClean(c.br)
-	c.hc.ReleaseReader(c.br)
-	c.br = nil
-	if keep {
-		c.t.release(c.hc, c.cc)
-	} else {
-		c.t.close(c.hc, c.cc)
-	}
-	var zero C
-	c.cc = zero
+	c.p.done(c.pc, keep && endsClean(c.br))
+	c.br, c.pc = nil, nil
 }
 
 // free resets c and returns it to the pool.
-func (c *pingCall[C]) free() {
+func (c *pingCall) free() {
 	c.head.Reset()
-	c.hc, c.src, c.body, c.waitErr = nil, nil, nil, nil
+	c.p, c.src, c.body, c.waitErr = nil, nil, nil, nil
 	c.raw.Reset(nil)
 	if cap(c.saved) > maxSaved {
 		c.saved = nil
@@ -366,9 +339,9 @@ func (c *pingCall[C]) free() {
 // gate is the request body as fasthttp's Request.Write sees it: its first
 // Read sends the head and waits for the member's first answer; after 100 it
 // reads the body, after a final answer it stops the write.
-type gate[C poolConn] struct{ c *pingCall[C] }
+type gate struct{ c *pingCall }
 
-func (g *gate[C]) Read(p []byte) (int, error) {
+func (g *gate) Read(p []byte) (int, error) {
 	c := g.c
 	if c.phase == waiting {
 		// p may be the free end of the writer's buffer, which await's
@@ -383,9 +356,9 @@ func (g *gate[C]) Read(p []byte) (int, error) {
 
 // relay is the response body handed to the caller. Closing it pools the
 // connection when the body was read to its end and nothing forbids reuse.
-type relay[C poolConn] struct{ c *pingCall[C] }
+type relay struct{ c *pingCall }
 
-func (r *relay[C]) Read(p []byte) (int, error) {
+func (r *relay) Read(p []byte) (int, error) {
 	n, err := r.c.body.Read(p)
 	if err == io.EOF {
 		r.c.eof = true
@@ -394,7 +367,7 @@ func (r *relay[C]) Read(p []byte) (int, error) {
 }
 
 // CloseWithError implements fasthttp.ReadCloserWithError.
-func (r *relay[C]) CloseWithError(err error) error {
+func (r *relay) CloseWithError(err error) error {
 	c := r.c
 	_ = c.head.CloseBodyStream()
 	c.done(err == nil && c.eof && !c.closeAfter)
@@ -402,4 +375,4 @@ func (r *relay[C]) CloseWithError(err error) error {
 	return nil
 }
 
-var _ fasthttp.ReadCloserWithError = (*relay[poolConn])(nil)
+var _ fasthttp.ReadCloserWithError = (*relay)(nil)

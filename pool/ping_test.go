@@ -94,7 +94,7 @@ func memberPool(t *testing.T, addr string, o BackendOptions) *Backend {
 		t.Fatal(err)
 	}
 	be := NewBackend(m, o)
-	t.Cleanup(be.Client.CloseIdleConnections)
+	t.Cleanup(be.CloseIdle)
 	return be
 }
 
@@ -109,12 +109,12 @@ func post(be *Backend, body string, stream bool) (*fasthttp.Request, int, string
 func postWith(be *Backend, body string, stream bool, fields []byte) (*fasthttp.Request, int, string, error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + be.Client.Addr + "/up")
+	req.SetRequestURI("http://" + be.member.Addr + "/up")
 	req.Header.SetMethod(fasthttp.MethodPost)
 	size := -1
 	var call Call
 	if fields != nil {
-		req.Header.SetHost(be.Client.Addr)
+		req.Header.SetHost(be.member.Addr)
 		call.SetHeaderFields(fields)
 		size = len(body)
 	}
@@ -392,7 +392,7 @@ func BenchmarkPost(b *testing.B) {
 				b.Fatal(err)
 			}
 			be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second, Ping: ping})
-			defer be.Client.CloseIdleConnections()
+			defer be.CloseIdle()
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("http://" + ln.Addr().String() + "/up")
 			req.Header.SetMethod(fasthttp.MethodPost)

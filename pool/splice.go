@@ -31,11 +31,11 @@ var errNotSpliced = errors.New("pool: the member connection cannot be spliced")
 
 // socket is the plain TCP socket under the lease's connection, or nil for
 // a TLS member or a system without socket-to-socket splicing.
-func (l *lease[C]) socket() (*idleConn, *sock.Socket) {
+func (l *lease) socket() (*idleConn, *sock.Socket) {
 	if !spliceWorks {
 		return nil, nil
 	}
-	ic, ok := any(l.cc.Conn()).(*idleConn)
+	ic, ok := l.pc.conn.(*idleConn)
 	if !ok {
 		return nil, nil
 	}
@@ -50,7 +50,7 @@ func (l *lease[C]) socket() (*idleConn, *sock.Socket) {
 	return ic, s
 }
 
-func (l *lease[C]) Spliceable() bool {
+func (l *lease) Spliceable() bool {
 	_, tc := l.socket()
 	return tc != nil
 }
@@ -61,7 +61,7 @@ func (l *lease[C]) Spliceable() bool {
 // moved bytes before a deadline ran out goes on, so a member or client
 // that stalls is cut after one to two timeouts rather than one (Go's splice
 // cannot tell how long its last wait was).
-func (l *lease[C]) SpliceBody(dst BodySink, n int64) (int64, error) {
+func (l *lease) SpliceBody(dst BodySink, n int64) (int64, error) {
 	ic, src := l.socket()
 	if src == nil {
 		return 0, errNotSpliced

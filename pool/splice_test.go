@@ -88,7 +88,7 @@ func getLease(t *testing.T, be *Backend, call *Call) Lease {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	t.Cleanup(func() { fasthttp.ReleaseRequest(req); fasthttp.ReleaseResponse(resp) })
-	req.SetRequestURI("http://" + be.Client.Addr + "/")
+	req.SetRequestURI("http://" + be.member.Addr + "/")
 	if err := be.Do(req, resp, call); err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,9 @@ package pool
 //
 //	idleConn → memberConn → tlsConn (crypto/tls) → wire → socket
 //
-// fasthttp would put its own tls.Client above idleConn, where the guards
-// saw only ciphertext; Dial does the handshake instead (idleConn.Handshake).
+// The pool's dial does the handshake under memberConn (Backend's dial,
+// handshakeTLS), not above idleConn, where the guards would see only
+// ciphertext.
 
 import (
 	"crypto/tls"
@@ -33,7 +34,7 @@ const maxRecord = 16 << 10
 //     application data counts as sent, and the byte look read is kept for
 //     the next Read.
 //
-// It is used by one request at a time, as fasthttp uses its connections;
+// It is used by one request at a time, as the pool lends its connections;
 // only Close may come from another goroutine.
 type tlsConn struct {
 	*tls.Conn

@@ -112,7 +112,7 @@ func TestTLSTicketNotStale(t *testing.T) {
 		wantOnSocket(t, raw)
 		c := newIdleConn(newMemberConn(tc, tc), 5*time.Second, tc, nil)
 		c.read = true // as after a response: the next write starts a request on a reused connection
-		if err := c.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		if err := c.checkStale(); err != nil {
 			t.Fatalf("a session ticket made the connection stale: %v", err)
 		}
 		go func() {
@@ -260,7 +260,7 @@ func TestTLSUnsolicitedIsStale(t *testing.T) {
 			if tc.after != nil {
 				waitBytes(t, raw)
 			}
-			if err := c.SetWriteDeadline(time.Now().Add(5 * time.Second)); !errors.Is(err, ErrStaleConn) {
+			if err := c.checkStale(); !errors.Is(err, ErrStaleConn) {
 				t.Fatalf("got %v, want ErrStaleConn", err)
 			}
 			if tc.keeps != "" {
@@ -347,8 +347,8 @@ func tlsBackend(t *testing.T, addr string, roots *x509.CertPool) *Backend {
 		t.Fatal(err)
 	}
 	be := NewBackend(m, BackendOptions{Timeout: 5 * time.Second})
-	be.Client.TLSConfig.RootCAs = roots
-	be.Client.TLSConfig.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	be.TLS.RootCAs = roots
+	be.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	return be
 }
 
@@ -358,7 +358,7 @@ func getBody(t *testing.T, be *Backend) string {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("https://" + be.Client.Addr + "/")
+	req.SetRequestURI("https://" + be.member.Addr + "/")
 	body, err := roundTrip(be, req, resp)
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,7 @@ package pool
 //     the caller releases when the body is done, instead of fasthttp's
 //     per-response closures (three allocations and a mutex per response).
 //
-// Backend.Client is fasthttp's HostClient for the connection pool (Dial,
-// limits, idle connections); nothing sends requests through its Do.
+// The connections come from the member's connPool (connpool.go).
 
 import (
 	"bufio"
@@ -23,7 +22,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -191,7 +189,7 @@ func (b *Backend) Do(req *fasthttp.Request, resp *fasthttp.Response, call *Call)
 		resp.SkipBody, resp.StreamBody = skip, true
 		resp.Header.SetNoDefaultContentType(true)
 		call.answer.read = false
-		retry, err := b.trip.roundTrip(b.Client, req, resp, call)
+		retry, err := b.trip.roundTrip(b.conns, req, resp, call)
 		if err == nil {
 			return nil
 		}
@@ -215,36 +213,28 @@ func closedOnEOF(err error) error {
 
 // roundTripper is what Backend.Do drives: the plain transport or ping's.
 type roundTripper interface {
-	roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (retry bool, err error)
+	roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (retry bool, err error)
 }
 
 // transport is every member's round trip (ping wraps it).
-type transport[C poolConn] struct {
-	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error)
-	release func(*fasthttp.HostClient, C)
-	close   func(*fasthttp.HostClient, C)
-	leases  sync.Pool // *lease[C]
+type transport struct {
+	leases sync.Pool // *lease
 }
 
-func newTransport() roundTripper {
-	return newTransportOf((*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
-}
-
-func newTransportOf[C poolConn](acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
-	release, closeConn func(*fasthttp.HostClient, C)) *transport[C] {
-	t := &transport[C]{acquire: acquire, release: release, close: closeConn}
-	t.leases.New = func() any { return &lease[C]{t: t} }
+func newTransport() *transport {
+	t := &transport{}
+	t.leases.New = func() any { return &lease{} }
 	return t
 }
 
-func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	cc, err := t.acquire(hc, 0, req.ConnectionClose())
+func (t *transport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
+	pc, err := p.acquire()
 	if err != nil {
 		return false, err
 	}
-	conn := cc.Conn()
+	conn := pc.conn
 	if !call.watch(conn) {
-		t.close(hc, cc)
+		p.discard(pc)
 		return false, ErrClientGone
 	}
 	// A reused connection the member closed or wrote to is found before
@@ -253,13 +243,13 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	// (idleConn.Write).
 	if err := checkStaleBeforeBody(conn, req); err != nil {
 		call.unwatch()
-		t.close(hc, cc)
+		p.discard(pc)
 		return true, err
 	}
-	bw, err := send(hc, conn, call, req)
+	bw, err := send(conn, call, req)
 	if err != nil {
-		releaseWriter(hc, bw)
-		t.close(hc, cc)
+		releaseWriter(bw)
+		p.discard(pc)
 		if call.unwatch() {
 			return false, ErrClientGone
 		}
@@ -271,19 +261,16 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	if req.Header.IsHead() {
 		resp.SkipBody = true
 	}
-	br := hc.AcquireReader(conn)
+	br := p.reader(pc)
 	body, err := call.readAnswer(br, conn, resp)
-	releaseWriter(hc, bw)
+	releaseWriter(bw)
 	aborted := call.unwatch()
 	if err != nil || aborted {
-		// Read before the close: fasthttp's CloseConn zeroes cc and pools it.
-		reused := !cc.LastUseTime().IsZero()
-		hc.ReleaseReader(br)
-		t.close(hc, cc)
+		p.discard(pc)
 		if aborted {
 			return false, ErrClientGone
 		}
-		if err == io.EOF && reused {
+		if err == io.EOF && pc.used {
 			// A pooled connection the member closed as the request went
 			// out (its keep-alive ran out): it saw nothing, and retryStale
 			// may send an idempotent request again. On a fresh connection
@@ -294,13 +281,11 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 	}
 	closeAfter := req.ConnectionClose() || resp.ConnectionClose()
 	if !body {
-		keep := !closeAfter && endsClean(br)
-		hc.ReleaseReader(br)
-		t.done(hc, cc, keep)
+		p.done(pc, !closeAfter && endsClean(br))
 		return false, nil
 	}
-	l := t.leases.Get().(*lease[C])
-	l.hc, l.cc, l.br, l.resp, l.closeAfter = hc, cc, br, resp, closeAfter
+	l := t.leases.Get().(*lease)
+	l.t, l.p, l.pc, l.br, l.resp, l.closeAfter = t, p, pc, br, resp, closeAfter
 	if n := call.answer.length; n >= 0 {
 		l.fixed = fixedBody{br: br, left: int64(n)}
 	}
@@ -315,7 +300,7 @@ func (t *transport[C]) roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 // read (memberConn.awaitAnswer), so the buffer it lies in must outlive it:
 // send returns the pooled writer, if it took one, for the caller to
 // release once the answer's head was read.
-func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Request) (*bufio.Writer, error) {
+func send(conn net.Conn, call *Call, req *fasthttp.Request) (*bufio.Writer, error) {
 	whole, err := call.wholeRequest(req)
 	if err != nil {
 		return nil, err
@@ -328,7 +313,7 @@ func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Requ
 		_, err = call.writer(conn).Write(whole)
 		return nil, err
 	}
-	bw := hc.AcquireWriter(call.writer(conn))
+	bw := acquireWriter(call.writer(conn))
 	if err := call.write(bw, req); err != nil {
 		return bw, err
 	}
@@ -336,13 +321,6 @@ func send(hc *fasthttp.HostClient, conn net.Conn, call *Call, req *fasthttp.Requ
 		a.awaitAnswer()
 	}
 	return bw, bw.Flush()
-}
-
-// releaseWriter releases what send took, if anything.
-func releaseWriter(hc *fasthttp.HostClient, bw *bufio.Writer) {
-	if bw != nil {
-		hc.ReleaseWriter(bw)
-	}
 }
 
 // isTimeout reports a deadline that ran out, however wrapped.
@@ -373,21 +351,21 @@ func checkStaleBeforeBody(conn net.Conn, req *fasthttp.Request) error {
 // look before the next request, idleConn).
 func endsClean(br *bufio.Reader) bool { return br.Buffered() == 0 }
 
-// done pools cc when keep is set, else closes it.
-func (t *transport[C]) done(hc *fasthttp.HostClient, cc C, keep bool) {
+// done pools pc when keep is set, else closes it.
+func (p *connPool) done(pc *pooledConn, keep bool) {
 	if keep {
-		t.release(hc, cc)
+		p.release(pc)
 	} else {
-		t.close(hc, cc)
+		p.discard(pc)
 	}
 }
 
 // lease is a streamed response body's connection.
-type lease[C poolConn] struct {
-	t          *transport[C]
-	hc         *fasthttp.HostClient
-	cc         C
-	br         *bufio.Reader
+type lease struct {
+	t          *transport
+	p          *connPool
+	pc         *pooledConn
+	br         *bufio.Reader // pc's
 	resp       *fasthttp.Response
 	closeAfter bool
 	fixed      fixedBody // a body of known length; else resp's stream
@@ -407,7 +385,7 @@ func BodyReader(resp *fasthttp.Response, l Lease) io.Reader {
 
 // Body is the body when the lease reads it (a known length), else nil:
 // resp's stream.
-func (l *lease[C]) Body() io.Reader {
+func (l *lease) Body() io.Reader {
 	if l.fixed.br == nil {
 		return nil
 	}
@@ -456,14 +434,12 @@ func (b *fixedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (l *lease[C]) Release(complete bool) {
+func (l *lease) Release(complete bool) {
 	// The body stream reads from br: it goes first. A caller may have
 	// learnt while reading the body that the connection is unfit.
 	_ = l.resp.CloseBodyStream()
-	keep := complete && !l.closeAfter && !l.resp.ConnectionClose() && endsClean(l.br)
-	l.hc.ReleaseReader(l.br)
-	l.t.done(l.hc, l.cc, keep)
-	var zero C
-	*l = lease[C]{t: l.t, cc: zero}
-	l.t.leases.Put(l)
+	l.p.done(l.pc, complete && !l.closeAfter && !l.resp.ConnectionClose() && endsClean(l.br))
+	t := l.t
+	*l = lease{}
+	t.leases.Put(l)
 }

@@ -39,7 +39,7 @@ func statusFor(err error) int {
 	var dial *pool.DialError
 	switch {
 	case errors.Is(err, errNoMember), errors.As(err, &dial),
-		errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errTooManyConns),
+		errors.Is(err, pool.ErrNoFreeConns), errors.Is(err, errTooManyConns),
 		errors.Is(err, errProtocolChanged), errors.Is(err, fastcgi.ErrOverloaded):
 		return fasthttp.StatusServiceUnavailable
 	case errors.Is(err, errTooManyFromIP):

@@ -111,7 +111,7 @@ func TestStatusFor(t *testing.T) {
 	}{
 		{errNoMember, 503},
 		{&pool.DialError{Addr: "127.0.0.1:1", Err: errors.New("refused")}, 503},
-		{fasthttp.ErrNoFreeConns, 503},
+		{pool.ErrNoFreeConns, 503},
 		{timeoutErr{}, 504},
 		{fasthttp.ErrTimeout, 504},
 		{errBodyTooLarge, 413},

@@ -239,7 +239,7 @@ func dialMember(m *pool.Member, be *pool.Backend) (net.Conn, error) {
 	conn = sock.NewConn(conn) // by raw system calls, as every member's (package sock)
 	if m.TLS {
 		// The member's own TLS settings, as its HTTP requests use them.
-		tc := tls.Client(conn, be.Client.TLSConfig)
+		tc := tls.Client(conn, be.TLS)
 		if err := tc.Handshake(); err != nil {
 			_ = conn.Close()
 			return nil, &pool.DialError{Addr: m.Addr, Err: err}

@@ -99,7 +99,7 @@ func TestTunnelToTLSMember(t *testing.T) {
 	upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	s, c := startProxy(t, "ProxyPass /ws wss://BACKEND/ upgrade=websocket\n", ln.Addr().String())
 	for _, be := range s.rt.Load().backends {
-		be.Client.TLSConfig.RootCAs = cert.Roots
+		be.TLS.RootCAs = cert.Roots
 	}
 	resp, conn, br := upgradeThrough(t, c)
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
