@@ -52,6 +52,7 @@ type pooledConn struct {
 	br    *bufio.Reader // the connection's response reader, once asked for
 	used  bool          // it carried a request before the current one
 	epoch uint64        // the pool's epoch when it was last released
+	lease lease         // an HTTP answer's body being read from it
 }
 
 // connWaiter is an acquire waiting for a connection to be released, or

@@ -217,15 +217,9 @@ type roundTripper interface {
 }
 
 // transport is every member's round trip (ping wraps it).
-type transport struct {
-	leases sync.Pool // *lease
-}
+type transport struct{}
 
-func newTransport() *transport {
-	t := &transport{}
-	t.leases.New = func() any { return &lease{} }
-	return t
-}
+func newTransport() *transport { return &transport{} }
 
 func (t *transport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
 	pc, err := p.acquire()
@@ -284,8 +278,8 @@ func (t *transport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp
 		p.done(pc, !closeAfter && endsClean(br))
 		return false, nil
 	}
-	l := t.leases.Get().(*lease)
-	l.t, l.p, l.pc, l.br, l.resp, l.closeAfter = t, p, pc, br, resp, closeAfter
+	l := &pc.lease
+	l.p, l.pc, l.br, l.resp, l.closeAfter = p, pc, br, resp, closeAfter
 	if n := call.answer.length; n >= 0 {
 		l.fixed = fixedBody{br: br, left: int64(n)}
 	}
@@ -360,9 +354,9 @@ func (p *connPool) done(pc *pooledConn, keep bool) {
 	}
 }
 
-// lease is a streamed response body's connection.
+// lease is a streamed response body's connection: pc's own (one request
+// at a time), as long as the body is being read.
 type lease struct {
-	t          *transport
 	p          *connPool
 	pc         *pooledConn
 	br         *bufio.Reader // pc's
@@ -438,8 +432,8 @@ func (l *lease) Release(complete bool) {
 	// The body stream reads from br: it goes first. A caller may have
 	// learnt while reading the body that the connection is unfit.
 	_ = l.resp.CloseBodyStream()
-	l.p.done(l.pc, complete && !l.closeAfter && !l.resp.ConnectionClose() && endsClean(l.br))
-	t := l.t
-	*l = lease{}
-	t.leases.Put(l)
+	p, pc := l.p, l.pc
+	keep := complete && !l.closeAfter && !l.resp.ConnectionClose() && endsClean(l.br)
+	*l = lease{} // before pc can be lent again
+	p.done(pc, keep)
 }
