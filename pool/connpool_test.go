@@ -139,68 +139,61 @@ func TestConnPoolWait(t *testing.T) {
 		synctest.Wait()
 		return got, failed
 	}
-	t.Run("a release serves the waiter", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			tp := newTestPool(1, 200*time.Millisecond, time.Minute)
-			pc := tp.mustAcquire(t)
-			got, _ := wait(tp)
-			time.Sleep(150 * time.Millisecond)
-			tp.release(pc)
-			if w := <-got; w != pc {
-				t.Fatalf("waiter got %p, want the released %p", w, pc)
-			}
+	// run runs f in a bubble, with max=1 and its connection pc in use.
+	run := func(name string, wait time.Duration, f func(t *testing.T, tp *testPool, pc *pooledConn)) {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tp := newTestPool(1, wait, time.Minute)
+				f(t, tp, tp.mustAcquire(t))
+			})
 		})
+	}
+	run("a release serves the waiter", 200*time.Millisecond, func(t *testing.T, tp *testPool, pc *pooledConn) {
+		got, _ := wait(tp)
+		time.Sleep(150 * time.Millisecond)
+		tp.release(pc)
+		if w := <-got; w != pc {
+			t.Fatalf("waiter got %p, want the released %p", w, pc)
+		}
 	})
-	t.Run("a close gives the waiter its slot", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			tp := newTestPool(1, 200*time.Millisecond, time.Minute)
-			pc := tp.mustAcquire(t)
-			got, _ := wait(tp)
-			tp.discard(pc)
-			if w := <-got; w == pc || w.used || tp.dials.Load() != 2 {
-				t.Fatalf("waiter got %p (used %v) after %d dials, want a fresh connection", w, w.used, tp.dials.Load())
-			}
-		})
+	run("a close gives the waiter its slot", 200*time.Millisecond, func(t *testing.T, tp *testPool, pc *pooledConn) {
+		got, _ := wait(tp)
+		tp.discard(pc)
+		if w := <-got; w == pc || w.used || tp.dials.Load() != 2 {
+			t.Fatalf("waiter got %p (used %v) after %d dials, want a fresh connection", w, w.used, tp.dials.Load())
+		}
 	})
-	t.Run("first come, first served", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			tp := newTestPool(1, time.Second, time.Minute)
-			pc := tp.mustAcquire(t)
-			first, _ := wait(tp)
-			second, _ := wait(tp)
-			tp.release(pc)
-			if w := <-first; w != pc {
-				t.Fatalf("first waiter got %p, want %p", w, pc)
-			}
-			select {
-			case w := <-second:
-				t.Fatalf("second waiter served with %p while the first holds the only connection", w)
-			default:
-			}
-			tp.release(pc)
-			if w := <-second; w != pc {
-				t.Fatalf("second waiter got %p, want %p", w, pc)
-			}
-		})
+	run("first come, first served", time.Second, func(t *testing.T, tp *testPool, pc *pooledConn) {
+		first, _ := wait(tp)
+		second, _ := wait(tp)
+		tp.release(pc)
+		if w := <-first; w != pc {
+			t.Fatalf("first waiter got %p, want %p", w, pc)
+		}
+		select {
+		case w := <-second:
+			t.Fatalf("second waiter served with %p while the first holds the only connection", w)
+		default:
+		}
+		tp.release(pc)
+		if w := <-second; w != pc {
+			t.Fatalf("second waiter got %p, want %p", w, pc)
+		}
 	})
-	t.Run("the wait runs out", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			tp := newTestPool(1, 200*time.Millisecond, time.Minute)
-			pc := tp.mustAcquire(t)
-			start := time.Now()
-			_, failed := wait(tp)
-			if err := <-failed; !errors.Is(err, ErrNoFreeConns) {
-				t.Fatalf("%v, want ErrNoFreeConns", err)
-			}
-			if d := time.Since(start); d != 200*time.Millisecond {
-				t.Fatalf("gave up after %v, want acquire's 200ms", d)
-			}
-			// The waiter left the queue: the connection goes back to idle.
-			tp.release(pc)
-			if got := tp.mustAcquire(t); got != pc {
-				t.Fatalf("after the timed-out wait: %p, want the released %p", got, pc)
-			}
-		})
+	run("the wait runs out", 200*time.Millisecond, func(t *testing.T, tp *testPool, pc *pooledConn) {
+		start := time.Now()
+		_, failed := wait(tp)
+		if err := <-failed; !errors.Is(err, ErrNoFreeConns) {
+			t.Fatalf("%v, want ErrNoFreeConns", err)
+		}
+		if d := time.Since(start); d != 200*time.Millisecond {
+			t.Fatalf("gave up after %v, want acquire's 200ms", d)
+		}
+		// The waiter left the queue: the connection goes back to idle.
+		tp.release(pc)
+		if got := tp.mustAcquire(t); got != pc {
+			t.Fatalf("after the timed-out wait: %p, want the released %p", got, pc)
+		}
 	})
 }
 
