@@ -63,7 +63,10 @@ type connWaiter struct {
 }
 
 func newConnPool(o BackendOptions, dial func() (net.Conn, error)) *connPool {
-	return &connPool{dial: dial, max: o.MaxConns, wait: o.Acquire, tick: o.IdleConn / ttlTicks, readSize: o.HeaderBytes}
+	// A millisecond at least: a ttl of a few nanoseconds must not make the
+	// sweeps spin.
+	tick := max(o.IdleConn/ttlTicks, time.Millisecond)
+	return &connPool{dial: dial, max: o.MaxConns, wait: o.Acquire, tick: tick, readSize: o.HeaderBytes}
 }
 
 // acquire returns an idle connection, the most recently released, or a
