@@ -37,13 +37,13 @@ type connPool struct {
 	readSize int           // a response reader's buffer (the largest head)
 	readers  sync.Pool     // *bufio.Reader of readSize, of closed connections
 
-	mu      sync.Mutex
-	idle    []*pooledConn // the most recently released last
-	open    int
-	waiters []*connWaiter // first come, first served
-	epoch   uint64        // sweeps so far
-	sweeper *time.Timer   // sweeps while idle connections are held
-	swept   bool          // sweeper is set to run
+	mu        sync.Mutex
+	idle      []*pooledConn // the most recently released last
+	open      int
+	waiters   []*connWaiter // first come, first served
+	epoch     uint64        // sweeps so far
+	sweeper   *time.Timer   // sweeps while idle connections are held
+	scheduled bool          // sweeper is set to run
 }
 
 // pooledConn is a member connection as the pool holds it.
@@ -164,8 +164,8 @@ func (p *connPool) release(pc *pooledConn) {
 	}
 	pc.epoch = p.epoch
 	p.idle = append(p.idle, pc)
-	if !p.swept {
-		p.swept = true
+	if !p.scheduled {
+		p.scheduled = true
 		if p.sweeper == nil {
 			p.sweeper = time.AfterFunc(p.tick, p.sweep)
 		} else {
@@ -177,9 +177,19 @@ func (p *connPool) release(pc *pooledConn) {
 
 // discard closes pc and frees its slot.
 func (p *connPool) discard(pc *pooledConn) {
-	_ = pc.conn.Close()
-	p.freeReader(pc)
+	p.closeConn(pc)
 	p.freeSlot()
+}
+
+// closeConn closes pc, whose slot the caller frees, and keeps its reader
+// for another connection's.
+func (p *connPool) closeConn(pc *pooledConn) {
+	_ = pc.conn.Close()
+	if pc.br != nil {
+		pc.br.Reset(nil)
+		p.readers.Put(pc.br)
+		pc.br = nil
+	}
 }
 
 // freeSlot gives a slot of max to a waiter, which dials, else frees it.
@@ -200,8 +210,7 @@ func (p *connPool) closeIdle() {
 	p.open -= len(gone)
 	p.mu.Unlock()
 	for _, pc := range gone {
-		_ = pc.conn.Close()
-		p.freeReader(pc)
+		p.closeConn(pc)
 	}
 }
 
@@ -222,14 +231,13 @@ func (p *connPool) sweep() {
 		p.idle = p.idle[:k]
 		p.open -= n
 	}
-	p.swept = len(p.idle) > 0
-	if p.swept {
+	p.scheduled = len(p.idle) > 0
+	if p.scheduled {
 		p.sweeper.Reset(p.tick)
 	}
 	p.mu.Unlock()
 	for _, pc := range gone {
-		_ = pc.conn.Close()
-		p.freeReader(pc)
+		p.closeConn(pc)
 	}
 }
 
@@ -259,15 +267,6 @@ func (p *connPool) newReader(r io.Reader) *bufio.Reader {
 		return br
 	}
 	return bufio.NewReaderSize(r, p.readSize)
-}
-
-// freeReader keeps a closed connection's reader for another's.
-func (p *connPool) freeReader(pc *pooledConn) {
-	if pc.br != nil {
-		pc.br.Reset(nil)
-		p.readers.Put(pc.br)
-		pc.br = nil
-	}
 }
 
 // writers are the request writers of requests not written whole.
