@@ -173,9 +173,9 @@ func newBackend(m *Member, o BackendOptions, serverName string) *Backend {
 	case m.Proto == AJP:
 		b.trip = newAJPTransport(m, o)
 	case o.Ping > 0:
-		b.trip = newPingTransport(addr, o.Ping, newTransport())
+		b.trip = newPingTransport(addr, o.Ping, &transport{})
 	default:
-		b.trip = newTransport()
+		b.trip = &transport{}
 	}
 	return b
 }

@@ -116,20 +116,6 @@ func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fast
 	return false, nil
 }
 
-// acquireWatched takes a connection for call's request, registered with
-// call for Abort.
-func acquireWatched(p *connPool, call *Call) (*pooledConn, error) {
-	pc, err := p.acquire()
-	if err != nil {
-		return nil, err
-	}
-	if !call.watch(pc.conn) {
-		p.discard(pc)
-		return nil, ErrClientGone
-	}
-	return pc, nil
-}
-
 // answerError is what Backend.Do reports of an exchange with a FastCGI
 // or AJP member that failed (err) or was aborted before its answer's head:
 // the client's leaving, a timeout as fasthttp reports it (the 504), a

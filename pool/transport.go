@@ -146,6 +146,20 @@ func (c *Call) watch(conn net.Conn) bool {
 	return true
 }
 
+// acquireWatched takes a connection for call's request, registered with
+// call for Abort.
+func acquireWatched(p *connPool, call *Call) (*pooledConn, error) {
+	pc, err := p.acquire()
+	if err != nil {
+		return nil, err
+	}
+	if !call.watch(pc.conn) {
+		p.discard(pc)
+		return nil, ErrClientGone
+	}
+	return pc, nil
+}
+
 // unwatch ends Abort's hold on the connection (which may go back to the
 // pool after this) and reports whether the call was aborted.
 func (c *Call) unwatch() bool {
@@ -219,18 +233,12 @@ type roundTripper interface {
 // transport is every member's round trip (ping wraps it).
 type transport struct{}
 
-func newTransport() *transport { return &transport{} }
-
 func (t *transport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
-	pc, err := p.acquire()
+	pc, err := acquireWatched(p, call)
 	if err != nil {
 		return false, err
 	}
 	conn := pc.conn
-	if !call.watch(conn) {
-		p.discard(pc)
-		return false, ErrClientGone
-	}
 	// A reused connection the member closed or wrote to is found before
 	// any byte of the request is consumed: here where the request's body
 	// is a stream that its write reads, else as its head goes out
