@@ -2,8 +2,10 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -249,5 +251,52 @@ func TestConnPoolCloseIdle(t *testing.T) {
 	// a's slot is free again: max=2 allows a second connection beside b.
 	if got := tp.mustAcquire(t); got == a || got.used {
 		t.Fatalf("after closeIdle: %p, want a fresh connection", got)
+	}
+}
+
+// TestConnPoolConcurrent lends max connections to more goroutines than
+// that, which give them back or close them: never more than max in use or
+// open, every acquire served within the wait, and nothing left open once
+// the idle ones are closed.
+func TestConnPoolConcurrent(t *testing.T) {
+	const max, workers, rounds = 4, 16, 300
+	tp := newTestPool(max, 5*time.Second, time.Minute)
+	var inUse atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range rounds {
+				pc, err := tp.acquire()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if n := inUse.Add(1); n > max {
+					errs <- fmt.Errorf("%d connections in use, max %d", n, max)
+				}
+				inUse.Add(-1)
+				if (w+i)%5 == 0 {
+					tp.discard(pc)
+				} else {
+					tp.release(pc)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	tp.mu.Lock()
+	open, idle, waiting := tp.open, len(tp.idle), len(tp.waiters)
+	tp.mu.Unlock()
+	if open > max || open != idle || waiting != 0 {
+		t.Fatalf("after the load: %d open, %d idle, %d waiting; want the open ones idle, at most %d", open, idle, waiting, max)
+	}
+	tp.closeIdle()
+	if tp.open != 0 {
+		t.Fatalf("%d open after closeIdle", tp.open)
 	}
 }
