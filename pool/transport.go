@@ -138,12 +138,12 @@ func (c *Call) Abort() bool {
 // aborted and conn must not be used.
 func (c *Call) watch(conn net.Conn) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.aborted {
-		return false
+	ok := !c.aborted
+	if ok {
+		c.conn = conn
 	}
-	c.conn = conn
-	return true
+	c.mu.Unlock()
+	return ok
 }
 
 // acquireWatched takes a connection for call's request, registered with
@@ -164,9 +164,10 @@ func acquireWatched(p *connPool, call *Call) (*pooledConn, error) {
 // pool after this) and reports whether the call was aborted.
 func (c *Call) unwatch() bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.conn = nil
-	return c.aborted
+	aborted := c.aborted
+	c.mu.Unlock()
+	return aborted
 }
 
 // TakeLease hands over the lease of a streamed response body; nil when the
