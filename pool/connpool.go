@@ -145,9 +145,7 @@ func (p *connPool) serve(pc *pooledConn) bool {
 		return false
 	}
 	w := p.waiters[0]
-	n := copy(p.waiters, p.waiters[1:])
-	p.waiters[n] = nil
-	p.waiters = p.waiters[:n]
+	p.waiters = slices.Delete(p.waiters, 0, 1)
 	w.pc = pc
 	w.ready <- struct{}{}
 	return true
