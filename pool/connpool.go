@@ -173,6 +173,15 @@ func (p *connPool) release(pc *pooledConn) {
 	p.mu.Unlock()
 }
 
+// done pools pc when keep is set, else closes it.
+func (p *connPool) done(pc *pooledConn, keep bool) {
+	if keep {
+		p.release(pc)
+	} else {
+		p.discard(pc)
+	}
+}
+
 // discard closes pc and frees its slot.
 func (p *connPool) discard(pc *pooledConn) {
 	p.closeConn(pc)

@@ -354,15 +354,6 @@ func checkStaleBeforeBody(conn net.Conn, req *fasthttp.Request) error {
 // look before the next request, idleConn).
 func endsClean(br *bufio.Reader) bool { return br.Buffered() == 0 }
 
-// done pools pc when keep is set, else closes it.
-func (p *connPool) done(pc *pooledConn, keep bool) {
-	if keep {
-		p.release(pc)
-	} else {
-		p.discard(pc)
-	}
-}
-
 // lease is a streamed response body's connection: pc's own (one request
 // at a time), as long as the body is being read.
 type lease struct {
