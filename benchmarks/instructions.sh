@@ -4,8 +4,10 @@
 # repeats to within about 1 % run to run, so two builds compare even while
 # other work runs. Kernel time (the socket system calls) is not counted.
 #
-# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|rewrite|headers|log|tls]]
-#   SLUICE_BIN  default: built from ./cmd/sluice
+# Usage, from the repository root: benchmarks/instructions.sh [SLUICE_BIN|nginx [PATH|post-1k|new-conn|sparse|pairs|browser|recipe|rewrite|headers|log|tls]]
+#   SLUICE_BIN  default: built from ./cmd/sluice; "nginx" counts nginx instead (one
+#               process, configured as the harness configures it; the modes up to
+#               browser only)
 #   PATH        default: /small (100 bytes; /1k, /64k as in the harness; /page, 100 bytes
 #               with ten fields as a web application's page has), a keep-alive GET
 #   post-1k     POST /echo with 1 KiB, as the harness's scenario
@@ -38,9 +40,12 @@
 #               tls-get-1k (needs openssl for the certificate); the count takes in
 #               the measured run's 16 handshakes, 1.8 million instructions each (some
 #               3,300 per request of the 30,000 or so)
-# Needs valgrind and wrk (Debian packages). Prints instructions per request
-# and the functions that cost the most (self); keeps callgrind.out under
-# $TMPDIR for callgrind_annotate or kcachegrind.
+# Needs valgrind and wrk (Debian packages). Prints instructions per request,
+# the misses of callgrind's simulated 32 KiB L1 caches per request (L1i: the
+# 64-byte lines of code a request runs that were not in the instruction cache,
+# about the size of its hot code, for that does not fit: "Code footprint" in
+# docs/benchmarks.md), and the functions that cost the most (self); keeps
+# callgrind.out under $TMPDIR for callgrind_annotate or kcachegrind.
 set -euo pipefail
 work=$(mktemp -d)
 path=${2:-/small}
@@ -98,7 +103,13 @@ for tool in valgrind callgrind_control callgrind_annotate wrk; do
 	command -v $tool >/dev/null || { echo "instructions.sh: $tool is missing (apt-get install valgrind wrk)" >&2; exit 1; }
 done
 bin=${1:-}
-if [ -z "$bin" ]; then
+if [ "$bin" = nginx ]; then
+	command -v nginx >/dev/null || { echo "instructions.sh: nginx is missing (apt-get install nginx)" >&2; exit 1; }
+	if [ -n "$recipe" ] || [ $scheme = https ]; then
+		echo "instructions.sh: $2 is a mode for sluice only" >&2
+		exit 1
+	fi
+elif [ -z "$bin" ]; then
 	CGO_ENABLED=0 go build -o "$work/sluice" ./cmd/sluice # as make build
 	bin=$work/sluice
 fi
@@ -166,12 +177,38 @@ port=$((20000 + RANDOM % 10000))
 		;;
 	esac
 } >"$work/sluice.conf"
-# One P: the count then follows one thread of work, as the harness pins one core.
-# Go's asynchronous preemption signals trip an assertion in valgrind 3.19's
-# callgrind now and then (threads.c, vgCallgrind_post_signal), which ends the
-# run: sluice's request path never runs long enough to need them.
-GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
-	"$bin" -config "$work/sluice.conf" >"$work/sluice.log" 2>&1 &
+vg=(valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$work/callgrind.out")
+if [ "$bin" = nginx ]; then
+	# One process (no master) doing one worker's work, as the harness's nginx
+	# on one core, configured as the harness configures it.
+	mkdir -p "$work/nginx-tmp"
+	cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx-tmp; proxy_temp_path $work/nginx-tmp; fastcgi_temp_path $work/nginx-tmp;
+  uwsgi_temp_path $work/nginx-tmp; scgi_temp_path $work/nginx-tmp;
+  keepalive_timeout 75s; keepalive_requests 100000000;
+  upstream b { server ${backends[0]}; server ${backends[1]}; keepalive 256; keepalive_requests 100000000; }
+  server {
+    listen 127.0.0.1:$port deferred;
+    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffer_size 16k; proxy_buffers 8 16k; }
+  }
+}
+EOF
+	"${vg[@]}" nginx -c "$work/nginx.conf" >"$work/nginx.log" 2>&1 &
+else
+	# One P: the count then follows one thread of work, as the harness pins one core.
+	# Go's asynchronous preemption signals trip an assertion in valgrind 3.19's
+	# callgrind now and then (threads.c, vgCallgrind_post_signal), which ends the
+	# run: sluice's request path never runs long enough to need them.
+	GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 "${vg[@]}" "$bin" -config "$work/sluice.conf" >"$work/sluice.log" 2>&1 &
+fi
 vg=$!
 pids+=($vg)
 url=$scheme://127.0.0.1:$port$path
@@ -183,15 +220,22 @@ n=$(wrk -t1 -c16 --timeout 30s -d5s "${load[@]}" "$url" | awk '/requests in/ {pr
 callgrind_control -d $vg >/dev/null 2>&1
 sleep 0.5
 out=$(ls -t "$work"/callgrind.out* | grep -v '\.out$' | head -1)
-total=$(callgrind_annotate "$out" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+# summary: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+read -r total i1 d1r d1w < <(awk '/^summary:/ {print $2, $5, $6, $7}' "$out")
 echo "requests: $n  instructions: $total  per request: $((total / n))  ($url)"
+echo "L1i misses per request: $((i1 / n)) (code lines: $((i1 * 64 / n / 1024)) KiB)  L1d misses: $((d1r / n)) read, $((d1w / n)) write"
 kept=${TMPDIR:-/tmp}/sluice-callgrind.out
+[ "$bin" != nginx ] || kept=${TMPDIR:-/tmp}/nginx-callgrind.out
 cp "$out" "$kept"
 # Self counts per request, the costliest first. (Inclusive counts mislead
 # here: callgrind charges a blocking read with what other goroutines ran
 # meanwhile; open the kept file with callgrind_annotate --inclusive=yes
 # for a given function's subtree.)
-callgrind_annotate "$out" 2>/dev/null | sed 's/ \[[^]]*\]$//' |
-	awk -v n="$n" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ {gsub(",", "", $1); fn = $NF; sub(/^[^:]*:/, "", fn); printf "%8d  %s\n", $1 / n, fn}' |
-	sed 's|github.com/||' | head -30 || true # head's early exit is no failure
+# (callgrind_annotate puts all of nginx's under __libc_start_main: its own
+# functions have no file names in Debian's build.)
+if [ "$bin" != nginx ]; then
+	callgrind_annotate --show=Ir "$out" 2>/dev/null | sed 's/ \[[^]]*\]$//' |
+		awk -v n="$n" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ {gsub(",", "", $1); fn = $NF; sub(/^[^:]*:/, "", fn); printf "%8d  %s\n", $1 / n, fn}' |
+		sed 's|github.com/||' | head -30 || true # head's early exit is no failure
+fi
 echo "callgrind data: $kept"
