@@ -395,19 +395,19 @@ type fixedBody struct {
 	left int64
 }
 
-// WriteBuffered writes the rest of the body to w when the reader already
-// holds all of it (a small answer, read along with its head): straight
-// from the reader's buffer, without a copy through one of the caller's.
-// ok is false, and nothing is written, when more is still to be read.
-func (b *fixedBody) WriteBuffered(w io.Writer) (n int64, ok bool, err error) {
+// Whole takes the rest of the body from the reader when it already holds
+// all of it (a small answer, read along with its head), for the caller to
+// use in place: the bytes stay valid until the connection is read again,
+// which takes at least the lease's Release. ok is false, and nothing is
+// taken, when more is still to be read.
+func (b *fixedBody) Whole() (body []byte, ok bool) {
 	if b.left > int64(b.br.Buffered()) {
-		return 0, false, nil
+		return nil, false
 	}
-	rest, _ := b.br.Peek(int(b.left)) // buffered: no read, no error
-	k, err := w.Write(rest)
-	_, _ = b.br.Discard(k)
-	b.left -= int64(k)
-	return int64(k), true, err
+	body, _ = b.br.Peek(int(b.left)) // buffered: no read, no error
+	_, _ = b.br.Discard(len(body))
+	b.left = 0
+	return body, true
 }
 
 func (b *fixedBody) Read(p []byte) (int, error) {

@@ -427,10 +427,10 @@ func TestFixedBody(t *testing.T) {
 	}
 }
 
-// TestFixedBodyWriteBuffered: a body its reader holds whole is written
-// from the reader's buffer and consumed, leaving what follows; one still
-// partly to come is left to Read.
-func TestFixedBodyWriteBuffered(t *testing.T) {
+// TestFixedBodyWhole: a body its reader holds whole is handed over from
+// the reader's buffer and consumed, leaving what follows; one still partly
+// to come is left to Read.
+func TestFixedBodyWhole(t *testing.T) {
 	for _, tc := range []struct {
 		held, later string // what the reader holds, what a later read brings
 		n           int64
@@ -444,18 +444,20 @@ func TestFixedBodyWriteBuffered(t *testing.T) {
 	} {
 		br := bufio.NewReaderSize(io.MultiReader(strings.NewReader(tc.held), strings.NewReader(tc.later)), 16)
 		_, _ = br.Peek(1) // one read: br holds tc.held
-		var out strings.Builder
 		b := &fixedBody{br: br, left: tc.n}
-		n, ok, err := b.WriteBuffered(&out)
-		if ok != tc.ok || err != nil || out.String() != tc.want || n != int64(len(tc.want)) {
-			t.Errorf("%q, length %d: wrote %d %q, ok %v, %v; want %q, ok %v", tc.held, tc.n, n, out.String(), ok, err, tc.want, tc.ok)
+		body, ok := b.Whole()
+		if ok != tc.ok || string(body) != tc.want {
+			t.Errorf("%q, length %d: took %q, ok %v; want %q, ok %v", tc.held, tc.n, body, ok, tc.want, tc.ok)
 			continue
 		}
 		if !ok {
 			if got, err := io.ReadAll(b); string(got) != tc.held+tc.later || err != nil {
-				t.Errorf("%q: read %q, %v after WriteBuffered declined", tc.held, got, err)
+				t.Errorf("%q: read %q, %v after Whole declined", tc.held, got, err)
 			}
 			continue
+		}
+		if got, err := io.ReadAll(b); len(got) != 0 || err != nil {
+			t.Errorf("%q: read %q, %v after Whole took the body", tc.held, got, err)
 		}
 		if rest, _ := io.ReadAll(br); string(rest) != tc.left {
 			t.Errorf("%q: left %q, want %q", tc.held, rest, tc.left)

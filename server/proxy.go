@@ -552,11 +552,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 			out.Header.SetContentLength(cl)
 		}
 		out.SkipBody = true
-		closeBody(resp, x.call.TakeLease(), false)
-		lb.Done(m, sent, statusLine)
-		o.release()
-		s.observe(ctx, m, nil, s.now())
-		s.logServed(ctx, rt, vh, s.now(), 0)
+		s.answered(ctx, rt, vh, o, m, x.call.TakeLease(), false, sent, statusLine, 0)
 		return
 	}
 	cl := memberLength(resp, head)
@@ -564,9 +560,20 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 		cl = -1 // chunked to the client, whatever framing the backend used
 	}
 	lease := x.call.TakeLease()
+	r := pool.BodyReader(resp, lease)
+	if w, ok := r.(wholeBody); ok && cl <= copiedBody {
+		if body, ok := w.Whole(); ok {
+			// The answer came whole with its head: the client's copy
+			// takes its body, and the member's connection goes back now.
+			out.KeepBodyBuffer = true // this connection's next answers may copy too
+			out.SetBody(body)
+			s.answered(ctx, rt, vh, o, m, lease, true, sent, statusLine+int64(len(body)), len(body))
+			return
+		}
+	}
 	relay := &o.relay
 	*relay = bodyRelay{s: s, ctx: ctx, rt: rt, vh: vh, o: o, lease: lease, m: m,
-		sent: sent, head: statusLine, r: pool.BodyReader(resp, lease), cl: int64(cl)}
+		sent: sent, head: statusLine, r: r, cl: int64(cl)}
 	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
 		// The head leaves fasthttp's buffer at once and waits in the
 		// connection for the body bytes read with it; the rest of the
@@ -576,6 +583,27 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
+}
+
+// copiedBody is the largest body sluice copies into the client's response
+// when the member's reader holds it whole, instead of relaying it: the
+// copy stays with the client connection's response (KeepBodyBuffer).
+const copiedBody = 4 << 10
+
+// answered ends an exchange whose answer needs no relay (no body, or one
+// already copied): the member's connection goes back to the pool when
+// complete, else is closed; then the accounting and the log. Its clock
+// reading is the answer's end (clientConn.awaits).
+func (s *Server) answered(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *outbound, m *pool.Member, lease pool.Lease, complete bool, sent, read int64, body int) {
+	closeBody(&o.resp, lease, complete)
+	lb.Done(m, sent, read)
+	o.release()
+	now := s.now()
+	if c := clientOf(ctx.Conn()); c != nil {
+		c.idleAt, c.fresh = now.UnixNano(), true
+	}
+	s.observe(ctx, m, nil, now)
+	s.logServed(ctx, rt, vh, now, body)
 }
 
 // dropAnswer answers the client with status instead of the member's
@@ -822,10 +850,10 @@ func (b *bodyRelay) Read(p []byte) (int, error) {
 // response.
 func (b *bodyRelay) SupportsBodyWriteTo() bool { return true }
 
-// bufferedBody is a member's body that can be written whole from its
+// wholeBody is a member's body that can be taken whole from its
 // connection's reader when that holds all of it (pool's fixedBody).
-type bufferedBody interface {
-	WriteBuffered(w io.Writer) (n int64, ok bool, err error)
+type wholeBody interface {
+	Whole() (body []byte, ok bool)
 }
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -839,11 +867,14 @@ func (b *bodyRelay) WriteTo(w io.Writer) (int64, error) {
 			return n, err
 		}
 	}
-	if bb, ok := b.r.(bufferedBody); ok {
-		if n, ok, err := bb.WriteBuffered(w); ok {
-			b.n += n
+	if wb, ok := b.r.(wholeBody); ok {
+		if body, ok := wb.Whole(); ok {
+			// Straight from the reader's buffer, without a copy through
+			// relayBufs.
+			k, err := w.Write(body)
+			b.n += int64(k)
 			b.eof = err == nil
-			return n, err
+			return int64(k), err
 		}
 	}
 	bp := relayBufs.Get().(*[]byte)

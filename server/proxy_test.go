@@ -252,6 +252,8 @@ func TestMemberFieldsRelayed(t *testing.T) {
 // stream a second time, which once released the member connection twice
 // and crashed). Either way the next request is served. The fault is the
 // metrics' member index taken away, so that counting the request panics.
+// The relayed answer is larger than sluice copies (copiedBody): a smaller
+// one is counted in the handler.
 func TestPanicInARequestIsContained(t *testing.T) {
 	for _, tc := range []struct {
 		name, target string
@@ -261,7 +263,13 @@ func TestPanicInARequestIsContained(t *testing.T) {
 		{"in the body relay", "http://BACKEND/", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+			be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+				if string(ctx.Path()) == "/" {
+					ctx.SetBodyString(strings.Repeat("x", copiedBody+2<<10))
+					return
+				}
+				ctx.SetBodyString("ok")
+			})
 			s, c := startProxy(t, "ProxyPass /x "+tc.target+"\nProxyPass / http://BACKEND/\n", be)
 			index := s.metrics.byState.Swap(nil)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -278,6 +286,51 @@ func TestPanicInARequestIsContained(t *testing.T) {
 				t.Fatalf("the next request: %d %q", status, body)
 			}
 		})
+	}
+}
+
+// TestWholeAnswerCopied: an answer that comes whole with its head, up to
+// copiedBody, is copied into the client's response and its member
+// connection goes back at once; a larger one is relayed. Either way the
+// client gets the body and length the member sent, for GET and HEAD, and
+// one member connection serves every request.
+func TestWholeAnswerCopied(t *testing.T) {
+	var conns atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			n, _ := strconv.Atoi(string(ctx.QueryArgs().Peek("n")))
+			ctx.SetBodyString(strings.Repeat("b", n))
+		},
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", ln.Addr().String())
+	for _, n := range []int{0, 1, 100, copiedBody, copiedBody + 1, 20 << 10} {
+		for _, method := range []string{"GET", "HEAD"} {
+			status, body, h := do(t, c, method, "/?n="+strconv.Itoa(n))
+			want, length := strings.Repeat("b", n), n
+			if method == "HEAD" {
+				want = ""
+				if n == 0 {
+					length = -2 // fasthttp's member sends no length then
+				}
+			}
+			if status != 200 || body != want || h.ContentLength() != length {
+				t.Errorf("%s %d bytes: %d, %d bytes, Content-Length %d", method, n, status, len(body), h.ContentLength())
+			}
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the member accepted %d connections, want 1", n)
 	}
 }
 
