@@ -45,7 +45,9 @@
 # 64-byte lines of code a request runs that were not in the instruction cache,
 # about the size of its hot code, for that does not fit: "Code footprint" in
 # docs/benchmarks.md), and the functions that cost the most (self); keeps
-# callgrind.out under $TMPDIR for callgrind_annotate or kcachegrind.
+# callgrind.out under $TMPDIR for callgrind_annotate or kcachegrind. With
+# FOOTPRINT=1 it records each instruction's count too (--dump-instr=yes) and
+# prints the hot code per package and function (benchmarks/footprint).
 set -euo pipefail
 work=$(mktemp -d)
 path=${2:-/small}
@@ -178,6 +180,9 @@ port=$((20000 + RANDOM % 10000))
 	esac
 } >"$work/sluice.conf"
 vg=(valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$work/callgrind.out")
+if [ -n "${FOOTPRINT:-}" ]; then
+	vg+=(--dump-instr=yes)
+fi
 if [ "$bin" = nginx ]; then
 	# One process (no master) doing one worker's work, as the harness's nginx
 	# on one core, configured as the harness configures it.
@@ -237,5 +242,8 @@ if [ "$bin" != nginx ]; then
 	callgrind_annotate --show=Ir "$out" 2>/dev/null | sed 's/ \[[^]]*\]$//' |
 		awk -v n="$n" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ {gsub(",", "", $1); fn = $NF; sub(/^[^:]*:/, "", fn); printf "%8d  %s\n", $1 / n, fn}' |
 		sed 's|github.com/||' | head -30 || true # head's early exit is no failure
+fi
+if [ -n "${FOOTPRINT:-}" ]; then
+	go run ./benchmarks/footprint -n "$n" "$out"
 fi
 echo "callgrind data: $kept"
