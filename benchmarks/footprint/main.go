@@ -85,7 +85,7 @@ func parse(r io.Reader) (*profile, error) {
 			call = true
 		case line != "" && (line[0] >= '0' && line[0] <= '9' || line[0] == '+' || line[0] == '-' || line[0] == '*'):
 			if npos == 0 || irCol < 0 {
-				return nil, errors.New("cost line before positions: and events:")
+				return nil, errors.New("a cost line comes before the positions and events lines")
 			}
 			fields := strings.Fields(line)
 			a, err := position(fields[0], addr)
