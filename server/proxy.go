@@ -590,20 +590,21 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 // copy stays with the client connection's response (KeepBodyBuffer).
 const copiedBody = 4 << 10
 
-// answered ends an exchange whose answer needs no relay (no body, or one
-// already copied): the member's connection goes back to the pool when
-// complete, else is closed; then the accounting and the log. Its clock
-// reading is the answer's end (clientConn.awaits).
+// answered ends an exchange once its answer is out, or copied, or has no
+// body: the member's connection goes back to the pool when complete, else
+// is closed; then the accounting, the log, and o back to its pool, last
+// (o holds the relay, whose Close may be called again after a panic
+// here). Its clock reading is the answer's end (clientConn.awaits).
 func (s *Server) answered(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *outbound, m *pool.Member, lease pool.Lease, complete bool, sent, read int64, body int) {
 	closeBody(&o.resp, lease, complete)
 	lb.Done(m, sent, read)
-	o.release()
 	now := s.now()
 	if c := clientOf(ctx.Conn()); c != nil {
 		c.idleAt, c.fresh = now.UnixNano(), true
 	}
 	s.observe(ctx, m, nil, now)
 	s.logServed(ctx, rt, vh, now, body)
+	o.release()
 }
 
 // dropAnswer answers the client with status instead of the member's
@@ -906,21 +907,13 @@ func (b *bodyRelay) Close() error {
 		return nil
 	}
 	b.closed = true
-	c := clientOf(b.ctx.Conn())
-	if c != nil && b.splice {
+	if c := clientOf(b.ctx.Conn()); c != nil && b.splice {
 		// A head held for a body that never came still goes out, and a hold
 		// that no write took (the head failed) ends here.
 		_ = c.flushHeld()
 	}
-	closeBody(&b.o.resp, b.lease, b.eof || b.cl >= 0 && b.n == b.cl)
-	lb.Done(b.m, b.sent, b.head+b.n)
-	now := b.s.now()
-	if c != nil {
-		c.idleAt, c.fresh = now.UnixNano(), true // the answer's end (awaits)
-	}
-	b.s.observe(b.ctx, b.m, nil, now)
-	b.s.logServed(b.ctx, b.rt, b.vh, now, int(b.n))
-	b.o.release() // b with it
+	// b goes with b.o, last.
+	b.s.answered(b.ctx, b.rt, b.vh, b.o, b.m, b.lease, b.eof || b.cl >= 0 && b.n == b.cl, b.sent, b.head+b.n, int(b.n))
 	return nil
 }
 
