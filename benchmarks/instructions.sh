@@ -239,9 +239,16 @@ cp "$out" "$kept"
 # (callgrind_annotate puts all of nginx's under __libc_start_main: its own
 # functions have no file names in Debian's build.)
 if [ "$bin" != nginx ]; then
-	callgrind_annotate --show=Ir "$out" 2>/dev/null | sed 's/ \[[^]]*\]$//' |
+	self=$(callgrind_annotate --show=Ir --threshold=100 "$out" 2>/dev/null | sed 's/ \[[^]]*\]$//' |
 		awk -v n="$n" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ {gsub(",", "", $1); fn = $NF; sub(/^[^:]*:/, "", fn); printf "%8d  %s\n", $1 / n, fn}' |
-		sed 's|github.com/||' | head -30 || true # head's early exit is no failure
+		sed 's|github.com/||')
+	# Counts move by some 400 per small GET with whether the client
+	# connections joined Go's poller (docs/benchmarks.md, "Profiling"):
+	# compare runs in the same state.
+	bare=$(awk '$2 ~ /sock\.\(\*Accepted\)\.do(.[0-9]+)?$/ {s += $1} END {print s + 0}' <<<"$self")
+	polled=$(awk '$2 ~ /internal\/poll\.\(\*FD\)\.RawWrite(.[0-9]+)?$/ {s += $1} END {print s + 0}' <<<"$self")
+	echo "client sockets: $bare instructions per request in sluice's own calls (sock.Accepted.do), $polled in Go's poller's (poll.FD.RawWrite)"
+	head -30 <<<"$self"
 fi
 if [ -n "${FOOTPRINT:-}" ]; then
 	go run ./benchmarks/footprint -n "$n" "$out"
