@@ -141,6 +141,47 @@ func TestAcceptedDeadline(t *testing.T) {
 	}
 }
 
+// TestAcceptedWriteNow: a write that must not wait (WriteTwoNow) goes out
+// bare, in the poller or not, whatever the write deadline says, and stops
+// with ErrFull at a full buffer; a write that waits still meets the
+// deadline, and a closed connection fails it.
+func TestAcceptedWriteNow(t *testing.T) {
+	a, peer := acceptFrom(t, listen(t))
+	s, b := New(a), make([]byte, 8)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(peer, "x")
+	}()
+	if _, err := s.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	if a.polled.Load() == nil {
+		t.Fatal("a read that waited did not join the poller")
+	}
+	if err := a.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.WriteTwoNow([]byte("ab"), []byte("c")); n != 3 || err != nil {
+		t.Fatalf("WriteTwoNow past the write deadline: %d, %v; want 3, nil", n, err)
+	}
+	if n, err := io.ReadFull(peer, b[:3]); err != nil || string(b[:n]) != "abc" {
+		t.Fatalf("the peer read %q, %v", b[:n], err)
+	}
+	big := make([]byte, 64<<20)
+	if n, err := s.WriteTwoNow(nil, big); err != ErrFull || n == 0 || n == len(big) {
+		t.Fatalf("WriteTwoNow past the buffers: %d bytes, %v; want part written and ErrFull", n, err)
+	}
+	if _, err := s.Write([]byte("z")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write that waits past its deadline: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteTwoNow([]byte("late"), nil); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteTwoNow after Close: %v; want net.ErrClosed", err)
+	}
+}
+
 // TestAcceptedClose: Close ends a wait in the poller and fails later
 // calls with net.ErrClosed, bare or not; a second Close fails; the peer
 // reads EOF.

@@ -89,6 +89,8 @@ func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 		err = s.wait(s.rc, write)
 	} else if p := a.polled.Load(); p == nil {
 		err = a.do(s, nil, write) // bare, or waits first
+	} else if write && s.nowait {
+		err = a.writeNow(s)
 	} else {
 		// In the poller: as a plain socket's, through the File's RawConn
 		// (the common case of a keep-alive connection, kept short).
@@ -175,6 +177,8 @@ func (s *Socket) WriteTwo(a, b []byte) (int, error) {
 // full it returns what went out and ErrFull. A caller that waits only
 // then can arm a write timeout only then, as nginx's send_timeout runs
 // only while a write waits, and read no clock for the writes that do not.
+// The write deadline bounds waits only: a write that does not wait is
+// made whatever it says.
 func (s *Socket) WriteTwoNow(a, b []byte) (int, error) {
 	if s.rc == nil {
 		return 0, ErrFull // cannot tell: taken as a write that waits
