@@ -245,8 +245,8 @@ if [ "$bin" != nginx ]; then
 	# Counts move by some 400 per small GET with whether the client
 	# connections joined Go's poller (docs/benchmarks.md, "Profiling"):
 	# compare runs in the same state.
-	bare=$(awk '$2 ~ /sock\.\(\*Accepted\)\.do(.[0-9]+)?$/ {s += $1} END {print s + 0}' <<<"$self")
-	echo "client sockets: $bare instructions per request in sock.(*Accepted).do (about 55 when none has joined Go's poller, 0 when all have)"
+	polled=$(awk '$2 ~ /sock\.\(\*Socket\)\.read-fm(.[0-9]+)?$/ {s += $1} END {print s + 0}' <<<"$self")
+	echo "client sockets: $polled instructions per request in sock.(*Socket).read-fm, their reads through Go's poller (about 24 when all have joined it, 0 when none has)"
 	head -30 <<<"$self"
 fi
 if [ -n "${FOOTPRINT:-}" ]; then

@@ -370,16 +370,19 @@ func (r *raw) Write(fn func(fd uintptr) bool) error { return (*Accepted)(r).do(n
 // do is one read or write: the call on the bare descriptor and, where it
 // would wait, the wait in the poller. The call is fn, or else Socket s's
 // own, which makes no function value until it waits (one per socket would
-// cost an allocation per connection).
+// cost an allocation per connection). A write that must not wait
+// (WriteTwoNow) is made bare even once the socket is in the poller: the
+// File's RawConn adds its lock, a reset of the poller's readiness and a
+// deadline check, which only a write that waits needs (about 100
+// instructions a response); the deadline bounds waits only.
 func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 	p := a.polled.Load()
-	if p == nil {
+	nowait := write && s != nil && s.nowait // write first: a Read may run beside it
+	if p == nil || nowait {
 		if !a.users.acquire() {
 			return net.ErrClosed
 		}
-		// A write that must not wait is made whatever the deadline says
-		// (WriteTwoNow); write first: a Read may run beside it.
-		if !(write && s != nil && s.nowait) && passed(a.deadline(write).Load()) {
+		if !nowait && passed(a.deadline(write).Load()) {
 			a.release()
 			return os.ErrDeadlineExceeded
 		}
@@ -393,7 +396,7 @@ func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 			done = s.read(fd)
 		}
 		a.release()
-		if done {
+		if done { // always, for a write that must not wait
 			return nil
 		}
 		if err := a.register(); err != nil {
@@ -408,20 +411,6 @@ func (a *Accepted) do(s *Socket, fn func(fd uintptr) bool, write bool) error {
 		return a.polledErr(p.rc.Write(fn))
 	}
 	return a.polledErr(p.rc.Read(fn))
-}
-
-// writeNow is s's write that stops where it would wait (WriteTwoNow), on
-// a socket already in the poller: on the descriptor itself, under the
-// users count, as before it joined. The File's RawConn would add its
-// lock, a reset of the poller's readiness and a deadline check, which
-// only a write that waits needs (about 100 instructions a response).
-func (a *Accepted) writeNow(s *Socket) error {
-	if !a.users.acquire() {
-		return net.ErrClosed
-	}
-	s.write(uintptr(a.fd)) // never waits: a full buffer is its errno
-	a.release()
-	return nil
 }
 
 // polledErr is the error of a read or write through the File's RawConn,

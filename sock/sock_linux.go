@@ -87,10 +87,8 @@ func (s *Socket) do(c *call, write bool, p []byte) (int, error) {
 	var err error
 	if a := s.acc; a == nil {
 		err = s.wait(s.rc, write)
-	} else if p := a.polled.Load(); p == nil {
+	} else if p := a.polled.Load(); p == nil || write && s.nowait {
 		err = a.do(s, nil, write) // bare, or waits first
-	} else if write && s.nowait {
-		err = a.writeNow(s)
 	} else {
 		// In the poller: as a plain socket's, through the File's RawConn
 		// (the common case of a keep-alive connection, kept short).
