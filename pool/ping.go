@@ -154,15 +154,11 @@ func (c *pingCall) do(req *fasthttp.Request, resp *fasthttp.Response) (streamed 
 func (c *pingCall) attempt(req *fasthttp.Request, resp *fasthttp.Response, fresh bool) (streamed bool, err error) {
 	c.phase, c.waitErr, c.timedOut, c.reused = waiting, nil, false, false
 	pc, err := c.acquireConn(fresh)
-	if err != nil {
+	if pc, err = watched(c.p, c.call, pc, err); err != nil {
 		return false, err
 	}
 	c.pc, c.reused = pc, pc.used
 	conn := pc.conn
-	if !c.call.watch(conn) {
-		c.p.discard(pc)
-		return false, ErrClientGone
-	}
 	defer func() {
 		// done let go already unless a body is being relayed, which fails
 		// on its own once the connection is closed.

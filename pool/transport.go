@@ -150,6 +150,12 @@ func (c *Call) watch(conn net.Conn) bool {
 // call for Abort.
 func acquireWatched(p *connPool, call *Call) (*pooledConn, error) {
 	pc, err := p.acquire()
+	return watched(p, call, pc, err)
+}
+
+// watched registers pc, just taken from p (err: its taking's), with call
+// for Abort; a call already aborted has pc closed and fails.
+func watched(p *connPool, call *Call, pc *pooledConn, err error) (*pooledConn, error) {
 	if err != nil {
 		return nil, err
 	}
