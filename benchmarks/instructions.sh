@@ -250,6 +250,8 @@ if [ "$bin" != nginx ]; then
 	head -30 <<<"$self"
 fi
 if [ -n "${FOOTPRINT:-}" ]; then
-	go run ./benchmarks/footprint -n "$n" "$out"
+	sym=()
+	[ "$bin" != nginx ] && sym=(-bin "$bin") # names code by its symbols, not callgrind's contexts
+	go run ./benchmarks/footprint -n "$n" "${sym[@]}" "$out"
 fi
 echo "callgrind data: $kept"

@@ -70,3 +70,48 @@ func TestParseNeedsInstructions(t *testing.T) {
 		t.Fatal("a file without instruction positions was accepted")
 	}
 }
+
+// TestNamedBySymbols: an address is named by the function whose code
+// holds it, whatever callgrind's context said (handle'2's 0x1080 is
+// memmove's code here); an address no symbol holds keeps its context.
+func TestNamedBySymbols(t *testing.T) {
+	p, err := parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.name(symbols{
+		{start: 0x1000, end: 0x1080, name: "github.com/sluiceproxy/sluice/server.(*Server).handle"},
+		{start: 0x1080, end: 0x1100, name: "runtime.memmove"},
+	})
+	if got := p.fn[0x1080]; got != "runtime.memmove" {
+		t.Errorf("0x1080 named %q", got)
+	}
+	if got := p.fn[0x2040]; got != "runtime.memmove" {
+		t.Errorf("0x2040, outside the symbols, named %q: want its context", got)
+	}
+	fp := hotCode(p, 100, 0.5)
+	want := map[string]int{
+		"github.com/sluiceproxy/sluice/server.(*Server).handle": 2,
+		"runtime.memmove": 3,
+	}
+	for _, f := range fp.funcs {
+		if want[f.name] != f.lines {
+			t.Errorf("%s: %d lines, want %d", f.name, f.lines, want[f.name])
+		}
+	}
+	// Hot: 0x1000 (4 bytes, to 0x1004), 0x1004 (0x1040 is too far: 4),
+	// 0x1040 (8, to 0x1048, which ran once), 0x1080, 0x2000 and 0x2040
+	// (the last before gaps: 4 each).
+	if fp.hotBytes != 28 {
+		t.Errorf("hot bytes %d, want 28", fp.hotBytes)
+	}
+}
+
+func TestSymbolsAt(t *testing.T) {
+	s := symbols{{start: 0x10, end: 0x20, name: "a"}, {start: 0x30, end: 0x40, name: "b"}}
+	for a, want := range map[uint64]string{0x0f: "", 0x10: "a", 0x1f: "a", 0x20: "", 0x35: "b", 0x40: ""} {
+		if got := s.at(a); got != want {
+			t.Errorf("at(%#x) = %q, want %q", a, got, want)
+		}
+	}
+}
