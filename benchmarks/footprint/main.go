@@ -52,12 +52,13 @@ func main() {
 		os.Exit(1)
 	}
 	if *bin != "" {
-		syms, err := readSymbols(*bin)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "footprint:", err)
-			os.Exit(1)
+		// A stripped binary (-ldflags=-s) has no symbols: its code keeps
+		// callgrind's names, with a word that says so.
+		if syms, err := readSymbols(*bin); err != nil {
+			fmt.Fprintln(os.Stderr, "footprint: functions named by callgrind's contexts:", err)
+		} else {
+			p.name(syms)
 		}
-		p.name(syms)
 	}
 	report(os.Stdout, hotCode(p, float64(*n), *share), *n, *top)
 }
@@ -181,6 +182,7 @@ type footprint struct {
 // instruction that ran at least share×n times.
 func hotCode(p *profile, n, share float64) footprint {
 	lines := map[string]map[uint64]bool{}
+	all := map[uint64]bool{} // a line two functions share counts once here
 	ir := map[string]float64{}
 	var fp footprint
 	for a, c := range p.ir {
@@ -194,12 +196,13 @@ func hotCode(p *profile, n, share float64) footprint {
 			lines[f] = map[uint64]bool{}
 		}
 		lines[f][a/64] = true
+		all[a/64] = true
 	}
+	fp.lines = len(all)
 	fp.hotBytes = hotBytes(p, n, share)
 	pkgs := map[string]*hot{}
 	for f, ls := range lines {
 		fp.funcs = append(fp.funcs, hot{name: f, lines: len(ls), ir: ir[f]})
-		fp.lines += len(ls)
 		pk := pkgs[packageOf(f)]
 		if pk == nil {
 			pk = &hot{name: packageOf(f)}

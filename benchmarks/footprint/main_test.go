@@ -115,3 +115,17 @@ func TestSymbolsAt(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedLineCountsOnce: a line holding the end of one function and the
+// start of the next is one line of code to fetch, though each function
+// lists it.
+func TestSharedLineCountsOnce(t *testing.T) {
+	p := &profile{
+		ir: map[uint64]uint64{0x1000: 100, 0x1020: 100},
+		fn: map[uint64]string{0x1000: "a", 0x1020: "b"},
+	}
+	fp := hotCode(p, 100, 0.5)
+	if fp.lines != 1 || len(fp.funcs) != 2 || fp.funcs[0].lines != 1 || fp.funcs[1].lines != 1 {
+		t.Errorf("lines %d, functions %+v: want 1 line in all, 1 each", fp.lines, fp.funcs)
+	}
+}
