@@ -243,15 +243,30 @@ func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn))
 		}
 	})
 	t.Run("write deadline", func(t *testing.T) {
-		client, _ := pair(t) // the peer never reads
+		client, server := pair(t) // the peer reads one byte, then no more
 		big := make([]byte, 64<<20)
-		if err := client.SetWriteDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+		type written struct {
+			n   int
+			err error
+		}
+		done := make(chan written, 1)
+		go func() {
+			n, err := New(client).Write(big)
+			done <- written{n, err}
+		}()
+		// The peer's first byte shows the write has begun: a deadline set
+		// now ends its wait for room, however slow the machine is (a
+		// deadline set before the write could pass before it starts).
+		if _, err := io.ReadFull(server, make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
-		n, err := New(client).Write(big)
+		if err := client.SetWriteDeadline(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		w := <-done
 		var oe *net.OpError
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "write" || n == 0 || n == 64<<20 {
-			t.Fatalf("Write past its deadline: %d bytes, %v; want part written and a write OpError for the deadline", n, err)
+		if !errors.Is(w.err, os.ErrDeadlineExceeded) || !errors.As(w.err, &oe) || oe.Op != "write" || w.n == 0 || w.n == len(big) {
+			t.Fatalf("Write past its deadline: %d bytes, %v; want part written and a write OpError for the deadline", w.n, w.err)
 		}
 	})
 	t.Run("reset", func(t *testing.T) {

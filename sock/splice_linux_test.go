@@ -54,18 +54,32 @@ func TestSpliceFrom(t *testing.T) {
 
 	t.Run("sink stalls", func(t *testing.T) {
 		member, memberFar := testnet.Pair(t, nil)
-		client, _ := testnet.Pair(t, nil) // never read
+		client, clientFar := testnet.Pair(t, nil) // reads one byte, then no more
 		more := bytes.Repeat(body, 8)
 		go func() { _, _ = memberFar.Write(more) }()
 		src := New(member)
 		until(t, func() bool { sent, _ := src.Look(); return sent })
-		if err := client.SetWriteDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		type spliced struct {
+			n   int64
+			err error
+		}
+		done := make(chan spliced, 1)
+		go func() {
+			n, err := New(client).SpliceFrom(src, int64(len(more)))
+			done <- spliced{n, err}
+		}()
+		// The first byte out shows the splice has begun: a deadline set now
+		// ends its wait for room, however slow the machine is.
+		if _, err := io.ReadFull(clientFar, make([]byte, 1)); err != nil {
 			t.Fatal(err)
 		}
-		n, err := New(client).SpliceFrom(src, int64(len(more)))
+		if err := client.SetWriteDeadline(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
 		var oe *net.OpError
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "readfrom" || n == 0 {
-			t.Fatalf("spliced %d bytes, %v; want some and a readfrom OpError for the deadline", n, err)
+		if !errors.Is(r.err, os.ErrDeadlineExceeded) || !errors.As(r.err, &oe) || oe.Op != "readfrom" || r.n == 0 {
+			t.Fatalf("spliced %d bytes, %v; want some and a readfrom OpError for the deadline", r.n, r.err)
 		}
 	})
 
