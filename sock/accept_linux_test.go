@@ -74,19 +74,34 @@ func TestAccepted(t *testing.T) {
 	if a.polled.Load() != nil {
 		t.Fatal("a read of bytes that were there, and a write, joined the poller")
 	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_, _ = io.WriteString(peer, "next")
-	}()
-	if n, err := s.Read(b); err != nil || string(b[:n]) != "next" {
+	if n, err := readWaiting(t, a, s, peer, "next", b); err != nil || string(b[:n]) != "next" {
 		t.Fatalf("Read that waits: %q, %v", b[:n], err)
-	}
-	if a.polled.Load() == nil {
-		t.Fatal("a read that waited did not join the poller")
 	}
 	if n, err := io.ReadFull(peer, b[:6]); err != nil || string(b[:n]) != "answer" {
 		t.Fatalf("the peer read %q, %v", b[:n], err)
 	}
+}
+
+// readWaiting reads from s into b while msg is not there yet: peer sends
+// it only once the read waits in the poller, which a peer that wrote after
+// a pause would not make sure of on a slow machine.
+func readWaiting(t *testing.T, a *Accepted, s *Socket, peer net.Conn, msg string, b []byte) (int, error) {
+	t.Helper()
+	type read struct {
+		n   int
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		n, err := s.Read(b)
+		done <- read{n, err}
+	}()
+	until(t, func() bool { return a.polled.Load() != nil })
+	if _, err := io.WriteString(peer, msg); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	return r.n, r.err
 }
 
 // TestAcceptedDeadline: a deadline set while bare holds a read that finds
@@ -113,14 +128,20 @@ func TestAcceptedDeadline(t *testing.T) {
 	if n, err := s.Read(b); err != nil || string(b[:n]) != "x" {
 		t.Fatalf("Read with the deadline cleared: %q, %v", b[:n], err)
 	}
-	if err := a.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+	// A read that finds nothing waits in the poller; a deadline set once
+	// it waits ends the wait (set ahead of the read instead, it could pass
+	// before the read began on a slow machine, and the read then fails bare).
+	read := make(chan error, 1)
+	go func() {
+		_, err := s.Read(b)
+		read <- err
+	}()
+	until(t, func() bool { return a.polled.Load() != nil })
+	if err := a.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Read(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := <-read; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read that waits past its deadline: %v", err)
-	}
-	if a.polled.Load() == nil {
-		t.Fatal("the wait was not in the poller")
 	}
 
 	// In the poller, each deadline bounds its own direction only.
@@ -148,15 +169,8 @@ func TestAcceptedDeadline(t *testing.T) {
 func TestAcceptedWriteNow(t *testing.T) {
 	a, peer := acceptFrom(t, listen(t))
 	s, b := New(a), make([]byte, 8)
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		_, _ = io.WriteString(peer, "x")
-	}()
-	if _, err := s.Read(b); err != nil {
+	if _, err := readWaiting(t, a, s, peer, "x", b); err != nil {
 		t.Fatal(err)
-	}
-	if a.polled.Load() == nil {
-		t.Fatal("a read that waited did not join the poller")
 	}
 	if err := a.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
