@@ -87,21 +87,16 @@ func TestAccepted(t *testing.T) {
 // a pause would not make sure of on a slow machine.
 func readWaiting(t *testing.T, a *Accepted, s *Socket, peer net.Conn, msg string, b []byte) (int, error) {
 	t.Helper()
-	type read struct {
-		n   int
-		err error
-	}
-	done := make(chan read, 1)
-	go func() {
+	done := inBackground(func() (int64, error) {
 		n, err := s.Read(b)
-		done <- read{n, err}
-	}()
+		return int64(n), err
+	})
 	until(t, func() bool { return a.polled.Load() != nil })
 	if _, err := io.WriteString(peer, msg); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done
-	return r.n, r.err
+	return int(r.n), r.err
 }
 
 // TestAcceptedDeadline: a deadline set while bare holds a read that finds
@@ -131,17 +126,16 @@ func TestAcceptedDeadline(t *testing.T) {
 	// A read that finds nothing waits in the poller; a deadline set once
 	// it waits ends the wait (set ahead of the read instead, it could pass
 	// before the read began on a slow machine, and the read then fails bare).
-	read := make(chan error, 1)
-	go func() {
-		_, err := s.Read(b)
-		read <- err
-	}()
+	done := inBackground(func() (int64, error) {
+		n, err := s.Read(b)
+		return int64(n), err
+	})
 	until(t, func() bool { return a.polled.Load() != nil })
 	if err := a.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-read; !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Read that waits past its deadline: %v", err)
+	if r := <-done; !errors.Is(r.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read that waits past its deadline: %v", r.err)
 	}
 
 	// In the poller, each deadline bounds its own direction only.

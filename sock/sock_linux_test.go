@@ -65,6 +65,38 @@ func until(t *testing.T, cond func() bool) {
 	}
 }
 
+// ioResult is what a read, a write or a splice returned.
+type ioResult struct {
+	n   int64
+	err error
+}
+
+// inBackground runs op in a goroutine of its own, for a test that acts on
+// the call while it waits; the result comes on the channel.
+func inBackground(op func() (int64, error)) <-chan ioResult {
+	done := make(chan ioResult, 1)
+	go func() {
+		n, err := op()
+		done <- ioResult{n, err}
+	}()
+	return done
+}
+
+// stallAfterFirstByte: peer takes the first byte that conn sends, which
+// shows that conn's write has begun, and no more; conn's write deadline,
+// set now, then ends the write's wait for room. A deadline set ahead of
+// the write could pass before the write began on a slow machine, and the
+// write would rightly send nothing.
+func stallAfterFirstByte(t *testing.T, conn, peer net.Conn) {
+	t.Helper()
+	if _, err := io.ReadFull(peer, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetWriteDeadline(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReadWrite: Read and Write behave as the connection's own: they wait
 // for bytes and for room, under the deadlines, and report a close, a
 // deadline and a reset in the errors a net.Conn gives; over a connection
@@ -243,29 +275,16 @@ func testReadWrite(t *testing.T, pair func(*testing.T) (net.Conn, *net.TCPConn))
 		}
 	})
 	t.Run("write deadline", func(t *testing.T) {
-		client, server := pair(t) // the peer reads one byte, then no more
+		client, server := pair(t)
 		big := make([]byte, 64<<20)
-		type written struct {
-			n   int
-			err error
-		}
-		done := make(chan written, 1)
-		go func() {
+		done := inBackground(func() (int64, error) {
 			n, err := New(client).Write(big)
-			done <- written{n, err}
-		}()
-		// The peer's first byte shows the write has begun: a deadline set
-		// now ends its wait for room, however slow the machine is (a
-		// deadline set before the write could pass before it starts).
-		if _, err := io.ReadFull(server, make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
-		if err := client.SetWriteDeadline(time.Now()); err != nil {
-			t.Fatal(err)
-		}
+			return int64(n), err
+		})
+		stallAfterFirstByte(t, client, server)
 		w := <-done
 		var oe *net.OpError
-		if !errors.Is(w.err, os.ErrDeadlineExceeded) || !errors.As(w.err, &oe) || oe.Op != "write" || w.n == 0 || w.n == len(big) {
+		if !errors.Is(w.err, os.ErrDeadlineExceeded) || !errors.As(w.err, &oe) || oe.Op != "write" || w.n == 0 || w.n == int64(len(big)) {
 			t.Fatalf("Write past its deadline: %d bytes, %v; want part written and a write OpError for the deadline", w.n, w.err)
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/sluiceproxy/sluice/internal/testnet"
 )
@@ -54,28 +53,13 @@ func TestSpliceFrom(t *testing.T) {
 
 	t.Run("sink stalls", func(t *testing.T) {
 		member, memberFar := testnet.Pair(t, nil)
-		client, clientFar := testnet.Pair(t, nil) // reads one byte, then no more
+		client, clientFar := testnet.Pair(t, nil)
 		more := bytes.Repeat(body, 8)
 		go func() { _, _ = memberFar.Write(more) }()
 		src := New(member)
 		until(t, func() bool { sent, _ := src.Look(); return sent })
-		type spliced struct {
-			n   int64
-			err error
-		}
-		done := make(chan spliced, 1)
-		go func() {
-			n, err := New(client).SpliceFrom(src, int64(len(more)))
-			done <- spliced{n, err}
-		}()
-		// The first byte out shows the splice has begun: a deadline set now
-		// ends its wait for room, however slow the machine is.
-		if _, err := io.ReadFull(clientFar, make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
-		if err := client.SetWriteDeadline(time.Now()); err != nil {
-			t.Fatal(err)
-		}
+		done := inBackground(func() (int64, error) { return New(client).SpliceFrom(src, int64(len(more))) })
+		stallAfterFirstByte(t, client, clientFar)
 		r := <-done
 		var oe *net.OpError
 		if !errors.Is(r.err, os.ErrDeadlineExceeded) || !errors.As(r.err, &oe) || oe.Op != "readfrom" || r.n == 0 {
