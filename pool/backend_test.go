@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,26 +21,29 @@ import (
 
 // TestIdleConnTimesOutPerRead shows the worker timeout is Apache's per-I/O
 // timeout: a body that keeps flowing outlives it, a silent peer does not.
+// The bubble's clock makes the pauses exact, whatever the machine's load.
 func TestIdleConnTimesOutPerRead(t *testing.T) {
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	c := newIdleConn(a, 300*time.Millisecond, sock.New(a), nil)
-	go func() {
-		for range 4 { // 4 × 150 ms: longer than one timeout in total
-			time.Sleep(150 * time.Millisecond)
-			_, _ = b.Write([]byte("x"))
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		c := newIdleConn(a, 300*time.Millisecond, sock.New(a), nil)
+		go func() {
+			for range 4 { // 4 × 150 ms: longer than one timeout in total
+				time.Sleep(150 * time.Millisecond)
+				_, _ = b.Write([]byte("x"))
+			}
+		}()
+		buf := make([]byte, 1)
+		for i := range 4 {
+			if _, err := c.Read(buf); err != nil {
+				t.Fatalf("read %d: %v", i, err)
+			}
 		}
-	}()
-	buf := make([]byte, 1)
-	for i := range 4 {
-		if _, err := c.Read(buf); err != nil {
-			t.Fatalf("read %d: %v", i, err)
+		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("silent peer: got %v, want a deadline error", err)
 		}
-	}
-	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("silent peer: got %v, want a deadline error", err)
-	}
+	})
 }
 
 func TestBackendDialErrorIsTyped(t *testing.T) {
