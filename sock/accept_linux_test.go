@@ -87,16 +87,24 @@ func TestAccepted(t *testing.T) {
 // a pause would not make sure of on a slow machine.
 func readWaiting(t *testing.T, a *Accepted, s *Socket, peer net.Conn, msg string, b []byte) (int, error) {
 	t.Helper()
-	done := inBackground(func() (int64, error) {
-		n, err := s.Read(b)
-		return int64(n), err
-	})
-	until(t, func() bool { return a.polled.Load() != nil })
+	done := waitingRead(t, a, s, b)
 	if _, err := io.WriteString(peer, msg); err != nil {
 		t.Fatal(err)
 	}
 	r := <-done
 	return int(r.n), r.err
+}
+
+// waitingRead starts a read from s into b, of an Accepted a with nothing
+// to read, and returns once it waits in the poller.
+func waitingRead(t *testing.T, a *Accepted, s *Socket, b []byte) <-chan ioResult {
+	t.Helper()
+	done := inBackground(func() (int64, error) {
+		n, err := s.Read(b)
+		return int64(n), err
+	})
+	until(t, func() bool { return a.polled.Load() != nil })
+	return done
 }
 
 // TestAcceptedDeadline: a deadline set while bare holds a read that finds
@@ -126,11 +134,7 @@ func TestAcceptedDeadline(t *testing.T) {
 	// A read that finds nothing waits in the poller; a deadline set once
 	// it waits ends the wait (set ahead of the read instead, it could pass
 	// before the read began on a slow machine, and the read then fails bare).
-	done := inBackground(func() (int64, error) {
-		n, err := s.Read(b)
-		return int64(n), err
-	})
-	until(t, func() bool { return a.polled.Load() != nil })
+	done := waitingRead(t, a, s, b)
 	if err := a.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
