@@ -205,13 +205,18 @@ func (s *Server) failedOver(m *pool.Member) {
 	}
 }
 
-// reloaded counts a Reload that ended with err.
-func (s *Server) reloaded(err error) {
+// ReloadRefused counts a reload whose configuration did not load (a
+// syntax or validation error), which never reaches Reload: an alert on
+// failed reloads must see those too.
+func (s *Server) ReloadRefused() { s.countReload(false) }
+
+// countReload counts a reload by its outcome.
+func (s *Server) countReload(ok bool) {
 	sm := s.metrics
 	if sm == nil {
 		return
 	}
-	if err != nil {
+	if !ok {
 		sm.reloads[1].Inc()
 		return
 	}

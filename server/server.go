@@ -161,7 +161,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Reload(cfg *config.Config) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() { s.reloaded(err) }()
+	defer func() { s.countReload(err == nil) }()
 	prev := s.rt.Load()
 	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg), s.log)
 	if err != nil {

@@ -169,6 +169,37 @@ func TestAdminListenerE2E(t *testing.T) {
 	if got := split(t, p.Addr(), "/", 20); got["b1"] < 9 || got["b2"] < 9 || got["b3"] != 0 {
 		t.Errorf("after reload without persistence: %v", got)
 	}
+
+	// A file that does not parse is a failed reload too.
+	writeConfig(t, dir, "s.yaml", "listen: [127.0.0.1:0]\nno_such_key: 1\n")
+	from = p.lineCount()
+	p.signal(syscall.SIGHUP)
+	p.waitMsg(from, "reload failed")
+	for series, want := range map[string]string{
+		`sluice_config_reloads_total{result="success"}`: "1",
+		`sluice_config_reloads_total{result="failure"}`: "1",
+	} {
+		if got := metricValue(t, c, base, series); got != want {
+			t.Errorf("%s = %s, want %s", series, got, want)
+		}
+	}
+}
+
+// metricValue is series' value in the admin listener's /metrics at base.
+func metricValue(t *testing.T, c *http.Client, base, series string) string {
+	t.Helper()
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "absent"
 }
 
 func TestAdminUnixSocketAndToken(t *testing.T) {

@@ -233,7 +233,9 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 // the running configuration stays.
 func reload(srv *server.Server, path string, log *slog.Logger) {
 	cfg, err := load(path)
-	if err == nil {
+	if err != nil {
+		srv.ReloadRefused()
+	} else {
 		err = srv.Reload(cfg)
 	}
 	if err != nil {
