@@ -95,7 +95,7 @@ func TestRetryAndErrorTiming(t *testing.T) {
 	m := method(t, "byrequests")
 	s := snap(t, "B1 retry=10s", "B2")
 	b1 := member(t, s, "B1")
-	if !b1.State.MarkError(t0) {
+	if marked, _ := b1.State.MarkError(t0); !marked {
 		t.Fatal("MarkError did not set E")
 	}
 	if got := b1.State.Flags().String(); got != "Init Err " {
@@ -142,7 +142,7 @@ func TestRetryAndErrorTiming(t *testing.T) {
 func TestIgnoreErrors(t *testing.T) {
 	s := snap(t, "B1 +I", "B2")
 	b1 := member(t, s, "B1")
-	if b1.State.MarkError(t0) {
+	if marked, _ := b1.State.MarkError(t0); marked {
 		t.Fatal("MarkError set E on an I member")
 	}
 	// E set by status= is cleared at once by the retry.

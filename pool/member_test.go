@@ -115,8 +115,11 @@ func TestStateRetry(t *testing.T) {
 	var s State
 	s.StoreFlags(FlagInit)
 	t0 := time.Unix(1000, 0)
-	if !s.MarkError(t0) || s.Usable() {
+	if marked, entered := s.MarkError(t0); !marked || !entered || s.Usable() {
 		t.Fatal("MarkError did not take the member out")
+	}
+	if marked, entered := s.MarkError(t0); !marked || entered {
+		t.Fatalf("MarkError again: marked %v, entered %v; want true, false", marked, entered)
 	}
 	if s.Retry(t0.Add(60*time.Second), 60*time.Second) {
 		t.Error("retried at exactly retry; Apache needs strictly after")
@@ -129,7 +132,7 @@ func TestStateRetry(t *testing.T) {
 		t.Error("S must never be retried")
 	}
 	s.StoreFlags(FlagInit | FlagIgnoreErrors)
-	if s.MarkError(t0) || !s.Usable() {
+	if marked, entered := s.MarkError(t0); marked || entered || !s.Usable() {
 		t.Error("I member entered E")
 	}
 	s.ErrorTime.Store(5)

@@ -57,15 +57,16 @@ func (s *State) StoreFlags(f Flags) { s.flags.Store(uint32(f)) }
 func (s *State) Usable() bool { return s.Flags().Usable() }
 
 // MarkError puts the member in error at now unless it has I. It reports
-// whether E was set.
-func (s *State) MarkError(now time.Time) bool {
+// whether E was set, and whether this call set it (the member was not in
+// error before: worth a line in the log).
+func (s *State) MarkError(now time.Time) (marked, entered bool) {
 	if s.Flags()&FlagIgnoreErrors != 0 {
-		return false
+		return false, false
 	}
 	s.ErrorTime.Store(now.UnixNano())
-	s.SetFlags(FlagError)
+	was := Flags(s.flags.Or(uint32(FlagError)))
 	s.Errors.Add(1)
-	return true
+	return true, was&FlagError == 0
 }
 
 // MarkConnected records a successful connect: Apache resets error_time and

@@ -61,7 +61,7 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 		switch {
 		case failover(err):
 			// Apache puts the member in error on the last attempt too.
-			s.markError(m, now, errUnreachable)
+			s.markError(m, now, errUnreachable, err, 0)
 		case !last && proto == nil && !x.streamed && retryable(snap, req, err):
 			s.judge(snap, m, resp, err, now)
 			sent = sentBytes(x)
@@ -170,14 +170,14 @@ func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Respo
 		status := resp.StatusCode()
 		for _, code := range bc.FailOnStatus {
 			if code == status {
-				if s.markError(m, now, errFailOnStatus) {
+				if s.markError(m, now, errFailOnStatus, nil, status) {
 					s.hc.RecordPassive(m.ID, now, status, "failonstatus")
 				}
 				return
 			}
 		}
 	case bc.FailOnTimeout && isTimeout(err):
-		if s.markError(m, now, errFailOnTimeout) {
+		if s.markError(m, now, errFailOnTimeout, err, 0) {
 			s.hc.RecordPassive(m.ID, now, 0, "failontimeout")
 		}
 	}

@@ -187,10 +187,21 @@ func (s *Server) observe(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Sn
 }
 
 // markError puts m in error at now, as State.MarkError, and counts it
-// under why.
-func (s *Server) markError(m *pool.Member, now time.Time, why errReason) bool {
-	if !m.State.MarkError(now) {
+// under why. A member that was not in error is logged with its cause (err,
+// or the status failonstatus matched): as Apache's "disabled connection
+// for", the line at the default level that says why requests go
+// elsewhere, or get 503, until retry has passed.
+func (s *Server) markError(m *pool.Member, now time.Time, why errReason, err error, status int) bool {
+	marked, entered := m.State.MarkError(now)
+	if !marked {
 		return false
+	}
+	if entered {
+		if why == errFailOnStatus {
+			s.log.Warn("member in error state", "member", m.ID, "why", errReasonNames[why], "status", status, "retry", m.Retry)
+		} else {
+			s.log.Warn("member in error state", "member", m.ID, "why", errReasonNames[why], "err", err, "retry", m.Retry)
+		}
 	}
 	if mm := s.metrics.member(m); mm != nil {
 		mm.errors[why].Inc()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	goruntime "runtime"
 	"strconv"
@@ -122,12 +123,22 @@ func TestMetricsScrape(t *testing.T) {
 	be, dead := metricsBackend(t), testnet.ClosedAddr(t)
 	s, c := startProxy(t, strings.ReplaceAll(metricsConf, "DEAD", dead), be)
 	s.SetVersion("v1.2.3")
+	var logged strings.Builder // written only by this goroutine's requests
+	s.log = slog.New(slog.NewTextHandler(&logged, nil))
 	// One of the first two requests goes to the dead member, fails over to
 	// the live one and puts the dead one in error; the rest skip it.
 	for range 3 {
 		get(t, c, "/p/ok", 200)
 	}
 	get(t, c, "/p/bad", 500) // failonstatus puts the live member in error too
+	// Each member's entry into error is logged once, with its cause.
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 2 ||
+		!strings.Contains(lines[0], `msg="member in error state" member=balancer://b|http://`+dead+` why=unreachable err=`) ||
+		!strings.Contains(lines[0], "connection refused") ||
+		!strings.Contains(lines[1], `msg="member in error state" member=balancer://b|http://`+be+` why=failonstatus status=500 retry=`) {
+		t.Errorf("log:\n%s", logged.String())
+	}
 	get(t, c, "/off/x", 503) // no usable member
 	get(t, c, "/d/x", 200)   // a direct worker
 	get(t, c, "/d/x", 200)
@@ -362,7 +373,7 @@ func TestObserveAllocs(t *testing.T) {
 		s.observe(&ctx, m, snap, now)
 		s.observe(&ctx, nil, snap, now)
 		s.failedOver(m)
-		s.markError(m, now, errUnreachable)
+		s.markError(m, now, errUnreachable, errNoMember, 0)
 	})
 	if n != 0 {
 		t.Fatalf("metrics hooks allocate %.1f times", n)
