@@ -55,7 +55,15 @@ type stateMember struct {
 	Redirect   string  `json:"redirect"`
 	// Flags are the admin's status letters (D S I H R N C) that are set.
 	Flags string `json:"flags"`
+	// Added marks a member the admin added, which a restore adds again; a
+	// configured member the configuration no longer has is not brought
+	// back (Apache drops the persisted state of a member whose URL
+	// changed). Files written before it existed lack it: nil, added.
+	Added *bool `json:"added,omitempty"`
 }
+
+// added reports whether the admin added rm (see Added).
+func (rm *stateMember) added() bool { return rm.Added == nil || *rm.Added }
 
 // loadState reads the state file once; a missing file is an empty state.
 func (a *Admin) loadState() error {
@@ -182,9 +190,10 @@ func record(bc *config.Balancer, configured *config.Balancer, members []*pool.Me
 		Members: make([]stateMember, 0, len(members)), Removed: []string{},
 	}
 	for _, m := range members {
+		added := configured == nil || !slices.ContainsFunc(configured.Members, func(cm *config.Member) bool { return cm.URL == m.Name })
 		r.Members = append(r.Members, stateMember{
 			URL: m.Name, LoadFactor: float64(m.LBFactor) / 100, LBSet: m.LBSet, Route: m.Route, Redirect: m.Redirect,
-			Flags: flagLetters(flags(m) & adminFlags),
+			Flags: flagLetters(flags(m) & adminFlags), Added: &added,
 		})
 	}
 	if configured != nil {
@@ -216,8 +225,10 @@ func (d *stateDoc) with(r stateBalancer) *stateDoc {
 // applyRecord rebuilds e's balancer from its current config overridden by
 // r, as Apache restores its persisted shared memory over the config: the
 // balancer settings, each member's settings and status, members the admin
-// added, less those it removed. Only the status bits in mask are restored.
-func applyRecord(e *Entry, r *stateBalancer, build Builder, mask pool.Flags) error {
+// added, less those it removed. The status bits in mask are restored by
+// flags.store, once every record has applied: member state is shared with
+// the running configuration, which a failed restore must leave as it was.
+func applyRecord(e *Entry, r *stateBalancer, build Builder, mask pool.Flags, flags *flagWrites) error {
 	bc, err := recordConfig(e.Bal.Load().Config, r)
 	if err != nil {
 		return err
@@ -232,11 +243,29 @@ func applyRecord(e *Entry, r *stateBalancer, build Builder, mask pool.Flags) err
 			return err
 		}
 		if ok {
-			m.State.StoreFlags(m.State.Flags()&^mask | f&mask)
+			flags.add(m.State, mask, f)
 		}
 	}
 	e.Bal.Store(snap)
 	return nil
+}
+
+// flagWrites are status bits to store in members' state, in order.
+type flagWrites []flagWrite
+
+type flagWrite struct {
+	state      *pool.State
+	mask, bits pool.Flags
+}
+
+func (w *flagWrites) add(st *pool.State, mask, bits pool.Flags) {
+	*w = append(*w, flagWrite{st, mask, bits & mask})
+}
+
+func (w flagWrites) store() {
+	for _, f := range w {
+		f.state.StoreFlags(f.state.Flags()&^f.mask | f.bits)
+	}
 }
 
 // recordConfig is base overridden by r, validated.
@@ -260,6 +289,9 @@ func recordConfig(base *config.Balancer, r *stateBalancer) (*config.Balancer, er
 	for _, rm := range r.Members {
 		i := slices.IndexFunc(bc.Members, func(m *config.Member) bool { return m.URL == rm.URL })
 		if i < 0 {
+			if !rm.added() {
+				continue // the configuration dropped it
+			}
 			bc.Members = append(bc.Members, &config.Member{Pos: bc.Pos, URL: rm.URL})
 			i = len(bc.Members) - 1
 		}
@@ -365,10 +397,11 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 	defer a.mu.Unlock()
 	// Member state outlives reloads; the admin's flags must not, unless
 	// persisted: each member starts again from its configured status.
+	var flags flagWrites
 	for _, e := range sc.Entries {
 		for _, m := range e.Bal.Load().Members {
 			want, _, _ := pool.ApplyStatus(pool.FlagInit, m.Params.Status)
-			m.State.StoreFlags(m.State.Flags()&^etagFlags | want&etagFlags)
+			flags.add(m.State, etagFlags, want)
 		}
 	}
 	switch {
@@ -378,7 +411,7 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 		// configured.
 		for name, fr := range a.fleet.records() {
 			if e := sc.find(name); e != nil {
-				if err := applyRecord(e, fr.rec, sc.Build, sharedFlags); err != nil {
+				if err := applyRecord(e, fr.rec, sc.Build, sharedFlags, &flags); err != nil {
 					a.log.Error("fleet: cannot restore a balancer from its record; kept as configured", "balancer", name, "revision", fr.rev, "err", err)
 				}
 			}
@@ -394,11 +427,12 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 				a.log.Warn("state file names a balancer the configuration does not have; kept", "balancer", r.Name, "file", a.opts.StateFile)
 				continue
 			}
-			if err := applyRecord(e, r, sc.Build, adminFlags); err != nil {
+			if err := applyRecord(e, r, sc.Build, adminFlags, &flags); err != nil {
 				return fmt.Errorf("cannot restore balancer://%s from state file %q: %w", r.Name, a.opts.StateFile, err)
 			}
 		}
 	}
+	flags.store()
 	commit()
 	return nil
 }

@@ -170,3 +170,80 @@ func TestReloadForgets(t *testing.T) {
 		t.Errorf("b2 %v, want its configured +H", got)
 	}
 }
+
+// persistedWith is persisted with the configuration edited (a restart
+// after the file changed).
+func persistedWith(t *testing.T, path string, edit func(*config.Balancer)) *fixture {
+	f := newFixture(t, func(b *config.Balancer) { b.Growth = 2; edit(b) })
+	f.sc.Persist = true
+	f.a.UseStateFile(path, false)
+	return f
+}
+
+// TestPersistDropsUnconfigured: a configured member whose URL the
+// configuration changed is not brought back from the file (apache.md §6.6:
+// its persisted state is dropped); a member the admin added is.
+func TestPersistDropsUnconfigured(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	f := persisted(t, path)
+	f.write("PATCH", b1, b1, `{"lbset":1}`)
+	f.write("POST", add, app, `{"url":"http://b3:8080","route":"r3"}`)
+	g := persistedWith(t, path, func(b *config.Balancer) { b.Members[1].URL = "http://b2new:8080" })
+	if err := g.a.Restore(g.sc, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(g.bal.Load().Names, " "); got != "http://b1:8080 http://b2new:8080 http://b3:8080" {
+		t.Errorf("members after the URL change: %s", got)
+	}
+	if m := g.bal.Load().Members[0]; m.LBSet != 1 {
+		t.Errorf("b1's persisted lbset lost: %d", m.LBSet)
+	}
+
+	// A file written before members were marked added re-adds them all,
+	// as it did then.
+	legacy := &stateDoc{Balancers: []stateBalancer{{Name: "app", LBMethod: "byrequests", Timeout: "0s", Removed: []string{},
+		Members: []stateMember{{URL: "http://b1:8080", LoadFactor: 1}, {URL: "http://b9:8080", LoadFactor: 1}}}}}
+	if err := writeState(path, legacy); err != nil {
+		t.Fatal(err)
+	}
+	h := persisted(t, path)
+	if err := h.a.Restore(h.sc, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(h.bal.Load().Names, " "); got != "http://b1:8080 http://b2:8080 http://b9:8080" {
+		t.Errorf("members from a file without added: %s", got)
+	}
+}
+
+// TestFailedRestoreKeepsFlags: member state is shared with the running
+// configuration, so a restore that fails (here a record that no longer
+// validates) must not have reset any flag first.
+func TestFailedRestoreKeepsFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	f := persisted(t, path)
+	f.write("PATCH", b1, b1, `{"status":"+D"}`)
+	doc, err := readState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Balancers[0].LBMethod = "heartbeat"
+	if err := writeState(path, doc); err != nil {
+		t.Fatal(err)
+	}
+	// A reload: a fresh snapshot of the same configuration over the
+	// running members' state.
+	g := persisted(t, path)
+	g.sc.Build = func(bc *config.Balancer) (*pool.Snapshot, error) { return pool.NewSnapshot(f.reg, bc) }
+	snap, err := g.sc.Build(g.bal.Load().Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.bal.Store(snap)
+	committed := false
+	if err := g.a.Restore(g.sc, func() { committed = true }); err == nil || committed {
+		t.Fatalf("restore of a record that does not validate: %v, committed %v", err, committed)
+	}
+	if got := f.member(0).State.Flags(); got != pool.FlagInit|pool.FlagDisabled {
+		t.Errorf("b1 %v after a failed restore, want Init Dis", got)
+	}
+}
