@@ -14,7 +14,8 @@ import "github.com/sluiceproxy/sluice/pool"
 // lbfactor bytes, which is why small requests alternate in runs.
 //
 // Worked schedule, B1 lbfactor 100, B2 lbfactor 200, every request sending
-// 150 bytes and reading 35 (a 25-byte status line and a 10-byte body):
+// 150 bytes and reading 25 (the status line "HTTP/1.1 200 OK" without its
+// CRLF, as Apache counts it, and a 10-byte body):
 //
 //	pick  traffic B1  traffic B2  chosen
 //	1     0           0           B1  (tie: earlier member)

@@ -60,10 +60,12 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 		var sent int64
 		switch {
 		case failover(err):
-			// Apache puts the member in error on the last attempt too.
-			s.markError(m, now, errUnreachable, err, 0)
+			// Apache puts the member in error on the last attempt too,
+			// dated when the failure was seen: a connect that timed out
+			// took connectiontimeout, as long as retry by default.
+			s.markError(m, s.now(), errUnreachable, err, 0)
 		case !last && proto == nil && !x.streamed && retryable(snap, req, err):
-			s.judge(snap, m, resp, err, now)
+			s.judge(snap, m, resp, err)
 			sent = sentBytes(x)
 		default:
 			return m, snap, err // the caller judges the last member
@@ -163,20 +165,27 @@ func cutShort(err error) bool {
 
 // judge applies failonstatus and failontimeout to the member that answered.
 // It only marks the member: the response itself still goes to the client.
-func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Response, err error, now time.Time) {
+// The error is dated now, not at the request's start, as Apache's
+// error_time is: a member that took its timeout to fail would otherwise be
+// out for retry less that long. A connect that timed out was marked
+// unreachable already (withMember), and failontimeout is for answers that
+// did not come in time.
+func (s *Server) judge(snap *pool.Snapshot, m *pool.Member, resp *fasthttp.Response, err error) {
 	bc := snap.Config
 	switch {
 	case err == nil:
 		status := resp.StatusCode()
 		for _, code := range bc.FailOnStatus {
 			if code == status {
+				now := s.now()
 				if s.markError(m, now, errFailOnStatus, nil, status) {
 					s.hc.RecordPassive(m.ID, now, status, "failonstatus")
 				}
 				return
 			}
 		}
-	case bc.FailOnTimeout && isTimeout(err):
+	case bc.FailOnTimeout && isTimeout(err) && !failover(err):
+		now := s.now()
 		if s.markError(m, now, errFailOnTimeout, err, 0) {
 			s.hc.RecordPassive(m.ID, now, 0, "failontimeout")
 		}

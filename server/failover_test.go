@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
 )
@@ -151,6 +153,52 @@ func TestRouteCookie(t *testing.T) {
 	} {
 		if got := string(appendRouteCookie([]byte("junk"), &c.bc, "r1")); got != "junk"+c.want {
 			t.Errorf("appendRouteCookie = %q, want junk%q", got, c.want)
+		}
+	}
+}
+
+// TestErrorDatedWhenSeen: a member is put in error as of when its failure
+// was seen, not when the request started (Apache's error_time): with a
+// timeout as long as retry it would otherwise be out for no time at all.
+// A connect that timed out counts once, as unreachable, not also as
+// failontimeout.
+func TestErrorDatedWhenSeen(t *testing.T) {
+	silent := serveConns(t, func(c net.Conn) { // accepts, never answers a TLS hello
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	dead := testnet.ClosedAddr(t)
+	failing := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(500) })
+	s, c := startProxyYAML(t, `  routes:
+    - {path: /dead, target: balancer://dead/}
+    - {path: /status, target: balancer://status/}
+    - {path: /silent, target: balancer://silent/}
+  balancers:
+    - name: dead
+      members: [{url: http://BACKEND1}]
+    - name: status
+      failonstatus: [500]
+      members: [{url: http://BACKEND2}]
+    - name: silent
+      failontimeout: true
+      members: [{url: https://BACKEND3, connectiontimeout: 50ms}]
+`, dead, failing, silent)
+	seen := time.Now().Add(time.Hour) // the clock as the failures are seen
+	s.now = func() time.Time { return seen }
+	for _, c2 := range []struct {
+		path     string
+		status   int
+		balancer string
+	}{{"/dead", 503, "dead"}, {"/status", 500, "status"}, {"/silent", 503, "silent"}} {
+		if status, _ := doBody(t, c, "GET", c2.path, ""); status != c2.status {
+			t.Fatalf("%s: status %d, want %d", c2.path, status, c2.status)
+		}
+		st := s.rt.Load().hosts[0].balancers[c2.balancer].Load().Members[0].State
+		if got := time.Unix(0, st.ErrorTime.Load()); !got.Equal(seen) {
+			t.Errorf("%s: member in error as of %v, want %v (when the failure was seen)", c2.balancer, got, seen)
+		}
+		if n := st.Errors.Load(); n != 1 {
+			t.Errorf("%s: %d errors counted for one failure", c2.balancer, n)
 		}
 	}
 }

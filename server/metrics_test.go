@@ -147,9 +147,11 @@ func TestMetricsScrape(t *testing.T) {
 	live := `balancer="b",member="http://` + be + `"`
 	down := `balancer="b",member="http://` + dead + `"`
 	direct := `balancer="",member="http://` + be + `"`
-	// Bytes read are Apache's: status line and body ("HTTP/1.1 200 OK\r\n"
-	// and "hello"; "HTTP/1.1 500 Internal Server Error\r\n" and "oops").
-	received := 3*(17+5) + (36 + 4)
+	// Bytes read are Apache's: status line, as ap_getline gives it (no
+	// CRLF: apache.md §4.3, 25 bytes for "HTTP/1.1 200 OK" and a 10-byte
+	// body), and body ("HTTP/1.1 200 OK" and "hello";
+	// "HTTP/1.1 500 Internal Server Error" and "oops").
+	received := 3*(15+5) + (34 + 4)
 	sc.expect(t, map[string]float64{
 		`sluice_requests_total{` + live + `,code="2xx"}`:                                          3,
 		`sluice_requests_total{` + live + `,code="5xx"}`:                                          1,

@@ -280,7 +280,7 @@ func (s *Server) proxy(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *rout
 		req.SetBodyRaw(nil)
 	}
 	if m != nil && snap != nil {
-		s.judge(snap, m, resp, err, now)
+		s.judge(snap, m, resp, err)
 	}
 	if err != nil {
 		if m != nil {
@@ -546,7 +546,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 	// Apache's byte accounting: transferred is the request head and body,
 	// read the status line and body (bytraffic scores on these).
 	sent := sentBytes(x)
-	statusLine := int64(len("HTTP/1.1 000 \r\n") + len(reason))
+	statusLine := int64(len("HTTP/1.1 000 ") + len(reason)) // as ap_getline gives it: no CRLF
 	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
 		if cl := memberLength(resp, head); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
 			out.Header.SetContentLength(cl)
