@@ -175,3 +175,14 @@ func TestNameEnd(t *testing.T) {
 func sameFacts(a, b *Lines) bool {
 	return a.Upgrade == b.Upgrade && a.cookies == b.cookies && a.cookieAt == b.cookieAt && a.cookieEnd == b.cookieEnd
 }
+
+func TestOnlyToken(t *testing.T) {
+	for v, want := range map[string]bool{
+		"close": true, "Close": true, " close , CLOSE ": true, "close,,": true,
+		"": false, ",": false, "close, x-secret": false, "x-secret": false, "closed": false, "close;q=1": false,
+	} {
+		if got := OnlyToken([]byte(v), "close"); got != want {
+			t.Errorf("OnlyToken(%q, close) = %v, want %v", v, got, want)
+		}
+	}
+}

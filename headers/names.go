@@ -264,6 +264,23 @@ func HasToken(v []byte, tok string) bool {
 	return false
 }
 
+// OnlyToken reports whether every element of the comma list v is tok
+// (lower case), ignoring case, and there is one.
+func OnlyToken(v []byte, tok string) bool {
+	seen := false
+	for len(v) > 0 {
+		var t []byte
+		if t, v = nextToken(v); len(t) == 0 {
+			continue
+		}
+		if !equalFold(t, tok) {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
 // trimOWS removes optional whitespace (SP, HTAB) around b.
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && isOWS(b[0]) {

@@ -705,6 +705,10 @@ func copyField(out *fasthttp.ResponseHeader, vh *vhost, k, v, reqPath []byte, x 
 	case serverField:
 		out.SetServerBytes(v)
 		return
+	case connectionField:
+		if headers.OnlyToken(v, "close") {
+			return
+		}
 	case uriField:
 		if !vh.reverse.Empty() {
 			if nv, ok := vh.reverse.Apply(x.val[:0], v, reqPath, x.origin); ok {
@@ -740,6 +744,10 @@ const (
 	dateField    // Date: fasthttp writes its own, and drops one added
 	typeField    // Content-Type, which fasthttp keeps apart
 	serverField  // Server, likewise
+	// Connection: one that says only "close" is dropped, for fasthttp
+	// would drop every Connection field with it, the lists of the fields
+	// to remove too; the member's close is not the client's anyway.
+	connectionField
 )
 
 // responseField classifies a member's field name for copyResponseHeaders,
@@ -766,6 +774,9 @@ func responseField(k []byte) int {
 	case 10:
 		if anycase.SameName(k, "Set-Cookie") {
 			return cookieField
+		}
+		if anycase.SameName(k, "Connection") {
+			return connectionField
 		}
 	case 11:
 		if anycase.SameName(k, "Destination") {

@@ -244,6 +244,32 @@ func TestMemberFieldsRelayed(t *testing.T) {
 	}
 }
 
+// TestMemberConnectionListsAfterClose: the fields a member's Connection
+// names are removed however its Connection fields come, a bare
+// "Connection: close" after the list included (fasthttp drops every
+// Connection field it has for one, the list with them).
+func TestMemberConnectionListsAfterClose(t *testing.T) {
+	for _, fields := range []string{
+		"Connection: X-Secret\r\nConnection: close\r\n",
+		"Connection: close\r\nConnection: X-Secret\r\n",
+		"Connection: X-Secret, close\r\n",
+		"Connection: close , CLOSE\r\nConnection: x-secret\r\n",
+	} {
+		be := rawBackend(t, "HTTP/1.1 200 OK\r\n"+fields+"X-Secret: 1\r\nX-Kept: 2\r\nContent-Length: 2\r\n\r\nok")
+		_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://front.example.com/")
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Peek("X-Secret") != nil || string(resp.Header.Peek("X-Kept")) != "2" || resp.ConnectionClose() {
+			t.Errorf("member sent %q: client got %q", fields, resp.Header.String())
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
 // TestPanicInARequestIsContained: a panic while serving one request (a
 // sluice bug) costs that request and no more. In the handler, here on the
 // way to a 502 for a member that refuses, it answers 500 and closes the
