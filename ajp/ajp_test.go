@@ -92,6 +92,8 @@ func TestResponse(t *testing.T) {
 			200, "", "hello", true, ErrBodyLength},
 		{"long", bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x03}, str("2")), chunk("hello"), end(1)}, nil),
 			200, "", "he", false, ErrBodyLength},
+		{"connection list kept past a close", bytes.Join([][]byte{sendHeaders(200, "OK", str("Connection"), str("X-S"), str("Connection"), str("close"), str("X-S"), str("1")), end(1)}, nil),
+			200, "Connection: X-S|X-S: 1", "", true, nil},
 		{"Tomcat's code as reason", bytes.Join([][]byte{sendHeaders(404, "404"), end(1)}, nil), 404, "", "", true, nil},
 		{"no head", end(1), 0, "", "", false, ErrNoResponse},
 		{"body first", chunk("x"), 0, "", "", false, ErrProtocol},

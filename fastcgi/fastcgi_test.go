@@ -115,6 +115,7 @@ func TestResponse(t *testing.T) {
 		{"content length", "Content-Length: 3\r\n\r\nabc", 200, "", "abc", nil},
 		{"transfer-encoding dropped", "Transfer-Encoding: chunked\r\n\r\nabc", 200, "", "abc", nil},
 		{"value trimmed", "X-T:   v \t\r\n\r\n", 200, "X-T: v", "", nil},
+		{"connection list kept past a close", "Connection: X-S\r\nConnection: close\r\nX-S: 1\r\n\r\n", 200, "Connection: X-S|X-S: 1", "", nil},
 		{"content length short", "Content-Length: 5\r\n\r\nabc", 200, "", "abc", ErrBodyLength},
 		{"content length long", "Content-Length: 2\r\n\r\nabc", 200, "", "ab", ErrBodyLength},
 		{"two lengths", "Content-Length: 2\r\nContent-Length: 3\r\n\r\nab", 0, "", "", ErrHead},

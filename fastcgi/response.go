@@ -260,6 +260,9 @@ func (res *Response) parseHead(h *fasthttp.ResponseHeader, head []byte) error {
 			}
 			res.limit = n
 		case anycase.SameName(name, "Transfer-Encoding"):
+		case anycase.SameName(name, "Connection") && headers.OnlyToken(value, "close"):
+			// fasthttp would drop every Connection field with it, the lists
+			// of the fields the proxy must remove too.
 		default:
 			location = location || anycase.SameName(name, "Location")
 			h.AddBytesKV(name, value)
