@@ -645,12 +645,19 @@ func copyResponseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, resp *fasthttp.Res
 	out.SetNoDefaultContentType(true)
 	reqPath := x.requestPath(ctx)
 	if !vh.reverse.Empty() {
-		// The client's origin, which ProxyPassReverse makes a path absolute with.
+		// The client's origin, which ProxyPassReverse makes a path absolute
+		// with; none (a path stays a path) for a request without a Host
+		// to a host without a ServerName.
 		scheme := "http://"
 		if ctx.IsTLS() {
 			scheme = "https://"
 		}
-		x.origin = append(append(x.origin[:0], scheme...), ctx.Host()...)
+		x.origin = x.origin[:0]
+		if host := ctx.Host(); len(host) > 0 {
+			x.origin = append(append(x.origin, scheme...), host...)
+		} else if vh.hostless != "" {
+			x.origin = append(append(x.origin, scheme...), vh.hostless...)
+		}
 	}
 	if head != nil {
 		// Its names and values were checked as it was read.

@@ -270,6 +270,45 @@ func TestMemberConnectionListsAfterClose(t *testing.T) {
 	}
 }
 
+// TestReverseWithoutHost: ProxyPassReverse makes a member's Location
+// absolute with the ServerName for an HTTP/1.0 request that had no Host
+// (not "http:///…"), and leaves it a path when there is no ServerName.
+func TestReverseWithoutHost(t *testing.T) {
+	be := rawBackend(t, "HTTP/1.1 302 Found\r\nLocation: http://backend.internal/b/next\r\nContent-Length: 0\r\n\r\n")
+	for name, want := range map[string]string{
+		"ServerName front.example.com:8080\n": "http://front.example.com:8080/p/next",
+		"":                                    "/p/next",
+	} {
+		_, c := startProxy(t, name+"ProxyPass /p http://BACKEND/b\nProxyPassReverse /p http://backend.internal/b\n", be)
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte("GET /p/x HTTP/1.0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, _ := io.ReadAll(conn)
+		conn.Close()
+		if !strings.Contains(string(got), "\r\nLocation: "+want+"\r\n") {
+			t.Errorf("with %q: client got %q, want Location %s", name, got, want)
+		}
+	}
+}
+
+func TestHostless(t *testing.T) {
+	for _, c := range [][3]string{
+		{"www.example.com", "", "www.example.com"},
+		{"", "https://main.example.com:8443", "main.example.com:8443"},
+		{"[::1]:8080", "", "[::1]:8080"},
+		{"", "", ""},
+	} {
+		if got := hostless(c[0], c[1]); got != c[2] {
+			t.Errorf("hostless(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
+
 // TestPanicInARequestIsContained: a panic while serving one request (a
 // sluice bug) costs that request and no more. In the handler, here on the
 // way to a 502 for a member that refuses, it answers 500 and closes the

@@ -72,6 +72,10 @@ type vhost struct {
 	// port of its ServerName ("" without one): DOCUMENT_ROOT, and
 	// SERVER_PORT when the client's Host names none.
 	docRoot, namePort string
+	// hostless is ServerName's host[:port] (the host's, else Main's; ""
+	// without one): the origin ProxyPassReverse gives a request that came
+	// without a Host (HTTP/1.0), as Apache's server name does.
+	hostless string
 	// handlers are the <Files> routes (filehandler.go), Main's first.
 	handlers []*route
 	// remoteIP is mod_remoteip (remoteip.go); nil when off.
@@ -178,6 +182,22 @@ func serverHost(n string) string {
 	return host
 }
 
+// hostless is a vhost's origin for requests without a Host: its
+// ServerName (else Main's) as host[:port], "" without one.
+func hostless(name, mainName string) string {
+	if name == "" {
+		name = mainName
+	}
+	host, port := config.SplitServerName(name)
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]" // an IPv6 address
+	}
+	if host == "" || port == "" {
+		return host
+	}
+	return host + ":" + port
+}
+
 func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 	vh := &vhost{cfg: hc, serverName: serverHost(hc.ServerName), balancers: make(map[string]*pool.Balancer)}
 	if vh.serverName == "" && main != nil {
@@ -195,6 +215,7 @@ func (b *builder) host(hc *config.Host, main *vhost) (*vhost, error) {
 		}
 	}
 	vh.namePort = namePort(hc.ServerName, mainName)
+	vh.hostless = hostless(hc.ServerName, mainName)
 	var err error
 	if vh.remoteIP, err = newRemoteIP(hc.RemoteIP); err != nil {
 		return nil, fmt.Errorf("%s: %w", hc.Pos, err)
