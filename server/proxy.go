@@ -574,6 +574,10 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 	relay := &o.relay
 	*relay = bodyRelay{s: s, ctx: ctx, rt: rt, vh: vh, o: o, lease: lease, m: m,
 		sent: sent, head: statusLine, r: r, cl: int64(cl)}
+	if cl < 0 && !ctx.Request.Header.IsHTTP11() {
+		s.relayUntilClose(ctx, relay)
+		return
+	}
 	if c := spliceSink(ctx.Conn()); c != nil && cl >= pool.SpliceMin && relay.lease != nil && relay.lease.Spliceable() {
 		// The head leaves fasthttp's buffer at once and waits in the
 		// connection for the body bytes read with it; the rest of the
@@ -583,6 +587,26 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 		c.holdHead()
 	}
 	out.SetBodyStream(relay, cl)
+}
+
+// relayUntilClose sends an answer of unknown length to an HTTP/1.0
+// client, which must not get chunked framing (RFC 9112 §6.1): the head
+// goes without a length and with "Connection: close", and the body after
+// it until the connection closes, as nginx and Apache send it. fasthttp
+// chunks every stream it writes, so sluice takes the connection and writes
+// both itself. A shutdown waits for it as for a tunnel.
+func (s *Server) relayUntilClose(ctx *fasthttp.RequestCtx, relay *bodyRelay) {
+	ctx.Response.Header.SetConnectionClose()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		conn := ctx.Conn() // fasthttp's c cannot be closed by a shutdown
+		s.trackTunnel(conn, true)
+		defer s.trackTunnel(conn, false)
+		if _, err := c.Write(ctx.Response.Header.AppendBytes(nil)); err == nil {
+			_, _ = relay.WriteTo(c)
+		}
+		_ = relay.Close()
+	})
 }
 
 // copiedBody is the largest body sluice copies into the client's response

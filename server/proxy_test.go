@@ -2,8 +2,10 @@ package server
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,6 +307,46 @@ func TestHostless(t *testing.T) {
 	} {
 		if got := hostless(c[0], c[1]); got != c[2] {
 			t.Errorf("hostless(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+// TestUnknownLengthToHTTP10: an answer whose length the member did not
+// give (chunked, or until it closes) reaches an HTTP/1.0 client as its
+// bytes, ended by the connection's close: no chunked framing, which
+// HTTP/1.0 clients cannot read (RFC 9112 §6.1). An HTTP/1.1 client still
+// gets it chunked.
+func TestUnknownLengthToHTTP10(t *testing.T) {
+	body := strings.Repeat("0123456789", 5000) // past copiedBody: relayed
+	chunked := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
+	untilClose := "HTTP/1.0 200 OK\r\nX-A: 1\r\n\r\n" + body
+	for _, tc := range []struct{ name, answer, proto, wantFraming string }{
+		{"chunked", chunked, "HTTP/1.0", ""},
+		{"until close", untilClose, "HTTP/1.0", ""},
+		{"chunked to HTTP/1.1", chunked, "HTTP/1.1", "Transfer-Encoding: chunked"},
+	} {
+		be := startRawMember(t, func(c net.Conn, _ *http.Request) { _, _ = io.WriteString(c, tc.answer) })
+		_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte("GET / " + tc.proto + "\r\nHost: a\r\nConnection: close\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		head, rest, _ := strings.Cut(string(got), "\r\n\r\n")
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v after %q", tc.name, err, head)
+		case tc.wantFraming == "" && (strings.Contains(head, "Transfer-Encoding") || strings.Contains(head, "Content-Length") ||
+			!strings.Contains(head, "\r\nConnection: close") || rest != body):
+			t.Errorf("%s: head %q and %d body bytes, want no framing, Connection: close and the %d bytes as sent", tc.name, head, len(rest), len(body))
+		case tc.wantFraming != "" && !strings.Contains(head, tc.wantFraming):
+			t.Errorf("%s: head %q, want %s", tc.name, head, tc.wantFraming)
 		}
 	}
 }
