@@ -146,6 +146,8 @@ func (c *Checker) exchange(ctx context.Context, p *plan, cn *conn) (out outcome,
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
 	resp.SkipBody = p.head
+	// hcexpr sees the backend's Content-Type, not fasthttp's default.
+	resp.Header.SetNoDefaultContentType(true)
 	if err := resp.Read(cn.br); err != nil {
 		cn.Close()
 		return outcome{why: "cannot read the response: " + describe(err, p)}, nil, false

@@ -218,6 +218,7 @@ func TestExpressionOnResponse(t *testing.T) {
 		"maint":   `hc('body') !~ /Under maintenance/`,
 		"green":   `resp('x-state') == 'green' && %{REQUEST_STATUS} -eq 200`,
 		"no_body": `hc('body') == ''`,
+		"untyped": `%{CONTENT_TYPE} == '' && resp('Content-Type') == ''`,
 	} {
 		x, err := hcexpr.Parse(src)
 		if err != nil {
@@ -251,6 +252,10 @@ func TestExpressionOnResponse(t *testing.T) {
 	}
 	if out := check("OPTIONS", "green"); !out.ok {
 		t.Errorf("header expression: %+v", out)
+	}
+	// fasthttp's default Content-Type is not the backend's.
+	if out := check("GET", "untyped"); !out.ok {
+		t.Errorf("no Content-Type sent: %+v", out)
 	}
 	if out := check("GET", "undefined"); out.ok || out.why != `hcexpr "undefined" is not defined` {
 		t.Errorf("undefined expression: %+v", out)
