@@ -99,7 +99,8 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 	if p.interval <= 0 {
 		p.interval = config.DefaultHCInterval
 	}
-	p.serverName, _, _ = net.SplitHostPort(m.Addr)
+	host := hostPort(m)
+	p.serverName, _, _ = net.SplitHostPort(host)
 	p.connectTimeout, p.timeout = timeouts(m)
 	if m.Backend != nil {
 		p.policy = m.Backend.Options.Policy
@@ -122,8 +123,21 @@ func newPlan(m *pool.Member, exprs Exprs) *plan {
 		p.target = target(m.Path, hp.HCURI)
 	}
 	// Apache sends Host with the port, always, and no other header.
-	p.request = base + " " + p.target + proto + "Host: " + m.Addr + "\r\n\r\n"
+	p.request = base + " " + p.target + proto + "Host: " + host + "\r\n\r\n"
 	return p
+}
+
+// hostPort is the host:port m's URL names: its address, or for a Unix
+// domain socket member (whose address is the socket's path) the name after
+// "|" with the scheme's default port when it has none.
+func hostPort(m *pool.Member) string {
+	if !m.Socket {
+		return m.Addr
+	}
+	if _, _, err := net.SplitHostPort(m.HostHeader); err == nil {
+		return m.HostHeader
+	}
+	return net.JoinHostPort(strings.Trim(m.HostHeader, "[]"), config.DefaultPort(m.Scheme))
 }
 
 // target joins the member's path and hcuri with exactly one slash. Apache

@@ -98,3 +98,19 @@ func TestDirectWorkersAreNotChecked(t *testing.T) {
 		t.Fatalf("direct worker %s checked: %+v", m.ID, p)
 	}
 }
+
+// A Unix domain socket member is checked with the Host its URL names, the
+// port always included as for a TCP member, never the socket's path.
+func TestPlanOfASocketMember(t *testing.T) {
+	reg := pool.NewRegistry()
+	for _, tt := range []struct{ url, host, serverName string }{
+		{"unix:/run/app.sock|http://app.example/", "app.example:80", "app.example"},
+		{"unix:/run/app.sock|https://app.example:8443/", "app.example:8443", "app.example"},
+		{"unix:/run/app.sock|https://[::1]/", "[::1]:443", "::1"},
+	} {
+		p := newPlan(member(t, reg, tt.url, hc("HEAD", time.Second, 1, 1)), nil)
+		if want := "HEAD / HTTP/1.0\r\nHost: " + tt.host + "\r\n\r\n"; p.request != want || p.serverName != tt.serverName || p.addr != "/run/app.sock" {
+			t.Errorf("%s: request %q, server name %q, addr %q; want %q, %q", tt.url, p.request, p.serverName, p.addr, want, tt.serverName)
+		}
+	}
+}

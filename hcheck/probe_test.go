@@ -327,6 +327,31 @@ func TestHTTPS(t *testing.T) {
 	}
 }
 
+// An https member on a Unix domain socket is checked with the server name
+// and Host of its URL.
+func TestHTTPSOverASocket(t *testing.T) {
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "tls.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "example.com:443" {
+			w.WriteHeader(404)
+		}
+	}))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.StartTLS()
+	defer ts.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate()) // valid for example.com
+	c := New(Options{TLSConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}})
+	m := member(t, pool.NewRegistry(), "unix:"+ln.Addr().String()+"|https://example.com/", hc("GET", time.Second, 1, 1))
+	if out, _ := probeOnce(t, c, m, nil, nil); !out.ok {
+		t.Fatalf("https check over a socket: %+v", out)
+	}
+}
+
 // TestCPINGCheck: hcmethod=CPING of an ajp:// member passes on a CPONG,
 // fails on another answer or none in time, and reaches a member on a Unix
 // domain socket; TCP checks one there too.
