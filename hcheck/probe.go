@@ -80,6 +80,9 @@ func (c *Checker) cpingProbe(ctx context.Context, p *plan) outcome {
 	defer nc.Close()
 	deadline, _ := ctx.Deadline()
 	_ = nc.SetDeadline(deadline)
+	// Shutdown interrupts a check in flight, as in exchange.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if _, err := nc.Write([]byte{0x12, 0x34, 0, 1, 10}); err != nil {
 		return outcome{why: "CPING not sent: " + describe(err, p)}
 	}

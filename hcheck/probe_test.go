@@ -402,3 +402,43 @@ func TestCPINGCheck(t *testing.T) {
 		t.Errorf("TCP check of a socket member: %+v", out)
 	}
 }
+
+// Shutdown interrupts a CPING waiting for its CPONG: a backend that never
+// answers does not hold it until the check's timeout.
+func TestCPINGStopsAtShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pinged := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		var ping [5]byte
+		io.ReadFull(c, ping[:])
+		pinged <- c // and never answered
+	}()
+	p := hc("CPING", time.Second, 1, 1)
+	p.Timeout = config.Duration(time.Minute)
+	pl := newPlan(member(t, pool.NewRegistry(), "ajp://"+ln.Addr().String(), p), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan outcome)
+	go func() {
+		out, _ := New(Options{}).netProbe(ctx, pl, nil)
+		done <- out
+	}()
+	conn := <-pinged
+	defer conn.Close()
+	cancel()
+	select {
+	case out := <-done:
+		if out.ok {
+			t.Fatalf("canceled CPING passed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CPING still waiting for its CPONG 10s after shutdown")
+	}
+}
