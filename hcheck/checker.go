@@ -243,7 +243,8 @@ func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 	var pr Probe
 	recorded := false
 	switch {
-	case e.gone || ctx.Err() != nil:
+	case e.gone || ctx.Err() != nil || e.plan == nil:
+		// Nothing will check with cn again: no member, no run, or no check.
 		if cn != nil {
 			cn.Close()
 		}
@@ -253,16 +254,14 @@ func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 			pr = c.apply(e, out, start, end.Sub(start))
 			recorded = true
 		}
-		if e.plan != nil {
-			// The next check is an interval after this one started, or
-			// after it ended when it overran the interval.
-			next := start.Add(e.plan.interval)
-			if end.After(next) {
-				next = end.Add(e.plan.interval)
-			}
-			e.next = next.Add(c.jitter(e.plan.interval))
-			heap.Push(&c.queue, e)
+		// The next check is an interval after this one started, or
+		// after it ended when it overran the interval.
+		next := start.Add(e.plan.interval)
+		if end.After(next) {
+			next = end.Add(e.plan.interval)
 		}
+		e.next = next.Add(c.jitter(e.plan.interval))
+		heap.Push(&c.queue, e)
 	}
 	c.mu.Unlock()
 	if recorded && c.observe != nil {

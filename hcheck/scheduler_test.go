@@ -3,6 +3,8 @@ package hcheck
 import (
 	"context"
 	"log/slog"
+	"net"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -310,6 +312,43 @@ func TestUncheckedMemberLosesC(t *testing.T) {
 		}
 		if h, ok := c.Health(m.ID); !ok || h.Method != "" || !h.Next.IsZero() || len(h.History) != 1 {
 			t.Fatalf("health of an unchecked member: %+v %v", h, ok)
+		}
+	})
+}
+
+// keptConn is a check connection that records its Close.
+type keptConn struct {
+	net.Conn
+	closed atomic.Bool
+}
+
+func (k *keptConn) Close() error {
+	k.closed.Store(true)
+	return nil
+}
+
+// A reload that turns a member's check off while the check runs closes the
+// connection that check would have kept: no check will use it again.
+func TestCheckTurnedOffClosesItsConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.delay = 2 * time.Second
+		c := newTestChecker(f, Options{})
+		kept := &keptConn{}
+		c.probe = func(ctx context.Context, p *plan, cn *conn) (outcome, *conn) {
+			out, _ := f.probe(ctx, p, cn)
+			return out, &conn{Conn: kept}
+		}
+		reg := pool.NewRegistry()
+		m := member(t, reg, "http://"+addr, hc("GET11", time.Second, 1, 1))
+		c.Update([]*pool.Member{m}, nil, 0)
+		stop := start(c)
+		defer stop()
+		step(1500 * time.Millisecond) // the check runs until 3s
+		c.Update([]*pool.Member{member(t, reg, "http://"+addr, hc("NONE", 0, 0, 0))}, nil, 0)
+		step(2 * time.Second)
+		if !kept.closed.Load() {
+			t.Fatal("the connection of a check turned off meanwhile was kept open")
 		}
 	})
 }
