@@ -2,6 +2,7 @@ package hcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -255,6 +257,49 @@ func TestUpdateKeepsStateByID(t *testing.T) {
 		step(10 * time.Second)
 		if n := f.count(addr); n != 2 {
 			t.Fatalf("removed member checked again: %d checks", n)
+		}
+	})
+}
+
+// A reload builds an https member's TLS configuration anew (SSLProxy*
+// settings): its check keeps its streaks and schedule, and the next check
+// uses the new configuration.
+func TestReloadKeepsTheCheckOfATLSMember(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		f.script[addr] = []bool{false, false, false}
+		c := newTestChecker(f, Options{})
+		var used atomic.Pointer[tls.Config]
+		c.probe = func(ctx context.Context, p *plan, cn *conn) (outcome, *conn) {
+			used.Store(p.tlsConf)
+			return f.probe(ctx, p, cn)
+		}
+		reg := pool.NewRegistry()
+		load := func() *pool.Member {
+			cfg, err := config.ParseYAML("p.yaml", []byte("listen: [':80']\nserver:\n  proxy_tls: {verify: none}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := member(t, reg, "https://"+addr, hc("GET", time.Second, 1, 3))
+			m.Backend = pool.NewBackend(m, pool.BackendOptions{Timeout: time.Second, TLS: cfg.Main.ProxyTLS})
+			return m
+		}
+		f.delay = 500 * time.Millisecond
+		m := load()
+		c.Update([]*pool.Member{m}, nil, 0)
+		stop := start(c)
+		defer stop()
+		step(2*time.Second + 250*time.Millisecond) // the second check runs until 2.5s
+		reloaded := load()
+		c.Update([]*pool.Member{reloaded}, nil, 0)
+		step(250 * time.Millisecond)
+		h, _ := c.Health(m.ID)
+		if h.FailStreak != 2 || !h.Next.Equal(time.Now().Add(500*time.Millisecond)) {
+			t.Fatalf("after a reload during the second check: %+v, want its result and the next check at 3s", h)
+		}
+		step(time.Second)
+		if used.Load() != reloaded.Backend.TLS || !flags(m).Has(pool.FlagHCFail) {
+			t.Fatalf("third check: with the reloaded TLS configuration %v, flags %q; want true and C", used.Load() == reloaded.Backend.TLS, flags(m))
 		}
 	})
 }

@@ -36,3 +36,29 @@ ProxyPass / balancer://b/
 		t.Fatal("a member whose timeout changed kept its old pool")
 	}
 }
+
+// An unchanged https member's health check keeps its schedule across a
+// reload, though SSLProxy* settings give its pool a new TLS configuration.
+func TestReloadKeepsTheCheckScheduleOfATLSMember(t *testing.T) {
+	conf := `
+SSLProxyEngine on
+SSLProxyVerify none
+<Proxy balancer://b>
+    BalancerMember https://127.0.0.1:9 hcmethod=TCP hcinterval=10
+</Proxy>
+ProxyPass / balancer://b/
+`
+	s, _ := startProxy(t, conf, "")
+	id := s.rt.Load().hosts[0].balancers["b"].Load().Members[0].ID
+	before, _ := s.hc.Health(id)
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\n"+conf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := s.hc.Health(id); before.Next.IsZero() || !after.Next.Equal(before.Next) {
+		t.Fatalf("next check at %v after a reload, want %v", after.Next, before.Next)
+	}
+}
