@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -22,12 +23,13 @@ type route struct {
 	// targetPath is the path part of the target URL: "/app" of
 	// http://h/app, "/" of balancer://b/.
 	targetPath  string
-	targetBytes []byte // targetPath, for regexp's Expand
+	targetBytes []byte // targetPath as regexp.Expand's template (matchTarget)
 	// slashGap marks a prefix ending in '/' before a target path that does
 	// not ("ProxyPass /y/ http://h/sub"): the join gets the slash that
 	// neither side has (Apache would send /subfoo; docs/compatibility.md).
 	slashGap bool
-	// expand is true when the ProxyPassMatch target holds $N references.
+	// expand is true when the ProxyPassMatch target holds $N references
+	// (matchTarget).
 	expand bool
 	// upgrade is the protocol this route may tunnel ("websocket", "*").
 	upgrade string
@@ -92,6 +94,21 @@ func (r *route) match(dst, path, rawPath []byte, keepSlashes bool) ([]byte, bool
 	end := len(dst)
 	dst = appendEscapedPath(dst, dst[mark:end], keepSlashes)
 	return dst[:mark+copy(dst[mark:], dst[end:])], true
+}
+
+// matchTarget is a ProxyPassMatch target path as regexp.Expand's
+// template, read as Apache's ap_pregsub reads it: $N is one digit ($1_t is
+// group 1, then "_t"), a \ escapes the next byte, any other $ is literal.
+// expand reports whether that substitution changes the path: Apache
+// appends the whole URI to a target it leaves as it is.
+func matchTarget(path string) (template []byte, expand bool) {
+	for i := 0; i+1 < len(path); i++ {
+		if c := path[i]; c == '\\' || c == '$' && '0' <= path[i+1] && path[i+1] <= '9' {
+			expand = true
+			break
+		}
+	}
+	return modheaders.AppendRegexTemplate(nil, []byte(path)), expand
 }
 
 // appendMemberPath appends the path a member is sent: its own URL's path,

@@ -44,9 +44,9 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 	}
 	match := func(re, target string) *route {
 		_, tp := splitTarget(target)
-		rx := regexp.MustCompile(re)
-		return &route{cfg: &config.Route{Path: re, Match: true, Target: target}, re: rx, targetPath: tp, targetBytes: []byte(tp),
-			expand: regexp.MustCompile(`\$`).MatchString(tp)}
+		r := &route{cfg: &config.Route{Path: re, Match: true, Target: target}, re: regexp.MustCompile(re), targetPath: tp}
+		r.targetBytes, r.expand = matchTarget(tp)
+		return r
 	}
 	cases := []struct {
 		name string
@@ -69,6 +69,9 @@ func TestRouteMatchBuildsBackendPath(t *testing.T) {
 		{"match with $1, escaped", match(`^/m/(.*)$`, "http://h/img/$1"), "/m/a b%", "/m/a%20b%25", "/img/a%20b%25", true},
 		{"match without ref appends uri", match(`\.png$`, "http://h"), "/z/pic.png", "/z/pic.png", "/z/pic.png", true},
 		{"match miss", match(`\.png$`, "http://h"), "/z/pic.gif", "/z/pic.gif", "", false},
+		{"match, $1 before a letter", match(`^/m/(.*)\.gif$`, "http://h/img/$1_t.gif"), "/m/dir/pic.gif", "/m/dir/pic.gif", "/img/dir/pic_t.gif", true},
+		{"match, literal $", match(`\.png$`, "http://h/a$b"), "/z/pic.png", "/z/pic.png", "/a$b/z/pic.png", true},
+		{"match, escaped $", match(`^/m/(.*)$`, `http://h/a\$1/$1`), "/m/x", "/m/x", "/a$1/x", true},
 	}
 	for _, c := range cases {
 		for _, dst := range [][]byte{nil, []byte("kept")} {
@@ -184,6 +187,24 @@ func TestAppendKeepingSlashes(t *testing.T) {
 		u.SetPath(raw)
 		if got := string(appendKeepingSlashes(nil, []byte(raw))); got != string(u.Path()) {
 			t.Errorf("%s: %q, fasthttp's path %q", raw, got, u.Path())
+		}
+	}
+}
+
+// A ProxyPassMatch target reads $N as Apache's ap_pregsub does: one digit,
+// then literal text ($1_t is group 1 and "_t"), and a $ before no digit is
+// kept; a target without $N gets the whole URI appended.
+func TestProxyPassMatchTargetPath(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.Path()) })
+	for _, tc := range []struct{ conf, uri, want string }{
+		{`ProxyPassMatch ^/m/(.*)\.gif$ http://BACKEND/img/$1_t.gif`, "/m/dir/pic.gif", "/img/dir/pic_t.gif"},
+		{`ProxyPassMatch ^/m/(.*)\.gif$ http://BACKEND/img/$10.gif`, "/m/pic.gif", "/img/pic0.gif"},
+		{`ProxyPassMatch ^/m/(.*)\.gif$ http://BACKEND/a$b/$1`, "/m/pic.gif", "/a$b/pic"},
+		{`ProxyPassMatch \.png$ http://BACKEND/a$b`, "/z/pic.png", "/a$b/z/pic.png"},
+	} {
+		_, c := startProxy(t, tc.conf+"\n", be)
+		if status, body, _ := do(t, c, "GET", tc.uri); status != 200 || body != tc.want {
+			t.Errorf("%s: %s reached the member as %q (status %d), want %q", tc.conf, tc.uri, body, status, tc.want)
 		}
 	}
 }

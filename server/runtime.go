@@ -345,9 +345,11 @@ func (b *builder) route(rc *config.Route, vh *vhost, hc *config.Host) (*route, e
 		return r, nil
 	}
 	origin, path := splitTarget(rc.Target)
-	r.targetPath, r.targetBytes = path, []byte(path)
+	r.targetPath = path
 	r.slashGap = r.re == nil && strings.HasSuffix(rc.Path, "/") && path != "" && !strings.HasSuffix(path, "/")
-	r.expand = rc.Match && strings.Contains(path, "$")
+	if rc.Match {
+		r.targetBytes, r.expand = matchTarget(path)
+	}
 	if strings.HasPrefix(origin, "balancer://") {
 		name := strings.ToLower(strings.TrimPrefix(origin, "balancer://"))
 		bal := vh.balancers[name]
