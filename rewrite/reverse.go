@@ -7,7 +7,7 @@ import (
 )
 
 // MemberNames returns the current member worker names ("http://b1:8080",
-// "http://h/app/") of balancer name (lower-case, no scheme), or nil. Called
+// "http://h/app/", "unix:/run/app.sock|http://app/") of balancer name (lower-case, no scheme), or nil. Called
 // per request; the returned slice is owned by the caller's snapshot and must
 // not be modified or retained.
 type MemberNames func(balancer string) []string
@@ -137,6 +137,9 @@ func (m *ReverseMap) Apply(dst, value, reqPath, origin []byte) ([]byte, bool) {
 // that prefixes u.
 func (r *reverseRule) matchMember(u *absURL[[]byte], names []string) ([]byte, bool) {
 	for _, name := range names {
+		// Apache names a socket member by the URL after "|", as its
+		// redirects do: unix:/run/app.sock|http://app/ is http://app/.
+		_, name, _ = config.SplitSocketURL(name)
 		path, ok := memberPath(name, u)
 		if !ok {
 			continue

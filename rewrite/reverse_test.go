@@ -12,6 +12,7 @@ var testMembers = map[string][]string{
 	"sub":     {"http://a:81/app/", "http://b:82/app/"},
 	"root":    {"http://h1:8080", "http://h2:8080"},
 	"odd":     {"HTTP://Odd.Example:80/app", "http://[::1]:8080"},
+	"uds":     {"unix:/run/app.sock|http://app.internal/base"},
 }
 
 func testNames(balancer string) []string { return testMembers[balancer] }
@@ -107,6 +108,10 @@ func TestReverseMapApply(t *testing.T) {
 			"http://h1/x", "", front, ""},
 		{"balancer, scheme differs", []config.ReverseRule{rr("/", "balancer://root")},
 			"https://h1:8080/x", "", front, ""},
+		{"balancer, unix socket member named by its URL", []config.ReverseRule{rr("/u/", "balancer://uds/")},
+			"http://app.internal/base/login", "", front, "http://front/u/login"},
+		{"balancer, unix socket member, other host", []config.ReverseRule{rr("/u/", "balancer://uds/")},
+			"http://other.internal/base/login", "", front, ""},
 		{"balancer, unknown", []config.ReverseRule{rr("/", "balancer://nope")}, "http://h1:8080/x", "", front, ""},
 		{"balancer, relative value", []config.ReverseRule{rr("/", "balancer://root")}, "/x", "", front, ""},
 		{"first rule wins (Appendix A)", []config.ReverseRule{
