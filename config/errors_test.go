@@ -81,6 +81,8 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: </Location>: without matching <Location> section`},
 		{"crossed end tag", "Listen 80\n<VirtualHost *:80>\n<Location /x>\n</VirtualHost>\n",
 			`t.conf:4: </VirtualHost>: without matching <VirtualHost> section`},
+		{"$N in a ProxyPassMatch host", "Listen 80\nProxyPassMatch ^/(\\w+)/ http://$1.internal/\n",
+			`t.conf:2: ProxyPassMatch "http://$1.internal/": $N cannot choose the host: write the backend's host and port out (sluice proxies only to hosts its configuration names)`},
 		{"bad regex", "Listen 80\nProxyPassMatch \"^/(a\" http://h/\n",
 			"t.conf:2: ProxyPassMatch \"^/(a\": cannot compile regex: error parsing regexp: missing closing ): `^/(a`"},
 		{"hcinterval 50ms", "Listen 80\nBalancerMember balancer://b http://h hcinterval=50ms\n",
@@ -260,6 +262,8 @@ func TestYAMLErrors(t *testing.T) {
 	cases := []struct{ name, src, want string }{
 		{"unknown key", "listen: [':80']\nserver:\n  routes:\n    - path: /\n      target: http://h/\n      tmeout: 5s\n",
 			`t.yaml:6: tmeout: unknown key (allowed: path, match, exclude, target, location, nocanon, noquery, worker, files, files_match)`},
+		{"$N in a match route's host", "listen: [':80']\nserver:\n  routes:\n    - path: ^/(\\w+)/\n      match: true\n      target: http://h:$1/\n",
+			`t.yaml:6: target "http://h:$1/": $N cannot choose the host: write the backend's host and port out (sluice proxies only to hosts its configuration names)`},
 		{"unknown member key", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          weight: 2\n",
 			`t.yaml:7: weight: unknown key (allowed: url, ` + strings.Trim(workerKeysYAML, "()") + `)`},
 		{"unknown accept filter", "listen: [':80']\naccept_filter: httpready\n",

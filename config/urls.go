@@ -80,9 +80,9 @@ func normalizeBalancerURL(u string) (string, error) {
 
 // workerURL normalizes a backend URL the way Apache names workers: scheme and
 // host lower-cased, the default port dropped, the path (and any trailing
-// slash) kept. lenient skips the host checks for ProxyPassMatch targets that
-// substitute $n into the authority.
-func workerURL(raw string, lenient bool) (string, error) {
+// slash) kept. match marks a ProxyPassMatch target, whose $N may fill in
+// the path but not the host.
+func workerURL(raw string, match bool) (string, error) {
 	if socket, target, ok := SplitSocketURL(raw); ok {
 		// Apache's mod_proxy: the socket is dialled, the URL after "|"
 		// names the worker's scheme, Host and (fcgi) SCRIPT_FILENAME.
@@ -92,7 +92,7 @@ func workerURL(raw string, lenient bool) (string, error) {
 		case strings.ContainsAny(socket, " \t\r\n|?#"):
 			return "", fmt.Errorf("the socket path %q has a character that is not allowed", socket)
 		}
-		u, err := workerURL(target, lenient)
+		u, err := workerURL(target, match)
 		if err != nil {
 			return "", err
 		}
@@ -124,8 +124,9 @@ func workerURL(raw string, lenient bool) (string, error) {
 	if strings.Contains(authority, "@") {
 		return "", errors.New("a worker URL cannot carry user:password@")
 	}
-	if lenient && strings.Contains(authority, "$") {
-		return scheme + "://" + authority + path, nil
+	if match && strings.Contains(authority, "$") {
+		// Apache would let the request choose the backend (docs/compatibility.md).
+		return "", errors.New("$N cannot choose the host: write the backend's host and port out (sluice proxies only to hosts its configuration names)")
 	}
 	host, port, err := splitHostPort(authority)
 	if err != nil {
