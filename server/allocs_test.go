@@ -129,11 +129,11 @@ func responseAllocs(t *testing.T, c interface {
 
 // TestModsRequestAllocs proves the mod_rewrite and mod_headers subset costs
 // no allocation per request: rules that match or not, header rules that
-// set, append and unset on both sides (there were 11 per request: the
-// variables SERVER_PORT and REMOTE_ADDR, each rule's name, and the
-// header scans). The one exception is irreducible: a rule whose groups
-// are read ($1 here) allocates once when it matches, as Go's regexp
-// returns the groups in a new slice.
+// set, append and unset on both sides, the no-proxy test (there were 11
+// per request: the variables SERVER_PORT and REMOTE_ADDR, each rule's
+// name, and the header scans). The one exception is irreducible: a rule
+// whose groups are read ($1 here) allocates once when it matches, as Go's
+// regexp returns the groups in a new slice.
 func TestModsRequestAllocs(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
 		if len(ctx.Request.Header.Peek("X-Drop")) > 0 || string(ctx.Request.Header.Peek("X-B")) != "c" || string(ctx.Request.Header.Peek("X-Seen")) != "yes" {
@@ -149,6 +149,7 @@ RewriteRule ^/ws/(.*) ws://BACKEND/$1 [P,L]
 RewriteCond %{REMOTE_ADDR}:%{SERVER_PORT} ^192\.0\.2\.
 RewriteRule ^ - [F]
 SetEnvIf Request_Method ^GET$ IS_GET
+SetEnvIf Request_URI ^/private no-proxy
 RewriteCond %{ENV:IS_GET} =1
 RewriteCond %{ENV:REDIRECT_STATUS} ^$
 RewriteRule ^/ - [E=SEEN:yes]

@@ -49,6 +49,10 @@ type hostMods struct {
 	// the host may set it (hasNoKeepAlive).
 	noKeepAlive    modheaders.Var
 	hasNoKeepAlive bool
+	// noProxy is mod_proxy's no-proxy, when a SetEnv or SetEnvIf line or
+	// an [E=] flag of the host may set it (hasNoProxy).
+	noProxy    modheaders.Var
+	hasNoProxy bool
 	// rwEnv are the variables of the [E=] flags of the host's rewrite
 	// rules, by rule (config.Rewrite.EnvVars).
 	rwEnv map[*modrewrite.Rule][]modheaders.Var
@@ -103,6 +107,9 @@ func buildMods(rt *runtime, b *builder) (bool, error) {
 		if hm != nil {
 			if v, ok := rt.cfg.Vars().Find("proxy-nokeepalive"); ok && len(hm.setEnv) > 0 {
 				hm.noKeepAlive, hm.hasNoKeepAlive = v, true
+			}
+			if v, ok := rt.cfg.Vars().Find("no-proxy"); ok && (len(hm.setEnv) > 0 || len(hm.rwEnv) > 0) {
+				hm.noProxy, hm.hasNoProxy = v, true
 			}
 			vh.mods = hm
 			used = true
@@ -451,6 +458,23 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 		// header it leaves is empty but for this flag.
 		h.SetConnectionClose()
 	}
+}
+
+// noProxy reports whether the request's variables set mod_proxy's
+// no-proxy, which turns every ProxyPass down as "!" does: the one way to
+// exclude a path inside a <Location> that proxies. The test of the flag
+// inlines into the route loop; a config that never sets no-proxy costs no
+// call.
+func (x *exchange) noProxy(ctx *fasthttp.RequestCtx, vh *vhost) bool {
+	hm := vh.mods
+	return hm != nil && hm.hasNoProxy && x.setsNoProxy(ctx, vh, hm)
+}
+
+func (x *exchange) setsNoProxy(ctx *fasthttp.RequestCtx, vh *vhost, hm *hostMods) bool {
+	mr := x.proxiedMods(ctx, vh, hm)
+	mr.startEnv(hm, x)
+	_, set := mr.env.Get(hm.noProxy)
+	return set
 }
 
 // proxiedMods is the exchange's modsReq for the RequestHeader and Header

@@ -306,6 +306,38 @@ Redirect gone /removed
 	}
 }
 
+// TestNoProxyEnv: mod_proxy's no-proxy, set by SetEnvIf or a RewriteRule's
+// [E=], turns every ProxyPass down as "!" does, <Location> ones included
+// (its only exclusion there): a Redirect may take the request, else 404.
+func TestNoProxyEnv(t *testing.T) {
+	addr, _ := plainMember(t)
+	_, c := startProxy(t, `SetEnvIf Request_URI "^/app/private" no-proxy
+RewriteEngine On
+RewriteRule ^/app/hidden - [E=no-proxy:1]
+Redirect /app/private/moved http://elsewhere.example/
+<Location /app>
+  ProxyPass http://BACKEND/
+</Location>
+ProxyPass / http://BACKEND/
+`, addr)
+	for _, tc := range []struct {
+		uri      string
+		status   int
+		location string
+	}{
+		{"/app/x", 200, ""},
+		{"/other", 200, ""},
+		{"/app/private/x", 404, ""},
+		{"/app/private/moved/y", 302, "http://elsewhere.example/y"},
+		{"/app/hidden", 404, ""},
+	} {
+		resp := hostGet(t, c, "front.example.com", tc.uri)
+		if loc := string(resp.Header.Peek("Location")); resp.StatusCode() != tc.status || loc != tc.location {
+			t.Errorf("%s: %d Location %q, want %d %q", tc.uri, resp.StatusCode(), loc, tc.status, tc.location)
+		}
+	}
+}
+
 // ProxyErrorOverride: a member's error answer gives way to sluice's own
 // page, or the ErrorDocument for its status; with codes, only those; a
 // vhost takes the server's setting unless it sets its own; answers below

@@ -175,7 +175,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			break
 		}
 	}
-	if r == nil || r.exclude {
+	if r == nil || r.exclude || x.noProxy(ctx, vh) {
 		if len(vh.redirects) > 0 && s.redirect(ctx, vh, path, x) {
 			return
 		}
