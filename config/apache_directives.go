@@ -56,6 +56,7 @@ func init() {
 			return d.fail(d.joined(), "is not supported: set the variables with SetEnvIf or SetEnv, which fcgi:// members receive")
 		}},
 		{name: "BalancerInherit", fn: hostFlag("balancer_inherit", func(h *Host) *bool { return &h.BalancerInherit })},
+		{name: "ProxyPassInherit", fn: (*apacheParser).proxyPassInherit},
 		{name: "ProxyTimeout", fn: (*apacheParser).proxyTimeout},
 		{name: "ProxyErrorOverride", fn: (*apacheParser).proxyErrorOverride},
 		{name: "Timeout", fn: (*apacheParser).coreTimeout},
@@ -90,7 +91,6 @@ var ignoredProxyDirectives = map[string]string{
 	"ProxyStatus":             "balancer state is on the admin API and /metrics",
 	"ProxyIOBufferSize":       "sluice sizes its buffers itself",
 	"ProxyReceiveBufferSize":  "sluice sizes its buffers itself",
-	"ProxyPassInherit":        "main-server ProxyPass rules always apply to virtual hosts, as in Apache",
 	"ProxyPassInterpolateEnv": "${VAR} interpolation is not supported",
 	"Proxy100Continue":        "Expect: 100-continue is forwarded to the backend",
 	"ProxyBadHeader":          "a malformed backend header is always a 502 (IsError)",
@@ -318,6 +318,33 @@ func (p *apacheParser) proxyFlag(d *directive, field func(l *LocationProxy) **bo
 	}
 	*field(sec.flags) = &on
 	return nil
+}
+
+// proxyPassInherit reads ProxyPassInherit. Apache applies the main
+// server's ProxyPass rules in a vhost whatever it says; it only keeps the
+// main server's balancers from a vhost when BalancerInherit is Off too
+// (balancerInherit).
+func (p *apacheParser) proxyPassInherit(d *directive) error {
+	if err := p.only(d, ctxMain, ctxVHost); err != nil {
+		return err
+	}
+	on, err := d.onOff()
+	if err != nil {
+		return err
+	}
+	p.ppInherit[p.host] = on
+	return nil
+}
+
+// balancerInherit is whether vhost h sees the main server's balancers:
+// Apache merges them when BalancerInherit or ProxyPassInherit is On, each
+// the vhost's own or else the main server's (both On by default).
+func (p *apacheParser) balancerInherit(h *Host) bool {
+	pp, set := p.ppInherit[h]
+	if !set {
+		pp, set = p.ppInherit[p.cfg.Main]
+	}
+	return h.BalancerInherit || pp || !set
 }
 
 func (p *apacheParser) allowEncodedSlashes(d *directive) error {

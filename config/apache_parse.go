@@ -94,6 +94,8 @@ type apacheParser struct {
 	mods modsState
 	// logs is the mod_log_config parsing state (apache_log.go).
 	logs logState
+	// ppInherit are the hosts' ProxyPassInherit directives.
+	ppInherit map[*Host]bool
 	// coreTimeouts are the hosts' Timeout directives (finishTimeouts).
 	coreTimeouts map[*Host]Duration
 	// workerSets are ProxySet lines for plain workers (finishWorkerSets).
@@ -132,6 +134,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		dispDir:      path.Dir(filepath.ToSlash(name)),
 		locRoutes:    map[*Host][]*Route{},
 		set:          map[*Host]map[string]bool{},
+		ppInherit:    map[*Host]bool{},
 		coreTimeouts: map[*Host]Duration{},
 		ssls:         map[*Host]*sslState{},
 		balSSL:       map[*Balancer]*proxySSL{},
@@ -155,6 +158,7 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		}
 		if h != main {
 			inheritHost(main, h, func(key string) bool { return p.set[h][key] })
+			h.BalancerInherit = p.balancerInherit(h)
 		}
 	}
 	p.finishWorkerSets()

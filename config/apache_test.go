@@ -217,6 +217,7 @@ ProxyAddHeaders Off
 ProxyVia Full
 ProxyTimeout 5
 BalancerInherit Off
+ProxyPassInherit Off
 <VirtualHost *:80>
 </VirtualHost>
 <VirtualHost *:81>
@@ -251,6 +252,7 @@ func TestBalancerLookup(t *testing.T) {
 </VirtualHost>
 <VirtualHost *:81>
     BalancerInherit Off
+    ProxyPassInherit Off
     ProxyPass /a balancer://main/
 </VirtualHost>
 `)
@@ -262,10 +264,38 @@ func TestBalancerLookup(t *testing.T) {
 		t.Errorf("inheriting vhost balancers: %+v", inherit.Balancers)
 	}
 	if b := off.Balancer("main"); b == nil || len(b.Members) != 0 {
-		t.Errorf("BalancerInherit Off must get its own empty balancer: %+v", off.Balancers)
+		t.Errorf("BalancerInherit and ProxyPassInherit Off must get their own empty balancer: %+v", off.Balancers)
 	}
 	if d := cfg.Main.Timeout.D(); d != DefaultProxyTimeout {
 		t.Errorf("ProxyTimeout default = %v", d)
+	}
+}
+
+// TestBalancerInheritNeedsBothOff checks Apache's "inherit || ppinherit": a
+// vhost gets the main server's balancers unless BalancerInherit and
+// ProxyPassInherit are both Off, each taken from the main server where the
+// vhost does not write it.
+func TestBalancerInheritNeedsBothOff(t *testing.T) {
+	cases := []struct {
+		main, vhost string
+		inherit     bool
+	}{
+		{"", "", true},
+		{"", "BalancerInherit Off", true},
+		{"", "ProxyPassInherit Off", true},
+		{"", "BalancerInherit Off\nProxyPassInherit Off", false},
+		{"BalancerInherit Off\nProxyPassInherit Off", "", false},
+		{"BalancerInherit Off\nProxyPassInherit Off", "ProxyPassInherit On", true},
+		{"BalancerInherit Off", "ProxyPassInherit Off", false},
+		{"ProxyPassInherit Off", "BalancerInherit Off", false},
+	}
+	for _, tc := range cases {
+		cfg := parse(t, "Listen 80\n"+tc.main+"\n<Proxy balancer://b>\n    BalancerMember http://h1\n</Proxy>\n"+
+			"<VirtualHost *:80>\n"+tc.vhost+"\n    ProxyPass / balancer://b/\n</VirtualHost>\n")
+		vh := cfg.VHosts[0]
+		if vh.BalancerInherit != tc.inherit || (vh.Balancer("b") == nil) != tc.inherit {
+			t.Errorf("main %q, vhost %q: inherits %v with own balancers %+v; want inherit %v", tc.main, tc.vhost, vh.BalancerInherit, vh.Balancers, tc.inherit)
+		}
 	}
 }
 

@@ -128,7 +128,7 @@ type Host struct {
 	AddHeaders      bool     `yaml:"add_headers"`             // ProxyAddHeaders (default On)
 	Via             ViaMode  `yaml:"via,omitempty"`           // ProxyVia (default Off)
 	Timeout         Duration `yaml:"proxy_timeout,omitempty"` // ProxyTimeout (default 60s)
-	BalancerInherit bool     `yaml:"balancer_inherit"`        // BalancerInherit (default On)
+	BalancerInherit bool     `yaml:"balancer_inherit"`        // BalancerInherit or ProxyPassInherit (default On)
 	// EncodedSlashes is AllowEncodedSlashes: "off" (the default: a %2F in
 	// the path is answered 404), "on" (decoded to /) or "nodecode" (kept
 	// as %2F, in matching and towards the member); inherited like the five.
