@@ -299,6 +299,46 @@ func TestBalancerInheritNeedsBothOff(t *testing.T) {
 	}
 }
 
+// TestVHostBalancerShadowed: in a vhost that inherits the main server's
+// balancers, a balancer of the same name that the vhost defines (here by
+// ProxyPass parameters, as real config 04 written under 07's server-level
+// balancer would) is hidden by the main server's, as Apache's first-match
+// lookup over the merged list hides it; sluice drops it with a warning
+// rather than route to an empty balancer.
+func TestVHostBalancerShadowed(t *testing.T) {
+	cfg := parse(t, `Listen 80
+<Proxy balancer://app>
+    BalancerMember http://h1 route=1
+</Proxy>
+<VirtualHost *:80>
+    ProxyPass / balancer://app/ stickysession=ROUTEID
+</VirtualHost>
+<VirtualHost *:81>
+    BalancerInherit Off
+    ProxyPassInherit Off
+    ProxyPass / balancer://app/ stickysession=ROUTEID
+</VirtualHost>
+`)
+	if b := cfg.VHosts[0].Balancer("app"); b != nil {
+		t.Errorf("inheriting vhost kept its own balancer://app: %+v", b)
+	}
+	if b := cfg.VHosts[1].Balancer("app"); b == nil || b.StickyCookie != "ROUTEID" {
+		t.Errorf("non-inheriting vhost's own balancer://app: %+v", b)
+	}
+	want := []string{"/etc/t.conf:6: balancer://app of this <VirtualHost> ignored, its members and parameters with it: the vhost inherits the main server's (/etc/t.conf:2), which serves it, as in Apache (BalancerInherit Off and ProxyPassInherit Off keep the vhost's own)"}
+	if !reflect.DeepEqual(cfg.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+	y, err := ParseYAML("t.yaml", []byte("listen: [':80']\nserver:\n  balancers: [{name: app, members: [{url: 'http://h1'}]}]\n"+
+		"vhosts:\n  - addrs: ['*:80']\n    balancers: [{name: app, members: [{url: 'http://h2'}]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(y.VHosts[0].Balancers) != 0 || len(y.Warnings) != 1 {
+		t.Errorf("YAML vhost balancers %+v, warnings %q", y.VHosts[0].Balancers, y.Warnings)
+	}
+}
+
 func TestLoadPicksSyntax(t *testing.T) {
 	if _, err := Load("x.ini"); err == nil || !strings.Contains(err.Error(), "unknown syntax") {
 		t.Errorf("Load(x.ini) = %v", err)

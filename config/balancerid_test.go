@@ -8,7 +8,8 @@ import (
 // TestBalancerIDs: a balancer name defined by one host is its ID; where
 // several hosts define it, each vhost's gets "@" and the vhost's name and
 // port (its address without a ServerName, "#2" on a clash), and the main
-// server's keeps the plain name.
+// server's keeps the plain name. (A vhost that inherits the main server's
+// balancers uses the main server's app: both Off keep its own.)
 func TestBalancerIDs(t *testing.T) {
 	cfg, err := ParseApache("t.conf", []byte(`Listen 80
 <Proxy balancer://app>
@@ -16,6 +17,8 @@ func TestBalancerIDs(t *testing.T) {
 </Proxy>
 <VirtualHost *:80>
   ServerName A.example
+  BalancerInherit Off
+  ProxyPassInherit Off
   <Proxy balancer://app>
     BalancerMember http://a1
   </Proxy>
@@ -27,6 +30,8 @@ func TestBalancerIDs(t *testing.T) {
   </Proxy>
 </VirtualHost>
 <VirtualHost *:8080>
+  BalancerInherit Off
+  ProxyPassInherit Off
   <Proxy balancer://app>
     BalancerMember http://b1
   </Proxy>

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +22,27 @@ const (
 	DefaultClientWrite    = 60 * time.Second
 	DefaultDrain          = 30 * time.Second
 )
+
+// dropShadowedBalancers removes each balancer of a vhost that inherits one
+// of Main's by its name: Apache merges Main's balancers before the vhost's
+// and takes the first of a name, so Main's serves the vhost and the
+// vhost's own (defined by ProxyPass or ProxySet parameters, BalancerMember
+// or <Proxy>) does nothing. Dropped, it cannot answer 503 in Main's place.
+func (c *checker) dropShadowedBalancers() {
+	main := c.cfg.Main
+	for _, h := range c.cfg.VHosts {
+		if !h.BalancerInherit {
+			continue
+		}
+		h.Balancers = slices.DeleteFunc(h.Balancers, func(b *Balancer) bool {
+			mb := main.Balancer(b.Name)
+			if mb != nil {
+				c.warn(b.Pos, "balancer://%s of this <VirtualHost> ignored, its members and parameters with it: the vhost inherits the main server's (%s), which serves it, as in Apache (BalancerInherit Off and ProxyPassInherit Off keep the vhost's own)", b.Name, mb.Pos)
+			}
+			return mb != nil
+		})
+	}
+}
 
 // addMissingBalancers creates an empty balancer for each route target that
 // names none, as Apache does (requests then get 503). A vhost sees Main's

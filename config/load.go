@@ -49,8 +49,9 @@ func LoadYAML(path string) (*Config, error) {
 }
 
 // finish runs the steps both syntaxes share once decoded: normalize and
-// check each value, create the balancers routes name but nobody defined,
-// fill defaults, then check what spans several values.
+// check each value, drop the vhosts' balancers Main's hide, create the
+// balancers routes name but nobody defined, fill defaults, then check what
+// spans several values.
 func finish(cfg *Config, idx yamlIndex) (*Config, error) {
 	c := &checker{cfg: cfg, idx: idx}
 	if err := c.normalize(); err != nil {
@@ -59,6 +60,7 @@ func finish(cfg *Config, idx yamlIndex) (*Config, error) {
 	if err := c.compileMods(); err != nil {
 		return nil, err
 	}
+	c.dropShadowedBalancers()
 	addMissingBalancers(cfg)
 	setDefaults(cfg)
 	if err := c.validate(); err != nil {
