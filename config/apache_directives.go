@@ -861,7 +861,7 @@ func (p *apacheParser) workerSet(d *directive, rawURL string, args []string) err
 	if len(args) == 0 {
 		return d.fail(d.joined(), "needs key=value parameters")
 	}
-	ws := workerSet{url: u, d: d}
+	ws := workerSet{url: u, host: p.host, d: d}
 	var check WorkerParams
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
@@ -880,6 +880,7 @@ func (p *apacheParser) workerSet(d *directive, rawURL string, args []string) err
 // workerSet is one ProxySet for a plain worker.
 type workerSet struct {
 	url    string // normalized
+	host   *Host  // where it was written
 	d      *directive
 	params [][2]string
 }
@@ -887,10 +888,16 @@ type workerSet struct {
 // finishWorkerSets applies each plain worker's ProxySet to the direct
 // routes whose target lies under its URL (Apache's worker is the one its
 // URL names; ProxySet sets its parameters, over any its ProxyPass gave).
+// Workers belong to a server's config: a vhost's ProxySet reaches its own
+// routes, the main server's also those of the vhosts that inherit its
+// workers (with its balancers).
 func (p *apacheParser) finishWorkerSets() {
 	for _, ws := range p.workerSets {
 		used := false
 		for _, h := range p.cfg.hosts() {
+			if h != ws.host && (ws.host != p.cfg.Main || !h.BalancerInherit) {
+				continue
+			}
 			for _, r := range h.Routes {
 				if r.Exclude || isBalancerURL(r.Target) || !underURL(r.Target, ws.url) {
 					continue

@@ -453,6 +453,47 @@ ProxySet http://unused.example timeout=1
 	}
 }
 
+// A plain worker's ProxySet belongs to the host it is written in, as
+// Apache's workers belong to each server's config: the main server's also
+// reaches the vhosts that inherit its workers, a vhost's only its own
+// routes.
+func TestProxySetPlainWorkerHost(t *testing.T) {
+	cfg := parse(t, `Listen 80
+ProxyPass /main http://h/
+ProxySet http://m timeout=3
+<VirtualHost *:80>
+    ProxySet http://h timeout=7
+    ProxyPass /a http://h/
+    ProxyPass /am http://m/
+</VirtualHost>
+<VirtualHost *:81>
+    ProxyPass /b http://h/
+    ProxyPass /bm http://m/
+</VirtualHost>
+<VirtualHost *:82>
+    BalancerInherit Off
+    ProxyPassInherit Off
+    ProxyPass /c http://m/
+</VirtualHost>
+`)
+	timeout := func(r *Route) time.Duration {
+		if r.Worker == nil {
+			return 0
+		}
+		return r.Worker.Timeout.D()
+	}
+	got := []time.Duration{timeout(cfg.Main.Routes[0])}
+	for _, h := range cfg.VHosts {
+		for _, r := range h.Routes {
+			got = append(got, timeout(r))
+		}
+	}
+	want := []time.Duration{0, 7 * time.Second, 3 * time.Second, 0, 3 * time.Second, 0}
+	if !slices.Equal(got, want) {
+		t.Errorf("timeouts of /main /a /am /b /bm /c = %v, want %v", got, want)
+	}
+}
+
 // LimitRequestBody in the server is limits.max_request_body, in a vhost
 // that vhost's own; 0 (no limit) and a <Location>'s are warned about.
 func TestLimitRequestBody(t *testing.T) {
