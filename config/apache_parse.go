@@ -562,7 +562,9 @@ func (p *apacheParser) include(d *directive, optional bool) error {
 			return d.fail(d.args[0], "bad wildcard: %v", err)
 		}
 		for _, f := range found {
-			matches = append(matches, "/"+f)
+			if !hiddenMatch(fsPath(pat), f) {
+				matches = append(matches, "/"+f)
+			}
 		}
 		if len(matches) == 0 && !optional {
 			return d.fail(d.args[0], "no file matches (use IncludeOptional to allow that)")
@@ -585,6 +587,19 @@ func (p *apacheParser) include(d *directive, optional bool) error {
 		}
 	}
 	return nil
+}
+
+// hiddenMatch reports whether a glob match has an element starting with
+// "." where the pattern's does not: Apache matches each element with
+// APR_FNM_PERIOD, so "*.conf" skips an editor's ".old.conf".
+func hiddenMatch(pattern, match string) bool {
+	pe := strings.Split(pattern, "/")
+	for i, m := range strings.Split(match, "/") {
+		if strings.HasPrefix(m, ".") && !strings.HasPrefix(pe[i], ".") {
+			return true
+		}
+	}
+	return false
 }
 
 // includeTree reads one matched path; a directory contributes every regular

@@ -374,6 +374,33 @@ func TestIncludeDirectory(t *testing.T) {
 	}
 }
 
+// A wildcard does not match a name starting with "." unless the
+// pattern's element starts with "." too, as Apache's APR_FNM_PERIOD: an
+// editor's or package manager's leftover is not read.
+func TestIncludeGlobSkipsDotFiles(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/sluice/conf.d/a.conf":     {Data: []byte("ProxyPass /a http://h/a\n")},
+		"etc/sluice/conf.d/.a.conf":    {Data: []byte("ProxyPass /dot http://h/dot\n")},
+		"etc/sluice/conf.d/.old.conf":  {Data: []byte("ProxyPass /old http://h/old\n")},
+		"etc/sluice/.hidden/b.conf":    {Data: []byte("ProxyPass /hidden http://h/hidden\n")},
+		"etc/sluice/sites/b.conf":      {Data: []byte("ProxyPass /b http://h/b\n")},
+		"etc/sluice/sites/sub/.c.conf": {Data: []byte("ProxyPass /dotc http://h/dotc\n")},
+		"etc/sluice/sites/sub/c.conf":  {Data: []byte("ProxyPass /c http://h/c\n")},
+	}
+	src := "Listen 80\nInclude conf.d/*.conf\nIncludeOptional conf.d/.o*\nIncludeOptional */b.conf\nIncludeOptional sites/*/*\n"
+	cfg, err := ParseApache("/etc/sluice/t.conf", []byte(src), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range cfg.Main.Routes {
+		got = append(got, r.Path)
+	}
+	if want := []string{"/a", "/old", "/b", "/c"}; !slices.Equal(got, want) {
+		t.Fatalf("routes %q, want %q", got, want)
+	}
+}
+
 // Timeout is the backend timeout where no ProxyTimeout applies, in
 // mod_proxy's order: the vhost's ProxyTimeout, the server's ProxyTimeout,
 // the vhost's Timeout, the server's Timeout, 60 s. KeepAliveTimeout sets
