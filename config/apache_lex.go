@@ -14,31 +14,32 @@ type logicalLine struct {
 
 // splitLines cuts an Apache config into logical lines. As in Apache, "#"
 // starts a comment only at the beginning of a line, so "ProxyTimeout 60 # x"
-// is a directive with three arguments.
+// is a directive with three arguments, and only once continuations are
+// joined, so a comment ending in a backslash takes in the next line.
 func splitLines(file string, src []byte) []logicalLine {
 	var out []logicalLine
 	var cur strings.Builder
 	start := 0
+	flush := func() {
+		if text := cur.String(); text != "" && text[0] != '#' {
+			out = append(out, logicalLine{pos: Pos{File: file, Line: start}, text: text})
+		}
+		cur.Reset()
+	}
 	for i, raw := range strings.Split(string(src), "\n") {
 		text := strings.TrimRight(raw, " \t\r\f\v")
 		if cur.Len() == 0 {
 			start = i + 1
 			text = strings.TrimLeft(text, " \t\f\v")
-			if text == "" || text[0] == '#' {
-				continue
-			}
 		}
 		if cont, ok := strings.CutSuffix(text, "\\"); ok {
 			cur.WriteString(cont)
 			continue
 		}
 		cur.WriteString(text)
-		out = append(out, logicalLine{pos: Pos{File: file, Line: start}, text: cur.String()})
-		cur.Reset()
+		flush()
 	}
-	if cur.Len() > 0 {
-		out = append(out, logicalLine{pos: Pos{File: file, Line: start}, text: cur.String()})
-	}
+	flush()
 	return out
 }
 

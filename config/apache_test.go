@@ -30,12 +30,14 @@ func TestWords(t *testing.T) {
 }
 
 func TestSplitLines(t *testing.T) {
-	src := "# comment\n  Listen 80\r\n\nProxyPass /a \\\n   http://h/ \\\n  retry=0\n\t# indented comment\nX # not a comment\n"
+	src := "# comment\n  Listen 80\r\n\nProxyPass /a \\\n   http://h/ \\\n  retry=0\n\t# indented comment\nX # not a comment\n" +
+		"# a comment continues \\\nProxyPass /b http://h/\nY\n"
 	got := splitLines("f", []byte(src))
 	want := []logicalLine{
 		{Pos{"f", 2}, "Listen 80"},
 		{Pos{"f", 4}, "ProxyPass /a    http://h/   retry=0"},
 		{Pos{"f", 8}, "X # not a comment"},
+		{Pos{"f", 11}, "Y"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
