@@ -243,6 +243,21 @@ ProxyPassInherit Off
 	}
 }
 
+// nonce=None in any case locks a balancer's manager in both syntaxes: the
+// manager compares with "None".
+func TestNonceNone(t *testing.T) {
+	a := parse(t, "Listen 80\nProxySet balancer://b nonce=none\n")
+	y, err := ParseYAML("t.yaml", []byte("listen: [':80']\nserver:\n  balancers: [{name: b, nonce: none, members: []}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []*Config{a, y} {
+		if n := cfg.Main.Balancer("b").Nonce; n != "None" {
+			t.Errorf("%s: nonce %q, want None", cfg.Source, n)
+		}
+	}
+}
+
 func TestBalancerLookup(t *testing.T) {
 	cfg := parse(t, `Listen 80
 <Proxy balancer://Main>

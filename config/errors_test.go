@@ -292,6 +292,8 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:7: lbset "abc": must be a whole number`},
 		{"lbset range", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          lbset: 100\n",
 			`t.yaml:7: lbset "100": must be between 0 and 99`},
+		{"secret too long", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: ajp://h\n          secret: " + strings.Repeat("s", 70) + "\n",
+			`t.yaml:7: secret "` + strings.Repeat("s", 70) + `": must be shorter than 64 characters`},
 		{"unknown hcexpr", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          hcmethod: GET\n          hcexpr: nope\n",
 			`t.yaml:8: hcexpr "nope": no ProxyHCExpr has this name`},
 		{"lbmethod", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      lbmethod: random\n      members: []\n",

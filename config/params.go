@@ -113,7 +113,7 @@ var workerParams = []workerParam{
 		return
 	}},
 	{key: "route", set: func(p *WorkerParams, v string) error { p.Route = v; return nil }, check: func(p *WorkerParams) error { return routeText(p.Route) }},
-	{key: "secret", set: func(p *WorkerParams, v string) error { p.Secret = v; return shorterThan(v, 64) }},
+	{key: "secret", set: func(p *WorkerParams, v string) error { p.Secret = v; return nil }, check: func(p *WorkerParams) error { return shorterThan(p.Secret, 64) }},
 	{key: "smax", set: func(p *WorkerParams, v string) (err error) { p.SMax, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.SMax) }},
 	{key: "status", set: func(p *WorkerParams, v string) error { p.Status = v; return nil }, check: func(p *WorkerParams) error {
 		s, err := normalizeStatus(p.Status)
@@ -176,13 +176,12 @@ var balancerParams = []balancerParam{
 		return nil
 	}},
 	{key: "nofailover", set: func(b *Balancer, v string) (err error) { b.NoFailover, err = onOff(v); return }},
-	{key: "nonce", set: func(b *Balancer, v string) error {
-		b.Nonce = v
-		if strings.EqualFold(v, "None") {
-			b.Nonce = "None"
+	{key: "nonce", set: func(b *Balancer, v string) error { b.Nonce = v; return nil }, check: func(b *Balancer) error {
+		if strings.EqualFold(b.Nonce, "None") {
+			b.Nonce = "None" // what the manager compares with: no changes allowed
 		}
-		return nil
-	}, check: func(b *Balancer) error { return shorterThan(b.Nonce, 37) }},
+		return shorterThan(b.Nonce, 37)
+	}},
 	{key: "scolonpathdelim", set: func(b *Balancer, v string) (err error) { b.SColonPathDelim, err = onOff(v); return }},
 	{key: "stickysession", set: func(b *Balancer, v string) error {
 		c, u, found := strings.Cut(v, "|")
