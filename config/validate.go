@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -314,15 +315,36 @@ func (c *checker) balancer(h *Host, b *Balancer) error {
 		if first := WorkerProtocol(b.Members[0].URL); proto != first {
 			return c.fail(m, m.Pos, "url", m.URL, "balancer://%s mixes %s:// and %s:// members: its members must all speak one protocol", b.Name, first, proto)
 		}
-		switch hc := strings.ToUpper(m.Params.HCMethod); {
-		case hc == "" || hc == "NONE" || hc == "TCP", hc == "CPING" && proto == "ajp":
-		case hc == "CPING":
-			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "CPING checks ajp:// members only")
-		case proto == "fcgi":
-			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP")
-		case proto == "ajp":
-			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "an ajp:// member is checked with hcmethod=CPING or TCP: it does not speak HTTP")
+		if err := hcMethodFor(proto, m.Params.HCMethod); err != nil {
+			return c.fail(m, m.Pos, "hcmethod", m.Params.HCMethod, "%v", err)
 		}
+	}
+	return nil
+}
+
+// templateHCMethods checks the methods hctemplate= gave b's members, which
+// come with the defaults, after their own were checked (balancer).
+func (c *checker) templateHCMethods(b *Balancer) error {
+	for _, m := range b.Members {
+		if err := hcMethodFor(WorkerProtocol(m.URL), m.Params.HCMethod); err != nil {
+			return c.fail(m, m.Pos, "hctemplate", m.Params.HCTemplate, "its hcmethod=%s: %v", m.Params.HCMethod, err)
+		}
+	}
+	return nil
+}
+
+// hcMethodFor refuses a health check method that a member of protocol
+// proto cannot answer.
+func hcMethodFor(proto, method string) error {
+	switch hc := strings.ToUpper(method); {
+	case hc == "" || hc == "NONE" || hc == "TCP", hc == "CPING" && proto == "ajp":
+		return nil
+	case hc == "CPING":
+		return errors.New("CPING checks ajp:// members only")
+	case proto == "fcgi":
+		return errors.New("an fcgi:// member is checked with hcmethod=TCP: it does not speak HTTP")
+	case proto == "ajp":
+		return errors.New("an ajp:// member is checked with hcmethod=CPING or TCP: it does not speak HTTP")
 	}
 	return nil
 }
@@ -386,6 +408,9 @@ func (c *checker) validate() error {
 	}
 	for _, h := range cfg.hosts() {
 		for _, b := range h.Balancers {
+			if err := c.templateHCMethods(b); err != nil {
+				return err
+			}
 			c.redirects(b)
 		}
 	}
