@@ -73,7 +73,13 @@ var workerParams = []workerParam{
 	{key: "flusher", set: func(_ *WorkerParams, _ string) error { return nil }, ignored: "mod_proxy_fdpass only"},
 	{key: "hcexpr", set: func(p *WorkerParams, v string) error { p.HCExpr = v; return nil }, check: checkHCExprName},
 	{key: "hcfails", set: func(p *WorkerParams, v string) (err error) { p.HCFails, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.HCFails) }},
-	{key: "hcinterval", set: func(p *WorkerParams, v string) (err error) { p.HCInterval, err = apacheTime(v, time.Second); return }, check: checkHCInterval},
+	{key: "hcinterval", set: func(p *WorkerParams, v string) (err error) {
+		// Written out, 0 is refused as in Apache; only YAML's absent 0 is unset.
+		if p.HCInterval, err = apacheTime(v, time.Second); err == nil && p.HCInterval == 0 {
+			err = errHCInterval
+		}
+		return
+	}, check: checkHCInterval},
 	{key: "hcmethod", set: func(p *WorkerParams, v string) error { p.HCMethod = v; return nil }, check: checkHCMethod},
 	{key: "hcpasses", set: func(p *WorkerParams, v string) (err error) { p.HCPasses, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.HCPasses) }},
 	{key: "hctemplate", set: func(p *WorkerParams, v string) error { p.HCTemplate = v; return nil }},
@@ -259,9 +265,11 @@ func checkHCMethod(p *WorkerParams) error {
 	return nil
 }
 
+var errHCInterval = errors.New("must be at least 100ms")
+
 func checkHCInterval(p *WorkerParams) error {
 	if p.HCInterval != 0 && p.HCInterval.D() < 100*time.Millisecond {
-		return errors.New("must be at least 100ms")
+		return errHCInterval
 	}
 	return nil
 }
