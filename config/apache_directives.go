@@ -939,7 +939,8 @@ func (p *apacheParser) balancerMember(d *directive) error {
 		}
 		b = sec.bal
 		if len(args) > 0 && isBalancerURL(args[0]) {
-			args = args[1:]
+			// Apache refuses it too, even when it names the section's.
+			return d.fail(args[0], "can not have a balancer name inside <Proxy %s>: the section names it", sec.arg)
 		}
 	} else {
 		if len(args) == 0 || !isBalancerURL(args[0]) {

@@ -42,6 +42,8 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:3: AcceptFilter "http none": is not allowed inside <VirtualHost>`},
 		{"loadfactor 0", "Listen 80\n<Proxy balancer://b>\nBalancerMember http://h loadfactor=0\n</Proxy>\n",
 			`t.conf:3: BalancerMember "loadfactor=0": must be a number between 1 and 100`},
+		{"member balancer name inside <Proxy>", "Listen 80\n<Proxy balancer://a>\nBalancerMember balancer://b http://h\n</Proxy>\n",
+			`t.conf:3: BalancerMember "balancer://b": can not have a balancer name inside <Proxy balancer://a>: the section names it`},
 		{"loadfactor 101", "Listen 80\nBalancerMember balancer://b http://h loadfactor=101\n",
 			`t.conf:2: BalancerMember "loadfactor=101": must be a number between 1 and 100`},
 		{"loadfactor NaN", "Listen 80\nBalancerMember balancer://b http://h loadfactor=NaN\n",
