@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -146,7 +147,10 @@ func NewMember(reg *Registry, balancer, rawURL string, p config.WorkerParams, di
 	if lf == 0 {
 		lf = 1
 	}
-	m.LBFactor = int64(lf * 100)
+	// Rounded, not truncated as Apache does: 1.13 is 112.999… hundredths,
+	// and the admin shows and persists lbfactor/100, which must read back
+	// the same.
+	m.LBFactor = int64(math.Round(lf * 100))
 	if p.RetrySet || p.Retry != 0 {
 		m.Retry = time.Duration(p.Retry)
 	}

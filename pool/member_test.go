@@ -41,6 +41,34 @@ func TestNewMemberParsesURL(t *testing.T) {
 	}
 }
 
+// TestNewMemberLoadFactorRounds keeps lbfactor at the nearest 1/100, so a
+// loadfactor the admin shows and persists (lbfactor/100) reads back the
+// same: 1.13 is 112.99999999999999 hundredths, which truncated to 112.
+func TestNewMemberLoadFactorRounds(t *testing.T) {
+	reg := NewRegistry()
+	for _, c := range []struct {
+		lf   float64
+		want int64
+	}{{1.13, 113}, {1.131, 113}, {1.138, 114}, {100, 10000}} {
+		m, err := NewMember(reg, "b", "http://h", config.WorkerParams{LoadFactor: c.lf}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.LBFactor != c.want {
+			t.Errorf("loadfactor %v: lbfactor = %d, want %d", c.lf, m.LBFactor, c.want)
+		}
+	}
+	for n := int64(100); n <= 10000; n++ {
+		m, err := NewMember(reg, "b", "http://h", config.WorkerParams{LoadFactor: float64(n) / 100}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.LBFactor != n {
+			t.Fatalf("loadfactor %v read back as lbfactor %d, want %d", float64(n)/100, m.LBFactor, n)
+		}
+	}
+}
+
 func TestNewMemberWeightsAndFlags(t *testing.T) {
 	reg := NewRegistry()
 	m, err := NewMember(reg, "b", "http://h", config.WorkerParams{LoadFactor: 2.25, Status: "+H-E"}, false)
