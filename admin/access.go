@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -186,7 +187,12 @@ func hostAllowed(host []byte, names []string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	return slices.Contains(names, h)
+	// A wildcard ServerAlias ("*.example.com") admits the names that the
+	// vhost's selection sends to it (server.hostTable).
+	return slices.ContainsFunc(names, func(n string) bool {
+		ok, _ := path.Match(n, h)
+		return ok || n == h
+	})
 }
 
 // sameOrigin refuses what a browser sends for another site: an Origin that

@@ -45,7 +45,8 @@ type Scope struct {
 	// Location is true for a manager location.
 	Location bool
 	// Hosts are the host names accepted in Host besides localhost and IP
-	// literals (DNS rebinding defence).
+	// literals (DNS rebinding defence); wildcards ("*.example.com") match
+	// as path.Match does.
 	Hosts []string
 	// ServerName titles the page.
 	ServerName string
