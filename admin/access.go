@@ -132,7 +132,7 @@ func allowedMethods(req request) []string {
 // authorize checks the bearer token in constant time. Wrong tokens are
 // rate limited: past the limit every token is refused for a while.
 func (a *Admin) authorize(ctx *fasthttp.RequestCtx, token string) (string, bool) {
-	got, ok := bytes.CutPrefix(anycase.Request(&ctx.Request.Header, "Authorization"), []byte("Bearer "))
+	got, ok := bearer(anycase.Request(&ctx.Request.Header, "Authorization"))
 	if !ok || len(got) == 0 {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sluice admin"`)
 		fail(ctx, fasthttp.StatusUnauthorized, "needs Authorization: Bearer TOKEN")
@@ -153,6 +153,16 @@ func (a *Admin) authorize(ctx *fasthttp.RequestCtx, token string) (string, bool)
 		return "", false
 	}
 	return TokenID(token), true
+}
+
+// bearer is the token of an Authorization value "Bearer TOKEN"; the scheme
+// is case-insensitive and spaces may repeat (RFC 9110 §11.1, §11.4).
+func bearer(auth []byte) ([]byte, bool) {
+	scheme, token, ok := bytes.Cut(auth, []byte(" "))
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) {
+		return nil, false
+	}
+	return bytes.TrimLeft(token, " "), true
 }
 
 // TokenID names a token in logs without revealing it.

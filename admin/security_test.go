@@ -111,6 +111,17 @@ func TestToken(t *testing.T) {
 	if r := f.do("GET", list, "", "Authorization", "Bearer s3cret"); r.status != 200 {
 		t.Errorf("right token: %d", r.status)
 	}
+	// RFC 9110 §11.1: the scheme is case-insensitive; 1*SP before the token.
+	for _, auth := range []string{"bearer s3cret", "BEARER   s3cret"} {
+		if r := f.do("GET", list, "", "Authorization", auth); r.status != 200 {
+			t.Errorf("Authorization: %s: %d", auth, r.status)
+		}
+	}
+	for _, auth := range []string{"Bearers3cret", "Basic s3cret", "Bearer ", "Bearer"} {
+		if r := f.do("GET", list, "", "Authorization", auth); r.status != 401 || !strings.Contains(r.body, "needs Authorization") {
+			t.Errorf("Authorization: %s: %d %s", auth, r.status, r.body)
+		}
+	}
 	// The page loads without one; the API it calls asks for it.
 	if r := f.do("GET", "/", ""); r.status != 200 {
 		t.Errorf("page: %d", r.status)
