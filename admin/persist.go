@@ -410,7 +410,8 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 		// instance of the fleet: it is logged and the balancer kept as
 		// configured.
 		for name, fr := range a.fleet.records() {
-			if e := sc.find(name); e != nil {
+			// A record that could never be read was logged then.
+			if e := sc.find(name); e != nil && fr.rec != nil {
 				if err := applyRecord(e, fr.rec, sc.Build, sharedFlags, &flags); err != nil {
 					a.log.Error("fleet: cannot restore a balancer from its record; kept as configured", "balancer", name, "revision", fr.rev, "err", err)
 				}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -76,6 +77,7 @@ type fleetState struct {
 }
 
 type fleetRecord struct {
+	// rec is the newest record that could be read; nil when none could.
 	rec *stateBalancer
 	rev int64
 }
@@ -86,19 +88,26 @@ func newFleetState(s Store) *fleetState {
 
 // rev is the revision of balancer's record; 0 when none is stored.
 func (f *fleetState) rev(balancer string) int64 {
+	return f.get(balancer).rev
+}
+
+func (f *fleetState) get(balancer string) fleetRecord {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.recs[balancer].rev
+	return f.recs[balancer]
 }
 
 func (f *fleetState) set(balancer string, r fleetRecord) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if r.rec == nil {
-		delete(f.recs, balancer)
-		return
-	}
 	f.recs[balancer] = r
+}
+
+// drop forgets balancer's record, which was deleted.
+func (f *fleetState) drop(balancer string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.recs, balancer)
 }
 
 // records is a copy of recs.
@@ -207,14 +216,22 @@ func (a *Admin) applyRecord(r Record) {
 		return
 	}
 	var rec *stateBalancer
-	if r.Data != nil {
+	if r.Data == nil {
+		f.drop(r.Balancer)
+	} else {
 		rec = new(stateBalancer)
 		if err := json.Unmarshal(r.Data, rec); err != nil || rec.Name != r.Balancer {
-			a.log.Error("fleet: cannot read a balancer record; ignored", "balancer", r.Balancer, "revision", r.Rev, "err", err)
+			if err == nil {
+				err = fmt.Errorf("it names balancer %q", rec.Name)
+			}
+			a.log.Error("fleet: cannot read a balancer record; the balancer is unchanged until the next change replaces it", "balancer", r.Balancer, "revision", r.Rev, "err", err)
+			// Its revision is what the next change must replace, or
+			// every save would be refused as stale.
+			f.set(r.Balancer, fleetRecord{rec: f.get(r.Balancer).rec, rev: r.Rev})
 			return
 		}
+		f.set(r.Balancer, fleetRecord{rec: rec, rev: r.Rev})
 	}
-	f.set(r.Balancer, fleetRecord{rec: rec, rev: r.Rev})
 	if a.opts.Live == nil {
 		return
 	}

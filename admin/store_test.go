@@ -54,11 +54,16 @@ func (s *memStore) put(t *testing.T, r stateBalancer) Record {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s.putData(r.Name, data)
+}
+
+// putData stores data as balancer's record, whatever it holds.
+func (s *memStore) putData(balancer string, data []byte) Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rev++
-	s.recs[r.Name] = Record{Balancer: r.Name, Data: data, Rev: s.rev}
-	return s.recs[r.Name]
+	s.recs[balancer] = Record{Balancer: balancer, Data: data, Rev: s.rev}
+	return s.recs[balancer]
 }
 
 // fleetFixture is the fixture in fleet mode over store; changed counts
@@ -200,6 +205,44 @@ func TestFleetApply(t *testing.T) {
 	f.a.Reset(nil, nil)
 	if f.bal.Load().Names[0] != "http://b1:8080" || f.etag(app) != `"0"` {
 		t.Errorf("reset did not restore the configuration: %v", f.bal.Load().Names)
+	}
+}
+
+// TestFleetUnreadableRecord: a record that cannot be read leaves the
+// balancer as it was, but its revision is the one the next change must
+// replace: the balancer stays writable.
+func TestFleetUnreadableRecord(t *testing.T) {
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	if r := f.write("PATCH", b1, b1, `{"loadfactor":3}`); r.status != 200 {
+		t.Fatalf("PATCH: %d %s", r.status, r.body)
+	}
+	before := f.bal.Load()
+	bad := store.putData("app", []byte(`{"name":`))
+	f.a.ApplyRecord("app", bad.Data, bad.Rev)
+	if f.bal.Load() != before || !strings.Contains(f.logs.String(), "cannot read a balancer record") {
+		t.Fatal("an unreadable record was applied")
+	}
+	if tag := f.etag(app); tag != revTag(bad.Rev) {
+		t.Errorf("ETag %s after an unreadable record at %d", tag, bad.Rev)
+	}
+	if r := f.do("PATCH", b1, `{"loadfactor":4}`, "If-Match", "*"); r.status != 200 || f.member(0).LBFactor != 400 {
+		t.Fatalf("a change over the unreadable record: %d %s", r.status, r.body)
+	}
+	if store.recs["app"].Rev <= bad.Rev {
+		t.Error("the unreadable record was not replaced")
+	}
+
+	// Unreadable from the start: nothing to restore, still writable.
+	store, changed = newMemStore(), 0
+	f = fleetFixture(t, store, &changed)
+	bad = store.putData("app", []byte(`[]`))
+	f.a.Reset([]Record{bad}, nil)
+	if err := f.a.Restore(f.sc, func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.write("PATCH", b1, b1, `{"loadfactor":2}`); r.status != 200 || f.member(0).LBFactor != 200 {
+		t.Errorf("a change over an unreadable first record: %d %s", r.status, r.body)
 	}
 }
 
