@@ -72,6 +72,9 @@ type fleetState struct {
 	mu    sync.RWMutex
 	// recs are the newest records applied or saved, by balancer.
 	recs map[string]fleetRecord
+	// applied is the highest revision applied or saved, deletions
+	// included: how far this instance has followed the fleet's changes.
+	applied int64
 	// peers are the health views the instances publish, by instance.
 	peers map[string]*instanceJSON
 }
@@ -101,13 +104,15 @@ func (f *fleetState) set(balancer string, r fleetRecord) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.recs[balancer] = r
+	f.applied = max(f.applied, r.rev)
 }
 
-// drop forgets balancer's record, which was deleted.
-func (f *fleetState) drop(balancer string) {
+// drop forgets balancer's record, deleted at revision rev (0: unknown).
+func (f *fleetState) drop(balancer string, rev int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.recs, balancer)
+	f.applied = max(f.applied, rev)
 }
 
 // records is a copy of recs.
@@ -117,16 +122,11 @@ func (f *fleetState) records() map[string]fleetRecord {
 	return maps.Clone(f.recs)
 }
 
-// newest is the highest revision of the records: how far this instance
-// has followed the admin changes of the fleet.
+// newest is how far this instance has followed the fleet's changes.
 func (f *fleetState) newest() int64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	var n int64
-	for _, r := range f.recs {
-		n = max(n, r.rev)
-	}
-	return n
+	return f.applied
 }
 
 func revTag(rev int64) string { return `"` + strconv.FormatInt(rev, 10) + `"` }
@@ -217,7 +217,7 @@ func (a *Admin) applyRecord(r Record) {
 	}
 	var rec *stateBalancer
 	if r.Data == nil {
-		f.drop(r.Balancer)
+		f.drop(r.Balancer, r.Rev)
 	} else {
 		rec = new(stateBalancer)
 		if err := json.Unmarshal(r.Data, rec); err != nil || rec.Name != r.Balancer {
@@ -350,7 +350,8 @@ type fleetJSON struct {
 	Instance  string `json:"instance"`
 	Connected bool   `json:"connected"`
 	Synced    bool   `json:"synced"`
-	// Revision is the newest balancer record this instance applied.
+	// Revision is the highest revision of a balancer record (or of its
+	// deletion) this instance applied.
 	Revision  int64             `json:"revision"`
 	Instances []fleetMemberJSON `json:"instances"`
 }

@@ -246,6 +246,27 @@ func TestFleetUnreadableRecord(t *testing.T) {
 	}
 }
 
+// TestFleetRevision: the revision an instance shows as applied never goes
+// back, a deletion included.
+func TestFleetRevision(t *testing.T) {
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	app := store.put(t, stateBalancer{Name: "app", LBMethod: "byrequests", Timeout: "0s"})
+	web := store.put(t, stateBalancer{Name: "web", LBMethod: "byrequests", Timeout: "0s"})
+	f.a.ApplyRecord("app", app.Data, app.Rev)
+	f.a.ApplyRecord("web", web.Data, web.Rev)
+	f.a.ApplyRecord("web", nil, web.Rev+1)
+	var all listJSON
+	f.do("GET", list, "").json(t, &all)
+	var mine instanceJSON
+	if err := json.Unmarshal(f.a.HealthRecord(), &mine); err != nil {
+		t.Fatal(err)
+	}
+	if all.Fleet.Revision != web.Rev+1 || mine.Revision != web.Rev+1 {
+		t.Errorf("revision %d, published %d after the deletion at %d", all.Fleet.Revision, mine.Revision, web.Rev+1)
+	}
+}
+
 // TestFleetRestore: at start and reload the records override the
 // configuration; the state file is not read.
 func TestFleetRestore(t *testing.T) {
