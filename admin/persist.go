@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -222,17 +223,14 @@ func (d *stateDoc) with(r stateBalancer) *stateDoc {
 	return out
 }
 
-// applyRecord rebuilds e's balancer from its current config overridden by
-// r, as Apache restores its persisted shared memory over the config: the
-// balancer settings, each member's settings and status, members the admin
-// added, less those it removed. The status bits in mask are restored by
-// flags.store, once every record has applied: member state is shared with
-// the running configuration, which a failed restore must leave as it was.
-func applyRecord(e *Entry, r *stateBalancer, build Builder, mask pool.Flags, flags *flagWrites) error {
-	bc, err := recordConfig(e.Bal.Load().Config, r)
-	if err != nil {
-		return err
-	}
+// applyRecord rebuilds e's balancer as bc, its current config overridden
+// by r (recordConfig), as Apache restores its persisted shared memory over
+// the config: the balancer settings, each member's settings and status,
+// members the admin added, less those it removed. The status bits in mask
+// are restored by flags.store, once every record has applied: member state
+// is shared with the running configuration, which a failed restore must
+// leave as it was.
+func applyRecord(e *Entry, r *stateBalancer, bc *config.Balancer, build Builder, mask pool.Flags, flags *flagWrites) error {
 	snap, err := build(bc)
 	if err != nil {
 		return err
@@ -304,6 +302,44 @@ func recordConfig(base *config.Balancer, r *stateBalancer) (*config.Balancer, er
 	return bc, nil
 }
 
+// fleetConfig is recordConfig for a record from the fleet, which any
+// client of etcd may have written: it is refused where the admin API would
+// have refused the change (threats.md ADM-04): a locked balancer, settings
+// out of the admin's ranges, a Unix domain socket or more members than
+// growth allows. Settings as the configuration gives them are kept, in
+// range or not.
+func fleetConfig(sc *Scope, e *Entry, base *config.Balancer, r *stateBalancer) (*config.Balancer, error) {
+	if err := locked(base); err != nil {
+		return nil, err
+	}
+	if r.MaxAttempts != nil && (base.MaxAttempts == nil || *r.MaxAttempts != *base.MaxAttempts) {
+		f := field{key: "maxattempts", raw: strconv.AppendInt(nil, int64(*r.MaxAttempts), 10)}
+		if _, err := integer(f, 0, maxMaxAttempts); err != nil {
+			return nil, err
+		}
+	}
+	if r.Timeout != base.Timeout.D().String() {
+		if _, err := duration(field{key: "timeout", raw: strconv.AppendQuote(nil, r.Timeout)}); err != nil {
+			return nil, err
+		}
+	}
+	bc, err := recordConfig(base, r)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range bc.Members {
+		if !slices.ContainsFunc(base.Members, func(cm *config.Member) bool { return cm.URL == m.URL }) {
+			if err := notSocket(m.URL); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if limit := maxMembers(sc, e); len(bc.Members) > limit {
+		return nil, fmt.Errorf("balancer://%s would have %d members (growth allows %d)", e.Bal.Name, len(bc.Members), limit)
+	}
+	return bc, nil
+}
+
 // recordFlags are member name's status bits in r; ok is false when r does
 // not list it.
 func recordFlags(r *stateBalancer, name string) (f pool.Flags, ok bool, err error) {
@@ -332,7 +368,7 @@ func recordPlan(sc *Scope, e *Entry, r *stateBalancer) (*plan, *pool.Snapshot, e
 		bc = cloneBalancer(base)
 	} else {
 		var err error
-		if bc, err = recordConfig(base, r); err != nil {
+		if bc, err = fleetConfig(sc, e, base, r); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -412,7 +448,11 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 		for name, fr := range a.fleet.records() {
 			// A record that could never be read was logged then.
 			if e := sc.find(name); e != nil && fr.rec != nil {
-				if err := applyRecord(e, fr.rec, sc.Build, sharedFlags, &flags); err != nil {
+				bc, err := fleetConfig(sc, e, e.Bal.Load().Config, fr.rec)
+				if err == nil {
+					err = applyRecord(e, fr.rec, bc, sc.Build, sharedFlags, &flags)
+				}
+				if err != nil {
 					a.log.Error("fleet: cannot restore a balancer from its record; kept as configured", "balancer", name, "revision", fr.rev, "err", err)
 				}
 			}
@@ -428,7 +468,11 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 				a.log.Warn("state file names a balancer the configuration does not have; kept", "balancer", r.Name, "file", a.opts.StateFile)
 				continue
 			}
-			if err := applyRecord(e, r, sc.Build, adminFlags, &flags); err != nil {
+			bc, err := recordConfig(e.Bal.Load().Config, r)
+			if err == nil {
+				err = applyRecord(e, r, bc, sc.Build, adminFlags, &flags)
+			}
+			if err != nil {
 				return fmt.Errorf("cannot restore balancer://%s from state file %q: %w", r.Name, a.opts.StateFile, err)
 			}
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -219,11 +220,8 @@ func (a *Admin) applyRecord(r Record) {
 	if r.Data == nil {
 		f.drop(r.Balancer, r.Rev)
 	} else {
-		rec = new(stateBalancer)
-		if err := json.Unmarshal(r.Data, rec); err != nil || rec.Name != r.Balancer {
-			if err == nil {
-				err = fmt.Errorf("it names balancer %q", rec.Name)
-			}
+		var err error
+		if rec, err = readRecord(r.Balancer, r.Data); err != nil {
 			a.log.Error("fleet: cannot read a balancer record; the balancer is unchanged until the next change replaces it", "balancer", r.Balancer, "revision", r.Rev, "err", err)
 			// Its revision is what the next change must replace, or
 			// every save would be refused as stale.
@@ -248,6 +246,21 @@ func (a *Admin) applyRecord(r Record) {
 	}
 	a.apply(p, snap)
 	a.log.Info("fleet change applied", "balancer", r.Balancer, "revision", r.Rev)
+}
+
+// readRecord decodes balancer's record strictly, as readState does: a
+// field it does not know is refused, not dropped.
+func readRecord(balancer string, data []byte) (*stateBalancer, error) {
+	rec := new(stateBalancer)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(rec); err != nil {
+		return nil, err
+	}
+	if rec.Name != balancer {
+		return nil, fmt.Errorf("it names balancer %q", rec.Name)
+	}
+	return rec, nil
 }
 
 // instanceJSON is what an instance publishes about itself: how far it

@@ -246,6 +246,70 @@ func TestFleetUnreadableRecord(t *testing.T) {
 	}
 }
 
+// TestFleetRecordChecked: a record from etcd is held to what the admin API
+// accepts (threats.md ADM-04); one it would have refused is logged and the
+// balancer kept as it is, when it arrives and at a restore.
+func TestFleetRecordChecked(t *testing.T) {
+	members := func(urls ...string) []stateMember {
+		var ms []stateMember
+		for _, u := range urls {
+			ms = append(ms, stateMember{URL: u, LoadFactor: 1})
+		}
+		return ms
+	}
+	many := 100000
+	for name, c := range map[string]struct {
+		edit func(*stateBalancer)
+		log  string
+	}{
+		"socket":      {func(r *stateBalancer) { r.Members = members("unix:/run/docker.sock|http://localhost/") }, "cannot be a Unix domain socket"},
+		"maxattempts": {func(r *stateBalancer) { r.MaxAttempts = &many }, "maxattempts: must be a whole number from 0 to 99"},
+		"negative":    {func(r *stateBalancer) { r.Timeout = "-5s" }, "timeout: must be seconds from 0 to 7200"},
+		"huge":        {func(r *stateBalancer) { r.Timeout = "2562047h" }, "timeout: must be seconds from 0 to 7200"},
+		"growth":      {func(r *stateBalancer) { r.Members = members("http://b3", "http://b4", "http://b5") }, "would have 5 members (growth allows 4)"},
+		"locked":      {func(*stateBalancer) {}, "has nonce=None"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store, changed := newMemStore(), 0
+			f := fleetFixture(t, store, &changed)
+			if name == "locked" {
+				f.sc.Entries[0].Configured.Nonce = "None"
+			}
+			rec := stateBalancer{Name: "app", LBMethod: "bybusyness", Timeout: "0s"}
+			c.edit(&rec)
+			before := f.bal.Load()
+			r := store.put(t, rec)
+			f.a.ApplyRecord("app", r.Data, r.Rev)
+			if f.bal.Load() != before || !strings.Contains(f.logs.String(), "cannot apply a balancer record") || !strings.Contains(f.logs.String(), c.log) {
+				t.Fatalf("applied, or not logged with %q:\n%s", c.log, f.logs)
+			}
+			f.logs.Reset()
+			if err := f.a.Restore(f.sc, func() {}); err != nil {
+				t.Fatal(err)
+			}
+			if f.bal.Load().Config.LBMethod != "byrequests" || !strings.Contains(f.logs.String(), "kept as configured") {
+				t.Errorf("restored: %s\n%s", f.bal.Load().Config.LBMethod, f.logs)
+			}
+		})
+	}
+
+	// A setting out of the admin's ranges that the configuration gives is
+	// kept; a field the record format does not have makes it unreadable.
+	store, changed := newMemStore(), 0
+	f := fleetFixture(t, store, &changed)
+	f.sc.Entries[0].Configured.Timeout = config.Duration(3 * time.Hour)
+	r := store.put(t, stateBalancer{Name: "app", LBMethod: "bybusyness", Timeout: "3h0m0s"})
+	f.a.ApplyRecord("app", r.Data, r.Rev)
+	if got := f.bal.Load().Config; got.LBMethod != "bybusyness" || got.Timeout.D() != 3*time.Hour {
+		t.Errorf("the configured timeout was refused: %s %v\n%s", got.LBMethod, got.Timeout.D(), f.logs)
+	}
+	r = store.putData("app", []byte(`{"name":"app","lbmethod":"byrequests","timeout":"0s","admin":true}`))
+	f.a.ApplyRecord("app", r.Data, r.Rev)
+	if f.bal.Load().Config.LBMethod != "bybusyness" || !strings.Contains(f.logs.String(), `unknown field`) {
+		t.Errorf("a record with an unknown field was read:\n%s", f.logs)
+	}
+}
+
 // TestFleetRevision: the revision an instance shows as applied never goes
 // back, a deletion included.
 func TestFleetRevision(t *testing.T) {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ var (
 )
 
 const loadFactorRange = "a number from 1 to 100 (decimals allowed)"
+
+// maxMaxAttempts bounds maxattempts.
+const maxMaxAttempts = 99
 
 // flagChange sets then clears status bits on a member.
 type flagChange struct{ set, clear pool.Flags }
@@ -155,7 +159,7 @@ func (a *Admin) patchBalancer(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who
 			}
 		case "maxattempts":
 			var n int
-			if n, err = integer(f, 0, 99); err == nil {
+			if n, err = integer(f, 0, maxMaxAttempts); err == nil {
 				bc.MaxAttempts = &n
 				p.note("maxattempts", snap.MaxAttempts, n)
 			}
@@ -375,10 +379,8 @@ func (a *Admin) addMember(ctx *fasthttp.RequestCtx, sc *Scope, e *Entry, who str
 		badRequest(ctx, &inputError{field: "url", msg: "is required: the member's URL, such as http://10.0.0.5:8080"})
 		return
 	}
-	if _, _, ok := config.SplitSocketURL(mc.URL); ok {
-		// A socket is a path on this machine (docker.sock among them):
-		// only the config file may name one (threats.md ADM-04).
-		badRequest(ctx, &inputError{field: "url", value: strconv.Quote(mc.URL), msg: "cannot be a Unix domain socket through the admin API: add such a member in the config file"})
+	if err := notSocket(mc.URL); err != nil {
+		badRequest(ctx, err)
 		return
 	}
 	p.cfg.Members = append(p.cfg.Members, mc)
@@ -446,14 +448,32 @@ type removedJSON struct {
 	Busy    int64  `json:"busy"`
 }
 
+// notSocket refuses a member URL that names a Unix domain socket: a socket
+// is a path on this machine (docker.sock among them), which only the config
+// file may name (threats.md ADM-04).
+func notSocket(url string) error {
+	if _, _, ok := config.SplitSocketURL(url); ok {
+		return &inputError{field: "url", value: strconv.Quote(url), msg: "cannot be a Unix domain socket through the admin API: add such a member in the config file"}
+	}
+	return nil
+}
+
 // writable refuses changes to a balancer locked with nonce=None, as Apache
 // does.
 func writable(ctx *fasthttp.RequestCtx, s *pool.Snapshot) bool {
-	if s.Config.Nonce == "None" {
-		fail(ctx, fasthttp.StatusForbidden, "balancer://"+s.Config.Name+" has nonce=None: the manager cannot change it")
+	if err := locked(s.Config); err != nil {
+		fail(ctx, fasthttp.StatusForbidden, err.Error())
 		return false
 	}
 	return true
+}
+
+// locked is the error for a change to bc when nonce=None locks it.
+func locked(bc *config.Balancer) error {
+	if bc.Nonce == "None" {
+		return errors.New("balancer://" + bc.Name + " has nonce=None: the manager cannot change it")
+	}
+	return nil
 }
 
 func quoteOrNone(s string) string {
