@@ -117,11 +117,14 @@ type Admin struct {
 	loaded bool
 	// fleet is nil unless Options.Store is set.
 	fleet *fleetState
+	// removing counts the DELETEs waiting for each member to drain: D
+	// stays on it, whatever a fleet record or a restore says meanwhile.
+	removing map[*pool.State]int
 }
 
 // New returns an Admin.
 func New(o Options) *Admin {
-	a := &Admin{opts: o, log: o.Log, now: o.Now, poll: 50 * time.Millisecond, done: make(chan struct{})}
+	a := &Admin{opts: o, log: o.Log, now: o.Now, poll: 50 * time.Millisecond, done: make(chan struct{}), removing: make(map[*pool.State]int)}
 	if a.log == nil {
 		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

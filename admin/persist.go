@@ -477,6 +477,9 @@ func (a *Admin) Restore(sc *Scope, commit func()) error {
 			}
 		}
 	}
+	for st := range a.removing {
+		flags.add(st, pool.FlagDisabled, pool.FlagDisabled)
+	}
 	flags.store()
 	commit()
 	return nil

@@ -244,6 +244,7 @@ func (a *Admin) applyRecord(r Record) {
 		a.log.Error("fleet: cannot apply a balancer record; the balancer is unchanged", "balancer", r.Balancer, "revision", r.Rev, "err", err)
 		return
 	}
+	a.keepRemoving(p, snap)
 	a.apply(p, snap)
 	a.log.Info("fleet change applied", "balancer", r.Balancer, "revision", r.Rev)
 }

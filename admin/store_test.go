@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -308,6 +309,44 @@ func TestFleetRecordChecked(t *testing.T) {
 	if f.bal.Load().Config.LBMethod != "bybusyness" || !strings.Contains(f.logs.String(), `unknown field`) {
 		t.Errorf("a record with an unknown field was read:\n%s", f.logs)
 	}
+}
+
+// TestFleetKeepsDrainingDisabled: a record that arrives while a DELETE
+// waits for its member to drain does not enable that member again; the
+// DELETE then refuses (the balancer changed) and the member stays disabled,
+// as it says.
+func TestFleetKeepsDrainingDisabled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store, changed := newMemStore(), 0
+		f := fleetFixture(t, store, &changed)
+		m := f.member(1)
+		m.State.Busy.Store(1)
+		tag := f.etag(b2)
+		done := make(chan reply)
+		go func() { done <- f.do("DELETE", b2+"?timeout=1m", "", "If-Match", tag) }()
+		synctest.Wait() // draining, D set
+		r := store.put(t, stateBalancer{Name: "app", LBMethod: "bybusyness", Timeout: "0s",
+			Members: []stateMember{{URL: "http://b1:8080", LoadFactor: 1}, {URL: "http://b2:8080", LoadFactor: 1}}})
+		f.a.ApplyRecord("app", r.Data, r.Rev)
+		if m.State.Usable() {
+			t.Error("a fleet record enabled a draining member")
+		}
+		if err := f.a.Restore(f.sc, func() {}); err != nil || m.State.Usable() {
+			t.Errorf("a restore enabled a draining member (%v)", err)
+		}
+		m.State.Busy.Store(0)
+		got := <-done
+		if got.status != 409 || !strings.Contains(got.body, "stays disabled") || m.State.Usable() {
+			t.Errorf("DELETE: %d %s; member usable: %v", got.status, got.body, m.State.Usable())
+		}
+		// Once the DELETE ended, records decide again.
+		r = store.put(t, stateBalancer{Name: "app", LBMethod: "byrequests", Timeout: "0s",
+			Members: []stateMember{{URL: "http://b2:8080", LoadFactor: 1}}})
+		f.a.ApplyRecord("app", r.Data, r.Rev)
+		if !m.State.Usable() {
+			t.Error("a record could not enable the member after its DELETE ended")
+		}
+	})
 }
 
 // TestFleetRevision: the revision an instance shows as applied never goes

@@ -95,6 +95,17 @@ func (a *Admin) commit(ctx *fasthttp.RequestCtx, sc *Scope, p *plan, who, what s
 	return snap, true
 }
 
+// keepRemoving keeps D in p on the members whose DELETE waits for their
+// drain.
+func (a *Admin) keepRemoving(p *plan, snap *pool.Snapshot) {
+	for _, m := range snap.Members {
+		if a.removing[m.State] > 0 {
+			c := p.flags[m.Name]
+			p.flags[m.Name] = flagChange{set: c.set | pool.FlagDisabled, clear: c.clear &^ pool.FlagDisabled}
+		}
+	}
+}
+
 // apply makes p live with snap, a local change or one from the fleet: new
 // members' flags first, then the snapshot, then the status changes and
 // Apache's lbstatus resets.
@@ -421,12 +432,16 @@ func (a *Admin) removeMember(ctx *fasthttp.RequestCtx, e *Entry, m *pool.Member,
 	// the removal is.
 	wasDisabled := m.State.Flags()&pool.FlagDisabled != 0
 	m.State.SetFlags(pool.FlagDisabled)
+	a.removing[m.State]++
 	a.mu.Unlock()
 	drained := a.drained(m.State, wait)
 	a.mu.Lock()
+	if a.removing[m.State]--; a.removing[m.State] == 0 {
+		delete(a.removing, m.State)
+	}
 	sc := req.scope()
 	if e = sc.find(e.Bal.Name); e == nil || e.Bal.Load() != snap {
-		fail(ctx, fasthttp.StatusConflict, "the balancer changed while the member drained; nothing was removed (it stays disabled)")
+		fail(ctx, fasthttp.StatusConflict, "the balancer changed while the member drained; nothing was removed (it stays disabled: GET it and DELETE again)")
 		return
 	}
 	p := &plan{entry: e, cfg: cloneBalancer(snap.Config), members: true, recalc: true}
