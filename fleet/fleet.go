@@ -38,7 +38,7 @@ import (
 // Target is what the store feeds: the admin (admin.Admin implements it).
 type Target interface {
 	// ApplyRecord applies a balancer record another instance saved; nil
-	// rec: the record was deleted.
+	// rec: the record was deleted (one put empty is not nil).
 	ApplyRecord(balancer string, rec []byte, rev int64)
 	// Reset replaces every record and peer health view by the whole
 	// stored state.

@@ -228,6 +228,34 @@ func TestWatchAppliesChanges(t *testing.T) {
 	}
 }
 
+// TestEmptyValueIsNotDeletion: a record put with an empty value (etcd's
+// gateway then omits the value) is handed over as a record, not as nil:
+// its revision is the one the next change must replace.
+func TestEmptyValueIsNotDeletion(t *testing.T) {
+	e := etcdtest.Start(t)
+	a, b := newStore(t, e.Endpoint()), newStore(t, e.Endpoint())
+	ta, tb := newTarget(""), newTarget("")
+	load(t, a, ta)
+	save(t, a, "app", "before", 0)
+	load(t, b, tb)
+	run(t, b, "b", tb)
+	rev, err := client(t, e).Put(context.Background(), a.balancerKey("app"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(tg *target) bool {
+		tg.mu.Lock()
+		defer tg.mu.Unlock()
+		r, ok := tg.recs["app"]
+		return ok && r.Data != nil && len(r.Data) == 0 && r.Rev == rev
+	}
+	waitFor(t, "the empty record at b", func() bool { return has(tb) })
+	load(t, a, ta)
+	if !has(ta) {
+		t.Errorf("the empty record was loaded as %+v", ta.recs["app"])
+	}
+}
+
 // TestCompactionReloads: a watcher behind a compaction reloads everything
 // and goes on from there.
 func TestCompactionReloads(t *testing.T) {

@@ -29,9 +29,9 @@ func (s *Store) Load(ctx context.Context, t Target) error {
 		switch kind, name, ok := s.parseKey(kv.Key); {
 		case !ok:
 		case kind == "balancers":
-			recs = append(recs, admin.Record{Balancer: name, Data: kv.Value, Rev: kv.ModRevision})
+			recs = append(recs, admin.Record{Balancer: name, Data: stored(kv), Rev: kv.ModRevision})
 		default:
-			peers[name] = kv.Value
+			peers[name] = stored(kv)
 		}
 	}
 	s.contain(func() { t.Reset(recs, peers) })
@@ -98,7 +98,7 @@ func (s *Store) event(ev etcd.Event, t Target) {
 	}
 	var value []byte
 	if !ev.Deleted {
-		value = ev.KV.Value
+		value = stored(ev.KV)
 	}
 	if kind == "balancers" {
 		s.changes.Add(1)
@@ -106,6 +106,15 @@ func (s *Store) event(ev etcd.Event, t Target) {
 		return
 	}
 	t.SetPeer(name, value)
+}
+
+// stored is the value kv holds, never nil: nil tells the target that the
+// key was deleted, and etcd's gateway omits an empty value.
+func stored(kv etcd.KeyValue) []byte {
+	if kv.Value == nil {
+		return []byte{}
+	}
+	return kv.Value
 }
 
 // contain runs apply, which hands stored state to the admin API, and
