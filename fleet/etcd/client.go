@@ -32,9 +32,11 @@ type Config struct {
 	// Endpoints are host:port, http://host:port or https://host:port; a
 	// bare host:port uses https when TLS is set.
 	Endpoints []string
-	// Timeout bounds connecting, the TLS handshake and a watch's creation,
-	// and is how long a silent connection may stay unanswered after 5 s
-	// idle (TCP keep-alive). Each call is bounded by its context.
+	// Timeout bounds connecting (within a request's deadline, each
+	// endpoint tried gets an equal share of the time left), the TLS
+	// handshake and a watch's creation, and is how long a silent
+	// connection may stay unanswered after 5 s idle (TCP keep-alive).
+	// Each call is bounded by its context.
 	Timeout time.Duration
 	// Username and Password turn on authentication (etcd's simple or JWT
 	// tokens).
@@ -55,6 +57,8 @@ type Client struct {
 	tokenMu            sync.Mutex
 	token              string
 	tokenOK            bool // token holds etcd's answer ("" when auth is off)
+	// dial connects to an endpoint's address; tests replace it.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // idleKeepAlive is how long a connection may be silent before TCP asks
@@ -83,11 +87,11 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	dialer := &net.Dialer{
-		Timeout:         cfg.Timeout,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: idleKeepAlive, Interval: cfg.Timeout, Count: 1},
 	}
+	c.dial = dialer.DialContext
 	c.http = &http.Client{Transport: &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         c.dialWithin,
 		TLSClientConfig:     cfg.TLS,
 		TLSHandshakeTimeout: cfg.Timeout,
 		MaxIdleConnsPerHost: 4,
@@ -213,7 +217,8 @@ func (c *Client) post(ctx context.Context, path, token string, body []byte, requ
 	var err error
 	for i := range c.endpoints {
 		n := (first + i) % len(c.endpoints)
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoints[n]+path, bytes.NewReader(body))
+		dctx := context.WithValue(ctx, dialTime{}, c.dialTimeFor(ctx, len(c.endpoints)-i))
+		req, rerr := http.NewRequestWithContext(dctx, http.MethodPost, c.endpoints[n]+path, bytes.NewReader(body))
 		if rerr != nil {
 			return nil, rerr
 		}
@@ -236,6 +241,33 @@ func (c *Client) post(ctx context.Context, path, token string, body []byte, requ
 		}
 	}
 	return nil, err
+}
+
+// dialTime is the context key under which post gives a dial its time.
+type dialTime struct{}
+
+// dialTimeFor is how long the dial to one of left endpoints still to try
+// may take: Timeout, and no more than an equal share of the time left
+// before ctx's deadline, so that an endpoint that never answers (a host
+// that drops SYNs) leaves time for the next.
+func (c *Client) dialTimeFor(ctx context.Context, left int) time.Duration {
+	d := c.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline)/time.Duration(left))
+	}
+	return d
+}
+
+// dialWithin dials within the time post gave; the transport's dial does
+// not end with the request's context.
+func (c *Client) dialWithin(ctx context.Context, network, addr string) (net.Conn, error) {
+	d, ok := ctx.Value(dialTime{}).(time.Duration)
+	if !ok {
+		d = c.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return c.dial(ctx, network, addr)
 }
 
 // unsent reports whether err is a connection that could not be made: the

@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +284,31 @@ func TestEndpoints(t *testing.T) {
 	e.Restart()
 	if err := <-got; err != nil {
 		t.Fatalf("put while etcd restarted: %v", err)
+	}
+}
+
+// TestEndpointNotAnswering: an endpoint that never answers a connection (a
+// host that drops SYNs) takes only its share of a request's time, and the
+// next endpoint answers within it.
+func TestEndpointNotAnswering(t *testing.T) {
+	etcd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"header":{"revision":"7"}}`)
+	}))
+	t.Cleanup(etcd.Close)
+	const silent = "192.0.2.1:2379" // TEST-NET-1
+	c := newClient(t, Config{Endpoints: []string{silent, etcd.URL}, Timeout: time.Second})
+	c.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == silent {
+			<-ctx.Done()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	call, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	if _, rev, err := c.GetPrefix(call, "/p/"); err != nil || rev != 7 {
+		t.Fatalf("read with the first endpoint silent: %d %v", rev, err)
 	}
 }
 
