@@ -738,12 +738,16 @@ func setParam[T any](p *apacheParser, d *directive, table []param[T], kind strin
 	if spec == nil {
 		return d.fail(key+"="+val, "unknown %s parameter %s", kind, allowed(keys))
 	}
+	shown := key + "=" + val
+	if key == secretKey {
+		shown = key + "=" + hiddenValue // errors go to logs and terminals
+	}
 	if err := spec.set(target, val); err != nil {
-		return d.fail(key+"="+val, "%v", err)
+		return d.fail(shown, "%v", err)
 	}
 	if spec.check != nil {
 		if err := spec.check(target); err != nil {
-			return d.fail(key+"="+val, "%v", err)
+			return d.fail(shown, "%v", err)
 		}
 	}
 	if spec.ignored != "" {

@@ -119,7 +119,7 @@ var workerParams = []workerParam{
 		return
 	}},
 	{key: "route", set: func(p *WorkerParams, v string) error { p.Route = v; return nil }, check: func(p *WorkerParams) error { return routeText(p.Route) }},
-	{key: "secret", set: func(p *WorkerParams, v string) error { p.Secret = v; return nil }, check: func(p *WorkerParams) error { return shorterThan(p.Secret, 64) }},
+	{key: secretKey, set: func(p *WorkerParams, v string) error { p.Secret = v; return nil }, check: func(p *WorkerParams) error { return shorterThan(p.Secret, 64) }},
 	{key: "smax", set: func(p *WorkerParams, v string) (err error) { p.SMax, err = atLeast(v, 0); return }, check: func(p *WorkerParams) error { return nonNegative(p.SMax) }},
 	{key: "status", set: func(p *WorkerParams, v string) error { p.Status = v; return nil }, check: func(p *WorkerParams) error {
 		s, err := normalizeStatus(p.Status)
@@ -388,6 +388,13 @@ func routeText(s string) error {
 	}
 	return nil
 }
+
+// secretKey is the AJP shared secret's key, whose value an error never
+// shows (hiddenValue in its place).
+const (
+	secretKey   = "secret"
+	hiddenValue = "(hidden)"
+)
 
 func shorterThan(s string, n int) error {
 	if len(s) >= n {

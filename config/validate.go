@@ -613,6 +613,9 @@ func isLoopback(host string) bool {
 // fieldText shows the value of the field tagged key in the struct v points
 // to, for error messages.
 func fieldText(v any, key string) string {
+	if key == secretKey {
+		return hiddenValue
+	}
 	rv := reflect.ValueOf(v).Elem()
 	for i := 0; i < rv.NumField(); i++ {
 		tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("yaml"), ",")
