@@ -1,11 +1,14 @@
 package config
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -248,6 +251,24 @@ type ProxyTLS struct {
 	MaxVersion string `yaml:"max_version,omitempty"`
 
 	loaded *tls.Config
+	// certs digests the certificates read from CAFile and ClientCertFile:
+	// a reload that read the same ones may keep the connections made with
+	// them (Same).
+	certs [sha256.Size]byte
+}
+
+// Same reports whether p and q, each loaded, verify and present alike: the
+// same settings and the same certificates read from their files (the files
+// are read again at every reload, and may have been replaced).
+func (p *ProxyTLS) Same(q *ProxyTLS) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	a, b := *p, *q
+	a.Pos, a.loaded, b.Pos, b.loaded = Pos{}, nil, Pos{}, nil
+	a.CheckPeerName, b.CheckPeerName = nil, nil
+	return a == b && (p.CheckPeerName == nil) == (q.CheckPeerName == nil) &&
+		(p.CheckPeerName == nil || *p.CheckPeerName == *q.CheckPeerName)
 }
 
 // SSLProxyVerify values sluice reads; Apache's optional and
@@ -328,6 +349,7 @@ func (c *checker) proxyTLS(p *ProxyTLS) error {
 	default:
 		return fail("verify", p.Verify, "must be require or none")
 	}
+	digest := sha256.New()
 	if p.CAFile != "" {
 		ders, err := readCerts(c.path(p.CAFile))
 		if err != nil {
@@ -336,6 +358,7 @@ func (c *checker) proxyTLS(p *ProxyTLS) error {
 		if conf.RootCAs, err = certPool(ders); err != nil {
 			return fail("ca_file", p.CAFile, "%v", err)
 		}
+		digestCerts(digest, ders)
 	}
 	if p.ClientCertFile != "" {
 		cert, err := loadPair(c.path(p.ClientCertFile), "")
@@ -343,9 +366,19 @@ func (c *checker) proxyTLS(p *ProxyTLS) error {
 			return fail("client_cert_file", p.ClientCertFile, "%v", err)
 		}
 		conf.Certificates = []tls.Certificate{cert}
+		digestCerts(digest, cert.Certificate) // a new key comes with a new certificate
 	}
 	p.loaded = conf
+	digest.Sum(p.certs[:0])
 	return nil
+}
+
+// digestCerts adds each DER certificate to h, its length first.
+func digestCerts(h hash.Hash, ders [][]byte) {
+	for _, der := range ders {
+		_, _ = h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(der))))
+		_, _ = h.Write(der)
+	}
 }
 
 // versions sets conf's version bounds from min and max ("1.2", "1.3"),

@@ -208,6 +208,14 @@ SSLProxyProtocol -all +TLSv1.3
 	if c := a.ClientConfig("m.test"); !c.InsecureSkipVerify || c.VerifyConnection == nil {
 		t.Errorf("a's tls.Config checks nothing itself: %+v", c)
 	}
+	// The same settings read again are Same; another setting is not.
+	again, err := parseIn(t, dir, "Listen 80\nSSLProxyEngine on\n\nSSLProxyVerify require\nSSLProxyCACertificateFile {DIR}/ca.crt\nSSLProxyCheckPeerName on\nSSLProxyMachineCertificateFile {DIR}/client.pem\nSSLProxyProtocol -all +TLSv1.3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := again.Main.ProxyTLS; !p.Same(b) || !b.Same(p) || p.Same(a) || p.Same(nil) || a.Same(main) || !(*ProxyTLS)(nil).Same(nil) {
+		t.Errorf("Same: %+v against %+v", p, b)
+	}
 	for _, tc := range []struct{ src, want string }{
 		{"<Proxy http://h:8080>\nSSLProxyVerify none\n</Proxy>\n", "t.conf:3: SSLProxyVerify \"none\": inside <Proxy URL> is not supported"},
 		{"<Location /x>\nSSLProxyCheckPeerName off\n</Location>\n", "inside <Location> is not supported: set it for the server, the <VirtualHost> or a <Proxy balancer://…>"},

@@ -56,6 +56,15 @@ type BackendOptions struct {
 	Log *slog.Logger
 }
 
+// Same reports whether o and p ask for the same pool: equal settings, and
+// TLS that verifies and presents alike (config.ProxyTLS.Same), though each
+// reload reads its files again into a new ProxyTLS.
+func (o BackendOptions) Same(p BackendOptions) bool {
+	tls := o.TLS
+	o.TLS = p.TLS
+	return o == p && tls.Same(p.TLS)
+}
+
 // Backend is a member's keep-alive connection pool. It is safe for
 // concurrent use and must not be copied.
 type Backend struct {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testcert"
+	"github.com/sluiceproxy/sluice/pool"
 )
 
 // TestReloadKeepsPools: an unchanged member keeps its connection pool (and
@@ -34,6 +36,41 @@ ProxyPass / balancer://b/
 	reload(strings.Replace(conf, "timeout=5", "timeout=7", 1))
 	if got := s.rt.Load().hosts[0].balancers["b"].Load().Members[0].Backend; got == before {
 		t.Fatal("a member whose timeout changed kept its old pool")
+	}
+}
+
+// TestReloadKeepsTLSPools: a member under SSLProxy* settings keeps its
+// pool over a reload that reads the same certificates (every reload reads
+// the files again), and gets a new one when a file holds others.
+func TestReloadKeepsTLSPools(t *testing.T) {
+	dir := t.TempDir()
+	caFile, _ := testcert.New(t).WriteFiles(t, dir, "ca")
+	conf := "SSLProxyEngine on\nSSLProxyCACertificateFile " + caFile + `
+<Proxy balancer://b>
+    BalancerMember https://127.0.0.1:9
+</Proxy>
+ProxyPass / balancer://b/
+`
+	s, _ := startProxy(t, conf, "")
+	backend := func() *pool.Backend { return s.rt.Load().hosts[0].balancers["b"].Load().Members[0].Backend }
+	reload := func() {
+		cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\n"+conf), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := backend()
+	reload()
+	if backend() != before {
+		t.Fatal("a member whose SSLProxy* settings and certificates did not change got a new connection pool")
+	}
+	testcert.New(t).WriteFiles(t, dir, "ca") // the CA file replaced
+	reload()
+	if backend() == before {
+		t.Fatal("a member kept its pool though its CA file holds another certificate")
 	}
 }
 

@@ -384,10 +384,10 @@ func (b *builder) backend(m *pool.Member, hc *config.Host, bc *config.Balancer) 
 		// mod_proxy_fcgi keeps a connection only when told to.
 		o.DisableReuse, o.Log = !m.Params.EnableReuse, b.log
 	}
-	if be, ok := b.backends[m.ID]; ok && be.Asked == o {
+	if be, ok := b.backends[m.ID]; ok && be.Asked.Same(o) {
 		return be
 	}
-	if be, ok := b.old[m.ID]; ok && be.Asked == o {
+	if be, ok := b.old[m.ID]; ok && be.Asked.Same(o) {
 		b.backends[m.ID] = be
 		return be
 	}
