@@ -50,11 +50,14 @@ func findParam[T any](table []param[T], key string) *param[T] {
 var hcKeys = []string{"hcmethod", "hcinterval", "hcpasses", "hcfails", "hcuri", "hcexpr"}
 
 var workerParams = []workerParam{
-	{key: "acquire", set: func(p *WorkerParams, v string) (err error) { p.Acquire, err = apacheTime(v, time.Millisecond); return }},
+	{key: "acquire", set: func(p *WorkerParams, v string) (err error) {
+		p.Acquire, err = positiveTime(v, time.Millisecond)
+		return
+	}},
 	{key: "addressttl", set: func(_ *WorkerParams, v string) error { return intAtLeast(v, -1) },
 		ignored: "backend names are resolved at each connect"},
 	{key: "connectiontimeout", set: func(p *WorkerParams, v string) (err error) {
-		p.ConnectionTimeout, err = apacheTime(v, time.Second)
+		p.ConnectionTimeout, err = positiveTime(v, time.Second)
 		return
 	}},
 	{key: "disablereuse", set: func(p *WorkerParams, v string) error {
@@ -128,8 +131,8 @@ var workerParams = []workerParam{
 		}
 		return err
 	}},
-	{key: "timeout", set: func(p *WorkerParams, v string) (err error) { p.Timeout, err = apacheTime(v, time.Second); return }},
-	{key: "ttl", set: func(p *WorkerParams, v string) (err error) { p.TTL, err = apacheTime(v, time.Second); return }},
+	{key: "timeout", set: func(p *WorkerParams, v string) (err error) { p.Timeout, err = positiveTime(v, time.Second); return }},
+	{key: "ttl", set: func(p *WorkerParams, v string) (err error) { p.TTL, err = positiveTime(v, time.Second); return }},
 	{key: "upgrade", set: func(p *WorkerParams, v string) error { p.Upgrade = v; return nil }, check: checkUpgrade},
 }
 
@@ -266,6 +269,16 @@ func checkHCMethod(p *WorkerParams) error {
 }
 
 var errHCInterval = errors.New("must be at least 100ms")
+
+// positiveTime is apacheTime for a worker's timeouts, which Apache refuses
+// at 0: written out, 0 would read as unset (the default), not as "none".
+func positiveTime(v string, unit time.Duration) (Duration, error) {
+	d, err := apacheTime(v, unit)
+	if err == nil && d == 0 {
+		err = errors.New("must be more than 0, as in Apache (leave it out for the default)")
+	}
+	return d, err
+}
 
 func checkHCInterval(p *WorkerParams) error {
 	if p.HCInterval != 0 && p.HCInterval.D() < 100*time.Millisecond {
