@@ -109,6 +109,10 @@ func TestRules(t *testing.T) {
 			func() *Request { r := request("/a?b", ""); r.RawPath = []byte("/a%3Fb"); return r }(), Proxy, 0, "/a", "b", ""},
 		{"a back-reference cannot extend the host", []*Rule{compile(t, "^/(.*)", "http://h.example$1", "P")},
 			request("/.evil.example/x", ""), Respond, 503, "http://h.example.evil.example/x", "", ""},
+		{"a space in the rewritten query", []*Rule{compile(t, "^/s/(.*)$", "http://h/q?s=$1", "P")},
+			request("/s/a HTTP/1.1", ""), Respond, 403, "/q", "s=a HTTP/1.1", ""},
+		{"a control byte in a redirect's query", []*Rule{compile(t, "^/s/(.*)$", "/q?s=$1", "R")},
+			request("/s/a\x01", ""), Respond, 403, "/q", "s=a\x01", ""},
 		{"=\"\" tests the empty string", []*Rule{compile(t, ".*", "-", "F", condSpec{"%{HTTP_REFERER}", `=""`, ""})},
 			request("/x", ""), Respond, 403, "/x", "", ""},
 	}

@@ -279,9 +279,17 @@ func (st *State) out2(a, b []byte) {
 	st.queryBuf, st.Query = buf, buf
 }
 
-// Finish turns a pending [R] (or an absolute URL) into a redirect; host is
-// the request's Host, https its scheme.
+// Finish refuses a rewritten query a request line cannot carry, and turns
+// a pending [R] (or an absolute URL) into a redirect; host is the
+// request's Host, https its scheme.
 func (st *State) Finish(host []byte, https bool) {
+	if st.Rewritten && st.Action != Respond && splitsRequest(st.Query) {
+		// A back-reference holds the decoded path: its spaces and CRLFs
+		// would end the member's request line (CVE-2023-25690). Apache
+		// 2.4.56+ answers 403 (AH10410), whatever the rule's action.
+		st.Action, st.Status = Respond, 403
+		return
+	}
 	if st.Action != Continue || st.redirect == 0 {
 		return
 	}
@@ -318,6 +326,17 @@ func isAbsolute(p []byte) bool {
 		}
 	}
 	return true
+}
+
+// splitsRequest reports whether q holds a control byte or a space: what
+// Apache's ap_scan_vchar_obstext stops at.
+func splitsRequest(q []byte) bool {
+	for _, c := range q {
+		if c <= ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func hasEncodedQMark(raw []byte) bool {

@@ -532,3 +532,43 @@ func TestSetEnvIfRemoteAddr(t *testing.T) {
 		t.Errorf("%d %q: want X-Loopback and no X-Ten", resp.StatusCode(), body)
 	}
 }
+
+// TestRewriteQuerySplitting (CVE-2023-25690): a back-reference holds the
+// decoded path, so a query it makes can hold a space, CR or LF. As Apache
+// 2.4.56+ (AH10410), such a rewritten query answers 403 and the member
+// gets nothing, through [P] and through [PT] then ProxyPass; an encoded
+// query, or a decoded one with no such byte, goes along. It used to go to
+// the member raw: a request of the client's making (X-Injected) in the
+// head.
+func TestRewriteQuerySplitting(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `RewriteEngine On
+RewriteRule ^/s/([^?]+)$ http://BACKEND/search?q=$1 [P]
+RewriteRule ^/pt/([^?]+)$ /search?q=$1 [PT]
+ProxyPass / http://BACKEND/
+`, be)
+	const split = "a%20HTTP/1.1%0d%0aX-Injected:%201%0d%0aX-Pad:%20x"
+	for _, tc := range []struct {
+		uri    string
+		status int
+		want   string // the request line the member saw
+	}{
+		{"/s/" + split, 403, ""},
+		{"/pt/" + split, 403, ""},
+		{"/s/a%09b", 403, ""},
+		{"/s/a%7Fb", 403, ""},
+		{"/s/a%C3%A9%22b", 200, "GET /search?q=a\xc3\xa9\"b"},
+		{"/pt/plain", 200, "GET /search?q=plain"},
+	} {
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := rawRequest(t, conn, "GET "+tc.uri+" HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n")
+		conn.Close()
+		body := string(resp.Body())
+		if resp.StatusCode() != tc.status || tc.want != "" && firstLine(resp.Body()) != tc.want || strings.Contains(body, "X-Injected") {
+			t.Errorf("%s: %d %q, want %d %q", tc.uri, resp.StatusCode(), body, tc.status, tc.want)
+		}
+	}
+}
