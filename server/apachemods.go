@@ -402,8 +402,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		s.fail(ctx, st.Status)
 		return true
 	case modrewrite.Redirect:
-		redirectResponse(ctx, st.Status, st.Location)
-		s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
+		s.sendRedirect(ctx, vh, st.Status, st.Location)
 		return true
 	case modrewrite.Proxy:
 		r := hm.targets[st.Rule]
@@ -580,12 +579,21 @@ func (s *Server) errorResponse(ctx *fasthttp.RequestCtx, status int) {
 	if d := hm.document(status, ctx.Path()); d != nil {
 		errorDocument(ctx, d)
 	}
-	if len(hm.headers) > 0 {
-		mr := modsReqPool.Get().(*modsReq)
-		defer modsReqPool.Put(mr)
-		mr.requestEnv(ctx, vh)
-		applyHeaders(&ctx.Response.Header, hm, mr.req.Path, &mr.req, &mr.env, true, &mr.sc)
+	alwaysHeaders(ctx, vh)
+}
+
+// alwaysHeaders runs vh's Header always rules on an answer sluice made
+// (an error page, a redirect): Apache sends those through mod_headers'
+// error filter, which knows no other rules.
+func alwaysHeaders(ctx *fasthttp.RequestCtx, vh *vhost) {
+	hm := vh.mods
+	if hm == nil || len(hm.headers) == 0 {
+		return
 	}
+	mr := modsReqPool.Get().(*modsReq)
+	defer modsReqPool.Put(mr)
+	mr.requestEnv(ctx, vh)
+	applyHeaders(&ctx.Response.Header, hm, mr.req.Path, &mr.req, &mr.env, true, &mr.sc)
 }
 
 // requestEnv fills mr for ctx and starts its variables as they stand

@@ -572,3 +572,33 @@ ProxyPass / http://BACKEND/
 		}
 	}
 }
+
+// TestHeaderAlwaysOnRedirects: Apache sends a redirect as an error
+// response, so the Header always rules reach a RewriteRule [R] redirect
+// and a mod_alias Redirect as they reach an [F] 403, and the onsuccess
+// ones none of them. Redirects used to go out without them (no HSTS on the
+// http-to-https hop).
+func TestHeaderAlwaysOnRedirects(t *testing.T) {
+	_, c := startProxy(t, `Header always set Strict-Transport-Security "max-age=1"
+Header set X-Success yes
+RewriteEngine On
+RewriteRule ^/old$ /new [R=301,L]
+RewriteRule ^/secret$ - [F]
+Redirect 302 /alias http://elsewhere.example/
+ProxyPass /alias !
+`, "")
+	for _, tc := range []struct {
+		uri    string
+		status int
+	}{
+		{"/old", 301},
+		{"/secret", 403},
+		{"/alias/x", 302},
+	} {
+		resp := hostGet(t, c, "front", tc.uri)
+		if resp.StatusCode() != tc.status || string(resp.Header.Peek("Strict-Transport-Security")) != "max-age=1" || len(resp.Header.Peek("X-Success")) > 0 {
+			t.Errorf("%s: %d, Strict-Transport-Security %q, X-Success %q; want %d, max-age=1 and no X-Success", tc.uri,
+				resp.StatusCode(), resp.Header.Peek("Strict-Transport-Security"), resp.Header.Peek("X-Success"), tc.status)
+		}
+	}
+}

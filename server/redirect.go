@@ -54,8 +54,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, vh *vhost, path []byte, x *e
 			s.fail(ctx, r.cfg.Status)
 			return true
 		}
-		redirectResponse(ctx, r.cfg.Status, loc)
-		s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
+		s.sendRedirect(ctx, vh, r.cfg.Status, loc)
 		return true
 	}
 	return false
@@ -105,6 +104,14 @@ func (r *redirectRule) location(dst []byte, ctx *fasthttp.RequestCtx, path []byt
 		dst = append(append(dst, '?'), q...)
 	}
 	return dst, true
+}
+
+// sendRedirect answers status with Location loc, with vh's Header always
+// rules (Apache sends a redirect as an error response), and logs it.
+func (s *Server) sendRedirect(ctx *fasthttp.RequestCtx, vh *vhost, status int, loc []byte) {
+	redirectResponse(ctx, status, loc)
+	alwaysHeaders(ctx, vh)
+	s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
 }
 
 // redirectResponse answers status with Location loc and a short page.
