@@ -59,6 +59,9 @@ func (r *Rule) EnvNames() []string {
 type Flags struct {
 	Proxy, Last, PassThrough, QSAppend, QSDiscard, NoEscape, NoCase bool
 	Forbidden, Gone, Unsafe3F                                       bool
+	// End ([END]) is Last for the rest of the request: later phases (the
+	// <Location> rules) run none either.
+	End bool
 	// Redirect is the [R] status, 0 without R.
 	Redirect int
 }
@@ -258,8 +261,10 @@ func (r *Rule) parseFlags(s string) error {
 		switch lower := strings.ToLower(name); lower {
 		case "p", "proxy":
 			f.Proxy = true
-		case "l", "last", "end":
+		case "l", "last":
 			f.Last = true
+		case "end":
+			f.Last, f.End = true, true
 		case "pt", "passthrough":
 			f.PassThrough = true
 		case "qsa", "qsappend":

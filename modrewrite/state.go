@@ -41,6 +41,7 @@ type State struct {
 	Env []EnvAssign
 
 	last     bool // [L]: no more rules in this phase
+	end      bool // [END]: none in later phases either
 	redirect int  // [R] without [L]: redirect once the rules are done
 	noEscape bool
 	origQ    []byte
@@ -58,7 +59,7 @@ func (st *State) Reset(path, query []byte) {
 	st.origQ = query
 	st.Rewritten, st.Action, st.Status, st.Rule = false, Continue, 0, nil
 	st.Location = st.Location[:0]
-	st.last, st.redirect, st.noEscape = false, 0, false
+	st.last, st.end, st.redirect, st.noEscape = false, false, 0, false
 	st.cond = captures{}
 	st.Env = st.Env[:0]
 }
@@ -86,8 +87,9 @@ func (st *State) setEnv(rule *Rule, r *Request, rc *captures) {
 	}
 }
 
-// NextPhase lets a later phase (the <Location> rules) run after an [L].
-func (st *State) NextPhase() { st.last = false }
+// NextPhase lets a later phase (the <Location> rules) run after an [L],
+// not after an [END].
+func (st *State) NextPhase() { st.last = st.end }
 
 // Done reports whether the rules answered or proxied the request.
 func (st *State) Done() bool { return st.Action != Continue }
@@ -192,6 +194,7 @@ func (rule *Rule) apply(st *State, r *Request) {
 	}
 	if rule.noSubst {
 		st.last = st.last || f.Last || f.PassThrough
+		st.end = st.end || f.End
 		if f.Redirect != 0 {
 			st.redirect, st.noEscape = f.Redirect, f.NoEscape
 		}
@@ -232,6 +235,7 @@ func (rule *Rule) apply(st *State, r *Request) {
 		st.noEscape = st.noEscape || f.NoEscape
 	}
 	st.last = st.last || f.Last || f.PassThrough
+	st.end = st.end || f.End
 }
 
 func (rule *Rule) condsHold(st *State, r *Request, rc *captures) bool {

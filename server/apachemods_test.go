@@ -602,3 +602,25 @@ ProxyPass /alias !
 		}
 	}
 }
+
+// TestRewriteEndSkipsLocationRules: [END] ends the rewriting for the
+// request, the <Location> rules included (Apache's fixup hook declines
+// after it), while [L] ends only the host's phase. [END] used to act as
+// [L], so the <Location> rules ran on.
+func TestRewriteEndSkipsLocationRules(t *testing.T) {
+	addr, _ := plainMember(t)
+	_, c := startProxy(t, `RewriteEngine On
+RewriteRule ^/a$ /b [END]
+RewriteRule ^/c$ /b [L]
+<Location /b>
+  RewriteEngine On
+  RewriteRule ^ - [F]
+</Location>
+ProxyPass / http://BACKEND/
+`, addr)
+	for uri, want := range map[string]int{"/a": 200, "/c": 403} {
+		if resp := hostGet(t, c, "front", uri); resp.StatusCode() != want {
+			t.Errorf("%s: %d, want %d", uri, resp.StatusCode(), want)
+		}
+	}
+}
