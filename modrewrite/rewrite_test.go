@@ -94,6 +94,8 @@ func TestRules(t *testing.T) {
 		{"trailing ? drops the query", []*Rule{compile(t, "^/a$", "/b?", "PT")},
 			request("/a", "old=1"), Continue, 0, "/b", "", ""},
 		{"QSD", []*Rule{compile(t, "^/a$", "/b", "QSD")}, request("/a", "old=1"), Continue, 0, "/b", "", ""},
+		{"QSD wins over QSA", []*Rule{compile(t, "^/a$", "/b?k=v", "QSA,QSD")}, request("/a", "old=1"), Continue, 0, "/b", "k=v", ""},
+		{"? with QSA and QSD", []*Rule{compile(t, "^/a$", "/b?", "QSA,QSD")}, request("/a", "old=1"), Continue, 0, "/b", "", ""},
 		{"%N from the condition", []*Rule{compile(t, "^/item$", "/items/%1?", "PT", condSpec{"%{QUERY_STRING}", "^id=([0-9]+)$", ""})},
 			request("/item", "id=7"), Continue, 0, "/items/7", "", ""},
 		{"rules chain without L", []*Rule{compile(t, "^/a(.*)", "/b$1", ""), compile(t, "^/b(.*)", "http://h/c$1", "P")},

@@ -262,6 +262,11 @@ func (rule *Rule) condsHold(st *State, r *Request, rc *captures) bool {
 
 // setQuery applies the substitution's query and QSA / QSD.
 func (st *State) setQuery(query []byte, hasQuery bool, f *Flags) {
+	if f.QSDiscard {
+		// First, as Apache: with QSA too, only the substitution's query
+		// is left.
+		st.Query = st.queryBuf[:0]
+	}
 	switch {
 	case hasQuery && f.QSAppend && len(st.Query) > 0 && len(query) > 0:
 		st.out2(query, st.Query)
@@ -270,8 +275,6 @@ func (st *State) setQuery(query []byte, hasQuery bool, f *Flags) {
 	case hasQuery:
 		st.queryBuf = append(st.queryBuf[:0], query...)
 		st.Query = st.queryBuf
-	case f.QSDiscard:
-		st.Query = st.queryBuf[:0]
 	}
 }
 
