@@ -314,7 +314,14 @@ func (st *State) Finish(host []byte, https bool) {
 	}
 	loc = AppendPath(loc, st.Path, st.noEscape)
 	if len(st.Query) > 0 {
-		loc = append(append(loc, '?'), st.Query...)
+		loc = append(loc, '?')
+		if st.noEscape || bytes.Equal(st.Query, st.origQ) {
+			loc = append(loc, st.Query...)
+		} else {
+			// Apache's ap_escape_uri, whose '%' too becomes %25: [NE]
+			// is how a rule keeps an escape it wrote.
+			loc = AppendPath(loc, st.Query, false)
+		}
 	}
 	st.Location, st.Action, st.Status = loc, Redirect, st.redirect
 }
