@@ -414,7 +414,12 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		if len(st.Path) == 0 || st.Path[0] != '/' {
 			x.path = append(x.path, '/')
 		}
-		x.path = modrewrite.AppendPath(x.path, st.Path, st.NoEscape())
+		if st.NoEscape() {
+			x.path = modrewrite.AppendPath(x.path, st.Path, true)
+		} else {
+			// An encoded slash NoDecode kept goes on as it came.
+			x.path = appendEscapedPath(x.path, st.Path, x.keepSlashes)
+		}
 		ctx.URI().SetQueryStringBytes(st.Query)
 		s.proxyRoute(ctx, rt, vh, r, x)
 		return true

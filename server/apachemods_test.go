@@ -624,3 +624,30 @@ ProxyPass / http://BACKEND/
 		}
 	}
 }
+
+// TestRewriteProxyKeepsEncodedSlash: under AllowEncodedSlashes NoDecode a
+// RewriteRule [P] without [NE] (real config 18's second rule) sends the
+// %2F it kept as it came, escaping the rest of the path, as Apache's
+// canonicalisation does; it used to escape the kept %2F's '%' again
+// (a%252Fb).
+func TestRewriteProxyKeepsEncodedSlash(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `AllowEncodedSlashes NoDecode
+RewriteEngine On
+RewriteRule .* http://BACKEND%{REQUEST_URI} [P,QSA]
+`, be)
+	for uri, want := range map[string]string{
+		"/uploads/a%2Fb?x=1":    "GET /uploads/a%2Fb?x=1",
+		"/uploads/a%2fb%20c%25": "GET /uploads/a%2fb%20c%25",
+	} {
+		conn, err := c.Dial("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := rawRequest(t, conn, "GET "+uri+" HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n")
+		conn.Close()
+		if got := firstLine(resp.Body()); resp.StatusCode() != 200 || got != want {
+			t.Errorf("%s: %d %q, want 200 %q", uri, resp.StatusCode(), got, want)
+		}
+	}
+}
