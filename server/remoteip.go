@@ -118,7 +118,8 @@ func (rt *runtime) vhostOf(ctx *fasthttp.RequestCtx) *vhost {
 // tested in turn, until one that is not a proxy, or not an address: the
 // client is the last one taken. A trusted (not internal) proxy cannot
 // present a private, loopback or link-local address (RFC 1918, RFC 4193,
-// or outside IPv6's global unicast), as in Apache.
+// or outside IPv6's global unicast), nor can any proxy it presented, as in
+// Apache.
 func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 	peer, ok := netip.AddrFromSlice(ctx.RemoteIP())
 	if !ok {
@@ -138,11 +139,16 @@ func (ri *remoteIP) apply(ctx *fasthttp.RequestCtx) {
 	}
 	rest, client, proxies, took := field, peer.Unmap(), 0, false
 	var proxyList [8]netip.Addr // the trusted proxies passed, nearest first
+	passedTrusted := false
 	for len(rest) > 0 {
 		internal, isProxy := ri.proxy(client)
 		if !isProxy {
 			break
 		}
+		// An internal proxy may present a trusted one, never the reverse:
+		// past a trusted proxy, an internal one is trusted only.
+		internal = internal && !passedTrusted
+		passedTrusted = !internal
 		cut := bytes.LastIndexByte(rest, ',')
 		item := bytes.Trim(rest[cut+1:], " \t")
 		a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(item), len(item)))

@@ -30,6 +30,9 @@ func TestRemoteIPApply(t *testing.T) {
 		{"a peer that is no proxy", "198.51.100.9", "203.0.113.7", nil, []string{"10.0.0.0/8"}, "198.51.100.9", "203.0.113.7", ""},
 		{"not an address", "10.0.0.1", "unknown", nil, nil, "10.0.0.1", "unknown", ""},
 		{"through an internal and a trusted proxy", "10.0.0.1", "198.51.100.1, 203.0.113.9", []string{"10.0.0.0/8"}, []string{"203.0.113.9"}, "198.51.100.1", "", "203.0.113.9"},
+		// Apache: "do not allow an external proxy to present an internal
+		// proxy"; past a trusted one, an internal one counts as trusted.
+		{"a trusted proxy cannot present an internal one", "203.0.113.9", "127.0.0.1, 198.51.100.7", []string{"198.51.100.0/24"}, []string{"203.0.113.9"}, "198.51.100.7", "127.0.0.1", "203.0.113.9"},
 		{"through two trusted proxies", "10.0.0.1", "198.51.100.1, 203.0.113.9", nil, []string{"10.0.0.0/8", "203.0.113.9"}, "198.51.100.1", "", "10.0.0.1, 203.0.113.9"},
 		{"IPv6", "10.0.0.1", "2001:db8::1", nil, nil, "2001:db8::1", "", "10.0.0.1"},
 		{"IPv6 outside global unicast", "10.0.0.1", "fd00::1", nil, nil, "10.0.0.1", "fd00::1", ""},
