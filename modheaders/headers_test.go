@@ -291,6 +291,67 @@ func TestSetEnvIf(t *testing.T) {
 	}
 }
 
+// TestSetEnvIfMissingOrVariable: as mod_setenvif, a header the request
+// lacks matches as "" (so ^$ tests for it), and an attribute that names no
+// header the request has but a variable an earlier line set tests that
+// variable. A missing header used to match nothing, and a variable was
+// never read.
+func TestSetEnvIfMissingOrVariable(t *testing.T) {
+	vars := NewVars()
+	for _, n := range []string{"NO_TOKEN", "FROM_LAN", "LAN_SEEN"} {
+		if _, err := vars.Define(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rules []*EnvRule
+	for _, s := range []EnvSpec{
+		{Attribute: "X-Token", Regex: "^$", Assignments: []string{"NO_TOKEN"}},
+		{Attribute: "Remote_Addr", Regex: `^10\.`, Assignments: []string{"FROM_LAN=yes"}},
+		{Attribute: "from_lan", Regex: "^yes$", Assignments: []string{"LAN_SEEN"}},
+	} {
+		s.Vars = vars
+		r, err := CompileEnv(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, r)
+	}
+	for _, c := range []struct {
+		token, addr, fromLan string
+		want                 string
+	}{
+		{"", "10.0.0.1", "", "map[FROM_LAN:yes LAN_SEEN:1 NO_TOKEN:1]"},
+		{"t", "192.0.2.1", "", "map[]"},
+		{"t", "192.0.2.1", "yes", "map[LAN_SEEN:1]"}, // the header first
+		{"t", "10.0.0.1", "no", "map[FROM_LAN:yes]"},
+	} {
+		var h fasthttp.RequestHeader
+		h.DisableNormalizing()
+		if c.token != "" {
+			h.Set("X-Token", c.token)
+		}
+		if c.fromLan != "" {
+			h.Set("From_Lan", c.fromLan)
+		}
+		req := &modrewrite.Request{Method: []byte("GET"), RemoteAddr: []byte(c.addr), Header: &h}
+		var env Env
+		var sc Scratch
+		sc.ResetEnv(&env)
+		for _, r := range rules {
+			r.Apply(req, &env, &sc)
+		}
+		got := map[string]string{}
+		for i, n := range vars.names {
+			if v, ok := env.Get(Var(i)); ok {
+				got[n] = string(v)
+			}
+		}
+		if fmt.Sprint(got) != c.want {
+			t.Errorf("%+v: %v, want %s", c, got, c.want)
+		}
+	}
+}
+
 func TestSetEnvIfErrors(t *testing.T) {
 	vars := NewVars()
 	_, _ = vars.Define("A")

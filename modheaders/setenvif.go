@@ -15,8 +15,12 @@ import (
 // (to a value with $0..$9, or "1") or unset (!VAR), for the Header and
 // RequestHeader rules that read them.
 type EnvRule struct {
-	attr    envAttr
-	header  string // the request header, for attrHeader
+	attr   envAttr
+	header string // the request header, for attrHeader
+	// v is the variable of header's name, read when the request has no
+	// such header (hasVar).
+	v       Var
+	hasVar  bool
 	re      *regexp.Regexp
 	groups  bool // a value reads $N
 	assigns []envAssign
@@ -32,7 +36,7 @@ const (
 )
 
 // envAttrs are mod_setenvif's special attributes sluice knows; any other
-// name is a request header.
+// name is a request header, or a variable an earlier line set.
 var envAttrs = map[string]envAttr{"remote_addr": attrRemoteAddr, "request_method": attrRequestMethod, "request_uri": attrRequestURI}
 
 // envUnsupported are the special attributes sluice cannot read.
@@ -81,6 +85,7 @@ func CompileEnv(s EnvSpec) (*EnvRule, error) {
 			}
 		}
 		r.attr, r.header = attrHeader, s.Attribute
+		r.v, r.hasVar = findVar(s.Vars, s.Attribute)
 	}
 	src := s.Regex
 	if s.NoCase {
@@ -130,12 +135,13 @@ func (r *EnvRule) Apply(req *modrewrite.Request, env *Env, sc *Scratch) {
 	case attrRequestURI:
 		val = req.Path
 	default:
-		v := anycase.Request(req.Header, r.header)
-		if v == nil {
-			return // no such header: nothing to match
+		val = anycase.Request(req.Header, r.header)
+		if val == nil && r.hasVar {
+			val, _ = env.Get(r.v)
 		}
-		val = v
 	}
+	// Neither header nor variable: val matches as "", so ^$ tests for
+	// a missing header, as in Apache.
 	var loc []int
 	if r.groups {
 		if loc = r.re.FindSubmatchIndex(val); loc == nil {
@@ -156,6 +162,17 @@ func (r *EnvRule) Apply(req *modrewrite.Request, env *Env, sc *Scratch) {
 			env.Set(a.v, sc.env[start:len(sc.env):len(sc.env)])
 		}
 	}
+}
+
+// findVar is the variable called name in any case, as Apache's
+// environment table finds it.
+func findVar(vs *Vars, name string) (Var, bool) {
+	for i := range vs.Len() {
+		if strings.EqualFold(vs.Name(Var(i)), name) {
+			return Var(i), true
+		}
+	}
+	return 0, false
 }
 
 // ResetEnv starts a request's variables: env empty, the value buffer
