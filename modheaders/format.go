@@ -31,10 +31,12 @@ func parseFormat(s string, vars *Vars) (format, error) {
 			continue
 		}
 		switch {
-		case i+1 < len(s) && s[i+1] == '%':
+		case i+1 == len(s):
+			lit.WriteByte('%') // as mod_headers passes a trailing %
+		case s[i+1] == '%':
 			lit.WriteByte('%')
 			i++
-		case i+1 < len(s) && s[i+1] == '{':
+		case s[i+1] == '{':
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 || i+2+end+1 >= len(s) {
 				return nil, fmt.Errorf("value %q has an unfinished %%{…} format", s)
@@ -64,11 +66,7 @@ func parseFormat(s string, vars *Vars) (format, error) {
 			f = append(f, p)
 			i += 2 + end + 1
 		default:
-			next := "end of value"
-			if i+1 < len(s) {
-				next = string(s[i+1])
-			}
-			return nil, fmt.Errorf("format %%%s is not supported in %q (allowed: %%{VAR}e, %%{VAR}s, %%%%)", next, s)
+			return nil, fmt.Errorf("format %%%c is not supported in %q (allowed: %%{VAR}e, %%{VAR}s, %%%%)", s[i+1], s)
 		}
 	}
 	if lit.Len() > 0 {

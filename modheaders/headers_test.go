@@ -62,6 +62,7 @@ func TestApply(t *testing.T) {
 			&stuck, false, "x-a: one"},
 		{"env=!VAR", Spec{Action: "set", Name: "X-B", Value: "100%% %{BALANCER_NAME}e", Cond: "env=!BALANCER_ROUTE_CHANGED"},
 			&stuck, false, "x-a: one\nX-B: 100% balancer://c"},
+		{"a % ending the value is text", Spec{Action: "set", Name: "X-B", Value: "100%"}, &stuck, false, "x-a: one\nX-B: 100%"},
 		{"onsuccess skips error pages", Spec{Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one"},
 		{"always reaches error pages", Spec{Always: true, Action: "set", Name: "X-B", Value: "v"}, &stuck, true, "x-a: one\nX-B: v"},
 		{"expr value", Spec{Action: "set", Name: "X-Proto", Value: "expr=%{REQUEST_SCHEME}:%{SERVER_PORT}"}, &stuck, false, "x-a: one\nX-Proto: https:443"},
