@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -401,6 +402,35 @@ func appendLogItem(b, s []byte) []byte {
 	return appendEscaped(b, s, clfEscape)
 }
 
+// appendHeaderOut appends the response field name as mod_log_config's
+// %{name}o does: Content-Type without its parameters, every Set-Cookie
+// joined by ", ", any other field's first value.
+func appendHeaderOut(b []byte, h *fasthttp.ResponseHeader, name string) []byte {
+	switch {
+	case strings.EqualFold(name, "Content-Type"):
+		ct := anycase.Response(h, name)
+		if i := bytes.IndexByte(ct, ';'); i >= 0 {
+			ct = bytes.TrimRight(ct[:i], " \t")
+		}
+		return appendLogItem(b, ct)
+	case strings.EqualFold(name, "Set-Cookie"):
+		start := len(b)
+		for k, v := range h.All() {
+			if anycase.SameName(k, "Set-Cookie") {
+				if len(b) > start {
+					b = append(b, ", "...)
+				}
+				b = appendLogItem(b, v)
+			}
+		}
+		if len(b) == start {
+			b = append(b, '-')
+		}
+		return b
+	}
+	return appendLogItem(b, anycase.Response(h, name))
+}
+
 // appendStatus appends a status code: three digits, as every status
 // sluice answers has, without strconv's general path.
 func appendStatus(b []byte, status int) []byte {
@@ -581,7 +611,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'm':
 			b = appendLogItem(b, ctx.Method())
 		case 'o':
-			b = appendLogItem(b, anycase.Response(&ctx.Response.Header, it.Arg))
+			b = appendHeaderOut(b, &ctx.Response.Header, it.Arg)
 		case 'O', 'S':
 			n := len(ctx.Response.Header.Header()) + size
 			if it.Directive == 'S' {

@@ -37,7 +37,10 @@ func TestAccessLogLineAllocs(t *testing.T) {
 // A LogFormat line allocates nothing either.
 func TestLogFormatLineAllocs(t *testing.T) {
 	ctx := logCtx(t, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: sid=abc\r\nUser-Agent: ua/1.0\r\n\r\n")
-	f, err := logformat.Parse(`%h %l %u %t "%r" %>s %b %D %{sid}C "%{User-Agent}i" %{X-Out}o %v %V %{%Y-%m-%d}t %T %X`)
+	ctx.Response.Header.SetContentType("text/html; charset=utf-8")
+	ctx.Response.Header.Add("Set-Cookie", "a=1")
+	ctx.Response.Header.Add("Set-Cookie", "b=2")
+	f, err := logformat.Parse(`%h %l %u %t "%r" %>s %b %D %{sid}C "%{User-Agent}i" %{X-Out}o %{Content-Type}o %{Set-Cookie}o %v %V %{%Y-%m-%d}t %T %X`)
 	if err != nil {
 		t.Fatal(err)
 	}

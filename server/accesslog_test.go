@@ -193,9 +193,14 @@ func flushLogs(s *Server) {
 
 // TestLogFormatLine: a LogFormat string, directive by directive as
 // mod_log_config writes it; values escaped as Apache escapes them.
+// %{Content-Type}o used to keep the parameters, %{Set-Cookie}o to log
+// the first cookie only.
 func TestLogFormatLine(t *testing.T) {
 	ctx := logCtx(t, "GET /a?b=1 HTTP/1.1\r\nHost: x.example:8080\r\nCookie: sid=abc; t=1\r\nX-Quote: say \"hi\"\r\n\r\n")
 	ctx.Response.Header.Set("X-Out", "o")
+	ctx.Response.Header.SetContentType("text/html ; charset=utf-8")
+	ctx.Response.Header.Add("Set-Cookie", "a=1")
+	ctx.Response.Header.Add("Set-Cookie", "b=2; Path=/")
 	vh := &vhost{serverName: "site.example"}
 	for _, tc := range []struct{ format, want string }{
 		{`%h %l %u %t "%r" %>s %b`, `192.0.2.7 - - [` + ctx.Time().Format("02/Jan/2006:15:04:05 -0700") + `] "GET /a?b=1 HTTP/1.1" 200 5`},
@@ -203,6 +208,8 @@ func TestLogFormatLine(t *testing.T) {
 		{`%D %T %{ms}T %{us}T`, `1500000 1 1500 1500000`},
 		{`%{%Y-%m-%dT%H:%M:%S}t %{sec}t %{msec_frac}t %%`, ctx.Time().Format("2006-01-02T15:04:05") + ` ` + strconv.FormatInt(ctx.Time().Unix(), 10) + ` ` + fmt.Sprintf("%03d", ctx.Time().Nanosecond()/1e6) + ` %`},
 		{`%B %X %k`, `5 + 0`},
+		// The type without its parameters, every cookie: as Apache logs them.
+		{`%{content-type}o|%{Set-Cookie}o`, `text/html|a=1, b=2; Path=/`},
 	} {
 		f, err := logformat.Parse(tc.format)
 		if err != nil {
