@@ -402,6 +402,20 @@ func appendLogItem(b, s []byte) []byte {
 	return appendEscaped(b, s, clfEscape)
 }
 
+// receivedBytes is mod_logio's %I as far as the head tells it: the
+// request line, the fields and the empty line, then a Content-Length
+// body. A chunked body is not counted: its bytes on the wire are known to
+// the exchange only.
+func receivedBytes(h *fasthttp.RequestHeader) int {
+	n := len(h.Method()) + 1 + len(h.RequestURI()) + 1 + len(h.Protocol()) + 2
+	raw := len(h.RawHeaders())
+	if raw == 0 {
+		raw = 2 // the empty line alone, which fasthttp does not keep
+	}
+	// ContentLength is -1 for a chunked body, -2 for none.
+	return n + raw + max(h.ContentLength(), 0)
+}
+
 // appendHeaderOut appends the response field name as mod_log_config's
 // %{name}o does: Content-Type without its parameters, every Set-Cookie
 // joined by ", ", any other field's first value.
@@ -602,7 +616,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'i':
 			b = appendLogItem(b, anycase.Request(&ctx.Request.Header, it.Arg))
 		case 'I':
-			b = strconv.AppendInt(b, int64(ctx.Request.Header.ContentLength()+len(ctx.Request.Header.RawHeaders())), 10)
+			b = strconv.AppendInt(b, int64(receivedBytes(&ctx.Request.Header)), 10)
 		case 'k':
 			// Requests before this one on its connection: 0 for the first.
 			b = strconv.AppendUint(b, max(connRequests(ctx), 1)-1, 10)
@@ -615,7 +629,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'O', 'S':
 			n := len(ctx.Response.Header.Header()) + size
 			if it.Directive == 'S' {
-				n += len(ctx.Request.Header.RawHeaders())
+				n += receivedBytes(&ctx.Request.Header)
 			}
 			b = strconv.AppendInt(b, int64(n), 10)
 		case 'p':

@@ -223,6 +223,36 @@ func TestLogFormatLine(t *testing.T) {
 	}
 }
 
+// TestLogBytesReceived: %I is the request's bytes as they came, its
+// request line included, and %S adds %O to it. A request without a body,
+// or a chunked one, used to log two bytes or one fewer than its head's
+// fields (fasthttp's Content-Length is -2 or -1 there), and the request
+// line was never counted. A chunked body is not counted yet
+// (docs/compatibility.md).
+func TestLogBytesReceived(t *testing.T) {
+	for _, tc := range []struct {
+		head string
+		body int
+	}{
+		{"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", 5},
+		{"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
+		{"GET / HTTP/1.0\r\n\r\n", 0},
+	} {
+		ctx := logCtx(t, tc.head)
+		f, err := logformat.Parse(`%I %S`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &accessLog{items: f}
+		in := len(tc.head) + tc.body
+		want := fmt.Sprintf("%d %d\n", in, in+len(ctx.Response.Header.Header())+3)
+		if got := string(l.appendLine(nil, ctx, &vhost{}, nil, ctx.Time(), 3)); got != want {
+			t.Errorf("%q: %q, want %q", tc.head, got, want)
+		}
+	}
+}
+
 // TestCustomLogs: CustomLog and TransferLog write a host's requests to its
 // files, in the format LogFormat named; a vhost without logs of its own
 // uses the server's; env=!dontlog leaves out what SetEnvIf marked; two
