@@ -62,17 +62,14 @@ func Parse(s string) (Format, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\\' && i+1 < len(s) {
-			// mod_log_config's C escapes in a format string.
-			i++
-			switch s[i] {
-			case 'n':
-				lit.WriteByte('\n')
-			case 't':
-				lit.WriteByte('\t')
-			default:
-				lit.WriteByte(s[i])
+			// mod_log_config's escapes in a format string; before any
+			// other byte the backslash stays, and that byte is read as
+			// if it had none.
+			if j := strings.IndexByte(`\nrt`, s[i+1]); j >= 0 {
+				lit.WriteByte("\\\n\r\t"[j])
+				i++
+				continue
 			}
-			continue
 		}
 		if c != '%' {
 			lit.WriteByte(c)

@@ -39,6 +39,26 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseEscapes: mod_log_config reads \\, \r, \n and \t in a format's
+// text; before any other byte, and at the end, the backslash stays. \r
+// used to be an r, and a backslash before another byte was dropped.
+func TestParseEscapes(t *testing.T) {
+	f, err := Parse(`a\tb\rc\nd\\e\qf\"g\%h\`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	for _, it := range f {
+		if it.Directive != 0 {
+			got.WriteString("<" + string(it.Directive) + ">")
+		}
+		got.WriteString(it.Literal)
+	}
+	if want := "a\tb\rc\nd\\e\\qf\\\"g\\<h>\\"; got.String() != want {
+		t.Errorf("%q, want %q", got.String(), want)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ format, want string }{
 		{"%h %", "lone %"},
