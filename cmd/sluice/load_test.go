@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/server"
 )
 
 // TestParserPanic: a panic in the configuration parser fails -t with a
@@ -30,7 +32,17 @@ func TestParserPanic(t *testing.T) {
 	}
 
 	var logged bytes.Buffer
-	reload(nil, "site.yaml", slog.New(slog.NewTextHandler(&logged, nil)))
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	cfg, err := config.ParseYAML("t.yaml", []byte("listen: ['127.0.0.1:0']\nadmin: {listen: 'off'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	reload(srv, "site.yaml", log)
 	if !strings.Contains(logged.String(), `msg="reload failed"`) || !strings.Contains(logged.String(), "parser bug") {
 		t.Errorf("reload logged:\n%s", logged.String())
 	}
