@@ -62,7 +62,11 @@ func FuzzRequestHygiene(f *testing.F) {
 			name, value, _ := strings.Cut(line, ": ")
 			lname := strings.ToLower(name)
 			switch lname {
-			case "connection", "keep-alive", "proxy-connection", "proxy-authorization",
+			case "connection":
+				if value != "TE" || !strings.Contains(head, "\r\nTE: trailers") {
+					t.Fatalf("Connection other than sluice's TE option forwarded: %q\nin:  %q\nout: %q", line, raw, b.String())
+				}
+			case "keep-alive", "proxy-connection", "proxy-authorization",
 				"proxy-authenticate", "trailer", "transfer-encoding", "upgrade":
 				t.Fatalf("hop-by-hop field %q forwarded\nin:  %q\nout: %q", line, raw, b.String())
 			case "te":

@@ -73,7 +73,8 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 		}
 	}
 	if teTrailers {
-		dst = append(dst, "TE: trailers\r\n"...)
+		// TE is a connection option its sender lists (RFC 9110 §10.1.4).
+		dst = append(dst, "Connection: TE\r\nTE: trailers\r\n"...)
 	}
 	return dst
 }

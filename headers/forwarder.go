@@ -90,8 +90,13 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	}
 	appendNewMerged(h, s, &r)
 
-	if upgrade {
+	switch {
+	case upgrade && o.teTrailers:
+		h.Set("Connection", "Upgrade, TE")
+	case upgrade:
 		h.Set("Connection", "Upgrade")
+	case o.teTrailers:
+		h.Set("Connection", "TE") // a connection option of its sender (RFC 9110 §10.1.4)
 	}
 	if o.teTrailers {
 		h.Add("TE", "trailers")

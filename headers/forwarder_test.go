@@ -35,7 +35,7 @@ func TestRequest(t *testing.T) {
 			"Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n" +
 			"Proxy-Authorization: Basic Zm9vOmJhcg==\r\nProxy-Connection: keep-alive\r\n" +
 			"Proxy-Authenticate: Basic\r\nX-Secret: s\r\nX-Keep: 1\r\n\r\n",
-		want: []string{"Host: " + backend, "X-Keep: 1", "TE: trailers"},
+		want: []string{"Host: " + backend, "X-Keep: 1", "Connection: TE", "TE: trailers"},
 	}, {
 		name: "Connection: close with a name",
 		raw:  "GET / HTTP/1.1\r\nHost: front\r\nX-Foo: 1\r\nConnection: close, X-Foo\r\nX-Bar: 2\r\n\r\n",
@@ -60,7 +60,7 @@ func TestRequest(t *testing.T) {
 	}, {
 		name: "TE offering trailers among codings",
 		raw:  "GET / HTTP/1.1\r\nHost: front\r\nte: gzip, Trailers\r\nX-A: 1\r\n\r\n",
-		want: []string{"Host: " + backend, "X-A: 1", "TE: trailers"},
+		want: []string{"Host: " + backend, "X-A: 1", "Connection: TE", "TE: trailers"},
 	}, {
 		name:    "upgrade keeps Upgrade and says so in Connection",
 		raw:     "GET /ws HTTP/1.1\r\nHost: front\r\nconnection: keep-alive, Upgrade\r\nupgrade: websocket\r\nSec-WebSocket-Key: k==\r\nSec-WebSocket-Version: 13\r\n\r\n",
