@@ -624,8 +624,8 @@ ProxyPass /raw/ http://BACKEND/raw/ nocanon
 }
 
 // LimitRequestBody: the server's is limits.max_request_body, a vhost's
-// its own, above or below it; a Content-Length over the limit is 413, and
-// so is a chunked body that runs past it.
+// its own, above or below it, far above it too; a Content-Length over the
+// limit is 413, and so is a chunked body that runs past it.
 func TestLimitRequestBodyPerVHost(t *testing.T) {
 	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(strconv.Itoa(len(ctx.PostBody()))) })
 	// Over loopback TCP: the 413 for a chunked body comes before the
@@ -641,6 +641,10 @@ ProxyPass / http://`+be+`/
   ServerName big
   LimitRequestBody 1000
 </VirtualHost>
+<VirtualHost *:80>
+  ServerName huge
+  LimitRequestBody 100000
+</VirtualHost>
 `)
 	c := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return net.Dial("tcp", addr) }, MaxIdemponentCallAttempts: 1}
 	for _, tc := range []struct {
@@ -655,6 +659,10 @@ ProxyPass / http://`+be+`/
 		{"big", 1001, false, 413},
 		{"big", 500, true, 200},
 		{"big", 1500, true, 413},
+		// Past the read budget the server's own limit would give a
+		// connection (twice it and the largest head): the budget covers
+		// the largest limit from the start, not only after a reload.
+		{"huge", 60000, false, 200},
 	} {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.SetRequestURI("http://" + tc.host + "/up")

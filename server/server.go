@@ -98,7 +98,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.tlsConf, s.adminTLS = s.serverTLS(), s.adminTLSConfig()
 	s.metrics.set.RegisterMetricsWriter(s.writeCertificates)
 	s.limits = newConnLimits(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
-	s.limits.setBudget(cfg.Limits.MaxRequestBody, maxHeader)
+	s.limits.setBudget(rt.maxBody, maxHeader) // the largest body limit of any host, as Reload sets it
 	s.fs = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.clientError,
