@@ -195,3 +195,17 @@ func TestSnapshotMaxAttempts(t *testing.T) {
 		}
 	}
 }
+
+func TestStateLogDue(t *testing.T) {
+	var s State
+	t0 := time.Unix(1000, 0)
+	if !s.LogDue(t0, time.Minute) {
+		t.Fatal("the first error not due")
+	}
+	if s.LogDue(t0.Add(59*time.Second), time.Minute) {
+		t.Error("a second error within the minute due")
+	}
+	if !s.LogDue(t0.Add(time.Minute), time.Minute) || s.LogDue(t0.Add(time.Minute), time.Minute) {
+		t.Error("one error due a minute on, and only one")
+	}
+}

@@ -39,6 +39,19 @@ type State struct {
 	Retries atomic.Uint64
 	// Errors counts how often the member was put in error (E).
 	Errors atomic.Uint64
+	// loggedAt is when an error of the member was last logged (LogDue).
+	loggedAt atomic.Int64
+}
+
+// LogDue reports whether an error of the member may be logged at now: the
+// first, then at most one every interval. A balancer whose members are all
+// down puts each back in error at every request (forcerecovery).
+func (s *State) LogDue(now time.Time, every time.Duration) bool {
+	last := s.loggedAt.Load()
+	if last != 0 && now.UnixNano()-last < int64(every) {
+		return false
+	}
+	return s.loggedAt.CompareAndSwap(last, now.UnixNano())
 }
 
 // Flags returns the current status bits.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,12 +35,18 @@ func startBackend(tb testing.TB, h fasthttp.RequestHandler) string {
 // it on an in-memory listener; it returns a client bound to that listener.
 func startProxy(tb testing.TB, conf, backend string) (*Server, *fasthttp.Client) {
 	tb.Helper()
+	return startProxyLog(tb, conf, backend, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startProxyLog is startProxy with the server logging to log.
+func startProxyLog(tb testing.TB, conf, backend string, log *slog.Logger) (*Server, *fasthttp.Client) {
+	tb.Helper()
 	src := "Listen 127.0.0.1:0\n" + strings.ReplaceAll(conf, "BACKEND", backend)
 	cfg, err := config.ParseApache("test.conf", []byte(src), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return serveProxy(tb, cfg)
+	return serveProxyLog(tb, cfg, log)
 }
 
 // startProxyYAML is startProxy for a native YAML config, whose server key
@@ -61,7 +68,13 @@ func startProxyYAML(tb testing.TB, conf string, backends ...string) (*Server, *f
 // to it.
 func serveProxy(tb testing.TB, cfg *config.Config) (*Server, *fasthttp.Client) {
 	tb.Helper()
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return serveProxyLog(tb, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// serveProxyLog is serveProxy with the server logging to log.
+func serveProxyLog(tb testing.TB, cfg *config.Config, log *slog.Logger) (*Server, *fasthttp.Client) {
+	tb.Helper()
+	s, err := New(cfg, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -216,4 +229,23 @@ func listeners(tb testing.TB, n int) ([]net.Listener, []int) {
 		lns[i], ports[i] = ln, ln.Addr().(*net.TCPAddr).Port
 	}
 	return lns, ports
+}
+
+// syncBuffer is a log's destination that the server's goroutines and the
+// test may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -31,6 +31,9 @@ var durationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 // Apache's display order (pool.Flags; O, G, U and F are internal).
 const statusLetters = "INDSEHCR"
 
+// errorLogEvery is the least time between two logged errors of a member.
+const errorLogEvery = time.Minute
+
 // errReason says why the request path put a member in error.
 type errReason int
 
@@ -190,13 +193,15 @@ func (s *Server) observe(ctx *fasthttp.RequestCtx, m *pool.Member, snap *pool.Sn
 // under why. A member that was not in error is logged with its cause (err,
 // or the status failonstatus matched): as Apache's "disabled connection
 // for", the line at the default level that says why requests go
-// elsewhere, or get 503, until retry has passed.
+// elsewhere, or get 503, until retry has passed. One line per member per
+// retry (errorLogEvery at least): with every member down, forcerecovery
+// puts them back in error at each request.
 func (s *Server) markError(m *pool.Member, now time.Time, why errReason, err error, status int) bool {
 	marked, entered := m.State.MarkError(now)
 	if !marked {
 		return false
 	}
-	if entered {
+	if entered && m.State.LogDue(now, max(m.Retry, errorLogEvery)) {
 		if why == errFailOnStatus {
 			s.log.Warn("member in error state", "member", m.ID, "why", errReasonNames[why], "status", status, "retry", m.Retry)
 		} else {

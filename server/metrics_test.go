@@ -121,10 +121,9 @@ func metricsBackend(t *testing.T) string {
 
 func TestMetricsScrape(t *testing.T) {
 	be, dead := metricsBackend(t), testnet.ClosedAddr(t)
-	s, c := startProxy(t, strings.ReplaceAll(metricsConf, "DEAD", dead), be)
+	var logged syncBuffer
+	s, c := startProxyLog(t, strings.ReplaceAll(metricsConf, "DEAD", dead), be, slog.New(slog.NewTextHandler(&logged, nil)))
 	s.SetVersion("v1.2.3")
-	var logged strings.Builder // written only by this goroutine's requests
-	s.log = slog.New(slog.NewTextHandler(&logged, nil))
 	// One of the first two requests goes to the dead member, fails over to
 	// the live one and puts the dead one in error; the rest skip it.
 	for range 3 {
@@ -465,4 +464,17 @@ func TestMetricsPerVhostBalancer(t *testing.T) {
 		`sluice_member_selections_total{balancer="app@b.example:80",` + member + `}`: 3,
 		`sluice_balancer_no_member_total{balancer="app@b.example:80"}`:               0,
 	})
+}
+
+// TestMemberErrorLoggedOnce: a balancer whose one member is down puts it
+// back in error at every request (forcerecovery), and it is logged once.
+func TestMemberErrorLoggedOnce(t *testing.T) {
+	var logged syncBuffer
+	_, c := startProxyLog(t, "<Proxy balancer://b>\nBalancerMember http://BACKEND\n</Proxy>\nProxyPass /p balancer://b/\n", testnet.ClosedAddr(t), slog.New(slog.NewTextHandler(&logged, nil)))
+	for range 5 {
+		get(t, c, "/p/x", 503)
+	}
+	if n := strings.Count(logged.String(), `msg="member in error state"`); n != 1 {
+		t.Errorf("%d lines for one member down through 5 requests:\n%s", n, logged.String())
+	}
 }
