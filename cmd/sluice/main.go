@@ -209,7 +209,9 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 			}
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				reload(srv, path, log)
+				if next := reload(srv, path, log); next != nil {
+					cfg = next // timeouts.drain as reloaded
+				}
 				continue
 			}
 			drain := cfg.Timeouts.Drain.D()
@@ -229,9 +231,9 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	}
 }
 
-// reload loads the configuration file again and swaps it in; on any error
-// the running configuration stays.
-func reload(srv *server.Server, path string, log *slog.Logger) {
+// reload loads the configuration file again and swaps it in, and returns
+// it; on any error the running configuration stays, and it returns nil.
+func reload(srv *server.Server, path string, log *slog.Logger) *config.Config {
 	cfg, err := load(path)
 	if err != nil {
 		srv.ReloadRefused()
@@ -240,12 +242,13 @@ func reload(srv *server.Server, path string, log *slog.Logger) {
 	}
 	if err != nil {
 		log.Error("reload failed", "err", err)
-		return
+		return nil
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
 	log.Info("reloaded", "config", path)
+	return cfg
 }
 
 // listenAddr accepts Apache's bare-port form ("80").

@@ -244,3 +244,22 @@ func TestBrokenStdout(t *testing.T) {
 	default:
 	}
 }
+
+// TestReloadedDrain: a SIGTERM after a reload drains for the reloaded
+// timeouts.drain, as every setting but listeners, client timeouts and
+// limits takes effect at a reload.
+func TestReloadedDrain(t *testing.T) {
+	dir := t.TempDir()
+	const conf = "listen: ['127.0.0.1:0']\nadmin: {listen: 'off'}\ntimeouts: {drain: DRAIN}\n"
+	cfg := writeConfig(t, dir, "drain.yaml", conf, "DRAIN", "1s")
+	p := startSluice(t, cfg)
+	writeConfig(t, dir, "drain.yaml", conf, "DRAIN", "7s")
+	from := p.lineCount()
+	p.signal(syscall.SIGHUP)
+	p.waitMsg(from, "reloaded")
+	from = p.lineCount()
+	p.signal(syscall.SIGTERM)
+	if got := p.waitMsg(from, "shutting down")["drain"]; got != "7s" {
+		t.Errorf("drain %s after a reload to 7s", got)
+	}
+}
