@@ -20,11 +20,11 @@ func init() {
 }
 
 // logState is what the parser keeps between log lines: the nicknames
-// LogFormat defined, and the format TransferLog uses (the last LogFormat
-// without a nickname).
+// LogFormat defined, and the format TransferLog uses in each host (the
+// last LogFormat without a nickname there, else the main server's).
 type logState struct {
 	nicknames map[string]string
-	transfer  string
+	transfer  map[*Host]string
 }
 
 func (p *apacheParser) logFormat(d *directive) error {
@@ -35,7 +35,15 @@ func (p *apacheParser) logFormat(d *directive) error {
 		return d.fail(d.joined(), "takes a format and an optional nickname")
 	}
 	if len(d.args) == 1 {
-		p.logs.transfer = d.args[0]
+		// The one format may be a nickname an earlier LogFormat defined.
+		format := d.args[0]
+		if f, ok := p.logs.nicknames[format]; ok {
+			format = f
+		}
+		if p.logs.transfer == nil {
+			p.logs.transfer = map[*Host]string{}
+		}
+		p.logs.transfer[p.host] = format
 		return nil
 	}
 	if p.logs.nicknames == nil {
@@ -77,7 +85,10 @@ func (p *apacheParser) transferLog(d *directive) error {
 	if len(d.args) != 1 {
 		return d.fail(d.joined(), "takes a file")
 	}
-	format := p.logs.transfer
+	format, ok := p.logs.transfer[p.host]
+	if !ok {
+		format = p.logs.transfer[p.cfg.Main]
+	}
 	if format == "" {
 		format = "common"
 	}

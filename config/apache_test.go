@@ -562,3 +562,32 @@ LimitRequestBody 0
 	}
 	assertRoundTrip(t, cfg)
 }
+
+// TestTransferLogFormat: TransferLog takes the last one-argument
+// LogFormat of its host, else the main server's, else common; the one
+// argument may be a nickname an earlier LogFormat defined, as Apache reads
+// it.
+func TestTransferLogFormat(t *testing.T) {
+	cfg := parse(t, `Listen 80
+LogFormat "%h %>s" short
+LogFormat short
+TransferLog /var/log/main.log
+<VirtualHost *:80>
+  ServerName a
+  LogFormat "%h %U"
+  TransferLog /var/log/a.log
+</VirtualHost>
+<VirtualHost *:80>
+  ServerName b
+  TransferLog /var/log/b.log
+</VirtualHost>
+`)
+	for _, c := range []struct {
+		h    *Host
+		want string
+	}{{cfg.Main, "%h %>s"}, {cfg.VHosts[0], "%h %U"}, {cfg.VHosts[1], "%h %>s"}} {
+		if len(c.h.AccessLogs) != 1 || c.h.AccessLogs[0].Format != c.want {
+			t.Errorf("%s: logs %+v, want format %q", c.h.Pos, c.h.AccessLogs, c.want)
+		}
+	}
+}
