@@ -61,6 +61,9 @@ func (l *patientListener) accept() (net.Conn, error) {
 	var delay time.Duration
 	for {
 		c, err := l.next()
+		if err != nil && lostConn(err) {
+			continue // that connection's error, not the listener's
+		}
 		if err == nil || !exhausted(err) {
 			return c, err
 		}
@@ -100,6 +103,24 @@ func (l *patientListener) next() (net.Conn, error) {
 }
 
 // exhausted reports the accept errors that pass once resources free up.
+// lostConn reports an accept error that ended one pending connection
+// only: Linux passes a new socket's network errors on from accept(2),
+// which asks the caller to take the next, and a firewall's refusal is
+// EPERM. fasthttp's Serve would return, and the listener stop, on any.
+func lostConn(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM,
+		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.ENONET, syscall.EHOSTDOWN, syscall.EHOSTUNREACH,
+		syscall.ENOPROTOOPT, syscall.EOPNOTSUPP:
+		return true
+	}
+	return false
+}
+
 func exhausted(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)

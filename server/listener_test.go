@@ -12,6 +12,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -654,5 +655,48 @@ func TestServerYieldsWithOneP(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// scriptedListener's Accept returns errs in turn, then conns.
+type scriptedListener struct {
+	net.Listener
+	errs  []error
+	conns []net.Conn
+}
+
+func (l *scriptedListener) Accept() (net.Conn, error) {
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		return nil, err
+	}
+	if len(l.conns) == 0 {
+		return nil, net.ErrClosed
+	}
+	c := l.conns[0]
+	l.conns = l.conns[1:]
+	return c, nil
+}
+
+// TestAcceptSkipsLostConnections: an error that ended one pending
+// connection (accept(2) passes such errors on) is not the listener's: the
+// next connection is accepted, where fasthttp would have stopped serving.
+func TestAcceptSkipsLostConnections(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	lost := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
+	}
+	pl := &patientListener{Listener: &scriptedListener{
+		errs:  []error{lost(syscall.EPROTO), lost(syscall.EPERM), lost(syscall.EHOSTUNREACH), lost(syscall.ECONNABORTED)},
+		conns: []net.Conn{a},
+	}, log: slog.New(slog.DiscardHandler)}
+	if c, err := pl.Accept(); c != a || err != nil {
+		t.Fatalf("Accept = %v, %v; want the connection after the lost ones", c, err)
+	}
+	if _, err := pl.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on a closed listener: %v", err)
 	}
 }
