@@ -116,6 +116,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.DisableNormalizing()
+	resp.Header.SetNoDefaultContentType(true) // none invented (threats.md HDR-06)
 	if err = req.Write(bw); err == nil {
 		err = bw.Flush()
 	}

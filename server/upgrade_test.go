@@ -55,14 +55,43 @@ func upgradeThrough(t *testing.T, c *fasthttp.Client) (*fasthttp.ResponseHeader,
 	}
 	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	_, _ = io.WriteString(conn, upgradeReq)
 	br := bufio.NewReader(conn)
 	var resp fasthttp.ResponseHeader
 	if err := resp.Read(br); err != nil {
 		t.Fatalf("no answer to the upgrade: %v", err)
 	}
 	return &resp, conn, br
+}
+
+// upgradeReq is the WebSocket upgrade of /ws upgradeThrough sends.
+const upgradeReq = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// rawUpgradeHead sends request through the proxy c and returns the
+// answer's head byte for byte.
+func rawUpgradeHead(t *testing.T, c *fasthttp.Client, request string) string {
+	t.Helper()
+	conn, err := c.Dial("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, request)
+	return readHead(bufio.NewReader(conn))
+}
+
+// readHead reads lines up to and with the blank one that ends a head.
+func readHead(br *bufio.Reader) string {
+	var head strings.Builder
+	for {
+		l, err := br.ReadString('\n')
+		head.WriteString(l)
+		if err != nil || l == "\r\n" {
+			return head.String()
+		}
+	}
 }
 
 // TestTunnelRefusesMalformedAnswer (threats.md SMG-15, HDR-12): a member's
@@ -267,5 +296,26 @@ func plainMember(t *testing.T) (addr string, saw func() []string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), got...)
+	}
+}
+
+// TestTunnelInventsNoContentType (threats.md HDR-06): neither a 101 nor a
+// refused upgrade gets a Content-Type its member did not send (both came
+// with text/plain before).
+func TestTunnelInventsNoContentType(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgradeMember(t, ln, answer)
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+		// The head as sent: fasthttp's parser would show its default.
+		if head := rawUpgradeHead(t, c, upgradeReq); strings.Contains(strings.ToLower(head), "content-type") {
+			t.Errorf("answer %q relayed as %q", answer, head)
+		}
 	}
 }
