@@ -136,7 +136,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		_ = conn.Close()
 		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
 		if err != nil || !relayable(resp.StatusCode()) || !copyResponseHeaders(ctx, vh, resp, nil, x) {
-			s.fail(ctx, statusFor(err)) // a malformed answer (err nil): 502
+			s.fail(ctx, answerStatus(err)) // a malformed answer (err nil): 502
 			s.observe(ctx, m, nil, s.now())
 			return
 		}
@@ -188,6 +188,16 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		}
 		splice(client, conn)
 	})
+}
+
+// answerStatus is the status for a member's answer that could not be
+// read: the member's failure, 504 where it went quiet and 502 otherwise,
+// even for a body over the limit (statusFor's 413 blames the client).
+func answerStatus(err error) int {
+	if isTimeout(err) {
+		return fasthttp.StatusGatewayTimeout
+	}
+	return fasthttp.StatusBadGateway
 }
 
 // hasUpgradeField looks the Upgrade field up case-insensitively.

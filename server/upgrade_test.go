@@ -319,3 +319,17 @@ func TestTunnelInventsNoContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelMemberAnswerTooLarge: a refusal of an upgrade over the 64 MiB
+// the tunnel holds is the member's failure, 502, not the client's 413.
+func TestTunnelMemberAnswerTooLarge(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgradeMember(t, ln, fmt.Sprintf("HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n", 64<<20+1))
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+	if resp, _, _ := upgradeThrough(t, c); resp.StatusCode() != fasthttp.StatusBadGateway {
+		t.Errorf("answered %d, want 502", resp.StatusCode())
+	}
+}
