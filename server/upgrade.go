@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -121,7 +122,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = resp.Header.Read(br)
+		err = readAnswerHead(&resp.Header, br)
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -188,6 +189,26 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		}
 		splice(client, conn)
 	})
+}
+
+// maxInterim bounds the interim answers read before the final one, as
+// the pool's.
+const maxInterim = 100
+
+var errTooManyInterim = errors.New("server: too many interim responses to an upgrade")
+
+// readAnswerHead reads the member's answer to the handshake into h,
+// dropping interim ones (1xx but 101), as the pool does for any request.
+func readAnswerHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	for range maxInterim + 1 {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		if s := h.StatusCode(); s >= 200 || s == fasthttp.StatusSwitchingProtocols {
+			return nil
+		}
+	}
+	return errTooManyInterim
 }
 
 // answerStatus is the status for a member's answer that could not be

@@ -333,3 +333,37 @@ func TestTunnelMemberAnswerTooLarge(t *testing.T) {
 		t.Errorf("answered %d, want 502", resp.StatusCode())
 	}
 }
+
+// TestTunnelSkipsInterimAnswers: interim answers (1xx but 101) before the
+// member's 101 or its refusal are dropped, as on any proxied request;
+// before, the first one was taken for the answer and the tunnel waited for
+// its body until the worker timeout (504).
+func TestTunnelSkipsInterimAnswers(t *testing.T) {
+	const early = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+	for _, tc := range []struct {
+		name, answer string
+		want         int
+	}{
+		{"101", early + "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", fasthttp.StatusSwitchingProtocols},
+		{"403", early + "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", fasthttp.StatusForbidden},
+		{"101 interim", strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 101) + "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", fasthttp.StatusBadGateway},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgradeMember(t, ln, tc.answer)
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", ln.Addr().String())
+		resp, conn, br := upgradeThrough(t, c)
+		if resp.StatusCode() != tc.want {
+			t.Errorf("%s: relayed as %d, want %d", tc.name, resp.StatusCode(), tc.want)
+			continue
+		}
+		if tc.want == fasthttp.StatusSwitchingProtocols {
+			_, _ = io.WriteString(conn, "x")
+			if b, err := br.ReadByte(); err != nil || b != 'x' {
+				t.Errorf("echo %q, %v", b, err)
+			}
+		}
+	}
+}
