@@ -112,7 +112,8 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 
 	timeout := m.Backend.Options.Timeout
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	bw := bufio.NewWriter(conn)
+	sent := &counter{w: conn}
+	bw := bufio.NewWriter(sent)
 	br := bufio.NewReader(conn)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
@@ -126,39 +127,29 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	}
 	if err != nil {
 		_ = conn.Close()
-		lb.Done(m, 0, 0)
+		lb.Done(m, sent.n, 0)
 		s.fail(ctx, statusFor(err))
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
+	// Apache's byte accounting, as for any request: transferred is the
+	// head sent, read the status line and body.
+	read := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		// No switch: relay the answer as a normal response.
-		err = resp.ReadBody(br, 64<<20)
+		s.relayRefusal(ctx, vh, m, snap, x, resp, br, sent.n, read)
 		_ = conn.Close()
-		lb.Done(m, int64(req.Header.Len()), int64(len(resp.Body())))
-		if err != nil || !relayable(resp.StatusCode()) || !copyResponseHeaders(ctx, vh, resp, nil, x) {
-			s.fail(ctx, answerStatus(err)) // a malformed answer (err nil): 502
-			s.observe(ctx, m, nil, s.now())
-			return
-		}
-		ctx.SetStatusCode(resp.StatusCode())
-		vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
-		s.responseHeaders(ctx, vh, m, snap, x)
-		ctx.SetBody(resp.Body())
-		s.observe(ctx, m, nil, s.now())
-		s.logRequest(ctx, s.now(), len(resp.Body()))
 		return
 	}
 	if got := resp.Header.Peek("Upgrade"); !anycase.SameName(got, string(proto)) && !hasUpgradeField(resp, proto) {
 		_ = conn.Close()
-		lb.Done(m, 0, 0)
+		lb.Done(m, sent.n, read)
 		s.fail(ctx, fasthttp.StatusBadGateway)
 		s.observe(ctx, m, nil, s.now())
 		return
 	}
 	if !copyResponseHeaders(ctx, vh, resp, nil, x) {
 		_ = conn.Close()
-		lb.Done(m, 0, 0)
+		lb.Done(m, sent.n, read)
 		s.fail(ctx, fasthttp.StatusBadGateway)
 		s.observe(ctx, m, nil, s.now())
 		return
@@ -178,7 +169,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	ctx.HijackSetNoResponse(false)
 	ctx.Hijack(func(client net.Conn) {
 		defer s.trackTunnel(conn, false)
-		defer lb.Done(m, 0, 0)
+		defer lb.Done(m, sent.n, read)
 		s.trackTunnel(client, true)
 		defer s.trackTunnel(client, false)
 		if len(pending) > 0 {
@@ -219,6 +210,52 @@ func answerStatus(err error) int {
 		return fasthttp.StatusGatewayTimeout
 	}
 	return fasthttp.StatusBadGateway
+}
+
+// relayRefusal relays a member's answer to an upgrade that does not switch
+// protocols as a normal response, its head already in resp and the rest
+// in br; sent and read are the handshake's bytes so far.
+func (s *Server) relayRefusal(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Member, snap *pool.Snapshot, x *exchange,
+	resp *fasthttp.Response, br *bufio.Reader, sent, read int64) {
+	status := resp.StatusCode()
+	// The answer to a HEAD, a 204 and a 304 have no body, whatever
+	// their Content-Length says.
+	noBody := ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+	var err error
+	if !noBody {
+		err = resp.ReadBody(br, 64<<20)
+	}
+	lb.Done(m, sent, read+int64(len(resp.Body())))
+	if err != nil || !relayable(status) || !copyResponseHeaders(ctx, vh, resp, nil, x) {
+		s.fail(ctx, answerStatus(err)) // a malformed answer (err nil): 502
+		s.observe(ctx, m, nil, s.now())
+		return
+	}
+	ctx.SetStatusCode(status)
+	vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
+	s.responseHeaders(ctx, vh, m, snap, x)
+	if noBody {
+		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent {
+			ctx.Response.Header.SetContentLength(cl)
+		}
+		ctx.Response.SkipBody = true
+	} else {
+		ctx.SetBody(resp.Body())
+	}
+	s.observe(ctx, m, nil, s.now())
+	s.logRequest(ctx, s.now(), len(resp.Body()))
+}
+
+// counter counts the bytes written through it.
+type counter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // hasUpgradeField looks the Upgrade field up case-insensitively.

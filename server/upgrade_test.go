@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -365,5 +366,56 @@ func TestTunnelSkipsInterimAnswers(t *testing.T) {
 				t.Errorf("echo %q, %v", b, err)
 			}
 		}
+	}
+}
+
+// TestTunnelAccountsBytes: a handshake counts as any request for
+// bytraffic, its head as sent and the answer's status line and body as
+// read, a tunnel's once it ends; before, the sent count was the head's
+// number of fields, and a tunnel's nothing.
+func TestTunnelAccountsBytes(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads := upgradeMember(t, ln, answer)
+		s, c := startProxy(t, "<Proxy balancer://b>\n  BalancerMember ws://BACKEND\n</Proxy>\nProxyPass /ws balancer://b/\n", ln.Addr().String())
+		resp, conn, _ := upgradeThrough(t, c)
+		conn.Close()
+		if err := s.Shutdown(context.Background()); err != nil { // waits for the tunnel to end
+			t.Fatal(err)
+		}
+		sent := len(<-heads)
+		read := len(answer[:strings.Index(answer, "\r\n")+2])
+		if resp.StatusCode() == fasthttp.StatusForbidden {
+			read += len("no")
+		}
+		st := s.rt.Load().hosts[0].balancers["b"].Load().Members[0].State
+		if got := st.Transferred.Load(); got != uint64(sent) {
+			t.Errorf("%d: transferred %d, want the %d bytes of the head", resp.StatusCode(), got, sent)
+		}
+		if got := st.Read.Load(); got != uint64(read) {
+			t.Errorf("%d: read %d, want %d (status line and body)", resp.StatusCode(), got, read)
+		}
+	}
+}
+
+// TestTunnelRefusedHead: a HEAD upgrade the member refuses is answered at
+// once, its Content-Length relayed and no body awaited (it was awaited
+// until the worker timeout: 504).
+func TestTunnelRefusedHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgradeMember(t, ln, "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n")
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", ln.Addr().String())
+	head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "GET", "HEAD", 1))
+	if !strings.HasPrefix(head, "HTTP/1.1 403 ") || !strings.Contains(head, "\r\nContent-Length: 10\r\n") {
+		t.Errorf("answered %q, want 403 with Content-Length: 10", head)
 	}
 }
