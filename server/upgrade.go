@@ -125,6 +125,10 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	if err == nil {
 		err = readAnswerHead(&resp.Header, br)
 	}
+	if snap != nil {
+		// failonstatus and failontimeout, as for any balancer request.
+		s.judge(snap, m, resp, err, s.now())
+	}
 	if err != nil {
 		_ = conn.Close()
 		lb.Done(m, sent.n, 0)

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluiceproxy/sluice/internal/testcert"
+	"github.com/sluiceproxy/sluice/pool"
 )
 
 // upgradeMember serves one connection on ln: it reads a request head
@@ -417,5 +418,36 @@ func TestTunnelRefusedHead(t *testing.T) {
 	head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "GET", "HEAD", 1))
 	if !strings.HasPrefix(head, "HTTP/1.1 403 ") || !strings.Contains(head, "\r\nContent-Length: 10\r\n") {
 		t.Errorf("answered %q, want 403 with Content-Length: 10", head)
+	}
+}
+
+// TestTunnelJudgesAnswer (apache.md §3): failonstatus and failontimeout
+// apply to a handshake as to any balancer request: a refusal with a listed
+// status, or no answer within the worker timeout, puts the member in
+// error. Before, a tunnel's member was never judged.
+func TestTunnelJudgesAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		answer string // "" never answers
+		want   int
+	}{
+		{"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", fasthttp.StatusForbidden},
+		{"", fasthttp.StatusGatewayTimeout},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgradeMember(t, ln, tc.answer)
+		s, c := startProxy(t, `<Proxy balancer://b>
+  BalancerMember ws://BACKEND timeout=1
+  ProxySet failonstatus=403 failontimeout=On
+</Proxy>
+ProxyPass /ws balancer://b/
+`, ln.Addr().String())
+		resp, _, _ := upgradeThrough(t, c)
+		m := s.rt.Load().hosts[0].balancers["b"].Load().Members[0]
+		if resp.StatusCode() != tc.want || m.State.Flags()&pool.FlagError == 0 {
+			t.Errorf("answered %d (want %d), member flags %v: want it in error", resp.StatusCode(), tc.want, m.State.Flags())
+		}
 	}
 }
