@@ -77,6 +77,13 @@ func equalFoldStr(a, b string) bool { return anycase.SameName([]byte(a), b) }
 // 101 that agrees with the request, copies bytes both ways until either side
 // closes. Any other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
+	if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
+		// A body would have to reach the member before it switches,
+		// and the tunnel relays none: refused, and the connection
+		// closed, its unread body no request (docs/compatibility.md).
+		s.refuse(ctx, fasthttp.StatusBadRequest)
+		return
+	}
 	fwd := vh.forwarder(ctx, r, x)
 	x.preserveHost = fwd.PreserveHost // the dial's server name (memberPool)
 	m, snap, err := s.withMember(ctx, r, x, s.now(), nil, nil, proto)

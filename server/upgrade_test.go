@@ -451,3 +451,29 @@ ProxyPass /ws balancer://b/
 		}
 	}
 }
+
+// TestTunnelRefusesBody: an upgrade with a body gets 400 and reaches no
+// member. Before, its Content-Length went to the member without the body,
+// so a member that switched took the client's first tunnel bytes for it.
+func TestTunnelRefusesBody(t *testing.T) {
+	for _, framing := range []string{
+		"Content-Length: 5\r\n\r\nhello",
+		"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads := upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+		head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "\r\n\r\n", "\r\n"+framing, 1))
+		if !strings.HasPrefix(head, "HTTP/1.1 400 ") {
+			t.Errorf("%q: answered %q, want 400", framing, head)
+		}
+		select {
+		case h := <-heads:
+			t.Errorf("%q: the member got %q", framing, h)
+		default:
+		}
+	}
+}
