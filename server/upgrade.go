@@ -181,15 +181,16 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	ctx.Hijack(func(client net.Conn) {
 		defer s.trackTunnel(conn, false)
 		defer lb.Done(m, sent.n, read)
-		s.trackTunnel(client, true)
-		defer s.trackTunnel(client, false)
+		raw := unhijacked(client)
+		s.trackTunnel(raw, true)
+		defer s.trackTunnel(raw, false)
 		if len(pending) > 0 {
 			if _, err := client.Write(pending); err != nil {
 				_ = conn.Close()
 				return
 			}
 		}
-		splice(client, conn)
+		splice(client, raw, conn)
 	})
 }
 
@@ -279,9 +280,11 @@ func hasUpgradeField(resp *fasthttp.Response, proto []byte) bool {
 	return false
 }
 
-// splice copies both ways and closes both connections when either
-// direction ends.
-func splice(a, b net.Conn) {
+// splice copies both ways between the client, read through client (which
+// holds what fasthttp read ahead) and written, half-closed and closed
+// through raw, and the member, and closes both connections once both
+// directions ended.
+func splice(client, raw, member net.Conn) {
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)
@@ -292,12 +295,22 @@ func splice(a, b net.Conn) {
 		}
 		done <- struct{}{}
 	}
-	go cp(a, b)
-	go cp(b, a)
+	go cp(raw, member)
+	go cp(member, client)
 	<-done
 	<-done
-	_ = a.Close()
-	_ = b.Close()
+	_ = raw.Close()
+	_ = member.Close()
+}
+
+// unhijacked is the connection under fasthttp's hijacked one, whose Close
+// does nothing and which cannot half-close: the tunnel ends its client's
+// side itself, and Shutdown closes it at the drain deadline.
+func unhijacked(c net.Conn) net.Conn {
+	if h, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		return h.UnsafeConn()
+	}
+	return c
 }
 
 // dialMember opens a raw connection to m for a tunnel, with be's TLS

@@ -477,3 +477,25 @@ func TestTunnelRefusesBody(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelMemberCloses: when the member ends the tunnel, the client gets
+// what it sent and then the end of the stream; before, the client's
+// connection stayed open (fasthttp's hijacked connection does not close).
+func TestTunnelMemberCloses(t *testing.T) {
+	member := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		readHead(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye")
+	})
+	_, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nProxyPass /ws ws://"+member+"/ upgrade=websocket\n")
+	conn := dialTCP(t, addr)
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second)) // a hang guard, not a timing
+	_, _ = io.WriteString(conn, upgradeReq)
+	br := bufio.NewReader(conn)
+	if head := readHead(br); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("answered %q, want 101", head)
+	}
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "bye" {
+		t.Errorf("after the 101: %q, %v; want bye and the end", rest, err)
+	}
+}
