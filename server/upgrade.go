@@ -172,23 +172,28 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	s.observe(ctx, m, nil, s.now())
 	s.logRequest(ctx, s.now(), 0)
 
-	// Bytes the backend sent right after its 101 are already in br.
-	pending := make([]byte, br.Buffered())
-	_, _ = io.ReadFull(br, pending)
+	// The tunnel writes the 101 itself, and with it the bytes the member
+	// sent right after its own (already in br): fasthttp would skip the
+	// handler after writing the head where the client named close or the
+	// server shuts down, leaving the member's connection and busy count
+	// held, and would add its Connection: close to the 101.
+	out := ctx.Response.Header.AppendBytes(nil)
+	pending, _ := br.Peek(br.Buffered())
+	out = append(out, pending...)
+	// Tracked before the handler returns: past that, Shutdown no longer
+	// waits for the hijack to start.
 	s.trackTunnel(conn, true)
 	unlimit(ctx.Conn()) // a tunnel reads while it writes: no per-request budget
-	ctx.HijackSetNoResponse(false)
+	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {
 		defer s.trackTunnel(conn, false)
 		defer lb.Done(m, sent.n, read)
 		raw := unhijacked(client)
 		s.trackTunnel(raw, true)
 		defer s.trackTunnel(raw, false)
-		if len(pending) > 0 {
-			if _, err := client.Write(pending); err != nil {
-				_ = conn.Close()
-				return
-			}
+		if _, err := raw.Write(out); err != nil {
+			_ = conn.Close()
+			return
 		}
 		splice(client, raw, conn)
 	})

@@ -499,3 +499,50 @@ func TestTunnelMemberCloses(t *testing.T) {
 		t.Errorf("after the 101: %q, %v; want bye and the end", rest, err)
 	}
 }
+
+// TestTunnelClientAsksClose: an upgrade whose client also names close in
+// Connection gets a 101 without it, and its tunnel runs and ends as any
+// other. Before, the 101 said both Upgrade and close, fasthttp closed the
+// client's connection without running the tunnel, and the member's
+// connection and its busy count were held for ever, so that Shutdown never
+// returned.
+func TestTunnelClientAsksClose(t *testing.T) {
+	memberClosed := make(chan struct{})
+	member := serveConns(t, func(c net.Conn) {
+		defer close(memberClosed)
+		defer c.Close()
+		br := bufio.NewReader(c)
+		readHead(br)
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(c, br)
+	})
+	s, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\n<Proxy balancer://b>\n  BalancerMember ws://"+member+"\n</Proxy>\nProxyPass /ws balancer://b/\n")
+	conn := dialTCP(t, addr)
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second)) // a hang guard, not a timing
+	_, _ = io.WriteString(conn, strings.Replace(upgradeReq, "Connection: Upgrade", "Connection: Upgrade, close", 1))
+	br := bufio.NewReader(conn)
+	if head := readHead(br); !strings.HasPrefix(head, "HTTP/1.1 101 ") || strings.Contains(strings.ToLower(head), "close") {
+		t.Fatalf("answered %q, want 101 without close", head)
+	}
+	_, _ = io.WriteString(conn, "x")
+	if b, err := br.ReadByte(); err != nil || b != 'x' {
+		t.Fatalf("echo %q, %v", b, err)
+	}
+	conn.Close()
+	shut := make(chan error, 1)
+	go func() {
+		<-memberClosed
+		shut <- s.Shutdown(context.Background()) // waits for the tunnel to end
+	}()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second): // a hang guard, not a timing
+		t.Fatal("the tunnel did not end with its client")
+	}
+	if busy := s.rt.Load().hosts[0].balancers["b"].Load().Members[0].State.Busy.Load(); busy != 0 {
+		t.Errorf("the member is still busy %d times", busy)
+	}
+}
