@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -74,8 +75,8 @@ func equalFoldStr(a, b string) bool { return anycase.SameName([]byte(a), b) }
 
 // tunnel handles an Upgrade request: it dials a member itself (fasthttp's
 // client cannot hand over a connection), relays the handshake and, on a
-// 101 that agrees with the request, copies bytes both ways until either side
-// closes. Any other answer is relayed as a normal response.
+// 101 that agrees with the request, copies bytes both ways (splice). Any
+// other answer is relayed as a normal response.
 func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchange, proto []byte) {
 	if cl := ctx.Request.Header.ContentLength(); cl > 0 || cl == -1 {
 		// A body would have to reach the member before it switches,
@@ -195,7 +196,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 			_ = conn.Close()
 			return
 		}
-		splice(client, raw, conn)
+		splice(client, raw, conn, timeout)
 	})
 }
 
@@ -288,12 +289,20 @@ func hasUpgradeField(resp *fasthttp.Response, proto []byte) bool {
 // splice copies both ways between the client, read through client (which
 // holds what fasthttp read ahead) and written, half-closed and closed
 // through raw, and the member, and closes both connections once both
-// directions ended.
-func splice(client, raw, member net.Conn) {
+// directions ended, or once neither read a byte for idle: Apache's tunnel
+// polls both sides with the worker's timeout.
+func splice(client, raw, member net.Conn, idle time.Duration) {
+	// When either direction last read, in Unix nanoseconds; the real
+	// clock, as the sockets' deadlines.
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		if pipe(dst, src, idle, &last) {
+			// The other direction may wait in a read or a write.
+			_ = raw.Close()
+			_ = member.Close()
+		} else if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		} else {
 			_ = dst.Close()
@@ -306,6 +315,34 @@ func splice(client, raw, member net.Conn) {
 	<-done
 	_ = raw.Close()
 	_ = member.Close()
+}
+
+// pipe copies src to dst until src ends or fails, or reports true when
+// neither direction read for idle since last. src's deadline moves only
+// when it fires: a read costs a clock reading, not a timer update.
+func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) bool {
+	buf := make([]byte, 32<<10)
+	_ = src.SetReadDeadline(time.Now().Add(idle))
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			last.Store(time.Now().UnixNano())
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return false
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if !isTimeout(err) {
+			return false
+		}
+		at := time.Unix(0, last.Load()).Add(idle)
+		if !time.Now().Before(at) {
+			return true
+		}
+		_ = src.SetReadDeadline(at) // the other direction read meanwhile
+	}
 }
 
 // unhijacked is the connection under fasthttp's hijacked one, whose Close

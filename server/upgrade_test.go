@@ -546,3 +546,41 @@ func TestTunnelClientAsksClose(t *testing.T) {
 		t.Errorf("the member is still busy %d times", busy)
 	}
 }
+
+// TestTunnelIdleTimeout (apache.md "Websocket/tunnel idle timeout",
+// threats.md HDR-12): a tunnel that carried no byte either way for the
+// worker's timeout is closed; one direction's bytes keep it open however
+// long the other is silent. Before, a tunnel had no timeout at all.
+func TestTunnelIdleTimeout(t *testing.T) {
+	const pushes = 8
+	member := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		readHead(br)
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		for range pushes { // 2 s of a stream from the member alone
+			time.Sleep(250 * time.Millisecond)
+			_, _ = io.WriteString(c, "x")
+		}
+		_, _ = io.Copy(io.Discard, br)
+	})
+	_, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nProxyPass /ws ws://"+member+"/ upgrade=websocket timeout=1\n")
+	conn := dialTCP(t, addr)
+	_ = conn.SetDeadline(time.Now().Add(6 * time.Second)) // a hang guard, not a timing
+	_, _ = io.WriteString(conn, upgradeReq)
+	br := bufio.NewReader(conn)
+	if head := readHead(br); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("answered %q, want 101", head)
+	}
+	got := make([]byte, pushes)
+	if _, err := io.ReadFull(br, got); err != nil {
+		t.Fatalf("the member's stream stopped after %q: %v", got, err)
+	}
+	idle := time.Now()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+		t.Fatalf("after the stream: %q, %v; want the end", rest, err)
+	}
+	if d := time.Since(idle); d < 900*time.Millisecond {
+		t.Errorf("closed after %v idle, want timeout=1", d)
+	}
+}
