@@ -135,7 +135,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	}
 	if snap != nil {
 		// failonstatus and failontimeout, as for any balancer request.
-		s.judge(snap, m, resp, err, s.now())
+		s.judge(snap, m, resp, err)
 	}
 	if err != nil {
 		_ = conn.Close()
