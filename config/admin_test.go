@@ -122,3 +122,30 @@ func TestAdminTLSWarning(t *testing.T) {
 	_, err = ParseYAML(dir+"/t.yaml", []byte("listen: [':80']\nadmin:\n  listen: 127.0.0.1:9090\n  tls: {certs: [{cert_file: none.crt}]}\n"))
 	assertError(t, err, dir+`/t.yaml:4: cert_file "none.crt": file does not exist`)
 }
+
+// The metrics listener takes host:port (port 0 too) and a path; off
+// loopback it needs the admin token, and plain HTTP is warned about.
+func TestMetricsListener(t *testing.T) {
+	f := func(metrics, want string) {
+		t.Helper()
+		_, err := ParseYAML("t.yaml", []byte("listen: [':80']\nmetrics:\n"+metrics))
+		assertError(t, err, want)
+	}
+	f("  listen: localhost\n", `t.yaml:3: listen "localhost": must be host:port`)
+	f("  listen: 127.0.0.1:70000\n", `t.yaml:3: listen "127.0.0.1:70000": port "70000" must be a number between 1 and 65535`)
+	f("  listen: 127.0.0.1:9100\n  path: metrics\n", `t.yaml:4: path "metrics": must start with /`)
+	f("  path: /metrics\n", `t.yaml:3: path "/metrics": needs metrics.listen: host:port`)
+	f("  listen: 0.0.0.0:9100\n", `t.yaml:3: listen "0.0.0.0:9100": a metrics listener off loopback needs the admin token (admin.token, token_file or token_env), which scrapers send as Authorization: Bearer`)
+
+	cfg, err := ParseYAML("t.yaml", []byte("listen: [':80']\nmetrics: {listen: '127.0.0.1:0'}\n"))
+	if err != nil || cfg.Metrics.Path != "/metrics" || len(cfg.Warnings) != 0 {
+		t.Fatalf("loopback, port 0: %v %+v %q", err, cfg.Metrics, cfg.Warnings)
+	}
+	cfg, err = ParseYAML("t.yaml", []byte("listen: [':80']\nadmin: {listen: 'off', token_env: T}\nmetrics:\n  listen: ':9100'\n  path: /prom\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "t.yaml:4: metrics.listen :9100 is off loopback and speaks plain HTTP: the admin token crosses the network in clear text"; len(cfg.Warnings) != 1 || cfg.Warnings[0] != want {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
+}

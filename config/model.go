@@ -403,10 +403,14 @@ type Admin struct {
 // HasToken reports whether a bearer token is configured.
 func (a Admin) HasToken() bool { return a.Token != "" || a.TokenFile != "" || a.TokenEnv != "" }
 
-// Metrics is the Prometheus endpoint (YAML only).
+// Metrics is a listener of its own for the Prometheus metrics (YAML
+// only), besides /metrics on the admin listener. It is off unless Listen
+// is set; off loopback it needs the admin token.
 type Metrics struct {
+	// Listen is host:port (port 0: the kernel picks).
 	Listen string `yaml:"listen,omitempty"`
-	Path   string `yaml:"path,omitempty"`
+	// Path is where the metrics are served (default /metrics).
+	Path string `yaml:"path,omitempty"`
 }
 
 // AccessLog configures request logging: the config-wide access_log, or

@@ -563,13 +563,8 @@ func (c *checker) extras() error {
 	if err := c.fleet(); err != nil {
 		return err
 	}
-	if m := cfg.Metrics.Listen; m != "" {
-		if _, err := checkHostPort(m); err != nil {
-			return c.fail(&cfg.Metrics, Pos{}, "listen", m, "%v", err)
-		}
-		if !strings.HasPrefix(cfg.Metrics.Path, "/") {
-			return c.fail(&cfg.Metrics, Pos{}, "path", cfg.Metrics.Path, "must start with /")
-		}
+	if err := c.metrics(); err != nil {
+		return err
 	}
 	for _, t := range cfg.TrustedProxies {
 		if _, err := netip.ParsePrefix(t); err != nil {
@@ -594,12 +589,41 @@ func (c *checker) extras() error {
 	return nil
 }
 
-func checkHostPort(a string) (string, error) {
-	host, port, err := net.SplitHostPort(a)
-	if err != nil {
-		return "", fmt.Errorf("must be host:port")
+// metrics checks the metrics listener: host:port (port 0 allowed, as the
+// admin's), a path, and off loopback the admin token, which guards
+// /metrics on the admin listener too.
+func (c *checker) metrics() error {
+	m := &c.cfg.Metrics
+	if m.Listen == "" {
+		if m.Path != "" {
+			return c.fail(m, Pos{}, "path", m.Path, "needs metrics.listen: host:port")
+		}
+		return nil
 	}
-	return host, checkPort(port)
+	host, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		return c.fail(m, Pos{}, "listen", m.Listen, "must be host:port")
+	}
+	if port != "0" {
+		if err := checkPort(port); err != nil {
+			return c.fail(m, Pos{}, "listen", m.Listen, "%v", err)
+		}
+	}
+	if !strings.HasPrefix(m.Path, "/") {
+		return c.fail(m, Pos{}, "path", m.Path, "must start with /")
+	}
+	if isLoopback(host) {
+		return nil
+	}
+	if !c.cfg.Admin.HasToken() {
+		return c.fail(m, Pos{}, "listen", m.Listen, "a metrics listener off loopback needs the admin token (admin.token, token_file or token_env), which scrapers send as Authorization: Bearer")
+	}
+	var pos Pos
+	if n := c.idx.key(m, "listen"); n != nil {
+		pos.Line = n.Line
+	}
+	c.warn(pos, "metrics.listen %s is off loopback and speaks plain HTTP: the admin token crosses the network in clear text", m.Listen)
+	return nil
 }
 
 func isLoopback(host string) bool {

@@ -42,6 +42,8 @@ type Server struct {
 	limits *connLimits
 	// adm is the balancer-manager (server/admin.go).
 	adm *adminSide
+	// metricsFS serves metrics.listen once ServeMetrics runs (under mu).
+	metricsFS *fasthttp.Server
 	// tlsConf starts every TLS client connection, adminTLS every TLS
 	// admin one (tls.go).
 	tlsConf, adminTLS *tls.Config
@@ -205,6 +207,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.fs.ShutdownWithContext(ctx)
 	s.lot.drain(ctx.Done())
 	s.stopAdmin(ctx)
+	s.stopMetrics(ctx)
 	done := make(chan struct{})
 	go func() { s.tunnelW.Wait(); close(done) }()
 	select {

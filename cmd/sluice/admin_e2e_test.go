@@ -202,6 +202,80 @@ func metricValue(t *testing.T, c *http.Client, base, series string) string {
 	return "absent"
 }
 
+// TestMetricsListenerE2E: metrics.listen serves the admin's /metrics at
+// metrics.path, behind the admin token, and nothing else; SIGTERM closes it.
+func TestMetricsListenerE2E(t *testing.T) {
+	b1, b2 := newBackend(t, "b1", nil), newBackend(t, "b2", nil)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "s.yaml", adminYAML+"metrics: {listen: \"127.0.0.1:0\", path: /prom}\n",
+		"{B1}", b1.addr, "{B2}", b2.addr, "{PERSIST}", "false", `listen: "{ADMIN}"`, `listen: "127.0.0.1:0", token: s3cret`)
+	p := startSluice(t, cfg)
+	f := p.waitMsg(0, "metrics listening")
+	if f["path"] != "/prom" {
+		t.Errorf("logged path %q", f["path"])
+	}
+	base := "http://" + f["addr"]
+	c := httpClient(t)
+	auth := []string{"Authorization", "Bearer s3cret"}
+
+	status, h, _ := api(t, c, "GET", base+"/prom", "", "", auth...)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("GET /prom: %d %v", status, h)
+	}
+	req, _ := http.NewRequest("GET", base+"/prom", nil)
+	req.Header.Set(auth[0], auth[1])
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `sluice_member_usable{balancer="app",member="http://`+b1.addr+`"} 1`) {
+		t.Errorf("no member series in:\n%.500s", body)
+	}
+	for _, tc := range []struct {
+		method, path, host, token string
+		want                      int
+	}{
+		{"HEAD", "/prom", "", "s3cret", 200},
+		{"GET", "/prom", "", "", 401},
+		{"GET", "/prom", "", "wrong", 401},
+		{"GET", "/metrics", "", "s3cret", 404},
+		{"GET", "/", "", "s3cret", 404},
+		{"GET", "/api/balancers", "", "s3cret", 404},
+		{"POST", "/prom", "", "s3cret", 405},
+		{"GET", "/prom", "evil.example", "s3cret", 403}, // DNS rebinding
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s (host %q, token %q): %d, want %d", tc.method, tc.path, tc.host, tc.token, resp.StatusCode, tc.want)
+		}
+	}
+
+	// A kept-alive scrape connection does not hold up the shutdown.
+	if s, _, _ := api(t, c, "GET", base+"/prom", "", "", auth...); s != 200 {
+		t.Fatalf("GET /prom: %d", s)
+	}
+	p.signal(syscall.SIGTERM)
+	if code, err := p.waitExit(stopTimeout); code != 0 || err != nil {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	if _, err := net.DialTimeout("tcp", f["addr"], time.Second); err == nil {
+		t.Error("metrics listener still accepts after the exit")
+	}
+}
+
 func TestAdminUnixSocketAndToken(t *testing.T) {
 	b1, b2 := newBackend(t, "b1", nil), newBackend(t, "b2", nil)
 	dir := t.TempDir()

@@ -173,7 +173,7 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 	signal.Ignore(syscall.SIGPIPE)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	serveErr := make(chan error, len(listeners)+1)
+	serveErr := make(chan error, len(listeners)+2) // and the admin and metrics listeners
 	for _, ln := range listeners {
 		log.Info("listening", "addr", ln.Addr().String())
 		go func(ln net.Listener) { serveErr <- srv.Serve(ln) }(ln)
@@ -198,6 +198,14 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 		default:
 			log.Warn("admin API not started: default address unavailable", "addr", adminAddr, "err", err)
 		}
+	}
+	if m := cfg.Metrics; m.Listen != "" {
+		ln, err := net.Listen("tcp", m.Listen)
+		if err != nil {
+			return fmt.Errorf("cannot listen on metrics address %q: %w", m.Listen, err)
+		}
+		log.Info("metrics listening", "addr", ln.Addr().String(), "path", m.Path)
+		go func() { serveErr <- srv.ServeMetrics(ln) }()
 	}
 	srv.StartFleet(bound) // names the instance by the admin port
 	log.Info("ready", "config", path, "version", version)
