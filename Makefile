@@ -23,7 +23,7 @@ run: build
 	@echo "Try:"
 	@echo "  curl -i http://127.0.0.1:8080/            (balanced across backends 1-3)"
 	@echo "  curl -i http://127.0.0.1:8080/redirect    (Location rewritten by ProxyPassReverse)"
-	@echo "  curl -i http://127.0.0.1:8080/cookie      (cookie Domain/Path rewritten)"
+	@echo "  curl -i http://127.0.0.1:8080/cookie      (cookie Domain rewritten by ProxyPassReverseCookieDomain)"
 	@echo "  curl -i http://127.0.0.1:8080/static/x    (excluded from proxying: 404)"
 	@echo "  curl -i 'http://127.0.0.1:8080/slow?ms=500'"
 	@echo "  curl -s http://127.0.0.1:9090/api/balancers   (balancer-manager API; page at http://127.0.0.1:9090/)"
