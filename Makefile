@@ -101,13 +101,16 @@ bench:
 # Profile-guided optimisation: go build uses cmd/sluice/default.pgo, CPU
 # profiles of sluice under the harness's load (docs/benchmarks.md). Refresh it
 # after changes to the request path; it takes about two minutes.
+# The new profile is written beside the old one and renamed over it only when
+# pprof succeeds: a failure leaves the old one whole.
 pgo:
 	sh benchmarks/install.sh
-	dir=$$(mktemp -d) && \
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir" cmd/sluice/default.pgo.tmp' EXIT && \
 	for sc in get-100b get-page get-browser post-1k new-conn get-64k; do \
 		$(GO) run ./benchmarks -scenario $$sc -profile -reps 1 -duration 15s -peers sluice -out $$dir >/dev/null || exit 1; \
 	done && \
-	$(GO) tool pprof -proto $$dir/*.cpu.pprof > cmd/sluice/default.pgo && rm -rf $$dir
+	$(GO) tool pprof -proto $$dir/*.cpu.pprof > cmd/sluice/default.pgo.tmp && \
+	mv cmd/sluice/default.pgo.tmp cmd/sluice/default.pgo
 
 # Every scenario against every peer for about a second: fails on errors or
 # non-2xx answers, never on timing.
