@@ -11,11 +11,15 @@ BENCH_PKGS  := ./rewrite ./headers ./lb ./server ./pool ./hcheck ./hcheck/hcexpr
 # with the same instructions per request (docs/benchmarks.md). Host names
 # then resolve through Go's own resolver (docs/compatibility.md).
 STATIC      := CGO_ENABLED=0
+# -version and sluice_build_info name the commit git describes; without git
+# (a source tarball) they say "dev" and the build stays reproducible.
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS     := $(if $(VERSION),-X main.version=$(VERSION))
 
 .PHONY: build run test lint fuzz-smoke bench pgo soak clean
 
 build:
-	$(STATIC) $(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(STATIC) $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
 	$(STATIC) $(GO) build -o $(BIN)/demo-backends ./cmd/demo-backends
 
 # Demo backends run in the background; the trap stops them however sluice exits.
