@@ -547,6 +547,17 @@ func (c *checker) extras() error {
 	if err := c.accessLog(&cfg.AccessLog); err != nil {
 		return err
 	}
+	// Without a path the config-wide log is off. -dump-config writes its
+	// default format all the same, so only another format or an env says
+	// a log was meant.
+	if l := &cfg.AccessLog; l.Path == "" {
+		switch {
+		case l.Env != "":
+			return c.fail(l, l.Pos, "env", l.Env, "an access log needs a path (a file or stdout)")
+		case l.Format != "combined":
+			return c.fail(l, l.Pos, "format", l.Format, "an access log needs a path (a file or stdout)")
+		}
+	}
 	for _, h := range cfg.hosts() {
 		for _, l := range h.AccessLogs {
 			if l.Path == "" {
