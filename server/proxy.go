@@ -597,12 +597,12 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 // both itself. A shutdown waits for it as for a tunnel.
 func (s *Server) relayUntilClose(ctx *fasthttp.RequestCtx, relay *bodyRelay) {
 	ctx.Response.Header.SetConnectionClose()
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) {
+	head := ctx.Response.Header.AppendBytes(nil)
+	hijack(ctx, func() { _ = relay.Close() }, func(c net.Conn) {
 		conn := ctx.Conn() // fasthttp's c cannot be closed by a shutdown
 		s.trackTunnel(conn, true)
 		defer s.trackTunnel(conn, false)
-		if _, err := c.Write(ctx.Response.Header.AppendBytes(nil)); err == nil {
+		if _, err := c.Write(head); err == nil {
 			_, _ = relay.WriteTo(c)
 		}
 		_ = relay.Close()

@@ -185,8 +185,11 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	// waits for the hijack to start.
 	s.trackTunnel(conn, true)
 	unlimit(ctx.Conn()) // a tunnel reads while it writes: no per-request budget
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(client net.Conn) {
+	hijack(ctx, func() {
+		_ = conn.Close()
+		s.trackTunnel(conn, false)
+		lb.Done(m, sent.n, read)
+	}, func(client net.Conn) {
 		defer s.trackTunnel(conn, false)
 		defer lb.Done(m, sent.n, read)
 		raw := unhijacked(client)
@@ -198,6 +201,39 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		}
 		splice(client, raw, conn, timeout)
 	})
+}
+
+// hijack takes ctx's connection for handler, which writes the answer
+// itself, and runs end instead when fasthttp does not run handler (it
+// skips it when the client's connection is already unusable): what the
+// handler would have released is released either way. fasthttp closes
+// the response's body stream as it releases the request; the answer is
+// never written, so the stream serves only as that hook.
+func hijack(ctx *fasthttp.RequestCtx, end func(), handler fasthttp.HijackHandler) {
+	g := &hijackGuard{end: end}
+	ctx.Response.SetBodyStream(g, -1)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		if g.started.Swap(true) {
+			return // ended already
+		}
+		handler(c)
+	})
+}
+
+// hijackGuard runs end at Close unless the hijack handler started first.
+type hijackGuard struct {
+	started atomic.Bool
+	end     func()
+}
+
+func (*hijackGuard) Read([]byte) (int, error) { return 0, io.EOF }
+
+func (g *hijackGuard) Close() error {
+	if !g.started.Swap(true) {
+		g.end()
+	}
+	return nil
 }
 
 // maxInterim bounds the interim answers read before the final one, as

@@ -584,3 +584,24 @@ func TestTunnelIdleTimeout(t *testing.T) {
 		t.Errorf("closed after %v idle, want timeout=1", d)
 	}
 }
+
+// TestHijackEndsWhatItsHandlerWouldHave: when fasthttp releases a request
+// whose hijack handler it did not run (the client's connection was
+// already unusable), end releases what the handler would have; once the
+// handler has started, the release does nothing.
+func TestHijackEndsWhatItsHandlerWouldHave(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	ended := 0
+	hijack(&ctx, func() { ended++ }, func(net.Conn) { t.Error("the handler ran") })
+	ctx.Response.Reset() // as fasthttp releases the request
+	ctx.Response.Reset()
+	if ended != 1 {
+		t.Errorf("end ran %d times, want once", ended)
+	}
+
+	g := &hijackGuard{end: func() { t.Error("end ran after the handler started") }}
+	g.started.Store(true) // what the wrapped handler does first
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
