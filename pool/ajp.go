@@ -55,17 +55,15 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	if err != nil {
 		return false, err
 	}
-	reused, conn := pc.used, pc.conn
 	l := t.leases.Get().(*ajpLease)
 	if t.ping > 0 {
-		if err := l.cping(conn, t.ping); err != nil {
+		if pc, err = l.pinged(p, pc, call); err != nil {
 			call.unwatch()
-			p.discard(pc)
 			t.leases.Put(l)
-			// Nothing of the request went: the balancer may fail over.
-			return false, &DialError{Addr: t.addr, Err: err}
+			return false, err
 		}
 	}
+	reused, conn := pc.used, pc.conn
 	l.p, l.pc, l.dc = p, pc, deadlineConn{Conn: conn, timeout: t.timeout}
 	l.bw = acquireWriter(call.writer(&l.dc))
 	l.br = p.readerOver(pc, &l.dc)
@@ -95,6 +93,28 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
 	return false, nil
+}
+
+// pinged sends a CPING on pc and returns the connection that answered it
+// with a CPONG, registered with call: pc, or, where pc was pooled or the
+// CPONG did not come in time, a new connection tried once more, as
+// mod_proxy_ajp retries. A *DialError means nothing of the request went:
+// the balancer may fail over.
+func (l *ajpLease) pinged(p *connPool, pc *pooledConn, call *Call) (*pooledConn, error) {
+	for try := 0; ; try++ {
+		err := l.cping(pc.conn, l.t.ping)
+		if err == nil {
+			return pc, nil
+		}
+		p.discard(pc)
+		if try > 0 || !pc.used && !isTimeout(err) {
+			return nil, &DialError{Addr: l.t.addr, Err: err}
+		}
+		pc, err = p.acquireNew()
+		if pc, err = watched(p, call, pc, err); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // cping sends a CPING on conn and waits up to d for its CPONG.

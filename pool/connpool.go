@@ -117,6 +117,19 @@ func (p *connPool) acquire() (*pooledConn, error) {
 	return p.dialConn()
 }
 
+// acquireNew is acquire for a connection never used: pooled ones met on
+// the way are closed, since the member just failed to answer a ping on
+// one of them.
+func (p *connPool) acquireNew() (*pooledConn, error) {
+	for n := 0; ; n++ {
+		pc, err := p.acquire()
+		if err != nil || !pc.used || n >= p.max {
+			return pc, err
+		}
+		p.discard(pc)
+	}
+}
+
 // dialConn opens a connection in a slot already counted in open.
 func (p *connPool) dialConn() (*pooledConn, error) {
 	conn, err := p.dial()

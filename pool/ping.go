@@ -198,16 +198,12 @@ func (c *pingCall) attempt(req *fasthttp.Request, resp *fasthttp.Response, fresh
 }
 
 // acquireConn takes a connection from the pool, or, when fresh is set, one
-// never used: pooled ones met on the way are closed, since the member just
-// failed to answer on one of them.
+// never used (acquireNew).
 func (c *pingCall) acquireConn(fresh bool) (*pooledConn, error) {
-	for n := 0; ; n++ {
-		pc, err := c.p.acquire()
-		if err != nil || !fresh || !pc.used || n >= c.p.max {
-			return pc, err
-		}
-		c.p.discard(pc)
+	if fresh {
+		return c.p.acquireNew()
 	}
+	return c.p.acquire()
 }
 
 // await flushes the request head and reads the member's first answer,

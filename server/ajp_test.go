@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,5 +70,78 @@ func TestAJPBodyLimit(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the container's connection was not closed")
+	}
+}
+
+// ajpPacket is a container's packet with payload p.
+func ajpPacket(p ...byte) []byte {
+	return append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...)
+}
+
+// ajpOK is a container's whole answer: 200, text/plain "ok", reusable.
+var ajpOK = slices.Concat(ajpPacket(4, 0, 200, 0, 2, 'O', 'K', 0, 0, 1, 0xA0, 0x01, 0, 10, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', 0),
+	ajpPacket(3, 0, 2, 'o', 'k', 0), ajpPacket(5, 1))
+
+// readAJPPacket reads the payload of one of the server's packets, nil at
+// the connection's end.
+func readAJPPacket(br *bufio.Reader) []byte {
+	var h [4]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil
+	}
+	p := make([]byte, int(h[2])<<8|int(h[3]))
+	if _, err := io.ReadFull(br, p); err != nil || len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// TestAJPPingRetriesOnNewConn: with ping=, a CPING that gets no CPONG on
+// a pooled connection, which the container closed or on which it says
+// nothing, is sent once more on a new connection, and the request goes
+// there, as mod_proxy_ajp retries (apache.md §2 ping): not a 503.
+func TestAJPPingRetriesOnNewConn(t *testing.T) {
+	for _, closes := range []bool{true, false} {
+		t.Run(fmt.Sprint("closes=", closes), func(t *testing.T) {
+			var conns atomic.Int32
+			closed := make(chan struct{})
+			container := serveConns(t, func(c net.Conn) {
+				defer c.Close()
+				first := conns.Add(1) == 1
+				br := bufio.NewReader(c)
+				for answered := false; ; {
+					p := readAJPPacket(br)
+					switch {
+					case p == nil:
+						return
+					case first && answered && !closes:
+						_, _ = io.Copy(io.Discard, br) // silent until sluice gives up
+						return
+					case p[0] == 10: // CPING
+						_, _ = c.Write(ajpPacket(9))
+					case p[0] == 2: // a forward request, of a GET: no body
+						_, _ = c.Write(ajpOK)
+						answered = true
+						if first && closes {
+							c.Close()
+							close(closed)
+							return
+						}
+					}
+				}
+			})
+			c := fcgiProxy(t, "ProxyPass / ajp://"+container+"/ ping=300ms\n")
+			for i := range 2 {
+				if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "ok" {
+					t.Fatalf("request %d: %d %q, want 200", i+1, status, body)
+				}
+				if i == 0 && closes {
+					<-closed
+				}
+			}
+			if n := conns.Load(); n != 2 {
+				t.Fatalf("%d container connections, want 2", n)
+			}
+		})
 	}
 }
