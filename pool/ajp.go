@@ -55,6 +55,10 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	if err != nil {
 		return false, err
 	}
+	if err := staleReused(p, pc); err != nil {
+		call.unwatch()
+		return true, err
+	}
 	l := t.leases.Get().(*ajpLease)
 	if t.ping > 0 {
 		if pc, err = l.pinged(p, pc, call); err != nil {

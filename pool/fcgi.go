@@ -93,6 +93,10 @@ func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fast
 	if err != nil {
 		return false, err
 	}
+	if err := staleReused(p, pc); err != nil {
+		call.unwatch()
+		return true, err
+	}
 	reused := pc.used
 	l := t.leases.Get().(*fcgiLease)
 	l.p, l.pc, l.dc = p, pc, deadlineConn{Conn: pc.conn, timeout: t.timeout}
@@ -114,6 +118,25 @@ func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fast
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
 	return false, nil
+}
+
+// staleReused is idleConn.checkStale for a FastCGI or AJP connection:
+// ErrStaleConn, pc closed, where pc was pooled and its member has since
+// closed it or sent bytes nobody asked for. Nothing of the request was
+// written, its body stream untouched: it may go out again on a new
+// connection, whatever its method or body (retryStale, and the server's
+// own retry of a streamed body).
+func staleReused(p *connPool, pc *pooledConn) error {
+	if !pc.used {
+		return nil
+	}
+	if l, ok := pc.conn.(looker); ok {
+		if sent, closed := l.Look(); sent || closed {
+			p.discard(pc)
+			return ErrStaleConn
+		}
+	}
+	return nil
 }
 
 // answerError is what Backend.Do reports of an exchange with a FastCGI

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,29 +70,6 @@ func TestAJPBodyLimit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("the container's connection was not closed")
 	}
-}
-
-// ajpPacket is a container's packet with payload p.
-func ajpPacket(p ...byte) []byte {
-	return append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...)
-}
-
-// ajpOK is a container's whole answer: 200, text/plain "ok", reusable.
-var ajpOK = slices.Concat(ajpPacket(4, 0, 200, 0, 2, 'O', 'K', 0, 0, 1, 0xA0, 0x01, 0, 10, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', 0),
-	ajpPacket(3, 0, 2, 'o', 'k', 0), ajpPacket(5, 1))
-
-// readAJPPacket reads the payload of one of the server's packets, nil at
-// the connection's end.
-func readAJPPacket(br *bufio.Reader) []byte {
-	var h [4]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return nil
-	}
-	p := make([]byte, int(h[2])<<8|int(h[3]))
-	if _, err := io.ReadFull(br, p); err != nil || len(p) == 0 {
-		return nil
-	}
-	return p
 }
 
 // TestAJPPingRetriesOnNewConn: with ping=, a CPING that gets no CPONG on

@@ -431,55 +431,92 @@ func TestGatewayTimeouts(t *testing.T) {
 	}
 }
 
+// fcgiRecord is an application's record of type typ for request 1.
+func fcgiRecord(typ byte, content string) []byte {
+	return append([]byte{1, typ, 0, 1, byte(len(content) >> 8), byte(len(content)), 0, 0}, content...)
+}
+
+// fcgiOK is an application's whole answer: 200, text/plain "ok".
+var fcgiOK = slices.Concat(fcgiRecord(6, "Content-Type: text/plain\r\n\r\nok"), fcgiRecord(6, ""), fcgiRecord(3, "\x00\x00\x00\x00\x00\x00\x00\x00"))
+
+// readFCGIRequest reads one request's records, to its empty STDIN, and
+// returns its body; false at the connection's end.
+func readFCGIRequest(br *bufio.Reader) (string, bool) {
+	var body []byte
+	for {
+		var h [8]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			return "", false
+		}
+		content := make([]byte, int(h[4])<<8|int(h[5]))
+		if _, err := io.ReadFull(br, content); err != nil {
+			return "", false
+		}
+		if _, err := br.Discard(int(h[6])); err != nil {
+			return "", false
+		}
+		if h[1] == 5 { // STDIN; empty, it ends the request
+			if len(content) == 0 {
+				return string(body), true
+			}
+			body = append(body, content...)
+		}
+	}
+}
+
+// ajpPacket is a container's packet with payload p.
+func ajpPacket(p ...byte) []byte {
+	return append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...)
+}
+
+// ajpOK is a container's whole answer: 200, text/plain "ok", reusable.
+var ajpOK = slices.Concat(ajpPacket(4, 0, 200, 0, 2, 'O', 'K', 0, 0, 1, 0xA0, 0x01, 0, 10, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', 0),
+	ajpPacket(3, 0, 2, 'o', 'k', 0), ajpPacket(5, 1))
+
+// readAJPPacket reads the payload of one of sluice's packets, nil at the
+// connection's end.
+func readAJPPacket(br *bufio.Reader) []byte {
+	var h [4]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return nil
+	}
+	p := make([]byte, int(h[2])<<8|int(h[3]))
+	if _, err := io.ReadFull(br, p); err != nil || len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// readAJPRequest reads one forward request and returns its body: a GET's
+// none, a POST's (short) in the one data packet sluice sends at once;
+// false at the connection's end.
+func readAJPRequest(br *bufio.Reader) (string, bool) {
+	p := readAJPPacket(br)
+	if len(p) < 2 || p[0] != 2 {
+		return "", false
+	}
+	if p[1] != 4 { // not a POST
+		return "", true
+	}
+	if p = readAJPPacket(br); len(p) < 2 {
+		return "", false
+	}
+	return string(p[2:]), true
+}
+
 // TestGatewayDropsConnWithBytesPastAnswer: a FastCGI application or an
 // AJP container whose answer came with bytes past its end (past
 // END_REQUEST, past END_RESPONSE) does not get its connection back to the
 // pool, as an HTTP member's (pool's TestBackendDropsConnWithBytesPastAnswer):
 // the next request goes on a new one.
 func TestGatewayDropsConnWithBytesPastAnswer(t *testing.T) {
-	fcgiRecord := func(typ byte, content string) []byte {
-		return append([]byte{1, typ, 0, 1, byte(len(content) >> 8), byte(len(content)), 0, 0}, content...)
-	}
-	ajpPacket := func(p ...byte) []byte { return append([]byte{'A', 'B', byte(len(p) >> 8), byte(len(p))}, p...) }
 	for _, tc := range []struct {
 		name, scheme, params string
-		request              func(br *bufio.Reader) bool // reads one request
+		request              func(br *bufio.Reader) (string, bool) // reads one request
 		answer, junk         []byte
 	}{
-		{
-			"fcgi", "fcgi", " enablereuse=on",
-			func(br *bufio.Reader) bool {
-				for {
-					var h [8]byte
-					if _, err := io.ReadFull(br, h[:]); err != nil {
-						return false
-					}
-					n := int(h[4])<<8 | int(h[5]) + int(h[6])
-					if _, err := br.Discard(n); err != nil {
-						return false
-					}
-					if h[1] == 5 && n == 0 { // the empty STDIN ends the request
-						return true
-					}
-				}
-			},
-			slices.Concat(fcgiRecord(6, "Content-Type: text/plain\r\n\r\nok"), fcgiRecord(6, ""), fcgiRecord(3, "\x00\x00\x00\x00\x00\x00\x00\x00")),
-			fcgiRecord(6, "evil"),
-		},
-		{
-			"ajp", "ajp", "",
-			func(br *bufio.Reader) bool {
-				var h [4]byte
-				if _, err := io.ReadFull(br, h[:]); err != nil {
-					return false
-				}
-				_, err := br.Discard(int(h[2])<<8 | int(h[3])) // a GET: no body packets
-				return err == nil
-			},
-			slices.Concat(ajpPacket(4, 0, 200, 0, 2, 'O', 'K', 0, 0, 1, 0xA0, 0x01, 0, 10, 't', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n', 0),
-				ajpPacket(3, 0, 2, 'o', 'k', 0), ajpPacket(5, 1)),
-			ajpPacket(3, 0, 4, 'e', 'v', 'i', 'l', 0),
-		},
+		{"fcgi", "fcgi", " enablereuse=on", readFCGIRequest, fcgiOK, fcgiRecord(6, "evil")},
+		{"ajp", "ajp", "", readAJPRequest, ajpOK, ajpPacket(3, 0, 4, 'e', 'v', 'i', 'l', 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var conns atomic.Int32
@@ -487,7 +524,10 @@ func TestGatewayDropsConnWithBytesPastAnswer(t *testing.T) {
 				defer c.Close()
 				first := conns.Add(1) == 1
 				br := bufio.NewReader(c)
-				for i := 0; tc.request(br); i++ {
+				for i := 0; ; i++ {
+					if _, ok := tc.request(br); !ok {
+						return
+					}
 					answer := tc.answer
 					if first && i == 0 {
 						answer = slices.Concat(answer, tc.junk) // one write: read along with the answer
@@ -502,6 +542,68 @@ func TestGatewayDropsConnWithBytesPastAnswer(t *testing.T) {
 				if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "ok" {
 					t.Fatalf("request %d: %d %q", i+1, status, body)
 				}
+			}
+			if n := conns.Load(); n != 2 {
+				t.Fatalf("%d member connections, want 2", n)
+			}
+		})
+	}
+}
+
+// TestGatewayStaleConn: a FastCGI application or an AJP container that
+// closed its pooled connection while it sat idle gets the next request on
+// a new connection, a POST whose body is a stream included: sluice finds
+// the close before it writes, as for an HTTP member (the POST went onto
+// the dead connection and got 502).
+func TestGatewayStaleConn(t *testing.T) {
+	for _, tc := range []struct {
+		scheme, params string
+		request        func(br *bufio.Reader) (string, bool)
+		answer         []byte
+	}{
+		{"fcgi", " enablereuse=on", readFCGIRequest, fcgiOK},
+		{"ajp", "", readAJPRequest, ajpOK},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			var conns atomic.Int32
+			closed := make(chan struct{})
+			bodies := make(chan string, 4)
+			member := serveConns(t, func(c net.Conn) {
+				defer c.Close()
+				first := conns.Add(1) == 1
+				br := bufio.NewReader(c)
+				for {
+					body, ok := tc.request(br)
+					if !ok {
+						return
+					}
+					bodies <- body
+					if _, err := c.Write(tc.answer); err != nil {
+						return
+					}
+					if first {
+						c.Close()
+						close(closed)
+						return
+					}
+				}
+			})
+			c := fcgiProxy(t, "ProxyPass / "+tc.scheme+"://"+member+"/"+tc.params+"\n")
+			if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "ok" {
+				t.Fatalf("GET: %d %q", status, body)
+			}
+			<-closed
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://front.example.com/x")
+			req.Header.SetMethod("POST")
+			req.SetBodyString("hello")
+			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || string(resp.Body()) != "ok" {
+				t.Fatalf("POST on the closed connection's pool: %v %d %q, want 200", err, resp.StatusCode(), resp.Body())
+			}
+			if got := <-bodies + "|" + <-bodies; got != "|hello" {
+				t.Errorf("the member got the bodies %q, want the GET's none, then hello", got)
 			}
 			if n := conns.Load(); n != 2 {
 				t.Fatalf("%d member connections, want 2", n)

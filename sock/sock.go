@@ -63,6 +63,10 @@ func NewConn(c net.Conn) *Conn { return &Conn{Conn: c, s: New(c)} }
 func (c *Conn) Read(p []byte) (int, error)  { return c.s.Read(p) }
 func (c *Conn) Write(p []byte) (int, error) { return c.s.Write(p) }
 
+// Look is the socket's Look: a pooled FastCGI or AJP member connection is
+// looked at before it carries another request.
+func (c *Conn) Look() (sent, closed bool) { return c.s.Look() }
+
 // CloseWrite half-closes the connection where it can (TCP), and closes it
 // elsewhere: a tunnel's end whose other direction finished.
 func (c *Conn) CloseWrite() error {
