@@ -87,7 +87,7 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	if err != nil || aborted {
 		started := l.res.Started()
 		l.Release(false)
-		return answerError(err, aborted, reused, started, req.IsBodyStream())
+		return answerError(p, err, aborted, reused, started, req.IsBodyStream())
 	}
 	// The handler returns once the head is relayed, and the request body
 	// and its byte count with it: a container asking for more of the body

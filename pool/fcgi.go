@@ -113,7 +113,7 @@ func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fast
 	if err != nil || aborted {
 		started := l.res.Started()
 		l.Release(false)
-		return answerError(err, aborted, reused, started, req.IsBodyStream())
+		return answerError(p, err, aborted, reused, started, req.IsBodyStream())
 	}
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
@@ -125,7 +125,9 @@ func (t *fcgiTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fast
 // closed it or sent bytes nobody asked for. Nothing of the request was
 // written, its body stream untouched: it may go out again on a new
 // connection, whatever its method or body (retryStale, and the server's
-// own retry of a streamed body).
+// own retry of a streamed body). The pool's other idle connections are
+// closed too, as by the HTTP transport's onStale: the member most likely
+// restarted, closing them all, and the retry must not take one.
 func staleReused(p *connPool, pc *pooledConn) error {
 	if !pc.used {
 		return nil
@@ -133,6 +135,7 @@ func staleReused(p *connPool, pc *pooledConn) error {
 	if l, ok := pc.conn.(looker); ok {
 		if sent, closed := l.Look(); sent || closed {
 			p.discard(pc)
+			p.closeIdle()
 			return ErrStaleConn
 		}
 	}
@@ -140,18 +143,20 @@ func staleReused(p *connPool, pc *pooledConn) error {
 }
 
 // answerError is what Backend.Do reports of an exchange with a FastCGI
-// or AJP member that failed (err) or was aborted before its answer's head:
-// the client's leaving, a timeout as fasthttp reports it (the 504), a
-// pooled connection the member had closed, which saw nothing (retryStale
-// may send an idempotent request again, as for HTTP members), a
-// connection closed before any answer.
-func answerError(err error, aborted, reused, started, streamed bool) (bool, error) {
+// or AJP member of p that failed (err) or was aborted before its answer's
+// head: the client's leaving, a timeout as fasthttp reports it (the 504),
+// a pooled connection the member closed as the request went out, which
+// saw nothing (retryStale may send an idempotent request again, as for
+// HTTP members, and p's other idle connections, as likely closed, are
+// closed first), a connection closed before any answer.
+func answerError(p *connPool, err error, aborted, reused, started, streamed bool) (bool, error) {
 	switch {
 	case aborted:
 		return false, ErrClientGone
 	case isTimeout(err):
 		return false, fasthttp.ErrTimeout
 	case reused && !started && !streamed:
+		p.closeIdle()
 		return true, fasthttp.ErrConnectionClosed
 	case err == io.EOF || !started && errors.Is(err, io.ErrUnexpectedEOF):
 		return false, fasthttp.ErrConnectionClosed

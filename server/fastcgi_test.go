@@ -611,3 +611,92 @@ func TestGatewayStaleConn(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayMemberRestart: a FastCGI application or an AJP container
+// whose pooled connections all went stale (it restarted, closing them
+// while they sat idle; or it takes the next request on each and closes it
+// unanswered) gets the next request on a new connection: the first stale
+// one closes the pool's other idle ones, as for an HTTP member (the retry
+// took the next stale one, and the GET got 502).
+func TestGatewayMemberRestart(t *testing.T) {
+	const pooled = 4
+	for _, tc := range []struct {
+		scheme, params string
+		request        func(br *bufio.Reader) (string, bool)
+		answer         []byte
+	}{
+		{"fcgi", " enablereuse=on", readFCGIRequest, fcgiOK},
+		{"ajp", "", readAJPRequest, ajpOK},
+	} {
+		for _, idle := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/closed-while-idle=%v", tc.scheme, idle), func(t *testing.T) {
+				var conns atomic.Int32
+				arrived, closed := make(chan struct{}, pooled), make(chan struct{}, pooled)
+				answer, restart := make(chan struct{}), make(chan struct{})
+				member := serveConns(t, func(c net.Conn) {
+					defer c.Close()
+					br := bufio.NewReader(c)
+					if conns.Add(1) <= pooled {
+						// One answer once all the pooled connections hold
+						// a request, then the restart.
+						if _, ok := tc.request(br); !ok {
+							return
+						}
+						arrived <- struct{}{}
+						<-answer
+						if _, err := c.Write(tc.answer); err != nil {
+							return
+						}
+						if idle {
+							<-restart
+						} else {
+							tc.request(br)
+						}
+						c.Close()
+						closed <- struct{}{}
+						return
+					}
+					for {
+						if _, ok := tc.request(br); !ok {
+							return
+						}
+						if _, err := c.Write(tc.answer); err != nil {
+							return
+						}
+					}
+				})
+				c := fcgiProxy(t, "ProxyPass / "+tc.scheme+"://"+member+"/"+tc.params+"\n")
+				statuses := make(chan int, pooled)
+				for range pooled {
+					go func() {
+						req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+						req.SetRequestURI("http://front.example.com/x")
+						_ = c.Do(req, resp)
+						statuses <- resp.StatusCode()
+					}()
+				}
+				for range pooled {
+					<-arrived
+				}
+				close(answer)
+				for range pooled {
+					if status := <-statuses; status != 200 {
+						t.Fatalf("a request filling the pool: %d", status)
+					}
+				}
+				if idle {
+					close(restart)
+					for range pooled {
+						<-closed
+					}
+				}
+				if status, body, _ := do(t, c, "GET", "/x"); status != 200 || body != "ok" {
+					t.Fatalf("GET after the restart: %d %q, want 200", status, body)
+				}
+				if n := conns.Load(); n != pooled+1 {
+					t.Fatalf("%d member connections, want %d", n, pooled+1)
+				}
+			})
+		}
+	}
+}
