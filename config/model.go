@@ -330,7 +330,7 @@ type WorkerParams struct {
 
 	Timeout           Duration `yaml:"timeout,omitempty"`           // backend I/O; 0 = ProxyTimeout
 	ConnectionTimeout Duration `yaml:"connectiontimeout,omitempty"` // 0 = Timeout
-	Acquire           Duration `yaml:"acquire,omitempty"`           // wait for a pooled connection; 0 = forever
+	Acquire           Duration `yaml:"acquire,omitempty"`           // wait for a pooled connection; 0 = Timeout (docs/compatibility.md)
 	Ping              Duration `yaml:"ping,omitempty"`
 	Max               int      `yaml:"max,omitempty"` // max connections; 0 = unlimited
 	Min               int      `yaml:"min,omitempty"`
