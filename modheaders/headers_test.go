@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
 	"strings"
 	"testing"
@@ -170,6 +171,10 @@ func TestSSLVariables(t *testing.T) {
 		t.Error("UsesSSL")
 	}
 	leaf := &x509.Certificate{Subject: pkix.Name{CommonName: "alice", Organization: []string{"Example"}}, NotAfter: time.Date(2026, 3, 7, 9, 5, 1, 0, time.UTC)}
+	var err error
+	if leaf.RawSubject, err = asn1.Marshal(leaf.Subject.ToRDNSequence()); err != nil { // what mod_ssl's names are read from
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		cs   *tls.ConnectionState

@@ -4,6 +4,7 @@ import (
 	cryptotls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -237,6 +238,10 @@ func TestVariables(t *testing.T) {
 	tls := *r
 	tls.HTTPS = true
 	client := &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}
+	var err error
+	if client.RawSubject, err = asn1.Marshal(client.Subject.ToRDNSequence()); err != nil { // what mod_ssl's names are read from
+		t.Fatal(err)
+	}
 	tls.TLS = &cryptotls.ConnectionState{Version: cryptotls.VersionTLS13, PeerCertificates: []*x509.Certificate{client},
 		VerifiedChains: [][]*x509.Certificate{{client}}}
 	for _, c := range []struct {

@@ -107,11 +107,11 @@ func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 	}
 	switch v {
 	case sslClientSDN:
-		return append(dst, client.Subject.String()...)
+		return appendDN(dst, client.RawSubject)
 	case sslClientSDNCN:
 		return append(dst, client.Subject.CommonName...)
 	case sslClientIDN:
-		return append(dst, client.Issuer.String()...)
+		return appendDN(dst, client.RawIssuer)
 	case sslClientMSerial:
 		return append(dst, strings.ToUpper(client.SerialNumber.Text(16))...)
 	case sslClientVStart:
