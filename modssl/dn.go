@@ -37,6 +37,19 @@ func appendDN(dst, raw []byte) []byte {
 	return dst
 }
 
+// appendFirstCN writes the value of a name's first commonName, as
+// mod_ssl's SSL_CLIENT_S_DN_CN: in UTF-8, control bytes and backslashes
+// escaped.
+func appendFirstCN(dst, raw []byte) []byte {
+	var buf [16]attr
+	for _, a := range parseName(buf[:0], raw) {
+		if string(a.oid) == oidCN {
+			return appendValue(dst, a.value, false)
+		}
+	}
+	return dst
+}
+
 // attr is an attribute of a name: the index of its RDN, and its type's
 // and its value's DER.
 type attr struct {
@@ -215,6 +228,9 @@ func derTag(b []byte) (n int, content []byte, ok bool) {
 	}
 	return hdr + size, b[hdr : hdr+size], true
 }
+
+// oidCN is commonName's OID, in DER.
+const oidCN = "\x06\x03\x55\x04\x03"
 
 // shortNames are OpenSSL's short names of the attribute types names
 // carry, keyed by their OIDs in DER.

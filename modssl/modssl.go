@@ -109,7 +109,7 @@ func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 	case sslClientSDN:
 		return appendDN(dst, client.RawSubject)
 	case sslClientSDNCN:
-		return append(dst, client.Subject.CommonName...)
+		return appendFirstCN(dst, client.RawSubject)
 	case sslClientIDN:
 		return appendDN(dst, client.RawIssuer)
 	case sslClientMSerial:

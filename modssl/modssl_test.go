@@ -70,8 +70,9 @@ func rawName(t *testing.T, n pkix.RDNSequence) []byte {
 // TestDN: SSL_CLIENT_S_DN and SSL_CLIENT_I_DN as mod_ssl writes them
 // (X509_NAME_print_ex, RFC 2253 but bytes above 0x7f as they are): the
 // name's own order reversed, OpenSSL's short names, repeated attributes
-// kept apart, RFC 2253's escapes. Each expected value is what OpenSSL
-// 3.0's `openssl x509 -nameopt RFC2253,-esc_msb` writes for the name.
+// kept apart, RFC 2253's escapes; SSL_CLIENT_S_DN_CN is the first CN.
+// Each expected value is what OpenSSL 3.0's `openssl x509 -nameopt
+// RFC2253,-esc_msb` (and `esc_ctrl,utf8` for the CN) writes for the name.
 func TestDN(t *testing.T) {
 	atv := func(oid asn1.ObjectIdentifier, v any) pkix.AttributeTypeAndValue {
 		return pkix.AttributeTypeAndValue{Type: oid, Value: v}
@@ -85,29 +86,29 @@ func TestDN(t *testing.T) {
 		t61          = func(s string) asn1.RawValue { return asn1.RawValue{Tag: asn1.TagT61String, Bytes: []byte(s)} }
 	)
 	for _, tc := range []struct {
-		name pkix.RDNSequence
-		dn   string
+		name   pkix.RDNSequence
+		dn, cn string
 	}{
 		{pkix.RDNSequence{{atv(c, "US")}, {atv(o, "Example")}, {atv(ou, "Eng")}, {atv(ou, "Ops")}, {atv(cn, "alice")}, {atv(email, "alice@example.com")}},
-			"emailAddress=alice@example.com,CN=alice,OU=Ops,OU=Eng,O=Example,C=US"},
-		{pkix.RDNSequence{{atv(dc, "com")}, {atv(dc, "example")}, {atv(cn, "bob")}}, "CN=bob,DC=example,DC=com"},
-		{pkix.RDNSequence{{atv(cn, "first")}, {atv(cn, "second")}}, "CN=second,CN=first"},
+			"emailAddress=alice@example.com,CN=alice,OU=Ops,OU=Eng,O=Example,C=US", "alice"},
+		{pkix.RDNSequence{{atv(dc, "com")}, {atv(dc, "example")}, {atv(cn, "bob")}}, "CN=bob,DC=example,DC=com", "bob"},
+		{pkix.RDNSequence{{atv(cn, "first")}, {atv(cn, "second")}}, "CN=second,CN=first", "first"},
 		// A multi-valued RDN, and a type OpenSSL has no name for.
-		{pkix.RDNSequence{{atv(asn1.ObjectIdentifier{1, 2, 3, 4}, "xyz")}, {atv(cn, "a"), atv(uid, "u")}}, "UID=u+CN=a,1.2.3.4=#130378797A"},
+		{pkix.RDNSequence{{atv(asn1.ObjectIdentifier{1, 2, 3, 4}, "xyz")}, {atv(cn, "a"), atv(uid, "u")}}, "UID=u+CN=a,1.2.3.4=#130378797A", "a"},
 		{pkix.RDNSequence{{atv(asn1.ObjectIdentifier{2, 999, 3}, "v")}, {atv(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, "w")}},
-			"1.3.6.1.4.1.99999.1=#130177,2.999.3=#130176"},
+			"1.3.6.1.4.1.99999.1=#130177,2.999.3=#130176", ""},
 		// RFC 2253's specials; '#' and spaces only where they lead or trail.
 		{pkix.RDNSequence{{atv(ou, " ")}, {atv(ou, "#")}, {atv(ou, "trail ")}, {atv(o, "#start")}, {atv(cn, ` lead, "q" +<x>;\ #h=`)}},
-			`CN=\ lead\, \"q\" \+\<x\>\;\\ #h=,O=\#start,OU=trail\ ,OU=#,OU=\ `},
+			`CN=\ lead\, \"q\" \+\<x\>\;\\ #h=,O=\#start,OU=trail\ ,OU=#,OU=\ `, ` lead, "q" +<x>;\\ #h=`},
 		// Control bytes as \XX, UTF-8 as it is, Latin-1 and BMP strings in UTF-8.
 		{pkix.RDNSequence{{atv(ou, bmp("\x00A\x00\xe9\x4e\x2d\x00 "))}, {atv(o, t61("lat\xe9"))}, {atv(cn, "ctl\x01\x7fé")}},
-			`CN=ctl\01\7Fé,O=laté,OU=Aé中\ `},
+			`CN=ctl\01\7Fé,O=laté,OU=Aé中\ `, `ctl\01\7Fé`},
 	} {
 		raw := rawName(t, tc.name)
 		var name pkix.Name
 		name.FillFromRDNSequence(&tc.name)
 		cs := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{RawSubject: raw, RawIssuer: raw, Subject: name, Issuer: name}}}
-		for v, want := range map[string]string{"SSL_CLIENT_S_DN": tc.dn, "SSL_CLIENT_I_DN": tc.dn} {
+		for v, want := range map[string]string{"SSL_CLIENT_S_DN": tc.dn, "SSL_CLIENT_I_DN": tc.dn, "SSL_CLIENT_S_DN_CN": tc.cn} {
 			if got := string(Append(nil, mustLookup(t, v), cs)); got != want {
 				t.Errorf("%s of %v: %q, want %q", v, tc.name, got, want)
 			}
