@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,7 +114,7 @@ func value(dst []byte, v Var, cs *tls.ConnectionState) []byte {
 	case sslClientIDN:
 		return appendDN(dst, client.RawIssuer)
 	case sslClientMSerial:
-		return append(dst, strings.ToUpper(client.SerialNumber.Text(16))...)
+		return appendSerial(dst, client.SerialNumber)
 	case sslClientVStart:
 		return appendCertTime(dst, client.NotBefore)
 	case sslClientVEnd:
@@ -135,6 +136,26 @@ func keySize(suite string) int {
 		return 168
 	}
 	return 0
+}
+
+// appendSerial writes a serial number as OpenSSL's i2a_ASN1_INTEGER, as
+// SSL_CLIENT_M_SERIAL reads: each byte in upper-case hex, a leading zero
+// kept, and '-' before a negative one.
+func appendSerial(dst []byte, n *big.Int) []byte {
+	start := len(dst)
+	if n.Sign() < 0 {
+		start++
+	}
+	dst = n.Append(dst, 16)
+	if (len(dst)-start)%2 == 1 {
+		dst = slices.Insert(dst, start, '0')
+	}
+	for i := start; i < len(dst); i++ {
+		if c := dst[i]; 'a' <= c && c <= 'f' {
+			dst[i] = c - 'a' + 'A'
+		}
+	}
+	return dst
 }
 
 // appendCertTime writes t as OpenSSL prints certificate times ("Nov  7

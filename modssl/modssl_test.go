@@ -120,6 +120,17 @@ func TestDN(t *testing.T) {
 	}
 }
 
+// TestSerial: SSL_CLIENT_M_SERIAL writes each byte of the serial number in
+// hex, as OpenSSL: a leading zero stays.
+func TestSerial(t *testing.T) {
+	for n, want := range map[int64]string{0x0abc: "0ABC", 0xbeef: "BEEF", 1: "01", 0: "00", -0x0abc: "-0ABC"} {
+		cs := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{SerialNumber: big.NewInt(n)}}}
+		if got := string(Append([]byte("x"), mustLookup(t, "SSL_CLIENT_M_SERIAL"), cs)); got != "x"+want {
+			t.Errorf("serial %#x: %q, want %q", n, got[1:], want)
+		}
+	}
+}
+
 func mustLookup(t *testing.T, name string) Var {
 	t.Helper()
 	v, err := Lookup(name)
