@@ -665,6 +665,53 @@ func TestTLSWildcardAliasAndDefault(t *testing.T) {
 	}
 }
 
+// TestTLSNoNameFirstVHost: a connection that sends no server name gets
+// the certificate of its address's first vhost, and a request without Host
+// goes to it, even where a later vhost has a catch-all ServerAlias *, as
+// in Apache (the catch-all took both).
+func TestTLSNoNameFirstVHost(t *testing.T) {
+	st := startTLSSite(t, `<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/a/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName b.test
+  ServerAlias *
+  SSLEngine on
+  SSLCertificateFile {DIR}/b.pem
+  ProxyPass / http://BACKEND/b/
+</VirtualHost>
+`, startBackend(t, echo))
+	for sni, want := range map[string]string{"": "a.test", "other.test": "b.test"} {
+		c, err := tlsDial(st.TLS, &tls.Config{ServerName: sni, InsecureSkipVerify: true}) //nolint:gosec // the certificate is what is checked
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if cn := c.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != want {
+			t.Errorf("SNI %q: certificate of %s, want %s's", sni, cn, want)
+		}
+	}
+	c, err := tlsDial(st.TLS, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // no name: any certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /x HTTP/1.0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || firstLine(body) != "GET /a/x" {
+		t.Errorf("HTTP/1.0 without Host: %d %q, want a.test's", resp.StatusCode, firstLine(body))
+	}
+}
+
 // TestTLSEnvHTTPS: mod_ssl's HTTPS variable is "on" for a request over TLS
 // and unset otherwise, so the common "env=HTTPS" conditions work: an
 // X-Forwarded-Proto for the member and a Strict-Transport-Security only

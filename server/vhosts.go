@@ -17,7 +17,7 @@ import (
 // answer on one address: an exact ServerName or ServerAlias, else the
 // first wildcard ServerAlias that matches ("*.example.com", in config
 // order), else the first of them, which Apache makes the default for the
-// address.
+// address; a request or handshake that names no host gets that default.
 type hostTable struct {
 	byName map[string]*vhost
 	wild   []wildHost
@@ -61,6 +61,11 @@ func (t *hostTable) lookup(host []byte) *vhost {
 	h := host
 	if i := lastColon(h); i >= 0 {
 		h = h[:i]
+	}
+	if len(h) == 0 {
+		// No name (no SNI, no Host): the address's default, which a
+		// catch-all ServerAlias * would otherwise match.
+		return t.first
 	}
 	var buf [128]byte
 	if len(h) <= len(buf) {
