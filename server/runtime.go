@@ -32,7 +32,9 @@ type runtime struct {
 	// anyTLS: some host terminates TLS; byAddr is then always built, since
 	// a connection's address says whether it speaks TLS.
 	anyTLS bool
-	// clientAuth: some host verifies client certificates.
+	// clientAuth: hosts terminate TLS differently (client verification,
+	// versions, certificates), so a request's host must fit its
+	// handshake's (misdirected).
 	clientAuth bool
 	// backends by member ID, kept so a reload can reuse pools.
 	backends   map[string]*pool.Backend
@@ -131,9 +133,13 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		// The read budget of a connection must cover the largest limit.
 		rt.maxBody = max(rt.maxBody, vh.maxBody)
 	}
+	var firstTLS *vhost
 	for _, vh := range slices.Concat(rt.hosts, []*vhost{mainHost}) {
 		rt.anyTLS = rt.anyTLS || vh.tls != nil
-		rt.clientAuth = rt.clientAuth || (vh.tls != nil && vh.tls.ClientAuth != tls.NoClientCert)
+		if firstTLS == nil && vh.tls != nil {
+			firstTLS = vh
+		}
+		rt.clientAuth = rt.clientAuth || (vh.tls != nil && !sameTLS(firstTLS, vh))
 	}
 	for _, vh := range rt.hosts {
 		rt.all.add(vh)

@@ -117,23 +117,67 @@ var plainToTLS = func() []byte {
 }()
 
 // misdirected answers 421 (RFC 9110) and reports true when a request on a
-// TLS connection names, by its Host, a vhost that verifies client
-// certificates other than its handshake did (another mode or other CAs):
-// the client may not have been asked for the certificate that host
-// requires. Apache answers the same when SNI and Host reach hosts with
-// different SSL settings.
+// TLS connection reaches, by its Host, a vhost its handshake does not fit
+// (reachable); and 400 when the handshake named a host (SNI) and the
+// request names none, as Apache (AH02031).
 func (s *Server) misdirected(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost) bool {
-	if vh.tls == nil || vh.tls.ClientAuth == tls.NoClientCert {
+	if vh.tls == nil {
 		return false
 	}
+	status := fasthttp.StatusMisdirectedRequest
 	if tc, ok := ctx.Conn().(*tlsConn); ok {
-		hs := rt.tlsHost(tc.ConnectionState().ServerName, ctx.LocalAddr()).tls
-		if hs != nil && hs.ClientAuth == vh.tls.ClientAuth && hs.ClientCAs.Equal(vh.tls.ClientCAs) {
+		cs := tc.ConnectionState()
+		if cs.ServerName != "" && len(ctx.Host()) == 0 {
+			status = fasthttp.StatusBadRequest
+		} else if reachable(rt.tlsHost(cs.ServerName, ctx.LocalAddr()), vh, &cs) {
 			return false
 		}
 	}
-	s.fail(ctx, fasthttp.StatusMisdirectedRequest)
+	s.fail(ctx, status)
 	return true
+}
+
+// reachable reports whether a request may reach vhost vh over a handshake
+// made for hs. Where the client named hs (SNI), they must terminate TLS
+// alike (sameTLS), as Apache requires (AH02032): the client may not have
+// been asked for the certificate vh requires, may have been allowed a
+// protocol vh refuses, or been shown a certificate vh does not present.
+// Without a name, Apache checks nothing; sluice still requires that vh
+// accepts the version negotiated and verifies clients as hs did.
+func reachable(hs, vh *vhost, cs *tls.ConnectionState) bool {
+	switch {
+	case hs == vh:
+		return true
+	case hs.tls == nil:
+		return false
+	case cs.ServerName != "":
+		return sameTLS(hs, vh)
+	}
+	return sameClientAuth(hs.tls, vh.tls) && vh.tls.MinVersion <= cs.Version && cs.Version <= vh.tls.MaxVersion
+}
+
+// sameTLS reports whether hosts a and b terminate TLS alike, as Apache's
+// ssl_server_compatible: the same protocol versions, client verification
+// and certificate files (SSLCipherSuite, which it compares too, sluice
+// ignores).
+func sameTLS(a, b *vhost) bool {
+	x, y := a.tls, b.tls
+	if x == nil || y == nil {
+		return x == y
+	}
+	if x.MinVersion != y.MinVersion || x.MaxVersion != y.MaxVersion || !sameClientAuth(x, y) {
+		return false
+	}
+	ca, cb := a.cfg.TLS.Certs, b.cfg.TLS.Certs
+	return len(ca) == len(cb) && !slices.ContainsFunc(ca, func(p config.CertPair) bool {
+		return !slices.ContainsFunc(cb, func(q config.CertPair) bool { return p.CertFile == q.CertFile && p.KeyFile == q.KeyFile })
+	})
+}
+
+// sameClientAuth reports whether two TLS configurations ask clients for
+// certificates alike: the same mode and CAs.
+func sameClientAuth(x, y *tls.Config) bool {
+	return x.ClientAuth == y.ClientAuth && x.ClientCAs.Equal(y.ClientCAs)
 }
 
 const certExpiry = "sluice_tls_certificate_expiry_timestamp_seconds"

@@ -256,6 +256,8 @@ func TestTLSClientCertificates(t *testing.T) {
   SSLEngine on
   SSLCertificateFile {DIR}/c.crt
   SSLCertificateKeyFile {DIR}/c.key
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
   SSLVerifyClient require
   SSLCACertificateFile {DIR}/ca.crt
   ProxyPass / http://BACKEND/d/
@@ -297,7 +299,8 @@ func TestTLSClientCertificates(t *testing.T) {
 			t.Errorf("client certificate %s: the request was answered", name)
 		}
 	}
-	// d.test verifies as c.test does: reachable over c.test's handshake.
+	// d.test terminates TLS as c.test does (its certificates in another
+	// order): reachable over c.test's handshake.
 	if status, line := tlsGet(t, c, "d.test", "/x"); status != 200 || line != "GET /d/x" {
 		t.Errorf("Host d.test over c.test's handshake: %d %q, want 200", status, line)
 	}
@@ -309,6 +312,78 @@ func TestTLSClientCertificates(t *testing.T) {
 	}
 	if status, line := tlsGet(t, c, "a.test", "/x"); status != 200 || line != "GET /a/x" {
 		t.Errorf("then Host a.test: %d %q", status, line)
+	}
+}
+
+// TestTLSMisdirected: a request whose Host reaches another vhost than its
+// handshake named (SNI) gets 421 unless the two terminate TLS alike, as
+// Apache: another SSLProtocol or other certificates are enough. Without a
+// name (Apache checks nothing) the vhost must accept the version
+// negotiated. A request without Host over a handshake that named a host
+// gets 400, as Apache.
+func TestTLSMisdirected(t *testing.T) {
+	st := startTLSSite(t, `<VirtualHost *:{TLS}>
+  ServerName a.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/a/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName b.test
+  SSLEngine on
+  SSLProtocol -all +TLSv1.3
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/b/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName c.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/c.crt
+  SSLCertificateKeyFile {DIR}/c.key
+  ProxyPass / http://BACKEND/c/
+</VirtualHost>
+<VirtualHost *:{TLS}>
+  ServerName e.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/a.crt
+  SSLCertificateKeyFile {DIR}/a.key
+  ProxyPass / http://BACKEND/e/
+</VirtualHost>
+`, startBackend(t, echo))
+	for _, tc := range []struct {
+		sni   string
+		max   uint16
+		host  string
+		want  int
+		about string
+	}{
+		{"a.test", tls.VersionTLS12, "b.test", 421, "b.test refuses TLS 1.2"},
+		{"a.test", tls.VersionTLS13, "b.test", 421, "b.test's SSLProtocol differs"},
+		{"a.test", tls.VersionTLS13, "c.test", 421, "c.test's certificate differs"},
+		{"a.test", tls.VersionTLS13, "e.test", 200, "e.test terminates TLS as a.test"},
+		{"", tls.VersionTLS12, "b.test", 421, "no SNI, b.test refuses TLS 1.2"},
+		{"", tls.VersionTLS13, "b.test", 200, "no SNI, TLS 1.3"},
+		{"", tls.VersionTLS13, "c.test", 200, "no SNI"},
+	} {
+		c, err := tlsDial(st.TLS, &tls.Config{ServerName: tc.sni, MaxVersion: tc.max, InsecureSkipVerify: true}) //nolint:gosec // names are what is tested
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if status, _ := tlsGet(t, c, tc.host, "/x"); status != tc.want {
+			t.Errorf("Host %s over a handshake for %q (%s): %d, want %d", tc.host, tc.sni, tc.about, status, tc.want)
+		}
+	}
+	c := dialTLS(t, st.TLS, "c.test", st.c.Roots)
+	fmt.Fprintf(c, "GET /x HTTP/1.0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 {
+		t.Errorf("HTTP/1.0 without Host over a handshake for c.test: %d, want 400", resp.StatusCode)
 	}
 }
 
