@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -37,13 +38,15 @@ type TLS struct {
 	MaxVersion string `yaml:"max_version,omitempty"`
 	// VerifyClient is SSLVerifyClient: "none" (the default), "optional"
 	// or "require" (a certificate signed by ClientCAFile), or
-	// "optional_no_ca" (any certificate, unverified).
+	// "optional_no_ca" (any certificate; one that verifies against
+	// ClientCAFile reads SUCCESS, one no CA known issued GENEROUS).
 	VerifyClient string `yaml:"verify_client,omitempty"`
 	// ClientCAFile is SSLCACertificateFile: the CAs clients' certificates
 	// must chain to.
 	ClientCAFile string `yaml:"client_ca_file,omitempty"`
 
-	loaded *tls.Config // built by the checker: certificates read
+	loaded    *tls.Config         // built by the checker: certificates read
+	clientCAs []*x509.Certificate // ClientCAFile's, read
 }
 
 // CertPair is one certificate file and its key; an empty KeyFile means
@@ -71,6 +74,40 @@ var verifyModes = []string{VerifyNone, VerifyOptional, VerifyRequire, VerifyOpti
 // its versions and client verification set. The checker built it when the
 // configuration loaded, so a reload reads the files again.
 func (t *TLS) Config() *tls.Config { return t.loaded }
+
+// VerifyNoCA verifies a client's certificates (the leaf first) against
+// ClientCAFile as mod_ssl's SSLVerifyClient optional_no_ca does: it
+// returns the chains where they verify, none where no CA known to it or
+// sent by the client issued them (unknown or self-signed: mod_ssl's
+// GENEROUS), and an error, which refuses the handshake, for any other
+// failure: an expired certificate, a bad signature, the wrong usage.
+func (t *TLS) VerifyNoCA(certs []*x509.Certificate) ([][]*x509.Certificate, error) {
+	if len(certs) == 0 || t.loaded == nil || t.loaded.ClientCAs == nil {
+		return nil, nil
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		intermediates.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{Roots: t.loaded.ClientCAs, Intermediates: intermediates,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) && !hasIssuer(unknown.Cert, slices.Concat(t.clientCAs, certs)) {
+		return nil, nil
+	}
+	return chains, err
+}
+
+// hasIssuer reports whether one of candidates may have issued c by its
+// name and key identifier, as OpenSSL picks an issuer before it checks the
+// signature: crypto/x509 reports a bad signature from a CA it knows as an
+// unknown authority.
+func hasIssuer(c *x509.Certificate, candidates []*x509.Certificate) bool {
+	return slices.ContainsFunc(candidates, func(p *x509.Certificate) bool {
+		return p != c && bytes.Equal(p.RawSubject, c.RawIssuer) &&
+			(len(c.AuthorityKeyId) == 0 || len(p.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, p.SubjectKeyId))
+	})
+}
 
 // tls checks TLS settings (a host's or the admin listener's) and reads
 // their files.
@@ -131,6 +168,8 @@ func (c *checker) tls(t *TLS) error {
 			conf.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	case VerifyOptionalNoCA:
+		// crypto/tls verifies nothing here; with CAs named, VerifyNoCA
+		// does as mod_ssl (below).
 		conf.ClientAuth = tls.RequestClientCert
 	default:
 		return fail("verify_client", t.VerifyClient, "must be one of %s", strings.Join(verifyModes, ", "))
@@ -140,8 +179,14 @@ func (c *checker) tls(t *TLS) error {
 		if err != nil {
 			return fail("client_ca_file", t.ClientCAFile, "%v", err)
 		}
-		if conf.ClientCAs, err = certPool(ders); err != nil {
+		if conf.ClientCAs, t.clientCAs, err = certPool(ders); err != nil {
 			return fail("client_ca_file", t.ClientCAFile, "%v", err)
+		}
+		if conf.ClientAuth == tls.RequestClientCert {
+			conf.VerifyConnection = func(cs tls.ConnectionState) error {
+				_, err := t.VerifyNoCA(cs.PeerCertificates)
+				return err
+			}
 		}
 	}
 	t.loaded = conf
@@ -355,7 +400,7 @@ func (c *checker) proxyTLS(p *ProxyTLS) error {
 		if err != nil {
 			return fail("ca_file", p.CAFile, "%v", err)
 		}
-		if conf.RootCAs, err = certPool(ders); err != nil {
+		if conf.RootCAs, _, err = certPool(ders); err != nil {
 			return fail("ca_file", p.CAFile, "%v", err)
 		}
 		digestCerts(digest, ders)
@@ -404,15 +449,16 @@ func (c *checker) versions(owner any, pos Pos, min, max string, conf *tls.Config
 	return nil
 }
 
-// certPool is a pool of the certificates ders.
-func certPool(ders [][]byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
+// certPool is a pool of the certificates ders, and those certificates.
+func certPool(ders [][]byte) (*x509.CertPool, []*x509.Certificate, error) {
+	pool, cas := x509.NewCertPool(), make([]*x509.Certificate, 0, len(ders))
 	for _, der := range ders {
 		ca, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pool.AddCert(ca)
+		cas = append(cas, ca)
 	}
-	return pool, nil
+	return pool, cas, nil
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,11 +24,35 @@ import (
 // handshake and no listener needs to be opened again.
 func (s *Server) serverTLS() *tls.Config {
 	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		if conf := s.rt.Load().tlsHost(hello.ServerName, hello.Conn.LocalAddr()).tls; conf != nil {
-			return conf, nil
+		vh := s.rt.Load().tlsHost(hello.ServerName, hello.Conn.LocalAddr())
+		conf := vh.tls
+		if conf == nil {
+			return nil, errNoTLSHost
 		}
-		return nil, errNoTLSHost
+		if conf.ClientAuth == tls.RequestClientCert && conf.ClientCAs != nil {
+			if c, ok := hello.Context().Value(handshakeConn{}).(*tlsConn); ok {
+				return c.verifyingNoCA(conf, vh.cfg.TLS), nil
+			}
+		}
+		return conf, nil
 	}}
+}
+
+// handshakeConn keys the tlsConn in its handshake's context.
+type handshakeConn struct{}
+
+// verifyingNoCA is conf, a host's under SSLVerifyClient optional_no_ca
+// with CAs, set to keep on c the chains the client's certificate verifies
+// to, which crypto/tls does not look for: SSL_CLIENT_VERIFY then reads
+// SUCCESS, as mod_ssl, rather than GENEROUS.
+func (c *tlsConn) verifyingNoCA(conf *tls.Config, t *config.TLS) *tls.Config {
+	conf = conf.Clone()
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		var err error
+		c.verified, err = t.VerifyNoCA(cs.PeerCertificates)
+		return err
+	}
+	return conf
 }
 
 // adminTLSConfig is serverTLS for the admin listener: admin.tls of the
@@ -77,9 +103,26 @@ func (s *Server) startAdminTLS(c net.Conn) net.Conn {
 // 400, as Apache and nginx answer, instead of a closed connection.
 type tlsConn struct {
 	*tls.Conn
-	ua      *userAgent // mod_remoteip's client of the current request, made on first use
-	shaken  bool
-	metrics *serverMetrics
+	ua       *userAgent // mod_remoteip's client of the current request, made on first use
+	shaken   bool
+	metrics  *serverMetrics
+	verified [][]*x509.Certificate // chains sluice verified the client's certificate to (verifyingNoCA)
+}
+
+// ConnectionState is the connection's state, the chains verifyingNoCA
+// found among its VerifiedChains.
+func (c *tlsConn) ConnectionState() tls.ConnectionState {
+	cs := c.Conn.ConnectionState()
+	if cs.VerifiedChains == nil {
+		cs.VerifiedChains = c.verified
+	}
+	return cs
+}
+
+// Handshake runs the handshake, with c in its context for
+// verifyingNoCA. fasthttp calls it before the first Read.
+func (c *tlsConn) Handshake() error {
+	return c.HandshakeContext(context.WithValue(context.Background(), handshakeConn{}, c))
 }
 
 func (c *tlsConn) Read(p []byte) (int, error) {

@@ -2,11 +2,16 @@ package server
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -385,6 +390,82 @@ func TestTLSMisdirected(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Errorf("HTTP/1.0 without Host over a handshake for c.test: %d, want 400", resp.StatusCode)
 	}
+}
+
+// TestTLSVerifyOptionalNoCA: SSLVerifyClient optional_no_ca with
+// SSLCACertificateFile verifies the certificate all the same, as mod_ssl:
+// SUCCESS where it chains to the CAs, GENEROUS where no CA known issued
+// it, NONE without one; any other failure (expired, a signature that is
+// not the CA's) refuses the handshake. Until then every certificate read
+// GENEROUS.
+func TestTLSVerifyOptionalNoCA(t *testing.T) {
+	st := startTLSSite(t, `<VirtualHost *:{TLS}>
+  ServerName c.test
+  SSLEngine on
+  SSLCertificateFile {DIR}/c.crt
+  SSLCertificateKeyFile {DIR}/c.key
+  SSLVerifyClient optional_no_ca
+  SSLCACertificateFile {DIR}/ca.crt
+  RequestHeader set X-V "%{SSL_CLIENT_VERIFY}s"
+  ProxyPass / http://BACKEND/c/
+</VirtualHost>
+`, startBackend(t, echo))
+	for name, tc := range map[string]struct {
+		cert tls.Certificate // none: the zero one
+		want string          // "": the handshake is refused
+	}{
+		"the CA's":           {st.ca.Issue(t, "client").TLS, "SUCCESS"},
+		"another CA's":       {testcert.NewFor(t, "stranger").TLS, "GENEROUS"},
+		"none":               {tls.Certificate{}, "NONE"},
+		"expired":            {testcert.NewExpired(t, "stranger").TLS, ""},
+		"forged in its name": {forgeIssued(t, st.ca), ""},
+	} {
+		// Sent whatever CAs the server names, as curl and browsers do
+		// (crypto/tls would send none of another CA's).
+		send := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tc.cert, nil }
+		c, err := tlsDial(st.TLS, &tls.Config{ServerName: "c.test", RootCAs: st.c.Roots, GetClientCertificate: send})
+		if err == nil {
+			defer c.Close()
+			_, err = fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: c.test\r\n\r\n")
+		}
+		var resp *http.Response
+		if err == nil {
+			resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+		}
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("client certificate %s: answered %d, want the handshake refused", name, resp.StatusCode)
+		case tc.want == "":
+		case err != nil:
+			t.Errorf("client certificate %s: %v", name, err)
+		default:
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), "X-V: "+tc.want+"\n") {
+				t.Errorf("client certificate %s: member saw\n%s\nwant X-V: %s", name, body, tc.want)
+			}
+		}
+	}
+}
+
+// forgeIssued is a client certificate that names ca as its issuer, by its
+// name and key identifier, but is signed by another key.
+func forgeIssued(t *testing.T, ca testcert.Cert) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "forged"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	fake := *ca.TLS.Leaf
+	fake.PublicKey = &key.PublicKey
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, &fake, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // TestTLSMainServerFallback: a plain connection whose Host names only a
