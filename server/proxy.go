@@ -148,7 +148,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	// One return for both: more returns would turn handle's deferred
 	// calls from inlined into runtime ones (Go inlines defers only while
 	// defers × returns ≤ 15), about 200 instructions per request.
-	if rt.clientAuth && s.misdirected(ctx, rt, vh) || len(vh.managers) > 0 && s.manage(ctx, vh) {
+	if rt.tlsDiffer && s.misdirected(ctx, rt, vh) || len(vh.managers) > 0 && s.manage(ctx, vh) {
 		return
 	}
 	raw := ctx.URI().PathOriginal()

@@ -32,10 +32,10 @@ type runtime struct {
 	// anyTLS: some host terminates TLS; byAddr is then always built, since
 	// a connection's address says whether it speaks TLS.
 	anyTLS bool
-	// clientAuth: hosts terminate TLS differently (client verification,
+	// tlsDiffer: hosts terminate TLS differently (client verification,
 	// versions, certificates), so a request's host must fit its
 	// handshake's (misdirected).
-	clientAuth bool
+	tlsDiffer bool
 	// backends by member ID, kept so a reload can reuse pools.
 	backends   map[string]*pool.Backend
 	maxBody    int64
@@ -139,7 +139,7 @@ func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAdd
 		if firstTLS == nil && vh.tls != nil {
 			firstTLS = vh
 		}
-		rt.clientAuth = rt.clientAuth || (vh.tls != nil && !sameTLS(firstTLS, vh))
+		rt.tlsDiffer = rt.tlsDiffer || (vh.tls != nil && !sameTLS(firstTLS, vh))
 	}
 	for _, vh := range rt.hosts {
 		rt.all.add(vh)
