@@ -133,7 +133,6 @@ func (c *Checker) Update(members []*pool.Member, exprs Exprs, concurrency int) {
 		e.member = m
 		p := newPlan(m, exprs)
 		if p != nil && e.plan != nil && p.same(e.plan) {
-			e.plan = p // the member's TLS configuration as reloaded
 			continue
 		}
 		if p == nil && e.plan != nil && m.State.Flags()&pool.FlagHCFail != 0 {
@@ -250,8 +249,12 @@ func (c *Checker) check(ctx context.Context, e *entry, p *plan, cn *conn) {
 			cn.Close()
 		}
 	default:
-		e.conn = cn
-		if (e.plan == p || e.plan.same(p)) && !crashed {
+		if e.plan == p {
+			e.conn = cn
+		} else if cn != nil {
+			cn.Close() // made for the check as it was: another starts anew
+		}
+		if e.plan == p && !crashed {
 			pr = c.apply(e, out, start, end.Sub(start))
 			recorded = true
 		}

@@ -52,13 +52,13 @@ func (p *plan) connKey() string {
 }
 
 // same reports whether two plans check the same way, so a reload that does
-// not touch the check keeps its schedule and streaks. The TLS configuration
-// is left out: every reload builds a new one when SSLProxy* settings apply,
-// and Update gives the check the new plan's.
+// not touch the check keeps its schedule and streaks. The TLS
+// configuration is the member's pool's, which a reload keeps unless the
+// SSLProxy* settings or their certificates changed (pool.BackendOptions.Same):
+// a check under others starts again, on a new connection.
 func (p *plan) same(q *plan) bool {
 	a, b := *p, *q
 	a.expr, b.expr = nil, nil
-	a.tlsConf, b.tlsConf = nil, nil
 	return a == b && exprSource(p.expr) == exprSource(q.expr)
 }
 

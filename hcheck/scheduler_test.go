@@ -261,13 +261,15 @@ func TestUpdateKeepsStateByID(t *testing.T) {
 	})
 }
 
-// A reload builds an https member's TLS configuration anew (SSLProxy*
-// settings): its check keeps its streaks and schedule, and the next check
-// uses the new configuration.
+// A reload keeps an https member's pool, and its TLS configuration with
+// it, unless its SSLProxy* settings or certificates changed
+// (pool.BackendOptions.Same): then its check keeps its streaks and
+// schedule. Under another TLS configuration the check starts again, and
+// uses the new one.
 func TestReloadKeepsTheCheckOfATLSMember(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
-		f.script[addr] = []bool{false, false, false}
+		f.script[addr] = []bool{false, false, false, false}
 		c := newTestChecker(f, Options{})
 		var used atomic.Pointer[tls.Config]
 		c.probe = func(ctx context.Context, p *plan, cn *conn) (outcome, *conn) {
@@ -275,31 +277,36 @@ func TestReloadKeepsTheCheckOfATLSMember(t *testing.T) {
 			return f.probe(ctx, p, cn)
 		}
 		reg := pool.NewRegistry()
-		load := func() *pool.Member {
-			cfg, err := config.ParseYAML("p.yaml", []byte("listen: [':80']\nserver:\n  proxy_tls: {verify: none}\n"))
+		load := func(verify string, be *pool.Backend) *pool.Member {
+			cfg, err := config.ParseYAML("p.yaml", []byte("listen: [':80']\nserver:\n  proxy_tls: {verify: "+verify+"}\n"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			m := member(t, reg, "https://"+addr, hc("GET", time.Second, 1, 3))
-			m.Backend = pool.NewBackend(m, pool.BackendOptions{Timeout: time.Second, TLS: cfg.Main.ProxyTLS})
+			if m.Backend = be; be == nil {
+				m.Backend = pool.NewBackend(m, pool.BackendOptions{Timeout: time.Second, TLS: cfg.Main.ProxyTLS})
+			}
 			return m
 		}
 		f.delay = 500 * time.Millisecond
-		m := load()
+		m := load("none", nil)
 		c.Update([]*pool.Member{m}, nil, 0)
 		stop := start(c)
 		defer stop()
-		step(2*time.Second + 250*time.Millisecond) // the second check runs until 2.5s
-		reloaded := load()
-		c.Update([]*pool.Member{reloaded}, nil, 0)
+		step(2*time.Second + 250*time.Millisecond)                // the second check runs until 2.5s
+		c.Update([]*pool.Member{load("none", m.Backend)}, nil, 0) // the pool kept
 		step(250 * time.Millisecond)
-		h, _ := c.Health(m.ID)
-		if h.FailStreak != 2 || !h.Next.Equal(time.Now().Add(500*time.Millisecond)) {
-			t.Fatalf("after a reload during the second check: %+v, want its result and the next check at 3s", h)
+		if h, _ := c.Health(m.ID); h.FailStreak != 2 || !h.Next.Equal(time.Now().Add(500*time.Millisecond)) {
+			t.Fatalf("after a reload that kept the pool, during the second check: %+v, want its result and the next check at 3s", h)
 		}
-		step(time.Second)
-		if used.Load() != reloaded.Backend.TLS || !flags(m).Has(pool.FlagHCFail) {
-			t.Fatalf("third check: with the reloaded TLS configuration %v, flags %q; want true and C", used.Load() == reloaded.Backend.TLS, flags(m))
+		changed := load("require", nil)
+		c.Update([]*pool.Member{changed}, nil, 0)
+		if h, _ := c.Health(m.ID); h.FailStreak != 0 || !h.Next.Equal(time.Now().Add(time.Second)) {
+			t.Fatalf("after a reload to other TLS settings: %+v, want the streaks reset and the next check a second away", h)
+		}
+		step(time.Second + 250*time.Millisecond)
+		if used.Load() != changed.Backend.TLS {
+			t.Fatal("the check after the TLS settings changed did not use the new configuration")
 		}
 	})
 }
@@ -375,6 +382,15 @@ func (k *keptConn) Close() error {
 // A reload that turns a member's check off while the check runs closes the
 // connection that check would have kept: no check will use it again.
 func TestCheckTurnedOffClosesItsConnection(t *testing.T) {
+	for name, changed := range map[string]config.WorkerParams{
+		"off":     hc("NONE", 0, 0, 0),
+		"changed": hc("HEAD11", time.Second, 1, 1), // a check of its own, on a connection of its own
+	} {
+		t.Run(name, func(t *testing.T) { testCheckChangedClosesItsConnection(t, changed) })
+	}
+}
+
+func testCheckChangedClosesItsConnection(t *testing.T, changed config.WorkerParams) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFake()
 		f.delay = 2 * time.Second
@@ -390,10 +406,10 @@ func TestCheckTurnedOffClosesItsConnection(t *testing.T) {
 		stop := start(c)
 		defer stop()
 		step(1500 * time.Millisecond) // the check runs until 3s
-		c.Update([]*pool.Member{member(t, reg, "http://"+addr, hc("NONE", 0, 0, 0))}, nil, 0)
-		step(2 * time.Second)
+		c.Update([]*pool.Member{member(t, reg, "http://"+addr, changed)}, nil, 0)
+		step(1600 * time.Millisecond) // past the first check's end, before the next one's
 		if !kept.closed.Load() {
-			t.Fatal("the connection of a check turned off meanwhile was kept open")
+			t.Fatal("the connection of a check turned off or changed meanwhile was kept open")
 		}
 	})
 }
