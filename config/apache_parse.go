@@ -118,7 +118,20 @@ func (d *directive) fail(value, format string, a ...any) *Error {
 	return &Error{Pos: d.pos, Key: d.name, Value: value, Msg: fmt.Sprintf(format, a...)}
 }
 
-func (d *directive) joined() string { return strings.Join(d.args, " ") }
+// joined is the directive's arguments as an error quotes them, an AJP
+// secret= hidden.
+func (d *directive) joined() string {
+	args := d.args
+	for i, a := range args {
+		if k, _, ok := strings.Cut(a, "="); ok && strings.EqualFold(k, secretKey) {
+			if &args[0] == &d.args[0] {
+				args = slices.Clone(args)
+			}
+			args[i] = k + "=" + hiddenValue
+		}
+	}
+	return strings.Join(args, " ")
+}
 
 func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, error) {
 	abs, err := filepath.Abs(name)

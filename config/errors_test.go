@@ -139,6 +139,8 @@ func TestApacheErrors(t *testing.T) {
 			`t.conf:2: ProxyPass "timeout=soon": must be a whole number with an optional unit ms, s, mi or h`},
 		{"on off", "Listen 80\nProxyPass / http://h/ keepalive=yes\n",
 			`t.conf:2: ProxyPass "keepalive=yes": must be On or Off`},
+		{"secret in a misplaced BalancerMember, not shown", "Listen 80\nBalancerMember ajp://h secret=TOPSECRET\n",
+			`t.conf:2: BalancerMember "ajp://h secret=(hidden)": needs balancer://name first outside <Proxy balancer://…>`},
 		{"secret too long, not shown", "Listen 80\nBalancerMember balancer://b ajp://h secret=" + strings.Repeat("s", 64) + "\n",
 			`t.conf:2: BalancerMember "secret=(hidden)": must be shorter than 64 characters`},
 		{"route too long", "Listen 80\nBalancerMember balancer://b http://h route=" + strings.Repeat("r", 64) + "\n",
