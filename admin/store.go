@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -106,6 +105,17 @@ func (f *fleetState) set(balancer string, r fleetRecord) {
 	defer f.mu.Unlock()
 	f.recs[balancer] = r
 	f.applied = max(f.applied, r.rev)
+}
+
+// setRev gives balancer's record, kept as it is, revision rev: that of a
+// record that could not be read, which the next change must replace.
+func (f *fleetState) setRev(balancer string, rev int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.recs[balancer]
+	r.rev = rev
+	f.recs[balancer] = r
+	f.applied = max(f.applied, rev)
 }
 
 // drop forgets balancer's record, deleted at revision rev (0: unknown).
@@ -225,7 +235,7 @@ func (a *Admin) applyRecord(r Record) {
 			a.log.Error("fleet: cannot read a balancer record; the balancer is unchanged until the next change replaces it", "balancer", r.Balancer, "revision", r.Rev, "err", err)
 			// Its revision is what the next change must replace, or
 			// every save would be refused as stale.
-			f.set(r.Balancer, fleetRecord{rec: f.get(r.Balancer).rec, rev: r.Rev})
+			f.setRev(r.Balancer, r.Rev)
 			return
 		}
 		f.set(r.Balancer, fleetRecord{rec: rec, rev: r.Rev})
@@ -249,13 +259,12 @@ func (a *Admin) applyRecord(r Record) {
 	a.log.Info("fleet change applied", "balancer", r.Balancer, "revision", r.Rev)
 }
 
-// readRecord decodes balancer's record strictly, as readState does: a
-// field it does not know is refused, not dropped.
+// readRecord decodes balancer's record. A field this version does not know
+// is dropped, not refused: during a rolling upgrade a newer instance may
+// write one, and every field applied is checked (fleetConfig).
 func readRecord(balancer string, data []byte) (*stateBalancer, error) {
 	rec := new(stateBalancer)
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(rec); err != nil {
+	if err := json.Unmarshal(data, rec); err != nil {
 		return nil, err
 	}
 	if rec.Name != balancer {
