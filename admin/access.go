@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -197,12 +196,26 @@ func hostAllowed(host []byte, names []string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	// A wildcard ServerAlias ("*.example.com") admits the names that the
-	// vhost's selection sends to it (server.hostTable).
+	// A wildcard ServerAlias ("*.example.com") admits the names under it,
+	// as the vhost's selection does; one that would admit any name ("*",
+	// "www.example.*") admits none, or a rebinding page's own name would
+	// pass (DNS rebinding is what this check is for).
 	return slices.ContainsFunc(names, func(n string) bool {
-		ok, _ := path.Match(n, h)
-		return ok || n == h
+		return n == h || wildcardSuffix(n) && matchesSuffix(n[1:], h)
 	})
+}
+
+// wildcardSuffix reports a name "*.domain", whose domain has no wildcard
+// and a dot of its own ("*.com" is too wide).
+func wildcardSuffix(n string) bool {
+	rest, ok := strings.CutPrefix(n, "*.")
+	return ok && !strings.ContainsAny(rest, "*?[") && strings.Contains(rest, ".")
+}
+
+// matchesSuffix reports a host under domain (".example.com" matches
+// "www.example.com" and "a.b.example.com", not "example.com").
+func matchesSuffix(domain, h string) bool {
+	return len(h) > len(domain) && strings.HasSuffix(h, domain)
 }
 
 // sameOrigin refuses what a browser sends for another site: an Origin that

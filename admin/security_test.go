@@ -87,12 +87,14 @@ func TestCrossSite(t *testing.T) {
 // TestHosts is the DNS rebinding defence.
 func TestHosts(t *testing.T) {
 	f := newFixture(t, nil)
-	// A wildcard ServerAlias matches as in the vhosts' selection.
-	f.sc.Hosts = []string{"admin.example.com", "*.example.org"}
+	// A wildcard ServerAlias matches as in the vhosts' selection; one that
+	// would admit any name ("*", "*.com", "www.*") admits none.
+	f.sc.Hosts = []string{"admin.example.com", "*.example.org", "*", "*.com", "www.*"}
 	for host, want := range map[string]int{
 		"127.0.0.1:9090": 200, "localhost:9090": 200, "[::1]:9090": 200, "10.1.2.3": 200, "admin.example.com:9090": 200,
 		"ADMIN.example.com.": 200, "evil.example:9090": 403, "127.0.0.1.nip.io:9090": 403, "": 403, "[evil": 403,
-		"www.Example.org:8080": 200, "example.org": 403, "www.example.org.evil": 403,
+		"www.Example.org:8080": 200, "a.b.example.org": 200, "example.org": 403, "www.example.org.evil": 403,
+		"rebind.attacker.com": 403, "www.attacker.net": 403,
 	} {
 		f.host = host
 		if r := f.do("GET", list, ""); r.status != want {
