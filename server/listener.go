@@ -59,12 +59,17 @@ func (l *patientListener) Accept() (net.Conn, error) {
 
 func (l *patientListener) accept() (net.Conn, error) {
 	var delay time.Duration
+	lost := 0 // connections lost in a row
 	for {
 		c, err := l.next()
 		if err != nil && lostConn(err) {
-			continue // that connection's error, not the listener's
-		}
-		if err == nil || !exhausted(err) {
+			// That connection's error, not the listener's: the next. One
+			// that comes back at every call (a firewall's EPERM for all)
+			// waits as exhaustion does, rather than spin.
+			if lost++; lost < maxLostInARow {
+				continue
+			}
+		} else if err == nil || !exhausted(err) {
 			return c, err
 		}
 		if now := time.Now(); now.Sub(l.logged) > 10*time.Second {
@@ -102,7 +107,10 @@ func (l *patientListener) next() (net.Conn, error) {
 	return cc, nil
 }
 
-// exhausted reports the accept errors that pass once resources free up.
+// maxLostInARow is how many lost connections accept takes in a row
+// before it waits.
+const maxLostInARow = 64
+
 // lostConn reports an accept error that ended one pending connection
 // only: Linux passes a new socket's network errors on from accept(2),
 // which asks the caller to take the next, and a firewall's refusal is
@@ -114,13 +122,14 @@ func lostConn(err error) bool {
 	}
 	switch errno {
 	case syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM,
-		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.ENONET, syscall.EHOSTDOWN, syscall.EHOSTUNREACH,
+		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH,
 		syscall.ENOPROTOOPT, syscall.EOPNOTSUPP:
 		return true
 	}
 	return false
 }
 
+// exhausted reports the accept errors that pass once resources free up.
 func exhausted(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)

@@ -665,6 +665,8 @@ type scriptedListener struct {
 	conns []net.Conn
 }
 
+func (*scriptedListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
 func (l *scriptedListener) Accept() (net.Conn, error) {
 	if len(l.errs) > 0 {
 		err := l.errs[0]
@@ -699,4 +701,28 @@ func TestAcceptSkipsLostConnections(t *testing.T) {
 	if _, err := pl.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept on a closed listener: %v", err)
 	}
+}
+
+// TestAcceptWaitsOutPersistentLosses: an error that comes back at every
+// accept (a firewall refusing all) is waited out as exhaustion is, not
+// spun on.
+func TestAcceptWaitsOutPersistentLosses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		errs := make([]error, maxLostInARow+3)
+		for i := range errs {
+			errs[i] = &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EPERM)}
+		}
+		pl := &patientListener{Listener: &scriptedListener{errs: errs, conns: []net.Conn{a}}, log: slog.New(slog.DiscardHandler)}
+		start := time.Now()
+		if c, err := pl.Accept(); c != a || err != nil {
+			t.Fatalf("Accept = %v, %v", c, err)
+		}
+		// 5, 10, 20 and 40 ms, from the maxLostInARow-th in a row on.
+		if waited := time.Since(start); waited != 75*time.Millisecond {
+			t.Errorf("waited %v, want 75ms", waited)
+		}
+	})
 }
