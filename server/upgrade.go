@@ -146,7 +146,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	}
 	// Apache's byte accounting, as for any request: transferred is the
 	// head sent, read the status line and body.
-	read := int64(len("HTTP/1.1 000 \r\n") + len(resp.Header.StatusMessage()))
+	read := int64(len("HTTP/1.1 000 ") + len(resp.Header.StatusMessage())) // no CRLF, as ap_getline gives it
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		s.relayRefusal(ctx, vh, m, snap, x, resp, br, sent.n, read)
 		_ = conn.Close()
