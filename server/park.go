@@ -156,8 +156,15 @@ var errParked = io.EOF
 
 // connState is fasthttp's ConnState hook. fasthttp calls it for these two
 // states from the goroutine that serves the connection: the client's read
-// timeout moves with them, and the lot learns of waits.
+// timeout moves with them, and the lot learns of waits. A close ends a
+// hijack fasthttp did not hand over (hijack).
 func connState(nc net.Conn, st fasthttp.ConnState) {
+	if st == fasthttp.StateClosed {
+		if g := pendingHijacks.take(nc); g != nil {
+			g.skipped()
+		}
+		return
+	}
 	c := clientOf(nc)
 	if c == nil {
 		return

@@ -598,9 +598,15 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 func (s *Server) relayUntilClose(ctx *fasthttp.RequestCtx, relay *bodyRelay) {
 	ctx.Response.Header.SetConnectionClose()
 	head := ctx.Response.Header.AppendBytes(nil)
-	hijack(ctx, func() { _ = relay.Close() }, func(c net.Conn) {
-		conn := ctx.Conn() // fasthttp's c cannot be closed by a shutdown
-		s.trackTunnel(conn, true)
+	// Tracked before the handler returns: past that, Shutdown no longer
+	// waits for the hijack to start. fasthttp's c cannot be closed by a
+	// shutdown; ctx.Conn() can.
+	conn := ctx.Conn()
+	s.trackTunnel(conn, true)
+	hijack(ctx, func() {
+		_ = relay.Close()
+		s.trackTunnel(conn, false)
+	}, func(c net.Conn) {
 		defer s.trackTunnel(conn, false)
 		if _, err := c.Write(head); err == nil {
 			_, _ = relay.WriteTo(c)

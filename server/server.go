@@ -218,7 +218,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = c.Close()
 		}
 		s.mu.Unlock()
-		<-done
+		// A closed client connection ends a tunnel or relay at once,
+		// unless it waits on its member (a read there takes up to the
+		// member's timeout): that is not waited for long.
+		select {
+		case <-done:
+		case <-time.After(tunnelGrace):
+			s.log.Warn("shutdown: connections still relaying past the drain deadline, left to end with the process")
+		}
 	}
 	s.stopBackground()
 	s.background.Wait()
@@ -228,6 +235,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// tunnelGrace is how long Shutdown waits, past its deadline, for the
+// tunnels and relays it closed to end.
+const tunnelGrace = time.Second
 
 // clientError answers requests fasthttp could not parse.
 func (s *Server) clientError(ctx *fasthttp.RequestCtx, err error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -204,16 +205,18 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 }
 
 // hijack takes ctx's connection for handler, which writes the answer
-// itself, and runs end instead when fasthttp does not run handler (it
-// skips it when the client's connection is already unusable): what the
-// handler would have released is released either way. fasthttp closes
-// the response's body stream as it releases the request; the answer is
-// never written, so the stream serves only as that hook.
+// itself, and runs end instead when fasthttp does not run handler: it
+// closes the connection without handing it over when it cannot (a failed
+// flush or SetDeadline, the client gone). What the handler would have
+// released is released either way: connState hears of that close
+// (fasthttp's StateClosed, which a handed-over connection never reaches).
 func hijack(ctx *fasthttp.RequestCtx, end func(), handler fasthttp.HijackHandler) {
 	g := &hijackGuard{end: end}
-	ctx.Response.SetBodyStream(g, -1)
+	conn := ctx.Conn()
+	pendingHijacks.add(conn, g)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
+		pendingHijacks.take(conn)
 		if g.started.Swap(true) {
 			return // ended already
 		}
@@ -221,19 +224,44 @@ func hijack(ctx *fasthttp.RequestCtx, end func(), handler fasthttp.HijackHandler
 	})
 }
 
-// hijackGuard runs end at Close unless the hijack handler started first.
+// hijackGuard runs end unless the hijack handler started first.
 type hijackGuard struct {
 	started atomic.Bool
 	end     func()
 }
 
-func (*hijackGuard) Read([]byte) (int, error) { return 0, io.EOF }
-
-func (g *hijackGuard) Close() error {
+func (g *hijackGuard) skipped() {
 	if !g.started.Swap(true) {
 		g.end()
 	}
-	return nil
+}
+
+// pendingHijacks are the hijacks whose handler has not started, by client
+// connection. n spares connState a map lookup at every close while none
+// is pending, as nearly always.
+var pendingHijacks hijacks
+
+type hijacks struct {
+	n atomic.Int64
+	m sync.Map // net.Conn → *hijackGuard
+}
+
+func (h *hijacks) add(c net.Conn, g *hijackGuard) {
+	h.n.Add(1)
+	h.m.Store(c, g)
+}
+
+// take removes c's guard, if pending, and returns it.
+func (h *hijacks) take(c net.Conn) *hijackGuard {
+	if h.n.Load() == 0 {
+		return nil
+	}
+	g, ok := h.m.LoadAndDelete(c)
+	if !ok {
+		return nil
+	}
+	h.n.Add(-1)
+	return g.(*hijackGuard)
 }
 
 // maxInterim bounds the interim answers read before the final one, as

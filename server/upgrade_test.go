@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -585,23 +587,45 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestHijackEndsWhatItsHandlerWouldHave: when fasthttp releases a request
-// whose hijack handler it did not run (the client's connection was
-// already unusable), end releases what the handler would have; once the
-// handler has started, the release does nothing.
+// TestHijackEndsWhatItsHandlerWouldHave: when fasthttp cannot hand a
+// hijacked connection over (here its SetDeadline fails, as on a client
+// connection already gone), it closes it without running the handler, and
+// end releases what the handler would have; once the handler has run,
+// nothing more is released.
 func TestHijackEndsWhatItsHandlerWouldHave(t *testing.T) {
-	var ctx fasthttp.RequestCtx
-	ended := 0
-	hijack(&ctx, func() { ended++ }, func(net.Conn) { t.Error("the handler ran") })
-	ctx.Response.Reset() // as fasthttp releases the request
-	ctx.Response.Reset()
-	if ended != 1 {
-		t.Errorf("end ran %d times, want once", ended)
+	for _, handOver := range []bool{false, true} {
+		client, server := net.Pipe()
+		var ended, handled atomic.Int32
+		fs := &fasthttp.Server{ConnState: connState, Handler: func(ctx *fasthttp.RequestCtx) {
+			hijack(ctx, func() { ended.Add(1) }, func(net.Conn) { handled.Add(1) })
+		}}
+		go func() {
+			_, _ = client.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+			_, _ = io.Copy(io.Discard, client)
+		}()
+		var c net.Conn = failingDeadline{server}
+		if handOver {
+			c = server
+		}
+		_ = fs.ServeConn(c)
+		client.Close()
+		if !handOver && (ended.Load() != 1 || handled.Load() != 0) {
+			t.Errorf("not handed over: end ran %d times, the handler %d; want once and never", ended.Load(), handled.Load())
+		}
+		if handOver {
+			eventually(t, "the handler runs", func() bool { return handled.Load() == 1 })
+			connState(server, fasthttp.StateClosed) // as a later close would
+			if ended.Load() != 0 {
+				t.Error("end ran after the handler")
+			}
+		}
 	}
-
-	g := &hijackGuard{end: func() { t.Error("end ran after the handler started") }}
-	g.started.Store(true) // what the wrapped handler does first
-	if err := g.Close(); err != nil {
-		t.Fatal(err)
+	if n := pendingHijacks.n.Load(); n != 0 {
+		t.Errorf("%d hijacks left pending", n)
 	}
 }
+
+// failingDeadline is a connection fasthttp cannot set deadlines on.
+type failingDeadline struct{ net.Conn }
+
+func (failingDeadline) SetDeadline(time.Time) error { return errors.New("connection gone") }
