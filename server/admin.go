@@ -380,30 +380,36 @@ func ListenAdmin(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
+// sideServer is the fasthttp server of a listener beside the proxy's (the
+// admin's, the metrics'): operators' requests, small and few.
+func (s *Server) sideServer(h fasthttp.RequestHandler, maxBody int) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:               h,
+		NoDefaultServerHeader: true,
+		MaxRequestBodySize:    maxBody,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		CloseOnShutdown:       true,
+		Logger:                slogPrinter{s.log},
+	}
+}
+
 // ServeAdmin serves the admin API, page and /metrics on ln until Shutdown.
 func (s *Server) ServeAdmin(ln net.Listener) error {
 	s.mu.Lock()
 	if s.adm.fs == nil {
-		s.adm.fs = &fasthttp.Server{
-			Handler: func(ctx *fasthttp.RequestCtx) {
-				s.adm.a.Serve(ctx, func() *admin.Scope { return s.adminScope(s.rt.Load(), true) })
-			},
-			ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-				status := fasthttp.StatusBadRequest
-				if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-					status = fasthttp.StatusRequestEntityTooLarge
-				}
-				ctx.SetStatusCode(status)
-				ctx.SetContentType("application/json")
-				ctx.SetBodyString(`{"error":"` + fasthttp.StatusMessage(status) + `"}` + "\n")
-			},
-			NoDefaultServerHeader: true,
-			MaxRequestBodySize:    64 << 10,
-			ReadTimeout:           30 * time.Second,
-			WriteTimeout:          30 * time.Second,
-			IdleTimeout:           60 * time.Second,
-			CloseOnShutdown:       true,
-			Logger:                slogPrinter{s.log},
+		s.adm.fs = s.sideServer(func(ctx *fasthttp.RequestCtx) {
+			s.adm.a.Serve(ctx, func() *admin.Scope { return s.adminScope(s.rt.Load(), true) })
+		}, 64<<10)
+		s.adm.fs.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+			status := fasthttp.StatusBadRequest
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				status = fasthttp.StatusRequestEntityTooLarge
+			}
+			ctx.SetStatusCode(status)
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString(`{"error":"` + fasthttp.StatusMessage(status) + `"}` + "\n")
 		}
 	}
 	fs := s.adm.fs

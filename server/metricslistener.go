@@ -5,7 +5,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -21,18 +20,9 @@ func (s *Server) ServeMetrics(ln net.Listener) error {
 	if host, _, err := net.SplitHostPort(cfg.Metrics.Listen); err == nil && host != "" {
 		hosts = append(slices.Clip(hosts), strings.ToLower(host))
 	}
-	fs := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			s.adm.a.ServeMetrics(ctx, path, s.adm.token, hosts)
-		},
-		NoDefaultServerHeader: true,
-		MaxRequestBodySize:    4 << 10,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		CloseOnShutdown:       true,
-		Logger:                slogPrinter{s.log},
-	}
+	fs := s.sideServer(func(ctx *fasthttp.RequestCtx) {
+		s.adm.a.ServeMetrics(ctx, path, s.adm.token, hosts)
+	}, 4<<10)
 	s.mu.Lock()
 	s.metricsFS = fs
 	// Added members may not point back at sluice (threats.md ADM-04).

@@ -49,18 +49,22 @@ func upgradeMember(t *testing.T, ln net.Listener, answer string) <-chan string {
 	return heads
 }
 
+// startUpgradeMember is upgradeMember on a loopback port of its own; it
+// returns the address.
+func startUpgradeMember(t *testing.T, answer string) (string, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln.Addr().String(), upgradeMember(t, ln, answer)
+}
+
 // upgradeThrough sends a WebSocket upgrade of /ws through the proxy c
 // and returns the answer's head, and the connection to go on with.
 func upgradeThrough(t *testing.T, c *fasthttp.Client) (*fasthttp.ResponseHeader, net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := c.Dial("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, upgradeReq)
-	br := bufio.NewReader(conn)
+	conn, br := sendThrough(t, c, upgradeReq)
 	var resp fasthttp.ResponseHeader
 	if err := resp.Read(br); err != nil {
 		t.Fatalf("no answer to the upgrade: %v", err)
@@ -76,6 +80,14 @@ const upgradeReq = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrad
 // answer's head byte for byte.
 func rawUpgradeHead(t *testing.T, c *fasthttp.Client, request string) string {
 	t.Helper()
+	_, br := sendThrough(t, c, request)
+	return readHead(br)
+}
+
+// sendThrough writes request on a new connection through the proxy c,
+// and returns it and a reader of it, both good for 5 s.
+func sendThrough(t *testing.T, c *fasthttp.Client, request string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	conn, err := c.Dial("")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +95,7 @@ func rawUpgradeHead(t *testing.T, c *fasthttp.Client, request string) string {
 	t.Cleanup(func() { conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(conn, request)
-	return readHead(bufio.NewReader(conn))
+	return conn, bufio.NewReader(conn)
 }
 
 // readHead reads lines up to and with the blank one that ends a head.
@@ -106,12 +118,8 @@ func TestTunnelRefusesMalformedAnswer(t *testing.T) {
 		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX Y: z\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX Y: z\r\nContent-Length: 2\r\n\r\nok",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		upgradeMember(t, ln, answer)
-		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+		addr, _ := startUpgradeMember(t, answer)
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
 		resp, _, _ := upgradeThrough(t, c)
 		if resp.StatusCode() != fasthttp.StatusBadGateway || resp.Peek("X Y") != nil {
 			t.Errorf("answer %q relayed as %d with X Y %q, want 502 without it", answer, resp.StatusCode(), resp.Peek("X Y"))
@@ -153,11 +161,7 @@ func TestTunnelToTLSMember(t *testing.T) {
 // ProxyPreserveHost its Host. Until the twelfth session the tunnel's
 // request went without RequestHeader rules.
 func TestTunnelHeaderRules(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	heads := upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	addr, heads := startUpgradeMember(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 	_, c := startProxy(t, `RequestHeader set X-Forwarded-Proto "https"
 RequestHeader unset X-Debug
 <Location /ws>
@@ -166,7 +170,7 @@ RequestHeader unset X-Debug
 </Location>
 Header always set Strict-Transport-Security "max-age=60"
 ProxyPass /ws ws://BACKEND/ upgrade=websocket
-`, ln.Addr().String())
+`, addr)
 	resp, conn, br := upgradeThrough(t, c)
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
@@ -189,12 +193,8 @@ ProxyPass /ws ws://BACKEND/ upgrade=websocket
 // TestTunnelUpgradeFieldAnyCase: a member that names its Upgrade field and
 // protocol in another case ("upgrade: WebSocket") still switches.
 func TestTunnelUpgradeFieldAnyCase(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n")
-	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+	addr, _ := startUpgradeMember(t, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n")
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
 	resp, conn, br := upgradeThrough(t, c)
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		t.Fatalf("upgrade answered %d, want 101", resp.StatusCode())
@@ -311,12 +311,8 @@ func TestTunnelInventsNoContentType(t *testing.T) {
 		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
 		"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		upgradeMember(t, ln, answer)
-		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+		addr, _ := startUpgradeMember(t, answer)
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
 		// The head as sent: fasthttp's parser would show its default.
 		if head := rawUpgradeHead(t, c, upgradeReq); strings.Contains(strings.ToLower(head), "content-type") {
 			t.Errorf("answer %q relayed as %q", answer, head)
@@ -327,12 +323,8 @@ func TestTunnelInventsNoContentType(t *testing.T) {
 // TestTunnelMemberAnswerTooLarge: a refusal of an upgrade over the 64 MiB
 // the tunnel holds is the member's failure, 502, not the client's 413.
 func TestTunnelMemberAnswerTooLarge(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upgradeMember(t, ln, fmt.Sprintf("HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n", 64<<20+1))
-	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+	addr, _ := startUpgradeMember(t, fmt.Sprintf("HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n", 64<<20+1))
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
 	if resp, _, _ := upgradeThrough(t, c); resp.StatusCode() != fasthttp.StatusBadGateway {
 		t.Errorf("answered %d, want 502", resp.StatusCode())
 	}
@@ -352,12 +344,8 @@ func TestTunnelSkipsInterimAnswers(t *testing.T) {
 		{"403", early + "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", fasthttp.StatusForbidden},
 		{"101 interim", strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 101) + "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", fasthttp.StatusBadGateway},
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		upgradeMember(t, ln, tc.answer)
-		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", ln.Addr().String())
+		addr, _ := startUpgradeMember(t, tc.answer)
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", addr)
 		resp, conn, br := upgradeThrough(t, c)
 		if resp.StatusCode() != tc.want {
 			t.Errorf("%s: relayed as %d, want %d", tc.name, resp.StatusCode(), tc.want)
@@ -381,12 +369,8 @@ func TestTunnelAccountsBytes(t *testing.T) {
 		"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno",
 		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		heads := upgradeMember(t, ln, answer)
-		s, c := startProxy(t, "<Proxy balancer://b>\n  BalancerMember ws://BACKEND\n</Proxy>\nProxyPass /ws balancer://b/\n", ln.Addr().String())
+		addr, heads := startUpgradeMember(t, answer)
+		s, c := startProxy(t, "<Proxy balancer://b>\n  BalancerMember ws://BACKEND\n</Proxy>\nProxyPass /ws balancer://b/\n", addr)
 		resp, conn, _ := upgradeThrough(t, c)
 		conn.Close()
 		if err := s.Shutdown(context.Background()); err != nil { // waits for the tunnel to end
@@ -411,12 +395,8 @@ func TestTunnelAccountsBytes(t *testing.T) {
 // once, its Content-Length relayed and no body awaited (it was awaited
 // until the worker timeout: 504).
 func TestTunnelRefusedHead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	upgradeMember(t, ln, "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n")
-	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", ln.Addr().String())
+	addr, _ := startUpgradeMember(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\n")
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket timeout=1\n", addr)
 	head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "GET", "HEAD", 1))
 	if !strings.HasPrefix(head, "HTTP/1.1 403 ") || !strings.Contains(head, "\r\nContent-Length: 10\r\n") {
 		t.Errorf("answered %q, want 403 with Content-Length: 10", head)
@@ -435,17 +415,13 @@ func TestTunnelJudgesAnswer(t *testing.T) {
 		{"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", fasthttp.StatusForbidden},
 		{"", fasthttp.StatusGatewayTimeout},
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		upgradeMember(t, ln, tc.answer)
+		addr, _ := startUpgradeMember(t, tc.answer)
 		s, c := startProxy(t, `<Proxy balancer://b>
   BalancerMember ws://BACKEND timeout=1
   ProxySet failonstatus=403 failontimeout=On
 </Proxy>
 ProxyPass /ws balancer://b/
-`, ln.Addr().String())
+`, addr)
 		resp, _, _ := upgradeThrough(t, c)
 		m := s.rt.Load().hosts[0].balancers["b"].Load().Members[0]
 		if resp.StatusCode() != tc.want || m.State.Flags()&pool.FlagError == 0 {
@@ -462,12 +438,8 @@ func TestTunnelRefusesBody(t *testing.T) {
 		"Content-Length: 5\r\n\r\nhello",
 		"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 	} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		heads := upgradeMember(t, ln, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", ln.Addr().String())
+		addr, heads := startUpgradeMember(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
 		head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "\r\n\r\n", "\r\n"+framing, 1))
 		if !strings.HasPrefix(head, "HTTP/1.1 400 ") {
 			t.Errorf("%q: answered %q, want 400", framing, head)
