@@ -62,6 +62,18 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestArguments: -h prints the usage and exits 0; a word among the flags
+// is refused (exit 2), for the flags after it would not be read.
+func TestArguments(t *testing.T) {
+	if _, errOut, code := runSluice(t, "-h"); code != 0 || !strings.Contains(errOut, "-config") {
+		t.Errorf("-h: exit %d, stderr %q; want 0 and the usage", code, errOut)
+	}
+	cfg := writeConfig(t, t.TempDir(), "a.conf", "Listen 127.0.0.1:0\nProxyPass / http://127.0.0.1:9/\n")
+	if _, errOut, code := runSluice(t, "-config", cfg, "extra", "-t"); code != 2 || !strings.Contains(errOut, `unexpected argument "extra"`) {
+		t.Errorf("a stray word: exit %d, stderr %q; want 2 and its name", code, errOut)
+	}
+}
+
 // TestExamples checks every shipped example (the docs' AJP ones too): it
 // passes -t, and its -dump-config YAML passes -t again and dumps to the
 // same YAML.

@@ -81,6 +81,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state-dir", "", "BalancerPersist state `directory` (default: sluice-state beside the config file)")
 	ignoreState := fs.Bool("ignore-state", false, "start even when the BalancerPersist state file cannot be read (it is replaced at the next change)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// Flags after a word are not read: "-config x.conf foo -t" must
+		// not start serving.
+		fmt.Fprintf(stderr, "sluice: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	if *showVersion {
@@ -145,6 +155,16 @@ type state struct {
 
 // serve runs the proxy until SIGTERM or SIGINT.
 func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
+	// Signals are caught before anything starts: a SIGHUP (a log rotation,
+	// say) while the state loads or etcd is awaited would otherwise end
+	// the process; they are acted on once it serves. A write to a broken
+	// pipe fails with EPIPE instead: Go's default ends the process when
+	// stdout or stderr is one (a log reader that died), and nginx and
+	// Apache ignore SIGPIPE for the same reason.
+	sig := make(chan os.Signal, 4)
+	signal.Ignore(syscall.SIGPIPE)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err
@@ -164,15 +184,6 @@ func serve(cfg *config.Config, path string, st state, log *slog.Logger) error {
 		}
 		listeners = append(listeners, ln)
 	}
-	// Signals are caught before "ready" is logged, so a supervisor that
-	// signals right after readiness never hits the default action.
-	sig := make(chan os.Signal, 4)
-	// A write to a broken pipe fails with EPIPE instead: Go's default ends
-	// the process when stdout or stderr is one (a log reader that died),
-	// and nginx and Apache ignore SIGPIPE for the same reason.
-	signal.Ignore(syscall.SIGPIPE)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sig)
 	serveErr := make(chan error, len(listeners)+2) // and the admin and metrics listeners
 	for _, ln := range listeners {
 		log.Info("listening", "addr", ln.Addr().String())
