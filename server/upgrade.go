@@ -382,17 +382,21 @@ func splice(client, raw, member net.Conn, idle time.Duration) {
 }
 
 // pipe copies src to dst until src ends or fails, or reports true when
-// neither direction read for idle since last. src's deadline moves only
-// when it fires: a read costs a clock reading, not a timer update.
+// neither direction read for idle since last, or a write waited idle (a
+// peer that stopped reading: after a half-close no read on the other
+// direction would notice). src's deadline moves only when it fires: a read
+// costs a clock reading, not a timer update.
 func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) bool {
 	buf := make([]byte, 32<<10)
 	_ = src.SetReadDeadline(time.Now().Add(idle))
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			last.Store(time.Now().UnixNano())
+			now := time.Now()
+			last.Store(now.UnixNano())
+			_ = dst.SetWriteDeadline(now.Add(idle))
 			if _, err := dst.Write(buf[:n]); err != nil {
-				return false
+				return isTimeout(err)
 			}
 		}
 		if err == nil {

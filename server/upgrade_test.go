@@ -559,6 +559,38 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestTunnelIdleAfterHalfClose: a client that half-closes its side of a
+// tunnel and stops reading while the member streams leaves no read to
+// notice; the member's writes that wait for timeout end the tunnel.
+func TestTunnelIdleAfterHalfClose(t *testing.T) {
+	ended := make(chan struct{})
+	member := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		readHead(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		chunk := make([]byte, 32<<10)
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second)) // a hang guard, not a timing
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				close(ended)
+				return
+			}
+		}
+	})
+	_, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nProxyPass /ws ws://"+member+"/ upgrade=websocket timeout=1\n")
+	conn := dialTCP(t, addr)
+	_, _ = io.WriteString(conn, upgradeReq)
+	if head := readHead(bufio.NewReader(conn)); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		t.Fatalf("answered %q, want 101", head)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite() // and reads no more
+	select {
+	case <-ended:
+	case <-time.After(8 * time.Second):
+		t.Fatal("the tunnel outlived its timeout with its client half-closed and not reading")
+	}
+}
+
 // TestHijackEndsWhatItsHandlerWouldHave: when fasthttp cannot hand a
 // hijacked connection over (here its SetDeadline fails, as on a client
 // connection already gone), it closes it without running the handler, and
