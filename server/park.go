@@ -160,6 +160,11 @@ var errParked = io.EOF
 // hijack fasthttp did not hand over (hijack).
 func connState(nc net.Conn, st fasthttp.ConnState) {
 	if st == fasthttp.StateClosed {
+		// A connection that parked did not close: its StateClosed may come
+		// late, once it woke and a later request of its own hijacks it.
+		if c := clientOf(nc); c != nil && !c.closed.Load() {
+			return
+		}
 		if g := pendingHijacks.take(nc); g != nil {
 			g.skipped()
 		}
