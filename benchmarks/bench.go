@@ -253,7 +253,7 @@ func (b *bench) measure(ctx context.Context, sc scenario, p *live, rep int) samp
 			r.Err = p.proc.failure(err).Error()
 			return r
 		}
-		r.CPU, r.User, r.HWM = after.CPU-before.CPU, after.User-before.User, after.HWM
+		r.CPU, r.User, r.HWM, r.Resident = after.CPU-before.CPU, after.User-before.User, after.HWM, after.Resident
 	}
 	return r
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,10 +19,15 @@ const clockTick = 10 * time.Millisecond
 
 // usage is what a process tree has consumed so far.
 type usage struct {
-	CPU   time.Duration // user + system time of every live process, plus what reaped children used
-	User  time.Duration // the user-space part of CPU
-	HWM   int64         // sum of VmHWM (peak resident set) over the live processes, bytes
-	Procs int
+	CPU  time.Duration // user + system time of every live process, plus what reaped children used
+	User time.Duration // the user-space part of CPU
+	HWM  int64         // sum of VmHWM (peak resident set) over the live processes, bytes
+	// Resident is the memory the live processes hold now, each physical
+	// page counted once however many of them map it (HWM counts a master's
+	// and its workers' shared pages in each), bytes; 0 when /proc does not
+	// show page frames (not root).
+	Resident int64
+	Procs    int
 }
 
 // treeUsage walks /proc for root and all its descendants: nginx and Apache do
@@ -59,6 +65,7 @@ func treeUsage(root int) (usage, error) {
 		children[s.ppid] = append(children[s.ppid], pid)
 	}
 	var u usage
+	var pids []int
 	queue := []int{root}
 	for len(queue) > 0 {
 		pid := queue[0]
@@ -79,9 +86,62 @@ func treeUsage(root int) (usage, error) {
 			return usage{}, fmt.Errorf("cannot parse /proc/%d/status: %w", pid, err)
 		}
 		u.HWM += hwm
+		pids = append(pids, pid)
 	}
+	u.Resident = residentOnce(pids)
 	return u, nil
 }
+
+// residentOnce is the size of the physical pages pids map now, each
+// counted once, from their page maps; 0 when a process's present page
+// shows no frame (only root sees frames) or cannot be read.
+func residentOnce(pids []int) int64 {
+	frames := make(map[uint64]struct{})
+	entry := make([]byte, 8<<10) // 1,024 pages' entries at a time
+	for _, pid := range pids {
+		maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+		if err != nil {
+			continue // gone
+		}
+		pm, err := os.Open("/proc/" + strconv.Itoa(pid) + "/pagemap")
+		if err != nil {
+			return 0
+		}
+		for line := range strings.Lines(string(maps)) {
+			span, _, _ := strings.Cut(line, " ")
+			from, to, ok := strings.Cut(span, "-")
+			lo, err1 := strconv.ParseUint(from, 16, 64)
+			hi, err2 := strconv.ParseUint(to, 16, 64)
+			if !ok || err1 != nil || err2 != nil || strings.Contains(line, "[vsyscall]") {
+				continue
+			}
+			for page := lo / pageSize; page < hi/pageSize; {
+				n := min(hi/pageSize-page, uint64(len(entry)/8))
+				got, err := pm.ReadAt(entry[:n*8], int64(page*8))
+				for i := 0; i+8 <= got; i += 8 {
+					e := binary.LittleEndian.Uint64(entry[i:])
+					if e>>63 == 0 {
+						continue // not present
+					}
+					frame := e & (1<<55 - 1)
+					if frame == 0 {
+						_ = pm.Close()
+						return 0
+					}
+					frames[frame] = struct{}{}
+				}
+				if err != nil {
+					break
+				}
+				page += n
+			}
+		}
+		_ = pm.Close()
+	}
+	return int64(uint64(len(frames)) * pageSize)
+}
+
+var pageSize = uint64(os.Getpagesize())
 
 // parseStat returns the parent, utime+cutime and utime+stime+cutime+cstime
 // of a /proc/PID/stat line. cutime and cstime hold only reaped children,

@@ -22,7 +22,8 @@ type sample struct {
 	CPU      time.Duration `json:"proxy_cpu_ns"`  // proxy tree CPU during the run; 0 for direct
 	User     time.Duration `json:"proxy_user_ns"` // its user-space part
 	HWM      int64         `json:"proxy_hwm_bytes"`
-	IdleLost int           `json:"idle_lost"` // idle connections the proxy dropped
+	Resident int64         `json:"proxy_resident_bytes"` // at the run's end, each page once
+	IdleLost int           `json:"idle_lost"`            // idle connections the proxy dropped
 	Err      string        `json:"error,omitempty"`
 }
 
@@ -40,6 +41,10 @@ type row struct {
 	CPU10k   float64 `json:"cpu_s_per_10k"` // total CPU / total requests × 10,000; 0: not measured
 	UserPct  float64 `json:"user_pct"`      // user-space share of that CPU, %
 	RSS      float64 `json:"peak_rss_mib"`
+	// Resident is the most the proxy's processes held at a run's end, each
+	// physical page counted once (RSS counts a multi-process proxy's shared
+	// pages in every process); 0: not measured.
+	Resident float64 `json:"resident_mib"`
 	Errors   int64   `json:"errors"` // socket errors + idle connections lost + failed runs
 	Non2xx   int64   `json:"non_2xx"`
 	RPSNginx float64 `json:"rps_vs_nginx"` // 0: no nginx row
@@ -76,6 +81,7 @@ func summarize(runs []sample, scens []scenario, peers []string) []row {
 				cpu += x.CPU
 				user += x.User
 				r.RSS = max(r.RSS, float64(x.HWM)/(1<<20))
+				r.Resident = max(r.Resident, float64(x.Resident)/(1<<20))
 				r.Errors += x.Result.Errors + int64(x.IdleLost)
 				r.Non2xx += x.Result.Non2xx
 			}
@@ -172,7 +178,7 @@ func median(v []float64) float64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 var tableHeader = []string{"scenario", "peer", "req/s median (min–max)", "p50 ms", "p99 ms",
-	"CPU s/10k req", "user %", "peak RSS MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx (per-run min–max)", "req/s ÷ direct"}
+	"CPU s/10k req", "user %", "peak RSS MiB", "resident MiB", "errors", "non-2xx", "req/s ÷ nginx", "CPU ÷ nginx (per-run min–max)", "req/s ÷ direct"}
 
 // cells renders a row for the text and Markdown tables; "-" marks what was
 // not measured.
@@ -192,7 +198,7 @@ func (r row) cells() []string {
 		cpu = fmt.Sprintf("%.2f (%.2f–%.2f)", r.CPUNginx, r.CPUNginxMin, r.CPUNginxMax)
 	}
 	return []string{r.Scenario, r.Peer, rps, dash(r.P50, "%.2f"), dash(r.P99, "%.2f"),
-		dash(r.CPU10k, "%.3f"), dash(r.UserPct, "%.0f"), dash(r.RSS, "%.1f"), strconv.FormatInt(r.Errors, 10),
+		dash(r.CPU10k, "%.3f"), dash(r.UserPct, "%.0f"), dash(r.RSS, "%.1f"), dash(r.Resident, "%.1f"), strconv.FormatInt(r.Errors, 10),
 		strconv.FormatInt(r.Non2xx, 10), dash(r.RPSNginx, "%.2f"), cpu, dash(r.RPSDirect, "%.2f")}
 }
 
@@ -234,11 +240,11 @@ func writeCSV(w io.Writer, rows []row) error {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	_ = cw.Write([]string{"scenario", "peer", "runs", "requests", "rps_median", "rps_min", "rps_max",
-		"p50_ms", "p99_ms", "cpu_s_per_10k", "user_pct", "peak_rss_mib", "errors", "non_2xx",
+		"p50_ms", "p99_ms", "cpu_s_per_10k", "user_pct", "peak_rss_mib", "resident_mib", "errors", "non_2xx",
 		"rps_vs_nginx", "cpu_vs_nginx", "cpu_vs_nginx_min", "cpu_vs_nginx_max", "rps_vs_direct"})
 	for _, r := range rows {
 		_ = cw.Write([]string{r.Scenario, r.Peer, strconv.Itoa(r.Runs), strconv.FormatInt(r.Requests, 10),
-			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.UserPct), num(r.RSS),
+			num(r.RPS), num(r.RPSMin), num(r.RPSMax), num(r.P50), num(r.P99), num(r.CPU10k), num(r.UserPct), num(r.RSS), num(r.Resident),
 			strconv.FormatInt(r.Errors, 10), strconv.FormatInt(r.Non2xx, 10),
 			num(r.RPSNginx), num(r.CPUNginx), num(r.CPUNginxMin), num(r.CPUNginxMax), num(r.RPSDirect)})
 	}

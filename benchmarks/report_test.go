@@ -120,7 +120,7 @@ func TestSmokeFailures(t *testing.T) {
 func TestWriters(t *testing.T) {
 	rows := []row{
 		{Scenario: "get-1k", Peer: "sluice", Runs: 1, Requests: 10, RPS: 1234.4, RPSMin: 1000, RPSMax: 1500,
-			P50: 1.234, P99: 9.5, CPU10k: 0.25, UserPct: 57.4, RSS: 15.5, RPSNginx: 0.9, CPUNginx: 1.1,
+			P50: 1.234, P99: 9.5, CPU10k: 0.25, UserPct: 57.4, RSS: 15.5, Resident: 12.25, RPSNginx: 0.9, CPUNginx: 1.1,
 			CPUNginxMin: 1, CPUNginxMax: 1.3, RPSDirect: 0.5},
 		{Scenario: "get-1k", Peer: "direct", Runs: 1, Requests: 20, RPS: 2000, RPSMin: 2000, RPSMax: 2000, P50: 1, P99: 2, RPSDirect: 1},
 	}
@@ -134,18 +134,18 @@ func TestWriters(t *testing.T) {
 	if err := writeCSV(&csv, rows); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", " 57 ", "15.5", "0.90", "1.10 (1.00–1.30)"} {
+	for _, want := range []string{"1234 (1000–1500)", "1.23", "0.250", " 57 ", "15.5", "12.2", "0.90", "1.10 (1.00–1.30)"} {
 		if !strings.Contains(text.String(), want) || !strings.Contains(md.String(), want) {
 			t.Errorf("text or Markdown table lacks %q:\n%s\n%s", want, text.String(), md.String())
 		}
 	}
 	if lines := strings.Split(strings.TrimSpace(md.String()), "\n"); len(lines) != 4 ||
-		!strings.HasPrefix(lines[3], "| get-1k | direct | 2000 (2000–2000) | 1.00 | 2.00 | - | - | - | 0 | 0 | - | - | 1.00 |") {
+		!strings.HasPrefix(lines[3], "| get-1k | direct | 2000 (2000–2000) | 1.00 | 2.00 | - | - | - | - | 0 | 0 | - | - | 1.00 |") {
 		t.Errorf("Markdown:\n%s", md.String())
 	}
-	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,user_pct,peak_rss_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,cpu_vs_nginx_min,cpu_vs_nginx_max,rps_vs_direct\n" +
-		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,57.4,15.5,0,0,0.9,1.1,1,1.3,0.5\n" +
-		"get-1k,direct,1,20,2000,2000,2000,1,2,,,,0,0,,,,,1\n"
+	wantCSV := "scenario,peer,runs,requests,rps_median,rps_min,rps_max,p50_ms,p99_ms,cpu_s_per_10k,user_pct,peak_rss_mib,resident_mib,errors,non_2xx,rps_vs_nginx,cpu_vs_nginx,cpu_vs_nginx_min,cpu_vs_nginx_max,rps_vs_direct\n" +
+		"get-1k,sluice,1,10,1234.4,1000,1500,1.234,9.5,0.25,57.4,15.5,12.25,0,0,0.9,1.1,1,1.3,0.5\n" +
+		"get-1k,direct,1,20,2000,2000,2000,1,2,,,,,0,0,,,,,1\n"
 	if csv.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", csv.String(), wantCSV)
 	}
