@@ -278,23 +278,28 @@ func TestSetEnvIf(t *testing.T) {
 		if c.nolan != "" {
 			h.Set("X-No-Lan", c.nolan)
 		}
-		req := &modrewrite.Request{Method: []byte(c.method), RemoteAddr: []byte(c.addr), Header: &h}
-		var env Env
-		var sc Scratch
-		sc.ResetEnv(&env)
-		for _, r := range rules {
-			r.Apply(req, &env, &sc)
-		}
-		got := map[string]string{}
-		for i, n := range vars.names {
-			if v, ok := env.Get(Var(i)); ok {
-				got[n] = string(v)
-			}
-		}
+		got := envAfter(vars, rules, &modrewrite.Request{Method: []byte(c.method), RemoteAddr: []byte(c.addr), Header: &h})
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("%+v: %v, want %v", c, got, c.want)
 		}
 	}
+}
+
+// envAfter runs rules on req and returns the variables of vars they set.
+func envAfter(vars *Vars, rules []*EnvRule, req *modrewrite.Request) map[string]string {
+	var env Env
+	var sc Scratch
+	sc.ResetEnv(&env)
+	for _, r := range rules {
+		r.Apply(req, &env, &sc)
+	}
+	got := map[string]string{}
+	for i, n := range vars.names {
+		if v, ok := env.Get(Var(i)); ok {
+			got[n] = string(v)
+		}
+	}
+	return got
 }
 
 // TestSetEnvIfMissingOrVariable: as mod_setenvif, a header the request
@@ -339,19 +344,7 @@ func TestSetEnvIfMissingOrVariable(t *testing.T) {
 		if c.fromLan != "" {
 			h.Set("From_Lan", c.fromLan)
 		}
-		req := &modrewrite.Request{Method: []byte("GET"), RemoteAddr: []byte(c.addr), Header: &h}
-		var env Env
-		var sc Scratch
-		sc.ResetEnv(&env)
-		for _, r := range rules {
-			r.Apply(req, &env, &sc)
-		}
-		got := map[string]string{}
-		for i, n := range vars.names {
-			if v, ok := env.Get(Var(i)); ok {
-				got[n] = string(v)
-			}
-		}
+		got := envAfter(vars, rules, &modrewrite.Request{Method: []byte("GET"), RemoteAddr: []byte(c.addr), Header: &h})
 		if fmt.Sprint(got) != c.want {
 			t.Errorf("%+v: %v, want %s", c, got, c.want)
 		}
