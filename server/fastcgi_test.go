@@ -550,20 +550,25 @@ func TestGatewayDropsConnWithBytesPastAnswer(t *testing.T) {
 	}
 }
 
+// gatewayMembers are the FastCGI and AJP members the gateway tests script:
+// the scheme, the worker parameters that keep a connection, and how the
+// member reads a request and answers one.
+var gatewayMembers = []struct {
+	scheme, params string
+	request        func(br *bufio.Reader) (string, bool)
+	answer         []byte
+}{
+	{"fcgi", " enablereuse=on", readFCGIRequest, fcgiOK},
+	{"ajp", "", readAJPRequest, ajpOK},
+}
+
 // TestGatewayStaleConn: a FastCGI application or an AJP container that
 // closed its pooled connection while it sat idle gets the next request on
 // a new connection, a POST whose body is a stream included: sluice finds
 // the close before it writes, as for an HTTP member (the POST went onto
 // the dead connection and got 502).
 func TestGatewayStaleConn(t *testing.T) {
-	for _, tc := range []struct {
-		scheme, params string
-		request        func(br *bufio.Reader) (string, bool)
-		answer         []byte
-	}{
-		{"fcgi", " enablereuse=on", readFCGIRequest, fcgiOK},
-		{"ajp", "", readAJPRequest, ajpOK},
-	} {
+	for _, tc := range gatewayMembers {
 		t.Run(tc.scheme, func(t *testing.T) {
 			var conns atomic.Int32
 			closed := make(chan struct{})
@@ -620,14 +625,7 @@ func TestGatewayStaleConn(t *testing.T) {
 // took the next stale one, and the GET got 502).
 func TestGatewayMemberRestart(t *testing.T) {
 	const pooled = 4
-	for _, tc := range []struct {
-		scheme, params string
-		request        func(br *bufio.Reader) (string, bool)
-		answer         []byte
-	}{
-		{"fcgi", " enablereuse=on", readFCGIRequest, fcgiOK},
-		{"ajp", "", readAJPRequest, ajpOK},
-	} {
+	for _, tc := range gatewayMembers {
 		for _, idle := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/closed-while-idle=%v", tc.scheme, idle), func(t *testing.T) {
 				var conns atomic.Int32
