@@ -126,6 +126,21 @@ func (h *ResponseHead) readFinal(br *bufio.Reader) error {
 	return errTooManyInterim
 }
 
+// ReadFinalHeader is readFinal for a head read into fasthttp's header (a
+// tunnel's handshake, which sluice dials itself): interim answers (1xx
+// but 101) are dropped, as many as readFinal drops.
+func ReadFinalHeader(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
+	for range maxInterim + 1 {
+		if err := h.Read(br); err != nil {
+			return err
+		}
+		if !interim(h.StatusCode()) {
+			return nil
+		}
+	}
+	return errTooManyInterim
+}
+
 // interim reports a status that another head follows.
 func interim(status int) bool {
 	return status < 200 && status != fasthttp.StatusSwitchingProtocols

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -132,7 +131,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = readAnswerHead(&resp.Header, br)
+		err = pool.ReadFinalHeader(&resp.Header, br)
 	}
 	if snap != nil {
 		// failonstatus and failontimeout, as for any balancer request.
@@ -262,26 +261,6 @@ func (h *hijacks) take(c net.Conn) *hijackGuard {
 	}
 	h.n.Add(-1)
 	return g.(*hijackGuard)
-}
-
-// maxInterim bounds the interim answers read before the final one, as
-// the pool's.
-const maxInterim = 100
-
-var errTooManyInterim = errors.New("server: too many interim responses to an upgrade")
-
-// readAnswerHead reads the member's answer to the handshake into h,
-// dropping interim ones (1xx but 101), as the pool does for any request.
-func readAnswerHead(h *fasthttp.ResponseHeader, br *bufio.Reader) error {
-	for range maxInterim + 1 {
-		if err := h.Read(br); err != nil {
-			return err
-		}
-		if s := h.StatusCode(); s >= 200 || s == fasthttp.StatusSwitchingProtocols {
-			return nil
-		}
-	}
-	return errTooManyInterim
 }
 
 // answerStatus is the status for a member's answer that could not be
