@@ -300,8 +300,8 @@ func (c *pingCall) pass(req *fasthttp.Request, resp *fasthttp.Response) bool {
 	return true
 }
 
-// bodyless reports the statuses that never have a body (RFC 9112 §6.3).
-func bodyless(status int) bool {
+// Bodyless reports the statuses that never have a body (RFC 9112 §6.3).
+func Bodyless(status int) bool {
 	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
 }
 

@@ -338,7 +338,7 @@ func (h *ResponseHead) Length() int { return h.length }
 // the member closes, or when the answer came before the member read all
 // of the request's body (memberConn): the connection carries nothing more.
 func (h *ResponseHead) settle(skipBody bool, conn net.Conn) bool {
-	body := !skipBody && !bodyless(h.status)
+	body := !skipBody && !Bodyless(h.status)
 	h.close = h.close || (body && h.length == -2) || answeredEarly(conn)
 	return body
 }

@@ -547,11 +547,8 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 	// read the status line and body (bytraffic scores on these).
 	sent := sentBytes(x)
 	statusLine := int64(len("HTTP/1.1 000 ") + len(reason)) // as ap_getline gives it: no CRLF
-	if ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || status < 200 {
-		if cl := memberLength(resp, head); cl >= 0 && status != fasthttp.StatusNoContent && status >= 200 {
-			out.Header.SetContentLength(cl)
-		}
-		out.SkipBody = true
+	if ctx.IsHead() || pool.Bodyless(status) {
+		skipBody(out, status, memberLength(resp, head))
 		s.answered(ctx, rt, vh, o, m, x.call.TakeLease(), false, sent, statusLine, 0)
 		return
 	}
@@ -613,6 +610,16 @@ func (s *Server) relayUntilClose(ctx *fasthttp.RequestCtx, relay *bodyRelay) {
 		}
 		_ = relay.Close()
 	})
+}
+
+// skipBody sends the client's answer, one to HEAD or of a status without
+// a body, with none, and with the member's length cl where the status
+// allows one (RFC 9110 §8.6: not for 1xx and 204).
+func skipBody(out *fasthttp.Response, status, cl int) {
+	if cl >= 0 && status >= 200 && status != fasthttp.StatusNoContent {
+		out.Header.SetContentLength(cl)
+	}
+	out.SkipBody = true
 }
 
 // copiedBody is the largest body sluice copies into the client's response

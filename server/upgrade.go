@@ -281,7 +281,7 @@ func (s *Server) relayRefusal(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Membe
 	status := resp.StatusCode()
 	// The answer to a HEAD, a 204 and a 304 have no body, whatever
 	// their Content-Length says.
-	noBody := ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+	noBody := ctx.IsHead() || pool.Bodyless(status)
 	var err error
 	if !noBody {
 		err = resp.ReadBody(br, 64<<20)
@@ -296,10 +296,7 @@ func (s *Server) relayRefusal(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Membe
 	vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
 	s.responseHeaders(ctx, vh, m, snap, x)
 	if noBody {
-		if cl := resp.Header.ContentLength(); cl >= 0 && status != fasthttp.StatusNoContent {
-			ctx.Response.Header.SetContentLength(cl)
-		}
-		ctx.Response.SkipBody = true
+		skipBody(&ctx.Response, status, resp.Header.ContentLength())
 	} else {
 		ctx.SetBody(resp.Body())
 	}
