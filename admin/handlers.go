@@ -27,8 +27,7 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 		serveAsset(ctx, req.asset)
 		return
 	case "metrics":
-		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		a.opts.Metrics(ctx)
+		a.writeMetrics(ctx)
 		return
 	case "pprof":
 		// Go's profiles (net/http/pprof) for `go tool pprof`, on the admin

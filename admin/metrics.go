@@ -28,6 +28,11 @@ func (a *Admin) ServeMetrics(ctx *fasthttp.RequestCtx, path, token string, hosts
 			return
 		}
 	}
+	a.writeMetrics(ctx)
+}
+
+// writeMetrics answers with the Prometheus exposition, on either listener.
+func (a *Admin) writeMetrics(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	a.opts.Metrics(ctx)
 }
