@@ -19,9 +19,9 @@ import (
 
 // request is an admitted admin request.
 type request struct {
-	kind  string   // "page", "asset", "metrics", "api"
+	kind  string   // "page", "asset", "metrics", "pprof", "api"
 	segs  []string // API path segments after /api, unescaped
-	asset string
+	asset string   // the file of an asset, the profile of a pprof request
 	write bool
 	who   string // token id or peer address, for the audit log
 	// scope gives the live balancers again, for a write that released the
@@ -63,7 +63,7 @@ func (a *Admin) admit(ctx *fasthttp.RequestCtx, sc *Scope) (request, bool) {
 	case rest == "/metrics" && !sc.Location && a.opts.Metrics != nil:
 		req.kind = "metrics"
 	case strings.HasPrefix(rest, "/debug/pprof/") && !sc.Location:
-		req.kind = "pprof"
+		req.kind, req.asset = "pprof", rest[len("/debug/pprof/"):]
 	case strings.HasPrefix(rest, "/api/"):
 		req.kind = "api"
 		for _, s := range strings.Split(rest[len("/api/"):], "/") {

@@ -1,7 +1,10 @@
 package admin
 
 import (
+	"fmt"
 	"io"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,9 +272,39 @@ func TestPprof(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, "goroutine") {
 		t.Errorf("pprof index: %d %.200q", r.status, r.body)
 	}
-	r = f.do("GET", "/debug/pprof/heap", "")
-	if r.status != 200 || len(r.body) == 0 {
-		t.Errorf("heap profile: %d, %d bytes", r.status, len(r.body))
+	// Profiles in pprof's format are gzipped protocol buffers.
+	for _, path := range []string{"/debug/pprof/heap?gc=1", "/debug/pprof/allocs", "/debug/pprof/profile?seconds=1"} {
+		r = f.do("GET", path, "")
+		if r.status != 200 || !strings.HasPrefix(r.body, "\x1f\x8b") || r.header["Content-Type"] != "application/octet-stream" {
+			t.Errorf("%s: %d %q, %d bytes %.2q", path, r.status, r.header["Content-Type"], len(r.body), r.body)
+		}
+	}
+	if r := f.do("GET", "/debug/pprof/trace?seconds=1", ""); r.status != 200 || !strings.HasPrefix(r.body, "go 1.") {
+		t.Errorf("trace: %d %.20q", r.status, r.body)
+	}
+	if r := f.do("GET", "/debug/pprof/heap?debug=1", ""); r.status != 200 || !strings.HasPrefix(r.body, "heap profile:") || r.header["Content-Type"] != "text/plain; charset=utf-8" {
+		t.Errorf("heap, debug=1: %d %q %.40q", r.status, r.header["Content-Type"], r.body)
+	}
+	if r := f.do("GET", "/debug/pprof/goroutine?debug=2", ""); !strings.Contains(r.body, "goroutine ") || !strings.Contains(r.body, "[running]") {
+		t.Errorf("goroutine dump: %d %.80q", r.status, r.body)
+	}
+	for path, want := range map[string]int{
+		"/debug/pprof/nosuch":            404,
+		"/debug/pprof/heap/":             404,
+		"/debug/pprof/profile?seconds=0": 400,
+		"/debug/pprof/trace?seconds=x":   400,
+		"/debug/pprof/heap?seconds=5":    400, // delta profiles are not served
+	} {
+		if r := f.do("GET", path, ""); r.status != want {
+			t.Errorf("%s: %d %q, want %d", path, r.status, r.body, want)
+		}
+	}
+	if r := f.do("GET", "/debug/pprof/cmdline", ""); r.status != 200 || r.body != strings.Join(os.Args, "\x00") {
+		t.Errorf("cmdline: %d %.80q", r.status, r.body)
+	}
+	pc := reflect.ValueOf(servePprof).Pointer()
+	if r := f.do("GET", fmt.Sprintf("/debug/pprof/symbol?%#x+junk", pc), ""); r.body != fmt.Sprintf("num_symbols: 1\n%#x github.com/sluiceproxy/sluice/admin.servePprof\n", pc) {
+		t.Errorf("symbol: %d %q", r.status, r.body)
 	}
 	if r := f.do("POST", "/debug/pprof/heap", ""); r.status != 405 {
 		t.Errorf("POST: %d, want 405", r.status)

@@ -10,7 +10,6 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/sluiceproxy/sluice/anycase"
 	"github.com/sluiceproxy/sluice/config"
@@ -30,9 +29,9 @@ func (a *Admin) route(ctx *fasthttp.RequestCtx, sc *Scope, req request) {
 		a.writeMetrics(ctx)
 		return
 	case "pprof":
-		// Go's profiles (net/http/pprof) for `go tool pprof`, on the admin
-		// listener only, behind its token like /metrics.
-		pprofhandler.PprofHandler(ctx)
+		// Go's profiles for `go tool pprof`, on the admin listener only,
+		// behind its token like /metrics.
+		servePprof(ctx, req.asset)
 		return
 	}
 	segs := req.segs
