@@ -122,7 +122,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	sent := &counter{w: conn}
 	bw := bufio.NewWriter(sent)
-	br := bufio.NewReader(conn)
+	br := bufio.NewReaderSize(conn, m.Backend.Options.HeaderBytes) // the head must fit
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.DisableNormalizing()

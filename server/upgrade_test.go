@@ -330,6 +330,24 @@ func TestTunnelMemberAnswerTooLarge(t *testing.T) {
 	}
 }
 
+// TestTunnelMemberHeadUpToLimit: a 101 whose head is larger than 4 KiB
+// but within max_response_header_bytes (16 KiB) is relayed, as any
+// member's answer is; the tunnel read it through bufio's 4 KiB default and
+// answered 502.
+func TestTunnelMemberHeadUpToLimit(t *testing.T) {
+	cookie := strings.Repeat("c", 10<<10)
+	addr, _ := startUpgradeMember(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: big="+cookie+"\r\n\r\n")
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
+	if head := rawUpgradeHead(t, c, upgradeReq); !strings.HasPrefix(head, "HTTP/1.1 101") || !strings.Contains(head, cookie) {
+		t.Errorf("answered %.60q (%d bytes), want the 101 with its cookie", head, len(head))
+	}
+	addr, _ = startUpgradeMember(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: big="+cookie+cookie+"\r\n\r\n")
+	_, c = startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
+	if head := rawUpgradeHead(t, c, upgradeReq); !strings.HasPrefix(head, "HTTP/1.1 502") {
+		t.Errorf("a 20 KiB head answered %.60q, want 502", head)
+	}
+}
+
 // TestTunnelSkipsInterimAnswers: interim answers (1xx but 101) before the
 // member's 101 or its refusal are dropped, as on any proxied request;
 // before, the first one was taken for the answer and the tunnel waited for
