@@ -7,11 +7,12 @@
 //
 // It replaces go.etcd.io/etcd/client/v3, whose gRPC and protobuf stack
 // roughly doubled the binary and the resident memory of every sluice,
-// fleet mode on or not (docs/fleet.md).
+// fleet mode on or not (docs/fleet.md). It speaks HTTP/1.1 itself
+// (http.go): net/http's client and its HTTP/2 bundle cost about 1 MB of
+// every sluice binary, and a binary is resident nearly whole.
 package etcd
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -20,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,8 +47,7 @@ type Config struct {
 
 // Client talks to one etcd cluster. It is safe for concurrent use.
 type Client struct {
-	endpoints []string // base URLs: scheme://host:port
-	http      *http.Client
+	endpoints []*endpoint
 	timeout   time.Duration
 	// current is the endpoint a request tries first: the one after the
 	// last that failed.
@@ -77,33 +76,25 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{timeout: cfg.Timeout, username: cfg.Username, password: cfg.Password}
 	for _, ep := range cfg.Endpoints {
-		switch {
-		case strings.HasPrefix(ep, "http://"), strings.HasPrefix(ep, "https://"):
-			c.endpoints = append(c.endpoints, strings.TrimSuffix(ep, "/"))
-		case cfg.TLS != nil:
-			c.endpoints = append(c.endpoints, "https://"+ep)
-		default:
-			c.endpoints = append(c.endpoints, "http://"+ep)
+		e, err := newEndpoint(ep, cfg.TLS)
+		if err != nil {
+			return nil, err
 		}
+		c.endpoints = append(c.endpoints, e)
 	}
 	dialer := &net.Dialer{
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: idleKeepAlive, Interval: cfg.Timeout, Count: 1},
 	}
 	c.dial = dialer.DialContext
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext:         c.dialWithin,
-		TLSClientConfig:     cfg.TLS,
-		TLSHandshakeTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     time.Minute,
-	}}
 	return c, nil
 }
 
 // Close drops the idle connections; calls in flight are ended by their
 // contexts.
 func (c *Client) Close() {
-	c.http.CloseIdleConnections()
+	for _, e := range c.endpoints {
+		e.closeIdle()
+	}
 }
 
 // Error is a request etcd refused, with etcd's gRPC status code (0 when
@@ -176,11 +167,11 @@ func (c *Client) roundTrip(ctx context.Context, path, token string, body []byte,
 	if err != nil {
 		return err
 	}
-	defer discard(r.Body)
-	if r.StatusCode != http.StatusOK {
+	defer discard(r.body)
+	if r.code != 200 {
 		return refusal(r)
 	}
-	if err := json.NewDecoder(r.Body).Decode(resp); err != nil {
+	if err := json.NewDecoder(r.body).Decode(resp); err != nil {
 		return fmt.Errorf("etcd: cannot decode the answer to %s: %w", path, err)
 	}
 	return nil
@@ -189,8 +180,8 @@ func (c *Client) roundTrip(ctx context.Context, path, token string, body []byte,
 // refusal reads the error an answer that is not 200 carries: etcd's JSON,
 // or the first line of its text (as in the refusal of a client certificate
 // with a CommonName once authentication is on, docs/fleet.md).
-func refusal(r *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+func refusal(r *response) error {
+	body, _ := io.ReadAll(io.LimitReader(r.body, 64<<10))
 	var a answerError
 	if json.Unmarshal(body, &a) == nil && (a.Message != "" || a.Error != "") {
 		return a.err()
@@ -199,11 +190,11 @@ func refusal(r *http.Response) error {
 	if len(line) > 200 {
 		line = line[:200]
 	}
-	return &Error{Message: strings.TrimSuffix("HTTP "+r.Status+": "+line, ": ")}
+	return &Error{Message: strings.TrimSuffix("HTTP "+r.status+": "+line, ": ")}
 }
 
 // discard reads what is left of a body so that its connection is reused.
-func discard(body io.ReadCloser) {
+func discard(body *body) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
 }
@@ -212,29 +203,18 @@ func discard(body io.ReadCloser) {
 // on to the next one when it cannot connect. A request that broke after
 // it was sent is not repeated (etcd may have applied it); the next one
 // starts with the next endpoint.
-func (c *Client) post(ctx context.Context, path, token string, body []byte, requireLeader bool) (*http.Response, error) {
+func (c *Client) post(ctx context.Context, path, token string, body []byte, requireLeader bool) (*response, error) {
 	first := int(c.current.Load())
 	var err error
 	for i := range c.endpoints {
 		n := (first + i) % len(c.endpoints)
-		dctx := context.WithValue(ctx, dialTime{}, c.dialTimeFor(ctx, len(c.endpoints)-i))
-		req, rerr := http.NewRequestWithContext(dctx, http.MethodPost, c.endpoints[n]+path, bytes.NewReader(body))
-		if rerr != nil {
-			return nil, rerr
+		e := c.endpoints[n]
+		var r *response
+		req := request(e.host, path, token, body, requireLeader)
+		if r, err = c.exchange(ctx, e, req, c.dialTimeFor(ctx, len(c.endpoints)-i)); err == nil {
+			return r, nil
 		}
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", token)
-		}
-		if requireLeader {
-			// gRPC metadata "hasleader": etcd ends the stream when its
-			// member loses the leader instead of going silent.
-			req.Header.Set("Grpc-Metadata-Hasleader", "true")
-		}
-		var resp *http.Response
-		if resp, err = c.http.Do(req); err == nil {
-			return resp, nil
-		}
+		err = fmt.Errorf("POST %s%s: %w", e.url, path, err)
 		c.current.Store(int32((n + 1) % len(c.endpoints)))
 		if !unsent(err) || ctx.Err() != nil {
 			return nil, err
@@ -242,9 +222,6 @@ func (c *Client) post(ctx context.Context, path, token string, body []byte, requ
 	}
 	return nil, err
 }
-
-// dialTime is the context key under which post gives a dial its time.
-type dialTime struct{}
 
 // dialTimeFor is how long the dial to one of left endpoints still to try
 // may take: Timeout, and no more than an equal share of the time left
@@ -256,18 +233,6 @@ func (c *Client) dialTimeFor(ctx context.Context, left int) time.Duration {
 		d = min(d, time.Until(deadline)/time.Duration(left))
 	}
 	return d
-}
-
-// dialWithin dials within the time post gave; the transport's dial does
-// not end with the request's context.
-func (c *Client) dialWithin(ctx context.Context, network, addr string) (net.Conn, error) {
-	d, ok := ctx.Value(dialTime{}).(time.Duration)
-	if !ok {
-		d = c.timeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	return c.dial(ctx, network, addr)
 }
 
 // unsent reports whether err is a connection that could not be made: the

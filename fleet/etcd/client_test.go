@@ -102,7 +102,7 @@ func TestRefusal(t *testing.T) {
 // keeps its reason.
 func TestRefusalText(t *testing.T) {
 	text := "CommonName of client sending a request against gateway will be ignored and not used as expected\n"
-	err := refusal(&http.Response{Status: "400 Bad Request", StatusCode: 400, Body: io.NopCloser(strings.NewReader(text))})
+	err := refusal(&response{code: 400, status: "400 Bad Request", body: &body{r: strings.NewReader(text)}})
 	if want := "etcd refused the request: HTTP 400 Bad Request: " + strings.TrimSpace(text); err == nil || err.Error() != want {
 		t.Fatalf("refusal: %v, want %s", err, want)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 )
 
@@ -83,11 +82,11 @@ func (c *Client) watch(parent context.Context, token, prefix string, next *int64
 	if err != nil {
 		return streamErr(ctx, parent, err)
 	}
-	defer r.Body.Close()
-	if r.StatusCode != http.StatusOK {
+	defer r.body.Close()
+	if r.code != 200 {
 		return refusal(r)
 	}
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(r.body)
 	for {
 		var m watchMessage
 		if err := dec.Decode(&m); err != nil {
