@@ -289,11 +289,12 @@ func TestPprof(t *testing.T) {
 		t.Errorf("goroutine dump: %d %.80q", r.status, r.body)
 	}
 	for path, want := range map[string]int{
-		"/debug/pprof/nosuch":            404,
-		"/debug/pprof/heap/":             404,
-		"/debug/pprof/profile?seconds=0": 400,
-		"/debug/pprof/trace?seconds=x":   400,
-		"/debug/pprof/heap?seconds=5":    400, // delta profiles are not served
+		"/debug/pprof/nosuch":              404,
+		"/debug/pprof/heap/":               404,
+		"/debug/pprof/profile?seconds=0":   400,
+		"/debug/pprof/trace?seconds=x":     400,
+		"/debug/pprof/profile?seconds=301": 400,
+		"/debug/pprof/heap?seconds=5":      400, // delta profiles are not served
 	} {
 		if r := f.do("GET", path, ""); r.status != want {
 			t.Errorf("%s: %d %q, want %d", path, r.status, r.body, want)

@@ -36,7 +36,7 @@ func servePprof(ctx *fasthttp.RequestCtx, name string) {
 		}
 		secs, ok := pprofSeconds(args, def)
 		if !ok {
-			pprofError(ctx, fasthttp.StatusBadRequest, "seconds must be a positive whole number")
+			pprofError(ctx, fasthttp.StatusBadRequest, "seconds must be a whole number from 1 to "+strconv.Itoa(maxPprofSeconds))
 			return
 		}
 		pprofRecord(ctx, name, time.Duration(secs)*time.Second)
@@ -70,6 +70,11 @@ func servePprof(ctx *fasthttp.RequestCtx, name string) {
 	}
 }
 
+// maxPprofSeconds bounds how long a profile or trace request holds its
+// handler (net/http/pprof has only the server's write timeout, which
+// fasthttp applies once the handler is done).
+const maxPprofSeconds = 300
+
 // pprofSeconds reads seconds=N, def when absent.
 func pprofSeconds(args *fasthttp.Args, def int) (int, bool) {
 	v := args.Peek("seconds")
@@ -77,7 +82,7 @@ func pprofSeconds(args *fasthttp.Args, def int) (int, bool) {
 		return def, true
 	}
 	n, err := strconv.Atoi(string(v))
-	return n, err == nil && n > 0
+	return n, err == nil && n > 0 && n <= maxPprofSeconds
 }
 
 // pprofRecord runs a CPU profile or an execution trace for d and answers
