@@ -135,16 +135,8 @@ type yamlIndex map[any]*yaml.Node
 
 // key returns the key node named key in owner's mapping, or nil.
 func (idx yamlIndex) key(owner any, key string) *yaml.Node {
-	n := idx[owner]
-	if n == nil {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return nil
+	k, _ := mapEntry(idx[owner], key)
+	return k
 }
 
 var posType = reflect.TypeFor[Pos]()
@@ -182,7 +174,7 @@ func (idx yamlIndex) walk(n *yaml.Node, v reflect.Value, file string) {
 			case opts == "inline":
 				idx.walk(n, v.Field(i), file)
 			case name != "" && name != "-":
-				if val := mapValue(n, name); val != nil {
+				if _, val := mapEntry(n, name); val != nil {
 					idx.walk(val, v.Field(i), file)
 				}
 			}
@@ -190,13 +182,34 @@ func (idx yamlIndex) walk(n *yaml.Node, v reflect.Value, file string) {
 	}
 }
 
-func mapValue(n *yaml.Node, key string) *yaml.Node {
+// mapEntry returns the key and value nodes of key in the mapping n, or
+// nils. Like the decoder it follows merge keys ("<<: *defaults"): a key
+// the mapping has only through a merge is set all the same, so retry: 0s
+// or forcerecovery: false must not read as absent and take the default.
+func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
+		switch kn, vn := n.Content[i], n.Content[i+1]; {
+		case kn.Tag == "!!merge" && vn.Kind == yaml.SequenceNode:
+			merged = append(merged, vn.Content...)
+		case kn.Tag == "!!merge":
+			merged = append(merged, vn)
+		case kn.Value == key:
+			return kn, vn // the mapping's own entry wins over merged ones
 		}
 	}
-	return nil
+	for _, m := range merged {
+		if k, v := mapEntry(m, key); k != nil {
+			return k, v
+		}
+	}
+	return nil, nil
 }
 
 // presence applies defaults that a zero value cannot express: booleans that
