@@ -75,6 +75,14 @@ func (c *checker) params() error {
 	cfg := c.cfg
 	for i := range cfg.HCTemplates {
 		t := &cfg.HCTemplates[i]
+		// A template carries check settings only, as ProxyHCTemplate
+		// refuses the other worker keys: YAML decodes them all into
+		// Params, and applyTemplate would drop them without a word.
+		for _, k := range yamlKeys("config.WorkerParams") {
+			if !slices.Contains(hcKeys, k) && c.idx.key(t, k) != nil {
+				return c.fail(t, t.Pos, k, "", "unknown key %s", allowed(append([]string{"name"}, hcKeys...)))
+			}
+		}
 		if err := c.workerParams(&t.Params, t, t.Pos); err != nil {
 			return err
 		}

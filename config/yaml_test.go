@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +62,21 @@ vhosts:
 	}
 	if v := cfg.VHosts[0]; v.AddHeaders || v.BalancerInherit {
 		t.Errorf("vhost: add_headers %v, balancer_inherit %v; want the merged false, false", v.AddHeaders, v.BalancerInherit)
+	}
+}
+
+// TestYAMLTemplateKeys: an hc_templates entry takes the keys
+// ProxyHCTemplate takes. Before, YAML accepted every worker key there
+// (retry, timeout, hctemplate…) and dropped it silently, where the docs
+// say unknown keys are errors and Apache refuses them.
+func TestYAMLTemplateKeys(t *testing.T) {
+	for _, kv := range []string{"retry: 10s", "timeout: 5s", "lbset: 500", "hctemplate: t"} {
+		src := "listen: [':80']\nhc_templates:\n  - name: t\n    hcmethod: GET\n    " + kv + "\n"
+		key, _, _ := strings.Cut(kv, ":")
+		_, err := ParseYAML("t.yaml", []byte(src))
+		assertError(t, err, "t.yaml:5: "+key+": unknown key (allowed: name, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)")
+	}
+	if _, err := ParseYAML("t.yaml", []byte("listen: [':80']\nhc_templates:\n  - {name: t, hcmethod: GET, hcinterval: 5s, hcpasses: 2, hcfails: 2, hcuri: /h}\n")); err != nil {
+		t.Error(err)
 	}
 }
