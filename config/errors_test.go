@@ -368,6 +368,21 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:4: access: has an empty entry`},
 		{"status", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - {url: 'http://h', status: +Z}\n",
 			`t.yaml:6: status "+Z": unknown status letter 'Z' (allowed: D S I H R E N C, also O G U F)`},
+		// A wrong type names its key and the whole value: before, an item
+		// of a list was "value", a value past 10 bytes was cut to 7 and
+		// "...", and a list or mapping got yaml.v3's own words.
+		{"list item type", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      failonstatus: [500, abc]\n      members: []\n",
+			`t.yaml:5: failonstatus "abc": must be a whole number`},
+		{"block list item type", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      failonstatus:\n        - 500\n        - abc\n      members: []\n",
+			`t.yaml:7: failonstatus "abc": must be a whole number`},
+		{"long value", "listen: [':80']\nlimits:\n  max_conns: 99999999999999999999\n",
+			`t.yaml:3: max_conns "99999999999999999999": must be a whole number`},
+		{"list for a number", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          lbset: [1]\n",
+			`t.yaml:7: lbset: must be a whole number`},
+		{"mapping for a duration", "listen: [':80']\nserver:\n  balancers:\n    - name: b\n      members:\n        - url: http://h\n          timeout: {s: 1}\n",
+			`t.yaml:7: timeout: must be Go duration text such as 30s, 1.5s or 500ms`},
+		{"mapping for a list", "listen: [':80']\nserver:\n  balancers: {a: 1}\n", `t.yaml:3: balancers: must be a list`},
+		{"list for a mapping", "listen: [':80']\nserver: [1]\n", `t.yaml:2: server: must be a mapping`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

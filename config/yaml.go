@@ -251,7 +251,7 @@ func (idx yamlIndex) hostPresence(h *Host) {
 var (
 	reYAMLLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 	reYAMLUnknown = regexp.MustCompile(`^field (.+) not found in type (\S+)$`)
-	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (\\S+)$")
+	reYAMLType    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 	reYAMLDur     = regexp.MustCompile("^cannot use `(.*)` as a duration: (.*)$")
 )
 
@@ -274,38 +274,58 @@ func yamlError(file string, doc *yaml.Node, err error) error {
 		return e
 	}
 	var val, want string
+	coll := false // yaml.v3 names no value for a list or a mapping
 	if t := reYAMLType.FindStringSubmatch(m[2]); t != nil {
-		val, want = t[1], "must be "+typeWord(t[2])
+		val, want, coll = t[2], "must be "+typeWord(t[3]), t[1] == "seq" || t[1] == "map"
 	} else if d := reYAMLDur.FindStringSubmatch(m[2]); d != nil {
 		val, want = d[1], "must be "+strings.TrimPrefix(d[2], "want ")
 	} else {
 		return e
 	}
-	e.Key, e.Value, e.Msg = keyAtLine(doc, line, val), val, want
-	if e.Key == "" {
-		e.Key = "value"
+	e.Key, e.Value, e.Msg = "value", val, want
+	if k, v := keyAtLine(doc, "", line, val, coll); v != nil {
+		e.Key = k
+		if v.Kind == yaml.ScalarNode {
+			e.Value = v.Value // yaml.v3 shortens a long one to 7 bytes and "..."
+		}
 	}
 	return e
 }
 
-// keyAtLine finds the mapping key whose scalar value sits on line.
-func keyAtLine(n *yaml.Node, line int, val string) string {
+// keyAtLine finds the value node on line that yaml.v3's message shows as
+// val (shortened past 10 bytes; with coll, a list or mapping, which it
+// shows no value of), and the key it was written under; a list's items
+// are under the list's key. key is the key of n itself.
+func keyAtLine(n *yaml.Node, key string, line int, val string, coll bool) (string, *yaml.Node) {
 	if n == nil {
-		return ""
+		return "", nil
 	}
-	if n.Kind == yaml.MappingNode {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		short, cut := strings.CutSuffix(val, "...")
+		if !coll && n.Line == line && key != "" && (n.Value == val || cut && len(n.Value) > 10 && strings.HasPrefix(n.Value, short)) {
+			return key, n
+		}
+		return "", nil
+	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if v := n.Content[i+1]; v.Line == line && v.Kind == yaml.ScalarNode && v.Value == val {
-				return n.Content[i].Value
+			if k, v := keyAtLine(n.Content[i+1], n.Content[i].Value, line, val, coll); v != nil {
+				return k, v
+			}
+		}
+	default:
+		for _, c := range n.Content {
+			if k, v := keyAtLine(c, key, line, val, coll); v != nil {
+				return k, v
 			}
 		}
 	}
-	for _, c := range n.Content {
-		if k := keyAtLine(c, line, val); k != "" {
-			return k
-		}
+	// A list or mapping where a single value belongs: the innermost one
+	// on the line, so its entries were looked at first.
+	if n.Kind != yaml.DocumentNode && n.Line == line && key != "" && val == "" {
+		return key, n
 	}
-	return ""
+	return "", nil
 }
 
 func typeWord(goType string) string {
