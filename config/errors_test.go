@@ -383,6 +383,17 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:7: timeout: must be Go duration text such as 30s, 1.5s or 500ms`},
 		{"mapping for a list", "listen: [':80']\nserver:\n  balancers: {a: 1}\n", `t.yaml:3: balancers: must be a list`},
 		{"list for a mapping", "listen: [':80']\nserver: [1]\n", `t.yaml:2: server: must be a mapping`},
+		// Every type's unknown key lists the allowed ones: remote_ip,
+		// access, location_proxy, error_override, set_env_if and redirects
+		// listed none, and hc_templates every worker key.
+		{"unknown remote_ip key", "listen: [':80']\nserver:\n  remote_ip: {header: X-Real-IP, trusted_proxies: [10.0.0.1]}\n",
+			`t.yaml:3: trusted_proxies: unknown key (allowed: header, internal, trusted, proxies_header)`},
+		{"unknown access key", "listen: [':80']\nserver:\n  access:\n    - {location: /a, requires: [local]}\n",
+			`t.yaml:4: requires: unknown key (allowed: location, match, proxy, require, tls_only)`},
+		{"unknown redirect key", "listen: [':80']\nserver:\n  redirects:\n    - {status: 301, path: /a, target: /b}\n",
+			`t.yaml:4: target: unknown key (allowed: status, path, match, url)`},
+		{"unknown template key", "listen: [':80']\nhc_templates:\n  - {name: t, hcmethd: GET}\n",
+			`t.yaml:3: hcmethd: unknown key (allowed: name, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

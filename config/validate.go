@@ -80,7 +80,7 @@ func (c *checker) params() error {
 		// Params, and applyTemplate would drop them without a word.
 		for _, k := range yamlKeys("config.WorkerParams") {
 			if !slices.Contains(hcKeys, k) && c.idx.key(t, k) != nil {
-				return c.fail(t, t.Pos, k, "", "unknown key %s", allowed(append([]string{"name"}, hcKeys...)))
+				return c.fail(t, t.Pos, k, "", "unknown key %s", allowed(yamlKeys("config.HCTemplate")))
 			}
 		}
 		if err := c.workerParams(&t.Params, t, t.Pos); err != nil {

@@ -139,7 +139,10 @@ func (idx yamlIndex) key(owner any, key string) *yaml.Node {
 	return k
 }
 
-var posType = reflect.TypeFor[Pos]()
+var (
+	posType        = reflect.TypeFor[Pos]()
+	hcTemplateType = reflect.TypeFor[HCTemplate]()
+)
 
 // walk records mapping nodes and sets Pos fields, following the value v was
 // decoded into.
@@ -344,15 +347,28 @@ func typeWord(goType string) string {
 	return "a mapping"
 }
 
-// modelTypes are the structs YAML decodes into, by yaml.v3's type names.
+// modelTypes are the structs YAML decodes into, by yaml.v3's type names:
+// every struct Config reaches through its YAML fields, so that no type's
+// unknown-key error lists nothing as allowed.
 var modelTypes = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}
-	for _, v := range []any{Config{}, Host{}, Route{}, ReverseRule{}, CookieRule{}, Balancer{}, Member{},
-		WorkerParams{}, Manager{}, HCExpr{}, HCTemplate{}, Admin{}, Metrics{}, AccessLog{}, Limits{}, Timeouts{},
-		Fleet{}, Etcd{}, EtcdTLS{}, Rewrite{}, RewriteRule{}, RewriteCond{}, HeaderRule{}, ErrorDocument{}, TLS{}, CertPair{}, ProxyTLS{}} {
-		t := reflect.TypeOf(v)
+	cfg := reflect.TypeFor[Config]()
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t.PkgPath() != cfg.PkgPath() || m["config."+t.Name()] != nil {
+			return
+		}
 		m["config."+t.Name()] = t
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() && f.Tag.Get("yaml") != "-" {
+				add(f.Type)
+			}
+		}
 	}
+	add(cfg)
 	return m
 }()
 
@@ -361,6 +377,9 @@ func yamlKeys(typeName string) []string {
 	t, ok := modelTypes[typeName]
 	if !ok {
 		return nil
+	}
+	if t == hcTemplateType {
+		return append([]string{"name"}, hcKeys...) // what ProxyHCTemplate takes
 	}
 	var keys []string
 	var collect func(t reflect.Type)
