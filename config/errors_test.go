@@ -289,7 +289,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"unknown accept filter", "listen: [':80']\naccept_filter: httpready\n",
 			`t.yaml:2: accept_filter "httpready": unknown accept filter (allowed: data, none)`},
 		{"error_override codes", "listen: [':80']\nserver:\n  error_override: {on: true, codes: [302]}\n",
-			`t.yaml:3: error_override "302": codes must be error statuses from 400 to 599`},
+			`t.yaml:3: codes "302": must be an error status from 400 to 599`},
 		{"location_proxy scope", "listen: [':80']\nserver:\n  location_proxy:\n    - scope: api\n      preserve_host: true\n",
 			`t.yaml:4: scope "api": must be a URL-path starting with /`},
 		{"location_proxy regex", "listen: [':80']\nserver:\n  location_proxy:\n    - scope: '^/a('\n      scope_match: true\n      add_headers: false\n",
@@ -392,6 +392,17 @@ func TestYAMLErrors(t *testing.T) {
 			`t.yaml:4: requires: unknown key (allowed: location, match, proxy, require, tls_only)`},
 		{"unknown redirect key", "listen: [':80']\nserver:\n  redirects:\n    - {status: 301, path: /a, target: /b}\n",
 			`t.yaml:4: target: unknown key (allowed: status, path, match, url)`},
+		// A value in a block list is reported on its own line, under its
+		// own key: before, the list's key line, and a bad trusted proxy
+		// under "internal".
+		{"block listen entry", "listen:\n  - ':80'\n  - ':80x'\n", `t.yaml:3: listen ":80x": port "80x" must be a number between 1 and 65535`},
+		{"block listen duplicate", "listen:\n  - ':80'\n  - '80'\n", `t.yaml:3: listen ":80": duplicate address`},
+		{"block require entry", "listen: [':80']\nserver:\n  access:\n    - location: /a\n      require:\n        - local\n        - ip 10.0.0.300\n",
+			`t.yaml:7: require "ip 10.0.0.300": "10.0.0.300" is not an IP address, network or address prefix`},
+		{"block error_override code", "listen: [':80']\nserver:\n  error_override:\n    on: true\n    codes:\n      - 500\n      - 302\n",
+			`t.yaml:7: codes "302": must be an error status from 400 to 599`},
+		{"block trusted proxy", "listen: [':80']\nserver:\n  remote_ip:\n    header: X-Forwarded-For\n    internal: [10.0.0.0/8]\n    trusted:\n      - 10.0.0.1\n      - bogus\n",
+			`t.yaml:8: trusted "bogus": proxy "bogus" is not an address or a network (CIDR); sluice resolves no host names here`},
 		{"unknown template key", "listen: [':80']\nhc_templates:\n  - {name: t, hcmethd: GET}\n",
 			`t.yaml:3: hcmethd: unknown key (allowed: name, hcmethod, hcinterval, hcpasses, hcfails, hcuri, hcexpr)`},
 	}

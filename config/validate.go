@@ -17,6 +17,7 @@ import (
 	"github.com/sluiceproxy/sluice/hcheck/hcexpr"
 	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/sluiceproxy/sluice/modheaders"
+	"go.yaml.in/yaml/v3"
 )
 
 // checker runs the checks both syntaxes share. idx, set for YAML, turns an
@@ -31,8 +32,17 @@ type checker struct {
 }
 
 func (c *checker) fail(owner any, pos Pos, key, value, format string, a ...any) *Error {
-	if n := c.idx.key(owner, key); n != nil {
-		pos.Line = n.Line
+	if k, v := mapEntry(c.idx[owner], key); k != nil {
+		pos.Line = k.Line
+		// In a block list the value has a line of its own.
+		if v.Kind == yaml.SequenceNode && value != "" {
+			for _, item := range v.Content {
+				if item.Kind == yaml.ScalarNode && item.Value == value {
+					pos.Line = item.Line
+					break
+				}
+			}
+		}
 	}
 	if pos.File == "" {
 		pos.File = c.cfg.Source
@@ -135,7 +145,7 @@ func (c *checker) host(h *Host) error {
 	if e := h.ErrorOverride; e != nil {
 		for _, code := range e.Codes {
 			if code < 400 || code > 599 {
-				return c.fail(h, h.Pos, "error_override", strconv.Itoa(code), "codes must be error statuses from 400 to 599")
+				return c.fail(e, h.Pos, "codes", strconv.Itoa(code), "must be an error status from 400 to 599")
 			}
 		}
 	}
@@ -143,8 +153,15 @@ func (c *checker) host(h *Host) error {
 		return c.fail(h, h.Pos, "limit_request_body", strconv.FormatInt(h.LimitRequestBody, 10), "must be >= 0")
 	}
 	if ri := h.RemoteIP; ri != nil {
-		if _, err := ri.Proxies(); err != nil {
-			return c.fail(ri, ri.Pos, "internal", "", "%v", err)
+		for _, l := range []struct {
+			key  string
+			nets []string
+		}{{"internal", ri.Internal}, {"trusted", ri.Trusted}} {
+			for _, n := range l.nets {
+				if _, err := parseProxyNet(n); err != nil {
+					return c.fail(ri, ri.Pos, l.key, n, "%v", err)
+				}
+			}
 		}
 		if ri.Header == "" && (len(ri.Internal) > 0 || len(ri.Trusted) > 0 || ri.ProxiesHeader != "") {
 			return c.fail(ri, ri.Pos, "header", "", "is required: the field that carries the client's address (RemoteIPHeader)")
@@ -385,7 +402,13 @@ func (c *checker) validate() error {
 	}
 	for i, a := range cfg.Listen {
 		if slices.Contains(cfg.Listen[:i], a) {
-			return c.fail(cfg, Pos{}, "listen", a, "duplicate address")
+			e := c.fail(cfg, Pos{}, "listen", a, "duplicate address")
+			// Normalized, the address may read as the first's: the line is
+			// the i-th entry's.
+			if _, v := mapEntry(c.idx[cfg], "listen"); v != nil && v.Kind == yaml.SequenceNode && i < len(v.Content) {
+				e.Pos.Line = v.Content[i].Line
+			}
+			return e
 		}
 	}
 	if len(cfg.Main.Addrs) > 0 || len(cfg.Main.ServerAliases) > 0 {
