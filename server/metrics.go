@@ -283,9 +283,20 @@ func (sm *serverMetrics) sync(rt *runtime) {
 				add(name, m)
 			}
 		}
-		for _, r := range vh.routes {
-			if r.direct != nil {
-				add("", r.direct)
+		// Direct workers: ProxyPass routes, <Files> handlers and the
+		// targets of RewriteRule [P].
+		for _, rs := range [][]*route{vh.routes, vh.handlers} {
+			for _, r := range rs {
+				if r.direct != nil {
+					add("", r.direct)
+				}
+			}
+		}
+		if vh.mods != nil {
+			for _, r := range vh.mods.targets {
+				if r.direct != nil {
+					add("", r.direct)
+				}
 			}
 		}
 	}

@@ -478,3 +478,25 @@ func TestMemberErrorLoggedOnce(t *testing.T) {
 		t.Errorf("%d lines for one member down through 5 requests:\n%s", n, logged.String())
 	}
 }
+
+// TestMetricsRewriteAndFileWorkers: the direct workers of RewriteRule [P]
+// and of <FilesMatch> handlers have series as ProxyPass workers do. Before,
+// sync looked at ProxyPass routes alone: requests a [P] rule proxied were
+// counted nowhere.
+func TestMetricsRewriteAndFileWorkers(t *testing.T) {
+	be := metricsBackend(t)
+	s, c := startProxy(t, `
+RewriteEngine On
+RewriteRule ^/r/(.*)$ http://BACKEND/$1 [P]
+<FilesMatch "\.php$">
+    SetHandler "proxy:fcgi://127.0.0.1:9/"
+</FilesMatch>
+`, be)
+	get(t, c, "/r/ok", 200)
+	get(t, c, "/r/ok", 200)
+	scrapeMetrics(t, s).expect(t, map[string]float64{
+		`sluice_requests_total{balancer="",member="http://` + be + `",code="2xx"}`:      2,
+		`sluice_request_duration_seconds_count{balancer="",member="http://` + be + `"}`: 2,
+		`sluice_requests_total{balancer="",member="fcgi://127.0.0.1:9",code="2xx"}`:     0,
+	})
+}
