@@ -247,6 +247,9 @@ func (s *Server) logServed(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, now
 	if ls == nil {
 		return
 	}
+	if ctx.IsHead() {
+		size = 0 // fasthttp writes no body to HEAD, whatever the answer holds
+	}
 	r := logged{rt: live, ctx: ctx, now: now, size: size}
 	if rt == live {
 		r.vh = vh

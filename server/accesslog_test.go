@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/internal/testnet"
 	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/valyala/fasthttp"
 )
@@ -438,5 +440,51 @@ func TestAppendStatus(t *testing.T) {
 		if got, want := string(appendStatus([]byte("x"), st)), "x"+strconv.Itoa(st); got != want {
 			t.Errorf("%d: %q, want %q", st, got, want)
 		}
+	}
+}
+
+// TestLogErrorPageBytes: %b is the body the client got. An answer to HEAD
+// carries none, and the error page for a request fasthttp could not parse
+// is sent whole. Before, HEAD to an error page logged the page's length,
+// and a refused head logged "-" for the page it got.
+func TestLogErrorPageBytes(t *testing.T) {
+	dir := t.TempDir()
+	s, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nCustomLog "+dir+"/a.log \"%>s %b\"\nProxyPass /p http://"+testnet.ClosedAddr(t)+"/\n")
+	var want strings.Builder
+	for _, req := range []string{
+		"HEAD /nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HEAD /p HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n",
+	} {
+		c := dialTCP(t, addr)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		var resp fasthttp.Response
+		resp.SkipBody = strings.HasPrefix(req, "HEAD")
+		if err := resp.Read(bufio.NewReader(c)); err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		size := "-"
+		if n := len(resp.Body()); n > 0 {
+			size = strconv.Itoa(n)
+		}
+		fmt.Fprintf(&want, "%d %s\n", resp.StatusCode(), size)
+		_ = c.Close()
+	}
+	// The last line is written as the handler returns, after the answer.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		flushLogs(s)
+		got, _ := os.ReadFile(dir + "/a.log")
+		if string(got) == want.String() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s\nwant:\n%s", got, want.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
