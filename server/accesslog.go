@@ -670,9 +670,18 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 				b = append(b, vh.serverName...)
 			}
 		case 'V':
+			// Apache's ap_get_server_name: the Host without its port or a
+			// trailing dot (fix_hostname), else the ServerName.
 			h := ctx.Host()
 			if i := lastColon(h); i >= 0 {
 				h = h[:i]
+			}
+			if n := len(h); n > 1 && h[n-1] == '.' {
+				h = h[:n-1]
+			}
+			if len(h) == 0 && vh != nil && vh.serverName != "" {
+				b = append(b, vh.serverName...)
+				break
 			}
 			b = appendLogItem(b, h)
 		case 'X':

@@ -488,3 +488,32 @@ func TestLogErrorPageBytes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLogRequestedServerName: %V is Apache's ap_get_server_name under
+// UseCanonicalName Off: the Host asked for, lower-cased, without its port
+// or a trailing dot, and the ServerName for a request without a Host.
+// Before, the trailing dot stayed and a request without Host logged "-".
+func TestLogRequestedServerName(t *testing.T) {
+	dir := t.TempDir()
+	be := startBackend(t, echo)
+	s, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nServerName main.example\nCustomLog "+dir+"/a.log \"%V\"\nProxyPass / http://"+be+"/\n")
+	for _, req := range []string{
+		"GET / HTTP/1.1\r\nHost: WWW.Example.COM.:8080\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+	} {
+		rawRequest(t, dialTCP(t, addr), req)
+	}
+	want := "www.example.com\nmain.example\n"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		flushLogs(s)
+		got, _ := os.ReadFile(dir + "/a.log")
+		if string(got) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
