@@ -22,6 +22,7 @@ import (
 	"github.com/sluiceproxy/sluice/logformat"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modssl"
+	"github.com/sluiceproxy/sluice/pool"
 )
 
 // logFile is an open access log file (or stdout), shared by every log that
@@ -419,6 +420,25 @@ func receivedBytes(h *fasthttp.RequestHeader) int {
 	return n + raw + max(h.ContentLength(), 0)
 }
 
+// sentHeadBytes is the length of the response head as fasthttp writes
+// it, which adds to the head the handler left: the Content-Length of a
+// body set whole (an error page) and the Connection: close a client asked
+// for (mod_logio counts what went out).
+func sentHeadBytes(ctx *fasthttp.RequestCtx) int {
+	resp := &ctx.Response
+	n := len(resp.Header.Header())
+	if !resp.IsBodyStream() && len(resp.Header.Peek(fasthttp.HeaderContentLength)) == 0 && !pool.Bodyless(resp.StatusCode()) {
+		n += len("Content-Length: 0\r\n")
+		for l := len(resp.Body()); l >= 10; l /= 10 {
+			n++
+		}
+	}
+	if !resp.ConnectionClose() && ctx.Request.Header.ConnectionClose() {
+		n += len("Connection: close\r\n")
+	}
+	return n
+}
+
 // appendHeaderOut appends the response field name as mod_log_config's
 // %{name}o does: Content-Type without its parameters, every Set-Cookie
 // joined by ", ", any other field's first value.
@@ -630,7 +650,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'o':
 			b = appendHeaderOut(b, &ctx.Response.Header, it.Arg)
 		case 'O', 'S':
-			n := len(ctx.Response.Header.Header()) + size
+			n := sentHeadBytes(ctx) + size
 			if it.Directive == 'S' {
 				n += receivedBytes(&ctx.Request.Header)
 			}

@@ -242,6 +242,9 @@ func TestLogBytesReceived(t *testing.T) {
 		{"GET / HTTP/1.0\r\n\r\n", 0},
 	} {
 		ctx := logCtx(t, tc.head)
+		// A head that names its length and close: %O counts it as it is.
+		ctx.Response.Header.SetContentLength(3)
+		ctx.Response.SetConnectionClose()
 		f, err := logformat.Parse(`%I %S`)
 		if err != nil {
 			t.Fatal(err)
@@ -513,6 +516,47 @@ func TestLogRequestedServerName(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLogBytesSentHead: %O is every byte the client got, its head as
+// fasthttp writes it. Before, it left out the Content-Length fasthttp adds
+// to a body set whole (every error page) and the Connection: close it
+// adds where the client asked to close.
+func TestLogBytesSentHead(t *testing.T) {
+	dir := t.TempDir()
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("hello") })
+	s, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nCustomLog "+dir+"/a.log \"%O\"\nProxyPass /ok http://"+be+"/\n")
+	var want strings.Builder
+	for _, req := range []string{
+		"GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET /ok HTTP/1.0\r\nHost: a\r\n\r\n",
+		"GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"HEAD /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n",
+	} {
+		c := dialTCP(t, addr)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c) // each answer closes its connection
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		fmt.Fprintf(&want, "%d\n", len(got))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		flushLogs(s)
+		got, _ := os.ReadFile(dir + "/a.log")
+		if string(got) == want.String() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s\nwant:\n%s", got, want.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
