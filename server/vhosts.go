@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -62,6 +63,9 @@ func (t *hostTable) lookup(host []byte) *vhost {
 	if i := lastColon(h); i >= 0 {
 		h = h[:i]
 	}
+	// "example.com." is the same name, fully qualified: Apache drops the
+	// dot before matching (fix_hostname).
+	h = bytes.TrimSuffix(h, []byte("."))
 	if len(h) == 0 {
 		// No name (no SNI, no Host): the address's default, which a
 		// catch-all ServerAlias * would otherwise match.

@@ -70,7 +70,9 @@ func TestVHostsByAddress(t *testing.T) {
 		{1, "two.example", "two"},
 		{1, "three.example", "three"},
 		{1, "a.three.example", "three"},
-		{1, "one.example", "two"}, // the port's first vhost
+		{1, "three.example.", "three"},   // a trailing dot names the same host, as in Apache
+		{1, "A.Three.Example.", "three"}, // and so for a ServerAlias pattern
+		{1, "one.example", "two"},        // the port's first vhost
 		{2, "wild.example", "exact"},
 		{2, "anything", "exact"}, // 127.0.0.1:port before *:port
 		{3, "three.example", "three"},
