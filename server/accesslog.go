@@ -240,9 +240,21 @@ func (s *Server) logRequest(ctx *fasthttp.RequestCtx, now time.Time, size int) {
 	s.logServed(ctx, nil, nil, now, size)
 }
 
+// logRefused is logRequest for a request fasthttp refused before the
+// handler: it keeps none of the head, whose request line logs "-", as
+// Apache logs one it never read (fasthttp's defaults for an empty head
+// would read "GET / HTTP/1.1").
+func (s *Server) logRefused(ctx *fasthttp.RequestCtx, now time.Time, size int) {
+	s.logEntry(ctx, nil, nil, now, size, true)
+}
+
 // logServed is logRequest for a request that rt's host vh served: the
 // host is not looked up again while rt is still the live configuration.
 func (s *Server) logServed(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, now time.Time, size int) {
+	s.logEntry(ctx, rt, vh, now, size, false)
+}
+
+func (s *Server) logEntry(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, now time.Time, size int, refused bool) {
 	live := s.rt.Load()
 	ls := live.logs
 	if ls == nil {
@@ -251,7 +263,7 @@ func (s *Server) logServed(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, now
 	if ctx.IsHead() {
 		size = 0 // fasthttp writes no body to HEAD, whatever the answer holds
 	}
-	r := logged{rt: live, ctx: ctx, now: now, size: size}
+	r := logged{rt: live, ctx: ctx, now: now, size: size, line: lineOf(ctx, refused, now)}
 	if rt == live {
 		r.vh = vh
 	}
@@ -273,9 +285,38 @@ type logged struct {
 	ctx  *fasthttp.RequestCtx
 	now  time.Time
 	size int
+	line requestLine
 	vh   *vhost
 	mr   *modsReq // holds env
 	env  *modheaders.Env
+}
+
+// requestLine is a request's first line as logs show it, and when it
+// came. For a request whose head was not read the line is nil, which logs
+// "-", and the time is when it was refused: fasthttp dates a request once
+// its head is read.
+type requestLine struct {
+	method, target, proto []byte
+	at                    time.Time
+}
+
+func lineOf(ctx *fasthttp.RequestCtx, refused bool, now time.Time) requestLine {
+	if refused {
+		return requestLine{at: now}
+	}
+	return requestLine{ctx.Method(), ctx.RequestURI(), ctx.Request.Header.Protocol(), ctx.Time()}
+}
+
+// appendRequestLine appends %r: the line, its items escaped, or "-".
+func appendRequestLine(b []byte, line requestLine) []byte {
+	if line.method == nil {
+		return append(b, '-')
+	}
+	b = appendLogItem(b, line.method)
+	b = append(b, ' ')
+	b = appendLogItem(b, line.target)
+	b = append(b, ' ')
+	return appendLogItem(b, line.proto)
 }
 
 func (r *logged) host() *vhost {
@@ -302,7 +343,7 @@ func (r *logged) write(l *accessLog) {
 			return
 		}
 	}
-	l.log(r.ctx, vh, r.env, r.now, r.size)
+	l.log(r.ctx, r.line, vh, r.env, r.now, r.size)
 }
 
 func (r *logged) release() {
@@ -312,35 +353,30 @@ func (r *logged) release() {
 }
 
 // log writes one line.
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env, now time.Time, size int) {
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, line requestLine, vh *vhost, env *modheaders.Env, now time.Time, size int) {
 	bp := lineBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	switch l.format {
 	case "json":
-		b = appendJSONLine(b, ctx, now, size)
+		b = appendJSONLine(b, ctx, line, now, size)
 	case "common", "combined":
 		// %t is the time the request came, as Apache writes it.
-		b = appendCLFLine(b, ctx, ctx.Time(), size, l.format == "combined")
+		b = appendCLFLine(b, ctx, line, size, l.format == "combined")
 	default:
-		b = l.appendLine(b, ctx, vh, env, now, size)
+		b = l.appendLine(b, ctx, line, vh, env, now, size)
 	}
 	l.file.write(b)
 	*bp = b
 	lineBufs.Put(bp)
 }
 
-// appendCLFLine writes a common or combined line for a request that came at
-// t.
-func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, combined bool) []byte {
+// appendCLFLine writes a common or combined line.
+func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, line requestLine, size int, combined bool) []byte {
 	b = appendClientIP(b, ctx)
 	b = append(b, " - - "...)
-	b = clfTimes.appendTo(b, t)
+	b = clfTimes.appendTo(b, line.at)
 	b = append(b, " \""...)
-	b = appendLogItem(b, ctx.Method())
-	b = append(b, ' ')
-	b = appendLogItem(b, ctx.RequestURI())
-	b = append(b, ' ')
-	b = appendLogItem(b, ctx.Request.Header.Protocol())
+	b = appendRequestLine(b, line)
 	b = append(b, "\" "...)
 	b = appendStatus(b, ctx.Response.StatusCode())
 	b = append(b, ' ')
@@ -359,23 +395,23 @@ func appendCLFLine(b []byte, ctx *fasthttp.RequestCtx, t time.Time, size int, co
 	return append(b, '\n')
 }
 
-func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, now time.Time, size int) []byte {
+func appendJSONLine(b []byte, ctx *fasthttp.RequestCtx, line requestLine, now time.Time, size int) []byte {
 	b = append(b, `{"time":"`...)
 	b = appendRFC3339Nano(b, now)
 	b = append(b, `","remote":"`...)
 	b = appendClientIP(b, ctx)
 	b = append(b, `","method":"`...)
-	b = appendJSONEscaped(b, ctx.Method())
+	b = appendJSONEscaped(b, line.method)
 	b = append(b, `","uri":"`...)
-	b = appendJSONEscaped(b, ctx.RequestURI())
+	b = appendJSONEscaped(b, line.target)
 	b = append(b, `","proto":"`...)
-	b = appendJSONEscaped(b, ctx.Request.Header.Protocol())
+	b = appendJSONEscaped(b, line.proto)
 	b = append(b, `","status":`...)
 	b = appendStatus(b, ctx.Response.StatusCode())
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	b = append(b, `,"duration_us":`...)
-	b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
+	b = strconv.AppendInt(b, now.Sub(line.at).Microseconds(), 10)
 	b = append(b, `,"referer":"`...)
 	b = appendJSONEscaped(b, anycase.Request(&ctx.Request.Header, "Referer"))
 	b = append(b, `","user_agent":"`...)
@@ -605,7 +641,7 @@ func appendIP(b []byte, ip net.IP) []byte {
 // appendLine writes a LogFormat line (mod_log_config's directives; see
 // logformat). Values come escaped as Apache escapes them; what sluice does
 // not have (a remote user, identd) is "-".
-func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, env *modheaders.Env, now time.Time, size int) []byte {
+func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, line requestLine, vh *vhost, env *modheaders.Env, now time.Time, size int) []byte {
 	nv := 0
 	for i := range l.items {
 		it := &l.items[i]
@@ -629,13 +665,13 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'C':
 			b = appendLogItem(b, ctx.Request.Header.Cookie(it.Arg))
 		case 'D':
-			b = strconv.AppendInt(b, now.Sub(ctx.Time()).Microseconds(), 10)
+			b = strconv.AppendInt(b, now.Sub(line.at).Microseconds(), 10)
 		case 'e':
 			v, _ := env.Get(l.vars[nv])
 			nv++
 			b = appendLogItem(b, v)
 		case 'H':
-			b = appendLogItem(b, ctx.Request.Header.Protocol())
+			b = appendLogItem(b, line.proto)
 		case 'i':
 			b = appendLogItem(b, anycase.Request(&ctx.Request.Header, it.Arg))
 		case 'I':
@@ -646,7 +682,7 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'l', 'u':
 			b = append(b, '-')
 		case 'm':
-			b = appendLogItem(b, ctx.Method())
+			b = appendLogItem(b, line.method)
 		case 'o':
 			b = appendHeaderOut(b, &ctx.Response.Header, it.Arg)
 		case 'O', 'S':
@@ -660,21 +696,17 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 		case 'P':
 			b = strconv.AppendInt(b, int64(os.Getpid()), 10)
 		case 'q':
-			if q := ctx.URI().QueryString(); len(q) > 0 {
+			if q := ctx.URI().QueryString(); len(q) > 0 && line.method != nil {
 				b = appendLogItem(append(b, '?'), q)
 			}
 		case 'r':
-			b = appendLogItem(b, ctx.Method())
-			b = append(b, ' ')
-			b = appendLogItem(b, ctx.RequestURI())
-			b = append(b, ' ')
-			b = appendLogItem(b, ctx.Request.Header.Protocol())
+			b = appendRequestLine(b, line)
 		case 's':
 			b = appendStatus(b, ctx.Response.StatusCode())
 		case 't':
-			b = appendTime(b, it, ctx.Time())
+			b = appendTime(b, it, line.at)
 		case 'T':
-			d := now.Sub(ctx.Time())
+			d := now.Sub(line.at)
 			switch it.Arg {
 			case "ms":
 				b = strconv.AppendInt(b, d.Milliseconds(), 10)
@@ -684,7 +716,11 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, vh *vhost, en
 				b = strconv.AppendInt(b, int64(d/time.Second), 10)
 			}
 		case 'U':
-			b = appendLogItem(b, ctx.Path())
+			if line.method == nil {
+				b = append(b, '-')
+			} else {
+				b = appendLogItem(b, ctx.Path())
+			}
 		case 'v':
 			if vh != nil {
 				b = append(b, vh.serverName...)

@@ -22,11 +22,11 @@ func TestAccessLogLineAllocs(t *testing.T) {
 		name string
 		line func([]byte) []byte
 	}{
-		{"combined", func(b []byte) []byte { return appendCLFLine(b, ctx, now, 5, true) }},
-		{"json", func(b []byte) []byte { return appendJSONLine(b, ctx, now, 5) }},
+		{"combined", func(b []byte) []byte { return appendCLFLine(b, ctx, lineAt(ctx, now), 5, true) }},
+		{"json", func(b []byte) []byte { return appendJSONLine(b, ctx, lineOf(ctx, false, time.Time{}), now, 5) }},
 		// The clock's local times, whose second is kept rendered (logtime.go).
-		{"combined, local", func(b []byte) []byte { return appendCLFLine(b, ctx, local, 5, true) }},
-		{"json, local", func(b []byte) []byte { return appendJSONLine(b, ctx, local, 5) }},
+		{"combined, local", func(b []byte) []byte { return appendCLFLine(b, ctx, lineAt(ctx, local), 5, true) }},
+		{"json, local", func(b []byte) []byte { return appendJSONLine(b, ctx, lineOf(ctx, false, time.Time{}), local, 5) }},
 	} {
 		if n := testing.AllocsPerRun(100, func() { b = f.line(b[:0]) }); n != 0 {
 			t.Errorf("%s: %v allocations per line, want 0", f.name, n)
@@ -48,7 +48,7 @@ func TestLogFormatLineAllocs(t *testing.T) {
 	vh := &vhost{serverName: "site.example"}
 	now := time.Now()
 	b := make([]byte, 0, 512)
-	if n := testing.AllocsPerRun(100, func() { b = l.appendLine(b[:0], ctx, vh, nil, now, 5) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { b = l.appendLine(b[:0], ctx, lineOf(ctx, false, time.Time{}), vh, nil, now, 5) }); n != 0 {
 		t.Errorf("%v allocations per line, want 0", n)
 	}
 }

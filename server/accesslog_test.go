@@ -52,11 +52,11 @@ func TestAccessLogLines(t *testing.T) {
 		{"combined", full, 5, true, `192.0.2.7 - - [27/Nov/2026:18:04:05 +0000] "GET /a?b=1 HTTP/1.1" 200 5 "http://r.example/" "ua/1.0"` + "\n"},
 		{"combined, no body or headers", bare, 0, true, `192.0.2.7 - - [27/Nov/2026:18:04:05 +0000] "HEAD / HTTP/1.1" 200 - "-" "-"` + "\n"},
 	} {
-		if got := string(appendCLFLine(nil, tc.ctx, now, tc.size, tc.combined)); got != tc.want {
+		if got := string(appendCLFLine(nil, tc.ctx, lineAt(tc.ctx, now), tc.size, tc.combined)); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
-	line := appendJSONLine(nil, full, full.Time().Add(1500*time.Microsecond), 5)
+	line := appendJSONLine(nil, full, lineOf(full, false, time.Time{}), full.Time().Add(1500*time.Microsecond), 5)
 	var got map[string]any
 	if err := json.Unmarshal(line, &got); err != nil || line[len(line)-1] != '\n' {
 		t.Fatalf("JSON line %q: %v", line, err)
@@ -91,12 +91,12 @@ func TestAccessLogEscaping(t *testing.T) {
 		t.Fatalf("User-Agent kept as %q", ctx.UserAgent())
 	}
 	now := time.Date(2026, 11, 27, 18, 4, 5, 0, time.UTC)
-	clf := string(appendCLFLine(nil, ctx, now, 0, true))
+	clf := string(appendCLFLine(nil, ctx, lineAt(ctx, now), 0, true))
 	wantUA := `a\"b\\c\" 200 1 \"-\" \"x\x00\b\v\t\x1b\x7f\xc3\xa9`
 	if !strings.HasSuffix(clf, `"-" "`+wantUA+"\"\n") || strings.Count(clf, "\n") != 1 {
 		t.Errorf("CLF line %q, want it to end with the User-Agent %q", clf, wantUA)
 	}
-	line := appendJSONLine(nil, ctx, now, 0)
+	line := appendJSONLine(nil, ctx, lineOf(ctx, false, time.Time{}), now, 0)
 	if n := strings.Count(string(line), "\n"); n != 1 {
 		t.Fatalf("JSON line has %d newlines: %q", n, line)
 	}
@@ -122,13 +122,13 @@ func TestAccessLogEscaping(t *testing.T) {
 func TestAccessLogFieldCase(t *testing.T) {
 	ctx := logCtx(t, "GET / HTTP/1.1\r\nHost: x\r\nreferer: http://r.example/\r\nuser-agent: ua/1\r\nx-trace: t1\r\n\r\n")
 	now := time.Date(2026, 11, 27, 18, 4, 5, 0, time.UTC)
-	if line := string(appendCLFLine(nil, ctx, now, 5, true)); !strings.HasSuffix(line, `"http://r.example/" "ua/1"`+"\n") {
+	if line := string(appendCLFLine(nil, ctx, lineAt(ctx, now), 5, true)); !strings.HasSuffix(line, `"http://r.example/" "ua/1"`+"\n") {
 		t.Errorf("combined: %q, want the referer and agent", line)
 	}
 	var got struct {
 		Referer string `json:"referer"`
 	}
-	if err := json.Unmarshal(appendJSONLine(nil, ctx, now, 5), &got); err != nil || got.Referer != "http://r.example/" {
+	if err := json.Unmarshal(appendJSONLine(nil, ctx, lineOf(ctx, false, time.Time{}), now, 5), &got); err != nil || got.Referer != "http://r.example/" {
 		t.Errorf("json referer %q (%v)", got.Referer, err)
 	}
 	ctx.Response.Header.DisableNormalizing() // as the server keeps a member's names
@@ -138,7 +138,7 @@ func TestAccessLogFieldCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &accessLog{items: f}
-	if line := string(l.appendLine(nil, ctx, &vhost{}, nil, now, 5)); line != "http://r.example/ t1 t1 HIT\n" {
+	if line := string(l.appendLine(nil, ctx, lineOf(ctx, false, time.Time{}), &vhost{}, nil, now, 5)); line != "http://r.example/ t1 t1 HIT\n" {
 		t.Errorf("LogFormat: %q", line)
 	}
 }
@@ -218,7 +218,7 @@ func TestLogFormatLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := &accessLog{items: f}
-		got := string(l.appendLine(nil, ctx, vh, nil, ctx.Time().Add(1500*time.Millisecond), 5))
+		got := string(l.appendLine(nil, ctx, lineOf(ctx, false, time.Time{}), vh, nil, ctx.Time().Add(1500*time.Millisecond), 5))
 		if got != tc.want+"\n" {
 			t.Errorf("%s:\n got %q\nwant %q", tc.format, got, tc.want+"\n")
 		}
@@ -252,7 +252,7 @@ func TestLogBytesReceived(t *testing.T) {
 		l := &accessLog{items: f}
 		in := len(tc.head) + tc.body
 		want := fmt.Sprintf("%d %d\n", in, in+len(ctx.Response.Header.Header())+3)
-		if got := string(l.appendLine(nil, ctx, &vhost{}, nil, ctx.Time(), 3)); got != want {
+		if got := string(l.appendLine(nil, ctx, lineOf(ctx, false, time.Time{}), &vhost{}, nil, ctx.Time(), 3)); got != want {
 			t.Errorf("%q: %q, want %q", tc.head, got, want)
 		}
 	}
@@ -560,4 +560,73 @@ func TestLogBytesSentHead(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestLogRefusedRequestLine: a request refused before its head was read
+// (too large, a malformed request line, a client that sent nothing in
+// time) logs "-" for its request line, method, path and protocol, as
+// Apache logs a request line it never got; before, fasthttp's defaults
+// for an empty head were logged as if the client had sent "GET / HTTP/1.1".
+// A head read whole keeps its line: a malformed field after a good
+// request line, a body over the limit.
+func TestLogRefusedRequestLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.ParseApache("test.conf", []byte("Listen 127.0.0.1:0\nLimitRequestBody 10\nCustomLog "+dir+"/a.log \"%>s \\\"%r\\\" %m %U%q %H\"\nCustomLog "+dir+"/b.log combined\nProxyPass /p http://"+testnet.ClosedAddr(t)+"/\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeouts.ClientHeader = config.Duration(200 * time.Millisecond)
+	cfg.AccessLog = config.AccessLog{Path: dir + "/c.log", Format: "json"}
+	s, addr := serveTCP(t, cfg)
+	for _, req := range []string{
+		"POST /p/big?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n0123456789a",
+		"GET /x HTTP/1.1\r\nHost: a\r\nBad Field\r\n\r\n",
+		"GARBAGE\r\n\r\n",
+		"GET /" + strings.Repeat("a", 20<<10) + " HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /slow HTTP/1.1\r\n", // the rest never comes
+	} {
+		rawRequest(t, dialTCP(t, addr), req)
+	}
+	want := `413 "POST /p/big?q=1 HTTP/1.1" POST /p/big?q=1 HTTP/1.1
+400 "-" - - -
+400 "-" - - -
+431 "-" - - -
+408 "-" - - -
+`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		flushLogs(s)
+		got, _ := os.ReadFile(dir + "/a.log")
+		if string(got) == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The refused are dated when refused (fasthttp dates a request once
+	// its head is read: they logged year 1 and a duration of 292 years).
+	clf, _ := os.ReadFile(dir + "/b.log")
+	if n := strings.Count(string(clf), `"-" 4`); n != 4 || strings.Contains(string(clf), "/0001:") {
+		t.Errorf("combined log, %d refused lines:\n%s", n, clf)
+	}
+	js, _ := os.ReadFile(dir + "/c.log")
+	for line := range strings.Lines(string(js)) {
+		var e struct {
+			Method   string `json:"method"`
+			Status   int    `json:"status"`
+			Duration int64  `json:"duration_us"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Duration > 10e6 || (e.Status == 413) != (e.Method == "POST") {
+			t.Errorf("JSON log line %q: %+v %v", line, e, err)
+		}
+	}
+}
+
+// lineAt is ctx's request line as if it came at t.
+func lineAt(ctx *fasthttp.RequestCtx, t time.Time) requestLine {
+	l := lineOf(ctx, false, t)
+	l.at = t
+	return l
 }

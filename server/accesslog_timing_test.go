@@ -16,8 +16,8 @@ func BenchmarkAccessLogLine(b *testing.B) {
 		name string
 		line func([]byte) []byte
 	}{
-		{"combined", func(p []byte) []byte { return appendCLFLine(p, ctx, now, 5, true) }},
-		{"json", func(p []byte) []byte { return appendJSONLine(p, ctx, now, 5) }},
+		{"combined", func(p []byte) []byte { return appendCLFLine(p, ctx, lineAt(ctx, now), 5, true) }},
+		{"json", func(p []byte) []byte { return appendJSONLine(p, ctx, lineOf(ctx, false, time.Time{}), now, 5) }},
 	} {
 		b.Run(f.name, func(b *testing.B) {
 			b.ReportAllocs()

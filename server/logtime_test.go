@@ -74,7 +74,7 @@ func TestCLFLogTime(t *testing.T) {
 	f := &logFile{w: bufio.NewWriter(&out)}
 	for _, format := range []string{"common", "combined"} {
 		out.Reset()
-		(&accessLog{file: f, format: format}).log(ctx, nil, nil, ctx.Time().Add(time.Hour), 5)
+		(&accessLog{file: f, format: format}).log(ctx, lineOf(ctx, false, time.Time{}), nil, nil, ctx.Time().Add(time.Hour), 5)
 		_ = f.w.Flush()
 		if want := ctx.Time().AppendFormat(nil, "[02/Jan/2006:15:04:05 -0700]"); !strings.Contains(out.String(), string(want)) {
 			t.Errorf("%s: %q, want the request's time %s", format, out.String(), want)

@@ -254,7 +254,7 @@ func (s *Server) clientError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	errorPage(ctx, status)
 	ctx.SetConnectionClose()
-	s.logRequest(ctx, s.now(), len(ctx.Response.Body()))
+	s.logRefused(ctx, s.now(), len(ctx.Response.Body()))
 }
 
 // slogPrinter routes fasthttp's own log lines to slog.
