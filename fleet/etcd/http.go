@@ -269,7 +269,10 @@ func readHead(br *bufio.Reader) (*response, error) {
 			break
 		}
 		name, value, ok := strings.Cut(string(line), ":")
-		if !ok {
+		// A name is a token: one with whitespace before its colon, or a
+		// line folded onto the previous field, is refused rather than
+		// skipped, as it may be a framing field (RFC 9112 §5).
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
 			return nil, errMalformed
 		}
 		value = strings.TrimSpace(value)

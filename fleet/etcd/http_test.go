@@ -161,6 +161,8 @@ func TestAnswerRefused(t *testing.T) {
 		{"status line", "HTTP/1.1 2OO OK\r\n\r\n", "malformed"},
 		{"not HTTP/1", "HTTP/2 200 OK\r\n\r\n", "malformed"},
 		{"field without a colon", "HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n{}", "malformed"},
+		{"space before a field's colon", "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}", "malformed"},
+		{"tab before a field's colon", "HTTP/1.1 200 OK\r\nTransfer-Encoding\t: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", "malformed"},
 		{"content length", "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}", "malformed"},
 		{"transfer encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "unsupported transfer encoding"},
 		{"end in the head", "HTTP/1.1 200 OK\r\nContent-Le", "unexpected EOF"},
