@@ -300,7 +300,10 @@ func readHead(br *bufio.Reader) (*response, error) {
 	case code == 204 || code == 304: // never a body
 		b.r = &fixed{}
 	case chunked:
-		b.r = &chunkedReader{br: br}
+		// Over a Content-Length too, which a sender must not add: the
+		// answer may be a smuggled one, so its connection is not kept
+		// (RFC 9112 §6.3).
+		b.r, b.keep = &chunkedReader{br: br}, b.keep && length < 0
 	case length >= 0:
 		b.r = &fixed{br: br, n: length}
 	default: // until etcd closes the connection

@@ -119,6 +119,8 @@ func TestAnswers(t *testing.T) {
 		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			"5;x=y\r\n" + rangeAnswer[:5] + "\r\n" + strconv.FormatInt(int64(len(rangeAnswer)-5), 16) + "\r\n" + rangeAnswer[5:] + "\r\n" +
 			"0\r\nGrpc-Trailer: x\r\n\r\n", false, 1},
+		{"chunked over a content length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strconv.FormatInt(int64(len(rangeAnswer)), 16) + "\r\n" + rangeAnswer + "\r\n0\r\n\r\n", false, 2},
 		{"field longer than the read buffer", lengthAnswer("X-Long: " + strings.Repeat("x", 10<<10) + "\r\n"), false, 1},
 		{"until close", "HTTP/1.1 200 OK\r\n\r\n" + rangeAnswer, true, 2},
 		{"connection close", lengthAnswer("Connection: keep-alive, Close\r\n"), false, 2},
