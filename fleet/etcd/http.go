@@ -246,17 +246,30 @@ type response struct {
 // readHead reads an answer's status line and fields.
 func readHead(br *bufio.Reader) (*response, error) {
 	budget := maxHead
-	line, err := readLine(br, &budget)
-	if err != nil {
-		return nil, err
-	}
-	proto, status, _ := strings.Cut(string(line), " ")
-	if proto != "HTTP/1.1" && proto != "HTTP/1.0" || len(status) < 3 || len(status) > 3 && status[3] != ' ' {
-		return nil, errMalformed
-	}
-	code, err := strconv.Atoi(status[:3])
-	if err != nil || code < 100 {
-		return nil, errMalformed
+	var proto, status string
+	var code int
+	for {
+		line, err := readLine(br, &budget)
+		if err != nil {
+			return nil, err
+		}
+		proto, status, _ = strings.Cut(string(line), " ")
+		if proto != "HTTP/1.1" && proto != "HTTP/1.0" || len(status) < 3 || len(status) > 3 && status[3] != ' ' {
+			return nil, errMalformed
+		}
+		code, err = strconv.Atoi(status[:3])
+		if err != nil || code < 100 {
+			return nil, errMalformed
+		}
+		if code >= 200 || code == 101 {
+			break
+		}
+		// An interim answer (100 Continue, 103 Early Hints), which etcd
+		// has no reason to send, comes before the answer: skipped, within
+		// the head's budget (RFC 9110 §15.2).
+		if err := skipFields(br, &budget); err != nil {
+			return nil, err
+		}
 	}
 	b := &body{keep: proto == "HTTP/1.1"}
 	length, chunked := int64(-1), false
@@ -295,7 +308,7 @@ func readHead(br *bufio.Reader) (*response, error) {
 		}
 	}
 	switch {
-	case code < 200: // interim, which etcd has no reason to send: not followed
+	case code == 101: // Switching Protocols, never asked for
 		b.r, b.keep = &fixed{}, false
 	case code == 204 || code == 304: // never a body
 		b.r = &fixed{}
@@ -310,6 +323,16 @@ func readHead(br *bufio.Reader) (*response, error) {
 		b.r, b.keep = br, false
 	}
 	return &response{code: code, status: status, body: b}, nil
+}
+
+// skipFields reads fields up to the empty line after them.
+func skipFields(br *bufio.Reader, budget *int) error {
+	for {
+		line, err := readLine(br, budget)
+		if err != nil || len(line) == 0 {
+			return err
+		}
+	}
 }
 
 // readLine reads a line and takes its length from budget; the line is
@@ -448,15 +471,11 @@ func (c *chunkedReader) next() error {
 		return errors.New("etcd: malformed chunk size")
 	}
 	if n == 0 {
-		for budget = maxHead; ; {
-			line, err := readLine(c.br, &budget)
-			if err != nil {
-				return err
-			}
-			if len(line) == 0 {
-				return io.EOF
-			}
+		budget = maxHead
+		if err := skipFields(c.br, &budget); err != nil {
+			return err
 		}
+		return io.EOF
 	}
 	c.left, c.data = int64(n), true
 	return nil

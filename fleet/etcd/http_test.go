@@ -121,6 +121,7 @@ func TestAnswers(t *testing.T) {
 			"0\r\nGrpc-Trailer: x\r\n\r\n", false, 1},
 		{"chunked over a content length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			strconv.FormatInt(int64(len(rangeAnswer)), 16) + "\r\n" + rangeAnswer + "\r\n0\r\n\r\n", false, 2},
+		{"interim answers first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </v3>\r\n\r\n" + lengthAnswer(""), false, 1},
 		{"field longer than the read buffer", lengthAnswer("X-Long: " + strings.Repeat("x", 10<<10) + "\r\n"), false, 1},
 		{"until close", "HTTP/1.1 200 OK\r\n\r\n" + rangeAnswer, true, 2},
 		{"connection close", lengthAnswer("Connection: keep-alive, Close\r\n"), false, 2},
@@ -160,6 +161,7 @@ func TestAnswerRefused(t *testing.T) {
 	for _, tc := range []struct{ name, answer, want string }{
 		{"head too large", lengthAnswer(many.String()), "too long"},
 		{"malformed chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + rangeAnswer + "\r\n0\r\n\r\n", "malformed chunk size"},
+		{"interim answers without end", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", maxHead/25+1), "too long"},
 		{"status line", "HTTP/1.1 2OO OK\r\n\r\n", "malformed"},
 		{"not HTTP/1", "HTTP/2 200 OK\r\n\r\n", "malformed"},
 		{"field without a colon", "HTTP/1.1 200 OK\r\nContent-Length 2\r\n\r\n{}", "malformed"},
