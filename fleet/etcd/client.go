@@ -89,8 +89,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close drops the idle connections; calls in flight are ended by their
-// contexts.
+// Close drops the idle connections, and those of calls in flight as they
+// end; calls in flight are ended by their contexts. A call after Close
+// still works, on a connection of its own.
 func (c *Client) Close() {
 	for _, e := range c.endpoints {
 		e.closeIdle()

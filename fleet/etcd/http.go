@@ -42,6 +42,8 @@ type endpoint struct {
 	tls  *tls.Config // nil: plain HTTP
 	mu   sync.Mutex
 	idle []*conn // the most recently used last
+	// closed: the client was closed, and keeps no connection any more.
+	closed bool
 }
 
 // newEndpoint parses host:port, http://host:port or https://host:port; a
@@ -100,12 +102,12 @@ func (e *endpoint) get() *conn {
 	return cn
 }
 
-// put keeps cn for a next request, unless maxIdle are kept already or
-// etcd sent more than its answer.
+// put keeps cn for a next request, unless maxIdle are kept already, etcd
+// sent more than its answer or the client was closed.
 func (e *endpoint) put(cn *conn) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.idle) >= maxIdle || cn.br.Buffered() > 0 {
+	if len(e.idle) >= maxIdle || cn.br.Buffered() > 0 || e.closed {
 		_ = cn.Close()
 		return
 	}
@@ -129,10 +131,12 @@ func (e *endpoint) expire(cn *conn) {
 	}
 }
 
-// closeIdle closes the idle connections.
+// closeIdle closes the idle connections, and those in use as they are
+// put back.
 func (e *endpoint) closeIdle() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.closed = true
 	for _, cn := range e.idle {
 		cn.timer.Stop()
 		_ = cn.Close()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -443,14 +444,20 @@ func TestNewEndpoint(t *testing.T) {
 func TestIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := &endpoint{}
+		// idle is e's idle list, read under its lock: the timers change it.
+		idle := func() []*conn {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return slices.Clone(e.idle)
+		}
 		var clients, peers []net.Conn
 		for range maxIdle + 1 {
 			client, peer := net.Pipe()
 			clients, peers = append(clients, client), append(peers, peer)
 			e.put(&conn{Conn: client, raw: client, br: bufio.NewReader(client), ep: e})
 		}
-		if len(e.idle) != maxIdle {
-			t.Fatalf("%d idle connections, want %d", len(e.idle), maxIdle)
+		if n := len(idle()); n != maxIdle {
+			t.Fatalf("%d idle connections, want %d", n, maxIdle)
 		}
 		if _, err := peers[maxIdle].Read(make([]byte, 1)); err != io.EOF {
 			t.Fatalf("the connection over maxIdle: %v, want it closed", err)
@@ -460,13 +467,13 @@ func TestIdle(t *testing.T) {
 		e.put(e.get())
 		time.Sleep(idleTimeout/2 + time.Second)
 		synctest.Wait()
-		if len(e.idle) != 1 || e.idle[0].Conn != clients[maxIdle-1] {
-			t.Fatalf("%d idle connections after a minute, want the one used", len(e.idle))
+		if left := idle(); len(left) != 1 || left[0].Conn != clients[maxIdle-1] {
+			t.Fatalf("%d idle connections after a minute, want the one used", len(left))
 		}
 		time.Sleep(idleTimeout)
 		synctest.Wait()
-		if len(e.idle) != 0 {
-			t.Fatalf("%d idle connections after two minutes", len(e.idle))
+		if n := len(idle()); n != 0 {
+			t.Fatalf("%d idle connections after two minutes", n)
 		}
 		for i, p := range peers {
 			if _, err := p.Read(make([]byte, 1)); err != io.EOF {
@@ -474,4 +481,40 @@ func TestIdle(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCloseInFlight: a call that ends after Close does not keep its
+// connection.
+func TestCloseInFlight(t *testing.T) {
+	got, answer := make(chan struct{}), make(chan struct{})
+	s := serve(t, func(n int, c net.Conn, br *bufio.Reader) {
+		if readRequest(t, c, br) == nil {
+			return
+		}
+		close(got)
+		select {
+		case <-answer:
+		case <-time.After(callTimeout):
+			return
+		}
+		_, _ = io.WriteString(c, lengthAnswer(""))
+		_, _ = br.ReadByte() // until the client closes
+	})
+	c := scriptClient(t, s)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.GetPrefix(ctx(t), "/p/")
+		done <- err
+	}()
+	select {
+	case <-got:
+	case <-time.After(callTimeout):
+		t.Fatalf("no request within %v", callTimeout)
+	}
+	c.Close()
+	close(answer)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.waitEnded(t, 1)
 }
