@@ -16,8 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/sluiceproxy/sluice/sock"
 )
 
 const (
@@ -80,6 +81,7 @@ func newEndpoint(ep string, cfg *tls.Config) (*endpoint, error) {
 type conn struct {
 	net.Conn          // over raw, TLS for https
 	raw      net.Conn // what ctx's end closes: at once, without TLS's goodbye
+	look     *sock.Socket
 	br       *bufio.Reader
 	ep       *endpoint
 	// since and timer, under ep.mu: when it became idle, and what drops
@@ -153,7 +155,7 @@ func (c *Client) connect(ctx context.Context, e *endpoint, dialTime time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	cn := &conn{Conn: raw, raw: raw, ep: e}
+	cn := &conn{Conn: raw, raw: raw, look: sock.New(raw), ep: e}
 	if e.tls != nil {
 		tc := tls.Client(raw, e.tls)
 		hctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -169,17 +171,23 @@ func (c *Client) connect(ctx context.Context, e *endpoint, dialTime time.Duratio
 }
 
 // exchange sends req to e and reads the answer's head, on an idle
-// connection if there is one. When an idle connection fails unanswered
-// (etcd closed it meanwhile), req goes once more on a new connection: as
-// net/http, this takes a write that failed, or a connection that ends
-// before any byte of an answer, on a connection a request found working,
-// for one etcd did not get.
+// connection if there is one that etcd did not close or write to while it
+// waited (net/http watched them with a read). A request whose write fails
+// on an idle connection goes once more on a new one; one that went out is
+// never sent again, even if the connection ends before any byte of an
+// answer: etcd may have applied it (a put, a lease's grant), as net/http
+// would not send a POST again.
 func (c *Client) exchange(ctx context.Context, e *endpoint, req []byte, dialTime time.Duration) (*response, error) {
-	if cn := e.get(); cn != nil {
-		r, unanswered, err := cn.roundTrip(ctx, req)
-		if !unanswered {
+	for cn := e.get(); cn != nil; cn = e.get() {
+		if sent, closed := cn.look.Look(); sent || closed {
+			_ = cn.Close()
+			continue
+		}
+		r, unsent, err := cn.roundTrip(ctx, req)
+		if !unsent {
 			return r, err
 		}
+		break
 	}
 	cn, err := c.connect(ctx, e, dialTime)
 	if err != nil {
@@ -190,24 +198,20 @@ func (c *Client) exchange(ctx context.Context, e *endpoint, req []byte, dialTime
 }
 
 // roundTrip writes req on cn and reads the answer's head; cn is closed if
-// ctx ends before the answer's body is closed. unanswered: the write
-// failed, or cn ended before any byte of an answer.
-func (cn *conn) roundTrip(ctx context.Context, req []byte) (r *response, unanswered bool, err error) {
+// ctx ends before the answer's body is closed. unsent: the write failed.
+func (cn *conn) roundTrip(ctx context.Context, req []byte) (r *response, unsent bool, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = cn.raw.Close() })
 	defer func() {
 		if err != nil {
 			stop()
 			_ = cn.Close()
 			if ctx.Err() != nil {
-				r, unanswered, err = nil, false, ctx.Err()
+				r, unsent, err = nil, false, ctx.Err()
 			}
 		}
 	}()
 	if _, err := cn.Write(req); err != nil {
 		return nil, true, err
-	}
-	if _, err := cn.br.Peek(1); err != nil {
-		return nil, err == io.EOF || errors.Is(err, syscall.ECONNRESET), err
 	}
 	r, err = readHead(cn.br)
 	if err != nil {
