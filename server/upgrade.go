@@ -20,8 +20,13 @@ import (
 )
 
 // upgradeRequest reports the protocol a client asks to switch to: an
-// Upgrade field together with a Connection field naming "upgrade".
+// Upgrade field together with a Connection field naming "upgrade", in an
+// HTTP/1.1 request. An HTTP/1.0 one's Upgrade is ignored (RFC 9110 §7.8;
+// its client may not get a 101, §15.2): it is dropped as hop-by-hop.
 func upgradeRequest(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	if !ctx.Request.Header.IsHTTP11() {
+		return nil, false
+	}
 	var proto []byte
 	connUpgrade := false
 	for k, v := range ctx.Request.Header.All() {

@@ -651,3 +651,19 @@ func TestHijackEndsWhatItsHandlerWouldHave(t *testing.T) {
 type failingDeadline struct{ net.Conn }
 
 func (failingDeadline) SetDeadline(time.Time) error { return errors.New("connection gone") }
+
+// TestTunnelIgnoresHTTP10Upgrade: an Upgrade in an HTTP/1.0 request is
+// ignored (RFC 9110 §7.8), and an HTTP/1.0 client never gets a 1xx
+// (§15.2). Before, sluice sent the member "Connection: Upgrade" as
+// HTTP/1.1 and relayed its 101 to the HTTP/1.0 client, then tunnelled.
+func TestTunnelIgnoresHTTP10Upgrade(t *testing.T) {
+	addr, heads := startUpgradeMember(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	_, c := startProxy(t, "ProxyPass /ws ws://BACKEND/ upgrade=websocket\n", addr)
+	head := rawUpgradeHead(t, c, strings.Replace(upgradeReq, "HTTP/1.1", "HTTP/1.0", 1))
+	if !strings.HasPrefix(head, "HTTP/1.1 200 ") {
+		t.Errorf("answered %q, want the member's 200", head)
+	}
+	if h := <-heads; strings.Contains(strings.ToLower(h), "upgrade") {
+		t.Errorf("the member got %q, want no Upgrade", h)
+	}
+}
