@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,24 @@ func TestErrorDocumentFile(t *testing.T) {
 		t.Errorf("warnings %q", cfg.Warnings)
 	}
 	assertRoundTrip(t, cfg)
+}
+
+// TestRequestHeaderOnFramingWarns: a RequestHeader rule on Content-Length or
+// Transfer-Encoding loads with a warning that it is ignored (the server
+// frames the body itself); other rules load without one.
+func TestRequestHeaderOnFramingWarns(t *testing.T) {
+	cfg, err := ParseApache("t.conf", []byte("Listen 80\nRequestHeader unset content-length\n"+
+		"RequestHeader set Transfer-Encoding chunked\nRequestHeader set X-A 1\nHeader unset Content-Length\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"t.conf:2: RequestHeader unset content-length is ignored: sluice frames the request's body itself, as mod_proxy does",
+		"t.conf:3: RequestHeader set Transfer-Encoding is ignored: sluice frames the request's body itself, as mod_proxy does",
+	}
+	if !slices.Equal(cfg.Warnings, want) {
+		t.Errorf("warnings %q, want %q", cfg.Warnings, want)
+	}
 }
 
 // TestServerRootFlag: -d sets the initial ServerRoot for relative Include

@@ -187,6 +187,9 @@ func (c *checker) compileHeader(hr *HeaderRule, request bool) error {
 		return c.modsError(hr, hr.Pos, key, strings.Join(what, " "), err)
 	}
 	hr.Compiled = rule
+	if request && (strings.EqualFold(hr.Name, "Content-Length") || strings.EqualFold(hr.Name, "Transfer-Encoding")) {
+		c.warn(hr.Pos, "RequestHeader %s %s is ignored: sluice frames the request's body itself, as mod_proxy does", hr.Action, hr.Name)
+	}
 	return nil
 }
 

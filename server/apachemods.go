@@ -164,6 +164,9 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			hm.headersRead = hm.headersRead || hr.Compiled.ReadsVars()
 		}
 		for _, hr := range h.RequestHeaders {
+			if bodyFraming(hr.Compiled.Name()) {
+				continue // config warned: the body's framing is sluice's
+			}
 			hm.requestH = append(hm.requestH, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
 			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 		}
@@ -205,6 +208,14 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		hm.requestLines = hm.requestLines && headers.LineEditable(rh.rule.Name())
 	}
 	return hm, nil
+}
+
+// bodyFraming reports Content-Length and Transfer-Encoding, which frame
+// the request's body: sluice writes them for the body it sends, as
+// mod_proxy does (apache.md §2), and a RequestHeader rule that changed
+// them would have the member read another body than the one that follows.
+func bodyFraming(name string) bool {
+	return anycase.SameName([]byte(name), "Content-Length") || anycase.SameName([]byte(name), "Transfer-Encoding")
 }
 
 func newScope(p string, match bool) scope {

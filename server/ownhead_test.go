@@ -240,3 +240,37 @@ func byName(lines []string) map[string][]string {
 	}
 	return m
 }
+
+// TestRequestHeaderRulesKeepFraming: a RequestHeader rule on Content-Length
+// or Transfer-Encoding does not change how the request's body is framed to
+// the member, which is sluice's, as mod_proxy sets both itself (apache.md
+// §2). Before, "set Content-Length 2" sent a GET with that length and no
+// body, so the member took the next request's first bytes on the pooled
+// connection for its body; "unset Content-Length" failed every POST (502).
+func TestRequestHeaderRulesKeepFraming(t *testing.T) {
+	for _, tc := range []struct{ rule, request, length string }{
+		{"RequestHeader set Content-Length 2", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ""},
+		{"RequestHeader set Content-Length 2", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "5"},
+		{"RequestHeader unset Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "5"},
+		{"RequestHeader set Transfer-Encoding chunked", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "5"},
+		{"RequestHeader edit content-length ^5$ 9", "PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "5"},
+	} {
+		addr, heads := headRecorder(t)
+		_, front := serveApacheTCP(t, "Listen 127.0.0.1:0\n"+tc.rule+"\nProxyPass / http://"+addr+"/\n")
+		if resp := rawRequest(t, dialTCP(t, front), tc.request); resp.StatusCode() != 200 {
+			t.Errorf("%s: answered %d, want 200", tc.rule, resp.StatusCode())
+			continue
+		}
+		length := ""
+		for _, l := range <-heads {
+			if name, value, _ := strings.Cut(l, ":"); strings.EqualFold(name, "content-length") {
+				length = strings.TrimSpace(value)
+			} else if strings.EqualFold(name, "transfer-encoding") {
+				t.Errorf("%s: the member got %q", tc.rule, l)
+			}
+		}
+		if length != tc.length {
+			t.Errorf("%s: the member got Content-Length %q, want %q", tc.rule, length, tc.length)
+		}
+	}
+}
