@@ -992,16 +992,24 @@ type limitedBody struct {
 	left int64
 	n    int64
 	// failed is set when reading the client's body failed or overran the
-	// limit: the error is the client's, not the backend's.
+	// limit: the error is the client's, not the backend's. err is that
+	// error, which every later read returns again.
 	failed bool
+	err    error
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.failed {
+		// fasthttp's chunked writer drops an error that comes with bytes
+		// and reads on; the stream would then parse what follows a
+		// broken chunk as the next one (RFC 9112 §7.1).
+		return 0, l.err
+	}
 	if l.left > 0 && l.n >= l.left {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {
-			l.failed = true
-			return 0, errBodyTooLarge
+			l.failed, l.err = true, errBodyTooLarge
+			return 0, l.err
 		}
 		return 0, io.EOF
 	}
@@ -1011,7 +1019,7 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n += int64(n)
 	if err != nil && err != io.EOF {
-		l.failed = true
+		l.failed, l.err = true, err
 	}
 	return n, err
 }

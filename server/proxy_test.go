@@ -683,3 +683,27 @@ ProxyPass / http://`+be+`/
 		fasthttp.ReleaseResponse(resp)
 	}
 }
+
+// TestChunkedBodyBrokenAfterData: a chunk whose data is not followed by
+// CRLF (RFC 9112 §7.1) ends the request with 400 and its connection, and
+// the member never gets a complete request. Before, fasthttp's chunked
+// writer dropped the error that came with the chunk's bytes and read on:
+// the byte or two in place of the CRLF were skipped, the rest parsed as
+// the next chunk, and "5\r\nhelloX0\r\n\r\n" reached the member as a
+// complete body "hello", where a proxy in front that skips the two bytes
+// blindly frames what follows differently.
+func TestChunkedBodyBrokenAfterData(t *testing.T) {
+	var reached atomic.Int32
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { reached.Add(1) })
+	_, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nProxyPass / http://"+be+"/\n")
+	for _, broken := range []string{"X", "\n", "\rX", "\n\n"} {
+		resp := rawRequest(t, dialTCP(t, addr), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"5\r\nhello"+broken+"0\r\n\r\n")
+		if resp.StatusCode() != fasthttp.StatusBadRequest || !resp.ConnectionClose() {
+			t.Errorf("%q after the data: %d (close %v), want 400 and close", broken, resp.StatusCode(), resp.ConnectionClose())
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the member handled %d requests, want none", n)
+	}
+}
