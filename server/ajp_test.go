@@ -72,6 +72,59 @@ func TestAJPBodyLimit(t *testing.T) {
 	}
 }
 
+// TestAJPChunkedBodyCutShort: a chunked body the client stops sending
+// mid-chunk never reaches an AJP container as a whole body: its connection
+// is closed without the empty chunk that ends a body. Before, the client
+// stream's io.ErrUnexpectedEOF read as the end of the body, and the
+// container got the first bytes as all of it.
+func TestAJPChunkedBodyCutShort(t *testing.T) {
+	ended := make(chan string, 1)
+	container := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		packet := func() []byte {
+			var h [4]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				return nil
+			}
+			p := make([]byte, int(h[2])<<8|int(h[3]))
+			if _, err := io.ReadFull(br, p); err != nil {
+				return nil
+			}
+			return p
+		}
+		if p := packet(); p == nil || p[0] != 2 {
+			return
+		}
+		var body []byte
+		for {
+			c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
+			switch p := packet(); {
+			case p == nil:
+				ended <- "closed"
+				return
+			case len(p) < 2 || p[0] == 0 && p[1] == 0:
+				ended <- fmt.Sprintf("body %q complete", body)
+				return
+			default:
+				body = append(body, p[2:]...)
+			}
+		}
+	})
+	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
+	c := dialTCP(t, addr)
+	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n9\r\nabc")
+	_ = c.(*net.TCPConn).CloseWrite()
+	select {
+	case got := <-ended:
+		if got != "closed" {
+			t.Errorf("the container got the %s, want its connection closed", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the container's connection was not closed")
+	}
+}
+
 // TestAJPPingRetriesOnNewConn: with ping=, a CPING that gets no CPONG on
 // a pooled connection, which the container closed or on which it says
 // nothing, is sent once more on a new connection, and the request goes

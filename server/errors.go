@@ -19,6 +19,8 @@ var (
 	errNoMember     = errors.New("sluice: no usable member")
 	errBodyTooLarge = errors.New("sluice: request body too large")
 	errBadUpgrade   = errors.New("sluice: backend refused the upgrade")
+	// The client's body ended before its length or last chunk.
+	errBodyCut = errors.New("sluice: request body cut short")
 	// A client connection over max_conns_per_ip, or over max_conns.
 	errTooManyFromIP = errors.New("sluice: too many connections from one address")
 	errTooManyConns  = errors.New("sluice: too many connections")

@@ -698,3 +698,24 @@ func TestGatewayMemberRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestFastCGIChunkedBodyCutShort: a chunked body the client stops sending
+// mid-chunk is no body to read whole for an fcgi:// member: 400, and the
+// application never gets the request. Before, the stream's
+// io.ErrUnexpectedEOF read as the end of a short body, and the
+// application got the first bytes as the whole body.
+func TestFastCGIChunkedBodyCutShort(t *testing.T) {
+	app := startFCGIApp(t, "tcp", "127.0.0.1:0")
+	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / fcgi://"+app.addr+"/\n"))
+	c := dialTCP(t, addr)
+	if _, err := io.WriteString(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n9\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	if resp := readResponse(t, c); resp.StatusCode() != fasthttp.StatusBadRequest {
+		t.Errorf("answered %d, want 400", resp.StatusCode())
+	}
+	if n := app.conns.Load(); n != 0 {
+		t.Errorf("the application was reached %d times, want never", n)
+	}
+}

@@ -1018,6 +1018,11 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
+	if err == io.ErrUnexpectedEOF {
+		// Not io.ErrUnexpectedEOF, which io.ReadFull's callers (the
+		// FastCGI spool, AJP's body chunks) take for a short body's end.
+		err = errBodyCut
+	}
 	if err != nil && err != io.EOF {
 		l.failed, l.err = true, err
 	}
