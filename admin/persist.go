@@ -271,6 +271,12 @@ func recordConfig(base *config.Balancer, r *stateBalancer) (*config.Balancer, er
 	bc := cloneBalancer(base)
 	bc.LBMethod, bc.MaxAttempts = r.LBMethod, r.MaxAttempts
 	bc.StickyCookie, bc.StickyURLParam = r.StickyCookie, r.StickyURLParam
+	if bc.StickyCookie == "" {
+		// The admin cleared the sticky session, and sticky_set_cookie
+		// with it (patchBalancer): without this the record fails
+		// validation and the restart with it.
+		bc.StickySetCookie = false
+	}
 	bc.NoFailover, bc.ForceRecovery = r.NoFailover, r.ForceRecovery
 	t, err := time.ParseDuration(r.Timeout)
 	if err != nil {

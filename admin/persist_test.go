@@ -247,3 +247,28 @@ func TestFailedRestoreKeepsFlags(t *testing.T) {
 		t.Errorf("b1 %v after a failed restore, want Init Dis", got)
 	}
 }
+
+// TestRestoreClearedStickySetCookie: clearing the sticky session of a
+// balancer with sticky_set_cookie drops that too, and the state file must
+// restore the same. Before, the restored balancer kept sticky_set_cookie
+// without a cookie, failed validation, and sluice would not start.
+func TestRestoreClearedStickySetCookie(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StateFileName)
+	sticky := func() *fixture {
+		f := newFixture(t, func(b *config.Balancer) { b.StickySetCookie, b.StickyCookie, b.StickyURLParam = true, "S", "s" })
+		f.sc.Persist = true
+		f.a.UseStateFile(path, false)
+		return f
+	}
+	f := sticky()
+	if r := f.write("PATCH", app, app, `{"stickysession":"-"}`); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	g := sticky()
+	if err := g.a.Restore(g.sc, func() {}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if c := g.bal.Load().Config; c.StickyCookie != "" || c.StickyURLParam != "" || c.StickySetCookie {
+		t.Errorf("sticky session not restored as cleared: %q %q %v", c.StickyCookie, c.StickyURLParam, c.StickySetCookie)
+	}
+}
