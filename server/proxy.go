@@ -532,10 +532,7 @@ func (s *Server) respond(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, o *ou
 		// fasthttp writes its own status line for the usual reason.
 		out.Header.SetStatusMessage(reason)
 	}
-	if setsRouteCookie(snap, m, x.route) {
-		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
-		out.Header.AddBytesV("Set-Cookie", x.val)
-	}
+	addRouteCookie(&out.Header, snap, m, x)
 	if head != nil {
 		vh.fwd.ResponseOf(&out.Header, head.Present(), ctx.Request.Header.Protocol())
 	} else {

@@ -37,6 +37,16 @@ func cookieHeader(ctx *fasthttp.RequestCtx, l *headers.Lines, buf *[]byte) []byt
 	}
 }
 
+// addRouteCookie adds sticky_set_cookie's Set-Cookie to the answer to a
+// request m served, where setsRouteCookie says so: a proxied response and
+// a tunnel's handshake answer alike. It is built in x.val.
+func addRouteCookie(h *fasthttp.ResponseHeader, snap *pool.Snapshot, m *pool.Member, x *exchange) {
+	if setsRouteCookie(snap, m, x.route) {
+		x.val = appendRouteCookie(x.val[:0], snap.Config, m.Route)
+		h.AddBytesV("Set-Cookie", x.val)
+	}
+}
+
 // setsRouteCookie reports whether the response must carry sticky_set_cookie:
 // the chosen member has a route and the request did not ask for that route
 // (no route, an unknown one, or one whose member was unusable: Apache's

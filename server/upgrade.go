@@ -173,6 +173,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	}
 	_ = conn.SetDeadline(time.Time{})
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	addRouteCookie(&ctx.Response.Header, snap, m, x)
 	vh.fwd.Response(&ctx.Response.Header, true, ctx.Request.Header.Protocol())
 	s.responseHeaders(ctx, vh, m, snap, x)
 	s.observe(ctx, m, nil, s.now())
@@ -298,6 +299,7 @@ func (s *Server) relayRefusal(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Membe
 		return
 	}
 	ctx.SetStatusCode(status)
+	addRouteCookie(&ctx.Response.Header, snap, m, x)
 	vh.fwd.Response(&ctx.Response.Header, false, ctx.Request.Header.Protocol())
 	s.responseHeaders(ctx, vh, m, snap, x)
 	if noBody {

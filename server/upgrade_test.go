@@ -667,3 +667,30 @@ func TestTunnelIgnoresHTTP10Upgrade(t *testing.T) {
 		t.Errorf("the member got %q, want no Upgrade", h)
 	}
 }
+
+// TestTunnelSetsRouteCookie: sticky_set_cookie gives a WebSocket
+// handshake's answer, a 101 or a refusal, the route cookie as any other
+// response, as Apache's Header recipe does. Before, an upgrade never got
+// it, so a client that opened with a WebSocket had no route to stick to.
+func TestTunnelSetsRouteCookie(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+	} {
+		addr, _ := startUpgradeMember(t, answer)
+		_, c := startProxyYAML(t, `  routes:
+    - {path: /ws, target: balancer://b/}
+  balancers:
+    - name: b
+      sticky_cookie: ROUTEID
+      sticky_urlparam: routeid
+      sticky_set_cookie: true
+      members:
+        - {url: ws://BACKEND1, route: r1}
+`, addr)
+		resp, _, _ := upgradeThrough(t, c)
+		if got := string(resp.Peek("Set-Cookie")); got != "ROUTEID=.r1; Path=/" {
+			t.Errorf("%d: Set-Cookie %q, want ROUTEID=.r1; Path=/", resp.StatusCode(), got)
+		}
+	}
+}
