@@ -778,7 +778,8 @@ func (p *apacheParser) proxyPassReverse(d *directive) error {
 		if len(args) != 1 {
 			return d.fail(d.joined(), "takes one URL inside <Location>")
 		}
-		r.Scope, r.Path, r.URL = loc.path, loc.path, args[0]
+		// In a <LocationMatch> Apache takes the expression as the path.
+		r.Scope, r.ScopeMatch, r.Path, r.URL = loc.path, loc.match, loc.path, args[0]
 	} else {
 		if len(args) != 2 {
 			return d.fail(d.joined(), "takes a path and a URL")
@@ -806,7 +807,7 @@ func (p *apacheParser) cookieRule(d *directive, domain bool) error {
 	}
 	r := CookieRule{Pos: d.pos, Internal: args[0], Public: args[1]}
 	if loc := p.location(); loc != nil {
-		r.Scope = loc.path
+		r.Scope, r.ScopeMatch = loc.path, loc.match
 	}
 	if domain {
 		p.host.CookieDomains = append(p.host.CookieDomains, r)

@@ -236,18 +236,22 @@ type Route struct {
 // response header starting with URL is rewritten to start with Path.
 type ReverseRule struct {
 	Pos Pos `yaml:"-"`
-	// Scope is the <Location> path the rule was written in, "" for server level.
-	Scope string `yaml:"scope,omitempty"`
-	Path  string `yaml:"path"`
-	URL   string `yaml:"url"` // "http://h/x" or "balancer://name[/urlpart]"
+	// Scope is the <Location> path the rule was written in, "" for server
+	// level; with ScopeMatch a <LocationMatch> regular expression.
+	Scope      string `yaml:"scope,omitempty"`
+	ScopeMatch bool   `yaml:"scope_match,omitempty"`
+	Path       string `yaml:"path"`
+	URL        string `yaml:"url"` // "http://h/x" or "balancer://name[/urlpart]"
 }
 
 // CookieRule is one ProxyPassReverseCookieDomain or ProxyPassReverseCookiePath.
 type CookieRule struct {
-	Pos      Pos    `yaml:"-"`
-	Scope    string `yaml:"scope,omitempty"`
-	Internal string `yaml:"internal"`
-	Public   string `yaml:"public"`
+	Pos Pos `yaml:"-"`
+	// Scope and ScopeMatch are as in ReverseRule.
+	Scope      string `yaml:"scope,omitempty"`
+	ScopeMatch bool   `yaml:"scope_match,omitempty"`
+	Internal   string `yaml:"internal"`
+	Public     string `yaml:"public"`
 }
 
 // ViaMode is ProxyVia.

@@ -191,12 +191,23 @@ func (c *checker) host(h *Host) error {
 		if r.Path == "" || r.URL == "" {
 			return c.fail(r, r.Pos, "url", r.URL, "a reverse rule needs a path and a url")
 		}
+		if err := scopeRegexp(r.Scope, r.ScopeMatch); err != nil {
+			return c.fail(r, r.Pos, "scope", r.Scope, "%v", err)
+		}
 		if isBalancerURL(r.URL) {
 			u, err := normalizeBalancerURL(r.URL)
 			if err != nil {
 				return c.fail(r, r.Pos, "url", r.URL, "%v", err)
 			}
 			r.URL = u
+		}
+	}
+	for _, rules := range [2][]CookieRule{h.CookieDomains, h.CookiePaths} {
+		for i := range rules {
+			r := &rules[i]
+			if err := scopeRegexp(r.Scope, r.ScopeMatch); err != nil {
+				return c.fail(r, r.Pos, "scope", r.Scope, "%v", err)
+			}
 		}
 	}
 	for _, b := range h.Balancers {
@@ -784,4 +795,14 @@ func hostLabel(h *Host) string {
 		return name + ":" + port
 	}
 	return name
+}
+
+// scopeRegexp checks a rule's <LocationMatch> expression, which the
+// rewrite package compiles again.
+func scopeRegexp(scope string, match bool) error {
+	if !match {
+		return nil
+	}
+	_, err := compileMatch(scope)
+	return err
 }

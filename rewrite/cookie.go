@@ -14,7 +14,8 @@ type CookieMap struct {
 }
 
 type cookieRule struct {
-	scope, internal, public string
+	scope            ruleScope
+	internal, public string
 }
 
 // NewCookieMap compiles the domain and path rules (each in config order).
@@ -26,7 +27,7 @@ func compileCookies(rules []config.CookieRule) []cookieRule {
 	ordered := parentFirst(rules, func(r config.CookieRule) string { return r.Scope })
 	out := make([]cookieRule, len(ordered))
 	for i, r := range ordered {
-		out[i] = cookieRule{scope: r.Scope, internal: r.Internal, public: r.Public}
+		out[i] = cookieRule{scope: newRuleScope(r.Scope, r.ScopeMatch), internal: r.Internal, public: r.Public}
 	}
 	return out
 }
@@ -77,7 +78,7 @@ func (m *CookieMap) Apply(dst, setCookie, reqPath []byte) ([]byte, bool) {
 func match(rules []cookieRule, v, reqPath []byte, prefix func([]byte, string) bool) (string, bool) {
 	for i := range rules {
 		r := &rules[i]
-		if inScope(r.scope, reqPath) && prefix(v, r.internal) {
+		if r.scope.covers(reqPath) && prefix(v, r.internal) {
 			return r.public, true
 		}
 	}

@@ -63,6 +63,11 @@ func TestCookieMapApply(t *testing.T) {
 			"a=1; Path=/s"},
 		{"scope does not apply", nil, []config.CookieRule{{Scope: "/s", Internal: "/app", Public: "/s"}}, "a=1; Path=/app", "/sx",
 			""},
+		// <LocationMatch>: the expression, not a literal prefix.
+		{"regexp scope applies", nil, []config.CookieRule{{Scope: `^/v[0-9]+/`, ScopeMatch: true, Internal: "/app", Public: "/v"}},
+			"a=1; Path=/app", "/v2/x", "a=1; Path=/v"},
+		{"regexp scope does not apply", nil, []config.CookieRule{{Scope: `^/v[0-9]+/`, ScopeMatch: true, Internal: "/app", Public: "/v"}},
+			"a=1; Path=/app", "/x/v2/", ""},
 		{"server rule before location rule", nil, []config.CookieRule{
 			{Scope: "/s", Internal: "/app", Public: "/scoped"}, cr("/app", "/server"),
 		}, "a=1; Path=/app", "/s", "a=1; Path=/server"},

@@ -20,7 +20,7 @@ type ReverseMap struct {
 }
 
 type reverseRule struct {
-	scope string
+	scope ruleScope
 	// public is the rule's Path, prepended to the remainder of a match.
 	public string
 	// publicAbs is set when public carries a scheme, so the result needs no
@@ -58,7 +58,7 @@ func NewReverseMap(rules []config.ReverseRule, members MemberNames) *ReverseMap 
 }
 
 func compileReverse(r config.ReverseRule) reverseRule {
-	c := reverseRule{scope: r.Scope, public: r.Path, publicAbs: isAbsolute(r.Path)}
+	c := reverseRule{scope: newRuleScope(r.Scope, r.ScopeMatch), public: r.Path, publicAbs: isAbsolute(r.Path)}
 	switch {
 	case hasPrefixFold(r.URL, balancerScheme):
 		c.kind = ruleBalancer
@@ -91,7 +91,7 @@ func (m *ReverseMap) Empty() bool { return len(m.rules) == 0 }
 // Apply rewrites one Location / Content-Location / URI / Destination header
 // value. reqPath is the client's request path (no query): rules with an
 // empty Scope always apply, rules written inside <Location S> only when
-// reqPath is under S. Server-level rules are tried first, then Location
+// reqPath is under S (<LocationMatch S>: when S matches it). Server-level rules are tried first, then Location
 // rules, each in config order; the first match wins. origin is
 // "scheme://host[:port]" of the client-facing request: a result that is not
 // absolute is made absolute with it, as httpd does; with an empty origin it
@@ -101,7 +101,7 @@ func (m *ReverseMap) Apply(dst, value, reqPath, origin []byte) ([]byte, bool) {
 	u, abs := parseAbs(value)
 	for i := range m.rules {
 		r := &m.rules[i]
-		if !inScope(r.scope, reqPath) {
+		if !r.scope.covers(reqPath) {
 			continue
 		}
 		var tail []byte

@@ -707,3 +707,30 @@ func TestChunkedBodyBrokenAfterData(t *testing.T) {
 		t.Errorf("the member handled %d requests, want none", n)
 	}
 }
+
+// TestReverseRulesInLocationMatch: ProxyPassReverseCookiePath/Domain and
+// ProxyPassReverse written in a <LocationMatch> apply to the requests its
+// regular expression matches, as Apache merges the section (the
+// ProxyPassReverse path being the expression as written). Before, the
+// expression was compared as a literal path prefix, so the rules never
+// applied.
+func TestReverseRulesInLocationMatch(t *testing.T) {
+	be := rawBackend(t, "HTTP/1.1 302 Found\r\nLocation: http://b.internal/x\r\n"+
+		"Set-Cookie: a=1; Path=/; Domain=b.internal\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	_, c := startProxy(t, `ProxyPass / http://BACKEND/
+<LocationMatch "/app/">
+ProxyPassReverse http://b.internal/
+ProxyPassReverseCookiePath / /app/
+ProxyPassReverseCookieDomain b.internal pub.example
+</LocationMatch>
+`, be)
+	for uri, want := range map[string][2]string{
+		"/x/app/y": {"http://front/app/x", "a=1; Path=/app/; Domain=pub.example"},
+		"/other":   {"http://b.internal/x", "a=1; Path=/; Domain=b.internal"},
+	} {
+		resp := hostGet(t, c, "front", uri)
+		if got := [2]string{string(resp.Header.Peek("Location")), string(resp.Header.Peek("Set-Cookie"))}; got != want {
+			t.Errorf("%s: Location, Set-Cookie %q, want %q", uri, got, want)
+		}
+	}
+}
