@@ -20,7 +20,8 @@ type Forwarder struct {
 	// Via is ProxyVia (apache.md §1.5).
 	Via config.ViaMode
 	// ServerName names this proxy in X-Forwarded-Server and Via; the server
-	// fills in "host:port" of the listener when no ServerName is configured.
+	// fills in the machine's host name when no ServerName is configured,
+	// as Apache does.
 	ServerName string
 	// PreserveHost is ProxyPreserveHost: forward the client's Host.
 	PreserveHost bool

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -732,5 +733,25 @@ ProxyPassReverseCookieDomain b.internal pub.example
 		if got := [2]string{string(resp.Header.Peek("Location")), string(resp.Header.Peek("Set-Cookie"))}; got != want {
 			t.Errorf("%s: Location, Set-Cookie %q, want %q", uri, got, want)
 		}
+	}
+}
+
+// TestForwardedServerWithoutServerName: without a ServerName,
+// X-Forwarded-Server names the machine, as Apache's server_hostname does
+// (ap_get_local_host). Before, it was the first Listen address as
+// written: "127.0.0.1:0" here, ":8080" for "Listen 8080".
+func TestForwardedServerWithoutServerName(t *testing.T) {
+	var got atomic.Value
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		got.Store(string(ctx.Request.Header.Peek("X-Forwarded-Server")))
+	})
+	_, c := startProxy(t, "ProxyPass / http://BACKEND/\n", be)
+	hostGet(t, c, "front.example.com:8080", "/")
+	want, err := os.Hostname()
+	if err != nil || want == "" {
+		want = "127.0.0.1"
+	}
+	if got.Load() != want {
+		t.Fatalf("X-Forwarded-Server %q, want %q", got.Load(), want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,14 +93,16 @@ type builder struct {
 	trusted  *headers.Trusted
 	maxBody  int64 // limits.max_request_body
 	main     *vhost
-	defName  string
-	log      *slog.Logger // where fcgi:// members' STDERR goes
+	// defName is the name of a host without a ServerName (its own or
+	// Main's): localHostName.
+	defName string
+	log     *slog.Logger // where fcgi:// members' STDERR goes
 }
 
 // newRuntime builds the runtime for cfg. prev, when not nil, lends its
 // connection pools to members whose settings did not change.
-func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, listenAddr string, log *slog.Logger) (*runtime, error) {
-	b := &builder{reg: reg, backends: make(map[string]*pool.Backend), defName: listenAddr, log: log}
+func newRuntime(cfg *config.Config, reg *pool.Registry, prev *runtime, log *slog.Logger) (*runtime, error) {
+	b := &builder{reg: reg, backends: make(map[string]*pool.Backend), defName: localHostName(), log: log}
 	if prev != nil {
 		b.old = prev.backends
 	}
@@ -179,6 +182,17 @@ func (rt *runtime) members() []*pool.Member {
 // hostName lower-cases a ServerName and drops any scheme and port: the
 // key vhosts are looked up by.
 func hostName(n string) string { return strings.ToLower(serverHost(n)) }
+
+// localHostName is what Apache names a server without a ServerName
+// (ap_get_local_host): the machine's host name, else 127.0.0.1. It goes
+// into X-Forwarded-Server, Via and %v, where a listen address (":8080")
+// is no name.
+func localHostName() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "127.0.0.1"
+}
 
 // serverHost is the host of a ServerName, as Apache keeps it in
 // server_hostname: "https://WWW.Example.com:8443" gives "WWW.Example.com".

@@ -74,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		metrics: newServerMetrics(time.Now()),
 		tunnels: make(map[net.Conn]struct{}),
 	}
-	rt, err := newRuntime(cfg, s.reg, nil, firstListen(cfg), s.log)
+	rt, err := newRuntime(cfg, s.reg, nil, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -134,13 +134,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func firstListen(cfg *config.Config) string {
-	if len(cfg.Listen) > 0 {
-		return cfg.Listen[0]
-	}
-	return ""
-}
-
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	if ln.Addr().Network() == "tcp" {
@@ -165,7 +158,7 @@ func (s *Server) Reload(cfg *config.Config) (err error) {
 	defer s.mu.Unlock()
 	defer func() { s.countReload(err == nil) }()
 	prev := s.rt.Load()
-	rt, err := newRuntime(cfg, s.reg, prev, firstListen(cfg), s.log)
+	rt, err := newRuntime(cfg, s.reg, prev, s.log)
 	if err != nil {
 		return err
 	}
