@@ -47,7 +47,7 @@ func FuzzRequestHygiene(f *testing.F) {
 		out.Header.DisableNormalizing()
 		ctx.Request.Header.CopyTo(&out.Header)
 		out.UseHostHeader = true
-		fwd.Request(&out.Header, ip, ctx.Request.Header.Host(), "backend:8080", false)
+		fwd.Request(&out.Header, ip, ip, ctx.Request.Header.Host(), "backend:8080", false)
 
 		var b bytes.Buffer
 		w := bufio.NewWriter(&b)

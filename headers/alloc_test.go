@@ -28,7 +28,7 @@ func TestAllocsRequest(t *testing.T) {
 		host := client.Header.Host()
 		assertNoAllocs(t, "Request", func() {
 			client.Header.CopyTo(&out)
-			apacheForwarder.Request(&out, loopback, host, backend, false)
+			apacheForwarder.Request(&out, loopback, loopback, host, backend, false)
 		})
 	}
 }

@@ -13,7 +13,8 @@ import (
 // not sent this way), and with upgrade off.
 // proto is the client's protocol, for Via; ipText is remoteIP as text
 // where the caller has it already (the server keeps it per connection),
-// else nil.
+// else nil. remoteIP is the peer's too, which Trusted judges: the server
+// writes fields this way only where mod_remoteip is off.
 //
 // Fields keep the client's order, spelling and line breaks (Cookie lines
 // are never joined); Request moves User-Agent and Content-Type ahead of the
@@ -34,7 +35,7 @@ func (f *Forwarder) AppendRequestFields(dst []byte, l *Lines, remoteIP net.IP, i
 		fl.special = s.writtenApart(fl) // "special" here: the lines the caller writes
 	}
 
-	r, ip := f.requestRules(remoteIP, clientHost, false)
+	r, ip := f.requestRules(remoteIP, remoteIP, clientHost, false)
 	teTrailers := markFields(s, &r, isRequestProtected)
 	own := ownValues{ip: ip, ipText: ipText, clientHost: clientHost, proto: proto}
 	if s.merging {

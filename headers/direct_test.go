@@ -116,7 +116,7 @@ func TestAppendRequestFieldsAsRequest(t *testing.T) {
 				fwd := &forwarders[i]
 				client := readRequest(t, raw)
 				out := outbound(client)
-				fwd.Request(&out.Header, ip, client.Header.Host(), backend, false)
+				fwd.Request(&out.Header, ip, ip, client.Header.Host(), backend, false)
 				_, want := wireHeader(t, out)
 				if got := directLines(t, fwd, &client.Header, ip); !sameFields(got, want) {
 					t.Errorf("forwarder %d, %v, %q:\n got: %q\nwant: %q", i, ip, raw, got, want)
@@ -164,7 +164,7 @@ func FuzzAppendRequestFields(f *testing.F) {
 		out.Header.DisableNormalizing()
 		in.CopyTo(&out.Header)
 		out.UseHostHeader = true
-		fwd.Request(&out.Header, ip, in.Host(), backend, false)
+		fwd.Request(&out.Header, ip, ip, in.Host(), backend, false)
 		_, want := wireHeader(t, &out)
 		if got := directLines(t, fwd, in, ip); !sameFields(got, want) {
 			t.Fatalf("fields\n got: %q\nwant: %q\nfrom: %q", got, want, raw)

@@ -58,7 +58,11 @@ const serverToken = " (sluice)"
 //
 // Other fields keep their names, order and duplicates; Cookie lines stay
 // apart unless a cookie lookup on h had already made fasthttp join them.
-func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHost []byte, backendHost string, upgrade bool) {
+//
+// peer is the connection's peer, which Trusted judges; remoteIP is the
+// client's address for X-Forwarded-For: the peer's, unless mod_remoteip
+// read another from the fields of a proxy in front.
+func (f *Forwarder) Request(h *fasthttp.RequestHeader, peer, remoteIP net.IP, clientHost []byte, backendHost string, upgrade bool) {
 	s := getScratch()
 	defer putScratch(s)
 
@@ -68,7 +72,7 @@ func (f *Forwarder) Request(h *fasthttp.RequestHeader, remoteIP net.IP, clientHo
 	s.buf = h.AppendBytes(s.buf)
 	s.parseLines(indexCRLF(s.buf, 0)+2, isRequestSpecial) // past the request line
 
-	r, ip := f.requestRules(remoteIP, clientHost, upgrade)
+	r, ip := f.requestRules(peer, remoteIP, clientHost, upgrade)
 	r.joinedCookie = true
 	o := mark(s, &r, isRequestProtected)
 	f.mergeRequest(s, &r, &ownValues{ip: ip, clientHost: clientHost, proto: h.Protocol()}, false)
@@ -119,13 +123,14 @@ func (f *Forwarder) SetHost(h *fasthttp.RequestHeader, clientHost []byte, backen
 	}
 }
 
-// requestRules are what Request asks of mark for a request from remoteIP
-// with the Host clientHost (empty when it sent none).
-func (f *Forwarder) requestRules(remoteIP net.IP, clientHost []byte, upgrade bool) (rules, netip.Addr) {
+// requestRules are what Request asks of mark for a request on a
+// connection from peer, of the client remoteIP, with the Host clientHost
+// (empty when it sent none).
+func (f *Forwarder) requestRules(peer, remoteIP net.IP, clientHost []byte, upgrade bool) (rules, netip.Addr) {
 	ip, ipOK := netip.AddrFromSlice(remoteIP)
 	r := rules{
 		upgrade:    upgrade,
-		untrusted:  f.Trusted != nil && !(ipOK && f.Trusted.containsAddr(ip)),
+		untrusted:  f.Trusted != nil && !f.Trusted.Contains(peer),
 		dropVia:    f.Via == config.ViaBlock,
 		dropExpect: true,
 	}

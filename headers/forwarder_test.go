@@ -217,7 +217,7 @@ func TestRequest(t *testing.T) {
 			if ip == nil {
 				ip = loopback
 			}
-			tc.fwd.Request(&out.Header, ip, client.Header.Host(), backend, tc.upgrade)
+			tc.fwd.Request(&out.Header, ip, ip, client.Header.Host(), backend, tc.upgrade)
 			line, got := wireHeader(t, out)
 			wantLine := tc.line
 			if wantLine == "" {
@@ -238,7 +238,7 @@ func TestRequestLongConnectionList(t *testing.T) {
 	list := strings.Repeat(",x-filler", 10000) + ", X-Last"
 	client := readRequest(t, "GET / HTTP/1.1\r\nHost: front\r\nX-Last: 1\r\nConnection: "+list+"\r\nX-Keep: 2\r\n\r\n")
 	out := outbound(client)
-	new(Forwarder).Request(&out.Header, loopback, client.Header.Host(), backend, false)
+	new(Forwarder).Request(&out.Header, loopback, loopback, client.Header.Host(), backend, false)
 	_, got := wireHeader(t, out)
 	equalLines(t, got, []string{"Host: " + backend, "X-Keep: 2"})
 }
@@ -261,7 +261,7 @@ func TestRequestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range 200 {
 				client.Header.CopyTo(&out.Header)
-				fwd.Request(&out.Header, loopback, client.Header.Host(), backend, false)
+				fwd.Request(&out.Header, loopback, loopback, client.Header.Host(), backend, false)
 			}
 			_, got := wireHeader(t, &out)
 			equalLines(t, got, want)
@@ -294,7 +294,7 @@ func TestRequestJoinedCookie(t *testing.T) {
 			client := readRequest(t, tc.raw)
 			out := outbound(client)
 			out.Header.Cookie("a")
-			apacheForwarder.Request(&out.Header, loopback, client.Header.Host(), backend, false)
+			apacheForwarder.Request(&out.Header, loopback, loopback, client.Header.Host(), backend, false)
 			_, got := wireHeader(t, out)
 			equalLines(t, got, tc.want)
 		})
@@ -332,7 +332,7 @@ func FuzzRequestKeepsOrder(f *testing.F) {
 		var out fasthttp.RequestHeader
 		out.DisableNormalizing()
 		in.CopyTo(&out)
-		apacheForwarder.Request(&out, loopback, in.Host(), backend, false)
+		apacheForwarder.Request(&out, loopback, loopback, in.Host(), backend, false)
 		want := passedOn(headerLines(in.AppendBytes(nil)), named)
 		got := passedOn(headerLines(out.AppendBytes(nil)), named)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -31,7 +31,7 @@ func BenchmarkRequest(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				client.Header.CopyTo(&out)
-				apacheForwarder.Request(&out, loopback, host, backend, false)
+				apacheForwarder.Request(&out, loopback, loopback, host, backend, false)
 			}
 		})
 		b.Run(bc.name+"/direct", func(b *testing.B) {

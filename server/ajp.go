@@ -72,7 +72,8 @@ func (s *Server) ajpRequest(ctx *fasthttp.RequestCtx, req *fasthttp.Request, m *
 	r := &x.ajp
 	r.B = x.params[:0]
 	r.Start(ctx.Method(), ctx.Request.Header.Protocol(), path, x.val, requestServerName(ctx, vh), port, ctx.IsTLS())
-	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
+	// trusted_proxies judges the peer, not a client mod_remoteip read.
+	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(connPeerIP(ctx))
 	for k, v := range req.Header.All() {
 		switch {
 		case untrusted && headers.ClientForwarding(k):

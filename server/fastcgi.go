@@ -102,7 +102,8 @@ func (s *Server) fastCGITarget(ctx *fasthttp.RequestCtx, m *pool.Member, snap *p
 // request, whose fields h holds after RequestHeader rules, but for
 // SCRIPT_FILENAME, which names the member (appendScriptFilename).
 func (s *Server) appendFastCGIParams(dst []byte, ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, r *route, h *fasthttp.RequestHeader, x *exchange) []byte {
-	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(ctx.RemoteIP())
+	// trusted_proxies judges the peer, not a client mod_remoteip read.
+	untrusted := vh.fwd.Trusted != nil && !vh.fwd.Trusted.Contains(connPeerIP(ctx))
 	dst = appendHTTPVars(dst, h, vh.passAuth(x.requestPath(ctx), r, x), untrusted)
 	host := ctx.Host()
 	docRoot := vh.documentRoot()

@@ -408,7 +408,7 @@ func ownHead(ctx *fasthttp.RequestCtx, vh *vhost, x *exchange) bool {
 // field lines, with Host set as Forwarder.Request sets it.
 func forwardRequest(fwd *headers.Forwarder, req *fasthttp.Request, ctx *fasthttp.RequestCtx, backendHost string, x *exchange) {
 	if !x.ownHead {
-		fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), backendHost, false)
+		fwd.Request(&req.Header, connPeerIP(ctx), ctx.RemoteIP(), ctx.Host(), backendHost, false)
 		return
 	}
 	h := &ctx.Request.Header

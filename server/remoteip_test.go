@@ -206,3 +206,29 @@ ProxyPass / http://%s/
 		t.Errorf("access log:\n%s\nwant:\n%s", b, want.String())
 	}
 }
+
+// TestTrustedProxiesWithRemoteIP: trusted_proxies is about the peer that
+// connected. Behind mod_remoteip the request's address becomes the
+// client's, and that address (not a trusted proxy) was tested before, so
+// a trusted proxy's X-Forwarded-Proto and X-Forwarded-Host were dropped.
+func TestTrustedProxiesWithRemoteIP(t *testing.T) {
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(fmt.Sprintf("%s|%s|%s", ctx.Request.Header.Peek("X-Forwarded-For"),
+			ctx.Request.Header.Peek("X-Forwarded-Proto"), ctx.Request.Header.Peek("X-Forwarded-Host")))
+	})
+	cfg, err := config.ParseYAML("t.yaml", []byte(fmt.Sprintf(`listen: ['127.0.0.1:0']
+trusted_proxies: [127.0.0.0/8]
+server:
+  routes: [{path: /, target: "http://%s/"}]
+  remote_ip: {header: X-Forwarded-For, internal: [127.0.0.0/8]}
+`, be)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveTCP(t, cfg)
+	resp := rawRequest(t, dialTCP(t, addr), "GET / HTTP/1.1\r\nHost: front\r\nX-Forwarded-For: 203.0.113.5\r\n"+
+		"X-Forwarded-Proto: https\r\nX-Forwarded-Host: edge.example\r\n\r\n")
+	if got, want := string(resp.Body()), "203.0.113.5|https|edge.example, front"; got != want {
+		t.Fatalf("member saw %q, want %q", got, want)
+	}
+}

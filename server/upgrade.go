@@ -112,7 +112,7 @@ func (s *Server) tunnel(ctx *fasthttp.RequestCtx, vh *vhost, r *route, x *exchan
 	defer fasthttp.ReleaseRequest(req)
 	ctx.Request.Header.CopyTo(&req.Header)
 	req.UseHostHeader = true
-	fwd.Request(&req.Header, ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
+	fwd.Request(&req.Header, connPeerIP(ctx), ctx.RemoteIP(), ctx.Host(), m.HostHeader, true)
 	s.requestHeaders(ctx, vh, &req.Header, x)
 	x.uri = appendMemberPath(x.uri[:0], m.Path, x.path)
 	if q := ctx.URI().QueryString(); len(q) > 0 {
