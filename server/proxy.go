@@ -466,13 +466,13 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp
 		// The head is sluice's own (forwardRequest): target and Host go
 		// into it as they are, not copied into req's header first.
 		host := m.HostHeader
-		if x.preserveHost {
+		if preservesHost(ctx, x) {
 			host = "" // the client's, in req's header
 		}
 		x.call.SetTarget(x.uri, host)
 	default:
 		req.SetRequestURIBytes(x.uri)
-		if !x.preserveHost {
+		if !preservesHost(ctx, x) {
 			req.Header.SetHost(m.HostHeader)
 		}
 	}
@@ -490,6 +490,13 @@ func (s *Server) roundTrip(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp
 		m.State.MarkConnected()
 	}
 	return err
+}
+
+// preservesHost reports whether the member is sent the client's Host:
+// with ProxyPreserveHost, unless the client (HTTP/1.0) sent none, when a
+// balancer's member gets its own as a direct worker does (Forwarder.SetHost).
+func preservesHost(ctx *fasthttp.RequestCtx, x *exchange) bool {
+	return x.preserveHost && len(ctx.Host()) > 0
 }
 
 // memberPool is the pool a request to m goes through: with

@@ -755,3 +755,23 @@ func TestForwardedServerWithoutServerName(t *testing.T) {
 		t.Fatalf("X-Forwarded-Server %q, want %q", got.Load(), want)
 	}
 }
+
+// TestPreserveHostWithoutClientHost: with ProxyPreserveHost On, an
+// HTTP/1.0 request without a Host reaches a balancer member with the
+// member's own host (docs/compatibility.md), as it reaches a direct
+// worker. Before, the balancer's member got no Host at all: fasthttp
+// refused to send it, and the client had a 502. RemoteIPHeader makes
+// sluice send a copy of fasthttp's header instead of the client's lines.
+func TestPreserveHostWithoutClientHost(t *testing.T) {
+	var got atomic.Value
+	be := startBackend(t, func(ctx *fasthttp.RequestCtx) { got.Store(string(ctx.Host())) })
+	for _, extra := range []string{"", "RemoteIPHeader X-Client-IP\n"} {
+		got.Store("")
+		_, addr := serveApacheTCP(t, "Listen 127.0.0.1:0\nProxyPreserveHost On\n"+extra+
+			"<Proxy balancer://b>\nBalancerMember http://"+be+"\n</Proxy>\nProxyPass / balancer://b/\n")
+		resp := rawRequest(t, dialTCP(t, addr), "GET /x HTTP/1.0\r\n\r\n")
+		if resp.StatusCode() != 200 || got.Load() != be {
+			t.Errorf("with %q: status %d, member saw Host %q, want %q", extra, resp.StatusCode(), got.Load(), be)
+		}
+	}
+}
