@@ -662,8 +662,8 @@ func (p *apacheParser) proxyPass(d *directive, match bool) error {
 		if loc.route != nil {
 			return d.fail(target, "only one ProxyPass is allowed per <Location> (the first is at %s)", loc.route.Pos)
 		}
-		if !match && strings.ContainsAny(loc.path, "*?[") {
-			return d.fail(loc.path, "a <Location> path with wildcards is not supported: use <LocationMatch> or ProxyPassMatch")
+		if loc.wild != "" {
+			return d.fail(loc.wild, "a <Location> path with wildcards is not supported: use <LocationMatch> or ProxyPassMatch")
 		}
 	}
 	if r.Path == "" {

@@ -68,6 +68,7 @@ type section struct {
 type location struct {
 	path    string
 	match   bool
+	wild    string // a <Location> path with wildcards as written; path is its expression
 	handler string
 	require []*directive
 	tlsOnly bool // SSLRequireSSL
@@ -312,6 +313,13 @@ func (p *apacheParser) openSection(ln logicalLine) error {
 			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: "takes one path"}
 		}
 		loc.path = args[0]
+		if !loc.match && strings.ContainsAny(loc.path, "*?[") {
+			// As httpd: fnmatch of the whole path, which is what a
+			// <LocationMatch> of that expression does everywhere sluice
+			// scopes by location (a Header or cookie rule there applied
+			// nowhere before).
+			loc.path, loc.match, loc.wild = wildcardExpr(loc.path), true, loc.path
+		}
 		sec.kind, sec.loc = secLocation, loc
 	case "files", "filesmatch":
 		ctx := p.context()
@@ -515,9 +523,6 @@ func (p *apacheParser) finishLocation(sec *section) error {
 	if len(loc.require) == 0 && !loc.tlsOnly {
 		return nil
 	}
-	if !loc.match && strings.ContainsAny(loc.path, "*?[") {
-		return &Error{Pos: sec.pos, Key: "<" + sec.tag + ">", Value: sec.arg, Msg: "a <Location> path with wildcards cannot carry Require or SSLRequireSSL: use <LocationMatch>"}
-	}
 	a := &Access{Pos: sec.pos, Location: loc.path, Match: loc.match, Require: requireLines(loc.require), TLSOnly: loc.tlsOnly}
 	if loc.match {
 		re, err := compileMatch(loc.path)
@@ -674,4 +679,40 @@ func compileMatch(expr string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("cannot compile regex: %w", err)
 	}
 	return re, nil
+}
+
+// wildcardExpr is the regular expression of a <Location> path with
+// wildcards, as httpd matches one (apr_fnmatch with APR_FNM_PATHNAME
+// against the whole path): * any run of characters but /, ? one of them,
+// [...] one of a set ([!...] or [^...] one not in it).
+func wildcardExpr(pat string) string {
+	var b strings.Builder
+	b.WriteByte('^')
+	for i := 0; i < len(pat); i++ {
+		switch c := pat[i]; c {
+		case '*':
+			b.WriteString("[^/]*")
+		case '?':
+			b.WriteString("[^/]")
+		case '[':
+			end := strings.IndexByte(pat[i+1:], ']')
+			if end < 0 {
+				b.WriteString(`\[`)
+				continue
+			}
+			set := pat[i+1 : i+1+end]
+			b.WriteByte('[')
+			if strings.HasPrefix(set, "!") || strings.HasPrefix(set, "^") {
+				b.WriteByte('^')
+				set = set[1:]
+			}
+			b.WriteString(strings.NewReplacer(`\`, `\\`, "[", `\[`).Replace(set))
+			b.WriteByte(']')
+			i += end + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteByte('$')
+	return b.String()
 }

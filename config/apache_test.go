@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -588,6 +589,34 @@ TransferLog /var/log/main.log
 	}{{cfg.Main, "%h %>s"}, {cfg.VHosts[0], "%h %U"}, {cfg.VHosts[1], "%h %>s"}} {
 		if len(c.h.AccessLogs) != 1 || c.h.AccessLogs[0].Format != c.want {
 			t.Errorf("%s: logs %+v, want format %q", c.h.Pos, c.h.AccessLogs, c.want)
+		}
+	}
+}
+
+// TestWildcardExpr: a <Location> path with wildcards reads as the regular
+// expression of httpd's fnmatch over the whole path.
+func TestWildcardExpr(t *testing.T) {
+	for _, tc := range []struct {
+		pat      string
+		match    []string
+		mismatch []string
+	}{
+		{"/a/*", []string{"/a/", "/a/x"}, []string{"/a", "/a/x/y", "/ab/x"}},
+		{"/a/?.html", []string{"/a/b.html"}, []string{"/a/bc.html", "/a//.html", "/a/bXhtml"}},
+		{"/[ab]x/*", []string{"/ax/1", "/bx/2"}, []string{"/cx/1"}},
+		{"/[!ab]x", []string{"/cx"}, []string{"/ax"}},
+		{"/x[y", []string{"/x[y"}, []string{"/xy"}},
+	} {
+		re := regexp.MustCompile(wildcardExpr(tc.pat))
+		for _, p := range tc.match {
+			if !re.MatchString(p) {
+				t.Errorf("%s (%s) does not match %s", tc.pat, re, p)
+			}
+		}
+		for _, p := range tc.mismatch {
+			if re.MatchString(p) {
+				t.Errorf("%s (%s) matches %s", tc.pat, re, p)
+			}
 		}
 	}
 }

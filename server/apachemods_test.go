@@ -651,3 +651,41 @@ RewriteRule .* http://BACKEND%{REQUEST_URI} [P,QSA]
 		}
 	}
 }
+
+// TestWildcardLocation: a <Location> path with wildcards matches the whole
+// request path as httpd's fnmatch does (* and ? within one segment), for
+// Header rules and Require alike; its Header rules applied nowhere before,
+// and Require there was refused at load.
+func TestWildcardLocation(t *testing.T) {
+	be := startBackend(t, echo)
+	_, c := startProxy(t, `ProxyPass / http://BACKEND/
+<Location /img/*.png>
+  Header set Cache-Control "max-age=60"
+</Location>
+<Location /private/?>
+  Require ip 192.0.2.1
+</Location>
+`, be)
+	for _, tc := range []struct {
+		path   string
+		status int
+		cache  string
+	}{
+		{"/img/a.png", 200, "max-age=60"},
+		{"/img/a.jpg", 200, ""},
+		{"/img/sub/a.png", 200, ""}, // * stays within a segment
+		{"/private/x", 403, ""},
+		{"/private/xy", 200, ""},
+	} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://any" + tc.path)
+		if err := c.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode() != tc.status || string(resp.Header.Peek("Cache-Control")) != tc.cache {
+			t.Errorf("%s: %d, Cache-Control %q; want %d, %q", tc.path, resp.StatusCode(), resp.Header.Peek("Cache-Control"), tc.status, tc.cache)
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+}
