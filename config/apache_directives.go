@@ -92,7 +92,7 @@ var ignoredProxyDirectives = map[string]string{
 	"ProxyIOBufferSize":       "sluice sizes its buffers itself",
 	"ProxyReceiveBufferSize":  "sluice sizes its buffers itself",
 	"ProxyPassInterpolateEnv": "${VAR} interpolation is not supported",
-	"Proxy100Continue":        "Expect: 100-continue is forwarded to the backend",
+	"Proxy100Continue":        "sluice answers Expect: 100-continue itself and does not forward it",
 	"ProxyBadHeader":          "a malformed backend header is always a 502 (IsError)",
 	"ProxyMaxForwards":        "Max-Forwards is not generated",
 	"ProxySourceAddress":      "the kernel picks the source address",
