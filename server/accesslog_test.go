@@ -477,19 +477,7 @@ func TestLogErrorPageBytes(t *testing.T) {
 		fmt.Fprintf(&want, "%d %s\n", resp.StatusCode(), size)
 		_ = c.Close()
 	}
-	// The last line is written as the handler returns, after the answer.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		flushLogs(s)
-		got, _ := os.ReadFile(dir + "/a.log")
-		if string(got) == want.String() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s\nwant:\n%s", got, want.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLog(t, s, dir+"/a.log", want.String())
 }
 
 // TestLogRequestedServerName: %V is Apache's ap_get_server_name under
@@ -507,18 +495,7 @@ func TestLogRequestedServerName(t *testing.T) {
 		rawRequest(t, dialTCP(t, addr), req)
 	}
 	want := "www.example.com\nmain.example\n"
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		flushLogs(s)
-		got, _ := os.ReadFile(dir + "/a.log")
-		if string(got) == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLog(t, s, dir+"/a.log", want)
 }
 
 // TestLogBytesSentHead: %O is every byte the client got, its head as
@@ -548,18 +525,7 @@ func TestLogBytesSentHead(t *testing.T) {
 		}
 		fmt.Fprintf(&want, "%d\n", len(got))
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		flushLogs(s)
-		got, _ := os.ReadFile(dir + "/a.log")
-		if string(got) == want.String() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s\nwant:\n%s", got, want.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLog(t, s, dir+"/a.log", want.String())
 }
 
 // TestLogRefusedRequestLine: a request refused before its head was read
@@ -593,18 +559,7 @@ func TestLogRefusedRequestLine(t *testing.T) {
 431 "-" - - -
 408 "-" - - -
 `
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		flushLogs(s)
-		got, _ := os.ReadFile(dir + "/a.log")
-		if string(got) == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLog(t, s, dir+"/a.log", want)
 	// The refused are dated when refused (fasthttp dates a request once
 	// its head is read: they logged year 1 and a duration of 292 years).
 	clf, _ := os.ReadFile(dir + "/b.log")
@@ -629,4 +584,22 @@ func lineAt(ctx *fasthttp.RequestCtx, t time.Time) requestLine {
 	l := lineOf(ctx, false, t)
 	l.at = t
 	return l
+}
+
+// waitForLog waits until the log file holds want: a request's line is
+// written as its handler returns, after the answer the test read.
+func waitForLog(t *testing.T, s *Server, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		flushLogs(s)
+		got, _ := os.ReadFile(path)
+		if string(got) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
