@@ -742,6 +742,8 @@ func (l *accessLog) appendLine(b []byte, ctx *fasthttp.RequestCtx, line requestL
 			b = appendLogItem(b, h)
 		case 'X':
 			switch {
+			case ctx.Response.StatusCode() == statusClientGone:
+				b = append(b, 'X') // the client left before its answer (mod_logio's aborted)
 			case ctx.Response.ConnectionClose() || ctx.Request.Header.ConnectionClose():
 				b = append(b, '-')
 			default:

@@ -223,6 +223,18 @@ func TestLogFormatLine(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.format, got, tc.want+"\n")
 		}
 	}
+	// A request whose client left before its answer (499) is X, as
+	// Apache logs an aborted connection; it logged "-" before.
+	ctx.SetStatusCode(statusClientGone)
+	ctx.SetConnectionClose()
+	f, err := logformat.Parse("%X")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &accessLog{items: f}
+	if got := string(l.appendLine(nil, ctx, lineOf(ctx, false, time.Time{}), vh, nil, ctx.Time(), 0)); got != "X\n" {
+		t.Errorf("%%X for a client gone: %q", got)
+	}
 }
 
 // TestLogBytesReceived: %I is the request's bytes as they came, its
