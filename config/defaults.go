@@ -173,6 +173,9 @@ func setDefaults(cfg *Config) {
 			if b.StickySep == "" && !b.StickySepOff {
 				b.StickySep = "."
 			}
+			if b.StickyURLParam == "" {
+				b.StickyURLParam = b.StickyCookie // Apache's stickysession=NAME: both
+			}
 			if b.Members == nil {
 				b.Members = []*Member{}
 			}

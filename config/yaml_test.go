@@ -249,3 +249,21 @@ vhosts:
 		}
 	}
 }
+
+// TestYAMLStickyCookieAlone: a balancer with sticky_cookie alone takes
+// the name for its URL parameter too, as Apache's stickysession=NAME does
+// (and the Apache form loads); it was refused, in Apache's syntax.
+func TestYAMLStickyCookieAlone(t *testing.T) {
+	cfg, err := ParseYAML("t.yaml", []byte("listen: [':80']\nserver:\n  balancers:\n    - name: b\n      sticky_cookie: JSESSIONID\n      members: [{url: 'http://h1'}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apache, err := ParseApache("t.conf", []byte("Listen 80\n<Proxy balancer://b>\nBalancerMember http://h1\nProxySet stickysession=JSESSIONID\n</Proxy>\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, a := cfg.Main.Balancers[0], apache.Main.Balancers[0]
+	if y.StickyCookie != "JSESSIONID" || y.StickyURLParam != a.StickyURLParam || a.StickyURLParam != "JSESSIONID" {
+		t.Errorf("YAML cookie %q param %q; Apache param %q", y.StickyCookie, y.StickyURLParam, a.StickyURLParam)
+	}
+}
