@@ -269,18 +269,20 @@ func (sm *serverMetrics) sync(rt *runtime) {
 		}
 		members[m.ID], byState[m.State] = mm, mm
 	}
+	noMember := func(name string) {
+		if balancers[name] == nil {
+			c := sm.balancers[name]
+			if c == nil {
+				c = sm.set.NewCounter(`sluice_balancer_no_member_total{balancer="` + labelValue(name) + `"}`)
+			}
+			balancers[name] = c
+		}
+	}
 	for _, vh := range rt.hosts {
 		for _, bal := range vh.balancers {
-			name := bal.Name
-			if balancers[name] == nil {
-				c := sm.balancers[name]
-				if c == nil {
-					c = sm.set.NewCounter(`sluice_balancer_no_member_total{balancer="` + labelValue(name) + `"}`)
-				}
-				balancers[name] = c
-			}
+			noMember(bal.Name)
 			for _, m := range bal.Load().Members {
-				add(name, m)
+				add(bal.Name, m)
 			}
 		}
 		// Direct workers: ProxyPass routes, <Files> handlers and the
@@ -294,8 +296,13 @@ func (sm *serverMetrics) sync(rt *runtime) {
 		}
 		if vh.mods != nil {
 			for _, r := range vh.mods.targets {
-				if r.direct != nil {
+				switch {
+				case r.direct != nil:
 					add("", r.direct)
+				case r.balancer != nil:
+					// A [P] to a balancer no section defines answers 503:
+					// counted as a ProxyPass to one is.
+					noMember(r.balancer.Name)
 				}
 			}
 		}

@@ -500,3 +500,17 @@ RewriteRule ^/r/(.*)$ http://BACKEND/$1 [P]
 		`sluice_requests_total{balancer="",member="fcgi://127.0.0.1:9",code="2xx"}`:     0,
 	})
 }
+
+// TestMetricsRewriteToUndefinedBalancer: a RewriteRule [P] to a balancer
+// no section defines answers 503, counted as no member taking the
+// request, as a ProxyPass to one is; it had no series at all.
+func TestMetricsRewriteToUndefinedBalancer(t *testing.T) {
+	s, c := startProxy(t, `
+RewriteEngine On
+RewriteRule ^/r/(.*)$ balancer://nowhere/$1 [P]
+`, "")
+	get(t, c, "/r/x", 503)
+	scrapeMetrics(t, s).expect(t, map[string]float64{
+		`sluice_balancer_no_member_total{balancer="nowhere"}`: 1,
+	})
+}
