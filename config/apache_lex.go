@@ -15,24 +15,30 @@ type logicalLine struct {
 // splitLines cuts an Apache config into logical lines. As in Apache, "#"
 // starts a comment only at the beginning of a line, so "ProxyTimeout 60 # x"
 // is a directive with three arguments, and only once continuations are
-// joined, so a comment ending in a backslash takes in the next line.
+// joined, so a comment ending in a backslash takes in the next line. A
+// backslash continues a line only right before its line feed (or CR LF),
+// as in ap_cfg_getline: one followed by blanks, or ending the file, is text.
+// A UTF-8 byte order mark that an editor put at the start is dropped, where
+// httpd would refuse the file; kept, it glued itself to the first directive's
+// name and made it an ignored unknown one.
 func splitLines(file string, src []byte) []logicalLine {
 	var out []logicalLine
 	var cur strings.Builder
 	start := 0
 	flush := func() {
-		if text := cur.String(); text != "" && text[0] != '#' {
+		if text := strings.TrimRight(cur.String(), " \t\r\f\v"); text != "" && text[0] != '#' {
 			out = append(out, logicalLine{pos: Pos{File: file, Line: start}, text: text})
 		}
 		cur.Reset()
 	}
-	for i, raw := range strings.Split(string(src), "\n") {
-		text := strings.TrimRight(raw, " \t\r\f\v")
+	lines := strings.Split(strings.TrimPrefix(string(src), "\uFEFF"), "\n")
+	for i, raw := range lines {
+		text := strings.TrimSuffix(raw, "\r")
 		if cur.Len() == 0 {
 			start = i + 1
 			text = strings.TrimLeft(text, " \t\f\v")
 		}
-		if cont, ok := strings.CutSuffix(text, "\\"); ok {
+		if cont, ok := strings.CutSuffix(text, "\\"); ok && i < len(lines)-1 {
 			cur.WriteString(cont)
 			continue
 		}

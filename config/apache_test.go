@@ -620,3 +620,37 @@ func TestWildcardExpr(t *testing.T) {
 		}
 	}
 }
+
+// A UTF-8 byte order mark at the start of a file is dropped. Before, it
+// glued itself to the first directive's name, so "\uFEFFProxyPass" was an
+// unknown non-proxy directive: warned and its route silently lost.
+func TestByteOrderMarkDropped(t *testing.T) {
+	fsys := fstest.MapFS{"etc/inc.conf": {Data: []byte("\uFEFFProxyPass /b http://h/b\n")}}
+	cfg, err := ParseApache("/etc/t.conf", []byte("\uFEFFProxyPass /a http://h/a\nListen 80\nInclude inc.conf\n"), fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range cfg.Main.Routes {
+		got = append(got, r.Path)
+	}
+	if !slices.Equal(got, []string{"/a", "/b"}) || len(cfg.Warnings) != 0 {
+		t.Errorf("routes %q, warnings %q; want /a and /b, no warnings", got, cfg.Warnings)
+	}
+}
+
+// A backslash continues a line only right before its line feed, as in
+// ap_cfg_getline. Before, one followed by blanks did too, so a comment
+// ending in "\ " swallowed the ProxyPass under it, and a backslash ending
+// the file was dropped instead of kept as text.
+func TestContinuationOnlyBeforeNewline(t *testing.T) {
+	got := splitLines("f", []byte("# C:\\ \nProxyPass /b http://h/b\nX a \\\t\r\nY \\"))
+	want := []logicalLine{
+		{Pos{"f", 2}, "ProxyPass /b http://h/b"},
+		{Pos{"f", 3}, "X a \\"},
+		{Pos{"f", 4}, "Y \\"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
