@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -345,7 +346,14 @@ func (p *apacheParser) openSection(ln logicalLine) error {
 			sec.kind, sec.quiet = secSkip, true
 		}
 	case "ifversion":
+		on, err := ifVersion(args)
+		if err != nil {
+			return &Error{Pos: ln.pos, Key: key, Value: sec.arg, Msg: err.Error()}
+		}
 		sec.kind = secIf
+		if !on {
+			sec.kind, sec.quiet = secSkip, true
+		}
 	case "requireall", "requireany", "requirenone":
 		return &Error{Pos: ln.pos, Key: key, Msg: "is not supported: write the rule as Require lines, of which any one grants (Require not is refused too)"}
 	default:
@@ -679,6 +687,91 @@ func compileMatch(expr string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("cannot compile regex: %w", err)
 	}
 	return re, nil
+}
+
+// apacheVersion is the httpd release whose behaviour sluice reproduces
+// (apache.md); <IfVersion> tests it.
+const apacheVersion = "2.4.71"
+
+// ifVersion evaluates <IfVersion [[!]op] version> as mod_version does for
+// apacheVersion: op is =, ==, <, <=, >, >= (= when left out) or ~ (a
+// regular expression, as is "= /re/"); missing minor or patch numbers are
+// 0, so "< 2.4" is false and "2.4" alone is not 2.4.71.
+func ifVersion(args []string) (bool, error) {
+	op, reverse := "=", false
+	if len(args) > 0 && strings.HasPrefix(args[0], "!") {
+		reverse = true
+		if args[0] = args[0][1:]; args[0] == "" {
+			args = args[1:]
+		}
+	}
+	switch len(args) {
+	case 1:
+	case 2:
+		op, args = args[0], args[1:]
+	default:
+		return false, errors.New("takes an optional operator and a version, such as >= 2.4")
+	}
+	v := args[0]
+	if (op == "=" || op == "==") && len(v) > 1 && strings.HasPrefix(v, "/") && strings.HasSuffix(v, "/") {
+		op, v = "~", v[1:len(v)-1]
+	}
+	var on bool
+	if op == "~" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return false, fmt.Errorf("cannot compile regex: %w", err)
+		}
+		on = re.MatchString(apacheVersion)
+	} else {
+		c, err := compareVersion(apacheVersion, v)
+		if err != nil {
+			return false, err
+		}
+		switch op {
+		case "=", "==":
+			on = c == 0
+		case "<":
+			on = c < 0
+		case "<=":
+			on = c <= 0
+		case ">":
+			on = c > 0
+		case ">=":
+			on = c >= 0
+		default:
+			return false, fmt.Errorf("unknown operator %q (allowed: =, ==, <, <=, >, >=, ~)", op)
+		}
+	}
+	return on != reverse, nil
+}
+
+// compareVersion compares two major[.minor[.patch]] versions.
+func compareVersion(a, b string) (int, error) {
+	parse := func(s string) ([3]int, error) {
+		var v [3]int
+		parts := strings.Split(s, ".")
+		if len(parts) > 3 {
+			return v, fmt.Errorf("version %q is not major[.minor[.patch]]", s)
+		}
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || p[0] == '+' {
+				return v, fmt.Errorf("version %q is not major[.minor[.patch]]", s)
+			}
+			v[i] = n
+		}
+		return v, nil
+	}
+	va, err := parse(a)
+	if err != nil {
+		return 0, err
+	}
+	vb, err := parse(b)
+	if err != nil {
+		return 0, err
+	}
+	return slices.Compare(va[:], vb[:]), nil
 }
 
 // wildcardExpr is the regular expression of a <Location> path with

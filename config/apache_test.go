@@ -654,3 +654,29 @@ func TestContinuationOnlyBeforeNewline(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// <IfVersion> is tested against the httpd release sluice reproduces
+// (2.4.71). Before, every <IfVersion> was active, so a config's 2.2 branch
+// ("< 2.4") ran beside its 2.4 one, and a malformed test passed.
+func TestIfVersion(t *testing.T) {
+	for _, c := range []struct {
+		test string
+		on   bool
+	}{
+		{">= 2.4", true}, {"> 2.4", true}, {"< 2.4", false}, {"<= 2.4.71", true},
+		{"2.4", false}, {"= 2.4.71", true}, {"== 2.4.70", false}, {"!< 2.4", true},
+		{"! < 2.4", true}, {"!= 2.2", true}, {"~ ^2\\.4\\.", true}, {"= /^2\\.2/", false},
+		{"!~ ^2\\.2", true}, {">= 3", false}, {"< 2.5.0", true},
+	} {
+		cfg := parse(t, "Listen 80\n<IfVersion "+c.test+">\nProxyPass /a http://h/a\n</IfVersion>\n")
+		if on := len(cfg.Main.Routes) == 1; on != c.on {
+			t.Errorf("<IfVersion %s>: active %v, want %v", c.test, on, c.on)
+		}
+	}
+	for _, bad := range []string{"", ">=2.4", "=> 2.4", "< 2.x", "< 2.4.1.1", "1 2 3"} {
+		_, err := ParseApache("/etc/t.conf", []byte("Listen 80\n<IfVersion "+bad+">\n</IfVersion>\n"), fstest.MapFS{})
+		if err == nil || !strings.Contains(err.Error(), "<IfVersion>") {
+			t.Errorf("<IfVersion %s>: error %v, want one naming <IfVersion>", bad, err)
+		}
+	}
+}
