@@ -28,6 +28,8 @@ func init() {
 		{name: "ServerName", fn: (*apacheParser).serverName},
 		{name: "ServerAlias", fn: (*apacheParser).serverAlias},
 		{name: "ServerRoot", fn: (*apacheParser).serverRoot},
+		{name: "Define", fn: func(p *apacheParser, d *directive) error { return p.define(d, false) }},
+		{name: "UnDefine", fn: func(p *apacheParser, d *directive) error { return p.define(d, true) }},
 		{name: "Include", fn: func(p *apacheParser, d *directive) error { return p.include(d, false) }},
 		{name: "IncludeOptional", fn: func(p *apacheParser, d *directive) error { return p.include(d, true) }},
 		{name: "ProxyPass", fn: func(p *apacheParser, d *directive) error { return p.proxyPass(d, false) }},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -92,6 +93,11 @@ type apacheParser struct {
 	locRoutes map[*Host][]*Route
 	// set records the inheritable host settings a vhost wrote, by YAML key.
 	set map[*Host]map[string]bool
+	// defines are the names Define lines gave (for <IfDefine>), vars
+	// the values of those that had one (for ${NAME}); undefined are the
+	// names UnDefine removed.
+	defines, undefined map[string]bool
+	vars               map[string]string
 	// mods is the mod_rewrite parsing state (apache_mods.go).
 	mods modsState
 	// logs is the mod_log_config parsing state (apache_log.go).
@@ -147,6 +153,9 @@ func decodeApache(name string, src []byte, fsys fs.FS, root string) (*Config, er
 		host:         main,
 		absDir:       path.Dir(filepath.ToSlash(abs)),
 		dispDir:      path.Dir(filepath.ToSlash(name)),
+		defines:      map[string]bool{},
+		undefined:    map[string]bool{},
+		vars:         map[string]string{},
 		locRoutes:    map[*Host][]*Route{},
 		set:          map[*Host]map[string]bool{},
 		ppInherit:    map[*Host]bool{},
@@ -208,6 +217,10 @@ func (p *apacheParser) parseFile(abs string, src []byte) error {
 
 func (p *apacheParser) line(ln logicalLine) error {
 	text := ln.text
+	if p.skipping() == nil {
+		text = p.resolve(ln.pos, text)
+	}
+	ln.text = text
 	if strings.HasPrefix(text, "</") {
 		return p.closeSection(ln)
 	}
@@ -340,9 +353,15 @@ func (p *apacheParser) openSection(ln logicalLine) error {
 		sec.kind, sec.files = secFiles, r
 	case "ifmodule", "ifdefine", "ifdirective", "iffile", "ifsection":
 		// Every module sluice stands in for counts as loaded; a negated
-		// test ("!mod_proxy.c") is therefore false.
+		// test ("!mod_proxy.c") is therefore false. An <IfDefine> of a
+		// name a Define or UnDefine line named is tested as httpd does.
+		name, neg := strings.CutPrefix(sec.arg, "!")
+		on := !neg
+		if lower == "ifdefine" && (p.defines[name] || p.undefined[name]) {
+			on = p.defines[name] != neg
+		}
 		sec.kind = secIf
-		if strings.HasPrefix(sec.arg, "!") {
+		if !on {
 			sec.kind, sec.quiet = secSkip, true
 		}
 	case "ifversion":
@@ -687,6 +706,66 @@ func compileMatch(expr string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("cannot compile regex: %w", err)
 	}
 	return re, nil
+}
+
+// resolve replaces each ${NAME} in a line by the value a Define line gave
+// it, else by the environment variable, as httpd's ap_resolve_env does
+// before a line is parsed; an unknown name stays as written and warns.
+func (p *apacheParser) resolve(pos Pos, text string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(text, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(text[i+2:], '}')
+		if j < 0 {
+			break
+		}
+		name := text[i+2 : i+2+j]
+		v, ok := p.vars[name]
+		if !ok {
+			v, ok = os.LookupEnv(name)
+		}
+		if !ok && !strings.Contains(name, ":") { // ${map:key} is mod_rewrite's
+			p.warn(pos, "config variable ${%s} is not defined", name)
+		}
+		if !ok {
+			v = "${" + name + "}"
+		}
+		b.WriteString(text[:i])
+		b.WriteString(v)
+		text = text[i+3+j:]
+	}
+	if b.Len() == 0 {
+		return text
+	}
+	b.WriteString(text)
+	return b.String()
+}
+
+// define is Define NAME [value] and UnDefine NAME: NAME counts as defined
+// for <IfDefine> and its value replaces ${NAME} from the next line on.
+func (p *apacheParser) define(d *directive, undefine bool) error {
+	if n := len(d.args); n == 0 || n > 2 || undefine && n != 1 {
+		return d.fail(d.joined(), "takes a variable name and, for Define, an optional value")
+	}
+	name := d.args[0]
+	if strings.Contains(name, ":") {
+		return d.fail(name, "variable name must not contain ':'")
+	}
+	if undefine {
+		delete(p.defines, name)
+		delete(p.vars, name)
+		p.undefined[name] = true
+		return nil
+	}
+	p.defines[name] = true
+	delete(p.undefined, name)
+	if len(d.args) == 2 {
+		p.vars[name] = d.args[1]
+	}
+	return nil
 }
 
 // apacheVersion is the httpd release whose behaviour sluice reproduces

@@ -680,3 +680,42 @@ func TestIfVersion(t *testing.T) {
 		}
 	}
 }
+
+// Define and ${NAME} work as httpd's: a value replaces ${NAME} on later
+// lines (else the environment's; else the text stays and warns), and
+// <IfDefine> tests names Define or UnDefine named. Before, Define was an
+// ignored unknown directive, so "ProxyPass /${P} …" routed the literal
+// path "/${P}" without a word, and <IfDefine !X> ran nothing even once
+// UnDefine X made it true.
+func TestDefine(t *testing.T) {
+	t.Setenv("SLUICE_TEST_HOST", "envhost")
+	cfg := parse(t, `Listen 80
+Define P app
+Define B http://b:8080/x
+Define FLAG
+ProxyPass /${P}/ ${B}/
+ProxyPass /e/ http://${SLUICE_TEST_HOST}/
+ProxyPass /u/${NOPE}/ http://h/
+<IfDefine !FLAG>
+ProxyPass /no1/ http://h/
+</IfDefine>
+UnDefine FLAG
+<IfDefine FLAG>
+ProxyPass /no2/ http://h/
+</IfDefine>
+<IfDefine !FLAG>
+ProxyPass /yes/ http://h/
+</IfDefine>
+`)
+	var got []string
+	for _, r := range cfg.Main.Routes {
+		got = append(got, r.Path+" "+r.Target)
+	}
+	want := []string{"/app/ http://b:8080/x/", "/e/ http://envhost/", "/u/${NOPE}/ http://h/", "/yes/ http://h/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %q, want %q", got, want)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "t.conf:7: config variable ${NOPE} is not defined") {
+		t.Errorf("warnings %q, want one for ${NOPE}", cfg.Warnings)
+	}
+}
