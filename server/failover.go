@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluiceproxy/sluice/fastcgi"
 	"github.com/sluiceproxy/sluice/lb"
 	"github.com/sluiceproxy/sluice/pool"
 )
@@ -18,7 +19,9 @@ const minWaitStep = 10 * time.Millisecond
 // withMember runs one attempt against the route's member and, for a
 // balancer, tries another member, up to maxattempts extra attempts, when
 //   - the failure left the member untouched (nothing of the request reached
-//     it): the member is put in error, as Apache does; or
+//     it): the member is put in error, as Apache does (a FastCGI
+//     application's FCGI_OVERLOADED too, but after a streamed body, which
+//     cannot go out again, that is the answer); or
 //   - retry_idempotent is on and retryable says the request may be sent
 //     again.
 //
@@ -59,6 +62,11 @@ func (s *Server) withMember(ctx *fasthttp.RequestCtx, r *route, x *exchange, now
 		last := tries >= snap.MaxAttempts
 		var sent int64
 		switch {
+		case x.streamed && errors.Is(err, fastcgi.ErrOverloaded):
+			// The application refused the request after reading its body
+			// as a stream: there is none left to send another member.
+			s.markError(m, s.now(), errUnreachable, err, 0)
+			return m, snap, err
 		case failover(err):
 			// Apache puts the member in error on the last attempt too,
 			// dated when the failure was seen: a connect that timed out

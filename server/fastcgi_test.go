@@ -719,3 +719,58 @@ func TestFastCGIChunkedBodyCutShort(t *testing.T) {
 		t.Errorf("the application was reached %d times, want never", n)
 	}
 }
+
+// TestFastCGIOverloadedStreamedBody: an application that refuses a
+// request with END_REQUEST FCGI_OVERLOADED after reading its streamed
+// body leaves no body to send another member. Before, the balancer failed
+// over all the same, and the next member got CONTENT_LENGTH 5 with an
+// empty STDIN.
+func TestFastCGIOverloadedStreamedBody(t *testing.T) {
+	overloaded := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if _, ok := readFCGIRequest(br); !ok {
+				return
+			}
+			if _, err := c.Write(fcgiRecord(3, "\x00\x00\x00\x00\x02\x00\x00\x00")); err != nil {
+				return
+			}
+		}
+	})
+	bodies := make(chan string, 4)
+	spare := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			body, ok := readFCGIRequest(br)
+			if !ok {
+				return
+			}
+			bodies <- body
+			if _, err := c.Write(fcgiOK); err != nil {
+				return
+			}
+		}
+	})
+	c := fcgiProxy(t, "<Proxy balancer://fpm>\nBalancerMember fcgi://"+overloaded+"\nBalancerMember fcgi://"+spare+" status=+H\n</Proxy>\nProxyPass / balancer://fpm/\n")
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://front.example.com/x")
+	req.Header.SetMethod("POST")
+	req.SetBodyString("hello")
+	if err := c.Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-bodies:
+		if body != "hello" {
+			t.Fatalf("the spare member got the body %q, want hello (status %d)", body, resp.StatusCode())
+		}
+	default:
+		if resp.StatusCode() != fasthttp.StatusServiceUnavailable {
+			t.Errorf("answered %d, want 503", resp.StatusCode())
+		}
+	}
+}
