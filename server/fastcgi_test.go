@@ -774,3 +774,86 @@ func TestFastCGIOverloadedStreamedBody(t *testing.T) {
 		}
 	}
 }
+
+// startFCGIEnvApp is a FastCGI application that answers each request
+// with its CGI environment, one NAME=VALUE line each; conns counts its
+// connections.
+func startFCGIEnvApp(t *testing.T, conns *atomic.Int32) string {
+	return serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		var params []byte
+		for {
+			var h [8]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				return
+			}
+			content := make([]byte, int(h[4])<<8|int(h[5])+int(h[6]))
+			if _, err := io.ReadFull(br, content); err != nil {
+				return
+			}
+			content = content[:int(h[4])<<8|int(h[5])]
+			if h[1] == 4 {
+				params = append(params, content...)
+			}
+			if h[1] == 5 && len(content) == 0 {
+				break
+			}
+		}
+		var env strings.Builder
+		for len(params) > 0 {
+			var n [2]int
+			for i := range n {
+				if params[0] < 128 {
+					n[i], params = int(params[0]), params[1:]
+				} else {
+					n[i], params = int(params[0]&0x7f)<<24|int(params[1])<<16|int(params[2])<<8|int(params[3]), params[4:]
+				}
+			}
+			fmt.Fprintf(&env, "%s=%s\n", params[:n[0]], params[n[0]:n[0]+n[1]])
+			params = params[n[0]+n[1]:]
+		}
+		c.Write(slices.Concat(fcgiRecord(6, "Content-Type: text/plain\r\n\r\n"+env.String()), fcgiRecord(6, ""), fcgiRecord(3, "\x00\x00\x00\x00\x00\x00\x00\x00")))
+	})
+}
+
+// envOf reads an env app's answer.
+func envOf(body string) map[string]string {
+	env := map[string]string{}
+	for _, line := range strings.Split(body, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// TestFileHandlerFirstScript: with two file handlers, the script is the
+// first segment of the path that either matches, what follows it being
+// PATH_INFO, as Apache, which stops at the first file on disk, runs it.
+// Before, the later handler took /index.php/x.inc as its script
+// /index.php/x.inc, for a PATH_INFO that named a file of its kind.
+func TestFileHandlerFirstScript(t *testing.T) {
+	var php, inc atomic.Int32
+	c := fcgiProxy(t, "DocumentRoot /srv\n<FilesMatch \"\\.php$\">\n    SetHandler \"proxy:fcgi://"+startFCGIEnvApp(t, &php)+"\"\n</FilesMatch>\n"+
+		"<Files \"*.inc\">\n    SetHandler \"proxy:fcgi://"+startFCGIEnvApp(t, &inc)+"\"\n</Files>\n")
+	for _, tc := range []struct {
+		path, script, info string
+		app                *atomic.Int32
+	}{
+		{"/index.php/x.inc", "/index.php", "/x.inc", &php},
+		{"/lib/a.inc/b.php", "/lib/a.inc", "/b.php", &inc},
+		{"/a.php", "/a.php", "", &php},
+	} {
+		before := tc.app.Load()
+		status, body, _ := do(t, c, "GET", tc.path)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", tc.path, status, body)
+		}
+		env := envOf(body)
+		if env["SCRIPT_NAME"] != tc.script || env["PATH_INFO"] != tc.info || tc.app.Load() == before {
+			t.Errorf("%s: SCRIPT_NAME %q, PATH_INFO %q, or not the application of %s", tc.path, env["SCRIPT_NAME"], env["PATH_INFO"], tc.script)
+		}
+	}
+}

@@ -72,26 +72,30 @@ func (r *route) scriptEnd(path []byte) int {
 	return -1
 }
 
-// fileRoute is the file handler for path, if one applies: the last of the
-// host's whose pattern matches (Apache merges the sections in config
+// fileRoute is the file handler for path, if one applies: the script is
+// the first segment any handler's pattern matches (what follows is
+// PATH_INFO, whichever handler it would match), and its handler the last
+// of the host's that matches it (Apache merges the sections in config
 // order, the later SetHandler winning). It sets x.path to the handler's
 // target path joined with the file's path under DocumentRoot, and
 // x.scriptLen to the script's length in path.
 func (vh *vhost) fileRoute(path []byte, x *exchange) *route {
+	var h *route
+	end := -1
 	for i := len(vh.handlers) - 1; i >= 0; i-- {
-		h := vh.handlers[i]
-		end := h.scriptEnd(path)
-		if end < 0 {
-			continue
+		if e := vh.handlers[i].scriptEnd(path); e >= 0 && (end < 0 || e < end) {
+			h, end = vh.handlers[i], e
 		}
-		// Apache appends the file to the handler's URL as it stands:
-		// "proxy:balancer://fpm/" gives balancer://fpm//srv/www/x.php.
-		x.path = append(append(x.path[:0], h.targetPath...), vh.documentRoot()...)
-		x.path = appendJoinBytes(x.path, path[:end])
-		x.scriptLen = end
-		return h
 	}
-	return nil
+	if h == nil {
+		return nil
+	}
+	// Apache appends the file to the handler's URL as it stands:
+	// "proxy:balancer://fpm/" gives balancer://fpm//srv/www/x.php.
+	x.path = append(append(x.path[:0], h.targetPath...), vh.documentRoot()...)
+	x.path = appendJoinBytes(x.path, path[:end])
+	x.scriptLen = end
+	return h
 }
 
 // documentRoot is DOCUMENT_ROOT: the host's DocumentRoot, else Debian's
