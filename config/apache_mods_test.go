@@ -245,3 +245,19 @@ SetEnvIf Request_URI ^/api OTHER
 	}
 	assertRoundTrip(t, cfg)
 }
+
+// TestFCGIPathInfoWarned: mod_proxy_fcgi's proxy-fcgi-pathinfo, which
+// sluice does not act on, is warned about when SetEnv or SetEnvIf sets
+// it. Before, it went to the application as one more variable, PATH_INFO
+// silently missing.
+func TestFCGIPathInfoWarned(t *testing.T) {
+	for _, line := range []string{"SetEnv proxy-fcgi-pathinfo 1", "SetEnvIf Request_URI \\.php proxy-fcgi-pathinfo=first-dot"} {
+		cfg, err := ParseApache("t.conf", []byte("Listen 127.0.0.1:0\n"+line+"\nProxyPass / fcgi://127.0.0.1:9000/srv/\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(cfg.Warnings, "\n"), "proxy-fcgi-pathinfo: sluice does not act on it") {
+			t.Errorf("%s: warnings %q", line, cfg.Warnings)
+		}
+	}
+}

@@ -282,4 +282,5 @@ var ignoredEnv = map[string]string{
 	"downgrade-1.0":            "clients are answered in HTTP/1.1",
 	"force-response-1.0":       "clients are answered in HTTP/1.1",
 	"nokeepalive":              "client keep-alive follows the client",
+	"proxy-fcgi-pathinfo":      "fcgi:// members get PATH_INFO only through a <Files>/<FilesMatch> handler",
 }
