@@ -109,7 +109,7 @@ func TestResponse(t *testing.T) {
 		var h fasthttp.ResponseHeader
 		h.DisableNormalizing()
 		h.SetNoDefaultContentType(true)
-		err := res.ReadHead(&h)
+		err := res.ReadHead(&h, false)
 		var body []byte
 		if err == nil {
 			body, err = io.ReadAll(&res)
@@ -145,7 +145,7 @@ func TestGetBodyChunk(t *testing.T) {
 	var res Response
 	res.Reset(bufio.NewReader(bytes.NewReader(stream)), &out, strings.NewReader("hello world"))
 	var h fasthttp.ResponseHeader
-	if err := res.ReadHead(&h); err != nil {
+	if err := res.ReadHead(&h, false); err != nil {
 		t.Fatal(err)
 	}
 	want := bytes.Join([][]byte{AppendData(nil, []byte("hell")), AppendData(nil, []byte("o world")), AppendData(nil, nil)}, nil)
@@ -155,7 +155,7 @@ func TestGetBodyChunk(t *testing.T) {
 
 	out.Reset()
 	res.Reset(bufio.NewReader(bytes.NewReader(bytes.Join([][]byte{sendHeaders(200, "OK"), ask(10), chunk("x"), end(1)}, nil))), &out, strings.NewReader("unsent"))
-	if err := res.ReadHead(&h); err != nil {
+	if err := res.ReadHead(&h, false); err != nil {
 		t.Fatal(err)
 	}
 	res.StopBody()
@@ -175,7 +175,7 @@ func FuzzResponse(f *testing.F) {
 		var res Response
 		res.Reset(bufio.NewReader(bytes.NewReader(stream)), io.Discard, strings.NewReader("request body"))
 		var h fasthttp.ResponseHeader
-		if err := res.ReadHead(&h); err != nil {
+		if err := res.ReadHead(&h, false); err != nil {
 			return
 		}
 		if s := h.StatusCode(); s < 100 || s > 599 {
@@ -210,7 +210,7 @@ func TestBufferedLength(t *testing.T) {
 		var res Response
 		res.Reset(bufio.NewReader(bytes.NewReader(tc.stream)), io.Discard, nil)
 		var h fasthttp.ResponseHeader
-		if err := res.ReadHead(&h); err != nil {
+		if err := res.ReadHead(&h, false); err != nil {
 			t.Fatal(err)
 		}
 		if h.ContentLength() != tc.length {

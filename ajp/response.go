@@ -174,8 +174,9 @@ func unexpected(err error) error {
 }
 
 // ReadHead reads packets until SEND_HEADERS and puts its status, reason
-// and fields into h (Content-Length bounds the body).
-func (res *Response) ReadHead(h *fasthttp.ResponseHeader) error {
+// and fields into h (Content-Length bounds the body); head is a HEAD
+// request's answer, whose length is only ever the container's.
+func (res *Response) ReadHead(h *fasthttp.ResponseHeader, head bool) error {
 	for {
 		typ, err := res.next()
 		if err != nil {
@@ -186,9 +187,10 @@ func (res *Response) ReadHead(h *fasthttp.ResponseHeader) error {
 			if err := res.parseHead(h); err != nil {
 				return err
 			}
-			if n := res.bufferedLength(); res.limit < 0 && n >= 0 {
+			if n := res.bufferedLength(); res.limit < 0 && n >= 0 && !head {
 				// The whole answer is in: its length lets the client's
-				// response go out in one write, not as chunks.
+				// response go out in one write, not as chunks. A HEAD's
+				// has no body to count: its 0 is not the GET's length.
 				res.limit = n
 				h.SetContentLength(int(n))
 			}

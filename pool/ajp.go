@@ -81,7 +81,7 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	l.res.Reset(l.br, l.bw, body)
 	err = l.send(req, call.params)
 	if err == nil {
-		err = l.res.ReadHead(&resp.Header)
+		err = l.res.ReadHead(&resp.Header, req.Header.IsHead())
 	}
 	aborted := call.unwatch()
 	if err != nil || aborted {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,5 +174,39 @@ func TestAJPPingRetriesOnNewConn(t *testing.T) {
 				t.Fatalf("%d container connections, want 2", n)
 			}
 		})
+	}
+}
+
+// TestAJPHeadLength: a HEAD's answer carries the container's
+// Content-Length, or none: before, an answer without one that came in one
+// write with its END_RESPONSE was given "Content-Length: 0" (its empty body
+// counted), which RFC 9110 §8.6 forbids for a resource a GET would send
+// bytes of; Apache drops such a 0 for a HEAD.
+func TestAJPHeadLength(t *testing.T) {
+	for _, tc := range []struct {
+		fields []byte // SEND_HEADERS' count and fields
+		want   []string
+	}{
+		{[]byte{0, 0}, nil},
+		{[]byte{0, 1, 0xA0, 0x03, 0, 4, '1', '2', '3', '4', 0}, []string{"1234"}},
+	} {
+		container := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for readAJPPacket(br) != nil {
+				head := ajpPacket(append([]byte{4, 0, 200, 0, 2, 'O', 'K', 0}, tc.fields...)...)
+				_, _ = c.Write(append(head, ajpPacket(5, 1)...))
+			}
+		})
+		_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
+		c := dialTCP(t, addr)
+		fmt.Fprintf(c, "HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "HEAD"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header["Content-Length"]; resp.StatusCode != 200 || !slices.Equal(got, tc.want) {
+			t.Errorf("HEAD: %d, Content-Length %q, want 200 and %q", resp.StatusCode, got, tc.want)
+		}
 	}
 }
