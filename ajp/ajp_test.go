@@ -218,3 +218,28 @@ func TestBufferedLength(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipBuffered: an answer whose END_RESPONSE is buffered with its
+// head is read through it, a body dropped, and the connection may be
+// kept; one still arriving is left as it is.
+func TestSkipBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		stream  []byte
+		skipped bool
+	}{
+		{bytes.Join([][]byte{sendHeaders(304, "Not Modified"), end(1)}, nil), true},
+		{bytes.Join([][]byte{sendHeaders(200, "OK", []byte{0xA0, 0x03}, str("5")), chunk("hello"), chunk(""), end(1)}, nil), true},
+		{sendHeaders(200, "OK", []byte{0xA0, 0x03}, str("5")), false},
+		{bytes.Join([][]byte{sendHeaders(200, "OK"), chunk("hel")}, nil), false},
+	} {
+		var res Response
+		res.Reset(bufio.NewReader(bytes.NewReader(tc.stream)), io.Discard, nil)
+		var h fasthttp.ResponseHeader
+		if err := res.ReadHead(&h, true); err != nil {
+			t.Fatal(err)
+		}
+		if got := res.SkipBuffered(); got != tc.skipped || res.Reusable() != tc.skipped {
+			t.Errorf("%d: skipped %v, reusable %v, want %v", h.StatusCode(), got, res.Reusable(), tc.skipped)
+		}
+	}
+}

@@ -285,6 +285,28 @@ func (res *Response) bufferedLength() int64 {
 	return -1
 }
 
+// SkipBuffered reads the rest of the answer, any body dropped, when all
+// of it through END_RESPONSE is in the reader's buffer already (an
+// answer the client gets no body of: to a HEAD, a 204, a 304), and
+// reports whether it did; it never waits for more.
+func (res *Response) SkipBuffered() bool {
+	if res.left > 0 || res.bufferedLength() < 0 {
+		return false
+	}
+	for !res.ended {
+		if _, err := res.next(); err != nil {
+			return false
+		}
+		if res.left > 0 {
+			if _, err := res.r.Discard(res.left); err != nil {
+				return false
+			}
+			res.left = 0
+		}
+	}
+	return true
+}
+
 // Read returns the body until END_RESPONSE (io.EOF), held to its
 // Content-Length when it has one.
 func (res *Response) Read(p []byte) (int, error) {

@@ -48,6 +48,10 @@ type ajpLease struct {
 	res  ajp.Response
 	raw  bytes.Reader // a body held whole
 	pong [5]byte      // the CPING, then its CPONG
+
+	// skipped: the answer has no body for the client and was read
+	// through its END_RESPONSE with its head.
+	skipped bool
 }
 
 func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (bool, error) {
@@ -93,6 +97,12 @@ func (t *ajpTransport) roundTrip(p *connPool, req *fasthttp.Request, resp *fasth
 	// and its byte count with it: a container asking for more of the body
 	// after its head gets the body's end, written past the count.
 	l.res.StopBody()
+	if req.Header.IsHead() || Bodyless(resp.Header.StatusCode()) {
+		// No body goes to the client, which leaves the answer unread: one
+		// whose END_RESPONSE came with it is read now, to keep the
+		// connection, as Apache keeps it.
+		l.skipped = l.res.SkipBuffered()
+	}
 	l.bw.Reset(&l.dc)
 	resp.SetBodyStream(&l.res, int(l.res.Limit()))
 	call.lease = l
@@ -155,8 +165,8 @@ func (l *ajpLease) send(req *fasthttp.Request, packet []byte) error {
 // END_RESPONSE that allows reuse, else closes it.
 func (l *ajpLease) Release(complete bool) {
 	releaseWriter(l.bw)
-	l.p.done(l.pc, complete && l.t.reuse && l.res.Reusable() && endsClean(l.br))
-	l.p, l.pc, l.br, l.bw, l.dc = nil, nil, nil, nil, deadlineConn{}
+	l.p.done(l.pc, (complete || l.skipped) && l.t.reuse && l.res.Reusable() && endsClean(l.br))
+	l.p, l.pc, l.br, l.bw, l.dc, l.skipped = nil, nil, nil, nil, deadlineConn{}, false
 	l.res.Reset(nil, nil, nil)
 	l.raw.Reset(nil)
 	l.t.leases.Put(l)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -208,5 +209,46 @@ func TestAJPHeadLength(t *testing.T) {
 		if got := resp.Header["Content-Length"]; resp.StatusCode != 200 || !slices.Equal(got, tc.want) {
 			t.Errorf("HEAD: %d, Content-Length %q, want 200 and %q", resp.StatusCode, got, tc.want)
 		}
+	}
+}
+
+// TestAJPKeepsConnAfterBodylessAnswer: a connection whose answer has no
+// body for the client (a HEAD's, a 304, a 204) is kept when its
+// END_RESPONSE came with the head and allows it, as Apache keeps it and
+// docs/config.md says. Before, every such answer closed the connection,
+// and the next request opened a new one.
+func TestAJPKeepsConnAfterBodylessAnswer(t *testing.T) {
+	var conns atomic.Int32
+	container := serveConns(t, func(c net.Conn) {
+		conns.Add(1)
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for p := readAJPPacket(br); p != nil; p = readAJPPacket(br) {
+			status := []byte{0, 200}
+			switch {
+			case bytes.Contains(p, []byte("\x00\x03/nm\x00")): // the URI
+				status = []byte{1, 0x30}
+			case bytes.Contains(p, []byte("\x00\x03/nc\x00")):
+				status = []byte{0, 204}
+			}
+			head := ajpPacket(4, status[0], status[1], 0, 0, 0, 0, 1, 0xA0, 0x03, 0, 1, '5', 0)
+			if p[1] == 3 { // a HEAD
+				_, _ = c.Write(slices.Concat(head, ajpPacket(5, 1)))
+				continue
+			}
+			_, _ = c.Write(slices.Concat(head, ajpPacket(3, 0, 5, 'h', 'e', 'l', 'l', 'o', 0), ajpPacket(5, 1)))
+		}
+	})
+	c := fcgiProxy(t, "ProxyPass / ajp://"+container+"/\n")
+	for _, r := range []struct {
+		method, uri string
+		status      int
+	}{{"GET", "/ok", 200}, {"HEAD", "/ok", 200}, {"GET", "/nm", 304}, {"GET", "/nc", 204}, {"GET", "/ok", 200}} {
+		if status, _, _ := do(t, c, r.method, r.uri); status != r.status {
+			t.Fatalf("%s %s: %d, want %d", r.method, r.uri, status, r.status)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d container connections, want 1", n)
 	}
 }
