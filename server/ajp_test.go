@@ -128,6 +128,52 @@ func TestAJPChunkedBodyCutShort(t *testing.T) {
 	}
 }
 
+// TestAJPLengthBodyCutShort: a body of a Content-Length the client stops
+// sending part way, past the first data packet, never reaches an AJP
+// container as a whole body: its connection is closed without the empty
+// packet that ends a body. Before, fasthttp's stream ended such a body
+// with io.EOF, as if whole, and the container asking for the rest got the
+// end of the body after the bytes so far.
+func TestAJPLengthBodyCutShort(t *testing.T) {
+	ended := make(chan string, 1)
+	container := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if p := readAJPPacket(br); p == nil || p[0] != 2 {
+			return
+		}
+		n := 0
+		for first := true; ; first = false {
+			if !first {
+				_, _ = c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
+			}
+			switch p := readAJPPacket(br); {
+			case p == nil:
+				ended <- "closed"
+				return
+			case len(p) < 2 || p[0] == 0 && p[1] == 0:
+				ended <- fmt.Sprintf("body of %d bytes complete", n)
+				return
+			default:
+				n += len(p) - 2
+			}
+		}
+	})
+	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
+	c := dialTCP(t, addr)
+	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 20000\r\n\r\n%s", strings.Repeat("z", 10000))
+	time.Sleep(50 * time.Millisecond) // the first data packet goes before the close
+	_ = c.(*net.TCPConn).CloseWrite()
+	select {
+	case got := <-ended:
+		if got != "closed" {
+			t.Errorf("the container got the %s (Content-Length 20000), want its connection closed", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the container's connection was not closed")
+	}
+}
+
 // TestAJPPingRetriesOnNewConn: with ping=, a CPING that gets no CPONG on
 // a pooled connection, which the container closed or on which it says
 // nothing, is sent once more on a new connection, and the request goes

@@ -364,7 +364,7 @@ func prepareRequest(req *fasthttp.Request, ctx *fasthttp.RequestCtx, rt *runtime
 	if (cl <= 0 && cl != -1) || ctx.RequestBodyStream() == nil {
 		return nil
 	}
-	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody}
+	x.body = limitedBody{r: ctx.RequestBodyStream(), left: vh.maxBody, length: int64(cl)}
 	if c := clientOf(ctx.Conn()); c != nil {
 		c.bodyWaits(rt.clientBody)
 	}
@@ -995,6 +995,8 @@ type limitedBody struct {
 	r    io.Reader
 	left int64
 	n    int64
+	// length is the body's Content-Length, -1 for a chunked one.
+	length int64
 	// failed is set when reading the client's body failed or overran the
 	// limit: the error is the client's, not the backend's. err is that
 	// error, which every later read returns again.
@@ -1022,9 +1024,11 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)
-	if err == io.ErrUnexpectedEOF {
+	if err == io.ErrUnexpectedEOF || err == io.EOF && l.n < l.length {
 		// Not io.ErrUnexpectedEOF, which io.ReadFull's callers (the
-		// FastCGI spool, AJP's body chunks) take for a short body's end.
+		// FastCGI spool, AJP's body chunks) take for a short body's end;
+		// nor the io.EOF fasthttp's stream ends a body of a
+		// Content-Length the client stopped sending with, as if whole.
 		err = errBodyCut
 	}
 	if err != nil && err != io.EOF {
