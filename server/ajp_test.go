@@ -24,24 +24,13 @@ func TestAJPBodyLimit(t *testing.T) {
 	container := serveConns(t, func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)
-		packet := func() []byte {
-			var h [4]byte
-			if _, err := io.ReadFull(br, h[:]); err != nil {
-				return nil
-			}
-			p := make([]byte, int(h[2])<<8|int(h[3]))
-			if _, err := io.ReadFull(br, p); err != nil {
-				return nil
-			}
-			return p
-		}
-		if p := packet(); p == nil || p[0] != 2 {
+		if p := readAJPPacket(br); p == nil || p[0] != 2 {
 			return
 		}
 		n := 0
 		for {
 			c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
-			p := packet()
+			p := readAJPPacket(br)
 			if len(p) < 2 || p[0] == 0 && p[1] == 0 {
 				got <- n
 				return
@@ -75,102 +64,62 @@ func TestAJPBodyLimit(t *testing.T) {
 	}
 }
 
-// TestAJPChunkedBodyCutShort: a chunked body the client stops sending
-// mid-chunk never reaches an AJP container as a whole body: its connection
-// is closed without the empty chunk that ends a body. Before, the client
-// stream's io.ErrUnexpectedEOF read as the end of the body, and the
-// container got the first bytes as all of it.
-func TestAJPChunkedBodyCutShort(t *testing.T) {
-	ended := make(chan string, 1)
-	container := serveConns(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		packet := func() []byte {
-			var h [4]byte
-			if _, err := io.ReadFull(br, h[:]); err != nil {
-				return nil
-			}
-			p := make([]byte, int(h[2])<<8|int(h[3]))
-			if _, err := io.ReadFull(br, p); err != nil {
-				return nil
-			}
-			return p
-		}
-		if p := packet(); p == nil || p[0] != 2 {
-			return
-		}
-		var body []byte
-		for {
-			c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
-			switch p := packet(); {
-			case p == nil:
-				ended <- "closed"
+// TestAJPBodyCutShort: a body the client stops sending part way never
+// reaches an AJP container as a whole body: its connection is closed
+// without the empty packet that ends a body. Before, a chunked body cut
+// mid-chunk (the client stream's io.ErrUnexpectedEOF) and a Content-Length
+// one cut past its first data packet (fasthttp's stream ends it with
+// io.EOF, as if whole) both read as the end of the body, and the container
+// got the bytes so far as all of it.
+func TestAJPBodyCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name, request string
+		// sent: the first data packet goes with the request, unasked
+		// (a Content-Length body), else at the container's first ask.
+		sent bool
+	}{
+		{"chunked", "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n9\r\nabc", false},
+		{"Content-Length", "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("z", 10000), true},
+	} {
+		ended := make(chan string, 1)
+		container := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			if p := readAJPPacket(br); p == nil || p[0] != 2 {
 				return
-			case len(p) < 2 || p[0] == 0 && p[1] == 0:
-				ended <- fmt.Sprintf("body %q complete", body)
-				return
-			default:
-				body = append(body, p[2:]...)
 			}
-		}
-	})
-	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
-	c := dialTCP(t, addr)
-	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n9\r\nabc")
-	_ = c.(*net.TCPConn).CloseWrite()
-	select {
-	case got := <-ended:
-		if got != "closed" {
-			t.Errorf("the container got the %s, want its connection closed", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Error("the container's connection was not closed")
-	}
-}
-
-// TestAJPLengthBodyCutShort: a body of a Content-Length the client stops
-// sending part way, past the first data packet, never reaches an AJP
-// container as a whole body: its connection is closed without the empty
-// packet that ends a body. Before, fasthttp's stream ended such a body
-// with io.EOF, as if whole, and the container asking for the rest got the
-// end of the body after the bytes so far.
-func TestAJPLengthBodyCutShort(t *testing.T) {
-	ended := make(chan string, 1)
-	container := serveConns(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if p := readAJPPacket(br); p == nil || p[0] != 2 {
-			return
-		}
-		n := 0
-		for first := true; ; first = false {
-			if !first {
-				_, _ = c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
+			n := 0
+			for ask := !tc.sent; ; ask = true {
+				if ask {
+					_, _ = c.Write([]byte{'A', 'B', 0, 3, 6, 0x1f, 0xfa}) // GET_BODY_CHUNK 8186
+				}
+				switch p := readAJPPacket(br); {
+				case p == nil:
+					ended <- "closed"
+					return
+				case len(p) < 2 || p[0] == 0 && p[1] == 0:
+					ended <- fmt.Sprintf("body of %d bytes complete", n)
+					return
+				default:
+					n += len(p) - 2
+				}
 			}
-			switch p := readAJPPacket(br); {
-			case p == nil:
-				ended <- "closed"
-				return
-			case len(p) < 2 || p[0] == 0 && p[1] == 0:
-				ended <- fmt.Sprintf("body of %d bytes complete", n)
-				return
-			default:
-				n += len(p) - 2
+		})
+		_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
+		c := dialTCP(t, addr)
+		_, _ = io.WriteString(c, tc.request)
+		if tc.sent {
+			time.Sleep(50 * time.Millisecond) // the first data packet goes before the close
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		select {
+		case got := <-ended:
+			if got != "closed" {
+				t.Errorf("%s: the container got the %s, want its connection closed", tc.name, got)
 			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: the container's connection was not closed", tc.name)
 		}
-	})
-	_, addr := serveTCP(t, mustParse(t, "Listen 127.0.0.1:0\nProxyPass / ajp://"+container+"/\n"))
-	c := dialTCP(t, addr)
-	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 20000\r\n\r\n%s", strings.Repeat("z", 10000))
-	time.Sleep(50 * time.Millisecond) // the first data packet goes before the close
-	_ = c.(*net.TCPConn).CloseWrite()
-	select {
-	case got := <-ended:
-		if got != "closed" {
-			t.Errorf("the container got the %s (Content-Length 20000), want its connection closed", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Error("the container's connection was not closed")
 	}
 }
 
