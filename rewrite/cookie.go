@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pathscope"
 )
 
 // CookieMap holds ProxyPassReverseCookieDomain and ProxyPassReverseCookiePath
@@ -14,7 +15,7 @@ type CookieMap struct {
 }
 
 type cookieRule struct {
-	scope            ruleScope
+	scope            pathscope.Scope
 	internal, public string
 }
 
@@ -27,7 +28,7 @@ func compileCookies(rules []config.CookieRule) []cookieRule {
 	ordered := parentFirst(rules, func(r config.CookieRule) string { return r.Scope })
 	out := make([]cookieRule, len(ordered))
 	for i, r := range ordered {
-		out[i] = cookieRule{scope: newRuleScope(r.Scope, r.ScopeMatch), internal: r.Internal, public: r.Public}
+		out[i] = cookieRule{scope: pathscope.New(r.Scope, r.ScopeMatch), internal: r.Internal, public: r.Public}
 	}
 	return out
 }
@@ -78,7 +79,7 @@ func (m *CookieMap) Apply(dst, setCookie, reqPath []byte) ([]byte, bool) {
 func match(rules []cookieRule, v, reqPath []byte, prefix func([]byte, string) bool) (string, bool) {
 	for i := range rules {
 		r := &rules[i]
-		if r.scope.covers(reqPath) && prefix(v, r.internal) {
+		if r.scope.Covers(reqPath) && prefix(v, r.internal) {
 			return r.public, true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/sluiceproxy/sluice/config"
+	"github.com/sluiceproxy/sluice/pathscope"
 )
 
 // MemberNames returns the current member worker names ("http://b1:8080",
@@ -20,7 +21,7 @@ type ReverseMap struct {
 }
 
 type reverseRule struct {
-	scope ruleScope
+	scope pathscope.Scope
 	// public is the rule's Path, prepended to the remainder of a match.
 	public string
 	// publicAbs is set when public carries a scheme, so the result needs no
@@ -58,7 +59,7 @@ func NewReverseMap(rules []config.ReverseRule, members MemberNames) *ReverseMap 
 }
 
 func compileReverse(r config.ReverseRule) reverseRule {
-	c := reverseRule{scope: newRuleScope(r.Scope, r.ScopeMatch), public: r.Path, publicAbs: isAbsolute(r.Path)}
+	c := reverseRule{scope: pathscope.New(r.Scope, r.ScopeMatch), public: r.Path, publicAbs: isAbsolute(r.Path)}
 	switch {
 	case hasPrefixFold(r.URL, balancerScheme):
 		c.kind = ruleBalancer
@@ -101,7 +102,7 @@ func (m *ReverseMap) Apply(dst, value, reqPath, origin []byte) ([]byte, bool) {
 	u, abs := parseAbs(value)
 	for i := range m.rules {
 		r := &m.rules[i]
-		if !r.scope.covers(reqPath) {
+		if !r.scope.Covers(reqPath) {
 			continue
 		}
 		var tail []byte

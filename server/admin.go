@@ -18,6 +18,7 @@ import (
 	"github.com/sluiceproxy/sluice/admin"
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/fleet"
+	"github.com/sluiceproxy/sluice/pathscope"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -273,7 +274,7 @@ func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
 	path := ctx.Path()
 	for i := range vh.managers {
 		mp := vh.managers[i].Path
-		if !managerPath(path, mp) {
+		if !pathscope.Under(path, mp) {
 			continue
 		}
 		if vh.managers[i].TLSOnly && !ctx.IsTLS() {
@@ -286,15 +287,6 @@ func (s *Server) manage(ctx *fasthttp.RequestCtx, vh *vhost) bool {
 		return true
 	}
 	return false
-}
-
-// managerPath is matchPrefix for a manager's path, without converting it.
-func managerPath(path []byte, prefix string) bool {
-	if len(path) < len(prefix) || string(path[:len(prefix)]) != prefix {
-		return false
-	}
-	n := len(prefix)
-	return len(path) == n || prefix[n-1] == '/' || path[n] == '/'
 }
 
 func sortedBalancers(vh *vhost) []string {

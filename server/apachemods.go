@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"mime"
 	"path"
-	"regexp"
 	"slices"
 	"sync"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/sluiceproxy/sluice/headers"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modrewrite"
+	"github.com/sluiceproxy/sluice/pathscope"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -58,38 +58,23 @@ type hostMods struct {
 	rwEnv map[*modrewrite.Rule][]modheaders.Var
 }
 
-type scope struct {
-	prefix []byte
-	re     *regexp.Regexp
-}
-
-func (sc *scope) matches(p []byte) bool {
-	switch {
-	case sc.re != nil:
-		return sc.re.Match(p)
-	case sc.prefix != nil:
-		return matchPrefix(p, sc.prefix)
-	}
-	return true
-}
-
 type scopedRewrite struct {
-	scope
+	pathscope.Scope
 	rules *modrewrite.Rules
 }
 
 type scopedHeader struct {
-	scope
+	pathscope.Scope
 	rule *modheaders.Rule
 }
 
 type scopedDoc struct {
-	scope
+	pathscope.Scope
 	doc *config.ErrorDocument
 }
 
 type scopedEnv struct {
-	scope
+	pathscope.Scope
 	rule *modheaders.EnvRule
 }
 
@@ -155,11 +140,11 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 		}
 		for _, lr := range h.LocationRewrites {
 			if lr.Engine && lr.Compiled.Len() > 0 {
-				hm.locations = append(hm.locations, scopedRewrite{scope: newScope(lr.Scope, lr.ScopeMatch), rules: lr.Compiled})
+				hm.locations = append(hm.locations, scopedRewrite{Scope: pathscope.New(lr.Scope, lr.ScopeMatch), rules: lr.Compiled})
 			}
 		}
 		for _, hr := range h.Headers {
-			hm.headers = append(hm.headers, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+			hm.headers = append(hm.headers, scopedHeader{Scope: pathscope.New(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
 			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 			hm.headersRead = hm.headersRead || hr.Compiled.ReadsVars()
 		}
@@ -167,18 +152,18 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 			if bodyFraming(hr.Compiled.Name()) {
 				continue // config warned: the body's framing is sluice's
 			}
-			hm.requestH = append(hm.requestH, scopedHeader{scope: newScope(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
+			hm.requestH = append(hm.requestH, scopedHeader{Scope: pathscope.New(hr.Scope, hr.ScopeMatch), rule: hr.Compiled})
 			hm.ssl = hm.ssl || hr.Compiled.UsesSSL()
 		}
 		for _, d := range h.ErrorDocuments {
 			if d.Scope != "" {
-				hm.locDocs = append(hm.locDocs, scopedDoc{scope: newScope(d.Scope, d.ScopeMatch), doc: d})
+				hm.locDocs = append(hm.locDocs, scopedDoc{Scope: pathscope.New(d.Scope, d.ScopeMatch), doc: d})
 				continue
 			}
 			hm.docs[d.Status] = d
 		}
 		for _, se := range h.SetEnvIf {
-			hm.setEnv = append(hm.setEnv, scopedEnv{scope: newScope(se.Scope, se.ScopeMatch), rule: se.Compiled})
+			hm.setEnv = append(hm.setEnv, scopedEnv{Scope: pathscope.New(se.Scope, se.ScopeMatch), rule: se.Compiled})
 		}
 	}
 	lists := append([]*modrewrite.Rules(nil), hm.rewrite...)
@@ -216,16 +201,6 @@ func hostModsOf(vh *vhost, main *config.Host, b *builder) (*hostMods, error) {
 // them would have the member read another body than the one that follows.
 func bodyFraming(name string) bool {
 	return anycase.SameName([]byte(name), "Content-Length") || anycase.SameName([]byte(name), "Transfer-Encoding")
-}
-
-func newScope(p string, match bool) scope {
-	switch {
-	case p == "":
-		return scope{}
-	case match:
-		return scope{re: regexp.MustCompile(p)} // compiled once already by config
-	}
-	return scope{prefix: []byte(p)}
 }
 
 // rewriteTarget builds the route a [P] rule proxies through: the vhost's
@@ -355,7 +330,7 @@ func (mr *modsReq) LookupEnv(name string) ([]byte, bool) {
 func (mr *modsReq) startEnv(hm *hostMods, x *exchange) {
 	mr.sc.ResetEnv(&mr.env)
 	for i := range hm.setEnv {
-		if se := &hm.setEnv[i]; se.matches(mr.req.Path) {
+		if se := &hm.setEnv[i]; se.Covers(mr.req.Path) {
 			se.rule.Apply(&mr.req, &mr.env, &mr.sc)
 		}
 	}
@@ -401,7 +376,7 @@ func (s *Server) rewrite(ctx *fasthttp.RequestCtx, rt *runtime, vh *vhost, x *ex
 		if st.Done() {
 			break
 		}
-		if lr := &hm.locations[i]; lr.matches(st.Path) {
+		if lr := &hm.locations[i]; lr.Covers(st.Path) {
 			st.NextPhase()
 			lr.rules.Apply(st, &mr.req)
 		}
@@ -459,7 +434,7 @@ func (s *Server) requestHeaders(ctx *fasthttp.RequestCtx, vh *vhost, h *fasthttp
 		fields = &x.fields // the request goes out with its own head
 	}
 	for i := range hm.requestH {
-		if rh := &hm.requestH[i]; rh.matches(mr.req.Path) {
+		if rh := &hm.requestH[i]; rh.Covers(mr.req.Path) {
 			rh.rule.Apply(fields, &mr.req, &mr.env, false, &mr.sc)
 		}
 	}
@@ -525,7 +500,7 @@ func (s *Server) responseHeaders(ctx *fasthttp.RequestCtx, vh *vhost, m *pool.Me
 // env are nil where none reads them (hostMods.headersRead).
 func applyHeaders(h *fasthttp.ResponseHeader, hm *hostMods, path []byte, req *modrewrite.Request, env *modheaders.Env, errorPage bool, sc *modheaders.Scratch) {
 	for i := range hm.headers {
-		if rh := &hm.headers[i]; rh.matches(path) {
+		if rh := &hm.headers[i]; rh.Covers(path) {
 			rh.rule.Apply(h, req, env, errorPage, sc)
 		}
 	}
@@ -633,7 +608,7 @@ var noMods hostMods
 func (hm *hostMods) document(status int, path []byte) *config.ErrorDocument {
 	d := hm.docs[status]
 	for i := range hm.locDocs {
-		if ld := &hm.locDocs[i]; ld.doc.Status == status && ld.matches(path) {
+		if ld := &hm.locDocs[i]; ld.doc.Status == status && ld.Covers(path) {
 			d = ld.doc
 		}
 	}

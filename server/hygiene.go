@@ -5,13 +5,14 @@ import (
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/headers"
+	"github.com/sluiceproxy/sluice/pathscope"
 )
 
 // locationProxy is one <Location> section's ProxyPreserveHost and
 // ProxyAddHeaders; nil leaves the flag as the host or an earlier section
 // set it.
 type locationProxy struct {
-	scope
+	pathscope.Scope
 	proxy                    string // a <Proxy> section's URL (coversBackend), not a path scope
 	preserveHost, addHeaders *bool
 	cgiPassAuth              *bool // for fcgi:// members (fastcgi.go)
@@ -27,7 +28,7 @@ func (vh *vhost) scopeForwarders(main *vhost) {
 	}
 	for _, h := range hosts {
 		for _, l := range h.LocationProxy {
-			vh.locProxy = append(vh.locProxy, locationProxy{scope: newScope(l.Scope, l.ScopeMatch), proxy: l.Proxy,
+			vh.locProxy = append(vh.locProxy, locationProxy{Scope: pathscope.New(l.Scope, l.ScopeMatch), proxy: l.Proxy,
 				preserveHost: l.PreserveHost, addHeaders: l.AddHeaders, cgiPassAuth: l.CGIPassAuth})
 		}
 	}
@@ -82,7 +83,7 @@ func (l *locationProxy) covers(path []byte, r *route, x *exchange) bool {
 	if l.proxy != "" {
 		return coversBackend(l.proxy, r, x.path)
 	}
-	return l.matches(path)
+	return l.Covers(path)
 }
 
 func b2i(b bool) int {

@@ -11,6 +11,7 @@ import (
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/modheaders"
 	"github.com/sluiceproxy/sluice/modrewrite"
+	"github.com/sluiceproxy/sluice/pathscope"
 )
 
 // redirectRule is one Redirect or RedirectMatch, ready to serve.
@@ -68,7 +69,7 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, vh *vhost, path []byte, x *e
 func (r *redirectRule) location(dst []byte, ctx *fasthttp.RequestCtx, path []byte) ([]byte, bool) {
 	var sub []int
 	if r.re == nil {
-		if !matchPrefix(path, r.prefix) {
+		if !pathscope.Under(path, r.prefix) {
 			return dst, false
 		}
 	} else if sub = r.re.FindSubmatchIndex(path); sub == nil {

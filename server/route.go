@@ -1,12 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
 
 	"github.com/sluiceproxy/sluice/config"
 	"github.com/sluiceproxy/sluice/modheaders"
+	"github.com/sluiceproxy/sluice/pathscope"
 	"github.com/sluiceproxy/sluice/pool"
 )
 
@@ -37,24 +37,13 @@ type route struct {
 	files *regexp.Regexp
 }
 
-// matchPrefix reports whether path falls under prefix as Apache's
-// alias_match does on a normalized path: /foo matches /foo, /foo/ and
-// /foo/bar but not /foobar; /foo/ does not match /foo.
-func matchPrefix(path, prefix []byte) bool {
-	if !bytes.HasPrefix(path, prefix) {
-		return false
-	}
-	n := len(prefix)
-	return len(path) == n || prefix[n-1] == '/' || path[n] == '/'
-}
-
 // match reports whether r handles path, and appends the path to send to
 // the backend (canonical, percent-encoded) to dst. rawPath is the path as
 // the client wrote it, used for nocanon. keepSlashes sends a %2F in path
 // (AllowEncodedSlashes NoDecode) on as it is.
 func (r *route) match(dst, path, rawPath []byte, keepSlashes bool) ([]byte, bool) {
 	if r.re == nil {
-		if !matchPrefix(path, r.prefix) {
+		if !pathscope.Under(path, r.prefix) {
 			return dst, false
 		}
 		if r.exclude {
@@ -64,7 +53,7 @@ func (r *route) match(dst, path, rawPath []byte, keepSlashes bool) ([]byte, bool
 		if r.slashGap && len(path) > len(r.prefix) {
 			dst = append(dst, '/')
 		}
-		if r.cfg.NoCanon && matchPrefix(rawPath, r.prefix) {
+		if r.cfg.NoCanon && pathscope.Under(rawPath, r.prefix) {
 			return appendJoinBytes(dst, rawPath[len(r.prefix):]), true
 		}
 		return appendEscapedPath(dst, path[len(r.prefix):], keepSlashes), true

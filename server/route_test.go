@@ -14,28 +14,6 @@ import (
 	"github.com/sluiceproxy/sluice/pool"
 )
 
-func TestMatchPrefix(t *testing.T) {
-	cases := []struct {
-		path, prefix string
-		want         bool
-	}{
-		{"/foo", "/foo", true},
-		{"/foo/", "/foo", true},
-		{"/foo/bar", "/foo", true},
-		{"/foobar", "/foo", false},
-		{"/slash", "/slash/", false},
-		{"/slash/x", "/slash/", true},
-		{"/", "/", true},
-		{"/anything", "/", true},
-		{"/fo", "/foo", false},
-	}
-	for _, c := range cases {
-		if got := matchPrefix([]byte(c.path), []byte(c.prefix)); got != c.want {
-			t.Errorf("matchPrefix(%q, %q) = %v, want %v", c.path, c.prefix, got, c.want)
-		}
-	}
-}
-
 func TestRouteMatchBuildsBackendPath(t *testing.T) {
 	prefix := func(p, target string) *route {
 		_, tp := splitTarget(target)
